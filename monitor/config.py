@@ -1,0 +1,411 @@
+"""Load and validate ``config.toml``.
+
+Every problem is collected (not just the first) and reported with the file, the line and the
+entry's name, because a user fixing a config wants the whole list in one go.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = "config.toml"
+ENV_CONFIG = "MONITOR_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """Raised with every problem found in a config, each already naming its place."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"5m"``, ``"90s"``, ``"1h"``, ``"2d"`` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError(f"duration must be positive: {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a duration: {value!r}")
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f'not a duration: {value!r} (write e.g. "90s", "5m", "1h")')
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    database: str = "sqlite:///monitor.db"
+    contact: str = ""
+    delivery_interval: float = 30.0
+    retry_delay: float = 30.0  # first retry of a failed delivery; doubles each attempt
+    source_errors_to: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    allow_private_networks: bool = False
+    timeout: float = 20.0
+    max_bytes: int = 10 * 1024 * 1024
+    user_agent: str | None = None
+    per_host: int = 2
+    concurrency: int = 20
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    url: str
+    type: str = "feed"
+    interval: float = 300.0
+    full_text: bool = True
+    allow_private_networks: bool | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EntityConfig:
+    name: str
+    aliases: tuple[str, ...]
+    inflect: bool = False
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    name: str
+    query: str
+    channels: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    monitor: MonitorSettings
+    fetch: FetchSettings
+    sources: tuple[SourceConfig, ...]
+    rules: tuple[RuleConfig, ...]
+    channels: tuple[ChannelConfig, ...]
+    entities: tuple[EntityConfig, ...] = ()
+
+    def channel(self, name: str) -> ChannelConfig:
+        for c in self.channels:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path resolved against the config's folder."""
+        return resolve_database_url(self.monitor.database, self.path.parent)
+
+
+def resolve_database_url(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url
+
+
+# Known keys per table. Channel types add their own keys (see monitor.deliver).
+SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks"}
+SOURCE_TYPE_KEYS: dict[str, set[str]] = {"feed": set(), "html": {"links"}, "sitemap": {"window"}}
+RULE_KEYS = {"name", "query", "channels"}
+ENTITY_KEYS = {"aliases", "inflect"}
+MONITOR_KEYS = {"database", "contact", "delivery_interval", "retry_delay", "source_errors_to"}
+FETCH_KEYS = {"allow_private_networks", "timeout", "max_bytes", "user_agent", "per_host", "concurrency"}
+TOP_KEYS = {"monitor", "fetch", "source", "rule", "channel", "entity"}
+
+# Hooks that later stages register to validate their own part of the config, so that this module
+# does not need to know every channel type or the rule language. Each returns problem strings.
+ChannelValidator = Callable[[str, Mapping[str, Any]], list[str]]
+CHANNEL_TYPES: dict[str, tuple[set[str], ChannelValidator | None]] = {}
+
+
+class _Locator:
+    """Finds the line of the n-th ``[[table]]`` entry and of a key inside it, for messages."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def entry_line(self, table: str, index: int) -> int | None:
+        pat = re.compile(r"^\s*\[\[\s*" + re.escape(table) + r"\s*\]\]")
+        seen = -1
+        for i, line in enumerate(self.lines):
+            if pat.match(line):
+                seen += 1
+                if seen == index:
+                    return i + 1
+        return None
+
+    def table_line(self, table: str) -> int | None:
+        pat = re.compile(r"^\s*\[\s*" + re.escape(table) + r"\s*\]")
+        for i, line in enumerate(self.lines):
+            if pat.match(line):
+                return i + 1
+        return None
+
+    def key_line(self, start: int | None, key: str) -> int | None:
+        if start is None:
+            return None
+        pat = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        for i in range(start, len(self.lines)):
+            line = self.lines[i]
+            if re.match(r"^\s*\[", line):
+                break
+            if pat.match(line):
+                return i + 1
+        return start
+
+    def where(self, line: int | None) -> str:
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def _expand_env(value: Any, problems: list[str], where: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in env:
+                problems.append(f"{where}: environment variable {name} is not set")
+                return ""
+            return env[name]
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand_env(v, problems, where, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand_env(v, problems, where, env) for k, v in value.items()}
+    return value
+
+
+def config_path(explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG)
+
+
+def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
+    """Read, expand and validate a config file; raise ConfigError listing every problem."""
+    # Imported here: the rule language and channels import config types themselves.
+    from monitor.deliver import validate_channel
+    from monitor.match import QuerySyntaxError, compile_query
+
+    path = Path(path)
+    env = os.environ if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: config is not UTF-8: {exc}"]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from exc
+
+    loc = _Locator(path, text)
+    problems: list[str] = []
+
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.append(f"{path}: unknown top-level key {key!r} (known: {', '.join(sorted(TOP_KEYS))})")
+
+    def table(name: str, keys: set[str]) -> dict[str, Any]:
+        raw = data.get(name, {})
+        line = loc.table_line(name)
+        if not isinstance(raw, dict):
+            problems.append(f"{loc.where(line)}: [{name}] must be a table")
+            return {}
+        for k in raw:
+            if k not in keys:
+                problems.append(f"{loc.where(loc.key_line(line, k))}: [{name}]: unknown key {k!r}")
+        return _expand_env({k: v for k, v in raw.items() if k in keys}, problems, loc.where(line), env)
+
+    mon = table("monitor", MONITOR_KEYS)
+    fet = table("fetch", FETCH_KEYS)
+    monitor = MonitorSettings()
+    fetch = FetchSettings()
+    try:
+        monitor = MonitorSettings(
+            database=str(mon.get("database", monitor.database)),
+            contact=str(mon.get("contact", "")),
+            delivery_interval=parse_duration(mon.get("delivery_interval", 30)),
+            retry_delay=parse_duration(mon.get("retry_delay", 30)),
+            source_errors_to=mon.get("source_errors_to"),
+        )
+    except ValueError as exc:
+        problems.append(f"{loc.where(loc.table_line('monitor'))}: [monitor]: {exc}")
+    try:
+        fetch = FetchSettings(
+            allow_private_networks=_bool(fet.get("allow_private_networks", False), "allow_private_networks"),
+            timeout=parse_duration(fet.get("timeout", fetch.timeout)),
+            max_bytes=_int(fet.get("max_bytes", fetch.max_bytes), "max_bytes"),
+            user_agent=fet.get("user_agent"),
+            per_host=_int(fet.get("per_host", fetch.per_host), "per_host"),
+            concurrency=_int(fet.get("concurrency", fetch.concurrency), "concurrency"),
+        )
+    except ValueError as exc:
+        problems.append(f"{loc.where(loc.table_line('fetch'))}: [fetch]: {exc}")
+
+    def entries(name: str) -> list[tuple[int, int | None, dict[str, Any]]]:
+        raw = data.get(name, [])
+        if not isinstance(raw, list):
+            problems.append(f"{path}: {name} must be written [[{name}]]")
+            return []
+        return [(i, loc.entry_line(name, i), e) for i, e in enumerate(raw)]
+
+    def label(kind: str, index: int, entry: Mapping[str, Any]) -> str:
+        name = entry.get("name")
+        return f"{kind} {name!r}" if isinstance(name, str) and name else f"{kind} #{index + 1}"
+
+    # Channels first: rules refer to them.
+    channels: list[ChannelConfig] = []
+    for i, line, raw in entries("channel"):
+        lab = label("channel", i, raw)
+        where = loc.where(line)
+        e = {k: _expand_env(v, problems, f"{loc.where(loc.key_line(line, k))}: {lab}", env) for k, v in raw.items()}
+        name, ctype = e.get("name"), e.get("type")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}: {lab}: missing 'name'")
+            continue
+        if not isinstance(ctype, str):
+            problems.append(f"{where}: {lab}: missing 'type'")
+            continue
+        for msg in validate_channel(ctype, {k: v for k, v in e.items() if k not in ("name", "type")}):
+            problems.append(f"{where}: {lab}: {msg}")
+        if any(c.name == name for c in channels):
+            problems.append(f"{where}: {lab}: duplicate channel name")
+        channels.append(ChannelConfig(name=name, type=ctype, options={k: v for k, v in e.items() if k not in ("name", "type")}))
+    channel_names = {c.name for c in channels}
+
+    entities: list[EntityConfig] = []
+    raw_entities = data.get("entity", {})
+    if not isinstance(raw_entities, dict):
+        problems.append(f"{path}: entities are written [entity.NAME] with aliases = [...]")
+        raw_entities = {}
+    for ename, e in raw_entities.items():
+        where = loc.where(loc.table_line(f"entity.{ename}"))
+        if not isinstance(e, dict):
+            problems.append(f"{where}: entity {ename!r} must be a table")
+            continue
+        for k in e:
+            if k not in ENTITY_KEYS:
+                problems.append(f"{where}: entity {ename!r}: unknown key {k!r}")
+        aliases = e.get("aliases")
+        if not isinstance(aliases, list) or not aliases or not all(isinstance(a, str) and a.strip() for a in aliases):
+            problems.append(f"{where}: entity {ename!r}: 'aliases' must be a non-empty list of strings")
+            continue
+        entities.append(EntityConfig(name=ename, aliases=tuple(aliases), inflect=bool(e.get("inflect", False))))
+    entity_map = {e.name: e for e in entities}
+
+    sources: list[SourceConfig] = []
+    for i, line, raw in entries("source"):
+        lab = label("source", i, raw)
+        where = loc.where(line)
+        e = {k: _expand_env(v, problems, f"{loc.where(loc.key_line(line, k))}: {lab}", env) for k, v in raw.items()}
+        stype = e.get("type", "feed")
+        allowed = SOURCE_KEYS | SOURCE_TYPE_KEYS.get(stype, set())
+        for k in e:
+            if k not in allowed:
+                problems.append(f"{loc.where(loc.key_line(line, k))}: {lab}: unknown key {k!r}")
+        if stype not in SOURCE_TYPE_KEYS:
+            problems.append(f"{where}: {lab}: unknown type {stype!r} (known: {', '.join(SOURCE_TYPE_KEYS)})")
+        url = e.get("url")
+        if not isinstance(url, str) or not url.strip():
+            problems.append(f"{where}: {lab}: missing 'url'")
+            continue
+        if not re.match(r"^https?://[^/\s]+", url.strip()):
+            problems.append(f"{loc.where(loc.key_line(line, 'url'))}: {lab}: 'url' must be an http(s) URL, got {url!r}")
+            continue
+        name = e.get("name") or url
+        if any(s.name == name for s in sources):
+            problems.append(f"{where}: {lab}: duplicate source name")
+        try:
+            interval = parse_duration(e.get("interval", "5m"))
+        except ValueError as exc:
+            problems.append(f"{loc.where(loc.key_line(line, 'interval'))}: {lab}: interval: {exc}")
+            continue
+        apn = e.get("allow_private_networks")
+        sources.append(SourceConfig(
+            name=str(name), url=url.strip(), type=stype, interval=interval,
+            full_text=bool(e.get("full_text", True)),
+            allow_private_networks=None if apn is None else bool(apn),
+            options={k: v for k, v in e.items() if k not in SOURCE_KEYS},
+        ))
+
+    rules: list[RuleConfig] = []
+    for i, line, raw in entries("rule"):
+        lab = label("rule", i, raw)
+        where = loc.where(line)
+        e = {k: _expand_env(v, problems, f"{loc.where(loc.key_line(line, k))}: {lab}", env) for k, v in raw.items()}
+        for k in e:
+            if k not in RULE_KEYS:
+                problems.append(f"{loc.where(loc.key_line(line, k))}: {lab}: unknown key {k!r}")
+        name, query = e.get("name"), e.get("query")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}: {lab}: missing 'name'")
+            continue
+        if any(r.name == name for r in rules):
+            problems.append(f"{where}: {lab}: duplicate rule name")
+        if not isinstance(query, str) or not query.strip():
+            problems.append(f"{where}: {lab}: missing 'query'")
+            continue
+        try:
+            compile_query(query, entity_map)
+        except QuerySyntaxError as exc:
+            problems.append(f"{loc.where(loc.key_line(line, 'query'))}: {lab}: {exc.describe()}")
+        chans = e.get("channels", [])
+        if isinstance(chans, str):
+            chans = [chans]
+        if not isinstance(chans, list) or not all(isinstance(c, str) for c in chans):
+            problems.append(f"{where}: {lab}: 'channels' must be a list of channel names")
+            chans = []
+        for c in chans:
+            if c not in channel_names:
+                known = ", ".join(sorted(channel_names)) or "none defined"
+                problems.append(f"{loc.where(loc.key_line(line, 'channels'))}: {lab}: unknown channel {c!r} (known: {known})")
+        rules.append(RuleConfig(name=name, query=query, channels=tuple(chans),
+                                options={k: v for k, v in e.items() if k not in RULE_KEYS}))
+
+    if monitor.source_errors_to and monitor.source_errors_to not in channel_names:
+        problems.append(f"{loc.where(loc.table_line('monitor'))}: [monitor]: source_errors_to names unknown channel {monitor.source_errors_to!r}")
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(path=path.resolve(), monitor=monitor, fetch=fetch, sources=tuple(sources),
+                  rules=tuple(rules), channels=tuple(channels), entities=tuple(entities))
+
+
+def _bool(v: object, name: str) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"{name} must be true or false, got {v!r}")
+    return v
+
+
+def _int(v: object, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ValueError(f"{name} must be a positive whole number, got {v!r}")
+    return v

@@ -1,0 +1,18 @@
+"""Exact-duplicate detection on normalised body text."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_WS = re.compile(r"\W+", re.UNICODE)
+
+
+def normalise_text(text: str) -> str:
+    t = unicodedata.normalize("NFKC", text).casefold()
+    return _WS.sub(" ", t).strip()
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()

@@ -1,0 +1,222 @@
+"""Wires the stages together: source -> fetch -> parse -> extract -> dedup -> match -> outbox.
+
+Each stage is a small typed function or class in its own subpackage; this module only moves
+data between them and owns the transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from monitor.alerts import enqueue_alert
+from monitor.config import Config, SourceConfig
+from monitor.dedup import canonical_url, content_hash
+from monitor.deliver import Channel, build_channel, deliver_due
+from monitor.deliver.worker import DeliveryReport
+from monitor.extract import Extracted, detect_language, extract_article
+from monitor.fetch import Fetcher, FetchError
+from monitor.match import Document, RuleSet
+from monitor.parse import FeedEntry, FeedParseError, parse_feed
+from monitor.store.db import session_scope
+from monitor.store.models import Article, Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollReport:
+    source: str
+    status: str = "ok"  # ok | not_modified | error
+    entries: int = 0
+    new_articles: int = 0
+    alerts: int = 0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _same_site(a: str, b: str) -> bool:
+    ha, hb = (urlsplit(a).hostname or "").removeprefix("www."), (urlsplit(b).hostname or "").removeprefix("www.")
+    return bool(ha) and ha == hb
+
+
+class Pipeline:
+    def __init__(self, config: Config, engine: Engine):
+        self.config = config
+        self.engine = engine
+        self.rules = RuleSet([(r.name, r.query) for r in config.rules],
+                             {e.name: e for e in config.entities})
+        self.rule_channels = {r.name: r.channels for r in config.rules}
+        self.channels: dict[str, Channel] = {c.name: build_channel(c.name, c.type, c.options) for c in config.channels}
+        self.fetcher = Fetcher(config.fetch, config.monitor.contact)
+
+    async def aclose(self) -> None:
+        await self.fetcher.aclose()
+
+    # -- sources ---------------------------------------------------------------------------
+    def sync_sources(self) -> None:
+        """Make the source table reflect the config; polling state of kept sources survives."""
+        with session_scope(self.engine) as s:
+            existing = {src.name: src for src in s.exec(select(Source)).all()}
+            for sc in self.config.sources:
+                row = existing.get(sc.name)
+                if row is None:
+                    s.add(Source(name=sc.name, url=sc.url, kind=sc.type))
+                elif row.url != sc.url or row.kind != sc.type:
+                    row.url, row.kind = sc.url, sc.type
+                    row.etag = row.last_modified = None  # validators belong to the old URL
+                    s.add(row)
+
+    def due_sources(self, now: datetime | None = None, everything: bool = False) -> list[SourceConfig]:
+        now = now or datetime.now(UTC)
+        with session_scope(self.engine) as s:
+            rows = s.exec(select(Source)).all()
+            due = {r.name for r in rows if everything or r.next_poll_at is None or _aware(r.next_poll_at) <= now}
+        return [sc for sc in self.config.sources if sc.name in due]
+
+    # -- one poll --------------------------------------------------------------------------
+    async def poll(self, sc: SourceConfig) -> PollReport:
+        report = PollReport(source=sc.name)
+        with session_scope(self.engine) as s:
+            src = s.exec(select(Source).where(Source.name == sc.name)).one()
+            source_id, etag, last_modified = src.id, src.etag, src.last_modified
+        assert source_id is not None
+        started = datetime.now(UTC)
+        try:
+            resp = await self.fetcher.get(sc.url, etag=etag, last_modified=last_modified,
+                                          accept="application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, */*;q=0.8")
+            if resp.not_modified:
+                report.status = "not_modified"
+                self._record_poll(source_id, sc, started, None, etag, last_modified, 304)
+                return report
+            feed = parse_feed(resp.content, resp.final_url, resp.content_type)
+        except (FetchError, FeedParseError) as exc:
+            report.status, report.error = "error", str(exc)
+            log.warning("source %s (%s): poll failed: %s", source_id, sc.name, exc)
+            self._record_poll(source_id, sc, started, str(exc), etag, last_modified,
+                              getattr(exc, "status", None))
+            return report
+        report.entries = len(feed.entries)
+        report.warnings = feed.warnings
+        for w in feed.warnings:
+            log.info("source %s (%s): %s", source_id, sc.name, w)
+
+        new_entries = self._unseen(source_id, feed.entries)
+        pages = await asyncio.gather(*(self._fetch_page(sc, e) for e in new_entries)) if sc.full_text else [(None, None)] * len(new_entries)
+        for entry, (extracted, page_error) in zip(new_entries, pages, strict=True):
+            n_alerts = self._ingest(source_id, sc, entry, extracted, page_error)
+            if n_alerts is not None:
+                report.new_articles += 1
+                report.alerts += n_alerts
+        self._record_poll(source_id, sc, started, None, resp.etag, resp.last_modified, resp.status)
+        log.info("source %s (%s): %d entries, %d new articles, %d alerts", source_id, sc.name,
+                 report.entries, report.new_articles, report.alerts)
+        return report
+
+    def _unseen(self, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
+        if not entries:
+            return []
+        urls = {canonical_url(e.url) for e in entries}
+        guids = {e.guid for e in entries}
+        with session_scope(self.engine) as s:
+            seen = s.exec(select(Article.url, Article.guid, Article.source_id).where(
+                or_(col(Article.url).in_(urls), col(Article.guid).in_(guids)))).all()
+        seen_urls = {u for u, _, _ in seen}
+        seen_guids = {g for _, g, sid in seen if sid == source_id}
+        out, batch = [], set()
+        for e in entries:
+            cu = canonical_url(e.url)
+            if cu in seen_urls or e.guid in seen_guids or cu in batch:
+                continue
+            batch.add(cu)
+            out.append(e)
+        return out
+
+    async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
+        try:
+            resp = await self.fetcher.get(entry.url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+            extracted = await asyncio.to_thread(extract_article, resp.content, resp.final_url)
+        except FetchError as exc:
+            log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
+            return None, str(exc)
+        except Exception as exc:
+            log.warning("source %s: article %s: extraction failed, using the feed's content: %s", sc.name, entry.url, exc)
+            return None, f"extraction failed: {exc}"
+        if extracted is None:
+            return None, "no article text found on the page"
+        return extracted, None
+
+    def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
+                page_error: str | None) -> int | None:
+        """Store one article and its alerts in one transaction; None if it was a duplicate."""
+        url = canonical_url(entry.url)
+        if ex and ex.canonical_url and _same_site(ex.canonical_url, entry.url):
+            url = canonical_url(ex.canonical_url)
+        text = ex.text if ex else entry.content_text
+        title = entry.title or (ex.title if ex and ex.title else "") or url
+        published = entry.published or (ex.published if ex else None)
+        now = datetime.now(UTC)
+        article = Article(
+            source_id=source_id, guid=entry.guid, url=url, original_url=entry.url, title=title, text=text,
+            published=published or now, published_estimated=published is None,
+            authors=(ex.authors if ex and ex.authors else entry.author), language=ex.language if ex else detect_language(text, entry.language),
+            full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
+            content_hash=content_hash(text) if text else None, first_seen_at=now,
+        )
+        doc = Document(title=article.title, body=article.text, url=url, site=urlsplit(url).hostname or "",
+                       source=sc.name, lang=article.language, author=article.authors or "")
+        matches = self.rules.match(doc)
+        try:
+            with session_scope(self.engine) as s:
+                s.add(article)
+                s.flush()
+                src = s.get(Source, source_id)
+                assert src is not None
+                for m in matches:
+                    enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
+        except IntegrityError:
+            # Stored meanwhile (same canonical URL from another entry or another instance).
+            log.info("source %s: article %s already stored, skipped", sc.name, url)
+            return None
+        log.info("article %s stored from %s: %s (%d matches)", article.id, sc.name, url, len(matches))
+        return len(matches)
+
+    def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, error: str | None,
+                     etag: str | None, last_modified: str | None, status: int | None) -> None:
+        with session_scope(self.engine) as s:
+            src = s.get(Source, source_id)
+            assert src is not None
+            src.last_polled_at = started
+            src.last_status = status
+            src.next_poll_at = started + timedelta(seconds=sc.interval)
+            if error:
+                src.consecutive_failures += 1
+                src.last_error = error
+            else:
+                src.consecutive_failures = 0
+                src.last_error = None
+                src.etag, src.last_modified = etag, last_modified
+            s.add(src)
+
+    # -- delivery --------------------------------------------------------------------------
+    async def deliver(self) -> DeliveryReport:
+        return await deliver_due(self.engine, self.channels, retry_delay=self.config.monitor.retry_delay)
+
+    async def run_once(self, everything: bool = False) -> list[PollReport]:
+        """Poll what is due (or everything), then deliver what is pending."""
+        self.sync_sources()
+        due = self.due_sources(everything=everything)
+        reports = list(await asyncio.gather(*(self.poll(sc) for sc in due)))
+        await self.deliver()
+        return reports
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

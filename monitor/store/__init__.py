@@ -1,0 +1,6 @@
+"""Storage: SQLModel tables, engine creation and Alembic migrations (SQLite or PostgreSQL)."""
+
+from monitor.store.db import create_db_engine, session_scope, upgrade
+from monitor.store.models import Alert, Article, Delivery, Match, Source
+
+__all__ = ["Alert", "Article", "Delivery", "Match", "Source", "create_db_engine", "session_scope", "upgrade"]

@@ -1,0 +1,94 @@
+"""Database tables. Every schema change needs a migration in monitor/migrations/versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+class Source(SQLModel, table=True):
+    """A polled source with its polling state (kept across restarts: no refetch burst)."""
+
+    __tablename__ = "source"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    url: str
+    kind: str = "feed"
+    etag: str | None = None
+    last_modified: str | None = None
+    last_polled_at: datetime | None = _ts()
+    next_poll_at: datetime | None = _ts(index=True)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    consecutive_failures: int = 0
+
+
+class Article(SQLModel, table=True):
+    __tablename__ = "article"
+    __table_args__ = (UniqueConstraint("source_id", "guid", name="uq_article_source_guid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True)
+    guid: str
+    url: str = Field(unique=True)  # canonical URL
+    original_url: str
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    published: datetime | None = _ts()
+    published_estimated: bool = False  # no date anywhere: first-seen time used instead
+    authors: str | None = None
+    language: str | None = None
+    full_text: bool = True  # False: the feed's own content was used (page not fetched or failed)
+    fetch_error: str | None = Field(default=None, sa_column=Column(Text))
+    content_hash: str | None = Field(default=None, index=True)
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
+class Match(SQLModel, table=True):
+    __tablename__ = "match"
+    __table_args__ = (UniqueConstraint("article_id", "rule", name="uq_match_article_rule"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    rule: str = Field(index=True)
+    hits: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    statements: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Alert(SQLModel, table=True):
+    """An alert to send: the rendered facts, frozen at match time so a retry sends the same."""
+
+    __tablename__ = "alert"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # deterministic: rule + article
+    match_id: int = Field(foreign_key="match.id", index=True)
+    rule: str
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """One row per (alert, channel): the outbox. Sent only after the channel accepted it."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # alert key + channel: stable across retries
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    channel: str
+    status: str = "pending"  # pending | sent | failed | dead
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    sent_at: datetime | None = _ts()
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
