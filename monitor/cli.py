@@ -13,6 +13,7 @@ import click
 from sqlmodel import col, select
 
 from monitor import __version__
+from monitor.commands import register_all
 from monitor.config import Config, ConfigError, config_path, load_config
 
 
@@ -83,7 +84,7 @@ def db_upgrade(ctx: click.Context) -> None:
     """Apply pending schema migrations."""
     from monitor.store import create_db_engine, upgrade
 
-    config = _load(ctx.parent.parent if ctx.parent and ctx.parent.parent else ctx)
+    config = _load(ctx.find_root())
     engine = create_db_engine(config.database_url)
     upgrade(engine)
     click.echo("database is up to date")
@@ -113,6 +114,14 @@ def articles(ctx: click.Context, as_json: bool, limit: int) -> None:
         return
     for it in items:
         click.echo(f"{it['id']:>6}  {(it['published'] or '-')[:16]:16}  {it['source'][:20]:20}  {it['title'][:70]}")
+
+
+def load_config_or_exit(ctx: click.Context) -> Config:
+    """For commands in monitor/commands: the validated config, or the problems and exit 2."""
+    return _load(ctx.find_root())
+
+
+register_all(cli)
 
 
 def main() -> None:

@@ -1,0 +1,15 @@
+"""CLI commands by area. Each module has ``register(cli)``; add yours to MODULES."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+MODULES: list[str] = [
+]
+
+
+def register_all(cli: click.Group) -> None:
+    for name in MODULES:
+        importlib.import_module(f"monitor.commands.{name}").register(cli)
