@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -29,6 +30,11 @@ from monitor.store.db import session_scope
 from monitor.store.models import Article, Source
 
 log = logging.getLogger(__name__)
+
+# lxml (under trafilatura) is not safe to use from several threads at once: concurrent
+# extractions crash the process with SIGSEGV (trafilatura issues #840, #925). One worker thread
+# keeps the event loop free while extractions run one at a time.
+_EXTRACT_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
 
 
 @dataclass
@@ -142,7 +148,8 @@ class Pipeline:
     async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
         try:
             resp = await self.fetcher.get(entry.url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
-            extracted = await asyncio.to_thread(extract_article, resp.content, resp.final_url)
+            loop = asyncio.get_running_loop()
+            extracted = await loop.run_in_executor(_EXTRACT_POOL, extract_article, resp.content, resp.final_url)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
