@@ -49,12 +49,14 @@ def unrelated_pages() -> dict[str, bytes]:
     return {p.stem: p.read_bytes() for p in sorted((FIXTURES / "articles").glob("*.html"))}
 
 
-def rss(site: Site, items: list[tuple[str, str, datetime]]) -> bytes:
+def rss(site: Site, items: list[tuple[str, str, datetime]], descriptions: dict[str, str] | None = None) -> bytes:
+    """An RSS 2.0 feed; an item's description is its title unless ``descriptions`` has its path."""
     parts = []
     for path, title, when in items:
+        desc = (descriptions or {}).get(path, title)
         parts.append(f"""<item><title>{html.escape(title)}</title><link>{site.url(path)}</link>
 <guid isPermaLink="false">{html.escape(path)}</guid><pubDate>{format_datetime(when)}</pubDate>
-<description>{html.escape(title)}</description></item>""")
+<description>{html.escape(desc)}</description></item>""")
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Loopback Pravda</title><link>{site.base}/</link>
 <description>News</description>{''.join(parts)}</channel></rss>""".encode()

@@ -1,0 +1,59 @@
+"""Pipeline behaviour a user notices: feed content as a fallback, full_text = false, GUID dedup."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.conftest import run_monitor
+from tests.newsroom import SEED_PATH, publish_newsroom, rss, seed_article, write_config
+from tests.servers import Mailbox, Page, Site
+
+
+def test_unreachable_page_falls_back_to_feed_content(tmp_path: Path, database_url: str, site: Site,
+                                                     webhook: Site, mailbox: Mailbox) -> None:
+    publish_newsroom(site)
+    _, headline, paras = seed_article()
+    # The article page is gone, but the feed carries the statement in its description.
+    site.pages[SEED_PATH] = Page(b"gone", "text/plain", 503)
+    feed = rss(site, [(SEED_PATH, headline, datetime(2025, 9, 24, 7, 15, tzinfo=UTC))], {SEED_PATH: paras[3]})
+    site.pages["/feed.xml"] = Page(feed, "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+
+    res = run_monitor(cfg, "run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert "page not fetched, using the feed's content" in res.stderr and site.url(SEED_PATH) in res.stderr
+    [art] = json.loads(run_monitor(cfg, "articles", "--json").stdout)
+    assert art["full_text"] is False
+    [hook] = webhook.post_json("/hook")
+    assert any("Kazakhstan is not a mediator" in s["text"] for s in hook["statements"])
+
+
+def test_full_text_false_uses_feed_only(tmp_path: Path, database_url: str, site: Site, webhook: Site,
+                                        mailbox: Mailbox) -> None:
+    paths = publish_newsroom(site)
+    cfg = write_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+    cfg.write_text(cfg.read_text().replace('interval = "5m"', 'interval = "5m"\nfull_text = false'))
+    res = run_monitor(cfg, "run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert [r.path for r in site.requests] == ["/feed.xml"]  # no article page fetched
+    arts = json.loads(run_monitor(cfg, "articles", "--json").stdout)
+    assert len(arts) == len(paths) and not any(a["full_text"] for a in arts)
+
+
+def test_same_guid_with_new_link_is_not_processed_twice(tmp_path: Path, database_url: str, site: Site,
+                                                        webhook: Site, mailbox: Mailbox) -> None:
+    publish_newsroom(site)
+    cfg = write_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+    assert run_monitor(cfg, "run", "--once").returncode == 0
+    assert len(webhook.posts("/hook")) == 1
+    # The outlet moves the article (same GUID) and adds tracking to another link.
+    feed = site.pages["/feed.xml"]
+    assert isinstance(feed, Page)
+    moved = feed.body.replace(SEED_PATH.encode(), b"/moved/kz?utm_source=rss", 1)
+    site.pages["/feed.xml"] = Page(moved, "application/rss+xml")
+    site.pages["/moved/kz"] = site.pages[SEED_PATH]
+    assert run_monitor(cfg, "run", "--once", "--all").returncode == 0
+    assert len(webhook.posts("/hook")) == 1
+    assert len(mailbox.messages) == 1
