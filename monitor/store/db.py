@@ -34,8 +34,12 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to date (idempotent)."""
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema up to date (idempotent).
+
+    "heads": each area (fetch, dedup, delivery, ...) may add its own migration branching from the
+    initial schema, and all of them are applied.
+    """
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
