@@ -8,6 +8,7 @@ the lease, so several instances agree.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -194,6 +195,12 @@ class Deliverer:
         else:
             try:
                 await channel.send(msg)
+            except asyncio.CancelledError:
+                # Stopping mid-send: hand the claim back now rather than after the lease (it may
+                # have been accepted already: the one repeat the at-least-once promise allows).
+                with session_scope(self.engine) as s:
+                    release(s, did, self.owner, status="pending")
+                raise
             except DeliveryError as exc:
                 error = exc
             except Exception as exc:  # a bug in one channel must not stop the others
