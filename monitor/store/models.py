@@ -32,6 +32,10 @@ class Source(SQLModel, table=True):
     last_status: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     consecutive_failures: int = 0
+    # Claim lease (ops): which daemon instance polls this source now, and until when its claim
+    # holds; an instance that dies loses the claim at expiry and another takes the source over.
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = _ts()
 
 
 class Article(SQLModel, table=True):
