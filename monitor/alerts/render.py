@@ -51,7 +51,7 @@ def marked(text: str, spans: Any, open_: str, close: str, escape: Any = None) ->
 def _statement(s: Mapping[str, Any]) -> dict[str, Any]:
     spans = [list(h) for h in s.get("highlights", [])]
     return {
-        "text": s["text"], "speaker": s.get("speaker"), "highlights": spans,
+        "text": s["text"], "speaker": s.get("speaker"), "highlights": spans, "field": s.get("field"),
         "marked": marked(s["text"], spans, "*", "*"),
         "html": Markup(marked(s["text"], spans, "<mark>", "</mark>", escape=html.escape)),
     }
@@ -121,7 +121,8 @@ class AlertMessage:
             rule=self.rule, title=self.title, url=self.url, outlet=self.outlet,
             published=human_time(self.published), published_iso=self.published, statements=statements,
             quote=statements[0]["text"] if statements else None,
-            speaker=next((s["speaker"] for s in statements if s["speaker"]), None),
+            speaker=self.payload.get("speaker") or next((s["speaker"] for s in statements if s["speaker"]), None),
+            terms=list(self.payload.get("terms", [])),
             also_reported_by=list(self.also_reported_by),
         )
         return ctx
@@ -145,9 +146,11 @@ class AlertMessage:
         base.update({
             "rule": self.rule, "title": self.title, "url": self.url, "outlet": self.outlet,
             "published": self.published,
-            "statements": [{"text": s["text"], "speaker": s["speaker"], "highlights": s["highlights"]}
-                           for s in self.statements],
+            "statements": [{"text": s["text"], "speaker": s["speaker"], "field": s["field"],
+                            "highlights": s["highlights"]} for s in self.statements],
             "quote": self.statements[0]["text"] if self.statements else None,
+            "speaker": self.payload.get("speaker") or next((s["speaker"] for s in self.statements if s["speaker"]), None),
+            "terms": list(self.payload.get("terms", [])),
             "also_reported_by": list(self.also_reported_by),
         })
         return base

@@ -67,6 +67,10 @@ class Match(SQLModel, table=True):
     hits: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     statements: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    # Match area (migration 0501): where the statement is, who said it, and its text.
+    field: str | None = None  # "title" or "body": the field of the first statement
+    speaker: str | None = Field(default=None, sa_column=Column(Text))
+    quote: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Alert(SQLModel, table=True):
