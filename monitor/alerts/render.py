@@ -19,12 +19,14 @@ class AlertMessage:
     outlet: str
     published: str | None  # ISO 8601
     statements: list[dict[str, Any]] = field(default_factory=list)  # text, highlights, speaker
+    also_reported_by: list[str] = field(default_factory=list)  # other outlets of the story
 
     @classmethod
     def from_payload(cls, alert_id: int, delivery_key: str, payload: dict[str, Any]) -> AlertMessage:
         return cls(alert_id=alert_id, delivery_key=delivery_key, rule=payload["rule"],
                    title=payload["title"], url=payload["url"], outlet=payload["outlet"],
-                   published=payload.get("published"), statements=payload.get("statements", []))
+                   published=payload.get("published"), statements=payload.get("statements", []),
+                   also_reported_by=list(payload.get("also_reported_by") or []))
 
     @property
     def subject(self) -> str:
@@ -37,6 +39,7 @@ class AlertMessage:
             "statements": [{"text": s["text"], "speaker": s.get("speaker"),
                             "highlights": s.get("highlights", [])} for s in self.statements],
             "quote": self.statements[0]["text"] if self.statements else None,
+            "also_reported_by": self.also_reported_by,
         }
 
 
@@ -62,6 +65,8 @@ def render_text(msg: AlertMessage) -> str:
         if s.get("speaker"):
             lines.append(f"  — {s['speaker']}")
         lines.append("")
+    if msg.also_reported_by:
+        lines.append("Also reported by: " + ", ".join(msg.also_reported_by))
     lines.append(msg.url)
     return "\n".join(lines) + "\n"
 
@@ -80,5 +85,7 @@ def render_html(msg: AlertMessage) -> str:
         if s.get("speaker"):
             parts.append(f"<br><i>— {e(s['speaker'])}</i>")
         parts.append("</blockquote>")
+    if msg.also_reported_by:
+        parts.append(f"<p style=\"color:#666\">Also reported by: {e(', '.join(msg.also_reported_by))}</p>")
     parts.append(f"<p><a href=\"{e(msg.url, quote=True)}\">{e(msg.url)}</a></p></body></html>")
     return "\n".join(parts)

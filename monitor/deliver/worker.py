@@ -11,9 +11,10 @@ from sqlalchemy import Engine, or_
 from sqlmodel import col, select
 
 from monitor.alerts.render import AlertMessage
+from monitor.dedup.stories import also_reported_by
 from monitor.deliver.base import Channel, DeliveryError
 from monitor.store.db import session_scope
-from monitor.store.models import Alert, Delivery
+from monitor.store.models import Alert, Delivery, Match
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 20
@@ -38,12 +39,15 @@ async def deliver_due(engine: Engine, channels: dict[str, Channel], now: datetim
     report = DeliveryReport()
     with session_scope(engine) as s:
         rows = s.exec(
-            select(Delivery, Alert).join(Alert, col(Alert.id) == col(Delivery.alert_id))
+            select(Delivery, Alert, Match.article_id).join(Alert, col(Alert.id) == col(Delivery.alert_id))
+            .join(Match, col(Match.id) == col(Alert.match_id))
             .where(col(Delivery.status).in_(["pending", "failed"]))
             .where(or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now))
             .order_by(col(Delivery.id))
         ).all()
-        due = [(d.id, d.key, d.channel, a.id, dict(a.payload)) for d, a in rows]
+        # The story's other outlets as known now, at delivery time, not when the alert was made.
+        due = [(d.id, d.key, d.channel, a.id, {**a.payload, "also_reported_by": also_reported_by(s, article_id)})
+               for d, a, article_id in rows]
     for delivery_id, key, channel_name, alert_id, payload in due:
         channel = channels.get(channel_name)
         error: str | None
