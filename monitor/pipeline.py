@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from monitor.alerts import enqueue_alert
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
-from monitor.dedup.stories import StoryIndex, claim_alert
+from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
 from monitor.deliver import Channel, build_channel, deliver_due
 from monitor.deliver.worker import DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
@@ -191,11 +191,12 @@ class Pipeline:
                 src = s.get(Source, source_id)
                 assert src is not None
                 for m in matches:
-                    claim = claim_alert(s, article, m.rule, [st.text for st in m.statements if st.field == "body"],
+                    sentences = body_statements(article.text, m) if not story.new_story else []
+                    claim = claim_alert(s, article, m.rule, [st.text for st in sentences],
                                         self.rule_realert.get(m.rule), story.new_story)
                     if claim is not None:
                         if claim:  # a re-alert quotes the statements that are new to the story
-                            m = replace(m, statements=tuple(st for st in m.statements if st.text in claim))
+                            m = replace(m, statements=tuple(st for st in sentences if st.text in claim)[:3])
                         enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
                     else:  # the story already alerted for this rule: record the match, stay quiet
                         s.add(Match(article_id=article.id or 0, rule=m.rule, hits=[asdict(h) for h in m.hits],

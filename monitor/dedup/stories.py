@@ -20,6 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from monitor.dedup.near import Fingerprint, fingerprint, shingles, tokens, verify
+from monitor.match import RuleMatch, Statement
+from monitor.match.statements import find_speaker
+from monitor.match.text import split_sentences
 from monitor.store.models import Article, DedupBand, DedupBoilerplate, Source, Story, StoryAlert
 
 log = logging.getLogger(__name__)
@@ -230,6 +233,21 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
         earlier_words |= set(w)
     headline = tokens(article.title)  # extractors often keep the h1 in the body; a new headline is no statement
     return [s for s in sentences if tokens(s) != headline and not _seen(s, earlier, earlier_words)]
+
+
+def body_statements(body: str, match: RuleMatch) -> list[Statement]:
+    """Every body sentence holding a hit of the match (the match quotes only the first few).
+
+    A re-alert must see them all: the new statement is often further down in a later copy.
+    """
+    spans = [(h.start, h.end) for h in match.hits if h.field == "body"]
+    out = []
+    for a, b in split_sentences(body):
+        hl = tuple((x - a, y - a) for x, y in spans if a <= x and y <= b)
+        if hl:
+            out.append(Statement(field="body", start=a, end=b, text=body[a:b], highlights=hl,
+                                 speaker=find_speaker(body, a, b)))
+    return out
 
 
 def claim_alert(session: Session, article: Article, rule: str, sentences: Sequence[str],
