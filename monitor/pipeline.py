@@ -21,8 +21,9 @@ from monitor.alerts import enqueue_alert
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
 from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
-from monitor.deliver import Channel, build_channel, deliver_due
-from monitor.deliver.worker import DeliveryReport
+from monitor.dedup.urls import preferred_url
+from monitor.deliver import Channel
+from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
 from monitor.fetch import Fetcher, FetchError
 from monitor.match import Document, RuleSet
@@ -49,11 +50,6 @@ class PollReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _same_site(a: str, b: str) -> bool:
-    ha, hb = (urlsplit(a).hostname or "").removeprefix("www."), (urlsplit(b).hostname or "").removeprefix("www.")
-    return bool(ha) and ha == hb
-
-
 class Pipeline:
     def __init__(self, config: Config, engine: Engine):
         self.config = config
@@ -63,7 +59,8 @@ class Pipeline:
         self.rule_channels = {r.name: r.channels for r in config.rules}
         self.rule_realert = {r.name: r.realert for r in config.rules}
         self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment)
-        self.channels: dict[str, Channel] = {c.name: build_channel(c.name, c.type, c.options) for c in config.channels}
+        self.deliverer = Deliverer.from_config(config, engine)
+        self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
 
     async def aclose(self) -> None:
@@ -105,7 +102,8 @@ class Pipeline:
                 report.status = "not_modified"
                 self._record_poll(source_id, sc, started, None, etag, last_modified, 304)
                 return report
-            feed = parse_feed(resp.content, resp.final_url, resp.content_type)
+            feed = parse_feed(resp.content, resp.final_url, resp.content_type,
+                              timezone=sc.timezone, language=sc.language)
         except (FetchError, FeedParseError) as exc:
             report.status, report.error = "error", str(exc)
             log.warning("source %s (%s): poll failed: %s", source_id, sc.name, exc)
@@ -166,15 +164,13 @@ class Pipeline:
     def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
                 page_error: str | None) -> int | None:
         """Store one article and its alerts in one transaction; None if it was a duplicate."""
-        url = canonical_url(entry.url)
-        if ex and ex.canonical_url and _same_site(ex.canonical_url, entry.url):
-            url = canonical_url(ex.canonical_url)
+        url = preferred_url(entry.url, ex.canonical_url if ex else None)
         text = ex.text if ex else entry.content_text
         title = entry.title or (ex.title if ex and ex.title else "") or url
         published = entry.published or (ex.published if ex else None)
         now = datetime.now(UTC)
         article = Article(
-            source_id=source_id, guid=entry.guid, url=url, original_url=entry.url, title=title, text=text,
+            source_id=source_id, guid=entry.guid, url=url, original_url=entry.original_url or entry.url, title=title, text=text,
             published=published or now, published_estimated=published is None,
             authors=(ex.authors if ex and ex.authors else entry.author), language=ex.language if ex else detect_language(text, entry.language),
             full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
@@ -228,7 +224,7 @@ class Pipeline:
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:
-        return await deliver_due(self.engine, self.channels, retry_delay=self.config.monitor.retry_delay)
+        return await self.deliverer.run()
 
     async def run_once(self, everything: bool = False) -> list[PollReport]:
         """Poll what is due (or everything), then deliver what is pending."""
