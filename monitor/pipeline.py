@@ -146,7 +146,8 @@ class Pipeline:
         try:
             resp = await self.fetcher.get(entry.url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
             loop = asyncio.get_running_loop()
-            extracted = await loop.run_in_executor(_EXTRACT_POOL, extract_article, resp.content, resp.final_url)
+            extracted = await loop.run_in_executor(_EXTRACT_POOL, extract_article, resp.content, resp.final_url,
+                                                   resp.content_type)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
