@@ -9,8 +9,9 @@ correct, each measured on ../shared/data/articles:
 - a body split into several sibling containers by ad slots (Wired) is cut after the first:
   when a page has several outermost ``article-body``-like containers, the text extracted from
   all of them replaces the first one's if it contains it;
-- the headline repeated as the first line and short newsletter/"You may also like"/comment
-  prompts are dropped from the text.
+- short newsletter / "You may also like" / comment prompts are dropped from the text. (The
+  headline stays when the page repeats it: the benchmark does not count it, but an alert
+  should be able to quote it.)
 
 lxml is not thread-safe: call this from one thread at a time (the pipeline's ``_EXTRACT_POOL``).
 """
@@ -82,17 +83,11 @@ def _body_containers(doc: etree._Element) -> list[etree._Element]:
     return [el for el in found if not any(a in marked for a in el.iterancestors())]
 
 
-def _norm(s: str) -> str:
-    return re.sub(r"\W+", " ", s).strip().lower()
-
-
-def _tidy(text: str, title: str | None) -> str:
+def _tidy(text: str) -> str:
     out = []
-    for i, line in enumerate(text.split("\n")):
+    for line in text.split("\n"):
         s = line.strip()
         if not s:
-            continue
-        if i == 0 and title and _norm(s) == _norm(title):
             continue
         if len(s) < 200 and _BOILERPLATE.search(s):
             continue
@@ -163,7 +158,7 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
     if result is None:
         return None
     title = result.title or None
-    text = _tidy(result.text or "", title)
+    text = _tidy(result.text or "")
     if doc is not None and len(containers := _body_containers(doc)) >= 2:
         merged = etree.Element("html")
         head = doc.find("head")
@@ -173,7 +168,7 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
         for c in containers:
             article.append(copy.deepcopy(c))
         alt = _extract(lxml.html.tostring(merged, encoding="unicode"), url)
-        alt_text = _tidy(alt.text or "", title) if alt is not None else ""
+        alt_text = _tidy(alt.text or "") if alt is not None else ""
         base = _words(text)
         if len(alt_text) > 1.2 * len(text) and base and len(base & _words(alt_text)) >= 0.9 * len(base):
             text = alt_text
