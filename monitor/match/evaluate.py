@@ -290,10 +290,13 @@ def explain(node: Node, ix: DocIndex, depth: int = 0) -> Iterable[str]:
         label = describe(node)
         where = ""
         if ok and isinstance(node, Seq | Near | Or):
-            occ = occurrences(node, ix)
-            where = " at " + ", ".join(f"{FIELD_NAMES[o[0]]} word {o[1] + 1}" for o in occ[:5])
-            if len(occ) > 5:
-                where += f" (+{len(occ) - 5} more)"
+            occ = sorted({o[:3] for o in occurrences(node, ix)})
+            shown = []
+            for fi, a, b in occ[:3]:
+                ws = ix.fields[fi].words[a:b]
+                quoted = " ".join(ws if len(ws) <= 8 else [*ws[:3], "…", *ws[-3:]])
+                shown.append(f"{FIELD_NAMES[fi]} word {a + 1}: \"{quoted}\"")
+            where = " at " + ", ".join(shown) + (f" (+{len(occ) - 3} more)" if len(occ) > 3 else "")
         yield f"{pad}{mark} {label}{where}"
         if isinstance(node, Near) and not ok:
             yield from explain(node.left, ix, depth + 1)
