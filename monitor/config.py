@@ -56,6 +56,9 @@ class MonitorSettings:
     delivery_interval: float = 30.0
     retry_delay: float = 30.0  # first retry of a failed delivery; doubles each attempt
     source_errors_to: str | None = None
+    delivery_max_attempts: int = 30  # then the delivery is dead
+    delivery_dead_after: float = 86400.0  # or when it is this old
+    delivery_lease: float = 300.0  # a claim by an instance that died is taken over after this
     # Daemon (ops): how often due sources are claimed, how long a claim holds without renewal,
     # how many polls run at once per instance, how long a stop waits for work in flight.
     claim_interval: float = 1.0
@@ -101,6 +104,8 @@ class SourceConfig:
     full_text: bool = True
     allow_private_networks: bool | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    timezone: str | None = None  # IANA zone for the source's dates that carry none
+    language: str | None = None  # e.g. "pl": hints the encoding and the usual time zone
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,13 @@ class RuleConfig:
     query: str
     channels: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    realert: str = "never"  # or "new_statement": alert again for a story's new matching sentence
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    window: float = 7 * 86400.0  # how far back a new article is compared for copies
+    min_containment: float = 0.42  # share of the shorter text's word trigrams found in the other
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,7 @@ class Config:
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
     secrets: tuple[str, ...] = ()  # values that came from ${ENV} references: never logged
+    dedup: DedupSettings = field(default_factory=DedupSettings)
 
     def channel(self, name: str) -> ChannelConfig:
         for c in self.channels:
@@ -158,16 +171,20 @@ def resolve_database_url(url: str, base: Path) -> str:
 
 
 # Known keys per table. Channel types add their own keys (see monitor.deliver).
-SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks"}
+SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks", "timezone", "language"}
 SOURCE_TYPE_KEYS: dict[str, set[str]] = {"feed": set(), "html": {"links"}, "sitemap": {"window"}}
-RULE_KEYS = {"name", "query", "channels"}
+RULE_KEYS = {"name", "query", "channels", "mode", "digest", "timezone", "realert"}
+RULE_OPTION_KEYS = {"mode", "digest", "timezone"}  # kept in RuleConfig.options
+REALERT_VALUES = ("never", "new_statement")
+DEDUP_KEYS = {"window", "min_containment"}
 ENTITY_KEYS = {"aliases", "inflect"}
 MONITOR_KEYS = {"database", "contact", "delivery_interval", "retry_delay", "source_errors_to",
+                "delivery_max_attempts", "delivery_dead_after", "delivery_lease",
                 "claim_interval", "lease", "max_polls", "shutdown_deadline"}
 FETCH_KEYS = {"allow_private_networks", "timeout", "max_bytes", "user_agent", "per_host", "concurrency"}
 HTTP_KEYS = {"listen"}
 RETENTION_KEYS = {"articles", "alerts", "interval"}
-TOP_KEYS = {"monitor", "fetch", "source", "rule", "channel", "entity", "http", "retention"}
+TOP_KEYS = {"monitor", "fetch", "source", "rule", "channel", "entity", "http", "retention", "dedup"}
 
 # Hooks that later stages register to validate their own part of the config, so that this module
 # does not need to know every channel type or the rule language. Each returns problem strings.
@@ -265,6 +282,7 @@ def config_path(explicit: str | None) -> Path:
 def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
     """Read, expand and validate a config file; raise ConfigError listing every problem."""
     # Imported here: the rule language and channels import config types themselves.
+    from monitor.alerts.policy import RulePolicy
     from monitor.deliver import validate_channel
     from monitor.match import QuerySyntaxError, compile_query
 
@@ -313,6 +331,9 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             delivery_interval=parse_duration(mon.get("delivery_interval", 30)),
             retry_delay=parse_duration(mon.get("retry_delay", 30)),
             source_errors_to=mon.get("source_errors_to"),
+            delivery_max_attempts=_int(mon.get("delivery_max_attempts", 30), "delivery_max_attempts"),
+            delivery_dead_after=parse_duration(mon.get("delivery_dead_after", "24h")),
+            delivery_lease=parse_duration(mon.get("delivery_lease", "5m")),
             claim_interval=parse_duration(mon.get("claim_interval", monitor.claim_interval)),
             lease=parse_duration(mon.get("lease", monitor.lease)),
             max_polls=_int(mon.get("max_polls", monitor.max_polls), "max_polls"),
@@ -331,6 +352,15 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
         )
     except ValueError as exc:
         problems.append(f"{loc.where(loc.table_line('fetch'))}: [fetch]: {exc}")
+    ded = table("dedup", DEDUP_KEYS)
+    dedup = DedupSettings()
+    try:
+        mc = ded.get("min_containment", dedup.min_containment)
+        if isinstance(mc, bool) or not isinstance(mc, int | float) or not 0 < mc <= 1:
+            raise ValueError(f"min_containment must be a number in (0, 1], got {mc!r}")
+        dedup = DedupSettings(window=parse_duration(ded.get("window", "7d")), min_containment=float(mc))
+    except ValueError as exc:
+        problems.append(f"{loc.where(loc.table_line('dedup'))}: [dedup]: {exc}")
 
     http = HttpSettings()
     listen = htt.get("listen")
@@ -433,11 +463,18 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             problems.append(f"{loc.where(loc.key_line(line, 'interval'))}: {lab}: interval: {exc}")
             continue
         apn = e.get("allow_private_networks")
+        tz = e.get("timezone")
+        if tz is not None and not _valid_zone(tz):
+            problems.append(f"{loc.where(loc.key_line(line, 'timezone'))}: {lab}: unknown time zone {tz!r} (an IANA name such as 'Europe/Rome')")
+        slang = e.get("language")
+        if slang is not None and not (isinstance(slang, str) and re.match(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$", slang)):
+            problems.append(f"{loc.where(loc.key_line(line, 'language'))}: {lab}: language must be a code such as 'it' or 'pt-BR', got {slang!r}")
         sources.append(SourceConfig(
             name=str(name), url=url.strip(), type=stype, interval=interval,
             full_text=bool(e.get("full_text", True)),
             allow_private_networks=None if apn is None else bool(apn),
             options={k: v for k, v in e.items() if k not in SOURCE_KEYS},
+            timezone=tz if isinstance(tz, str) else None, language=slang if isinstance(slang, str) else None,
         ))
 
     rules: list[RuleConfig] = []
@@ -471,8 +508,15 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             if c not in channel_names:
                 known = ", ".join(sorted(channel_names)) or "none defined"
                 problems.append(f"{loc.where(loc.key_line(line, 'channels'))}: {lab}: unknown channel {c!r} (known: {known})")
-        rules.append(RuleConfig(name=name, query=query, channels=tuple(chans),
-                                options={k: v for k, v in e.items() if k not in RULE_KEYS}))
+        realert = e.get("realert", "never")
+        if realert not in REALERT_VALUES:
+            problems.append(f"{loc.where(loc.key_line(line, 'realert'))}: {lab}: realert must be one of "
+                            f"{', '.join(repr(v) for v in REALERT_VALUES)}, got {realert!r}")
+            realert = "never"
+        rule_opts = {k: v for k, v in e.items() if k not in RULE_KEYS or k in RULE_OPTION_KEYS}
+        for msg in RulePolicy.problems(rule_opts):
+            problems.append(f"{where}: {lab}: {msg}")
+        rules.append(RuleConfig(name=name, query=query, channels=tuple(chans), options=rule_opts, realert=realert))
 
     if monitor.source_errors_to and monitor.source_errors_to not in channel_names:
         problems.append(f"{loc.where(loc.table_line('monitor'))}: [monitor]: source_errors_to names unknown channel {monitor.source_errors_to!r}")
@@ -481,7 +525,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(problems)
     return Config(path=path.resolve(), monitor=monitor, fetch=fetch, sources=tuple(sources),
                   rules=tuple(rules), channels=tuple(channels), entities=tuple(entities),
-                  http=http, retention=retention, secrets=_secret_values(data, monitor.database, env))
+                  http=http, retention=retention, secrets=_secret_values(data, monitor.database, env), dedup=dedup)
 
 
 def _bool(v: object, name: str) -> bool:
@@ -494,3 +538,15 @@ def _int(v: object, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
         raise ValueError(f"{name} must be a positive whole number, got {v!r}")
     return v
+
+
+def _valid_zone(name: object) -> bool:
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return False
+    return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -20,14 +20,16 @@ from sqlmodel import col, select
 from monitor.alerts import enqueue_alert
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
-from monitor.deliver import Channel, build_channel, deliver_due
-from monitor.deliver.worker import DeliveryReport
+from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
+from monitor.dedup.urls import preferred_url
+from monitor.deliver import Channel
+from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
 from monitor.fetch import Fetcher, FetchError
 from monitor.match import Document, RuleSet
 from monitor.parse import FeedEntry, FeedParseError, parse_feed
 from monitor.store.db import session_scope
-from monitor.store.models import Article, Source
+from monitor.store.models import Article, Match, Source
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +50,6 @@ class PollReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _same_site(a: str, b: str) -> bool:
-    ha, hb = (urlsplit(a).hostname or "").removeprefix("www."), (urlsplit(b).hostname or "").removeprefix("www.")
-    return bool(ha) and ha == hb
-
-
 class Pipeline:
     def __init__(self, config: Config, engine: Engine):
         self.config = config
@@ -60,7 +57,10 @@ class Pipeline:
         self.rules = RuleSet([(r.name, r.query) for r in config.rules],
                              {e.name: e for e in config.entities})
         self.rule_channels = {r.name: r.channels for r in config.rules}
-        self.channels: dict[str, Channel] = {c.name: build_channel(c.name, c.type, c.options) for c in config.channels}
+        self.rule_realert = {r.name: r.realert for r in config.rules}
+        self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment)
+        self.deliverer = Deliverer.from_config(config, engine)
+        self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
 
     async def aclose(self) -> None:
@@ -102,7 +102,8 @@ class Pipeline:
                 report.status = "not_modified"
                 self._record_poll(source_id, sc, started, None, etag, last_modified, 304)
                 return report
-            feed = parse_feed(resp.content, resp.final_url, resp.content_type)
+            feed = parse_feed(resp.content, resp.final_url, resp.content_type,
+                              timezone=sc.timezone, language=sc.language)
         except (FetchError, FeedParseError) as exc:
             report.status, report.error = "error", str(exc)
             log.warning("source %s (%s): poll failed: %s", source_id, sc.name, exc)
@@ -163,15 +164,13 @@ class Pipeline:
     def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
                 page_error: str | None) -> int | None:
         """Store one article and its alerts in one transaction; None if it was a duplicate."""
-        url = canonical_url(entry.url)
-        if ex and ex.canonical_url and _same_site(ex.canonical_url, entry.url):
-            url = canonical_url(ex.canonical_url)
+        url = preferred_url(entry.url, ex.canonical_url if ex else None)
         text = ex.text if ex else entry.content_text
         title = entry.title or (ex.title if ex and ex.title else "") or url
         published = entry.published or (ex.published if ex else None)
         now = datetime.now(UTC)
         article = Article(
-            source_id=source_id, guid=entry.guid, url=url, original_url=entry.url, title=title, text=text,
+            source_id=source_id, guid=entry.guid, url=url, original_url=entry.original_url or entry.url, title=title, text=text,
             published=published or now, published_estimated=published is None,
             authors=(ex.authors if ex and ex.authors else entry.author), language=ex.language if ex else detect_language(text, entry.language),
             full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
@@ -184,15 +183,26 @@ class Pipeline:
             with session_scope(self.engine) as s:
                 s.add(article)
                 s.flush()
+                story = self.stories.assign(s, article)
                 src = s.get(Source, source_id)
                 assert src is not None
                 for m in matches:
-                    enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
+                    sentences = body_statements(article.text, m) if not story.new_story else []
+                    claim = claim_alert(s, article, m.rule, [st.text for st in sentences],
+                                        self.rule_realert.get(m.rule), story.new_story)
+                    if claim is not None:
+                        if claim:  # a re-alert quotes the statements that are new to the story
+                            m = replace(m, statements=tuple(st for st in sentences if st.text in claim)[:3])
+                        enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
+                    else:  # the story already alerted for this rule: record the match, stay quiet
+                        s.add(Match(article_id=article.id or 0, rule=m.rule, hits=[asdict(h) for h in m.hits],
+                                    statements=[asdict(st) for st in m.statements]))
         except IntegrityError:
             # Stored meanwhile (same canonical URL from another entry or another instance).
             log.info("source %s: article %s already stored, skipped", sc.name, url)
             return None
-        log.info("article %s stored from %s: %s (%d matches)", article.id, sc.name, url, len(matches))
+        log.info("article %s stored from %s: %s (%d matches, story %s%s)", article.id, sc.name, url, len(matches),
+                 story.story_id, "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
         return len(matches)
 
     def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, error: str | None,
@@ -214,7 +224,7 @@ class Pipeline:
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:
-        return await deliver_due(self.engine, self.channels, retry_delay=self.config.monitor.retry_delay)
+        return await self.deliverer.run()
 
     async def run_once(self, everything: bool = False) -> list[PollReport]:
         """Poll what is due (or everything), then deliver what is pending."""

@@ -7,7 +7,9 @@ import importlib
 import click
 
 MODULES: list[str] = [
+    "deliver",
     "ops",
+    "dedup",
     "match",
 ]
 
