@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +13,15 @@ from sqlmodel import col, select
 from monitor import __version__
 from monitor.commands import register_all
 from monitor.config import Config, ConfigError, config_path, load_config
+from monitor.ops import logs
 
 
 def _load(ctx: click.Context) -> Config:
     path: Path = ctx.obj["config_path"]
     try:
-        return load_config(path)
+        config = load_config(path)
+        logs.set_secrets(config.secrets)
+        return config
     except ConfigError as exc:
         for p in exc.problems:
             click.echo(p, err=True)
@@ -32,14 +33,13 @@ def _load(ctx: click.Context) -> Config:
 @click.group()
 @click.option("--config", "config", metavar="PATH", help="Config file (default: $MONITOR_CONFIG or ./config.toml).")
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="MONITOR_LOG_FORMAT", help="json: one JSON object per line (for log shippers).")
 @click.version_option(__version__, prog_name="monitor")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, log_level: str) -> None:
+def cli(ctx: click.Context, config: str | None, log_level: str, log_format: str) -> None:
     """News-monitoring and alert daemon."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    for noisy in ("httpx", "httpcore", "apscheduler.executors", "trafilatura", "htmldate"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.setup(log_level, log_format)
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path(config)
 

@@ -56,6 +56,12 @@ class MonitorSettings:
     delivery_interval: float = 30.0
     retry_delay: float = 30.0  # first retry of a failed delivery; doubles each attempt
     source_errors_to: str | None = None
+    # Daemon (ops): how often due sources are claimed, how long a claim holds without renewal,
+    # how many polls run at once per instance, how long a stop waits for work in flight.
+    claim_interval: float = 1.0
+    lease: float = 60.0
+    max_polls: int = 20
+    shutdown_deadline: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,24 @@ class FetchSettings:
     max_backoff: float = 6 * 3600.0  # cap of the exponential backoff after failures
     broken_after: int = 5  # consecutive failures before the "source broken" notice
     robots: bool = True  # honour robots.txt for HTML listing and article pages
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    listen: str | None = None  # "host:port" for /healthz, /readyz, /metrics; off when None
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        assert self.listen is not None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    articles: float = 30 * 86400.0  # articles without a match are deleted after this
+    alerts: float = 365 * 86400.0  # matches, alerts, deliveries (and their articles) after this
+    interval: float = 3600.0  # how often the daemon prunes
 
 
 @dataclass(frozen=True)
@@ -121,6 +145,9 @@ class Config:
     rules: tuple[RuleConfig, ...]
     channels: tuple[ChannelConfig, ...]
     entities: tuple[EntityConfig, ...] = ()
+    http: HttpSettings = HttpSettings()
+    retention: RetentionSettings = RetentionSettings()
+    secrets: tuple[str, ...] = ()  # values that came from ${ENV} references: never logged
 
     def channel(self, name: str) -> ChannelConfig:
         for c in self.channels:
@@ -146,11 +173,14 @@ SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_ne
 SOURCE_TYPE_KEYS: dict[str, set[str]] = {"feed": set(), "html": {"links"}, "sitemap": {"window"}}
 RULE_KEYS = {"name", "query", "channels"}
 ENTITY_KEYS = {"aliases", "inflect"}
-MONITOR_KEYS = {"database", "contact", "delivery_interval", "retry_delay", "source_errors_to"}
+MONITOR_KEYS = {"database", "contact", "delivery_interval", "retry_delay", "source_errors_to",
+                "claim_interval", "lease", "max_polls", "shutdown_deadline"}
 FETCH_KEYS = {"allow_private_networks", "timeout", "connect_timeout", "read_timeout", "max_bytes",
               "max_redirects", "user_agent", "per_host", "concurrency", "min_interval", "max_interval",
               "max_backoff", "broken_after", "robots"}
-TOP_KEYS = {"monitor", "fetch", "source", "rule", "channel", "entity"}
+HTTP_KEYS = {"listen"}
+RETENTION_KEYS = {"articles", "alerts", "interval"}
+TOP_KEYS = {"monitor", "fetch", "source", "rule", "channel", "entity", "http", "retention"}
 
 # Hooks that later stages register to validate their own part of the config, so that this module
 # does not need to know every channel type or the rule language. Each returns problem strings.
@@ -198,6 +228,12 @@ class _Locator:
         return f"{self.path}:{line}" if line else str(self.path)
 
 
+# Environment variables whose values are taken for secrets (kept out of every log line).
+_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|AUTH|CREDENTIAL|WEBHOOK|HOOK_URL|DSN|DATABASE", re.I)
+# The secret values expanded by the load in progress (load_config is not re-entrant on a thread).
+_expanded_secrets: list[str] = []
+
+
 def _expand_env(value: Any, problems: list[str], where: str, env: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         def sub(m: re.Match[str]) -> str:
@@ -205,6 +241,8 @@ def _expand_env(value: Any, problems: list[str], where: str, env: Mapping[str, s
             if name not in env:
                 problems.append(f"{where}: environment variable {name} is not set")
                 return ""
+            if _SECRET_NAME.search(name) and len(env[name]) >= 4:
+                _expanded_secrets.append(env[name])
             return env[name]
         return _ENV_REF.sub(sub, value)
     if isinstance(value, list):
@@ -212,6 +250,23 @@ def _expand_env(value: Any, problems: list[str], where: str, env: Mapping[str, s
     if isinstance(value, dict):
         return {k: _expand_env(v, problems, where, env) for k, v in value.items()}
     return value
+
+
+def _secret_values(data: Mapping[str, Any], database: str, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Secrets to redact from logs: ${ENV} values with secret-like names, channel passwords and
+    tokens, webhook URLs (chat webhooks carry their token in the URL), the database password."""
+    found = set(_expanded_secrets)
+    for ch in data.get("channel", []) if isinstance(data.get("channel"), list) else []:
+        if isinstance(ch, dict):
+            for k, v in ch.items():
+                if isinstance(v, str) and re.search(r"pass|secret|token|key|url", k, re.I):
+                    v = _ENV_REF.sub(lambda m: env.get(m.group(1), ""), v)
+                    if len(v) >= 4:
+                        found.add(v)
+    m = re.match(r"^[a-z+]+://[^:/@]*:([^@]+)@", database)
+    if m:
+        found.add(m.group(1))
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def config_path(explicit: str | None) -> Path:
@@ -257,8 +312,11 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
                 problems.append(f"{loc.where(loc.key_line(line, k))}: [{name}]: unknown key {k!r}")
         return _expand_env({k: v for k, v in raw.items() if k in keys}, problems, loc.where(line), env)
 
+    _expanded_secrets.clear()
     mon = table("monitor", MONITOR_KEYS)
     fet = table("fetch", FETCH_KEYS)
+    htt = table("http", HTTP_KEYS)
+    ret = table("retention", RETENTION_KEYS)
     monitor = MonitorSettings()
     fetch = FetchSettings()
     try:
@@ -268,6 +326,10 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             delivery_interval=parse_duration(mon.get("delivery_interval", 30)),
             retry_delay=parse_duration(mon.get("retry_delay", 30)),
             source_errors_to=mon.get("source_errors_to"),
+            claim_interval=parse_duration(mon.get("claim_interval", monitor.claim_interval)),
+            lease=parse_duration(mon.get("lease", monitor.lease)),
+            max_polls=_int(mon.get("max_polls", monitor.max_polls), "max_polls"),
+            shutdown_deadline=parse_duration(mon.get("shutdown_deadline", monitor.shutdown_deadline)),
         )
     except ValueError as exc:
         problems.append(f"{loc.where(loc.table_line('monitor'))}: [monitor]: {exc}")
@@ -293,6 +355,28 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             raise ValueError("min_interval is longer than max_interval")
     except ValueError as exc:
         problems.append(f"{loc.where(loc.table_line('fetch'))}: [fetch]: {exc}")
+
+    http = HttpSettings()
+    listen = htt.get("listen")
+    if listen is not None:
+        if not isinstance(listen, str) or not re.match(r"^(\[[0-9a-fA-F:]+\]|[\w.-]*):\d{1,5}$", listen) \
+                or not 0 < int(listen.rpartition(":")[2]) < 65536:
+            problems.append(f"{loc.where(loc.key_line(loc.table_line('http'), 'listen'))}: [http]: "
+                            f"listen must be \"host:port\", e.g. \"127.0.0.1:8080\", got {listen!r}")
+        else:
+            http = HttpSettings(listen=listen)
+    retention = RetentionSettings()
+    try:
+        retention = RetentionSettings(
+            articles=parse_duration(ret.get("articles", retention.articles)),
+            alerts=parse_duration(ret.get("alerts", retention.alerts)),
+            interval=parse_duration(ret.get("interval", retention.interval)),
+        )
+        if retention.alerts < retention.articles:
+            problems.append(f"{loc.where(loc.table_line('retention'))}: [retention]: alerts must be kept "
+                            f"at least as long as articles")
+    except ValueError as exc:
+        problems.append(f"{loc.where(loc.table_line('retention'))}: [retention]: {exc}")
 
     def entries(name: str) -> list[tuple[int, int | None, dict[str, Any]]]:
         raw = data.get(name, [])
@@ -427,7 +511,8 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
     if problems:
         raise ConfigError(problems)
     return Config(path=path.resolve(), monitor=monitor, fetch=fetch, sources=tuple(sources),
-                  rules=tuple(rules), channels=tuple(channels), entities=tuple(entities))
+                  rules=tuple(rules), channels=tuple(channels), entities=tuple(entities),
+                  http=http, retention=retention, secrets=_secret_values(data, monitor.database, env))
 
 
 def _source_option_problems(stype: object, e: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -1,105 +1,359 @@
-"""The long-running service: APScheduler drives polls and deliveries; signals stop it cleanly."""
+"""The long-running service: a claim loop over due sources, driven by APScheduler.
+
+Every ``claim_interval`` the daemon leases the sources that are due (``next_poll_at`` reached,
+not disabled, not leased by a live instance) and polls each one once; the fetch stage then writes
+the next ``next_poll_at``. Several instances on one PostgreSQL database split the sources this
+way (``monitor.store.leases``); on SQLite one instance holds the database. The other periodic
+jobs (delivery, lease renewal, retention, the systemd watchdog) run on the same in-process
+scheduler, which is never shared between instances.
+
+Signals: SIGTERM/SIGINT stop claiming, let work in flight finish within ``shutdown_deadline``,
+release the leases and exit 0. SIGHUP reloads the config after validating it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlmodel import select
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
-from monitor.config import Config, SourceConfig
-from monitor.pipeline import Pipeline, _aware
-from monitor.store.db import create_db_engine, session_scope, upgrade
-from monitor.store.models import Source
+from monitor.config import Config, ConfigError, SourceConfig, load_config
+from monitor.ops import logs, metrics, systemd
+from monitor.pipeline import Pipeline
+from monitor.store.db import create_db_engine, upgrade
+from monitor.store.leases import (
+    AlreadyRunning,
+    InstanceLock,
+    claim_due_sources,
+    release_leases,
+    renew_leases,
+)
 
 log = logging.getLogger(__name__)
-SHUTDOWN_DEADLINE = 60.0
+
+
+def instance_id() -> str:
+    """Lease owner name: readable in the database (host and pid), unique across restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _sync_sources(pipeline: Pipeline) -> None:
+    try:
+        pipeline.sync_sources()
+    except IntegrityError:
+        # Another instance inserted the same new source at the same moment; it exists now.
+        pipeline.sync_sources()
 
 
 class Daemon:
     def __init__(self, config: Config):
         self.config = config
         self.engine = create_db_engine(config.database_url)
+        self.owner = instance_id()
+        self.lock = InstanceLock(config.database_url)
         self.pipeline: Pipeline | None = None
+        self.scheduler: AsyncIOScheduler | None = None
         self.stop_event = asyncio.Event()
-        self.inflight: set[asyncio.Task[object]] = set()
+        self.polls: dict[int, asyncio.Task[None]] = {}  # source id -> its poll
+        self.background: set[asyncio.Task[object]] = set()  # deliveries, retention, reloads
+        self._claim_lock = asyncio.Lock()
+        self._deliver_lock = asyncio.Lock()
+        self._deliver_again = False
+        self._backlog = False
+        self._set_sources(config)
 
-    async def _tracked(self, fn: Callable[[], Awaitable[object]], what: str) -> None:
-        if self.stop_event.is_set():
+    def _set_sources(self, config: Config) -> None:
+        self.source_configs: dict[str, SourceConfig] = {sc.name: sc for sc in config.sources}
+        self.intervals: dict[str, float] = {sc.name: sc.interval for sc in config.sources}
+
+    # -- the claim loop --------------------------------------------------------------------
+    async def _claim(self) -> None:
+        """Lease due sources up to the free poll slots and start a poll for each."""
+        if self.stop_event.is_set() or self.pipeline is None or self._claim_lock.locked():
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self.inflight.add(task)
+        async with self._claim_lock:
+            free = self.config.monitor.max_polls - len(self.polls)
+            if free <= 0:
+                self._backlog = True
+                return
+            claims = await asyncio.to_thread(claim_due_sources, self.engine, self.owner, self.intervals,
+                                             limit=free, lease=self.config.monitor.lease)
+            self._backlog = len(claims) == free
+            if self.stop_event.is_set():  # a stop arrived while claiming: give them back at once
+                await asyncio.to_thread(release_leases, self.engine, self.owner, [c.source_id for c in claims])
+                return
+            for c in claims:
+                sc = self.source_configs[c.name]
+                if c.taken_over_from:
+                    metrics.TAKEOVERS.inc()
+                    log.info("source %s (%s): lease of %s expired; taking the source over", c.source_id,
+                             c.name, c.taken_over_from, extra={"source_id": c.source_id})
+                self.polls[c.source_id] = asyncio.create_task(self._poll(c.source_id, sc, self.pipeline),
+                                                              name=f"poll:{c.source_id}")
+
+    async def _poll(self, source_id: int, sc: SourceConfig, pipeline: Pipeline) -> None:
+        token = logs.SOURCE_ID.set(source_id)
+        started = time.monotonic()
         try:
-            await fn()
+            report = await pipeline.poll(sc)
+            metrics.observe_poll(report.status, time.monotonic() - started, report.new_articles, report.alerts)
+            if report.alerts:
+                self._kick_delivery()
+        except asyncio.CancelledError:
+            raise  # shutdown past its deadline; the shutdown releases every lease
         except Exception:
-            log.exception("%s failed", what)
+            metrics.observe_poll("error", time.monotonic() - started, 0, 0)
+            log.exception("source %s (%s): poll failed unexpectedly; retried after its interval",
+                          source_id, sc.name)
         finally:
+            logs.SOURCE_ID.reset(token)
+            self.polls.pop(source_id, None)
+        try:
+            await asyncio.to_thread(release_leases, self.engine, self.owner, [source_id])
+        except Exception as exc:  # the lease then simply expires
+            log.warning("source %s: lease not released (%s); it expires on its own", source_id, exc)
+        if self._backlog:
+            self._kick(self._claim)
+
+    async def _renew(self) -> None:
+        if self.polls:
+            await asyncio.to_thread(renew_leases, self.engine, self.owner, list(self.polls),
+                                    self.config.monitor.lease)
+
+    # -- other periodic jobs -----------------------------------------------------------------
+    async def _deliver(self) -> None:
+        """Send due deliveries; runs once more if woken while running (never two at once here).
+
+        Claiming between instances is the delivery stage's job (leases in the outbox)."""
+        if self._deliver_lock.locked():
+            self._deliver_again = True
+            return
+        async with self._deliver_lock:
+            while self.pipeline is not None:
+                self._deliver_again = False
+                await self.pipeline.deliver()
+                if not self._deliver_again or self.stop_event.is_set():
+                    break
+
+    async def _retention(self) -> None:
+        from monitor.ops.retention import prune
+
+        result = await asyncio.to_thread(prune, self.engine, self.config.retention)
+        if result.total:
+            log.info("retention: %s", result)
+
+    def _watchdog(self) -> None:
+        systemd.notify("WATCHDOG=1")
+
+    def _kick_delivery(self) -> None:
+        self._kick(self._deliver)
+
+    def _kick(self, job: Callable[[], Awaitable[None]]) -> None:
+        if not self.stop_event.is_set():
+            task: asyncio.Task[object] = asyncio.create_task(self._tracked(job))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+
+    def _periodic(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            task = asyncio.current_task()
             if task is not None:
-                self.inflight.discard(task)
+                self.background.add(task)
+            try:
+                await self._tracked(job)
+            finally:
+                if task is not None:
+                    self.background.discard(task)
+        return run
 
-    def _poll_job(self, sc: SourceConfig) -> Callable[[], Awaitable[None]]:
-        async def job() -> None:
-            assert self.pipeline is not None
-            pipeline = self.pipeline
-            await self._tracked(lambda: pipeline.poll(sc), f"poll of {sc.name}")
-            await self._tracked(pipeline.deliver, "delivery")
-        return job
+    async def _tracked(self, job: Callable[[], Awaitable[None]]) -> None:
+        if self.stop_event.is_set() and job is not self._deliver:
+            return
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed", getattr(job, "__name__", "job").strip("_"))
 
+    # -- readiness ---------------------------------------------------------------------------
+    def ready(self) -> tuple[bool, str]:
+        if self.scheduler is None or not self.scheduler.running or self.stop_event.is_set():
+            return False, "scheduler not running"
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return False, f"database unreachable: {type(exc).__name__}"
+        return True, f"ready: {len(self.polls)} polls in flight"
+
+    # -- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> int:
-        upgrade(self.engine)
-        self.pipeline = pipeline = Pipeline(self.config, self.engine)
-        pipeline.sync_sources()
+        try:
+            self.lock.acquire()
+        except AlreadyRunning as exc:
+            log.error("%s", exc)
+            return 1
+        try:
+            return await self._run()
+        finally:
+            self.lock.release()
+
+    async def _run(self) -> int:
+        cfg = self.config
+        await asyncio.to_thread(upgrade, self.engine)
+        self.pipeline = Pipeline(cfg, self.engine)
+        await asyncio.to_thread(_sync_sources, self.pipeline)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+            loop.add_signal_handler(sig, self._on_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
 
-        scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
-                                                                 "misfire_grace_time": None})
+        http = None
+        if cfg.http.listen:
+            from monitor.ops.http import HealthServer
+
+            host, port = cfg.http.host_port
+            metrics.attach_database(self.engine)
+            http = HealthServer(host, port, self.ready).start()
+            log.info("http: /healthz /readyz /metrics on %s:%d", host, http.port)
+
+        self.scheduler = scheduler = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         now = datetime.now(UTC)
-        with session_scope(self.engine) as s:
-            next_at = {r.name: r.next_poll_at for r in s.exec(select(Source)).all()}
-        for i, sc in enumerate(self.config.sources):
-            first = next_at.get(sc.name)
-            # Keep the stored schedule (no burst after a restart); spread never-polled sources.
-            start = max(_aware(first), now) if first else now + timedelta(seconds=min(i * 0.2, 10))
-            scheduler.add_job(self._poll_job(sc), "interval", seconds=sc.interval, next_run_time=start,
-                              id=f"poll:{sc.name}", name=f"poll {sc.name}")
-        scheduler.add_job(lambda: self._tracked(pipeline.deliver, "delivery"), "interval",
-                          seconds=self.config.monitor.delivery_interval, next_run_time=now, id="deliver")
+        scheduler.add_job(self._periodic(self._claim), "interval", seconds=cfg.monitor.claim_interval,
+                          next_run_time=now, id="claim")
+        scheduler.add_job(self._periodic(self._renew), "interval", seconds=max(cfg.monitor.lease / 3, 0.5),
+                          id="renew")
+        scheduler.add_job(self._periodic(self._deliver), "interval", seconds=cfg.monitor.delivery_interval,
+                          next_run_time=now, id="deliver")
+        scheduler.add_job(self._periodic(self._retention), "interval", seconds=cfg.retention.interval,
+                          next_run_time=now + timedelta(seconds=min(60.0, cfg.retention.interval)), id="retention")
+        wd = systemd.watchdog_interval()
+        if wd:
+            scheduler.add_job(self._watchdog, "interval", seconds=wd, next_run_time=now, id="watchdog")
         scheduler.start()
-        log.info("monitor running: %d sources, %d rules, %d channels", len(self.config.sources),
-                 len(self.config.rules), len(self.config.channels))
+        log.info("monitor running: %d sources, %d rules, %d channels (instance %s)", len(cfg.sources),
+                 len(cfg.rules), len(cfg.channels), self.owner)
+        systemd.notify("READY=1", f"STATUS=running: {len(cfg.sources)} sources", f"MAINPID={os.getpid()}")
+
         await self.stop_event.wait()
-        log.info("stopping: finishing %d jobs in flight", len(self.inflight))
+
+        systemd.notify("STOPPING=1", "STATUS=stopping")
         scheduler.shutdown(wait=False)
-        if self.inflight:
-            _, pending = await asyncio.wait(set(self.inflight), timeout=SHUTDOWN_DEADLINE)
-            for t in pending:
-                t.cancel()
-        await pipeline.aclose()
+        inflight: set[asyncio.Task[object]] = set(self.polls.values()) | set(self.background)
+        deadline = self.config.monitor.shutdown_deadline
+        log.info("stopping: no new claims; finishing %d jobs in flight (deadline %.0fs)", len(inflight), deadline)
+        if inflight:
+            _, pending = await asyncio.wait(inflight, timeout=deadline)
+            if pending:
+                log.warning("stopping: %d jobs still running after %.0fs; cancelled", len(pending), deadline)
+                for t in pending:
+                    t.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+        released = await asyncio.to_thread(release_leases, self.engine, self.owner)
+        if released:
+            log.info("released %d source leases", released)
+        if http is not None:
+            http.stop()
+            metrics.detach_database()
+        await self.pipeline.aclose()
         self.engine.dispose()
         log.info("stopped")
         return 0
 
-    def _on_signal(self, sig: signal.Signals) -> None:
-        log.info("received %s", sig.name)
+    def _on_stop(self, sig: signal.Signals) -> None:
+        if not self.stop_event.is_set():
+            log.info("received %s", sig.name)
         self.stop_event.set()
+
+    def _on_hup(self) -> None:
+        log.info("received SIGHUP: reloading %s", self.config.path)
+        task: asyncio.Task[object] = asyncio.create_task(self.reload())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def reload(self) -> bool:
+        """Swap in a new config after validating it; any problem keeps the running one."""
+        systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            return await self._reload()
+        finally:
+            systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
+
+    async def _reload(self) -> bool:
+        old_cfg, old = self.config, self.pipeline
+        try:
+            new_cfg = await asyncio.to_thread(load_config, old_cfg.path)
+        except ConfigError as exc:
+            for p in exc.problems:
+                log.error("config reload: %s", p)
+            log.error("config reload rejected (%d problems); still running the previous config",
+                      len(exc.problems))
+            metrics.RELOADS.labels("rejected").inc()
+            return False
+        if new_cfg.database_url != old_cfg.database_url:
+            log.error("config reload rejected: [monitor] database changed; restart to switch databases")
+            metrics.RELOADS.labels("rejected").inc()
+            return False
+        try:
+            pipeline = Pipeline(new_cfg, self.engine)
+            await asyncio.to_thread(_sync_sources, pipeline)
+        except Exception as exc:
+            log.error("config reload rejected: %s: %s; still running the previous config", type(exc).__name__, exc)
+            metrics.RELOADS.labels("rejected").inc()
+            return False
+        if new_cfg.http != old_cfg.http:
+            log.warning("config reload: [http] changes take effect at the next restart")
+        logs.set_secrets(new_cfg.secrets)
+        self.config, self.pipeline = new_cfg, pipeline
+        self._set_sources(new_cfg)
+        if self.scheduler is not None:
+            for job_id, seconds in (("claim", new_cfg.monitor.claim_interval),
+                                    ("deliver", new_cfg.monitor.delivery_interval),
+                                    ("retention", new_cfg.retention.interval)):
+                self.scheduler.reschedule_job(job_id, trigger="interval", seconds=seconds)
+        metrics.RELOADS.labels("ok").inc()
+        log.info("config reloaded: %d sources, %d rules, %d channels", len(new_cfg.sources),
+                 len(new_cfg.rules), len(new_cfg.channels))
+        if old is not None:
+            # Polls started before the swap still use the old pipeline; close it after them.
+            using_old = [t for t in self.polls.values() if not t.done()]
+
+            async def close_old() -> None:
+                if using_old:
+                    await asyncio.wait(using_old)
+                await old.aclose()
+            self._kick(close_old)
+        return True
 
 
 async def run_once(config: Config, everything: bool) -> int:
-    engine = create_db_engine(config.database_url)
-    upgrade(engine)
-    pipeline = Pipeline(config, engine)
+    lock = InstanceLock(config.database_url)
     try:
-        reports = await pipeline.run_once(everything=everything)
+        lock.acquire()
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return 1
+    engine = create_db_engine(config.database_url)
+    try:
+        upgrade(engine)
+        pipeline = Pipeline(config, engine)
+        try:
+            reports = await pipeline.run_once(everything=everything)
+        finally:
+            await pipeline.aclose()
     finally:
-        await pipeline.aclose()
         engine.dispose()
+        lock.release()
     failed = [r for r in reports if r.status == "error"]
     log.info("run finished: %d sources polled, %d failed", len(reports), len(failed))
     return 0

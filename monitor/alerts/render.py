@@ -18,13 +18,16 @@ class AlertMessage:
     url: str
     outlet: str
     published: str | None  # ISO 8601
-    statements: list[dict[str, Any]] = field(default_factory=list)  # text, highlights, speaker
+    statements: list[dict[str, Any]] = field(default_factory=list)  # text, highlights, speaker, field
+    speaker: str | None = None  # who made the (first) statement, when the article says so
+    terms: list[str] = field(default_factory=list)  # the matched words as they appear
 
     @classmethod
     def from_payload(cls, alert_id: int, delivery_key: str, payload: dict[str, Any]) -> AlertMessage:
         return cls(alert_id=alert_id, delivery_key=delivery_key, rule=payload["rule"],
                    title=payload["title"], url=payload["url"], outlet=payload["outlet"],
-                   published=payload.get("published"), statements=payload.get("statements", []))
+                   published=payload.get("published"), statements=payload.get("statements", []),
+                   speaker=payload.get("speaker"), terms=payload.get("terms", []))
 
     @property
     def subject(self) -> str:
@@ -34,8 +37,9 @@ class AlertMessage:
         return {
             "alert_id": self.alert_id, "delivery_id": self.delivery_key, "rule": self.rule,
             "title": self.title, "url": self.url, "outlet": self.outlet, "published": self.published,
-            "statements": [{"text": s["text"], "speaker": s.get("speaker"),
+            "statements": [{"text": s["text"], "speaker": s.get("speaker"), "field": s.get("field"),
                             "highlights": s.get("highlights", [])} for s in self.statements],
+            "speaker": self.speaker, "terms": self.terms,
             "quote": self.statements[0]["text"] if self.statements else None,
         }
 

@@ -1,4 +1,5 @@
-"""Stage: match. Rules (boolean queries) against an article, with the statement quoted.
+"""Stage: match. Rules (boolean, proximity, entity queries) against an article, with the
+statement quoted.
 
 Public interface, used by the pipeline and the CLI:
 

@@ -1,150 +1,202 @@
-"""Evaluate parsed queries against documents and quote the sentences that matched."""
+"""Many rules against one article, fast: a presearcher picks the few rules that can match.
+
+Like Lucene Monitor and the Elasticsearch percolator, each rule is reduced at compile time to
+two sets of words ("anchors") from two different required clauses: the rule cannot match
+unless some word of each set occurs in the article. One Aho-Corasick pass (pyahocorasick) over
+the article's distinct words finds the anchors present; set unions and an intersection in C
+give the candidate rules; only those are evaluated in full.
+"""
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.match.query import And, Node, Not, Or, Phrase, Term, parse_query
+import ahocorasick
+
+from monitor.match.evaluate import FIELD_NAMES, DocIndex, evidence, is_true
+from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, parse_query
+from monitor.match.statements import find_speaker
+from monitor.match.text import fold, split_sentences, tokens
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 
-_WORD = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
-_SENT_END = re.compile(r"(?<=[.!?…])[\"'”»)]*\s+(?=[\"'“«(]*[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ0-9])|\n+")
+_SEP = "\x01"
+MAX_STATEMENTS = 3
 
-
-def fold(word: str) -> str:
-    """Case- and accent-insensitive form; apostrophes and hyphens unified."""
-    w = unicodedata.normalize("NFKD", word.casefold())
-    w = "".join(c for c in w if not unicodedata.combining(c))
-    return w.replace("’", "'")
-
-
-def _split_word(w: str) -> list[str]:
-    return [p for p in re.split(r"[-]", fold(w)) if p]
-
-
-@dataclass(frozen=True)
-class _Tokens:
-    field: str
-    text: str
-    words: list[str]
-    spans: list[tuple[int, int]]
-
-
-def _tokenize(field_name: str, text: str) -> _Tokens:
-    words: list[str] = []
-    spans: list[tuple[int, int]] = []
-    for m in _WORD.finditer(text):
-        # "Kassym-Jomart" is two words, so it matches "Kassym Jomart" too.
-        pos = m.start()
-        for part in re.split(r"(-)", m.group(0)):
-            if part and part != "-":
-                words.append(fold(part))
-                spans.append((pos, pos + len(part)))
-            pos += len(part)
-    return _Tokens(field_name, text, words, spans)
+# A key is ("=", word) for an exact word or ("*", stem) for words starting with stem.
+Key = tuple[str, str]
+Anchors = tuple[frozenset[Key], frozenset[Key]] | None
 
 
 def compile_query(query: str, entities: Mapping[str, Any] | None = None) -> Node:
     """Parse a query; raise QuerySyntaxError naming the column of the problem."""
-    return parse_query(query)
+    return parse_query(query, entities)
 
 
-def _pattern(node: Term | Phrase) -> list[str]:
-    if isinstance(node, Term):
-        return _split_word(node.word)
-    out: list[str] = []
+def _cost(keys: frozenset[Key]) -> float:
+    """Guessed chance that some key occurs: short words and prefixes are common."""
+    return sum((3.0 if kind == "*" else 1.0) / max(len(v), 1) ** 2 for kind, v in keys)
+
+
+def _seq_keys(node: Seq) -> list[frozenset[Key]]:
+    out = []
     for w in node.words:
-        out.extend(_split_word(w))
+        if w.kind == "exact":
+            out.append(frozenset(("=", f) for f in w.forms))
+        elif w.kind == "cased":
+            out.append(frozenset({("=", fold(w.stem))}))
+        else:
+            out.append(frozenset({("*", w.stem)}))
     return out
 
 
-def _find(toks: _Tokens, pat: list[str]) -> list[tuple[int, int]]:
-    """Word-index ranges [i, j) where the pattern occurs."""
-    n = len(pat)
-    res = []
-    for i in range(len(toks.words) - n + 1):
-        if toks.words[i:i + n] == pat:
-            res.append((i, i + n))
-    return res
-
-
-def _eval(node: Node, fields: Sequence[_Tokens], hits: list[Hit]) -> bool:
-    if isinstance(node, Term | Phrase):
-        pat = _pattern(node)
-        found = False
-        for t in fields:
-            for i, j in _find(t, pat):
-                found = True
-                s, e = t.spans[i][0], t.spans[j - 1][1]
-                hits.append(Hit(t.field, s, e, t.text[s:e]))
-        return found
-    if isinstance(node, Not):
-        return not _eval(node.child, fields, [])
-    if isinstance(node, And):
-        local: list[Hit] = []
-        for c in node.children:
-            if not _eval(c, fields, local):
-                return False
-        hits.extend(local)
-        return True
+def anchors(node: Node) -> Anchors:
+    """Two key sets, each of which must have a key in any article the rule matches."""
+    if isinstance(node, Seq):
+        ks = sorted(_seq_keys(node), key=_cost)
+        return (ks[0], ks[1] if len(ks) > 1 else ks[0])
     if isinstance(node, Or):
-        ok = False
+        a: set[Key] = set()
+        b: set[Key] = set()
         for c in node.children:
-            ok = _eval(c, fields, hits) or ok
-        return ok
+            sub = anchors(c)
+            if sub is None:
+                return None
+            a |= sub[0]
+            b |= sub[1]
+        return (frozenset(a), frozenset(b))
+    if isinstance(node, And | Near):
+        kids = node.children if isinstance(node, And) else (node.left, node.right)
+        subs = sorted((s for s in map(anchors, kids) if s is not None), key=lambda s: _cost(s[0]))
+        if not subs:
+            return None
+        if len(subs) == 1:
+            return subs[0]
+        return (subs[0][0], subs[1][0])
+    if isinstance(node, Not | Meta):
+        return None
     raise TypeError(node)  # pragma: no cover
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans; a simple splitter (the rule-language stage refines it)."""
-    spans = []
-    start = 0
-    for m in _SENT_END.finditer(text):
-        end = m.start()
-        if text[start:end].strip():
-            spans.append((start, end))
-        start = m.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return spans
-
-
-def statements_for(doc: Document, hits: Iterable[Hit]) -> tuple[Statement, ...]:
-    """The sentences holding the hits, body first (the statement is usually there)."""
-    by_sentence: dict[tuple[str, int, int], list[tuple[int, int]]] = {}
-    texts = {"title": doc.title, "body": doc.body}
-    sentences = {f: split_sentences(t) for f, t in texts.items()}
-    for h in hits:
-        for s, e in sentences.get(h.field, []):
-            if s <= h.start < e:
-                by_sentence.setdefault((h.field, s, e), []).append((h.start - s, h.end - s))
-                break
-    ordered = sorted(by_sentence.items(), key=lambda kv: (kv[0][0] != "body", kv[0][1]))
-    out = []
-    for (f, s, e), hl in ordered:
-        raw = texts[f][s:e]
-        lead = len(raw) - len(raw.lstrip())
-        text = raw.strip()
-        hl2 = tuple(sorted({(a - lead, b - lead) for a, b in hl}))
-        out.append(Statement(field=f, start=s + lead, end=s + lead + len(text), text=text, highlights=hl2))
-    return tuple(out)
+@dataclass(frozen=True)
+class CompiledRule:
+    name: str
+    query: str
+    tree: Node
 
 
 class RuleSet:
     """A compiled set of rules, evaluated together against each document."""
 
     def __init__(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None = None):
-        self.rules = [(name, compile_query(q, entities)) for name, q in rules]
+        self.rules = [CompiledRule(name, q, compile_query(q, entities)) for name, q in rules]
+        self.by_name = {r.name: r for r in self.rules}
+        key_ids: dict[Key, int] = {}
+        post_a: list[set[int]] = []
+        post_b: list[set[int]] = []
+        always: set[int] = set()
+
+        def kid(k: Key) -> int:
+            i = key_ids.get(k)
+            if i is None:
+                i = key_ids[k] = len(post_a)
+                post_a.append(set())
+                post_b.append(set())
+            return i
+
+        for ri, rule in enumerate(self.rules):
+            anc = anchors(rule.tree)
+            if anc is None:
+                always.add(ri)
+                continue
+            for k in anc[0]:
+                post_a[kid(k)].add(ri)
+            for k in anc[1]:
+                post_b[kid(k)].add(ri)
+        self._post_a = [frozenset(s) for s in post_a]
+        self._post_b = [frozenset(s) for s in post_b]
+        self._always = frozenset(always)
+        self._automaton: Any = None
+        if key_ids:
+            auto = ahocorasick.Automaton()
+            for (kind, v), i in key_ids.items():
+                auto.add_word(_SEP + v + _SEP if kind == "=" else _SEP + v, i)
+            auto.make_automaton()
+            self._automaton = auto
+
+    def candidates(self, ix: DocIndex) -> list[int]:
+        """Rules whose anchors occur in the article (a superset of the matching rules)."""
+        if self._automaton is None or not ix.uniq:
+            return sorted(self._always)
+        hay = _SEP + _SEP.join(ix.uniq) + _SEP
+        hits = {i for _, i in self._automaton.iter(hay)}
+        pa, pb = self._post_a, self._post_b
+        if not hits:
+            return sorted(self._always)
+        cand = set().union(*[pa[i] for i in hits])
+        cand.intersection_update(set().union(*[pb[i] for i in hits]))
+        return sorted(cand | self._always)
+
+    def matching(self, doc: Document | DocIndex) -> list[str]:
+        """Names of the rules that match (the hot path: no quoting)."""
+        ix = doc if isinstance(doc, DocIndex) else DocIndex(doc)
+        rules = self.rules
+        return [rules[i].name for i in self.candidates(ix) if is_true(rules[i].tree, ix)]
+
+    def matching_each(self, doc: Document | DocIndex) -> list[str]:
+        """The same answer by evaluating every rule, without the presearcher (for checks)."""
+        ix = doc if isinstance(doc, DocIndex) else DocIndex(doc)
+        return [r.name for r in self.rules if is_true(r.tree, ix)]
 
     def match(self, doc: Document) -> list[RuleMatch]:
-        fields = [_tokenize("title", doc.title), _tokenize("body", doc.body)]
-        out = []
-        for name, node in self.rules:
-            hits: list[Hit] = []
-            if _eval(node, fields, hits):
-                out.append(RuleMatch(rule=name, hits=tuple(hits), statements=statements_for(doc, hits)))
-        return out
+        """Every matching rule with its hits and quoted statements."""
+        ix = DocIndex(doc)
+        names = self.matching(ix)
+        return [quote(self.by_name[n], ix) for n in names]
+
+
+def quote(rule: CompiledRule, ix: DocIndex) -> RuleMatch:
+    """Hits with character offsets, and the sentences holding the evidence, with speaker."""
+    occ = evidence(rule.tree, ix)
+    toks = [tokens(ix.doc.title), tokens(ix.doc.body)]
+    sents = [split_sentences(ix.doc.title), split_sentences(ix.doc.body)]
+    hits: dict[tuple[int, int, int], Hit] = {}
+    groups: dict[tuple[int, int, int], set[tuple[int, int]]] = {}
+    for fi, start, end, leaves in occ:
+        t = toks[fi]
+        s0 = t.spans[start][0]
+        s1 = t.spans[end - 1][1]
+        first = _sentence_of(sents[fi], s0)
+        last = _sentence_of(sents[fi], s1 - 1)
+        span_chars = []
+        for lf, ls, le in leaves:
+            a, b = t.spans[ls][0], t.spans[le - 1][1]
+            hits.setdefault((lf, a, b), Hit(FIELD_NAMES[lf], a, b, t.text[a:b]))
+            span_chars.append((a, b))
+        groups.setdefault((fi, first, last), set()).update(span_chars)
+    # Body sentences first (the statement is usually there), in text order; merge overlaps.
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0] == 0, kv[0][1], kv[0][2]))
+    statements: list[Statement] = []
+    used: set[tuple[int, int]] = set()
+    for (fi, first, last), spans in ordered:
+        if (fi, first) in used:
+            continue
+        used.update((fi, k) for k in range(first, last + 1))
+        text = toks[fi].text
+        a, b = sents[fi][first][0], sents[fi][last][1]
+        hl = tuple(sorted((x - a, y - a) for x, y in spans if a <= x and y <= b))
+        speaker = find_speaker(text, a, b) if fi == 1 else None
+        statements.append(Statement(field=FIELD_NAMES[fi], start=a, end=b, text=text[a:b],
+                                    highlights=hl, speaker=speaker))
+        if len(statements) >= MAX_STATEMENTS:
+            break
+    return RuleMatch(rule=rule.name, hits=tuple(sorted(hits.values(), key=lambda h: (h.field != "title", h.start))),
+                     statements=tuple(statements))
+
+
+def _sentence_of(sents: list[tuple[int, int]], pos: int) -> int:
+    for i, (_s, e) in enumerate(sents):
+        if pos < e:
+            return i
+    return max(len(sents) - 1, 0)

@@ -1,13 +1,25 @@
-"""Query language parser: terms, "phrases", AND / OR / NOT, parentheses.
+"""The rule language: parse a query into a tree the evaluators walk.
 
-Precedence NOT > AND > OR; adjacent clauses are joined by an implicit AND. Errors carry the
-column so the config loader can draw a caret under the problem.
+Grammar, loosest first (precedence NOT > NEAR/ONEAR/SENT > AND > OR)::
+
+    or    := and ("OR" and)*
+    and   := near (["AND"] near)*            adjacent clauses: implicit AND
+    near  := unary (("NEAR/n" | "ONEAR/n" | "SENT") unary)*
+    unary := "NOT" unary | "-"atom | atom
+    atom  := "(" or ")" | '"phrase"'["~n"] | FIELD":"atom | "@"entity | "!"Word | word[*?]
+
+Entities are resolved while parsing, so a rule's tree is self-contained. Every error carries
+the column so the config loader can draw a caret under it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
+
+from monitor.match.text import fold, query_words, strip_accents
 
 
 class QuerySyntaxError(ValueError):
@@ -19,22 +31,56 @@ class QuerySyntaxError(ValueError):
 
     def describe(self) -> str:
         """Message, the query, and a caret under the offending column."""
-        return f"invalid query: {self.message} at column {self.column + 1}\n    {self.query}\n    {' ' * self.column}^"
+        return (f"invalid query: {self.message} at column {self.column + 1}\n"
+                f"    {self.query}\n    {' ' * self.column}^")
+
+
+class EntityLike(Protocol):
+    aliases: tuple[str, ...]
+    inflect: bool
+
+
+# --- the tree ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class W:
+    """What one word position accepts.
+
+    kind "exact": any of ``forms`` (folded; several for entity inflections); "prefix": a folded
+    word starting with ``stem`` (``negotiat*``); "glob": ``regex`` over the folded word
+    (``wom?n``); "cased": exactly ``stem`` with case kept (``!AIDS``).
+    """
+
+    kind: str
+    stem: str = ""
+    forms: frozenset[str] = frozenset()
+    regex: re.Pattern[str] | None = None
+
+    def accepts(self, word: str, cased: str) -> bool:
+        if self.kind == "exact":
+            return word in self.forms
+        if self.kind == "prefix":
+            return word.startswith(self.stem)
+        if self.kind == "glob":
+            assert self.regex is not None
+            return self.regex.fullmatch(word) is not None
+        return cased == self.stem
 
 
 @dataclass(frozen=True)
-class Term:
-    word: str  # as written (normalised at match time)
+class Seq:
+    """A term or phrase: words in order, at most ``slop`` extra words inside."""
+
+    words: tuple[W, ...]
+    slop: int = 0
+    field: str | None = None  # "title" / "body" / None for both
+    label: str = ""
 
 
 @dataclass(frozen=True)
-class Phrase:
-    words: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
+class Or:
+    children: tuple[Node, ...]
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,29 +89,141 @@ class And:
 
 
 @dataclass(frozen=True)
-class Or:
-    children: tuple[Node, ...]
+class Not:
+    child: Node
 
 
-Node = Term | Phrase | Not | And | Or
+@dataclass(frozen=True)
+class Near:
+    """Both sides in the same field; at most ``n`` words between (``n`` None: any distance);
+    ``ordered``: left before right; ``sentence``: both in one sentence."""
 
-_TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<q>"[^"]*"?)|(?P<w>[^\s()"]+))')
-_WORD = re.compile(r"\w+(?:['’\-]\w+)*", re.UNICODE)
+    left: Node
+    right: Node
+    n: int | None
+    ordered: bool = False
+    sentence: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Meta:
+    """A condition on the article's metadata: site:, source:, lang:, author:."""
+
+    field: str
+    value: str  # folded; for source/author a sequence of words joined by spaces
+
+
+Node = Seq | Or | And | Not | Near | Meta
+
+TEXT_FIELDS = ("title", "body")
+META_FIELDS = ("site", "source", "lang", "author")
+FIELDS = TEXT_FIELDS + META_FIELDS
+
+
+# --- entities and inflection -----------------------------------------------------------------
+
+_KK_SUFFIX_TEXT = (
+    # Kazakh cases with every vowel-harmony and consonant variant: genitive, dative, accusative,
+    # locative, ablative, instrumental, and the attributive locative (-дағы).
+    "ның нің дың дің тың тің ға ге қа ке на не а е ны ні ды ді ты ті н да де та те нда нде "
+    "дан ден тан тен нан нен мен бен пен менен бенен пенен дағы дегі тағы тегі ндағы ндегі"
+)
+_KK_SUFFIXES = _KK_SUFFIX_TEXT.split()
+_RU_UK_CONSONANT_TEXT = "а у ом ем е ым им ой ы и ых их ыми ими ам ами ах і ові еві ів ю ою ею ого ому"
+_RU_UK_CONSONANT = _RU_UK_CONSONANT_TEXT.split()
+
+
+def inflections(alias_word: str) -> set[str]:
+    """Inflected forms of one Cyrillic name or place word (Russian, Ukrainian, Kazakh).
+
+    Names are mostly out of any dictionary (Тоқаев, Қазақстан), so forms are generated from the
+    ending, as Russian and Ukrainian grammars decline unknown proper nouns, plus Kazakh case
+    suffixes in every harmony variant. Only whole generated words match: no fuzziness.
+    """
+    w = alias_word
+    if not re.search(r"[а-яёіїєґәғқңөұүһ]", w, re.IGNORECASE) or len(w) < 3:
+        return {w}
+    out = {w}
+    low = w[-1].lower()
+    if low in "бвгджзклмнпрстфхцчшщ":
+        out.update(w + s for s in _RU_UK_CONSONANT)
+    elif low == "ь":
+        out.update(w[:-1] + s for s in ["я", "ю", "ем", "ём", "е", "и", "і", "ей", "ям", "ями", "ях"])
+    elif low == "й":
+        out.update(w[:-1] + s for s in ["я", "ю", "ем", "е", "и", "ї", "єм", "ям", "ях"])
+    elif low == "а":
+        out.update(w[:-1] + s for s in ["ы", "и", "е", "у", "ой", "ою", "і"])
+    elif low == "я":
+        out.update(w[:-1] + s for s in ["и", "ю", "ей", "ею", "е", "і", "ї", "єю"])
+    out.update(w + s for s in _KK_SUFFIXES)
+    if low in "аеёиоуыэюяәіөұүі":
+        # Kazakh after a vowel: genitive -ның/-нің, accusative -ны/-ні (already above), dative.
+        out.update(w + s for s in ("ға", "ге", "ның", "нің", "сы", "сі"))
+    return out
+
+
+def _word_matchers(raw: str, q: str, col: int, inflect: bool = False) -> list[W]:
+    """The word positions of one query word as written (hyphens/apostrophes split it)."""
+    if raw.startswith("!"):
+        parts = query_words(raw[1:])
+        if not parts or any(ch in raw for ch in "*?"):
+            raise QuerySyntaxError(f"'!' must be followed by a plain word, got {raw!r}", q, col)
+        return [W("cased", stem=p) for p in parts]
+    if raw.startswith(("*", "?")):
+        raise QuerySyntaxError("a word cannot start with a wildcard", q, col)
+    stars = raw.count("*")
+    if stars and (stars > 1 or not raw.endswith("*")):
+        raise QuerySyntaxError("'*' is allowed only at the end of a word", q, col + raw.index("*"))
+    body = raw[:-1] if stars else raw
+    pieces = query_words(body.replace("?", "\u0001"))  # keep '?' inside the word for now
+    if "?" in body:
+        pieces = [p for p in re.split(r"[^\w\u0001]+", strip_accents(body.replace("?", "\u0001"))) if p]
+    if not pieces:
+        raise QuerySyntaxError(f"not a word: {raw!r}", q, col)
+    out: list[W] = []
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        f = fold(piece)
+        if "\u0001" in f:
+            lead = f.split("\u0001", 1)[0]
+            if not lead:
+                raise QuerySyntaxError("a word cannot start with a wildcard", q, col)
+            pat = "".join("." if c == "\u0001" else re.escape(c) for c in f)
+            if last and stars:
+                pat += r"\w*"
+            out.append(W("glob", stem=lead, regex=re.compile(pat)))
+        elif last and stars:
+            if len(f) < 3:
+                raise QuerySyntaxError(f"the stem before '*' needs at least 3 letters, got {piece!r}",
+                                       q, col)
+            out.append(W("prefix", stem=f))
+        else:
+            forms = {fold(x) for x in inflections(piece)} if inflect else {f}
+            out.append(W("exact", stem=f, forms=frozenset(forms)))
+    return out
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<q>"[^"]*"?(?:~\d*)?)|(?P<w>[^\s()"]+))')
+_PROX = re.compile(r"^(NEAR|ONEAR)/(\d+)$")
+_FIELD = re.compile(r"^([A-Za-z]+):(.*)$", re.S)
 
 
 @dataclass(frozen=True)
 class _Tok:
-    kind: str  # lp rp phrase word AND OR NOT end
+    kind: str  # lp rp phrase word AND OR NOT NEAR SENT end
     text: str
     col: int
+    n: int = 0
+    ordered: bool = False
 
 
 def _tokenize(q: str) -> list[_Tok]:
     toks: list[_Tok] = []
     pos = 0
-    while pos < len(q):
-        if q[pos:].strip() == "":
-            break
+    while pos < len(q) and q[pos:].strip():
         m = _TOKEN.match(q, pos)
         if not m:  # pragma: no cover - the pattern accepts any non-space
             raise QuerySyntaxError("unexpected character", q, pos)
@@ -75,24 +233,38 @@ def _tokenize(q: str) -> list[_Tok]:
         elif m.group("rp"):
             toks.append(_Tok("rp", ")", col))
         elif m.group("q") is not None:
-            text = m.group("q")
-            if len(text) < 2 or not text.endswith('"'):
-                raise QuerySyntaxError("unclosed quote", q, col)
-            toks.append(_Tok("phrase", text[1:-1], col))
+            toks.append(_Tok("phrase", m.group("q"), col))
         else:
             w = m.group("w")
-            kind = w if w in ("AND", "OR", "NOT") else "word"
-            toks.append(_Tok(kind, w, col))
+            pm = _PROX.match(w)
+            if w in ("AND", "OR", "NOT"):
+                toks.append(_Tok(w, w, col))
+            elif w == "SENT":
+                toks.append(_Tok("NEAR", w, col, n=-1))
+            elif pm:
+                toks.append(_Tok("NEAR", w, col, n=int(pm.group(2)), ordered=pm.group(1) == "ONEAR"))
+            elif w in ("NEAR", "ONEAR") or w.startswith(("NEAR/", "ONEAR/")):
+                raise QuerySyntaxError(f"write {w.split('/')[0]}/n with a number of words, e.g. NEAR/10",
+                                       q, col)
+            else:
+                toks.append(_Tok("word", w, col))
         pos = m.end()
     toks.append(_Tok("end", "", len(q)))
     return toks
 
 
+_STARTS_OPERAND = ("word", "phrase", "lp", "NOT")
+
+
 class _Parser:
-    def __init__(self, q: str):
+    def __init__(self, q: str, entities: Mapping[str, EntityLike]):
         self.q = q
+        self.entities = entities
         self.toks = _tokenize(q)
         self.i = 0
+
+    def err(self, msg: str, col: int) -> QuerySyntaxError:
+        return QuerySyntaxError(msg, self.q, col)
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -104,11 +276,15 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.peek().kind == "end":
-            raise QuerySyntaxError("empty query", self.q, 0)
+            raise self.err("empty query", 0)
         node = self.or_()
         t = self.peek()
-        if t.kind != "end":
-            raise QuerySyntaxError(f"unexpected {t.text!r}", self.q, t.col)
+        if t.kind == "rp":
+            raise self.err("')' without a matching '('", t.col)
+        if t.kind != "end":  # pragma: no cover - and_() consumes every operand start
+            raise self.err(f"unexpected {t.text!r}", t.col)
+        if _only_negative(node):
+            raise self.err("a query needs at least one positive term (NOT alone matches everything)", 0)
         return node
 
     def or_(self) -> Node:
@@ -119,53 +295,202 @@ class _Parser:
         return parts[0] if len(parts) == 1 else Or(tuple(parts))
 
     def and_(self) -> Node:
-        parts = [self.not_()]
+        parts = [self.near()]
         while True:
             t = self.peek()
             if t.kind == "AND":
                 self.take()
-                parts.append(self.not_())
-            elif t.kind in ("word", "phrase", "lp", "NOT"):
-                parts.append(self.not_())  # implicit AND
+                parts.append(self.near())
+            elif t.kind in _STARTS_OPERAND:
+                parts.append(self.near())
             else:
                 break
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
-    def not_(self) -> Node:
+    def near(self) -> Node:
+        left_col = self.peek().col
+        node = self.unary()
+        while self.peek().kind == "NEAR":
+            op = self.take()
+            right_col = self.peek().col
+            right = self.unary()
+            _check_positional(node, self, left_col)
+            _check_positional(right, self, right_col)
+            if op.n < 0:
+                node = near(node, right, None, False, True, op.text)
+            else:
+                node = near(node, right, op.n, op.ordered, False, op.text)
+        return node
+
+    def unary(self) -> Node:
         t = self.peek()
         if t.kind == "NOT":
             self.take()
-            return Not(self.not_())
+            if self.peek().kind in ("end", "rp", "OR", "AND"):
+                raise self.err("NOT needs a term after it", self.peek().col)
+            return Not(self.unary())
         if t.kind == "word" and t.text.startswith("-") and len(t.text) > 1:
             self.take()
-            return Not(self._word(t.text[1:], t.col + 1))
+            return Not(self.word(t.text[1:], t.col + 1))
         return self.atom()
 
     def atom(self) -> Node:
         t = self.take()
         if t.kind == "lp":
+            if self.peek().kind == "rp":
+                raise self.err("empty parentheses", t.col)
             node = self.or_()
             close = self.take()
             if close.kind != "rp":
-                raise QuerySyntaxError("missing ')' for the '(' here", self.q, t.col)
+                raise self.err("missing ')' for the '(' here", t.col)
             return node
         if t.kind == "phrase":
-            words = tuple(w.group(0) for w in _WORD.finditer(t.text))
-            if not words:
-                raise QuerySyntaxError("empty phrase", self.q, t.col)
-            return Phrase(words)
+            return self.phrase(t.text, t.col)
         if t.kind == "word":
-            return self._word(t.text, t.col)
+            return self.word(t.text, t.col)
         if t.kind == "end":
-            raise QuerySyntaxError("query ends where a term was expected", self.q, t.col)
-        raise QuerySyntaxError(f"expected a term, found {t.text!r}", self.q, t.col)
+            raise self.err("the query ends where a term was expected", t.col)
+        if t.kind == "rp":
+            raise self.err("')' without a matching '('", t.col)
+        raise self.err(f"expected a term, found {t.text!r}", t.col)
 
-    def _word(self, text: str, col: int) -> Node:
-        words = [w.group(0) for w in _WORD.finditer(text)]
-        if not words:
-            raise QuerySyntaxError(f"not a word: {text!r}", self.q, col)
-        return Term(words[0]) if len(words) == 1 else Phrase(tuple(words))
+    def phrase(self, text: str, col: int) -> Node:
+        m = re.fullmatch(r'"([^"]*)"(?:~(\d*))?', text, re.S)
+        if not m:
+            raise self.err("unclosed quote", col)
+        if m.group(2) == "":
+            raise self.err("write \"phrase\"~n with a number of extra words", col + len(text) - 1)
+        slop = int(m.group(2) or 0)
+        ws: list[W] = []
+        inner = m.group(1)
+        for wm in re.finditer(r"\S+", inner):
+            ws.extend(_word_matchers(wm.group(0), self.q, col + 1 + wm.start()))
+        if not ws:
+            raise self.err("empty phrase", col)
+        return Seq(tuple(ws), slop=slop, label=text)
+
+    def word(self, text: str, col: int) -> Node:
+        fm = _FIELD.match(text)
+        if fm and not fm.group(1).isdigit():
+            name = fm.group(1).lower()
+            if name not in FIELDS:
+                raise self.err(f"unknown field {fm.group(1)!r} (known: {', '.join(FIELDS)})", col)
+            rest = fm.group(2)
+            rest_col = col + len(fm.group(1)) + 1
+            if name in META_FIELDS:
+                return self.meta(name, rest, rest_col)
+            if rest:
+                inner = self.word(rest, rest_col)
+            else:
+                if self.peek().kind not in ("word", "phrase", "lp"):
+                    raise self.err(f"'{name}:' needs a term, phrase or (group) right after it",
+                                   self.peek().col)
+                inner = self.atom()
+            if _has_meta(inner):
+                raise self.err(f"'{name}:' cannot hold site:, source:, lang: or author:", col)
+            return _in_field(inner, name)
+        if text.startswith("@"):
+            return self.entity(text[1:], col)
+        return Seq(tuple(_word_matchers(text, self.q, col)), label=text)
+
+    def meta(self, name: str, rest: str, col: int) -> Node:
+        if not rest:
+            t = self.peek()
+            if t.kind == "phrase":
+                self.take()
+                rest = t.text.strip('"')
+                col = t.col
+            elif t.kind == "word":
+                self.take()
+                rest, col = t.text, t.col
+        if not rest.strip():
+            raise self.err(f"'{name}:' needs a value", col)
+        if name == "site":
+            value = rest.strip().lower().removeprefix("www.")
+        elif name == "lang":
+            value = rest.strip().lower()
+        else:
+            value = " ".join(fold(w) for w in query_words(rest))
+            if not value:
+                raise self.err(f"'{name}:' needs a value", col)
+        return Meta(name, value)
+
+    def entity(self, name: str, col: int) -> Node:
+        ent = self.entities.get(name)
+        if ent is None:
+            known = ", ".join(sorted(self.entities)) or "none defined"
+            raise self.err(f"unknown entity '@{name}' (known: {known}); define it as [entity.{name}]", col)
+        alts: list[Node] = []
+        for alias in ent.aliases:
+            ws: list[W] = []
+            for piece in alias.split():
+                ws.extend(_word_matchers(piece, self.q, col, inflect=ent.inflect))
+            if ws:
+                alts.append(Seq(tuple(ws), label=alias))
+        return Or(tuple(alts), label="@" + name)
 
 
-def parse_query(q: str) -> Node:
-    return _Parser(q).parse()
+def _only_negative(node: Node) -> bool:
+    if isinstance(node, Not):
+        return True
+    if isinstance(node, And):
+        return all(_only_negative(c) for c in node.children)
+    if isinstance(node, Or):
+        return any(_only_negative(c) for c in node.children)
+    return False
+
+
+def _has_meta(node: Node) -> bool:
+    if isinstance(node, Meta):
+        return True
+    if isinstance(node, Or | And):
+        return any(_has_meta(c) for c in node.children)
+    if isinstance(node, Not):
+        return _has_meta(node.child)
+    if isinstance(node, Near):
+        return _has_meta(node.left) or _has_meta(node.right)
+    return False
+
+
+def _check_positional(node: Node, p: _Parser, col: int) -> None:
+    """NEAR/SENT sides must be words or groups of words, not NOT or metadata."""
+    if isinstance(node, Not):
+        raise p.err("NOT cannot be a side of NEAR/ONEAR/SENT (put it outside)", col)
+    if isinstance(node, Meta):
+        raise p.err(f"{node.field}: cannot be a side of NEAR/ONEAR/SENT", col)
+    if isinstance(node, Or | And):
+        for c in node.children:
+            _check_positional(c, p, col)
+    if isinstance(node, Near):
+        _check_positional(node.left, p, col)
+        _check_positional(node.right, p, col)
+
+
+def near(left: Node, right: Node, n: int | None, ordered: bool, sentence: bool, label: str) -> Node:
+    """Build a proximity node; an AND group on either side distributes over it, so
+    ``(A AND B) NEAR/5 C`` means ``(A NEAR/5 C) AND (B NEAR/5 C)``."""
+    if isinstance(left, And):
+        return And(tuple(near(c, right, n, ordered, sentence, label) for c in left.children))
+    if isinstance(right, And):
+        return And(tuple(near(left, c, n, ordered, sentence, label) for c in right.children))
+    return Near(left, right, n, ordered, sentence, label)
+
+
+def _in_field(node: Node, name: str) -> Node:
+    if isinstance(node, Seq):
+        return Seq(node.words, node.slop, name, node.label)
+    if isinstance(node, Or):
+        return Or(tuple(_in_field(c, name) for c in node.children), node.label)
+    if isinstance(node, And):
+        return And(tuple(_in_field(c, name) for c in node.children))
+    if isinstance(node, Not):
+        return Not(_in_field(node.child, name))
+    if isinstance(node, Near):
+        return Near(_in_field(node.left, name), _in_field(node.right, name), node.n, node.ordered,
+                    node.sentence, node.label)
+    return node
+
+
+def parse_query(q: str, entities: Mapping[str, Any] | None = None) -> Node:
+    """Parse a query; raise QuerySyntaxError naming the column of the problem."""
+    return _Parser(q, entities or {}).parse()

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -46,6 +46,10 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several instances starting at once on one database: one migrates, the others wait
+            # for it and then find nothing left to do (the lock ends with the transaction).
+            conn.execute(text("SELECT pg_advisory_xact_lock(701701)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

@@ -39,6 +39,10 @@ class Source(SQLModel, table=True):
     broken_since: datetime | None = _ts()  # set when the "source broken" notice went out
     disabled_at: datetime | None = _ts(index=True)  # 410 Gone: not polled until the config changes
     disabled_reason: str | None = Field(default=None, sa_column=Column(Text))
+    # Claim lease (ops): which daemon instance polls this source now, and until when its claim
+    # holds; an instance that dies loses the claim at expiry and another takes the source over.
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = _ts()
 
 
 class Article(SQLModel, table=True):
@@ -70,6 +74,10 @@ class Match(SQLModel, table=True):
     hits: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     statements: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    # Match area (migration 0501): where the statement is, who said it, and its text.
+    field: str | None = None  # "title" or "body": the field of the first statement
+    speaker: str | None = Field(default=None, sa_column=Column(Text))
+    quote: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Alert(SQLModel, table=True):

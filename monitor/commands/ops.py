@@ -1,0 +1,144 @@
+"""Operations commands: ``monitor health``, ``monitor stats``, ``monitor prune``."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from sqlalchemy import Engine, func, select, text
+from sqlmodel import SQLModel
+
+
+def _engine(ctx: click.Context) -> tuple[Engine, Any]:
+    from monitor.cli import load_config_or_exit
+    from monitor.store import create_db_engine, upgrade
+
+    config = load_config_or_exit(ctx)
+    engine = create_db_engine(config.database_url)
+    upgrade(engine)
+    return engine, config
+
+
+def database_size(engine: Engine) -> int | None:
+    """Bytes on disk: the SQLite file with its WAL, or PostgreSQL's pg_database_size."""
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            return None
+        return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar() or 0)
+
+
+def collect_stats(engine: Engine) -> dict[str, Any]:
+    t = SQLModel.metadata.tables
+    now = datetime.now(UTC)
+    out: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for name in ("source", "article", "match", "alert", "delivery"):
+            out[f"{name}s"] = conn.execute(select(func.count()).select_from(t[name])).scalar() or 0
+        d = t["delivery"]
+        out["deliveries_by_status"] = {s: n for s, n in conn.execute(
+            select(d.c.status, func.count()).group_by(d.c.status).order_by(d.c.status))}
+        oldest = conn.execute(select(d.c.id, d.c.created_at).where(d.c.status.in_(["pending", "failed"]))
+                              .order_by(d.c.created_at, d.c.id).limit(1)).first()
+        a = t["article"]
+        first = conn.execute(select(func.min(a.c.first_seen_at))).scalar()
+        s = t["source"]
+        out["sources_leased"] = conn.execute(select(func.count()).select_from(s).where(
+            s.c.lease_expires_at > now)).scalar() or 0
+    if oldest is not None:
+        created = oldest.created_at if oldest.created_at.tzinfo else oldest.created_at.replace(tzinfo=UTC)
+        out["oldest_pending_delivery"] = {"id": oldest.id, "created_at": created.isoformat(),
+                                          "age_seconds": round((now - created).total_seconds(), 1)}
+    else:
+        out["oldest_pending_delivery"] = None
+    out["oldest_article"] = first.isoformat() if first else None
+    out["database_bytes"] = database_size(engine)
+    return out
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--url", help="Base URL of the instance (default: from [http] listen in the config).")
+    @click.option("--live", is_flag=True, help="Only check that the process answers (/healthz), not /readyz.")
+    @click.option("--timeout", default=5.0, show_default=True)
+    @click.pass_context
+    def health(ctx: click.Context, url: str | None, live: bool, timeout: float) -> None:
+        """Check a running daemon over HTTP; exit 0 when ready (for Docker's HEALTHCHECK)."""
+        import httpx
+
+        if url is None:
+            from monitor.cli import load_config_or_exit
+
+            config = load_config_or_exit(ctx)
+            if not config.http.listen:
+                raise click.ClickException("no [http] listen in the config: nothing to check")
+            host, port = config.http.host_port
+            if host in ("0.0.0.0", "::", ""):
+                host = "127.0.0.1"
+            url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+        path = "/healthz" if live else "/readyz"
+        try:
+            resp = httpx.get(url.rstrip("/") + path, timeout=timeout)
+        except httpx.HTTPError as exc:
+            click.echo(f"unhealthy: {url}{path}: {type(exc).__name__}: {exc}", err=True)
+            ctx.exit(1)
+        if resp.status_code != 200:
+            click.echo(f"unhealthy: {url}{path}: HTTP {resp.status_code}: {resp.text.strip()}", err=True)
+            ctx.exit(1)
+        click.echo(f"healthy: {resp.text.strip()}")
+
+    @cli.command()
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def stats(ctx: click.Context, as_json: bool) -> None:
+        """Counts, database size and the oldest pending delivery."""
+        engine, _ = _engine(ctx)
+        try:
+            st = collect_stats(engine)
+        finally:
+            engine.dispose()
+        if as_json:
+            click.echo(json.dumps(st, indent=1))
+            return
+        for k in ("sources", "articles", "matches", "alerts", "deliveries"):
+            click.echo(f"{k:<12} {st[k]:>10}")
+        for status, n in st["deliveries_by_status"].items():
+            click.echo(f"  {status:<10} {n:>10}")
+        click.echo(f"{'leased':<12} {st['sources_leased']:>10}  sources being polled now")
+        click.echo(f"{'database':<12} {_human(st['database_bytes']):>10}")
+        click.echo(f"{'oldest':<12} {st['oldest_article'] or '-':>10}  article")
+        op = st["oldest_pending_delivery"]
+        if op:
+            click.echo(f"oldest pending delivery: {op['id']} since {op['created_at']} ({op['age_seconds']:.0f} s)")
+        else:
+            click.echo("oldest pending delivery: none")
+
+    @cli.command()
+    @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+    @click.pass_context
+    def prune(ctx: click.Context, dry_run: bool) -> None:
+        """Delete what [retention] says is old (the daemon also does it every [retention] interval)."""
+        from monitor.ops.retention import prune as do_prune
+
+        engine, config = _engine(ctx)
+        try:
+            result = do_prune(engine, config.retention, dry_run=dry_run)
+        finally:
+            engine.dispose()
+        click.echo(("would be " if dry_run else "") + str(result))

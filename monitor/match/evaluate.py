@@ -1,0 +1,294 @@
+"""Evaluate a query tree against one article, using a per-article word index.
+
+An occurrence is ``(field, start, end, leaves)``: word indices [start, end) in field 0 (title)
+or 1 (body), and the word ranges of the terms that make it up (for highlighting). The index is
+built lazily, once per article, and shared by every rule evaluated on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cached_property
+
+from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
+from monitor.match.text import WORD_RE, fold, split_sentences, strip_accents, words
+from monitor.match.types import Document
+
+Leaf = tuple[int, int, int]
+Occ = tuple[int, int, int, tuple[Leaf, ...]]
+FIELD_NAMES = ("title", "body")
+_FIELD_INDEX = {"title": 0, "body": 1}
+
+
+def plain_title_body(text: str) -> tuple[str, str]:
+    """For plain-text inputs: the first non-empty line is the title, the rest the body."""
+    lines = text.strip().splitlines()
+    if not lines:
+        return "", ""
+    return lines[0].strip(), "\n".join(lines[1:]).strip()
+
+
+class FieldIndex:
+    """One field's words, with positions and sentence numbers computed on first use."""
+
+    __slots__ = ("text", "words", "cased", "_pos", "_sid", "_cache", "uniq")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.words, self.cased = words(text)
+        self.uniq = set(self.words)
+        self._pos: dict[str, list[int]] | None = None
+        self._sid: list[int] | None = None
+        self._cache: dict[object, list[int]] = {}
+
+    @property
+    def pos(self) -> dict[str, list[int]]:
+        if self._pos is None:
+            d: dict[str, list[int]] = {}
+            for i, w in enumerate(self.words):
+                lst = d.get(w)
+                if lst is None:
+                    d[w] = [i]
+                else:
+                    lst.append(i)
+            self._pos = d
+        return self._pos
+
+    @property
+    def sid(self) -> list[int]:
+        """Sentence number of every word (words never straddle a sentence boundary)."""
+        if self._sid is None:
+            out: list[int] = []
+            for n, (s, e) in enumerate(split_sentences(self.text)):
+                out.extend([n] * len(WORD_RE.findall(strip_accents(self.text[s:e]))))
+            out.extend([out[-1] if out else 0] * (len(self.words) - len(out)))
+            self._sid = out
+        return self._sid
+
+    def positions(self, w: W) -> list[int]:
+        """Sorted word indices where ``w`` is accepted."""
+        if w.kind == "exact":
+            if len(w.forms) == 1:
+                return self.pos.get(w.stem, [])
+            present = w.forms & self.uniq
+            if not present:
+                return []
+            if len(present) == 1:
+                return self.pos[next(iter(present))]
+            return sorted(i for f in present for i in self.pos[f])
+        cached = self._cache.get(w)
+        if cached is not None:
+            return cached
+        if w.kind == "cased":
+            res = [i for i in self.pos.get(fold(w.stem), []) if self.cased[i] == w.stem]
+        else:
+            if w.kind == "prefix":
+                hit = [t for t in self.uniq if t.startswith(w.stem)]
+            else:
+                assert w.regex is not None
+                rx = w.regex
+                hit = [t for t in self.uniq if t.startswith(w.stem) and rx.fullmatch(t)]
+            if not hit:
+                res = []
+            elif len(hit) == 1:
+                res = self.pos[hit[0]]
+            else:
+                res = sorted(i for t in hit for i in self.pos[t])
+        self._cache[w] = res
+        return res
+
+
+class DocIndex:
+    """What the evaluator needs of a Document, computed once per article."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.title = FieldIndex(doc.title)
+        self.body = FieldIndex(doc.body)
+        self.fields = (self.title, self.body)
+
+    @cached_property
+    def uniq(self) -> set[str]:
+        return self.title.uniq | self.body.uniq
+
+    @cached_property
+    def site(self) -> str:
+        return self.doc.site.lower().removeprefix("www.")
+
+    @cached_property
+    def source_words(self) -> str:
+        return " ".join(words(self.doc.source)[0])
+
+    @cached_property
+    def author_words(self) -> str:
+        return " ".join(words(self.doc.author)[0])
+
+
+def meta_true(node: Meta, ix: DocIndex) -> bool:
+    if node.field == "site":
+        return ix.site == node.value or ix.site.endswith("." + node.value)
+    if node.field == "lang":
+        lang = (ix.doc.lang or "").lower()
+        return lang == node.value or lang.split("-")[0] == node.value
+    hay = ix.source_words if node.field == "source" else ix.author_words
+    return f" {node.value} " in f" {hay} "
+
+
+def seq_occ(node: Seq, ix: DocIndex) -> list[Occ]:
+    out: list[Occ] = []
+    ws = node.words
+    k = len(ws)
+    for fi, f in enumerate(ix.fields):
+        if node.field is not None and _FIELD_INDEX[node.field] != fi:
+            continue
+        first = f.positions(ws[0])
+        if not first:
+            continue
+        if k == 1:
+            out.extend((fi, p, p + 1, ((fi, p, p + 1),)) for p in first)
+            continue
+        fw, fc, n = f.words, f.cased, len(f.words)
+        for p in first:
+            if node.slop == 0:
+                if p + k > n:
+                    break
+                if all(ws[j].accepts(fw[p + j], fc[p + j]) for j in range(1, k)):
+                    out.append((fi, p, p + k, ((fi, p, p + k),)))
+                continue
+            # In order, at most ``slop`` extra words inside: the earliest next word each time
+            # gives the shortest span for this start.
+            cur, leaves, limit = p, [(fi, p, p + 1)], min(n, p + k + node.slop)
+            for j in range(1, k):
+                q = cur + 1
+                while q < limit and not ws[j].accepts(fw[q], fc[q]):
+                    q += 1
+                if q >= limit:
+                    break
+                cur = q
+                leaves.append((fi, q, q + 1))
+            else:
+                out.append((fi, p, cur + 1, tuple(leaves)))
+    return out
+
+
+def occurrences(node: Node, ix: DocIndex) -> list[Occ]:
+    """Every occurrence of a positional node (Seq, Or of them, Near)."""
+    if isinstance(node, Seq):
+        return seq_occ(node, ix)
+    if isinstance(node, Or):
+        res: list[Occ] = []
+        for c in node.children:
+            res.extend(occurrences(c, ix))
+        return res
+    if isinstance(node, Near):
+        return near_occ(node, ix, first_only=False)
+    raise TypeError(f"not positional: {node!r}")  # pragma: no cover - the parser forbids it
+
+
+def near_occ(node: Near, ix: DocIndex, first_only: bool) -> list[Occ]:
+    left = occurrences(node.left, ix)
+    if not left:
+        return []
+    right = occurrences(node.right, ix)
+    if not right:
+        return []
+    out: list[Occ] = []
+    n, ordered, sentence = node.n, node.ordered, node.sentence
+    for a in left:
+        afi, a0, a1 = a[0], a[1], a[2]
+        for b in right:
+            if b[0] != afi:
+                continue
+            b0, b1 = b[1], b[2]
+            if b0 >= a1:
+                gap = b0 - a1
+            elif a0 >= b1:
+                if ordered:
+                    continue
+                gap = a0 - b1
+            else:
+                continue  # overlapping: the same words cannot be both sides
+            if n is not None and gap > n:
+                continue
+            if sentence:
+                sid = ix.fields[afi].sid
+                if sid[a0] != sid[b0]:
+                    continue
+            out.append((afi, min(a0, b0), max(a1, b1), a[3] + b[3]))
+            if first_only:
+                return out
+    return out
+
+
+def is_true(node: Node, ix: DocIndex) -> bool:
+    if isinstance(node, Seq):
+        if len(node.words) == 1 and node.field is None:
+            w = node.words[0]
+            if w.kind == "exact":
+                return not ix.uniq.isdisjoint(w.forms)
+        return bool(seq_occ(node, ix))
+    if isinstance(node, And):
+        return all(is_true(c, ix) for c in node.children)
+    if isinstance(node, Or):
+        return any(is_true(c, ix) for c in node.children)
+    if isinstance(node, Not):
+        return not is_true(node.child, ix)
+    if isinstance(node, Near):
+        return bool(near_occ(node, ix, first_only=True))
+    return meta_true(node, ix)
+
+
+def evidence(node: Node, ix: DocIndex) -> list[Occ]:
+    """The occurrences that make a true node true (negations contribute none)."""
+    if isinstance(node, Seq | Near):
+        return occurrences(node, ix)
+    if isinstance(node, And):
+        return [o for c in node.children for o in evidence(c, ix)]
+    if isinstance(node, Or):
+        return [o for c in node.children if is_true(c, ix) for o in evidence(c, ix)]
+    return []
+
+
+def explain(node: Node, ix: DocIndex, depth: int = 0) -> Iterable[str]:
+    """One line per clause: true/false and where, for ``monitor test-rule``."""
+    ok = is_true(node, ix)
+    pad = "  " * depth
+    mark = "✓" if ok else "✗"
+    if isinstance(node, Seq | Near) or (isinstance(node, Or) and node.label):
+        label = describe(node)
+        where = ""
+        if ok and isinstance(node, Seq | Near | Or):
+            occ = occurrences(node, ix)
+            where = " at " + ", ".join(f"{FIELD_NAMES[o[0]]} word {o[1] + 1}" for o in occ[:5])
+            if len(occ) > 5:
+                where += f" (+{len(occ) - 5} more)"
+        yield f"{pad}{mark} {label}{where}"
+        if isinstance(node, Near) and not ok:
+            yield from explain(node.left, ix, depth + 1)
+            yield from explain(node.right, ix, depth + 1)
+        return
+    if isinstance(node, Not):
+        yield f"{pad}{mark} NOT {describe(node.child)}" + ("" if ok else " (it occurs)")
+        return
+    if isinstance(node, Meta):
+        yield f"{pad}{mark} {node.field}:{node.value}"
+        return
+    yield f"{pad}{mark} {'all of' if isinstance(node, And) else 'any of'}:"
+    for c in node.children:
+        yield from explain(c, ix, depth + 1)
+
+
+def describe(node: Node) -> str:
+    """A short readable form of a clause."""
+    if isinstance(node, Seq):
+        label = node.label or " ".join(w.stem for w in node.words)
+        return f"{node.field}:{label}" if node.field else label
+    if isinstance(node, Or):
+        return node.label or "(" + " OR ".join(describe(c) for c in node.children) + ")"
+    if isinstance(node, And):
+        return "(" + " AND ".join(describe(c) for c in node.children) + ")"
+    if isinstance(node, Not):
+        return "NOT " + describe(node.child)
+    if isinstance(node, Near):
+        return f"({describe(node.left)} {node.label or 'NEAR'} {describe(node.right)})"
+    return f"{node.field}:{node.value}"

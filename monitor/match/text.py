@@ -1,0 +1,156 @@
+"""Words and sentences of a text, the same way for queries and articles.
+
+Folding (case, accents, apostrophes and hyphens) must be identical on both sides, so it lives
+here once. Two tokenizers share one regex: ``words`` is the per-article fast path (no offsets,
+C-speed string operations only) and ``tokens`` keeps character offsets into the original text
+for quoting. They are guaranteed to yield the same word sequence, because both tokenise the
+same accent-stripped string.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+
+# Ideographic scripts are written without spaces: each character is a word of its own, so a
+# query phrase of several characters matches as a character sequence.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u3006"
+WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+_SEP = "\x00"
+
+
+def strip_accents(text: str) -> str:
+    """Accent-insensitive form that keeps case (for ``!Term``)."""
+    if text.isascii():
+        return text
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: Türkiye = turkiye, Ёлка = елка."""
+    if text.isascii():
+        return text.lower()
+    return strip_accents(text.casefold())
+
+
+def words(text: str) -> tuple[list[str], list[str]]:
+    """(folded words, case-kept words) of a text, in order; no offsets (fast path)."""
+    cased = WORD_RE.findall(strip_accents(text))
+    if not cased:
+        return [], []
+    joined = _SEP.join(cased)
+    low = joined.lower() if joined.isascii() else strip_accents(joined.casefold())
+    folded = low.split(_SEP)
+    if len(folded) != len(cased):  # pragma: no cover - casefold never adds a separator
+        folded = [fold(w) for w in cased]
+    return folded, cased
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query term or phrase, case kept, accents stripped."""
+    return WORD_RE.findall(strip_accents(text))
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """One field's words with character offsets into its original text."""
+
+    text: str
+    words: list[str]  # folded
+    cased: list[str]
+    spans: list[tuple[int, int]]  # offsets into ``text``
+
+
+def tokens(text: str) -> Tokens:
+    """Words with offsets, for quoting and highlighting (slower path, matched articles only)."""
+    if text.isascii():
+        stripped, index = text, None
+    else:
+        parts: list[str] = []
+        idx: list[int] = []
+        for i, ch in enumerate(text):
+            if ch.isascii():
+                parts.append(ch)
+                idx.append(i)
+                continue
+            d = _COMBINING.sub("", unicodedata.normalize("NFKD", ch))
+            parts.append(d)
+            idx.extend([i] * len(d))
+        stripped = "".join(parts)
+        idx.append(len(text))
+        index = idx
+    cased: list[str] = []
+    spans: list[tuple[int, int]] = []
+    for m in WORD_RE.finditer(stripped):
+        cased.append(m.group(0))
+        s, e = m.span()
+        if index is None:
+            spans.append((s, e))
+        else:
+            # The end maps to the character after the last one of the word.
+            spans.append((index[s], index[e - 1] + 1))
+    folded, _ = words(text)
+    if len(folded) != len(cased):  # pragma: no cover - same regex on the same string
+        raise AssertionError("tokenizers disagree")
+    return Tokens(text, folded, cased, spans)
+
+
+# --- sentences -----------------------------------------------------------------------------
+
+# Words that end with a period without ending the sentence (lowercase, without the period).
+_ABBREVIATIONS = """
+mr mrs ms dr prof sr jr st gen col lt sgt capt cmdr adm gov sen rep pres vs etc inc ltd co corp
+vol fig approx dept est jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri
+sat sun e.g i.e u.s u.k u.n u.s.a e.u a.m p.m ph.d mt ft hon rev
+г гг т.е т.д т.п т.к др пр см стр рис ул им млн млрд тыс руб долл коп проф акад обл р-н р
+ст чл каб корр тел г-н г-жа
+"""
+ABBREVIATIONS = frozenset(_ABBREVIATIONS.split())
+_TERMINATOR = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|\n\s*")
+_NEXT_START = re.compile(r"\s*[\"'“”‘«(\[—–-]*\s*[^\W_a-zа-яё]", re.UNICODE)
+_LAST_WORD = re.compile(r"([^\s\"'“”‘’«»(\[]+)$")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) over ``text``, trimmed of surrounding whitespace.
+
+    A period after a known abbreviation ("U.S.", "Dr.", "г.") or a single capital initial
+    ("J. Smith") does not end a sentence; nor does one followed by a lowercase word. A newline
+    always does: paragraphs never share a sentence.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _TERMINATOR.finditer(text):
+        end = m.end()
+        if m.group(0)[0] not in "\n\r\t\f\v ":
+            if not _NEXT_START.match(text, end):
+                continue
+            if m.group(0).startswith(".") and len(m.group(0).rstrip("\"'”’»)]")) == 1:
+                lw = _LAST_WORD.search(text, 0, m.start())
+                word = lw.group(1) if lw else ""
+                bare = word.rstrip(".").lower()
+                if bare in ABBREVIATIONS or (len(word) == 1 and word.isupper()):
+                    continue
+                if "." in word and len(word) <= 6 and all(len(p) <= 2 for p in word.split(".")):
+                    continue  # U.S. / Н.А. style initialisms
+        _add(text, start, end, spans)
+        start = end
+    _add(text, start, len(text), spans)
+    return spans
+
+
+def _add(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
+    seg = text[start:end]
+    stripped = seg.strip()
+    if stripped:
+        lead = len(seg) - len(seg.lstrip())
+        spans.append((start + lead, start + lead + len(stripped)))
+
+
+def sentence_ids(spans: list[tuple[int, int]], sentences: list[tuple[int, int]]) -> list[int]:
+    """For each word span, the index of the sentence it starts in."""
+    starts = [s for s, _ in sentences]
+    return [max(bisect_right(starts, s) - 1, 0) for s, _ in spans]

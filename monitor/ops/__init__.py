@@ -1,0 +1,1 @@
+"""Running the daemon for real: claims, health and metrics, systemd, logs, retention."""

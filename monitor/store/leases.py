@@ -1,0 +1,145 @@
+"""Source claims: which daemon instance polls which source, so several can share one database.
+
+A claim is a lease (owner, expiry) on the source row, taken with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL so concurrent claimers never wait on or take each other's rows. Claiming also pushes
+``next_poll_at`` one interval ahead: if the claimer dies mid-poll, the source becomes due again
+one interval after the claim (never polled twice within an interval, never left unpolled).
+A finished poll overwrites ``next_poll_at`` with the schedule the fetch stage computed.
+SQLite has no row locks; it is single-instance (see ``InstanceLock``), so the same statements
+are correct there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import Engine, Table, bindparam, or_, select, update
+from sqlmodel import SQLModel
+
+from monitor.store import models  # noqa: F401  (registers the tables)
+
+log = logging.getLogger(__name__)
+
+
+def _source() -> Table:
+    return SQLModel.metadata.tables["source"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    source_id: int
+    name: str
+    taken_over_from: str | None = None  # the owner whose lease had expired
+
+
+def due_condition(now: datetime) -> list[object]:
+    """The one rule for "due": next_poll_at <= now or NULL, and not disabled."""
+    t = _source()
+    conds: list[object] = [or_(t.c.next_poll_at.is_(None), t.c.next_poll_at <= now)]
+    if "disabled_at" in t.c:
+        conds.append(t.c.disabled_at.is_(None))
+    return conds
+
+
+def claim_due_sources(engine: Engine, owner: str, intervals: Mapping[str, float], *, limit: int,
+                      lease: float, now: datetime | None = None) -> list[Claim]:
+    """Lease up to ``limit`` due, unleased (or expired) sources named in ``intervals`` to ``owner``."""
+    if limit <= 0 or not intervals:
+        return []
+    now = now or datetime.now(UTC)
+    t = _source()
+    query = (select(t.c.id, t.c.name, t.c.lease_owner)
+             .where(*due_condition(now))  # type: ignore[arg-type]
+             .where(or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at <= now))
+             .where(t.c.name.in_(list(intervals)))
+             .order_by(t.c.next_poll_at.asc().nulls_first(), t.c.id)
+             .limit(limit)
+             .with_for_update(skip_locked=True))
+    with engine.begin() as conn:
+        rows = conn.execute(query).all()
+        if not rows:
+            return []
+        conn.execute(
+            update(t).where(t.c.id == bindparam("sid")).values(
+                lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease),
+                next_poll_at=bindparam("next_at")),
+            [{"sid": r.id, "next_at": now + timedelta(seconds=intervals[r.name])} for r in rows])
+    return [Claim(r.id, r.name, r.lease_owner if r.lease_owner and r.lease_owner != owner else None)
+            for r in rows]
+
+
+def renew_leases(engine: Engine, owner: str, source_ids: Collection[int], lease: float) -> int:
+    """Extend this owner's leases on sources still being polled (long polls keep their claim)."""
+    if not source_ids:
+        return 0
+    t = _source()
+    with engine.begin() as conn:
+        res = conn.execute(update(t).where(t.c.lease_owner == owner, t.c.id.in_(list(source_ids)))
+                           .values(lease_expires_at=datetime.now(UTC) + timedelta(seconds=lease)))
+    return int(res.rowcount or 0)
+
+
+def release_leases(engine: Engine, owner: str, source_ids: Collection[int] | None = None) -> int:
+    """Give claims back (after a poll, or all of them on shutdown)."""
+    t = _source()
+    stmt = update(t).where(t.c.lease_owner == owner)
+    if source_ids is not None:
+        if not source_ids:
+            return 0
+        stmt = stmt.where(t.c.id.in_(list(source_ids)))
+    with engine.begin() as conn:
+        res = conn.execute(stmt.values(lease_owner=None, lease_expires_at=None))
+    return int(res.rowcount or 0)
+
+
+class AlreadyRunning(Exception):
+    """Another instance holds the SQLite database."""
+
+
+class InstanceLock:
+    """One daemon per SQLite file: an exclusive ``flock`` on ``<database>.lock``.
+
+    The kernel drops the lock when the process dies, however it dies, so a crash never leaves a
+    stale lock behind. The file records the holder's pid for the message.
+    """
+
+    def __init__(self, database_url: str):
+        prefix = "sqlite:///"
+        self.path: Path | None = None
+        if database_url.startswith(prefix) and database_url != "sqlite:///:memory:":
+            self.path = Path(database_url[len(prefix):].split("?", 1)[0] + ".lock")
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        if self.path is None:
+            return
+        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115  (held for the process's life)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            db = str(self.path)[: -len(".lock")]
+            raise AlreadyRunning(
+                f"another monitor instance (pid {holder}) is already running on the SQLite database "
+                f"{db}; SQLite mode runs one instance only: stop the other one, or use PostgreSQL "
+                f"([monitor] database = \"postgresql+psycopg://...\") to run several") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

@@ -1,0 +1,119 @@
+"""What a match carries: the statement sentence(s), highlights, and who said it; and the bundled
+config's rule on the seed article (the product's acceptance case)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.config import ConfigError, load_config
+from monitor.match import Document, RuleSet
+from monitor.match.evaluate import plain_title_body
+from monitor.match.text import split_sentences
+from tests.conftest import FIXTURES, ROOT
+
+SEED = FIXTURES / "seed" / "kazakhstan-good-services.txt"
+ENV = {"SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
+       "ALERT_EMAIL_FROM": "a@example.org", "ALERT_EMAIL_TO": "b@example.org",
+       "WEBHOOK_URL": "https://hooks.example.org/x"}
+
+
+def _bundled_rules() -> RuleSet:
+    cfg = load_config(ROOT / "config.toml", env=ENV)
+    return RuleSet([(r.name, r.query) for r in cfg.rules], {e.name: e for e in cfg.entities})
+
+
+def test_bundled_rule_quotes_the_seed_statement_and_its_speaker() -> None:
+    title, body = plain_title_body(SEED.read_text(encoding="utf-8"))
+    [m] = _bundled_rules().match(Document(title=title, body=body))
+    assert m.rule == "kz-mediation"
+    quotes = [s.text for s in m.statements]
+    assert any(q.startswith('"Kazakhstan is not a mediator in the military conflict') for q in quotes), quotes
+    st = next(s for s in m.statements if "is not a mediator" in s.text)
+    assert st.speaker == "Tokayev"
+    assert st.field == "body"
+    marked = {st.text[a:b] for a, b in st.highlights}
+    assert marked == {"Kazakhstan", "mediator"}
+    # Offsets of hits point into the article text.
+    for h in m.hits:
+        assert (body if h.field == "body" else title)[h.start:h.end] == h.text
+    # "..., he summarized." resolves the pronoun to the last named speaker.
+    last = next(s for s in m.statements if s.text.startswith('"Not being a mediator'))
+    assert last.speaker == "Tokayev"
+    assert {last.text[a:b] for a, b in last.highlights} >= {"mediator", "Kazakhstan", "good services"}
+
+
+def test_bundled_rule_matches_russian_and_kazakh_reports() -> None:
+    rules = _bundled_rules()
+    ru = ("Токаев: Казахстан не посредник\n"
+          "«Казахстан не является посредником в военном конфликте между Россией и Украиной», — "
+          "заявил Токаев. Он добавил, что страна готова предоставить площадку для переговоров.")
+    [m] = rules.match(Document(*plain_title_body(ru)))
+    st = m.statements[0]
+    assert "посредником" in st.text and st.speaker == "Токаев"
+    kk = ("Тоқаев мәлімдеме жасады\nҚазақстан делдал емес, бірақ Қазақстанда келіссөздер үшін "
+          "добрые услуги көрсетуге дайын.")
+    assert [m.rule for m in rules.match(Document(*plain_title_body(kk)))] == ["kz-mediation"]
+    assert rules.match(Document("Weather", "Kazakhstan expects snow in Astana tomorrow.")) == []
+
+
+def test_near_across_a_sentence_boundary_quotes_both_sentences() -> None:
+    rules = RuleSet([("r", "Kazakhstan NEAR/6 mediator")])
+    body = "Nobody asked Kazakhstan. It is a mediator, officials said. Other news follows."
+    [m] = rules.match(Document("", body))
+    assert [s.text for s in m.statements] == ["Nobody asked Kazakhstan. It is a mediator, officials said."]
+
+
+@pytest.mark.parametrize(("text", "sentence", "speaker"), [
+    ('"We will not mediate," Tokayev said. Later news.', '"We will not mediate," Tokayev said.', "Tokayev"),
+    ('"We will not mediate," said Kassym-Jomart Tokayev.', None, "Kassym-Jomart Tokayev"),
+    ('Tokayev said: "We will not mediate."', None, "Tokayev"),
+    ("Tokayev said that Kazakhstan will not mediate.", None, "Tokayev"),
+    ("According to Tokayev, Kazakhstan will not mediate.", None, "Tokayev"),
+    ("«Казахстан не будет посредником», — заявил Токаев.", None, "Токаев"),
+    ("Токаев заявил: «Казахстан не будет посредником».", None, "Токаев"),
+    ("По словам Токаева, Казахстан не будет посредником.", None, "Токаева"),
+    ("Kazakhstan will not mediate, the weather was fine.", None, None),
+])
+def test_speaker(text: str, sentence: str | None, speaker: str | None) -> None:
+    rules = RuleSet([("r", "mediate* OR посредник*")])
+    [m] = rules.match(Document("", text))
+    if sentence:
+        assert m.statements[0].text == sentence
+    assert m.speaker == speaker
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The U.S. Army arrived. Then it left.", ["The U.S. Army arrived.", "Then it left."]),
+    ("Dr. Smith met J. Doe in Astana. They talked.", ["Dr. Smith met J. Doe in Astana.", "They talked."]),
+    ("Встреча прошла в г. Астана. Потом все уехали.", ["Встреча прошла в г. Астана.", "Потом все уехали."]),
+    ('He said: "No." Then he left!', ['He said: "No."', "Then he left!"]),
+    ("First paragraph\nSecond one", ["First paragraph", "Second one"]),
+    ("Price is 3.5 million. Fine.", ["Price is 3.5 million.", "Fine."]),
+])
+def test_sentence_splitter_knows_abbreviations(text: str, expected: list[str]) -> None:
+    assert [text[s:e] for s, e in split_sentences(text)] == expected
+
+
+def _bundled_with(tmp_path: Path, old: str, new: str) -> tuple[str, list[str]]:
+    """The bundled config with one edit, and the problems loading it reports."""
+    cfg = (ROOT / "config.toml").read_text(encoding="utf-8").replace(old, new, 1)
+    p = tmp_path / "config.toml"
+    p.write_text(cfg, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(p, env=ENV)
+    return cfg, exc.value.problems
+
+
+def test_malformed_query_in_config_names_rule_line_and_column(tmp_path: Path) -> None:
+    cfg, [msg] = _bundled_with(tmp_path, "NEAR/15", "NEAR/15 NEAR/2")
+    line_no = next(i + 1 for i, line in enumerate(cfg.splitlines()) if line.startswith("query ="))
+    assert f"config.toml:{line_no}: rule 'kz-mediation': invalid query:" in msg
+    query_line, caret_line = msg.splitlines()[-2:]
+    assert query_line[caret_line.index("^"):].startswith("NEAR/2")
+
+
+def test_unknown_entity_in_config(tmp_path: Path) -> None:
+    _, problems = _bundled_with(tmp_path, "@kazakhstan NEAR", "@kz NEAR")
+    assert "unknown entity '@kz' (known: kazakhstan, tokayev)" in problems[0]
