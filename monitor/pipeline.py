@@ -102,7 +102,10 @@ class Pipeline:
         with session_scope(self.engine) as s:
             src = s.exec(select(Source).where(Source.name == sc.name)).one()
             source_id, url, etag, last_modified = src.id, src.url, src.etag, src.last_modified
-            if not is_due(src, started, force, sc.interval):
+            # A leased source was claimed as due by the daemon's claim loop, which already moved
+            # next_poll_at ahead as its crash guard: the claim is the due decision.
+            claimed = getattr(src, "lease_owner", None) is not None and src.disabled_at is None
+            if not claimed and not is_due(src, started, force, sc.interval):
                 report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
         assert source_id is not None
