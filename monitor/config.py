@@ -112,6 +112,8 @@ class SourceConfig:
     allow_private_networks: bool | None = None
     robots: bool | None = None  # None: [fetch] robots
     options: Mapping[str, Any] = field(default_factory=dict)
+    timezone: str | None = None  # IANA zone for the source's dates that carry none
+    language: str | None = None  # e.g. "pl": hints the encoding and the usual time zone
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,8 @@ def resolve_database_url(url: str, base: Path) -> str:
 
 
 # Known keys per table. Channel types add their own keys (see monitor.deliver).
-SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks", "robots"}
+SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks", "robots", "timezone",
+               "language"}
 SOURCE_TYPE_KEYS: dict[str, set[str]] = {"feed": set(), "html": {"links"}, "sitemap": {"window"}}
 RULE_KEYS = {"name", "query", "channels"}
 ENTITY_KEYS = {"aliases", "inflect"}
@@ -463,12 +466,19 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
                 problems.append(f"{loc.where(loc.key_line(line, key))}: {lab}: {key} must be true or false, got {value!r}")
         problems.extend(f"{loc.where(loc.key_line(line, k))}: {lab}: {msg}"
                         for k, msg in _source_option_problems(stype, e))
+        tz = e.get("timezone")
+        if tz is not None and not _valid_zone(tz):
+            problems.append(f"{loc.where(loc.key_line(line, 'timezone'))}: {lab}: unknown time zone {tz!r} (an IANA name such as 'Europe/Rome')")
+        slang = e.get("language")
+        if slang is not None and not (isinstance(slang, str) and re.match(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$", slang)):
+            problems.append(f"{loc.where(loc.key_line(line, 'language'))}: {lab}: language must be a code such as 'it' or 'pt-BR', got {slang!r}")
         sources.append(SourceConfig(
             name=str(name), url=url.strip(), type=stype, interval=interval,
             full_text=bool(e.get("full_text", True)),
             allow_private_networks=None if apn is None else bool(apn),
             robots=None if robots is None else bool(robots),
             options={k: v for k, v in e.items() if k not in SOURCE_KEYS},
+            timezone=tz if isinstance(tz, str) else None, language=slang if isinstance(slang, str) else None,
         ))
 
     rules: list[RuleConfig] = []
@@ -547,3 +557,15 @@ def _int(v: object, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
         raise ValueError(f"{name} must be a positive whole number, got {v!r}")
     return v
+
+
+def _valid_zone(name: object) -> bool:
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return False
+    return True

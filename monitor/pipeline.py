@@ -21,6 +21,7 @@ import monitor.alerts
 from monitor.alerts import enqueue_alert
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
+from monitor.dedup.urls import preferred_url
 from monitor.deliver import Channel, build_channel, deliver_due
 from monitor.deliver.worker import DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
@@ -49,11 +50,6 @@ class PollReport:
     alerts: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def _same_site(a: str, b: str) -> bool:
-    ha, hb = (urlsplit(a).hostname or "").removeprefix("www."), (urlsplit(b).hostname or "").removeprefix("www.")
-    return bool(ha) and ha == hb
 
 
 class Pipeline:
@@ -183,15 +179,13 @@ class Pipeline:
     def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
                 page_error: str | None) -> int | None:
         """Store one article and its alerts in one transaction; None if it was a duplicate."""
-        url = canonical_url(entry.url)
-        if ex and ex.canonical_url and _same_site(ex.canonical_url, entry.url):
-            url = canonical_url(ex.canonical_url)
+        url = preferred_url(entry.url, ex.canonical_url if ex else None)
         text = ex.text if ex else entry.content_text
         title = entry.title or (ex.title if ex and ex.title else "") or url
         published = entry.published or (ex.published if ex else None)
         now = datetime.now(UTC)
         article = Article(
-            source_id=source_id, guid=entry.guid, url=url, original_url=entry.url, title=title, text=text,
+            source_id=source_id, guid=entry.guid, url=url, original_url=entry.original_url or entry.url, title=title, text=text,
             published=published or now, published_estimated=published is None,
             authors=(ex.authors if ex and ex.authors else entry.author), language=ex.language if ex else detect_language(text, entry.language),
             full_text=ex is not None, fetch_error=page_error if sc.full_text else None,

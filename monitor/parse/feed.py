@@ -1,19 +1,29 @@
-"""Parse RSS 0.9x/1.0/2.0, Atom and JSON Feed with feedparser, always from bytes.
+"""Parse RSS 0.9x/1.0/2.0, Atom and JSON Feed, always from response bytes.
 
 feedparser is never handed a URL or a path: it would fetch or open it itself, bypassing our
-fetcher's limits and politeness.
+fetcher's limits and politeness. We decode the bytes ourselves first (``encoding.decode``:
+declarations are often missing or wrong) and hand feedparser UTF-8 that says so; dates are
+parsed from the raw strings (``dates.parse_date``: other languages, missing zones); links are
+unwrapped from redirectors and canonicalised (``monitor.dedup.urls``).
 """
 
 from __future__ import annotations
 
 import calendar
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+import feedparser.urls
 from bs4 import BeautifulSoup
+
+from monitor.dedup.urls import canonical_url
+from monitor.parse.dates import parse_date
+from monitor.parse.encoding import decode
 
 
 class FeedParseError(Exception):
@@ -25,12 +35,14 @@ class FeedParseError(Exception):
 @dataclass(frozen=True)
 class FeedEntry:
     guid: str
-    url: str
+    url: str  # canonical: redirect wrappers unwrapped, tracking parameters removed
     title: str
     content_html: str  # the richest body the feed carries (content, else summary)
-    published: datetime | None
+    published: datetime | None  # None: the feed gives no usable date (the caller flags it)
     author: str | None = None
     language: str | None = None
+    image: str | None = None
+    original_url: str | None = None  # the link as the feed wrote it
 
     @property
     def content_text(self) -> str:
@@ -45,6 +57,7 @@ class ParsedFeed:
     ttl_minutes: int | None = None
     language: str | None = None
     warnings: list[str] = field(default_factory=list)
+    encoding: str | None = None
 
 
 def html_to_text(html: str) -> str:
@@ -66,42 +79,155 @@ def html_to_text(html: str) -> str:
     return "\n\n".join(blocks)
 
 
-def _date(entry: Any) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        t = entry.get(key)
-        if t:
-            return datetime.fromtimestamp(calendar.timegm(t), UTC)
-    return None
+def _one_line(html: str) -> str:
+    return " ".join(html_to_text(html).split())
 
 
-def parse_feed(content: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Parse feed bytes; recover what feedparser can, raise FeedParseError when nothing is usable."""
-    headers = {"content-type": content_type} if content_type else {}
-    d = feedparser.parse(content, response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_LOOKS_HTML = re.compile(r"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html)", re.I | re.S)
+
+
+def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
+               timezone: str | None = None, language: str | None = None) -> ParsedFeed:
+    """Parse feed bytes; recover what can be recovered, raise FeedParseError when nothing is usable.
+
+    ``timezone`` and ``language`` come from the source's config; they decide how dates without
+    a zone are read and help choose the encoding of undeclared legacy bytes.
+    """
+    if not content.strip():
+        raise FeedParseError(url, "empty response")
+    head = content.lstrip()[:1]
+    if head in (b"{", b"[") or (content_type or "").split(";")[0].strip().endswith("json"):
+        return _parse_json_feed(content, url, timezone=timezone, language=language)
+    charset = None
+    if content_type and (m := re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)):
+        charset = m.group(1)
+    decoded = decode(content, charset, language)
+    text = decoded.text.lstrip("\ufeff").lstrip()
+    if _LOOKS_HTML.match(text):
+        raise FeedParseError(url, "not a feed: the response is an HTML page")
+    # Our decoding is authoritative: say UTF-8 in the declaration and the header we pass.
+    text = _XML_DECL.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1)
+    d = feedparser.parse(text.encode("utf-8"), sanitize_html=False, resolve_relative_uris=False,
+                         response_headers={"content-type": "application/xml; charset=utf-8",
+                                           "content-location": url})
     warnings: list[str] = []
+    if decoded.note:
+        warnings.append(f"encoding: {decoded.note}")
     if d.get("bozo"):
         warnings.append(f"malformed feed, recovered: {d.get('bozo_exception')}")
-    if not d.entries and not d.feed and d.get("bozo"):
-        raise FeedParseError(url, f"not a feed: {d.get('bozo_exception')}")
+    if not d.entries and not d.feed.get("title") and not d.get("version"):
+        raise FeedParseError(url, f"not a feed: {d.get('bozo_exception') or 'no feed elements found'}")
+    feed_lang = language or d.feed.get("language") or None
     base = d.feed.get("link") or url
     entries: list[FeedEntry] = []
     for i, e in enumerate(d.entries):
         try:
-            link = e.get("link") or ""
-            link = urljoin(url, link) if link else ""
-            guid = e.get("id") or link or e.get("title") or f"{url}#{i}"
-            contents = e.get("content") or []
-            body = max((c.get("value", "") for c in contents), key=len, default="") or e.get("summary", "")
-            title = html_to_text(e.get("title", "")).replace("\n", " ").strip()
-            entries.append(FeedEntry(guid=str(guid), url=link or base, title=title, content_html=body,
-                                     published=_date(e), author=e.get("author") or None,
-                                     language=(e.get("language") or d.feed.get("language") or None)))
+            entry = _entry(e, i, url, base, feed_lang, timezone, warnings)
         except Exception as exc:  # one bad entry never drops the rest of the feed
             warnings.append(f"entry {i}: skipped: {exc}")
+            continue
+        entries.append(entry)
     ttl = d.feed.get("ttl")
     try:
         ttl_minutes = int(ttl) if ttl else None
     except (TypeError, ValueError):
         ttl_minutes = None
-    return ParsedFeed(title=d.feed.get("title", ""), link=d.feed.get("link"), entries=entries,
-                      ttl_minutes=ttl_minutes, language=d.feed.get("language"), warnings=warnings)
+    return ParsedFeed(title=_one_line(d.feed.get("title", "")), link=d.feed.get("link"), entries=entries,
+                      ttl_minutes=ttl_minutes, language=d.feed.get("language"), warnings=warnings,
+                      encoding=decoded.encoding)
+
+
+def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str | None,
+           warnings: list[str]) -> FeedEntry:
+    link = e.get("feedburner_origlink") or e.get("link") or ""
+    if not link:
+        alternates = [lk.get("href") for lk in e.get("links", []) if lk.get("rel", "alternate") == "alternate"]
+        link = next((h for h in alternates if h), "")
+    guid = e.get("id") or ""
+    if not link and guid and e.get("guidislink", True) and re.match(r"^https?://", guid):
+        link = guid
+    original = urljoin(url, link.strip()) if link else ""
+    title = _one_line(e.get("title", ""))
+    if not guid:
+        guid = original or title or f"{url}#{i}"
+    if not original and not title and not (e.get("summary") or e.get("content")):
+        raise ValueError("empty item (no link, title or content)")
+    details = [c for c in e.get("content") or [] if c.get("value")]
+    if e.get("summary") and e.get("summary_detail"):
+        details.append(e["summary_detail"])
+    body = ""
+    if details:
+        richest = max(details, key=lambda c: len(c.get("value", "")))
+        body = richest["value"]
+        # Relative links in the body: against xml:base when the feed sets one, else against
+        # the entry's own page (an RSS item's "/article/1" means the item's site, not the feed's).
+        content_base = richest.get("base") if richest.get("base") not in (None, "", url) else (original or url)
+        if "html" in str(richest.get("type", "html")):
+            body = feedparser.urls.resolve_relative_uris(body, content_base, "utf-8", "text/html")
+    published = None
+    for key in ("published", "created", "updated"):
+        raw = e.get(key)
+        if raw:
+            published = parse_date(raw, timezone, lang)
+            if published is None and e.get(f"{key}_parsed"):  # a format only feedparser knows
+                published = datetime.fromtimestamp(calendar.timegm(e[f"{key}_parsed"]), UTC)
+            if published is None:
+                warnings.append(f"entry {i}: unreadable date {raw!r}")
+            else:
+                break
+    author = _one_line(e.get("author") or "") or None
+    return FeedEntry(guid=str(guid), url=canonical_url(original) if original else canonical_url(base),
+                     title=title, content_html=body, published=published, author=author,
+                     language=e.get("language") or lang, image=_image(e, original or url),
+                     original_url=original or None)
+
+
+def _image(e: Any, base: str) -> str | None:
+    for key in ("media_thumbnail", "media_content"):
+        for m in e.get(key) or []:
+            if m.get("url") and (key == "media_thumbnail" or m.get("medium", "image") == "image"
+                                 or str(m.get("type", "")).startswith("image/")):
+                return urljoin(base, m["url"])
+    for enc in e.get("enclosures") or []:
+        if str(enc.get("type", "")).startswith("image/") and enc.get("href"):
+            return urljoin(base, enc["href"])
+    image = e.get("image")
+    if isinstance(image, dict) and image.get("href"):
+        return urljoin(base, image["href"])
+    return None
+
+
+def _parse_json_feed(content: bytes, url: str, *, timezone: str | None, language: str | None) -> ParsedFeed:
+    """JSON Feed 1.0/1.1 (jsonfeed.org); feedparser 6.0 does not read it."""
+    try:
+        doc = json.loads(decode(content).text)
+    except ValueError as exc:
+        raise FeedParseError(url, f"not a feed: invalid JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise FeedParseError(url, "not a feed: JSON without an 'items' list")
+    lang = language or doc.get("language")
+    warnings: list[str] = []
+    entries: list[FeedEntry] = []
+    for i, item in enumerate(doc["items"]):
+        try:
+            if not isinstance(item, dict):
+                raise ValueError("item is not an object")
+            link = item.get("url") or item.get("external_url") or ""
+            original = urljoin(url, str(link)) if link else ""
+            raw_date = item.get("date_published") or item.get("date_modified")
+            published = parse_date(str(raw_date), timezone, lang) if raw_date else None
+            authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
+            author = ", ".join(str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")) or None
+            body = item.get("content_html") or item.get("content_text") or item.get("summary") or ""
+            image = item.get("image") or item.get("banner_image")
+            entries.append(FeedEntry(
+                guid=str(item.get("id") or original or f"{url}#{i}"),
+                url=canonical_url(original) if original else canonical_url(url),
+                title=_one_line(str(item.get("title") or "")), content_html=str(body),
+                published=published, author=author, language=item.get("language") or lang,
+                image=urljoin(url, str(image)) if image else None, original_url=original or None))
+        except Exception as exc:  # one bad item never drops the rest
+            warnings.append(f"entry {i}: skipped: {exc}")
+    return ParsedFeed(title=str(doc.get("title") or ""), link=doc.get("home_page_url"), entries=entries,
+                      language=doc.get("language"), warnings=warnings, encoding="utf-8")

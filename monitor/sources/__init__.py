@@ -102,7 +102,8 @@ async def _feed(fetcher: Fetcher, sc: SourceConfig, resp: FetchResponse, out: So
         out.new_url, out.new_url_reason = feed_url, f"feed found on {resp.url}"
         if looks_like_html(resp.content, resp.content_type):
             raise FeedParseError(feed_url, "the feed the page names is a web page too")
-    feed = parse_feed(resp.content, resp.final_url, resp.content_type)
+    feed = parse_feed(resp.content, resp.final_url, resp.content_type,
+                      timezone=sc.timezone, language=sc.language)
     out.entries = feed.entries
     out.ttl_minutes = feed.ttl_minutes
     out.warnings.extend(feed.warnings)
