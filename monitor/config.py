@@ -56,6 +56,9 @@ class MonitorSettings:
     delivery_interval: float = 30.0
     retry_delay: float = 30.0  # first retry of a failed delivery; doubles each attempt
     source_errors_to: str | None = None
+    delivery_max_attempts: int = 30  # then the delivery is dead
+    delivery_dead_after: float = 86400.0  # or when it is this old
+    delivery_lease: float = 300.0  # a claim by an instance that died is taken over after this
     # Daemon (ops): how often due sources are claimed, how long a claim holds without renewal,
     # how many polls run at once per instance, how long a stop waits for work in flight.
     claim_interval: float = 1.0
@@ -174,9 +177,11 @@ def resolve_database_url(url: str, base: Path) -> str:
 SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks", "robots", "timezone",
                "language"}
 SOURCE_TYPE_KEYS: dict[str, set[str]] = {"feed": set(), "html": {"links"}, "sitemap": {"window"}}
-RULE_KEYS = {"name", "query", "channels"}
+RULE_KEYS = {"name", "query", "channels", "mode", "digest", "timezone"}
+RULE_OPTION_KEYS = {"mode", "digest", "timezone"}  # kept in RuleConfig.options
 ENTITY_KEYS = {"aliases", "inflect"}
 MONITOR_KEYS = {"database", "contact", "delivery_interval", "retry_delay", "source_errors_to",
+                "delivery_max_attempts", "delivery_dead_after", "delivery_lease",
                 "claim_interval", "lease", "max_polls", "shutdown_deadline"}
 FETCH_KEYS = {"allow_private_networks", "timeout", "connect_timeout", "read_timeout", "max_bytes",
               "max_redirects", "user_agent", "per_host", "concurrency", "min_interval", "max_interval",
@@ -281,6 +286,7 @@ def config_path(explicit: str | None) -> Path:
 def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Config:
     """Read, expand and validate a config file; raise ConfigError listing every problem."""
     # Imported here: the rule language and channels import config types themselves.
+    from monitor.alerts.policy import RulePolicy
     from monitor.deliver import validate_channel
     from monitor.match import QuerySyntaxError, compile_query
 
@@ -329,6 +335,9 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             delivery_interval=parse_duration(mon.get("delivery_interval", 30)),
             retry_delay=parse_duration(mon.get("retry_delay", 30)),
             source_errors_to=mon.get("source_errors_to"),
+            delivery_max_attempts=_int(mon.get("delivery_max_attempts", 30), "delivery_max_attempts"),
+            delivery_dead_after=parse_duration(mon.get("delivery_dead_after", "24h")),
+            delivery_lease=parse_duration(mon.get("delivery_lease", "5m")),
             claim_interval=parse_duration(mon.get("claim_interval", monitor.claim_interval)),
             lease=parse_duration(mon.get("lease", monitor.lease)),
             max_polls=_int(mon.get("max_polls", monitor.max_polls), "max_polls"),
@@ -512,8 +521,10 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             if c not in channel_names:
                 known = ", ".join(sorted(channel_names)) or "none defined"
                 problems.append(f"{loc.where(loc.key_line(line, 'channels'))}: {lab}: unknown channel {c!r} (known: {known})")
-        rules.append(RuleConfig(name=name, query=query, channels=tuple(chans),
-                                options={k: v for k, v in e.items() if k not in RULE_KEYS}))
+        rule_opts = {k: v for k, v in e.items() if k not in RULE_KEYS or k in RULE_OPTION_KEYS}
+        for msg in RulePolicy.problems(rule_opts):
+            problems.append(f"{where}: {lab}: {msg}")
+        rules.append(RuleConfig(name=name, query=query, channels=tuple(chans), options=rule_opts))
 
     if monitor.source_errors_to and monitor.source_errors_to not in channel_names:
         problems.append(f"{loc.where(loc.table_line('monitor'))}: [monitor]: source_errors_to names unknown channel {monitor.source_errors_to!r}")

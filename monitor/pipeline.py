@@ -22,8 +22,8 @@ from monitor.alerts import enqueue_alert
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
 from monitor.dedup.urls import preferred_url
-from monitor.deliver import Channel, build_channel, deliver_due
-from monitor.deliver.worker import DeliveryReport
+from monitor.deliver import Channel
+from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import PollOutcome, apply_outcome, is_due, sync_source_row
@@ -59,7 +59,8 @@ class Pipeline:
         self.rules = RuleSet([(r.name, r.query) for r in config.rules],
                              {e.name: e for e in config.entities})
         self.rule_channels = {r.name: r.channels for r in config.rules}
-        self.channels: dict[str, Channel] = {c.name: build_channel(c.name, c.type, c.options) for c in config.channels}
+        self.deliverer = Deliverer.from_config(config, engine)
+        self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
 
     async def aclose(self) -> None:
@@ -224,7 +225,7 @@ class Pipeline:
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:
-        return await deliver_due(self.engine, self.channels, retry_delay=self.config.monitor.retry_delay)
+        return await self.deliverer.run()
 
     async def run_once(self, everything: bool = False) -> list[PollReport]:
         """Poll what is due (or everything), then deliver what is pending."""

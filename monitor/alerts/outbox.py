@@ -1,14 +1,35 @@
-"""Write the match, its alert and its deliveries in one transaction (the outbox pattern)."""
+"""The outbox: alerts and their deliveries, written in the caller's transaction, and the state
+machine a delivery moves through.
+
+    pending ──claim──> sending ──accepted──> sent
+       ^                  │ └──refused──> failed (next_attempt_at) ──due──> sending ...
+       │                  │                 └── too many attempts / too old ──> dead
+       └── lease expired ─┘   (the instance that claimed it died: another one takes it over)
+    digest (held for the digest due at digest_due_at) ──> batched (inside a digest delivery)
+
+Claims are one UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) ... RETURNING, so two
+instances on one PostgreSQL never claim the same row, and on SQLite the single statement is
+atomic. A claim carries the claimer's name and a lease expiry: when a process dies (SIGKILL,
+power loss) its in-flight delivery is taken over once the lease ends. That delivery may then be
+sent twice (the channel accepted it but the process died before recording it), which is why the
+promise is at-least-once, with every other alert sent exactly once, and why every message carries
+a stable id (Idempotency-Key, Message-ID, Matrix transaction id) for the receiver to drop repeats.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from monitor.match import RuleMatch
 from monitor.store.models import Alert, Article, Delivery, Match, Source
+
+STATUSES = ("pending", "sending", "sent", "failed", "dead", "digest", "batched")
 
 
 def enqueue_alert(session: Session, article: Article, source: Source, match: RuleMatch,
@@ -26,7 +47,9 @@ def enqueue_alert(session: Session, article: Article, source: Source, match: Rul
     assert m.id is not None
     key = f"{match.rule}:{article.id}"
     payload = {
+        "kind": "match",
         "rule": match.rule,
+        "article_id": article.id,
         "title": article.title,
         "url": article.url,
         "outlet": source.name,
@@ -36,11 +59,94 @@ def enqueue_alert(session: Session, article: Article, source: Source, match: Rul
         "speaker": match.speaker,
         "terms": sorted({h.text for h in match.hits}),
     }
-    alert = Alert(key=key, match_id=m.id, rule=match.rule, payload=payload)
+    alert = Alert(key=key, match_id=m.id, rule=match.rule, kind="match", payload=payload)
     session.add(alert)
     session.flush()
-    assert alert.id is not None
-    now = datetime.now(UTC)
-    for ch in channels:
-        session.add(Delivery(key=f"{key}:{ch}", alert_id=alert.id, channel=ch, next_attempt_at=now))
+    _add_deliveries(session, alert, channels)
     return alert
+
+
+def enqueue_notice(session: Session, channels: tuple[str, ...] | list[str], subject: str, text: str,
+                   key: str) -> Alert | None:
+    """A non-rule message (source broken/recovered/gone) through the same durable outbox.
+
+    ``key`` makes it idempotent: the same key twice is one notice. Caller owns the transaction.
+    Returns None when a notice with this key already exists.
+    """
+    full_key = f"notice:{key}"
+    if session.exec(select(Alert.id).where(Alert.key == full_key)).first() is not None:
+        return None
+    alert = Alert(key=full_key, match_id=None, rule="", kind="notice",
+                  payload={"kind": "notice", "subject": subject, "text": text})
+    try:
+        with session.begin_nested():
+            session.add(alert)
+            session.flush()
+            _add_deliveries(session, alert, tuple(channels))
+    except IntegrityError:  # another instance wrote the same notice meanwhile
+        return None
+    return alert
+
+
+def _add_deliveries(session: Session, alert: Alert, channels: tuple[str, ...], now: datetime | None = None,
+                    ) -> None:
+    assert alert.id is not None
+    now = now or datetime.now(UTC)
+    for ch in dict.fromkeys(channels):
+        session.add(Delivery(key=f"{alert.key}:{ch}", alert_id=alert.id, channel=ch, next_attempt_at=now))
+    session.flush()
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(col(Delivery.status).in_(["pending", "failed"]),
+             or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)),
+        and_(col(Delivery.status) == "sending", col(Delivery.lease_expires_at) < now),
+    )
+
+
+def claim_next(session: Session, owner: str, now: datetime, lease: float,
+               exclude_channels: set[str] | frozenset[str] = frozenset()) -> int | None:
+    """Claim the oldest due delivery for ``owner``; its id, or None when nothing is due."""
+    sub = select(Delivery.id).where(_due(now))
+    if exclude_channels:
+        sub = sub.where(col(Delivery.channel).not_in(sorted(exclude_channels)))
+    sub = sub.order_by(col(Delivery.id)).limit(1).with_for_update(skip_locked=True)
+    stmt = (update(Delivery).where(col(Delivery.id).in_(sub.scalar_subquery()), _due(now))
+            .values(status="sending", lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease))
+            .returning(col(Delivery.id)))
+    row = session.execute(stmt).first()
+    return int(row[0]) if row else None
+
+
+def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
+    """Record the outcome of a claimed delivery, only if ``owner`` still holds the claim."""
+    res = session.execute(update(Delivery).where(col(Delivery.id) == delivery_id,
+                                                 col(Delivery.lease_owner) == owner,
+                                                 col(Delivery.status) == "sending")
+                          .values(lease_owner=None, lease_expires_at=None, **values))
+    return bool(getattr(res, "rowcount", 0))
+
+
+def sent_since(session: Session, channel: str, since: datetime) -> int:
+    """Instant messages a channel accepted since ``since`` (what a rate limit counts)."""
+    q = (select(func.count()).select_from(Delivery).join(Alert, col(Alert.id) == col(Delivery.alert_id))
+         .where(col(Delivery.channel) == channel, col(Delivery.status) == "sent",
+                col(Delivery.sent_at) >= since, col(Delivery.digest_id).is_(None),
+                col(Alert.kind) != "digest"))
+    return int(session.exec(q).one())
+
+
+def retry(session: Session, delivery_id: int | None = None, dead: bool = False,
+          now: datetime | None = None) -> int:
+    """Put one delivery (any state but sent/sending) or every dead one back to pending."""
+    now = now or datetime.now(UTC)
+    q = update(Delivery).values(status="pending", next_attempt_at=now, attempts=0, last_error=None,
+                                lease_owner=None, lease_expires_at=None)
+    if dead:
+        q = q.where(col(Delivery.status) == "dead")
+    else:
+        q = q.where(col(Delivery.id) == delivery_id,
+                    col(Delivery.status).in_(["failed", "dead", "pending"]))
+    res = session.execute(q)
+    return int(getattr(res, "rowcount", 0))

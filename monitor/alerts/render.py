@@ -1,54 +1,44 @@
-"""The default alert text: rule, title, outlet, time, link and the quoted statement."""
+"""Alert content: the render context and the Jinja2 templates (defaults and per-channel overrides).
+
+The context is built from the alert's payload, frozen at match time, so a retry renders the same
+message; only ``also_reported_by`` is looked up when the message is built (other outlets may
+have printed the story since). Templates from the config are compiled and test-rendered against
+a sample context when the config is loaded, so a broken template is a config error, never a
+crash at 3 a.m.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import html
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
-@dataclass(frozen=True)
-class AlertMessage:
-    """Everything a channel needs, decoupled from the database rows."""
-
-    alert_id: int
-    delivery_key: str
-    rule: str
-    title: str
-    url: str
-    outlet: str
-    published: str | None  # ISO 8601
-    statements: list[dict[str, Any]] = field(default_factory=list)  # text, highlights, speaker, field
-    speaker: str | None = None  # who made the (first) statement, when the article says so
-    terms: list[str] = field(default_factory=list)  # the matched words as they appear
-
-    @classmethod
-    def from_payload(cls, alert_id: int, delivery_key: str, payload: dict[str, Any]) -> AlertMessage:
-        return cls(alert_id=alert_id, delivery_key=delivery_key, rule=payload["rule"],
-                   title=payload["title"], url=payload["url"], outlet=payload["outlet"],
-                   published=payload.get("published"), statements=payload.get("statements", []),
-                   speaker=payload.get("speaker"), terms=payload.get("terms", []))
-
-    @property
-    def subject(self) -> str:
-        return f"[{self.rule}] {self.title}"
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "alert_id": self.alert_id, "delivery_id": self.delivery_key, "rule": self.rule,
-            "title": self.title, "url": self.url, "outlet": self.outlet, "published": self.published,
-            "statements": [{"text": s["text"], "speaker": s.get("speaker"), "field": s.get("field"),
-                            "highlights": s.get("highlights", [])} for s in self.statements],
-            "speaker": self.speaker, "terms": self.terms,
-            "quote": self.statements[0]["text"] if self.statements else None,
-        }
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+KINDS = ("alert", "notice", "digest")
+PARTS = ("subject", "text", "html")
+# Channel keys that override a default template: "subject", "text", "html" for alerts;
+# "digest_subject", ... and "notice_subject", ... for the other kinds.
+TEMPLATE_KEYS = {p for p in PARTS} | {f"{k}_{p}" for k in ("digest", "notice") for p in PARTS}
 
 
-def _marked(text: str, spans: list[list[int]] | list[tuple[int, int]], open_: str, close: str,
-            escape: Any = None) -> str:
+def stable_id(key: str) -> str:
+    """An opaque, stable id for a delivery key: safe in headers, URLs and Message-IDs."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def marked(text: str, spans: Any, open_: str, close: str, escape: Any = None) -> str:
+    """``text`` with each highlighted span wrapped in open_/close (overlaps are skipped)."""
     esc = escape or (lambda s: s)
     out, pos = [], 0
-    for start, end in sorted((int(a), int(b)) for a, b in spans):
+    for start, end in sorted((int(a), int(b)) for a, b in spans or []):
         if start < pos:
             continue
         out.append(esc(text[pos:start]))
@@ -58,31 +48,220 @@ def _marked(text: str, spans: list[list[int]] | list[tuple[int, int]], open_: st
     return "".join(out)
 
 
+def _statement(s: Mapping[str, Any]) -> dict[str, Any]:
+    spans = [list(h) for h in s.get("highlights", [])]
+    return {
+        "text": s["text"], "speaker": s.get("speaker"), "highlights": spans, "field": s.get("field"),
+        "marked": marked(s["text"], spans, "*", "*"),
+        "html": Markup(marked(s["text"], spans, "<mark>", "</mark>", escape=html.escape)),
+    }
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """Everything a channel needs, decoupled from the database rows."""
+
+    alert_id: int
+    delivery_key: str
+    payload: dict[str, Any]
+    also_reported_by: tuple[str, ...] = ()
+    thread_root_key: str | None = None  # delivery key of the first message on this story
+
+    @classmethod
+    def from_payload(cls, alert_id: int, delivery_key: str, payload: dict[str, Any],
+                     also_reported_by: tuple[str, ...] | list[str] = ()) -> AlertMessage:
+        return cls(alert_id=alert_id, delivery_key=delivery_key, payload=dict(payload),
+                   also_reported_by=tuple(also_reported_by))
+
+    @property
+    def kind(self) -> str:
+        k = str(self.payload.get("kind", "alert"))
+        return "alert" if k == "match" else k
+
+    @property
+    def delivery_id(self) -> str:
+        return stable_id(self.delivery_key)
+
+    @property
+    def rule(self) -> str:
+        return str(self.payload.get("rule", ""))
+
+    @property
+    def title(self) -> str:
+        return str(self.payload.get("title") or self.payload.get("subject") or "")
+
+    @property
+    def url(self) -> str:
+        return str(self.payload.get("url") or "")
+
+    @property
+    def outlet(self) -> str:
+        return str(self.payload.get("outlet") or "")
+
+    @property
+    def published(self) -> str | None:
+        return self.payload.get("published")
+
+    @property
+    def statements(self) -> list[dict[str, Any]]:
+        return [_statement(s) for s in self.payload.get("statements", [])]
+
+    def context(self) -> dict[str, Any]:
+        """The variables templates see (documented in the README)."""
+        ctx: dict[str, Any] = {"kind": self.kind, "alert_id": self.alert_id,
+                               "delivery_id": self.delivery_id, "delivery_key": self.delivery_key}
+        if self.kind == "digest":
+            ctx.update(digest_context(self.payload.get("items", [])))
+            return ctx
+        if self.kind in ("notice", "test"):
+            ctx.update(subject=str(self.payload.get("subject", "")), text=str(self.payload.get("text", "")))
+            return ctx
+        statements = self.statements
+        ctx.update(
+            rule=self.rule, title=self.title, url=self.url, outlet=self.outlet,
+            published=human_time(self.published), published_iso=self.published, statements=statements,
+            quote=statements[0]["text"] if statements else None,
+            speaker=self.payload.get("speaker") or next((s["speaker"] for s in statements if s["speaker"]), None),
+            terms=list(self.payload.get("terms", [])),
+            also_reported_by=list(self.also_reported_by),
+        )
+        return ctx
+
+    @property
+    def subject(self) -> str:
+        return DEFAULT_TEMPLATES.render(self, "subject")
+
+    def as_json(self, templates: Templates | None = None) -> dict[str, Any]:
+        """The webhook body: stable field names (documented in the README)."""
+        base: dict[str, Any] = {"kind": self.kind, "alert_id": self.alert_id,
+                                "delivery_id": self.delivery_id, "delivery_key": self.delivery_key,
+                                "subject": (templates or DEFAULT_TEMPLATES).render(self, "subject")}
+        if self.kind == "digest":
+            ctx = digest_context(self.payload.get("items", []))
+            base.update(count=ctx["count"], items=[_plain_item(i) for i in self.payload.get("items", [])])
+            return base
+        if self.kind in ("notice", "test"):
+            base["text"] = str(self.payload.get("text", ""))
+            return base
+        base.update({
+            "rule": self.rule, "title": self.title, "url": self.url, "outlet": self.outlet,
+            "published": self.published,
+            "statements": [{"text": s["text"], "speaker": s["speaker"], "field": s["field"],
+                            "highlights": s["highlights"]} for s in self.statements],
+            "quote": self.statements[0]["text"] if self.statements else None,
+            "speaker": self.payload.get("speaker") or next((s["speaker"] for s in self.statements if s["speaker"]), None),
+            "terms": list(self.payload.get("terms", [])),
+            "also_reported_by": list(self.also_reported_by),
+        })
+        return base
+
+
+def _plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: item.get(k) for k in ("rule", "title", "url", "outlet", "published", "statements",
+                                     "also_reported_by")}
+
+
+def digest_context(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Group digest items by rule, then by story: one entry per story, reprints folded into
+    ``also_reported_by`` so a story printed by ten outlets is one line, not ten."""
+    groups: dict[str, dict[str, Any]] = {}
+    for it in items:
+        rule = str(it.get("rule", ""))
+        g = groups.setdefault(rule, {"rule": rule, "count": 0, "stories": {}})
+        g["count"] += 1
+        story_key = str(it.get("story") or it.get("url"))
+        st = g["stories"].get(story_key)
+        if st is None:
+            st = g["stories"][story_key] = {
+                "title": it.get("title", ""), "url": it.get("url", ""), "outlet": it.get("outlet", ""),
+                "published": human_time(it.get("published")),
+                "statements": [_statement(s) for s in it.get("statements", [])],
+                "also_reported_by": [],
+            }
+        others = [it.get("outlet", "")] if st["outlet"] != it.get("outlet") else []
+        for o in [*others, *it.get("also_reported_by", [])]:
+            if o and o != st["outlet"] and o not in st["also_reported_by"]:
+                st["also_reported_by"].append(o)
+    out = [{**g, "stories": list(g["stories"].values())} for g in groups.values()]
+    return {"count": len(items), "groups": out, "rules": [g["rule"] for g in out]}
+
+
+def _sample_context(kind: str) -> dict[str, Any]:
+    if kind == "digest":
+        return AlertMessage(0, "digest:sample", {"kind": "digest", "items": [SAMPLE_PAYLOAD]}).context()
+    if kind == "notice":
+        return AlertMessage(0, "notice:sample", {"kind": "notice", "subject": "s", "text": "t"}).context()
+    return AlertMessage(0, "sample:1:ch", SAMPLE_PAYLOAD, ("Another Outlet",)).context()
+
+
+SAMPLE_PAYLOAD: dict[str, Any] = {
+    "kind": "match", "rule": "sample", "title": "Sample title", "url": "https://example.org/a",
+    "outlet": "Example", "published": "2025-01-01T00:00:00+00:00", "article_id": 1,
+    "statements": [{"text": "A sample statement.", "highlights": [[2, 8]], "speaker": "Someone"}],
+}
+
+
+class Templates:
+    """Default templates plus a channel's overrides, compiled once."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None):
+        self._text_env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
+                                              autoescape=False)
+        self._html_env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
+                                              autoescape=True)
+        self._compiled: dict[tuple[str, str], Any] = {}
+        overrides = dict(overrides or {})
+        for kind in KINDS:
+            for part in PARTS:
+                key = part if kind == "alert" else f"{kind}_{part}"
+                source = overrides.get(key)
+                if source is None:
+                    source = (TEMPLATE_DIR / f"{kind}.{part}.j2").read_text(encoding="utf-8")
+                env = self._html_env if part == "html" else self._text_env
+                self._compiled[(kind, part)] = env.from_string(source)
+
+    def render(self, msg: AlertMessage, part: str) -> str:
+        kind = "notice" if msg.kind == "test" else msg.kind
+        out = str(self._compiled[(kind, part)].render(msg.context()))
+        return " ".join(out.split()) if part == "subject" else out
+
+    @staticmethod
+    def problems(overrides: Mapping[str, Any]) -> list[str]:
+        """Compile and sample-render each override; a problem names the key and the error."""
+        problems = []
+        for key, source in overrides.items():
+            if key not in TEMPLATE_KEYS:
+                continue
+            if not isinstance(source, str):
+                problems.append(f"template {key!r} must be a string")
+                continue
+            kind, _, part = key.rpartition("_")
+            kind = kind or "alert"
+            try:
+                t = Templates({key: source})
+                t._compiled[(kind, part)].render(_sample_context(kind))
+            except TemplateError as exc:
+                lineno = getattr(exc, "lineno", None)
+                line = f" (line {lineno})" if lineno else ""
+                problems.append(f"template {key!r}{line}: {type(exc).__name__}: {exc}")
+        return problems
+
+
+DEFAULT_TEMPLATES = Templates()
+
+
 def render_text(msg: AlertMessage) -> str:
-    lines = [f"Rule: {msg.rule}", f"{msg.title}", f"{msg.outlet}" + (f" · {msg.published}" if msg.published else ""), ""]
-    for s in msg.statements:
-        quoted = _marked(s["text"], s.get("highlights", []), "*", "*")
-        lines.append(f"> {quoted}")
-        if s.get("speaker"):
-            lines.append(f"  — {s['speaker']}")
-        lines.append("")
-    lines.append(msg.url)
-    return "\n".join(lines) + "\n"
+    return DEFAULT_TEMPLATES.render(msg, "text")
 
 
 def render_html(msg: AlertMessage) -> str:
-    e = html.escape
-    parts = [
-        "<html><body style=\"font-family:sans-serif\">",
-        f"<p style=\"color:#666\">Rule: <b>{e(msg.rule)}</b></p>",
-        f"<h2 style=\"margin:0\"><a href=\"{e(msg.url, quote=True)}\">{e(msg.title)}</a></h2>",
-        f"<p style=\"color:#666\">{e(msg.outlet)}" + (f" · {e(msg.published)}" if msg.published else "") + "</p>",
-    ]
-    for s in msg.statements:
-        quoted = _marked(s["text"], s.get("highlights", []), "<mark>", "</mark>", escape=e)
-        parts.append(f"<blockquote style=\"border-left:3px solid #ccc;padding-left:8px\">{quoted}")
-        if s.get("speaker"):
-            parts.append(f"<br><i>— {e(s['speaker'])}</i>")
-        parts.append("</blockquote>")
-    parts.append(f"<p><a href=\"{e(msg.url, quote=True)}\">{e(msg.url)}</a></p></body></html>")
-    return "\n".join(parts)
+    return DEFAULT_TEMPLATES.render(msg, "html")
+
+
+def human_time(iso: str | None) -> str:
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return iso

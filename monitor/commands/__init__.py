@@ -7,6 +7,7 @@ import importlib
 import click
 
 MODULES: list[str] = [
+    "deliver",
     "ops",
 ]
 

@@ -1,21 +1,60 @@
-"""Channel registry: each type declares its config keys, a validator and a sender."""
+"""Channel registry: each type declares its config keys, a validator and a sender.
+
+Every channel also takes the common keys: template overrides (``subject``, ``text``, ``html``,
+``digest_*``, ``notice_*``), ``quiet_hours``, ``timezone``, ``rate_limit``, ``digest`` (where
+rate-limit overflow goes) and ``timeout``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from monitor.alerts.render import AlertMessage
+import httpx
+
+from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy
+from monitor.alerts.render import TEMPLATE_KEYS, AlertMessage, Templates
 
 
 class DeliveryError(Exception):
-    """The channel did not accept the message; the delivery stays pending and is retried."""
+    """The channel did not accept the message.
+
+    ``permanent``: retrying cannot help (the platform rejected the request itself), so the
+    delivery goes to dead at once instead of retrying for a day. ``retry_after``: the platform
+    asked us to wait this many seconds (HTTP 429).
+    """
+
+    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class Channel(Protocol):
     name: str
+    type: str
+    templates: Templates
+    threads: bool  # wants the first message of the story (email In-Reply-To)
 
     async def send(self, msg: AlertMessage) -> None: ...
+
+
+COMMON_KEYS = TEMPLATE_KEYS | CHANNEL_POLICY_KEYS | {"timeout"}
+
+
+def _url_problem(opts: Mapping[str, Any], key: str = "url") -> list[str]:
+    url = opts.get(key)
+    if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+        return [f"{key!r} must be an http(s) URL, got {url!r}"]
+    return []
+
+
+def _required(*keys: str) -> Callable[[Mapping[str, Any]], list[str]]:
+    def check(opts: Mapping[str, Any]) -> list[str]:
+        return [f"missing {k!r}" for k in keys if not (isinstance(opts.get(k), str | int) and str(opts.get(k)))]
+    return check
 
 
 def _email_problems(opts: Mapping[str, Any]) -> list[str]:
@@ -37,34 +76,115 @@ def _email_problems(opts: Mapping[str, Any]) -> list[str]:
 
 
 def _webhook_problems(opts: Mapping[str, Any]) -> list[str]:
-    url = opts.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        return [f"'url' must be an http(s) URL, got {url!r}"]
+    p = _url_problem(opts)
     headers = opts.get("headers", {})
-    if not isinstance(headers, dict):
-        return ["'headers' must be a table of strings"]
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        p.append("'headers' must be a table of strings")
+    if "secret" in opts and not (isinstance(opts["secret"], str) and opts["secret"]):
+        p.append("'secret' must be a non-empty string")
+    return p
+
+
+def _matrix_problems(opts: Mapping[str, Any]) -> list[str]:
+    p = _url_problem(opts, "homeserver") + _required("access_token", "room_id")(opts)
+    room = opts.get("room_id")
+    if isinstance(room, str) and not room.startswith(("!", "#")):
+        p.append(f"'room_id' must look like \"!abc:example.org\", got {room!r}")
+    return p
+
+
+def _ntfy_problems(opts: Mapping[str, Any]) -> list[str]:
+    p = _url_problem(opts)
+    url = opts.get("url")
+    if not p and isinstance(url, str) and "topic" not in opts and not httpx.URL(url).path.strip("/"):
+        p.append("'url' must end in the topic, e.g. \"https://ntfy.sh/my-alerts\"")
+    pr = opts.get("priority")
+    if pr is not None and pr not in (1, 2, 3, 4, 5, "min", "low", "default", "high", "max", "urgent"):
+        p.append(f"'priority' must be 1-5 or min/low/default/high/max, got {pr!r}")
+    return p
+
+
+def _apprise_problems(opts: Mapping[str, Any]) -> list[str]:
+    url = opts.get("url")
+    if not isinstance(url, str) or "://" not in url:
+        return [f"'url' must be an Apprise URL like \"mailto://...\" or \"tgram://...\", got {url!r}"]
+    import apprise
+
+    if apprise.Apprise.instantiate(url) is None:
+        scheme = url.split("://", 1)[0]
+        return [f"'url': Apprise does not understand this URL (scheme {scheme!r})"]
     return []
 
 
-CHANNEL_KEYS: dict[str, set[str]] = {
-    "email": {"host", "port", "username", "password", "from", "to", "tls", "timeout"},
-    "webhook": {"url", "headers", "secret", "timeout"},
+# type -> (module, class, keys, validator)
+_TYPES: dict[str, tuple[str, str, set[str], Callable[[Mapping[str, Any]], list[str]]]] = {
+    "email": ("email", "EmailChannel",
+              {"host", "port", "username", "password", "from", "to", "tls", "ca_file"}, _email_problems),
+    "webhook": ("webhook", "WebhookChannel", {"url", "headers", "secret"}, _webhook_problems),
+    "slack": ("chat", "SlackChannel", {"url"}, _url_problem),
+    "telegram": ("chat", "TelegramChannel", {"token", "chat_id", "api_url"},
+                 lambda o: _required("token", "chat_id")(o) + (_url_problem(o, "api_url") if "api_url" in o else [])),
+    "discord": ("chat", "DiscordChannel", {"url", "username"}, _url_problem),
+    "teams": ("chat", "TeamsChannel", {"url"}, _url_problem),
+    "matrix": ("chat", "MatrixChannel", {"homeserver", "access_token", "room_id"}, _matrix_problems),
+    "ntfy": ("chat", "NtfyChannel", {"url", "topic", "token", "priority", "tags"}, _ntfy_problems),
+    "apprise": ("apprise_channel", "AppriseChannel", {"url"}, _apprise_problems),
 }
-_VALIDATORS = {"email": _email_problems, "webhook": _webhook_problems}
+CHANNEL_KEYS: dict[str, set[str]] = {t: keys | COMMON_KEYS for t, (_, _, keys, _) in _TYPES.items()}
 
 
 def validate_channel(ctype: str, opts: Mapping[str, Any]) -> list[str]:
-    if ctype not in CHANNEL_KEYS:
-        return [f"unknown type {ctype!r} (known: {', '.join(sorted(CHANNEL_KEYS))})"]
+    if ctype not in _TYPES:
+        return [f"unknown type {ctype!r} (known: {', '.join(sorted(_TYPES))})"]
     problems = [f"unknown key {k!r}" for k in opts if k not in CHANNEL_KEYS[ctype]]
-    return problems + _VALIDATORS[ctype](opts)
+    problems += _TYPES[ctype][3](opts)
+    if "timeout" in opts:
+        from monitor.config import parse_duration
+        try:
+            parse_duration(opts["timeout"])
+        except ValueError as exc:
+            problems.append(f"'timeout': {exc}")
+    problems += ChannelPolicy.problems(opts)
+    problems += Templates.problems(opts)
+    return problems
 
 
 def build_channel(name: str, ctype: str, opts: Mapping[str, Any]) -> Channel:
-    if ctype == "email":
-        from monitor.deliver.email import EmailChannel
-        return EmailChannel(name, opts)
-    if ctype == "webhook":
-        from monitor.deliver.webhook import WebhookChannel
-        return WebhookChannel(name, opts)
-    raise ValueError(f"unknown channel type {ctype!r}")
+    if ctype not in _TYPES:
+        raise ValueError(f"unknown channel type {ctype!r}")
+    module, cls, _, _ = _TYPES[ctype]
+    factory = getattr(importlib.import_module(f"monitor.deliver.{module}"), cls)
+    channel: Channel = factory(name, opts)
+    return channel
+
+
+def channel_timeout(opts: Mapping[str, Any], default: float = 30.0) -> float:
+    from monitor.config import parse_duration
+    return parse_duration(opts["timeout"]) if "timeout" in opts else default
+
+
+def templates_for(opts: Mapping[str, Any]) -> Templates:
+    return Templates({k: v for k, v in opts.items() if k in TEMPLATE_KEYS})
+
+
+async def post(channel: str, method: str, url: str, timeout: float, **kwargs: Any) -> httpx.Response:
+    """One HTTP request to a platform; non-2xx becomes a DeliveryError (never logs secrets:
+    only the channel name and the status, because tokens often sit in webhook URLs)."""
+    from monitor.fetch.client import user_agent
+
+    headers = {"User-Agent": user_agent(), **kwargs.pop("headers", {})}
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            resp = await client.request(method, url, headers=headers, **kwargs)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{channel}: {type(exc).__name__}: {exc}".replace(url, "<url>")) from exc
+    if resp.status_code >= 300:
+        retry_after: float | None = None
+        ra = resp.headers.get("Retry-After")
+        if ra and ra.strip().replace(".", "", 1).isdigit():
+            retry_after = float(ra)
+        detail = resp.text[:200].replace("\n", " ")
+        permanent = resp.status_code in (400, 401, 403, 410, 413, 422)
+        raise DeliveryError(f"{channel}: HTTP {resp.status_code}: {detail}", permanent=permanent,
+                            retry_after=retry_after)
+    return resp

@@ -1,4 +1,9 @@
-"""SMTP delivery (stdlib smtplib in a worker thread: it is robust and supports every TLS mode)."""
+"""SMTP delivery (stdlib smtplib in a worker thread: it is robust and supports every TLS mode).
+
+Message-IDs are derived from the delivery key, so a repeat after a crash carries the same
+Message-ID (mail clients fold it), and a later alert on the same story names the first one's
+Message-ID in In-Reply-To/References, so the story reads as one thread.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,17 @@ import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any
 
-from monitor.alerts.render import AlertMessage, render_html, render_text
-from monitor.deliver.base import DeliveryError
+from monitor.alerts.render import AlertMessage, stable_id
+from monitor.deliver.base import DeliveryError, channel_timeout, templates_for
 
 
 class EmailChannel:
+    type = "email"
+    threads = True
+
     def __init__(self, name: str, opts: Mapping[str, Any]):
         self.name = name
         self.host: str = opts["host"]
@@ -26,31 +34,41 @@ class EmailChannel:
         self.sender: str = opts["from"]
         to = opts["to"]
         self.to: list[str] = [to] if isinstance(to, str) else list(to)
-        self.timeout = float(opts.get("timeout", 30))
+        self.timeout = channel_timeout(opts)
+        self.templates = templates_for(opts)
+        # ca_file: trust a private CA (or a self-signed server certificate) besides the system's.
+        self.ssl_context: ssl.SSLContext = ssl.create_default_context(cafile=opts.get("ca_file"))
 
-    def build(self, msg: AlertMessage) -> EmailMessage:
+    def message_id(self, delivery_key: str) -> str:
+        domain = self.sender.rpartition("@")[2].strip("> ") or "monitor.local"
+        return f"<{stable_id(delivery_key)}@{domain}>"
+
+    def build(self, msg: AlertMessage, now: datetime | None = None) -> EmailMessage:
         m = EmailMessage()
-        m["Subject"] = msg.subject
+        m["Subject"] = self.templates.render(msg, "subject")
         m["From"] = self.sender
         m["To"] = ", ".join(self.to)
-        m["Date"] = format_datetime(datetime.now(UTC))
-        domain = self.sender.rpartition("@")[2] or "monitor.local"
-        m["Message-ID"] = make_msgid(idstring=msg.delivery_key.replace(":", "."), domain=domain)
-        m["X-Monitor-Delivery"] = msg.delivery_key
-        m.set_content(render_text(msg))
-        m.add_alternative(render_html(msg), subtype="html")
+        m["Date"] = format_datetime(now or datetime.now(UTC))
+        m["Message-ID"] = self.message_id(msg.delivery_key)
+        if msg.thread_root_key:
+            root = self.message_id(msg.thread_root_key)
+            m["In-Reply-To"] = root
+            m["References"] = root
+        m["X-Monitor-Delivery"] = msg.delivery_id
+        m["Auto-Submitted"] = "auto-generated"
+        m.set_content(self.templates.render(msg, "text"))
+        m.add_alternative(self.templates.render(msg, "html"), subtype="html")
         return m
 
     def _send_sync(self, m: EmailMessage) -> None:
-        ctx = ssl.create_default_context()
         smtp: smtplib.SMTP
         if self.tls == "ssl":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=ctx)
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.ssl_context)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
             if self.tls == "starttls":
-                smtp.starttls(context=ctx)
+                smtp.starttls(context=self.ssl_context)
             if self.username:
                 smtp.login(self.username, self.password or "")
             smtp.send_message(m)
@@ -63,6 +81,9 @@ class EmailChannel:
     async def send(self, msg: AlertMessage) -> None:
         try:
             await asyncio.to_thread(self._send_sync, self.build(msg))
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"SMTP {self.host}:{self.port}: login refused ({exc.smtp_code})",
+                                permanent=False) from exc
         except (OSError, smtplib.SMTPException) as exc:
             # Never include credentials: only the server address and the error.
             raise DeliveryError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc

@@ -1,43 +1,55 @@
-"""JSON POST delivery with a stable Idempotency-Key so a receiver can drop repeats."""
+"""JSON POST delivery with a stable Idempotency-Key so a receiver can drop repeats.
+
+With ``secret`` set, ``X-Monitor-Signature: sha256=<hex>`` is the HMAC-SHA256 of the raw request
+body under the secret (the same scheme as GitHub's X-Hub-Signature-256). ``X-Monitor-Timestamp``
+is the send time (Unix seconds); it is not signed into the body, so receivers that want replay
+protection should keep the Idempotency-Keys they have seen.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from monitor.alerts.render import AlertMessage
-from monitor.deliver.base import DeliveryError
-from monitor.fetch.client import user_agent
+from monitor.deliver.base import channel_timeout, post, templates_for
+
+SIGNATURE_HEADER = "X-Monitor-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """What a receiver does (constant-time comparison)."""
+    return hmac.compare_digest(sign(secret, body), header)
 
 
 class WebhookChannel:
+    type = "webhook"
+    threads = False
+
     def __init__(self, name: str, opts: Mapping[str, Any]):
         self.name = name
         self.url: str = opts["url"]
         self.headers: dict[str, str] = {str(k): str(v) for k, v in dict(opts.get("headers", {})).items()}
         self.secret: str | None = opts.get("secret")
-        self.timeout = float(opts.get("timeout", 30))
+        self.timeout = channel_timeout(opts)
+        self.templates = templates_for(opts)
 
     def build(self, msg: AlertMessage) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps(msg.as_json(), ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "User-Agent": user_agent(),
-                   "Idempotency-Key": msg.delivery_key, **self.headers}
+        body = json.dumps(msg.as_json(self.templates), ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", **self.headers,
+                   "Idempotency-Key": msg.delivery_id, "X-Monitor-Timestamp": str(int(time.time()))}
         if self.secret:
-            sig = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-            headers["X-Monitor-Signature"] = f"sha256={sig}"
+            headers[SIGNATURE_HEADER] = sign(self.secret, body)
         return body, headers
 
     async def send(self, msg: AlertMessage) -> None:
         body, headers = self.build(msg)
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                resp = await client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"webhook {self.name}: {type(exc).__name__}: {exc}") from exc
-        if resp.status_code >= 300:
-            raise DeliveryError(f"webhook {self.name}: HTTP {resp.status_code}")
+        await post(f"webhook {self.name}", "POST", self.url, self.timeout, content=body, headers=headers)

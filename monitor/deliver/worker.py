@@ -1,80 +1,290 @@
-"""Send due deliveries from the outbox; a failure stays pending with a later attempt time."""
+"""Send due deliveries from the outbox, one claimed row at a time.
+
+One at a time on purpose: if the process is killed, at most the one delivery in flight can be
+repeated (see monitor/alerts/outbox.py for the at-least-once promise). Everything that decides
+*whether* to send now (digest mode, quiet hours, rate limit) happens after the claim, under
+the lease, so several instances agree.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
+import os
 import random
+import socket
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, or_
-from sqlmodel import col, select
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
 
+from monitor.alerts.outbox import claim_next, release, sent_since
+from monitor.alerts.policy import ChannelPolicy, RulePolicy
 from monitor.alerts.render import AlertMessage
-from monitor.deliver.base import Channel, DeliveryError
+from monitor.deliver.base import Channel, DeliveryError, build_channel
 from monitor.store.db import session_scope
-from monitor.store.models import Alert, Delivery
+from monitor.store.models import Alert, Article, Delivery, Match
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 20
 BASE_DELAY = 30.0
 MAX_DELAY = 3600.0
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    retry_delay: float = BASE_DELAY  # first retry; doubles each attempt, capped at an hour
+    max_attempts: int = 30
+    dead_after: float = 86400.0  # give up on a delivery this old (seconds since it was queued)
+    lease: float = 300.0  # a claim older than this is taken over (its instance is presumed dead)
 
 
 @dataclass
 class DeliveryReport:
     sent: int = 0
     failed: int = 0
+    dead: int = 0
+    held: int = 0  # moved into a digest (digest mode or rate-limit overflow)
+    digests: int = 0  # digests built
 
 
-def backoff(attempts: int, base: float = BASE_DELAY) -> float:
+def backoff(attempts: int, base: float = BASE_DELAY, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter: about base, 2*base, 4*base, ... capped at an hour."""
-    return random.uniform(base / 2, min(MAX_DELAY, base * 2 ** (attempts - 1)))
+    cap = min(MAX_DELAY, base * 2 ** max(0, attempts - 1))
+    delay = random.uniform(cap / 2, cap)
+    return max(delay, retry_after or 0.0)
+
+
+def instance_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def also_reported_by(session: Session, article_id: int | None) -> list[str]:
+    """Other outlets that printed the same story (the dedup area's stories module, when present)."""
+    if article_id is None:
+        return []
+    try:
+        stories = importlib.import_module("monitor.dedup.stories")
+    except ImportError:
+        return []
+    return [str(x) for x in stories.also_reported_by(session, article_id)]
+
+
+def story_articles(session: Session, article_id: int) -> tuple[str, list[int]]:
+    """(story key, ids of the story's articles): the article alone until stories exist."""
+    story_col = getattr(Article, "story_id", None)
+    if story_col is not None:
+        art = session.get(Article, article_id)
+        sid = getattr(art, "story_id", None) if art else None
+        if sid is not None:
+            ids = session.exec(select(Article.id).where(story_col == sid)).all()
+            return f"story:{sid}", [int(i) for i in ids if i is not None]
+    return f"article:{article_id}", [article_id]
+
+
+def thread_root(session: Session, d: Delivery, article_id: int | None) -> str | None:
+    """Key of the first delivery already sent on this channel about the same story."""
+    if article_id is None:
+        return None
+    _, ids = story_articles(session, article_id)
+    row = session.exec(
+        select(Delivery.key).join(Alert, col(Alert.id) == col(Delivery.alert_id))
+        .join(Match, col(Match.id) == col(Alert.match_id))
+        .where(col(Match.article_id).in_(ids), col(Delivery.channel) == d.channel,
+               col(Delivery.status) == "sent", col(Delivery.id) != d.id)
+        .order_by(col(Delivery.sent_at), col(Delivery.id)).limit(1)).first()
+    return row
+
+
+class Deliverer:
+    def __init__(self, engine: Engine, channels: dict[str, Channel],
+                 settings: DeliverySettings | None = None,
+                 rules: dict[str, RulePolicy] | None = None,
+                 policies: dict[str, ChannelPolicy] | None = None,
+                 owner: str | None = None, clock: Callable[[], datetime] | None = None):
+        self.engine = engine
+        self.channels = channels
+        self.settings = settings or DeliverySettings()
+        self.rules = rules or {}
+        self.policies = policies or {}
+        self.owner = owner or instance_name()
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_config(cls, config: Any, engine: Engine, **kw: Any) -> Deliverer:
+        m = config.monitor
+        settings = DeliverySettings(
+            retry_delay=m.retry_delay,
+            max_attempts=getattr(m, "delivery_max_attempts", DeliverySettings.max_attempts),
+            dead_after=getattr(m, "delivery_dead_after", DeliverySettings.dead_after),
+            lease=getattr(m, "delivery_lease", DeliverySettings.lease))
+        return cls(engine,
+                   {c.name: build_channel(c.name, c.type, c.options) for c in config.channels},
+                   settings,
+                   {r.name: RulePolicy.from_options(r.options) for r in config.rules},
+                   {c.name: ChannelPolicy.from_options(c.options) for c in config.channels},
+                   **kw)
+
+    def quiet_channels(self, now: datetime) -> set[str]:
+        return {n for n, p in self.policies.items() if p.quiet and p.quiet.end_if_quiet(now)}
+
+    async def run(self, limit: int | None = None) -> DeliveryReport:
+        """Build due digests, then send every due delivery (or ``limit`` of them)."""
+        report = DeliveryReport()
+        report.digests = self.build_digests()
+        handled = 0
+        while limit is None or handled < limit:
+            now = self.clock()
+            with session_scope(self.engine) as s:
+                did = claim_next(s, self.owner, now, self.settings.lease, self.quiet_channels(now))
+            if did is None:
+                break
+            handled += 1
+            await self._handle(did, report)
+        return report
+
+    # -- one delivery -------------------------------------------------------------------------
+    def _prepare(self, did: int, report: DeliveryReport) -> tuple[Delivery, AlertMessage | None]:
+        """Decide under the claim: send now (a message), or hold it for a digest (None)."""
+        now = self.clock()
+        with session_scope(self.engine) as s:
+            d = s.get(Delivery, did)
+            assert d is not None
+            alert = s.get(Alert, d.alert_id)
+            assert alert is not None
+            payload = dict(alert.payload)
+            article_id = payload.get("article_id")
+            if alert.kind == "match":
+                rp = self.rules.get(alert.rule)
+                hold_until: datetime | None = None
+                if rp and rp.mode == "digest" and rp.digest:
+                    hold_until = rp.digest.next_after(_aware(alert.created_at))
+                else:
+                    cp = self.policies.get(d.channel)
+                    if cp and cp.rate and cp.digest and \
+                            sent_since(s, d.channel, now - timedelta(seconds=cp.rate.window)) >= cp.rate.count:
+                        hold_until = cp.digest.next_after(now)
+                        log.info("delivery %s: channel %s is over its rate limit; into the digest at %s",
+                                 did, d.channel, hold_until.isoformat())
+                if hold_until is not None:
+                    release(s, did, self.owner, status="digest", digest_due_at=hold_until.astimezone(UTC))
+                    report.held += 1
+                    return d, None
+            msg = AlertMessage(
+                alert_id=alert.id or 0, delivery_key=d.key, payload=payload,
+                also_reported_by=tuple(also_reported_by(s, article_id)) if alert.kind == "match" else (),
+                thread_root_key=thread_root(s, d, article_id) if alert.kind == "match" else None)
+            return d, msg
+
+    async def _handle(self, did: int, report: DeliveryReport) -> None:
+        d, msg = self._prepare(did, report)
+        if msg is None:
+            return
+        channel = self.channels.get(d.channel)
+        error: DeliveryError | None = None
+        if channel is None:
+            error = DeliveryError(f"channel {d.channel!r} is not configured")
+        else:
+            try:
+                await channel.send(msg)
+            except asyncio.CancelledError:
+                # Stopping mid-send: hand the claim back now rather than after the lease (it may
+                # have been accepted already: the one repeat the at-least-once promise allows).
+                with session_scope(self.engine) as s:
+                    release(s, did, self.owner, status="pending")
+                raise
+            except DeliveryError as exc:
+                error = exc
+            except Exception as exc:  # a bug in one channel must not stop the others
+                log.exception("delivery %s: unexpected error", did)
+                error = DeliveryError(f"{type(exc).__name__}: {exc}")
+        self._record(d, msg, error, report)
+
+    def _record(self, d: Delivery, msg: AlertMessage, error: DeliveryError | None,
+                report: DeliveryReport) -> None:
+        now = self.clock()
+        assert d.id is not None
+        attempts = d.attempts + 1
+        with session_scope(self.engine) as s:
+            if error is None:
+                ok = release(s, d.id, self.owner, status="sent", sent_at=now, attempts=attempts,
+                             last_error=None)
+                if msg.kind == "digest":
+                    s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
+                              .values(status="sent", sent_at=now))
+                report.sent += 1
+                log.info("delivery %s sent to %s", d.id, d.channel)
+            else:
+                age = (now - _aware(d.created_at)).total_seconds()
+                if error.permanent or attempts >= self.settings.max_attempts or age >= self.settings.dead_after:
+                    ok = release(s, d.id, self.owner, status="dead", attempts=attempts, last_error=str(error))
+                    if msg.kind == "digest":
+                        s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
+                                  .values(status="dead", last_error=f"digest delivery {d.id} is dead"))
+                    report.dead += 1
+                    log.error("delivery %s to %s is dead after %d attempts: %s", d.id, d.channel,
+                              attempts, error)
+                else:
+                    nxt = now + timedelta(seconds=backoff(attempts, self.settings.retry_delay, error.retry_after))
+                    ok = release(s, d.id, self.owner, status="failed", attempts=attempts,
+                                 last_error=str(error), next_attempt_at=nxt)
+                    report.failed += 1
+                    log.warning("delivery %s to %s failed (attempt %d, next at %s): %s", d.id, d.channel,
+                                attempts, nxt.strftime("%H:%M:%S"), error)
+            if not ok:
+                log.warning("delivery %s: our claim expired before the outcome was recorded; "
+                            "another instance took it over", d.id)
+
+    # -- digests ------------------------------------------------------------------------------
+    def build_digests(self) -> int:
+        """Fold held deliveries whose digest is due into one digest delivery per channel."""
+        now = self.clock()
+        built = 0
+        with session_scope(self.engine) as s:
+            rows = s.exec(
+                select(Delivery, Alert).join(Alert, col(Alert.id) == col(Delivery.alert_id))
+                .where(col(Delivery.status) == "digest", col(Delivery.digest_due_at) <= now)
+                .order_by(col(Delivery.id)).with_for_update(skip_locked=True, of=Delivery)).all()
+            by_channel: dict[str, list[tuple[Delivery, Alert]]] = {}
+            for d, a in rows:
+                by_channel.setdefault(d.channel, []).append((d, a))
+            for channel, items in by_channel.items():
+                due = max(_aware(d.digest_due_at) for d, _ in items if d.digest_due_at)
+                key = f"digest:{channel}:{due.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}:{items[0][0].id}"
+                entries = []
+                for _, a in items:
+                    p = dict(a.payload)
+                    aid = p.get("article_id")
+                    p["story"] = story_articles(s, aid)[0] if aid is not None else a.key
+                    p["also_reported_by"] = also_reported_by(s, aid)
+                    entries.append(p)
+                digest = Alert(key=key, match_id=None, rule=",".join(sorted({a.rule for _, a in items})),
+                               kind="digest", payload={"kind": "digest", "channel": channel,
+                                                       "due_at": due.isoformat(), "items": entries})
+                s.add(digest)
+                s.flush()
+                assert digest.id is not None
+                dd = Delivery(key=f"{key}:{channel}", alert_id=digest.id, channel=channel, next_attempt_at=now)
+                s.add(dd)
+                s.flush()
+                s.execute(update(Delivery).where(col(Delivery.id).in_([d.id for d, _ in items]),
+                                                 col(Delivery.status) == "digest")
+                          .values(status="batched", digest_id=dd.id))
+                built += 1
+                log.info("digest %s for %s: %d alerts", dd.id, channel, len(items))
+        return built
 
 
 async def deliver_due(engine: Engine, channels: dict[str, Channel], now: datetime | None = None,
                       retry_delay: float = BASE_DELAY) -> DeliveryReport:
-    now = now or datetime.now(UTC)
-    report = DeliveryReport()
-    with session_scope(engine) as s:
-        rows = s.exec(
-            select(Delivery, Alert).join(Alert, col(Alert.id) == col(Delivery.alert_id))
-            .where(col(Delivery.status).in_(["pending", "failed"]))
-            .where(or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now))
-            .order_by(col(Delivery.id))
-        ).all()
-        due = [(d.id, d.key, d.channel, a.id, dict(a.payload)) for d, a in rows]
-    for delivery_id, key, channel_name, alert_id, payload in due:
-        channel = channels.get(channel_name)
-        error: str | None
-        if channel is None:
-            error = f"channel {channel_name!r} is not configured"
-        else:
-            try:
-                await channel.send(AlertMessage.from_payload(alert_id or 0, key, payload))
-                error = None
-            except DeliveryError as exc:
-                error = str(exc)
-            except Exception as exc:  # a bug in one channel must not stop the others
-                log.exception("delivery %s: unexpected error", delivery_id)
-                error = f"{type(exc).__name__}: {exc}"
-        with session_scope(engine) as s:
-            d = s.get(Delivery, delivery_id)
-            if d is None:
-                continue
-            d.attempts += 1
-            if error is None:
-                d.status, d.sent_at, d.last_error = "sent", datetime.now(UTC), None
-                report.sent += 1
-                log.info("delivery %s sent to %s", delivery_id, channel_name)
-            else:
-                d.last_error = error
-                if d.attempts >= MAX_ATTEMPTS:
-                    d.status = "dead"
-                else:
-                    d.status = "failed"
-                    d.next_attempt_at = datetime.now(UTC) + timedelta(seconds=backoff(d.attempts, retry_delay))
-                report.failed += 1
-                log.warning("delivery %s to %s failed (attempt %d): %s", delivery_id, channel_name, d.attempts, error)
-            s.add(d)
-    return report
+    """Send what is due with default policies (kept for callers that have no Config)."""
+    clock = (lambda: now) if now else None
+    return await Deliverer(engine, channels, DeliverySettings(retry_delay=retry_delay), clock=clock).run()

@@ -85,9 +85,10 @@ class Alert(SQLModel, table=True):
 
     __tablename__ = "alert"
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True)  # deterministic: rule + article
-    match_id: int = Field(foreign_key="match.id", index=True)
+    key: str = Field(unique=True)  # deterministic: rule + article, "notice:..." or "digest:..."
+    match_id: int | None = Field(default=None, foreign_key="match.id", index=True)  # None: notice, digest
     rule: str
+    kind: str = "match"  # match | notice | digest
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
@@ -101,9 +102,15 @@ class Delivery(SQLModel, table=True):
     key: str = Field(unique=True)  # alert key + channel: stable across retries
     alert_id: int = Field(foreign_key="alert.id", index=True)
     channel: str
-    status: str = "pending"  # pending | sent | failed | dead
+    # pending | sending (claimed, lease) | sent | failed (next_attempt_at) | dead
+    # | digest (held for the digest due at digest_due_at) | batched (inside digest delivery digest_id)
+    status: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime | None = _ts()
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     sent_at: datetime | None = _ts()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    lease_owner: str | None = None  # the instance sending it; its claim ends at lease_expires_at
+    lease_expires_at: datetime | None = _ts()
+    digest_due_at: datetime | None = _ts()
+    digest_id: int | None = Field(default=None, index=True)  # the digest delivery that carries it

@@ -1,0 +1,160 @@
+"""The outbox: signed webhooks with idempotency keys, claims shared by several instances,
+leases of dead instances, notices, and the `monitor alerts` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlmodel import select
+
+from monitor.alerts import enqueue_notice
+from monitor.alerts.outbox import claim_next
+from monitor.deliver.base import build_channel
+from monitor.deliver.webhook import verify
+from monitor.deliver.worker import Deliverer, DeliverySettings
+from monitor.store import Delivery, session_scope
+from tests.conftest import run_monitor
+from tests.deliver_helpers import add_alerts, statuses, store
+from tests.servers import Page, Request, Site
+
+SECRET = "hook-secret"
+
+
+def _receiver(site: Site, seen: list[str], status: int = 200) -> None:
+    """A receiver that checks the signature and drops repeated idempotency keys."""
+    def handle(req: Request) -> Page:
+        if not verify(SECRET, req.body, req.headers.get("x-monitor-signature", "")):
+            return Page(b"bad signature", "text/plain", 401)
+        key = req.headers["idempotency-key"]
+        assert key == json.loads(req.body)["delivery_id"]
+        if key not in seen:
+            seen.append(key)
+        return Page(b"{}", "application/json", status)
+    site.pages["/hook"] = handle
+
+
+def test_webhook_is_signed_and_carries_a_stable_idempotency_key(tmp_path: Path, site: Site) -> None:
+    seen: list[str] = []
+    _receiver(site, seen)
+    engine = store(f"sqlite:///{tmp_path / 'm.db'}")
+    add_alerts(engine, 2, ("hook",))
+    hook = build_channel("hook", "webhook", {"url": site.url("/hook"), "secret": SECRET,
+                                             "headers": {"X-Team": "desk"}})
+    assert asyncio.run(Deliverer(engine, {"hook": hook}).run()).sent == 2
+    posts = site.posts("/hook")
+    assert len(posts) == 2 and len(seen) == 2
+    body = json.loads(posts[0].body)
+    assert body["rule"] == "kz" and body["outlet"] == "Loopback Pravda" and body["statements"][0]["speaker"]
+    assert body["also_reported_by"] == [] and posts[0].headers["x-team"] == "desk"
+    # The key is the same when the same delivery is sent again (a repeat after a crash).
+    with session_scope(engine) as s:
+        s.execute(update(Delivery).values(status="pending"))
+    asyncio.run(Deliverer(engine, {"hook": hook}).run())
+    assert len(site.posts("/hook")) == 4 and len(seen) == 2
+    # A wrong secret is refused by the receiver: the delivery is dead at once (401 is permanent).
+    bad = build_channel("hook", "webhook", {"url": site.url("/hook"), "secret": "wrong"})
+    add_alerts(engine, 1, ("hook",), first=10)
+    assert asyncio.run(Deliverer(engine, {"hook": bad}).run()).dead == 1
+
+
+def test_two_instances_send_each_delivery_once(tmp_path: Path, database_url: str, site: Site) -> None:
+    seen: list[str] = []
+    _receiver(site, seen)
+    engine = store(database_url)
+    add_alerts(engine, 30, ("hook",))
+    hook = build_channel("hook", "webhook", {"url": site.url("/hook"), "secret": SECRET})
+    a = Deliverer(store(database_url), {"hook": hook}, owner="a")
+    b = Deliverer(store(database_url), {"hook": hook}, owner="b")
+
+    async def both() -> tuple[int, int]:
+        ra, rb = await asyncio.gather(a.run(), b.run())
+        return ra.sent, rb.sent
+
+    sent_a, sent_b = asyncio.run(both())
+    assert sent_a + sent_b == 30 and len(site.posts("/hook")) == 30 and len(seen) == 30
+    assert statuses(engine) == {"sent": 30}
+    for w in (a, b):
+        w.engine.dispose()
+    engine.dispose()
+
+
+def test_a_dead_instances_claim_expires_and_is_taken_over(tmp_path: Path, database_url: str,
+                                                          site: Site) -> None:
+    seen: list[str] = []
+    _receiver(site, seen)
+    engine = store(database_url)
+    add_alerts(engine, 2, ("hook",))
+    now = datetime.now(UTC)
+    with session_scope(engine) as s:  # an instance claims one, then dies
+        assert claim_next(s, "dead-instance", now, lease=60) is not None
+    hook = build_channel("hook", "webhook", {"url": site.url("/hook"), "secret": SECRET})
+    clock = [now]
+    w = Deliverer(engine, {"hook": hook}, DeliverySettings(lease=60), owner="alive", clock=lambda: clock[0])
+    assert asyncio.run(w.run()).sent == 1  # the claimed one is left alone while its lease runs
+    assert statuses(engine) == {"sent": 1, "sending": 1}
+    clock[0] = now + timedelta(seconds=61)
+    assert asyncio.run(w.run()).sent == 1
+    assert statuses(engine) == {"sent": 2} and len(seen) == 2
+    engine.dispose()
+
+
+def test_notice_goes_through_the_outbox_once_per_key(tmp_path: Path, database_url: str, site: Site) -> None:
+    site.pages["/hook"] = Page(b"{}", "application/json")
+    engine = store(database_url)
+    for _ in range(2):
+        with session_scope(engine) as s:
+            enqueue_notice(s, ["hook"], "Source broken: TASS", "TASS has failed 5 times: HTTP 503", "broken:TASS:1")
+    hook = build_channel("hook", "webhook", {"url": site.url("/hook")})
+    assert asyncio.run(Deliverer(engine, {"hook": hook}).run()).sent == 1
+    [body] = site.post_json("/hook")
+    assert body["kind"] == "notice" and body["subject"] == "[monitor] Source broken: TASS"
+    assert body["text"] == "TASS has failed 5 times: HTTP 503"
+    engine.dispose()
+
+
+def test_alerts_command_lists_and_retries(tmp_path: Path, site: Site) -> None:
+    site.pages["/hook"] = Page(b"no", "text/plain", 503)
+    db = tmp_path / "m.db"
+    engine = store(f"sqlite:///{db}")
+    add_alerts(engine, 2, ("hook",))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"""
+[monitor]
+database = "sqlite:///{db}"
+retry_delay = "1h"
+delivery_max_attempts = 2
+
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "{site.url('/hook')}"
+""", encoding="utf-8")
+    first = run_monitor(cfg, "run", "--once")  # no source at all: pending deliveries still go out
+    assert first.returncode == 0, first.stderr
+    listed = json.loads(run_monitor(cfg, "alerts", "--json").stdout)
+    assert [it["status"] for it in listed] == ["failed", "failed"]
+    assert "HTTP 503" in listed[0]["last_error"] and listed[0]["next_attempt"]
+    with session_scope(engine) as s:
+        s.execute(update(Delivery).values(next_attempt_at=datetime.now(UTC)))
+    run_monitor(cfg, "run", "--once")
+    dead = json.loads(run_monitor(cfg, "alerts", "--status", "dead", "--json").stdout)
+    assert len(dead) == 2
+    site.pages["/hook"] = Page(b"{}", "application/json")
+    one = run_monitor(cfg, "alerts", "retry", str(dead[0]["id"]))
+    assert one.returncode == 0 and "1 delivery queued again" in one.stdout
+    run_monitor(cfg, "run", "--once")
+    assert statuses(engine) == {"sent": 1, "dead": 1}
+    assert "1 delivery queued again" in run_monitor(cfg, "alerts", "retry", "--dead").stdout
+    run_monitor(cfg, "run", "--once")
+    assert statuses(engine) == {"sent": 2}
+    text = run_monitor(cfg, "alerts").stdout
+    assert text.count("sent") == 2 and "Story 0" in text
+    bad = run_monitor(cfg, "alerts", "retry", str(dead[0]["id"]))
+    assert bad.returncode == 1
+    with session_scope(engine) as s:
+        assert len(s.exec(select(Delivery)).all()) == 2
+    engine.dispose()
