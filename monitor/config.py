@@ -132,6 +132,13 @@ class RuleConfig:
     query: str
     channels: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    realert: str = "never"  # or "new_statement": alert again for a story's new matching sentence
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    window: float = 7 * 86400.0  # how far back a new article is compared for copies
+    min_containment: float = 0.42  # share of the shorter text's word trigrams found in the other
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,7 @@ class Config:
     http: HttpSettings = HttpSettings()
     retention: RetentionSettings = RetentionSettings()
     secrets: tuple[str, ...] = ()  # values that came from ${ENV} references: never logged
+    dedup: DedupSettings = field(default_factory=DedupSettings)
 
     def channel(self, name: str) -> ChannelConfig:
         for c in self.channels:
@@ -177,8 +185,10 @@ def resolve_database_url(url: str, base: Path) -> str:
 SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks", "robots", "timezone",
                "language"}
 SOURCE_TYPE_KEYS: dict[str, set[str]] = {"feed": set(), "html": {"links"}, "sitemap": {"window"}}
-RULE_KEYS = {"name", "query", "channels", "mode", "digest", "timezone"}
+RULE_KEYS = {"name", "query", "channels", "mode", "digest", "timezone", "realert"}
 RULE_OPTION_KEYS = {"mode", "digest", "timezone"}  # kept in RuleConfig.options
+REALERT_VALUES = ("never", "new_statement")
+DEDUP_KEYS = {"window", "min_containment"}
 ENTITY_KEYS = {"aliases", "inflect"}
 MONITOR_KEYS = {"database", "contact", "delivery_interval", "retry_delay", "source_errors_to",
                 "delivery_max_attempts", "delivery_dead_after", "delivery_lease",
@@ -188,7 +198,7 @@ FETCH_KEYS = {"allow_private_networks", "timeout", "connect_timeout", "read_time
               "max_backoff", "broken_after", "robots"}
 HTTP_KEYS = {"listen"}
 RETENTION_KEYS = {"articles", "alerts", "interval"}
-TOP_KEYS = {"monitor", "fetch", "source", "rule", "channel", "entity", "http", "retention"}
+TOP_KEYS = {"monitor", "fetch", "source", "rule", "channel", "entity", "http", "retention", "dedup"}
 
 # Hooks that later stages register to validate their own part of the config, so that this module
 # does not need to know every channel type or the rule language. Each returns problem strings.
@@ -367,6 +377,15 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             raise ValueError("min_interval is longer than max_interval")
     except ValueError as exc:
         problems.append(f"{loc.where(loc.table_line('fetch'))}: [fetch]: {exc}")
+    ded = table("dedup", DEDUP_KEYS)
+    dedup = DedupSettings()
+    try:
+        mc = ded.get("min_containment", dedup.min_containment)
+        if isinstance(mc, bool) or not isinstance(mc, int | float) or not 0 < mc <= 1:
+            raise ValueError(f"min_containment must be a number in (0, 1], got {mc!r}")
+        dedup = DedupSettings(window=parse_duration(ded.get("window", "7d")), min_containment=float(mc))
+    except ValueError as exc:
+        problems.append(f"{loc.where(loc.table_line('dedup'))}: [dedup]: {exc}")
 
     http = HttpSettings()
     listen = htt.get("listen")
@@ -521,10 +540,15 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             if c not in channel_names:
                 known = ", ".join(sorted(channel_names)) or "none defined"
                 problems.append(f"{loc.where(loc.key_line(line, 'channels'))}: {lab}: unknown channel {c!r} (known: {known})")
+        realert = e.get("realert", "never")
+        if realert not in REALERT_VALUES:
+            problems.append(f"{loc.where(loc.key_line(line, 'realert'))}: {lab}: realert must be one of "
+                            f"{', '.join(repr(v) for v in REALERT_VALUES)}, got {realert!r}")
+            realert = "never"
         rule_opts = {k: v for k, v in e.items() if k not in RULE_KEYS or k in RULE_OPTION_KEYS}
         for msg in RulePolicy.problems(rule_opts):
             problems.append(f"{where}: {lab}: {msg}")
-        rules.append(RuleConfig(name=name, query=query, channels=tuple(chans), options=rule_opts))
+        rules.append(RuleConfig(name=name, query=query, channels=tuple(chans), options=rule_opts, realert=realert))
 
     if monitor.source_errors_to and monitor.source_errors_to not in channel_names:
         problems.append(f"{loc.where(loc.table_line('monitor'))}: [monitor]: source_errors_to names unknown channel {monitor.source_errors_to!r}")
@@ -533,7 +557,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(problems)
     return Config(path=path.resolve(), monitor=monitor, fetch=fetch, sources=tuple(sources),
                   rules=tuple(rules), channels=tuple(channels), entities=tuple(entities),
-                  http=http, retention=retention, secrets=_secret_values(data, monitor.database, env))
+                  http=http, retention=retention, secrets=_secret_values(data, monitor.database, env), dedup=dedup)
 
 
 def _source_option_problems(stype: object, e: Mapping[str, Any]) -> list[tuple[str, str]]:

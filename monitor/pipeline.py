@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -21,6 +21,7 @@ import monitor.alerts
 from monitor.alerts import enqueue_alert
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
+from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
 from monitor.dedup.urls import preferred_url
 from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
@@ -31,7 +32,7 @@ from monitor.match import Document, RuleSet
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
-from monitor.store.models import Article, Source
+from monitor.store.models import Article, Match, Source
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Pipeline:
         self.rules = RuleSet([(r.name, r.query) for r in config.rules],
                              {e.name: e for e in config.entities})
         self.rule_channels = {r.name: r.channels for r in config.rules}
+        self.rule_realert = {r.name: r.realert for r in config.rules}
+        self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment)
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
@@ -199,15 +202,26 @@ class Pipeline:
             with session_scope(self.engine) as s:
                 s.add(article)
                 s.flush()
+                story = self.stories.assign(s, article)
                 src = s.get(Source, source_id)
                 assert src is not None
                 for m in matches:
-                    enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
+                    sentences = body_statements(article.text, m) if not story.new_story else []
+                    claim = claim_alert(s, article, m.rule, [st.text for st in sentences],
+                                        self.rule_realert.get(m.rule), story.new_story)
+                    if claim is not None:
+                        if claim:  # a re-alert quotes the statements that are new to the story
+                            m = replace(m, statements=tuple(st for st in sentences if st.text in claim)[:3])
+                        enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
+                    else:  # the story already alerted for this rule: record the match, stay quiet
+                        s.add(Match(article_id=article.id or 0, rule=m.rule, hits=[asdict(h) for h in m.hits],
+                                    statements=[asdict(st) for st in m.statements]))
         except IntegrityError:
             # Stored meanwhile (same canonical URL from another entry or another instance).
             log.info("source %s: article %s already stored, skipped", sc.name, url)
             return None
-        log.info("article %s stored from %s: %s (%d matches)", article.id, sc.name, url, len(matches))
+        log.info("article %s stored from %s: %s (%d matches, story %s%s)", article.id, sc.name, url, len(matches),
+                 story.story_id, "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
         return len(matches)
 
     def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, outcome: PollOutcome) -> None:

@@ -9,6 +9,7 @@ import click
 MODULES: list[str] = [
     "deliver",
     "ops",
+    "dedup",
 ]
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -45,6 +55,15 @@ class Source(SQLModel, table=True):
     lease_expires_at: datetime | None = _ts()
 
 
+class Story(SQLModel, table=True):
+    """One story, however many outlets print it; every article belongs to one (dedup area)."""
+
+    __tablename__ = "story"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
 class Article(SQLModel, table=True):
     __tablename__ = "article"
     __table_args__ = (UniqueConstraint("source_id", "guid", name="uq_article_source_guid"),)
@@ -62,6 +81,8 @@ class Article(SQLModel, table=True):
     full_text: bool = True  # False: the feed's own content was used (page not fetched or failed)
     fetch_error: str | None = Field(default=None, sa_column=Column(Text))
     content_hash: str | None = Field(default=None, index=True)
+    story_id: int | None = Field(default=None, foreign_key="story.id", index=True)  # dedup area
+    duplicate_of: int | None = Field(default=None, foreign_key="article.id")  # exact copy of that article
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
 
 
@@ -114,3 +135,41 @@ class Delivery(SQLModel, table=True):
     lease_expires_at: datetime | None = _ts()
     digest_due_at: datetime | None = _ts()
     digest_id: int | None = Field(default=None, index=True)  # the digest delivery that carries it
+
+
+class DedupBand(SQLModel, table=True):
+    """LSH band keys of an article's MinHash: the near-duplicate index, shared by all instances.
+
+    WITHOUT ROWID on SQLite: the primary key is the whole row, stored once (about half the size).
+    """
+
+    __tablename__ = "dedup_band"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    band: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("article.id", ondelete="CASCADE"),
+                                             primary_key=True, autoincrement=False))
+
+
+class DedupBoilerplate(SQLModel, table=True):
+    """Paragraphs an outlet repeats in different articles (bylines, footers): not evidence of a copy."""
+
+    __tablename__ = "dedup_boilerplate"
+    source_id: int = Field(sa_column=Column(Integer, ForeignKey("source.id", ondelete="CASCADE"),
+                                            primary_key=True, autoincrement=False))
+    paragraph: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+
+
+class StoryAlert(SQLModel, table=True):
+    """A rule alerted for a story: at most once, or once per new statement (``realert``).
+
+    The unique key is what stops two instances from alerting the same story twice.
+    """
+
+    __tablename__ = "story_alert"
+    __table_args__ = (UniqueConstraint("story_id", "rule", "statement", name="uq_story_alert"),)
+    id: int | None = Field(default=None, primary_key=True)
+    story_id: int = Field(foreign_key="story.id", index=True)
+    rule: str
+    statement: str = ""  # "" for the story's first alert; a sentence hash for a re-alert
+    article_id: int = Field(foreign_key="article.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
