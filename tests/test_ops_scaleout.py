@@ -31,9 +31,7 @@ RUN = 58.0  # seconds of polling observed
 KILL_AT = 27.0
 
 
-WORDS = ("minister parliament budget harvest railway election court energy border summit pipeline "
-         "drought festival museum bank tariff reform hospital school bridge satellite export wheat "
-         "uranium steppe delegation treaty council province mayor airline").split()
+WORDS = ["minister", "parliament", "budget", "harvest", "railway", "election", "court", "energy", "border", "summit", "pipeline", "drought", "festival", "museum", "bank", "tariff", "reform", "hospital", "school", "bridge", "satellite", "export", "wheat", "uranium", "steppe", "delegation", "treaty", "council", "province", "mayor", "airline"]
 
 
 def story(i: int, b: int) -> str:
