@@ -10,6 +10,7 @@ MODULES: list[str] = [
     "deliver",
     "ops",
     "dedup",
+    "fetch",
 ]
 
 
