@@ -11,6 +11,7 @@ MODULES: list[str] = [
     "ops",
     "dedup",
     "fetch",
+    "match",
 ]
 
 
