@@ -8,6 +8,7 @@ import click
 
 MODULES: list[str] = [
     "deliver",
+    "extract",
     "ops",
     "dedup",
     "fetch",
