@@ -70,11 +70,21 @@ class MonitorSettings:
 @dataclass(frozen=True)
 class FetchSettings:
     allow_private_networks: bool = False
-    timeout: float = 20.0
-    max_bytes: int = 10 * 1024 * 1024
+    timeout: float = 60.0  # the whole request, headers to last byte
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0  # silence between two reads
+    max_bytes: int = 10 * 1024 * 1024  # decoded
+    max_redirects: int = 5
     user_agent: str | None = None
     per_host: int = 2
     concurrency: int = 20
+    # Server hints (Cache-Control max-age, Expires, RSS <ttl>) may lengthen a source's interval,
+    # clamped to [min_interval, max_interval]; they never shorten the interval the user set.
+    min_interval: float = 60.0
+    max_interval: float = 6 * 3600.0
+    max_backoff: float = 6 * 3600.0  # cap of the exponential backoff after failures
+    broken_after: int = 5  # consecutive failures before the "source broken" notice
+    robots: bool = True  # honour robots.txt for HTML listing and article pages
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class SourceConfig:
     interval: float = 300.0
     full_text: bool = True
     allow_private_networks: bool | None = None
+    robots: bool | None = None  # None: [fetch] robots
     options: Mapping[str, Any] = field(default_factory=dict)
     timezone: str | None = None  # IANA zone for the source's dates that carry none
     language: str | None = None  # e.g. "pl": hints the encoding and the usual time zone
@@ -171,7 +182,8 @@ def resolve_database_url(url: str, base: Path) -> str:
 
 
 # Known keys per table. Channel types add their own keys (see monitor.deliver).
-SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks", "timezone", "language"}
+SOURCE_KEYS = {"name", "url", "type", "interval", "full_text", "allow_private_networks", "robots", "timezone",
+               "language"}
 SOURCE_TYPE_KEYS: dict[str, set[str]] = {"feed": set(), "html": {"links"}, "sitemap": {"window"}}
 RULE_KEYS = {"name", "query", "channels", "mode", "digest", "timezone", "realert"}
 RULE_OPTION_KEYS = {"mode", "digest", "timezone"}  # kept in RuleConfig.options
@@ -181,7 +193,9 @@ ENTITY_KEYS = {"aliases", "inflect"}
 MONITOR_KEYS = {"database", "contact", "delivery_interval", "retry_delay", "source_errors_to",
                 "delivery_max_attempts", "delivery_dead_after", "delivery_lease",
                 "claim_interval", "lease", "max_polls", "shutdown_deadline"}
-FETCH_KEYS = {"allow_private_networks", "timeout", "max_bytes", "user_agent", "per_host", "concurrency"}
+FETCH_KEYS = {"allow_private_networks", "timeout", "connect_timeout", "read_timeout", "max_bytes",
+              "max_redirects", "user_agent", "per_host", "concurrency", "min_interval", "max_interval",
+              "max_backoff", "broken_after", "robots"}
 HTTP_KEYS = {"listen"}
 RETENTION_KEYS = {"articles", "alerts", "interval"}
 TOP_KEYS = {"monitor", "fetch", "source", "rule", "channel", "entity", "http", "retention", "dedup"}
@@ -342,14 +356,25 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
     except ValueError as exc:
         problems.append(f"{loc.where(loc.table_line('monitor'))}: [monitor]: {exc}")
     try:
+        total = parse_duration(fet.get("timeout", fetch.timeout))
         fetch = FetchSettings(
             allow_private_networks=_bool(fet.get("allow_private_networks", False), "allow_private_networks"),
-            timeout=parse_duration(fet.get("timeout", fetch.timeout)),
+            timeout=total,
+            connect_timeout=min(total, parse_duration(fet.get("connect_timeout", fetch.connect_timeout))),
+            read_timeout=min(total, parse_duration(fet.get("read_timeout", fetch.read_timeout))),
             max_bytes=_int(fet.get("max_bytes", fetch.max_bytes), "max_bytes"),
+            max_redirects=_int(fet.get("max_redirects", fetch.max_redirects), "max_redirects"),
             user_agent=fet.get("user_agent"),
             per_host=_int(fet.get("per_host", fetch.per_host), "per_host"),
             concurrency=_int(fet.get("concurrency", fetch.concurrency), "concurrency"),
+            min_interval=parse_duration(fet.get("min_interval", fetch.min_interval)),
+            max_interval=parse_duration(fet.get("max_interval", fetch.max_interval)),
+            max_backoff=parse_duration(fet.get("max_backoff", fetch.max_backoff)),
+            broken_after=_int(fet.get("broken_after", fetch.broken_after), "broken_after"),
+            robots=_bool(fet.get("robots", True), "robots"),
         )
+        if fetch.min_interval > fetch.max_interval:
+            raise ValueError("min_interval is longer than max_interval")
     except ValueError as exc:
         problems.append(f"{loc.where(loc.table_line('fetch'))}: [fetch]: {exc}")
     ded = table("dedup", DEDUP_KEYS)
@@ -463,6 +488,12 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             problems.append(f"{loc.where(loc.key_line(line, 'interval'))}: {lab}: interval: {exc}")
             continue
         apn = e.get("allow_private_networks")
+        robots = e.get("robots")
+        for key, value in (("allow_private_networks", apn), ("robots", robots), ("full_text", e.get("full_text"))):
+            if value is not None and not isinstance(value, bool):
+                problems.append(f"{loc.where(loc.key_line(line, key))}: {lab}: {key} must be true or false, got {value!r}")
+        problems.extend(f"{loc.where(loc.key_line(line, k))}: {lab}: {msg}"
+                        for k, msg in _source_option_problems(stype, e))
         tz = e.get("timezone")
         if tz is not None and not _valid_zone(tz):
             problems.append(f"{loc.where(loc.key_line(line, 'timezone'))}: {lab}: unknown time zone {tz!r} (an IANA name such as 'Europe/Rome')")
@@ -473,6 +504,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
             name=str(name), url=url.strip(), type=stype, interval=interval,
             full_text=bool(e.get("full_text", True)),
             allow_private_networks=None if apn is None else bool(apn),
+            robots=None if robots is None else bool(robots),
             options={k: v for k, v in e.items() if k not in SOURCE_KEYS},
             timezone=tz if isinstance(tz, str) else None, language=slang if isinstance(slang, str) else None,
         ))
@@ -526,6 +558,28 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
     return Config(path=path.resolve(), monitor=monitor, fetch=fetch, sources=tuple(sources),
                   rules=tuple(rules), channels=tuple(channels), entities=tuple(entities),
                   http=http, retention=retention, secrets=_secret_values(data, monitor.database, env), dedup=dedup)
+
+
+def _source_option_problems(stype: object, e: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(key, message) for bad type-specific source options (html ``links``, sitemap ``window``)."""
+    out: list[tuple[str, str]] = []
+    links = e.get("links")
+    if stype == "html" and links is not None:
+        if not isinstance(links, str) or not links.strip():
+            out.append(("links", "links must be a CSS selector string"))
+        else:
+            import soupsieve
+
+            try:
+                soupsieve.compile(links)
+            except Exception as exc:
+                out.append(("links", f"links is not a valid CSS selector: {exc}"))
+    if stype == "sitemap" and "window" in e:
+        try:
+            parse_duration(e["window"])
+        except ValueError as exc:
+            out.append(("window", f"window: {exc}"))
+    return out
 
 
 def _bool(v: object, name: str) -> bool:

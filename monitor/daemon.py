@@ -14,6 +14,7 @@ release the leases and exit 0. SIGHUP reloads the config after validating it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import signal
@@ -160,7 +161,8 @@ class Daemon:
 
     def _kick(self, job: Callable[[], Awaitable[None]]) -> None:
         if not self.stop_event.is_set():
-            task: asyncio.Task[object] = asyncio.create_task(self._tracked(job))
+            # A fresh context: a delivery kicked from a poll is not about that poll's source.
+            task: asyncio.Task[object] = asyncio.create_task(self._tracked(job), context=contextvars.Context())
             self.background.add(task)
             task.add_done_callback(self.background.discard)
 
@@ -229,12 +231,14 @@ class Daemon:
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         now = datetime.now(UTC)
+        # Claim and delivery guard themselves against running twice at once (a lock, a re-run
+        # flag), so the scheduler may start them while a previous run is still busy.
         scheduler.add_job(self._periodic(self._claim), "interval", seconds=cfg.monitor.claim_interval,
-                          next_run_time=now, id="claim")
+                          next_run_time=now, id="claim", max_instances=2)
         scheduler.add_job(self._periodic(self._renew), "interval", seconds=max(cfg.monitor.lease / 3, 0.5),
                           id="renew")
         scheduler.add_job(self._periodic(self._deliver), "interval", seconds=cfg.monitor.delivery_interval,
-                          next_run_time=now, id="deliver")
+                          next_run_time=now, id="deliver", max_instances=2)
         scheduler.add_job(self._periodic(self._retention), "interval", seconds=cfg.retention.interval,
                           next_run_time=now + timedelta(seconds=min(60.0, cfg.retention.interval)), id="retention")
         wd = systemd.watchdog_interval()

@@ -10,13 +10,14 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+import monitor.alerts
 from monitor.alerts import enqueue_alert
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
@@ -26,8 +27,10 @@ from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
 from monitor.fetch import Fetcher, FetchError
+from monitor.fetch.state import PollOutcome, apply_outcome, is_due, sync_source_row
 from monitor.match import Document, RuleSet
-from monitor.parse import FeedEntry, FeedParseError, parse_feed
+from monitor.parse import FeedEntry, FeedParseError
+from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
 from monitor.store.models import Article, Match, Source
 
@@ -74,55 +77,68 @@ class Pipeline:
             for sc in self.config.sources:
                 row = existing.get(sc.name)
                 if row is None:
-                    s.add(Source(name=sc.name, url=sc.url, kind=sc.type))
-                elif row.url != sc.url or row.kind != sc.type:
-                    row.url, row.kind = sc.url, sc.type
-                    row.etag = row.last_modified = None  # validators belong to the old URL
+                    s.add(Source(name=sc.name, url=sc.url, config_url=sc.url, kind=sc.type))
+                elif sync_source_row(row, sc):
                     s.add(row)
 
     def due_sources(self, now: datetime | None = None, everything: bool = False) -> list[SourceConfig]:
+        """Sources due now; ``everything`` ignores the interval but not backoff or Retry-After."""
         now = now or datetime.now(UTC)
+        intervals = {sc.name: sc.interval for sc in self.config.sources}
         with session_scope(self.engine) as s:
             rows = s.exec(select(Source)).all()
-            due = {r.name for r in rows if everything or r.next_poll_at is None or _aware(r.next_poll_at) <= now}
+            due = {r.name for r in rows if is_due(r, now, everything, intervals.get(r.name))}
         return [sc for sc in self.config.sources if sc.name in due]
 
     # -- one poll --------------------------------------------------------------------------
-    async def poll(self, sc: SourceConfig) -> PollReport:
+    async def poll(self, sc: SourceConfig, force: bool = False) -> PollReport:
+        """Poll one source now, unless it is disabled or not yet due.
+
+        ``force`` ignores the regular interval, never a backoff or a Retry-After: a failing
+        server asked for time, and neither a restart nor ``run --once --all`` takes it back.
+        """
         report = PollReport(source=sc.name)
+        started = datetime.now(UTC)
         with session_scope(self.engine) as s:
             src = s.exec(select(Source).where(Source.name == sc.name)).one()
-            source_id, etag, last_modified = src.id, src.etag, src.last_modified
-        assert source_id is not None
-        started = datetime.now(UTC)
-        try:
-            resp = await self.fetcher.get(sc.url, etag=etag, last_modified=last_modified,
-                                          accept="application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, */*;q=0.8")
-            if resp.not_modified:
-                report.status = "not_modified"
-                self._record_poll(source_id, sc, started, None, etag, last_modified, 304)
+            source_id, url, etag, last_modified = src.id, src.url, src.etag, src.last_modified
+            # A leased source was claimed as due by the daemon's claim loop, which already moved
+            # next_poll_at ahead as its crash guard: the claim is the due decision.
+            claimed = getattr(src, "lease_owner", None) is not None and src.disabled_at is None
+            if not claimed and not is_due(src, started, force, sc.interval):
+                report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
-            feed = parse_feed(resp.content, resp.final_url, resp.content_type,
-                              timezone=sc.timezone, language=sc.language)
+        assert source_id is not None
+        robots = robots_enabled(sc, self.config.fetch.robots)
+        try:
+            result = await fetch_source(self.fetcher, sc, url, etag, last_modified, robots)
         except (FetchError, FeedParseError) as exc:
             report.status, report.error = "error", str(exc)
             log.warning("source %s (%s): poll failed: %s", source_id, sc.name, exc)
-            self._record_poll(source_id, sc, started, str(exc), etag, last_modified,
-                              getattr(exc, "status", None))
+            headers = exc.headers if isinstance(exc, FetchError) else {}
+            self._record_poll(source_id, sc, started, PollOutcome(
+                status=getattr(exc, "status", None), error=str(exc), headers=headers))
             return report
-        report.entries = len(feed.entries)
-        report.warnings = feed.warnings
-        for w in feed.warnings:
+        outcome = PollOutcome(status=result.status, etag=result.etag, last_modified=result.last_modified,
+                              headers=result.headers, ttl_minutes=result.ttl_minutes,
+                              new_url=result.new_url, new_url_reason=result.new_url_reason)
+        if result.not_modified:
+            report.status = "not_modified"
+            self._record_poll(source_id, sc, started, outcome)
+            return report
+        report.entries = len(result.entries)
+        report.warnings = result.warnings
+        for w in result.warnings:
             log.info("source %s (%s): %s", source_id, sc.name, w)
 
-        new_entries = self._unseen(source_id, feed.entries)
+        new_entries = self._unseen(source_id, result.entries)
         pages = await asyncio.gather(*(self._fetch_page(sc, e) for e in new_entries)) if sc.full_text else [(None, None)] * len(new_entries)
         for entry, (extracted, page_error) in zip(new_entries, pages, strict=True):
             n_alerts = self._ingest(source_id, sc, entry, extracted, page_error)
             if n_alerts is not None:
                 report.new_articles += 1
                 report.alerts += n_alerts
-        self._record_poll(source_id, sc, started, None, resp.etag, resp.last_modified, resp.status)
+        self._record_poll(source_id, sc, started, outcome)
         log.info("source %s (%s): %d entries, %d new articles, %d alerts", source_id, sc.name,
                  report.entries, report.new_articles, report.alerts)
         return report
@@ -148,9 +164,13 @@ class Pipeline:
 
     async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
         try:
-            resp = await self.fetcher.get(entry.url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+            if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
+                    entry.url, sc.allow_private_networks):
+                raise FetchError(entry.url, "disallowed by robots.txt", kind="robots")
+            resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks)
             loop = asyncio.get_running_loop()
-            extracted = await loop.run_in_executor(_EXTRACT_POOL, extract_article, resp.content, resp.final_url)
+            extracted = await loop.run_in_executor(_EXTRACT_POOL, extract_article, resp.content, resp.final_url,
+                                                   resp.content_type)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
@@ -205,22 +225,18 @@ class Pipeline:
                  story.story_id, "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
         return len(matches)
 
-    def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, error: str | None,
-                     etag: str | None, last_modified: str | None, status: int | None) -> None:
+    def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, outcome: PollOutcome) -> None:
         with session_scope(self.engine) as s:
             src = s.get(Source, source_id)
             assert src is not None
-            src.last_polled_at = started
-            src.last_status = status
-            src.next_poll_at = started + timedelta(seconds=sc.interval)
-            if error:
-                src.consecutive_failures += 1
-                src.last_error = error
-            else:
-                src.consecutive_failures = 0
-                src.last_error = None
-                src.etag, src.last_modified = etag, last_modified
+            notices = apply_outcome(src, sc, outcome, self.config.fetch, started)
             s.add(src)
+            target = self.config.monitor.source_errors_to
+            # Looked up at run time: the delivery area provides enqueue_notice (shared contract).
+            enqueue_notice = getattr(monitor.alerts, "enqueue_notice", None)
+            if notices and target and enqueue_notice is not None:
+                for n in notices:
+                    enqueue_notice(s, (target,), n.subject, n.text, n.key)
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:
@@ -230,7 +246,7 @@ class Pipeline:
         """Poll what is due (or everything), then deliver what is pending."""
         self.sync_sources()
         due = self.due_sources(everything=everything)
-        reports = list(await asyncio.gather(*(self.poll(sc) for sc in due)))
+        reports = list(await asyncio.gather(*(self.poll(sc, force=everything) for sc in due)))
         await self.deliver()
         return reports
 

@@ -38,8 +38,9 @@ def collect_stats(engine: Engine) -> dict[str, Any]:
     now = datetime.now(UTC)
     out: dict[str, Any] = {}
     with engine.connect() as conn:
-        for name in ("source", "article", "match", "alert", "delivery"):
-            out[f"{name}s"] = conn.execute(select(func.count()).select_from(t[name])).scalar() or 0
+        for name, key in (("source", "sources"), ("article", "articles"), ("match", "matches"),
+                          ("alert", "alerts"), ("delivery", "deliveries")):
+            out[key] = conn.execute(select(func.count()).select_from(t[name])).scalar() or 0
         d = t["delivery"]
         out["deliveries_by_status"] = {s: n for s, n in conn.execute(
             select(d.c.status, func.count()).group_by(d.c.status).order_by(d.c.status))}

@@ -1,19 +1,33 @@
 """The HTTP client every stage fetches through.
 
-Limits are counted on *decoded* bytes (``iter_bytes``), so a gzip bomb stops at ``max_bytes``
-like an endless plain response does.
+Limits are counted on *decoded* bytes (``aiter_bytes``), so a gzip bomb stops at ``max_bytes``
+like an endless plain response does. Every connection goes through the SSRF guard
+(monitor.fetch.guard) unless private networks are allowed, so each redirect hop is checked on
+the address it really connects to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import ssl
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
+from protego import Protego
 
 from monitor import PROJECT_URL, __version__
 from monitor.config import FetchSettings
+from monitor.fetch.guard import BlockedAddressError, GuardedBackend
+
+log = logging.getLogger(__name__)
+
+ROBOTS_AGENT = "monitor"
+ROBOTS_TTL = 6 * 3600.0
+ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 
 
 def user_agent(contact: str = "") -> str:
@@ -21,14 +35,37 @@ def user_agent(contact: str = "") -> str:
     return f"monitor/{__version__} (+{PROJECT_URL}{extra})"
 
 
-class FetchError(Exception):
-    """A fetch that produced no usable response; the message names the URL."""
+def raw_header(headers: httpx.Headers, name: str) -> str | None:
+    """A header's bytes as received, as a latin-1 string (lossless; ``_wire`` reverses it), so
+    validators go back byte-exact even when a server put non-ASCII bytes in them."""
+    key = name.lower().encode()
+    for k, v in headers.raw:
+        if k.lower() == key:
+            return v.decode("latin-1")
+    return None
 
-    def __init__(self, url: str, message: str, status: int | None = None, retry_after: str | None = None):
+
+def _wire(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+class FetchError(Exception):
+    """A fetch that produced no usable response; the message names the URL and the cause."""
+
+    def __init__(self, url: str, message: str, status: int | None = None,
+                 headers: httpx.Headers | None = None, kind: str = "error"):
         super().__init__(f"{url}: {message}")
         self.url = url
         self.status = status
-        self.retry_after = retry_after
+        self.headers = headers if headers is not None else httpx.Headers()
+        self.kind = kind  # http | timeout | dns | tls | connect | blocked | too_large | redirects | robots
+
+    @property
+    def retry_after(self) -> str | None:
+        return self.headers.get("retry-after")
 
 
 @dataclass
@@ -38,7 +75,7 @@ class FetchResponse:
     status: int
     headers: httpx.Headers
     content: bytes = b""
-    redirects: list[tuple[int, str]] = field(default_factory=list)
+    redirects: list[tuple[int, str]] = field(default_factory=list)  # (status, location) per hop
 
     @property
     def not_modified(self) -> bool:
@@ -46,32 +83,76 @@ class FetchResponse:
 
     @property
     def etag(self) -> str | None:
-        return self.headers.get("etag")
+        return raw_header(self.headers, "etag")
 
     @property
     def last_modified(self) -> str | None:
-        return self.headers.get("last-modified")
+        return raw_header(self.headers, "last-modified")
 
     @property
     def content_type(self) -> str | None:
         return self.headers.get("content-type")
 
+    @property
+    def permanent_url(self) -> str | None:
+        """The new address when every redirect hop was permanent (301/308), else None."""
+        if self.redirects and all(code in (301, 308) for code, _ in self.redirects):
+            return self.final_url
+        return None
+
+
+def _transport(settings: FetchSettings, allow_private: bool) -> httpx.AsyncHTTPTransport:
+    limits = httpx.Limits(max_connections=settings.concurrency,
+                          max_keepalive_connections=settings.concurrency, keepalive_expiry=30)
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    # httpx has no parameter for an httpcore network backend: swap in a pool that has one. The
+    # pool is what httpx 0.28 builds itself, with the same arguments (versions pinned).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedBackend(allow_private=allow_private),
+    )
+    return transport
+
+
+@dataclass
+class _Robots:
+    rules: Protego | None  # None: everything allowed (no robots.txt)
+    disallow_all: bool
+    expires: float
+
 
 class Fetcher:
-    """Shared async client with global and per-host concurrency limits."""
+    """Shared async client with global and per-host concurrency limits.
+
+    A request waits for its host's slot *before* taking a global one, so a hanging host holds at
+    most ``per_host`` of the global slots and never delays the other sources.
+    """
 
     def __init__(self, settings: FetchSettings, contact: str = ""):
         self.settings = settings
         self.user_agent = settings.user_agent or user_agent(contact)
-        self._client = httpx.AsyncClient(
-            follow_redirects=True,
-            max_redirects=10,
-            timeout=httpx.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
-            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate, br, zstd"},
-            limits=httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency),
-        )
+        self._clients: dict[bool, httpx.AsyncClient] = {}
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._robots: dict[tuple[str, bool], _Robots] = {}
+        self._robots_locks: dict[tuple[str, bool], asyncio.Lock] = {}
+
+    def _client(self, allow_private: bool) -> httpx.AsyncClient:
+        client = self._clients.get(allow_private)
+        if client is None:
+            s = self.settings
+            client = self._clients[allow_private] = httpx.AsyncClient(
+                transport=_transport(s, allow_private),
+                follow_redirects=True,
+                max_redirects=s.max_redirects,
+                timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout, pool=s.timeout),
+                headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+                trust_env=False,
+            )
+        return client
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -80,7 +161,9 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
 
     def _host_sem(self, url: str) -> asyncio.Semaphore:
         host = urlsplit(url).hostname or ""
@@ -89,40 +172,114 @@ class Fetcher:
             sem = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
         return sem
 
+    def _allow_private(self, allow_private: bool | None) -> bool:
+        return self.settings.allow_private_networks if allow_private is None else allow_private
+
     async def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                  accept: str | None = None) -> FetchResponse:
-        """GET ``url``; validators are sent back byte-exact as they were received."""
-        headers: dict[str, str] = {}
+                  accept: str | None = None, allow_private: bool | None = None,
+                  max_bytes: int | None = None) -> FetchResponse:
+        """GET ``url``; validators are sent back byte-exact as they were received.
+
+        Any status >= 400 raises FetchError carrying the status and headers (Retry-After).
+        """
+        headers: dict[bytes, bytes] = {}
         if etag:
-            headers["If-None-Match"] = etag
+            headers[b"If-None-Match"] = _wire(etag)
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
+            headers[b"If-Modified-Since"] = _wire(last_modified)
         if accept:
-            headers["Accept"] = accept
-        async with self._global, self._host_sem(url):
+            headers[b"Accept"] = accept.encode("ascii")
+        client = self._client(self._allow_private(allow_private))
+        total = self.settings.timeout
+        async with self._host_sem(url), self._global:
             try:
-                return await asyncio.wait_for(self._get(url, headers), timeout=self.settings.timeout * 3)
+                async with asyncio.timeout(total):
+                    return await self._get(client, url, headers, max_bytes or self.settings.max_bytes)
+            except FetchError:
+                raise
             except TimeoutError as exc:
-                raise FetchError(url, f"timed out after {self.settings.timeout * 3:.0f}s") from exc
+                raise FetchError(url, f"no complete response within {total:g}s (total timeout)",
+                                 kind="timeout") from exc
+            except BlockedAddressError as exc:
+                raise FetchError(url, str(exc), kind="blocked") from exc
             except httpx.TooManyRedirects as exc:
-                raise FetchError(url, "too many redirects") from exc
+                raise FetchError(url, f"more than {self.settings.max_redirects} redirects",
+                                 kind="redirects") from exc
+            except httpx.ConnectTimeout as exc:
+                raise FetchError(url, f"connect timeout ({self.settings.connect_timeout:g}s)",
+                                 kind="timeout") from exc
             except httpx.TimeoutException as exc:
-                raise FetchError(url, f"timed out ({type(exc).__name__})") from exc
+                raise FetchError(url, f"read timeout ({self.settings.read_timeout:g}s without data)",
+                                 kind="timeout") from exc
+            except httpx.ConnectError as exc:
+                raise _connect_error(url, exc) from exc
             except httpx.HTTPError as exc:
                 raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
+            except ssl.SSLError as exc:
+                raise FetchError(url, f"TLS error: {exc}", kind="tls") from exc
+            except OSError as exc:
+                raise FetchError(url, f"network error: {exc}", kind="connect") from exc
 
-    async def _get(self, url: str, headers: dict[str, str]) -> FetchResponse:
-        async with self._client.stream("GET", url, headers=headers) as resp:
-            redirects = [(r.status_code, str(r.url)) for r in resp.history]
+    async def _get(self, client: httpx.AsyncClient, url: str, headers: dict[bytes, bytes],
+                   max_bytes: int) -> FetchResponse:
+        async with client.stream("GET", url, headers=headers) as resp:
+            redirects = [(r.status_code, r.headers.get("location", "")) for r in resp.history]
             if resp.status_code >= 400:
                 raise FetchError(url, f"HTTP {resp.status_code}", status=resp.status_code,
-                                 retry_after=resp.headers.get("retry-after"))
+                                 headers=resp.headers, kind="http")
             chunks: list[bytes] = []
             size = 0
             async for chunk in resp.aiter_bytes():
                 size += len(chunk)
-                if size > self.settings.max_bytes:
-                    raise FetchError(url, f"response larger than {self.settings.max_bytes} bytes (decoded); cut off")
+                if size > max_bytes:
+                    raise FetchError(url, f"response larger than {max_bytes} bytes (decoded); cut off",
+                                     kind="too_large")
                 chunks.append(chunk)
             return FetchResponse(url=url, final_url=str(resp.url), status=resp.status_code,
                                  headers=resp.headers, content=b"".join(chunks), redirects=redirects)
+
+    # -- robots.txt ------------------------------------------------------------------------
+    async def allowed(self, url: str, allow_private: bool | None = None) -> bool:
+        """Whether robots.txt lets us fetch ``url`` (cached per origin for a few hours).
+
+        RFC 9309: a missing robots.txt (4xx) allows everything; an unreachable one (5xx, network
+        error) disallows everything until it can be read.
+        """
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        key = (origin, self._allow_private(allow_private))
+        lock = self._robots_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            entry = self._robots.get(key)
+            if entry is None or entry.expires < time.monotonic():
+                entry = self._robots[key] = await self._load_robots(origin, key[1])
+        if entry.disallow_all:
+            return False
+        return entry.rules is None or bool(entry.rules.can_fetch(url, ROBOTS_AGENT))
+
+    async def _load_robots(self, origin: str, allow_private: bool) -> _Robots:
+        expires = time.monotonic() + ROBOTS_TTL
+        try:
+            resp = await self.get(origin + "/robots.txt", accept="text/plain", allow_private=allow_private,
+                                  max_bytes=500 * 1024)
+        except FetchError as exc:
+            if exc.status is not None and 400 <= exc.status < 500:
+                return _Robots(None, False, expires)
+            log.info("robots.txt of %s unreadable, treating the site as disallowed for now: %s", origin, exc)
+            return _Robots(None, True, time.monotonic() + 600)
+        text = resp.content.decode("utf-8", "replace")
+        return _Robots(Protego.parse(text), False, expires)
+
+
+def _connect_error(url: str, exc: httpx.ConnectError) -> FetchError:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return FetchError(url, f"TLS certificate problem: {cause.verify_message or cause}", kind="tls")
+        if isinstance(cause, ssl.SSLError):
+            return FetchError(url, f"TLS error: {cause}", kind="tls")
+        cause = cause.__cause__ or cause.__context__
+    msg = str(exc)
+    if msg.startswith("DNS lookup"):
+        return FetchError(url, msg, kind="dns")
+    return FetchError(url, f"cannot connect: {msg or type(exc).__name__}", kind="connect")

@@ -15,6 +15,7 @@ from typing import Any
 
 import ahocorasick
 
+from monitor.match.compiled import Truth, truth
 from monitor.match.evaluate import FIELD_NAMES, DocIndex, evidence, is_true
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, parse_query
 from monitor.match.statements import find_speaker
@@ -37,6 +38,18 @@ def compile_query(query: str, entities: Mapping[str, Any] | None = None) -> Node
 def _cost(keys: frozenset[Key]) -> float:
     """Guessed chance that some key occurs: short words and prefixes are common."""
     return sum((3.0 if kind == "*" else 1.0) / max(len(v), 1) ** 2 for kind, v in keys)
+
+
+def _stems(node: Node) -> list[str]:
+    if isinstance(node, Seq):
+        return [w.stem for w in node.words if w.kind in ("prefix", "glob")]
+    if isinstance(node, Or | And):
+        return [s for c in node.children for s in _stems(c)]
+    if isinstance(node, Not):
+        return _stems(node.child)
+    if isinstance(node, Near):
+        return _stems(node.left) + _stems(node.right)
+    return []
 
 
 def _seq_keys(node: Seq) -> list[frozenset[Key]]:
@@ -84,65 +97,76 @@ class CompiledRule:
     name: str
     query: str
     tree: Node
+    test: Truth  # the tree compiled to a closure: does the rule match this article?
 
 
 class RuleSet:
     """A compiled set of rules, evaluated together against each document."""
 
     def __init__(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None = None):
-        self.rules = [CompiledRule(name, q, compile_query(q, entities)) for name, q in rules]
+        self.rules = []
+        for name, q in rules:
+            tree = compile_query(q, entities)
+            self.rules.append(CompiledRule(name, q, tree, truth(tree)))
         self.by_name = {r.name: r for r in self.rules}
-        key_ids: dict[Key, int] = {}
-        post_a: list[set[int]] = []
-        post_b: list[set[int]] = []
+        post: dict[Key, tuple[set[int], set[int]]] = {}
         always: set[int] = set()
-
-        def kid(k: Key) -> int:
-            i = key_ids.get(k)
-            if i is None:
-                i = key_ids[k] = len(post_a)
-                post_a.append(set())
-                post_b.append(set())
-            return i
-
         for ri, rule in enumerate(self.rules):
             anc = anchors(rule.tree)
             if anc is None:
                 always.add(ri)
                 continue
-            for k in anc[0]:
-                post_a[kid(k)].add(ri)
-            for k in anc[1]:
-                post_b[kid(k)].add(ri)
-        self._post_a = [frozenset(s) for s in post_a]
-        self._post_b = [frozenset(s) for s in post_b]
+            for side in (0, 1):
+                for k in anc[side]:
+                    post.setdefault(k, (set(), set()))[side].add(ri)
+        # Exact words are found by one set intersection with the article's words; word stems
+        # (wildcards) by one Aho-Corasick pass over the article's distinct words.
+        self._exact_a = {v: frozenset(a) for (kind, v), (a, _) in post.items() if kind == "=" and a}
+        self._exact_b = {v: frozenset(b) for (kind, v), (_, b) in post.items() if kind == "=" and b}
+        self._exact_keys = frozenset(self._exact_a) | frozenset(self._exact_b)
+        self._stem_a = {v: frozenset(a) for (kind, v), (a, _) in post.items() if kind == "*" and a}
+        self._stem_b = {v: frozenset(b) for (kind, v), (_, b) in post.items() if kind == "*" and b}
         self._always = frozenset(always)
         self._automaton: Any = None
-        if key_ids:
+        # Every stem of 3+ letters any rule uses (not only anchors): the same pass then tells
+        # the evaluator which words each wildcard stands for.
+        stems = {st for r in self.rules for st in _stems(r.tree) if len(st) >= 3}
+        stems |= set(self._stem_a) | set(self._stem_b)
+        self._stems = frozenset(stems)
+        if stems:
             auto = ahocorasick.Automaton()
-            for (kind, v), i in key_ids.items():
-                auto.add_word(_SEP + v + _SEP if kind == "=" else _SEP + v, i)
+            for stem in stems:
+                auto.add_word(_SEP + stem, stem)
             auto.make_automaton()
             self._automaton = auto
 
     def candidates(self, ix: DocIndex) -> list[int]:
         """Rules whose anchors occur in the article (a superset of the matching rules)."""
-        if self._automaton is None or not ix.uniq:
+        words = ix.uniq
+        hit = self._exact_keys.intersection(words)
+        # map/filter run in C: this is the per-article hot loop.
+        a = list(filter(None, map(self._exact_a.get, hit)))
+        b = list(filter(None, map(self._exact_b.get, hit)))
+        if self._automaton is not None and words:
+            hay = _SEP + _SEP.join(words) + _SEP
+            found: dict[str, list[str]] = {}
+            for end, stem in self._automaton.iter(hay):
+                start = end - len(stem) + 1
+                found.setdefault(stem, []).append(hay[start:hay.index(_SEP, start)])
+            ix.stems, ix.stems_known = found, self._stems
+            a += filter(None, map(self._stem_a.get, found))
+            b += filter(None, map(self._stem_b.get, found))
+        if not a or not b:
             return sorted(self._always)
-        hay = _SEP + _SEP.join(ix.uniq) + _SEP
-        hits = {i for _, i in self._automaton.iter(hay)}
-        pa, pb = self._post_a, self._post_b
-        if not hits:
-            return sorted(self._always)
-        cand = set().union(*[pa[i] for i in hits])
-        cand.intersection_update(set().union(*[pb[i] for i in hits]))
+        cand = set().union(*a)
+        cand.intersection_update(set().union(*b))
         return sorted(cand | self._always)
 
     def matching(self, doc: Document | DocIndex) -> list[str]:
         """Names of the rules that match (the hot path: no quoting)."""
         ix = doc if isinstance(doc, DocIndex) else DocIndex(doc)
         rules = self.rules
-        return [rules[i].name for i in self.candidates(ix) if is_true(rules[i].tree, ix)]
+        return [rules[i].name for i in self.candidates(ix) if rules[i].test(ix)]
 
     def matching_each(self, doc: Document | DocIndex) -> list[str]:
         """The same answer by evaluating every rule, without the presearcher (for checks)."""

@@ -7,11 +7,12 @@ built lazily, once per article, and shared by every rule evaluated on it.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from functools import cached_property
 
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
-from monitor.match.text import WORD_RE, fold, split_sentences, strip_accents, words
+from monitor.match.text import cased_words, fold, split_sentences, words
 from monitor.match.types import Document
 
 Leaf = tuple[int, int, int]
@@ -29,16 +30,17 @@ def plain_title_body(text: str) -> tuple[str, str]:
 
 
 class FieldIndex:
-    """One field's words, with positions and sentence numbers computed on first use."""
+    """One field's words; positions, case-kept words and sentence numbers on first use."""
 
-    __slots__ = ("text", "words", "cased", "_pos", "_sid", "_cache", "uniq")
+    __slots__ = ("text", "words", "doc", "_pos", "_sid", "_cased", "_cache")
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, doc: DocIndex):
         self.text = text
-        self.words, self.cased = words(text)
-        self.uniq = set(self.words)
+        self.words = words(text)
+        self.doc = doc
         self._pos: dict[str, list[int]] | None = None
         self._sid: list[int] | None = None
+        self._cased: list[str] | None = None
         self._cache: dict[object, list[int]] = {}
 
     @property
@@ -55,12 +57,18 @@ class FieldIndex:
         return self._pos
 
     @property
+    def cased(self) -> list[str]:
+        if self._cased is None:
+            self._cased = cased_words(self.text)
+        return self._cased
+
+    @property
     def sid(self) -> list[int]:
         """Sentence number of every word (words never straddle a sentence boundary)."""
         if self._sid is None:
             out: list[int] = []
             for n, (s, e) in enumerate(split_sentences(self.text)):
-                out.extend([n] * len(WORD_RE.findall(strip_accents(self.text[s:e]))))
+                out.extend([n] * len(words(self.text[s:e])))
             out.extend([out[-1] if out else 0] * (len(self.words) - len(out)))
             self._sid = out
         return self._sid
@@ -70,7 +78,7 @@ class FieldIndex:
         if w.kind == "exact":
             if len(w.forms) == 1:
                 return self.pos.get(w.stem, [])
-            present = w.forms & self.uniq
+            present = w.forms & self.pos.keys()
             if not present:
                 return []
             if len(present) == 1:
@@ -80,14 +88,15 @@ class FieldIndex:
         if cached is not None:
             return cached
         if w.kind == "cased":
-            res = [i for i in self.pos.get(fold(w.stem), []) if self.cased[i] == w.stem]
+            cased = self.cased
+            res = [i for i in self.pos.get(fold(w.stem), []) if cased[i] == w.stem]
         else:
-            if w.kind == "prefix":
-                hit = [t for t in self.uniq if t.startswith(w.stem)]
-            else:
+            pos = self.pos
+            hit = [t for t in self.doc.starting_with(w.stem) if t in pos]
+            if w.kind == "glob":
                 assert w.regex is not None
                 rx = w.regex
-                hit = [t for t in self.uniq if t.startswith(w.stem) and rx.fullmatch(t)]
+                hit = [t for t in hit if rx.fullmatch(t)]
             if not hit:
                 res = []
             elif len(hit) == 1:
@@ -103,13 +112,35 @@ class DocIndex:
 
     def __init__(self, doc: Document):
         self.doc = doc
-        self.title = FieldIndex(doc.title)
-        self.body = FieldIndex(doc.body)
+        self.title = FieldIndex(doc.title, self)
+        self.body = FieldIndex(doc.body, self)
         self.fields = (self.title, self.body)
+        # Distinct words by stem, filled by the engine's Aho-Corasick pass for the stems its
+        # rules use; other stems are looked up in the sorted words.
+        self.stems: dict[str, list[str]] = {}
+        self.stems_known: frozenset[str] = frozenset()
+        self._sorted: list[str] | None = None
+
+    def starting_with(self, stem: str) -> list[str]:
+        """Distinct words (title and body) that start with ``stem``."""
+        if stem in self.stems_known:
+            return self.stems.get(stem, [])
+        if self._sorted is None:
+            self._sorted = sorted(self.uniq)
+        srt = self._sorted
+        i = bisect_left(srt, stem)
+        out = []
+        while i < len(srt) and srt[i].startswith(stem):
+            out.append(srt[i])
+            i += 1
+        return out
 
     @cached_property
     def uniq(self) -> set[str]:
-        return self.title.uniq | self.body.uniq
+        """The article's distinct words (title and body)."""
+        u = set(self.body.words)
+        u.update(self.title.words)
+        return u
 
     @cached_property
     def site(self) -> str:
@@ -117,11 +148,11 @@ class DocIndex:
 
     @cached_property
     def source_words(self) -> str:
-        return " ".join(words(self.doc.source)[0])
+        return " ".join(words(self.doc.source))
 
     @cached_property
     def author_words(self) -> str:
-        return " ".join(words(self.doc.author)[0])
+        return " ".join(words(self.doc.author))
 
 
 def meta_true(node: Meta, ix: DocIndex) -> bool:
@@ -147,7 +178,8 @@ def seq_occ(node: Seq, ix: DocIndex) -> list[Occ]:
         if k == 1:
             out.extend((fi, p, p + 1, ((fi, p, p + 1),)) for p in first)
             continue
-        fw, fc, n = f.words, f.cased, len(f.words)
+        fw, n = f.words, len(f.words)
+        fc = f.cased if any(w.kind == "cased" for w in ws) else fw
         for p in first:
             if node.slop == 0:
                 if p + k > n:
@@ -258,10 +290,13 @@ def explain(node: Node, ix: DocIndex, depth: int = 0) -> Iterable[str]:
         label = describe(node)
         where = ""
         if ok and isinstance(node, Seq | Near | Or):
-            occ = occurrences(node, ix)
-            where = " at " + ", ".join(f"{FIELD_NAMES[o[0]]} word {o[1] + 1}" for o in occ[:5])
-            if len(occ) > 5:
-                where += f" (+{len(occ) - 5} more)"
+            occ = sorted({o[:3] for o in occurrences(node, ix)})
+            shown = []
+            for fi, a, b in occ[:3]:
+                ws = ix.fields[fi].words[a:b]
+                quoted = " ".join(ws if len(ws) <= 8 else [*ws[:3], "…", *ws[-3:]])
+                shown.append(f"{FIELD_NAMES[fi]} word {a + 1}: \"{quoted}\"")
+            where = " at " + ", ".join(shown) + (f" (+{len(occ) - 3} more)" if len(occ) > 3 else "")
         yield f"{pad}{mark} {label}{where}"
         if isinstance(node, Near) and not ok:
             yield from explain(node.left, ix, depth + 1)

@@ -8,7 +8,7 @@ and the word test with the engine, not its algorithms.
 from __future__ import annotations
 
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq
-from monitor.match.text import WORD_RE, split_sentences, strip_accents, words
+from monitor.match.text import cased_words, split_sentences, words
 from monitor.match.types import Document
 
 Span = tuple[int, int, int]  # field, start, end (word indices, end exclusive)
@@ -20,7 +20,7 @@ class Plain:
     def __init__(self, doc: Document):
         self.doc = doc
         self.texts = (doc.title, doc.body)
-        self.fields = [words(doc.title), words(doc.body)]
+        self.fields = [(words(doc.title), cased_words(doc.title)), (words(doc.body), cased_words(doc.body))]
         self._sent: dict[int, list[int]] = {}
 
     def sentence_of(self, fi: int, i: int) -> int:
@@ -28,7 +28,7 @@ class Plain:
             text = self.texts[fi]
             ids: list[int] = []
             for n, (s, e) in enumerate(split_sentences(text)):
-                ids += [n] * len(WORD_RE.findall(strip_accents(text[s:e])))
+                ids += [n] * len(words(text[s:e]))
             self._sent[fi] = ids
         ids = self._sent[fi]
         return ids[i] if i < len(ids) else (ids[-1] if ids else 0)
@@ -93,7 +93,7 @@ def _meta(node: Meta, doc: Document) -> bool:
     if node.field == "lang":
         lang = (doc.lang or "").lower()
         return node.value in (lang, lang.split("-")[0])
-    hay = words(doc.source if node.field == "source" else doc.author)[0]
+    hay = words(doc.source if node.field == "source" else doc.author)
     want = node.value.split()
     return any(hay[i:i + len(want)] == want for i in range(len(hay) - len(want) + 1))
 

@@ -44,6 +44,11 @@ _INDIRECT = [
     re.compile(rf"\b{_VERB_RU}\s+(?P<who>{_NAME})"),
     re.compile(rf"[Пп]о\s+словам\s+(?P<who>{_NAME})"),
 ]
+# The sentence after a statement that says who made it: "This was announced by ...".
+_NEXT = [
+    re.compile(rf"^\W*(?:This|That|It)\s+was\s+{_VERB_EN}\s+by\s+(?P<who>{_NAME})"),
+    re.compile(rf"^\W*Об\s+этом\s+(?:\w+\s+)?{_VERB_RU}\s+(?P<who>{_NAME})"),
+]
 _PRONOUNS = {"he", "she", "they", "он", "она", "они"}
 _NOT_NAMES = {"this", "that", "it", "the", "there", "here", "we", "i", "you", "это", "в", "на",
               "и", "но", "а", "as", "in", "on", "but", "and", "if", "when", "so", "yes", "no"}
@@ -51,6 +56,8 @@ _NOT_NAMES = {"this", "that", "it", "the", "there", "here", "we", "i", "you", "�
 
 def _clean(who: str) -> str | None:
     who = who.strip().rstrip(".,")
+    if who[:4].lower() == "the ":
+        who = who[4:]
     first = who.split()[0].lower() if who.split() else ""
     if not who or (first in _NOT_NAMES and who.lower() not in _PRONOUNS):
         return None
@@ -90,7 +97,8 @@ def find_speaker(text: str, start: int, end: int) -> str | None:
     ps, pe = _paragraph(text, start, end)
     who = (_first(_AFTER_EN + _AFTER_RU, text, start, pe)
            or _first(_INDIRECT, text, start, end)
-           or _first(_BEFORE, text, ps, end))
+           or _first(_BEFORE, text, ps, end)
+           or _first(_NEXT, text[end:pe].lstrip(), 0, pe - end))
     if who and who.lower() in _PRONOUNS:
         who = _last_named_speaker(text, start)
     return who

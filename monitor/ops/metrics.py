@@ -21,6 +21,7 @@ from prometheus_client import (
     Info,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -31,6 +32,7 @@ from sqlmodel import SQLModel
 from monitor import __version__
 from monitor.store import models  # noqa: F401  (registers the tables)
 
+disable_created_metrics()  # no *_created series: noise for every counter
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # CPU seconds, resident memory, open fds
 PlatformCollector(registry=REGISTRY)
@@ -42,7 +44,7 @@ POLLS = Counter("monitor_polls", "Source polls by result (ok, not_modified, erro
 POLL_SECONDS = Histogram("monitor_poll_duration_seconds", "Time of one source poll, pages included.",
                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=REGISTRY)
 ARTICLES = Counter("monitor_articles_ingested", "New articles stored by this instance.", registry=REGISTRY)
-ALERTS = Counter("monitor_alerts_created", "Alerts put in the outbox by this instance.", registry=REGISTRY)
+ALERTS = Counter("monitor_alerts_enqueued", "Alerts put in the outbox by this instance.", registry=REGISTRY)
 TAKEOVERS = Counter("monitor_lease_takeovers", "Sources taken over after another instance's lease expired.",
                     registry=REGISTRY)
 RELOADS = Counter("monitor_config_reloads", "SIGHUP reloads by result (ok, rejected).", ["result"],

@@ -1,9 +1,9 @@
 """Retention: old articles are deleted; matched ones (with their matches, alerts and deliveries)
 are kept longer, because an alert's history is what a user comes back to.
 
-Rows that point at a deleted row (any table's foreign key, whichever area added it) are deleted
-first, or set to NULL when the reference is optional, so pruning keeps working as other stages
-add tables. Deletes run in batches, one transaction each, so a large prune never holds long locks.
+Rows that point at a deleted row (any table's foreign key, whichever area added it) depend on it
+and are deleted first; a reference within one table (a duplicate of, a digest of) is set to NULL.
+So pruning keeps working as other stages add tables. Deletes run in batches, one transaction each, so a large prune never holds long locks.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _delete_rows(conn: Connection, table: Table, ids: Sequence[object], result: 
     pk = next(iter(table.primary_key.columns))
     for ref_table, ref_col, target in _references(table):
         values = ids if target is pk else [r[0] for r in conn.execute(select(target).where(pk.in_(ids)))]
-        if ref_table is table or ref_col.nullable:
+        if ref_table is table:  # a row pointing at a sibling (duplicate of, digest of): unlink
             conn.execute(update(ref_table).where(ref_col.in_(values)).values({ref_col.name: None}))
             continue
         ref_pk = next(iter(ref_table.primary_key.columns))

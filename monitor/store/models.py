@@ -42,6 +42,13 @@ class Source(SQLModel, table=True):
     last_status: int | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     consecutive_failures: int = 0
+    # Fetch area (migration 0301). ``url`` is where we poll: it follows 301/308 and feed
+    # autodiscovery; ``config_url`` is the URL the config gave, to tell a config edit from those.
+    config_url: str | None = None
+    last_success_at: datetime | None = _ts()
+    broken_since: datetime | None = _ts()  # set when the "source broken" notice went out
+    disabled_at: datetime | None = _ts(index=True)  # 410 Gone: not polled until the config changes
+    disabled_reason: str | None = Field(default=None, sa_column=Column(Text))
     # Claim lease (ops): which daemon instance polls this source now, and until when its claim
     # holds; an instance that dies loses the claim at expiry and another takes the source over.
     lease_owner: str | None = None

@@ -1,0 +1,267 @@
+"""Tools for rule writers: ``monitor test-rule`` and ``monitor backtest``.
+
+Both evaluate rules exactly as the daemon does (same parser, engine and quoting) and send
+nothing, so a rule can be tried on an article or on the stored history before it goes live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from monitor.config import (
+    Config,
+    ConfigError,
+    EntityConfig,
+    config_path,
+    load_config,
+    parse_duration,
+)
+from monitor.match import Document, QuerySyntaxError, RuleMatch, RuleSet
+from monitor.match.evaluate import DocIndex, explain, plain_title_body
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(test_rule)
+    cli.add_command(backtest)
+
+
+def _entities(config: Config | None) -> dict[str, EntityConfig]:
+    return {e.name: e for e in config.entities} if config else {}
+
+
+def _optional_config(ctx: click.Context, need: bool) -> Config | None:
+    """The config when it exists (for entities and named rules); required only with --rule."""
+    from monitor.cli import load_config_or_exit
+
+    root = ctx.find_root()
+    path: Path = root.obj["config_path"] if root.obj else config_path(None)
+    if need or path.exists():
+        if not need:
+            try:
+                return load_config(path)
+            except ConfigError as exc:
+                # --query works without a usable config (e.g. secrets not set); its entities
+                # are then unknown, which an @entity in the query reports.
+                click.echo(f"warning: {path} not used ({len(exc.problems)} problem(s); "
+                           f"`monitor check-config` lists them)", err=True)
+                return None
+        return load_config_or_exit(ctx)
+    return None
+
+
+def _rule_query(config: Config | None, rule: str | None, query: str | None) -> tuple[str, str]:
+    if (rule is None) == (query is None):
+        raise click.UsageError("give exactly one of --rule NAME or --query QUERY")
+    if query is not None:
+        return "query", query
+    assert config is not None
+    for r in config.rules:
+        if r.name == rule:
+            return r.name, r.query
+    known = ", ".join(r.name for r in config.rules) or "none"
+    raise click.UsageError(f"no rule named {rule!r} in {config.path} (known: {known})")
+
+
+def _ruleset(name: str, query: str, config: Config | None) -> RuleSet:
+    try:
+        return RuleSet([(name, query)], _entities(config))
+    except QuerySyntaxError as exc:
+        click.echo(exc.describe(), err=True)
+        sys.exit(2)
+
+
+def _looks_like_html(data: bytes, name: str) -> bool:
+    if name.lower().endswith((".html", ".htm", ".xhtml")):
+        return True
+    head = data[:2048].lstrip().lower()
+    return head.startswith((b"<!doctype", b"<html", b"<?xml")) or b"<body" in head
+
+
+def _document(data: bytes, name: str, url: str = "") -> Document:
+    """An input as the daemon would see it: extracted article for HTML, title line + body for text."""
+    from monitor.extract import extract_article
+
+    if _looks_like_html(data, name):
+        ex = extract_article(data, url or None)
+        if ex is None:
+            raise click.ClickException(f"{name}: no article text found in the HTML")
+        return Document(title=ex.title or "", body=ex.text, url=url, site=urlsplit(url).hostname or "",
+                        lang=ex.language, author=ex.authors or "")
+    text = data.decode("utf-8", errors="replace")
+    title, body = plain_title_body(text)
+    return Document(title=title, body=body, url=url)
+
+
+def _read_inputs(inputs: tuple[str, ...], config: Config | None) -> Iterator[tuple[str, Document | str]]:
+    """(input, document) per input, or (input, error message)."""
+    urls = [i for i in inputs if i.startswith(("http://", "https://"))]
+    fetched: dict[str, bytes | str] = {}
+    if urls:
+        fetched = asyncio.run(_fetch_all(urls, config))
+    for item in inputs:
+        try:
+            if item in fetched:
+                got = fetched[item]
+                if isinstance(got, str):
+                    yield item, got
+                    continue
+                yield item, _document(got, item, item)
+            else:
+                yield item, _document(Path(item).read_bytes(), item)
+        except OSError as exc:
+            yield item, f"cannot read: {exc.strerror or exc}"
+        except click.ClickException as exc:
+            yield item, exc.message
+
+
+async def _fetch_all(urls: list[str], config: Config | None) -> dict[str, bytes | str]:
+    from monitor.config import FetchSettings
+    from monitor.fetch import Fetcher, FetchError
+
+    settings = config.fetch if config else FetchSettings()
+    out: dict[str, bytes | str] = {}
+    async with Fetcher(settings, config.monitor.contact if config else "") as f:
+        for u in urls:
+            try:
+                out[u] = (await f.get(u, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")).content
+            except FetchError as exc:
+                out[u] = str(exc)
+    return out
+
+
+def _statement_json(m: RuleMatch | None) -> dict[str, Any]:
+    if m is None:
+        return {"statements": [], "speaker": None, "highlights": [], "hits": []}
+    return {
+        "statements": [s.text for s in m.statements],
+        "speaker": m.speaker,
+        "highlights": [[s.text[a:b] for a, b in s.highlights] for s in m.statements],
+        "hits": [{"field": h.field, "start": h.start, "end": h.end, "text": h.text} for h in m.hits],
+    }
+
+
+@click.command("test-rule")
+@click.option("--rule", "rule", metavar="NAME", help="A rule from the config.")
+@click.option("--query", "query", metavar="QUERY", help="A query to try (entities come from the config).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input per line.")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.pass_context
+def test_rule(ctx: click.Context, rule: str | None, query: str | None, as_json: bool,
+              inputs: tuple[str, ...]) -> None:
+    """Whether a rule matches each INPUT (a URL, an HTML file or a text file), and why.
+
+    Exit status: 0 if every input matched, 1 if some did not, 2 on errors.
+    """
+    config = _optional_config(ctx, need=rule is not None)
+    name, q = _rule_query(config, rule, query)
+    rules = _ruleset(name, q, config)
+    compiled = rules.rules[0]
+    all_matched, errors = True, False
+    for item, doc in _read_inputs(inputs, config):
+        if isinstance(doc, str):
+            errors = True
+            if as_json:
+                click.echo(json.dumps({"input": item, "matched": False, "error": doc, "statements": [],
+                                       "speaker": None}, ensure_ascii=False))
+            else:
+                click.echo(f"{item}: ERROR {doc}", err=True)
+            continue
+        matches = rules.match(doc)
+        m = matches[0] if matches else None
+        all_matched &= m is not None
+        why = list(explain(compiled.tree, DocIndex(doc)))
+        if as_json:
+            click.echo(json.dumps({"input": item, "matched": m is not None, "rule": name, "query": q,
+                                   "title": doc.title, **_statement_json(m), "clauses": why},
+                                  ensure_ascii=False))
+            continue
+        click.echo(f"{item}: {'MATCH' if m else 'no match'} ({name}: {q})")
+        for line in why:
+            click.echo(f"    {line}")
+        if m:
+            for s in m.statements:
+                marked = _mark(s.text, s.highlights)
+                click.echo(f"  > {marked}")
+                if s.speaker:
+                    click.echo(f"    — {s.speaker}")
+    ctx.exit(2 if errors else (0 if all_matched else 1))
+
+
+def _mark(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    out, pos = [], 0
+    for a, b in spans:
+        if a < pos:
+            continue
+        out.append(text[pos:a] + "[" + text[a:b] + "]")
+        pos = b
+    return "".join(out) + text[pos:]
+
+
+@click.command()
+@click.option("--rule", "rule", metavar="NAME", help="A rule from the config (new or changed).")
+@click.option("--query", "query", metavar="QUERY", help="Or a query to try.")
+@click.option("--since", default="30d", show_default=True, help="How far back: 90m, 12h, 30d.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per would-be alert per line.")
+@click.pass_context
+def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str, as_json: bool) -> None:
+    """Replay stored articles against a rule and show what would have alerted; sends nothing."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from monitor.store import Article, Source, create_db_engine, session_scope, upgrade
+    from monitor.store.models import Match
+
+    config = _optional_config(ctx, need=True)
+    assert config is not None
+    name, q = _rule_query(config, rule, query)
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
+    rules = _ruleset(name, q, config)
+    engine = create_db_engine(config.database_url)
+    upgrade(engine)
+    cutoff = datetime.now(UTC) - timedelta(seconds=window)
+    found = 0
+    with session_scope(engine) as s:
+        total = s.exec(select(func.count()).select_from(Article)
+                       .where(col(Article.first_seen_at) >= cutoff)).one()
+        alerted = set(s.exec(select(Match.article_id).where(Match.rule == name)).all())
+        rows = s.exec(select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
+                      .where(col(Article.first_seen_at) >= cutoff)
+                      .order_by(col(Article.first_seen_at), col(Article.id))
+                      .execution_options(yield_per=200))
+        with click.progressbar(rows, length=total, label=f"backtest {name}", file=sys.stderr) as bar:
+            for art, source_name in bar:
+                doc = Document(title=art.title, body=art.text, url=art.url,
+                               site=urlsplit(art.url).hostname or "", source=source_name,
+                               lang=art.language, author=art.authors or "")
+                matches = rules.match(doc)
+                if not matches:
+                    continue
+                found += 1
+                m = matches[0]
+                item = {"article_id": art.id, "url": art.url, "title": art.title, "source": source_name,
+                        "published": art.published.isoformat() if art.published else None,
+                        "already_alerted": art.id in alerted, **_statement_json(m)}
+                if as_json:
+                    click.echo(json.dumps(item, ensure_ascii=False))
+                else:
+                    seen = " (already alerted)" if item["already_alerted"] else ""
+                    click.echo(f"{art.id:>6}  {source_name[:20]:20}  {art.title[:70]}{seen}")
+                    if m.statements:
+                        st = m.statements[0]
+                        who = f" — {st.speaker}" if st.speaker else ""
+                        click.echo(f"        > {_mark(st.text, st.highlights)[:300]}{who}")
+    if not as_json:
+        click.echo(f"{found} of {total} articles since {cutoff:%Y-%m-%d %H:%M} UTC would have alerted "
+                   f"for {name}; nothing was sent.", err=True)

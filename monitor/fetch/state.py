@@ -1,0 +1,171 @@
+"""Polling state after each poll: validators, the next poll time, failures, notices.
+
+Everything lives on the ``source`` row, so a restart neither refetches early nor forgets a
+backoff or a Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from monitor.config import FetchSettings, SourceConfig
+from monitor.fetch.schedule import (
+    cache_hint_seconds,
+    delay_after_failure,
+    delay_after_success,
+    retry_after_seconds,
+)
+from monitor.store.models import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollOutcome:
+    """What one poll of a source produced, as far as scheduling cares."""
+
+    status: int | None  # HTTP status; None when no response came
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ttl_minutes: int | None = None
+    new_url: str | None = None  # permanent redirect or discovered feed: poll this from now on
+    new_url_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str  # broken | recovered | gone
+    key: str  # stable per episode, so a retried transaction sends it once
+    subject: str
+    text: str
+
+
+def aware(dt: datetime | None) -> datetime | None:
+    return None if dt is None else dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def sync_source_row(row: Source, sc: SourceConfig) -> bool:
+    """Apply a config edit to a stored source; True if the row changed.
+
+    ``url`` may differ from the config after a 301/308 or autodiscovery; only a change of the
+    configured URL itself resets the polling state (validators, failures, disabled mark).
+    """
+    configured = row.config_url or row.url
+    changed = False
+    if configured != sc.url:
+        row.url = row.config_url = sc.url
+        row.etag = row.last_modified = None  # validators belong to the old URL
+        row.consecutive_failures = 0
+        row.broken_since = row.disabled_at = None
+        row.disabled_reason = row.last_error = None
+        row.next_poll_at = None
+        changed = True
+    elif row.config_url is None:
+        row.config_url = sc.url
+        changed = True
+    if row.kind != sc.type:
+        row.kind = sc.type
+        row.etag = row.last_modified = None
+        changed = True
+    return changed
+
+
+def is_due(row: Source, now: datetime, everything: bool = False, interval: float | None = None) -> bool:
+    """Due by the shared rule: not disabled, and next_poll_at reached (or never polled).
+
+    ``everything`` (``run --once --all``) ignores the regular interval but never a backoff or a
+    Retry-After, which only a failing source has. A small slack keeps a fixed-rate scheduler that
+    fires a few milliseconds before next_poll_at from skipping every other run.
+    """
+    if row.disabled_at is not None:
+        return False
+    nxt = aware(row.next_poll_at)
+    if nxt is None:
+        return True
+    if everything and row.consecutive_failures == 0:
+        return True
+    slack = min(30.0, 0.25 * interval) if interval and row.consecutive_failures == 0 else 0.0
+    return nxt <= now + timedelta(seconds=slack)
+
+
+def apply_outcome(row: Source, sc: SourceConfig, outcome: PollOutcome, settings: FetchSettings,
+                  started: datetime, rng: random.Random | None = None) -> list[Notice]:
+    """Update ``row`` for one poll; return the notices to send (broken, recovered, gone)."""
+    notices: list[Notice] = []
+    now = started
+    row.last_polled_at = started
+    row.last_status = outcome.status
+    if outcome.new_url and outcome.new_url != row.url:
+        log.warning("source %s (%s): %s: now polling %s instead of %s", row.id, sc.name,
+                    outcome.new_url_reason or "moved", outcome.new_url, row.url)
+        row.url = outcome.new_url
+
+    if outcome.status == 410:
+        row.disabled_at = now
+        row.disabled_reason = outcome.error or "HTTP 410 Gone"
+        row.consecutive_failures += 1
+        row.last_error = row.disabled_reason
+        row.next_poll_at = None
+        text = (f"The source {sc.name!r} ({row.url}) answered 410 Gone: it was removed for good. "
+                "It is no longer polled; change or remove it in the config.")
+        log.warning("source %s (%s): gone (410), disabled", row.id, sc.name)
+        notices.append(Notice("gone", f"source-gone:{sc.name}:{now.isoformat()}",
+                              f"Source gone: {sc.name}", text))
+        return notices
+
+    if outcome.error is None:
+        if row.broken_since is not None:
+            down = now - (aware(row.broken_since) or now)
+            text = (f"The source {sc.name!r} ({row.url}) works again after "
+                    f"{row.consecutive_failures} failed polls (reported broken {_ago(down)} ago).")
+            log.warning("source %s (%s): recovered", row.id, sc.name)
+            notices.append(Notice("recovered", f"source-recovered:{sc.name}:{aware(row.broken_since).isoformat()}",  # type: ignore[union-attr]
+                                  f"Source recovered: {sc.name}", text))
+        row.consecutive_failures = 0
+        row.broken_since = None
+        row.last_error = None
+        row.last_success_at = now
+        if outcome.status == 304:
+            # A 304 may carry updated validators; otherwise keep the ones we sent.
+            row.etag = outcome.etag or row.etag
+            row.last_modified = outcome.last_modified or row.last_modified
+        else:
+            # Exactly what the server sent; nothing invented when it sent none.
+            row.etag, row.last_modified = outcome.etag, outcome.last_modified
+        hint = cache_hint_seconds(outcome.headers, now, outcome.ttl_minutes)
+        delay = delay_after_success(sc.interval, hint, settings)
+    else:
+        row.consecutive_failures += 1
+        row.last_error = outcome.error
+        retry_after = None
+        if outcome.status in (429, 503):
+            retry_after = retry_after_seconds(outcome.headers.get("retry-after"), now)
+        delay = delay_after_failure(sc.interval, row.consecutive_failures, retry_after, settings, rng)
+        if retry_after is not None:
+            log.info("source %s (%s): HTTP %s, Retry-After %.0fs: next poll in %.0fs", row.id, sc.name,
+                     outcome.status, retry_after, delay)
+        if row.consecutive_failures >= settings.broken_after and row.broken_since is None:
+            row.broken_since = now
+            text = (f"The source {sc.name!r} ({row.url}) failed {row.consecutive_failures} polls in a row. "
+                    f"Last error: {outcome.error}. It keeps being retried (backoff up to "
+                    f"{_ago(timedelta(seconds=settings.max_backoff))}); a notice follows when it recovers.")
+            log.error("source %s (%s): broken: %s", row.id, sc.name, text)
+            notices.append(Notice("broken", f"source-broken:{sc.name}:{now.isoformat()}",
+                                  f"Source broken: {sc.name}", text))
+    row.next_poll_at = now + timedelta(seconds=delay)
+    return notices
+
+
+def _ago(d: timedelta) -> str:
+    s = int(d.total_seconds())
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    return f"{s / 3600:.1f} h"

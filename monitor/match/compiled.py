@@ -1,0 +1,203 @@
+"""Rules compiled to Python closures for the hot path: "does this rule match?".
+
+The tree walker in ``evaluate`` keeps every occurrence and the words behind it (for quoting);
+here only the answer matters, so a group of plain words (``a OR b OR c``) becomes one set test
+and proximity works on bare word positions. ``RuleSet.matching_each`` (tree walker) and the
+property tests check that both agree.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable
+
+from monitor.match.evaluate import DocIndex, meta_true, seq_occ
+from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
+
+Truth = Callable[[DocIndex], bool]
+Span = tuple[int, int, int]  # field, start, end
+Spans = Callable[[DocIndex], list[Span]]
+
+
+def _plain_forms(node: Node) -> frozenset[str] | None:
+    """The folded forms if ``node`` is one exact word (or an OR of them) in any field."""
+    if isinstance(node, Seq):
+        if len(node.words) == 1 and node.field is None and node.words[0].kind == "exact":
+            return node.words[0].forms
+        return None
+    if isinstance(node, Or):
+        out: set[str] = set()
+        for c in node.children:
+            f = _plain_forms(c)
+            if f is None:
+                return None
+            out |= f
+        return frozenset(out)
+    return None
+
+
+def _plain_stems(node: Node) -> frozenset[str] | None:
+    """The stems if ``node`` is one ``stem*`` word (or an OR of them) in any field."""
+    if isinstance(node, Seq):
+        if len(node.words) == 1 and node.field is None and node.words[0].kind == "prefix":
+            return frozenset({node.words[0].stem})
+        return None
+    if isinstance(node, Or):
+        out: set[str] = set()
+        for c in node.children:
+            f = _plain_stems(c)
+            if f is None:
+                return None
+            out |= f
+        return frozenset(out)
+    return None
+
+
+def truth(node: Node) -> Truth:
+    forms = _plain_forms(node)
+    if forms is not None:
+        if len(forms) == 1:
+            (word,) = forms
+            return lambda ix: word in ix.uniq
+        return lambda ix: not forms.isdisjoint(ix.uniq)
+    stems = _plain_stems(node)
+    if stems is not None:
+        return lambda ix: any(ix.starting_with(st) for st in stems)
+    if isinstance(node, Or):
+        # Plain words first, in one set test; then the rest.
+        plain = frozenset().union(*[f for c in node.children if (f := _plain_forms(c)) is not None])
+        rest = [truth(c) for c in node.children if _plain_forms(c) is None]
+        if plain:
+            rest.insert(0, truth(_words_node(plain)))
+        if len(rest) == 2:
+            r0, r1 = rest
+            return lambda ix: r0(ix) or r1(ix)
+        return lambda ix: any(f(ix) for f in rest)
+    if isinstance(node, And):
+        parts = [truth(c) for c in node.children]
+        if len(parts) == 2:
+            p0, p1 = parts
+            return lambda ix: p0(ix) and p1(ix)
+        if len(parts) == 3:
+            q0, q1, q2 = parts
+            return lambda ix: q0(ix) and q1(ix) and q2(ix)
+        return lambda ix: all(f(ix) for f in parts)
+    if isinstance(node, Not):
+        inner = truth(node.child)
+        return lambda ix: not inner(ix)
+    if isinstance(node, Near):
+        return _near_truth(node)
+    if isinstance(node, Meta):
+        return lambda ix: meta_true(node, ix)
+    seq = node
+    return lambda ix: bool(seq_occ(seq, ix))
+
+
+def _words_node(forms: frozenset[str]) -> Node:
+    return Seq((W("exact", stem=min(forms), forms=forms),))
+
+
+def spans(node: Node) -> Spans:
+    """Sorted (field, start, end) of every occurrence of a positional node."""
+    forms = _plain_forms(node)
+    if forms is not None:
+        if len(forms) == 1:
+            (word,) = forms
+
+            def one(ix: DocIndex) -> list[Span]:
+                out: list[Span] = []
+                for fi, f in enumerate(ix.fields):
+                    pos = f.pos.get(word)
+                    if pos:
+                        out.extend((fi, p, p + 1) for p in pos)
+                return out
+            return one
+
+        def many(ix: DocIndex) -> list[Span]:
+            out: list[Span] = []
+            for fi, f in enumerate(ix.fields):
+                pos = f.pos
+                present = forms & pos.keys()
+                if present:
+                    out.extend((fi, p, p + 1) for p in sorted(p for w in present for p in pos[w]))
+            return out
+        return many
+    if isinstance(node, Or):
+        kids = [spans(c) for c in node.children]
+
+        def union(ix: DocIndex) -> list[Span]:
+            out: list[Span] = []
+            for k in kids:
+                out.extend(k(ix))
+            out.sort()
+            return out
+        return union
+    if isinstance(node, Near):
+        return _near_spans(node)
+    if isinstance(node, Seq):
+        seq = node
+        return lambda ix: sorted(o[:3] for o in seq_occ(seq, ix))
+    raise TypeError(f"not positional: {node!r}")  # pragma: no cover - the parser forbids it
+
+
+def _pairs(node: Near, left: list[Span], right: list[Span], ix: DocIndex, first: bool) -> list[Span]:
+    """Combined spans of the left/right pairs that satisfy the proximity condition."""
+    out: list[Span] = []
+    n, ordered, sentence = node.n, node.ordered, node.sentence
+    starts = [(b[0], b[1]) for b in right]
+    for afi, a0, a1 in left:
+        # Right spans starting within reach: from (a0 - n - longest) to a1 + n.
+        # Ordered: only right spans starting after this one ends can qualify.
+        lo = bisect_left(starts, (afi, a1) if ordered else (afi, -1))
+        for j in range(lo, len(right)):
+            bfi, b0, b1 = right[j]
+            if bfi != afi:
+                if bfi > afi:
+                    break
+                continue
+            if b0 >= a1:
+                gap = b0 - a1
+                if n is not None and gap > n:
+                    break
+            elif a0 >= b1:
+                if ordered:
+                    continue
+                gap = a0 - b1
+                if n is not None and gap > n:
+                    continue
+            else:
+                continue
+            if sentence:
+                sid = ix.fields[afi].sid
+                if sid[a0] != sid[b0]:
+                    continue
+            out.append((afi, min(a0, b0), max(a1, b1)))
+            if first:
+                return out
+    return out
+
+
+def _near_spans(node: Near) -> Spans:
+    lf, rf = spans(node.left), spans(node.right)
+
+    def near(ix: DocIndex) -> list[Span]:
+        left = lf(ix)
+        if not left:
+            return []
+        right = rf(ix)
+        if not right:
+            return []
+        return sorted(_pairs(node, left, right, ix, first=False))
+    return near
+
+
+def _near_truth(node: Near) -> Truth:
+    lf, rf = spans(node.left), spans(node.right)
+
+    def near(ix: DocIndex) -> bool:
+        left = lf(ix)
+        if not left:
+            return False
+        right = rf(ix)
+        return bool(right) and bool(_pairs(node, left, right, ix, first=True))
+    return near

@@ -1,0 +1,182 @@
+"""Hardening against hostile or broken servers: size limits on decoded bytes, timeouts, one hang
+never delaying the rest, the SSRF guard (after DNS, on every redirect hop), DNS/TLS errors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+
+from monitor.config import FetchSettings, load_config
+from monitor.fetch import Fetcher, FetchError
+from monitor.fetch import guard as guard_mod
+from monitor.pipeline import Pipeline
+from monitor.store.db import create_db_engine, upgrade
+from tests.fetch_helpers import RawServer, run_once, site_on, source, source_row, write_cfg
+from tests.newsroom import rss
+from tests.servers import Page, Site
+
+MIB = 1024 * 1024
+
+
+def _gzip_bomb(decoded: int) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"\0" * MIB
+    out = [c.compress(chunk) for _ in range(decoded // MIB)]
+    return b"".join(out) + c.flush()
+
+
+def test_gzip_bomb_stops_at_the_decoded_limit(tmp_path: Path, site: Site) -> None:
+    bomb = _gzip_bomb(64 * MIB)
+    assert len(bomb) < MIB // 4
+    site.pages["/bomb.xml"] = Page(bomb, "application/rss+xml", headers={"Content-Encoding": "gzip"})
+    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Bomb", site.url("/bomb.xml")),
+                    fetch="max_bytes = 2097152")
+    started = time.monotonic()
+    [rep] = asyncio.run(run_once(cfg))
+    assert rep.status == "error" and "larger than 2097152 bytes (decoded)" in (rep.error or "")
+    assert time.monotonic() - started < 5
+    assert "larger than" in (source_row(cfg, "Bomb").last_error or "")
+
+
+def test_endless_response_is_cut_at_the_limit(tmp_path: Path) -> None:
+    sent = [0]
+
+    def endless(h: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/rss+xml")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(b"<rss><channel>")
+        while not stop.is_set():
+            h.wfile.write(b"<item><title>x</title></item>" * 1000)
+            sent[0] += 29000
+
+    srv = RawServer(endless)
+    try:
+        cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Endless", srv.url("/feed")),
+                        fetch="max_bytes = 1048576")
+        [rep] = asyncio.run(run_once(cfg))
+        assert rep.status == "error" and "larger than 1048576 bytes" in (rep.error or "")
+    finally:
+        srv.stop()
+
+
+def test_hanging_server_does_not_delay_other_sources(tmp_path: Path, site: Site) -> None:
+    def hang(h: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        stop.wait(30)  # accepts the connection, never answers
+
+    def trickle(h: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        while not stop.wait(0.2):  # a byte now and then: each read is quick, the whole is not
+            h.wfile.write(b" ")
+            h.wfile.flush()
+
+    hanging, slow = RawServer(hang, "127.0.0.3"), RawServer(trickle, "127.0.0.4")
+    site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
+    try:
+        srcs = (source("Hang", hanging.url("/feed")) + source("Trickle", slow.url("/feed"))
+                + "".join(source(f"Good{i}", site.url("/feed.xml")) for i in range(4)))
+        cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", srcs,
+                        fetch='timeout = "3s"\nread_timeout = "1s"\nconcurrency = 3\nper_host = 1')
+        config = load_config(cfg)
+
+        async def main() -> dict[str, tuple[str, float]]:
+            engine = create_db_engine(config.database_url)
+            upgrade(engine)
+            p = Pipeline(config, engine)
+            p.sync_sources()
+            t0 = time.monotonic()
+            done: dict[str, tuple[str, float]] = {}
+
+            async def one(sc):  # type: ignore[no-untyped-def]
+                r = await p.poll(sc)
+                done[sc.name] = (r.error or r.status, time.monotonic() - t0)
+
+            await asyncio.gather(*(one(sc) for sc in config.sources))
+            await p.aclose()
+            engine.dispose()
+            return done
+
+        done = asyncio.run(main())
+        assert "read timeout" in done["Hang"][0] and 0.9 < done["Hang"][1] < 2.5
+        assert "total timeout" in done["Trickle"][0] and 2.9 < done["Trickle"][1] < 4.5
+        for i in range(4):  # the two bad hosts hold one slot each; the good ones are not held up
+            status, at = done[f"Good{i}"]
+            assert status == "ok" and at < 0.9, done
+    finally:
+        hanging.stop()
+        slow.stop()
+
+
+def test_ssrf_refuses_private_addresses_by_default(tmp_path: Path, site: Site) -> None:
+    site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
+    local = site.url("/feed.xml").replace("127.0.0.1", "localhost")  # a name resolving to loopback
+    srcs = (source("Literal", site.url("/feed.xml")) + source("Named", local)
+            + source("Allowed", site.url("/feed.xml"), allow_private_networks=True))
+    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", srcs, private=False)
+    reports = {r.source: r for r in asyncio.run(run_once(cfg))}
+    for name in ("Literal", "Named"):
+        assert reports[name].status == "error"
+        assert "refused to connect" in (reports[name].error or "") and "loopback" in (reports[name].error or "")
+        assert "allow_private_networks" in (reports[name].error or "")
+    assert reports["Allowed"].status == "ok"
+    # Only the allowed source reached the server.
+    assert len([r for r in site.requests if r.path == "/feed.xml"]) == 1
+
+
+def test_ssrf_checks_every_redirect_hop(tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 127.0.0.2 stands in for a public server (none is reachable here): the guard treats it as
+    # global; it redirects to 127.0.0.1, which must be refused.
+    real = guard_mod.address_problem
+    monkeypatch.setattr(guard_mod, "address_problem", lambda a: None if a == "127.0.0.2" else real(a))
+    public = site_on("127.0.0.2")
+    try:
+        public.pages["/feed.xml"] = Page(b"", "text/plain", 302, {"Location": site.url("/internal.xml")})
+        public.pages["/ok.xml"] = Page(rss(public, []), "application/rss+xml")
+        site.pages["/internal.xml"] = Page(rss(site, []), "application/rss+xml")
+        cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
+                        source("Hop", public.url("/feed.xml")) + source("Public", public.url("/ok.xml")), private=False)
+        reports = {r.source: r for r in asyncio.run(run_once(cfg))}
+        assert reports["Public"].status == "ok"
+        assert reports["Hop"].status == "error" and "refused to connect to 127.0.0.1" in (reports["Hop"].error or "")
+        assert not site.requests  # the internal server never saw a request
+    finally:
+        public.stop()
+
+
+def test_dns_tls_and_redirect_errors_are_per_source(tmp_path: Path, site: Site) -> None:
+    site.pages["/loop"] = Page(b"", "text/plain", 302, {"Location": "/loop"})
+    site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
+    srcs = (source("NoDNS", "http://no-such-host.invalid/feed") + source("TLS", site.url("/feed.xml").replace("http:", "https:"))
+            + source("Loop", site.url("/loop")) + source("Fine", site.url("/feed.xml")))
+    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", srcs)
+    reports = {r.source: r for r in asyncio.run(run_once(cfg))}
+    assert "DNS lookup of no-such-host.invalid failed" in (reports["NoDNS"].error or "")
+    assert "TLS" in (reports["TLS"].error or "")
+    assert "more than 5 redirects" in (reports["Loop"].error or "")
+    assert reports["Fine"].status == "ok"
+
+
+def test_fetcher_guard_unit() -> None:
+    assert guard_mod.address_problem("10.1.2.3") == "private"
+    assert guard_mod.address_problem("169.254.169.254") == "link-local"
+    assert guard_mod.address_problem("::ffff:127.0.0.1") == "loopback"
+    assert guard_mod.address_problem("224.0.0.1") == "multicast"
+    assert guard_mod.address_problem("100.64.0.1") == "non-global"  # carrier-grade NAT
+    assert guard_mod.address_problem("93.184.215.14") is None
+
+    async def main() -> None:
+        async with Fetcher(FetchSettings()) as f:
+            with pytest.raises(FetchError) as exc:
+                await f.get("http://[::1]:9/")
+            assert exc.value.kind == "blocked"
+
+    asyncio.run(main())

@@ -1,0 +1,138 @@
+"""``monitor test-rule`` and ``monitor backtest``, run in-process through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlmodel import select
+
+from monitor.cli import cli
+from monitor.store import Article, Source, create_db_engine, session_scope, upgrade
+from monitor.store.models import Alert, Delivery, Match
+from tests.newsroom import SEED, SEED_PATH, seed_page
+from tests.servers import Page, Site
+
+CONFIG = """
+[monitor]
+database = "sqlite:///monitor.db"
+
+[fetch]
+allow_private_networks = true
+timeout = "5s"
+
+[entity.kazakhstan]
+aliases = ["Kazakhstan", "Казахстан", "Қазақстан"]
+inflect = true
+
+[[source]]
+name = "Loopback Pravda"
+url = "http://127.0.0.1:9/feed.xml"
+
+[[rule]]
+name = "kz-mediation"
+query = '@kazakhstan NEAR/15 (mediator OR "venue for negotiations" OR посредник*)'
+channels = ["hook"]
+
+[[rule]]
+name = "weather"
+query = "snow AND Astana"
+channels = ["hook"]
+
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+"""
+
+
+def _config(tmp_path: Path) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(CONFIG, encoding="utf-8")
+    return p
+
+
+def _run(cfg: Path, *args: str) -> tuple[int, list[str], str]:
+    res = CliRunner().invoke(cli, ["--config", str(cfg), *args], catch_exceptions=False)
+    return res.exit_code, res.stdout.splitlines(), res.stderr
+
+
+def test_test_rule_on_text_html_and_url(tmp_path: Path, site: Site) -> None:
+    cfg = _config(tmp_path)
+    other = tmp_path / "other.txt"
+    other.write_text("Weather\nSnow is expected in Astana tomorrow.\n", encoding="utf-8")
+    page = tmp_path / "seed.html"
+    page.write_bytes(seed_page())
+    site.pages[SEED_PATH] = Page(seed_page(), "text/html; charset=utf-8")
+
+    code, lines, _ = _run(cfg, "test-rule", "--rule", "kz-mediation", "--json",
+                          str(SEED), str(page), site.url(SEED_PATH), str(other))
+    assert code == 1  # one input did not match
+    results = [json.loads(line) for line in lines]
+    assert [r["matched"] for r in results] == [True, True, True, False]
+    for r in results[:3]:
+        assert any("Kazakhstan is not a mediator" in s for s in r["statements"]), r["statements"]
+        assert r["speaker"] == "President of Kazakhstan Kassym-Jomart Tokayev"
+    assert results[2]["input"] == site.url(SEED_PATH)
+    assert results[3]["statements"] == [] and results[3]["speaker"] is None
+    # The non-match says which clause failed.
+    assert any(c.startswith("✗") for c in results[3]["clauses"])
+
+
+def test_test_rule_explains_in_text_and_rejects_bad_queries(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    art = tmp_path / "a.txt"
+    art.write_text("Talks\nКазахстан не является посредником, — заявил Токаев.\n", encoding="utf-8")
+    code, lines, _ = _run(cfg, "test-rule", "--query", "@kazakhstan NEAR/3 посредник*", str(art))
+    assert code == 0
+    assert lines[0].startswith(f"{art}: MATCH")
+    assert any('"казахстан не является посредником"' in line for line in lines), lines
+    assert "  > [Казахстан] не является [посредником], — заявил Токаев." in lines
+    assert "    — Токаев" in lines
+
+    code, lines, _ = _run(cfg, "test-rule", "--query", "snow AND (Astana OR", str(art))
+    assert code == 2
+
+    code, lines, _ = _run(cfg, "test-rule", "--query", "Kazakhstan NEAR/2 mediator", str(tmp_path / "missing.txt"))
+    assert code == 2
+
+
+def test_backtest_replays_stored_articles_and_sends_nothing(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    upgrade(engine)
+    now = datetime.now(UTC)
+    seed_text = SEED.read_text(encoding="utf-8").split("\n", 1)[1]
+    with session_scope(engine) as s:
+        src = Source(name="Loopback Pravda", url="http://127.0.0.1:9/feed.xml")
+        s.add(src)
+        s.flush()
+        assert src.id is not None
+
+        def add(n: int, title: str, text: str, age: timedelta) -> Article:
+            a = Article(source_id=src.id, guid=f"g{n}", url=f"http://127.0.0.1:9/a{n}", original_url=f"http://127.0.0.1:9/a{n}",
+                        title=title, text=text, published=now - age, first_seen_at=now - age)
+            s.add(a)
+            return a
+        add(1, "Kazakhstan offers good services", seed_text, timedelta(days=2))
+        add(2, "Snow in Astana", "Snow is expected in Astana.", timedelta(days=1))
+        add(3, "Old news", "Kazakhstan is not a mediator, Tokayev said.", timedelta(days=40))
+        a4 = add(4, "Already sent", "Kazakhstan will not be a mediator, he said.", timedelta(hours=3))
+        s.flush()
+        s.add(Match(article_id=a4.id, rule="kz-mediation", hits=[], statements=[]))
+
+    code, lines, err = _run(cfg, "backtest", "--rule", "kz-mediation", "--since", "30d", "--json")
+    assert code == 0, err
+    items = [json.loads(line) for line in lines]
+    assert [i["title"] for i in items] == ["Kazakhstan offers good services", "Already sent"]
+    assert items[0]["already_alerted"] is False and items[1]["already_alerted"] is True
+    assert any("Kazakhstan is not a mediator" in st for st in items[0]["statements"])
+    assert items[0]["speaker"]
+
+    code, lines, err = _run(cfg, "backtest", "--query", "Kazakhstan AND mediator", "--since", "60d")
+    assert code == 0
+    assert "3 of 4 articles" in err and "nothing was sent" in err
+    with session_scope(engine) as s:
+        assert s.exec(select(Alert)).all() == [] and s.exec(select(Delivery)).all() == []

@@ -1,0 +1,102 @@
+"""Property tests: on random queries and texts, the fast engine (presearcher + compiled rules)
+and the tree walker agree with the plain reference evaluator."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.config import EntityConfig
+from monitor.match import Document, RuleSet, compile_query
+from monitor.match.reference import reference_match
+
+VOCAB = ["alpha", "beta", "gamma", "delta", "talks", "talk", "mediator", "mediators",
+         "астана", "астане", "казахстан", "kassym", "jomart", "北", "京"]
+ENTITIES = {"ent": EntityConfig("ent", ("Alpha Beta", "gamma", "Астана"), True)}
+
+words = st.sampled_from(VOCAB)
+
+
+def _term(w: str, cap: bool) -> str:
+    return w.capitalize() if cap else w
+
+
+leaf = st.one_of(
+    words,
+    st.builds(lambda w: w[:3] + "*", st.sampled_from([w for w in VOCAB if len(w) >= 4])),
+    st.builds(lambda ws, n: '"' + " ".join(ws) + '"' + (f"~{n}" if n else ""),
+              st.lists(words, min_size=1, max_size=3), st.integers(0, 2)),
+    st.builds(lambda w: "!" + w.capitalize(), st.sampled_from(["alpha", "beta", "talks"])),
+    st.builds(lambda w: "title:" + w, words),
+    st.just("@ent"),
+)
+
+positional = st.recursive(
+    leaf.filter(lambda s: not s.startswith("title:")),
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"({a} OR {b})", inner, inner),
+        st.builds(lambda a, n, b: f"({a} NEAR/{n} {b})", inner, st.integers(0, 4), inner),
+        st.builds(lambda a, n, b: f"({a} ONEAR/{n} {b})", inner, st.integers(0, 4), inner),
+        st.builds(lambda a, b: f"({a} SENT {b})", inner, inner),
+    ),
+    max_leaves=5,
+)
+
+boolean = st.recursive(
+    st.one_of(leaf, positional),
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"({a} AND {b})", inner, inner),
+        st.builds(lambda a, b: f"({a} OR {b})", inner, inner),
+        st.builds(lambda a, b: f"{a} {b}", inner, inner),
+        st.builds(lambda a, b: f"({a} AND NOT {b})", inner, inner),
+        st.builds(lambda a, b: f"({a} -{b})", inner, words),
+    ),
+    max_leaves=6,
+)
+
+separators = st.sampled_from([" ", " ", " ", ", ", ". ", "! ", " - ", "-", "'s ", "\n", " U.S. "])
+texts = st.lists(st.tuples(words, st.booleans(), separators), min_size=0, max_size=30).map(
+    lambda parts: "".join(_term(w, cap) + sep for w, cap, sep in parts))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(query=boolean, title=texts, body=texts)
+def test_fast_engine_agrees_with_reference(query: str, title: str, body: str) -> None:
+    doc = Document(title=title, body=body)
+    tree = compile_query(query, ENTITIES)
+    expected = reference_match(tree, doc)
+    rules = RuleSet([("r", query)], ENTITIES)
+    assert bool(rules.matching(doc)) == expected
+    assert bool(rules.matching_each(doc)) == expected
+    if expected:
+        [m] = rules.match(doc)
+        assert m.statements, "a match always quotes something"
+
+
+small = st.sampled_from(["alpha", "beta", "gamma", "alp*", '"beta gamma"', '"alpha gamma"~1', "@ent"])
+small_texts = st.lists(st.tuples(st.sampled_from(["alpha", "beta", "gamma", "delta", "Астане"]),
+                                 st.booleans(), separators), min_size=2, max_size=14).map(
+    lambda parts: "".join(_term(w, cap) + sep for w, cap, sep in parts))
+
+
+@settings(max_examples=400, deadline=None)
+@given(a=small, op=st.sampled_from(["NEAR", "ONEAR", "SENT"]), n=st.integers(0, 3), b=small,
+       c=small, body=small_texts)
+def test_proximity_edges_agree_with_reference(a: str, op: str, n: int, b: str, c: str, body: str) -> None:
+    """Few words, short texts: distances at exactly n words and sentence edges come up often."""
+    opn = op if op == "SENT" else f"{op}/{n}"
+    doc = Document(title="", body=body)
+    for query in (f"{a} {opn} {b}", f"({a} {opn} {b}) NEAR/{n} {c}", f"({a} OR {c}) {opn} {b}"):
+        expected = reference_match(compile_query(query, ENTITIES), doc)
+        rules = RuleSet([("r", query)], ENTITIES)
+        assert bool(rules.matching(doc)) == expected, query
+        assert bool(rules.matching_each(doc)) == expected, query
+
+
+@settings(max_examples=60, deadline=None)
+@given(queries=st.lists(boolean, min_size=2, max_size=12), body=texts)
+def test_many_rules_at_once_equal_one_at_a_time(queries: list[str], body: str) -> None:
+    doc = Document(title="", body=body)
+    rules = RuleSet([(f"r{i}", q) for i, q in enumerate(queries)], ENTITIES)
+    expected = [f"r{i}" for i, q in enumerate(queries) if reference_match(compile_query(q, ENTITIES), doc)]
+    assert rules.matching(doc) == expected
