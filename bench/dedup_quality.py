@@ -25,7 +25,7 @@ from sqlmodel import select
 from bench.syndicate import Corpus, Item, articles_dir, build, load_ground_truth, page_html
 from monitor.store import Article, Source, session_scope
 from tests.dedup_support import Outlet, Runner, simple_page, write_config
-from tests.servers import Page, Site
+from tests.servers import Site
 
 
 @dataclass
@@ -76,8 +76,6 @@ def run(corpus: Corpus, database_url: str, workdir: Path, rounds: int = 3, seed:
         for name in names:
             sites[name] = Site().start()
             outlets[name] = Outlet(name, sites[name])
-            sites[name].pages["/feed.xml"] = Page(b'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title></channel></rss>',
-                                                  "application/rss+xml")
         by_name = {o.name: o for o in corpus.outlets}
         url_of: dict[str, Item] = {}
         items = list(corpus.items)
