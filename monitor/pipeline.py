@@ -18,8 +18,7 @@ from sqlalchemy import Engine, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-import monitor.alerts
-from monitor.alerts import enqueue_alert
+from monitor.alerts import enqueue_alert, enqueue_notice
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
 from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
@@ -233,9 +232,7 @@ class Pipeline:
             notices = apply_outcome(src, sc, outcome, self.config.fetch, started)
             s.add(src)
             target = self.config.monitor.source_errors_to
-            # Looked up at run time: the delivery area provides enqueue_notice (shared contract).
-            enqueue_notice = getattr(monitor.alerts, "enqueue_notice", None)
-            if notices and target and enqueue_notice is not None:
+            if notices and target:
                 for n in notices:
                     enqueue_notice(s, (target,), n.subject, n.text, n.key)
 
