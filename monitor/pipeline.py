@@ -7,6 +7,7 @@ data between them and owns the transactions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -168,8 +169,8 @@ class Pipeline:
                 raise FetchError(entry.url, "disallowed by robots.txt", kind="robots")
             resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks)
             loop = asyncio.get_running_loop()
-            extracted = await loop.run_in_executor(_EXTRACT_POOL, extract_article, resp.content, resp.final_url,
-                                                   resp.content_type)
+            extracted = await loop.run_in_executor(_EXTRACT_POOL, functools.partial(
+                extract_article, resp.content, resp.final_url, resp.content_type, timezone=sc.timezone))
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
