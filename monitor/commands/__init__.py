@@ -11,6 +11,7 @@ MODULES: list[str] = [
     "extract",
     "ops",
     "dedup",
+    "fetch",
     "match",
 ]
 
