@@ -7,6 +7,7 @@ data between them and owns the transactions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -17,8 +18,7 @@ from sqlalchemy import Engine, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-import monitor.alerts
-from monitor.alerts import enqueue_alert
+from monitor.alerts import enqueue_alert, enqueue_notice
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
 from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
@@ -169,7 +169,8 @@ class Pipeline:
                 raise FetchError(entry.url, "disallowed by robots.txt", kind="robots")
             resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks)
             loop = asyncio.get_running_loop()
-            extracted = await loop.run_in_executor(_EXTRACT_POOL, extract_article, resp.content, resp.final_url)
+            extracted = await loop.run_in_executor(_EXTRACT_POOL, functools.partial(
+                extract_article, resp.content, resp.final_url, resp.content_type, timezone=sc.timezone))
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
@@ -232,9 +233,7 @@ class Pipeline:
             notices = apply_outcome(src, sc, outcome, self.config.fetch, started)
             s.add(src)
             target = self.config.monitor.source_errors_to
-            # Looked up at run time: the delivery area provides enqueue_notice (shared contract).
-            enqueue_notice = getattr(monitor.alerts, "enqueue_notice", None)
-            if notices and target and enqueue_notice is not None:
+            if notices and target:
                 for n in notices:
                     enqueue_notice(s, (target,), n.subject, n.text, n.key)
 

@@ -12,6 +12,7 @@ from sqlmodel import select
 from monitor.alerts import enqueue_alert
 from monitor.match.types import Hit, RuleMatch, Statement
 from monitor.store import Article, Delivery, Source, create_db_engine, session_scope, upgrade
+from monitor.store.models import Story
 
 QUOTE = "Kazakhstan is ready to be a venue for negotiations, the minister said."
 
@@ -24,10 +25,14 @@ def store(url: str) -> Engine:
 
 def add_alerts(engine: Engine, n: int, channels: tuple[str, ...], rule: str = "kz",
                outlet: str = "Loopback Pravda", quote: str = QUOTE, first: int = 0,
-               rules: tuple[str, ...] | None = None) -> list[int]:
-    """``n`` articles, each matched by ``rule`` (or every rule in ``rules``); returns article ids."""
+               rules: tuple[str, ...] | None = None, story: int | None = None) -> list[int]:
+    """``n`` articles, each matched by ``rule`` (or every rule in ``rules``); returns article ids.
+    With ``story``, the articles belong to that story (created if needed)."""
     ids = []
     with session_scope(engine) as s:
+        if story is not None and s.get(Story, story) is None:
+            s.add(Story(id=story, title=f"story {story}"))
+            s.flush()
         src = s.exec(select(Source).where(Source.name == outlet)).first()
         if src is None:
             src = Source(name=outlet, url=f"http://127.0.0.1/{outlet}.xml")
@@ -36,7 +41,8 @@ def add_alerts(engine: Engine, n: int, channels: tuple[str, ...], rule: str = "k
         for i in range(first, first + n):
             art = Article(source_id=src.id or 0, guid=f"{outlet}-{i}", url=f"http://127.0.0.1/{outlet}/{i}",
                           original_url=f"http://127.0.0.1/{outlet}/{i}", title=f"Story {i} <b>&</b>",
-                          text=quote, published=dt.datetime(2025, 9, 24, 7, 15, tzinfo=dt.UTC))
+                          text=quote, published=dt.datetime(2025, 9, 24, 7, 15, tzinfo=dt.UTC),
+                          story_id=story)
             s.add(art)
             s.flush()
             start = quote.index("venue")

@@ -69,7 +69,7 @@ class Site:
                 if self.command != "HEAD":
                     self.wfile.write(page.body)
 
-            do_GET = do_POST = do_HEAD = _handle
+            do_GET = do_POST = do_HEAD = do_PUT = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

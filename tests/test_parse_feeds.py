@@ -255,3 +255,19 @@ def test_source_timezone_and_language_config(tmp_path: Path) -> None:
     msg = str(exc.value)
     assert "config.toml:4: source 'qq': unknown time zone 'Mars/Olympus'" in msg
     assert "config.toml:5: source 'qq': language must be a code" in msg
+
+
+def test_text_double_encoded_upstream_is_repaired() -> None:
+    # The CMS stored UTF-8 read as windows-1252 and served that as UTF-8: valid bytes, wrong text.
+    title = "München: Ärger um die Straße – £5 für Министр"
+    broken = title.encode("utf-8").decode("cp1252", errors="replace")
+    xml = _rss(broken.replace("&", "&amp;"), decl="utf-8")
+    entry = parse_feed(xml.encode("utf-8"), "https://example.org/feed").entries[0]
+    assert "Ã" not in entry.title
+    assert entry.title.startswith("München: Ärger um die Straße")
+
+
+def test_undefined_html_entities_in_xml() -> None:
+    xml = _rss("Caf&eacute; &amp; cr&egrave;me&nbsp;br&ucirc;l&eacute;e", decl="utf-8")
+    feed = parse_feed(xml.encode(), "https://example.org/feed")
+    assert feed.entries[0].title == "Café & crème\u00a0brûlée".replace("\u00a0", " ")

@@ -8,8 +8,10 @@ import click
 
 MODULES: list[str] = [
     "deliver",
+    "extract",
     "ops",
     "dedup",
+    "fetch",
     "match",
 ]
 

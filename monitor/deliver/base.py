@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -167,6 +168,18 @@ def templates_for(opts: Mapping[str, Any]) -> Templates:
     return Templates({k: v for k, v in opts.items() if k in TEMPLATE_KEYS})
 
 
+_SSL: ssl.SSLContext | None = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every platform request: building one (loading the CA bundle) costs
+    tens of milliseconds, more than a whole request to a nearby webhook."""
+    global _SSL
+    if _SSL is None:
+        _SSL = ssl.create_default_context()
+    return _SSL
+
+
 async def post(channel: str, method: str, url: str, timeout: float, **kwargs: Any) -> httpx.Response:
     """One HTTP request to a platform; non-2xx becomes a DeliveryError (never logs secrets:
     only the channel name and the status, because tokens often sit in webhook URLs)."""
@@ -174,7 +187,7 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
 
     headers = {"User-Agent": user_agent(), **kwargs.pop("headers", {})}
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=_ssl_context()) as client:
             resp = await client.request(method, url, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
         raise DeliveryError(f"{channel}: {type(exc).__name__}: {exc}".replace(url, "<url>")) from exc

@@ -23,7 +23,7 @@ from bs4 import BeautifulSoup
 
 from monitor.dedup.urls import canonical_url
 from monitor.parse.dates import parse_date
-from monitor.parse.encoding import decode
+from monitor.parse.encoding import decode, fix_mojibake
 
 
 class FeedParseError(Exception):
@@ -80,7 +80,7 @@ def html_to_text(html: str) -> str:
 
 
 def _one_line(html: str) -> str:
-    return " ".join(html_to_text(html).split())
+    return " ".join(fix_mojibake(html_to_text(html)).split())
 
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
@@ -159,7 +159,7 @@ def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str 
     body = ""
     if details:
         richest = max(details, key=lambda c: len(c.get("value", "")))
-        body = richest["value"]
+        body = fix_mojibake(richest["value"])
         # Relative links in the body: against xml:base when the feed sets one, else against
         # the entry's own page (an RSS item's "/article/1" means the item's site, not the feed's).
         content_base = richest.get("base") if richest.get("base") not in (None, "", url) else (original or url)

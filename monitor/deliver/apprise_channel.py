@@ -1,0 +1,62 @@
+"""Any Apprise URL (``type = "apprise"``, ``url = "..."``): the long tail of services.
+
+Apprise is synchronous and reports only success or failure, so it runs in a worker thread and
+its own log lines (which say why) are captured into the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import apprise
+
+from monitor.alerts.render import AlertMessage
+from monitor.deliver.base import DeliveryError, channel_timeout, templates_for
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+class AppriseChannel:
+    type = "apprise"
+    threads = False
+
+    def __init__(self, name: str, opts: Mapping[str, Any]):
+        self.name = name
+        self.url: str = opts["url"]
+        self.timeout = channel_timeout(opts)
+        self.templates = templates_for(opts)
+
+    def _notify(self, title: str, body: str) -> list[str] | None:
+        ap = apprise.Apprise()
+        if not ap.add(self.url):
+            return ["Apprise does not understand the URL"]
+        cap = _Capture()
+        logger = logging.getLogger("apprise")
+        logger.addHandler(cap)
+        try:
+            ok = ap.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+        finally:
+            logger.removeHandler(cap)
+        return None if ok else (cap.lines or ["the service refused the notification"])
+
+    async def send(self, msg: AlertMessage) -> None:
+        title = self.templates.render(msg, "subject")
+        body = self.templates.render(msg, "text").strip()
+        try:
+            problems = await asyncio.wait_for(asyncio.to_thread(self._notify, title, body), self.timeout + 5)
+        except TimeoutError as exc:
+            raise DeliveryError(f"apprise {self.name}: no answer within {self.timeout:.0f} s") from exc
+        if problems:
+            # The URL may hold a token: report the scheme only.
+            detail = "; ".join(problems).replace(self.url, "<url>")[:300]
+            raise DeliveryError(f"apprise {self.name} ({self.url.split('://', 1)[0]}): {detail}")
