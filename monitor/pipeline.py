@@ -216,7 +216,8 @@ class Pipeline:
                         enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
                     else:  # the story already alerted for this rule: record the match, stay quiet
                         s.add(Match(article_id=article.id or 0, rule=m.rule, hits=[asdict(h) for h in m.hits],
-                                    statements=[asdict(st) for st in m.statements]))
+                                    statements=[asdict(st) for st in m.statements],
+                                    field=m.field, speaker=m.speaker, quote=m.quote))
         except IntegrityError:
             # Stored meanwhile (same canonical URL from another entry or another instance).
             log.info("source %s: article %s already stored, skipped", sc.name, url)
