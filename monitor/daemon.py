@@ -38,6 +38,7 @@ from monitor.store.leases import (
     claim_due_sources,
     release_leases,
     renew_leases,
+    spread_first_polls,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ def _sync_sources(pipeline: Pipeline) -> None:
     except IntegrityError:
         # Another instance inserted the same new source at the same moment; it exists now.
         pipeline.sync_sources()
+    n, window = spread_first_polls(pipeline.engine, {sc.name: sc.interval for sc in pipeline.config.sources})
+    if n:
+        log.info("%d sources never polled: first polls spread over the next %.0f s", n, window)
 
 
 class Daemon:
@@ -253,6 +257,7 @@ class Daemon:
 
         systemd.notify("STOPPING=1", "STATUS=stopping")
         scheduler.shutdown(wait=False)
+        self.pipeline.deliverer.stop()  # the delivery in flight finishes; no new claims
         inflight: set[asyncio.Task[object]] = set(self.polls.values()) | set(self.background)
         deadline = self.config.monitor.shutdown_deadline
         log.info("stopping: no new claims; finishing %d jobs in flight (deadline %.0fs)", len(inflight), deadline)
