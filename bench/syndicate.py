@@ -133,14 +133,13 @@ def _repunctuate(text: str, rng: random.Random) -> str:
 
 
 def _rewrite_lead(paras: list[str], rng: random.Random) -> list[str]:
-    """Outlets often rewrite the first paragraph in their own words."""
+    """Outlets often rewrite the first paragraph in their own words: same facts, new sentence."""
     if not paras:
         return paras
-    words = re.findall(r"\w+", paras[0])
-    keep = [w for w in words if w[:1].isupper()][:6]
-    lead = f"In a development that {rng.choice(['drew attention', 'made headlines', 'surprised observers'])} this week, " \
-           f"{' '.join(keep) or 'officials'} were at the centre of events, according to reports."
-    return [lead] + paras[1:]
+    clauses = [c.strip() for c in re.split(r"[,;]", paras[0]) if c.strip()]
+    rng.shuffle(clauses)
+    lead = _edit_words(", ".join(clauses), 0.4, rng)
+    return [lead[:1].upper() + lead[1:]] + paras[1:]
 
 
 def _change_quotes(text: str, rng: random.Random) -> str:
@@ -158,6 +157,8 @@ def syndicate(paras: list[str], rng: random.Random) -> list[str]:
     total = sum(len(p.split()) for p in paras)
     target = total * rng.uniform(0.5, 0.7)
     body = list(paras)
+    if rng.random() < 0.3:
+        body = _rewrite_lead(body, rng)
     # drop a middle paragraph or two (not the lead) when there are enough
     if len(body) > 6:
         for _ in range(rng.randint(0, 2)):
@@ -181,8 +182,6 @@ def syndicate(paras: list[str], rng: random.Random) -> list[str]:
             merged.append(p)
     rate = rng.uniform(0.05, 0.10)
     out = [_repunctuate(_edit_words(p, rate, rng), rng) for p in merged]
-    if rng.random() < 0.3:
-        out = _rewrite_lead(out, rng)
     if rng.random() < 0.4:
         out = [_change_quotes(p, rng) for p in out]
     return [p for p in out if p.strip()]
@@ -195,14 +194,58 @@ def headline(paras: list[str], rng: random.Random) -> str:
            f"{rng.choice(['in focus', 'latest', 'what we know', 'story develops', 'draws reaction'])}".strip()
 
 
-def topical(paras: list[str], donor: list[str], rng: random.Random) -> list[str]:
-    """A different article on the same topic: the donor's sentences, the original's names."""
-    names = [w for w in re.findall(r"\b[A-Z][a-z]{2,}\b", " ".join(paras)) if w not in {"The", "This", "That", "But", "And", "When", "She", "His", "Her", "They", "It"}]
-    if not names:
-        return donor[: max(3, len(donor) // 2)]
-    out = []
-    for p in donor[: max(3, len(donor) * 2 // 3)]:
-        out.append(re.sub(r"\b[A-Z][a-z]{2,}\b", lambda m: rng.choice(names) if rng.random() < 0.6 else m.group(0), p))
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+_CHAIN_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+(?:['-][^\W{_CJK}]+)*|[.,;:\u3002\u3001]")
+
+
+def _join(words: list[str]) -> str:
+    out = ""
+    for w in words:
+        glue = "" if not out or re.match(rf"[{_CJK}.,;:\u3002\u3001]", w) and (w in ".,;:\u3002\u3001" or re.match(rf"[{_CJK}]", out[-1])) else " "
+        out += glue + w
+    return out
+
+
+def _chain(pages: list[list[str]]) -> dict[str, list[str]]:
+    succ: dict[str, list[str]] = {}
+    for paras in pages:
+        words = _CHAIN_TOKEN.findall(" ".join(paras))
+        for a, b in zip(words, words[1:], strict=False):
+            succ.setdefault(a.lower(), []).append(b)
+    return succ
+
+
+def topical(paras: list[str], chain: dict[str, list[str]], rng: random.Random) -> list[str]:
+    """A different article on the same topic: the same names and vocabulary, other sentences.
+
+    A word chain over all pages that prefers the original's words, the way a second reporter
+    covering the same event uses its names and terms but writes every sentence anew.
+    """
+    text = " ".join(paras)
+    own = [w.lower() for w in _CHAIN_TOKEN.findall(text)]
+    vocab = set(own)
+    triples = set(zip(own, own[1:], own[2:], strict=False))
+    names = re.findall(r"\b[A-Z][a-z]{2,}\b", text) or ["Officials"]
+    n_words = max(60, int(len(_CHAIN_TOKEN.findall(text)) * rng.uniform(0.4, 0.8)))
+    out: list[str] = []
+    para: list[str] = []
+    cur = rng.choice(names)
+    para.append(cur)
+    for _ in range(n_words):
+        succ = chain.get(cur.lower()) or [rng.choice(names)]
+        # mostly avoid re-creating the original's word triples: its sentences are not to be copied
+        prev = para[-2].lower() if len(para) > 1 else ""
+        fresh = [w for w in succ if (prev, cur.lower(), w.lower()) not in triples] or succ
+        if rng.random() < 0.2:
+            fresh = succ
+        topical_succ = [w for w in fresh if w.lower() in vocab]
+        cur = rng.choice(topical_succ if topical_succ and rng.random() < 0.6 else fresh)
+        para.append(cur)
+        if cur in (".", "\u3002") and len(para) > 40:
+            out.append(_join(para))
+            para = [rng.choice(names)]
+    if len(para) > 1:
+        out.append(_join(para) + ".")
     return out
 
 
@@ -214,7 +257,8 @@ def build(pages: list[tuple[str, list[str], bytes | None]], variants: int = 3, n
     """
     rng = random.Random(seed)
     corpus = Corpus(outlets=make_outlets(n_outlets, rng))
-    for idx, (pid, paras, raw) in enumerate(pages):
+    chain = _chain([p for _, p, _ in pages])
+    for pid, paras, raw in pages:
         story = pid[:12]
         corpus.items.append(Item(key=f"{story}-orig", outlet="origin", title=headline(paras, rng),
                                  paragraphs=None if raw else paras, story=story, raw_html=raw,
@@ -223,11 +267,13 @@ def build(pages: list[tuple[str, list[str], bytes | None]], variants: int = 3, n
             body = syndicate(paras, rng)
             corpus.items.append(Item(key=f"{story}-v{v}", outlet=outlet.name, title=headline(body, rng),
                                      paragraphs=body, story=story))
-        # a different article on the same topic, at an outlet that also carries the story
-        donor = pages[(idx + 1 + rng.randrange(len(pages) - 1)) % len(pages)][1] if len(pages) > 1 else paras[::-1]
+        # a different article on the same topic, at an outlet that also carries the story; not for
+        # scripts without spaces, where the chain would only recombine the original's own phrases
+        if len(re.findall(rf"[{_CJK}]", " ".join(paras))) > 0.3 * len(" ".join(paras)):
+            continue
         outlet = rng.choice(corpus.outlets)
         corpus.items.append(Item(key=f"{story}-topic", outlet=outlet.name, title=headline(paras, rng),
-                                 paragraphs=topical(paras, donor, rng), story=f"{story}-topic", kind="topical"))
+                                 paragraphs=topical(paras, chain, rng), story=f"{story}-topic", kind="topical"))
     return corpus
 
 

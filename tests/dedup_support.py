@@ -24,6 +24,10 @@ class Outlet:
     site: Site
     items: list[tuple[str, str, datetime]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # an empty feed from the start: a 404 would put the source into backoff
+        self.site.pages["/feed.xml"] = Page(rss(self.site, []), "application/rss+xml; charset=utf-8")
+
     def publish(self, path: str, title: str, body: bytes, when: datetime | None = None) -> str:
         """Serve a page and list it in the outlet's feed; returns its URL."""
         self.site.pages[path] = Page(body)
@@ -83,7 +87,7 @@ class Runner:
             try:
                 p.sync_sources()
                 todo = [sc for sc in self.config.sources if sources is None or sc.name in sources]
-                reports = [await p.poll(sc) for sc in todo]  # one after another: arrival order is known
+                reports = [await p.poll(sc, force=True) for sc in todo]  # one after another: arrival order is known
                 await p.deliver()
                 return reports
             finally:

@@ -23,7 +23,15 @@ from monitor.dedup.near import Fingerprint, fingerprint, shingles, tokens, verif
 from monitor.match import RuleMatch, Statement
 from monitor.match.statements import find_speaker
 from monitor.match.text import split_sentences
-from monitor.store.models import Article, DedupBand, DedupBoilerplate, Source, Story, StoryAlert
+from monitor.store.models import (
+    Article,
+    DedupBand,
+    DedupBoilerplate,
+    DedupClaim,
+    Source,
+    Story,
+    StoryAlert,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +39,9 @@ DEFAULT_WINDOW = 7 * 86400.0
 MIN_CONTAINMENT = 0.42
 RECENT_SAME_SOURCE = 20  # articles of the same outlet looked at to learn its boilerplate
 MAX_CANDIDATES = 20
-BOILERPLATE_SHARE = 0.4  # a shared paragraph set larger than this share of the article is a copy
+BOILERPLATE_SHARE = 0.4
+PRUNE_EVERY = 500  # every this many articles, one slice of the band index is pruned ...
+PRUNE_CHUNKS = 256  # ... of this many: the whole index is swept every 128,000 articles  # a shared paragraph set larger than this share of the article is a copy
 
 
 @dataclass(frozen=True)
@@ -43,11 +53,14 @@ class Assignment:
     score: float = 0.0
 
 
+def _key(s: str) -> int:
+    """A signed 63-bit key (fits BIGINT on both backends)."""
+    return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little", signed=True) >> 1
+
+
 def paragraph_key(paragraph: str) -> int | None:
     words = tokens(paragraph)
-    if not words:
-        return None
-    return int.from_bytes(hashlib.blake2b(" ".join(words).encode(), digest_size=8).digest(), "little", signed=True) >> 1
+    return _key(" ".join(words)) if words else None
 
 
 def _paragraphs(text: str) -> list[tuple[int, str]]:
@@ -131,8 +144,13 @@ class StoryIndex:
             q = q.where(col(DedupBand.article_id) != exclude)
         return [aid for aid, _ in session.exec(q).all()]
 
-    def fingerprint_of(self, session: Session, source_id: int, text: str) -> Fingerprint:
-        return fingerprint(self.clean_text(session, source_id, text))
+    def fingerprint_of(self, session: Session, source_id: int, text: str, title: str = "") -> Fingerprint:
+        """Of the body without boilerplate and without the headline (outlets rewrite those)."""
+        text = self.clean_text(session, source_id, text)
+        if title:
+            head = tokens(title)
+            text = "\n".join(p for p in text.split("\n") if tokens(p) != head)
+        return fingerprint(text)
 
     # -- assignment -------------------------------------------------------------------------
     def assign(self, session: Session, article: Article, now: datetime | None = None) -> Assignment:
@@ -140,14 +158,16 @@ class StoryIndex:
         assert article.id is not None
         now = now or datetime.now(UTC)
         since = now - timedelta(seconds=self.window)
+        self.learn_boilerplate(session, article, since)
+        fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
+        claims = sorted({*fp.bands, *([_key(article.content_hash)] if article.content_hash else [])})
+        self._claim(session, claims)  # from here on, a concurrent copy of this story waits for us
         duplicate_of: int | None = None
         if article.content_hash:
             duplicate_of = session.exec(
                 select(Article.id).where(Article.content_hash == article.content_hash,
                                          col(Article.id) != article.id)
                 .order_by(col(Article.id)).limit(1)).first()
-        self.learn_boilerplate(session, article, since)
-        fp = self.fingerprint_of(session, article.source_id, article.text)
 
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
         if duplicate_of is not None:
@@ -155,12 +175,12 @@ class StoryIndex:
             if story is not None:
                 matched[story] = (1.0, duplicate_of)
         for cand in self.candidates(session, fp, since, exclude=article.id):
-            row = session.exec(select(Article.source_id, Article.text, Article.story_id)
+            row = session.exec(select(Article.source_id, Article.text, Article.story_id, Article.title)
                                .where(Article.id == cand)).first()
             if row is None or row[2] is None:
                 continue
-            source_id, text, story = row
-            other = self.fingerprint_of(session, source_id, text)
+            source_id, text, story, title = row
+            other = self.fingerprint_of(session, source_id, text, title)
             score = verify(fp.shingles, other.shingles)
             log.debug("article %s vs %s: containment %.3f", article.id, cand, score)
             if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
@@ -182,9 +202,53 @@ class StoryIndex:
         session.add(article)
         if fp.bands:
             session.execute(insert(DedupBand), [{"band": b, "article_id": article.id} for b in set(fp.bands)])
+        self._release(session, claims)
+        if article.id % PRUNE_EVERY == 0:
+            self.prune_chunk(session, (article.id // PRUNE_EVERY) % PRUNE_CHUNKS, since)
         session.flush()
         return Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
                           similar_to=similar if similar != duplicate_of else None, score=score)
+
+    @staticmethod
+    def prune_chunk(session: Session, chunk: int, since: datetime, chunks: int = PRUNE_CHUNKS) -> int:
+        """Drop the band rows of articles older than the window, in one slice of the key space.
+
+        The table has no index by article (that would double it); article ids grow with time,
+        so "older than the window" is "id below the first article inside it".
+        """
+        first_live = session.exec(select(func.min(Article.id)).where(col(Article.first_seen_at) >= since)).first()
+        if first_live is None:
+            return 0
+        span = 2 ** 63 // chunks  # band keys are in [-2^62, 2^62)
+        lo = -(2 ** 62) + chunk * span
+        hi = lo + span if chunk < chunks - 1 else 2 ** 62
+        res = session.execute(delete(DedupBand).where(col(DedupBand.band) >= lo, col(DedupBand.band) < hi,
+                                                      col(DedupBand.article_id) < first_live))
+        n = int(getattr(res, "rowcount", 0) or 0)
+        if n:
+            log.info("dedup index: %d band rows of articles older than the window pruned", n)
+        return n
+
+    @staticmethod
+    def _claim(session: Session, keys: list[int]) -> None:
+        """Serialise concurrent copies of one story across instances, by a unique key.
+
+        Each band (and the body hash) is inserted into ``dedup_claim``, whose primary key makes a
+        second transaction inserting the same key wait until the first commits; the first
+        deletes its keys before committing, so the second then proceeds and its candidate search
+        (a new statement, READ COMMITTED) sees the first article. Keys go in sorted order, so two
+        claimers cannot deadlock. SQLite needs none of this: it has one writer at a time and the
+        article insert that precedes this already holds the write lock.
+        """
+        if not keys or session.get_bind().dialect.name != "postgresql":
+            return
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        session.execute(pg_insert(DedupClaim).values([{"key": k} for k in keys]).on_conflict_do_nothing())
+
+    @staticmethod
+    def _release(session: Session, keys: list[int]) -> None:
+        if keys and session.get_bind().dialect.name == "postgresql":
+            session.execute(delete(DedupClaim).where(col(DedupClaim.key).in_(keys)))
 
     def _merge(self, session: Session, into: int, others: Sequence[int]) -> None:
         """An article bridging two stories (a fuller copy arriving late) makes them one."""

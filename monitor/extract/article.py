@@ -31,7 +31,7 @@ from lxml import etree
 
 from monitor.extract.language import detect_language
 from monitor.parse.dates import parse_date
-from monitor.parse.encoding import decode
+from monitor.parse.encoding import decode, fix_mojibake
 
 
 @dataclass(frozen=True)
@@ -105,19 +105,20 @@ def _extract(html: str, url: str | None) -> Any:
                                        include_comments=False, deduplicate=False)
 
 
-def _page_date(doc: etree._Element | None, html: str, url: str | None, language: str | None) -> datetime | None:
+def _page_date(doc: etree._Element | None, html: str, url: str | None, language: str | None,
+               timezone: str | None) -> datetime | None:
     """The publication time from the page's metadata, else htmldate's reading of the page."""
     if doc is not None:
         for node in doc.xpath('//script[@type="application/ld+json"]'):
             found = _jsonld_date(node.text_content())
-            if found and (dt := parse_date(found, None, language)):
+            if found and (dt := parse_date(found, timezone, language)):
                 return dt
         for meta in doc.xpath("//meta[@content]"):
             key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
-            if key in _DATE_META and (dt := parse_date(meta.get("content"), None, language)):
+            if key in _DATE_META and (dt := parse_date(meta.get("content"), timezone, language)):
                 return dt
         for t in doc.xpath("//time[@datetime]"):
-            if dt := parse_date(t.get("datetime"), None, language):
+            if dt := parse_date(t.get("datetime"), timezone, language):
                 return dt
     try:
         from htmldate import find_date
@@ -125,7 +126,7 @@ def _page_date(doc: etree._Element | None, html: str, url: str | None, language:
         found = find_date(html, url=url, original_date=True, extensive_search=True)
     except Exception:  # htmldate is a best effort on arbitrary markup
         found = None
-    return parse_date(found, None, language) if found else None
+    return parse_date(found, timezone, language) if found else None
 
 
 def _jsonld_date(raw: str) -> str | None:
@@ -145,8 +146,10 @@ def _jsonld_date(raw: str) -> str | None:
     return None
 
 
-def extract_article(html: bytes | str, url: str | None = None, content_type: str | None = None) -> Extracted | None:
-    """None when the page holds no article text."""
+def extract_article(html: bytes | str, url: str | None = None, content_type: str | None = None,
+                    timezone: str | None = None) -> Extracted | None:
+    """None when the page holds no article text. ``timezone``: the source's, for page dates
+    written without one (else the zone usual for the text's language)."""
     if isinstance(html, bytes):
         charset = None
         if content_type and (m := re.search(r"charset\s*=\s*[\"']?([\w.:-]+)", content_type, re.I)):
@@ -157,8 +160,8 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
     result = _extract(source, url)
     if result is None:
         return None
-    title = result.title or None
-    text = _tidy(result.text or "")
+    title = fix_mojibake(result.title) if result.title else None
+    text = _tidy(fix_mojibake(result.text or ""))
     if doc is not None and len(containers := _body_containers(doc)) >= 2:
         merged = etree.Element("html")
         head = doc.find("head")
@@ -168,15 +171,15 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
         for c in containers:
             article.append(copy.deepcopy(c))
         alt = _extract(lxml.html.tostring(merged, encoding="unicode"), url)
-        alt_text = _tidy(alt.text or "") if alt is not None else ""
+        alt_text = _tidy(fix_mojibake(alt.text or "")) if alt is not None else ""
         base = _words(text)
         if len(alt_text) > 1.2 * len(text) and base and len(base & _words(alt_text)) >= 0.9 * len(base):
             text = alt_text
     if not text:
         return None
     language = detect_language(text, result.language)
-    published = _page_date(doc, html, url, language)
+    published = _page_date(doc, html, url, language, timezone)
     if published is None and result.date:
-        published = parse_date(result.date, None, language)
+        published = parse_date(result.date, timezone, language)
     return Extracted(title=title, text=text, published=published, authors=result.author or None,
                      language=language, canonical_url=result.url or None, image=result.image or None)

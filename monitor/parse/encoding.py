@@ -24,6 +24,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+import ftfy
 from charset_normalizer import from_bytes
 
 # Accented letters of Latin-script languages (lower case; upper case derived).
@@ -227,3 +228,9 @@ def decode(content: bytes, http_charset: str | None = None, language: str | None
     if declared != best:
         note = f"declared {declared_raw}, decoded as {best}" if declared_raw else f"no declared encoding, decoded as {best}"
     return Decoded(content.decode(best, "replace"), best, declared_raw, note)
+
+
+def fix_mojibake(text: str) -> str:
+    """Repair text that was UTF-8 decoded as a legacy encoding upstream ("MÃ¼nchen"): the
+    publisher's CMS did it before the bytes reached us, so decoding them right is not enough."""
+    return ftfy.fix_encoding(text) if text and not text.isascii() else text

@@ -23,7 +23,7 @@ from bs4 import BeautifulSoup
 
 from monitor.dedup.urls import canonical_url
 from monitor.parse.dates import parse_date
-from monitor.parse.encoding import decode
+from monitor.parse.encoding import decode, fix_mojibake
 
 
 class FeedParseError(Exception):
@@ -80,7 +80,7 @@ def html_to_text(html: str) -> str:
 
 
 def _one_line(html: str) -> str:
-    return " ".join(html_to_text(html).split())
+    return " ".join(fix_mojibake(html_to_text(html)).split())
 
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
@@ -109,8 +109,7 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
     # Our decoding is authoritative: say UTF-8 in the declaration and the header we pass.
     text = _XML_DECL.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1)
     d = feedparser.parse(text.encode("utf-8"), sanitize_html=False, resolve_relative_uris=False,
-                         response_headers={"content-type": "application/xml; charset=utf-8",
-                                           "content-location": url})
+                         response_headers={"content-type": "application/xml; charset=utf-8"})
     warnings: list[str] = []
     if decoded.note:
         warnings.append(f"encoding: {decoded.note}")
@@ -119,11 +118,14 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
     if not d.entries and not d.feed.get("title") and not d.get("version"):
         raise FeedParseError(url, f"not a feed: {d.get('bozo_exception') or 'no feed elements found'}")
     feed_lang = language or d.feed.get("language") or None
-    base = d.feed.get("link") or url
+    # Relative item links mean the publisher's site (Miniflux reads them so too): the channel's
+    # absolute <link>, else the feed's own URL. xml:base, where set, feedparser has applied.
+    site = urljoin(url, d.feed.get("link") or "")
+    base = site if re.match(r"^https?://", site) else url
     entries: list[FeedEntry] = []
     for i, e in enumerate(d.entries):
         try:
-            entry = _entry(e, i, url, base, feed_lang, timezone, warnings)
+            entry = _entry(e, i, base, feed_lang, timezone, warnings)
         except Exception as exc:  # one bad entry never drops the rest of the feed
             warnings.append(f"entry {i}: skipped: {exc}")
             continue
@@ -138,7 +140,7 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
                       encoding=decoded.encoding)
 
 
-def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str | None,
+def _entry(e: Any, i: int, base: str, lang: str | None, timezone: str | None,
            warnings: list[str]) -> FeedEntry:
     link = e.get("feedburner_origlink") or e.get("link") or ""
     if not link:
@@ -147,10 +149,10 @@ def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str 
     guid = e.get("id") or ""
     if not link and guid and e.get("guidislink", True) and re.match(r"^https?://", guid):
         link = guid
-    original = urljoin(url, link.strip()) if link else ""
+    original = urljoin(base, link.strip()) if link else ""
     title = _one_line(e.get("title", ""))
     if not guid:
-        guid = original or title or f"{url}#{i}"
+        guid = original or title or f"{base}#{i}"
     if not original and not title and not (e.get("summary") or e.get("content")):
         raise ValueError("empty item (no link, title or content)")
     details = [c for c in e.get("content") or [] if c.get("value")]
@@ -159,10 +161,10 @@ def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str 
     body = ""
     if details:
         richest = max(details, key=lambda c: len(c.get("value", "")))
-        body = richest["value"]
+        body = fix_mojibake(richest["value"])
         # Relative links in the body: against xml:base when the feed sets one, else against
         # the entry's own page (an RSS item's "/article/1" means the item's site, not the feed's).
-        content_base = richest.get("base") if richest.get("base") not in (None, "", url) else (original or url)
+        content_base = richest.get("base") or original or base
         if "html" in str(richest.get("type", "html")):
             body = feedparser.urls.resolve_relative_uris(body, content_base, "utf-8", "text/html")
     published = None
@@ -179,7 +181,7 @@ def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str 
     author = _one_line(e.get("author") or "") or None
     return FeedEntry(guid=str(guid), url=canonical_url(original) if original else canonical_url(base),
                      title=title, content_html=body, published=published, author=author,
-                     language=e.get("language") or lang, image=_image(e, original or url),
+                     language=e.get("language") or lang, image=_image(e, original or base),
                      original_url=original or None)
 
 

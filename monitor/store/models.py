@@ -78,6 +78,7 @@ class Article(SQLModel, table=True):
     published_estimated: bool = False  # no date anywhere: first-seen time used instead
     authors: str | None = None
     language: str | None = None
+    image: str | None = Field(default=None, sa_column=Column(Text))  # lead image URL (parse area)
     full_text: bool = True  # False: the feed's own content was used (page not fetched or failed)
     fetch_error: str | None = Field(default=None, sa_column=Column(Text))
     content_hash: str | None = Field(default=None, index=True)
@@ -141,13 +142,15 @@ class DedupBand(SQLModel, table=True):
     """LSH band keys of an article's MinHash: the near-duplicate index, shared by all instances.
 
     WITHOUT ROWID on SQLite: the primary key is the whole row, stored once (about half the size).
+    No foreign key on purpose: there is no index by article (it would double the size), so rows
+    are pruned by ``monitor.dedup.stories.prune_index`` in band ranges, and rows of a deleted
+    article are harmless meanwhile (lookups join ``article``).
     """
 
     __tablename__ = "dedup_band"
     __table_args__ = ({"sqlite_with_rowid": False},)
     band: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
-    article_id: int = Field(sa_column=Column(Integer, ForeignKey("article.id", ondelete="CASCADE"),
-                                             primary_key=True, autoincrement=False))
+    article_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
 
 
 class DedupBoilerplate(SQLModel, table=True):
@@ -157,6 +160,14 @@ class DedupBoilerplate(SQLModel, table=True):
     source_id: int = Field(sa_column=Column(Integer, ForeignKey("source.id", ondelete="CASCADE"),
                                             primary_key=True, autoincrement=False))
     paragraph: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+
+
+class DedupClaim(SQLModel, table=True):
+    """Empty at rest: a key is held only while a transaction assigns an article to a story, so
+    two instances ingesting copies of one story at once are serialised by the primary key."""
+
+    __tablename__ = "dedup_claim"
+    key: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
 
 
 class StoryAlert(SQLModel, table=True):

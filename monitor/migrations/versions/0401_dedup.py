@@ -1,4 +1,4 @@
-"""dedup: stories, near-duplicate LSH bands, outlet boilerplate, story alerts
+"""dedup: stories, near-duplicate LSH bands, outlet boilerplate, story claims and alerts
 
 Revision ID: 0401
 Revises: 0001
@@ -32,8 +32,7 @@ def upgrade() -> None:
     op.create_table(
         "dedup_band",
         sa.Column("band", sa.BigInteger(), nullable=False),
-        sa.Column("article_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["article_id"], ["article.id"], ondelete="CASCADE"),
+        sa.Column("article_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint("band", "article_id"),
         sqlite_with_rowid=False,
     )
@@ -43,6 +42,11 @@ def upgrade() -> None:
         sa.Column("paragraph", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["source_id"], ["source.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("source_id", "paragraph"),
+    )
+    op.create_table(
+        "dedup_claim",
+        sa.Column("key", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.PrimaryKeyConstraint("key"),
     )
     op.create_table(
         "story_alert",
@@ -62,6 +66,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("story_alert")
+    op.drop_table("dedup_claim")
     op.drop_table("dedup_boilerplate")
     op.drop_table("dedup_band")
     with op.batch_alter_table("article", schema=None) as batch_op:
