@@ -7,6 +7,7 @@ data between them and owns the transactions.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 # extractions crash the process with SIGSEGV (trafilatura issues #840, #925). One worker thread
 # keeps the event loop free while extractions run one at a time.
 _EXTRACT_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
+# Ingestion (dedup, match, outbox writes) runs on its own single thread: one article at a time, in
+# order, and never on the event loop.
+_INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 
 
 @dataclass
@@ -132,9 +136,13 @@ class Pipeline:
             log.info("source %s (%s): %s", source_id, sc.name, w)
 
         new_entries = self._unseen(source_id, result.entries)
+        loop = asyncio.get_running_loop()
         pages = await asyncio.gather(*(self._fetch_page(sc, e) for e in new_entries)) if sc.full_text else [(None, None)] * len(new_entries)
         for entry, (extracted, page_error) in zip(new_entries, pages, strict=True):
-            n_alerts = self._ingest(source_id, sc, entry, extracted, page_error)
+            # Off the event loop (dedup and matching are CPU and database work): fetches,
+            # deliveries and lease renewals of other sources keep their timing meanwhile.
+            n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
+                                                  source_id, sc, entry, extracted, page_error)
             if n_alerts is not None:
                 report.new_articles += 1
                 report.alerts += n_alerts
@@ -216,7 +224,8 @@ class Pipeline:
                         enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
                     else:  # the story already alerted for this rule: record the match, stay quiet
                         s.add(Match(article_id=article.id or 0, rule=m.rule, hits=[asdict(h) for h in m.hits],
-                                    statements=[asdict(st) for st in m.statements]))
+                                    statements=[asdict(st) for st in m.statements],
+                                    field=m.field, speaker=m.speaker, quote=m.quote))
         except IntegrityError:
             # Stored meanwhile (same canonical URL from another entry or another instance).
             log.info("source %s: article %s already stored, skipped", sc.name, url)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from click.testing import CliRunner, Result
 from sqlalchemy import update
 from sqlmodel import select
 
 from monitor.alerts import enqueue_notice
 from monitor.alerts.outbox import claim_next
+from monitor.cli import cli
 from monitor.deliver.base import build_channel
 from monitor.deliver.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
@@ -50,11 +53,18 @@ def test_webhook_is_signed_and_carries_a_stable_idempotency_key(tmp_path: Path, 
     body = json.loads(posts[0].body)
     assert body["rule"] == "kz" and body["outlet"] == "Loopback Pravda" and body["statements"][0]["speaker"]
     assert body["also_reported_by"] == [] and posts[0].headers["x-team"] == "desk"
+    # A reprint of a story elsewhere: its alert names the other outlet.
+    add_alerts(engine, 1, ("hook",), outlet="Kazinform", story=7, first=20)
+    add_alerts(engine, 1, ("hook",), outlet="TASS", story=7, first=21)
+    asyncio.run(Deliverer(engine, {"hook": hook}).run())
+    assert [p["also_reported_by"] for p in site.post_json("/hook")[2:]] == [["TASS"], ["Kazinform"]]
+    with session_scope(engine) as s:
+        s.execute(update(Delivery).where(Delivery.id > 2).values(status="dead"))
     # The key is the same when the same delivery is sent again (a repeat after a crash).
     with session_scope(engine) as s:
-        s.execute(update(Delivery).values(status="pending"))
+        s.execute(update(Delivery).where(Delivery.id <= 2).values(status="pending"))
     asyncio.run(Deliverer(engine, {"hook": hook}).run())
-    assert len(site.posts("/hook")) == 4 and len(seen) == 2
+    assert len(site.posts("/hook")) == 6 and len(seen) == 4
     # A wrong secret is refused by the receiver: the delivery is dead at once (401 is permanent).
     bad = build_channel("hook", "webhook", {"url": site.url("/hook"), "secret": "wrong"})
     add_alerts(engine, 1, ("hook",), first=10)
@@ -62,22 +72,30 @@ def test_webhook_is_signed_and_carries_a_stable_idempotency_key(tmp_path: Path, 
 
 
 def test_two_instances_send_each_delivery_once(tmp_path: Path, database_url: str, site: Site) -> None:
+    """Two instances (threads with their own event loop and connections, so their claims really
+    race in the database) share 30 deliveries: each is sent once, and both did some."""
     seen: list[str] = []
     _receiver(site, seen)
     engine = store(database_url)
     add_alerts(engine, 30, ("hook",))
     hook = build_channel("hook", "webhook", {"url": site.url("/hook"), "secret": SECRET})
-    a = Deliverer(store(database_url), {"hook": hook}, owner="a")
-    b = Deliverer(store(database_url), {"hook": hook}, owner="b")
+    workers = [Deliverer(store(database_url), {"hook": hook}, owner=name) for name in ("a", "b")]
+    sent: dict[str, int] = {}
+    start = threading.Barrier(2)
 
-    async def both() -> tuple[int, int]:
-        ra, rb = await asyncio.gather(a.run(), b.run())
-        return ra.sent, rb.sent
+    def run(w: Deliverer) -> None:
+        start.wait()
+        sent[w.owner] = asyncio.run(w.run()).sent
 
-    sent_a, sent_b = asyncio.run(both())
-    assert sent_a + sent_b == 30 and len(site.posts("/hook")) == 30 and len(seen) == 30
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sent["a"] + sent["b"] == 30 and sent["a"] > 0 and sent["b"] > 0
+    assert len(site.posts("/hook")) == 30 and len(seen) == 30
     assert statuses(engine) == {"sent": 30}
-    for w in (a, b):
+    for w in workers:
         w.engine.dispose()
     engine.dispose()
 
@@ -134,27 +152,33 @@ type = "webhook"
 url = "{site.url('/hook')}"
 """, encoding="utf-8")
     first = run_monitor(cfg, "run", "--once")  # no source at all: pending deliveries still go out
+    # The rest in-process (same CLI, no interpreter start-up per command).
+    runner = CliRunner()
+
+    def cli_run(*args: str) -> Result:
+        return runner.invoke(cli, ["--config", str(cfg), *args], catch_exceptions=False)
+
     assert first.returncode == 0, first.stderr
-    listed = json.loads(run_monitor(cfg, "alerts", "--json").stdout)
+    listed = json.loads(cli_run("alerts", "--json").stdout)
     assert [it["status"] for it in listed] == ["failed", "failed"]
     assert "HTTP 503" in listed[0]["last_error"] and listed[0]["next_attempt"]
     with session_scope(engine) as s:
         s.execute(update(Delivery).values(next_attempt_at=datetime.now(UTC)))
-    run_monitor(cfg, "run", "--once")
-    dead = json.loads(run_monitor(cfg, "alerts", "--status", "dead", "--json").stdout)
+    cli_run("run", "--once")
+    dead = json.loads(cli_run("alerts", "--status", "dead", "--json").stdout)
     assert len(dead) == 2
     site.pages["/hook"] = Page(b"{}", "application/json")
-    one = run_monitor(cfg, "alerts", "retry", str(dead[0]["id"]))
-    assert one.returncode == 0 and "1 delivery queued again" in one.stdout
-    run_monitor(cfg, "run", "--once")
+    one = cli_run("alerts", "retry", str(dead[0]["id"]))
+    assert one.exit_code == 0 and "1 delivery queued again" in one.output
+    cli_run("run", "--once")
     assert statuses(engine) == {"sent": 1, "dead": 1}
-    assert "1 delivery queued again" in run_monitor(cfg, "alerts", "retry", "--dead").stdout
-    run_monitor(cfg, "run", "--once")
+    assert "1 delivery queued again" in cli_run("alerts", "retry", "--dead").output
+    cli_run("run", "--once")
     assert statuses(engine) == {"sent": 2}
-    text = run_monitor(cfg, "alerts").stdout
+    text = cli_run("alerts").stdout
     assert text.count("sent") == 2 and "Story 0" in text
-    bad = run_monitor(cfg, "alerts", "retry", str(dead[0]["id"]))
-    assert bad.returncode == 1
+    bad = cli_run("alerts", "retry", str(dead[0]["id"]))
+    assert bad.exit_code == 1
     with session_scope(engine) as s:
         assert len(s.exec(select(Delivery)).all()) == 2
     engine.dispose()

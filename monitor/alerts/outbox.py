@@ -36,12 +36,10 @@ def enqueue_alert(session: Session, article: Article, source: Source, match: Rul
                   channels: tuple[str, ...]) -> Alert:
     """Caller owns the transaction; nothing is sent here."""
     assert article.id is not None
-    first = match.statements[0] if match.statements else None
     m = Match(article_id=article.id, rule=match.rule,
               hits=[asdict(h) for h in match.hits],
               statements=[asdict(s) for s in match.statements],
-              field=first.field if first else (match.hits[0].field if match.hits else None),
-              speaker=match.speaker, quote=first.text if first else None)
+              field=match.field, speaker=match.speaker, quote=match.quote)
     session.add(m)
     session.flush()
     assert m.id is not None

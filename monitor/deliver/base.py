@@ -168,6 +168,21 @@ def templates_for(opts: Mapping[str, Any]) -> Templates:
     return Templates({k: v for k, v in opts.items() if k in TEMPLATE_KEYS})
 
 
+def _retry_after_in_body(resp: httpx.Response) -> float | None:
+    """Telegram (parameters.retry_after, s), Discord (retry_after, s), Matrix (retry_after_ms)."""
+    try:
+        data = resp.json()
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    for value, scale in ((data.get("retry_after_ms"), 0.001), (data.get("retry_after"), 1.0),
+                         ((data.get("parameters") or {}).get("retry_after"), 1.0)):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value) * scale
+    return None
+
+
 _SSL: ssl.SSLContext | None = None
 
 
@@ -196,6 +211,8 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
         ra = resp.headers.get("Retry-After")
         if ra and ra.strip().replace(".", "", 1).isdigit():
             retry_after = float(ra)
+        elif resp.status_code == 429:
+            retry_after = _retry_after_in_body(resp)
         detail = resp.text[:200].replace("\n", " ")
         permanent = resp.status_code in (400, 401, 403, 410, 413, 422)
         raise DeliveryError(f"{channel}: HTTP {resp.status_code}: {detail}", permanent=permanent,

@@ -117,6 +117,11 @@ class Deliverer:
         self.policies = policies or {}
         self.owner = owner or instance_name()
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Claim nothing more: a running ``run()`` returns after the delivery in flight."""
+        self._stopping = True
 
     @classmethod
     def from_config(cls, config: Any, engine: Engine, **kw: Any) -> Deliverer:
@@ -141,7 +146,7 @@ class Deliverer:
         report = DeliveryReport()
         report.digests = self.build_digests()
         handled = 0
-        while limit is None or handled < limit:
+        while (limit is None or handled < limit) and not self._stopping:
             now = self.clock()
             with session_scope(self.engine) as s:
                 # Claim and read in one transaction: one commit fewer per delivery.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable
 
-from monitor.match.evaluate import DocIndex, meta_true, seq_occ
+from monitor.match.evaluate import DocIndex, meta_true, reach, seq_occ
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
 
 Truth = Callable[[DocIndex], bool]
@@ -145,32 +145,25 @@ def _pairs(node: Near, left: list[Span], right: list[Span], ix: DocIndex, first:
     out: list[Span] = []
     n, ordered, sentence = node.n, node.ordered, node.sentence
     starts = [(b[0], b[1]) for b in right]
+    longest = max(b[2] - b[1] for b in right)
     for afi, a0, a1 in left:
-        # Right spans starting within reach: from (a0 - n - longest) to a1 + n.
-        # Ordered: only right spans starting after this one ends can qualify.
-        lo = bisect_left(starts, (afi, a1) if ordered else (afi, -1))
-        for j in range(lo, len(right)):
+        lo, hi = reach(node, ix, afi, a0, a1, longest)
+        for j in range(bisect_left(starts, (afi, lo)), len(right)):
             bfi, b0, b1 = right[j]
-            if bfi != afi:
-                if bfi > afi:
-                    break
-                continue
+            if bfi != afi or b0 > hi:
+                break
             if b0 >= a1:
                 gap = b0 - a1
-                if n is not None and gap > n:
-                    break
             elif a0 >= b1:
                 if ordered:
                     continue
                 gap = a0 - b1
-                if n is not None and gap > n:
-                    continue
             else:
                 continue
-            if sentence:
-                sid = ix.fields[afi].sid
-                if sid[a0] != sid[b0]:
-                    continue
+            if n is not None and gap > n:
+                continue
+            if sentence and ix.fields[afi].sid[a0] != ix.fields[afi].sid[b0]:
+                continue
             out.append((afi, min(a0, b0), max(a1, b1)))
             if first:
                 return out

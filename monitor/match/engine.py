@@ -9,6 +9,7 @@ give the candidate rules; only those are evaluated in full.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from monitor.match.compiled import Truth, truth
 from monitor.match.evaluate import FIELD_NAMES, DocIndex, evidence, is_true
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, parse_query
 from monitor.match.statements import find_speaker
-from monitor.match.text import fold, split_sentences, tokens
+from monitor.match.text import fold
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 
 _SEP = "\x01"
@@ -183,8 +184,7 @@ class RuleSet:
 def quote(rule: CompiledRule, ix: DocIndex) -> RuleMatch:
     """Hits with character offsets, and the sentences holding the evidence, with speaker."""
     occ = evidence(rule.tree, ix)
-    toks = [tokens(ix.doc.title), tokens(ix.doc.body)]
-    sents = [split_sentences(ix.doc.title), split_sentences(ix.doc.body)]
+    toks, sents = ix.offsets, ix.sentences
     hits: dict[tuple[int, int, int], Hit] = {}
     groups: dict[tuple[int, int, int], set[tuple[int, int]]] = {}
     for fi, start, end, leaves in occ:
@@ -220,7 +220,5 @@ def quote(rule: CompiledRule, ix: DocIndex) -> RuleMatch:
 
 
 def _sentence_of(sents: list[tuple[int, int]], pos: int) -> int:
-    for i, (_s, e) in enumerate(sents):
-        if pos < e:
-            return i
-    return max(len(sents) - 1, 0)
+    """The sentence holding character ``pos`` (or the one before it, between sentences)."""
+    return max(bisect_right(sents, (pos, float("inf"))) - 1, 0)

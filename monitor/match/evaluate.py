@@ -12,13 +12,14 @@ from collections.abc import Iterable
 from functools import cached_property
 
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
-from monitor.match.text import cased_words, fold, split_sentences, words
+from monitor.match.text import Tokens, cased_words, fold, split_sentences, tokens, words
 from monitor.match.types import Document
 
 Leaf = tuple[int, int, int]
 Occ = tuple[int, int, int, tuple[Leaf, ...]]
 FIELD_NAMES = ("title", "body")
 _FIELD_INDEX = {"title": 0, "body": 1}
+MAX_EVIDENCE = 500  # proximity pairs collected per clause for quoting
 
 
 def plain_title_body(text: str) -> tuple[str, str]:
@@ -32,7 +33,7 @@ def plain_title_body(text: str) -> tuple[str, str]:
 class FieldIndex:
     """One field's words; positions, case-kept words and sentence numbers on first use."""
 
-    __slots__ = ("text", "words", "doc", "_pos", "_sid", "_cased", "_cache")
+    __slots__ = ("text", "words", "doc", "_pos", "_sid", "_bounds", "_cased", "_cache")
 
     def __init__(self, text: str, doc: DocIndex):
         self.text = text
@@ -40,6 +41,7 @@ class FieldIndex:
         self.doc = doc
         self._pos: dict[str, list[int]] | None = None
         self._sid: list[int] | None = None
+        self._bounds: list[tuple[int, int]] | None = None
         self._cased: list[str] | None = None
         self._cache: dict[object, list[int]] = {}
 
@@ -55,6 +57,21 @@ class FieldIndex:
                     lst.append(i)
             self._pos = d
         return self._pos
+
+    @property
+    def sentence_bounds(self) -> list[tuple[int, int]]:
+        """(first word, last word) of every sentence, by sentence number."""
+        if self._bounds is None:
+            bounds: list[tuple[int, int]] = []
+            for i, n in enumerate(self.sid):
+                while len(bounds) < n:  # a sentence without words (e.g. "—")
+                    bounds.append((i, i - 1))
+                if n == len(bounds):
+                    bounds.append((i, i))
+                else:
+                    bounds[n] = (bounds[n][0], i)
+            self._bounds = bounds
+        return self._bounds
 
     @property
     def cased(self) -> list[str]:
@@ -143,6 +160,15 @@ class DocIndex:
         return u
 
     @cached_property
+    def offsets(self) -> tuple[Tokens, Tokens]:
+        """Title and body words with character offsets (for quoting matched rules only)."""
+        return tokens(self.doc.title), tokens(self.doc.body)
+
+    @cached_property
+    def sentences(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        return split_sentences(self.doc.title), split_sentences(self.doc.body)
+
+    @cached_property
     def site(self) -> str:
         return self.doc.site.lower().removeprefix("www.")
 
@@ -203,35 +229,60 @@ def seq_occ(node: Seq, ix: DocIndex) -> list[Occ]:
     return out
 
 
-def occurrences(node: Node, ix: DocIndex) -> list[Occ]:
-    """Every occurrence of a positional node (Seq, Or of them, Near)."""
+def occurrences(node: Node, ix: DocIndex, limit: int | None = None) -> list[Occ]:
+    """Every occurrence of a positional node (Seq, Or of them, Near).
+
+    ``limit`` caps the pairs a top-level proximity collects (quoting needs a few, and one huge
+    sentence full of both sides would otherwise pair every word with every other)."""
     if isinstance(node, Seq):
         return seq_occ(node, ix)
     if isinstance(node, Or):
         res: list[Occ] = []
         for c in node.children:
-            res.extend(occurrences(c, ix))
+            res.extend(occurrences(c, ix, limit))
         return res
     if isinstance(node, Near):
-        return near_occ(node, ix, first_only=False)
+        return near_occ(node, ix, first_only=False, limit=limit)
     raise TypeError(f"not positional: {node!r}")  # pragma: no cover - the parser forbids it
 
 
-def near_occ(node: Near, ix: DocIndex, first_only: bool) -> list[Occ]:
+def reach(node: Near, ix: DocIndex, afi: int, a0: int, a1: int, longest: int) -> tuple[int, float]:
+    """The range of start words a right-hand span may have to pair with the left span
+    [a0, a1) of field ``afi``, so proximity checks never scan the whole article."""
+    n = node.n
+    lo, hi = 0, float("inf")
+    if node.ordered:
+        lo = a1
+        if n is not None:
+            hi = a1 + n
+    elif n is not None:
+        lo, hi = a0 - n - longest, a1 + n
+    if node.sentence:
+        first, last = ix.fields[afi].sentence_bounds[ix.fields[afi].sid[a0]]
+        lo, hi = max(lo, first), min(hi, last)
+    return lo, hi
+
+
+def near_occ(node: Near, ix: DocIndex, first_only: bool, limit: int | None = None) -> list[Occ]:
     left = occurrences(node.left, ix)
     if not left:
         return []
     right = occurrences(node.right, ix)
     if not right:
         return []
+    right.sort(key=lambda o: (o[0], o[1]))
+    starts = [(b[0], b[1]) for b in right]
+    longest = max(b[2] - b[1] for b in right)
     out: list[Occ] = []
     n, ordered, sentence = node.n, node.ordered, node.sentence
     for a in left:
         afi, a0, a1 = a[0], a[1], a[2]
-        for b in right:
-            if b[0] != afi:
-                continue
+        lo, hi = reach(node, ix, afi, a0, a1, longest)
+        for j in range(bisect_left(starts, (afi, lo)), len(right)):
+            b = right[j]
             b0, b1 = b[1], b[2]
+            if b[0] != afi or b0 > hi:
+                break
             if b0 >= a1:
                 gap = b0 - a1
             elif a0 >= b1:
@@ -242,12 +293,10 @@ def near_occ(node: Near, ix: DocIndex, first_only: bool) -> list[Occ]:
                 continue  # overlapping: the same words cannot be both sides
             if n is not None and gap > n:
                 continue
-            if sentence:
-                sid = ix.fields[afi].sid
-                if sid[a0] != sid[b0]:
-                    continue
+            if sentence and ix.fields[afi].sid[a0] != ix.fields[afi].sid[b0]:
+                continue
             out.append((afi, min(a0, b0), max(a1, b1), a[3] + b[3]))
-            if first_only:
+            if first_only or (limit is not None and len(out) >= limit):
                 return out
     return out
 
@@ -273,7 +322,7 @@ def is_true(node: Node, ix: DocIndex) -> bool:
 def evidence(node: Node, ix: DocIndex) -> list[Occ]:
     """The occurrences that make a true node true (negations contribute none)."""
     if isinstance(node, Seq | Near):
-        return occurrences(node, ix)
+        return occurrences(node, ix, MAX_EVIDENCE)
     if isinstance(node, And):
         return [o for c in node.children for o in evidence(c, ix)]
     if isinstance(node, Or):

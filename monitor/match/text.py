@@ -57,6 +57,9 @@ def query_words(text: str) -> list[str]:
     return WORD_RE.findall(strip_accents(text))
 
 
+_CHAR_FOLD: dict[str, str] = {}  # character -> its accent-stripped form (offset mapping)
+
+
 @dataclass(frozen=True)
 class Tokens:
     """One field's words with character offsets into its original text."""
@@ -69,17 +72,17 @@ class Tokens:
 
 def tokens(text: str) -> Tokens:
     """Words with offsets, for quoting and highlighting (slower path, matched articles only)."""
-    if text.isascii():
-        stripped, index = text, None
+    stripped = strip_accents(text)
+    if stripped == text:
+        index = None
     else:
         parts: list[str] = []
         idx: list[int] = []
+        cache = _CHAR_FOLD
         for i, ch in enumerate(text):
-            if ch.isascii():
-                parts.append(ch)
-                idx.append(i)
-                continue
-            d = _COMBINING.sub("", unicodedata.normalize("NFKD", ch))
+            d = cache.get(ch)
+            if d is None:
+                d = cache[ch] = _COMBINING.sub("", unicodedata.normalize("NFKD", ch))
             parts.append(d)
             idx.extend([i] * len(d))
         stripped = "".join(parts)
@@ -132,7 +135,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
             if not _NEXT_START.match(text, end):
                 continue
             if m.group(0).startswith(".") and len(m.group(0).rstrip("\"'”’»)]")) == 1:
-                lw = _LAST_WORD.search(text, 0, m.start())
+                lw = _LAST_WORD.search(text, max(0, m.start() - 40), m.start())
                 word = lw.group(1) if lw else ""
                 bare = word.rstrip(".").lower()
                 if bare in ABBREVIATIONS or (len(word) == 1 and word.isupper()):

@@ -48,4 +48,17 @@ class RuleMatch:
 
     @property
     def speaker(self) -> str | None:
+        """Who made the statement: the first statement's speaker the article names."""
         return next((s.speaker for s in self.statements if s.speaker), None)
+
+    @property
+    def field(self) -> str | None:
+        """Where the evidence is: the first statement's field ("title" or "body")."""
+        if self.statements:
+            return self.statements[0].field
+        return self.hits[0].field if self.hits else None
+
+    @property
+    def quote(self) -> str | None:
+        """The first statement's text, as alerts quote it."""
+        return self.statements[0].text if self.statements else None
