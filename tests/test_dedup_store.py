@@ -72,13 +72,14 @@ def _ingest(e: Engine, art: Article, idx: StoryIndex, hold: threading.Event | No
 
 def _waiting_on_lock(e: Engine, deadline: float = 20.0) -> bool:
     end = time.monotonic() + deadline
-    with e.connect() as c:
-        while time.monotonic() < end:
+    while time.monotonic() < end:
+        # a new transaction each time: pg_stat_activity is a snapshot taken once per transaction
+        with e.connect() as c:
             n = c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                                "AND wait_event_type = 'Lock'")).scalar_one()
-            if n:
-                return True
-            time.sleep(0.02)
+        if n:
+            return True
+        time.sleep(0.02)
     return False
 
 
