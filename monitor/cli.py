@@ -108,6 +108,7 @@ def articles(ctx: click.Context, as_json: bool, limit: int) -> None:
             "id": a.id, "source": src.name, "title": a.title, "url": a.url,
             "published": a.published.isoformat() if a.published and not a.published_estimated else None,
             "language": a.language, "full_text": a.full_text, "first_seen": a.first_seen_at.isoformat(),
+            "image": a.image,
             "story_id": a.story_id, "duplicate_of": a.duplicate_of,
         } for a, src in rows]
     if as_json:

@@ -171,6 +171,8 @@ class Pipeline:
         return out
 
     async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
+        if not entry.url.startswith(("http://", "https://")):
+            return None, "the feed entry has no link"
         try:
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
                     entry.url, sc.allow_private_networks):
@@ -202,6 +204,7 @@ class Pipeline:
             published=published or now, published_estimated=published is None,
             authors=(ex.authors if ex and ex.authors else entry.author), language=ex.language if ex else detect_language(text, entry.language),
             full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
+            image=(ex.image if ex and ex.image else entry.image),
             content_hash=content_hash(text) if text else None, first_seen_at=now,
         )
         doc = Document(title=article.title, body=article.text, url=url, site=urlsplit(url).hostname or "",

@@ -166,3 +166,33 @@ def test_config_accepts_good_modes_and_templates(tmp_path: Path) -> None:
     msg = AlertMessage(1, "kz:1:hook", {"kind": "match", "rule": "kz", "title": "T", "url": "u", "outlet": "o",
                                         "statements": []}, ("A", "B"))
     assert channel.templates.render(msg, "subject") == "kz: T (2)"
+
+
+def test_a_dead_digest_is_retried_whole_and_its_alerts_are_never_sent_alone(tmp_path: Path, site: Site) -> None:
+    from monitor.alerts.outbox import retry
+
+    site.pages["/hook"] = Page(b"gone", "text/plain", 410)  # permanent: dead at once
+    engine = store(f"sqlite:///{tmp_path / 'm.db'}")
+    add_alerts(engine, 3, ("hook",))
+    now = [datetime.now(UTC) + timedelta(seconds=1)]
+    w = Deliverer(engine, {"hook": build_channel("hook", "webhook", {"url": site.url("/hook"),
+                                                                     "timezone": "Asia/Almaty"})},
+                  rules={"kz": RulePolicy.from_options({"mode": "digest", "digest": "hourly"})},
+                  clock=lambda: now[0])
+    asyncio.run(w.run())
+    now[0] += timedelta(hours=1, minutes=1)
+    assert asyncio.run(w.run()).dead == 1
+    assert statuses(engine) == {"dead": 4}
+    with session_scope(engine) as s:
+        assert retry(s, dead=True) == 1  # the digest only
+    assert statuses(engine) == {"pending": 1, "batched": 3}
+    site.pages["/hook"] = Page(b"{}", "application/json")
+    assert asyncio.run(w.run()).sent == 1
+    assert statuses(engine) == {"sent": 4}
+    refused, accepted = site.post_json("/hook")  # the same digest, twice: nothing sent alone
+    assert refused == accepted and accepted["kind"] == "digest" and accepted["count"] == 3
+    # Times are shown in the channel's timezone.
+    with session_scope(engine) as s:
+        a = s.exec(select(Alert).where(Alert.kind == "digest")).one()
+        msg = AlertMessage(a.id or 0, a.key, dict(a.payload))
+    assert "2025-09-24 12:15 +05" in w.channels["hook"].templates.render(msg, "text")

@@ -153,12 +153,14 @@ def test_pipeline_stores_canonical_urls_dates_and_flags_missing_dates(tmp_path: 
     site = Site()
     site.pages["/heise.xml"] = Page((FIXTURES / "feeds" / "heise_de_rdf09_no_dates.xml").read_bytes(), "application/rdf+xml")
     site.pages["/qq.xml"] = Page((FIXTURES / "feeds" / "qq_news_rss20_gb2312.xml").read_bytes(), "text/xml")
+    site.pages["/bbc.xml"] = Page((FIXTURES / "feeds" / "bbc_urdu_rss20_cdata_rtl.xml").read_bytes(), "application/rss+xml")
     site.start()
     try:
         cfg = tmp_path / "config.toml"
         cfg.write_text(f'[monitor]\ndatabase = "sqlite:///{tmp_path / "m.db"}"\n[fetch]\nallow_private_networks = true\n'
                        f'[[source]]\nname = "heise"\nurl = "{site.url("/heise.xml")}"\nfull_text = false\n'
-                       f'[[source]]\nname = "qq"\nurl = "{site.url("/qq.xml")}"\nfull_text = false\n')
+                       f'[[source]]\nname = "qq"\nurl = "{site.url("/qq.xml")}"\nfull_text = false\n'
+                       f'[[source]]\nname = "bbc"\nurl = "{site.url("/bbc.xml")}"\nfull_text = false\n')
         config = load_config(cfg, env={})
         engine = create_db_engine(config.database_url)
         upgrade(engine)
@@ -186,6 +188,9 @@ def test_pipeline_stores_canonical_urls_dates_and_flags_missing_dates(tmp_path: 
         first = next(a for a in qq if a.url == "http://news.qq.com/a/20180918/009846.htm")
         assert _aware(first.published) == datetime(2018, 9, 18, 6, 38, 10, tzinfo=UTC)
         assert first.title == "习近平为何如此强调崇尚英雄？"
+        bbc = [a for a in arts if a.source_id == 3]
+        assert len(bbc) == 26 and all(a.image and a.image.startswith("http://c.files.bbci.co.uk/") for a in bbc)
+        assert {a.language for a in bbc} == {"ur"}
 
 
 def _aware(dt: datetime) -> datetime:

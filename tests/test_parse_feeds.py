@@ -271,3 +271,52 @@ def test_undefined_html_entities_in_xml() -> None:
     xml = _rss("Caf&eacute; &amp; cr&egrave;me&nbsp;br&ucirc;l&eacute;e", decl="utf-8")
     feed = parse_feed(xml.encode(), "https://example.org/feed")
     assert feed.entries[0].title == "Café & crème\u00a0brûlée".replace("\u00a0", " ")
+
+
+def test_relative_entry_links_xml_base_and_channel_link() -> None:
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.org/blog/">'
+            '<title>t</title><entry><title>a</title><id>1</id><link href="posts/1?utm_source=x"/><updated>2024-01-01T00:00:00Z</updated></entry>'
+            '<entry xml:base="https://other.example/x/"><title>b</title><id>2</id><link href="../y/2"/><updated>2024-01-01T00:00:00Z</updated></entry></feed>')
+    assert [e.url for e in parse_feed(atom.encode(), "https://feeds.example/feed.atom").entries] == [
+        "https://example.org/blog/posts/1", "https://other.example/y/2"]
+    rss = ('<rss version="2.0"><channel><title>t</title><link>https://site.example/</link>'
+           '<item><title>a</title><link>/news/1</link><description>&lt;a href="/news/2"&gt;more&lt;/a&gt;</description></item></channel></rss>')
+    [entry] = parse_feed(rss.encode(), "https://cdn.feeds.example/f.xml").entries
+    assert entry.url == "https://site.example/news/1"
+    assert 'href="https://site.example/news/2"' in entry.content_html
+
+
+@pytest.mark.parametrize(("raw", "lang", "expected_utc_hour"), [
+    ("Mi, 16 Nov 2022 10:00:00 +0100", "de", 9),
+    ("mer., 16 nov. 2022 10:00:00 +0100", "fr", 9),
+    ("śr, 16 lis 2022 10:00:00 +0100", "pl", 9),
+    ("Ср, 16 ноя 2022 10:00:00 +0300", "ru", 7),
+    ("Çar, 16 Kas 2022 10:00:00 +0300", "tr", 7),
+    ("quarta-feira, 16 de novembro de 2022 10:00", "pt", 10),  # Lisbon: UTC+0 in November
+    ("16 listopada 2022 10:00", "pl", 9),  # Warsaw: UTC+1
+    ("2022年11月16日 10:00", "zh", 2),  # Beijing: UTC+8
+    ("Wed, 16 Nov 2022 10:00:00 CEST", None, 8),
+    ("Wed, 16 Nov 2022 10:00:00 EST", None, 15),
+])
+def test_dates_in_many_languages(raw: str, lang: str | None, expected_utc_hour: int) -> None:
+    from monitor.parse.dates import parse_date
+
+    assert parse_date(raw, None, lang) == datetime(2022, 11, 16, expected_utc_hour, tzinfo=UTC)
+
+
+def test_entries_without_links_keep_distinct_identities() -> None:
+    items = "".join(f"<item><guid isPermaLink=\"false\">note-{i}</guid><title>Note {i}</title>"
+                    f"<description>Text {i}</description></item>" for i in range(3))
+    xml = f'<rss version="2.0"><channel><title>t</title><link>https://site.example/</link>{items}</channel></rss>'
+    entries = parse_feed(xml.encode(), "https://site.example/feed").entries
+    assert len({e.url for e in entries}) == 3
+    assert all(e.url.startswith("urn:monitor:entry:") for e in entries)
+    again = parse_feed(xml.encode(), "https://site.example/feed").entries
+    assert [e.url for e in again] == [e.url for e in entries]  # stable across polls
+
+
+def test_html_page_error_says_so_for_autodiscovery() -> None:
+    with pytest.raises(FeedParseError) as exc:
+        parse_feed(b"<!doctype html><html><head><link rel=alternate type=application/rss+xml href=/f></head></html>",
+                   "https://site.example/")
+    assert exc.value.is_html

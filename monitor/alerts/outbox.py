@@ -137,14 +137,23 @@ def sent_since(session: Session, channel: str, since: datetime) -> int:
 
 def retry(session: Session, delivery_id: int | None = None, dead: bool = False,
           now: datetime | None = None) -> int:
-    """Put one delivery (any state but sent/sending) or every dead one back to pending."""
+    """Put one delivery (any state but sent/sending) or every dead one back to pending.
+
+    Alerts carried by a digest are retried through their digest (never on their own, which would
+    send them twice): retrying a digest puts its alerts back in "batched".
+    """
     now = now or datetime.now(UTC)
-    q = update(Delivery).values(status="pending", next_attempt_at=now, attempts=0, last_error=None,
-                                lease_owner=None, lease_expires_at=None)
+    q = select(Delivery.id).where(col(Delivery.digest_id).is_(None))
     if dead:
         q = q.where(col(Delivery.status) == "dead")
     else:
-        q = q.where(col(Delivery.id) == delivery_id,
-                    col(Delivery.status).in_(["failed", "dead", "pending"]))
-    res = session.execute(q)
-    return int(getattr(res, "rowcount", 0))
+        q = q.where(col(Delivery.id) == delivery_id, col(Delivery.status).in_(["failed", "dead", "pending"]))
+    ids = [i for i in session.exec(q).all() if i is not None]
+    if not ids:
+        return 0
+    session.execute(update(Delivery).where(col(Delivery.id).in_(ids))
+                    .values(status="pending", next_attempt_at=now, attempts=0, last_error=None,
+                            lease_owner=None, lease_expires_at=None))
+    session.execute(update(Delivery).where(col(Delivery.digest_id).in_(ids))
+                    .values(status="batched", last_error=None))
+    return len(ids)

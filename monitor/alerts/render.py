@@ -13,7 +13,7 @@ import hashlib
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +106,12 @@ class AlertMessage:
     def statements(self) -> list[dict[str, Any]]:
         return [_statement(s) for s in self.payload.get("statements", [])]
 
-    def context(self) -> dict[str, Any]:
-        """The variables templates see (documented in the README)."""
+    def context(self, tz: tzinfo | None = None) -> dict[str, Any]:
+        """The variables templates see (documented in the README); times shown in ``tz``."""
         ctx: dict[str, Any] = {"kind": self.kind, "alert_id": self.alert_id,
                                "delivery_id": self.delivery_id, "delivery_key": self.delivery_key}
         if self.kind == "digest":
-            ctx.update(digest_context(self.payload.get("items", [])))
+            ctx.update(digest_context(self.payload.get("items", []), tz))
             return ctx
         if self.kind in ("notice", "test"):
             ctx.update(subject=str(self.payload.get("subject", "")), text=str(self.payload.get("text", "")))
@@ -119,7 +119,7 @@ class AlertMessage:
         statements = self.statements
         ctx.update(
             rule=self.rule, title=self.title, url=self.url, outlet=self.outlet,
-            published=human_time(self.published), published_iso=self.published, statements=statements,
+            published=human_time(self.published, tz), published_iso=self.published, statements=statements,
             quote=statements[0]["text"] if statements else None,
             speaker=self.payload.get("speaker") or next((s["speaker"] for s in statements if s["speaker"]), None),
             terms=list(self.payload.get("terms", [])),
@@ -161,7 +161,7 @@ def _plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
                                      "also_reported_by")}
 
 
-def digest_context(items: list[dict[str, Any]]) -> dict[str, Any]:
+def digest_context(items: list[dict[str, Any]], tz: tzinfo | None = None) -> dict[str, Any]:
     """Group digest items by rule, then by story: one entry per story, reprints folded into
     ``also_reported_by`` so a story printed by ten outlets is one line, not ten."""
     groups: dict[str, dict[str, Any]] = {}
@@ -174,7 +174,7 @@ def digest_context(items: list[dict[str, Any]]) -> dict[str, Any]:
         if st is None:
             st = g["stories"][story_key] = {
                 "title": it.get("title", ""), "url": it.get("url", ""), "outlet": it.get("outlet", ""),
-                "published": human_time(it.get("published")),
+                "published": human_time(it.get("published"), tz),
                 "statements": [_statement(s) for s in it.get("statements", [])],
                 "also_reported_by": [],
             }
@@ -204,7 +204,8 @@ SAMPLE_PAYLOAD: dict[str, Any] = {
 class Templates:
     """Default templates plus a channel's overrides, compiled once."""
 
-    def __init__(self, overrides: Mapping[str, str] | None = None):
+    def __init__(self, overrides: Mapping[str, str] | None = None, tz: tzinfo | None = None):
+        self.tz = tz  # times are shown in the channel's timezone
         self._text_env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
                                               autoescape=False)
         self._html_env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
@@ -222,7 +223,7 @@ class Templates:
 
     def render(self, msg: AlertMessage, part: str) -> str:
         kind = "notice" if msg.kind == "test" else msg.kind
-        out = str(self._compiled[(kind, part)].render(msg.context()))
+        out = str(self._compiled[(kind, part)].render(msg.context(self.tz)))
         return " ".join(out.split()) if part == "subject" else out
 
     @staticmethod
@@ -258,10 +259,13 @@ def render_html(msg: AlertMessage) -> str:
     return DEFAULT_TEMPLATES.render(msg, "html")
 
 
-def human_time(iso: str | None) -> str:
+def human_time(iso: str | None, tz: tzinfo | None = None) -> str:
     if not iso:
         return ""
     try:
-        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M %Z").strip()
+        when = datetime.fromisoformat(iso)
     except ValueError:
         return iso
+    if tz is not None and when.tzinfo is not None:
+        when = when.astimezone(tz)
+    return when.strftime("%Y-%m-%d %H:%M %Z").strip()

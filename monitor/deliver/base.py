@@ -165,7 +165,10 @@ def channel_timeout(opts: Mapping[str, Any], default: float = 30.0) -> float:
 
 
 def templates_for(opts: Mapping[str, Any]) -> Templates:
-    return Templates({k: v for k, v in opts.items() if k in TEMPLATE_KEYS})
+    from monitor.alerts.policy import zone
+
+    tz = zone(opts["timezone"]) if "timezone" in opts else None
+    return Templates({k: v for k, v in opts.items() if k in TEMPLATE_KEYS}, tz)
 
 
 def _retry_after_in_body(resp: httpx.Response) -> float | None:

@@ -106,7 +106,7 @@ class SlackChannel(_HttpChannel):
     type = "slack"
 
     def build(self, msg: AlertMessage) -> dict[str, Any]:
-        ctx = msg.context()
+        ctx = msg.context(self.templates.tz)
         subject = self.subject(msg)
         if self.custom or msg.kind in ("notice", "test"):
             body = slack_escape(cut(self.text(msg), SLACK_SECTION))
@@ -171,7 +171,7 @@ class TelegramChannel(_HttpChannel):
                 "link_preview_options": {"is_disabled": True}}
 
     def html(self, msg: AlertMessage) -> str:
-        ctx = msg.context()
+        ctx = msg.context(self.templates.tz)
         if self.custom or msg.kind in ("notice", "test"):
             subject = tg_escape(cut(self.subject(msg), 200))
             return fit(lambda n: f"<b>{subject}</b>\n\n{tg_escape(cut(self.text(msg), n))}",
@@ -242,7 +242,7 @@ class DiscordChannel(_HttpChannel):
     type = "discord"
 
     def build(self, msg: AlertMessage) -> dict[str, Any]:
-        ctx = msg.context()
+        ctx = msg.context(self.templates.tz)
         embed: dict[str, Any]
         if self.custom or msg.kind in ("notice", "test"):
             embed = {"title": cut(self.subject(msg), DISCORD["title"]),
@@ -310,7 +310,7 @@ class TeamsChannel(_HttpChannel):
     type = "teams"
 
     def build(self, msg: AlertMessage) -> dict[str, Any]:
-        ctx = msg.context()
+        ctx = msg.context(self.templates.tz)
         actions: list[dict[str, Any]] = []
 
         def card(n: int) -> dict[str, Any]:

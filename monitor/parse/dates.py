@@ -35,6 +35,7 @@ _LANG_ZONES: dict[str, str] = {
     "en-us": "America/New_York", "en-au": "Australia/Sydney", "en-in": "Asia/Kolkata",
     "en-ca": "America/Toronto", "en-nz": "Pacific/Auckland", "en-za": "Africa/Johannesburg",
 }
+_RFC822_ZONES = {"GMT", "UT", "UTC", "Z", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"}
 _ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$", re.I)
 
 
@@ -62,6 +63,9 @@ def _strict(raw: str) -> datetime | None:
         except ValueError:
             pass
     if re.match(r"^([A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s", s):
+        zone = re.search(r"\s([A-Za-z]{1,5})$", s)
+        if zone and zone.group(1).upper() not in _RFC822_ZONES:
+            return None  # "CEST", "MSK": the email parser would read these as UTC
         try:
             return parsedate_to_datetime(s)
         except (TypeError, ValueError, IndexError):

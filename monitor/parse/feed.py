@@ -10,6 +10,7 @@ unwrapped from redirectors and canonicalised (``monitor.dedup.urls``).
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -27,9 +28,12 @@ from monitor.parse.encoding import decode, fix_mojibake
 
 
 class FeedParseError(Exception):
-    def __init__(self, url: str, message: str):
+    """``is_html``: the response is a web page, where feed autodiscovery may find the feed."""
+
+    def __init__(self, url: str, message: str, is_html: bool = False):
         super().__init__(f"{url}: {message}")
         self.url = url
+        self.is_html = is_html
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ def _one_line(html: str) -> str:
 
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_RELATIVE_REF = re.compile(r"""(?:href|src|srcset|poster)\s*=\s*["']?(?![a-z][a-z0-9+.-]*:|//)""", re.I)
 _LOOKS_HTML = re.compile(r"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html)", re.I | re.S)
 
 
@@ -105,12 +110,11 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
     decoded = decode(content, charset, language)
     text = decoded.text.lstrip("\ufeff").lstrip()
     if _LOOKS_HTML.match(text):
-        raise FeedParseError(url, "not a feed: the response is an HTML page")
+        raise FeedParseError(url, "not a feed: the response is an HTML page", is_html=True)
     # Our decoding is authoritative: say UTF-8 in the declaration and the header we pass.
     text = _XML_DECL.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1)
     d = feedparser.parse(text.encode("utf-8"), sanitize_html=False, resolve_relative_uris=False,
-                         response_headers={"content-type": "application/xml; charset=utf-8",
-                                           "content-location": url})
+                         response_headers={"content-type": "application/xml; charset=utf-8"})
     warnings: list[str] = []
     if decoded.note:
         warnings.append(f"encoding: {decoded.note}")
@@ -119,11 +123,14 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
     if not d.entries and not d.feed.get("title") and not d.get("version"):
         raise FeedParseError(url, f"not a feed: {d.get('bozo_exception') or 'no feed elements found'}")
     feed_lang = language or d.feed.get("language") or None
-    base = d.feed.get("link") or url
+    # Relative item links mean the publisher's site (Miniflux reads them so too): the channel's
+    # absolute <link>, else the feed's own URL. xml:base, where set, feedparser has applied.
+    site = urljoin(url, d.feed.get("link") or "")
+    base = site if re.match(r"^https?://", site) else url
     entries: list[FeedEntry] = []
     for i, e in enumerate(d.entries):
         try:
-            entry = _entry(e, i, url, base, feed_lang, timezone, warnings)
+            entry = _entry(e, i, base, feed_lang, timezone, warnings)
         except Exception as exc:  # one bad entry never drops the rest of the feed
             warnings.append(f"entry {i}: skipped: {exc}")
             continue
@@ -138,7 +145,7 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
                       encoding=decoded.encoding)
 
 
-def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str | None,
+def _entry(e: Any, i: int, base: str, lang: str | None, timezone: str | None,
            warnings: list[str]) -> FeedEntry:
     link = e.get("feedburner_origlink") or e.get("link") or ""
     if not link:
@@ -147,10 +154,10 @@ def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str 
     guid = e.get("id") or ""
     if not link and guid and e.get("guidislink", True) and re.match(r"^https?://", guid):
         link = guid
-    original = urljoin(url, link.strip()) if link else ""
+    original = urljoin(base, link.strip()) if link else ""
     title = _one_line(e.get("title", ""))
     if not guid:
-        guid = original or title or f"{url}#{i}"
+        guid = original or title or f"{base}#{i}"
     if not original and not title and not (e.get("summary") or e.get("content")):
         raise ValueError("empty item (no link, title or content)")
     details = [c for c in e.get("content") or [] if c.get("value")]
@@ -162,8 +169,8 @@ def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str 
         body = fix_mojibake(richest["value"])
         # Relative links in the body: against xml:base when the feed sets one, else against
         # the entry's own page (an RSS item's "/article/1" means the item's site, not the feed's).
-        content_base = richest.get("base") if richest.get("base") not in (None, "", url) else (original or url)
-        if "html" in str(richest.get("type", "html")):
+        content_base = richest.get("base") or original or base
+        if "html" in str(richest.get("type", "html")) and _RELATIVE_REF.search(body):
             body = feedparser.urls.resolve_relative_uris(body, content_base, "utf-8", "text/html")
     published = None
     for key in ("published", "created", "updated"):
@@ -177,10 +184,18 @@ def _entry(e: Any, i: int, url: str, base: str, lang: str | None, timezone: str 
             else:
                 break
     author = _one_line(e.get("author") or "") or None
-    return FeedEntry(guid=str(guid), url=canonical_url(original) if original else canonical_url(base),
+    # No link: a stable URN of its own (so entries do not collide on the site's home page); the
+    # pipeline uses the feed's content for it and fetches no page.
+    url = canonical_url(original) if original else entry_urn(base, str(guid))
+    return FeedEntry(guid=str(guid), url=url,
                      title=title, content_html=body, published=published, author=author,
-                     language=e.get("language") or lang, image=_image(e, original or url),
+                     language=e.get("language") or lang, image=_image(e, original or base),
                      original_url=original or None)
+
+
+def entry_urn(feed: str, guid: str) -> str:
+    """The identity of an entry that has no link of its own."""
+    return "urn:monitor:entry:" + hashlib.sha256(f"{feed}\n{guid}".encode()).hexdigest()[:32]
 
 
 def _image(e: Any, base: str) -> str | None:
@@ -223,7 +238,7 @@ def _parse_json_feed(content: bytes, url: str, *, timezone: str | None, language
             image = item.get("image") or item.get("banner_image")
             entries.append(FeedEntry(
                 guid=str(item.get("id") or original or f"{url}#{i}"),
-                url=canonical_url(original) if original else canonical_url(url),
+                url=canonical_url(original) if original else entry_urn(url, str(item.get("id") or i)),
                 title=_one_line(str(item.get("title") or "")), content_html=str(body),
                 published=published, author=author, language=item.get("language") or lang,
                 image=urljoin(url, str(image)) if image else None, original_url=original or None))

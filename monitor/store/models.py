@@ -79,6 +79,7 @@ class Article(SQLModel, table=True):
     published_estimated: bool = False  # no date anywhere: first-seen time used instead
     authors: str | None = None
     language: str | None = None
+    image: str | None = Field(default=None, sa_column=Column(Text))  # lead image URL (parse area)
     full_text: bool = True  # False: the feed's own content was used (page not fetched or failed)
     fetch_error: str | None = Field(default=None, sa_column=Column(Text))
     content_hash: str | None = Field(default=None, index=True)
