@@ -131,3 +131,13 @@ def test_unusable_entity_alias_is_named_at_load(tmp_path: Path) -> None:
     line_no = next(i + 1 for i, line in enumerate(cfg.splitlines()) if "*stan" in line)
     assert problems == [f"{tmp_path / 'config.toml'}:{line_no}: entity 'kazakhstan': alias '*stan': "
                         "a word cannot start with a wildcard"]
+
+
+def test_huge_sentence_full_of_both_sides_quotes_a_bounded_number_of_pairs() -> None:
+    """One 14,000-word "sentence" pairing every "the" with every "bird": quoting stays bounded."""
+    from monitor.match.evaluate import MAX_EVIDENCE
+
+    body = "the cat and the dog and the bird, " * 2000
+    [m] = RuleSet([("r", "the SENT bird")]).match(Document("", body))
+    assert 0 < len(m.hits) <= 2 * MAX_EVIDENCE
+    assert len(m.statements) == 1 and m.statements[0].text == body.strip()
