@@ -171,6 +171,8 @@ class Pipeline:
         return out
 
     async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
+        if not entry.url.startswith(("http://", "https://")):
+            return None, "the feed entry has no link"
         try:
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
                     entry.url, sc.allow_private_networks):

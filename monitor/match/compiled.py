@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from monitor.match.evaluate import DocIndex, meta_true, reach, seq_occ
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
@@ -19,6 +21,25 @@ Span = tuple[int, int, int]  # field, start, end
 Spans = Callable[[DocIndex], list[Span]]
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def entity_memo(fn: F) -> F:
+    """Entities expand to the same sub-tree in every rule naming them (hundreds of rules may
+    share one): compute what depends only on that sub-tree once."""
+    memo: dict[Node, Any] = {}
+
+    @wraps(fn)
+    def wrapper(node: Node) -> Any:
+        if isinstance(node, Or) and node.label.startswith("@"):
+            if node not in memo:
+                memo[node] = fn(node)
+            return memo[node]
+        return fn(node)
+    return cast(F, wrapper)
+
+
+@entity_memo
 def _plain_forms(node: Node) -> frozenset[str] | None:
     """The folded forms if ``node`` is one exact word (or an OR of them) in any field."""
     if isinstance(node, Seq):
@@ -36,6 +57,7 @@ def _plain_forms(node: Node) -> frozenset[str] | None:
     return None
 
 
+@entity_memo
 def _plain_stems(node: Node) -> frozenset[str] | None:
     """The stems if ``node`` is one ``stem*`` word (or an OR of them) in any field."""
     if isinstance(node, Seq):
@@ -53,6 +75,7 @@ def _plain_stems(node: Node) -> frozenset[str] | None:
     return None
 
 
+@entity_memo
 def truth(node: Node) -> Truth:
     forms = _plain_forms(node)
     if forms is not None:
@@ -74,7 +97,8 @@ def truth(node: Node) -> Truth:
             return lambda ix: r0(ix) or r1(ix)
         return lambda ix: any(f(ix) for f in rest)
     if isinstance(node, And):
-        parts = [truth(c) for c in node.children]
+        # Cheap set tests first: a candidate rule usually fails on one, before any positions.
+        parts = [truth(c) for c in sorted(node.children, key=_cost)]
         if len(parts) == 2:
             p0, p1 = parts
             return lambda ix: p0(ix) and p1(ix)
@@ -93,10 +117,24 @@ def truth(node: Node) -> Truth:
     return lambda ix: bool(seq_occ(seq, ix))
 
 
+def _cost(node: Node) -> int:
+    """Rough evaluation cost: 0 set test, 1 word positions, 2 phrase, 3 proximity."""
+    if isinstance(node, Meta) or _plain_forms(node) is not None:
+        return 0
+    if isinstance(node, Not):
+        return _cost(node.child)
+    if isinstance(node, Seq):
+        return 1 if len(node.words) == 1 else 2
+    if isinstance(node, Or | And):
+        return max(_cost(c) for c in node.children)
+    return 3
+
+
 def _words_node(forms: frozenset[str]) -> Node:
     return Seq((W("exact", stem=min(forms), forms=forms),))
 
 
+@entity_memo
 def spans(node: Node) -> Spans:
     """Sorted (field, start, end) of every occurrence of a positional node."""
     forms = _plain_forms(node)

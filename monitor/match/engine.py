@@ -12,11 +12,12 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import ahocorasick
 
-from monitor.match.compiled import Truth, truth
+from monitor.match.compiled import Truth, entity_memo, truth
 from monitor.match.evaluate import FIELD_NAMES, DocIndex, evidence, is_true
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, parse_query
 from monitor.match.statements import find_speaker
@@ -36,6 +37,7 @@ def compile_query(query: str, entities: Mapping[str, Any] | None = None) -> Node
     return parse_query(query, entities)
 
 
+@lru_cache(maxsize=65536)
 def _cost(keys: frozenset[Key]) -> float:
     """Guessed chance that some key occurs: short words and prefixes are common."""
     return sum((3.0 if kind == "*" else 1.0) / max(len(v), 1) ** 2 for kind, v in keys)
@@ -65,6 +67,7 @@ def _seq_keys(node: Seq) -> list[frozenset[Key]]:
     return out
 
 
+@entity_memo
 def anchors(node: Node) -> Anchors:
     """Two key sets, each of which must have a key in any article the rule matches."""
     if isinstance(node, Seq):
@@ -110,23 +113,24 @@ class RuleSet:
             tree = compile_query(q, entities)
             self.rules.append(CompiledRule(name, q, tree, truth(tree)))
         self.by_name = {r.name: r for r in self.rules}
-        post: dict[Key, tuple[set[int], set[int]]] = {}
+        # Postings: word -> rules whose first (a) or second (b) anchor set holds it. Exact words
+        # are found by one set intersection with the article's words; stems (wildcards) by one
+        # Aho-Corasick pass over the article's distinct words.
+        posts: dict[str, dict[str, list[int]]] = {"=a": {}, "=b": {}, "*a": {}, "*b": {}}
         always: set[int] = set()
         for ri, rule in enumerate(self.rules):
             anc = anchors(rule.tree)
             if anc is None:
                 always.add(ri)
                 continue
-            for side in (0, 1):
-                for k in anc[side]:
-                    post.setdefault(k, (set(), set()))[side].add(ri)
-        # Exact words are found by one set intersection with the article's words; word stems
-        # (wildcards) by one Aho-Corasick pass over the article's distinct words.
-        self._exact_a = {v: frozenset(a) for (kind, v), (a, _) in post.items() if kind == "=" and a}
-        self._exact_b = {v: frozenset(b) for (kind, v), (_, b) in post.items() if kind == "=" and b}
+            for side, keys in zip("ab", anc, strict=True):
+                for kind, v in keys:
+                    posts[kind + side].setdefault(v, []).append(ri)
+        self._exact_a: dict[str, tuple[int, ...]] = {v: tuple(r) for v, r in posts["=a"].items()}
+        self._exact_b: dict[str, tuple[int, ...]] = {v: tuple(r) for v, r in posts["=b"].items()}
         self._exact_keys = frozenset(self._exact_a) | frozenset(self._exact_b)
-        self._stem_a = {v: frozenset(a) for (kind, v), (a, _) in post.items() if kind == "*" and a}
-        self._stem_b = {v: frozenset(b) for (kind, v), (_, b) in post.items() if kind == "*" and b}
+        self._stem_a: dict[str, tuple[int, ...]] = {v: tuple(r) for v, r in posts["*a"].items()}
+        self._stem_b: dict[str, tuple[int, ...]] = {v: tuple(r) for v, r in posts["*b"].items()}
         self._always = frozenset(always)
         self._automaton: Any = None
         # Every stem of 3+ letters any rule uses (not only anchors): the same pass then tells

@@ -163,8 +163,22 @@ def inflections(alias_word: str) -> set[str]:
     return out
 
 
+_WORD_CACHE: dict[tuple[str, bool], list[W]] = {}
+
+
 def _word_matchers(raw: str, q: str, col: int, inflect: bool = False) -> list[W]:
     """The word positions of one query word as written (hyphens/apostrophes split it)."""
+    key = (raw, inflect)
+    hit = _WORD_CACHE.get(key)
+    if hit is None:
+        hit = _word_matchers_uncached(raw, q, col, inflect)
+        if len(_WORD_CACHE) > 200_000:  # the same words recur across rules; bound the memory
+            _WORD_CACHE.clear()
+        _WORD_CACHE[key] = hit
+    return hit
+
+
+def _word_matchers_uncached(raw: str, q: str, col: int, inflect: bool) -> list[W]:
     if raw.startswith("!"):
         parts = query_words(raw[1:])
         if not parts or any(ch in raw for ch in "*?"):
@@ -420,14 +434,24 @@ class _Parser:
         if ent is None:
             known = ", ".join(sorted(self.entities)) or "none defined"
             raise self.err(f"unknown entity '@{name}' (known: {known}); define it as [entity.{name}]", col)
-        alts: list[Node] = []
-        for alias in ent.aliases:
-            ws: list[W] = []
-            for piece in alias.split():
-                ws.extend(_word_matchers(piece, self.q, col, inflect=ent.inflect))
-            if ws:
-                alts.append(Seq(tuple(ws), label=alias))
-        return Or(tuple(alts), label="@" + name)
+        key = (name, tuple(ent.aliases), bool(ent.inflect))
+        node = _ENTITY_CACHE.get(key)
+        if node is None:
+            alts: list[Node] = []
+            for alias in ent.aliases:
+                ws: list[W] = []
+                for piece in alias.split():
+                    ws.extend(_word_matchers(piece, self.q, col, inflect=ent.inflect))
+                if ws:
+                    alts.append(Seq(tuple(ws), label=alias))
+            if not alts:
+                raise self.err(f"entity '@{name}' has no alias with a word in it", col)
+            node = _ENTITY_CACHE[key] = Or(tuple(alts), label="@" + name)
+        return node
+
+
+# Entities expand the same way in every rule that names them: once per config is enough.
+_ENTITY_CACHE: dict[tuple[str, tuple[str, ...], bool], Node] = {}
 
 
 def _only_negative(node: Node) -> bool:
