@@ -302,3 +302,21 @@ def test_dates_in_many_languages(raw: str, lang: str | None, expected_utc_hour: 
     from monitor.parse.dates import parse_date
 
     assert parse_date(raw, None, lang) == datetime(2022, 11, 16, expected_utc_hour, tzinfo=UTC)
+
+
+def test_entries_without_links_keep_distinct_identities() -> None:
+    items = "".join(f"<item><guid isPermaLink=\"false\">note-{i}</guid><title>Note {i}</title>"
+                    f"<description>Text {i}</description></item>" for i in range(3))
+    xml = f'<rss version="2.0"><channel><title>t</title><link>https://site.example/</link>{items}</channel></rss>'
+    entries = parse_feed(xml.encode(), "https://site.example/feed").entries
+    assert len({e.url for e in entries}) == 3
+    assert all(e.url.startswith("urn:monitor:entry:") for e in entries)
+    again = parse_feed(xml.encode(), "https://site.example/feed").entries
+    assert [e.url for e in again] == [e.url for e in entries]  # stable across polls
+
+
+def test_html_page_error_says_so_for_autodiscovery() -> None:
+    with pytest.raises(FeedParseError) as exc:
+        parse_feed(b"<!doctype html><html><head><link rel=alternate type=application/rss+xml href=/f></head></html>",
+                   "https://site.example/")
+    assert exc.value.is_html

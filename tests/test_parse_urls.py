@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote
 
 import pytest
@@ -32,6 +33,8 @@ BASE = "https://www.example.com/news/2024/05/story.html"
     "https://duckduckgo.com/l/?uddg=https%3A%2F%2Fwww.example.com%2Fnews%2F2024%2F05%2Fstory.html",
     "https://r.search.yahoo.com/_ylt=A0/RV=2/RE=1/RO=10/RU=https%3a%2f%2fwww.example.com%2fnews%2f2024%2f05%2fstory.html/RK=2/RS=x-",
     "  https://www.example.com/news/2024/05/story.html  ",
+    "https://news.google.com/rss/articles/" + base64.urlsafe_b64encode(
+        b"\x08\x13\x22" + bytes([47]) + b"https://www.example.com/news/2024/05/story.html" + b"\xd2\x01\x00").decode().rstrip("=") + "?oc=5",
 ])
 def test_variants_of_one_url_agree(variant: str) -> None:
     assert canonical_url(variant) == BASE

@@ -9,6 +9,8 @@ canonicalises to itself and comparisons stay stable across versions of a page.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -57,6 +59,8 @@ _REDIRECTORS: list[tuple[re.Pattern[str], re.Pattern[str], tuple[str, ...]]] = [
     (re.compile(r"^t\.umblr\.com$"), re.compile(r"^/redirect$"), ("z",)),
     (re.compile(r"^click\.redditmail\.com|^feeds\.feedblitz\.com$"), re.compile(r".*"), ("url",)),
 ]
+# Google News: /rss/articles/<base64 protobuf>; older ids carry the target URL in clear.
+_GOOGLE_NEWS = re.compile(r"^/(?:rss/)?articles/([A-Za-z0-9_-]{20,})$")
 # Yahoo search: /.../RU=<encoded target>/RK=...
 _YAHOO = re.compile(r"/RU=([^/]+)/R[KS]=")
 
@@ -89,6 +93,8 @@ def _redirect_target(url: str) -> str | None:
     host = (parts.hostname or "").lower()
     if not host:
         return None
+    if host == "news.google.com" and (m := _GOOGLE_NEWS.match(parts.path)):
+        return _google_news_target(m.group(1))
     if host.endswith("search.yahoo.com"):
         m = _YAHOO.search(parts.path)
         return _absolute(unquote(m.group(1))) if m else None
@@ -101,6 +107,20 @@ def _redirect_target(url: str) -> str | None:
                 if k in params and (target := _absolute(params[k])):
                     return target
     return None
+
+
+def _google_news_target(article_id: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(article_id + "=" * (-len(article_id) % 4))
+    except (ValueError, binascii.Error):
+        return None
+    m = re.search(rb"https?://[\x21-\x7e]+", raw)
+    if not m:
+        return None  # newer ids are opaque: only Google can resolve them
+    # The URL is a length-prefixed protobuf field; the byte before it says how long it is.
+    start = m.start()
+    length = raw[start - 1] if start and raw[start - 1] < 0x80 else len(m.group(0))
+    return _absolute(raw[start:start + length].decode("ascii", "replace"))
 
 
 def _absolute(value: str) -> str | None:

@@ -22,6 +22,7 @@ import codecs
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ftfy
@@ -53,6 +54,9 @@ _LANG_ENCODINGS: dict[str, tuple[str, ...]] = {
 }
 _COMMON = ("cp1252", "iso-8859-2", "cp1250", "cp1251", "koi8-r", "iso-8859-7", "iso-8859-9",
            "cp1257", "iso-8859-15")
+_NON_ASCII_WORDS = re.compile(rb"[^\s<>&;]*[\x80-\xff][^\s<>&;]*")
+_SAMPLE_BYTES = 64_000
+_CLEAN = 0.95  # every non-ASCII character a plausible letter of one language or script
 _NEUTRAL_CATEGORIES = {"Pc", "Pd", "Pi", "Pf", "Po", "Ps", "Pe", "Zs", "Mn", "Sc"}
 
 # Labels read as the superset browsers use (WHATWG Encoding): servers mislabel the superset.
@@ -191,6 +195,8 @@ def decode(content: bytes, http_charset: str | None = None, language: str | None
             return Decoded(content.decode(declared), declared, declared_raw)
         except UnicodeDecodeError:
             declared = None
+    if declared and declared.startswith("iso2022") and content.isascii():
+        return Decoded(content.decode(declared, "replace"), declared, declared_raw)
     try:
         text = content.decode("utf-8")
         note = None if declared in (None, "utf-8") or content.isascii() else f"declared {declared_raw}, but the bytes are UTF-8"
@@ -201,27 +207,40 @@ def decode(content: bytes, http_charset: str | None = None, language: str | None
         return Decoded(_utf8_with_fallback(content), "utf-8", declared_raw,
                        "UTF-8 with some invalid bytes, read as windows-1252")
     lang = (language or language_hint(content) or "").split("-")[0].split("_")[0].lower() or None
-    text_bytes = _TAGS.sub(b" ", content)
-    candidates: list[str] = []
-    for enc in ((declared,) if declared and declared != "utf-8" else ()) + _LANG_ENCODINGS.get(lang or "", ()):
-        if (c := normalise_encoding(enc)) and c not in candidates:
-            candidates.append(c)
-    try:
-        detected = [m.encoding for m in list(from_bytes(text_bytes[:200_000]))[:3]]
-    except Exception:  # detection is only a hint
-        detected = []
-    for enc in (*detected, *_COMMON):
-        if (c := normalise_encoding(enc)) and c not in candidates:
-            candidates.append(c)
+    # Evidence: the words that hold non-ASCII bytes, markup stripped (a small sample decodes
+    # and scores fast even for a large feed).
+    words, size = [], 0
+    for w in _NON_ASCII_WORDS.findall(_TAGS.sub(b" ", content)):
+        words.append(w)
+        size += len(w) + 1
+        if size > _SAMPLE_BYTES:
+            break
+    sample_bytes = b" ".join(words)
     best, best_score = None, float("-inf")
-    for enc in candidates:  # ties keep the earlier: declared, then the language's, then detected
+    tried: set[str] = set()
+
+    def consider(encodings: Iterable[str | None]) -> None:
+        nonlocal best, best_score
+        for enc in encodings:  # ties keep the earlier: declared, then the language's, then detected
+            c = normalise_encoding(enc)
+            if not c or c in tried or c == "utf-8":
+                continue
+            tried.add(c)
+            try:
+                sample = sample_bytes.decode(c)
+            except (UnicodeDecodeError, LookupError):
+                continue
+            score = mojibake_score(sample, lang)
+            if score > best_score + 1e-9:
+                best, best_score = c, score
+
+    consider((declared, *_LANG_ENCODINGS.get(lang or "", ())))
+    if best_score < _CLEAN:  # the declared encoding leaves doubt: ask the detector too
         try:
-            sample = text_bytes.decode(enc)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        score = mojibake_score(sample, lang)
-        if score > best_score + 1e-9:
-            best, best_score = enc, score
+            detected = [m.encoding for m in list(from_bytes(sample_bytes))[:3]]
+        except Exception:  # detection is only a hint
+            detected = []
+        consider((*detected, *_COMMON))
     if best is None:
         return Decoded(_utf8_with_fallback(content), "utf-8", declared_raw, "no encoding fits; read as UTF-8")
     note = None

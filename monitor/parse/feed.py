@@ -10,6 +10,7 @@ unwrapped from redirectors and canonicalised (``monitor.dedup.urls``).
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -27,9 +28,12 @@ from monitor.parse.encoding import decode, fix_mojibake
 
 
 class FeedParseError(Exception):
-    def __init__(self, url: str, message: str):
+    """``is_html``: the response is a web page, where feed autodiscovery may find the feed."""
+
+    def __init__(self, url: str, message: str, is_html: bool = False):
         super().__init__(f"{url}: {message}")
         self.url = url
+        self.is_html = is_html
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ def _one_line(html: str) -> str:
 
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
+_RELATIVE_REF = re.compile(r"""(?:href|src|srcset|poster)\s*=\s*["']?(?![a-z][a-z0-9+.-]*:|//)""", re.I)
 _LOOKS_HTML = re.compile(r"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html)", re.I | re.S)
 
 
@@ -105,7 +110,7 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
     decoded = decode(content, charset, language)
     text = decoded.text.lstrip("\ufeff").lstrip()
     if _LOOKS_HTML.match(text):
-        raise FeedParseError(url, "not a feed: the response is an HTML page")
+        raise FeedParseError(url, "not a feed: the response is an HTML page", is_html=True)
     # Our decoding is authoritative: say UTF-8 in the declaration and the header we pass.
     text = _XML_DECL.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1)
     d = feedparser.parse(text.encode("utf-8"), sanitize_html=False, resolve_relative_uris=False,
@@ -165,7 +170,7 @@ def _entry(e: Any, i: int, base: str, lang: str | None, timezone: str | None,
         # Relative links in the body: against xml:base when the feed sets one, else against
         # the entry's own page (an RSS item's "/article/1" means the item's site, not the feed's).
         content_base = richest.get("base") or original or base
-        if "html" in str(richest.get("type", "html")):
+        if "html" in str(richest.get("type", "html")) and _RELATIVE_REF.search(body):
             body = feedparser.urls.resolve_relative_uris(body, content_base, "utf-8", "text/html")
     published = None
     for key in ("published", "created", "updated"):
@@ -179,10 +184,18 @@ def _entry(e: Any, i: int, base: str, lang: str | None, timezone: str | None,
             else:
                 break
     author = _one_line(e.get("author") or "") or None
-    return FeedEntry(guid=str(guid), url=canonical_url(original) if original else canonical_url(base),
+    # No link: a stable URN of its own (so entries do not collide on the site's home page); the
+    # pipeline uses the feed's content for it and fetches no page.
+    url = canonical_url(original) if original else entry_urn(base, str(guid))
+    return FeedEntry(guid=str(guid), url=url,
                      title=title, content_html=body, published=published, author=author,
                      language=e.get("language") or lang, image=_image(e, original or base),
                      original_url=original or None)
+
+
+def entry_urn(feed: str, guid: str) -> str:
+    """The identity of an entry that has no link of its own."""
+    return "urn:monitor:entry:" + hashlib.sha256(f"{feed}\n{guid}".encode()).hexdigest()[:32]
 
 
 def _image(e: Any, base: str) -> str | None:
@@ -225,7 +238,7 @@ def _parse_json_feed(content: bytes, url: str, *, timezone: str | None, language
             image = item.get("image") or item.get("banner_image")
             entries.append(FeedEntry(
                 guid=str(item.get("id") or original or f"{url}#{i}"),
-                url=canonical_url(original) if original else canonical_url(url),
+                url=canonical_url(original) if original else entry_urn(url, str(item.get("id") or i)),
                 title=_one_line(str(item.get("title") or "")), content_html=str(body),
                 published=published, author=author, language=item.get("language") or lang,
                 image=urljoin(url, str(image)) if image else None, original_url=original or None))
