@@ -203,6 +203,12 @@ class Daemon:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> int:
+        # First thing: a stop that arrives during start-up (migrations can take a while) is then
+        # a clean stop once started, not a kill.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         try:
             self.lock.acquire()
         except AlreadyRunning as exc:
@@ -218,11 +224,6 @@ class Daemon:
         await asyncio.to_thread(upgrade, self.engine)
         self.pipeline = Pipeline(cfg, self.engine)
         await asyncio.to_thread(_sync_sources, self.pipeline)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_stop, sig)
-        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
-
         http = None
         if cfg.http.listen:
             from monitor.ops.http import HealthServer
@@ -285,6 +286,9 @@ class Daemon:
         self.stop_event.set()
 
     def _on_hup(self) -> None:
+        if self.scheduler is None or self.stop_event.is_set():
+            log.info("received SIGHUP while starting or stopping: ignored")
+            return
         log.info("received SIGHUP: reloading %s", self.config.path)
         task: asyncio.Task[object] = asyncio.create_task(self.reload())
         self.background.add(task)
