@@ -149,8 +149,8 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
         return
     for it in items:
         when = it.get("next_poll_in_seconds")
-        nxt = "-" if it["state"] == "disabled" else "due" if when is None or when <= 0 else f"in {when}s"
-        line = f"{it['name'][:28]:28}  {it['state']:8}  {nxt:>10}  {it['url']}"
+        due = "-" if it["state"] == "disabled" else "due" if when is None or when <= 0 else f"in {when}s"
+        line = f"{it['name'][:28]:28}  {it['state']:8}  {due:>10}  {it['url']}"
         if it.get("last_error"):
             line += f"\n{'':28}  ! {str(it['last_error'])[:100]}"
         click.echo(line)
