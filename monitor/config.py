@@ -299,6 +299,7 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
     from monitor.alerts.policy import RulePolicy
     from monitor.deliver import validate_channel
     from monitor.match import QuerySyntaxError, compile_query
+    from monitor.match.query import entity_alias_problem
 
     path = Path(path)
     env = os.environ if env is None else env
@@ -457,7 +458,16 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Confi
         if not isinstance(aliases, list) or not aliases or not all(isinstance(a, str) and a.strip() for a in aliases):
             problems.append(f"{where}: entity {ename!r}: 'aliases' must be a non-empty list of strings")
             continue
-        entities.append(EntityConfig(name=ename, aliases=tuple(aliases), inflect=bool(e.get("inflect", False))))
+        usable = []
+        for a in aliases:
+            alias_problem = entity_alias_problem(a)
+            if alias_problem:
+                # Reported once here; rules naming the entity use its other aliases.
+                problems.append(f"{loc.where(loc.key_line(loc.table_line(f'entity.{ename}'), 'aliases'))}: "
+                                f"entity {ename!r}: alias {a!r}: {alias_problem}")
+            else:
+                usable.append(a)
+        entities.append(EntityConfig(name=ename, aliases=tuple(usable or aliases), inflect=bool(e.get("inflect", False))))
     entity_map = {e.name: e for e in entities}
 
     sources: list[SourceConfig] = []

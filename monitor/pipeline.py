@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -157,8 +157,10 @@ class Pipeline:
         urls = {canonical_url(e.url) for e in entries}
         guids = {e.guid for e in entries}
         with session_scope(self.engine) as s:
+            # GUIDs count within this source only: (source_id, guid) is the unique index to use.
             seen = s.exec(select(Article.url, Article.guid, Article.source_id).where(
-                or_(col(Article.url).in_(urls), col(Article.guid).in_(guids)))).all()
+                or_(col(Article.url).in_(urls),
+                    and_(col(Article.source_id) == source_id, col(Article.guid).in_(guids))))).all()
         seen_urls = {u for u, _, _ in seen}
         seen_guids = {g for _, g, sid in seen if sid == source_id}
         out, batch = [], set()

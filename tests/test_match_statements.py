@@ -75,6 +75,13 @@ def test_near_across_a_sentence_boundary_quotes_both_sentences() -> None:
     ("Токаев заявил: «Казахстан не будет посредником».", None, "Токаев"),
     ("По словам Токаева, Казахстан не будет посредником.", None, "Токаева"),
     ("Kazakhstan will not mediate, the weather was fine.", None, None),
+    ("«Казахстан не будет посредником», — заявил президент Казахстана Касым-Жомарт Токаев.", None,
+     "президент Казахстана Касым-Жомарт Токаев"),
+    ('"We will not mediate," said Kazakh President Kassym-Jomart Tokayev.', None,
+     "Kazakh President Kassym-Jomart Tokayev"),
+    ("Kazakhstan will not mediate. This was announced by Kassym-Jomart Tokayev.", None, "Kassym-Jomart Tokayev"),
+    ("Казахстан не будет посредником. Об этом заявил Токаев.", None, "Токаев"),
+    ('Tokayev spoke first.\n"We will not mediate," he added.', None, "Tokayev"),
 ])
 def test_speaker(text: str, sentence: str | None, speaker: str | None) -> None:
     rules = RuleSet([("r", "mediate* OR посредник*")])
@@ -117,3 +124,10 @@ def test_malformed_query_in_config_names_rule_line_and_column(tmp_path: Path) ->
 def test_unknown_entity_in_config(tmp_path: Path) -> None:
     _, problems = _bundled_with(tmp_path, "@kazakhstan NEAR", "@kz NEAR")
     assert "unknown entity '@kz' (known: kazakhstan, tokayev)" in problems[0]
+
+
+def test_unusable_entity_alias_is_named_at_load(tmp_path: Path) -> None:
+    cfg, problems = _bundled_with(tmp_path, '"Қазақстан"]', '"Қазақстан", "*stan"]')
+    line_no = next(i + 1 for i, line in enumerate(cfg.splitlines()) if "*stan" in line)
+    assert problems == [f"{tmp_path / 'config.toml'}:{line_no}: entity 'kazakhstan': alias '*stan': "
+                        "a word cannot start with a wildcard"]

@@ -14,12 +14,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import delete, func, text, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from monitor.dedup.near import Fingerprint, fingerprint, shingles, tokens, verify
+from monitor.dedup.near import Fingerprint, fingerprint_words, shingles, tokens, verify
 from monitor.match import RuleMatch, Statement
 from monitor.match.statements import find_speaker
 from monitor.match.text import split_sentences
@@ -27,7 +29,6 @@ from monitor.store.models import (
     Article,
     DedupBand,
     DedupBoilerplate,
-    DedupClaim,
     Source,
     Story,
     StoryAlert,
@@ -37,11 +38,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 7 * 86400.0
 MIN_CONTAINMENT = 0.42
-RECENT_SAME_SOURCE = 20  # articles of the same outlet looked at to learn its boilerplate
+RECENT_SAME_SOURCE = 10  # articles of the same outlet looked at to learn its boilerplate
 MAX_CANDIDATES = 20
-BOILERPLATE_SHARE = 0.4
+BOILERPLATE_SHARE = 0.4  # a shared paragraph set larger than this share of the article is a copy
 PRUNE_EVERY = 500  # every this many articles, one slice of the band index is pruned ...
-PRUNE_CHUNKS = 256  # ... of this many: the whole index is swept every 128,000 articles  # a shared paragraph set larger than this share of the article is a copy
+PRUNE_CHUNKS = 256  # ... of this many: the whole index is swept every 128,000 articles
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,15 @@ def paragraph_key(paragraph: str) -> int | None:
     return _key(" ".join(words)) if words else None
 
 
-def _paragraphs(text: str) -> list[tuple[int, str]]:
+@lru_cache(maxsize=512)
+def _paragraphs(text: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """(key, words) of each non-empty paragraph; cached: a text is looked at several times."""
     out = []
     for p in text.split("\n"):
-        k = paragraph_key(p)
-        if k is not None:
-            out.append((k, p))
-    return out
+        words = tokens(p)
+        if words:
+            out.append((_key(" ".join(words)), tuple(words)))
+    return tuple(out)
 
 
 def _insert_ignore(session: Session, table: type, rows: list[dict[str, int]]) -> None:
@@ -101,56 +104,88 @@ class StoryIndex:
         paras = _paragraphs(article.text)
         if len(paras) < 2:
             return
-        words = {k: len(tokens(p)) for k, p in paras}
+        words = {k: len(w) for k, w in paras}
         total = sum(words.values()) or 1
         recent = session.exec(
             select(Article.text).where(Article.source_id == article.source_id, col(Article.id) != article.id,
                                        col(Article.first_seen_at) >= since)
             .order_by(col(Article.id).desc()).limit(RECENT_SAME_SOURCE)).all()
         found: set[int] = set()
-        for text in recent:
-            shared = {k for k, _ in _paragraphs(text)} & words.keys()
+        for body in recent:
+            shared = {k for k, _ in _paragraphs(body)} & words.keys()
             if shared and sum(words[k] for k in shared) <= BOILERPLATE_SHARE * total:
                 found |= shared
         _insert_ignore(session, DedupBoilerplate,
                        [{"source_id": article.source_id, "paragraph": k} for k in sorted(found)])
 
-    def clean_text(self, session: Session, source_id: int, text: str) -> str:
-        """The text without its outlet's known boilerplate paragraphs."""
-        paras = _paragraphs(text)
-        if not paras:
-            return text
-        keys = {k for k, _ in paras}
-        known = set(session.exec(select(DedupBoilerplate.paragraph).where(
-            DedupBoilerplate.source_id == source_id, col(DedupBoilerplate.paragraph).in_(keys))).all())
-        if not known:
-            return text
-        kept = [p for k, p in paras if k not in known]
-        return "\n".join(kept) if kept else text
+    @staticmethod
+    def known_boilerplate(session: Session, texts: list[tuple[int, str]]) -> set[tuple[int, int]]:
+        """(source, paragraph key) pairs among these (source, text) that are known boilerplate."""
+        by_source: dict[int, set[int]] = {}
+        for src, t in texts:
+            by_source.setdefault(src, set()).update(k for k, _ in _paragraphs(t))
+        out: set[tuple[int, int]] = set()
+        for src, keys in by_source.items():  # one query per outlet (a cached statement), usually one or two
+            if keys:
+                out.update((src, int(k)) for k in session.exec(select(DedupBoilerplate.paragraph).where(
+                    DedupBoilerplate.source_id == src, col(DedupBoilerplate.paragraph).in_(keys))).all())
+        return out
 
-    # -- candidates -------------------------------------------------------------------------
-    def candidates(self, session: Session, fp: Fingerprint, since: datetime,
-                   exclude: int | None = None) -> list[int]:
-        """Articles sharing at least one LSH band, most shared bands first."""
-        if not fp.bands:
-            return []
-        n = func.count().label("n")
-        q = (select(DedupBand.article_id, n)
-             .join(Article, col(Article.id) == col(DedupBand.article_id))
-             .where(col(DedupBand.band).in_(fp.bands), col(Article.first_seen_at) >= since)
-             .group_by(col(DedupBand.article_id)).order_by(n.desc(), col(DedupBand.article_id))
-             .limit(MAX_CANDIDATES))
-        if exclude is not None:
-            q = q.where(col(DedupBand.article_id) != exclude)
-        return [aid for aid, _ in session.exec(q).all()]
+    @staticmethod
+    def _fingerprint(source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]]) -> Fingerprint:
+        """Of the body without boilerplate and without the headline (outlets rewrite those)."""
+        head = tuple(tokens(title)) if title else None
+        paras = _paragraphs(text)
+        kept = [w for k, w in paras if (source_id, k) not in boilerplate and w != head] or [w for _, w in paras]
+        return fingerprint_words([t for w in kept for t in w])
 
     def fingerprint_of(self, session: Session, source_id: int, text: str, title: str = "") -> Fingerprint:
-        """Of the body without boilerplate and without the headline (outlets rewrite those)."""
-        text = self.clean_text(session, source_id, text)
-        if title:
-            head = tokens(title)
-            text = "\n".join(p for p in text.split("\n") if tokens(p) != head)
-        return fingerprint(text)
+        return self._fingerprint(source_id, text, title, self.known_boilerplate(session, [(source_id, text)]))
+
+    def clean_text(self, session: Session, source_id: int, text: str) -> str:
+        """The text without its outlet's known boilerplate paragraphs."""
+        known = self.known_boilerplate(session, [(source_id, text)])
+        kept = [p for p in text.split("\n") if (k := paragraph_key(p)) is not None and (source_id, k) not in known]
+        return "\n".join(kept) if kept else text
+
+    # -- the band index: rows on SQLite, one array per article with a GIN index on PostgreSQL --
+    @staticmethod
+    def _pg(session: Session) -> bool:
+        return session.get_bind().dialect.name == "postgresql"
+
+    def candidates(self, session: Session, fp: Fingerprint, since: datetime,
+                   exclude: int | None = None) -> list[int]:
+        """Articles of the window sharing at least one LSH band, most shared bands first."""
+        if not fp.bands:
+            return []
+        bands = sorted(set(fp.bands))
+        if self._pg(session):
+            # No join here: the planner's blind estimate for "&&" would make it hash-join the
+            # whole article table; the window is applied when the candidates are fetched.
+            rows = session.execute(text(
+                "SELECT article_id, bands FROM dedup_sig WHERE bands && CAST(:q AS integer[]) AND article_id <> :me"),
+                {"q": bands, "me": exclude or 0}).all()
+            q = set(bands)
+            scored = [(-len(q.intersection(b)), int(a)) for a, b in rows]
+        else:
+            n = func.count().label("n")
+            stmt = (select(DedupBand.article_id, n)
+                    .join(Article, col(Article.id) == col(DedupBand.article_id))
+                    .where(col(DedupBand.band).in_(bands), col(Article.first_seen_at) >= since,
+                           col(DedupBand.article_id) != (exclude or 0))
+                    .group_by(col(DedupBand.article_id)))
+            scored = [(-int(c), int(a)) for a, c in session.exec(stmt).all()]
+        return [a for _, a in sorted(scored)[:MAX_CANDIDATES]]
+
+    def _store_bands(self, session: Session, article_id: int, bands: Sequence[int]) -> None:
+        if not bands:
+            return
+        if self._pg(session):
+            session.execute(text("INSERT INTO dedup_sig (article_id, bands) VALUES (:a, CAST(:b AS integer[]))"),
+                            {"a": article_id, "b": sorted(set(bands))})
+        else:  # Core executemany: the ORM's bulk path costs more than the insert itself
+            session.execute(text("INSERT INTO dedup_band (band, article_id) VALUES (:b, :a)"),
+                            [{"b": b, "a": article_id} for b in sorted(set(bands))])
 
     # -- assignment -------------------------------------------------------------------------
     def assign(self, session: Session, article: Article, now: datetime | None = None) -> Assignment:
@@ -158,33 +193,39 @@ class StoryIndex:
         assert article.id is not None
         now = now or datetime.now(UTC)
         since = now - timedelta(seconds=self.window)
+        if self._pg(session):
+            # The planner cannot estimate "bands && array" (no element statistics for unique
+            # keys) and would scan the whole signature table. For the rest of this transaction:
+            # everything it does after this point is an indexed lookup or an insert.
+            session.execute(text("SET LOCAL enable_seqscan = off"))
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
-        claims = sorted({*fp.bands, *([_key(article.content_hash)] if article.content_hash else [])})
+        claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else [])})
         self._claim(session, claims)  # from here on, a concurrent copy of this story waits for us
         duplicate_of: int | None = None
-        if article.content_hash:
-            duplicate_of = session.exec(
-                select(Article.id).where(Article.content_hash == article.content_hash,
-                                         col(Article.id) != article.id)
-                .order_by(col(Article.id)).limit(1)).first()
-
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
-        if duplicate_of is not None:
-            story = session.exec(select(Article.story_id).where(Article.id == duplicate_of)).first()
-            if story is not None:
-                matched[story] = (1.0, duplicate_of)
-        for cand in self.candidates(session, fp, since, exclude=article.id):
-            row = session.exec(select(Article.source_id, Article.text, Article.story_id, Article.title)
-                               .where(Article.id == cand)).first()
-            if row is None or row[2] is None:
-                continue
-            source_id, text, story, title = row
-            other = self.fingerprint_of(session, source_id, text, title)
-            score = verify(fp.shingles, other.shingles)
-            log.debug("article %s vs %s: containment %.3f", article.id, cand, score)
-            if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
-                matched[story] = (score, cand)
+        if article.content_hash:
+            dup = session.exec(
+                select(Article.id, Article.story_id).where(Article.content_hash == article.content_hash,
+                                                           col(Article.id) != article.id)
+                .order_by(col(Article.id)).limit(1)).first()
+            if dup is not None and dup[0] is not None:
+                duplicate_of = dup[0]
+                if dup[1] is not None:
+                    matched[dup[1]] = (1.0, dup[0])
+        cands = [c for c in self.candidates(session, fp, since, exclude=article.id) if c != duplicate_of]
+        if cands:
+            rows = session.execute(sa_select(Article.id, Article.source_id, Article.text,  # type: ignore[call-overload]
+                                             Article.story_id, Article.title)
+                                   .where(col(Article.id).in_(cands), col(Article.first_seen_at) >= since)).all()
+            known = self.known_boilerplate(session, [(r[1], r[2]) for r in rows])
+            for cand, source_id, body, story, title in rows:
+                if story is None:
+                    continue
+                score = verify(fp.shingles, self._fingerprint(source_id, body, title, known).shingles)
+                log.debug("article %s vs %s: containment %.3f", article.id, cand, score)
+                if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
+                    matched[story] = (score, cand)
 
         if matched:
             story_id = min(matched)
@@ -200,8 +241,7 @@ class StoryIndex:
         article.story_id = story_id
         article.duplicate_of = duplicate_of
         session.add(article)
-        if fp.bands:
-            session.execute(insert(DedupBand), [{"band": b, "article_id": article.id} for b in set(fp.bands)])
+        self._store_bands(session, article.id, fp.bands)
         self._release(session, claims)
         if article.id % PRUNE_EVERY == 0:
             self.prune_chunk(session, (article.id // PRUNE_EVERY) % PRUNE_CHUNKS, since)
@@ -209,28 +249,34 @@ class StoryIndex:
         return Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
                           similar_to=similar if similar != duplicate_of else None, score=score)
 
-    @staticmethod
-    def prune_chunk(session: Session, chunk: int, since: datetime, chunks: int = PRUNE_CHUNKS) -> int:
-        """Drop the band rows of articles older than the window, in one slice of the key space.
+    @classmethod
+    def prune_chunk(cls, session: Session, chunk: int, since: datetime, chunks: int = PRUNE_CHUNKS) -> int:
+        """Drop the index entries of articles older than the window, one slice at a time.
 
-        The table has no index by article (that would double it); article ids grow with time,
-        so "older than the window" is "id below the first article inside it".
+        Article ids grow with time, so "older than the window" is "id below the first article
+        inside it". SQLite's band table has no index by article (that would double it), so it is
+        swept in slices of the band key space; PostgreSQL's signatures are keyed by article.
         """
         first_live = session.exec(select(func.min(Article.id)).where(col(Article.first_seen_at) >= since)).first()
         if first_live is None:
             return 0
-        span = 2 ** 63 // chunks  # band keys are in [-2^62, 2^62)
-        lo = -(2 ** 62) + chunk * span
-        hi = lo + span if chunk < chunks - 1 else 2 ** 62
-        res = session.execute(delete(DedupBand).where(col(DedupBand.band) >= lo, col(DedupBand.band) < hi,
-                                                      col(DedupBand.article_id) < first_live))
+        if cls._pg(session):
+            if chunk:
+                return 0
+            res = session.execute(text("DELETE FROM dedup_sig WHERE article_id < :f"), {"f": first_live})
+        else:
+            span = 2 ** 32 // chunks  # band keys are signed 32-bit
+            lo = -(2 ** 31) + chunk * span
+            hi = lo + span if chunk < chunks - 1 else 2 ** 31
+            res = session.execute(delete(DedupBand).where(col(DedupBand.band) >= lo, col(DedupBand.band) < hi,
+                                                          col(DedupBand.article_id) < first_live))
         n = int(getattr(res, "rowcount", 0) or 0)
         if n:
-            log.info("dedup index: %d band rows of articles older than the window pruned", n)
+            log.info("dedup index: entries of %d articles older than the window pruned", n)
         return n
 
-    @staticmethod
-    def _claim(session: Session, keys: list[int]) -> None:
+    @classmethod
+    def _claim(cls, session: Session, keys: list[int]) -> None:
         """Serialise concurrent copies of one story across instances, by a unique key.
 
         Each band (and the body hash) is inserted into ``dedup_claim``, whose primary key makes a
@@ -240,15 +286,14 @@ class StoryIndex:
         claimers cannot deadlock. SQLite needs none of this: it has one writer at a time and the
         article insert that precedes this already holds the write lock.
         """
-        if not keys or session.get_bind().dialect.name != "postgresql":
-            return
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        session.execute(pg_insert(DedupClaim).values([{"key": k} for k in keys]).on_conflict_do_nothing())
+        if keys and cls._pg(session):
+            session.execute(text("INSERT INTO dedup_claim (key) SELECT unnest(CAST(:k AS bigint[])) "
+                                 "ON CONFLICT DO NOTHING"), {"k": keys})
 
-    @staticmethod
-    def _release(session: Session, keys: list[int]) -> None:
-        if keys and session.get_bind().dialect.name == "postgresql":
-            session.execute(delete(DedupClaim).where(col(DedupClaim.key).in_(keys)))
+    @classmethod
+    def _release(cls, session: Session, keys: list[int]) -> None:
+        if keys and cls._pg(session):
+            session.execute(text("DELETE FROM dedup_claim WHERE key = ANY(CAST(:k AS bigint[]))"), {"k": keys})
 
     def _merge(self, session: Session, into: int, others: Sequence[int]) -> None:
         """An article bridging two stories (a fuller copy arriving late) makes them one."""

@@ -515,6 +515,15 @@ def _in_field(node: Node, name: str) -> Node:
     return node
 
 
+def entity_alias_problem(alias: str) -> str | None:
+    """Why an entity alias cannot be used, or None (checked when the config loads)."""
+    try:
+        ws = [w for piece in alias.split() for w in _word_matchers(piece, alias, 0)]
+    except QuerySyntaxError as exc:
+        return exc.message
+    return None if ws else "has no word in it"
+
+
 def parse_query(q: str, entities: Mapping[str, Any] | None = None) -> Node:
     """Parse a query; raise QuerySyntaxError naming the column of the problem."""
     return _Parser(q, entities or {}).parse()

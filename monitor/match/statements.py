@@ -13,23 +13,28 @@ import re
 _UP = "A-ZА-ЯЁӘҒҚҢӨҰҮҺІЇЄҐ"
 _NAME_WORD = rf"[{_UP}](?:[\w’'\-]+|\.)"
 _NAME = (rf"(?:(?:the|The)\s+)?{_NAME_WORD}(?:\s+(?:of\s+(?:the\s+)?)?{_NAME_WORD}){{0,4}}")
+# A lowercase title before a name after the verb: "заявил президент Казахстана Касым-Жомарт Токаев".
+_TITLE = (r"(?:(?:президент|премьер-министр|министр|глава|лидер|спикер|председатель|посол|"
+          r"представитель|пресс-секретарь|president|prime\s+minister|minister|spokesman|"
+          r"spokeswoman|spokesperson|ambassador|leader)\s+(?:[\w-]+\s+){0,2}?)")
+_WHO = rf"(?:{_TITLE}?{_NAME})"
 _PRON_EN = r"(?:he|she|they|He|She|They)"
 _PRON_RU = r"(?:он|она|они)"
 _VERB_EN = (r"(?:said|says|told|added|stated|noted|stressed|emphasi[sz]ed|summari[sz]ed|continued|"
             r"explained|declared|announced|wrote|replied|insisted|warned|argued|claimed|concluded|"
-            r"underlined|pointed out|remarked|commented|recalled|asked|urged)")
+            r"underlined|pointed out|remarked|commented|recalled|asked|urged|spoke)")
 _VERB_RU = (r"(?:заявил|сказал|отметил|подчеркнул|добавил|сообщил|пояснил|написал|заключил|"
-            r"резюмировал|уточнил|считает|говорит|признал|предупредил|ответил|деді|айтты|мәлімдеді)"
+            r"резюмировал|уточнил|считает|говорит|признал|предупредил|ответил|выступил|деді|айтты|мәлімдеді)"
             r"(?:а|и)?")
 _CLOSE = r"[\"”»“]"
 _OPEN = r"[\"“«„]"
 
 _AFTER_EN = [
     re.compile(rf"{_CLOSE}\s*,?\s*(?P<who>{_NAME}|{_PRON_EN})\s+{_VERB_EN}\b"),
-    re.compile(rf"{_CLOSE}\s*,?\s*{_VERB_EN}\s+(?P<who>{_NAME})"),
+    re.compile(rf"{_CLOSE}\s*,?\s*{_VERB_EN}\s+(?P<who>{_WHO})"),
 ]
 _AFTER_RU = [
-    re.compile(rf"{_CLOSE}\s*,?\s*[—–-]+\s*{_VERB_RU}\s+(?P<who>{_NAME}|{_PRON_RU})"),
+    re.compile(rf"{_CLOSE}\s*,?\s*[—–-]+\s*{_VERB_RU}\s+(?P<who>{_WHO}|{_PRON_RU})"),
     re.compile(rf"{_CLOSE}\s*,?\s*[—–-]+\s*(?P<who>{_NAME}|{_PRON_RU})\s+{_VERB_RU}\b"),
 ]
 _BEFORE = [
@@ -41,7 +46,7 @@ _INDIRECT = [
     re.compile(rf"\b{_VERB_EN}\s+by\s+(?P<who>{_NAME})"),
     re.compile(rf"\b[Aa]ccording\s+to\s+(?P<who>{_NAME})"),
     re.compile(rf"(?P<who>{_NAME})\s+(?:также\s+)?{_VERB_RU}\b"),
-    re.compile(rf"\b{_VERB_RU}\s+(?P<who>{_NAME})"),
+    re.compile(rf"\b{_VERB_RU}\s+(?P<who>{_WHO})"),
     re.compile(rf"[Пп]о\s+словам\s+(?P<who>{_NAME})"),
 ]
 # The sentence after a statement that says who made it: "This was announced by ...".

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     BigInteger,
     Column,
@@ -139,18 +140,32 @@ class Delivery(SQLModel, table=True):
 
 
 class DedupBand(SQLModel, table=True):
-    """LSH band keys of an article's MinHash: the near-duplicate index, shared by all instances.
+    """LSH band keys of an article's MinHash, one row each: the near-duplicate index on SQLite.
 
-    WITHOUT ROWID on SQLite: the primary key is the whole row, stored once (about half the size).
-    No foreign key on purpose: there is no index by article (it would double the size), so rows
-    are pruned by ``monitor.dedup.stories.prune_index`` in band ranges, and rows of a deleted
-    article are harmless meanwhile (lookups join ``article``).
+    WITHOUT ROWID: the primary key is the whole row, stored once. No foreign key and no index by
+    article on purpose (it would double the size): rows are pruned in slices of the key space by
+    ``StoryIndex.prune_chunk``, and rows of a deleted article are harmless (lookups join article).
     """
 
     __tablename__ = "dedup_band"
     __table_args__ = ({"sqlite_with_rowid": False},)
-    band: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    band: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     article_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+
+
+class DedupSignature(SQLModel, table=True):
+    """The same index on PostgreSQL: one row per article with its band keys, GIN-indexed.
+
+    A row per band would cost PostgreSQL's 24-byte tuple header 32 times per article (2.6 KB);
+    an array row plus GIN entries is about a third of that.
+    """
+
+    __tablename__ = "dedup_sig"
+    __table_args__ = (Index("ix_dedup_sig_bands", "bands", postgresql_using="gin",
+                            postgresql_with={"fastupdate": "off"}),)
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("article.id", ondelete="CASCADE"),
+                                             primary_key=True, autoincrement=False))
+    bands: list[int] = Field(sa_column=Column(ARRAY(Integer).with_variant(JSON(), "sqlite"), nullable=False))
 
 
 class DedupBoilerplate(SQLModel, table=True):

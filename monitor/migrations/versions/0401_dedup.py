@@ -31,11 +31,21 @@ def upgrade() -> None:
         batch_op.create_index("ix_article_story_id", ["story_id"])
     op.create_table(
         "dedup_band",
-        sa.Column("band", sa.BigInteger(), nullable=False),
+        sa.Column("band", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("article_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.PrimaryKeyConstraint("band", "article_id"),
         sqlite_with_rowid=False,
     )
+    op.create_table(
+        "dedup_sig",
+        sa.Column("article_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("bands", sa.ARRAY(sa.Integer()).with_variant(sa.JSON(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(["article_id"], ["article.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("article_id"),
+    )
+    if op.get_bind().dialect.name == "postgresql":  # SQLite uses dedup_band instead
+        op.create_index("ix_dedup_sig_bands", "dedup_sig", ["bands"], postgresql_using="gin",
+                        postgresql_with={"fastupdate": "off"})
     op.create_table(
         "dedup_boilerplate",
         sa.Column("source_id", sa.Integer(), nullable=False),
@@ -68,6 +78,7 @@ def downgrade() -> None:
     op.drop_table("story_alert")
     op.drop_table("dedup_claim")
     op.drop_table("dedup_boilerplate")
+    op.drop_table("dedup_sig")
     op.drop_table("dedup_band")
     with op.batch_alter_table("article", schema=None) as batch_op:
         batch_op.drop_index("ix_article_story_id")

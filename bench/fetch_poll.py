@@ -1,0 +1,259 @@
+"""Benchmark: polling 1,000 feeds on a loopback server with the default limits.
+
+    python -m bench.fetch_poll [--feeds 1000] [--hosts 100] [--rounds 3]
+
+A fast asyncio HTTP server runs in its own process and serves the feeds on ``--hosts`` loopback
+addresses (127.0.0.1, 127.0.0.2, ...: separate hosts for the per-host limit, as real outlets
+are). Each scenario runs in a fresh child process, so its peak RSS is its own:
+
+- ``baseline``: a bare httpx client doing the same conditional GETs with the same limits
+  (per host 2, overall 20), no parsing, no database: what HTTP alone costs here.
+- ``all 304``: the real ``Pipeline.poll`` path (SSRF guard, validators sent back, the next poll
+  time computed and written to SQLite) from the steady state: every source has its ETag.
+- ``mix``: the same, but one feed in five answers 200 with its full feed (10 entries, parsed,
+  each checked against the stored articles; all already stored, so nothing new is written).
+
+Prints wall time, polls per second, CPU seconds per poll (client process, timed round only),
+peak RSS of the whole process, and the rate as a ratio of the baseline's.
+Targets on the 2-core machine: >= 200 polls/s when all answer 304; < 150 MB resident.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ITEMS = 10
+SCENARIOS = ("baseline", "all 304", "mix")
+
+
+# -- the server ------------------------------------------------------------------------------
+def _feed(i: int) -> bytes:
+    items = "".join(
+        f"<item><title>Feed {i} story {k}: a headline of typical length for a news item</title>"
+        f"<link>http://example.org/{i}/story-{k}</link><guid>feed{i}-story{k}</guid>"
+        f"<pubDate>Wed, 24 Sep 2025 07:{k:02d}:00 GMT</pubDate>"
+        f"<description>{'Some words of the summary. ' * 12}</description></item>" for k in range(ITEMS))
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Feed {i}</title>'
+            f"<link>http://example.org/{i}/</link><description>d</description>{items}</channel></rss>").encode()
+
+
+def serve(port: int, hosts: int) -> None:
+    """Answer ``/<mode>/<i>.xml``: 304 when If-None-Match matches, except that in mode ``mix``
+    every fifth feed always answers 200."""
+    bodies: dict[int, bytes] = {}
+
+    def respond(path: bytes, inm: bytes | None) -> bytes:
+        try:
+            _, mode, name = path.split(b"/", 2)
+            i = int(name.split(b".")[0])
+        except ValueError:
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        etag = b'"v1-%d"' % i
+        fresh = mode == b"mix" and i % 5 == 0
+        if inm == etag and not fresh:
+            return b"HTTP/1.1 304 Not Modified\r\nETag: " + etag + b"\r\nContent-Length: 0\r\n\r\n"
+        body = bodies.get(i)
+        if body is None:
+            body = bodies[i] = _feed(i)
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: " + etag
+                + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    class Http(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.t: Any = transport
+            self.buf = b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buf += data
+            while b"\r\n\r\n" in self.buf:
+                head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+                lines = head.split(b"\r\n")
+                inm = None
+                for line in lines[1:]:
+                    if line[:14].lower() == b"if-none-match:":
+                        inm = line[14:].strip()
+                self.t.write(respond(lines[0].split(b" ")[1], inm))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Http, [f"127.0.0.{h + 1}" for h in range(hosts)], port, backlog=1024)
+        print("ready", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(run())
+
+
+# -- the clients -----------------------------------------------------------------------------
+def _urls(port: int, feeds: int, hosts: int, mode: str) -> list[str]:
+    return [f"http://127.0.0.{i % hosts + 1}:{port}/{mode}/{i}.xml" for i in range(feeds)]
+
+
+async def _baseline(urls: list[str]) -> tuple[int, float, float]:
+    import httpx
+
+    from monitor.config import FetchSettings
+
+    s = FetchSettings()
+    overall = asyncio.Semaphore(s.concurrency)
+    hosts: dict[str, asyncio.Semaphore] = {}
+    limits = httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency)
+    async with httpx.AsyncClient(limits=limits, trust_env=False) as client:
+        async def one(url: str, etag: str | None) -> str | None:
+            host = hosts.setdefault(url.split("/")[2], asyncio.Semaphore(s.per_host))
+            async with host, overall:
+                r = await client.get(url, headers={"If-None-Match": etag} if etag else {})
+                return r.headers.get("etag")
+
+        etags = await asyncio.gather(*(one(u, None) for u in urls))  # untimed: learn the ETags
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one(u, e) for u, e in zip(urls, etags, strict=True)))
+        return len(urls), time.perf_counter() - t0, time.process_time() - cpu0
+
+
+def _steady_state(engine: Any, n: int) -> None:
+    """The state earlier polls leave, written directly: every source has its ETag and its feed's
+    entries are stored articles (ingesting 10,000 articles is other benchmarks' subject)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select, update
+
+    from monitor.dedup import canonical_url
+    from monitor.store.models import Article, Source
+
+    now = datetime.now(UTC)
+    t = Source.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        ids = {name: sid for name, sid in conn.execute(select(t.c.name, t.c.id)).all()}
+        for i in range(n):
+            conn.execute(update(t).where(t.c.id == ids[f"feed {i}"]).values(etag=f'"v1-{i}"', last_success_at=now))
+        conn.execute(insert(Article), [
+            {"source_id": ids[f"feed {i}"], "guid": f"feed{i}-story{k}",
+             "url": canonical_url(f"http://example.org/{i}/story-{k}"),
+             "original_url": f"http://example.org/{i}/story-{k}", "title": "t", "text": "x", "published": now,
+             "published_estimated": False, "full_text": False, "first_seen_at": now}
+            for i in range(n) for k in range(ITEMS)])
+
+
+async def _pipeline(urls: list[str], db: str) -> tuple[int, float, float]:
+    from monitor.config import Config, FetchSettings, MonitorSettings, SourceConfig
+    from monitor.pipeline import Pipeline
+    from monitor.store.db import create_db_engine, upgrade
+
+    sources = tuple(SourceConfig(name=f"feed {i}", url=u, interval=300.0, full_text=False,
+                                 allow_private_networks=True) for i, u in enumerate(urls))
+    config = Config(path=Path(db).parent / "config.toml", monitor=MonitorSettings(database=f"sqlite:///{db}"),
+                    fetch=FetchSettings(), sources=sources, rules=(), channels=())
+    engine = create_db_engine(config.database_url)
+    upgrade(engine)
+    p = Pipeline(config, engine)
+    try:
+        p.sync_sources()
+        _steady_state(engine, len(urls))
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        reports = await asyncio.gather(*(p.poll(sc, force=True) for sc in sources))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        bad = [r for r in reports if r.status == "error"]
+        if bad:
+            raise SystemExit(f"{len(bad)} polls failed, e.g. {bad[0].error}")
+        if any(r.new_articles for r in reports):
+            raise SystemExit("steady state incomplete: new articles were stored")
+        return len(reports), wall, cpu
+    finally:
+        await p.aclose()
+        engine.dispose()
+
+
+def child(scenario: str, port: int, feeds: int, hosts: int) -> None:
+    mode = "mix" if scenario == "mix" else "all304"
+    urls = _urls(port, feeds, hosts, mode)
+    with tempfile.TemporaryDirectory() as tmp:
+        if scenario == "baseline":
+            n, wall, cpu = asyncio.run(_baseline(urls))
+        else:
+            n, wall, cpu = asyncio.run(_pipeline(urls, str(Path(tmp) / "bench.db")))
+    print(json.dumps({"scenario": scenario, "polls": n, "wall": wall, "cpu_per_poll": cpu / n,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def _import_rss_mb() -> float:
+    """Peak RSS of a process that only imports the pipeline (every stage's libraries)."""
+    out = subprocess.run([sys.executable, "-c", "import resource, monitor.pipeline; "
+                          "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
+                         capture_output=True, text=True, check=True, env=_env())
+    return float(out.stdout)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--feeds", type=int, default=1000)
+    ap.add_argument("--hosts", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3, help="runs per scenario; the median is shown")
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.hosts)
+        return
+    if args.child:
+        child(args.child, args.port, args.feeds, args.hosts)
+        return
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "bench.fetch_poll", "--serve", str(port), "--hosts", str(args.hosts)],
+                              stdout=subprocess.PIPE, text=True, env=_env())
+    results: dict[str, list[dict[str, float]]] = {}
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        for _ in range(args.rounds):
+            for scenario in SCENARIOS:
+                out = subprocess.run([sys.executable, "-m", "bench.fetch_poll", "--child", scenario, "--port", str(port),
+                                      "--feeds", str(args.feeds), "--hosts", str(args.hosts)],
+                                     capture_output=True, text=True, env=_env(), check=False, timeout=600)
+                if out.returncode:
+                    raise SystemExit(f"{scenario} failed:\n{out.stderr[-3000:]}")
+                results.setdefault(scenario, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        server.terminate()
+        server.wait()
+
+    def med(rows: list[dict[str, float]], key: str) -> float:
+        vals = sorted(r[key] for r in rows)
+        return vals[len(vals) // 2]
+
+    base_rate = args.feeds / med(results["baseline"], "wall")
+    print(f"{args.feeds} feeds on {args.hosts} loopback hosts, default limits (per_host 2, concurrency 20), "
+          f"median of {args.rounds} runs")
+    print(f"{'scenario':<10} {'wall s':>7} {'polls/s':>8} {'CPU ms/poll':>12} {'peak RSS MB':>12} {'rate/baseline':>14}")
+    for scenario, rows in results.items():
+        wall = med(rows, "wall")
+        rate = args.feeds / wall
+        print(f"{scenario:<10} {wall:>7.2f} {rate:>8.0f} {med(rows, 'cpu_per_poll') * 1000:>12.2f} "
+              f"{med(rows, 'peak_rss_mb'):>12.0f} {rate / base_rate:>13.2f}x")
+    rate_304 = args.feeds / med(results["all 304"], "wall")
+    rss = max(r["peak_rss_mb"] for r in results["all 304"] + results["mix"])
+    print(f"importing monitor.pipeline alone (all stages' libraries): {_import_rss_mb():.0f} MB peak RSS")
+    print(f"target all-304 >= 200 polls/s: {'met' if rate_304 >= 200 else 'MISSED'} ({rate_304:.0f}); "
+          f"target peak RSS < 150 MB: {'met' if rss < 150 else 'MISSED'} ({rss:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
