@@ -187,3 +187,28 @@ def test_band_rows_older_than_the_window_are_pruned(engine: Engine) -> None:
         s.add(copy)
         s.flush()
         assert idx.assign(s, copy, now=now).new_story
+
+
+def test_a_fuller_copy_bridging_two_stories_merges_them(engine: Engine) -> None:
+    """Two trimmed copies sharing no text start two stories; the full article joins them."""
+    _, _, paras = seed_article()
+    idx = StoryIndex()
+    with Session(engine, expire_on_commit=False) as s:
+        head = _article(1, "head", "\n".join(paras[1:5]))
+        tail = _article(2, "tail", "\n".join(paras[5:11]))
+        for a in (head, tail):
+            s.add(a)
+            s.flush()
+            idx.assign(s, a)
+        assert head.story_id != tail.story_id
+        assert claim_alert(s, tail, "kz", [], None, True) == []  # the tail's story alerted
+        full = _article(3, "full", "\n".join(paras[1:11]))
+        s.add(full)
+        s.flush()
+        res = idx.assign(s, full)
+        s.commit()
+        story = min(head.story_id or 0, tail.story_id or 0)
+        assert res.story_id == story and not res.new_story
+        assert set(s.exec(select(Article.story_id)).all()) == {story}
+        # the merged story remembers that it alerted: a later copy stays quiet
+        assert claim_alert(s, full, "kz", [], None, False) is None

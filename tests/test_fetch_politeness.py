@@ -173,17 +173,26 @@ def test_backoff_then_broken_notice_then_recovery(tmp_path: Path, site: Site, ca
     assert row.consecutive_failures == 0 and row.broken_since is None
 
 
-def test_permanent_redirect_updates_url_temporary_does_not(tmp_path: Path, site: Site) -> None:
+def test_permanent_redirect_updates_url_temporary_does_not(tmp_path: Path, site: Site,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
     site.pages["/old.xml"] = Page(b"", "text/plain", 301, {"Location": "/new.xml"})
+    site.pages["/old308.xml"] = Page(b"", "text/plain", 308, {"Location": "/new308.xml"})
     site.pages["/tmp.xml"] = Page(b"", "text/plain", 302, {"Location": "/new.xml"})
     site.pages["/new.xml"] = Page(_feed(site), "application/rss+xml")
+    site.pages["/new308.xml"] = Page(_feed(site), "application/rss+xml")
     cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
-                    source("Moved", site.url("/old.xml"), full_text=False) + source("Temp", site.url("/tmp.xml"), full_text=False))
-    asyncio.run(run_once(cfg))
+                    source("Moved", site.url("/old.xml"), full_text=False) + source("Temp", site.url("/tmp.xml"), full_text=False)
+                    + source("Moved308", site.url("/old308.xml"), full_text=False))
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(run_once(cfg))
     assert source_row(cfg, "Moved").url == site.url("/new.xml")
+    assert source_row(cfg, "Moved308").url == site.url("/new308.xml")
     assert source_row(cfg, "Temp").url == site.url("/tmp.xml")
+    assert any("permanent redirect (301)" in r.getMessage() and site.url("/new.xml") in r.getMessage()
+               for r in caplog.records)
     asyncio.run(run_once(cfg, everything=True))
-    assert requests_to(site, "/old.xml") == 1 and requests_to(site, "/tmp.xml") == 2
+    assert requests_to(site, "/old.xml") == 1 and requests_to(site, "/old308.xml") == 1
+    assert requests_to(site, "/tmp.xml") == 2
 
 
 def test_gone_disables_the_source(tmp_path: Path, site: Site, caplog: pytest.LogCaptureFixture) -> None:
@@ -267,3 +276,37 @@ def test_backoff_full_jitter_capped_and_retry_after_forms() -> None:
     assert retry_after_seconds("Wed, 01 Jan 2025 01:00:00 GMT", now) == 3600
     assert retry_after_seconds("soon", now) is None
     assert delay_after_failure(10, 1, 10 * 86400, s, rng) == 6 * 3600  # Retry-After capped too
+
+
+def test_claimed_source_is_polled_and_its_backoff_written(tmp_path: Path, database_url: str, site: Site) -> None:
+    """The daemon's claim loop moves next_poll_at one interval ahead before polling (its crash
+    guard); the poll must still happen, and write the backoff schedule the claim cannot know."""
+    from monitor.config import load_config
+    from monitor.pipeline import Pipeline
+    from monitor.store.db import create_db_engine, upgrade
+    from monitor.store.leases import claim_due_sources, release_leases
+
+    site.pages["/feed.xml"] = Page(b"busy", "text/plain", 503, {"Retry-After": "900"})
+    cfg = write_cfg(tmp_path, database_url, source("Claimed", site.url("/feed.xml"), interval="5s"))
+    config = load_config(cfg)
+
+    async def main() -> list[str]:
+        engine = create_db_engine(config.database_url)
+        upgrade(engine)
+        p = Pipeline(config, engine)
+        p.sync_sources()
+        statuses = []
+        for _ in range(2):
+            claims = claim_due_sources(engine, "me", {"Claimed": 5.0}, limit=10, lease=60)
+            for claim in claims:
+                assert claim.name == "Claimed"
+                statuses.append((await p.poll(config.sources[0])).status)
+            release_leases(engine, "me", [c.source_id for c in claims])
+        await p.aclose()
+        engine.dispose()
+        return statuses
+
+    assert asyncio.run(main()) == ["error"]  # polled once; then not due for Retry-After's 15 min
+    wait = (source_row(cfg, "Claimed").next_poll_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()  # type: ignore[union-attr]
+    assert 880 < wait <= 900
+    assert requests_to(site, "/feed.xml") == 1

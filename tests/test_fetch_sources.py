@@ -237,3 +237,25 @@ def test_add_source_finds_feed_listing_or_sitemap(tmp_path: Path, site: Site) ->
     assert run_monitor(entry_cfg, "check-config").exit_code == 0
     res = run_monitor(cfg, "add-source", site.url("/missing"))
     assert res.exit_code == 1 and "HTTP 404" in res.stderr
+
+
+def test_config_problems_in_fetch_keys_are_reported_with_lines(tmp_path: Path) -> None:
+    import pytest
+
+    from monitor.config import ConfigError, load_config
+
+    cfg = write_cfg(tmp_path, "sqlite:///m.db",
+                    source("Bad selector", "https://news.example.org/", type="html", links="div[[")
+                    + source("Bad window", "https://news.example.org/sitemap.xml", type="sitemap", window="soon")
+                    + source("Bad robots", "https://news.example.org/feed", robots="no")
+                    + source("Stray", "https://news.example.org/feed2", links="a"),
+                    fetch='min_interval = "2h"\nmax_interval = "1h"')
+    with pytest.raises(ConfigError) as exc:
+        load_config(cfg)
+    text = "\n".join(exc.value.problems)
+    assert "source 'Bad selector': links is not a valid CSS selector" in text
+    assert "source 'Bad window': window: not a duration" in text
+    assert "source 'Bad robots': robots must be true or false" in text
+    assert "source 'Stray': unknown key 'links'" in text  # links belongs to type = "html"
+    assert "min_interval is longer than max_interval" in text
+    assert all(p.startswith(f"{cfg}:") for p in exc.value.problems)

@@ -60,6 +60,8 @@ CASES: list[tuple[str, str, bool]] = [
     ("Kazakhstan -mediator", "Kazakhstan is a mediator", False),
     ("Kazakhstan -mediator", "Kazakhstan is a host", True),
     ("NOT mediator AND Kazakhstan", "Kazakhstan is a host", True),
+    ("+Kazakhstan +host", "Kazakhstan is a host", True),
+    ("+Kazakhstan +mediator", "Kazakhstan is a host", False),
     ("Kazakhstan AND (mediator OR host)", "Kazakhstan is a host", True),
     ("Kazakhstan AND mediator OR host", "a host", True),  # AND binds tighter than OR
     ("Kazakhstan AND (mediator OR host)", "a host", False),

@@ -131,3 +131,17 @@ def test_unusable_entity_alias_is_named_at_load(tmp_path: Path) -> None:
     line_no = next(i + 1 for i, line in enumerate(cfg.splitlines()) if "*stan" in line)
     assert problems == [f"{tmp_path / 'config.toml'}:{line_no}: entity 'kazakhstan': alias '*stan': "
                         "a word cannot start with a wildcard"]
+
+
+def test_huge_sentence_full_of_both_sides_quotes_a_bounded_number_of_pairs() -> None:
+    """One 14,000-word "sentence" pairing every "the" with every "bird": quoting stays bounded."""
+    from monitor.match.evaluate import MAX_EVIDENCE
+
+    body = "the cat and the dog and the bird, " * 2000
+    [m] = RuleSet([("r", "the SENT bird")]).match(Document("", body))
+    assert 0 < len(m.hits) <= 2 * MAX_EVIDENCE
+    [st] = m.statements
+    # The alert quotes a window around the first matched words, not 14,000 words.
+    assert st.text.startswith("the cat and the dog and the bird,") and st.text.endswith("…")
+    assert len(st.text) <= 601 and st.text[:-1] == body[st.start:st.end]
+    assert {st.text[a:b] for a, b in st.highlights} == {"the", "bird"}

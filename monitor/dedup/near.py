@@ -58,7 +58,7 @@ def minhash(shingle_set: Iterable[int]) -> MinHash:
     return m
 
 
-def bands(m: MinHash) -> list[int]:
+def band_keys(m: MinHash) -> list[int]:
     """One signed 32-bit key per band; the band number is part of the key.
 
     32 bits keep the index small (4 bytes a key on either backend). With a million articles a
@@ -86,9 +86,10 @@ def fingerprint(text: str) -> Fingerprint:
     return fingerprint_words(tokens(text))
 
 
-def fingerprint_words(words: list[str]) -> Fingerprint:
+def fingerprint_words(words: list[str], bands: bool = True) -> Fingerprint:
+    """``bands=False``: shingles only, enough to verify a candidate (the MinHash is the slow part)."""
     sh = shingles(words)
-    return Fingerprint(frozenset(sh), tuple(bands(minhash(sh))) if sh else (), len(words))
+    return Fingerprint(frozenset(sh), tuple(band_keys(minhash(sh))) if sh and bands else (), len(words))
 
 
 MIN_SHARED = 12  # shingles in common: a shared sentence or two (a quote) is not a copy

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import delete, func, text, update
-from sqlalchemy import select as sa_select
+from sqlalchemy import DateTime, bindparam, delete, func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -35,6 +34,19 @@ from monitor.store.models import (
 )
 
 log = logging.getLogger(__name__)
+
+# The hot statements, written once: building them with the ORM on every article cost more than
+# running them.
+_TS = DateTime(timezone=True)
+_RECENT = text("SELECT text FROM article WHERE source_id = :src AND id <> :me AND first_seen_at >= :since "
+               "ORDER BY id DESC LIMIT :n").bindparams(bindparam("since", type_=_TS))
+_BOILERPLATE = text("SELECT paragraph FROM dedup_boilerplate WHERE source_id = :src AND paragraph IN :keys"
+                    ).bindparams(bindparam("keys", expanding=True))
+_CANDIDATES = text("SELECT article_id, count(*) FROM dedup_band WHERE band IN :bands AND article_id <> :me "
+                   "GROUP BY article_id").bindparams(bindparam("bands", expanding=True))
+_EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <> :me ORDER BY id LIMIT 1")
+_FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
+              ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
 
 DEFAULT_WINDOW = 7 * 86400.0
 MIN_CONTAINMENT = 0.42
@@ -106,10 +118,8 @@ class StoryIndex:
             return
         words = {k: len(w) for k, w in paras}
         total = sum(words.values()) or 1
-        recent = session.exec(
-            select(Article.text).where(Article.source_id == article.source_id, col(Article.id) != article.id,
-                                       col(Article.first_seen_at) >= since)
-            .order_by(col(Article.id).desc()).limit(RECENT_SAME_SOURCE)).all()
+        recent = session.execute(_RECENT, {"src": article.source_id, "me": article.id, "since": since,
+                                           "n": RECENT_SAME_SOURCE}).scalars().all()
         found: set[int] = set()
         for body in recent:
             shared = {k for k, _ in _paragraphs(body)} & words.keys()
@@ -127,17 +137,18 @@ class StoryIndex:
         out: set[tuple[int, int]] = set()
         for src, keys in by_source.items():  # one query per outlet (a cached statement), usually one or two
             if keys:
-                out.update((src, int(k)) for k in session.exec(select(DedupBoilerplate.paragraph).where(
-                    DedupBoilerplate.source_id == src, col(DedupBoilerplate.paragraph).in_(keys))).all())
+                out.update((src, int(k)) for k in session.execute(
+                    _BOILERPLATE, {"src": src, "keys": sorted(keys)}).scalars().all())
         return out
 
     @staticmethod
-    def _fingerprint(source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]]) -> Fingerprint:
+    def _fingerprint(source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]],
+                     bands: bool = True) -> Fingerprint:
         """Of the body without boilerplate and without the headline (outlets rewrite those)."""
         head = tuple(tokens(title)) if title else None
         paras = _paragraphs(text)
         kept = [w for k, w in paras if (source_id, k) not in boilerplate and w != head] or [w for _, w in paras]
-        return fingerprint_words([t for w in kept for t in w])
+        return fingerprint_words([t for w in kept for t in w], bands=bands)
 
     def fingerprint_of(self, session: Session, source_id: int, text: str, title: str = "") -> Fingerprint:
         return self._fingerprint(source_id, text, title, self.known_boilerplate(session, [(source_id, text)]))
@@ -160,21 +171,16 @@ class StoryIndex:
             return []
         bands = sorted(set(fp.bands))
         if self._pg(session):
-            # No join here: the planner's blind estimate for "&&" would make it hash-join the
-            # whole article table; the window is applied when the candidates are fetched.
+            # No join here (nor on SQLite): the planner's blind estimate for "&&" would make it
+            # hash-join the whole article table. The window applies when candidates are fetched.
             rows = session.execute(text(
                 "SELECT article_id, bands FROM dedup_sig WHERE bands && CAST(:q AS integer[]) AND article_id <> :me"),
                 {"q": bands, "me": exclude or 0}).all()
             q = set(bands)
             scored = [(-len(q.intersection(b)), int(a)) for a, b in rows]
         else:
-            n = func.count().label("n")
-            stmt = (select(DedupBand.article_id, n)
-                    .join(Article, col(Article.id) == col(DedupBand.article_id))
-                    .where(col(DedupBand.band).in_(bands), col(Article.first_seen_at) >= since,
-                           col(DedupBand.article_id) != (exclude or 0))
-                    .group_by(col(DedupBand.article_id)))
-            scored = [(-int(c), int(a)) for a, c in session.exec(stmt).all()]
+            scored = [(-int(c), int(a)) for a, c in session.execute(
+                _CANDIDATES, {"bands": bands, "me": exclude or 0}).all()]
         return [a for _, a in sorted(scored)[:MAX_CANDIDATES]]
 
     def _store_bands(self, session: Session, article_id: int, bands: Sequence[int]) -> None:
@@ -205,24 +211,19 @@ class StoryIndex:
         duplicate_of: int | None = None
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
         if article.content_hash:
-            dup = session.exec(
-                select(Article.id, Article.story_id).where(Article.content_hash == article.content_hash,
-                                                           col(Article.id) != article.id)
-                .order_by(col(Article.id)).limit(1)).first()
+            dup = session.execute(_EXACT, {"h": article.content_hash, "me": article.id}).first()
             if dup is not None and dup[0] is not None:
                 duplicate_of = dup[0]
                 if dup[1] is not None:
                     matched[dup[1]] = (1.0, dup[0])
         cands = [c for c in self.candidates(session, fp, since, exclude=article.id) if c != duplicate_of]
         if cands:
-            rows = session.execute(sa_select(Article.id, Article.source_id, Article.text,  # type: ignore[call-overload]
-                                             Article.story_id, Article.title)
-                                   .where(col(Article.id).in_(cands), col(Article.first_seen_at) >= since)).all()
+            rows = session.execute(_FETCH, {"ids": cands, "since": since}).all()
             known = self.known_boilerplate(session, [(r[1], r[2]) for r in rows])
             for cand, source_id, body, story, title in rows:
                 if story is None:
                     continue
-                score = verify(fp.shingles, self._fingerprint(source_id, body, title, known).shingles)
+                score = verify(fp.shingles, self._fingerprint(source_id, body, title, known, bands=False).shingles)
                 log.debug("article %s vs %s: containment %.3f", article.id, cand, score)
                 if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
                     matched[story] = (score, cand)

@@ -146,17 +146,20 @@ class Deliverer:
         report = DeliveryReport()
         report.digests = self.build_digests()
         handled = 0
+        # A channel that just failed is not tried again in this run: a mail server that times
+        # out must not hold up every other channel's alerts behind its own backlog.
+        failing: set[str] = set()
         while (limit is None or handled < limit) and not self._stopping:
             now = self.clock()
             with session_scope(self.engine) as s:
                 # Claim and read in one transaction: one commit fewer per delivery.
-                did = claim_next(s, self.owner, now, self.settings.lease, self.quiet_channels(now))
+                did = claim_next(s, self.owner, now, self.settings.lease, self.quiet_channels(now) | failing)
                 if did is None:
                     break
                 d, msg = self._prepare(s, did, now, report)
             handled += 1
-            if msg is not None:
-                await self._handle(d, msg, report)
+            if msg is not None and not await self._handle(d, msg, report):
+                failing.add(d.channel)
         return report
 
     # -- one delivery -------------------------------------------------------------------------
@@ -192,7 +195,8 @@ class Deliverer:
             if alert.kind == "match" and getattr(self.channels.get(d.channel), "threads", False) else None)
         return d, msg
 
-    async def _handle(self, d: Delivery, msg: AlertMessage, report: DeliveryReport) -> None:
+    async def _handle(self, d: Delivery, msg: AlertMessage, report: DeliveryReport) -> bool:
+        """Send one claimed delivery and record the outcome; False if the channel refused it."""
         assert d.id is not None
         did = d.id
         channel = self.channels.get(d.channel)
@@ -214,6 +218,7 @@ class Deliverer:
                 log.exception("delivery %s: unexpected error", did)
                 error = DeliveryError(f"{type(exc).__name__}: {exc}")
         self._record(d, msg, error, report)
+        return error is None or error.permanent
 
     def _record(self, d: Delivery, msg: AlertMessage, error: DeliveryError | None,
                 report: DeliveryReport) -> None:

@@ -26,6 +26,7 @@ from monitor.match.types import Document, Hit, RuleMatch, Statement
 
 _SEP = "\x01"
 MAX_STATEMENTS = 3
+MAX_QUOTE_CHARS = 600  # longer sentences are quoted as a window around the matched words
 
 # A key is ("=", word) for an exact word or ("*", stem) for words starting with stem.
 Key = tuple[str, str]
@@ -213,14 +214,33 @@ def quote(rule: CompiledRule, ix: DocIndex) -> RuleMatch:
         used.update((fi, k) for k in range(first, last + 1))
         text = toks[fi].text
         a, b = sents[fi][first][0], sents[fi][last][1]
-        hl = tuple(sorted((x - a, y - a) for x, y in spans if a <= x and y <= b))
         speaker = find_speaker(text, a, b) if fi == 1 else None
-        statements.append(Statement(field=FIELD_NAMES[fi], start=a, end=b, text=text[a:b],
+        inside = sorted((x, y) for x, y in spans if a <= x and y <= b)
+        a, b, lead, trail = _window(text, a, b, inside)
+        hl = tuple((x - a + len(lead), y - a + len(lead)) for x, y in inside if a <= x and y <= b)
+        statements.append(Statement(field=FIELD_NAMES[fi], start=a, end=b, text=lead + text[a:b] + trail,
                                     highlights=hl, speaker=speaker))
         if len(statements) >= MAX_STATEMENTS:
             break
     return RuleMatch(rule=rule.name, hits=tuple(sorted(hits.values(), key=lambda h: (h.field != "title", h.start))),
                      statements=tuple(statements))
+
+
+def _window(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> tuple[int, int, str, str]:
+    """A very long "sentence" (a run-on, a list, text without punctuation) is cut to a window
+    around the first highlighted words, so an alert quotes a readable excerpt with "…"."""
+    if b - a <= MAX_QUOTE_CHARS or not spans:
+        return a, b, "", ""
+    start = max(a, spans[0][0] - MAX_QUOTE_CHARS // 3)
+    end = min(b, start + MAX_QUOTE_CHARS)
+    # Whole words only.
+    if start > a:
+        sp = text.find(" ", start, spans[0][0])
+        start = sp + 1 if sp >= 0 else start
+    if end < b:
+        sp = text.rfind(" ", max(start, spans[0][1]), end)
+        end = sp if sp >= 0 else end
+    return start, end, "…" if start > a else "", "…" if end < b else ""
 
 
 def _sentence_of(sents: list[tuple[int, int]], pos: int) -> int:

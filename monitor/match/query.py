@@ -5,7 +5,7 @@ Grammar, loosest first (precedence NOT > NEAR/ONEAR/SENT > AND > OR)::
     or    := and ("OR" and)*
     and   := near (["AND"] near)*            adjacent clauses: implicit AND
     near  := unary (("NEAR/n" | "ONEAR/n" | "SENT") unary)*
-    unary := "NOT" unary | "-"atom | atom
+    unary := "NOT" unary | "-"word | "+"word | atom
     atom  := "(" or ")" | '"phrase"'["~n"] | FIELD":"atom | "@"entity | "!"Word | word[*?]
 
 Entities are resolved while parsing, so a rule's tree is self-contained. Every error carries
@@ -346,6 +346,9 @@ class _Parser:
         if t.kind == "word" and t.text.startswith("-") and len(t.text) > 1:
             self.take()
             return Not(self.word(t.text[1:], t.col + 1))
+        if t.kind == "word" and t.text.startswith("+") and len(t.text) > 1:
+            self.take()  # Lucene's "required": the same as a plain term here (AND is implicit)
+            return self.word(t.text[1:], t.col + 1)
         return self.atom()
 
     def atom(self) -> Node:
