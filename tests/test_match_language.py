@@ -61,6 +61,9 @@ CASES: list[tuple[str, str, bool]] = [
     ("Kazakhstan -mediator", "Kazakhstan is a host", True),
     ("NOT mediator AND Kazakhstan", "Kazakhstan is a host", True),
     ("+Kazakhstan +host", "Kazakhstan is a host", True),
+    ('Kazakhstan -"a host"', "Kazakhstan is a host", False),
+    ("Kazakhstan -(mediator OR guest)", "Kazakhstan is a host", True),
+    ("Kazakhstan -(mediator OR host)", "Kazakhstan is a host", False),
     ("+Kazakhstan +mediator", "Kazakhstan is a host", False),
     ("Kazakhstan AND (mediator OR host)", "Kazakhstan is a host", True),
     ("Kazakhstan AND mediator OR host", "a host", True),  # AND binds tighter than OR

@@ -95,6 +95,11 @@ def slack_escape(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_url(u: str) -> str:
+    """A URL inside <url|text>: the delimiters must not appear in it."""
+    return u.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+
+
 SLACK_SECTION = 3000  # characters in a section block's text
 SLACK_HEADER = 150  # plain_text header
 SLACK_BLOCKS = 50
@@ -131,7 +136,7 @@ class SlackChannel(_HttpChannel):
             {"type": "header", "text": {"type": "plain_text", "text": cut(ctx["title"], SLACK_HEADER)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": body or "(no statement)"}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(ctx_line, SLACK_SECTION)}]},
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{ctx['url']}|Open the article>"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{slack_url(ctx['url'])}|Open the article>"}},
         ]
         return {"text": slack_escape(cut(subject, 3000)), "blocks": blocks, "unfurl_links": False}
 
@@ -142,7 +147,7 @@ class SlackChannel(_HttpChannel):
 
     def _story(self, rule: str, st: Mapping[str, Any]) -> str:
         title = slack_escape(st["title"]).replace("|", "¦")
-        lines = [f"*<{st['url']}|{cut(title, 200)}>* ({slack_escape(rule)})", slack_escape(_meta(st))]
+        lines = [f"*<{slack_url(st['url'])}|{cut(title, 200)}>* ({slack_escape(rule)})", slack_escape(_meta(st))]
         lines += [self._quote(s, 500) for s in st["statements"][:1]]
         if st["also_reported_by"]:
             lines.append("Also reported by " + slack_escape(", ".join(st["also_reported_by"])))

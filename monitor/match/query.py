@@ -5,7 +5,7 @@ Grammar, loosest first (precedence NOT > NEAR/ONEAR/SENT > AND > OR)::
     or    := and ("OR" and)*
     and   := near (["AND"] near)*            adjacent clauses: implicit AND
     near  := unary (("NEAR/n" | "ONEAR/n" | "SENT") unary)*
-    unary := "NOT" unary | "-"word | "+"word | atom
+    unary := "NOT" unary | "-"atom | "+"atom | atom
     atom  := "(" or ")" | '"phrase"'["~n"] | FIELD":"atom | "@"entity | "!"Word | word[*?]
 
 Entities are resolved while parsing, so a rule's tree is self-contained. Every error carries
@@ -343,6 +343,12 @@ class _Parser:
             if self.peek().kind in ("end", "rp", "OR", "AND"):
                 raise self.err("NOT needs a term after it", self.peek().col)
             return Not(self.unary())
+        if t.kind == "word" and t.text in ("-", "+"):
+            nxt = self.toks[self.i + 1]
+            if nxt.kind in ("lp", "phrase") and nxt.col == t.col + 1:  # -(a OR b), -"a phrase"
+                self.take()
+                inner = self.atom()
+                return Not(inner) if t.text == "-" else inner
         if t.kind == "word" and t.text.startswith("-") and len(t.text) > 1:
             self.take()
             return Not(self.word(t.text[1:], t.col + 1))
