@@ -259,3 +259,29 @@ def test_config_problems_in_fetch_keys_are_reported_with_lines(tmp_path: Path) -
     assert "source 'Stray': unknown key 'links'" in text  # links belongs to type = "html"
     assert "min_interval is longer than max_interval" in text
     assert all(p.startswith(f"{cfg}:") for p in exc.value.problems)
+
+
+def test_sources_command_shows_state_and_reset_repolls(tmp_path: Path, site: Site) -> None:
+    import json
+
+    site.pages["/gone.xml"] = Page(b"gone", "text/plain", 410)
+    site.pages["/bad.xml"] = Page(b"no", "text/plain", 500)
+    site.pages["/ok.xml"] = Page(rss(site, []), "application/rss+xml")
+    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Gone", site.url("/gone.xml"))
+                    + source("Bad", site.url("/bad.xml")) + source("Ok", site.url("/ok.xml")))
+    asyncio.run(run_once(cfg))
+    res = run_monitor(cfg, "sources", "--json")
+    assert res.exit_code == 0, res.stderr
+    state = {it["name"]: it for it in json.loads(res.stdout)}
+    assert state["Gone"]["state"] == "disabled" and "410" in state["Gone"]["last_error"]
+    assert state["Bad"]["state"] == "failing" and state["Bad"]["consecutive_failures"] == 1
+    assert state["Bad"]["next_poll_in_seconds"] > 250
+    assert state["Ok"]["state"] == "ok" and state["Ok"]["last_status"] == 200
+    text = run_monitor(cfg, "sources").stdout
+    assert "Gone" in text and "disabled" in text and "HTTP 410" in text
+
+    site.pages["/gone.xml"] = Page(rss(site, []), "application/rss+xml")  # it came back
+    assert run_monitor(cfg, "sources", "--reset", "Gone").exit_code == 0
+    [rep] = asyncio.run(run_once(cfg))
+    assert rep.source == "Gone" and rep.status == "ok"
+    assert run_monitor(cfg, "sources", "--reset", "Nope").exit_code != 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,6 +16,7 @@ from monitor.config import Config, FetchSettings
 def register(cli: click.Group) -> None:
     cli.add_command(add_source)
     cli.add_command(import_opml)
+    cli.add_command(sources)
 
 
 def _config_if_any(ctx: click.Context) -> Config | None:
@@ -83,3 +87,70 @@ def import_opml(ctx: click.Context, file: Path, append: bool) -> None:
         return
     click.echo(text, nl=False)
     click.echo(f"{len(new)} sources" + (f", {skipped} already in the config" if skipped else ""), err=True)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
+@click.option("--reset", "reset", multiple=True, metavar="NAME",
+              help="Poll NAME at the next run: clear its backoff, Retry-After and 410 mark (repeatable).")
+@click.pass_context
+def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
+    """Each source's polling state: where it is polled, when next, failures, broken or disabled."""
+    from sqlmodel import select
+
+    from monitor.cli import load_config_or_exit
+    from monitor.fetch.state import aware
+    from monitor.store import Source, create_db_engine, session_scope, upgrade
+
+    config = load_config_or_exit(ctx)
+    engine = create_db_engine(config.database_url)
+    upgrade(engine)
+    try:
+        with session_scope(engine) as s:
+            rows = {r.name: r for r in s.exec(select(Source)).all()}
+            for name in reset:
+                row = rows.get(name)
+                if row is None:
+                    raise click.BadParameter(f"no stored source named {name!r} (known: {', '.join(sorted(rows)) or 'none'})",
+                                             param_hint="--reset")
+                row.next_poll_at = None
+                row.disabled_at = None
+                row.disabled_reason = None
+                s.add(row)
+                click.echo(f"{name}: will be polled at the next run", err=True)
+            now = datetime.now(UTC)
+            items: list[dict[str, Any]] = []
+            for sc in config.sources:
+                r = rows.get(sc.name)
+                if r is None:
+                    items.append({"name": sc.name, "type": sc.type, "url": sc.url, "state": "new"})
+                    continue
+                nxt = aware(r.next_poll_at)
+                state = ("disabled" if r.disabled_at else "broken" if r.broken_since
+                         else "failing" if r.consecutive_failures else "ok" if r.last_polled_at else "new")
+                items.append({
+                    "name": sc.name, "type": sc.type, "url": r.url,
+                    "config_url": r.config_url if r.config_url and r.config_url != r.url else None,
+                    "state": state, "consecutive_failures": r.consecutive_failures,
+                    "last_status": r.last_status, "last_polled_at": _iso(r.last_polled_at),
+                    "last_success_at": _iso(r.last_success_at),
+                    "next_poll_at": _iso(nxt), "next_poll_in_seconds": round((nxt - now).total_seconds()) if nxt else None,
+                    "broken_since": _iso(r.broken_since), "disabled_at": _iso(r.disabled_at),
+                    "last_error": r.disabled_reason or r.last_error,
+                })
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=1))
+        return
+    for it in items:
+        when = it.get("next_poll_in_seconds")
+        due = "-" if it["state"] == "disabled" else "due" if when is None or when <= 0 else f"in {when}s"
+        line = f"{it['name'][:28]:28}  {it['state']:8}  {due:>10}  {it['url']}"
+        if it.get("last_error"):
+            line += f"\n{'':28}  ! {str(it['last_error'])[:100]}"
+        click.echo(line)
