@@ -196,3 +196,13 @@ def test_a_dead_digest_is_retried_whole_and_its_alerts_are_never_sent_alone(tmp_
         a = s.exec(select(Alert).where(Alert.kind == "digest")).one()
         msg = AlertMessage(a.id or 0, a.key, dict(a.payload))
     assert "2025-09-24 12:15 +05" in w.channels["hook"].templates.render(msg, "text")
+
+
+def test_a_template_that_fails_on_a_real_alert_falls_back_to_the_default() -> None:
+    from monitor.alerts.render import Templates
+
+    t = Templates({"text": "{{ statements[0].text }} / {{ statements[1].text }}"})
+    msg = AlertMessage(1, "kz:1:hook", {"kind": "match", "rule": "kz", "title": "T", "url": "https://x.org/a",
+                                        "outlet": "o", "statements": []})
+    assert t.render(msg, "text") == DEFAULT_TEMPLATES.render(msg, "text")
+    assert "Rule: kz" in t.render(msg, "text")

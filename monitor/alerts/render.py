@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -21,6 +22,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+log = logging.getLogger(__name__)
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 KINDS = ("alert", "notice", "digest")
 PARTS = ("subject", "text", "html")
@@ -211,19 +213,32 @@ class Templates:
         self._html_env = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True,
                                               autoescape=True)
         self._compiled: dict[tuple[str, str], Any] = {}
+        self._overridden: set[tuple[str, str]] = set()
         overrides = dict(overrides or {})
         for kind in KINDS:
             for part in PARTS:
                 key = part if kind == "alert" else f"{kind}_{part}"
                 source = overrides.get(key)
-                if source is None:
+                if source is not None:
+                    self._overridden.add((kind, part))
+                else:
                     source = (TEMPLATE_DIR / f"{kind}.{part}.j2").read_text(encoding="utf-8")
                 env = self._html_env if part == "html" else self._text_env
                 self._compiled[(kind, part)] = env.from_string(source)
 
     def render(self, msg: AlertMessage, part: str) -> str:
         kind = "notice" if msg.kind == "test" else msg.kind
-        out = str(self._compiled[(kind, part)].render(msg.context(self.tz)))
+        try:
+            out = str(self._compiled[(kind, part)].render(msg.context(self.tz)))
+        except TemplateError as exc:
+            if (kind, part) not in self._overridden:
+                raise
+            # Checked at config load against a sample, but a real alert can still differ (say,
+            # statements[2] on an alert with one): the default layout beats no alert at all.
+            log.warning("template %r failed on delivery %s (%s: %s); the default was used",
+                        part if kind == "alert" else f"{kind}_{part}", msg.delivery_key,
+                        type(exc).__name__, exc)
+            return DEFAULT_TEMPLATES.render(msg, part)
         return " ".join(out.split()) if part == "subject" else out
 
     @staticmethod
