@@ -38,6 +38,7 @@ from monitor.store.leases import (
     claim_due_sources,
     release_leases,
     renew_leases,
+    spread_first_polls,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ def _sync_sources(pipeline: Pipeline) -> None:
     except IntegrityError:
         # Another instance inserted the same new source at the same moment; it exists now.
         pipeline.sync_sources()
+    n, window = spread_first_polls(pipeline.engine, {sc.name: sc.interval for sc in pipeline.config.sources})
+    if n:
+        log.info("%d sources never polled: first polls spread over the next %.0f s", n, window)
 
 
 class Daemon:
@@ -199,6 +203,12 @@ class Daemon:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def run(self) -> int:
+        # First thing: a stop that arrives during start-up (migrations can take a while) is then
+        # a clean stop once started, not a kill.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         try:
             self.lock.acquire()
         except AlreadyRunning as exc:
@@ -214,11 +224,6 @@ class Daemon:
         await asyncio.to_thread(upgrade, self.engine)
         self.pipeline = Pipeline(cfg, self.engine)
         await asyncio.to_thread(_sync_sources, self.pipeline)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_stop, sig)
-        loop.add_signal_handler(signal.SIGHUP, self._on_hup)
-
         http = None
         if cfg.http.listen:
             from monitor.ops.http import HealthServer
@@ -253,6 +258,7 @@ class Daemon:
 
         systemd.notify("STOPPING=1", "STATUS=stopping")
         scheduler.shutdown(wait=False)
+        self.pipeline.deliverer.stop()  # the delivery in flight finishes; no new claims
         inflight: set[asyncio.Task[object]] = set(self.polls.values()) | set(self.background)
         deadline = self.config.monitor.shutdown_deadline
         log.info("stopping: no new claims; finishing %d jobs in flight (deadline %.0fs)", len(inflight), deadline)
@@ -280,6 +286,9 @@ class Daemon:
         self.stop_event.set()
 
     def _on_hup(self) -> None:
+        if self.scheduler is None or self.stop_event.is_set():
+            log.info("received SIGHUP while starting or stopping: ignored")
+            return
         log.info("received SIGHUP: reloading %s", self.config.path)
         task: asyncio.Task[object] = asyncio.create_task(self.reload())
         self.background.add(task)

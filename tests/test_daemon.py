@@ -52,7 +52,13 @@ def test_daemon_alerts_then_exits_zero_on_signal(tmp_path: Path, site: Site, web
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(3)  # long enough for a due source to be polled (never-polled ones start at once)
+        assert proc.stderr is not None
+        started = time.monotonic()
+        while time.monotonic() - started < 60:  # start-up (imports, migrations) can be slow on a busy machine
+            line = proc.stderr.readline()
+            if not line or "monitor running" in line:
+                break
+        time.sleep(2)  # long enough for a due source to be claimed and polled (the claim loop starts at once)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:

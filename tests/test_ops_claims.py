@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from monitor.store import Source, create_db_engine, session_scope, upgrade
-from monitor.store.leases import claim_due_sources, release_leases, renew_leases
+from monitor.store.leases import claim_due_sources, release_leases, renew_leases, spread_first_polls
 from tests.conftest import ROOT, run_monitor
 from tests.newsroom import publish_newsroom, write_config
 from tests.servers import Mailbox, Site
@@ -91,6 +91,28 @@ def test_claims_respect_limit_config_and_disabled_sources(database_url: str) -> 
             s.add(row)
         assert [c.name for c in claim_due_sources(engine, "b", intervals, limit=10, lease=30,
                                                   now=now + timedelta(hours=1))] == ["s1", "s2", "s3", "s4"]
+    engine.dispose()
+
+
+def test_first_polls_of_new_sources_are_spread_not_a_burst(database_url: str) -> None:
+    engine = _engine(database_url)
+    now = datetime.now(UTC)
+    polled = now + timedelta(seconds=30)  # polled before: due in 30 s
+    _add(engine, **{f"n{i:02d}": None for i in range(30)}, old=polled)
+    intervals = {f"n{i:02d}": 60.0 for i in range(30)} | {"old": 60.0}
+    assert spread_first_polls(engine, intervals, per_second=10, now=now) == (30, 3.0)
+    with session_scope(engine) as s:
+        rows = {r.name: _aware(r.next_poll_at) for r in s.exec(select(Source)).all()}
+    assert rows.pop("old") == polled  # a polled source keeps its schedule
+    offsets = sorted((t - now).total_seconds() for t in rows.values())
+    assert offsets[0] == 0 and offsets[-1] < 3.0 and len(set(offsets)) == 30
+    # Claiming now finds only the first few; the rest become due over the next 3 s.
+    assert len(claim_due_sources(engine, "a", intervals, limit=50, lease=30, now=now)) == 1
+    assert len(claim_due_sources(engine, "a", intervals, limit=50, lease=30, now=now + timedelta(seconds=1))) == 10
+    assert spread_first_polls(engine, intervals, now=now) == (0, 0.0)
+    # A short interval bounds the spread: every source is polled within its interval.
+    _add(engine, **{f"q{i}": None for i in range(40)})
+    assert spread_first_polls(engine, {f"q{i}": 2.0 for i in range(40)}, now=now) == (40, 2.0)
     engine.dispose()
 
 

@@ -44,6 +44,9 @@ _BOILERPLATE = text("SELECT paragraph FROM dedup_boilerplate WHERE source_id = :
                     ).bindparams(bindparam("keys", expanding=True))
 _CANDIDATES = text("SELECT article_id, count(*) FROM dedup_band WHERE band IN :bands AND article_id <> :me "
                    "GROUP BY article_id").bindparams(bindparam("bands", expanding=True))
+_PG_CANDIDATES = text(  # the GIN index is on the keys cut to 22 bits; the full keys are rechecked
+    "SELECT article_id, bands FROM dedup_sig WHERE dedup_lsh_keys(bands) && dedup_lsh_keys(CAST(:q AS integer[])) "
+    "AND bands && CAST(:q AS integer[]) AND article_id <> :me")
 _EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <> :me ORDER BY id LIMIT 1")
 _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
               ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
@@ -173,9 +176,7 @@ class StoryIndex:
         if self._pg(session):
             # No join here (nor on SQLite): the planner's blind estimate for "&&" would make it
             # hash-join the whole article table. The window applies when candidates are fetched.
-            rows = session.execute(text(
-                "SELECT article_id, bands FROM dedup_sig WHERE bands && CAST(:q AS integer[]) AND article_id <> :me"),
-                {"q": bands, "me": exclude or 0}).all()
+            rows = session.execute(_PG_CANDIDATES, {"q": bands, "me": exclude or 0}).all()
             q = set(bands)
             scored = [(-len(q.intersection(b)), int(a)) for a, b in rows]
         else:

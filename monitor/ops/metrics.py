@@ -31,6 +31,7 @@ from sqlmodel import SQLModel
 
 from monitor import __version__
 from monitor.store import models  # noqa: F401  (registers the tables)
+from monitor.store.leases import due_condition
 
 disable_created_metrics()  # no *_created series: noise for every counter
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -83,10 +84,9 @@ class DatabaseCollector(Collector):
         src, match, delivery = tables["source"], tables["match"], tables["delivery"]
         now = datetime.now(UTC)
         with self.engine.connect() as conn:
-            oldest_due = conn.execute(select(func.min(src.c.next_poll_at))
-                                      .where(src.c.next_poll_at <= now)).scalar()
-            due = conn.execute(select(func.count()).select_from(src).where(
-                (src.c.next_poll_at <= now) | src.c.next_poll_at.is_(None))).scalar() or 0
+            due_where = due_condition(now)
+            oldest_due = conn.execute(select(func.min(src.c.next_poll_at)).where(*due_where)).scalar()
+            due = conn.execute(select(func.count()).select_from(src).where(*due_where)).scalar() or 0
             broken_col = src.c.broken_since if "broken_since" in src.c else None
             broken_where = broken_col.is_not(None) if broken_col is not None else src.c.consecutive_failures > 0
             broken = conn.execute(select(func.count()).select_from(src).where(broken_where)).scalar() or 0

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Engine, Table, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Table, bindparam, or_, select, update
 from sqlmodel import SQLModel
 
 from monitor.store import models  # noqa: F401  (registers the tables)
@@ -39,10 +39,10 @@ class Claim:
     taken_over_from: str | None = None  # the owner whose lease had expired
 
 
-def due_condition(now: datetime) -> list[object]:
+def due_condition(now: datetime) -> list[ColumnElement[bool]]:
     """The one rule for "due": next_poll_at <= now or NULL, and not disabled."""
     t = _source()
-    conds: list[object] = [or_(t.c.next_poll_at.is_(None), t.c.next_poll_at <= now)]
+    conds: list[ColumnElement[bool]] = [or_(t.c.next_poll_at.is_(None), t.c.next_poll_at <= now)]
     if "disabled_at" in t.c:
         conds.append(t.c.disabled_at.is_(None))
     return conds
@@ -56,7 +56,7 @@ def claim_due_sources(engine: Engine, owner: str, intervals: Mapping[str, float]
     now = now or datetime.now(UTC)
     t = _source()
     query = (select(t.c.id, t.c.name, t.c.lease_owner)
-             .where(*due_condition(now))  # type: ignore[arg-type]
+             .where(*due_condition(now))
              .where(or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at <= now))
              .where(t.c.name.in_(list(intervals)))
              .order_by(t.c.next_poll_at.asc().nulls_first(), t.c.id)
@@ -73,6 +73,31 @@ def claim_due_sources(engine: Engine, owner: str, intervals: Mapping[str, float]
             [{"sid": r.id, "next_at": now + timedelta(seconds=intervals[r.name])} for r in rows])
     return [Claim(r.id, r.name, r.lease_owner if r.lease_owner and r.lease_owner != owner else None)
             for r in rows]
+
+
+def spread_first_polls(engine: Engine, intervals: Mapping[str, float], *, per_second: float = 10.0,
+                       now: datetime | None = None) -> tuple[int, float]:
+    """Give never-polled sources staggered first polls instead of all at once.
+
+    Sources keep the phase of their first poll (the next one is an interval after it), so
+    hundreds of new sources polled together would stay a burst every interval for good: CPU
+    spikes, an outbox backlog, late alerts. Spreading them at ``per_second`` (within their
+    interval) keeps the load even. Only rows still NULL are touched, so instances starting
+    together agree. Returns (sources, seconds spread over).
+    """
+    now = now or datetime.now(UTC)
+    t = _source()
+    with engine.begin() as conn:
+        rows = conn.execute(select(t.c.id, t.c.name).where(t.c.next_poll_at.is_(None), t.c.name.in_(list(intervals)))
+                            .order_by(t.c.id)).all()
+        if len(rows) < 2:
+            return 0, 0.0
+        window = min(min(intervals[r.name] for r in rows), len(rows) / per_second)
+        conn.execute(update(t).where(t.c.id == bindparam("sid"), t.c.next_poll_at.is_(None))
+                     .values(next_poll_at=bindparam("at")),
+                     [{"sid": r.id, "at": now + timedelta(seconds=window * k / len(rows))}
+                      for k, r in enumerate(rows)])
+    return len(rows), window
 
 
 def renew_leases(engine: Engine, owner: str, source_ids: Collection[int], lease: float) -> int:
