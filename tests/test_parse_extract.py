@@ -195,3 +195,14 @@ def test_pipeline_stores_canonical_urls_dates_and_flags_missing_dates(tmp_path: 
 
 def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def test_canonical_only_when_the_page_declares_one() -> None:
+    body = "<article>" + f"<p>{PARA * 3}</p>" * 3 + "</article>"
+    ex = extract_article(_page(body), "https://news.example/a?x=1")
+    assert ex is not None and ex.canonical_url is None
+    ex = extract_article(_page(body, '<meta property="og:url" content="/2024/a">'), "https://news.example/a?x=1")
+    assert ex is not None and ex.canonical_url == "https://news.example/2024/a"
+    ex = extract_article(_page(body, '<link rel="Canonical" href="https://news.example/c"><meta property="og:url" content="/o">'),
+                         "https://news.example/a")
+    assert ex is not None and ex.canonical_url == "https://news.example/c"

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import lxml.html
 import trafilatura
@@ -129,6 +130,19 @@ def _page_date(doc: etree._Element | None, html: str, url: str | None, language:
     return parse_date(found, timezone, language) if found else None
 
 
+def _declared_url(doc: etree._Element | None, url: str | None) -> str | None:
+    """The page's own word on its URL: rel=canonical, else og:url (absolute, http(s) only)."""
+    if doc is None:
+        return None
+    found = doc.xpath('//link[@href][contains(concat(" ", normalize-space(translate(@rel, "CANONICAL", "canonical")), " "), " canonical ")]/@href')
+    found += doc.xpath('//meta[@property="og:url" or @name="og:url"][@content]/@content')
+    for href in found:
+        absolute = urljoin(url or "", str(href).strip())
+        if absolute.startswith(("http://", "https://")):
+            return absolute
+    return None
+
+
 def _jsonld_date(raw: str) -> str | None:
     try:
         data = json.loads(raw)
@@ -182,4 +196,4 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
     if published is None and result.date:
         published = parse_date(result.date, timezone, language)
     return Extracted(title=title, text=text, published=published, authors=result.author or None,
-                     language=language, canonical_url=result.url or None, image=result.image or None)
+                     language=language, canonical_url=_declared_url(doc, url), image=result.image or None)
