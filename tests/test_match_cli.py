@@ -92,6 +92,12 @@ def test_test_rule_explains_in_text_and_rejects_bad_queries(tmp_path: Path) -> N
     assert "  > [Казахстан] не является [посредником], — заявил Токаев." in lines
     assert "    — Токаев" in lines
 
+    # lang: sees the language detected in a plain-text input, as the daemon does.
+    code, lines, _ = _run(cfg, "test-rule", "--query", "@kazakhstan lang:ru", str(art))
+    assert code == 0, lines
+    code, lines, _ = _run(cfg, "test-rule", "--query", "@kazakhstan lang:en", str(art))
+    assert code == 1 and "✗ lang:en" in "\n".join(lines)
+
     code, lines, _ = _run(cfg, "test-rule", "--query", "snow AND (Astana OR", str(art))
     assert code == 2
 

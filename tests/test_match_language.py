@@ -191,6 +191,7 @@ def test_metadata_fields(query: str, expected: bool) -> None:
     ('"venue for', 0, "unclosed quote"),
     ("*stan", 0, "start with a wildcard"),
     ("ne*", 0, "at least 3 letters"),
+    ("wo?d", 0, "at least 3 letters"),
     ("neg*ate", 3, "only at the end"),
     ("Kazakhstan NEAR mediator", 11, "NEAR/n"),
     ("Kazakhstan NEAR/5 NOT mediator", 18, "NOT cannot be a side"),

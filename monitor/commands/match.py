@@ -88,7 +88,7 @@ def _looks_like_html(data: bytes, name: str) -> bool:
 
 def _document(data: bytes, name: str, url: str = "") -> Document:
     """An input as the daemon would see it: extracted article for HTML, title line + body for text."""
-    from monitor.extract import extract_article
+    from monitor.extract import detect_language, extract_article
 
     if _looks_like_html(data, name):
         ex = extract_article(data, url or None)
@@ -98,7 +98,8 @@ def _document(data: bytes, name: str, url: str = "") -> Document:
                         lang=ex.language, author=ex.authors or "")
     text = data.decode("utf-8", errors="replace")
     title, body = plain_title_body(text)
-    return Document(title=title, body=body, url=url)
+    return Document(title=title, body=body, url=url, site=urlsplit(url).hostname or "",
+                    lang=detect_language(body or title))
 
 
 def _read_inputs(inputs: tuple[str, ...], config: Config | None) -> Iterator[tuple[str, Document | str]]:

@@ -203,6 +203,8 @@ def _word_matchers_uncached(raw: str, q: str, col: int, inflect: bool) -> list[W
             lead = f.split("\u0001", 1)[0]
             if not lead:
                 raise QuerySyntaxError("a word cannot start with a wildcard", q, col)
+            if len(lead) < 3:
+                raise QuerySyntaxError(f"the stem before '?' needs at least 3 letters, got {lead!r}", q, col)
             pat = "".join("." if c == "\u0001" else re.escape(c) for c in f)
             if last and stars:
                 pat += r"\w*"
