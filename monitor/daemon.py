@@ -98,8 +98,13 @@ class Daemon:
             if self.stop_event.is_set():  # a stop arrived while claiming: give them back at once
                 await asyncio.to_thread(release_leases, self.engine, self.owner, [c.source_id for c in claims])
                 return
+            gone = [c.source_id for c in claims if c.name not in self.source_configs]
+            if gone:  # removed by a reload while claiming
+                await asyncio.to_thread(release_leases, self.engine, self.owner, gone)
             for c in claims:
-                sc = self.source_configs[c.name]
+                sc = self.source_configs.get(c.name)
+                if sc is None:
+                    continue
                 if c.taken_over_from:
                     metrics.TAKEOVERS.inc()
                     log.info("source %s (%s): lease of %s expired; taking the source over", c.source_id,
