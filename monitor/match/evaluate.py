@@ -8,13 +8,15 @@ built lazily, once per article, and shared by every rule evaluated on it.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
+from typing import Any, TypeVar
 
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
 from monitor.match.text import Tokens, cased_words, fold, split_sentences, tokens, words
 from monitor.match.types import Document
 
+T = TypeVar("T", bound=tuple[Any, ...])
 Leaf = tuple[int, int, int]
 Occ = tuple[int, int, int, tuple[Leaf, ...]]
 FIELD_NAMES = ("title", "body")
@@ -263,17 +265,11 @@ def reach(node: Near, ix: DocIndex, afi: int, a0: int, a1: int, longest: int) ->
     return lo, hi
 
 
-def near_occ(node: Near, ix: DocIndex, first_only: bool, limit: int | None = None) -> list[Occ]:
-    left = occurrences(node.left, ix)
-    if not left:
-        return []
-    right = occurrences(node.right, ix)
-    if not right:
-        return []
-    right.sort(key=lambda o: (o[0], o[1]))
+def near_pairs(node: Near, ix: DocIndex, left: Sequence[T], right: Sequence[T]) -> Iterator[tuple[T, T]]:
+    """The (left, right) occurrence pairs that satisfy a proximity node. Occurrences are tuples
+    starting (field, start, end); ``right`` is sorted by (field, start)."""
     starts = [(b[0], b[1]) for b in right]
     longest = max(b[2] - b[1] for b in right)
-    out: list[Occ] = []
     n, ordered, sentence = node.n, node.ordered, node.sentence
     for a in left:
         afi, a0, a1 = a[0], a[1], a[2]
@@ -295,9 +291,22 @@ def near_occ(node: Near, ix: DocIndex, first_only: bool, limit: int | None = Non
                 continue
             if sentence and ix.fields[afi].sid[a0] != ix.fields[afi].sid[b0]:
                 continue
-            out.append((afi, min(a0, b0), max(a1, b1), a[3] + b[3]))
-            if first_only or (limit is not None and len(out) >= limit):
-                return out
+            yield a, b
+
+
+def near_occ(node: Near, ix: DocIndex, first_only: bool, limit: int | None = None) -> list[Occ]:
+    left = occurrences(node.left, ix)
+    if not left:
+        return []
+    right = occurrences(node.right, ix)
+    if not right:
+        return []
+    right.sort(key=lambda o: (o[0], o[1]))
+    out: list[Occ] = []
+    for a, b in near_pairs(node, ix, left, right):
+        out.append((a[0], min(a[1], b[1]), max(a[2], b[2]), a[3] + b[3]))
+        if first_only or (limit is not None and len(out) >= limit):
+            break
     return out
 
 
