@@ -75,6 +75,7 @@ class Daemon:
         self._deliver_lock = asyncio.Lock()
         self._deliver_again = False
         self._backlog = False
+        self._failing: dict[str, str] = {}  # job name -> its last error, while it keeps failing
         self._set_sources(config)
 
     def _set_sources(self, config: Config) -> None:
@@ -185,10 +186,21 @@ class Daemon:
     async def _tracked(self, job: Callable[[], Awaitable[None]]) -> None:
         if self.stop_event.is_set() and job is not self._deliver:
             return
+        name = getattr(job, "__name__", "job").strip("_")
         try:
             await job()
-        except Exception:
-            log.exception("%s failed", getattr(job, "__name__", "job").strip("_"))
+        except Exception as exc:
+            # A database outage fails every job every second: the first failure with its
+            # traceback, repeats of the same error as one line, and a line when it recovers.
+            summary = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            if self._failing.get(name) == summary:
+                log.debug("%s failed again: %s", name, summary)
+            else:
+                log.exception("%s failed", name)
+            self._failing[name] = summary
+        else:
+            if self._failing.pop(name, None) is not None:
+                log.info("%s works again", name)
 
     # -- readiness ---------------------------------------------------------------------------
     def ready(self) -> tuple[bool, str]:
@@ -230,7 +242,13 @@ class Daemon:
 
             host, port = cfg.http.host_port
             metrics.attach_database(self.engine)
-            http = HealthServer(host, port, self.ready).start()
+            try:
+                http = HealthServer(host, port, self.ready).start()
+            except OSError as exc:
+                log.error("[http] listen = %r: cannot listen there: %s", cfg.http.listen, exc.strerror or exc)
+                await self.pipeline.aclose()
+                self.engine.dispose()
+                return 1
             log.info("http: /healthz /readyz /metrics on %s:%d", host, http.port)
 
         self.scheduler = scheduler = AsyncIOScheduler(

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlmodel import select
 
 from monitor.store import Article, Source, create_db_engine, session_scope
@@ -194,3 +195,48 @@ def test_health_without_http_listen_says_so(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text() + '[http]\nlisten = "localhost"\n')
     res = run_monitor(cfg, "check-config")
     assert res.returncode == 2 and 'listen must be "host:port"' in res.stderr and "config.toml:4" in res.stderr
+
+
+def test_http_port_taken_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f'[monitor]\ndatabase = "sqlite:///{tmp_path / "m.db"}"\n[http]\nlisten = "127.0.0.1:{port}"\n',
+                       encoding="utf-8")
+        res = run_monitor(cfg, "run", timeout=60)
+    assert res.returncode == 1
+    assert f"[http] listen = '127.0.0.1:{port}': cannot listen there: Address already in use" in res.stderr
+
+
+def test_a_job_failing_every_second_logs_its_traceback_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from monitor.config import load_config
+    from monitor.daemon import Daemon
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[monitor]\ndatabase = "sqlite:///{tmp_path / "m.db"}"\n', encoding="utf-8")
+    daemon = Daemon(load_config(cfg))
+    outage = True
+
+    async def _claim() -> None:
+        if outage:
+            raise ConnectionError("database unreachable")
+
+    async def go() -> None:
+        nonlocal outage
+        for _ in range(3):
+            await daemon._tracked(_claim)
+        outage = False
+        await daemon._tracked(_claim)
+
+    with caplog.at_level("DEBUG", logger="monitor.daemon"):
+        asyncio.run(go())
+    daemon.engine.dispose()
+    records = [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records if r.name == "monitor.daemon"]
+    assert records == [("ERROR", "claim failed", True),
+                       ("DEBUG", "claim failed again: ConnectionError: database unreachable", False),
+                       ("DEBUG", "claim failed again: ConnectionError: database unreachable", False),
+                       ("INFO", "claim works again", False)]
