@@ -35,12 +35,11 @@ def plain_title_body(text: str) -> tuple[str, str]:
 class FieldIndex:
     """One field's words; positions, case-kept words and sentence numbers on first use."""
 
-    __slots__ = ("text", "words", "doc", "_pos", "_sid", "_bounds", "_cased", "_cache")
+    __slots__ = ("text", "words", "_pos", "_sid", "_bounds", "_cased", "_cache")
 
-    def __init__(self, text: str, doc: DocIndex):
+    def __init__(self, text: str):
         self.text = text
         self.words = words(text)
-        self.doc = doc
         self._pos: dict[str, list[int]] | None = None
         self._sid: list[int] | None = None
         self._bounds: list[tuple[int, int]] | None = None
@@ -92,7 +91,7 @@ class FieldIndex:
             self._sid = out
         return self._sid
 
-    def positions(self, w: W) -> list[int]:
+    def positions(self, w: W, ix: DocIndex) -> list[int]:
         """Sorted word indices where ``w`` is accepted."""
         if w.kind == "exact":
             if len(w.forms) == 1:
@@ -111,7 +110,7 @@ class FieldIndex:
             res = [i for i in self.pos.get(fold(w.stem), []) if cased[i] == w.stem]
         else:
             pos = self.pos
-            hit = [t for t in self.doc.starting_with(w.stem) if t in pos]
+            hit = [t for t in ix.starting_with(w.stem) if t in pos]
             if w.kind == "glob":
                 assert w.regex is not None
                 rx = w.regex
@@ -131,8 +130,10 @@ class DocIndex:
 
     def __init__(self, doc: Document):
         self.doc = doc
-        self.title = FieldIndex(doc.title, self)
-        self.body = FieldIndex(doc.body, self)
+        # No back-reference from the fields: no reference cycle, so an article's index is
+        # freed as soon as it is done with, not at the next garbage collection.
+        self.title = FieldIndex(doc.title)
+        self.body = FieldIndex(doc.body)
         self.fields = (self.title, self.body)
         # Distinct words by stem, filled by the engine's Aho-Corasick pass for the stems its
         # rules use; other stems are looked up in the sorted words.
@@ -200,7 +201,7 @@ def seq_occ(node: Seq, ix: DocIndex) -> list[Occ]:
     for fi, f in enumerate(ix.fields):
         if node.field is not None and _FIELD_INDEX[node.field] != fi:
             continue
-        first = f.positions(ws[0])
+        first = f.positions(ws[0], ix)
         if not first:
             continue
         if k == 1:
