@@ -8,12 +8,11 @@ property tests check that both agree.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from monitor.match.evaluate import DocIndex, meta_true, reach, seq_occ
+from monitor.match.evaluate import DocIndex, meta_true, near_pairs, seq_occ
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
 
 Truth = Callable[[DocIndex], bool]
@@ -39,40 +38,35 @@ def entity_memo(fn: F) -> F:
     return cast(F, wrapper)
 
 
-@entity_memo
-def _plain_forms(node: Node) -> frozenset[str] | None:
-    """The folded forms if ``node`` is one exact word (or an OR of them) in any field."""
+def _plain(node: Node, kind: str) -> frozenset[str] | None:
+    """For one word of ``kind`` (or an OR of them) in any field: its exact forms ("exact") or
+    stems ("prefix"); None for anything else."""
     if isinstance(node, Seq):
-        if len(node.words) == 1 and node.field is None and node.words[0].kind == "exact":
-            return node.words[0].forms
+        if len(node.words) == 1 and node.field is None and node.words[0].kind == kind:
+            w = node.words[0]
+            return w.forms if kind == "exact" else frozenset({w.stem})
         return None
     if isinstance(node, Or):
         out: set[str] = set()
         for c in node.children:
-            f = _plain_forms(c)
+            f = _plain(c, kind)
             if f is None:
                 return None
             out |= f
         return frozenset(out)
     return None
+
+
+@entity_memo
+def _plain_forms(node: Node) -> frozenset[str] | None:
+    """The folded forms if ``node`` is one exact word (or an OR of them) in any field."""
+    return _plain(node, "exact")
 
 
 @entity_memo
 def _plain_stems(node: Node) -> frozenset[str] | None:
     """The stems if ``node`` is one ``stem*`` word (or an OR of them) in any field."""
-    if isinstance(node, Seq):
-        if len(node.words) == 1 and node.field is None and node.words[0].kind == "prefix":
-            return frozenset({node.words[0].stem})
-        return None
-    if isinstance(node, Or):
-        out: set[str] = set()
-        for c in node.children:
-            f = _plain_stems(c)
-            if f is None:
-                return None
-            out |= f
-        return frozenset(out)
-    return None
+    return _plain(node, "prefix")
 
 
 @entity_memo
@@ -181,30 +175,10 @@ def spans(node: Node) -> Spans:
 def _pairs(node: Near, left: list[Span], right: list[Span], ix: DocIndex, first: bool) -> list[Span]:
     """Combined spans of the left/right pairs that satisfy the proximity condition."""
     out: list[Span] = []
-    n, ordered, sentence = node.n, node.ordered, node.sentence
-    starts = [(b[0], b[1]) for b in right]
-    longest = max(b[2] - b[1] for b in right)
-    for afi, a0, a1 in left:
-        lo, hi = reach(node, ix, afi, a0, a1, longest)
-        for j in range(bisect_left(starts, (afi, lo)), len(right)):
-            bfi, b0, b1 = right[j]
-            if bfi != afi or b0 > hi:
-                break
-            if b0 >= a1:
-                gap = b0 - a1
-            elif a0 >= b1:
-                if ordered:
-                    continue
-                gap = a0 - b1
-            else:
-                continue
-            if n is not None and gap > n:
-                continue
-            if sentence and ix.fields[afi].sid[a0] != ix.fields[afi].sid[b0]:
-                continue
-            out.append((afi, min(a0, b0), max(a1, b1)))
-            if first:
-                return out
+    for a, b in near_pairs(node, ix, left, right):
+        out.append((a[0], min(a[1], b[1]), max(a[2], b[2])))
+        if first:
+            break
     return out
 
 

@@ -8,13 +8,15 @@ built lazily, once per article, and shared by every rule evaluated on it.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
+from typing import Any, TypeVar
 
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
 from monitor.match.text import Tokens, cased_words, fold, split_sentences, tokens, words
 from monitor.match.types import Document
 
+T = TypeVar("T", bound=tuple[Any, ...])
 Leaf = tuple[int, int, int]
 Occ = tuple[int, int, int, tuple[Leaf, ...]]
 FIELD_NAMES = ("title", "body")
@@ -33,12 +35,11 @@ def plain_title_body(text: str) -> tuple[str, str]:
 class FieldIndex:
     """One field's words; positions, case-kept words and sentence numbers on first use."""
 
-    __slots__ = ("text", "words", "doc", "_pos", "_sid", "_bounds", "_cased", "_cache")
+    __slots__ = ("text", "words", "_pos", "_sid", "_bounds", "_cased", "_cache")
 
-    def __init__(self, text: str, doc: DocIndex):
+    def __init__(self, text: str):
         self.text = text
         self.words = words(text)
-        self.doc = doc
         self._pos: dict[str, list[int]] | None = None
         self._sid: list[int] | None = None
         self._bounds: list[tuple[int, int]] | None = None
@@ -90,7 +91,7 @@ class FieldIndex:
             self._sid = out
         return self._sid
 
-    def positions(self, w: W) -> list[int]:
+    def positions(self, w: W, ix: DocIndex) -> list[int]:
         """Sorted word indices where ``w`` is accepted."""
         if w.kind == "exact":
             if len(w.forms) == 1:
@@ -109,7 +110,7 @@ class FieldIndex:
             res = [i for i in self.pos.get(fold(w.stem), []) if cased[i] == w.stem]
         else:
             pos = self.pos
-            hit = [t for t in self.doc.starting_with(w.stem) if t in pos]
+            hit = [t for t in ix.starting_with(w.stem) if t in pos]
             if w.kind == "glob":
                 assert w.regex is not None
                 rx = w.regex
@@ -129,8 +130,10 @@ class DocIndex:
 
     def __init__(self, doc: Document):
         self.doc = doc
-        self.title = FieldIndex(doc.title, self)
-        self.body = FieldIndex(doc.body, self)
+        # No back-reference from the fields: no reference cycle, so an article's index is
+        # freed as soon as it is done with, not at the next garbage collection.
+        self.title = FieldIndex(doc.title)
+        self.body = FieldIndex(doc.body)
         self.fields = (self.title, self.body)
         # Distinct words by stem, filled by the engine's Aho-Corasick pass for the stems its
         # rules use; other stems are looked up in the sorted words.
@@ -198,7 +201,7 @@ def seq_occ(node: Seq, ix: DocIndex) -> list[Occ]:
     for fi, f in enumerate(ix.fields):
         if node.field is not None and _FIELD_INDEX[node.field] != fi:
             continue
-        first = f.positions(ws[0])
+        first = f.positions(ws[0], ix)
         if not first:
             continue
         if k == 1:
@@ -263,17 +266,11 @@ def reach(node: Near, ix: DocIndex, afi: int, a0: int, a1: int, longest: int) ->
     return lo, hi
 
 
-def near_occ(node: Near, ix: DocIndex, first_only: bool, limit: int | None = None) -> list[Occ]:
-    left = occurrences(node.left, ix)
-    if not left:
-        return []
-    right = occurrences(node.right, ix)
-    if not right:
-        return []
-    right.sort(key=lambda o: (o[0], o[1]))
+def near_pairs(node: Near, ix: DocIndex, left: Sequence[T], right: Sequence[T]) -> Iterator[tuple[T, T]]:
+    """The (left, right) occurrence pairs that satisfy a proximity node. Occurrences are tuples
+    starting (field, start, end); ``right`` is sorted by (field, start)."""
     starts = [(b[0], b[1]) for b in right]
     longest = max(b[2] - b[1] for b in right)
-    out: list[Occ] = []
     n, ordered, sentence = node.n, node.ordered, node.sentence
     for a in left:
         afi, a0, a1 = a[0], a[1], a[2]
@@ -295,9 +292,22 @@ def near_occ(node: Near, ix: DocIndex, first_only: bool, limit: int | None = Non
                 continue
             if sentence and ix.fields[afi].sid[a0] != ix.fields[afi].sid[b0]:
                 continue
-            out.append((afi, min(a0, b0), max(a1, b1), a[3] + b[3]))
-            if first_only or (limit is not None and len(out) >= limit):
-                return out
+            yield a, b
+
+
+def near_occ(node: Near, ix: DocIndex, first_only: bool, limit: int | None = None) -> list[Occ]:
+    left = occurrences(node.left, ix)
+    if not left:
+        return []
+    right = occurrences(node.right, ix)
+    if not right:
+        return []
+    right.sort(key=lambda o: (o[0], o[1]))
+    out: list[Occ] = []
+    for a, b in near_pairs(node, ix, left, right):
+        out.append((a[0], min(a[1], b[1]), max(a[2], b[2]), a[3] + b[3]))
+        if first_only or (limit is not None and len(out) >= limit):
+            break
     return out
 
 
