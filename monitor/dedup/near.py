@@ -16,9 +16,13 @@ import unicodedata
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasketch import MinHash
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 SHINGLE = 3  # words per shingle: 2 shares too much stop-word glue ("of the"), 4+ breaks on light edits
 NUM_PERM = 64
@@ -30,7 +34,17 @@ _SEED = 20251124
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
 
-_PERMS = MinHash(num_perm=NUM_PERM, seed=_SEED).permutations  # shared: building them is the slow part
+
+@cache
+def _perms() -> Any:
+    """The shared permutations (building them is the slow part).
+
+    datasketch is imported on first use, not at import time: it pulls in scipy (~80 MB resident),
+    which a daemon whose feeds answer 304 never needs.
+    """
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=_SEED).permutations
 
 
 def tokens(text: str) -> list[str]:
@@ -52,7 +66,9 @@ def _identity(x: int) -> int:
 
 
 def minhash(shingle_set: Iterable[int]) -> MinHash:
-    m = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=_identity, permutations=_PERMS,
+    from datasketch import MinHash
+
+    m = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=_identity, permutations=_perms(),
                 scheme="affine32")
     m.update_batch(list(shingle_set))
     return m
