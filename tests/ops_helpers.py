@@ -6,11 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.servers import wait_for  # noqa: F401  (re-exported: ops tests import it from here)
 
 
 def start_monitor(config: Path, log: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -19,15 +18,6 @@ def start_monitor(config: Path, log: Path, *args: str, env: dict[str, str] | Non
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), *args, "run"],
                                 env=full_env, cwd=config.parent, stdout=subprocess.DEVNULL, stderr=out)
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 30.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return bool(cond())
 
 
 def log_has(log: Path, text: str) -> bool:

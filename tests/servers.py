@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -123,3 +124,13 @@ class Mailbox:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 30.0, step: float = 0.05) -> bool:
+    """Poll ``cond`` until it holds or ``timeout`` passes: tests wait on events, never fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return bool(cond())

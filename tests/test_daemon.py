@@ -13,16 +13,7 @@ import pytest
 
 from tests.conftest import ROOT, run_monitor
 from tests.newsroom import publish_newsroom, write_config
-from tests.servers import Mailbox, Site
-
-
-def _wait_for(cond, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.servers import Mailbox, Site, wait_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -35,7 +26,7 @@ def test_daemon_alerts_then_exits_zero_on_signal(tmp_path: Path, site: Site, web
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_for(lambda: len(mailbox.messages) >= 1 and len(webhook.posts("/hook")) >= 1), \
+        assert wait_for(lambda: len(mailbox.messages) >= 1 and len(webhook.posts("/hook")) >= 1, 60), \
             "no alert within 60 s"
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)

@@ -98,10 +98,6 @@ class Fingerprint:
     words: int
 
 
-def fingerprint(text: str) -> Fingerprint:
-    return fingerprint_words(tokens(text))
-
-
 def fingerprint_words(words: list[str], bands: bool = True) -> Fingerprint:
     """``bands=False``: shingles only, enough to verify a candidate (the MinHash is the slow part)."""
     sh = shingles(words)

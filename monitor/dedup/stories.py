@@ -156,12 +156,6 @@ class StoryIndex:
     def fingerprint_of(self, session: Session, source_id: int, text: str, title: str = "") -> Fingerprint:
         return self._fingerprint(source_id, text, title, self.known_boilerplate(session, [(source_id, text)]))
 
-    def clean_text(self, session: Session, source_id: int, text: str) -> str:
-        """The text without its outlet's known boilerplate paragraphs."""
-        known = self.known_boilerplate(session, [(source_id, text)])
-        kept = [p for p in text.split("\n") if (k := paragraph_key(p)) is not None and (source_id, k) not in known]
-        return "\n".join(kept) if kept else text
-
     # -- the band index: rows on SQLite, one array per article with a GIN index on PostgreSQL --
     @staticmethod
     def _pg(session: Session) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
 from dataclasses import dataclass
 
 # Ideographic scripts are written without spaces: each character is a word of its own, so a
@@ -154,9 +153,3 @@ def _add(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
     if stripped:
         lead = len(seg) - len(seg.lstrip())
         spans.append((start + lead, start + lead + len(stripped)))
-
-
-def sentence_ids(spans: list[tuple[int, int]], sentences: list[tuple[int, int]]) -> list[int]:
-    """For each word span, the index of the sentence it starts in."""
-    starts = [s for s, _ in sentences]
-    return [max(bisect_right(starts, s) - 1, 0) for s, _ in spans]
