@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from monitor.alerts import enqueue_alert, enqueue_notice
+from monitor.alerts.feedback import Mutes, mutes_for
 from monitor.config import Config, SourceConfig
 from monitor.dedup import canonical_url, content_hash
 from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
@@ -219,10 +220,14 @@ class Pipeline:
                 story = self.stories.assign(s, article)
                 src = s.get(Source, source_id)
                 assert src is not None
+                mutes = mutes_for(s, source_id, story.story_id) if matches else Mutes()
                 for m in matches:
+                    if m.rule in mutes.source_rules:  # an analyst muted this source for the rule
+                        continue
                     sentences = body_statements(article.text, m) if not story.new_story else []
-                    claim = claim_alert(s, article, m.rule, [st.text for st in sentences],
-                                        self.rule_realert.get(m.rule), story.new_story)
+                    claim = None if m.rule in mutes.story_rules else claim_alert(
+                        s, article, m.rule, [st.text for st in sentences], self.rule_realert.get(m.rule),
+                        story.new_story)
                     if claim is not None:
                         if claim:  # a re-alert quotes the statements that are new to the story
                             m = replace(m, statements=tuple(st for st in sentences if st.text in claim)[:3])

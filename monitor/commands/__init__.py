@@ -13,6 +13,7 @@ MODULES: list[str] = [
     "dedup",
     "fetch",
     "match",
+    "web",
 ]
 
 
