@@ -21,9 +21,6 @@ from sqlmodel import col, select
 
 from monitor.alerts import enqueue_alert, enqueue_notice
 from monitor.config import Config, SourceConfig
-from monitor.dedup import canonical_url, content_hash
-from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
-from monitor.dedup.urls import preferred_url
 from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
@@ -34,6 +31,9 @@ from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
 from monitor.store.models import Article, Match, Source
+from monitor.story import canonical_url, content_hash
+from monitor.story.stories import StoryIndex, body_statements, claim_alert
+from monitor.story.urls import preferred_url
 
 log = logging.getLogger(__name__)
 

@@ -72,7 +72,7 @@ def also_reported_by(session: Session, article_id: int | None) -> list[str]:
     if article_id is None:
         return []
     try:
-        stories = importlib.import_module("monitor.dedup.stories")
+        stories = importlib.import_module("monitor.story.stories")
     except ImportError:
         return []
     return [str(x) for x in stories.also_reported_by(session, article_id)]

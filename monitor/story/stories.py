@@ -20,7 +20,6 @@ from sqlalchemy import DateTime, bindparam, delete, func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from monitor.dedup.near import Fingerprint, fingerprint_words, shingles, tokens, verify
 from monitor.match import RuleMatch, Statement
 from monitor.match.statements import find_speaker
 from monitor.match.text import split_sentences
@@ -32,6 +31,7 @@ from monitor.store.models import (
     Story,
     StoryAlert,
 )
+from monitor.story.near import Fingerprint, fingerprint_words, shingles, tokens, verify
 
 log = logging.getLogger(__name__)
 
