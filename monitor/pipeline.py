@@ -13,6 +13,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, and_, or_
@@ -70,6 +71,13 @@ class Pipeline:
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
+        # The one switch for the sentence-embedding model: only a config that needs it (an
+        # about() rule; cross-language stories) loads it and stores each article's vector.
+        self.needs_embeddings = self.rules.uses_about
+        if self.needs_embeddings:
+            from monitor.embed import get_embedder
+
+            get_embedder()  # load now: a missing or damaged model stops the start, not an ingest
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -211,13 +219,18 @@ class Pipeline:
             image=(ex.image if ex and ex.image else entry.image),
             content_hash=content_hash(text) if text else None, first_seen_at=now,
         )
+        vector = self._article_vector(article) if self.needs_embeddings else None
         doc = Document(title=article.title, body=article.text, url=url, site=urlsplit(url).hostname or "",
-                       source=sc.name, lang=article.language, author=article.authors or "")
+                       source=sc.name, lang=article.language, author=article.authors or "", vector=vector)
         matches = self.rules.match(doc)
         try:
             with session_scope(self.engine) as s:
                 s.add(article)
                 s.flush()
+                if vector is not None:
+                    from monitor.embed.store import save_vector
+
+                    save_vector(s, article.id or 0, vector)
                 story = self.stories.assign(s, article)
                 src = s.get(Source, source_id)
                 assert src is not None
@@ -240,6 +253,12 @@ class Pipeline:
         log.info("article %s stored from %s: %s (%d matches, story %s%s)", article.id, sc.name, url, len(matches),
                  story.story_id, "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
         return len(matches)
+
+    @staticmethod
+    def _article_vector(article: Article) -> Any:
+        from monitor.embed import article_text, get_embedder
+
+        return get_embedder().embed([article_text(article.title, article.text)])[0]
 
     def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, outcome: PollOutcome) -> None:
         with session_scope(self.engine) as s:
