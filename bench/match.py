@@ -24,7 +24,7 @@ from typing import TypeVar
 
 from monitor.match import Document, RuleSet
 from monitor.match.evaluate import DocIndex
-from monitor.match.reference import Plain, reference_match
+from tests.match_reference import Plain, reference_match
 
 _LAT = list("bcdfghklmnprstvz")
 _VOW = list("aeiou")

@@ -13,6 +13,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, and_, or_
@@ -21,9 +22,6 @@ from sqlmodel import col, select
 
 from monitor.alerts import enqueue_alert, enqueue_notice
 from monitor.config import Config, SourceConfig
-from monitor.dedup import canonical_url, content_hash
-from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
-from monitor.dedup.urls import preferred_url
 from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
@@ -34,6 +32,9 @@ from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
 from monitor.store.models import Article, Match, Source
+from monitor.story import canonical_url, content_hash
+from monitor.story.stories import StoryIndex, body_statements, claim_alert
+from monitor.story.urls import preferred_url
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,13 @@ class Pipeline:
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
+        # The one switch for the sentence-embedding model: only a config that needs it (an
+        # about() rule; cross-language stories) loads it and stores each article's vector.
+        self.needs_embeddings = self.rules.uses_about
+        if self.needs_embeddings:
+            from monitor.embed import get_embedder
+
+            get_embedder()  # load now: a missing or damaged model stops the start, not an ingest
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -108,7 +116,7 @@ class Pipeline:
             source_id, url, etag, last_modified = src.id, src.url, src.etag, src.last_modified
             # A leased source was claimed as due by the daemon's claim loop, which already moved
             # next_poll_at ahead as its crash guard: the claim is the due decision.
-            claimed = getattr(src, "lease_owner", None) is not None and src.disabled_at is None
+            claimed = src.lease_owner is not None and src.disabled_at is None
             if not claimed and not is_due(src, started, force, sc.interval):
                 report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
@@ -209,13 +217,18 @@ class Pipeline:
             image=(ex.image if ex and ex.image else entry.image),
             content_hash=content_hash(text) if text else None, first_seen_at=now,
         )
+        vector = self._article_vector(article) if self.needs_embeddings else None
         doc = Document(title=article.title, body=article.text, url=url, site=urlsplit(url).hostname or "",
-                       source=sc.name, lang=article.language, author=article.authors or "")
+                       source=sc.name, lang=article.language, author=article.authors or "", vector=vector)
         matches = self.rules.match(doc)
         try:
             with session_scope(self.engine) as s:
                 s.add(article)
                 s.flush()
+                if vector is not None:
+                    from monitor.embed.store import save_vector
+
+                    save_vector(s, article.id or 0, vector)
                 story = self.stories.assign(s, article)
                 src = s.get(Source, source_id)
                 assert src is not None
@@ -238,6 +251,12 @@ class Pipeline:
         log.info("article %s stored from %s: %s (%d matches, story %s%s)", article.id, sc.name, url, len(matches),
                  story.story_id, "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
         return len(matches)
+
+    @staticmethod
+    def _article_vector(article: Article) -> Any:
+        from monitor.embed import article_text, get_embedder
+
+        return get_embedder().embed([article_text(article.title, article.text)])[0]
 
     def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, outcome: PollOutcome) -> None:
         with session_scope(self.engine) as s:
@@ -262,6 +281,3 @@ class Pipeline:
         await self.deliver()
         return reports
 
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import monitor.stages  # noqa: F401  (every stage's config checks, as in the CLI)
 from tests.harness import FIXTURES, ROOT, SHARED, pg_database, run_monitor
 from tests.servers import Mailbox, Page, Site
 
