@@ -73,24 +73,6 @@ def sync_source_row(row: Source, sc: SourceConfig) -> bool:
     return changed
 
 
-def is_due(row: Source, now: datetime, everything: bool = False, interval: float | None = None) -> bool:
-    """Due by the shared rule: not disabled, and next_poll_at reached (or never polled).
-
-    ``everything`` (``run --once --all``) ignores the regular interval but never a backoff or a
-    Retry-After, which only a failing source has. A small slack keeps a fixed-rate scheduler that
-    fires a few milliseconds before next_poll_at from skipping every other run.
-    """
-    if row.disabled_at is not None:
-        return False
-    nxt = aware(row.next_poll_at)
-    if nxt is None:
-        return True
-    if everything and row.consecutive_failures == 0:
-        return True
-    slack = min(30.0, 0.25 * interval) if interval and row.consecutive_failures == 0 else 0.0
-    return nxt <= now + timedelta(seconds=slack)
-
-
 def apply_outcome(row: Source, sc: SourceConfig, outcome: PollOutcome, settings: FetchSettings,
                   started: datetime, rng: random.Random | None = None) -> list[Notice]:
     """Update ``row`` for one poll; return the notices to send (broken, recovered, gone)."""

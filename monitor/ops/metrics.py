@@ -88,9 +88,8 @@ class DatabaseCollector(Collector):
             due_where = due_condition(now)
             oldest_due = conn.execute(select(func.min(src.c.next_poll_at)).where(*due_where)).scalar()
             due = conn.execute(select(func.count()).select_from(src).where(*due_where)).scalar() or 0
-            broken_col = src.c.broken_since if "broken_since" in src.c else None
-            broken_where = broken_col.is_not(None) if broken_col is not None else src.c.consecutive_failures > 0
-            broken = conn.execute(select(func.count()).select_from(src).where(broken_where)).scalar() or 0
+            broken = conn.execute(select(func.count()).select_from(src)
+                                  .where(src.c.broken_since.is_not(None))).scalar() or 0
             by_rule = conn.execute(select(match.c.rule, func.count()).group_by(match.c.rule)).all()
             by_channel = conn.execute(select(delivery.c.channel, delivery.c.status, func.count())
                                       .group_by(delivery.c.channel, delivery.c.status)).all()
