@@ -32,10 +32,10 @@ import numpy as np
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from monitor.dedup import content_hash
-from monitor.dedup.near import BANDS
-from monitor.dedup.stories import StoryIndex
 from monitor.store import Article, Source, create_db_engine, upgrade
+from monitor.story import content_hash
+from monitor.story.near import BANDS
+from monitor.story.stories import StoryIndex
 
 PG_ADMIN = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CHUNK = 20_000

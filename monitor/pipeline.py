@@ -21,9 +21,6 @@ from sqlmodel import col, select
 
 from monitor.alerts import enqueue_alert, enqueue_notice
 from monitor.config import Config, SourceConfig
-from monitor.dedup import canonical_url, content_hash
-from monitor.dedup.stories import StoryIndex, body_statements, claim_alert
-from monitor.dedup.urls import preferred_url
 from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
@@ -34,6 +31,9 @@ from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
 from monitor.store.models import Article, Match, Source
+from monitor.story import canonical_url, content_hash
+from monitor.story.stories import StoryIndex, body_statements, claim_alert
+from monitor.story.urls import preferred_url
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Pipeline:
             source_id, url, etag, last_modified = src.id, src.url, src.etag, src.last_modified
             # A leased source was claimed as due by the daemon's claim loop, which already moved
             # next_poll_at ahead as its crash guard: the claim is the due decision.
-            claimed = getattr(src, "lease_owner", None) is not None and src.disabled_at is None
+            claimed = src.lease_owner is not None and src.disabled_at is None
             if not claimed and not is_due(src, started, force, sc.interval):
                 report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
@@ -262,6 +262,3 @@ class Pipeline:
         await self.deliver()
         return reports
 
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from monitor.config import ConfigError, load_config
-from monitor.dedup.stories import also_reported_by
 from monitor.store import Article, session_scope
+from monitor.story.stories import also_reported_by
 from tests.conftest import run_monitor
 from tests.dedup_support import Outlet, Runner, simple_page, write_config
 from tests.newsroom import RULE, seed_article, seed_page

@@ -10,7 +10,7 @@ MODULES: list[str] = [
     "deliver",
     "extract",
     "ops",
-    "dedup",
+    "story",
     "fetch",
     "match",
 ]

@@ -13,7 +13,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-LSH_INDEX_SHIFT = 10  # PostgreSQL's GIN indexes band keys >> 10 (see monitor.dedup.stories)
+LSH_INDEX_SHIFT = 10  # PostgreSQL's GIN indexes band keys >> 10 (see monitor.story.stories)
 
 
 def upgrade() -> None:

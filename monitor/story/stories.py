@@ -20,7 +20,6 @@ from sqlalchemy import DateTime, bindparam, delete, func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from monitor.dedup.near import Fingerprint, fingerprint_words, shingles, tokens, verify
 from monitor.match import RuleMatch, Statement
 from monitor.match.statements import find_speaker
 from monitor.match.text import split_sentences
@@ -32,6 +31,7 @@ from monitor.store.models import (
     Story,
     StoryAlert,
 )
+from monitor.story.near import Fingerprint, fingerprint_words, shingles, tokens, verify
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,6 @@ class Assignment:
 def _key(s: str) -> int:
     """A signed 63-bit key (fits BIGINT on both backends)."""
     return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little", signed=True) >> 1
-
-
-def paragraph_key(paragraph: str) -> int | None:
-    words = tokens(paragraph)
-    return _key(" ".join(words)) if words else None
 
 
 @lru_cache(maxsize=512)
