@@ -86,22 +86,26 @@ def _load() -> list[dict[str, Any]]:
 
 
 def _entity_of(phrase: str | None) -> str | None:
-    """The configured entity one of whose aliases (any inflection) is in ``phrase``."""
+    """The configured entity one of whose aliases (any inflection) ends last in ``phrase`` (the
+    head of "Kazakhstan's President Tokaev" is its end)."""
     if not phrase:
         return None
     from monitor.match.query import inflections
-    from monitor.match.text import fold, words
+    from monitor.match.text import words
     have = words(phrase)
-    joined = " " + " ".join(have) + " "
+    best: tuple[int, str] | None = None
     for e in ENTITIES.values():
         for alias in e.aliases:
             parts = alias.split()
-            forms = [" ".join(words(" ".join([*parts[:-1], f]))) for f in inflections(parts[-1])]
-            if any(f and f" {fold(f)} " in joined for f in forms):
-                return e.name
-            if len(words(alias)) > 1 and all(len(w) > 1 for w in words(alias)) and fold(alias) in fold(phrase):
-                return e.name  # CJK names: one word per character
-    return None
+            for f in inflections(parts[-1]):
+                form = words(" ".join([*parts[:-1], f]))
+                n = len(form)
+                for i in range(len(have) - n, -1, -1):
+                    if n and have[i:i + n] == form:
+                        if best is None or i + n > best[0]:
+                            best = (i + n, e.name)
+                        break
+    return best[1] if best else None
 
 
 def _gold_entity(r: dict[str, Any]) -> str | None:
@@ -129,7 +133,8 @@ def score(recs: list[dict[str, Any]]) -> dict[str, Any]:
         if gold_ent is not None:
             ok_sp = pred_ent == gold_ent
         elif r.get("speaker"):
-            ok_sp = pred_ent is None and bool(m.speaker) and r["speaker"].split()[-1].lower() in m.speaker.lower()
+            said = (m.speaker or "").lower()
+            ok_sp = pred_ent is None and bool(said) and r["speaker"].split()[-1].lower() in said
         else:
             ok_sp = m.speaker is None
         ok_q = bool(r.get("quote")) and r["quote"] in quote
@@ -156,7 +161,7 @@ def _baseline(ref: str) -> dict[str, Any] | None:
         if out.returncode:
             print(out.stderr, file=sys.stderr)
             return None
-        return json.loads(out.stdout)  # type: ignore[no-any-return]
+        return json.loads(out.stdout)
 
 
 def main() -> int:

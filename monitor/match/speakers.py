@@ -121,19 +121,19 @@ LANGS: tuple[Lang, ...] = (
          bodies=r"сім|министрлігі|үкімет|ақорда|кремль|баспасөз\s+қызметі",
          common=r"сарапшылар|саясаттанушылар|синоптиктер|мамандар|журналистер|тұрғындар|"
                 r"шенеуніктер|байқаушылар",
-         according_after=r"айтуынша|сөзінше|пікірінше|мәлімдеуінше|пайымдауынша",
+         according_after=r"\s+(?:айтуынша|сөзінше|пікірінше|мәлімдеуінше|пайымдауынша)",
          lead_in=r"бұл\s+туралы\s+(?:\w+\s+){0,3}?(?:{verbs})",
          verb_final=True),
     Lang("de",
          verbs=r"sagte|sagt|sagten|erklärte|erklärt|betonte|betont|fügte\s+hinzu|teilte\s+mit|"
                r"schrieb|antwortete|warnte|unterstrich|meinte|meint|bekräftigte|kündigte\s+an|"
-               r"hob\s+hervor|bezeichnete|versicherte|räumte\s+ein|so",
+               r"hob\s+hervor|bezeichnete|versicherte|räumte\s+ein|sprach|so",
          pronouns=r"er|sie",
          roles=r"präsident|präsidentin|staatschef|staatschefin|ministerpräsident|außenminister|"
                r"außenministerin|minister|ministerin|sprecher|sprecherin|regierungssprecher|"
                r"botschafter|kanzler|kanzlerin|politologe|politologin|experte|expertin|analyst|"
                r"analystin|chef|chefin|kremlchef|vorsitzende|vorsitzender|bürgermeister|"
-               r"direktor|direktorin|gründerin|gründer|trainer|ökonom|ökonomin|der|die|dem",
+               r"direktor|direktorin|gründerin|gründer|trainer|ökonom|ökonomin",
          bodies=r"kreml|ministerium|außenministerium|regierung|präsidialamt|botschaft",
          common=r"experten|beobachter|analysten|politiker|diplomaten|kritiker|fachleute|"
                 r"beamte|quellen|anwohner|viele|einige|andere|behörden",
@@ -150,8 +150,7 @@ LANGS: tuple[Lang, ...] = (
          pronouns=r"il|elle|ils|elles",
          roles=r"président|présidente|ministre|porte-parole|ambassadeur|ambassadrice|"
                r"chef\s+de\s+l'état|chef\s+de\s+l’état|premier\s+ministre|gouverneur|directeur|"
-               r"directrice|maire|politologue|analyste|expert|experte|économiste|entraîneur|"
-               r"le|la|l'|l’",
+               r"directrice|maire|politologue|analyste|expert|experte|économiste|entraîneur",
          bodies=r"kremlin|ministère|gouvernement|élysée|quai\s+d'orsay|ambassade|présidence",
          common=r"experts|observateurs|analystes|responsables|sources|diplomates|habitants|"
                 r"témoins|politiques|autorités|certains|beaucoup",
@@ -167,7 +166,7 @@ LANGS: tuple[Lang, ...] = (
          roles=r"presidente|presidenta|ministro|ministra|portavoz|vocero|vocera|embajador|"
                r"embajadora|canciller|jefe|jefa|alcalde|alcaldesa|gobernador|gobernadora|"
                r"director|directora|secretario|secretaria|analista|experto|experta|economista|"
-               r"entrenador|el|la",
+               r"entrenador",
          bodies=r"kremlin|ministerio|gobierno|cancillería|embajada|presidencia",
          common=r"expertos|analistas|fuentes|funcionarios|observadores|diplomáticos|vecinos|"
                 r"testigos|autoridades|muchos|algunos",
@@ -189,7 +188,7 @@ LANGS: tuple[Lang, ...] = (
          lead_in=r"bunu\s+(?:{verbs})",
          verb_final=True),
     Lang("zh",
-         verbs=r"表示|说|称|强调|指出|认为|宣布|回应|介绍|坦言|透露",
+         verbs=r"表示|说|称|强调|指出|认为|宣布|回应|回答|介绍|坦言|透露",
          pronouns=r"他|她|他们",
          roles=r"总统|总理|外长|部长|发言人|大使|主席|领导人",
          bodies=r"外交部|克里姆林宫|政府",
@@ -265,13 +264,13 @@ def _compile() -> list[_Rx]:
                 _Rx("before", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
                 _Rx("in", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
                 _Rx("in", re.compile(rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
-                _Rx("head", re.compile(rf"^(?P<who>[\p{{Han}}·]{{2,16}})[：:]"), "zh"),
+                _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), "zh"),
             ]
             continue
         who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
         # Quotation closed by the attribution: «...», — заявил Токаев / "...", Tokayev said.
         out.append(_Rx("after", re.compile(
-            rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+(?:\w+\s+){{0,2}}?)?\s+{who}"), lang.code))
+            rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+{who}"), lang.code))
         out.append(_Rx("after", re.compile(
             rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{who}\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"),
             lang.code))
@@ -282,7 +281,8 @@ def _compile() -> list[_Rx]:
         out.append(_Rx("in", re.compile(rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
                                         rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)"),
                        lang.code))
-        out.append(_Rx("in", re.compile(rf"(?<!\w){ci}\s+(?P<who>{_WHO})"), lang.code))
+        out.append(_Rx("in", re.compile(rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
+                                        rf"(?:\s+\w+){{0,2}}?\s+(?P<who>{_WHO})"), lang.code))
         if lang.according:
             out.append(_Rx("in", re.compile(rf"(?<!\w)(?i:{lang.according})\s+{who}"), lang.code))
         if lang.according_after:
@@ -297,6 +297,8 @@ def _compile() -> list[_Rx]:
             out.append(_Rx("next", re.compile(rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)(?P<who>{_WHO})"),
                            lang.code))
         del flags
+    # French inversion after a quotation: « ... », a-t-il déclaré / déclare-t-elle.
+    out.append(_Rx("after", re.compile(rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)"), "fr"))
     # Headlines (and interview-style body sentences): "Name: statement", "statement — Name".
     out.append(_Rx("head", re.compile(rf"^\W*(?P<who>{_WHO})\s?:\s"), ""))
     out.append(_Rx("tail", re.compile(rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$"), ""))
@@ -391,6 +393,10 @@ def _split(phrase: str) -> tuple[str, str, str]:
         used = i + 1
     _LAST_USED[0] = " ".join(toks[:used])
     role_s, name_s = " ".join(role), " ".join(name)
+    last_name = max((i for i, t in enumerate(toks[:used]) if re.sub(r"[’'].*$", "", t) in name), default=-1)
+    if name and any(_full(_BODY, t) or _full(_BODY, " ".join(toks[i:i + 2]))
+                    for i, t in enumerate(toks[:used]) if i > last_name):
+        return "", " ".join(toks[:used]), "body"  # "Kazakhstan's Foreign Ministry"
     if name_s and _full(_COMMON, name_s):
         return role_s, "", "common"
     if name_s:
@@ -532,12 +538,17 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str]) -> list[_
         for m in p.rx.finditer(seg):
             phrase = m.group("who").strip()
             _, name, kind = classify(phrase)
+            if kind == "role":
+                ext = _ROLE_TAIL.match(seg, m.end("who"))
+                if ext and classify(phrase + ext.group(0))[2] == "person":
+                    phrase, kind = phrase + ext.group(0), "person"
             if kind in ("none", "common"):
                 continue
             out.append(_Found(start + m.start("who"), phrase, kind, p.kind))
     return out
 
 
+_ROLE_TAIL = re.compile(rf"(?:\s+[\p{{Ll}}\-]+){{1,2}}\s+{_WORD}(?:\s+{_WORD}){{0,2}}")
 _RANK = {"person": 0, "body": 1, "role": 2, "pronoun": 2, "country": 3}
 
 
@@ -607,7 +618,7 @@ class Attributor:
         if self._all is None:
             found: list[_Found] = []
             for a, b in split_sentences(self.text):
-                found += _candidates(self.text, a, b, ("after", "before", "in", "final"))
+                found += _candidates(self.text, a, b, ("after", "before", "in", "final", "next"))
             self._all = sorted(found, key=lambda f: f.pos)
         return self._all
 
@@ -696,7 +707,8 @@ class Attributor:
         pool = [x for x in self.all_speakers() if x.kind == "person"]
         if self.title and self.text is not self.title:
             pool += Attributor(self.title, self.entities).all_speakers()
-        return any(stem in fold(x.phrase) for x in pool) or (role != "" and kind == "person")
+        has_role = any(len(w) > 3 and _full(_ROLE, w) for w in role.split())
+        return any(stem in fold(x.phrase) for x in pool) or (has_role and kind == "person")
 
 
 def attribute(title: str, body: str, field: str, start: int, end: int,
