@@ -18,9 +18,7 @@ import contextvars
 import logging
 import os
 import signal
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline
@@ -40,13 +39,9 @@ from monitor.store.leases import (
     renew_leases,
     spread_first_polls,
 )
+from monitor.util import instance_id
 
 log = logging.getLogger(__name__)
-
-
-def instance_id() -> str:
-    """Lease owner name: readable in the database (host and pid), unique across restarts."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def _sync_sources(pipeline: Pipeline) -> None:

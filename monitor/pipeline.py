@@ -13,6 +13,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, and_, or_
@@ -25,11 +26,12 @@ from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
 from monitor.fetch import Fetcher, FetchError
-from monitor.fetch.state import PollOutcome, apply_outcome, is_due, sync_source_row
+from monitor.fetch.state import PollOutcome, apply_outcome, sync_source_row
 from monitor.match import Document, RuleSet
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
+from monitor.store.leases import due_condition
 from monitor.store.models import Article, Match, Source
 from monitor.story import canonical_url, content_hash
 from monitor.story.stories import StoryIndex, body_statements, claim_alert
@@ -69,6 +71,13 @@ class Pipeline:
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
+        # The one switch for the sentence-embedding model: only a config that needs it (an
+        # about() rule; cross-language stories) loads it and stores each article's vector.
+        self.needs_embeddings = self.rules.uses_about
+        if self.needs_embeddings:
+            from monitor.embed import get_embedder
+
+            get_embedder()  # load now: a missing or damaged model stops the start, not an ingest
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -86,12 +95,12 @@ class Pipeline:
                     s.add(row)
 
     def due_sources(self, now: datetime | None = None, everything: bool = False) -> list[SourceConfig]:
-        """Sources due now; ``everything`` ignores the interval but not backoff or Retry-After."""
-        now = now or datetime.now(UTC)
+        """Sources due now (``due_condition``, as an outside timer sees it); ``everything``
+        ignores the interval but not backoff or Retry-After."""
         intervals = {sc.name: sc.interval for sc in self.config.sources}
         with session_scope(self.engine) as s:
-            rows = s.exec(select(Source)).all()
-            due = {r.name for r in rows if is_due(r, now, everything, intervals.get(r.name))}
+            due = set(s.exec(select(Source.name).where(
+                *due_condition(now or datetime.now(UTC), everything=everything, timer_intervals=intervals))).all())
         return [sc for sc in self.config.sources if sc.name in due]
 
     # -- one poll --------------------------------------------------------------------------
@@ -109,7 +118,8 @@ class Pipeline:
             # A leased source was claimed as due by the daemon's claim loop, which already moved
             # next_poll_at ahead as its crash guard: the claim is the due decision.
             claimed = src.lease_owner is not None and src.disabled_at is None
-            if not claimed and not is_due(src, started, force, sc.interval):
+            if not claimed and s.exec(select(Source.id).where(Source.id == source_id, *due_condition(
+                    started, everything=force, timer_intervals={sc.name: sc.interval}))).first() is None:
                 report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
         assert source_id is not None
@@ -209,13 +219,18 @@ class Pipeline:
             image=(ex.image if ex and ex.image else entry.image),
             content_hash=content_hash(text) if text else None, first_seen_at=now,
         )
+        vector = self._article_vector(article) if self.needs_embeddings else None
         doc = Document(title=article.title, body=article.text, url=url, site=urlsplit(url).hostname or "",
-                       source=sc.name, lang=article.language, author=article.authors or "")
+                       source=sc.name, lang=article.language, author=article.authors or "", vector=vector)
         matches = self.rules.match(doc)
         try:
             with session_scope(self.engine) as s:
                 s.add(article)
                 s.flush()
+                if vector is not None:
+                    from monitor.embed.store import save_vector
+
+                    save_vector(s, article.id or 0, vector)
                 story = self.stories.assign(s, article)
                 src = s.get(Source, source_id)
                 assert src is not None
@@ -239,6 +254,12 @@ class Pipeline:
         log.info("article %s stored from %s: %s (%d matches, story %s%s)", article.id, sc.name, url, len(matches),
                  story.story_id, "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
         return len(matches)
+
+    @staticmethod
+    def _article_vector(article: Article) -> Any:
+        from monitor.embed import article_text, get_embedder
+
+        return get_embedder().embed([article_text(article.title, article.text)])[0]
 
     def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, outcome: PollOutcome) -> None:
         with session_scope(self.engine) as s:

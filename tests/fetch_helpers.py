@@ -21,12 +21,14 @@ from tests.servers import Site
 
 
 class RawServer:
-    """A loopback HTTP server whose handler writes the response itself (hang, endless, bomb)."""
+    """A loopback HTTP server whose handler writes the response itself (hang, endless, bomb,
+    trickle; GET and POST)."""
 
     def __init__(self, respond: Callable[[BaseHTTPRequestHandler, threading.Event], None],
                  host: str = "127.0.0.1") -> None:
         self.stopping = threading.Event()
         self.paths: list[str] = []
+        self.bodies: list[bytes] = []  # of POST requests
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,8 +39,13 @@ class RawServer:
 
             def do_GET(self) -> None:
                 server.paths.append(self.path)
+                if self.command == "POST":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    server.bodies.append(self.rfile.read(length))
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     respond(self, server.stopping)
+
+            do_POST = do_GET
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True

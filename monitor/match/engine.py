@@ -116,6 +116,7 @@ class RuleSet:
             self.rules.append(CompiledRule(name, q, tree, truth(tree)))
         self.by_name = {r.name: r for r in self.rules}
         self.entities = Entities(entities)  # to name the entity a speaker is
+        self.uses_about = False  # any rule with an about(...) clause: the model is needed
         # Postings: word -> rules whose first (a) or second (b) anchor set holds it. Exact words
         # are found by one set intersection with the article's words; stems (wildcards) by one
         # Aho-Corasick pass over the article's distinct words.

@@ -14,6 +14,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    String,
     Text,
     UniqueConstraint,
 )
@@ -86,6 +88,18 @@ class Article(SQLModel, table=True):
     story_id: int | None = Field(default=None, foreign_key="story.id", index=True)  # dedup area
     duplicate_of: int | None = Field(default=None, foreign_key="article.id")  # exact copy of that article
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
+class ArticleVector(SQLModel, table=True):
+    """An article's sentence-embedding vector (monitor.embed.pack: float16 bytes), computed once
+    at ingest when the config needs it (about() rules, cross-language stories); ``model`` names
+    the model so a vector from another model is never compared (embed area, migration 1201)."""
+
+    __tablename__ = "article_vector"
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("article.id", ondelete="CASCADE"),
+                                             primary_key=True, autoincrement=False))
+    model: str = Field(sa_column=Column(String, nullable=False))
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Match(SQLModel, table=True):
