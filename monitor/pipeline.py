@@ -239,7 +239,8 @@ class Pipeline:
                 for m in matches:
                     if m.rule in mutes.source_rules:  # an analyst muted this source for the rule
                         continue
-                    sentences = body_statements(article.text, m) if not story.new_story else []
+                    sentences = (body_statements(article.text, m, article.title, self.rules.entities)
+                                 if not story.new_story else [])
                     claim = None if m.rule in mutes.story_rules else claim_alert(
                         s, article, m.rule, [st.text for st in sentences], self.rule_realert.get(m.rule),
                         story.new_story)
