@@ -11,16 +11,16 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from monitor.config import Config
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from monitor.config import Config
 
 log = logging.getLogger(__name__)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(web)
 
 
 def daemon_pid(database_url: str) -> int | None:
@@ -59,17 +59,21 @@ def signal_daemon(config: Config) -> tuple[bool, str]:
 @click.pass_context
 def web(ctx: click.Context, listen: str | None) -> None:
     """Serve the web console (and /healthz, /readyz, /metrics) until Ctrl-C or SIGTERM."""
-    from monitor.cli import load_config_or_exit
-    from monitor.config import HttpSettings, load_config
-    from monitor.ops import logs
-    from monitor.store import create_db_engine, upgrade
-    from monitor.web import AccessError, Console, Passwords, WebServer
+    from monitor.commands.common import database, load_config_or_exit
+    from monitor.config import HttpSettings
 
     config = load_config_or_exit(ctx)
     where = listen or config.http.listen or "127.0.0.1:8080"
     host, port = HttpSettings(listen=where).host_port
-    engine = create_db_engine(config.database_url)
-    upgrade(engine)
+    with database(config, migrate=True) as engine:  # it writes (feedback, feed tokens)
+        _serve(ctx, config, engine, host, port, where)
+
+
+def _serve(ctx: click.Context, config: Config, engine: Engine, host: str, port: int, where: str) -> None:
+    from monitor.config import load_config
+    from monitor.ops import logs
+    from monitor.web import AccessError, Console, Passwords, WebServer
+
     current = {"config": config}
 
     def set_config(new: Config) -> None:
@@ -99,4 +103,6 @@ def web(ctx: click.Context, listen: str | None) -> None:
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     server.stop()
-    engine.dispose()
+
+
+COMMANDS = [web]
