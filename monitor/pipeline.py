@@ -262,7 +262,8 @@ class Pipeline:
                 src = s.get(Source, source_id)
                 assert src is not None
                 for m in matches:
-                    sentences = body_statements(article.text, m) if not story.new_story else []
+                    sentences = (body_statements(article.text, m, article.title, self.rules.entities)
+                                 if not story.new_story else [])
                     claim = claim_alert(s, article, m.rule, [st.text for st in sentences],
                                         self.rule_realert.get(m.rule), story.new_story)
                     if claim is not None:
