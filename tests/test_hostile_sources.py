@@ -18,7 +18,8 @@ from monitor.parse import FeedEntry
 from monitor.pipeline import Pipeline
 from monitor.store.db import create_db_engine, session_scope, upgrade
 from monitor.store.models import Source
-from tests.fetch_helpers import articles, make_due, run_once, source, source_row, write_cfg
+from tests.fetch_helpers import articles, make_due, run_once, source_row
+from tests.harness import source, webhook_channel, write_config
 from tests.newsroom import rss
 from tests.servers import Page, Site
 
@@ -56,7 +57,7 @@ def test_hostile_feeds_stay_their_own_sources_problem(tmp_path: Path, site: Site
             + source("Charref", site.url("/charref.xml"), full_text=False)
             + source("Nul", site.url("/nul.xml"), full_text=False)
             + source("Json", site.url("/feed.json"), full_text=False))
-    cfg = write_cfg(tmp_path, database_url, srcs)
+    cfg = write_config(tmp_path / "config.toml", database_url, srcs)
     reports = {r.source: r for r in asyncio.run(run_once(cfg))}
     assert all(r.status == "ok" for r in reports.values()), reports
     stored = {a.title: a for a in articles(cfg)}
@@ -87,9 +88,10 @@ def test_any_failure_inside_a_poll_is_that_sources_error_with_backoff(
 
     monkeypatch.setattr(sources_mod, "parse_feed", fragile)
     db = f"sqlite:///{tmp_path / 'm.db'}"
-    cfg = write_cfg(tmp_path, db, source("Good", site.url("/good.xml"), full_text=False)
-                    + source("Bad", site.url("/bad.xml"), full_text=False),
-                    fetch="broken_after = 2", monitor='source_errors_to = "ops"\n[[channel]]\nname = "ops"\ntype = "webhook"\nurl = "http://127.0.0.1:9/x"')
+    cfg = write_config(tmp_path / "config.toml", db, source("Good", site.url("/good.xml"), full_text=False),
+                       source("Bad", site.url("/bad.xml"), full_text=False),
+                       webhook_channel("ops", "http://127.0.0.1:9/x"),
+                       fetch="broken_after = 2", monitor='source_errors_to = "ops"')
     reports = {r.source: r for r in asyncio.run(run_once(cfg))}
     assert reports["Good"].status == "ok" and reports["Good"].new_articles == 1
     assert reports["Bad"].status == "error" and "RecursionError" in (reports["Bad"].error or "")
@@ -108,7 +110,7 @@ def test_any_failure_inside_a_poll_is_that_sources_error_with_backoff(
 def test_entry_lists_beyond_the_parameter_limit_are_looked_up_in_batches(database_url: str, tmp_path: Path) -> None:
     # 2 parameters an entry in one query: past PostgreSQL's 65,535 at 40,000 entries, past the
     # 250,000 of the SQLite Debian builds (32,766 upstream) at 130,000.
-    cfg = load_config(write_cfg(tmp_path, database_url, source("Big", "http://127.0.0.1:9/feed.xml")))
+    cfg = load_config(write_config(tmp_path / "config.toml", database_url, source("Big", "http://127.0.0.1:9/feed.xml")))
     engine = create_db_engine(cfg.database_url)
     upgrade(engine)
     pipeline = Pipeline(cfg, engine)
