@@ -23,10 +23,9 @@ import pytest
 from sqlmodel import col, select
 
 from monitor.store import Alert, Article, Match, create_db_engine, session_scope
-from tests.conftest import ROOT
+from tests.harness import ROOT, start_daemon
 from tests.newsroom import RULE, publish_newsroom, rss, seed_page
-from tests.ops_helpers import log_has, start_monitor, stop, wait_for
-from tests.servers import Page, Site, free_port
+from tests.servers import Page, Site, free_port, wait_for
 
 pytestmark = pytest.mark.skipif(not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()),
                                 reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
@@ -87,7 +86,7 @@ url = "${{WEBHOOK_URL}}"   # from the environment; never shown by the console
 """, encoding="utf-8")
         env = {"MONITOR_WEB_PASSWORD": EDITOR_PW, "MONITOR_WEB_VIEWER_PASSWORD": VIEWER_PW,
                "WEBHOOK_URL": self.hook.url(f"/hook/{HOOK_SECRET}")}
-        self.proc = start_monitor(self.cfg, self.log, env=env)
+        self.proc = start_daemon(self.cfg, log=self.log, env=env)
         self.engine = create_db_engine(f"sqlite:///{self.db}")
 
     def alerts(self) -> list[Any]:
@@ -95,7 +94,7 @@ url = "${{WEBHOOK_URL}}"   # from the environment; never shown by the console
 
     def close(self) -> None:
         try:
-            stop(self.proc)
+            self.proc.stop()
         finally:
             self.engine.dispose()
             self.site.stop()
@@ -224,7 +223,7 @@ def test_rule_editor_previews_as_you_type_explains_and_saves_into_config_toml(en
     assert "# Console test config: this comment must survive a save from the console." in text
     assert "# The seed rule (the console edits this one)." in text
     assert 'realert = "new_statement"   # a copy with a new matching sentence alerts again' in text
-    assert wait_for(lambda: log_has(env.log, "config reloaded"), timeout=20)
+    assert env.proc.wait_log("config reloaded", timeout=20)
 
 
 def test_wrong_match_counts_and_a_muted_story_does_not_alert_again(env: Env, browser: Any) -> None:
