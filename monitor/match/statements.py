@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+from monitor.match.text import split_sentences
+from monitor.match.types import RuleMatch, Statement
+
 _UP = "A-ZА-ЯЁӘҒҚҢӨҰҮҺІЇЄҐ"
 _NAME_WORD = rf"[{_UP}](?:[\w’'\-]+|\.)"
 _NAME = (rf"(?:(?:the|The)\s+)?{_NAME_WORD}(?:\s+(?:of\s+(?:the\s+)?)?{_NAME_WORD}){{0,4}}")
@@ -107,3 +110,18 @@ def find_speaker(text: str, start: int, end: int) -> str | None:
     if who and who.lower() in _PRONOUNS:
         who = _last_named_speaker(text, start)
     return who
+
+
+def body_statements(body: str, match: RuleMatch) -> list[Statement]:
+    """Every body sentence holding a hit of the match (the match quotes only the first few).
+
+    A re-alert must see them all: the new statement is often further down in a later copy.
+    """
+    spans = [(h.start, h.end) for h in match.hits if h.field == "body"]
+    out = []
+    for a, b in split_sentences(body):
+        hl = tuple((x - a, y - a) for x, y in spans if a <= x and y <= b)
+        if hl:
+            out.append(Statement(field="body", start=a, end=b, text=body[a:b], highlights=hl,
+                                 speaker=find_speaker(body, a, b)))
+    return out
