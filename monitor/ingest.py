@@ -104,7 +104,7 @@ class Ingest:
         matches = match_article(self.rules, article, source.name, vector)
         alerts = 0
         for m in matches:
-            verdict = gate(session, article, story, m, self.realert.get(m.rule))
+            verdict = gate(session, article, story, m, self.realert.get(m.rule), self.rules.entities)
             enqueue(session, article, source, verdict, self.channels.get(m.rule, ()))
             alerts += verdict.alert
         return Ingested(article_id, story, len(matches), alerts)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -60,41 +59,6 @@ class RawServer:
         self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
-
-
-def write_cfg(tmp_path: Path, database_url: str, sources: str, fetch: str = "", monitor: str = "",
-              private: bool = True) -> Path:
-    path = tmp_path / "config.toml"
-    default_timeout = "" if re.search(r"^timeout\s*=", fetch, re.M) else 'timeout = "10s"'
-    path.write_text(f"""
-[monitor]
-database = "{database_url}"
-contact = "https://example.org/contact"
-{monitor}
-
-[fetch]
-allow_private_networks = {"true" if private else "false"}
-{default_timeout}
-{fetch}
-
-{sources}
-""", encoding="utf-8")
-    return path
-
-
-def source(name: str, url: str, interval: str = "5m", **extra: Any) -> str:
-    lines = [f'[[source]]\nname = "{name}"\nurl = "{url}"\ninterval = "{interval}"']
-    for k, v in extra.items():
-        lines.append(f"{k} = {_toml(v)}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return str(v)
 
 
 async def run_once(cfg: Path | Config, everything: bool = False) -> list[PollReport]:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from monitor.match import RuleMatch, body_statements
+from monitor.match.speakers import Entities
 from monitor.store.models import Article, StoryAlert
 from monitor.story.near import tokens
 from monitor.story.stories import Assignment, new_statements
@@ -37,9 +38,12 @@ def statement_key(sentence: str) -> str:
 
 
 def gate(session: Session, article: Article, story: Assignment, match: RuleMatch,
-         realert: str | None) -> Verdict:
-    """Decide (and claim) whether ``match`` alerts; ``article`` is stored and in ``story``."""
-    sentences = body_statements(article.text, match) if not story.new_story else []
+         realert: str | None, entities: Entities | None = None) -> Verdict:
+    """Decide (and claim) whether ``match`` alerts; ``article`` is stored and in ``story``.
+
+    ``entities`` (the rules' entities) name the speakers of the statements a re-alert quotes."""
+    sentences = (body_statements(article.text, match, article.title, entities)
+                 if not story.new_story else [])
     claim = claim_alert(session, article, match.rule, [st.text for st in sentences], realert, story.new_story)
     if claim is None:
         return Verdict(match, alert=False)

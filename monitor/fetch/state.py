@@ -10,7 +10,7 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from monitor.config import FetchSettings, SourceConfig
 from monitor.fetch.schedule import (
@@ -20,6 +20,7 @@ from monitor.fetch.schedule import (
     retry_after_seconds,
 )
 from monitor.store.models import Source
+from monitor.util import aware
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ class Notice:
     key: str  # stable per episode, so a retried transaction sends it once
     subject: str
     text: str
-
-
-def aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def sync_source_row(row: Source, sc: SourceConfig) -> bool:
@@ -103,11 +100,11 @@ def apply_outcome(row: Source, sc: SourceConfig, outcome: PollOutcome, settings:
 
     if outcome.error is None:
         if row.broken_since is not None:
-            down = now - (aware(row.broken_since) or now)
+            down = now - aware(row.broken_since)
             text = (f"The source {sc.name!r} ({row.url}) works again after "
                     f"{row.consecutive_failures} failed polls (reported broken {_ago(down)} ago).")
             log.warning("source %s (%s): recovered", row.id, sc.name)
-            notices.append(Notice("recovered", f"source-recovered:{sc.name}:{aware(row.broken_since).isoformat()}",  # type: ignore[union-attr]
+            notices.append(Notice("recovered", f"source-recovered:{sc.name}:{aware(row.broken_since).isoformat()}",
                                   f"Source recovered: {sc.name}", text))
         row.consecutive_failures = 0
         row.broken_since = None

@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor import config
-from monitor.match.engine import RuleSet, compile_query
+from monitor.match.engine import RuleSet, body_statements, compile_query
 from monitor.match.query import QuerySyntaxError, entity_alias_problem
-from monitor.match.statements import body_statements
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 
 

@@ -32,6 +32,7 @@ from sqlmodel import SQLModel
 from monitor import __version__
 from monitor.store import models  # noqa: F401  (registers the tables)
 from monitor.store.leases import due_condition
+from monitor.util import aware
 
 disable_created_metrics()  # no *_created series: noise for every counter
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -99,7 +100,7 @@ class DatabaseCollector(Collector):
         def age(ts: datetime | None) -> float:
             if ts is None:
                 return 0.0
-            return max(0.0, (now - (ts if ts.tzinfo else ts.replace(tzinfo=UTC))).total_seconds())
+            return max(0.0, (now - aware(ts)).total_seconds())
 
         lag = GaugeMetricFamily("monitor_source_lag_seconds",
                                 "How late the most overdue source is (0 when none is overdue).", value=age(oldest_due))
