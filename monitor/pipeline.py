@@ -46,6 +46,7 @@ _EXTRACT_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
 # Ingestion (story, match, outbox writes) runs on its own single thread: one article at a time, in
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+ENTRY_BATCH = 500  # entries looked up (2 parameters each) and fetched at a time
 
 
 @dataclass
@@ -123,6 +124,19 @@ class Pipeline:
                 report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
         assert source_id is not None
+        try:
+            return await self._poll(report, source_id, sc, url, etag, last_modified, started)
+        except Exception as exc:
+            # Whatever else fails inside one source's poll (a library bug on hostile input, a
+            # database refusal) is this source's error, with its backoff and notices: it never
+            # aborts ``run --once`` for the others, nor loops in the daemon.
+            log.exception("source %s (%s): poll failed unexpectedly", source_id, sc.name)
+            report.status, report.error = "error", f"unexpected {type(exc).__name__}: {exc}"
+            self._record_poll(source_id, sc, started, PollOutcome(status=None, error=report.error))
+            return report
+
+    async def _poll(self, report: PollReport, source_id: int, sc: SourceConfig, url: str,
+                    etag: str | None, last_modified: str | None, started: datetime) -> PollReport:
         robots = robots_enabled(sc, self.config.fetch.robots)
         try:
             result = await fetch_source(self.fetcher, sc, url, etag, last_modified, robots)
@@ -141,21 +155,30 @@ class Pipeline:
             self._record_poll(source_id, sc, started, outcome)
             return report
         report.entries = len(result.entries)
-        report.warnings = result.warnings
+        report.warnings = list(result.warnings)
         for w in result.warnings:
             log.info("source %s (%s): %s", source_id, sc.name, w)
 
-        new_entries = self._unseen(source_id, result.entries)
         loop = asyncio.get_running_loop()
-        pages = await asyncio.gather(*(self._fetch_page(sc, e) for e in new_entries)) if sc.full_text else [(None, None)] * len(new_entries)
-        for entry, (extracted, page_error) in zip(new_entries, pages, strict=True):
-            # Off the event loop (dedup and matching are CPU and database work): fetches,
-            # deliveries and lease renewals of other sources keep their timing meanwhile.
-            n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
-                                                  source_id, sc, entry, extracted, page_error)
-            if n_alerts is not None:
-                report.new_articles += 1
-                report.alerts += n_alerts
+        # Bounded batches: a feed with 130,000 entries neither exceeds the database's parameter
+        # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
+        for start in range(0, len(result.entries), ENTRY_BATCH):
+            new_entries = self._unseen(source_id, result.entries[start:start + ENTRY_BATCH])
+            pages = await asyncio.gather(*(self._fetch_page(sc, e) for e in new_entries)) if sc.full_text else [(None, None)] * len(new_entries)
+            for entry, (extracted, page_error) in zip(new_entries, pages, strict=True):
+                # Off the event loop (dedup and matching are CPU and database work): fetches,
+                # deliveries and lease renewals of other sources keep their timing meanwhile.
+                try:
+                    n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
+                                                          source_id, sc, entry, extracted, page_error)
+                except Exception as exc:  # a bad entry drops only itself
+                    log.warning("source %s (%s): entry %s not stored: %s: %s", source_id, sc.name,
+                                entry.url, type(exc).__name__, exc, exc_info=True)
+                    report.warnings.append(f"entry {entry.url}: not stored: {type(exc).__name__}: {exc}")
+                    continue
+                if n_alerts is not None:
+                    report.new_articles += 1
+                    report.alerts += n_alerts
         self._record_poll(source_id, sc, started, outcome)
         log.info("source %s (%s): %d entries, %d new articles, %d alerts", source_id, sc.name,
                  report.entries, report.new_articles, report.alerts)
@@ -164,18 +187,22 @@ class Pipeline:
     def _unseen(self, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
         if not entries:
             return []
-        urls = {canonical_url(e.url) for e in entries}
-        guids = {e.guid for e in entries}
+        canonical = [canonical_url(e.url) for e in entries]
+        urls = sorted(set(canonical))
+        guids = sorted({e.guid for e in entries})
+        seen: list[tuple[str, str, int]] = []
         with session_scope(self.engine) as s:
-            # GUIDs count within this source only: (source_id, guid) is the unique index to use.
-            seen = s.exec(select(Article.url, Article.guid, Article.source_id).where(
-                or_(col(Article.url).in_(urls),
-                    and_(col(Article.source_id) == source_id, col(Article.guid).in_(guids))))).all()
+            # In slices: one IN list per query stays far below any database's parameter limit.
+            for i in range(0, max(len(urls), len(guids)), ENTRY_BATCH):
+                # GUIDs count within this source only: (source_id, guid) is the unique index to use.
+                seen.extend(s.exec(select(Article.url, Article.guid, Article.source_id).where(
+                    or_(col(Article.url).in_(urls[i:i + ENTRY_BATCH]),
+                        and_(col(Article.source_id) == source_id,
+                             col(Article.guid).in_(guids[i:i + ENTRY_BATCH]))))).all())
         seen_urls = {u for u, _, _ in seen}
         seen_guids = {g for _, g, sid in seen if sid == source_id}
         out, batch = [], set()
-        for e in entries:
-            cu = canonical_url(e.url)
+        for e, cu in zip(entries, canonical, strict=True):
             if cu in seen_urls or e.guid in seen_guids or cu in batch:
                 continue
             batch.add(cu)
