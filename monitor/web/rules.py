@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import tomlkit
 from sqlalchemy import Engine, or_
@@ -88,8 +87,9 @@ def narrowing(ruleset: RuleSet) -> ColumnElement[bool] | None:
 
 
 def document(art: Article, source: str) -> Document:
-    return Document(title=art.title, body=art.text, url=art.url, site=urlsplit(art.url).hostname or "",
-                    source=source, lang=art.language, author=art.authors or "")
+    from monitor.ingest import document_of
+
+    return document_of(art, source)
 
 
 def preview(engine: Engine, config: Config | None, query: str, days: int = 30,
