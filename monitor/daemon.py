@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
+from monitor.embed import EmbedderUnavailable
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline
 from monitor.store.db import create_db_engine, upgrade
@@ -240,7 +241,12 @@ class Daemon:
     async def _run(self) -> int:
         cfg = self.config
         await asyncio.to_thread(upgrade, self.engine)
-        self.pipeline = Pipeline(cfg, self.engine)
+        try:
+            self.pipeline = Pipeline(cfg, self.engine)
+        except EmbedderUnavailable as exc:  # refuse to start rather than drop about() clauses
+            log.error("not starting: %s", exc)
+            self.engine.dispose()
+            return 1
         await asyncio.to_thread(_sync_sources, self.pipeline)
         http = None
         if cfg.http.listen:
@@ -383,7 +389,11 @@ async def run_once(config: Config, everything: bool) -> int:
     engine = create_db_engine(config.database_url)
     try:
         upgrade(engine)
-        pipeline = Pipeline(config, engine)
+        try:
+            pipeline = Pipeline(config, engine)
+        except EmbedderUnavailable as exc:
+            log.error("not starting: %s", exc)
+            return 1
         try:
             reports = await pipeline.run_once(everything=everything)
         finally:

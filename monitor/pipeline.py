@@ -27,7 +27,7 @@ from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import PollOutcome, apply_outcome, is_due, sync_source_row
-from monitor.match import Document, RuleSet
+from monitor.match import Document, rule_set
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
@@ -62,8 +62,7 @@ class Pipeline:
     def __init__(self, config: Config, engine: Engine):
         self.config = config
         self.engine = engine
-        self.rules = RuleSet([(r.name, r.query) for r in config.rules],
-                             {e.name: e for e in config.entities})
+        self.rules = rule_set(config)
         self.rule_channels = {r.name: r.channels for r in config.rules}
         self.rule_realert = {r.name: r.realert for r in config.rules}
         self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment)

@@ -18,8 +18,8 @@ from typing import Any
 import ahocorasick
 
 from monitor.match.compiled import Truth, entity_memo, truth
-from monitor.match.evaluate import FIELD_NAMES, DocIndex, evidence, is_true
-from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, parse_query
+from monitor.match.evaluate import FIELD_NAMES, DocIndex, about_score, evidence, is_true
+from monitor.match.query import About, And, Meta, Near, Node, Not, Or, Seq, has_about, parse_query
 from monitor.match.statements import find_speaker
 from monitor.match.text import fold
 from monitor.match.types import Document, Hit, RuleMatch, Statement
@@ -92,9 +92,40 @@ def anchors(node: Node) -> Anchors:
         if len(subs) == 1:
             return subs[0]
         return (subs[0][0], subs[1][0])
-    if isinstance(node, Not | Meta):
-        return None
+    if isinstance(node, Not | Meta | About):
+        return None  # about(): no word is required; the presearcher keeps the rule
     raise TypeError(node)  # pragma: no cover
+
+
+def _with_meanings(node: Node, examples: Sequence[str], counterexamples: Sequence[str]) -> Node:
+    """The tree with each about() clause's meaning prepared (this loads the model)."""
+    from monitor.match.meaning import build_meaning
+
+    if isinstance(node, About):
+        return About(node.text, node.col, node.threshold,
+                     build_meaning(node.text, examples, counterexamples, node.threshold))
+    if isinstance(node, Or):
+        return Or(tuple(_with_meanings(c, examples, counterexamples) for c in node.children), node.label)
+    if isinstance(node, And):
+        return And(tuple(_with_meanings(c, examples, counterexamples) for c in node.children))
+    if isinstance(node, Not):
+        return Not(_with_meanings(node.child, examples, counterexamples))
+    return node
+
+
+def about_clauses(node: Node) -> list[About]:
+    """The about() clauses of a tree, in query order."""
+    if isinstance(node, About):
+        return [node]
+    if isinstance(node, Or | And):
+        return [a for c in node.children for a in about_clauses(c)]
+    if isinstance(node, Not):
+        return about_clauses(node.child)
+    return []
+
+
+# A rule's examples and counterexamples (texts), by rule name: they calibrate its about() clauses.
+Examples = Mapping[str, tuple[Sequence[str], Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -108,13 +139,23 @@ class CompiledRule:
 class RuleSet:
     """A compiled set of rules, evaluated together against each document."""
 
-    def __init__(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None = None):
+    def __init__(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None = None,
+                 examples: Examples | None = None):
         self.rules = []
+        self.uses_about = False  # any rule with an about(...) clause: the model is needed
         for name, q in rules:
             tree = compile_query(q, entities)
+            if has_about(tree):
+                self.uses_about = True
+                from monitor.embed import EmbedderUnavailable
+
+                ex, counter = (examples or {}).get(name, ((), ()))
+                try:
+                    tree = _with_meanings(tree, ex, counter)
+                except EmbedderUnavailable as exc:
+                    raise EmbedderUnavailable(f"rule {name!r} uses about(): {exc}") from exc
             self.rules.append(CompiledRule(name, q, tree, truth(tree)))
         self.by_name = {r.name: r for r in self.rules}
-        self.uses_about = False  # any rule with an about(...) clause: the model is needed
         # Postings: word -> rules whose first (a) or second (b) anchor set holds it. Exact words
         # are found by one set intersection with the article's words; stems (wildcards) by one
         # Aho-Corasick pass over the article's distinct words.
@@ -209,6 +250,25 @@ def quote(rule: CompiledRule, ix: DocIndex) -> RuleMatch:
     ordered = sorted(groups.items(), key=lambda kv: (kv[0][0] == 0, kv[0][1], kv[0][2]))
     statements: list[Statement] = []
     used: set[tuple[int, int]] = set()
+    # A rule with about(): the sentence (or two) closest in meaning are the statements, with the
+    # rule's words inside them highlighted; the words' own sentences are only evidence.
+    for ab in about_clauses(rule.tree):
+        sc = about_score(ab, ix)
+        if not sc.matched:
+            continue
+        for fi, a, b in sc.quoted:
+            k = _sentence_of(sents[fi], a)
+            if (fi, k) in used:
+                continue
+            used.add((fi, k))
+            text = toks[fi].text
+            speaker = find_speaker(text, a, b) if fi == 1 else None
+            hl = tuple(sorted({(h.start - a, h.end - a) for h in hits.values()
+                               if h.field == FIELD_NAMES[fi] and a <= h.start and h.end <= b}))
+            statements.append(Statement(field=FIELD_NAMES[fi], start=a, end=b, text=text[a:b],
+                                        highlights=hl, speaker=speaker))
+    if statements:
+        ordered = []
     for (fi, first, last), spans in ordered:
         if (fi, first) in used:
             continue
