@@ -36,6 +36,7 @@ from monitor.match.evaluate import (
     plain_title_body,
 )
 from monitor.match.query import Node
+from monitor.util import HTML_ACCEPT
 
 NEAR_MISSES = 5  # backtest lists the closest non-matching articles of an about() rule
 
@@ -164,7 +165,7 @@ async def _fetch_all(urls: list[str], config: Config | None) -> dict[str, bytes 
     async with Fetcher(settings, config.monitor.contact if config else "") as f:
         for u in urls:
             try:
-                out[u] = (await f.get(u, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")).content
+                out[u] = (await f.get(u, accept=HTML_ACCEPT)).content
             except FetchError as exc:
                 out[u] = str(exc)
     return out
@@ -288,7 +289,7 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
                                site=urlsplit(art.url).hostname or "", source=source_name,
                                lang=art.language, author=art.authors or "", vector=vector)
                 ix = DocIndex(doc)
-                matches = [quote(rules.rules[0], ix)] if rules.rules[0].test(ix) else []
+                matches = [quote(rules.rules[0], ix, rules.entities)] if rules.rules[0].test(ix) else []
                 about = _about_json(rules.rules[0].tree, ix) if abouts and (matches or ix.about_scores) else []
                 if not matches:
                     scored = [a for a in about if a["scored"] == "sentences"]

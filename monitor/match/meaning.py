@@ -74,6 +74,7 @@ class AboutScore:
     countered: bool = False  # the best sentence is closer to a counterexample
     # The sentences to quote, best first (body before title): up to MAX_QUOTED above threshold.
     quoted: tuple[tuple[int, int, int], ...] = ()
+    quoted_rank: tuple[float, ...] = ()  # their similarity, quotations counting QUOTE_SLACK more
 
 
 def build_meaning(text: str, examples: Sequence[str] = (), counterexamples: Sequence[str] = (),
@@ -199,11 +200,13 @@ def score(meaning: Meaning, ix: DocIndex) -> AboutScore:
         best = float(raw[i])
         # Body before title; by similarity, quoted speech counting QUOTE_SLACK more.
         texts = (ix.doc.title, ix.doc.body)
-        order = sorted(range(len(sv.units)), key=lambda k: (
-            sv.units[k][0] == 0,
-            -float(sims[k]) - QUOTE_SLACK * bool(_QUOTE_MARKS.search(texts[sv.units[k][0]][sv.units[k][1]:sv.units[k][2]]))))
-        quoted = tuple(sv.units[k] for k in order if sims[k] >= meaning.threshold - QUOTE_SLACK)[:MAX_QUOTED]
+        rank = [float(sims[k]) + QUOTE_SLACK * bool(_QUOTE_MARKS.search(texts[u[0]][u[1]:u[2]]))
+                for k, u in enumerate(sv.units)]
+        order = sorted(range(len(sv.units)), key=lambda k: (sv.units[k][0] == 0, -rank[k]))
+        chosen = [k for k in order if sims[k] >= meaning.threshold - QUOTE_SLACK][:MAX_QUOTED]
+        quoted = tuple(sv.units[k] for k in chosen)
         res = AboutScore(best, meaning.threshold, best >= meaning.threshold and not countered, f, a, b,
-                         (ix.doc.title, ix.doc.body)[f][a:b], countered=countered, quoted=quoted)
+                         (ix.doc.title, ix.doc.body)[f][a:b], countered=countered, quoted=quoted,
+                         quoted_rank=tuple(rank[k] for k in chosen))
     ix.about_scores[key] = res
     return res
