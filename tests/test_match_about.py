@@ -17,8 +17,8 @@ from monitor.embed import Embedder, get_embedder
 from monitor.match import Document, RuleSet, rule_set
 from monitor.match.evaluate import DocIndex, explain
 from monitor.match.meaning import DEFAULT_THRESHOLD, build_meaning
-from tests.conftest import ROOT, run_monitor
-from tests.newsroom import publish_newsroom, write_config
+from tests.harness import ROOT, run_monitor
+from tests.newsroom import newsroom_config, publish_newsroom
 from tests.servers import Mailbox, Site
 
 ENV = {"SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
@@ -140,7 +140,7 @@ def _run_recording_model(cfg: Path) -> tuple[subprocess.CompletedProcess[str], b
 def test_config_without_about_never_loads_the_model(tmp_path: Path, site: Site, webhook: Site,
                                                       mailbox: Mailbox) -> None:
     publish_newsroom(site)
-    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
+    cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
                        webhook.url("/hook"))
     res, loaded = _run_recording_model(cfg)
     assert res.returncode == 0, res.stderr
@@ -152,7 +152,7 @@ def test_config_without_about_never_loads_the_model(tmp_path: Path, site: Site, 
 def test_about_rule_alerts_and_stores_each_article_vector(tmp_path: Path, site: Site, webhook: Site,
                                                           mailbox: Mailbox) -> None:
     paths = publish_newsroom(site)
-    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
+    cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
                        webhook.url("/hook"))
     text = cfg.read_text(encoding="utf-8")
     rule_line = next(line for line in text.splitlines() if line.startswith("query ="))
