@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor import config
-from monitor.match.engine import RuleSet, compile_query
+from monitor.match.engine import RuleSet, body_statements, compile_query
 from monitor.match.query import QuerySyntaxError, entity_alias_problem, has_about
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 
@@ -46,4 +46,5 @@ def rule_set(cfg: config.Config, names: set[str] | None = None) -> RuleSet:
 config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
-__all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "compile_query", "rule_set"]
+__all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
+           "compile_query", "rule_set"]
