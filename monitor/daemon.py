@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
+from monitor.embed import EmbedderUnavailable
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline
 from monitor.store.db import create_db_engine, upgrade
@@ -71,6 +72,9 @@ class Daemon:
         self.polls: dict[int, asyncio.Task[None]] = {}  # source id -> its poll
         self.background: set[asyncio.Task[object]] = set()  # deliveries, retention, reloads
         self._claim_lock = asyncio.Lock()
+        # Two quick SIGHUPs: the second reload waits for the first, so they never interleave
+        # (each load keeps its own secrets; the last config read wins, whole).
+        self._reload_lock = asyncio.Lock()
         self._deliver_lock = asyncio.Lock()
         self._deliver_again = False
         self._backlog = False
@@ -238,7 +242,12 @@ class Daemon:
     async def _run(self) -> int:
         cfg = self.config
         await asyncio.to_thread(upgrade, self.engine)
-        self.pipeline = Pipeline(cfg, self.engine)
+        try:
+            self.pipeline = Pipeline(cfg, self.engine)
+        except EmbedderUnavailable as exc:  # refuse to start rather than drop about() clauses
+            log.error("not starting: %s", exc)
+            self.engine.dispose()
+            return 1
         await asyncio.to_thread(_sync_sources, self.pipeline)
         http = None
         if cfg.http.listen:
@@ -334,11 +343,12 @@ class Daemon:
 
     async def reload(self) -> bool:
         """Swap in a new config after validating it; any problem keeps the running one."""
-        systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
-        try:
-            return await self._reload()
-        finally:
-            systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
+        async with self._reload_lock:
+            systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+            try:
+                return await self._reload()
+            finally:
+                systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
 
     async def _reload(self) -> bool:
         old_cfg, old = self.config, self.pipeline
@@ -397,7 +407,11 @@ async def run_once(config: Config, everything: bool) -> int:
     engine = create_db_engine(config.database_url)
     try:
         upgrade(engine)
-        pipeline = Pipeline(config, engine)
+        try:
+            pipeline = Pipeline(config, engine)
+        except EmbedderUnavailable as exc:
+            log.error("not starting: %s", exc)
+            return 1
         try:
             reports = await pipeline.run_once(everything=everything)
         finally:
