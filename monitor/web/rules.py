@@ -183,26 +183,24 @@ def save_rule(path: Path, name: str, query: str, channels: list[str] | None = No
     if rules is None:
         rules = tomlkit.aot()
         doc.append("rule", rules)
-    target = None
-    for entry in rules:
-        if entry.get("name") == (original or name):
-            target = entry
-    if original and target is None:
-        raise SaveError([f"no rule named {original!r} in {path.name}"])
-    if target is None:
-        if any(entry.get("name") == name for entry in rules):
-            raise SaveError([f"a rule named {name!r} already exists"])
+    names = [entry.get("name") for entry in rules]
+    if (not original or name != original) and name in names:
+        raise SaveError([f"a rule named {name!r} already exists"])
+    if original:
+        if original not in names:
+            raise SaveError([f"no rule named {original!r} in {path.name}"])
+        target = rules[names.index(original)]
+        if name != original:
+            target["name"] = name
+        target["query"] = _string_like(target.get("query"), query)
+        if channels is not None:
+            target["channels"] = channels
+    else:
         target = tomlkit.table()
         target.add("name", name)
         target.add("query", _string_like(None, query))
         target.add("channels", channels or [])
         rules.append(target)
-    else:
-        if target.get("name") != name:
-            target["name"] = name
-        target["query"] = _string_like(target.get("query"), query)
-        if channels is not None:
-            target["channels"] = channels
     return write_config(path, tomlkit.dumps(doc))
 
 
