@@ -420,12 +420,16 @@ def create_app(console: Console) -> Starlette:
         cfg = console.config()
 
         def work() -> tuple[list[dict[str, Any]], list[tuple[int, int]], list[tuple[int, int]]]:
-            doc = rules_mod.document(art, source)
+            from monitor.store.db import session_scope
+
+            rs = RuleSet([(r.name, r.query) for r in cfg.rules], {e.name: e for e in cfg.entities})
+            with session_scope(console.engine) as s:
+                vector = rules_mod.vectors(s, [aid]).get(aid) if rs.uses_about else None
+            doc = rules_mod.document(art, source, vector)
             ix = DocIndex(doc)
             out = []
             title_spans: list[tuple[int, int]] = []
             body_spans: list[tuple[int, int]] = []
-            rs = RuleSet([(r.name, r.query) for r in cfg.rules], {e.name: e for e in cfg.entities})
             matched = {m.rule: m for m in rs.match(doc)}
             for r in rs.rules:
                 m = matched.get(r.name)

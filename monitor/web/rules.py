@@ -101,10 +101,10 @@ def narrowing(ruleset: RuleSet, dialect: str = "sqlite") -> ColumnElement[bool] 
     return and_(*sides) if sides else None
 
 
-def document(art: Article, source: str) -> Document:
+def document(art: Article, source: str, vector: Any = None) -> Document:
     from monitor.ingest import document_of
 
-    return document_of(art, source)
+    return document_of(art, source, vector)
 
 
 def preview(engine: Engine, config: Config | None, query: str, days: int = 30,
@@ -126,21 +126,35 @@ def preview(engine: Engine, config: Config | None, query: str, days: int = 30,
         q = q.where(cond)
     q = q.order_by(col(Article.first_seen_at).desc(), col(Article.id).desc())
     with session_scope(engine) as s:
-        for art, source in s.exec(q.execution_options(yield_per=200)):
-            out.scanned += 1
-            doc = document(art, source)
-            if not ruleset.matching(DocIndex(doc)):
-                continue
-            out.total += 1
-            seen = _aware(art.first_seen_at)
-            counts[seen.date()] += 1
-            if len(out.hits) < PREVIEW_SHOWN:
-                m = ruleset.match(doc)[0] if len(out.hits) < PREVIEW_QUOTED else None
-                out.hits.append(PreviewHit(art.id or 0, art.title, art.url, source, art.language, seen, m))
+        for chunk in s.exec(q.execution_options(yield_per=200)).partitions():
+            vecs = vectors(s, [a.id for a, _ in chunk]) if ruleset.uses_about else {}
+            for art, source in chunk:
+                _evaluate(ruleset, art, source, vecs.get(art.id or 0), out, counts)
     first = (now - timedelta(days=days - 1)).date()
     out.per_day = [(first + timedelta(days=i), counts[first + timedelta(days=i)]) for i in range(days)]
     out.seconds = time.perf_counter() - started
     return out
+
+
+def vectors(s: Any, ids: list[int | None]) -> dict[int, Any]:
+    """Stored meaning vectors, for rules with about(...) clauses (none stored: those never match)."""
+    from monitor.embed.store import load_vectors
+
+    return load_vectors(s, [i for i in ids if i is not None])
+
+
+def _evaluate(ruleset: RuleSet, art: Article, source: str, vector: Any, out: Preview, counts: Counter[date]) -> None:
+    """One article through the rule exactly as the daemon evaluates it; the newest are quoted."""
+    out.scanned += 1
+    doc = document(art, source, vector)
+    if not ruleset.matching(DocIndex(doc)):
+        return
+    out.total += 1
+    seen = _aware(art.first_seen_at)
+    counts[seen.date()] += 1
+    if len(out.hits) < PREVIEW_SHOWN:
+        m = ruleset.match(doc)[0] if len(out.hits) < PREVIEW_QUOTED else None
+        out.hits.append(PreviewHit(art.id or 0, art.title, art.url, source, art.language, seen, m))
 
 
 @dataclass(frozen=True)
@@ -157,10 +171,11 @@ def explain_article(engine: Engine, config: Config | None, query: str, article_i
     with session_scope(engine) as s:
         row = s.exec(select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
                      .where(Article.id == article_id)).first()
+        vector = vectors(s, [article_id]).get(article_id) if ruleset.uses_about else None
     if row is None:
         return None, [], None
     art, source = row
-    doc = document(art, source)
+    doc = document(art, source, vector)
     clauses = [parse_clause(line) for line in explain(ruleset.rules[0].tree, DocIndex(doc))]
     found = ruleset.match(doc)
     return art, clauses, found[0] if found else None
