@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Text,
     UniqueConstraint,
 )
@@ -197,4 +198,43 @@ class StoryAlert(SQLModel, table=True):
     rule: str
     statement: str = ""  # "" for the story's first alert; a sentence hash for a re-alert
     article_id: int = Field(foreign_key="article.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class StoryEvent(SQLModel, table=True):
+    """What the event decision knows of an article: names, figures (``sig``) and its vector.
+
+    ``at`` is the publication time in epoch seconds (the window compares those); ``vec`` is the
+    article's unit vector as float16 bytes (768 bytes for 384 dimensions), None when the text
+    could not be embedded. Rows older than the window are pruned.
+    """
+
+    __tablename__ = "story_event"
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("article.id", ondelete="CASCADE"),
+                                             primary_key=True, autoincrement=False))
+    at: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    sig: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    vec: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class StoryEventKey(SQLModel, table=True):
+    """Candidate index: one row per lead name or figure of an article, ordered by time under each key.
+
+    A lookup reads, for each key of the new article, the most recent entries inside the window:
+    an index range scan capped in size, however many articles the window holds.
+    """
+
+    __tablename__ = "story_event_key"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    key: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    at: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    article_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+
+
+class StoryApart(SQLModel, table=True):
+    """An analyst split these stories apart: no later article merges them again."""
+
+    __tablename__ = "story_apart"
+    story_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    other_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -1,0 +1,221 @@
+"""Event signatures and the decision whether an article reports the event of a story.
+
+Copies are found by word-trigram containment (``monitor.story.near``); a translation or an
+independent rewrite shares no trigram with the original, so the event decision uses what
+survives translation:
+
+* the article's meaning: a multilingual sentence-embedding vector (``monitor.embed``);
+* names, normalised across scripts and spellings: Tokayev, Токаев, Тоқаев, Токаєв and Tokajew
+  all become the key ``tkv`` (transliterated to ASCII with anyascii, then reduced to a consonant
+  skeleton that forgets the spelling conventions transliterations disagree on);
+* figures: 7.00 %, 7,00 Prozent and 7 % are one number ``7``; years are dropped (every report
+  of the year has them);
+* publication time: only reports within ``window`` (default 3 days) of each other are compared.
+
+What makes two reports one event (and what keeps a different event apart) is written down in
+``decide``. Everything here is pure: no database, no model; ``monitor.story.stories`` feeds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+# -- the decision's constants (how they were chosen: bench/story_events.py and docs in README) --
+MIN_SIMILARITY = 0.92  # cosine of the article to its most similar report of the story, plus bonuses
+LEAD_BONUS = 0.005  # per name shared with the story's headlines and leads (at most 5)
+NUMBER_BONUS = 0.02  # per figure shared with the story (at most 3): "75 bp", "M6.3", "48 hours"
+MAX_LEAD_BONUS = 5
+MAX_NUMBER_BONUS = 3
+MIN_KEY = 3  # consonants a name key needs to count in a headline check (shorter ones collide)
+
+_WORD = re.compile(r"[^\W\d_]+(?:[-'\u2019][^\W\d_]+)*", re.UNICODE)
+_KATAKANA = re.compile(r"[\u30a0-\u30ff]{2,}")  # Japanese writes foreign names in katakana
+_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,\u00a0\u202f ]\d+)*")
+_SENTENCE_START = re.compile(r"(?:^|[.!?\u3002\uff01\uff1f:;\u2014\u2013-])\s*[\"'\u00ab\u201c\u201e\u2018(\[]*\s*$")
+
+# Transliterations disagree on these: kh/h/x, ch/k, sh/sch/s, zh/j/sch, w/v, b/v (Japanese ビ),
+# r/l (Japanese has one liquid), c/k/q, y/j/i. Applied in order to the ASCII form.
+_FOLD = (("sch", "s"), ("sh", "s"), ("zh", "j"), ("kh", "k"), ("ch", "k"), ("ph", "f"), ("ck", "k"),
+         ("q", "k"), ("w", "v"), ("c", "k"), ("x", "ks"), ("r", "l"), ("b", "v"), ("z", "s"), ("j", ""),
+         ("h", ""))
+_VOWELS = re.compile(r"[aeiouy]")
+_REPEAT = re.compile(r"(.)\1+")
+
+
+@lru_cache(maxsize=65536)
+def name_key(word: str) -> str:
+    """A spelling-independent key of a name: its first four consonants after folding.
+
+    Four consonants keep inflected forms together (Токаева, Токаеву, Tokayev's -> ``tkv``) and
+    still tell Veldora (``vldl``) from Valtria (``vltl``).
+    """
+    from anyascii import anyascii
+
+    s = re.sub(r"[^a-z]", "", anyascii(word).lower())
+    for a, b in _FOLD:
+        s = s.replace(a, b)
+    return _REPEAT.sub(r"\1", _VOWELS.sub("", s))[:4]
+
+
+def _capitalised(text: str, allow_initial: frozenset[str] | None) -> set[str]:
+    """Keys of capitalised words; a sentence's first word only if it is a known name."""
+    out: set[str] = set()
+    for para in text.split("\n"):
+        for m in _WORD.finditer(para):
+            w = m.group()
+            if len(w) < 2 or not w[0].isupper():
+                continue
+            initial = bool(_SENTENCE_START.search(para[:m.start()]))
+            for part in re.split(r"[-'\u2019]", w):
+                if len(part) < 2 or not part[0].isupper():
+                    continue
+                k = name_key(part)
+                if len(k) >= 2 and (not initial or (allow_initial is not None and k in allow_initial)):
+                    out.add(k)
+    for m in _KATAKANA.finditer(text):
+        k = name_key(m.group())
+        if len(k) >= 2:
+            out.add(k)
+    return out
+
+
+def numbers(text: str) -> set[str]:
+    """Figures of the text, written one way: 7,00 and 7.00 -> ``7``; 1,200 / 1.200 / 1 200 -> ``1200``.
+
+    Years and 0/1 are left out: nearly every report has them.
+    """
+    out: set[str] = set()
+    for m in _NUMBER.finditer(unicodedata.normalize("NFKC", text)):
+        parts = re.split(r"[.,\s]", m.group())
+        if len(parts) > 1 and all(len(p) == 3 for p in parts[1:]):
+            v = "".join(parts)
+        elif len(parts) >= 2:
+            v = parts[0] + "." + parts[1]
+            v = v.rstrip("0").rstrip(".")
+        else:
+            v = parts[0]
+        v = v.lstrip("0") or "0"
+        if v.startswith("."):
+            v = "0" + v
+        if "." not in v and (len(v) == 4 and 1900 <= int(v) <= 2100 or int(v) < 2):
+            continue
+        out.add(v)
+    return out
+
+
+def _key32(kind: str, value: str) -> int:
+    """A signed 32-bit index key (fits INTEGER on both backends)."""
+    return int.from_bytes(hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=4).digest(), "little", signed=True)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What the event decision needs of one article, besides its vector."""
+
+    head: frozenset[str] = frozenset()  # names in the headline
+    lead: frozenset[str] = frozenset()  # names in the headline and first paragraph
+    names: frozenset[str] = frozenset()  # names anywhere
+    figures: frozenset[str] = frozenset()  # numbers anywhere
+
+    def index_keys(self) -> list[int]:
+        """Keys under which the article is found as a candidate: its lead names and its figures."""
+        keys = {_key32("n", k) for k in self.lead if len(k) >= MIN_KEY}
+        keys |= {_key32("f", f) for f in self.figures if len(f) >= 2}
+        return sorted(keys)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"h": sorted(self.head), "l": sorted(self.lead), "n": sorted(self.names), "f": sorted(self.figures)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, list[str]] | None) -> Signature:
+        d = d or {}
+        return cls(frozenset(d.get("h", ())), frozenset(d.get("l", ())), frozenset(d.get("n", ())),
+                   frozenset(d.get("f", ())))
+
+
+def signature(title: str, text: str) -> Signature:
+    """Names (headline, lead, all) and figures of an article; empty parts for empty input."""
+    title = title or ""
+    text = text or ""
+    paras = [p for p in text.split("\n") if p.strip()]
+    whole = title + "\n" + text
+    mid = frozenset(_capitalised(whole, None))  # names seen inside a sentence somewhere
+    names = frozenset(_capitalised(whole, mid))
+    lead = frozenset(_capitalised(title + "\n" + (paras[0] if paras else ""), mid))
+    head = frozenset(_capitalised(title, mid))
+    return Signature(head, lead, names, frozenset(numbers(whole)))
+
+
+@dataclass
+class Report:
+    """One earlier report of a candidate story, as stored."""
+
+    article_id: int
+    story_id: int
+    signature: Signature
+    vector: np.ndarray | None
+
+
+@dataclass
+class Verdict:
+    story_id: int | None
+    score: float = 0.0
+    similar_to: int | None = None
+    why: dict[str, float] = field(default_factory=dict)
+
+
+def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report],
+           apart: Iterable[int] = ()) -> Verdict:
+    """The story among the candidates' whose event this article reports, if any.
+
+    An article reports the event of a story when all of these hold:
+
+    1. meaning: its vector is close to one of the story's reports (cosine, with small bonuses
+       for shared lead names and shared figures) -- at least ``MIN_SIMILARITY``. This is what
+       keeps the same president on another subject apart: same names, different meaning;
+    2. a shared anchor: at least one name of its headline or lead appears in the story's
+       headlines or leads (skipped only when the article has no recognisable names at all, as
+       a Chinese text);
+    3. no other anchor: if its headline names people or places, at least one of them is among
+       the story's headline/lead names. "Dockers at Corvena's Saldera port walk out" is another
+       strike, even though its body mentions Kessana; "Valtria hikes" is another bank's hike.
+
+    A follow-up (the toll rises, the strike ends, the treaty text is published) keeps the
+    anchor (Halvik, Kessana, Vessa) and the subject, and arrives within the window of the
+    story's reports: it joins. A new event with the same actors either changes the subject
+    (rule 1), the place (rule 3) or comes after the window (candidates are only the reports
+    published within ``window`` of the article).
+
+    ``apart``: stories an analyst split this article's copies from (never joined).
+    """
+    if vector is None:
+        return Verdict(None)
+    skip = set(apart)
+    by_story: dict[int, list[Report]] = {}
+    for r in reports:
+        if r.vector is not None and r.story_id not in skip:
+            by_story.setdefault(r.story_id, []).append(r)
+    head = {k for k in sig.head if len(k) >= MIN_KEY}
+    best = Verdict(None)
+    for story_id, members in by_story.items():
+        lead_s: set[str] = set().union(*(m.signature.lead for m in members))
+        figures_s: set[str] = set().union(*(m.signature.figures for m in members))
+        if sig.lead and not (sig.lead & lead_s):
+            continue  # rule 2: nothing named in common
+        if head and not (head & lead_s):
+            continue  # rule 3: its headline is about someone or somewhere else
+        sims = [(float(np.dot(vector, m.vector)), m.article_id) for m in members if m.vector is not None]
+        sim, near = max(sims)
+        shared_lead = len(sig.lead & lead_s)
+        shared_fig = len(sig.figures & figures_s)
+        score = sim + LEAD_BONUS * min(shared_lead, MAX_LEAD_BONUS) + NUMBER_BONUS * min(shared_fig, MAX_NUMBER_BONUS)
+        if score >= MIN_SIMILARITY and score > best.score:
+            best = Verdict(story_id, score, near, {"cosine": sim, "names": shared_lead, "figures": shared_fig})
+    return best
