@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from monitor.match import Document, RuleSet
 from monitor.match.evaluate import DocIndex
-from monitor.match.reference import Plain, reference_match
+from tests.match_reference import Plain, reference_match
 
 _LAT = list("bcdfghklmnprstvz")
 _VOW = list("aeiou")

@@ -108,7 +108,7 @@ class Pipeline:
             source_id, url, etag, last_modified = src.id, src.url, src.etag, src.last_modified
             # A leased source was claimed as due by the daemon's claim loop, which already moved
             # next_poll_at ahead as its crash guard: the claim is the due decision.
-            claimed = getattr(src, "lease_owner", None) is not None and src.disabled_at is None
+            claimed = src.lease_owner is not None and src.disabled_at is None
             if not claimed and not is_due(src, started, force, sc.interval):
                 report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
@@ -262,6 +262,3 @@ class Pipeline:
         await self.deliver()
         return reports
 
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

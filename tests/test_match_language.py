@@ -8,7 +8,7 @@ import pytest
 from monitor.config import EntityConfig
 from monitor.match import Document, QuerySyntaxError, RuleSet, compile_query
 from monitor.match.evaluate import plain_title_body
-from monitor.match.reference import reference_match
+from tests.match_reference import reference_match
 
 ENTITIES = {
     "kazakhstan": EntityConfig("kazakhstan", ("Kazakhstan", "Казахстан", "Қазақстан"), True),

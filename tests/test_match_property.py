@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from monitor.config import EntityConfig
 from monitor.match import Document, RuleSet, compile_query
-from monitor.match.reference import reference_match
+from tests.match_reference import reference_match
 
 VOCAB = ["alpha", "beta", "gamma", "delta", "talks", "talk", "mediator", "mediators",
          "астана", "астане", "казахстан", "kassym", "jomart", "北", "京"]

@@ -19,7 +19,6 @@ _HHMM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 60}
 
-RULE_DELIVERY_KEYS = {"mode", "digest", "timezone"}
 CHANNEL_POLICY_KEYS = {"quiet_hours", "timezone", "rate_limit", "digest"}
 DEFAULT_OVERFLOW_DIGEST = "hourly"
 

@@ -9,7 +9,6 @@ the lease, so several instances agree.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import random
@@ -29,6 +28,7 @@ from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import Channel, DeliveryError, build_channel
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
+from monitor.story import stories
 
 log = logging.getLogger(__name__)
 BASE_DELAY = 30.0
@@ -68,25 +68,19 @@ def _aware(dt: datetime) -> datetime:
 
 
 def also_reported_by(session: Session, article_id: int | None) -> list[str]:
-    """Other outlets that printed the same story (the dedup area's stories module, when present)."""
+    """Other outlets that printed the same story."""
     if article_id is None:
         return []
-    try:
-        stories = importlib.import_module("monitor.story.stories")
-    except ImportError:
-        return []
-    return [str(x) for x in stories.also_reported_by(session, article_id)]
+    return stories.also_reported_by(session, article_id)
 
 
 def story_articles(session: Session, article_id: int) -> tuple[str, list[int]]:
-    """(story key, ids of the story's articles): the article alone until stories exist."""
-    story_col = getattr(Article, "story_id", None)
-    if story_col is not None:
-        art = session.get(Article, article_id)
-        sid = getattr(art, "story_id", None) if art else None
-        if sid is not None:
-            ids = session.exec(select(Article.id).where(story_col == sid)).all()
-            return f"story:{sid}", [int(i) for i in ids if i is not None]
+    """(story key, ids of the story's articles); the article alone if it has no story (yet)."""
+    art = session.get(Article, article_id)
+    sid = art.story_id if art else None
+    if sid is not None:
+        ids = session.exec(select(Article.id).where(Article.story_id == sid)).all()
+        return f"story:{sid}", [int(i) for i in ids if i is not None]
     return f"article:{article_id}", [article_id]
 
 
@@ -294,9 +288,3 @@ class Deliverer:
                 log.info("digest %s for %s: %d alerts", dd.id, channel, len(items))
         return built
 
-
-async def deliver_due(engine: Engine, channels: dict[str, Channel], now: datetime | None = None,
-                      retry_delay: float = BASE_DELAY) -> DeliveryReport:
-    """Send what is due with default policies (kept for callers that have no Config)."""
-    clock = (lambda: now) if now else None
-    return await Deliverer(engine, channels, DeliverySettings(retry_delay=retry_delay), clock=clock).run()

@@ -93,17 +93,10 @@ def prune(engine: Engine, settings: RetentionSettings, now: datetime | None = No
 
 
 def _prune_stories(engine: Engine, cutoff: datetime, result: PruneResult) -> None:
-    """Stories (the dedup stage's table, when present) outlive articles until no article is left."""
-    story = SQLModel.metadata.tables.get("story")
-    article = SQLModel.metadata.tables["article"]
-    if story is None or "story_id" not in article.c:
-        return
-    created = next((story.c[n] for n in ("created_at", "first_seen_at", "updated_at") if n in story.c), None)
-    pk = next(iter(story.primary_key.columns))
-    cond = ~exists().where(article.c.story_id == pk)
-    if created is not None:
-        cond = cond & (created < cutoff)
+    """Stories outlive their articles until none is left and they are older than the alerts cutoff."""
+    story, article = SQLModel.metadata.tables["story"], SQLModel.metadata.tables["article"]
+    cond = ~exists().where(article.c.story_id == story.c.id) & (story.c.created_at < cutoff)
     with engine.begin() as conn:
-        ids = [r[0] for r in conn.execute(select(pk).where(cond))]
+        ids = [r[0] for r in conn.execute(select(story.c.id).where(cond))]
         for i in range(0, len(ids), BATCH):
             _delete_rows(conn, story, ids[i:i + BATCH], result)

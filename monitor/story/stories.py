@@ -74,11 +74,6 @@ def _key(s: str) -> int:
     return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little", signed=True) >> 1
 
 
-def paragraph_key(paragraph: str) -> int | None:
-    words = tokens(paragraph)
-    return _key(" ".join(words)) if words else None
-
-
 @lru_cache(maxsize=512)
 def _paragraphs(text: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
     """(key, words) of each non-empty paragraph; cached: a text is looked at several times."""
