@@ -21,23 +21,24 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 # -- the decision's constants (how they were chosen: bench/story_events.py and docs in README) --
-MIN_SIMILARITY = 0.92  # cosine of the article to its most similar report of the story, plus bonuses
-LEAD_BONUS = 0.005  # per name shared with the story's headlines and leads (at most 5)
-NUMBER_BONUS = 0.02  # per figure shared with the story (at most 3): "75 bp", "M6.3", "48 hours"
+MIN_SIMILARITY = 0.67  # cosine of the article to its most similar report of the story, plus bonuses
+LEAD_BONUS = 0.02  # per name shared with the story's headlines and leads (at most 5)
+NUMBER_BONUS = 0.04  # per figure shared with the story (at most 3): "75 bp", "M6.3", "48 hours"
 MAX_LEAD_BONUS = 5
 MAX_NUMBER_BONUS = 3
 MIN_KEY = 3  # consonants a name key needs to count in a headline check (shorter ones collide)
 
 _WORD = re.compile(r"[^\W\d_]+(?:[-'\u2019][^\W\d_]+)*", re.UNICODE)
 _KATAKANA = re.compile(r"[\u30a0-\u30ff]{2,}")  # Japanese writes foreign names in katakana
-_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,\u00a0\u202f ]\d+)*")
+_NUMBER = re.compile(r"\d+(?:[.,\u00a0\u202f ]\d+)*")
 _SENTENCE_START = re.compile(r"(?:^|[.!?\u3002\uff01\uff1f:;\u2014\u2013-])\s*[\"'\u00ab\u201c\u201e\u2018(\[]*\s*$")
 
 # Transliterations disagree on these: kh/h/x, ch/k, sh/sch/s, zh/j/sch, w/v, b/v (Japanese ビ),
@@ -123,6 +124,7 @@ class Signature:
     lead: frozenset[str] = frozenset()  # names in the headline and first paragraph
     names: frozenset[str] = frozenset()  # names anywhere
     figures: frozenset[str] = frozenset()  # numbers anywhere
+    caseless: bool = False  # a script without capitals (Chinese, Japanese, Thai, Arabic): no names found
 
     def index_keys(self) -> list[int]:
         """Keys under which the article is found as a candidate: its lead names and its figures."""
@@ -130,14 +132,18 @@ class Signature:
         keys |= {_key32("f", f) for f in self.figures if len(f) >= 2}
         return sorted(keys)
 
-    def to_json(self) -> dict[str, list[str]]:
-        return {"h": sorted(self.head), "l": sorted(self.lead), "n": sorted(self.names), "f": sorted(self.figures)}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"h": sorted(self.head), "l": sorted(self.lead), "n": sorted(self.names),
+                               "f": sorted(self.figures)}
+        if self.caseless:
+            out["c"] = 1
+        return out
 
     @classmethod
-    def from_json(cls, d: dict[str, list[str]] | None) -> Signature:
+    def from_json(cls, d: dict[str, Any] | None) -> Signature:
         d = d or {}
         return cls(frozenset(d.get("h", ())), frozenset(d.get("l", ())), frozenset(d.get("n", ())),
-                   frozenset(d.get("f", ())))
+                   frozenset(d.get("f", ())), bool(d.get("c")))
 
 
 def signature(title: str, text: str) -> Signature:
@@ -150,7 +156,9 @@ def signature(title: str, text: str) -> Signature:
     names = frozenset(_capitalised(whole, mid))
     lead = frozenset(_capitalised(title + "\n" + (paras[0] if paras else ""), mid))
     head = frozenset(_capitalised(title, mid))
-    return Signature(head, lead, names, frozenset(numbers(whole)))
+    letters = [c for c in whole if c.isalpha()]
+    caseless = sum(c.lower() != c.upper() for c in letters) < 0.5 * len(letters) if letters else False
+    return Signature(head, lead, names, frozenset(numbers(whole)), caseless)
 
 
 @dataclass
@@ -171,8 +179,7 @@ class Verdict:
     why: dict[str, float] = field(default_factory=dict)
 
 
-def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report],
-           apart: Iterable[int] = ()) -> Verdict:
+def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report]) -> Verdict:
     """The story among the candidates' whose event this article reports, if any.
 
     An article reports the event of a story when all of these hold:
@@ -181,8 +188,8 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report],
        for shared lead names and shared figures) -- at least ``MIN_SIMILARITY``. This is what
        keeps the same president on another subject apart: same names, different meaning;
     2. a shared anchor: at least one name of its headline or lead appears in the story's
-       headlines or leads (skipped only when the article has no recognisable names at all, as
-       a Chinese text);
+       headlines or leads (skipped only for a script without capitals, as Chinese, where no
+       names are recognised; an article in a cased script that names no one joins by copies only);
     3. no other anchor: if its headline names people or places, at least one of them is among
        the story's headline/lead names. "Dockers at Corvena's Saldera port walk out" is another
        strike, even though its body mentions Kessana; "Valtria hikes" is another bank's hike.
@@ -192,22 +199,19 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report],
     story's reports: it joins. A new event with the same actors either changes the subject
     (rule 1), the place (rule 3) or comes after the window (candidates are only the reports
     published within ``window`` of the article).
-
-    ``apart``: stories an analyst split this article's copies from (never joined).
     """
     if vector is None:
         return Verdict(None)
-    skip = set(apart)
     by_story: dict[int, list[Report]] = {}
     for r in reports:
-        if r.vector is not None and r.story_id not in skip:
+        if r.vector is not None:
             by_story.setdefault(r.story_id, []).append(r)
     head = {k for k in sig.head if len(k) >= MIN_KEY}
     best = Verdict(None)
     for story_id, members in by_story.items():
         lead_s: set[str] = set().union(*(m.signature.lead for m in members))
         figures_s: set[str] = set().union(*(m.signature.figures for m in members))
-        if sig.lead and not (sig.lead & lead_s):
+        if not sig.caseless and not (sig.lead & lead_s):
             continue  # rule 2: nothing named in common
         if head and not (head & lead_s):
             continue  # rule 3: its headline is about someone or somewhere else

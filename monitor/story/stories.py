@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import DateTime, bindparam, delete, func, text, update
+import numpy as np
+from sqlalchemy import JSON, DateTime, bindparam, delete, func, insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -30,7 +31,11 @@ from monitor.store.models import (
     Source,
     Story,
     StoryAlert,
+    StoryApart,
+    StoryEvent,
+    StoryEventKey,
 )
+from monitor.story.events import Report, Signature, Verdict, decide, signature
 from monitor.story.near import Fingerprint, fingerprint_words, shingles, tokens, verify
 
 log = logging.getLogger(__name__)
@@ -51,7 +56,24 @@ _EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <
 _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
               ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
 
+# Event candidates: for each lead name or figure of the new article, the most recent entries of
+# the window under that key (an index range scan), then the reports sharing the most keys.
+_EVENT_PER_KEY = 100
+_EVENT_CANDIDATES = 60
+_EVENT_FETCH = text("SELECT e.article_id, a.story_id, e.sig, e.vec FROM story_event e JOIN article a "
+                    "ON a.id = e.article_id WHERE e.article_id IN :ids").bindparams(bindparam("ids", expanding=True)
+                    ).columns(sig=JSON)
+
+
+def _event_candidates_sql(n: int) -> str:
+    one = ("SELECT article_id FROM (SELECT article_id FROM story_event_key WHERE key = :k{i} AND at >= :lo "
+           "AND at <= :hi ORDER BY at DESC LIMIT :per) AS q{i}")
+    return ("SELECT article_id, count(*) AS c FROM (" + " UNION ALL ".join(one.format(i=i) for i in range(n))
+            + ") AS u WHERE article_id <> :me GROUP BY article_id ORDER BY c DESC, article_id DESC LIMIT :top")
+
+
 DEFAULT_WINDOW = 7 * 86400.0
+DEFAULT_EVENT_WINDOW = 3 * 86400.0
 MIN_CONTAINMENT = 0.42
 RECENT_SAME_SOURCE = 10  # articles of the same outlet looked at to learn its boilerplate
 MAX_CANDIDATES = 20
@@ -65,8 +87,13 @@ class Assignment:
     story_id: int
     new_story: bool
     duplicate_of: int | None = None  # exact copy (same normalised body) of that article
-    similar_to: int | None = None  # verified near-duplicate
+    similar_to: int | None = None  # verified near-duplicate, or the closest report of the same event
     score: float = 0.0
+    same_event: bool = False  # joined by the event decision (a translation or rewrite), not as a copy
+
+
+def _epoch(dt: datetime) -> int:
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
 def _key(s: str) -> int:
@@ -101,9 +128,12 @@ def _insert_ignore(session: Session, table: type, rows: list[dict[str, int]]) ->
 class StoryIndex:
     """Finds an article's story; the index itself is in the database (``dedup_band``)."""
 
-    def __init__(self, window: float = DEFAULT_WINDOW, min_containment: float = MIN_CONTAINMENT):
+    def __init__(self, window: float = DEFAULT_WINDOW, min_containment: float = MIN_CONTAINMENT,
+                 event_window: float = DEFAULT_EVENT_WINDOW, events: bool = True):
         self.window = window
         self.min_containment = min_containment
+        self.event_window = event_window  # reports of one event are published within this of each other
+        self.events = events  # False: copies only (the behaviour before event stories)
 
     # -- boilerplate ------------------------------------------------------------------------
     def learn_boilerplate(self, session: Session, article: Article, since: datetime) -> None:
@@ -184,8 +214,14 @@ class StoryIndex:
                             [{"b": b, "a": article_id} for b in sorted(set(bands))])
 
     # -- assignment -------------------------------------------------------------------------
-    def assign(self, session: Session, article: Article, now: datetime | None = None) -> Assignment:
-        """Put a flushed article into a story (joining, merging or creating one); store its bands."""
+    def assign(self, session: Session, article: Article, now: datetime | None = None,
+               vector: np.ndarray | None = None) -> Assignment:
+        """Put a flushed article into a story (joining, merging or creating one); store its bands.
+
+        A copy joins the story of what it copies. Otherwise, with ``vector`` (the article's unit
+        vector from ``monitor.embed``), the article joins the story of the same event if one is
+        among the reports published within ``event_window`` (``monitor.story.events.decide``).
+        """
         assert article.id is not None
         now = now or datetime.now(UTC)
         since = now - timedelta(seconds=self.window)
@@ -196,7 +232,10 @@ class StoryIndex:
             session.execute(text("SET LOCAL enable_seqscan = off"))
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
-        claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else [])})
+        sig = signature(article.title, article.text) if self.events else Signature()
+        event_keys = sig.index_keys()
+        claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else []),
+                         *(k + (1 << 40) for k in event_keys)})  # event keys in a range of their own
         self._claim(session, claims)  # from here on, a concurrent copy of this story waits for us
         duplicate_of: int | None = None
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
@@ -218,11 +257,21 @@ class StoryIndex:
                 if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
                     matched[story] = (score, cand)
 
+        at = _epoch(article.published or article.first_seen_at or now)
+        verdict = Verdict(None)
+        similar: int | None
+        if not matched and vector is not None and event_keys:
+            verdict = decide(sig, vector, self._event_reports(session, article.id, event_keys, at))
         if matched:
             story_id = min(matched)
             score, similar = matched[story_id]
-            self._merge(session, story_id, [s for s in matched if s != story_id])
+            apart = self._apart(session, story_id)
+            self._merge(session, story_id, [s for s in matched if s != story_id and s not in apart])
             new = False
+        elif verdict.story_id is not None:
+            story_id, score, similar, new = int(verdict.story_id), verdict.score, verdict.similar_to, False
+            log.debug("article %s joins story %s: same event as article %s (%s)", article.id, story_id, similar,
+                      verdict.why)
         else:
             st = Story(title=article.title, created_at=now)
             session.add(st)
@@ -233,12 +282,68 @@ class StoryIndex:
         article.duplicate_of = duplicate_of
         session.add(article)
         self._store_bands(session, article.id, fp.bands)
+        if self.events:
+            self._store_event(session, article.id, at, sig, event_keys, vector)
         self._release(session, claims)
         if article.id % PRUNE_EVERY == 0:
-            self.prune_chunk(session, (article.id // PRUNE_EVERY) % PRUNE_CHUNKS, since)
+            chunk = (article.id // PRUNE_EVERY) % PRUNE_CHUNKS
+            self.prune_chunk(session, chunk, since)
+            if self.events:
+                self.prune_events(session, chunk, _epoch(now) - int(2 * self.event_window))
         session.flush()
         return Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
-                          similar_to=similar if similar != duplicate_of else None, score=score)
+                          similar_to=similar if similar != duplicate_of else None, score=score,
+                          same_event=verdict.story_id is not None)
+
+    # -- events: names, figures and vectors -------------------------------------------------
+    def _event_reports(self, session: Session, me: int, keys: list[int], at: int) -> list[Report]:
+        """Reports of the window sharing the most lead names and figures with the article."""
+        lo, hi = at - int(self.event_window), at + int(self.event_window)
+        params: dict[str, object] = {f"k{i}": k for i, k in enumerate(keys)}
+        params.update(lo=lo, hi=hi, per=_EVENT_PER_KEY, me=me, top=_EVENT_CANDIDATES)
+        ids = [int(a) for a, _ in session.execute(text(_event_candidates_sql(len(keys))), params).all()]
+        if not ids:
+            return []
+        out = []
+        for aid, story, sig, vec in session.execute(_EVENT_FETCH, {"ids": ids}).all():
+            if story is None:
+                continue
+            v = np.frombuffer(vec, dtype=np.float16).astype(np.float32) if vec else None
+            out.append(Report(int(aid), int(story), Signature.from_json(sig), v))
+        return out
+
+    def _store_event(self, session: Session, article_id: int, at: int, sig: Signature, keys: list[int],
+                     vector: np.ndarray | None) -> None:
+        vec = np.asarray(vector, dtype=np.float16).tobytes() if vector is not None else None
+        session.execute(insert(StoryEvent).values(article_id=article_id, at=at, sig=sig.to_json(), vec=vec))
+        if keys:
+            session.execute(text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)"),
+                            [{"k": k, "at": at, "a": article_id} for k in keys])
+
+    @classmethod
+    def prune_events(cls, session: Session, chunk: int, before: int, chunks: int = PRUNE_CHUNKS) -> int:
+        """Drop event entries published before ``before`` (epoch seconds): one slice of the key space.
+
+        The window slides, the tables do not grow: every key range is swept once per
+        ``chunks`` calls, the signatures (indexed by time) at chunk 0.
+        """
+        span = 2 ** 32 // chunks
+        lo = -(2 ** 31) + chunk * span
+        hi = lo + span if chunk < chunks - 1 else 2 ** 31
+        res = session.execute(delete(StoryEventKey).where(col(StoryEventKey.key) >= lo, col(StoryEventKey.key) < hi,
+                                                          col(StoryEventKey.at) < before))
+        n = int(getattr(res, "rowcount", 0) or 0)
+        if chunk == 0:
+            res = session.execute(delete(StoryEvent).where(col(StoryEvent.at) < before))
+            n += int(getattr(res, "rowcount", 0) or 0)
+        return n
+
+    @staticmethod
+    def _apart(session: Session, story_id: int) -> set[int]:
+        """Stories an analyst split from this one."""
+        rows = session.exec(select(StoryApart.story_id, StoryApart.other_id).where(
+            (col(StoryApart.story_id) == story_id) | (col(StoryApart.other_id) == story_id))).all()
+        return {b if a == story_id else a for a, b in rows}
 
     @classmethod
     def prune_chunk(cls, session: Session, chunk: int, since: datetime, chunks: int = PRUNE_CHUNKS) -> int:
