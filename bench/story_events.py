@@ -175,7 +175,7 @@ def report(recs: list[Record], runs: dict[str, dict[str, int]], show_errors: boo
     if show_errors:
         ids = sorted(gold)
         fps = [(a, b) for a, b in itertools.combinations(ids, 2) if gold[a] != gold[b] and events_pred[a] == events_pred[b]]
-        alone = collections.Counter()
+        alone: collections.Counter[str] = collections.Counter()
         for a, b in itertools.combinations(ids, 2):
             if gold[a] == gold[b] and events_pred[a] != events_pred[b]:
                 alone.update([a, b])
