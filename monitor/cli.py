@@ -17,6 +17,8 @@ from monitor.ops import logs
 
 
 def _load(ctx: click.Context) -> Config:
+    import monitor.stages  # noqa: F401  (each stage registers its config checks)
+
     path: Path = ctx.obj["config_path"]
     try:
         config = load_config(path)

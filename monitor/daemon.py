@@ -28,6 +28,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import monitor.stages  # noqa: F401  (every stage's config checks, as in the CLI)
 from tests.servers import Mailbox, Site
 
 ROOT = Path(__file__).resolve().parent.parent

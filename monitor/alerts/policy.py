@@ -14,11 +14,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from monitor import config
+
 _DAILY = re.compile(r"^\s*daily\s+(\d{1,2}):(\d{2})\s*$", re.I)
 _HHMM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 60}
 
+RULE_OPTION_KEYS = {"mode", "digest", "timezone"}  # a [[rule]]'s alert-policy keys
 CHANNEL_POLICY_KEYS = {"quiet_hours", "timezone", "rate_limit", "digest"}
 DEFAULT_OVERFLOW_DIGEST = "hourly"
 
@@ -170,3 +173,6 @@ class RulePolicy:
         except ValueError as exc:
             return [str(exc)]
         return []
+
+
+config.register_rule_options(RULE_OPTION_KEYS, RulePolicy.problems)

@@ -15,8 +15,10 @@ from typing import Any, Protocol
 
 import httpx
 
+from monitor import config
 from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy
 from monitor.alerts.render import TEMPLATE_KEYS, AlertMessage, Templates
+from monitor.util import parse_duration
 
 
 class DeliveryError(Exception):
@@ -134,20 +136,28 @@ _TYPES: dict[str, tuple[str, str, set[str], Callable[[Mapping[str, Any]], list[s
 CHANNEL_KEYS: dict[str, set[str]] = {t: keys | COMMON_KEYS for t, (_, _, keys, _) in _TYPES.items()}
 
 
-def validate_channel(ctype: str, opts: Mapping[str, Any]) -> list[str]:
-    if ctype not in _TYPES:
-        return [f"unknown type {ctype!r} (known: {', '.join(sorted(_TYPES))})"]
-    problems = [f"unknown key {k!r}" for k in opts if k not in CHANNEL_KEYS[ctype]]
-    problems += _TYPES[ctype][3](opts)
+def _common_problems(opts: Mapping[str, Any]) -> list[str]:
+    """Keys every channel takes: timeout, quiet hours, rate limit, digest, templates."""
+    problems = []
     if "timeout" in opts:
-        from monitor.config import parse_duration
         try:
             parse_duration(opts["timeout"])
         except ValueError as exc:
             problems.append(f"'timeout': {exc}")
-    problems += ChannelPolicy.problems(opts)
-    problems += Templates.problems(opts)
-    return problems
+    return problems + ChannelPolicy.problems(opts) + Templates.problems(opts)
+
+
+def validate_channel(ctype: str, opts: Mapping[str, Any]) -> list[str]:
+    """Every problem of one channel's options (the config loader reports the same, with lines)."""
+    if ctype not in _TYPES:
+        return [f"unknown type {ctype!r} (known: {', '.join(sorted(_TYPES))})"]
+    problems = [f"unknown key {k!r}" for k in opts if k not in CHANNEL_KEYS[ctype]]
+    return problems + _TYPES[ctype][3](opts) + _common_problems(opts)
+
+
+config.register_channel_common(COMMON_KEYS, _common_problems)
+for _type, (_, _, _keys, _check) in _TYPES.items():
+    config.register_channel_type(_type, keys=_keys, check=_check)
 
 
 def build_channel(name: str, ctype: str, opts: Mapping[str, Any]) -> Channel:
@@ -160,7 +170,6 @@ def build_channel(name: str, ctype: str, opts: Mapping[str, Any]) -> Channel:
 
 
 def channel_timeout(opts: Mapping[str, Any], default: float = 30.0) -> float:
-    from monitor.config import parse_duration
     return parse_duration(opts["timeout"]) if "timeout" in opts else default
 
 

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
-from monitor.config import SourceConfig, parse_duration
+from monitor import config
+from monitor.config import SourceConfig
 from monitor.fetch import Fetcher, FetchError, FetchResponse
 from monitor.parse import FeedEntry, FeedParseError, parse_feed
 from monitor.sources.listing import article_links, feed_links, looks_like_html
 from monitor.sources.sitemap import Sitemap, SitemapEntry, SitemapError, maybe_gunzip, parse_sitemap
+from monitor.util import HTML_ACCEPT, parse_duration
 
 log = logging.getLogger(__name__)
 
 FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
                "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8")
-HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 SITEMAP_ACCEPT = "application/xml, text/xml;q=0.9, */*;q=0.5"
 DEFAULT_WINDOW = 2 * 86400.0
 MAX_CHILD_SITEMAPS = 10
@@ -158,3 +161,33 @@ async def _sitemap_entries(fetcher: Fetcher, sc: SourceConfig, resp: FetchRespon
 
 
 __all__ = ["FEED_ACCEPT", "HTML_ACCEPT", "SourceFetch", "fetch_source", "robots_enabled"]
+
+
+def _links_problems(opts: Mapping[str, Any]) -> list[str]:
+    links = opts.get("links")
+    if links is None:
+        return []
+    if not isinstance(links, str) or not links.strip():
+        return ["links must be a CSS selector string"]
+    import soupsieve
+
+    try:
+        soupsieve.compile(links)
+    except Exception as exc:
+        return [f"links is not a valid CSS selector: {exc}"]
+    return []
+
+
+def _window_problems(opts: Mapping[str, Any]) -> list[str]:
+    if "window" not in opts:
+        return []
+    try:
+        parse_duration(opts["window"])
+    except ValueError as exc:
+        return [f"window: {exc}"]
+    return []
+
+
+config.register_source_type("feed")
+config.register_source_type("html", keys={"links"}, check=_links_problems)
+config.register_source_type("sitemap", keys={"window"}, check=_window_problems)

@@ -1,0 +1,119 @@
+"""Small helpers every stage needs, written once: durations, aware datetimes, instance ids,
+backoff with jitter, Retry-After, the Accept header for HTML pages.
+
+Imports nothing from monitor, so any module (config included) may use it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import socket
+import uuid
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import overload
+
+HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"5m"``, ``"90s"``, ``"1h"``, ``"2d"`` or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        if value <= 0:
+            raise ValueError(f"duration must be positive: {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a duration: {value!r}")
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f'not a duration: {value!r} (write e.g. "90s", "5m", "1h")')
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {value!r}")
+    return seconds
+
+
+@overload
+def aware(dt: datetime) -> datetime: ...
+@overload
+def aware(dt: None) -> None: ...
+def aware(dt: datetime | None) -> datetime | None:
+    """The same instant with UTC attached when it has no zone: SQLite hands back naive UTC."""
+    if dt is None:
+        return None
+    return dt if dt.tzinfo is not None and dt.tzinfo.utcoffset(dt) is not None else dt.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def instance_id() -> str:
+    """A name for this process: readable in the database (host and pid), unique across restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def backoff(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: a delay in [ceiling/2, ceiling], where the ceiling is
+    ``base * 2**(attempts-1)`` capped at ``cap`` (half jitter: never much sooner than planned,
+    yet retries of many clients spread out)."""
+    ceiling = min(cap, base * 2 ** min(max(0, attempts - 1), 60))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def http_date(value: str) -> datetime | None:
+    """An HTTP date (``Wed, 21 Oct 2015 07:28:00 GMT``) as an aware datetime, or None."""
+    try:
+        dt = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if dt is None:
+        return None
+    return aware(dt)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds (``120``, ``1.5``) or an HTTP date;
+    None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return float(value)
+    when = http_date(value)
+    if when is None:
+        return None
+    return max(0.0, (when - (now or utcnow())).total_seconds())
+
+
+def human_duration(seconds: float) -> str:
+    """``45 s``, ``5 min``, ``2 h``, ``3 d``: rounded to the largest unit that fits."""
+    s = abs(seconds)
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{s / 60:.0f} min"
+    if s < 86400:
+        return f"{s / 3600:.0f} h"
+    return f"{s / 86400:.0f} d"
+
+
+def human_delta(when: datetime | None, now: datetime | None = None) -> str:
+    """``in 5 min`` / ``2 h ago`` / ``now`` / ``-`` for a moment relative to now."""
+    if when is None:
+        return "-"
+    delta = (aware(when) - (now or utcnow())).total_seconds()
+    if abs(delta) < 1:
+        return "now"
+    return f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(delta)} ago"
+
+
+__all__ = ["HTML_ACCEPT", "aware", "backoff", "http_date", "human_delta", "human_duration", "instance_id",
+           "parse_duration", "retry_after_seconds", "utcnow"]
