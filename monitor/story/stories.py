@@ -264,8 +264,11 @@ class StoryIndex:
             verdict = decide(sig, vector, self._event_reports(session, article.id, event_keys, at))
         if matched:
             story_id = min(matched)
-            score, similar = matched[story_id]
             apart = self._apart(session, story_id)
+            if apart & matched.keys():  # copies of both sides of an analyst's split: the closer side
+                story_id = max(matched, key=lambda k: (matched[k][0], -k))
+                apart = self._apart(session, story_id)
+            score, similar = matched[story_id]
             self._merge(session, story_id, [s for s in matched if s != story_id and s not in apart])
             new = False
         elif verdict.story_id is not None:
@@ -391,7 +394,8 @@ class StoryIndex:
         if keys and cls._pg(session):
             session.execute(text("DELETE FROM dedup_claim WHERE key = ANY(CAST(:k AS bigint[]))"), {"k": keys})
 
-    def _merge(self, session: Session, into: int, others: Sequence[int]) -> None:
+    @staticmethod
+    def _merge(session: Session, into: int, others: Sequence[int]) -> None:
         """An article bridging two stories (a fuller copy arriving late) makes them one."""
         if not others:
             return
@@ -493,14 +497,70 @@ def claim_alert(session: Session, article: Article, rule: str, sentences: Sequen
 
 
 def also_reported_by(session: Session, article_id: int) -> list[str]:
-    """The other outlets (source names) known to carry the article's story, first-seen order."""
+    """The other outlets known to carry the article's story, first-seen order, with their language.
+
+    "Kazinform (ru)": a story now spans languages, and the reader of an alert wants to know that
+    the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
+    their reports in the story.
+    """
     story_id = session.exec(select(Article.story_id).where(Article.id == article_id)).first()
     own = session.exec(select(Article.source_id).where(Article.id == article_id)).first()
     if story_id is None:
         return []
     rows = session.exec(
-        select(Source.name, func.min(Article.id).label("first"))
-        .join(Source, col(Source.id) == col(Article.source_id))
-        .where(Article.story_id == story_id, Article.source_id != own)
-        .group_by(col(Source.name)).order_by("first")).all()
-    return [name for name, _ in rows]
+        select(Source.name, Article.language).join(Source, col(Source.id) == col(Article.source_id))
+        .where(Article.story_id == story_id, Article.source_id != own).order_by(col(Article.id))).all()
+    langs: dict[str, list[str]] = {}
+    for name, lang in rows:
+        have = langs.setdefault(name, [])
+        if lang and lang not in have:
+            have.append(lang)
+    return [f"{name} ({', '.join(ls)})" if ls else name for name, ls in langs.items()]
+
+
+def split_article(session: Session, story_id: int, article_id: int, now: datetime | None = None) -> int:
+    """An analyst's decision: the article is not this story's event. Returns its new story.
+
+    The article gets a story of its own, and the two stories are kept apart for good: a later
+    copy bridging them does not merge them again. The alerts already sent stay with the old
+    story; the new one may alert on its own.
+    """
+    art = session.get(Article, article_id)
+    if art is None or art.story_id != story_id:
+        raise ValueError(f"article {article_id} is not in story {story_id}")
+    others = session.exec(select(func.count()).select_from(Article).where(
+        Article.story_id == story_id, col(Article.id) != article_id)).one()
+    if not others:
+        raise ValueError(f"article {article_id} is the only article of story {story_id}")
+    st = Story(title=art.title, created_at=now or datetime.now(UTC))
+    session.add(st)
+    session.flush()
+    assert st.id is not None
+    art.story_id = st.id
+    session.add(art)
+    session.add(StoryApart(story_id=min(st.id, story_id), other_id=max(st.id, story_id)))
+    session.flush()
+    log.info("article %s split from story %s into story %s", article_id, story_id, st.id)
+    return st.id
+
+
+def merge_stories(session: Session, into: int, other: int) -> None:
+    """An analyst's decision: two stories are one event. ``other``'s articles and alert
+    bookkeeping move into ``into``, so the merged story alerts once per rule, as one story."""
+    if into == other:
+        raise ValueError("a story cannot be merged into itself")
+    for sid in (into, other):
+        if session.get(Story, sid) is None:
+            raise ValueError(f"no story {sid}")
+    session.execute(delete(StoryApart).where(
+        ((col(StoryApart.story_id) == min(into, other)) & (col(StoryApart.other_id) == max(into, other)))))
+    # Kept-apart decisions about ``other`` now hold for the merged story.
+    for row in session.exec(select(StoryApart).where(
+            (col(StoryApart.story_id) == other) | (col(StoryApart.other_id) == other))).all():
+        peer = row.other_id if row.story_id == other else row.story_id
+        session.delete(row)
+        session.flush()
+        if session.get(StoryApart, (min(into, peer), max(into, peer))) is None:
+            session.add(StoryApart(story_id=min(into, peer), other_id=max(into, peer)))
+    StoryIndex._merge(session, into, [other])
+    session.flush()
