@@ -332,8 +332,8 @@ class StoryIndex:
         """
         span = 2 ** 32 // chunks
         lo = -(2 ** 31) + chunk * span
-        hi = lo + span if chunk < chunks - 1 else 2 ** 31
-        res = session.execute(delete(StoryEventKey).where(col(StoryEventKey.key) >= lo, col(StoryEventKey.key) < hi,
+        hi = lo + span - 1 if chunk < chunks - 1 else 2 ** 31 - 1  # INTEGER keys: the bound must fit too
+        res = session.execute(delete(StoryEventKey).where(col(StoryEventKey.key) >= lo, col(StoryEventKey.key) <= hi,
                                                           col(StoryEventKey.at) < before))
         n = int(getattr(res, "rowcount", 0) or 0)
         if chunk == 0:
