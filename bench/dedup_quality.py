@@ -17,14 +17,16 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from sqlmodel import select
 
 from bench.syndicate import Corpus, Item, articles_dir, build, load_ground_truth, page_html
 from monitor.store import Article, Source, session_scope
-from tests.dedup_support import Outlet, Runner, simple_page, write_config
+from tests.dedup_support import Outlet, Runner, outlets_config, simple_page
 from tests.servers import Site
 
 
@@ -39,7 +41,7 @@ class Score:
     misses: list[tuple[str, str]] = field(default_factory=list)
 
 
-def pairwise(truth: dict[str, str], predicted: dict[str, object]) -> Score:
+def pairwise(truth: dict[str, str], predicted: Mapping[str, object]) -> Score:
     """Precision and recall over all pairs of articles: same story in truth vs. predicted."""
     tp = fp = fn = 0
     fm, miss = [], []
@@ -80,7 +82,7 @@ def run(corpus: Corpus, database_url: str, workdir: Path, rounds: int = 3, seed:
         url_of: dict[str, Item] = {}
         items = list(corpus.items)
         rng.shuffle(items)
-        cfg = write_config(workdir / "config.toml", database_url, list(outlets.values()), "",
+        cfg = outlets_config(workdir / "config.toml", database_url, list(outlets.values()), "",
                            "http://127.0.0.1:9/hook")
         runner = Runner(cfg)
         started = time.perf_counter()
@@ -113,8 +115,10 @@ def run(corpus: Corpus, database_url: str, workdir: Path, rounds: int = 3, seed:
     return Result(pairwise(truth, story), pairwise(truth, exact), len(truth), seconds, lost)
 
 
-def report(res: Result, out: object = sys.stdout) -> None:
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+def report(res: Result, out: TextIO = sys.stdout) -> None:
+    def p(*a: object) -> None:
+        print(*a, file=out)
+
     p(f"{'method':34} {'precision':>9} {'recall':>7} {'TP':>6} {'FP':>5} {'FN':>5}")
     for name, sc in (("exact body hash (baseline)", res.exact), ("stories: MinHash LSH + containment", res.stories)):
         p(f"{name:34} {sc.precision:9.3f} {sc.recall:7.3f} {sc.tp:6d} {sc.fp:5d} {sc.fn:5d}")

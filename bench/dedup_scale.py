@@ -217,11 +217,11 @@ def main() -> None:
             rows.append((label, tb, jb, tf, jf, sizes, build))
     print()
     print(f"{'backend':10} {'stored':>10} {'median ms':>9} {'p95 ms':>7} {'joined':>7} {'vs empty':>8} {'dedup data':>11}")
-    for label, base, base_joined, full, joined, sizes, build in rows:
-        med_b, med_f = statistics.median(base), statistics.median(full)
-        p95 = statistics.quantiles(full, n=20)[-1]
+    for label, base_ms, base_joined, full_ms, joined, sizes, build in rows:
+        med_b, med_f = statistics.median(base_ms), statistics.median(full_ms)
+        p95 = statistics.quantiles(full_ms, n=20)[-1]
         total = sum(sizes.values())
-        print(f"{label:10} {0:>10,} {med_b:9.2f} {statistics.quantiles(base, n=20)[-1]:7.2f} {base_joined:>7} {'1.0x':>8} {'':>11}")
+        print(f"{label:10} {0:>10,} {med_b:9.2f} {statistics.quantiles(base_ms, n=20)[-1]:7.2f} {base_joined:>7} {'1.0x':>8} {'':>11}")
         print(f"{label:10} {args.articles:>10,} {med_f:9.2f} {p95:7.2f} {joined:>7} {med_f / med_b:7.1f}x "
               f"{total / 2**20:8.0f} MB   (built in {build:.0f} s)")
         print("           " + ", ".join(f"{k} {v / 2**20:.0f} MB" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]) if v > 2**20))

@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     results = [evaluate("trafilatura extract() (baseline)", baseline, pages), evaluate("monitor", ours, pages)]
     print(f"{len(pages)} pages from {args.data}")
     print(f"{'extractor':36} {'precision':>9} {'recall':>7} {'F1':>7} {'ms/page':>8}")
-    for r in results:
-        print(f"{r.name:36} {r.precision:9.3f} {r.recall:7.3f} {r.f1:7.3f} {r.ms_per_page:8.1f}")
+    for res in results:
+        print(f"{res.name:36} {res.precision:9.3f} {res.recall:7.3f} {res.f1:7.3f} {res.ms_per_page:8.1f}")
     base, mine = results
     print(f"{'ratio monitor / baseline':36} {mine.precision / base.precision:9.3f} {mine.recall / base.recall:7.3f} "
           f"{mine.f1 / base.f1:7.3f} {mine.ms_per_page / base.ms_per_page:8.2f}")

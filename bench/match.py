@@ -12,6 +12,7 @@ checks that every engine finds the same rules on every article.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import random
 import statistics
@@ -19,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from monitor.match import Document, RuleSet
 from monitor.match.evaluate import DocIndex
@@ -145,7 +147,10 @@ def make_rules(rng: random.Random, vocab: list[str], entities: list[Entity], n: 
     return rules
 
 
-def cpu_ms(fn: Callable[[], object]) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+def cpu_ms(fn: Callable[[], T]) -> tuple[float, T]:
     t0 = time.process_time_ns()
     res = fn()
     return (time.process_time_ns() - t0) / 1e6, res
@@ -177,18 +182,23 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
     gc.freeze()
 
-    fast_times, first_times, each_times, found = [], [], [], []
+    fast_times: list[float] = []
+    first_times: list[float] = []
+    each_times: list[float] = []
+    found: list[list[str]] = []
     mismatches = 0
     for d in docs:
-        runs = [cpu_ms(lambda d=d: rs.matching(d)) for _ in range(max(args.repeat, 1))]  # type: ignore[misc]
+        runs = [cpu_ms(functools.partial(rs.matching, d)) for _ in range(max(args.repeat, 1))]
         first_times.append(runs[0][0])
         fast_times.append(min(ms for ms, _ in runs))
         found.append(runs[0][1])
     for d, names in zip(docs, found, strict=True):
-        ms, each = cpu_ms(lambda d=d: rs.matching_each(DocIndex(d)))  # type: ignore[misc]
+        def evaluate_each(d: Document = d) -> list[str]:
+            return rs.matching_each(DocIndex(d))
+        ms, each_names = cpu_ms(evaluate_each)
         each_times.append(ms)
-        mismatches += each != names
-    base_times = []
+        mismatches += each_names != names
+    base_times: list[float] = []
     base_mismatch = 0
     for d, names in list(zip(docs, found, strict=True))[:args.baseline_articles]:
         def baseline(d: Document = d) -> list[str]:

@@ -164,7 +164,8 @@ def syndicate(paras: list[str], rng: random.Random) -> list[str]:
         for _ in range(rng.randint(0, 2)):
             del body[rng.randrange(1, len(body) - 1)]
     # trim from the bottom, the way copy desks cut wire stories
-    kept, n = [], 0
+    kept: list[str] = []
+    n = 0
     for p in body:
         if n >= target and kept:
             break

@@ -18,9 +18,7 @@ import contextvars
 import logging
 import os
 import signal
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -41,13 +39,9 @@ from monitor.store.leases import (
     renew_leases,
     spread_first_polls,
 )
+from monitor.util import instance_id
 
 log = logging.getLogger(__name__)
-
-
-def instance_id() -> str:
-    """Lease owner name: readable in the database (host and pid), unique across restarts."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 def _sync_sources(pipeline: Pipeline) -> None:

@@ -26,11 +26,12 @@ from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted, detect_language, extract_article
 from monitor.fetch import Fetcher, FetchError
-from monitor.fetch.state import PollOutcome, apply_outcome, is_due, sync_source_row
+from monitor.fetch.state import PollOutcome, apply_outcome, sync_source_row
 from monitor.match import Document, RuleSet
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
+from monitor.store.leases import due_condition
 from monitor.store.models import Article, Match, Source
 from monitor.story import canonical_url, content_hash
 from monitor.story.stories import StoryIndex, body_statements, claim_alert
@@ -95,12 +96,12 @@ class Pipeline:
                     s.add(row)
 
     def due_sources(self, now: datetime | None = None, everything: bool = False) -> list[SourceConfig]:
-        """Sources due now; ``everything`` ignores the interval but not backoff or Retry-After."""
-        now = now or datetime.now(UTC)
+        """Sources due now (``due_condition``, as an outside timer sees it); ``everything``
+        ignores the interval but not backoff or Retry-After."""
         intervals = {sc.name: sc.interval for sc in self.config.sources}
         with session_scope(self.engine) as s:
-            rows = s.exec(select(Source)).all()
-            due = {r.name for r in rows if is_due(r, now, everything, intervals.get(r.name))}
+            due = set(s.exec(select(Source.name).where(
+                *due_condition(now or datetime.now(UTC), everything=everything, timer_intervals=intervals))).all())
         return [sc for sc in self.config.sources if sc.name in due]
 
     # -- one poll --------------------------------------------------------------------------
@@ -118,7 +119,8 @@ class Pipeline:
             # A leased source was claimed as due by the daemon's claim loop, which already moved
             # next_poll_at ahead as its crash guard: the claim is the due decision.
             claimed = src.lease_owner is not None and src.disabled_at is None
-            if not claimed and not is_due(src, started, force, sc.interval):
+            if not claimed and s.exec(select(Source.id).where(Source.id == source_id, *due_condition(
+                    started, everything=force, timer_intervals={sc.name: sc.interval}))).first() is None:
                 report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
         assert source_id is not None
@@ -234,7 +236,8 @@ class Pipeline:
                 src = s.get(Source, source_id)
                 assert src is not None
                 for m in matches:
-                    sentences = body_statements(article.text, m) if not story.new_story else []
+                    sentences = (body_statements(article.text, m, article.title, self.rules.entities)
+                                 if not story.new_story else [])
                     claim = claim_alert(s, article, m.rule, [st.text for st in sentences],
                                         self.rule_realert.get(m.rule), story.new_story)
                     if claim is not None:

@@ -60,12 +60,16 @@ def instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def backoff(attempts: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with jitter: a delay in [ceiling/2, ceiling], where the ceiling is
-    ``base * 2**(attempts-1)`` capped at ``cap`` (half jitter: never much sooner than planned,
-    yet retries of many clients spread out)."""
-    ceiling = min(cap, base * 2 ** min(max(0, attempts - 1), 60))
-    return (rng or random).uniform(ceiling / 2, ceiling)
+def backoff(exponent: int, base: float, cap: float, rng: random.Random | None = None,
+            full_jitter: bool = False) -> float:
+    """Exponential backoff with jitter, so that many clients retrying do not come back together.
+
+    The ceiling is ``base * 2**exponent`` capped at ``cap``; the delay is uniform in
+    [ceiling/2, ceiling] ("equal jitter": never much sooner than planned), or in [0, ceiling]
+    with ``full_jitter`` (callers that floor the delay themselves).
+    """
+    ceiling = min(cap, base * 2 ** min(max(0, exponent), 60))
+    return (rng or random.Random()).uniform(0.0 if full_jitter else ceiling / 2, ceiling)
 
 
 def http_date(value: str) -> datetime | None:

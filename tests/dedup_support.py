@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from monitor.config import Config, load_config
 from monitor.pipeline import Pipeline, PollReport
 from monitor.store import create_db_engine, upgrade
+from tests.harness import source, webhook_channel, write_config
 from tests.newsroom import rss
 from tests.servers import Page, Site
 
@@ -46,31 +47,12 @@ def simple_page(title: str, paragraphs: list[str], header: str = "", footer: lis
 </article></main></body></html>""".encode()
 
 
-def write_config(path: Path, database_url: str, outlets: list[Outlet], rules: str, hook_url: str,
-                 extra: str = "") -> Path:
-    sources = "\n".join(f"""
-[[source]]
-name = "{o.name}"
-url = "{o.site.url('/feed.xml')}"
-interval = "5m"
-""" for o in outlets)
-    path.write_text(f"""
-[monitor]
-database = "{database_url}"
-{extra}
-
-[fetch]
-allow_private_networks = true
-timeout = "10s"
-{sources}
-{rules}
-
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "{hook_url}"
-""", encoding="utf-8")
-    return path
+def outlets_config(path: Path, database_url: str, outlets: list[Outlet], rules: str, hook_url: str,
+                   extra: str = "") -> Path:
+    """Every outlet's feed, the given rules (TOML) and a webhook channel "hook"; ``extra`` holds
+    more top-level tables (e.g. ``[dedup]``)."""
+    return write_config(path, database_url, *(source(o.name, o.site.url("/feed.xml")) for o in outlets), rules,
+                        webhook_channel("hook", hook_url), tables=extra)
 
 
 class Runner:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,12 +20,14 @@ from tests.servers import Site
 
 
 class RawServer:
-    """A loopback HTTP server whose handler writes the response itself (hang, endless, bomb)."""
+    """A loopback HTTP server whose handler writes the response itself (hang, endless, bomb,
+    trickle; GET and POST)."""
 
     def __init__(self, respond: Callable[[BaseHTTPRequestHandler, threading.Event], None],
                  host: str = "127.0.0.1") -> None:
         self.stopping = threading.Event()
         self.paths: list[str] = []
+        self.bodies: list[bytes] = []  # of POST requests
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,8 +38,13 @@ class RawServer:
 
             def do_GET(self) -> None:
                 server.paths.append(self.path)
+                if self.command == "POST":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    server.bodies.append(self.rfile.read(length))
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     respond(self, server.stopping)
+
+            do_POST = do_GET
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
@@ -53,41 +59,6 @@ class RawServer:
         self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
-
-
-def write_cfg(tmp_path: Path, database_url: str, sources: str, fetch: str = "", monitor: str = "",
-              private: bool = True) -> Path:
-    path = tmp_path / "config.toml"
-    default_timeout = "" if re.search(r"^timeout\s*=", fetch, re.M) else 'timeout = "10s"'
-    path.write_text(f"""
-[monitor]
-database = "{database_url}"
-contact = "https://example.org/contact"
-{monitor}
-
-[fetch]
-allow_private_networks = {"true" if private else "false"}
-{default_timeout}
-{fetch}
-
-{sources}
-""", encoding="utf-8")
-    return path
-
-
-def source(name: str, url: str, interval: str = "5m", **extra: Any) -> str:
-    lines = [f'[[source]]\nname = "{name}"\nurl = "{url}"\ninterval = "{interval}"']
-    for k, v in extra.items():
-        lines.append(f"{k} = {_toml(v)}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return str(v)
 
 
 async def run_once(cfg: Path | Config, everything: bool = False) -> list[PollReport]:

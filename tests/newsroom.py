@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
+from tests.harness import email_channel, rule, source, webhook_channel, write_config
 from tests.servers import Page, Site
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -77,39 +78,10 @@ def publish_newsroom(site: Site) -> list[str]:
     return [p for p, _, _ in items]
 
 
-def write_config(path: Path, database_url: str, site: Site, smtp_port: int, hook_url: str,
-                 extra_monitor: str = "") -> Path:
-    path.write_text(f"""
-[monitor]
-database = "{database_url}"
-{extra_monitor}
-
-[fetch]
-allow_private_networks = true
-timeout = "10s"
-
-[[source]]
-name = "Loopback Pravda"
-url = "{site.url('/feed.xml')}"
-interval = "5m"
-
-[[rule]]
-name = "kz-mediation"
-query = '{RULE}'
-channels = ["mail", "hook"]
-
-[[channel]]
-name = "mail"
-type = "email"
-host = "127.0.0.1"
-port = {smtp_port}
-from = "monitor@loopback.test"
-to = ["analyst@loopback.test"]
-tls = "none"
-
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "{hook_url}"
-""", encoding="utf-8")
-    return path
+def newsroom_config(path: Path, database_url: str, site: Site, smtp_port: int, hook_url: str, *more: str,
+                    monitor: str = "", tables: str = "") -> Path:
+    """The newsroom's feed, the seed rule, an email and a webhook channel, then ``more`` blocks."""
+    return write_config(path, database_url, source("Loopback Pravda", site.url("/feed.xml")),
+                        rule("kz-mediation", RULE, ["mail", "hook"]),
+                        email_channel("mail", smtp_port), webhook_channel("hook", hook_url), *more,
+                        monitor=monitor, tables=tables)

@@ -112,7 +112,7 @@ class Mailbox:
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 msg = message_from_bytes(envelope.content, policy=policy.default)
-                box.messages.append(msg)  # type: ignore[arg-type]
+                box.messages.append(msg)
                 return "250 OK"
 
         self.port = port or free_port()
@@ -124,6 +124,13 @@ class Mailbox:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+def body_text(msg: EmailMessage, kind: str) -> str:
+    """The text of a message's ``plain`` or ``html`` part (failing the test when it has none)."""
+    part = msg.get_body((kind,))
+    assert part is not None, f"the message has no {kind} part"
+    return str(part.get_content())
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 30.0, step: float = 0.05) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import ConfigError, load_config, parse_duration
-from tests.conftest import ROOT, run_monitor
+from tests.harness import ROOT, run_monitor
 
 VALID = """
 [monitor]

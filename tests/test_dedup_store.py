@@ -15,7 +15,7 @@ from monitor.store import Article, Source, create_db_engine, upgrade
 from monitor.store.models import DedupBand, DedupClaim, DedupSignature
 from monitor.story import content_hash
 from monitor.story.stories import PRUNE_CHUNKS, StoryIndex, claim_alert
-from tests.conftest import _pg_database
+from tests.harness import pg_database
 from tests.newsroom import seed_article
 
 
@@ -44,7 +44,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
     """PostgreSQL only: several instances sharing one database is a PostgreSQL deployment."""
-    for url in _pg_database():
+    with pg_database() as url:
         e = _prepared(url)
         yield e
         e.dispose()

@@ -14,8 +14,8 @@ from sqlmodel import select
 from monitor.config import ConfigError, load_config
 from monitor.store import Article, session_scope
 from monitor.story.stories import also_reported_by
-from tests.conftest import run_monitor
-from tests.dedup_support import Outlet, Runner, simple_page, write_config
+from tests.dedup_support import Outlet, Runner, outlets_config, simple_page
+from tests.harness import rule, run_monitor
 from tests.newsroom import RULE, seed_article, seed_page
 from tests.servers import Site
 
@@ -45,20 +45,9 @@ TOPICAL = ("Kazakhstan offers Astana for OPEC+ meeting", [
 
 
 def rules(realert: bool = False) -> str:
-    out = f"""
-[[rule]]
-name = "kz"
-query = '{RULE}'
-channels = ["hook"]
-"""
+    out = rule("kz", RULE, ["hook"])
     if realert:
-        out += f"""
-[[rule]]
-name = "kz-new"
-query = '{RULE}'
-channels = ["hook"]
-realert = "new_statement"
-"""
+        out += rule("kz-new", RULE, ["hook"], realert="new_statement")
     return out
 
 
@@ -82,7 +71,7 @@ def test_copies_form_one_story_that_alerts_once_naming_the_other_outlets(
     title, body = wire_copy()
     wire.publish("/2025/09/24/tokayev-mediator", title, simple_page(title, body, "Wire Daily", WIRE_FOOTER))
     energy.publish("/opec-astana", TOPICAL[0], simple_page(*TOPICAL))  # same topic, another story
-    cfg = write_config(tmp_path / "config.toml", database_url, outlets, rules(), webhook.url("/hook"))
+    cfg = outlets_config(tmp_path / "config.toml", database_url, outlets, rules(), webhook.url("/hook"))
     runner = Runner(cfg)
     try:
         runner.cycle()
@@ -110,7 +99,7 @@ def test_later_copies_join_quietly_and_realert_only_for_a_new_statement(
         tmp_path: Path, outlets: list[Outlet], webhook: Site) -> None:
     pravda, wire, energy = outlets
     publish_seed(pravda)
-    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", outlets, rules(realert=True),
+    cfg = outlets_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", outlets, rules(realert=True),
                        webhook.url("/hook"))
     runner = Runner(cfg)
     try:
@@ -144,7 +133,7 @@ def test_exact_copy_is_marked_duplicate_of_the_first(tmp_path: Path, outlets: li
     pravda, wire, _ = outlets
     publish_seed(pravda)
     wire.publish("/same", "Same text, other outlet", seed_page())
-    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", outlets, rules(),
+    cfg = outlets_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", outlets, rules(),
                        webhook.url("/hook"))
     runner = Runner(cfg)
     try:
@@ -162,8 +151,8 @@ def test_exact_copy_is_marked_duplicate_of_the_first(tmp_path: Path, outlets: li
 def test_copy_after_the_window_starts_a_new_story(tmp_path: Path, outlets: list[Outlet], webhook: Site) -> None:
     pravda, wire, _ = outlets
     publish_seed(pravda)
-    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", outlets, rules(),
-                       webhook.url("/hook"), extra='[dedup]\nwindow = "1h"\nevents = false')  # copies only: events have their own window
+    cfg = outlets_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", outlets, rules(),
+                         webhook.url("/hook"), extra='[dedup]\nwindow = "1h"\nevents = false')  # copies only
     runner = Runner(cfg)
     try:
         runner.cycle()

@@ -18,8 +18,8 @@ import pytest
 from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import DeliveryError, build_channel, validate_channel
 from monitor.deliver.worker import Deliverer
-from tests.conftest import run_monitor
 from tests.deliver_helpers import add_alerts, statuses, store
+from tests.harness import run_monitor
 from tests.servers import Page, Site
 
 NASTY = 'Kazakhstan <script>alert("x")</script> & *bold* _it_ @everyone <!channel> is a venue for negotiations.'

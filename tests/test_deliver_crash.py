@@ -3,16 +3,13 @@ restart: all 40 arrive, and only the one that was in flight arrives twice."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, run_monitor
 from tests.deliver_helpers import add_alerts, statuses, store
+from tests.harness import run_monitor, start_daemon
 from tests.servers import Page, Request, Site
 
 
@@ -45,17 +42,11 @@ type = "webhook"
 url = "{site.url('/hook')}"
 timeout = "20s"
 """, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(cfg), "run", "--once"],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        assert in_flight.wait(60), "the sender never reached the 12th alert"
+    with start_daemon(cfg, run_args=["--once"]) as proc:
+        assert in_flight.wait(60), f"the sender never reached the 12th alert:\n{proc.log_text()[-3000:]}"
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        release.set()
+    release.set()  # the held request may now finish
     assert proc.returncode == -signal.SIGKILL
     assert statuses(engine) == {"sent": 11, "sending": 1, "pending": 28}
 

@@ -18,7 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from monitor.deliver.base import build_channel
 from monitor.deliver.worker import Deliverer, DeliverySettings
 from tests.deliver_helpers import QUOTE, add_alerts, self_signed_cert, statuses, store
-from tests.servers import free_port
+from tests.servers import body_text, free_port
 
 
 class Box:
@@ -27,7 +27,7 @@ class Box:
         self.envelopes: list[Any] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         self.envelopes.append(envelope)
         return "250 OK"
 
@@ -60,8 +60,8 @@ def test_plain_smtp_multipart_with_date_message_id_and_highlight(tmp_path: Path)
     assert m["Subject"] == "[kz] Story 0 <b>&</b>"
     assert m["Date"] and m["Message-ID"].endswith("@loopback.test>")
     assert m.get_content_type() == "multipart/alternative"
-    text = m.get_body(("plain",)).get_content()
-    html = m.get_body(("html",)).get_content()
+    text = body_text(m, "plain")
+    html = body_text(m, "html")
     assert "*venue for negotiations*" in text and "— the minister" in text
     assert "<mark>venue for negotiations</mark>" in html
     assert "Story 0 &lt;b&gt;&amp;&lt;/b&gt;" in html  # the title is escaped in HTML
@@ -82,7 +82,7 @@ def test_starttls_with_self_signed_certificate_and_auth(tmp_path: Path) -> None:
                 "ca_file": str(cert)}
         engine, report = _send(f"sqlite:///{tmp_path / 'm.db'}", tmp_path, opts)
         assert report.sent == 1 and len(box.messages) == 1
-        assert "Kazakhstan is ready to be a *venue" in box.messages[0].get_body(("plain",)).get_content()
+        assert "Kazakhstan is ready to be a *venue" in body_text(box.messages[0], "plain")
 
         # A wrong password is refused by the server: the delivery fails and stays queued.
         engine2, report2 = _send(f"sqlite:///{tmp_path / 'm2.db'}", tmp_path, {**opts, "password": "nope"})

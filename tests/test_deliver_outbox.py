@@ -12,7 +12,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from monitor.alerts import enqueue_notice
 from monitor.alerts.outbox import claim_next
@@ -21,8 +21,8 @@ from monitor.deliver.base import build_channel
 from monitor.deliver.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
 from monitor.store import Delivery, session_scope
-from tests.conftest import run_monitor
 from tests.deliver_helpers import add_alerts, statuses, store
+from tests.harness import run_monitor
 from tests.servers import Page, Request, Site
 
 SECRET = "hook-secret"
@@ -60,10 +60,10 @@ def test_webhook_is_signed_and_carries_a_stable_idempotency_key(tmp_path: Path, 
     asyncio.run(Deliverer(engine, {"hook": hook}).run())
     assert [p["also_reported_by"] for p in site.post_json("/hook")[2:]] == [["TASS"], ["Kazinform"]]
     with session_scope(engine) as s:
-        s.execute(update(Delivery).where(Delivery.id > 2).values(status="dead"))
+        s.execute(update(Delivery).where(col(Delivery.id) > 2).values(status="dead"))
     # The key is the same when the same delivery is sent again (a repeat after a crash).
     with session_scope(engine) as s:
-        s.execute(update(Delivery).where(Delivery.id <= 2).values(status="pending"))
+        s.execute(update(Delivery).where(col(Delivery.id) <= 2).values(status="pending"))
     asyncio.run(Deliverer(engine, {"hook": hook}).run())
     assert len(site.posts("/hook")) == 6 and len(seen) == 4
     # A wrong secret is refused by the receiver: the delivery is dead at once (401 is permanent).

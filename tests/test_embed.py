@@ -16,7 +16,7 @@ from monitor.embed import Embedder, get_embedder, pack, unpack
 from monitor.embed.store import load_vectors, save_vector
 from monitor.store.db import create_db_engine, upgrade
 from monitor.store.models import Article, Source
-from tests.conftest import ROOT
+from tests.harness import ROOT
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 

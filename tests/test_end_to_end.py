@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from tests.conftest import run_monitor
-from tests.newsroom import SEED_PATH, publish_newsroom, write_config
-from tests.servers import Mailbox, Site, free_port
+from tests.harness import run_monitor
+from tests.newsroom import SEED_PATH, newsroom_config, publish_newsroom
+from tests.servers import Mailbox, Site, body_text, free_port
 
 STATEMENTS = ("Kazakhstan is not a mediator", "good services")
 
@@ -20,7 +20,7 @@ def _quotes_statement(text: str) -> bool:
 def test_seed_article_alerts_once_by_mail_and_webhook(tmp_path: Path, database_url: str, site: Site,
                                                       webhook: Site, mailbox: Mailbox) -> None:
     paths = publish_newsroom(site)
-    cfg = write_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+    cfg = newsroom_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
 
     first = run_monitor(cfg, "run", "--once")
     assert first.returncode == 0, first.stderr
@@ -32,8 +32,8 @@ def test_seed_article_alerts_once_by_mail_and_webhook(tmp_path: Path, database_u
     assert len(mailbox.messages) == 1, [m["Subject"] for m in mailbox.messages]
     mail = mailbox.messages[0]
     assert "kz-mediation" in mail["Subject"]
-    text = mail.get_body(("plain",)).get_content()
-    html = mail.get_body(("html",)).get_content()
+    text = body_text(mail, "plain")
+    html = body_text(mail, "html")
     assert _quotes_statement(text), text
     assert site.url(SEED_PATH) in text
     assert "Loopback Pravda" in text
@@ -72,8 +72,8 @@ def test_dead_mail_server_keeps_alert_pending_until_it_is_back(tmp_path: Path, d
                                                                site: Site, webhook: Site) -> None:
     publish_newsroom(site)
     port = free_port()  # nothing listens here yet
-    cfg = write_config(tmp_path / "config.toml", database_url, site, port, webhook.url("/hook"),
-                       extra_monitor='retry_delay = "1s"')
+    cfg = newsroom_config(tmp_path / "config.toml", database_url, site, port, webhook.url("/hook"),
+                       monitor='retry_delay = "1s"')
 
     first = run_monitor(cfg, "run", "--once")
     assert first.returncode == 0, first.stderr
@@ -86,7 +86,7 @@ def test_dead_mail_server_keeps_alert_pending_until_it_is_back(tmp_path: Path, d
         second = run_monitor(cfg, "run", "--once")
         assert second.returncode == 0, second.stderr
         assert len(mailbox.messages) == 1
-        assert _quotes_statement(mailbox.messages[0].get_body(("plain",)).get_content())
+        assert _quotes_statement(body_text(mailbox.messages[0], "plain"))
         time.sleep(1.1)
         third = run_monitor(cfg, "run", "--once", "--all")
         assert third.returncode == 0, third.stderr

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import FetchSettings, load_config
+from monitor.config import FetchSettings, SourceConfig, load_config
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch import guard as guard_mod
 from monitor.pipeline import Pipeline
 from monitor.store.db import create_db_engine, upgrade
-from tests.fetch_helpers import RawServer, run_once, site_on, source, source_row, write_cfg
+from tests.fetch_helpers import RawServer, run_once, site_on, source_row
+from tests.harness import source, write_config
 from tests.newsroom import rss
 from tests.servers import Page, Site
 
@@ -35,7 +36,7 @@ def test_gzip_bomb_stops_at_the_decoded_limit(tmp_path: Path, site: Site) -> Non
     bomb = _gzip_bomb(64 * MIB)
     assert len(bomb) < MIB // 4
     site.pages["/bomb.xml"] = Page(bomb, "application/rss+xml", headers={"Content-Encoding": "gzip"})
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Bomb", site.url("/bomb.xml")),
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("Bomb", site.url("/bomb.xml")),
                     fetch="max_bytes = 2097152")
     started = time.monotonic()
     [rep] = asyncio.run(run_once(cfg))
@@ -59,7 +60,7 @@ def test_endless_response_is_cut_at_the_limit(tmp_path: Path) -> None:
 
     srv = RawServer(endless)
     try:
-        cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Endless", srv.url("/feed")),
+        cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("Endless", srv.url("/feed")),
                         fetch="max_bytes = 1048576")
         [rep] = asyncio.run(run_once(cfg))
         assert rep.status == "error" and "larger than 1048576 bytes" in (rep.error or "")
@@ -84,7 +85,7 @@ def test_hanging_server_does_not_delay_other_sources(tmp_path: Path, site: Site)
     try:
         srcs = (source("Hang", hanging.url("/feed")) + source("Trickle", slow.url("/feed"))
                 + "".join(source(f"Good{i}", site.url("/feed.xml")) for i in range(4)))
-        cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", srcs,
+        cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", srcs,
                         fetch='timeout = "3s"\nread_timeout = "1s"\nconcurrency = 3\nper_host = 1')
         config = load_config(cfg)
 
@@ -96,7 +97,7 @@ def test_hanging_server_does_not_delay_other_sources(tmp_path: Path, site: Site)
             t0 = time.monotonic()
             done: dict[str, tuple[str, float]] = {}
 
-            async def one(sc):  # type: ignore[no-untyped-def]
+            async def one(sc: SourceConfig) -> None:
                 r = await p.poll(sc)
                 done[sc.name] = (r.error or r.status, time.monotonic() - t0)
 
@@ -121,7 +122,7 @@ def test_ssrf_refuses_private_addresses_by_default(tmp_path: Path, site: Site) -
     local = site.url("/feed.xml").replace("127.0.0.1", "localhost")  # a name resolving to loopback
     srcs = (source("Literal", site.url("/feed.xml")) + source("Named", local)
             + source("Allowed", site.url("/feed.xml"), allow_private_networks=True))
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", srcs, private=False)
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", srcs, private=False)
     reports = {r.source: r for r in asyncio.run(run_once(cfg))}
     for name in ("Literal", "Named"):
         assert reports[name].status == "error"
@@ -142,7 +143,7 @@ def test_ssrf_checks_every_redirect_hop(tmp_path: Path, site: Site, monkeypatch:
         public.pages["/feed.xml"] = Page(b"", "text/plain", 302, {"Location": site.url("/internal.xml")})
         public.pages["/ok.xml"] = Page(rss(public, []), "application/rss+xml")
         site.pages["/internal.xml"] = Page(rss(site, []), "application/rss+xml")
-        cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
+        cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                         source("Hop", public.url("/feed.xml")) + source("Public", public.url("/ok.xml")), private=False)
         reports = {r.source: r for r in asyncio.run(run_once(cfg))}
         assert reports["Public"].status == "ok"
@@ -157,7 +158,7 @@ def test_dns_tls_and_redirect_errors_are_per_source(tmp_path: Path, site: Site) 
     site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
     srcs = (source("NoDNS", "http://no-such-host.invalid/feed") + source("TLS", site.url("/feed.xml").replace("http:", "https:"))
             + source("Loop", site.url("/loop")) + source("Fine", site.url("/feed.xml")))
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", srcs)
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", srcs)
     reports = {r.source: r for r in asyncio.run(run_once(cfg))}
     assert "DNS lookup of no-such-host.invalid failed" in (reports["NoDNS"].error or "")
     assert "TLS" in (reports["TLS"].error or "")

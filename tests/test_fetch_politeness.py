@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import logging
 import threading
@@ -16,17 +17,15 @@ import pytest
 import zstandard
 
 from monitor import __version__
-from tests.conftest import run_monitor
 from tests.fetch_helpers import (
     articles,
     make_due,
     requests_to,
     run_once,
     site_on,
-    source,
     source_row,
-    write_cfg,
 )
+from tests.harness import run_monitor, source, write_config
 from tests.newsroom import rss
 from tests.servers import Page, Request, Site
 
@@ -51,7 +50,7 @@ def test_validators_sent_back_byte_exact_and_304_parses_nothing(tmp_path: Path, 
         return Page(feed, "application/rss+xml", 200, {"ETag": etag, "Last-Modified": last_mod})
 
     site.pages["/feed.xml"] = handler
-    cfg = write_cfg(tmp_path, database_url, source("F", site.url("/feed.xml"), full_text=False))
+    cfg = write_config(tmp_path / "config.toml", database_url, source("F", site.url("/feed.xml"), full_text=False))
     [first] = asyncio.run(run_once(cfg))
     assert first.status == "ok" and first.new_articles == 2
     row = source_row(cfg, "F")
@@ -67,7 +66,7 @@ def test_validators_sent_back_byte_exact_and_304_parses_nothing(tmp_path: Path, 
 
 def test_no_validator_is_invented(tmp_path: Path, site: Site) -> None:
     site.pages["/feed.xml"] = Page(_feed(site), "application/rss+xml")  # no ETag, no Last-Modified
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("F", site.url("/feed.xml"), full_text=False))
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("F", site.url("/feed.xml"), full_text=False))
     asyncio.run(run_once(cfg))
     asyncio.run(run_once(cfg, everything=True))
     second = [r for r in site.requests if r.path == "/feed.xml"][1]
@@ -81,7 +80,7 @@ def test_user_agent_and_compression(tmp_path: Path, site: Site) -> None:
                                  headers={"Content-Encoding": "br"})
     site.pages["/zs.xml"] = Page(zstandard.ZstdCompressor().compress(feed.replace(b"/a/", b"/z/")),
                                  "application/rss+xml", headers={"Content-Encoding": "zstd"})
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                     "".join(source(n, site.url(f"/{n}.xml"), full_text=False) for n in ("gz", "br", "zs")))
     reports = asyncio.run(run_once(cfg))
     assert sorted((r.source, r.new_articles) for r in reports) == [("br", 3), ("gz", 3), ("zs", 3)]
@@ -94,7 +93,7 @@ def test_user_agent_and_compression(tmp_path: Path, site: Site) -> None:
 
 def test_retry_after_seconds_is_honoured_across_runs(tmp_path: Path, site: Site) -> None:
     site.pages["/feed.xml"] = Page(b"busy", "text/plain", 503, {"Retry-After": "3600"})
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("F", site.url("/feed.xml"), interval="2s"))
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("F", site.url("/feed.xml"), interval="2s"))
     res = run_monitor(cfg, "run", "--once")
     assert res.returncode == 0, res.stderr
     assert "HTTP 503" in res.stderr
@@ -111,7 +110,7 @@ def test_retry_after_seconds_is_honoured_across_runs(tmp_path: Path, site: Site)
 def test_retry_after_http_date_on_429(tmp_path: Path, site: Site) -> None:
     when = datetime.now(UTC) + timedelta(minutes=30)
     site.pages["/feed.xml"] = Page(b"slow down", "text/plain", 429, {"Retry-After": format_datetime(when, usegmt=True)})
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("F", site.url("/feed.xml"), interval="2s"))
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("F", site.url("/feed.xml"), interval="2s"))
     asyncio.run(run_once(cfg))
     asyncio.run(run_once(cfg, everything=True))
     assert requests_to(site, "/feed.xml") == 1
@@ -125,7 +124,7 @@ def test_cache_hints_lengthen_but_never_shorten_the_interval(tmp_path: Path, sit
     site.pages["/ttl.xml"] = Page(_feed(site, ttl=30), "application/rss+xml")
     site.pages["/exp.xml"] = Page(_feed(site), "application/rss+xml",
                                   headers={"Expires": format_datetime(datetime.now(UTC) + timedelta(minutes=20), usegmt=True)})
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                     "".join(source(n, site.url(f"/{n}.xml"), interval="3s", full_text=False)
                             for n in ("long", "short", "ttl", "exp")),
                     fetch='min_interval = "1m"\nmax_interval = "2h"')
@@ -143,7 +142,7 @@ def test_cache_hints_lengthen_but_never_shorten_the_interval(tmp_path: Path, sit
 
 def test_backoff_then_broken_notice_then_recovery(tmp_path: Path, site: Site, caplog: pytest.LogCaptureFixture) -> None:
     site.pages["/feed.xml"] = Page(b"oops", "text/plain", 500)
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Flaky", site.url("/feed.xml"), interval="10s"),
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("Flaky", site.url("/feed.xml"), interval="10s"),
                     fetch="broken_after = 3")
     caplog.set_level(logging.INFO)
     waits = []
@@ -180,7 +179,7 @@ def test_permanent_redirect_updates_url_temporary_does_not(tmp_path: Path, site:
     site.pages["/tmp.xml"] = Page(b"", "text/plain", 302, {"Location": "/new.xml"})
     site.pages["/new.xml"] = Page(_feed(site), "application/rss+xml")
     site.pages["/new308.xml"] = Page(_feed(site), "application/rss+xml")
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                     source("Moved", site.url("/old.xml"), full_text=False) + source("Temp", site.url("/tmp.xml"), full_text=False)
                     + source("Moved308", site.url("/old308.xml"), full_text=False))
     with caplog.at_level(logging.WARNING):
@@ -197,7 +196,7 @@ def test_permanent_redirect_updates_url_temporary_does_not(tmp_path: Path, site:
 
 def test_gone_disables_the_source(tmp_path: Path, site: Site, caplog: pytest.LogCaptureFixture) -> None:
     site.pages["/feed.xml"] = Page(b"gone", "text/plain", 410)
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Gone", site.url("/feed.xml")))
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("Gone", site.url("/feed.xml")))
     caplog.set_level(logging.INFO)
     asyncio.run(run_once(cfg))
     assert source_row(cfg, "Gone").disabled_at is not None
@@ -209,7 +208,7 @@ def test_gone_disables_the_source(tmp_path: Path, site: Site, caplog: pytest.Log
 def test_polling_state_survives_restart(tmp_path: Path, database_url: str, site: Site) -> None:
     site.pages["/ok.xml"] = Page(_feed(site), "application/rss+xml", headers={"ETag": '"v1"'})
     site.pages["/bad.xml"] = Page(b"no", "text/plain", 500)
-    cfg = write_cfg(tmp_path, database_url, source("Ok", site.url("/ok.xml"), full_text=False)
+    cfg = write_config(tmp_path / "config.toml", database_url, source("Ok", site.url("/ok.xml"), full_text=False)
                     + source("Bad", site.url("/bad.xml")))
     asyncio.run(run_once(cfg))
     for _ in range(2):  # two restarts: nothing is due, nothing is fetched
@@ -242,12 +241,12 @@ def test_per_host_and_global_limits(tmp_path: Path) -> None:
     for h in ("127.0.0.1", "127.0.0.2"):
         s = site_on(h)
         for i in range(5):
-            s.pages[f"/f{i}.xml"] = lambda req, h=h: slow(req, h)
+            s.pages[f"/f{i}.xml"] = functools.partial(slow, host=h)
         sites.append((h, s))
     try:
         srcs = "".join(source(f"{h}-{i}", f"http://{h}:{s.port}/f{i}.xml", full_text=False)
                        for h, s in sites for i in range(5))
-        cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", srcs, fetch="per_host = 2\nconcurrency = 3")
+        cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", srcs, fetch="per_host = 2\nconcurrency = 3")
         reports = asyncio.run(run_once(cfg))
         assert all(r.status == "ok" for r in reports), [r.error for r in reports]
         assert peak == {"127.0.0.1": 2, "127.0.0.2": 2}
@@ -287,7 +286,7 @@ def test_claimed_source_is_polled_and_its_backoff_written(tmp_path: Path, databa
     from monitor.store.leases import claim_due_sources, release_leases
 
     site.pages["/feed.xml"] = Page(b"busy", "text/plain", 503, {"Retry-After": "900"})
-    cfg = write_cfg(tmp_path, database_url, source("Claimed", site.url("/feed.xml"), interval="5s"))
+    cfg = write_config(tmp_path / "config.toml", database_url, source("Claimed", site.url("/feed.xml"), interval="5s"))
     config = load_config(cfg)
 
     async def main() -> list[str]:

@@ -15,10 +15,9 @@ from tests.fetch_helpers import (
     make_due,
     requests_to,
     run_once,
-    source,
     source_row,
-    write_cfg,
 )
+from tests.harness import source, write_config
 from tests.newsroom import rss, seed_page
 from tests.servers import Page, Site
 
@@ -69,7 +68,7 @@ def test_html_listing_source_end_to_end(tmp_path: Path, site: Site) -> None:
     site.pages["/politics/"] = Page(LISTING.encode())
     site.pages["/politics/2025/09/24/kazakhstan-offers-good-services"] = Page(seed_page())
     site.pages["/politics/senate-votes-on-the-new-budget-after-long-debate"] = Page(seed_page().replace(b"Kazakhstan", b"Senate"))
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                     source("Times", site.url("/politics/"), type="html"))
     [rep] = asyncio.run(run_once(cfg))
     assert rep.status == "ok" and rep.entries == 2 and rep.new_articles == 2, rep
@@ -109,7 +108,7 @@ def test_sitemap_index_news_sitemap_and_window(tmp_path: Path, site: Site) -> No
         (site.url("/news/undated"), None, False),
     ]), "application/xml")
     site.pages["/posts-2019.xml"] = Page(_urlset([(site.url("/old"), datetime(2019, 1, 1, tzinfo=UTC), False)]))
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                     source("Map", site.url("/sitemap_index.xml"), type="sitemap", window="1d", full_text=False))
     [rep] = asyncio.run(run_once(cfg))
     assert rep.status == "ok" and rep.new_articles == 2, rep
@@ -126,7 +125,7 @@ def test_homepage_given_as_feed_finds_its_feed(tmp_path: Path, site: Site) -> No
                            b"<body>Home</body></html>")
     site.pages["/rss"] = Page(rss(site, [("/a/1", "One story", datetime(2025, 9, 24, tzinfo=UTC))]),
                               "application/rss+xml", headers={"ETag": '"e1"'})
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Home", site.url("/"), full_text=False))
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("Home", site.url("/"), full_text=False))
     [rep] = asyncio.run(run_once(cfg))
     assert rep.status == "ok" and rep.new_articles == 1
     row = source_row(cfg, "Home")
@@ -147,7 +146,7 @@ def test_robots_txt_for_listing_and_article_pages(tmp_path: Path, site: Site) ->
                                    "application/rss+xml")
     site.pages["/private/story"] = Page(seed_page())
     site.pages["/open/list"] = Page(LISTING.encode())
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}",
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                     source("Listing", site.url("/private/list"), type="html")
                     + source("Feed", site.url("/feed.xml"))
                     + source("Ignoring", site.url("/open/list"), type="html", robots=False, full_text=False))
@@ -162,7 +161,7 @@ def test_robots_txt_for_listing_and_article_pages(tmp_path: Path, site: Site) ->
 
 def test_broken_and_recovered_notices_reach_the_channel(tmp_path: Path, site: Site, webhook: Site) -> None:
     site.pages["/feed.xml"] = Page(b"down", "text/plain", 500)
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Wobbly", site.url("/feed.xml"), full_text=False)
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("Wobbly", site.url("/feed.xml"), full_text=False)
                     + f'[[channel]]\nname = "ops"\ntype = "webhook"\nurl = "{webhook.url("/hook")}"\n',
                     fetch="broken_after = 2", monitor='source_errors_to = "ops"')
     asyncio.run(run_once(cfg))
@@ -205,7 +204,7 @@ def test_import_opml_prints_and_appends_valid_entries(tmp_path: Path, site: Site
 
     opml = tmp_path / "subs.opml"
     opml.write_text(OPML.format(base=site.base), encoding="utf-8")
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Loopback Pravda", site.url("/feed.xml")))
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("Loopback Pravda", site.url("/feed.xml")))
     res = run_monitor(cfg, "import-opml", str(opml))
     assert res.exit_code == 0, res.stderr
     assert "# folder: News" in res.stdout and 'name = "Wire & Co"' in res.stdout
@@ -223,7 +222,7 @@ def test_add_source_finds_feed_listing_or_sitemap(tmp_path: Path, site: Site) ->
     site.pages["/feed.xml"] = Page(rss(site, [("/a/1", "One", datetime(2025, 9, 24, tzinfo=UTC))]), "application/rss+xml")
     site.pages["/politics/"] = Page(LISTING.encode())
     site.pages["/sitemap.xml"] = Page(_urlset([(site.url("/x"), None, False)]), "application/xml")
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", "")
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", "")
     out = {}
     for path in ("/", "/politics/", "/sitemap.xml"):
         res = run_monitor(cfg, "add-source", site.url(path))
@@ -233,7 +232,7 @@ def test_add_source_finds_feed_listing_or_sitemap(tmp_path: Path, site: Site) ->
     assert 'type = "html"' in out["/politics/"] and "2 article links" in out["/politics/"]
     assert 'type = "sitemap"' in out["/sitemap.xml"]
     # The printed entry is valid config.
-    entry_cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", out["/politics/"])
+    entry_cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", out["/politics/"])
     assert run_monitor(entry_cfg, "check-config").exit_code == 0
     res = run_monitor(cfg, "add-source", site.url("/missing"))
     assert res.exit_code == 1 and "HTTP 404" in res.stderr
@@ -244,7 +243,7 @@ def test_config_problems_in_fetch_keys_are_reported_with_lines(tmp_path: Path) -
 
     from monitor.config import ConfigError, load_config
 
-    cfg = write_cfg(tmp_path, "sqlite:///m.db",
+    cfg = write_config(tmp_path / "config.toml", "sqlite:///m.db",
                     source("Bad selector", "https://news.example.org/", type="html", links="div[[")
                     + source("Bad window", "https://news.example.org/sitemap.xml", type="sitemap", window="soon")
                     + source("Bad robots", "https://news.example.org/feed", robots="no")
@@ -267,7 +266,7 @@ def test_sources_command_shows_state_and_reset_repolls(tmp_path: Path, site: Sit
     site.pages["/gone.xml"] = Page(b"gone", "text/plain", 410)
     site.pages["/bad.xml"] = Page(b"no", "text/plain", 500)
     site.pages["/ok.xml"] = Page(rss(site, []), "application/rss+xml")
-    cfg = write_cfg(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", source("Gone", site.url("/gone.xml"))
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("Gone", site.url("/gone.xml"))
                     + source("Bad", site.url("/bad.xml")) + source("Ok", site.url("/ok.xml")))
     asyncio.run(run_once(cfg))
     res = run_monitor(cfg, "sources", "--json")

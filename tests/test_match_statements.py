@@ -11,7 +11,7 @@ from monitor.config import ConfigError, load_config
 from monitor.match import Document, RuleSet
 from monitor.match.evaluate import plain_title_body
 from monitor.match.text import split_sentences
-from tests.conftest import FIXTURES, ROOT
+from tests.harness import FIXTURES, ROOT
 
 SEED = FIXTURES / "seed" / "kazakhstan-good-services.txt"
 ENV = {"SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",

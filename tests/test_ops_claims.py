@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +12,8 @@ from sqlmodel import select
 
 from monitor.store import Source, create_db_engine, session_scope, upgrade
 from monitor.store.leases import claim_due_sources, release_leases, renew_leases, spread_first_polls
-from tests.conftest import ROOT, run_monitor
-from tests.newsroom import publish_newsroom, write_config
+from tests.harness import run_monitor, start_daemon
+from tests.newsroom import newsroom_config, publish_newsroom
 from tests.servers import Mailbox, Site
 
 
@@ -116,63 +112,46 @@ def test_first_polls_of_new_sources_are_spread_not_a_burst(database_url: str) ->
     engine.dispose()
 
 
-def test_concurrent_claimers_on_postgresql_split_the_sources() -> None:
-    from tests.conftest import _pg_database
+def test_concurrent_claimers_on_postgresql_split_the_sources(pg_url: str) -> None:
+    url = pg_url
+    engine = _engine(url)
+    _add(engine, **{f"s{i:02d}": None for i in range(40)})
+    intervals = {f"s{i:02d}": 60.0 for i in range(40)}
+    engines = [create_db_engine(url) for _ in range(4)]
+    barrier = threading.Barrier(4)
+    got: dict[int, list[str]] = {}
 
-    gen = _pg_database()
-    url = next(gen)
-    try:
-        engine = _engine(url)
-        _add(engine, **{f"s{i:02d}": None for i in range(40)})
-        intervals = {f"s{i:02d}": 60.0 for i in range(40)}
-        engines = [create_db_engine(url) for _ in range(4)]
-        barrier = threading.Barrier(4)
-        got: dict[int, list[str]] = {}
+    def claimer(k: int) -> None:
+        barrier.wait()
+        names: list[str] = []
+        for _ in range(5):
+            names += [c.name for c in claim_due_sources(engines[k], f"i{k}", intervals, limit=3, lease=30)]
+        got[k] = names
 
-        def claimer(k: int) -> None:
-            barrier.wait()
-            names: list[str] = []
-            for _ in range(5):
-                names += [c.name for c in claim_due_sources(engines[k], f"i{k}", intervals, limit=3, lease=30)]
-            got[k] = names
-
-        threads = [threading.Thread(target=claimer, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        claimed = [n for names in got.values() for n in names]
-        assert len(claimed) == len(set(claimed)) == 40  # each source to exactly one instance
-        for e in [engine, *engines]:
-            e.dispose()
-    finally:
-        gen.close()
+    threads = [threading.Thread(target=claimer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [n for names in got.values() for n in names]
+    assert len(claimed) == len(set(claimed)) == 40  # each source to exactly one instance
+    for e in [engine, *engines]:
+        e.dispose()
 
 
 def test_second_instance_on_one_sqlite_file_refuses_to_start(tmp_path: Path, site: Site, webhook: Site,
                                                              mailbox: Mailbox) -> None:
     publish_newsroom(site)
-    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'monitor.db'}", site,
+    cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'monitor.db'}", site,
                        mailbox.port, webhook.url("/hook"))
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(cfg), "run"],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if "monitor running" in line or not line:
-                break
+    with start_daemon(cfg) as proc:
+        proc.wait_running(30)
         second = run_monitor(cfg, "run", timeout=30)
         assert second.returncode == 1
         assert f"already running on the SQLite database {tmp_path / 'monitor.db'}" in second.stderr
         assert f"pid {proc.pid}" in second.stderr and "use PostgreSQL" in second.stderr
         assert run_monitor(cfg, "run", "--once", timeout=30).returncode == 1
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
-    assert proc.returncode == 0
+        assert proc.stop() == 0
     # The lock goes with the process: a new instance starts (and is told nothing is due).
     assert run_monitor(cfg, "run", "--once").returncode == 0
 

@@ -3,6 +3,7 @@ SIGHUP reload, JSON logs with ids and without secrets, stopping with work in fli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -18,10 +19,9 @@ import pytest
 from sqlmodel import select
 
 from monitor.store import Article, Source, create_db_engine, session_scope
-from tests.conftest import run_monitor
-from tests.newsroom import publish_newsroom, rss, write_config
-from tests.ops_helpers import log_has, start_monitor, stop, wait_for
-from tests.servers import Mailbox, Page, Request, Site, free_port
+from tests.harness import run_monitor, source, start_daemon
+from tests.newsroom import newsroom_config, publish_newsroom, rss
+from tests.servers import Mailbox, Page, Request, Site, free_port, wait_for
 
 SECRET_PASSWORD = "pw-Zq8!s3cr3t"
 SECRET_TOKEN = "T0KEN-9f2c41d7"
@@ -65,18 +65,18 @@ def test_daemon_health_metrics_notify_reload_and_json_logs(tmp_path: Path, site:
     publish_newsroom(site)
     webhook.pages[f"/hook/{SECRET_TOKEN}"] = Page(b"nope", "text/plain", 500)  # delivery keeps failing
     port = free_port()
-    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'monitor.db'}", site, mailbox.port,
-                       webhook.url("/hook/${WEBHOOK_TOKEN}"),
-                       extra_monitor='claim_interval = "0.2s"\ndelivery_interval = "1s"\nretry_delay = "1s"')
-    text = cfg.read_text().replace('tls = "none"', 'tls = "none"\nusername = "alerts"\npassword = "${SMTP_PASSWORD}"')
-    cfg.write_text(text + f'\n[http]\nlisten = "127.0.0.1:{port}"\n')
+    cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'monitor.db'}", site, mailbox.port,
+                          webhook.url("/hook/${WEBHOOK_TOKEN}"),
+                          monitor='claim_interval = "0.2s"\ndelivery_interval = "1s"\nretry_delay = "1s"',
+                          tables=f'[http]\nlisten = "127.0.0.1:{port}"')
+    cfg.write_text(cfg.read_text().replace('tls = "none"', 'tls = "none"\nusername = "alerts"\npassword = "${SMTP_PASSWORD}"'))
     env = {"SMTP_PASSWORD": SECRET_PASSWORD, "WEBHOOK_TOKEN": SECRET_TOKEN}
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "monitor.log"
     notify = Notify()
-    proc = start_monitor(cfg, log, "--log-format", "json", "--log-level", "DEBUG",
-                         env={**env, "NOTIFY_SOCKET": notify.name, "WATCHDOG_USEC": "400000"})
-    try:
+    daemon_env = {**env, "NOTIFY_SOCKET": notify.name, "WATCHDOG_USEC": "400000"}
+    with contextlib.closing(notify), \
+            start_daemon(cfg, "--log-format", "json", "--log-level", "DEBUG", log=log, env=daemon_env) as proc:
         assert wait_for(lambda: "READY=1" in notify.states, 30), log.read_text()[-3000:]
         assert wait_for(lambda: "WATCHDOG=1" in notify.states, 5)
         assert httpx.get(base + "/healthz").status_code == 200
@@ -106,22 +106,18 @@ def test_daemon_health_metrics_notify_reload_and_json_logs(tmp_path: Path, site:
         good = cfg.read_text()
         cfg.write_text(good.replace('query = \'', 'query = \'(((', 1))
         proc.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: log_has(log, "config reload rejected"), 15)
+        assert proc.wait_log("config reload rejected", 15)
         assert httpx.get(base + "/readyz").status_code == 200
         # A good one: a new source appears and is polled.
         site.pages["/second.xml"] = Page(rss(site, []), "application/rss+xml")
         cfg.write_text(good + f'\n[[source]]\nname = "Second"\nurl = "{site.url("/second.xml")}"\ninterval = "5m"\n')
         proc.send_signal(signal.SIGHUP)
         assert wait_for(lambda: any(r.path == "/second.xml" for r in site.requests), 15), log.read_text()[-3000:]
-        assert log_has(log, "config reloaded: 2 sources")
+        assert proc.log_has("config reloaded: 2 sources")
         assert "RELOADING=1" in notify.states
 
-        assert stop(proc) == 0
+        assert proc.stop() == 0
         assert "STOPPING=1" in notify.states
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notify.close()
     assert run_monitor(cfg, "health", env=env).returncode == 1  # nothing listens any more
 
     # JSON lines, every one; ids as fields; secrets nowhere, though DEBUG logging was on.
@@ -158,22 +154,16 @@ def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: 
     site.pages["/slow.xml"] = slow_feed
     site.pages["/stuck.xml"] = stuck_feed
     db = f"sqlite:///{tmp_path / 'monitor.db'}"
-    cfg = write_config(tmp_path / "config.toml", db, site, mailbox.port, webhook.url("/hook"),
-                       extra_monitor='shutdown_deadline = "6s"\nclaim_interval = "0.2s"')
-    cfg.write_text(cfg.read_text() + "".join(
-        f'\n[[source]]\nname = "{n}"\nurl = "{site.url(f"/{n}.xml")}"\ninterval = "5m"\n' for n in ("slow", "stuck")))
+    cfg = newsroom_config(tmp_path / "config.toml", db, site, mailbox.port, webhook.url("/hook"),
+                          *(source(n, site.url(f"/{n}.xml")) for n in ("slow", "stuck")),
+                          monitor='shutdown_deadline = "6s"\nclaim_interval = "0.2s"')
     log = tmp_path / "monitor.log"
-    proc = start_monitor(cfg, log)
-    try:
+    with start_daemon(cfg, log=log) as proc:
         assert wait_for(arrived.is_set, 30)
-        assert wait_for(lambda: log_has(log, "article"), 30)  # the newsroom feed went through
+        assert proc.wait_log("article", 30)  # the newsroom feed went through
         t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+        assert proc.stop() == 0
         took = time.monotonic() - t0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     text = log.read_text()
     assert "stopping: no new claims" in text and "stopped" in text
     assert "still running after 6s; cancelled" in text  # the stuck one

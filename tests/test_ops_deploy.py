@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_monitor
+from tests.harness import ROOT, run_monitor
 
 DEPLOY = ROOT / "deploy"
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import select
 
 from monitor.config import RetentionSettings, load_config
@@ -25,7 +26,7 @@ from monitor.store import (
     session_scope,
     upgrade,
 )
-from tests.conftest import run_monitor
+from tests.harness import run_monitor
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ def test_text_lines_name_the_source_being_polled(captured: io.StringIO) -> None:
     assert " INFO monitor.test: article 5 stored" in third
 
 
-def _seed(engine, now: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _seed(engine: Engine, now: datetime) -> dict[str, int]:
     """Articles of several ages, with and without alerts."""
     ids: dict[str, int] = {}
     with session_scope(engine) as s:

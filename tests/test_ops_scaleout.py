@@ -6,6 +6,8 @@ webhook that records each POST's Idempotency-Key.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import random
 import signal
 import threading
@@ -20,9 +22,8 @@ from sqlmodel import SQLModel
 
 from monitor.alerts.render import stable_id
 from monitor.store import create_db_engine
-from tests.conftest import _pg_database
-from tests.ops_helpers import log_has, start_monitor, stop, wait_for
-from tests.servers import Page, Request, Site
+from tests.harness import rule, source, start_daemon, webhook_channel, write_config
+from tests.servers import Page, Request, Site, wait_for
 
 FEEDS = 60
 INTERVAL = 20.0
@@ -52,8 +53,11 @@ class Newsroom:
         self.posts: dict[str, list[float]] = defaultdict(list)
         self.lock = threading.Lock()
         for i in range(FEEDS):
-            site.pages[f"/feed/{i}.xml"] = lambda req, i=i: self.feed(i)
+            site.pages[f"/feed/{i}.xml"] = functools.partial(self.serve_feed, i)
         site.pages["/hook"] = self.hook
+
+    def serve_feed(self, i: int, req: Request) -> Page:
+        return self.feed(i)
 
     def feed(self, i: int) -> Page:
         now = time.time()
@@ -76,44 +80,19 @@ class Newsroom:
         return Page(b'{"ok": true}', "application/json")
 
 
-def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site: Site) -> None:
+def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site: Site, pg_url: str) -> None:
     news = Newsroom(site)
-    gen = _pg_database()
-    url = next(gen)
-    procs = []
-    try:
-        sources = "".join(f'[[source]]\nname = "feed-{i}"\nurl = "{site.url(f"/feed/{i}.xml")}"\n'
-                          f'interval = "{INTERVAL:.0f}s"\nfull_text = false\n\n' for i in range(FEEDS))
-        cfg = tmp_path / "config.toml"
-        cfg.write_text(f"""
-[monitor]
-database = "{url}"
-claim_interval = "0.5s"
-lease = "5s"
-delivery_lease = "5s"
-delivery_interval = "1s"
-retry_delay = "1s"
-shutdown_deadline = "15s"
-
-[fetch]
-allow_private_networks = true
-timeout = "5s"
-
-{sources}
-[[rule]]
-name = "kz"
-query = "Kazakhstan AND mediator"
-channels = ["hook"]
-
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "{site.url('/hook')}"
-""", encoding="utf-8")
-        logs = [tmp_path / f"monitor{k}.log" for k in range(3)]
-        procs = [start_monitor(cfg, log) for log in logs]
-        assert wait_for(lambda: all(log_has(log, "monitor running") for log in logs), 60), \
-            [log.read_text()[-2000:] for log in logs]
+    sources = [source(f"feed-{i}", site.url(f"/feed/{i}.xml"), f"{INTERVAL:.0f}s", full_text=False)
+               for i in range(FEEDS)]
+    cfg = write_config(tmp_path / "config.toml", pg_url, *sources,
+                       rule("kz", "Kazakhstan AND mediator", ["hook"]), webhook_channel("hook", site.url("/hook")),
+                       monitor='claim_interval = "0.5s"\nlease = "5s"\ndelivery_lease = "5s"\n'
+                               'delivery_interval = "1s"\nretry_delay = "1s"\nshutdown_deadline = "15s"',
+                       fetch='timeout = "5s"')
+    with contextlib.ExitStack() as stack:
+        procs = [stack.enter_context(start_daemon(cfg, log=tmp_path / f"monitor{k}.log")) for k in range(3)]
+        for p in procs:
+            p.wait_running()
         start = time.monotonic()
 
         time.sleep(KILL_AT)  # let the three share the work for a while
@@ -123,7 +102,7 @@ url = "{site.url('/hook')}"
         time.sleep(RUN - KILL_AT)
         end = time.monotonic()
 
-        engine = create_db_engine(url)
+        engine = create_db_engine(pg_url)
         t = SQLModel.metadata.tables
 
         def outbox_empty() -> bool:
@@ -135,19 +114,13 @@ url = "{site.url('/hook')}"
                 left = conn.execute(select(t["delivery"]).where(t["delivery"].c.status != "sent").limit(5)).all()
             raise AssertionError(f"deliveries left unsent: {left}")
         for p in procs[1:]:
-            assert stop(p) == 0
+            assert p.stop() == 0
         with engine.connect() as conn:
             keys = {stable_id(r[0]) for r in conn.execute(select(t["delivery"].c.key))}
             articles = conn.execute(select(func.count()).select_from(t["article"])).scalar()
             leased = conn.execute(select(func.count()).select_from(t["source"])
                                   .where(t["source"].c.lease_owner.is_not(None))).scalar()
         engine.dispose()
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        gen.close()
 
     all_gaps = [b - a for i in range(FEEDS) for a, b in zip(news.polls[i], news.polls[i][1:], strict=False)]
     print(f"polls {sum(map(len, news.polls.values()))}, gaps {min(all_gaps):.1f}..{max(all_gaps):.1f} s, "
@@ -171,5 +144,5 @@ url = "{site.url('/hook')}"
     assert all(len(v) == 2 and killed_at - 2 <= v[0] <= killed_at for v in repeats.values()), repeats
     assert leased == 0  # the survivors gave their leases back on SIGTERM
     # (the killed instance's leases expired and were taken over)
-    assert any(log_has(log, "taking the source over") for log in logs[1:]) or \
+    assert any(p.log_has("taking the source over") for p in procs[1:]) or \
         all(news.polls[i] for i in range(FEEDS))

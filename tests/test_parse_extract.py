@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bench.extract import default_data, evaluate, load_pages, ours, page_score
 from monitor.extract import extract_article
-from tests.conftest import run_monitor
+from tests.harness import run_monitor
 from tests.servers import Page, Site
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -193,7 +193,8 @@ def test_pipeline_stores_canonical_urls_dates_and_flags_missing_dates(tmp_path: 
         assert {a.language for a in bbc} == {"ur"}
 
 
-def _aware(dt: datetime) -> datetime:
+def _aware(dt: datetime | None) -> datetime:
+    assert dt is not None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.conftest import run_monitor
-from tests.newsroom import SEED_PATH, publish_newsroom, rss, seed_article, write_config
+from tests.harness import run_monitor
+from tests.newsroom import SEED_PATH, newsroom_config, publish_newsroom, rss, seed_article
 from tests.servers import Mailbox, Page, Site
 
 
@@ -19,7 +19,7 @@ def test_unreachable_page_falls_back_to_feed_content(tmp_path: Path, database_ur
     site.pages[SEED_PATH] = Page(b"gone", "text/plain", 503)
     feed = rss(site, [(SEED_PATH, headline, datetime(2025, 9, 24, 7, 15, tzinfo=UTC))], {SEED_PATH: paras[3]})
     site.pages["/feed.xml"] = Page(feed, "application/rss+xml")
-    cfg = write_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+    cfg = newsroom_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
 
     res = run_monitor(cfg, "run", "--once")
     assert res.returncode == 0, res.stderr
@@ -33,7 +33,7 @@ def test_unreachable_page_falls_back_to_feed_content(tmp_path: Path, database_ur
 def test_full_text_false_uses_feed_only(tmp_path: Path, database_url: str, site: Site, webhook: Site,
                                         mailbox: Mailbox) -> None:
     paths = publish_newsroom(site)
-    cfg = write_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+    cfg = newsroom_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
     cfg.write_text(cfg.read_text().replace('interval = "5m"', 'interval = "5m"\nfull_text = false'))
     res = run_monitor(cfg, "run", "--once")
     assert res.returncode == 0, res.stderr
@@ -45,7 +45,7 @@ def test_full_text_false_uses_feed_only(tmp_path: Path, database_url: str, site:
 def test_same_guid_with_new_link_is_not_processed_twice(tmp_path: Path, database_url: str, site: Site,
                                                         webhook: Site, mailbox: Mailbox) -> None:
     publish_newsroom(site)
-    cfg = write_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+    cfg = newsroom_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
     assert run_monitor(cfg, "run", "--once").returncode == 0
     assert len(webhook.posts("/hook")) == 1
     # The outlet moves the article (same GUID) and adds tracking to another link.

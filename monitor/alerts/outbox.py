@@ -53,8 +53,11 @@ def enqueue_alert(session: Session, article: Article, source: Source, match: Rul
         "outlet": source.name,
         "published": article.published.astimezone(UTC).isoformat() if article.published else None,
         "statements": [{"text": s.text, "highlights": [list(h) for h in s.highlights], "speaker": s.speaker,
+                        "speaker_entity": s.speaker_entity, "speaker_display": s.speaker_display,
                         "field": s.field} for s in match.statements],
         "speaker": match.speaker,
+        "speaker_entity": match.speaker_entity,
+        "speaker_display": match.speaker_display,
         "terms": sorted({h.text for h in match.hits}),
     }
     alert = Alert(key=key, match_id=m.id, rule=match.rule, kind="match", payload=payload)

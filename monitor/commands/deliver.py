@@ -11,6 +11,7 @@ import click
 from sqlmodel import col, select
 
 from monitor.alerts.outbox import STATUSES
+from monitor.util import aware
 
 
 def _engine(ctx: click.Context) -> Any:
@@ -26,7 +27,7 @@ def _engine(ctx: click.Context) -> Any:
 def _iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat()
+    return aware(dt).isoformat()
 
 
 @click.group(invoke_without_command=True)

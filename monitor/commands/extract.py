@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from monitor.config import FetchSettings
+from monitor.util import HTML_ACCEPT
 
 
 def _settings(ctx: click.Context) -> tuple[FetchSettings, str]:
@@ -41,7 +42,7 @@ async def _fetch(urls: list[str], settings: FetchSettings, contact: str) -> dict
     async with Fetcher(settings, contact) as fetcher:
         async def one(u: str) -> None:
             try:
-                out[u] = await fetcher.get(u, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+                out[u] = await fetcher.get(u, accept=HTML_ACCEPT)
             except FetchError as exc:
                 out[u] = exc
         await asyncio.gather(*(one(u) for u in urls))

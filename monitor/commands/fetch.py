@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from monitor.config import Config, FetchSettings
+from monitor.util import aware
 
 
 def register(cli: click.Group) -> None:
@@ -90,7 +91,7 @@ def import_opml(ctx: click.Context, file: Path, append: bool) -> None:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+    return None if dt is None else aware(dt).isoformat(timespec="seconds")
 
 
 @click.command()
@@ -103,7 +104,6 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
     from sqlmodel import select
 
     from monitor.cli import load_config_or_exit
-    from monitor.fetch.state import aware
     from monitor.store import Source, create_db_engine, session_scope, upgrade
 
     config = load_config_or_exit(ctx)

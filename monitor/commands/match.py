@@ -27,6 +27,7 @@ from monitor.config import (
 )
 from monitor.match import Document, QuerySyntaxError, RuleMatch, RuleSet
 from monitor.match.evaluate import DocIndex, explain, plain_title_body
+from monitor.util import HTML_ACCEPT
 
 
 def register(cli: click.Group) -> None:
@@ -133,7 +134,7 @@ async def _fetch_all(urls: list[str], config: Config | None) -> dict[str, bytes 
     async with Fetcher(settings, config.monitor.contact if config else "") as f:
         for u in urls:
             try:
-                out[u] = (await f.get(u, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")).content
+                out[u] = (await f.get(u, accept=HTML_ACCEPT)).content
             except FetchError as exc:
                 out[u] = str(exc)
     return out

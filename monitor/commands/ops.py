@@ -11,6 +11,8 @@ import click
 from sqlalchemy import Engine, func, select, text
 from sqlmodel import SQLModel
 
+from monitor.util import aware
+
 
 def _engine(ctx: click.Context) -> tuple[Engine, Any]:
     from monitor.cli import load_config_or_exit
@@ -52,7 +54,7 @@ def collect_stats(engine: Engine) -> dict[str, Any]:
         out["sources_leased"] = conn.execute(select(func.count()).select_from(s).where(
             s.c.lease_expires_at > now)).scalar() or 0
     if oldest is not None:
-        created = oldest.created_at if oldest.created_at.tzinfo else oldest.created_at.replace(tzinfo=UTC)
+        created = aware(oldest.created_at)
         out["oldest_pending_delivery"] = {"id": oldest.id, "created_at": created.isoformat(),
                                           "age_seconds": round((now - created).total_seconds(), 1)}
     else:

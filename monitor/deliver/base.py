@@ -18,7 +18,7 @@ import httpx
 from monitor import config
 from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy
 from monitor.alerts.render import TEMPLATE_KEYS, AlertMessage, Templates
-from monitor.util import parse_duration
+from monitor.util import parse_duration, retry_after_seconds
 
 
 class DeliveryError(Exception):
@@ -219,11 +219,8 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
     except httpx.HTTPError as exc:
         raise DeliveryError(f"{channel}: {type(exc).__name__}: {exc}".replace(url, "<url>")) from exc
     if resp.status_code >= 300:
-        retry_after: float | None = None
-        ra = resp.headers.get("Retry-After")
-        if ra and ra.strip().replace(".", "", 1).isdigit():
-            retry_after = float(ra)
-        elif resp.status_code == 429:
+        retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+        if retry_after is None and resp.status_code == 429:
             retry_after = _retry_after_in_body(resp)
         detail = resp.text[:200].replace("\n", " ")
         permanent = resp.status_code in (400, 401, 403, 410, 413, 422)

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import random
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from monitor import util
 from monitor.alerts.outbox import claim_next, release, sent_since
 from monitor.alerts.policy import ChannelPolicy, RulePolicy
 from monitor.alerts.render import AlertMessage
@@ -29,6 +26,7 @@ from monitor.deliver.base import Channel, DeliveryError, build_channel
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
 from monitor.story import stories
+from monitor.util import aware, instance_id
 
 log = logging.getLogger(__name__)
 BASE_DELAY = 30.0
@@ -53,18 +51,9 @@ class DeliveryReport:
 
 
 def backoff(attempts: int, base: float = BASE_DELAY, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter: about base, 2*base, 4*base, ... capped at an hour."""
-    cap = min(MAX_DELAY, base * 2 ** max(0, attempts - 1))
-    delay = random.uniform(cap / 2, cap)
-    return max(delay, retry_after or 0.0)
-
-
-def instance_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    """Exponential backoff with jitter: about base, 2*base, 4*base, ... capped at an hour; never
+    sooner than the platform's Retry-After."""
+    return max(util.backoff(attempts - 1, base, MAX_DELAY), retry_after or 0.0)
 
 
 def also_reported_by(session: Session, article_id: int | None) -> list[str]:
@@ -109,7 +98,7 @@ class Deliverer:
         self.settings = settings or DeliverySettings()
         self.rules = rules or {}
         self.policies = policies or {}
-        self.owner = owner or instance_name()
+        self.owner = owner or instance_id()
         self.clock = clock or (lambda: datetime.now(UTC))
         self._stopping = False
 
@@ -170,7 +159,7 @@ class Deliverer:
             rp = self.rules.get(alert.rule)
             hold_until: datetime | None = None
             if rp and rp.mode == "digest" and rp.digest:
-                hold_until = rp.digest.next_after(_aware(alert.created_at))
+                hold_until = rp.digest.next_after(aware(alert.created_at))
             else:
                 cp = self.policies.get(d.channel)
                 if cp and cp.rate and cp.digest and \
@@ -229,7 +218,7 @@ class Deliverer:
                 report.sent += 1
                 log.info("delivery %s sent to %s", d.id, d.channel)
             else:
-                age = (now - _aware(d.created_at)).total_seconds()
+                age = (now - aware(d.created_at)).total_seconds()
                 if error.permanent or attempts >= self.settings.max_attempts or age >= self.settings.dead_after:
                     ok = release(s, d.id, self.owner, status="dead", attempts=attempts, last_error=str(error))
                     if msg.kind == "digest":
@@ -263,7 +252,7 @@ class Deliverer:
             for d, a in rows:
                 by_channel.setdefault(d.channel, []).append((d, a))
             for channel, items in by_channel.items():
-                due = max(_aware(d.digest_due_at) for d, _ in items if d.digest_due_at)
+                due = max(aware(d.digest_due_at) for d, _ in items if d.digest_due_at)
                 key = f"digest:{channel}:{due.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}:{items[0][0].id}"
                 entries = []
                 for _, a in items:

@@ -1,7 +1,8 @@
 """The HTTP client every stage fetches through.
 
-Limits are counted on *decoded* bytes (``aiter_bytes``), so a gzip bomb stops at ``max_bytes``
-like an endless plain response does. Every connection goes through the SSRF guard
+Limits are counted on *decoded* bytes while decoding (monitor.fetch.decode hands out bounded
+steps for every advertised encoding), so a gzip, brotli or zstd bomb stops at ``max_bytes`` like
+an endless plain response does, with memory near ``max_bytes``. Every connection goes through the SSRF guard
 (monitor.fetch.guard) unless private networks are allowed, so each redirect hop is checked on
 the address it really connects to.
 """
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -21,13 +23,13 @@ from protego import Protego
 
 from monitor import PROJECT_URL, __version__
 from monitor.config import FetchSettings
+from monitor.fetch.decode import ACCEPT_ENCODING, BoundedDecoder, DecodeError
 from monitor.fetch.guard import BlockedAddressError, GuardedBackend
 
 log = logging.getLogger(__name__)
 
 ROBOTS_AGENT = "monitor"
 ROBOTS_TTL = 6 * 3600.0
-ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 
 
 def user_agent(contact: str = "") -> str:
@@ -229,12 +231,25 @@ class Fetcher:
                                  headers=resp.headers, kind="http")
             chunks: list[bytes] = []
             size = 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchError(url, f"response larger than {max_bytes} bytes (decoded); cut off",
-                                     kind="too_large")
-                chunks.append(chunk)
+            decoder = BoundedDecoder(resp.headers.get("content-encoding"))
+
+            def take(pieces: Iterator[bytes]) -> None:
+                nonlocal size
+                for piece in pieces:
+                    size += len(piece)
+                    if size > max_bytes:
+                        raise FetchError(url, f"response larger than {max_bytes} bytes (decoded); cut off",
+                                         kind="too_large")
+                    chunks.append(piece)
+
+            try:
+                # Raw bytes, decoded here: httpx would decode each chunk whole, unbounded.
+                async for raw in resp.aiter_raw():
+                    take(decoder.feed(raw))
+                take(decoder.flush())
+            except DecodeError as exc:
+                raise FetchError(url, f"body does not decode as {resp.headers.get('content-encoding')}: {exc}",
+                                 kind="decode") from exc
             return FetchResponse(url=url, final_url=str(resp.url), status=resp.status_code,
                                  headers=resp.headers, content=b"".join(chunks), redirects=redirects)
 

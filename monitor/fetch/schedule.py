@@ -9,35 +9,13 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 
 from monitor.config import FetchSettings
+from monitor.util import backoff, http_date
+from monitor.util import retry_after_seconds as retry_after_seconds  # part of this module's face
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d+)", re.I)
-
-
-def _http_date(value: str) -> datetime | None:
-    try:
-        dt = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    if dt is None:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from now: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    when = _http_date(value)
-    if when is None:
-        return None
-    return max(0.0, (when - now).total_seconds())
 
 
 def cache_hint_seconds(headers: Mapping[str, str], now: datetime, ttl_minutes: int | None = None) -> float | None:
@@ -51,8 +29,8 @@ def cache_hint_seconds(headers: Mapping[str, str], now: datetime, ttl_minutes: i
             age = headers.get("age") or "0"
             hints.append(max(0.0, float(m.group(1)) - (float(age) if age.strip().isdigit() else 0.0)))
         elif headers.get("expires"):
-            when = _http_date(headers["expires"])
-            base = _http_date(headers.get("date") or "") or now
+            when = http_date(headers["expires"])
+            base = http_date(headers.get("date") or "") or now
             hints.append(max(0.0, (when - base).total_seconds()) if when else 0.0)
     if ttl_minutes is not None and ttl_minutes > 0:
         hints.append(ttl_minutes * 60.0)
@@ -75,9 +53,7 @@ def backoff_delay(interval: float, failures: int, settings: FetchSettings,
     """Exponential backoff with full jitter: uniform(0, interval * 2**failures), capped at
     ``max_backoff``, never sooner than the regular interval (a failing source is not polled more
     often than a healthy one)."""
-    rng = rng or random.Random()
-    ceiling = min(settings.max_backoff, interval * 2 ** min(max(failures, 1), 40))
-    return max(interval, rng.uniform(0, ceiling))
+    return max(interval, backoff(max(failures, 1), interval, settings.max_backoff, rng, full_jitter=True))
 
 
 def delay_after_failure(interval: float, failures: int, retry_after: float | None,

@@ -10,7 +10,7 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from monitor.config import FetchSettings, SourceConfig
 from monitor.fetch.schedule import (
@@ -20,6 +20,7 @@ from monitor.fetch.schedule import (
     retry_after_seconds,
 )
 from monitor.store.models import Source
+from monitor.util import aware
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ class Notice:
     text: str
 
 
-def aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 def sync_source_row(row: Source, sc: SourceConfig) -> bool:
     """Apply a config edit to a stored source; True if the row changed.
 
@@ -74,24 +71,6 @@ def sync_source_row(row: Source, sc: SourceConfig) -> bool:
         row.etag = row.last_modified = None
         changed = True
     return changed
-
-
-def is_due(row: Source, now: datetime, everything: bool = False, interval: float | None = None) -> bool:
-    """Due by the shared rule: not disabled, and next_poll_at reached (or never polled).
-
-    ``everything`` (``run --once --all``) ignores the regular interval but never a backoff or a
-    Retry-After, which only a failing source has. A small slack keeps a fixed-rate scheduler that
-    fires a few milliseconds before next_poll_at from skipping every other run.
-    """
-    if row.disabled_at is not None:
-        return False
-    nxt = aware(row.next_poll_at)
-    if nxt is None:
-        return True
-    if everything and row.consecutive_failures == 0:
-        return True
-    slack = min(30.0, 0.25 * interval) if interval and row.consecutive_failures == 0 else 0.0
-    return nxt <= now + timedelta(seconds=slack)
 
 
 def apply_outcome(row: Source, sc: SourceConfig, outcome: PollOutcome, settings: FetchSettings,
@@ -121,11 +100,11 @@ def apply_outcome(row: Source, sc: SourceConfig, outcome: PollOutcome, settings:
 
     if outcome.error is None:
         if row.broken_since is not None:
-            down = now - (aware(row.broken_since) or now)
+            down = now - aware(row.broken_since)
             text = (f"The source {sc.name!r} ({row.url}) works again after "
                     f"{row.consecutive_failures} failed polls (reported broken {_ago(down)} ago).")
             log.warning("source %s (%s): recovered", row.id, sc.name)
-            notices.append(Notice("recovered", f"source-recovered:{sc.name}:{aware(row.broken_since).isoformat()}",  # type: ignore[union-attr]
+            notices.append(Notice("recovered", f"source-recovered:{sc.name}:{aware(row.broken_since).isoformat()}",
                                   f"Source recovered: {sc.name}", text))
         row.consecutive_failures = 0
         row.broken_since = None

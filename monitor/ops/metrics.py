@@ -32,6 +32,7 @@ from sqlmodel import SQLModel
 from monitor import __version__
 from monitor.store import models  # noqa: F401  (registers the tables)
 from monitor.store.leases import due_condition
+from monitor.util import aware
 
 disable_created_metrics()  # no *_created series: noise for every counter
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -87,9 +88,8 @@ class DatabaseCollector(Collector):
             due_where = due_condition(now)
             oldest_due = conn.execute(select(func.min(src.c.next_poll_at)).where(*due_where)).scalar()
             due = conn.execute(select(func.count()).select_from(src).where(*due_where)).scalar() or 0
-            broken_col = src.c.broken_since if "broken_since" in src.c else None
-            broken_where = broken_col.is_not(None) if broken_col is not None else src.c.consecutive_failures > 0
-            broken = conn.execute(select(func.count()).select_from(src).where(broken_where)).scalar() or 0
+            broken = conn.execute(select(func.count()).select_from(src)
+                                  .where(src.c.broken_since.is_not(None))).scalar() or 0
             by_rule = conn.execute(select(match.c.rule, func.count()).group_by(match.c.rule)).all()
             by_channel = conn.execute(select(delivery.c.channel, delivery.c.status, func.count())
                                       .group_by(delivery.c.channel, delivery.c.status)).all()
@@ -100,7 +100,7 @@ class DatabaseCollector(Collector):
         def age(ts: datetime | None) -> float:
             if ts is None:
                 return 0.0
-            return max(0.0, (now - (ts if ts.tzinfo else ts.replace(tzinfo=UTC))).total_seconds())
+            return max(0.0, (now - aware(ts)).total_seconds())
 
         lag = GaugeMetricFamily("monitor_source_lag_seconds",
                                 "How late the most overdue source is (0 when none is overdue).", value=age(oldest_due))

@@ -11,7 +11,9 @@ import io
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+
+from monitor.util import aware
 
 _W3C_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?")
 
@@ -60,7 +62,7 @@ def parse_w3c_date(value: str | None) -> datetime | None:
         dt = datetime.fromisoformat(v)
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return aware(dt)
 
 
 def maybe_gunzip(content: bytes, limit: int) -> bytes:

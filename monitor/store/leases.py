@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import ColumnElement, Engine, Table, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, or_, select, update
 from sqlmodel import SQLModel
 
 from monitor.store import models  # noqa: F401  (registers the tables)
@@ -39,13 +39,35 @@ class Claim:
     taken_over_from: str | None = None  # the owner whose lease had expired
 
 
-def due_condition(now: datetime) -> list[ColumnElement[bool]]:
-    """The one rule for "due": next_poll_at <= now or NULL, and not disabled."""
+def timer_slack(interval: float) -> float:
+    """How early a source may be polled by a timer that fires a little before next_poll_at."""
+    return min(30.0, 0.25 * interval) if interval > 0 else 0.0
+
+
+def due_condition(now: datetime, *, everything: bool = False,
+                  timer_intervals: Mapping[str, float] | None = None) -> list[ColumnElement[bool]]:
+    """The one rule for "due", as SQL for both the daemon's claim and ``run --once``.
+
+    A source is due when it is not disabled (410 Gone) and was never polled or its next_poll_at
+    has come. A source that is not failing (so has no backoff or Retry-After to honour) is also
+    due when ``everything`` is asked (``run --once --all``), or, when polled by an outside timer
+    (``timer_intervals``: name -> interval, for ``run --once`` from cron or a systemd timer),
+    within ``timer_slack`` of next_poll_at, so a timer firing a few milliseconds early does not
+    skip every other run. The daemon's claim loop runs every second and needs no slack.
+    """
     t = _source()
-    conds: list[ColumnElement[bool]] = [or_(t.c.next_poll_at.is_(None), t.c.next_poll_at <= now)]
-    if "disabled_at" in t.c:
-        conds.append(t.c.disabled_at.is_(None))
-    return conds
+    healthy = t.c.consecutive_failures == 0
+    reached: list[ColumnElement[bool]] = [t.c.next_poll_at.is_(None), t.c.next_poll_at <= now]
+    if everything:
+        reached.append(healthy)
+    elif timer_intervals:
+        by_slack: dict[float, list[str]] = {}
+        for name, interval in timer_intervals.items():
+            if timer_slack(interval) > 0:
+                by_slack.setdefault(timer_slack(interval), []).append(name)
+        reached += [and_(healthy, t.c.name.in_(names), t.c.next_poll_at <= now + timedelta(seconds=slack))
+                    for slack, names in by_slack.items()]
+    return [or_(*reached), t.c.disabled_at.is_(None)]
 
 
 def claim_due_sources(engine: Engine, owner: str, intervals: Mapping[str, float], *, limit: int,

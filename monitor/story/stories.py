@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from monitor.embed import MODEL_NAME, unpack
 from monitor.match import RuleMatch, Statement
-from monitor.match.statements import find_speaker
+from monitor.match.speakers import Attributor, Entities
 from monitor.match.text import split_sentences
 from monitor.store.models import (
     Article,
@@ -444,18 +444,23 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
     return [s for s in sentences if tokens(s) != headline and not _seen(s, earlier, earlier_words)]
 
 
-def body_statements(body: str, match: RuleMatch) -> list[Statement]:
+def body_statements(body: str, match: RuleMatch, title: str = "",
+                    entities: Entities | None = None) -> list[Statement]:
     """Every body sentence holding a hit of the match (the match quotes only the first few).
 
     A re-alert must see them all: the new statement is often further down in a later copy.
     """
     spans = [(h.start, h.end) for h in match.hits if h.field == "body"]
+    att = Attributor(body, entities, title=title)
     out = []
     for a, b in split_sentences(body):
         hl = tuple((x - a, y - a) for x, y in spans if a <= x and y <= b)
         if hl:
+            who = att.find(a, b)
             out.append(Statement(field="body", start=a, end=b, text=body[a:b], highlights=hl,
-                                 speaker=find_speaker(body, a, b)))
+                                 speaker=who.written if who else None,
+                                 speaker_entity=who.entity if who else None,
+                                 speaker_display=str(who) if who else None))
     return out
 
 
