@@ -54,6 +54,33 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
         command.upgrade(cfg, revision)
 
 
+class SchemaOutdated(Exception):
+    """The database's schema is older than this program's (or absent): run ``monitor db upgrade``."""
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise SchemaOutdated unless every migration this program knows has been applied.
+
+    Read-only commands call this instead of ``upgrade``: looking at data must never change the
+    schema behind the back of a daemon (or a second version) using the same database.
+    """
+    from alembic.config import Config as AlembicConfig
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    wanted = set(ScriptDirectory.from_config(cfg).get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if not current:
+        raise SchemaOutdated("the database has no monitor schema yet: run `monitor db upgrade` "
+                             "(or `monitor run`, which does it on start)")
+    if current != wanted:
+        raise SchemaOutdated("the database schema is older than this version of monitor: "
+                             "run `monitor db upgrade`")
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any error."""
