@@ -33,7 +33,7 @@ from monitor.story.stories import (
     merge_stories,
     split_article,
 )
-from tests.conftest import _pg_database, run_monitor
+from tests.harness import run_monitor
 from tests.test_dedup_store import _waiting_on_lock
 
 FIXTURE = Path(__file__).parent / "fixtures" / "story_events.jsonl"
@@ -226,12 +226,11 @@ def test_monitor_stories_lists_languages_and_merge_split_work_from_the_cli(engin
 # -- several instances on one PostgreSQL -----------------------------------------------------
 
 @pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    for url in _pg_database():
-        e = create_db_engine(url)
-        upgrade(e)
-        yield e
-        e.dispose()
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    e = create_db_engine(pg_url)
+    upgrade(e)
+    yield e
+    e.dispose()
 
 
 def _race(e: Engine, idx: StoryIndex, first: dict[str, Any], second: dict[str, Any], vecs: np.ndarray,

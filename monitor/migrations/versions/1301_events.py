@@ -1,8 +1,8 @@
-"""events: article signatures and vectors for cross-language event stories; stories kept apart
+"""events: article signatures (names, figures) for cross-language event stories; stories kept apart
 
 Revision ID: 1301
 Revises: 0001
-Depends on: 0401 (story, article.story_id); vectors are in article_vector (1201)
+Vectors are in article_vector (1201); no foreign key to story (a merge deletes stories)
 """
 from collections.abc import Sequence
 
@@ -12,7 +12,7 @@ from alembic import op
 revision: str = "1301"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = "0401"
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
