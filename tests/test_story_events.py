@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
+from monitor.alerts.gate import claim_alert
 from monitor.embed import article_text, get_embedder
 from monitor.embed.store import save_vector
 from monitor.store import Article, Source, create_db_engine, upgrade
@@ -29,7 +30,6 @@ from monitor.story.events import name_key, numbers, signature
 from monitor.story.stories import (
     StoryIndex,
     also_reported_by,
-    claim_alert,
     merge_stories,
     split_article,
 )

@@ -22,7 +22,7 @@ from monitor.match.evaluate import FIELD_NAMES, DocIndex, evidence, is_true
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, parse_query
 from monitor.match.speakers import Attributor, Entities, attribute
 from monitor.match.statements import Candidate, is_direct, rank
-from monitor.match.text import fold, words
+from monitor.match.text import fold, split_sentences, words
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 
 _SEP = "\x01"
@@ -283,3 +283,23 @@ def _window(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> tuple[in
 def _sentence_of(sents: list[tuple[int, int]], pos: int) -> int:
     """The sentence holding character ``pos`` (or the one before it, between sentences)."""
     return max(bisect_right(sents, (pos, float("inf"))) - 1, 0)
+
+
+def body_statements(body: str, match: RuleMatch, title: str = "",
+                    entities: Entities | None = None) -> list[Statement]:
+    """Every body sentence holding a hit of the match (the match quotes only the first few).
+
+    A re-alert must see them all: the new statement is often further down in a later copy.
+    """
+    spans = [(h.start, h.end) for h in match.hits if h.field == "body"]
+    att = Attributor(body, entities, title=title)
+    out = []
+    for a, b in split_sentences(body):
+        hl = tuple((x - a, y - a) for x, y in spans if a <= x and y <= b)
+        if hl:
+            who = att.find(a, b)
+            out.append(Statement(field="body", start=a, end=b, text=body[a:b], highlights=hl,
+                                 speaker=who.written if who else None,
+                                 speaker_entity=who.entity if who else None,
+                                 speaker_display=str(who) if who else None))
+    return out

@@ -82,7 +82,7 @@ LANGS: tuple[Lang, ...] = (
                r"высказался|назвал|оценил|заверил|рассказал|выступил)(?:а|и)?|считает|считают|говорит|"
                r"говорят|заявляет|отмечает|подчеркивает|подчёркивает|утверждает|уверен|уверена",
          pronouns=r"он|она|они",
-         roles=r"президент|премьер-министр|министр|глава\s+государства|глава(?:\s+\w+)?|лидер|"
+         roles=r"президент\w*|премьер-министр\w*|министр\w*|глава\s+государства|глава(?:\s+\w+)?|лидер|"
                r"спикер|председатель|посол|представитель|официальный\s+представитель|"
                r"пресс-секретарь|губернатор|мэр|канцлер|политолог|эксперт|аналитик|директор|"
                r"руководитель|заместитель|замминистра|советник|экономист|тренер|"
@@ -103,7 +103,8 @@ LANGS: tuple[Lang, ...] = (
                r"назвала|запевнив|розповів|розповіла|констатував)|вважає|вважають|каже|кажуть|"
                r"говорить|заявляє|наголошує",
          pronouns=r"він|вона|вони",
-         roles=r"президент|прем'єр-міністр|прем’єр-міністр|міністр|глава\s+держави|глава|"
+         roles=r"президент\w*|прем'єр-міністр\w*|прем’єр-міністр\w*|міністр\w*|міністерк\w*|"
+               r"глава\s+держави|глава|"
                r"очільник|лідер|речник|речниця|посол|представник|голова|політолог|експерт|"
                r"аналітик|директор|керівник|радник|казахстанський\s+лідер",
          bodies=r"кремль|мзс|міністерство|уряд|офіс\s+президента|прес-служба|посольство|акорда",
@@ -376,6 +377,11 @@ def _split(phrase: str) -> tuple[str, str, str]:
     name: list[str] = []
     used = 0
     for i, t in enumerate(toks):
+        if t.endswith(",") and i + 1 < len(toks):
+            role += [*name, t[:-1]]  # "ministra de Transporte, Aigerim Sadykova"
+            name = []
+            used = i + 1
+            continue
         bare = re.sub(r"[’'](?:s|[\p{Ll}]{1,5})$", "", t)
         is_role = _full(_ROLE, t) or _full(_ROLE, " ".join(toks[max(0, i - 1):i + 1])) or \
             _full(_ROLE, " ".join(toks[i:i + 2]))
@@ -540,15 +546,22 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str]) -> list[_
             _, name, kind = classify(phrase)
             if kind == "role":
                 ext = _ROLE_TAIL.match(seg, m.end("who"))
-                if ext and classify(phrase + ext.group(0))[2] == "person":
-                    phrase, kind = phrase + ext.group(0), "person"
+                if ext and classify(phrase + ext.group(0).replace(",", ""))[2] == "person":
+                    phrase, kind = phrase + ext.group(0).replace(",", ""), "person"
+            if kind in ("role", "person") and classify(phrase)[0]:
+                app = _APPOSITION.match(seg, m.end("who"))
+                if app and classify(app.group(1))[2] == "person":
+                    phrase, kind = phrase + app.group(0), "person"
             if kind in ("none", "common"):
                 continue
             out.append(_Found(start + m.start("who"), phrase, kind, p.kind))
     return out
 
 
-_ROLE_TAIL = re.compile(rf"(?:\s+[\p{{Ll}}\-]+){{1,2}}\s+{_WORD}(?:\s+{_WORD}){{0,2}}")
+# After a bare role: its lowercase complement and the name ("президент республики Касым-Жомарт
+# Токаев"), or the name in apposition ("la ministra de Transporte, Aigerim Sadykova").
+_ROLE_TAIL = re.compile(rf"(?:(?:\s+[\p{{Ll}}\-]+){{1,2}},?\s+|,\s+){_WORD}(?:\s+{_WORD}){{0,2}}")
+_APPOSITION = re.compile(rf",\s+({_WORD}(?:\s+{_WORD}){{0,2}})(?=\s*[.,;!?]|\s*$)")
 _RANK = {"person": 0, "body": 1, "role": 2, "pronoun": 2, "country": 3}
 
 
@@ -626,12 +639,36 @@ class Attributor:
         if f.kind not in ("pronoun", "role"):
             return f
         before = [x for x in self.all_speakers() if x.pos < at and x.kind == "person"]
+        if f.kind == "role":
+            # "the minister" is the minister named before, if no one spoke since.
+            named = self._role_mention(f.phrase, at)
+            if named is not None and (not before or named.pos > before[-1].pos):
+                return named
         if before:
             return before[-1]
         if f.kind == "role":
             after = [x for x in self.all_speakers() if x.kind == "person"]
             return after[0] if after else f
         return None
+
+    def _role_mention(self, role: str, at: int) -> _Found | None:
+        """The last "<role> <Name>" mention before ``at`` sharing a role word with ``role``
+        ("Министр транспорта Айгерим Садыкова ... — сообщила министр")."""
+        keys = {fold(w)[:5] for w in role.split() if len(w) > 3 and _full(_ROLE, w)}
+        if not keys:
+            return None
+        last: _Found | None = None
+        for m in re.finditer(_WHO, self.text[:at]):
+            phrase = m.group(0)
+            r, _, kind = classify(phrase)
+            if kind == "role":
+                ext = _ROLE_TAIL.match(self.text, m.end())
+                if ext and ext.end() <= at:
+                    phrase = phrase + ext.group(0).replace(",", "")
+                    r, _, kind = classify(phrase)
+            if kind == "person" and keys & {fold(w)[:5] for w in r.split()}:
+                last = _Found(m.start(), phrase, "person", "named")
+        return last
 
     def _paragraph(self, start: int, end: int) -> tuple[int, int]:
         ps = self.text.rfind("\n", 0, start) + 1
