@@ -67,6 +67,9 @@ class Daemon:
         self.polls: dict[int, asyncio.Task[None]] = {}  # source id -> its poll
         self.background: set[asyncio.Task[object]] = set()  # deliveries, retention, reloads
         self._claim_lock = asyncio.Lock()
+        # Two quick SIGHUPs: the second reload waits for the first, so they never interleave
+        # (each load keeps its own secrets; the last config read wins, whole).
+        self._reload_lock = asyncio.Lock()
         self._deliver_lock = asyncio.Lock()
         self._deliver_again = False
         self._backlog = False
@@ -314,11 +317,12 @@ class Daemon:
 
     async def reload(self) -> bool:
         """Swap in a new config after validating it; any problem keeps the running one."""
-        systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
-        try:
-            return await self._reload()
-        finally:
-            systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
+        async with self._reload_lock:
+            systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+            try:
+                return await self._reload()
+            finally:
+                systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
 
     async def _reload(self) -> bool:
         old_cfg, old = self.config, self.pipeline

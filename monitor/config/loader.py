@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from monitor.clean import redact, secret_set
 from monitor.config.registry import REGISTRY, Registry
 from monitor.config.schema import (
     TABLES,
@@ -38,8 +39,6 @@ DEFAULT_CONFIG = "config.toml"
 ENV_CONFIG = "MONITOR_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Environment variables whose values are taken for secrets (kept out of every log line).
-_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|AUTH|CREDENTIAL|WEBHOOK|HOOK_URL|DSN|DATABASE", re.I)
 _SECRET_KEY = re.compile(r"pass|secret|token|key|url", re.I)
 
 T = TypeVar("T")
@@ -126,8 +125,8 @@ class _Load:
                 if name not in self.env:
                     self.add(line, label, f"environment variable {name} is not set")
                     return ""
-                if _SECRET_NAME.search(name) and len(self.env[name]) >= 4:
-                    self.secrets.add(self.env[name])
+                # Every value from the environment is a secret, whatever its name says.
+                self.secrets.add(self.env[name])
                 return self.env[name]
             return _ENV_REF.sub(sub, value)
         if isinstance(value, list):
@@ -253,7 +252,8 @@ class _Load:
                     self.add(self.loc.key_line(line, "aliases"), label, f"alias {alias!r}: {problem}")
                 else:
                     usable.append(alias)
-            out.append(EntityConfig(name=ent.name, aliases=tuple(usable) or ent.aliases, inflect=ent.inflect))
+            out.append(EntityConfig(name=ent.name, aliases=tuple(usable) or ent.aliases, inflect=ent.inflect,
+                                    display=ent.display))
         return out
 
     def sources(self) -> list[SourceConfig]:
@@ -321,7 +321,7 @@ class _Load:
         return out
 
     def secret_values(self, database: str) -> tuple[str, ...]:
-        """Secrets to redact from logs: ${ENV} values with secret-like names, channel passwords and
+        """Secrets to redact from logs: every ${ENV} value, channel passwords and
         tokens, webhook URLs (chat webhooks carry their token in the URL), the database password."""
         found = set(self.secrets)
         channels = self.data.get("channel", [])
@@ -357,7 +357,9 @@ class _Load:
             self.add(self.loc.key_line(self.loc.table_line("monitor"), "source_errors_to"), "[monitor]",
                      f"source_errors_to names unknown channel {monitor.source_errors_to!r}")
         if self.problems:
-            raise ConfigError(self.problems)
+            # A problem may quote a value (an invalid URL from ${WEBHOOK_URL}): never print it.
+            hidden = secret_set(self.secret_values(monitor.database))
+            raise ConfigError([redact(p, hidden) for p in self.problems])
         return Config(path=self.path.resolve(), monitor=monitor, fetch=fetch, sources=tuple(sources),
                       rules=tuple(rules), channels=tuple(channels), entities=tuple(entities), http=http,
                       retention=retention, secrets=self.secret_values(monitor.database), dedup=dedup)

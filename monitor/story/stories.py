@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import JSON, DateTime, bindparam, delete, func, insert, text, update
 from sqlmodel import Session, col, select
 
+from monitor.config import DedupSettings
 from monitor.embed import MODEL_NAME, unpack
 from monitor.store.models import (
     Article,
@@ -70,9 +71,6 @@ def _event_candidates_sql(n: int) -> str:
             + ") AS u WHERE article_id <> :me GROUP BY article_id ORDER BY c DESC, article_id DESC LIMIT :top")
 
 
-DEFAULT_WINDOW = 7 * 86400.0
-DEFAULT_EVENT_WINDOW = 3 * 86400.0
-MIN_CONTAINMENT = 0.42
 RECENT_SAME_SOURCE = 10  # articles of the same outlet looked at to learn its boilerplate
 MAX_CANDIDATES = 20
 BOILERPLATE_SHARE = 0.4  # a shared paragraph set larger than this share of the article is a copy
@@ -126,8 +124,9 @@ def _insert_ignore(session: Session, table: type, rows: list[dict[str, int]]) ->
 class StoryIndex:
     """Finds an article's story; the index itself is in the database (``dedup_band``)."""
 
-    def __init__(self, window: float = DEFAULT_WINDOW, min_containment: float = MIN_CONTAINMENT,
-                 event_window: float = DEFAULT_EVENT_WINDOW, events: bool = True):
+    def __init__(self, window: float = DedupSettings.window, min_containment: float = DedupSettings.min_containment,
+                 event_window: float = DedupSettings.event_window, events: bool = DedupSettings.events):
+        """Defaults: those of ``[dedup]`` (declared once, in the config schema)."""
         self.window = window
         self.min_containment = min_containment
         self.event_window = event_window  # reports of one event are published within this of each other
