@@ -39,7 +39,8 @@ MIN_KEY = 3  # consonants a name key needs to count in a headline check (shorter
 _WORD = re.compile(r"[^\W\d_]+(?:[-'\u2019][^\W\d_]+)*", re.UNICODE)
 _KATAKANA = re.compile(r"[\u30a0-\u30ff]{2,}")  # Japanese writes foreign names in katakana
 _NUMBER = re.compile(r"\d+(?:[.,\u00a0\u202f ]\d+)*")
-_SENTENCE_START = re.compile(r"(?:^|[.!?\u3002\uff01\uff1f:;\u2014\u2013-])\s*[\"'\u00ab\u201c\u201e\u2018(\[]*\s*$")
+_ENDS = frozenset(".!?\u3002\uff01\uff1f:;\u2014\u2013-")  # after one of these, a capital starts a sentence
+_PARTS = re.compile(r"[-'\u2019]")
 
 # Transliterations disagree on these: kh/h/x, ch/k, sh/sch/s, zh/j/sch, w/v, b/v (Japanese ビ),
 # r/l (Japanese has one liquid), c/k/q, y/j/i. Applied in order to the ASCII form.
@@ -65,25 +66,27 @@ def name_key(word: str) -> str:
     return _REPEAT.sub(r"\1", _VOWELS.sub("", s))[:4]
 
 
-def _capitalised(text: str, allow_initial: frozenset[str] | None) -> set[str]:
-    """Keys of capitalised words; a sentence's first word only if it is a known name."""
-    out: set[str] = set()
-    for para in text.split("\n"):
+def _capitalised(paragraphs: Sequence[str]) -> list[tuple[int, str, bool]]:
+    """(paragraph index, key, sentence-initial) of every capitalised word, katakana runs included."""
+    out: list[tuple[int, str, bool]] = []
+    for n, para in enumerate(paragraphs):
+        end = 0
         for m in _WORD.finditer(para):
+            gap = para[end:m.start()]  # what stands between this word and the previous one
+            initial = end == 0 or any(c in _ENDS for c in gap)
+            end = m.end()
             w = m.group()
             if len(w) < 2 or not w[0].isupper():
                 continue
-            initial = bool(_SENTENCE_START.search(para[:m.start()]))
-            for part in re.split(r"[-'\u2019]", w):
-                if len(part) < 2 or not part[0].isupper():
-                    continue
-                k = name_key(part)
-                if len(k) >= 2 and (not initial or (allow_initial is not None and k in allow_initial)):
-                    out.add(k)
-    for m in _KATAKANA.finditer(text):
-        k = name_key(m.group())
-        if len(k) >= 2:
-            out.add(k)
+            for part in _PARTS.split(w):
+                if len(part) >= 2 and part[0].isupper():
+                    k = name_key(part)
+                    if len(k) >= 2:
+                        out.append((n, k, initial))
+        for m in _KATAKANA.finditer(para):
+            k = name_key(m.group())
+            if len(k) >= 2:
+                out.append((n, k, False))
     return out
 
 
@@ -147,15 +150,21 @@ class Signature:
 
 
 def signature(title: str, text: str) -> Signature:
-    """Names (headline, lead, all) and figures of an article; empty parts for empty input."""
+    """Names (headline, lead, all) and figures of an article; empty parts for empty input.
+
+    A capitalised word counts as a name inside a sentence; at a sentence's start only if the
+    same name also occurs inside a sentence somewhere ("The", "Der", "В" do not).
+    """
     title = title or ""
     text = text or ""
-    paras = [p for p in text.split("\n") if p.strip()]
+    paras = [title] + [p for p in text.split("\n") if p.strip()]
+    hits = _capitalised(paras)
+    mid = {k for _, k, initial in hits if not initial}
+    kept = [(n, k) for n, k, initial in hits if not initial or k in mid]
+    names = frozenset(k for _, k in kept)
+    lead = frozenset(k for n, k in kept if n <= 1)
+    head = frozenset(k for n, k in kept if n == 0)
     whole = title + "\n" + text
-    mid = frozenset(_capitalised(whole, None))  # names seen inside a sentence somewhere
-    names = frozenset(_capitalised(whole, mid))
-    lead = frozenset(_capitalised(title + "\n" + (paras[0] if paras else ""), mid))
-    head = frozenset(_capitalised(title, mid))
     letters = [c for c in whole if c.isalpha()]
     caseless = sum(c.lower() != c.upper() for c in letters) < 0.5 * len(letters) if letters else False
     return Signature(head, lead, names, frozenset(numbers(whole)), caseless)

@@ -10,6 +10,7 @@ not carry yet.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, bindparam, delete, func, insert, text, update
+from sqlalchemy import JSON, DateTime, bindparam, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
@@ -313,7 +314,9 @@ class StoryIndex:
     def _store_event(self, session: Session, article_id: int, at: int, sig: Signature, keys: list[int]) -> None:
         """Its names and figures, and its index keys. Its vector is the caller's to store
         (``monitor.embed.store.save_vector``, shared with ``about()`` rules)."""
-        session.execute(insert(StoryEvent).values(article_id=article_id, at=at, sig=sig.to_json()))
+        cast = "CAST(:sig AS json)" if self._pg(session) else ":sig"
+        session.execute(text(f"INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, {cast})"),
+                        {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
         if keys:
             session.execute(text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)"),
                             [{"k": k, "at": at, "a": article_id} for k in keys])
