@@ -27,6 +27,7 @@ from monitor.store.models import (
     Article,
     DedupBand,
     DedupBoilerplate,
+    Feedback,
     Source,
     Story,
     StoryAlert,
@@ -399,6 +400,8 @@ class StoryIndex:
             return
         log.info("stories %s merged into story %s", ", ".join(map(str, others)), into)
         session.execute(update(Article).where(col(Article.story_id).in_(others)).values(story_id=into))
+        # An analyst's mute of either story holds for the merged one.
+        session.execute(update(Feedback).where(col(Feedback.story_id).in_(others)).values(story_id=into))
         have = {(r, s) for r, s in session.exec(select(StoryAlert.rule, StoryAlert.statement)
                                                  .where(StoryAlert.story_id == into)).all()}
         for sa in session.exec(select(StoryAlert).where(col(StoryAlert.story_id).in_(others))).all():
