@@ -21,6 +21,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
@@ -41,6 +42,9 @@ from monitor.store.leases import (
     spread_first_polls,
 )
 from monitor.util import instance_id
+
+if TYPE_CHECKING:
+    from monitor.web import Console
 
 log = logging.getLogger(__name__)
 
@@ -247,18 +251,19 @@ class Daemon:
         await asyncio.to_thread(_sync_sources, self.pipeline)
         http = None
         if cfg.http.listen:
-            from monitor.ops.http import HealthServer
+            from monitor.web import AccessError, WebServer
 
             host, port = cfg.http.host_port
             metrics.attach_database(self.engine)
             try:
-                http = HealthServer(host, port, self.ready).start()
-            except OSError as exc:
-                log.error("[http] listen = %r: cannot listen there: %s", cfg.http.listen, exc.strerror or exc)
+                http = WebServer(host, port, self._console(asyncio.get_running_loop())).start()
+            except (OSError, AccessError) as exc:
+                why = exc.strerror or exc if isinstance(exc, OSError) else exc
+                log.error("[http] listen = %r: cannot listen there: %s", cfg.http.listen, why)
                 await self.pipeline.aclose()
                 self.engine.dispose()
                 return 1
-            log.info("http: /healthz /readyz /metrics on %s:%d", host, http.port)
+            log.info("http: web console, /healthz /readyz /metrics on %s:%d", host, http.port)
 
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
@@ -306,6 +311,21 @@ class Daemon:
         self.engine.dispose()
         log.info("stopped")
         return 0
+
+    def _console(self, loop: asyncio.AbstractEventLoop) -> Console:
+        """The web console, reading this daemon's config and reloading it as SIGHUP does."""
+        from monitor.web import Console, Passwords
+
+        def reload() -> tuple[bool, str]:
+            if self.stop_event.is_set():
+                return False, "The daemon is stopping; the saved config applies at its next start."
+            log.info("web console saved %s: reloading", self.config.path)
+            ok = asyncio.run_coroutine_threadsafe(self.reload(), loop).result(timeout=120)
+            return ok, ("The running daemon reloaded it." if ok else
+                        "The running daemon rejected it (see its log) and keeps the previous config.")
+
+        return Console(engine=self.engine, config=lambda: self.config, reload=reload, ready=self.ready,
+                       passwords=Passwords.from_env())
 
     def _on_stop(self, sig: signal.Signals) -> None:
         if not self.stop_event.is_set():
