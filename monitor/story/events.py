@@ -135,6 +135,13 @@ class Signature:
         keys |= {_key32("f", f) for f in self.figures if len(f) >= 2}
         return sorted(keys)
 
+    def query_keys(self) -> list[int]:
+        """Keys to look candidates up by: the lead names (``decide`` needs one shared anyway);
+        the figures only for a text without capitals, where no names are found."""
+        if self.caseless:
+            return sorted({_key32("f", f) for f in self.figures if len(f) >= 2})
+        return sorted({_key32("n", k) for k in self.lead if len(k) >= MIN_KEY})
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"h": sorted(self.head), "l": sorted(self.lead), "n": sorted(self.names),
                                "f": sorted(self.figures)}
