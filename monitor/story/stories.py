@@ -228,7 +228,9 @@ class StoryIndex:
             # The planner cannot estimate "bands && array" (no element statistics for unique
             # keys) and would scan the whole signature table. For the rest of this transaction:
             # everything it does after this point is an indexed lookup or an insert.
-            session.execute(text("SET LOCAL enable_seqscan = off"))
+            # Nor start parallel workers for it: their start-up (several ms) costs more than the
+            # few index pages each lookup reads.
+            session.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0"))
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
         sig = signature(article.title, article.text) if self.events else Signature()
