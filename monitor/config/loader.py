@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -310,6 +310,7 @@ class _Load:
             self.check(self.reg.rule_checks, opts, line, label)
             if rule is None:
                 continue
+            rule = self.example_files(rule, line, label)
             if any(r.name == rule.name for r in out):
                 self.add(line, label, "duplicate rule name")
             for c in rule.channels:
@@ -319,6 +320,28 @@ class _Load:
                              f"unknown channel {c!r}{did_you_mean(c, channel_names)} (known: {known})")
             out.append(rule)
         return out
+
+    def example_files(self, rule: RuleConfig, line: int | None, label: str) -> RuleConfig:
+        """``examples``/``counterexamples`` entries ending in .txt are files (relative to the
+        config), one sentence per non-empty line ('#' starts a comment line): read them now."""
+        base = self.path.resolve().parent
+        out: dict[str, tuple[str, ...]] = {}
+        for key in ("examples", "counterexamples"):
+            texts: list[str] = []
+            for item in getattr(rule, key):
+                if not item.lower().endswith(".txt"):
+                    texts.append(item)
+                    continue
+                path = base / item
+                try:
+                    lines = path.read_text(encoding="utf-8").splitlines()
+                except (OSError, UnicodeDecodeError) as exc:
+                    reason = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc})"
+                    self.add(self.loc.key_line(line, key), label, f"{key} file {item!r} {reason} (looked for {path})")
+                    continue
+                texts.extend(t.strip() for t in lines if t.strip() and not t.lstrip().startswith("#"))
+            out[key] = tuple(texts)
+        return replace(rule, examples=out["examples"], counterexamples=out["counterexamples"])
 
     def secret_values(self, database: str) -> tuple[str, ...]:
         """Secrets to redact from logs: every ${ENV} value, channel passwords and

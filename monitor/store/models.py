@@ -226,3 +226,34 @@ class StoryAlert(SQLModel, table=True):
     statement: str = ""  # "" for the story's first alert; a sentence hash for a re-alert
     article_id: int = Field(foreign_key="article.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Feedback(SQLModel, table=True):
+    """An analyst's word on a rule's output (web area, migration 1401).
+
+    kind "wrong": this match was wrong (counts towards the rule's precision estimate);
+    "mute_story": the story never alerts again for the rule; "mute_source": the source's articles
+    never match the rule. ``undone_at`` set: the mute no longer applies (kept for the record).
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_rule_kind", "rule", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str
+    kind: str  # wrong | mute_story | mute_source
+    match_id: int | None = None
+    story_id: int | None = None
+    source_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    undone_at: datetime | None = _ts()
+
+
+class FeedToken(SQLModel, table=True):
+    """A secret token that opens one rule's Atom/JSON feed of matches; only its hash is stored."""
+
+    __tablename__ = "feed_token"
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(index=True)
+    token_hash: str = Field(unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = _ts()
