@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.harness import PG_ADMIN_URL, source, write_config
+from tests.harness import pg_database, source, write_config
 from tests.hostile import MIB, Measured, bomb, run_measured
 
 ALL = ("plain", "br", "zstd", "gzip", "oddip", "surrogate", "nul", "big")
@@ -81,17 +81,8 @@ def _database(kind: str, tmp: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}"
         return
-    import psycopg
-
-    name = f"bench_hostile_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database() as url:
+        yield url
 
 
 def _good_stored(database: str) -> int:

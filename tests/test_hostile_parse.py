@@ -78,8 +78,10 @@ def test_a_deeply_nested_feed_is_refused_without_stalling_the_loop(tmp_path: Pat
     for name in ("Deep", "DeepPage"):
         assert reports[name].status == "error" and f"nested deeper than {budget.MAX_DEPTH}" in (reports[name].error or "")
     assert reports["Good"].status == "ok" and reports["Good"].new_articles == 1
-    assert stall < 0.5, f"the event loop stalled {stall:.1f} s"
-    assert finished["Good"] < 2.0, finished
+    # Unbudgeted, the loop stalled for the whole parse (12 s on this feed); the bound leaves room
+    # for a loaded machine.
+    assert stall < 1.0, f"the event loop stalled {stall:.1f} s"
+    assert finished["Good"] < 3.0, finished
 
 
 def test_a_parse_past_its_time_budget_is_stopped(tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,10 +92,10 @@ def test_a_parse_past_its_time_budget_is_stopped(tmp_path: Path, site: Site, mon
                        source("Wide", site.url("/wide.xml"), full_text=False),
                        source("Good", site.url("/good.xml"), full_text=False), fetch="max_bytes = 52428800")
     t0 = time.monotonic()
-    reports, stall, _ = asyncio.run(_poll_all(cfg, ["Wide", "Good"]))
+    reports, _, _ = asyncio.run(_poll_all(cfg, ["Wide", "Good"]))
     assert reports["Wide"].status == "error" and "took longer than 0.3 s" in (reports["Wide"].error or "")
     assert reports["Good"].status == "ok"
-    assert stall < 0.5 and time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 10  # (unbudgeted, this feed parses for minutes)
     # The interrupted worker is free again: both workers of the pool take a job at once.
 
     async def two_jobs() -> None:
