@@ -6,6 +6,7 @@ statement is the sentence holding ``MARK``'s text. Cases with ``None`` must yiel
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,6 +302,7 @@ def test_entity_display_from_config(tmp_path: Path) -> None:
     from tests.test_match_statements import ENV
     cfg = (ROOT / "config.toml").read_text(encoding="utf-8").replace('display = "Tokayev"', 'display = "K.-J. Tokayev"')
     (tmp_path / "config.toml").write_text(cfg, encoding="utf-8")
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")  # the bundled rule's example files
     ents = {e.name: e for e in load_config(tmp_path / "config.toml", env=ENV).entities}
     sp = make_speaker("президент республики Касым-Жомарт Токаев", Entities(ents))
     assert sp is not None and (str(sp), sp.entity) == ("K.-J. Tokayev — президент республики", "tokayev")
