@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from monitor.match.text import fold, query_words, strip_accents
+from monitor.match.translit import transliterations
 
 
 class QuerySyntaxError(ValueError):
@@ -504,12 +505,16 @@ class _Parser:
         node = _ENTITY_CACHE.get(key)
         if node is None:
             alts: list[Node] = []
+            seen: set[tuple[W, ...]] = set()
+            # Each alias in its other scripts too (Tokayev, Tokajew, Токаев, Токаєв: translit).
             for alias in ent.aliases:
-                ws: list[W] = []
-                for piece in alias.split():
-                    ws.extend(_word_matchers(piece, self.q, col, inflect=ent.inflect))
-                if ws:
-                    alts.append(Seq(tuple(ws), label=alias))
+                for spelling in sorted(transliterations(alias), key=lambda a: a != alias):
+                    ws: list[W] = []
+                    for piece in spelling.split():
+                        ws.extend(_word_matchers(piece, self.q, col, inflect=ent.inflect))
+                    if ws and tuple(ws) not in seen:
+                        seen.add(tuple(ws))
+                        alts.append(Seq(tuple(ws), label=spelling))
             if not alts:
                 raise self.err(f"entity '@{name}' has no alias with a word in it", col)
             node = _ENTITY_CACHE[key] = Or(tuple(alts), label="@" + name)
