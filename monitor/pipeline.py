@@ -30,11 +30,11 @@ from monitor.fetch.state import PollOutcome, apply_outcome, sync_source_row
 from monitor.ingest import Ingest, new_article
 from monitor.match import rule_set
 from monitor.parse import FeedEntry, FeedParseError
+from monitor.parse.urls import canonical_url
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
-from monitor.story import canonical_url
 from monitor.story.stories import StoryIndex
 
 log = logging.getLogger(__name__)
