@@ -181,11 +181,12 @@ class Deliverer:
                 release(s, did, self.owner, status="digest", digest_due_at=hold_until.astimezone(UTC))
                 report.held += 1
                 return d, None
+        channel = self.channels.get(d.channel)
         msg = AlertMessage(
             alert_id=alert.id or 0, delivery_key=d.key, payload=payload,
             also_reported_by=tuple(also_reported_by(s, article_id)) if alert.kind == "match" else (),
             thread_root_key=thread_root(s, d, article_id)
-            if alert.kind == "match" and getattr(self.channels.get(d.channel), "threads", False) else None)
+            if alert.kind == "match" and channel is not None and channel.threads else None)
         return d, msg
 
     async def _handle(self, d: Delivery, msg: AlertMessage, report: DeliveryReport) -> bool:
