@@ -4,7 +4,7 @@ feedparser is never handed a URL or a path: it would fetch or open it itself, by
 fetcher's limits and politeness. We decode the bytes ourselves first (``encoding.decode``:
 declarations are often missing or wrong) and hand feedparser UTF-8 that says so; dates are
 parsed from the raw strings (``dates.parse_date``: other languages, missing zones); links are
-unwrapped from redirectors and canonicalised (``monitor.story.urls``).
+unwrapped from redirectors and canonicalised (``monitor.parse.urls``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from monitor.clean import clean_text, web_url
 from monitor.parse.budget import DEPTH_CHECK_FROM, MAX_DEPTH, nesting_depth
 from monitor.parse.dates import parse_date
 from monitor.parse.encoding import decode, fix_mojibake
-from monitor.story.urls import canonical_url
+from monitor.parse.urls import canonical_url
 
 
 class FeedParseError(Exception):
