@@ -476,12 +476,18 @@ class _Alias:
 
 
 def _alias_forms(alias: str, inflect: bool) -> list[tuple[str, ...]]:
+    """The word sequences an alias stands for: its spellings in other scripts (as rules match
+    them: Tokayev, Токаев, Токаєв, Tokajew), each with its case forms when ``inflect``."""
     from monitor.match.query import inflections
-    parts = alias.split()
-    if not parts:
-        return []
-    lasts = inflections(parts[-1]) if inflect else {parts[-1]}
-    return [tuple(words(" ".join([*parts[:-1], f]))) for f in lasts]
+    from monitor.match.translit import transliterations
+    out: list[tuple[str, ...]] = []
+    for spelling in sorted(transliterations(alias)):
+        parts = spelling.split()
+        if not parts:
+            continue
+        lasts = inflections(parts[-1]) if inflect else {parts[-1]}
+        out += [tuple(words(" ".join([*parts[:-1], f]))) for f in lasts]
+    return out
 
 
 class Entities:
