@@ -32,10 +32,10 @@ from monitor.config import SourceConfig
 from monitor.extract import Extracted, detect_language
 from monitor.match import Document, RuleMatch, RuleSet
 from monitor.parse import FeedEntry
+from monitor.parse.urls import preferred_url
 from monitor.store.models import Article, Source
 from monitor.story import content_hash
 from monitor.story.stories import Assignment, StoryIndex
-from monitor.story.urls import preferred_url
 
 
 def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
