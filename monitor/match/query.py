@@ -574,13 +574,22 @@ def _check_positional(node: Node, p: _Parser, col: int) -> None:
         _check_positional(node.right, p, col)
 
 
+def _holds_and(node: Node) -> bool:
+    return isinstance(node, And) or (isinstance(node, Or) and any(_holds_and(c) for c in node.children))
+
+
 def near(left: Node, right: Node, n: int | None, ordered: bool, sentence: bool, label: str) -> Node:
     """Build a proximity node; an AND group on either side distributes over it, so
-    ``(A AND B) NEAR/5 C`` means ``(A NEAR/5 C) AND (B NEAR/5 C)``."""
+    ``(A AND B) NEAR/5 C`` means ``(A NEAR/5 C) AND (B NEAR/5 C)``, also inside an OR:
+    ``(A OR (B AND C)) NEAR/5 D`` is ``(A NEAR/5 D) OR ((B NEAR/5 D) AND (C NEAR/5 D))``."""
     if isinstance(left, And):
         return And(tuple(near(c, right, n, ordered, sentence, label) for c in left.children))
     if isinstance(right, And):
         return And(tuple(near(left, c, n, ordered, sentence, label) for c in right.children))
+    if isinstance(left, Or) and _holds_and(left):
+        return Or(tuple(near(c, right, n, ordered, sentence, label) for c in left.children), left.label)
+    if isinstance(right, Or) and _holds_and(right):
+        return Or(tuple(near(left, c, n, ordered, sentence, label) for c in right.children), right.label)
     return Near(left, right, n, ordered, sentence, label)
 
 
