@@ -232,7 +232,8 @@ class Pipeline:
 
     def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
                 page_error: str | None) -> int | None:
-        """Store one article and its alerts in one transaction; None if it was a duplicate.
+        """Store one article and its alerts in one transaction: the number of alerts created, None
+        if it was a duplicate.
 
         The steps are in ``monitor.ingest``; the meaning vector (CPU-heavy) is computed before
         the transaction opens."""
@@ -251,7 +252,7 @@ class Pipeline:
         log.info("article %s stored from %s: %s (%d matches, story %s%s)", done.article_id, sc.name, article.url,
                  done.matches, story.story_id, "" if story.new_story else
                  f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
-        return done.matches
+        return done.alerts  # alerts created: a copy joining an alerted story creates none
 
     @staticmethod
     def _article_vector(article: Article) -> Any:
