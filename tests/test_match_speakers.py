@@ -315,3 +315,18 @@ def test_entity_display_from_config(tmp_path: Path) -> None:
     ents = {e.name: e for e in load_config(tmp_path / "config.toml", env={}).entities}
     sp = make_speaker("президент республики Касым-Жомарт Токаев", Entities(ents))
     assert sp is not None and (str(sp), sp.entity) == ("K.-J. Tokayev — президент республики", "tokayev")
+
+
+def test_speaker_entity_found_through_a_transliterated_alias(tmp_path: Path) -> None:
+    """An entity written only in Latin letters names a speaker written in Cyrillic (and the other
+    way round), as the rules' @entity does: the bundled config lists Tokayev, not Токаев/Токаєв."""
+    from monitor.config import load_config
+    (tmp_path / "config.toml").write_text(
+        '[entity.tokayev]\naliases = ["Tokayev"]\ninflect = true\ndisplay = "Tokayev"\n\n'
+        '[[rule]]\nname = "r"\nquery = "@tokayev"\n', encoding="utf-8")
+    ents = Entities({e.name: e for e in load_config(tmp_path / "config.toml", env={}).entities})
+    for written, role in [("президент республики Касым-Жомарт Токаев", "президент республики"),
+                          ("президент Касим-Жомарт Токаєв", "президент")]:
+        sp = make_speaker(written, ents)
+        assert sp is not None and (str(sp), sp.entity) == (f"Tokayev — {role}", "tokayev"), written
+    assert Entities({}).find("Касым-Жомарт Токаев") is None
