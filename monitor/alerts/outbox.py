@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from monitor.alerts.gate import Verdict
 from monitor.alerts.payload import MatchPayload, NoticePayload, StatementPayload, dump_payload
 from monitor.match import RuleMatch
-from monitor.store.models import Alert, Article, Delivery, Match, Source
+from monitor.store.models import Alert, Article, Delivery, Match, Source, installation_id
 
 STATUSES = ("pending", "sending", "sent", "failed", "dead", "digest", "batched")
 
@@ -105,12 +105,21 @@ def enqueue_notice(session: Session, channels: tuple[str, ...] | list[str], subj
     return alert
 
 
+def delivery_key(session: Session, alert_key: str, channel: str) -> str:
+    """``installation:alert:channel``: stable across retries of one delivery (Idempotency-Key and
+    Message-ID derive from it), never the same for another database (a reset, a second deployment),
+    so receivers that drop repeats never drop a real alert."""
+    uid = installation_id(session)
+    return f"{uid}:{alert_key}:{channel}" if uid else f"{alert_key}:{channel}"
+
+
 def _add_deliveries(session: Session, alert: Alert, channels: tuple[str, ...], now: datetime | None = None,
                     ) -> None:
     assert alert.id is not None
     now = now or datetime.now(UTC)
     for ch in dict.fromkeys(channels):
-        session.add(Delivery(key=f"{alert.key}:{ch}", alert_id=alert.id, channel=ch, next_attempt_at=now))
+        session.add(Delivery(key=delivery_key(session, alert.key, ch), alert_id=alert.id, channel=ch,
+                             next_attempt_at=now))
     session.flush()
 
 
@@ -123,9 +132,13 @@ def _due(now: datetime) -> Any:
 
 
 def claim_next(session: Session, owner: str, now: datetime, lease: float,
-               exclude_channels: set[str] | frozenset[str] = frozenset()) -> int | None:
-    """Claim the oldest due delivery for ``owner``; its id, or None when nothing is due."""
+               exclude_channels: set[str] | frozenset[str] = frozenset(),
+               channel: str | None = None) -> int | None:
+    """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given); its id, or
+    None when nothing is due."""
     sub = select(Delivery.id).where(_due(now))
+    if channel is not None:
+        sub = sub.where(col(Delivery.channel) == channel)
     if exclude_channels:
         sub = sub.where(col(Delivery.channel).not_in(sorted(exclude_channels)))
     sub = sub.order_by(col(Delivery.id)).limit(1).with_for_update(skip_locked=True)
