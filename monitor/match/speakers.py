@@ -503,6 +503,11 @@ class Entities:
             for a in aliases:
                 forms += [f for f in _alias_forms(a, bool(getattr(e, "inflect", False))) if f]
             self._aliases.append(_Alias(key, tuple(forms)))
+        # Alias forms by their first word: a phrase is looked up word by word, not form by form.
+        self._by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for al in self._aliases:
+            for form in al.forms:
+                self._by_first.setdefault(form[0], []).append((form, al.entity))
 
     def find(self, phrase: str) -> str | None:
         """The entity whose alias occurs last in ``phrase`` (the head of "President of
@@ -514,14 +519,11 @@ class Entities:
         """That entity and the words of the phrase its alias covers."""
         ws = words(phrase)
         best: tuple[int, int, str] | None = None
-        for al in self._aliases:
-            for form in al.forms:
+        for i, w in enumerate(ws):
+            for form, entity in self._by_first.get(w, ()):
                 n = len(form)
-                for i in range(len(ws) - n, -1, -1):
-                    if tuple(ws[i:i + n]) == form:
-                        if best is None or i + n > best[0]:
-                            best = (i + n, i, al.entity)
-                        break
+                if tuple(ws[i:i + n]) == form and (best is None or i + n > best[0]):
+                    best = (i + n, i, entity)
         return (best[2], ws[best[1]:best[0]]) if best else None
 
 
@@ -838,9 +840,3 @@ def attribute(title: str, body: str, field: str, start: int, end: int,
 def _headline_ok(f: _Found, body: str, entities: Entities | None) -> bool:
     att = Attributor(body, entities)
     return att._confirmed(f)
-
-
-def find_speaker(text: str, start: int, end: int) -> str | None:
-    """Who made the statement at text[start:end], as written (pronouns and roles resolved)."""
-    sp = Attributor(text).find(start, end)
-    return sp.written if sp else None

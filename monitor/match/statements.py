@@ -14,7 +14,7 @@ evidence, with the set of the rule's top-level clauses it holds; ``rank`` orders
 5. the speaker's own words (a direct quotation holding the matched words) before a paraphrase;
 6. one sentence before two, then text order.
 
-Who said it is ``monitor.match.speakers``; ``find_speaker`` stays here for older callers.
+Who said it is ``monitor.match.speakers``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import regex as re
 
-from monitor.match.speakers import find_speaker, quotations
+from monitor.match.speakers import quotations
 
-__all__ = ["Candidate", "find_speaker", "is_direct", "rank"]
+__all__ = ["Candidate", "is_direct", "rank"]
 
 @dataclass(frozen=True)
 class Candidate:
