@@ -15,7 +15,7 @@ from monitor.config import load_config
 from monitor.store import Alert, Article, Match, Source, create_db_engine, session_scope, upgrade
 from monitor.web import AccessError, Console, Passwords, WebServer
 from monitor.web.access import hash_password, verify_password
-from monitor.web.rules import SaveError, save_rule
+from monitor.web.rules import SaveError, preview, save_rule
 from tests.harness import rule, run_monitor, source, webhook_channel, write_config
 from tests.newsroom import RULE, publish_newsroom, rss, seed_page
 from tests.servers import Page, Site, free_port
@@ -139,4 +139,12 @@ def test_mutes_apply_in_the_ingest_path(tmp_path: Path, database_url: str, site:
         assert by_url["copy"] is not None and by_url["muted"] is None
         assert s.exec(select(Alert).where(Alert.match_id == by_url["copy"])).first() is None
     assert len(webhook.posts("/hook")) == 1
+    # The rule editor's preview (SQL narrowing, then the real evaluation) finds all three pages,
+    # mutes or not: it shows what the query matches.
+    pv = preview(engine, load_config(cfg), RULE, days=30)
+    assert pv.error is None and pv.total == 3 and pv.scanned == 3
+    assert pv.hits[0].match is not None and pv.hits[0].match.statements
+    assert preview(engine, None, "Kazakhstan AND zzyzx", days=30).total == 0
+    bad = preview(engine, None, "Kazakhstan NEAR/", days=30)
+    assert bad.error and bad.error_column is not None
     engine.dispose()

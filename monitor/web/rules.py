@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from sqlalchemy import Engine, and_, or_
+from sqlalchemy import Engine, and_, any_, or_
+from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
@@ -87,16 +88,22 @@ def narrowing(ruleset: RuleSet, dialect: str = "sqlite") -> ColumnElement[bool] 
     anc = anchors(ruleset.rules[0].tree)
     if anc is None:
         return None
-    sides = []
+    sides: list[ColumnElement[bool]] = []
     for side in {anc[0], anc[1]}:
         conds: list[ColumnElement[bool]] = []
         literal = [w.split("?")[0].split("*")[0] for _kind, w in sorted(side)]  # a glob's fixed start
         if any(len(w) < 2 for w in literal):
             continue  # a side with a too-short word narrows nothing
-        for word in literal:
-            for pat in sorted(_like_variants(word, ascii_case_free=dialect == "sqlite")):
-                conds.append(col(Article.title).like(pat, escape="\\"))
-                conds.append(col(Article.text).like(pat, escape="\\"))
+        pats = sorted({p for word in literal for p in _like_variants(word, ascii_case_free=dialect == "sqlite")})
+        if dialect == "postgresql":
+            # One LIKE ANY per side over title and text together: each reference to a long text
+            # decompresses it again (TOAST), and that, not matching, is most of the scan.
+            doc = col(Article.title) + " " + col(Article.text)
+            sides.append(doc.like(any_(pg_array(pats))))
+            continue
+        for pat in pats:
+            conds.append(col(Article.title).like(pat, escape="\\"))
+            conds.append(col(Article.text).like(pat, escape="\\"))
         sides.append(or_(*conds))
     return and_(*sides) if sides else None
 
