@@ -38,14 +38,16 @@ def articles(ctx: click.Context, as_json: bool, limit: int) -> None:
                       .order_by(col(Article.first_seen_at).desc(), col(Article.id).desc()).limit(limit)).all()
         items: list[dict[str, Any]] = [{
             "id": a.id, "source": src.name, "title": a.title, "url": a.url,
-            "published": a.published.isoformat() if a.published and not a.published_estimated else None,
-            "language": a.language, "full_text": a.full_text, "first_seen": a.first_seen_at.isoformat(),
+            "published": iso(a.published) if a.published and not a.published_estimated else None,
+            "language": a.language, "full_text": a.full_text, "first_seen": iso(a.first_seen_at),
             "image": a.image,
             "story_id": a.story_id, "duplicate_of": a.duplicate_of,
         } for a, src in rows]
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
+    if not items:
+        click.echo("no articles stored yet", err=True)
     for it in items:
         click.echo(f"{it['id']:>6}  {(it['published'] or '-')[:16]:16}  {it['source'][:20]:20}  {it['title'][:70]}")
 
@@ -70,6 +72,8 @@ def stories(ctx: click.Context, as_json: bool, limit: int, min_articles: int) ->
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
+    if not items:
+        click.echo("no stories yet", err=True)
     for it in items:
         head = it["headline"] + (f"  [en: {it['headline_en']}]" if it.get("headline_en") else "")
         outlets = ", ".join(f"{o['name']} ({', '.join(o['languages'])})" if o["languages"] else o["name"]
@@ -228,7 +232,7 @@ def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = ""
             rec["canonical_url"] = preferred_url(rec["url"], ex.canonical_url)
         elif ex.canonical_url:
             rec["canonical_url"] = canonical_url(ex.canonical_url)
-        rec.update(title=ex.title, published=ex.published.isoformat() if ex.published else None,
+        rec.update(title=ex.title, published=iso(ex.published),
                    authors=[a.strip() for a in (ex.authors or "").split(";") if a.strip()],
                    language=ex.language, text=ex.text, image=ex.image)
         results.append(rec)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from monitor.commands.common import database, load_config
+from monitor.commands.common import database, iso, load_config
 
 if TYPE_CHECKING:
     from monitor.config import Config, EntityConfig
@@ -284,7 +284,7 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
                 found += 1
                 m = matches[0]
                 item = {"article_id": art.id, "url": art.url, "title": art.title, "source": source_name,
-                        "published": art.published.isoformat() if art.published else None,
+                        "published": iso(art.published),
                         "already_alerted": art.id in alerted, **_statement_json(m), "about": about}
                 if as_json:
                     click.echo(json.dumps(item, ensure_ascii=False))

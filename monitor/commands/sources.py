@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,7 +102,7 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
     from sqlmodel import select
 
     from monitor.store import Source, session_scope
-    from monitor.util import aware
+    from monitor.util import aware, human_delta, human_duration
 
     config = load_config_or_exit(ctx)
     with database(config) as engine, session_scope(engine) as s:
@@ -139,12 +140,15 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
+    if not items:
+        click.echo(f"no sources in {config.path}", err=True)
     for it in items:
         when = it.get("next_poll_in_seconds")
-        due = "-" if it["state"] == "disabled" else "due" if when is None or when <= 0 else f"in {when}s"
-        line = f"{it['name'][:28]:28}  {it['state']:8}  {due:>10}  {it['url']}"
-        if it.get("last_error"):
-            line += f"\n{'':28}  ! {str(it['last_error'])[:100]}"
+        due = "-" if it["state"] == "disabled" else "due" if when is None or when <= 0 else f"in {human_duration(when)}"
+        last = f", polled {human_delta(datetime.fromisoformat(it['last_polled_at']), now)}" if it.get("last_polled_at") else ""
+        line = f"{it['name'][:28]:28}  {it['state']:8}  {due:>10}  {it['url']}{last}"
+        if it.get("last_error"):  # cut at a word; --json has the whole text
+            line += f"\n{'':28}  ! {textwrap.shorten(str(it['last_error']), 100, placeholder=' …')}"
         click.echo(line)
 
 
