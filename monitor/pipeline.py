@@ -1,4 +1,5 @@
-"""Wires the stages together: source -> fetch -> parse -> extract -> dedup -> match -> outbox.
+"""Wires the stages together: source -> fetch -> parse -> extract -> ingest (store -> story -> match
+-> gate -> outbox, see ``monitor.ingest``) -> delivery.
 
 Each stage is a small typed function or class in its own subpackage; this module only moves
 data between them and owns the transactions.
@@ -11,31 +12,30 @@ import contextvars
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, and_, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from monitor.alerts import enqueue_alert, enqueue_notice
+from monitor.alerts import enqueue_notice
 from monitor.config import Config, SourceConfig
 from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
-from monitor.extract import Extracted, detect_language, extract_article
+from monitor.extract import Extracted, extract_article
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import PollOutcome, apply_outcome, sync_source_row
-from monitor.match import Document, RuleSet
+from monitor.ingest import Ingest, new_article
+from monitor.match import RuleSet
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
 from monitor.store.leases import due_condition
-from monitor.store.models import Article, Match, Source
-from monitor.story import canonical_url, content_hash
-from monitor.story.stories import StoryIndex, body_statements, claim_alert
-from monitor.story.urls import preferred_url
+from monitor.store.models import Article, Source
+from monitor.story import canonical_url
+from monitor.story.stories import StoryIndex
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 # extractions crash the process with SIGSEGV (trafilatura issues #840, #925). One worker thread
 # keeps the event loop free while extractions run one at a time.
 _EXTRACT_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
-# Ingestion (dedup, match, outbox writes) runs on its own single thread: one article at a time, in
+# Ingestion (story, match, outbox writes) runs on its own single thread: one article at a time, in
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+ENTRY_BATCH = 500  # entries looked up (2 parameters each) and fetched at a time
 
 
 @dataclass
@@ -65,9 +66,9 @@ class Pipeline:
         self.engine = engine
         self.rules = RuleSet([(r.name, r.query) for r in config.rules],
                              {e.name: e for e in config.entities})
-        self.rule_channels = {r.name: r.channels for r in config.rules}
-        self.rule_realert = {r.name: r.realert for r in config.rules}
         self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment)
+        self.ingest = Ingest(self.rules, self.stories, realert={r.name: r.realert for r in config.rules},
+                             channels={r.name: r.channels for r in config.rules})
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
@@ -123,6 +124,19 @@ class Pipeline:
                 report.status = "disabled" if src.disabled_at is not None else "not_due"
                 return report
         assert source_id is not None
+        try:
+            return await self._poll(report, source_id, sc, url, etag, last_modified, started)
+        except Exception as exc:
+            # Whatever else fails inside one source's poll (a library bug on hostile input, a
+            # database refusal) is this source's error, with its backoff and notices: it never
+            # aborts ``run --once`` for the others, nor loops in the daemon.
+            log.exception("source %s (%s): poll failed unexpectedly", source_id, sc.name)
+            report.status, report.error = "error", f"unexpected {type(exc).__name__}: {exc}"
+            self._record_poll(source_id, sc, started, PollOutcome(status=None, error=report.error))
+            return report
+
+    async def _poll(self, report: PollReport, source_id: int, sc: SourceConfig, url: str,
+                    etag: str | None, last_modified: str | None, started: datetime) -> PollReport:
         robots = robots_enabled(sc, self.config.fetch.robots)
         try:
             result = await fetch_source(self.fetcher, sc, url, etag, last_modified, robots)
@@ -141,21 +155,30 @@ class Pipeline:
             self._record_poll(source_id, sc, started, outcome)
             return report
         report.entries = len(result.entries)
-        report.warnings = result.warnings
+        report.warnings = list(result.warnings)
         for w in result.warnings:
             log.info("source %s (%s): %s", source_id, sc.name, w)
 
-        new_entries = self._unseen(source_id, result.entries)
         loop = asyncio.get_running_loop()
-        pages = await asyncio.gather(*(self._fetch_page(sc, e) for e in new_entries)) if sc.full_text else [(None, None)] * len(new_entries)
-        for entry, (extracted, page_error) in zip(new_entries, pages, strict=True):
-            # Off the event loop (dedup and matching are CPU and database work): fetches,
-            # deliveries and lease renewals of other sources keep their timing meanwhile.
-            n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
-                                                  source_id, sc, entry, extracted, page_error)
-            if n_alerts is not None:
-                report.new_articles += 1
-                report.alerts += n_alerts
+        # Bounded batches: a feed with 130,000 entries neither exceeds the database's parameter
+        # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
+        for start in range(0, len(result.entries), ENTRY_BATCH):
+            new_entries = self._unseen(source_id, result.entries[start:start + ENTRY_BATCH])
+            pages = await asyncio.gather(*(self._fetch_page(sc, e) for e in new_entries)) if sc.full_text else [(None, None)] * len(new_entries)
+            for entry, (extracted, page_error) in zip(new_entries, pages, strict=True):
+                # Off the event loop (dedup and matching are CPU and database work): fetches,
+                # deliveries and lease renewals of other sources keep their timing meanwhile.
+                try:
+                    n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
+                                                          source_id, sc, entry, extracted, page_error)
+                except Exception as exc:  # a bad entry drops only itself
+                    log.warning("source %s (%s): entry %s not stored: %s: %s", source_id, sc.name,
+                                entry.url, type(exc).__name__, exc, exc_info=True)
+                    report.warnings.append(f"entry {entry.url}: not stored: {type(exc).__name__}: {exc}")
+                    continue
+                if n_alerts is not None:
+                    report.new_articles += 1
+                    report.alerts += n_alerts
         self._record_poll(source_id, sc, started, outcome)
         log.info("source %s (%s): %d entries, %d new articles, %d alerts", source_id, sc.name,
                  report.entries, report.new_articles, report.alerts)
@@ -164,18 +187,22 @@ class Pipeline:
     def _unseen(self, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
         if not entries:
             return []
-        urls = {canonical_url(e.url) for e in entries}
-        guids = {e.guid for e in entries}
+        canonical = [canonical_url(e.url) for e in entries]
+        urls = sorted(set(canonical))
+        guids = sorted({e.guid for e in entries})
+        seen: list[tuple[str, str, int]] = []
         with session_scope(self.engine) as s:
-            # GUIDs count within this source only: (source_id, guid) is the unique index to use.
-            seen = s.exec(select(Article.url, Article.guid, Article.source_id).where(
-                or_(col(Article.url).in_(urls),
-                    and_(col(Article.source_id) == source_id, col(Article.guid).in_(guids))))).all()
+            # In slices: one IN list per query stays far below any database's parameter limit.
+            for i in range(0, max(len(urls), len(guids)), ENTRY_BATCH):
+                # GUIDs count within this source only: (source_id, guid) is the unique index to use.
+                seen.extend(s.exec(select(Article.url, Article.guid, Article.source_id).where(
+                    or_(col(Article.url).in_(urls[i:i + ENTRY_BATCH]),
+                        and_(col(Article.source_id) == source_id,
+                             col(Article.guid).in_(guids[i:i + ENTRY_BATCH]))))).all())
         seen_urls = {u for u, _, _ in seen}
         seen_guids = {g for _, g, sid in seen if sid == source_id}
         out, batch = [], set()
-        for e in entries:
-            cu = canonical_url(e.url)
+        for e, cu in zip(entries, canonical, strict=True):
             if cu in seen_urls or e.guid in seen_guids or cu in batch:
                 continue
             batch.add(cu)
@@ -205,54 +232,26 @@ class Pipeline:
 
     def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
                 page_error: str | None) -> int | None:
-        """Store one article and its alerts in one transaction; None if it was a duplicate."""
-        url = preferred_url(entry.url, ex.canonical_url if ex else None)
-        text = ex.text if ex else entry.content_text
-        title = entry.title or (ex.title if ex and ex.title else "") or url
-        published = entry.published or (ex.published if ex else None)
-        now = datetime.now(UTC)
-        article = Article(
-            source_id=source_id, guid=entry.guid, url=url, original_url=entry.original_url or entry.url, title=title, text=text,
-            published=published or now, published_estimated=published is None,
-            authors=(ex.authors if ex and ex.authors else entry.author), language=ex.language if ex else detect_language(text, entry.language),
-            full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
-            image=(ex.image if ex and ex.image else entry.image),
-            content_hash=content_hash(text) if text else None, first_seen_at=now,
-        )
+        """Store one article and its alerts in one transaction; None if it was a duplicate.
+
+        The steps are in ``monitor.ingest``; the meaning vector (CPU-heavy) is computed before
+        the transaction opens."""
+        article = new_article(source_id, sc, entry, ex, page_error)
         vector = self._article_vector(article) if self.needs_embeddings else None
-        doc = Document(title=article.title, body=article.text, url=url, site=urlsplit(url).hostname or "",
-                       source=sc.name, lang=article.language, author=article.authors or "", vector=vector)
-        matches = self.rules.match(doc)
         try:
             with session_scope(self.engine) as s:
-                s.add(article)
-                s.flush()
-                if vector is not None:
-                    from monitor.embed.store import save_vector
-
-                    save_vector(s, article.id or 0, vector)
-                story = self.stories.assign(s, article)
                 src = s.get(Source, source_id)
                 assert src is not None
-                for m in matches:
-                    sentences = body_statements(article.text, m) if not story.new_story else []
-                    claim = claim_alert(s, article, m.rule, [st.text for st in sentences],
-                                        self.rule_realert.get(m.rule), story.new_story)
-                    if claim is not None:
-                        if claim:  # a re-alert quotes the statements that are new to the story
-                            m = replace(m, statements=tuple(st for st in sentences if st.text in claim)[:3])
-                        enqueue_alert(s, article, src, m, self.rule_channels.get(m.rule, ()))
-                    else:  # the story already alerted for this rule: record the match, stay quiet
-                        s.add(Match(article_id=article.id or 0, rule=m.rule, hits=[asdict(h) for h in m.hits],
-                                    statements=[asdict(st) for st in m.statements],
-                                    field=m.field, speaker=m.speaker, quote=m.quote))
+                done = self.ingest.run(s, article, src, vector)
         except IntegrityError:
             # Stored meanwhile (same canonical URL from another entry or another instance).
-            log.info("source %s: article %s already stored, skipped", sc.name, url)
+            log.info("source %s: article %s already stored, skipped", sc.name, article.url)
             return None
-        log.info("article %s stored from %s: %s (%d matches, story %s%s)", article.id, sc.name, url, len(matches),
-                 story.story_id, "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
-        return len(matches)
+        story = done.story
+        log.info("article %s stored from %s: %s (%d matches, story %s%s)", done.article_id, sc.name, article.url,
+                 done.matches, story.story_id,
+                 "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
+        return done.matches
 
     @staticmethod
     def _article_vector(article: Article) -> Any:

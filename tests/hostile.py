@@ -21,8 +21,9 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from tests.harness import ROOT
+
 MIB = 1024 * 1024
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- bombs -------------------------------------------------------------------------------------

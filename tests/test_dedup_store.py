@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import Engine, func, text
 from sqlmodel import Session, select
 
+from monitor.alerts.gate import claim_alert
 from monitor.store import Article, Source, create_db_engine, upgrade
 from monitor.store.models import DedupBand, DedupClaim, DedupSignature
 from monitor.story import content_hash
-from monitor.story.stories import PRUNE_CHUNKS, StoryIndex, claim_alert
+from monitor.story.stories import PRUNE_CHUNKS, StoryIndex
 from tests.harness import pg_database
 from tests.newsroom import seed_article
 

@@ -26,23 +26,45 @@ from sqlalchemy import and_, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from monitor.alerts.gate import Verdict
 from monitor.match import RuleMatch
 from monitor.store.models import Alert, Article, Delivery, Match, Source
 
 STATUSES = ("pending", "sending", "sent", "failed", "dead", "digest", "batched")
 
 
-def enqueue_alert(session: Session, article: Article, source: Source, match: RuleMatch,
-                  channels: tuple[str, ...]) -> Alert:
-    """Caller owns the transaction; nothing is sent here."""
-    assert article.id is not None
-    m = Match(article_id=article.id, rule=match.rule,
+def record_match(session: Session, article_id: int, match: RuleMatch) -> Match:
+    """The one place a ``match`` row is built: hits, statements, where and who, the quote."""
+    m = Match(article_id=article_id, rule=match.rule,
               hits=[asdict(h) for h in match.hits],
               statements=[asdict(s) for s in match.statements],
               field=match.field, speaker=match.speaker, quote=match.quote)
     session.add(m)
+    return m
+
+
+def enqueue(session: Session, article: Article, source: Source, verdict: Verdict,
+            channels: tuple[str, ...]) -> Match:
+    """The gate's verdict into the outbox: the match row, and the alert with its deliveries when
+    the verdict alerts. Caller owns the transaction; nothing is sent here."""
+    assert article.id is not None
+    m = record_match(session, article.id, verdict.match)
+    if verdict.alert:
+        _add_alert(session, article, source, m, verdict.match, channels)
+    return m
+
+
+def enqueue_alert(session: Session, article: Article, source: Source, match: RuleMatch,
+                  channels: tuple[str, ...]) -> Alert:
+    """A match that alerts (no gate): its row, the alert and its deliveries, in the caller's transaction."""
+    assert article.id is not None
+    return _add_alert(session, article, source, record_match(session, article.id, match), match, channels)
+
+
+def _add_alert(session: Session, article: Article, source: Source, m: Match, match: RuleMatch,
+               channels: tuple[str, ...]) -> Alert:
     session.flush()
-    assert m.id is not None
+    assert m.id is not None and article.id is not None
     key = f"{match.rule}:{article.id}"
     payload = {
         "kind": "match",
@@ -53,8 +75,11 @@ def enqueue_alert(session: Session, article: Article, source: Source, match: Rul
         "outlet": source.name,
         "published": article.published.astimezone(UTC).isoformat() if article.published else None,
         "statements": [{"text": s.text, "highlights": [list(h) for h in s.highlights], "speaker": s.speaker,
+                        "speaker_entity": s.speaker_entity, "speaker_display": s.speaker_display,
                         "field": s.field} for s in match.statements],
         "speaker": match.speaker,
+        "speaker_entity": match.speaker_entity,
+        "speaker_display": match.speaker_display,
         "terms": sorted({h.text for h in match.hits}),
     }
     alert = Alert(key=key, match_id=m.id, rule=match.rule, kind="match", payload=payload)

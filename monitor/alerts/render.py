@@ -53,7 +53,11 @@ def marked(text: str, spans: Any, open_: str, close: str, escape: Any = None) ->
 def _statement(s: Mapping[str, Any]) -> dict[str, Any]:
     spans = [list(h) for h in s.get("highlights", [])]
     return {
-        "text": s["text"], "speaker": s.get("speaker"), "highlights": spans, "field": s.get("field"),
+        # ``speaker`` is what alerts show: the entity's display name with the role as written
+        # ("Tokayev — President of Kazakhstan"); ``speaker_written`` the article's own words.
+        "text": s["text"], "speaker": s.get("speaker_display") or s.get("speaker"),
+        "speaker_written": s.get("speaker"), "speaker_entity": s.get("speaker_entity"),
+        "highlights": spans, "field": s.get("field"),
         "marked": marked(s["text"], spans, "*", "*"),
         "html": Markup(marked(s["text"], spans, "<mark>", "</mark>", escape=html.escape)),
     }
@@ -108,6 +112,11 @@ class AlertMessage:
     def statements(self) -> list[dict[str, Any]]:
         return [_statement(s) for s in self.payload.get("statements", [])]
 
+    def _speaker_entity(self, statements: list[dict[str, Any]]) -> str | None:
+        if "speaker_entity" in self.payload:
+            return self.payload["speaker_entity"]
+        return next((s["speaker_entity"] for s in statements if s["speaker_written"]), None)
+
     def context(self, tz: tzinfo | None = None) -> dict[str, Any]:
         """The variables templates see (documented in the README); times shown in ``tz``."""
         ctx: dict[str, Any] = {"kind": self.kind, "alert_id": self.alert_id,
@@ -123,7 +132,9 @@ class AlertMessage:
             rule=self.rule, title=self.title, url=self.url, outlet=self.outlet,
             published=human_time(self.published, tz), published_iso=self.published, statements=statements,
             quote=statements[0]["text"] if statements else None,
-            speaker=self.payload.get("speaker") or next((s["speaker"] for s in statements if s["speaker"]), None),
+            speaker=self.payload.get("speaker_display") or self.payload.get("speaker")
+            or next((s["speaker"] for s in statements if s["speaker"]), None),
+            speaker_entity=self._speaker_entity(statements),
             terms=list(self.payload.get("terms", [])),
             also_reported_by=list(self.also_reported_by),
         )
@@ -148,10 +159,16 @@ class AlertMessage:
         base.update({
             "rule": self.rule, "title": self.title, "url": self.url, "outlet": self.outlet,
             "published": self.published,
-            "statements": [{"text": s["text"], "speaker": s["speaker"], "field": s["field"],
+            "statements": [{"text": s["text"], "speaker": s["speaker_written"], "speaker_entity": s["speaker_entity"],
+                            "speaker_name": s["speaker"], "field": s["field"],
                             "highlights": s["highlights"]} for s in self.statements],
             "quote": self.statements[0]["text"] if self.statements else None,
-            "speaker": self.payload.get("speaker") or next((s["speaker"] for s in self.statements if s["speaker"]), None),
+            # As written in the article, and the configured entity it names (or null).
+            "speaker": self.payload.get("speaker")
+            or next((s["speaker_written"] for s in self.statements if s["speaker_written"]), None),
+            "speaker_entity": self._speaker_entity(self.statements),
+            "speaker_name": self.payload.get("speaker_display") or self.payload.get("speaker")
+            or next((s["speaker"] for s in self.statements if s["speaker"]), None),
             "terms": list(self.payload.get("terms", [])),
             "also_reported_by": list(self.also_reported_by),
         })

@@ -1,21 +1,22 @@
-"""CLI commands by area. Each module has ``register(cli)``; add yours to MODULES."""
+"""CLI commands, grouped by what a user does. Each module lists its click commands in COMMANDS:
+
+- ``sources``: add-source, import-opml, sources
+- ``articles``: articles, stories, extract
+- ``rules``: test-rule, backtest
+- ``alerts``: alerts (and alerts retry), test-channel
+- ``operations``: run, check-config, db upgrade, health, stats, prune
+
+Modules import only click at the top (stages inside each command), so ``monitor --help`` is quick.
+Every command loads the config through ``commands.common.load_config``; read-only commands open
+the database without migrating it.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-MODULES: list[str] = [
-    "deliver",
-    "extract",
-    "ops",
-    "story",
-    "fetch",
-    "match",
-]
+from monitor.commands import alerts, articles, operations, rules, sources
 
 
-def register_all(cli: click.Group) -> None:
-    for name in MODULES:
-        importlib.import_module(f"monitor.commands.{name}").register(cli)
+def all_commands() -> list[click.Command]:
+    return [*operations.COMMANDS, *sources.COMMANDS, *articles.COMMANDS, *rules.COMMANDS, *alerts.COMMANDS]

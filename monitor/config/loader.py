@@ -253,7 +253,8 @@ class _Load:
                     self.add(self.loc.key_line(line, "aliases"), label, f"alias {alias!r}: {problem}")
                 else:
                     usable.append(alias)
-            out.append(EntityConfig(name=ent.name, aliases=tuple(usable) or ent.aliases, inflect=ent.inflect))
+            out.append(EntityConfig(name=ent.name, aliases=tuple(usable) or ent.aliases, inflect=ent.inflect,
+                                    display=ent.display))
         return out
 
     def sources(self) -> list[SourceConfig]:

@@ -230,6 +230,7 @@ class EntityConfig:
     name: Text
     aliases: Annotated[tuple[str, ...], BeforeValidator(_aliases)]
     inflect: Annotated[Flag, doc("also match Russian, Ukrainian and Kazakh case forms")] = False
+    display: Annotated[str | None, doc('name alerts show for a speaker who is this entity (default: the first alias)')] = None
 
 
 @dataclass(frozen=True, config=_STRICT)

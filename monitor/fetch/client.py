@@ -64,6 +64,7 @@ class FetchError(Exception):
         self.status = status
         self.headers = headers if headers is not None else httpx.Headers()
         self.kind = kind  # http | timeout | dns | tls | connect | blocked | too_large | redirects | robots
+        # | decode | invalid_url | error
 
     @property
     def retry_after(self) -> str | None:
@@ -193,6 +194,7 @@ class Fetcher:
             headers[b"Accept"] = accept.encode("ascii")
         client = self._client(self._allow_private(allow_private))
         total = self.settings.timeout
+        _check_url(url)
         async with self._host_sem(url), self._global:
             try:
                 async with asyncio.timeout(total):
@@ -221,6 +223,9 @@ class Fetcher:
                 raise FetchError(url, f"TLS error: {exc}", kind="tls") from exc
             except OSError as exc:
                 raise FetchError(url, f"network error: {exc}", kind="connect") from exc
+            except Exception as exc:  # whatever else a library raises stays this URL's error
+                log.debug("fetch of %s failed unexpectedly", url, exc_info=True)
+                raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
 
     async def _get(self, client: httpx.AsyncClient, url: str, headers: dict[bytes, bytes],
                    max_bytes: int) -> FetchResponse:
@@ -260,6 +265,7 @@ class Fetcher:
         RFC 9309: a missing robots.txt (4xx) allows everything; an unreachable one (5xx, network
         error) disallows everything until it can be read.
         """
+        _check_url(url)
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         key = (origin, self._allow_private(allow_private))
@@ -284,6 +290,18 @@ class Fetcher:
             return _Robots(None, True, time.monotonic() + 600)
         text = resp.content.decode("utf-8", "replace")
         return _Robots(Protego.parse(text), False, expires)
+
+
+def _check_url(url: str) -> None:
+    """A feed can hand us any string as a link: odd IP spellings (0177.0.0.1), bad IPv6
+    brackets, ports past 65535. Each is this URL's FetchError, never an exception that escapes."""
+    try:
+        parsed = httpx.URL(url)
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise ValueError(f"port {parsed.port} out of range")
+        urlsplit(url).hostname  # noqa: B018 - raises on what httpx lets through
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise FetchError(url, f"invalid URL: {exc}", kind="invalid_url") from exc
 
 
 def _connect_error(url: str, exc: httpx.ConnectError) -> FetchError:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitor import config
-from monitor.match.engine import RuleSet, compile_query
+from monitor.match.engine import RuleSet, body_statements, compile_query
 from monitor.match.query import QuerySyntaxError, entity_alias_problem
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 
@@ -29,4 +29,5 @@ def query_problem(query: str, entities: Mapping[str, Any]) -> str | None:
 config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
-__all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "compile_query"]
+__all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
+           "compile_query"]

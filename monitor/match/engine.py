@@ -20,8 +20,9 @@ import ahocorasick
 from monitor.match.compiled import Truth, entity_memo, truth
 from monitor.match.evaluate import FIELD_NAMES, DocIndex, evidence, is_true
 from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, parse_query
-from monitor.match.statements import find_speaker
-from monitor.match.text import fold
+from monitor.match.speakers import Attributor, Entities, attribute
+from monitor.match.statements import Candidate, is_direct, rank
+from monitor.match.text import fold, split_sentences, words
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 
 _SEP = "\x01"
@@ -114,6 +115,7 @@ class RuleSet:
             tree = compile_query(q, entities)
             self.rules.append(CompiledRule(name, q, tree, truth(tree)))
         self.by_name = {r.name: r for r in self.rules}
+        self.entities = Entities(entities)  # to name the entity a speaker is
         self.uses_about = False  # any rule with an about(...) clause: the model is needed
         # Postings: word -> rules whose first (a) or second (b) anchor set holds it. Exact words
         # are found by one set intersection with the article's words; stems (wildcards) by one
@@ -184,47 +186,81 @@ class RuleSet:
         """Every matching rule with its hits and quoted statements."""
         ix = DocIndex(doc)
         names = self.matching(ix)
-        return [quote(self.by_name[n], ix) for n in names]
+        return [quote(self.by_name[n], ix, self.entities) for n in names]
 
 
-def quote(rule: CompiledRule, ix: DocIndex) -> RuleMatch:
-    """Hits with character offsets, and the sentences holding the evidence, with speaker."""
-    occ = evidence(rule.tree, ix)
+def quote(rule: CompiledRule, ix: DocIndex, entities: Entities | None = None,
+          similarity: Mapping[tuple[int, int], float] | None = None) -> RuleMatch:
+    """Hits with character offsets, and the sentences holding the evidence, best first, with
+    their speakers. ``similarity`` ((field, sentence index) -> score) comes from clauses by
+    meaning; see ``monitor.match.statements.rank`` for the order."""
     toks, sents = ix.offsets, ix.sentences
     hits: dict[tuple[int, int, int], Hit] = {}
-    groups: dict[tuple[int, int, int], set[tuple[int, int]]] = {}
-    for fi, start, end, leaves in occ:
-        t = toks[fi]
-        s0 = t.spans[start][0]
-        s1 = t.spans[end - 1][1]
-        first = _sentence_of(sents[fi], s0)
-        last = _sentence_of(sents[fi], s1 - 1)
-        span_chars = []
-        for lf, ls, le in leaves:
-            a, b = t.spans[ls][0], t.spans[le - 1][1]
-            hits.setdefault((lf, a, b), Hit(FIELD_NAMES[lf], a, b, t.text[a:b]))
-            span_chars.append((a, b))
-        groups.setdefault((fi, first, last), set()).update(span_chars)
-    # Body sentences first (the statement is usually there), in text order; merge overlaps.
-    ordered = sorted(groups.items(), key=lambda kv: (kv[0][0] == 0, kv[0][1], kv[0][2]))
-    statements: list[Statement] = []
-    used: set[tuple[int, int]] = set()
-    for (fi, first, last), spans in ordered:
-        if (fi, first) in used:
-            continue
-        used.update((fi, k) for k in range(first, last + 1))
+    groups: dict[tuple[int, int, int], tuple[set[int], set[tuple[int, int]]]] = {}
+    root = rule.tree
+    clauses = root.children if isinstance(root, And) else (root,)
+    for ci, clause in enumerate(clauses):
+        for fi, start, end, leaves in evidence(clause, ix):
+            t = toks[fi]
+            first = _sentence_of(sents[fi], t.spans[start][0])
+            last = _sentence_of(sents[fi], t.spans[end - 1][1] - 1)
+            span_chars = []
+            for lf, ls, le in leaves:
+                a, b = t.spans[ls][0], t.spans[le - 1][1]
+                hits.setdefault((lf, a, b), Hit(FIELD_NAMES[lf], a, b, t.text[a:b]))
+                span_chars.append((a, b))
+            cl, sp = groups.setdefault((fi, first, last), (set(), set()))
+            cl.add(ci)
+            sp.update(span_chars)
+    title_words = words(ix.doc.title)
+    cands: list[Candidate] = []
+    for (fi, first, last), (cl, sp) in groups.items():
         text = toks[fi].text
         a, b = sents[fi][first][0], sents[fi][last][1]
-        speaker = find_speaker(text, a, b) if fi == 1 else None
-        inside = sorted((x, y) for x, y in spans if a <= x and y <= b)
-        a, b, lead, trail = _window(text, a, b, inside)
+        if fi == 1 and title_words and words(text[a:b]) == title_words:
+            continue  # the <h1> repeating the title: no body statement
+        spans = tuple(sorted(sp))
+        cands.append(Candidate(fi, first, last, a, b, frozenset(cl), spans, is_direct(text, a, b, spans)))
+    cands += _pairs(cands, toks[1].text, sents[1])
+    body_att = Attributor(ix.doc.body, entities, title=ix.doc.title)
+    statements: list[Statement] = []
+    used: set[tuple[int, int]] = set()
+    for c in rank(cands, similarity):
+        if any((c.field, k) in used for k in range(c.first, c.last + 1)):
+            continue
+        used.update((c.field, k) for k in range(c.first, c.last + 1))
+        fi = c.field
+        text = toks[fi].text
+        if fi == 1:
+            who = body_att.find(c.start, c.end)
+        else:
+            who = attribute(ix.doc.title, ix.doc.body, "title", c.start, c.end, entities)
+        inside = [s for s in c.spans if c.start <= s[0] and s[1] <= c.end]
+        a, b, lead, trail = _window(text, c.start, c.end, inside)
         hl = tuple((x - a + len(lead), y - a + len(lead)) for x, y in inside if a <= x and y <= b)
         statements.append(Statement(field=FIELD_NAMES[fi], start=a, end=b, text=lead + text[a:b] + trail,
-                                    highlights=hl, speaker=speaker))
+                                    highlights=hl, speaker=who.written if who else None,
+                                    speaker_entity=who.entity if who else None,
+                                    speaker_display=str(who) if who else None))
         if len(statements) >= MAX_STATEMENTS:
             break
     return RuleMatch(rule=rule.name, hits=tuple(sorted(hits.values(), key=lambda h: (h.field != "title", h.start))),
                      statements=tuple(statements))
+
+
+def _pairs(cands: list[Candidate], body: str, sents: list[tuple[int, int]]) -> list[Candidate]:
+    """Adjacent body sentences of one paragraph that together hold more clauses than either."""
+    single = {c.first: c for c in cands if c.field == 1 and c.first == c.last}
+    out = []
+    for k, c in single.items():
+        d = single.get(k + 1)
+        if d is None or "\n" in body[c.end:d.start]:
+            continue
+        both = c.clauses | d.clauses
+        if len(both) > max(len(c.clauses), len(d.clauses)):
+            spans = c.spans + d.spans
+            out.append(Candidate(1, k, k + 1, c.start, d.end, both, spans, c.direct or d.direct))
+    return out
 
 
 def _window(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> tuple[int, int, str, str]:
@@ -247,3 +283,23 @@ def _window(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> tuple[in
 def _sentence_of(sents: list[tuple[int, int]], pos: int) -> int:
     """The sentence holding character ``pos`` (or the one before it, between sentences)."""
     return max(bisect_right(sents, (pos, float("inf"))) - 1, 0)
+
+
+def body_statements(body: str, match: RuleMatch, title: str = "",
+                    entities: Entities | None = None) -> list[Statement]:
+    """Every body sentence holding a hit of the match (the match quotes only the first few).
+
+    A re-alert must see them all: the new statement is often further down in a later copy.
+    """
+    spans = [(h.start, h.end) for h in match.hits if h.field == "body"]
+    att = Attributor(body, entities, title=title)
+    out = []
+    for a, b in split_sentences(body):
+        hl = tuple((x - a, y - a) for x, y in spans if a <= x and y <= b)
+        if hl:
+            who = att.find(a, b)
+            out.append(Statement(field="body", start=a, end=b, text=body[a:b], highlights=hl,
+                                 speaker=who.written if who else None,
+                                 speaker_entity=who.entity if who else None,
+                                 speaker_display=str(who) if who else None))
+    return out

@@ -153,7 +153,7 @@ def inflections(alias_word: str) -> set[str]:
     elif low == "й":
         out.update(w[:-1] + s for s in ["я", "ю", "ем", "е", "и", "ї", "єм", "ям", "ях"])
     elif low == "а":
-        out.update(w[:-1] + s for s in ["ы", "и", "е", "у", "ой", "ою", "і"])
+        out.update(w[:-1] + s for s in ["ы", "и", "е", "у", "ой", "ою", "і", "ої", "ій"])
     elif low == "я":
         out.update(w[:-1] + s for s in ["и", "ю", "ей", "ею", "е", "і", "ї", "єю"])
     out.update(w + s for s in _KK_SUFFIXES)

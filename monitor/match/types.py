@@ -40,7 +40,9 @@ class Statement:
     end: int
     text: str
     highlights: tuple[tuple[int, int], ...] = ()
-    speaker: str | None = None
+    speaker: str | None = None  # as written: "президент республики Касым-Жомарт Токаев"
+    speaker_entity: str | None = None  # the configured entity the speaker is, if any
+    speaker_display: str | None = None  # normalised: "Tokayev — президент республики"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,16 @@ class RuleMatch:
     def speaker(self) -> str | None:
         """Who made the statement: the first statement's speaker the article names."""
         return next((s.speaker for s in self.statements if s.speaker), None)
+
+    @property
+    def speaker_entity(self) -> str | None:
+        """The configured entity of that speaker (None for a speaker who is no entity)."""
+        return next((s.speaker_entity for s in self.statements if s.speaker), None)
+
+    @property
+    def speaker_display(self) -> str | None:
+        """That speaker normalised: the entity's display name with the role as written."""
+        return next((s.speaker_display for s in self.statements if s.speaker), None)
 
     @property
     def field(self) -> str | None:

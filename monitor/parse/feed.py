@@ -22,6 +22,7 @@ import feedparser
 import feedparser.urls
 from bs4 import BeautifulSoup
 
+from monitor.clean import clean_text, web_url
 from monitor.parse.dates import parse_date
 from monitor.parse.encoding import decode, fix_mojibake
 from monitor.story.urls import canonical_url
@@ -89,6 +90,17 @@ def _one_line(html: str) -> str:
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _RELATIVE_REF = re.compile(r"""(?:href|src|srcset|poster)\s*=\s*["']?(?![a-z][a-z0-9+.-]*:|//)""", re.I)
+_CHARREF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+
+
+def _safe_charref(m: re.Match[str]) -> str:
+    digits = m.group(1) or m.group(2)
+    code = int(digits, 16 if m.group(1) else 10) if len(digits) <= 8 else -1
+    if code == 0 or 0xD800 <= code <= 0xDFFF or not 0 <= code <= 0x10FFFF:
+        return "&#xFFFD;"  # feedparser would chr() it and fail on encoding the whole feed
+    return m.group(0)
+
+
 _LOOKS_HTML = re.compile(r"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html)", re.I | re.S)
 
 
@@ -113,6 +125,7 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
         raise FeedParseError(url, "not a feed: the response is an HTML page", is_html=True)
     # Our decoding is authoritative: say UTF-8 in the declaration and the header we pass.
     text = _XML_DECL.sub('<?xml version="1.0" encoding="utf-8"?>', text, count=1)
+    text = clean_text(_CHARREF.sub(_safe_charref, text))
     d = feedparser.parse(text.encode("utf-8"), sanitize_html=False, resolve_relative_uris=False,
                          response_headers={"content-type": "application/xml; charset=utf-8"})
     warnings: list[str] = []
@@ -154,7 +167,7 @@ def _entry(e: Any, i: int, base: str, lang: str | None, timezone: str | None,
     guid = e.get("id") or ""
     if not link and guid and e.get("guidislink", True) and re.match(r"^https?://", guid):
         link = guid
-    original = urljoin(base, link.strip()) if link else ""
+    original = _web_link(base, link)
     title = _one_line(e.get("title", ""))
     if not guid:
         guid = original or title or f"{base}#{i}"
@@ -187,10 +200,24 @@ def _entry(e: Any, i: int, base: str, lang: str | None, timezone: str | None,
     # No link: a stable URN of its own (so entries do not collide on the site's home page); the
     # pipeline uses the feed's content for it and fetches no page.
     url = canonical_url(original) if original else entry_urn(base, str(guid))
-    return FeedEntry(guid=str(guid), url=url,
-                     title=title, content_html=body, published=published, author=author,
-                     language=e.get("language") or lang, image=_image(e, original or base),
-                     original_url=original or None)
+    return _cleaned(FeedEntry(guid=str(guid), url=url,
+                              title=title, content_html=body, published=published, author=author,
+                              language=e.get("language") or lang, image=_image(e, original or base),
+                              original_url=original or None))
+
+
+def _web_link(base: str, link: str) -> str:
+    """The absolute http(s) link, or "" for anything else (javascript:, data:, file:, ...)."""
+    return web_url(urljoin(base, link.strip())) or "" if link and link.strip() else ""
+
+
+def _cleaned(entry: FeedEntry) -> FeedEntry:
+    """Every text field storable (JSON feeds carry lone surrogates and NUL as escapes)."""
+    return FeedEntry(guid=clean_text(entry.guid), url=clean_text(entry.url), title=clean_text(entry.title),
+                     content_html=clean_text(entry.content_html), published=entry.published,
+                     author=clean_text(entry.author) if entry.author else None,
+                     language=clean_text(entry.language) if entry.language else None,
+                     image=entry.image, original_url=entry.original_url)
 
 
 def entry_urn(feed: str, guid: str) -> str:
@@ -199,18 +226,20 @@ def entry_urn(feed: str, guid: str) -> str:
 
 
 def _image(e: Any, base: str) -> str | None:
+    """The entry's first http(s) image."""
+    found: list[str] = []
     for key in ("media_thumbnail", "media_content"):
         for m in e.get(key) or []:
             if m.get("url") and (key == "media_thumbnail" or m.get("medium", "image") == "image"
                                  or str(m.get("type", "")).startswith("image/")):
-                return urljoin(base, m["url"])
+                found.append(m["url"])
     for enc in e.get("enclosures") or []:
         if str(enc.get("type", "")).startswith("image/") and enc.get("href"):
-            return urljoin(base, enc["href"])
+            found.append(enc["href"])
     image = e.get("image")
     if isinstance(image, dict) and image.get("href"):
-        return urljoin(base, image["href"])
-    return None
+        found.append(image["href"])
+    return next((u for u in (_web_link(base, str(f)) for f in found) if u), None)
 
 
 def _parse_json_feed(content: bytes, url: str, *, timezone: str | None, language: str | None) -> ParsedFeed:
@@ -229,19 +258,19 @@ def _parse_json_feed(content: bytes, url: str, *, timezone: str | None, language
             if not isinstance(item, dict):
                 raise ValueError("item is not an object")
             link = item.get("url") or item.get("external_url") or ""
-            original = urljoin(url, str(link)) if link else ""
+            original = _web_link(url, str(link))
             raw_date = item.get("date_published") or item.get("date_modified")
             published = parse_date(str(raw_date), timezone, lang) if raw_date else None
             authors = item.get("authors") or ([item["author"]] if isinstance(item.get("author"), dict) else [])
             author = ", ".join(str(a.get("name")) for a in authors if isinstance(a, dict) and a.get("name")) or None
             body = item.get("content_html") or item.get("content_text") or item.get("summary") or ""
             image = item.get("image") or item.get("banner_image")
-            entries.append(FeedEntry(
+            entries.append(_cleaned(FeedEntry(
                 guid=str(item.get("id") or original or f"{url}#{i}"),
                 url=canonical_url(original) if original else entry_urn(url, str(item.get("id") or i)),
                 title=_one_line(str(item.get("title") or "")), content_html=str(body),
                 published=published, author=author, language=item.get("language") or lang,
-                image=urljoin(url, str(image)) if image else None, original_url=original or None))
+                image=_web_link(url, str(image)) or None if image else None, original_url=original or None)))
         except Exception as exc:  # one bad item never drops the rest
             warnings.append(f"entry {i}: skipped: {exc}")
     return ParsedFeed(title=str(doc.get("title") or ""), link=doc.get("home_page_url"), entries=entries,

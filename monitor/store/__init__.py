@@ -1,6 +1,7 @@
 """Storage: SQLModel tables, engine creation and Alembic migrations (SQLite or PostgreSQL)."""
 
-from monitor.store.db import create_db_engine, session_scope, upgrade
+from monitor.store.db import SchemaOutdated, check_schema, create_db_engine, session_scope, upgrade
 from monitor.store.models import Alert, Article, Delivery, Match, Source
 
-__all__ = ["Alert", "Article", "Delivery", "Match", "Source", "create_db_engine", "session_scope", "upgrade"]
+__all__ = ["Alert", "Article", "Delivery", "Match", "SchemaOutdated", "Source", "check_schema", "create_db_engine",
+           "session_scope", "upgrade"]

@@ -6,7 +6,7 @@ only ever created by Alembic migrations, so existing databases upgrade in place.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,43 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
+from monitor.clean import clean_text
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+def _clean_value(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _clean_params(params: Any) -> Any:
+    """Clean every string in a statement's parameters: a mapping, a sequence, or a sequence of
+    either (executemany; insertmanyvalues passes one mapping even then)."""
+    if isinstance(params, Mapping):
+        return {k: _clean_value(v) for k, v in params.items()}
+    if isinstance(params, list | tuple):
+        return type(params)(_clean_params(v) if isinstance(v, Mapping | list | tuple) else _clean_value(v)
+                            for v in params)
+    return params
+
+
+def _storable_text(engine: Engine) -> None:
+    """The last gate before the database: no statement carries NUL or a lone surrogate, which
+    PostgreSQL (NUL) and both drivers (surrogates) refuse, failing the whole transaction."""
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _clean(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> tuple[str, Any]:
+        return statement, _clean_params(parameters)
+
+
 def create_db_engine(url: str) -> Engine:
+    engine = _create_engine(url)
+    _storable_text(engine)
+    return engine
+
+
+def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -52,6 +85,33 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(701701)"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+class SchemaOutdated(Exception):
+    """The database's schema is older than this program's (or absent): run ``monitor db upgrade``."""
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise SchemaOutdated unless every migration this program knows has been applied.
+
+    Read-only commands call this instead of ``upgrade``: looking at data must never change the
+    schema behind the back of a daemon (or a second version) using the same database.
+    """
+    from alembic.config import Config as AlembicConfig
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    wanted = set(ScriptDirectory.from_config(cfg).get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if not current:
+        raise SchemaOutdated("the database has no monitor schema yet: run `monitor db upgrade` "
+                             "(or `monitor run`, which does it on start)")
+    if current != wanted:
+        raise SchemaOutdated("the database schema is older than this version of monitor: "
+                             "run `monitor db upgrade`")
 
 
 @contextmanager

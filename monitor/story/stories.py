@@ -3,8 +3,8 @@
 The caller (``monitor.pipeline``) owns the transaction: the article is flushed (it has an id),
 then ``assign_story`` finds exact and near duplicates among the articles of the last
 ``window`` seconds, puts the article into a story and stores its LSH bands, all in that same
-transaction. Alert gating (``claim_alert``) relies on a unique key per story and rule, so a story
-alerts once however many outlets and instances see it.
+transaction. The alert gate (``monitor.alerts.gate``) asks ``new_statements`` what a story does
+not carry yet.
 """
 
 from __future__ import annotations
@@ -17,12 +17,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import DateTime, bindparam, delete, func, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from monitor.match import RuleMatch, Statement
-from monitor.match.statements import find_speaker
-from monitor.match.text import split_sentences
 from monitor.store.models import (
     Article,
     DedupBand,
@@ -305,11 +301,7 @@ class StoryIndex:
         session.execute(delete(Story).where(col(Story.id).in_(others)))
 
 
-# -- alerts per story -------------------------------------------------------------------------
-
-def statement_key(sentence: str) -> str:
-    return hashlib.sha256(" ".join(tokens(sentence)).encode()).hexdigest()[:32]
-
+# -- what a story already carries ---------------------------------------------------------------
 
 def _seen(sentence: str, earlier: set[int], earlier_words: set[str]) -> bool:
     """A sentence is not new if most of it is already in the story (re-punctuated or lightly edited)."""
@@ -333,58 +325,6 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
         earlier_words |= set(w)
     headline = tokens(article.title)  # extractors often keep the h1 in the body; a new headline is no statement
     return [s for s in sentences if tokens(s) != headline and not _seen(s, earlier, earlier_words)]
-
-
-def body_statements(body: str, match: RuleMatch) -> list[Statement]:
-    """Every body sentence holding a hit of the match (the match quotes only the first few).
-
-    A re-alert must see them all: the new statement is often further down in a later copy.
-    """
-    spans = [(h.start, h.end) for h in match.hits if h.field == "body"]
-    out = []
-    for a, b in split_sentences(body):
-        hl = tuple((x - a, y - a) for x, y in spans if a <= x and y <= b)
-        if hl:
-            out.append(Statement(field="body", start=a, end=b, text=body[a:b], highlights=hl,
-                                 speaker=find_speaker(body, a, b)))
-    return out
-
-
-def claim_alert(session: Session, article: Article, rule: str, sentences: Sequence[str],
-                realert: str | None, new_story: bool) -> list[str] | None:
-    """Whether this article's match of ``rule`` should alert, and the claim recorded if so.
-
-    None: stay quiet. A list: alert; for a re-alert it holds the new sentences to quote (empty
-    for the story's first alert).
-
-    A story alerts once per rule; with ``realert = "new_statement"`` again for a matching
-    sentence no earlier article of the story carried. The claim is a row with a unique key,
-    written in a savepoint, so a concurrent instance that claimed first wins and this one skips.
-    """
-    assert article.story_id is not None and article.id is not None
-    fresh: list[str] = []
-    if not new_story:
-        claimed = session.exec(select(StoryAlert.id).where(
-            StoryAlert.story_id == article.story_id, StoryAlert.rule == rule)).first()
-        if claimed is not None:
-            if realert != "new_statement":
-                return None
-            fresh = new_statements(session, article, sentences)
-            if not fresh:
-                return None
-    won: list[str] = []
-    for sentence in fresh or [""]:
-        try:
-            with session.begin_nested():
-                session.add(StoryAlert(story_id=article.story_id, rule=rule,
-                                       statement=statement_key(sentence) if sentence else "", article_id=article.id))
-                session.flush()
-            won.append(sentence)
-        except IntegrityError:
-            continue  # claimed meanwhile by another article or instance
-    if not won:
-        return None
-    return [w for w in won if w]
 
 
 def also_reported_by(session: Session, article_id: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""Delivery commands: ``monitor alerts``, ``monitor alerts retry``, ``monitor test-channel``."""
+"""Alerts: ``monitor alerts`` (deliveries and their state), ``monitor alerts retry`` and
+``monitor test-channel``."""
 
 from __future__ import annotations
 
@@ -8,30 +9,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from sqlmodel import col, select
 
-from monitor.alerts.outbox import STATUSES
-from monitor.util import aware
+from monitor.commands.common import database, iso, load_config_or_exit
 
 
-def _engine(ctx: click.Context) -> Any:
-    from monitor.cli import load_config_or_exit
-    from monitor.store import create_db_engine, upgrade
+class _Status(click.ParamType):
+    """A delivery state, checked against the outbox's list only when given (keeps --help light)."""
 
-    config = load_config_or_exit(ctx)
-    engine = create_db_engine(config.database_url)
-    upgrade(engine)
-    return engine
+    name = "status"
 
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from monitor.alerts.outbox import STATUSES
 
-def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return aware(dt).isoformat()
+        if value not in STATUSES:
+            self.fail(f"{value!r} is not one of {', '.join(STATUSES)}", param, ctx)
+        return str(value)
 
 
 @click.group(invoke_without_command=True)
-@click.option("--status", "status", type=click.Choice(STATUSES), help="Only deliveries in this state.")
+@click.option("--status", "status", type=_Status(), help="Only deliveries in this state (pending, failed, dead, ...).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
 @click.option("--limit", default=100, show_default=True)
 @click.pass_context
@@ -39,10 +35,11 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
     """List deliveries (one per alert and channel), newest first."""
     if ctx.invoked_subcommand is not None:
         return
+    from sqlmodel import col, select
+
     from monitor.store import Alert, Delivery, session_scope
 
-    engine = _engine(ctx)
-    with session_scope(engine) as s:
+    with database(load_config_or_exit(ctx)) as engine, session_scope(engine) as s:
         q = select(Delivery, Alert).join(Alert, col(Alert.id) == col(Delivery.alert_id))
         if status:
             q = q.where(col(Delivery.status) == status)
@@ -53,12 +50,11 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
             "title": a.payload.get("title") or a.payload.get("subject")
             or (f"{len(a.payload.get('items', []))} alerts" if a.kind == "digest" else None),
             "url": a.payload.get("url"),
-            "created": _iso(d.created_at), "sent": _iso(d.sent_at),
-            "next_attempt": _iso(d.next_attempt_at) if d.status in ("pending", "failed") else None,
-            "digest_due": _iso(d.digest_due_at) if d.status == "digest" else None,
+            "created": iso(d.created_at), "sent": iso(d.sent_at),
+            "next_attempt": iso(d.next_attempt_at) if d.status in ("pending", "failed") else None,
+            "digest_due": iso(d.digest_due_at) if d.status == "digest" else None,
             "digest_id": d.digest_id, "lease_owner": d.lease_owner, "last_error": d.last_error,
         } for d, a in rows]
-    engine.dispose()
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
@@ -80,10 +76,8 @@ def alerts_retry(ctx: click.Context, delivery_id: int | None, dead: bool) -> Non
 
     if (delivery_id is None) == (not dead):
         raise click.UsageError("give a delivery ID or --dead (not both)")
-    engine = _engine(ctx)
-    with session_scope(engine) as s:
+    with database(load_config_or_exit(ctx), migrate=True) as engine, session_scope(engine) as s:
         n = retry(s, delivery_id, dead=dead)
-    engine.dispose()
     if n == 0 and not dead:
         click.echo(f"delivery {delivery_id}: not found, or already sent or being sent", err=True)
         ctx.exit(1)
@@ -96,7 +90,6 @@ def alerts_retry(ctx: click.Context, delivery_id: int | None, dead: bool) -> Non
 def test_channel(ctx: click.Context, name: str) -> None:
     """Send a test message through channel NAME and report whether it was accepted."""
     from monitor.alerts.render import AlertMessage
-    from monitor.cli import load_config_or_exit
     from monitor.deliver import DeliveryError, build_channel
 
     config = load_config_or_exit(ctx)
@@ -120,6 +113,4 @@ def test_channel(ctx: click.Context, name: str) -> None:
     click.echo(f"{name} ({cc.type}): OK, the test message was accepted")
 
 
-def register(cli: click.Group) -> None:
-    cli.add_command(alerts)
-    cli.add_command(test_channel)
+COMMANDS = [alerts, test_channel]

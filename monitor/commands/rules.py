@@ -12,27 +12,16 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 
-from monitor.config import (
-    Config,
-    ConfigError,
-    EntityConfig,
-    config_path,
-    load_config,
-    parse_duration,
-)
-from monitor.match import Document, QuerySyntaxError, RuleMatch, RuleSet
-from monitor.match.evaluate import DocIndex, explain, plain_title_body
-from monitor.util import HTML_ACCEPT
+from monitor.commands.common import database, load_config
 
-
-def register(cli: click.Group) -> None:
-    cli.add_command(test_rule)
-    cli.add_command(backtest)
+if TYPE_CHECKING:
+    from monitor.config import Config, EntityConfig
+    from monitor.match import Document, RuleMatch, RuleSet
 
 
 def _entities(config: Config | None) -> dict[str, EntityConfig]:
@@ -40,23 +29,10 @@ def _entities(config: Config | None) -> dict[str, EntityConfig]:
 
 
 def _optional_config(ctx: click.Context, need: bool) -> Config | None:
-    """The config when it exists (for entities and named rules); required only with --rule."""
-    from monitor.cli import load_config_or_exit
-
-    root = ctx.find_root()
-    path: Path = root.obj["config_path"] if root.obj else config_path(None)
-    if need or path.exists():
-        if not need:
-            try:
-                return load_config(path)
-            except ConfigError as exc:
-                # --query works without a usable config (e.g. secrets not set); its entities
-                # are then unknown, which an @entity in the query reports.
-                click.echo(f"warning: {path} not used ({len(exc.problems)} problem(s); "
-                           f"`monitor check-config` lists them)", err=True)
-                return None
-        return load_config_or_exit(ctx)
-    return None
+    """The config when it exists (for entities and named rules); required only with --rule.
+    --query works without a usable config (e.g. secrets not set); its entities are then
+    unknown, which an @entity in the query reports."""
+    return load_config(ctx, "required" if need else "lenient")
 
 
 def _rule_query(config: Config | None, rule: str | None, query: str | None) -> tuple[str, str]:
@@ -73,6 +49,8 @@ def _rule_query(config: Config | None, rule: str | None, query: str | None) -> t
 
 
 def _ruleset(name: str, query: str, config: Config | None) -> RuleSet:
+    from monitor.match import QuerySyntaxError, RuleSet
+
     try:
         return RuleSet([(name, query)], _entities(config))
     except QuerySyntaxError as exc:
@@ -90,6 +68,8 @@ def _looks_like_html(data: bytes, name: str) -> bool:
 def _document(data: bytes, name: str, url: str = "") -> Document:
     """An input as the daemon would see it: extracted article for HTML, title line + body for text."""
     from monitor.extract import detect_language, extract_article
+    from monitor.match import Document
+    from monitor.match.evaluate import plain_title_body
 
     if _looks_like_html(data, name):
         ex = extract_article(data, url or None)
@@ -128,6 +108,7 @@ def _read_inputs(inputs: tuple[str, ...], config: Config | None) -> Iterator[tup
 async def _fetch_all(urls: list[str], config: Config | None) -> dict[str, bytes | str]:
     from monitor.config import FetchSettings
     from monitor.fetch import Fetcher, FetchError
+    from monitor.util import HTML_ACCEPT
 
     settings = config.fetch if config else FetchSettings()
     out: dict[str, bytes | str] = {}
@@ -163,6 +144,8 @@ def test_rule(ctx: click.Context, rule: str | None, query: str | None, as_json: 
 
     Exit status: 0 if every input matched, 1 if some did not, 2 on errors.
     """
+    from monitor.match.evaluate import DocIndex, explain
+
     config = _optional_config(ctx, need=rule is not None)
     name, q = _rule_query(config, rule, query)
     rules = _ruleset(name, q, config)
@@ -219,8 +202,10 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
     from sqlalchemy import func
     from sqlmodel import col, select
 
-    from monitor.store import Article, Source, create_db_engine, session_scope, upgrade
+    from monitor.match import Document
+    from monitor.store import Article, Source, session_scope
     from monitor.store.models import Match
+    from monitor.util import parse_duration
 
     config = _optional_config(ctx, need=True)
     assert config is not None
@@ -230,11 +215,9 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
     rules = _ruleset(name, q, config)
-    engine = create_db_engine(config.database_url)
-    upgrade(engine)
     cutoff = datetime.now(UTC) - timedelta(seconds=window)
     found = 0
-    with session_scope(engine) as s:
+    with database(config) as engine, session_scope(engine) as s:
         total = s.exec(select(func.count()).select_from(Article)
                        .where(col(Article.first_seen_at) >= cutoff)).one()
         alerted = set(s.exec(select(Match.article_id).where(Match.rule == name)).all())
@@ -267,3 +250,6 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
     if not as_json:
         click.echo(f"{found} of {total} articles since {cutoff:%Y-%m-%d %H:%M} UTC would have alerted "
                    f"for {name}; nothing was sent.", err=True)
+
+
+COMMANDS = [test_rule, backtest]

@@ -1,4 +1,5 @@
-"""``monitor add-source URL`` and ``monitor import-opml FILE``: config entries for new sources."""
+"""Sources: ``monitor add-source URL``, ``monitor import-opml FILE`` (config entries for new
+sources) and ``monitor sources`` (each source's polling state)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,20 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.config import Config, FetchSettings
-from monitor.util import aware
+from monitor.commands.common import database, load_config, load_config_or_exit
 
-
-def register(cli: click.Group) -> None:
-    cli.add_command(add_source)
-    cli.add_command(import_opml)
-    cli.add_command(sources)
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 
 def _config_if_any(ctx: click.Context) -> Config | None:
     """The config when there is one (its [fetch] settings and contact apply); these commands
     also work before a config exists."""
-    from monitor.cli import load_config_or_exit
-
-    path: Path = ctx.find_root().obj["config_path"]
-    return load_config_or_exit(ctx) if path.exists() else None
+    return load_config(ctx, "optional")
 
 
 @click.command("add-source")
@@ -36,6 +30,7 @@ def _config_if_any(ctx: click.Context) -> Config | None:
 def add_source(ctx: click.Context, url: str, allow_private_networks: bool) -> None:
     """Find how to watch URL (its feed, the page as a listing, or a sitemap) and print the
     [[source]] entry to add to the config."""
+    from monitor.config import FetchSettings
     from monitor.fetch import Fetcher, FetchError
     from monitor.sources.discover import describe, unique_names
 
@@ -91,6 +86,8 @@ def import_opml(ctx: click.Context, file: Path, append: bool) -> None:
 
 
 def _iso(dt: datetime | None) -> str | None:
+    from monitor.util import aware
+
     return None if dt is None else aware(dt).isoformat(timespec="seconds")
 
 
@@ -103,47 +100,42 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
     """Each source's polling state: where it is polled, when next, failures, broken or disabled."""
     from sqlmodel import select
 
-    from monitor.cli import load_config_or_exit
-    from monitor.store import Source, create_db_engine, session_scope, upgrade
+    from monitor.store import Source, session_scope
+    from monitor.util import aware
 
     config = load_config_or_exit(ctx)
-    engine = create_db_engine(config.database_url)
-    upgrade(engine)
-    try:
-        with session_scope(engine) as s:
-            rows = {r.name: r for r in s.exec(select(Source)).all()}
-            for name in reset:
-                row = rows.get(name)
-                if row is None:
-                    raise click.BadParameter(f"no stored source named {name!r} (known: {', '.join(sorted(rows)) or 'none'})",
-                                             param_hint="--reset")
-                row.next_poll_at = None
-                row.disabled_at = None
-                row.disabled_reason = None
-                s.add(row)
-                click.echo(f"{name}: will be polled at the next run", err=True)
-            now = datetime.now(UTC)
-            items: list[dict[str, Any]] = []
-            for sc in config.sources:
-                r = rows.get(sc.name)
-                if r is None:
-                    items.append({"name": sc.name, "type": sc.type, "url": sc.url, "state": "new"})
-                    continue
-                nxt = aware(r.next_poll_at)
-                state = ("disabled" if r.disabled_at else "broken" if r.broken_since
-                         else "failing" if r.consecutive_failures else "ok" if r.last_polled_at else "new")
-                items.append({
-                    "name": sc.name, "type": sc.type, "url": r.url,
-                    "config_url": r.config_url if r.config_url and r.config_url != r.url else None,
-                    "state": state, "consecutive_failures": r.consecutive_failures,
-                    "last_status": r.last_status, "last_polled_at": _iso(r.last_polled_at),
-                    "last_success_at": _iso(r.last_success_at),
-                    "next_poll_at": _iso(nxt), "next_poll_in_seconds": round((nxt - now).total_seconds()) if nxt else None,
-                    "broken_since": _iso(r.broken_since), "disabled_at": _iso(r.disabled_at),
-                    "last_error": r.disabled_reason or r.last_error,
-                })
-    finally:
-        engine.dispose()
+    with database(config) as engine, session_scope(engine) as s:
+        rows = {r.name: r for r in s.exec(select(Source)).all()}
+        for name in reset:
+            row = rows.get(name)
+            if row is None:
+                raise click.BadParameter(f"no stored source named {name!r} (known: {', '.join(sorted(rows)) or 'none'})",
+                                         param_hint="--reset")
+            row.next_poll_at = None
+            row.disabled_at = None
+            row.disabled_reason = None
+            s.add(row)
+            click.echo(f"{name}: will be polled at the next run", err=True)
+        now = datetime.now(UTC)
+        items: list[dict[str, Any]] = []
+        for sc in config.sources:
+            r = rows.get(sc.name)
+            if r is None:
+                items.append({"name": sc.name, "type": sc.type, "url": sc.url, "state": "new"})
+                continue
+            nxt = aware(r.next_poll_at)
+            state = ("disabled" if r.disabled_at else "broken" if r.broken_since
+                     else "failing" if r.consecutive_failures else "ok" if r.last_polled_at else "new")
+            items.append({
+                "name": sc.name, "type": sc.type, "url": r.url,
+                "config_url": r.config_url if r.config_url and r.config_url != r.url else None,
+                "state": state, "consecutive_failures": r.consecutive_failures,
+                "last_status": r.last_status, "last_polled_at": _iso(r.last_polled_at),
+                "last_success_at": _iso(r.last_success_at),
+                "next_poll_at": _iso(nxt), "next_poll_in_seconds": round((nxt - now).total_seconds()) if nxt else None,
+                "broken_since": _iso(r.broken_since), "disabled_at": _iso(r.disabled_at),
+                "last_error": r.disabled_reason or r.last_error,
+            })
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
@@ -154,3 +146,6 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
         if it.get("last_error"):
             line += f"\n{'':28}  ! {str(it['last_error'])[:100]}"
         click.echo(line)
+
+
+COMMANDS = [add_source, import_opml, sources]

@@ -1,0 +1,204 @@
+"""Benchmark: who said it, and which sentence is quoted, per language, beside a baseline commit.
+
+    python -m bench.speakers [--baseline 20e05d6] [--json]
+
+Sets: the 18 seed reports of ``../shared/data/stories/corpus.jsonl`` (each labelled with its
+``quote`` and ``speaker``), matched by ``SEED_RULE`` (the seed statement as an analyst would
+write it for the languages the set holds), and ``bench/data/speakers.jsonl``: short reports
+written for this benchmark in the other languages we alert in, each with its own rule, gold
+quote, speaker and the speaker's entity (or none).
+
+Scores per language:
+- speaker: the alert's speaker, normalised to an entity key, equals the gold entity (for a
+  speaker who is no configured entity: the gold name's last word is in the alert's speaker; for
+  a report that names no speaker: the alert names none);
+- quote: the alert's quote (its first statement) contains the gold quote.
+
+The baseline column runs this same script on the code of another commit (``git archive`` into a
+temporary folder, imported first), so both columns score the same sets the same way. A baseline
+without ``speaker_entity`` is normalised by this script's own alias check (``_entity_of``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STORIES = ROOT.parent / "shared" / "data" / "stories" / "corpus.jsonl"
+OWN = ROOT / "bench" / "data" / "speakers.jsonl"
+BASELINE = "20e05d6"  # main before issue 18
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    aliases: tuple[str, ...]
+    inflect: bool = True
+    display: str | None = None
+
+
+ENTITIES = {e.name: e for e in [
+    Entity("kazakhstan", ("Kazakhstan", "Kasachstan", "Kazakistan", "Kazajistán", "Казахстан",
+                          "Қазақстан", "哈萨克斯坦")),
+    Entity("tokayev", ("Tokayev", "Tokaev", "Tokajew", "Tokaïev", "Tokáyev", "Токаев", "Тоқаев",
+                       "Токаєв", "托卡耶夫"), display="Tokayev"),
+]}
+for _line in OWN.read_text(encoding="utf-8").splitlines() if OWN.exists() else []:
+    if _line.strip() and json.loads(_line).get("entities"):
+        for _k, _v in json.loads(_line)["entities"].items():
+            ENTITIES.setdefault(_k, Entity(_k, tuple(_v["aliases"]), display=_v.get("display")))
+
+# The seed statement: Kazakhstan + "not a mediator" + "a venue / good services", in the words of
+# each language of the set (the renderings listed in the set's README).
+SEED_RULE = (
+    "@kazakhstan AND (mediator* OR Vermittler* OR arabulucu* OR посредни* OR посередни* OR делдал* "
+    "OR 调解 OR médiateur* OR mediador*) AND (\"good services\" OR \"good offices\" OR venue OR "
+    "platform OR \"добрые услуги\" OR площадк* OR \"добрі послуги\" OR майданчик* OR "
+    "\"игі қызмет\" OR алаң* OR \"gute Dienste\" OR Verhandlungsort OR 良好服务 OR 场所 OR "
+    "\"iyi hizmetler\" OR mekân OR \"bons offices\" OR \"buenos oficios\")")
+
+
+def _load() -> list[dict[str, Any]]:
+    recs = []
+    if STORIES.exists():
+        for line in STORIES.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if r["seed_rule"] == "yes":
+                r["rule"] = SEED_RULE
+                r["set"] = "stories"
+                recs.append(r)
+    if OWN.exists():
+        for line in OWN.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                r["set"] = "own"
+                recs.append(r)
+    return recs
+
+
+def _entity_of(phrase: str | None) -> str | None:
+    """The configured entity one of whose aliases (any inflection) ends last in ``phrase`` (the
+    head of "Kazakhstan's President Tokaev" is its end)."""
+    if not phrase:
+        return None
+    from monitor.match.query import inflections
+    from monitor.match.text import words
+    have = words(phrase)
+    best: tuple[int, str] | None = None
+    for e in ENTITIES.values():
+        for alias in e.aliases:
+            parts = alias.split()
+            for f in inflections(parts[-1]):
+                form = words(" ".join([*parts[:-1], f]))
+                n = len(form)
+                for i in range(len(have) - n, -1, -1):
+                    if n and have[i:i + n] == form:
+                        if best is None or i + n > best[0]:
+                            best = (i + n, e.name)
+                        break
+    return best[1] if best else None
+
+
+def _gold_entity(r: dict[str, Any]) -> str | None:
+    return r["speaker_entity"] if "speaker_entity" in r else _entity_of(r.get("speaker"))
+
+
+def score(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    from monitor.match import Document, RuleSet
+    rows: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "speaker": 0, "quote": 0})
+    misses: list[str] = []
+    for r in recs:
+        rules = RuleSet([("r", r["rule"])], ENTITIES)
+        ms = rules.match(Document(title=r["title"], body=r["text"], lang=r["language"]))
+        row = rows[r["language"]]
+        row["n"] += 1
+        if not ms:
+            misses.append(f"{r['id']}: no match")
+            continue
+        m = ms[0]
+        quote = m.quote or ""
+        first = m.statements[0] if m.statements else None
+        pred_ent = (first.speaker_entity if first is not None and hasattr(first, "speaker_entity")
+                    and m.speaker == first.speaker else _entity_of(m.speaker))
+        gold_ent = _gold_entity(r)
+        if gold_ent is not None:
+            ok_sp = pred_ent == gold_ent
+        elif r.get("speaker"):
+            said = (m.speaker or "").lower()
+            ok_sp = pred_ent is None and bool(said) and r["speaker"].split()[-1].lower() in said
+        else:
+            ok_sp = m.speaker is None
+        ok_q = bool(r.get("quote")) and r["quote"] in quote
+        row["speaker"] += ok_sp
+        row["quote"] += ok_q
+        if not ok_sp:
+            misses.append(f"{r['id']}: speaker {m.speaker!r} ({pred_ent}) want {r.get('speaker')!r} ({gold_ent})")
+        if not ok_q:
+            misses.append(f"{r['id']}: quote {quote[:90]!r}")
+    return {"rows": dict(rows), "misses": misses}
+
+
+def _baseline(ref: str) -> dict[str, Any] | None:
+    """This script run on the code of ``ref`` (imported from a temporary export)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        arch = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "monitor"], capture_output=True)
+        if arch.returncode:
+            print(f"baseline {ref}: {arch.stderr.decode().strip()}", file=sys.stderr)
+            return None
+        subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
+        env = {**os.environ, "PYTHONPATH": tmp}
+        out = subprocess.run([sys.executable, __file__, "--json", "--no-baseline"], env=env,
+                             capture_output=True, text=True, cwd=tmp)
+        if out.returncode:
+            print(out.stderr, file=sys.stderr)
+            return None
+        return json.loads(out.stdout)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--baseline", default=BASELINE, help="commit to compare with")
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--misses", action="store_true", help="list every wrong speaker or quote")
+    args = ap.parse_args()
+    recs = _load()
+    now = score(recs)
+    if args.json:
+        print(json.dumps(now))
+        return 0
+    base = None if args.no_baseline else _baseline(args.baseline)
+    print(f"speaker and quote accuracy per language ({len(recs)} reports; baseline {args.baseline})")
+    print(f"{'lang':<5} {'n':>3}  {'speaker base':>12} {'speaker now':>11}  {'quote base':>10} {'quote now':>9}")
+    ok = True
+    for lang in sorted(now["rows"]):
+        r = now["rows"][lang]
+        b = base["rows"].get(lang) if base else None
+        sp, qu = r["speaker"] / r["n"], r["quote"] / r["n"]
+        ok &= sp >= 0.95 and qu >= 0.9
+        bs = f"{b['speaker'] / b['n']:.2f}" if b else "-"
+        bq = f"{b['quote'] / b['n']:.2f}" if b else "-"
+        print(f"{lang:<5} {r['n']:>3}  {bs:>12} {sp:>11.2f}  {bq:>10} {qu:>9.2f}")
+    tot = {k: sum(r[k] for r in now["rows"].values()) for k in ("n", "speaker", "quote")}
+    if base:
+        bt = {k: sum(r[k] for r in base["rows"].values()) for k in ("n", "speaker", "quote")}
+        print(f"{'all':<5} {tot['n']:>3}  {bt['speaker'] / bt['n']:>12.2f} {tot['speaker'] / tot['n']:>11.2f}  "
+              f"{bt['quote'] / bt['n']:>10.2f} {tot['quote'] / tot['n']:>9.2f}")
+    if args.misses or not ok:
+        for m in now["misses"]:
+            print("  miss", m)
+    print("targets (speaker >= 0.95, quote >= 0.90 in every language):", "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The gate: whether one rule's match of one article alerts, once per story and rule.
+
+A story alerts once per rule however many outlets and instances see it; with
+``realert = "new_statement"`` again for a matching sentence no earlier article of the story
+carried, quoting only those sentences. Every decision is a claim: a ``story_alert`` row with a
+unique key, written in a savepoint of the ingest transaction, so a concurrent instance that
+claimed first wins and this one stays quiet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from monitor.match import RuleMatch, body_statements
+from monitor.match.speakers import Entities
+from monitor.store.models import Article, StoryAlert
+from monitor.story.near import tokens
+from monitor.story.stories import Assignment, new_statements
+
+MAX_REALERT_QUOTES = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's decision on one match, handed to the outbox."""
+
+    match: RuleMatch  # as recorded; a re-alert's quotes only the statements new to the story
+    alert: bool  # False: the story already alerted for this rule, so the match is only recorded
+
+
+def statement_key(sentence: str) -> str:
+    return hashlib.sha256(" ".join(tokens(sentence)).encode()).hexdigest()[:32]
+
+
+def gate(session: Session, article: Article, story: Assignment, match: RuleMatch,
+         realert: str | None, entities: Entities | None = None) -> Verdict:
+    """Decide (and claim) whether ``match`` alerts; ``article`` is stored and in ``story``.
+
+    ``entities`` (the rules' entities) name the speakers of the statements a re-alert quotes."""
+    sentences = (body_statements(article.text, match, article.title, entities)
+                 if not story.new_story else [])
+    claim = claim_alert(session, article, match.rule, [st.text for st in sentences], realert, story.new_story)
+    if claim is None:
+        return Verdict(match, alert=False)
+    if claim:  # a re-alert quotes the statements that are new to the story
+        match = replace(match, statements=tuple(st for st in sentences if st.text in claim)[:MAX_REALERT_QUOTES])
+    return Verdict(match, alert=True)
+
+
+def claim_alert(session: Session, article: Article, rule: str, sentences: Sequence[str],
+                realert: str | None, new_story: bool) -> list[str] | None:
+    """Whether this article's match of ``rule`` should alert, and the claim recorded if so.
+
+    None: stay quiet. A list: alert; for a re-alert it holds the new sentences to quote (empty
+    for the story's first alert).
+    """
+    assert article.story_id is not None and article.id is not None
+    fresh: list[str] = []
+    if not new_story:
+        claimed = session.exec(select(StoryAlert.id).where(
+            StoryAlert.story_id == article.story_id, StoryAlert.rule == rule)).first()
+        if claimed is not None:
+            if realert != "new_statement":
+                return None
+            fresh = new_statements(session, article, sentences)
+            if not fresh:
+                return None
+    won: list[str] = []
+    for sentence in fresh or [""]:
+        try:
+            with session.begin_nested():
+                session.add(StoryAlert(story_id=article.story_id, rule=rule,
+                                       statement=statement_key(sentence) if sentence else "", article_id=article.id))
+                session.flush()
+            won.append(sentence)
+        except IntegrityError:
+            continue  # claimed meanwhile by another article or instance
+    if not won:
+        return None
+    return [w for w in won if w]

@@ -1,0 +1,110 @@
+"""What every command shares: the one config loader and the database opener.
+
+Kept light (click only at import) so that ``monitor --help`` does not load the stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import click
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from monitor.config import Config
+
+
+def config_path(ctx: click.Context) -> Path:
+    """``--config``, else ``$MONITOR_CONFIG``, else ``./config.toml``."""
+    root = ctx.find_root()
+    explicit = root.obj.get("config_path") if isinstance(root.obj, dict) else None
+    if explicit is not None:
+        return Path(explicit)
+    from monitor.config import config_path as default_path
+
+    return default_path(None)
+
+
+def _no_config(path: Path) -> str:
+    return (f"no config at {path.resolve()}: give one with `monitor --config PATH ...` or "
+            f"MONITOR_CONFIG=PATH (default: ./config.toml)")
+
+
+def load_config(ctx: click.Context, need: Literal["required", "optional", "lenient"] = "required") -> Config | None:
+    """The one config loader of the CLI.
+
+    ``required``: the validated config, or every problem printed and exit 2.
+    ``optional``: as required when the file exists; None when there is none (add-source works
+    before a config exists). ``lenient``: a config with problems gives a warning and None
+    (test-rule --query and extract need no channels or secrets).
+    """
+    import monitor.stages  # noqa: F401  (each stage registers its config checks)
+    from monitor.config import ConfigError
+    from monitor.config import load_config as load
+    from monitor.ops import logs
+
+    path = config_path(ctx)
+    if need != "required" and not path.exists():
+        return None
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        if need == "lenient":
+            click.echo(f"warning: {path} not used ({len(exc.problems)} problem(s); "
+                       f"`monitor check-config` lists them)", err=True)
+            return None
+        if not path.exists():
+            click.echo(_no_config(path), err=True)
+        else:
+            for p in exc.problems:
+                click.echo(p, err=True)
+            click.echo(f"{len(exc.problems)} problem(s) in {path}", err=True)
+        ctx.exit(2)
+    logs.set_secrets(config.secrets)
+    return config
+
+
+def load_config_or_exit(ctx: click.Context) -> Config:
+    """The validated config, or its problems printed and exit 2."""
+    config = load_config(ctx, "required")
+    assert config is not None
+    return config
+
+
+@contextmanager
+def database(config: Config, migrate: bool = False) -> Iterator[Engine]:
+    """An engine on the config's database, disposed after use.
+
+    Read-only commands (``migrate=False``) never change the schema: an old or missing one is a
+    clear error naming ``monitor db upgrade``. Commands that write bring the schema up to date.
+    """
+    from monitor.store import SchemaOutdated, check_schema, create_db_engine, upgrade
+
+    url = config.database_url
+    if not migrate and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        raise click.ClickException(f"no database at {url[len('sqlite:///'):]} yet: run `monitor db upgrade` "
+                                   f"(or `monitor run`, which creates it)")
+    engine = create_db_engine(config.database_url)
+    try:
+        if migrate:
+            upgrade(engine)
+        else:
+            try:
+                check_schema(engine)
+            except SchemaOutdated as exc:
+                raise click.ClickException(f"{config.database_url}: {exc}") from exc
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO 8601 with its UTC offset (SQLite hands back naive UTC)."""
+    from monitor.util import aware
+
+    return None if dt is None else aware(dt).isoformat()

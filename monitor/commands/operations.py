@@ -1,0 +1,184 @@
+"""Operations: ``monitor run``, ``check-config``, ``db upgrade``, ``health``, ``stats``, ``prune``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from monitor.commands.common import database, load_config_or_exit
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Poll the sources that are due, deliver, and exit.")
+@click.option("--all", "everything", is_flag=True, help="With --once: poll every source now.")
+@click.pass_context
+def run(ctx: click.Context, once: bool, everything: bool) -> None:
+    """Run the daemon (or one cycle with --once)."""
+    config = load_config_or_exit(ctx)
+    if everything and not once:
+        raise click.UsageError("--all goes with --once")
+    from monitor.daemon import Daemon, run_once
+
+    if once:
+        code = asyncio.run(run_once(config, everything))
+    else:
+        async def main() -> int:
+            return await Daemon(config).run()
+        code = asyncio.run(main())
+    ctx.exit(code)
+
+
+@click.command("check-config")
+@click.pass_context
+def check_config(ctx: click.Context) -> None:
+    """Validate the config and every rule; exit non-zero on any problem."""
+    config = load_config_or_exit(ctx)
+    click.echo(f"{config.path}: OK ({len(config.sources)} sources, {len(config.rules)} rules, "
+               f"{len(config.channels)} channels)")
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply pending schema migrations."""
+    with database(load_config_or_exit(ctx), migrate=True):
+        pass
+    click.echo("database is up to date")
+
+
+def database_size(engine: Engine) -> int | None:
+    """Bytes on disk: the SQLite file with its WAL, or PostgreSQL's pg_database_size."""
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            return None
+        return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar() or 0)
+
+
+def collect_stats(engine: Engine) -> dict[str, Any]:
+    from sqlalchemy import func, select
+    from sqlmodel import SQLModel
+
+    from monitor.util import aware
+
+    t = SQLModel.metadata.tables
+    now = datetime.now(UTC)
+    out: dict[str, Any] = {}
+    with engine.connect() as conn:
+        for name, key in (("source", "sources"), ("article", "articles"), ("match", "matches"),
+                          ("alert", "alerts"), ("delivery", "deliveries")):
+            out[key] = conn.execute(select(func.count()).select_from(t[name])).scalar() or 0
+        d = t["delivery"]
+        out["deliveries_by_status"] = {s: n for s, n in conn.execute(
+            select(d.c.status, func.count()).group_by(d.c.status).order_by(d.c.status))}
+        oldest = conn.execute(select(d.c.id, d.c.created_at).where(d.c.status.in_(["pending", "failed"]))
+                              .order_by(d.c.created_at, d.c.id).limit(1)).first()
+        a = t["article"]
+        first = conn.execute(select(func.min(a.c.first_seen_at))).scalar()
+        s = t["source"]
+        out["sources_leased"] = conn.execute(select(func.count()).select_from(s).where(
+            s.c.lease_expires_at > now)).scalar() or 0
+    if oldest is not None:
+        created = aware(oldest.created_at)
+        out["oldest_pending_delivery"] = {"id": oldest.id, "created_at": created.isoformat(),
+                                          "age_seconds": round((now - created).total_seconds(), 1)}
+    else:
+        out["oldest_pending_delivery"] = None
+    out["oldest_article"] = first.isoformat() if first else None
+    out["database_bytes"] = database_size(engine)
+    return out
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+@click.command()
+@click.option("--url", help="Base URL of the instance (default: from [http] listen in the config).")
+@click.option("--live", is_flag=True, help="Only check that the process answers (/healthz), not /readyz.")
+@click.option("--timeout", default=5.0, show_default=True)
+@click.pass_context
+def health(ctx: click.Context, url: str | None, live: bool, timeout: float) -> None:
+    """Check a running daemon over HTTP; exit 0 when ready (for Docker's HEALTHCHECK)."""
+    import httpx
+
+    if url is None:
+        config = load_config_or_exit(ctx)
+        if not config.http.listen:
+            raise click.ClickException("no [http] listen in the config: nothing to check")
+        host, port = config.http.host_port
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+    path = "/healthz" if live else "/readyz"
+    try:
+        resp = httpx.get(url.rstrip("/") + path, timeout=timeout)
+    except httpx.HTTPError as exc:
+        click.echo(f"unhealthy: {url}{path}: {type(exc).__name__}: {exc}", err=True)
+        ctx.exit(1)
+    if resp.status_code != 200:
+        click.echo(f"unhealthy: {url}{path}: HTTP {resp.status_code}: {resp.text.strip()}", err=True)
+        ctx.exit(1)
+    click.echo(f"healthy: {resp.text.strip()}")
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Counts, database size and the oldest pending delivery."""
+    with database(load_config_or_exit(ctx)) as engine:
+        st = collect_stats(engine)
+    if as_json:
+        click.echo(json.dumps(st, indent=1))
+        return
+    for k in ("sources", "articles", "matches", "alerts", "deliveries"):
+        click.echo(f"{k:<12} {st[k]:>10}")
+    for status, n in st["deliveries_by_status"].items():
+        click.echo(f"  {status:<10} {n:>10}")
+    click.echo(f"{'leased':<12} {st['sources_leased']:>10}  sources being polled now")
+    click.echo(f"{'database':<12} {_human(st['database_bytes']):>10}")
+    click.echo(f"{'oldest':<12} {st['oldest_article'] or '-':>10}  article")
+    op = st["oldest_pending_delivery"]
+    if op:
+        click.echo(f"oldest pending delivery: {op['id']} since {op['created_at']} ({op['age_seconds']:.0f} s)")
+    else:
+        click.echo("oldest pending delivery: none")
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.pass_context
+def prune(ctx: click.Context, dry_run: bool) -> None:
+    """Delete what [retention] says is old (the daemon also does it every [retention] interval)."""
+    from monitor.ops.retention import prune as do_prune
+
+    config = load_config_or_exit(ctx)
+    with database(config, migrate=not dry_run) as engine:
+        result = do_prune(engine, config.retention, dry_run=dry_run)
+    click.echo(("would be " if dry_run else "") + str(result))
+
+
+COMMANDS = [run, check_config, db, health, stats, prune]

@@ -1,0 +1,110 @@
+"""Ingest: one new article through store -> story -> match -> gate -> outbox.
+
+Each step is a function with typed input and output, in data-flow order, so each can be tested
+alone and a change finds its place:
+
+    new_article(source, entry, page)       -> Article      the row to store (no database)
+    store_article(session, article, vec)   -> int          the article's id
+    StoryIndex.assign(session, article)    -> Assignment   monitor.story: its story, new or joined
+    match_article(rules, article, ...)     -> RuleMatch*   monitor.match: every matching rule
+    gate(session, article, story, match)   -> Verdict      monitor.alerts.gate: once per story and rule
+    enqueue(session, article, src, verdict)-> Match        monitor.alerts.outbox: match row, alert, deliveries
+
+``Ingest.run`` chains them in one transaction owned by the caller, so a crash never leaves an
+article without its story, its matches or their alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlmodel import Session
+
+from monitor.alerts.gate import gate
+from monitor.alerts.outbox import enqueue
+from monitor.config import SourceConfig
+from monitor.extract import Extracted, detect_language
+from monitor.match import Document, RuleMatch, RuleSet
+from monitor.parse import FeedEntry
+from monitor.store.models import Article, Source
+from monitor.story import content_hash
+from monitor.story.stories import Assignment, StoryIndex
+from monitor.story.urls import preferred_url
+
+
+def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
+                page_error: str | None, now: datetime | None = None) -> Article:
+    """The row to store for a feed entry and its extracted page (the feed's content without one)."""
+    url = preferred_url(entry.url, ex.canonical_url if ex else None)
+    text = ex.text if ex else entry.content_text
+    title = entry.title or (ex.title if ex and ex.title else "") or url
+    published = entry.published or (ex.published if ex else None)
+    now = now or datetime.now(UTC)
+    return Article(
+        source_id=source_id, guid=entry.guid, url=url, original_url=entry.original_url or entry.url,
+        title=title, text=text, published=published or now, published_estimated=published is None,
+        authors=(ex.authors if ex and ex.authors else entry.author),
+        language=ex.language if ex else detect_language(text, entry.language),
+        full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
+        image=(ex.image if ex and ex.image else entry.image),
+        content_hash=content_hash(text) if text else None, first_seen_at=now,
+    )
+
+
+def document_of(article: Article, source_name: str, vector: Any = None) -> Document:
+    """What a rule sees of a stored (or about to be stored) article."""
+    return Document(title=article.title, body=article.text, url=article.url,
+                    site=urlsplit(article.url).hostname or "", source=source_name, lang=article.language,
+                    author=article.authors or "", vector=vector)
+
+
+def store_article(session: Session, article: Article, vector: Any = None) -> int:
+    """Insert the article (and its meaning vector); IntegrityError if its URL is stored already."""
+    session.add(article)
+    session.flush()
+    assert article.id is not None
+    if vector is not None:
+        from monitor.embed.store import save_vector
+
+        save_vector(session, article.id, vector)
+    return article.id
+
+
+def match_article(rules: RuleSet, article: Article, source_name: str, vector: Any = None) -> list[RuleMatch]:
+    return rules.match(document_of(article, source_name, vector))
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What one article's ingest did."""
+
+    article_id: int
+    story: Assignment
+    matches: int
+    alerts: int
+
+
+@dataclass
+class Ingest:
+    """The ingest steps with what they read from the config."""
+
+    rules: RuleSet
+    stories: StoryIndex
+    realert: Mapping[str, str | None]  # rule -> its realert policy
+    channels: Mapping[str, tuple[str, ...]]  # rule -> the channels it alerts
+
+    def run(self, session: Session, article: Article, source: Source, vector: Any = None) -> Ingested:
+        """All steps for one new article, in the caller's transaction."""
+        article_id = store_article(session, article, vector)
+        story = self.stories.assign(session, article)
+        matches = match_article(self.rules, article, source.name, vector)
+        alerts = 0
+        for m in matches:
+            verdict = gate(session, article, story, m, self.realert.get(m.rule), self.rules.entities)
+            enqueue(session, article, source, verdict, self.channels.get(m.rule, ()))
+            alerts += verdict.alert
+        return Ingested(article_id, story, len(matches), alerts)

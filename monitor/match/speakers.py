@@ -1,0 +1,783 @@
+"""Who said it: the speaker of a statement as news is written, in every language we alert in.
+
+One table (``LANGS``) declares, once per language, the words the constructions are made of:
+speech verbs, pronouns, "according to", the "This was said by" lead-in, roles ("president",
+"Мемлекет басшысы"), bodies that speak ("ministry", "Kremlin") and common nouns that are never a
+name ("officials", "Политик"). The constructions themselves are written once, for all languages:
+
+- a quotation closed by an attribution (``"...," Tokayev said`` / ``», — заявил Токаев`` /
+  ``», – деді Тоқаев`` / ``" diyen Tokayev`` / ``», a déclaré le ministre``) or opened by one
+  (``Tokajew sagte: „...`` / ``托卡耶夫表示：“...``);
+- reported speech in the sentence (``Tokayev said that``, ``sagte Tokajew``, ``по словам
+  Токаева``, ``selon le ministre``, ``Tokayev'e göre``; verb-final languages, Turkish and
+  Kazakh: the subject opens the sentence and a speech verb closes it);
+- the next sentence naming the speaker (``This was announced by ...`` / ``Об этом заявил ...``);
+- headline conventions, in titles and body sentences: ``Name: statement``,
+  ``statement — Name``, ``Name says ...``.
+
+A pronoun ("he", "он", "ол", "他") or a bare role ("the president", "Мемлекет басшысы",
+"Kazakistan lideri") resolves to the last named speaker before it (for a headline: the first
+named speaker of the article). A bare country name is the speaker only when no person is named
+in the sentence or its paragraph; a common noun never is. Country names of every language come
+from the CLDR territory names (babel), so "Kazakhstan" ends a name ("Тоқаев Қазақстан ...").
+
+``attribute`` returns a ``Speaker``: the phrase as written, its role and name parts, and, when a
+configured entity's alias (any script, any inflection) is inside it, the entity key and the
+normalised form ``Tokayev — President of Kazakhstan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import regex as re
+
+from monitor.match.text import fold, split_sentences, words
+
+
+@dataclass(frozen=True)
+class Lang:
+    """The words of one language's attribution constructions (regex alternations)."""
+
+    code: str
+    verbs: str  # speech verbs, inflected forms
+    pronouns: str
+    roles: str  # lowercase forms; matched case-insensitively
+    bodies: str = ""
+    common: str = ""  # nouns that are never a speaker on their own
+    according: str = ""  # before the speaker: "according to", "по словам"
+    according_after: str = ""  # after the speaker: "'e göre", "айтуынша"
+    lead_in: str = ""  # the next sentence names the speaker: "This was said by", "Об этом заявил"
+    verb_final: bool = False  # subject first, speech verb last (Turkish, Kazakh)
+    connectors: str = ""  # small words inside names and roles: "of", "de", "von"
+
+
+LANGS: tuple[Lang, ...] = (
+    Lang("en",
+         verbs=r"said|says|say|told|tells|added|adds|stated|states|noted|notes|stressed|stresses|"
+               r"emphasi[sz]ed|underlined|explained|explains|declared|announced|wrote|writes|"
+               r"replied|insisted|warned|warns|argued|argues|claimed|claims|concluded|"
+               r"summari[sz]ed|continued|remarked|commented|recalled|urged|answered|"
+               r"pointed\s+out|made\s+clear|reiterated|assured|spoke|speaks",
+         pronouns=r"he|she|they",
+         roles=r"president|prime\s+minister|foreign\s+minister|deputy\s+minister|minister|"
+               r"spokesperson|spokesman|spokeswoman|ambassador|leader|head\s+of\s+state|chairman|"
+               r"chairwoman|governor|mayor|secretary|chancellor|senator|envoy|director|chief|"
+               r"professor|analyst|economist|expert|official|coach|captain|manager|ceo|"
+               r"researcher|scientist|author|founder|general",
+         bodies=r"ministry|kremlin|government|white\s+house|presidency|press\s+service|embassy|"
+                r"office|akorda|cabinet|foreign\s+office|state\s+department",
+         common=r"officials?|experts?|analysts?|observers?|sources?|critics?|residents?|"
+                r"witnesses?|politicians?|diplomats?|people|reporters?|journalists?|many|some|"
+                r"others|everyone|nobody|someone|authorities|economists?|the\s+president's\s+office",
+         according=r"according\s+to|in\s+the\s+words\s+of",
+         lead_in=r"(?:this|that|it)\s+was\s+(?:{verbs})\s+by|(?:{verbs})\s+by",
+         connectors=r"of|the|of\s+the|al|bin|ibn|van|von|de|da|di|del|la|le"),
+    Lang("ru",
+         verbs=r"(?:заявил|сказал|отметил|подчеркнул|добавил|сообщил|пояснил|написал|заключил|"
+               r"резюмировал|уточнил|признал|предупредил|ответил|напомнил|указал|констатировал|"
+               r"высказался|назвал|оценил|заверил|рассказал|выступил)(?:а|и)?|считает|считают|говорит|"
+               r"говорят|заявляет|отмечает|подчеркивает|подчёркивает|утверждает|уверен|уверена",
+         pronouns=r"он|она|они",
+         roles=r"президент\w*|премьер-министр\w*|министр\w*|глава\s+государства|глава(?:\s+\w+)?|лидер|"
+               r"спикер|председатель|посол|представитель|официальный\s+представитель|"
+               r"пресс-секретарь|губернатор|мэр|канцлер|политолог|эксперт|аналитик|директор|"
+               r"руководитель|заместитель|замминистра|советник|экономист|тренер|"
+               r"казахстанский\s+лидер|лидер\s+\w+",
+         bodies=r"кремль|мид|министерство|правительство|пресс-служба|акорда|ведомство|посольство|"
+                r"администрация",
+         common=r"политик|политолог|эксперты?|аналитики?|источник|источники|чиновники?|"
+                r"наблюдатели|дипломаты|журналисты|собеседник|власти|многие|некоторые|"
+                r"официальные\s+лица|синоптики|специалисты",
+         according=r"по\s+словам|по\s+мнению|по\s+оценке|как\s+(?:сказал|заявил|отметил|"
+                   r"подчеркнул|пояснил|рассказал)(?:а|и)?",
+         lead_in=r"об\s+этом\s+(?:\w+\s+)?(?:{verbs})",
+         connectors=""),
+    Lang("uk",
+         verbs=r"(?:заявив|заявила|заявили|сказав|сказала|сказали|зазначив|зазначила|наголосив|"
+               r"наголосила|підкреслив|підкреслила|додав|додала|повідомив|повідомила|пояснив|"
+               r"пояснила|написав|написала|відповів|відповіла|нагадав|нагадала|висловив|назвав|"
+               r"назвала|запевнив|розповів|розповіла|констатував)|вважає|вважають|каже|кажуть|"
+               r"говорить|заявляє|наголошує",
+         pronouns=r"він|вона|вони",
+         roles=r"президент\w*|прем'єр-міністр\w*|прем’єр-міністр\w*|міністр\w*|міністерк\w*|"
+               r"глава\s+держави|глава|"
+               r"очільник|лідер|речник|речниця|посол|представник|голова|політолог|експерт|"
+               r"аналітик|директор|керівник|радник|казахстанський\s+лідер",
+         bodies=r"кремль|мзс|міністерство|уряд|офіс\s+президента|прес-служба|посольство|акорда",
+         common=r"політик|політолог|експерти?|аналітики?|джерело|джерела|чиновники?|"
+                r"спостерігачі|дипломати|журналісти|співрозмовник|влада|багато\s+хто|синоптики",
+         according=r"за\s+словами|на\s+думку|як\s+(?:сказав|заявив|зазначив|наголосив)(?:ла)?",
+         lead_in=r"про\s+це\s+(?:\w+\s+)?(?:{verbs})"),
+    Lang("kk",
+         verbs=r"(?:деп\s+)?(?:деді|айтты|мәлімдеді|атап\s+өтті|түйіндеді|жеткізді|білдірді|"
+               r"хабарлады|сендірді|қосты|түсіндірді|ескертті|мәлімдейді|айтады|есептейді)",
+         pronouns=r"ол|олар",
+         roles=r"президент\w*|мемлекет\s+басшысы\w*|министр\w*|премьер-министр\w*|өкіл\w*|"
+               r"спикер\w*|елші\w*|төраға\w*|басшы\w*|сарапшы\w*|саясаттанушы\w*|"
+               r"қазақстан\s+көшбасшысы",
+         bodies=r"сім|министрлігі|үкімет|ақорда|кремль|баспасөз\s+қызметі",
+         common=r"сарапшылар|саясаттанушылар|синоптиктер|мамандар|журналистер|тұрғындар|"
+                r"шенеуніктер|байқаушылар",
+         according_after=r"\s+(?:айтуынша|сөзінше|пікірінше|мәлімдеуінше|пайымдауынша)",
+         lead_in=r"бұл\s+туралы\s+(?:\w+\s+){0,3}?(?:{verbs})",
+         verb_final=True),
+    Lang("de",
+         verbs=r"sagte|sagt|sagten|erklärte|erklärt|betonte|betont|fügte\s+hinzu|teilte\s+mit|"
+               r"schrieb|antwortete|warnte|unterstrich|meinte|meint|bekräftigte|kündigte\s+an|"
+               r"hob\s+hervor|bezeichnete|versicherte|räumte\s+ein|sprach|so",
+         pronouns=r"er|sie",
+         roles=r"präsident|präsidentin|staatschef|staatschefin|ministerpräsident|außenminister|"
+               r"außenministerin|minister|ministerin|sprecher|sprecherin|regierungssprecher|"
+               r"botschafter|kanzler|kanzlerin|politologe|politologin|experte|expertin|analyst|"
+               r"analystin|chef|chefin|kremlchef|vorsitzende|vorsitzender|bürgermeister|"
+               r"direktor|direktorin|gründerin|gründer|trainer|ökonom|ökonomin",
+         bodies=r"kreml|ministerium|außenministerium|regierung|präsidialamt|botschaft",
+         common=r"experten|beobachter|analysten|politiker|diplomaten|kritiker|fachleute|"
+                r"beamte|quellen|anwohner|viele|einige|andere|behörden",
+         according=r"laut|nach\s+angaben\s+von|so|wie",
+         lead_in=r"(?:das|dies)\s+(?:{verbs})",
+         connectors=r"von|van|de|der|al"),
+    Lang("fr",
+         verbs=r"(?:a|avait)\s+(?:déclaré|dit|affirmé|souligné|ajouté|indiqué|précisé|expliqué|"
+               r"estimé|assuré|annoncé|répondu|rappelé|averti|insisté|martelé|confié)|déclare|"
+               r"affirme|estime|souligne|dit|explique|ajoute|assure|indique|précise|"
+               r"a-t-(?:il|elle)\s+(?:déclaré|dit|affirmé|souligné|ajouté|indiqué|précisé|"
+               r"expliqué|estimé|assuré)|(?:déclare|affirme|estime|souligne|ajoute|assure|"
+               r"indique|précise|explique)-t-(?:il|elle)",
+         pronouns=r"il|elle|ils|elles",
+         roles=r"président|présidente|ministre|porte-parole|ambassadeur|ambassadrice|"
+               r"chef\s+de\s+l'état|chef\s+de\s+l’état|premier\s+ministre|gouverneur|directeur|"
+               r"directrice|maire|politologue|analyste|expert|experte|économiste|entraîneur",
+         bodies=r"kremlin|ministère|gouvernement|élysée|quai\s+d'orsay|ambassade|présidence",
+         common=r"experts|observateurs|analystes|responsables|sources|diplomates|habitants|"
+                r"témoins|politiques|autorités|certains|beaucoup",
+         according=r"selon|d'après|d’après",
+         lead_in=r"c'est\s+ce\s+qu'a\s+(?:déclaré|dit|affirmé|indiqué|annoncé)|"
+                 r"c’est\s+ce\s+qu’a\s+(?:déclaré|dit|affirmé|indiqué|annoncé)",
+         connectors=r"de|du|des|de\s+la|le|la|d'|d’"),
+    Lang("es",
+         verbs=r"dijo|afirmó|declaró|señaló|aseguró|añadió|agregó|explicó|indicó|subrayó|"
+               r"destacó|advirtió|sostuvo|respondió|manifestó|anunció|recordó|insistió|"
+               r"aseveró|apuntó|dice|afirma|asegura|señala|sostiene|explica|insiste",
+         pronouns=r"él|ella|ellos",
+         roles=r"presidente|presidenta|ministro|ministra|portavoz|vocero|vocera|embajador|"
+               r"embajadora|canciller|jefe|jefa|alcalde|alcaldesa|gobernador|gobernadora|"
+               r"director|directora|secretario|secretaria|analista|experto|experta|economista|"
+               r"entrenador",
+         bodies=r"kremlin|ministerio|gobierno|cancillería|embajada|presidencia",
+         common=r"expertos|analistas|fuentes|funcionarios|observadores|diplomáticos|vecinos|"
+                r"testigos|autoridades|muchos|algunos",
+         according=r"según|de\s+acuerdo\s+con",
+         lead_in=r"así\s+lo\s+(?:{verbs})",
+         connectors=r"de|del|de\s+la|la|y"),
+    Lang("tr",
+         verbs=r"dedi|diyen|söyledi|belirtti|açıkladı|vurguladı|ifade\s+etti|kaydetti|dile\s+getirdi|"
+               r"ekledi|yanıtladı|bildirdi|altını\s+çizdi|duyurdu|hatırlattı|uyardı|savundu|"
+               r"aktardı|diye\s+konuştu|diyor|söylüyor|belirtiyor",
+         pronouns=r"o|onlar",
+         roles=r"cumhurbaşkanı|devlet\s+başkanı|başbakan|dışişleri\s+bakanı|bakan|bakanı|"
+               r"sözcüsü|sözcü|büyükelçi|büyükelçisi|lider|lideri|başkan|başkanı|uzman|analist|"
+               r"yönetmen|antrenör|kazakistan\s+lideri",
+         bodies=r"bakanlığı|kremlin|hükümet|dışişleri|cumhurbaşkanlığı|büyükelçiliği",
+         common=r"uzmanlar|analistler|yetkililer|kaynaklar|gözlemciler|diplomatlar|sakinler|"
+                r"tanıklar|yetkili",
+         according_after=r"[’']?(?:[ynsş]?[ea]|[ynsş]?[ıiuü]n[ae])\s+göre",
+         lead_in=r"bunu\s+(?:{verbs})",
+         verb_final=True),
+    Lang("zh",
+         verbs=r"表示|说|称|强调|指出|认为|宣布|回应|回答|介绍|坦言|透露",
+         pronouns=r"他|她|他们",
+         roles=r"总统|总理|外长|部长|发言人|大使|主席|领导人",
+         bodies=r"外交部|克里姆林宫|政府",
+         common=r"记者|专家|分析人士|官员|消息人士|人士|主办方|居民|据悉|有关方面"),
+)
+BY_CODE = {lang.code: lang for lang in LANGS}
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Who made a statement, as written, with its normalised form."""
+
+    written: str  # the attributed phrase as the text has it: "President Kassym-Jomart Tokayev"
+    name: str  # without the role: "Kassym-Jomart Tokayev" (the role itself for a body)
+    role: str = ""  # "President"
+    entity: str | None = None  # configured entity key whose alias is inside
+    display: str = ""  # "Tokayev — President" or the name without the role
+
+    def __str__(self) -> str:
+        return self.display or self.name
+
+
+# --- building blocks ------------------------------------------------------------------------
+
+_OPEN = "\"“«„「『‚‘"
+_CLOSE = "\"”»“」』’‘"
+_UP = r"\p{Lu}"
+_WORD = rf"(?:{_UP}\.(?=\s{_UP})|{_UP}[\p{{L}}\p{{M}}]*(?:[-‐][\p{{L}}\p{{M}}]+)*)"  # Kassym-Jomart, M. Dupont
+_APOS_SUFFIX = r"(?:[’'][\p{Ll}]{1,5})?"  # Turkish case endings: Tokayev'in, Tokayev'e
+_DASH = r"[—–-]"
+
+
+def _alt(parts: Iterable[str]) -> str:
+    return "|".join(f"(?:{p})" for p in parts if p)
+
+
+def _phrase_words() -> str:
+    roles = _alt(lang.roles for lang in LANGS if lang.code != "zh")
+    bodies = _alt(lang.bodies for lang in LANGS if lang.code != "zh")
+    conn = _alt(lang.connectors for lang in LANGS if lang.connectors)
+    # A token of a speaker phrase: a capitalised word (with a possessive), a role or body word
+    # (any case), or a connector between them.
+    tok = rf"(?:{_WORD}(?:[’']s)?{_APOS_SUFFIX}|(?i:{roles}|{bodies})(?!\w))"
+    return rf"(?:{tok}(?:\s+(?:(?:{conn})\s+)?{tok}){{0,6}})"
+
+
+_WHO = _phrase_words()
+_ZH_WHO = r"[\p{Han}·]{1,16}?"
+
+
+def _verbs(lang: Lang) -> str:
+    return rf"(?:{lang.verbs})"
+
+
+@dataclass(frozen=True)
+class _Rx:
+    kind: str  # "after" (closing a quote), "before" (opening one), "in" (reported), "next", "head"
+    rx: Any
+    lang: str
+
+
+def _compile() -> list[_Rx]:
+    out: list[_Rx] = []
+    for lang in LANGS:
+        v = _verbs(lang)
+        pron = rf"(?:{lang.pronouns})"
+        flags = re.IGNORECASE if lang.code != "zh" else 0
+        ci = "(?i:" + v + ")"
+        if lang.code == "zh":
+            b = r"(?:^|(?<=[。！？；，、：”」】\s]))"
+            who = rf"(?P<who>{_ZH_WHO})"
+            out += [
+                _Rx("before", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
+                _Rx("in", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
+                _Rx("in", re.compile(rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
+                _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), "zh"),
+            ]
+            continue
+        who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
+        # Quotation closed by the attribution: «...», — заявил Токаев / "...", Tokayev said.
+        out.append(_Rx("after", re.compile(
+            rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+{who}"), lang.code))
+        out.append(_Rx("after", re.compile(
+            rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{who}\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"),
+            lang.code))
+        # Quotation opened by it: Tokajew sagte: „...
+        out.append(_Rx("before", re.compile(
+            rf"{who}\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]"), lang.code))
+        # Reported speech in the sentence.
+        out.append(_Rx("in", re.compile(rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
+                                        rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)"),
+                       lang.code))
+        out.append(_Rx("in", re.compile(rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
+                                        rf"(?:\s+\w+){{0,2}}?\s+(?P<who>{_WHO})"), lang.code))
+        if lang.according:
+            out.append(_Rx("in", re.compile(rf"(?<!\w)(?i:{lang.according})\s+{who}"), lang.code))
+        if lang.according_after:
+            out.append(_Rx("in", re.compile(rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))(?i:{lang.according_after})"),
+                           lang.code))
+        if lang.verb_final:
+            # Subject first, speech verb last: "Tokayev, ... belirtti." / "Тоқаев ... мәлімдеді."
+            out.append(_Rx("final", re.compile(rf"^\W*(?P<who>{_WHO})[\s,][^.!?]*?(?<!\w){ci}\W*$"),
+                           lang.code))
+        if lang.lead_in:
+            lead = lang.lead_in.replace("{verbs}", lang.verbs)
+            out.append(_Rx("next", re.compile(rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)(?P<who>{_WHO})"),
+                           lang.code))
+        del flags
+    # French inversion after a quotation: « ... », a-t-il déclaré / déclare-t-elle.
+    out.append(_Rx("after", re.compile(rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)"), "fr"))
+    # Headlines (and interview-style body sentences): "Name: statement", "statement — Name".
+    out.append(_Rx("head", re.compile(rf"^\W*(?P<who>{_WHO})\s?:\s"), ""))
+    out.append(_Rx("tail", re.compile(rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$"), ""))
+    return out
+
+
+_PATTERNS: list[_Rx] | None = None
+
+
+def _patterns() -> list[_Rx]:
+    global _PATTERNS
+    if _PATTERNS is None:
+        _PATTERNS = _compile()
+    return _PATTERNS
+
+
+# --- classifying a phrase -------------------------------------------------------------------
+
+def _fullmatch_any(field: str) -> Any:
+    return re.compile(rf"(?i:{_alt(getattr(lang, field) for lang in LANGS)})")
+
+
+_ROLE = _fullmatch_any("roles")
+_BODY = _fullmatch_any("bodies")
+_COMMON = _fullmatch_any("common")
+_PRONOUN = _fullmatch_any("pronouns")
+_NOT_NAME = frozenset(("this", "that", "it", "the", "there", "here", "we", "i", "you", "это", "в", "на",
+                       "и", "но", "а", "as", "in", "on", "but", "and", "if", "when", "so", "yes", "no",
+                       "a", "an", "after", "before", "while", "asked", "nothing", "each", "every",
+                       "some", "his", "her", "their", "our", "its", "what", "why", "how", "who",
+                       "wenn", "aber", "und", "das", "es", "ein", "eine", "mais", "et", "pero", "y",
+                       "при", "если", "после", "однако", "утім", "але", "алайда", "ancak", "bu", "как", "як",
+                       "так", "также", "також", "тем", "затем", "потом", "мы", "я", "ми", "біз",
+                       "wie", "comme", "como", "and", "also"))
+
+
+@lru_cache(maxsize=1)
+def _countries() -> frozenset[str]:
+    """Country names in every language of the table (CLDR via babel), folded, with inflections."""
+    from babel import Locale
+
+    from monitor.match.query import inflections
+    names: set[str] = set()
+    for lang in LANGS:
+        try:
+            terr = Locale.parse(lang.code).territories
+        except Exception:  # noqa: BLE001 - a locale babel lacks: that language's names are missing
+            continue
+        for code, name in terr.items():
+            if code.isalpha() and len(name.split()) == 1:
+                names.update(fold(f) for f in inflections(name))
+    return frozenset(names)
+
+
+def _is_country(word: str) -> bool:
+    return fold(re.sub(r"[’'].*$", "", word)) in _countries()
+
+
+def _full(rx: Any, s: str) -> bool:
+    return rx.fullmatch(s.strip()) is not None
+
+
+def _split(phrase: str) -> tuple[str, str, str]:
+    """(role, name, kind) of a speaker phrase; kind is person, body, role, country, common or
+    none. The name is the trailing run of capitalised words that are neither roles nor
+    countries; a country after the name ends the phrase ("Тоқаев Қазақстан ...")."""
+    toks = phrase.split()
+    while toks and toks[0].strip("«»\"“”„'").lower() in _NOT_NAME:
+        toks = toks[1:]
+    while toks and (toks[-1].lower() in _NOT_NAME or _full(_CONNECTOR, toks[-1])):
+        toks = toks[:-1]
+    if not toks:
+        return "", "", "none"
+    role: list[str] = []
+    name: list[str] = []
+    used = 0
+    for i, t in enumerate(toks):
+        if t.endswith(",") and i + 1 < len(toks):
+            role += [*name, t[:-1]]  # "ministra de Transporte, Aigerim Sadykova"
+            name = []
+            used = i + 1
+            continue
+        bare = re.sub(r"[’'](?:s|[\p{Ll}]{1,5})$", "", t)
+        is_role = _full(_ROLE, t) or _full(_ROLE, " ".join(toks[max(0, i - 1):i + 1])) or \
+            _full(_ROLE, " ".join(toks[i:i + 2]))
+        if name and is_role and len(name) == 1 and not _is_country(bare):
+            role += name  # "Kazakh President", "Russian Foreign Minister": a modifier
+            name = []
+        elif name and (_is_country(bare) or is_role):
+            break  # "Tokayev Kazakhstan ..." or "Tokayev President ...": the name ended
+        if is_role or _full(_BODY, t) or _is_country(bare) or _full(_CONNECTOR, t) or not t[:1].isupper():
+            role.append(t)
+        elif len(name) < 4:
+            name.append(bare)
+        else:
+            break
+        used = i + 1
+    _LAST_USED[0] = " ".join(toks[:used])
+    role_s, name_s = " ".join(role), " ".join(name)
+    last_name = max((i for i, t in enumerate(toks[:used]) if re.sub(r"[’'].*$", "", t) in name), default=-1)
+    if name and any(_full(_BODY, t) or _full(_BODY, " ".join(toks[i:i + 2]))
+                    for i, t in enumerate(toks[:used]) if i > last_name):
+        return "", " ".join(toks[:used]), "body"  # "Kazakhstan's Foreign Ministry"
+    if name_s and _full(_COMMON, name_s):
+        return role_s, "", "common"
+    if name_s:
+        return role_s, name_s, "person"
+    joined = " ".join(role)
+    if _full(_COMMON, joined) or _full(_COMMON, joined.split(" ", 1)[-1]):
+        return joined, "", "common"
+    if any(_full(_BODY, w) for w in toks) or _BODY.search(joined):
+        return "", joined, "body"
+    if len(toks) == 1 and _is_country(re.sub(r"[’'].*$", "", toks[0])):
+        return "", toks[0], "country"
+    if any(_full(_ROLE, w) for w in toks) or _ROLE.search(joined):
+        return joined, "", "role"
+    return "", "", "none"
+
+
+_CONNECTOR = _fullmatch_any("connectors")
+_LAST_USED = [""]  # the tokens of the phrase ``_split`` consumed (the speaker as written)
+
+
+def _zh_split(phrase: str) -> tuple[str, str, str]:
+    zh = BY_CODE["zh"]
+    if re.fullmatch(rf"(?:{zh.pronouns})", phrase):
+        return "", phrase, "pronoun"
+    if re.search(rf"(?:{zh.common})", phrase):
+        return "", "", "common"
+    m = re.search(rf"(?:{zh.roles})", phrase)
+    if m:
+        name = phrase[m.end():]
+        if len(name) >= 2:
+            return phrase[:m.end()], name, "person"
+        return phrase, "", "role"
+    if re.search(rf"(?:{zh.bodies})", phrase):
+        return "", phrase, "body"
+    if len(phrase) < 2 or len(phrase) > 8:
+        return "", "", "none"
+    return "", phrase, "person"
+
+
+def classify(phrase: str) -> tuple[str, str, str]:
+    """(role, name, kind) of an attributed phrase (see ``_split``)."""
+    phrase = phrase.strip().strip(",;:.!?")
+    if re.search(r"\p{Han}", phrase):
+        return _zh_split(phrase)
+    if _full(_PRONOUN, phrase):
+        return "", phrase, "pronoun"
+    return _split(phrase)
+
+
+# --- entities -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Alias:
+    entity: str
+    forms: tuple[tuple[str, ...], ...]  # folded word sequences
+
+
+def _alias_forms(alias: str, inflect: bool) -> list[tuple[str, ...]]:
+    from monitor.match.query import inflections
+    parts = alias.split()
+    if not parts:
+        return []
+    lasts = inflections(parts[-1]) if inflect else {parts[-1]}
+    return [tuple(words(" ".join([*parts[:-1], f]))) for f in lasts]
+
+
+class Entities:
+    """Configured entities, for finding which one a speaker phrase names."""
+
+    def __init__(self, entities: Mapping[str, Any] | None):
+        self.display: dict[str, str] = {}
+        self._aliases: list[_Alias] = []
+        for key, e in (entities or {}).items():
+            aliases = list(getattr(e, "aliases", ()) or ())
+            self.display[key] = getattr(e, "display", None) or (aliases[0] if aliases else key)
+            forms: list[tuple[str, ...]] = []
+            for a in aliases:
+                forms += [f for f in _alias_forms(a, bool(getattr(e, "inflect", False))) if f]
+            self._aliases.append(_Alias(key, tuple(forms)))
+
+    def find(self, phrase: str) -> str | None:
+        """The entity whose alias occurs last in ``phrase`` (the head of "President of
+        Kazakhstan Tokayev" is its end), or None."""
+        ws = words(phrase)
+        best: tuple[int, str] | None = None
+        for al in self._aliases:
+            for form in al.forms:
+                n = len(form)
+                for i in range(len(ws) - n, -1, -1):
+                    if tuple(ws[i:i + n]) == form:
+                        if best is None or i + n > best[0]:
+                            best = (i + n, al.entity)
+                        break
+        return best[1] if best else None
+
+
+_NO_ENTITIES = Entities(None)
+
+
+def make_speaker(written: str, entities: Entities | None = None) -> Speaker | None:
+    """A Speaker for an attributed phrase, or None when it is no speaker (a common noun)."""
+    written = written.strip().strip(",;:.!?").strip()
+    _LAST_USED[0] = written
+    role, name, kind = classify(written)
+    if kind == "person" and not re.search(r"\p{Han}", written):
+        written = _LAST_USED[0] or written
+    if kind in ("common", "none"):
+        return None
+    ents = entities or _NO_ENTITIES
+    key = ents.find(name or written) if kind in ("person", "body", "country") else None
+    if key is None and kind == "role":
+        key = None
+    shown = name or written
+    if key is not None:
+        head = ents.display.get(key, shown)
+        role_w = role if kind == "person" else ""
+        display = f"{head} — {role_w}" if role_w else head
+    else:
+        display = shown
+    return Speaker(written=written, name=name or written, role=role, entity=key, display=display)
+
+
+# --- finding the speaker of a statement -----------------------------------------------------
+
+@dataclass(frozen=True)
+class _Found:
+    pos: int
+    phrase: str
+    kind: str  # person, body, role, country, pronoun
+    how: str
+
+
+def _candidates(text: str, start: int, end: int, kinds: Sequence[str]) -> list[_Found]:
+    out: list[_Found] = []
+    seg = text[start:end]
+    for p in _patterns():
+        if p.kind not in kinds:
+            continue
+        for m in p.rx.finditer(seg):
+            phrase = m.group("who").strip()
+            _, name, kind = classify(phrase)
+            if kind == "role":
+                ext = _ROLE_TAIL.match(seg, m.end("who"))
+                if ext and classify(phrase + ext.group(0).replace(",", ""))[2] == "person":
+                    phrase, kind = phrase + ext.group(0).replace(",", ""), "person"
+            if kind in ("role", "person") and classify(phrase)[0]:
+                app = _APPOSITION.match(seg, m.end("who"))
+                if app and classify(app.group(1))[2] == "person":
+                    phrase, kind = phrase + app.group(0), "person"
+            if kind in ("none", "common"):
+                continue
+            out.append(_Found(start + m.start("who"), phrase, kind, p.kind))
+    return out
+
+
+# After a bare role: its lowercase complement and the name ("президент республики Касым-Жомарт
+# Токаев"), or the name in apposition ("la ministra de Transporte, Aigerim Sadykova").
+_ROLE_TAIL = re.compile(rf"(?:(?:\s+[\p{{Ll}}\-]+){{1,2}},?\s+|,\s+){_WORD}(?:\s+{_WORD}){{0,2}}")
+_APPOSITION = re.compile(rf",\s+({_WORD}(?:\s+{_WORD}){{0,2}})(?=\s*[.,;!?]|\s*$)")
+_RANK = {"person": 0, "body": 1, "role": 2, "pronoun": 2, "country": 3}
+
+
+def _best(found: list[_Found]) -> _Found | None:
+    return min(found, key=lambda f: (_RANK[f.kind], f.pos)) if found else None
+
+
+_OPENERS = "«„「『"
+_CLOSERS = "»”」』"
+
+
+def quotations(text: str, ps: int, pe: int) -> list[tuple[int, int]]:
+    """Outermost quotations (offset of the opening mark, offset of the closing mark) in
+    text[ps:pe], nested quotes inside them included: « „ “ » in Russian, „ “ in German, “ ” and
+    straight quotes in English (opening when after a space or the start, else closing). An
+    unclosed quotation runs to the end of the paragraph (the newswire habit for multi-paragraph
+    quotes)."""
+    stack: list[str] = []
+    out: list[tuple[int, int]] = []
+    start = ps
+    for i in range(ps, pe):
+        ch = text[i]
+        prev = text[i - 1] if i > ps else " "
+        was_empty = not stack
+        if ch == "\"":
+            if prev.isspace() or prev in "([{—–-:" + _OPENERS + "“" or i == ps:
+                stack.append(ch)
+            elif stack and stack[-1] == "\"":
+                stack.pop()
+        elif ch in _OPENERS or (ch == "“" and not (stack and stack[-1] == "„")):
+            stack.append(ch)
+        elif (ch in _CLOSERS or ch == "“") and stack:
+            stack.pop()
+        if was_empty and stack:
+            start = i
+        elif stack == [] and not was_empty:
+            out.append((start, i))
+    if stack:
+        out.append((start, pe))
+    return out
+
+
+def _quote_span(text: str, ps: int, pe: int, start: int, end: int) -> tuple[int, int] | None:
+    """The quotation the statement at [start, end) sits in (or mostly is), within its paragraph."""
+    for a, b in quotations(text, ps, pe):
+        if a <= start + 2 and b > start + 2:
+            return a, b
+        if a >= start and b <= end and b - a > 0.5 * (end - start):
+            return a, b
+    return None
+
+
+def _named(f: _Found) -> bool:
+    return f.kind in ("person", "body", "country")
+
+
+class Attributor:
+    """Speaker attribution over one text (title or body), with resolution state."""
+
+    def __init__(self, text: str, entities: Entities | None = None, title: str = ""):
+        self.text = text
+        self.title = title
+        self.entities = entities or _NO_ENTITIES
+        self._all: list[_Found] | None = None
+
+    def all_speakers(self) -> list[_Found]:
+        if self._all is None:
+            found: list[_Found] = []
+            for a, b in split_sentences(self.text):
+                found += _candidates(self.text, a, b, ("after", "before", "in", "final", "next"))
+            self._all = sorted(found, key=lambda f: f.pos)
+        return self._all
+
+    def _resolve(self, f: _Found, at: int) -> _Found | None:
+        if f.kind not in ("pronoun", "role"):
+            return f
+        before = [x for x in self.all_speakers() if x.pos < at and x.kind == "person"]
+        if f.kind == "role":
+            # "the minister" is the minister named before, if no one spoke since.
+            named = self._role_mention(f.phrase, at)
+            if named is not None and (not before or named.pos > before[-1].pos):
+                return named
+        if before:
+            return before[-1]
+        if f.kind == "role":
+            after = [x for x in self.all_speakers() if x.kind == "person"]
+            return after[0] if after else f
+        return None
+
+    def _role_mention(self, role: str, at: int) -> _Found | None:
+        """The last "<role> <Name>" mention before ``at`` sharing a role word with ``role``
+        ("Министр транспорта Айгерим Садыкова ... — сообщила министр")."""
+        keys = {fold(w)[:5] for w in role.split() if len(w) > 3 and _full(_ROLE, w)}
+        if not keys:
+            return None
+        last: _Found | None = None
+        for m in re.finditer(_WHO, self.text[:at]):
+            phrase = m.group(0)
+            r, _, kind = classify(phrase)
+            if kind == "role":
+                ext = _ROLE_TAIL.match(self.text, m.end())
+                if ext and ext.end() <= at:
+                    phrase = phrase + ext.group(0).replace(",", "")
+                    r, _, kind = classify(phrase)
+            if kind == "person" and keys & {fold(w)[:5] for w in r.split()}:
+                last = _Found(m.start(), phrase, "person", "named")
+        return last
+
+    def _paragraph(self, start: int, end: int) -> tuple[int, int]:
+        ps = self.text.rfind("\n", 0, start) + 1
+        pe = self.text.find("\n", end)
+        return ps, len(self.text) if pe < 0 else pe
+
+    def _person_near(self, start: int, end: int) -> _Found | None:
+        """A person named in the sentence or its paragraph (for a country subject)."""
+        ps, pe = self._paragraph(start, end)
+        inside = [f for f in self.all_speakers() if ps <= f.pos < pe and f.kind == "person"]
+        if inside:
+            return min(inside, key=lambda f: abs(f.pos - start))
+        for m in re.finditer(_WHO, self.text[ps:pe]):
+            role, name, kind = classify(m.group(0))
+            if kind == "person" and role and _ROLE.search(role):
+                return _Found(ps + m.start(), m.group(0), "person", "named")
+        return None
+
+    def find(self, start: int, end: int) -> Speaker | None:
+        f = self._find(start, end)
+        if f is None:
+            return None
+        f2 = self._resolve(f, f.pos if f.pos < start else start)
+        if f2 is None:
+            return None
+        if f2.kind == "country":
+            person = self._person_near(start, end)
+            if person is not None:
+                f2 = person
+        return make_speaker(f2.phrase, self.entities)
+
+    def _find(self, start: int, end: int) -> _Found | None:
+        text = self.text
+        ps, pe = self._paragraph(start, end)
+        q = _quote_span(text, ps, pe, start, end)
+        if q is not None:
+            qa, qb = q
+            after = [f for f in _candidates(text, qb, min(pe, qb + 200), ("after",))
+                     if f.pos <= qb + 120]
+            after = [f for f in after if not re.search(r"[.!?]\s", text[qb + 1:f.pos])]
+            if after:
+                return min(after, key=lambda f: f.pos)
+            before = [f for f in _candidates(text, ps, qa + 1, ("before",))]
+            if before:
+                return max(before, key=lambda f: f.pos)
+        found = _candidates(text, start, end, ("after", "in", "final"))
+        if found:
+            return _best(found)
+        found = _candidates(text, start, end, ("head", "tail"))
+        found = [f for f in found if self._confirmed(f)]
+        if found:
+            return _best(found)
+        nxt = split_sentences(text[end:pe])
+        if nxt:
+            a, b = nxt[0]
+            found = _candidates(text, end + a, end + b, ("next",))
+            if found:
+                return _best(found)
+        return None
+
+    def _confirmed(self, f: _Found) -> bool:
+        """A headline's "X: ..." names a speaker, not a topic ("Halvik quake: 14 dead"): X has a
+        role or body word, is a configured entity, or speaks elsewhere in the article."""
+        role, name, kind = classify(f.phrase)
+        if kind in ("role", "body", "pronoun"):
+            return True
+        if self.entities.find(f.phrase):
+            return True
+        last = fold(name.split()[-1]) if name.split() else ""
+        if len(last) < 3:
+            return False
+        stem = last[:max(3, len(last) - 2)]
+        pool = [x for x in self.all_speakers() if x.kind == "person"]
+        if self.title and self.text is not self.title:
+            pool += Attributor(self.title, self.entities).all_speakers()
+        has_role = any(len(w) > 3 and _full(_ROLE, w) for w in role.split())
+        return any(stem in fold(x.phrase) for x in pool) or (has_role and kind == "person")
+
+
+def attribute(title: str, body: str, field: str, start: int, end: int,
+              entities: Entities | None = None) -> Speaker | None:
+    """The speaker of the statement at [start, end) of the title or body.
+
+    For the title, the headline conventions apply and a bare role resolves to the first named
+    speaker of the body ("Президент: ..." over a body naming Тоқаев).
+    """
+    if field == "title":
+        att = Attributor(title, entities)
+        f = att._find(start, end)
+        if f is None:
+            return None
+        if f.kind in ("role", "pronoun"):
+            body_att = Attributor(body, entities)
+            persons = [x for x in body_att.all_speakers() if x.kind == "person"]
+            if persons:
+                return make_speaker(persons[0].phrase, entities)
+            return make_speaker(f.phrase, entities) if f.kind == "role" else None
+        if f.how in ("head", "tail") and not _headline_ok(f, body, entities):
+            return None
+        return make_speaker(f.phrase, entities)
+    return Attributor(body, entities, title=title).find(start, end)
+
+
+def _headline_ok(f: _Found, body: str, entities: Entities | None) -> bool:
+    att = Attributor(body, entities)
+    return att._confirmed(f)
+
+
+def find_speaker(text: str, start: int, end: int) -> str | None:
+    """Who made the statement at text[start:end], as written (pronouns and roles resolved)."""
+    sp = Attributor(text).find(start, end)
+    return sp.written if sp else None

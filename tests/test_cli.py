@@ -1,0 +1,70 @@
+"""The command line as a user meets it: quick help, read-only commands that never migrate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from monitor.store import create_db_engine, upgrade
+from tests.conftest import ROOT, run_monitor
+
+CONFIG = """
+[monitor]
+database = "sqlite:///monitor.db"
+
+[[source]]
+name = "Loopback"
+url = "http://127.0.0.1:9/feed.xml"
+"""
+
+
+def _versions(db: Path) -> set[str]:
+    engine = create_db_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        found = {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    engine.dispose()
+    return found
+
+
+@pytest.mark.parametrize("command", [["articles"], ["stories"], ["alerts"], ["sources"], ["stats"],
+                                     ["backtest", "--query", "x"]])
+def test_read_only_commands_never_migrate_an_old_schema(tmp_path: Path, command: list[str]) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    db = tmp_path / "monitor.db"
+    engine = create_db_engine(f"sqlite:///{db}")
+    upgrade(engine, "0001")  # a database left by an older version
+    engine.dispose()
+    res = run_monitor(cfg, *command)
+    assert res.returncode != 0
+    assert "run `monitor db upgrade`" in res.stderr, res.stderr
+    assert _versions(db) == {"0001"}  # untouched
+    assert run_monitor(cfg, "db", "upgrade").returncode == 0
+    assert run_monitor(cfg, *command).returncode == 0
+
+
+def test_read_only_command_without_a_database_creates_none(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    res = run_monitor(cfg, "articles")
+    assert res.returncode != 0 and "monitor db upgrade" in res.stderr
+    assert not (tmp_path / "monitor.db").exists()
+
+
+def test_help_does_not_load_the_stages() -> None:
+    # `monitor --help` stays quick: no database, HTTP or rule-engine library is imported for it.
+    code = ("import sys, monitor.cli; heavy = [m for m in ('sqlalchemy', 'httpx', 'pydantic', "
+            "'monitor.match', 'monitor.store') if m in sys.modules]; print(heavy)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.stdout.strip() == "[]", res.stdout + res.stderr
+
+
+def test_no_config_says_where_it_looked(tmp_path: Path) -> None:
+    res = run_monitor(tmp_path / "missing.toml", "check-config")
+    assert res.returncode == 2
+    assert str(tmp_path / "missing.toml") in res.stderr
+    assert "--config" in res.stderr and "MONITOR_CONFIG" in res.stderr
