@@ -9,11 +9,19 @@ hands on, the store cleans every parameter it writes as a last gate.
   surrogate pairs and turns a lone surrogate into U+FFFD.
 - Only ``http(s)`` links are articles or images: ``javascript:``, ``data:``, ``file:`` or
   ``ftp:`` in an alert's ``href`` is an attack on its reader, not a link (``web_url``).
+- Every value the config took from ``${ENV}`` is a secret, whatever the variable is called:
+  ``redact`` hides it as a substring, in the forms it gets printed in (stripped of a trailing
+  newline, JSON- or repr-escaped, percent-encoded) and, for URLs, the parts a server echoes back
+  (a Slack webhook's path holds its token; a 404 page repeats the path). Logs, errors stored in
+  the database and CLI output all pass through it.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote, urlsplit
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
@@ -37,3 +45,55 @@ def web_url(url: str | None) -> str | None:
     if url and _WEB.match(url.strip()):
         return clean_text(url.strip())
     return None
+
+
+MIN_SECRET = 4  # shorter values cannot be hidden without hiding ordinary words
+_secrets: tuple[str, ...] = ()
+
+
+def secret_forms(value: str) -> set[str]:
+    """``value`` as it may appear in output: as is, stripped, escaped, and its URL parts."""
+    forms = {value, value.strip()}
+    for v in list(forms):
+        forms |= {json.dumps(v)[1:-1], repr(v)[1:-1], quote(v, safe=""), quote(v)}
+        forms.update(line.strip() for line in v.splitlines())
+    stripped = value.strip()
+    if re.match(r"^[a-z][a-z0-9+.-]*://", stripped, re.I):
+        try:
+            parts = urlsplit(stripped)
+            forms.add(stripped.split("://", 1)[1])
+            if parts.password:
+                forms.add(parts.password)
+            if len(parts.path) > 1:
+                forms.add(parts.path)
+                forms.update(seg for seg in parts.path.split("/") if len(seg) >= 12)
+            if parts.query:
+                forms.add(parts.query)
+                forms.update(v for _, v in parse_qsl(parts.query) if len(v) >= 8)
+        except ValueError:
+            pass
+    return {f for f in forms if len(f) >= MIN_SECRET}
+
+
+def secret_set(values: Iterable[str]) -> tuple[str, ...]:
+    """Every printable form of ``values``, longest first (a secret containing another is hidden
+    whole)."""
+    forms: set[str] = set()
+    for v in values:
+        if v and len(v.strip()) >= MIN_SECRET:
+            forms |= secret_forms(v)
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def set_secrets(values: Iterable[str]) -> None:
+    """The process's secrets from now on (the config's ``secrets``; again on reload)."""
+    global _secrets
+    _secrets = secret_set(values)
+
+
+def redact(text: str, secrets: tuple[str, ...] | None = None) -> str:
+    """``text`` with every form of every secret replaced by ``***``."""
+    for s in _secrets if secrets is None else secrets:
+        if s in text:
+            text = text.replace(s, "***")
+    return text

@@ -21,6 +21,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
+from monitor.embed import EmbedderUnavailable
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline
 from monitor.store.db import create_db_engine, upgrade
@@ -40,6 +42,9 @@ from monitor.store.leases import (
     spread_first_polls,
 )
 from monitor.util import instance_id
+
+if TYPE_CHECKING:
+    from monitor.web import Console
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,9 @@ class Daemon:
         self.polls: dict[int, asyncio.Task[None]] = {}  # source id -> its poll
         self.background: set[asyncio.Task[object]] = set()  # deliveries, retention, reloads
         self._claim_lock = asyncio.Lock()
+        # Two quick SIGHUPs: the second reload waits for the first, so they never interleave
+        # (each load keeps its own secrets; the last config read wins, whole).
+        self._reload_lock = asyncio.Lock()
         self._deliver_lock = asyncio.Lock()
         self._deliver_again = False
         self._backlog = False
@@ -234,22 +242,28 @@ class Daemon:
     async def _run(self) -> int:
         cfg = self.config
         await asyncio.to_thread(upgrade, self.engine)
-        self.pipeline = Pipeline(cfg, self.engine)
+        try:
+            self.pipeline = Pipeline(cfg, self.engine)
+        except EmbedderUnavailable as exc:  # refuse to start rather than drop about() clauses
+            log.error("not starting: %s", exc)
+            self.engine.dispose()
+            return 1
         await asyncio.to_thread(_sync_sources, self.pipeline)
         http = None
         if cfg.http.listen:
-            from monitor.ops.http import HealthServer
+            from monitor.web import AccessError, WebServer
 
             host, port = cfg.http.host_port
             metrics.attach_database(self.engine)
             try:
-                http = HealthServer(host, port, self.ready).start()
-            except OSError as exc:
-                log.error("[http] listen = %r: cannot listen there: %s", cfg.http.listen, exc.strerror or exc)
+                http = WebServer(host, port, self._console(asyncio.get_running_loop())).start()
+            except (OSError, AccessError) as exc:
+                why = exc.strerror or exc if isinstance(exc, OSError) else exc
+                log.error("[http] listen = %r: cannot listen there: %s", cfg.http.listen, why)
                 await self.pipeline.aclose()
                 self.engine.dispose()
                 return 1
-            log.info("http: /healthz /readyz /metrics on %s:%d", host, http.port)
+            log.info("http: web console, /healthz /readyz /metrics on %s:%d", host, http.port)
 
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
@@ -298,6 +312,21 @@ class Daemon:
         log.info("stopped")
         return 0
 
+    def _console(self, loop: asyncio.AbstractEventLoop) -> Console:
+        """The web console, reading this daemon's config and reloading it as SIGHUP does."""
+        from monitor.web import Console, Passwords
+
+        def reload() -> tuple[bool, str]:
+            if self.stop_event.is_set():
+                return False, "The daemon is stopping; the saved config applies at its next start."
+            log.info("web console saved %s: reloading", self.config.path)
+            ok = asyncio.run_coroutine_threadsafe(self.reload(), loop).result(timeout=120)
+            return ok, ("The running daemon reloaded it." if ok else
+                        "The running daemon rejected it (see its log) and keeps the previous config.")
+
+        return Console(engine=self.engine, config=lambda: self.config, reload=reload, ready=self.ready,
+                       passwords=Passwords.from_env())
+
     def _on_stop(self, sig: signal.Signals) -> None:
         if not self.stop_event.is_set():
             log.info("received %s", sig.name)
@@ -314,11 +343,12 @@ class Daemon:
 
     async def reload(self) -> bool:
         """Swap in a new config after validating it; any problem keeps the running one."""
-        systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
-        try:
-            return await self._reload()
-        finally:
-            systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
+        async with self._reload_lock:
+            systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+            try:
+                return await self._reload()
+            finally:
+                systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
 
     async def _reload(self) -> bool:
         old_cfg, old = self.config, self.pipeline
@@ -377,7 +407,11 @@ async def run_once(config: Config, everything: bool) -> int:
     engine = create_db_engine(config.database_url)
     try:
         upgrade(engine)
-        pipeline = Pipeline(config, engine)
+        try:
+            pipeline = Pipeline(config, engine)
+        except EmbedderUnavailable as exc:
+            log.error("not starting: %s", exc)
+            return 1
         try:
             reports = await pipeline.run_once(everything=everything)
         finally:

@@ -7,6 +7,7 @@ alone and a change finds its place:
     store_article(session, article, vec)   -> int          the article's id
     StoryIndex.assign(session, article)    -> Assignment   monitor.story: its story, new or joined
     match_article(rules, article, ...)     -> RuleMatch*   monitor.match: every matching rule
+    mutes_for(session, source, story)      -> Mutes        monitor.alerts.feedback: analysts' mutes
     gate(session, article, story, match)   -> Verdict      monitor.alerts.gate: once per story and rule
     enqueue(session, article, src, verdict)-> Match        monitor.alerts.outbox: match row, alert, deliveries
 
@@ -24,7 +25,8 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
-from monitor.alerts.gate import gate
+from monitor.alerts.feedback import Mutes, mutes_for
+from monitor.alerts.gate import Verdict, gate
 from monitor.alerts.outbox import enqueue
 from monitor.config import SourceConfig
 from monitor.extract import Extracted, detect_language
@@ -102,9 +104,12 @@ class Ingest:
         article_id = store_article(session, article, vector)
         story = self.stories.assign(session, article)
         matches = match_article(self.rules, article, source.name, vector)
+        mutes = mutes_for(session, source.id, story.story_id) if matches else Mutes()
+        matches = [m for m in matches if m.rule not in mutes.source_rules]  # muted for this source
         alerts = 0
         for m in matches:
-            verdict = gate(session, article, story, m, self.realert.get(m.rule), self.rules.entities)
+            verdict = (Verdict(m, alert=False) if m.rule in mutes.story_rules  # muted for this story
+                       else gate(session, article, story, m, self.realert.get(m.rule), self.rules.entities))
             enqueue(session, article, source, verdict, self.channels.get(m.rule, ()))
             alerts += verdict.alert
         return Ingested(article_id, story, len(matches), alerts)

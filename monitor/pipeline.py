@@ -28,7 +28,7 @@ from monitor.extract import Extracted, extract_article
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import PollOutcome, apply_outcome, sync_source_row
 from monitor.ingest import Ingest, new_article
-from monitor.match import RuleSet
+from monitor.match import rule_set
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
@@ -64,8 +64,7 @@ class Pipeline:
     def __init__(self, config: Config, engine: Engine):
         self.config = config
         self.engine = engine
-        self.rules = RuleSet([(r.name, r.query) for r in config.rules],
-                             {e.name: e for e in config.entities})
+        self.rules = rule_set(config)
         self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment)
         self.ingest = Ingest(self.rules, self.stories, realert={r.name: r.realert for r in config.rules},
                              channels={r.name: r.channels for r in config.rules})

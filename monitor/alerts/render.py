@@ -22,6 +22,8 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from monitor.clean import web_url
+
 log = logging.getLogger(__name__)
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 KINDS = ("alert", "notice", "digest")
@@ -98,7 +100,8 @@ class AlertMessage:
 
     @property
     def url(self) -> str:
-        return str(self.payload.get("url") or "")
+        """The article's link; only http(s) ever reaches a template or a chat message."""
+        return web_url(str(self.payload.get("url") or "")) or ""
 
     @property
     def outlet(self) -> str:
@@ -176,8 +179,10 @@ class AlertMessage:
 
 
 def _plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: item.get(k) for k in ("rule", "title", "url", "outlet", "published", "statements",
-                                     "also_reported_by")}
+    plain = {k: item.get(k) for k in ("rule", "title", "url", "outlet", "published", "statements",
+                                      "also_reported_by")}
+    plain["url"] = web_url(str(item.get("url") or "")) or ""
+    return plain
 
 
 def digest_context(items: list[dict[str, Any]], tz: tzinfo | None = None) -> dict[str, Any]:
@@ -192,7 +197,7 @@ def digest_context(items: list[dict[str, Any]], tz: tzinfo | None = None) -> dic
         st = g["stories"].get(story_key)
         if st is None:
             st = g["stories"][story_key] = {
-                "title": it.get("title", ""), "url": it.get("url", ""), "outlet": it.get("outlet", ""),
+                "title": it.get("title", ""), "url": web_url(str(it.get("url") or "")) or "", "outlet": it.get("outlet", ""),
                 "published": human_time(it.get("published"), tz),
                 "statements": [_statement(s) for s in it.get("statements", [])],
                 "also_reported_by": [],

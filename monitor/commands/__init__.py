@@ -5,6 +5,7 @@
 - ``rules``: test-rule, backtest
 - ``alerts``: alerts (and alerts retry), test-channel
 - ``operations``: run, check-config, db upgrade, health, stats, prune
+- ``web``: web (the console on its own)
 
 Modules import only click at the top (stages inside each command), so ``monitor --help`` is quick.
 Every command loads the config through ``commands.common.load_config``; read-only commands open
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 import click
 
-from monitor.commands import alerts, articles, operations, rules, sources
+from monitor.commands import alerts, articles, operations, rules, sources, web
 
 
 def all_commands() -> list[click.Command]:
-    return [*operations.COMMANDS, *sources.COMMANDS, *articles.COMMANDS, *rules.COMMANDS, *alerts.COMMANDS]
+    return [*operations.COMMANDS, *sources.COMMANDS, *articles.COMMANDS, *rules.COMMANDS, *alerts.COMMANDS,
+            *web.COMMANDS]

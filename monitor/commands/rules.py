@@ -22,6 +22,10 @@ from monitor.commands.common import database, load_config
 if TYPE_CHECKING:
     from monitor.config import Config, EntityConfig
     from monitor.match import Document, RuleMatch, RuleSet
+    from monitor.match.evaluate import DocIndex
+    from monitor.match.query import Node
+
+NEAR_MISSES = 5  # backtest lists the closest non-matching articles of an about() rule
 
 
 def _entities(config: Config | None) -> dict[str, EntityConfig]:
@@ -49,13 +53,35 @@ def _rule_query(config: Config | None, rule: str | None, query: str | None) -> t
 
 
 def _ruleset(name: str, query: str, config: Config | None) -> RuleSet:
+    from monitor.embed import EmbedderUnavailable
     from monitor.match import QuerySyntaxError, RuleSet
 
+    examples = {r.name: (r.examples, r.counterexamples) for r in config.rules} if config else {}
     try:
-        return RuleSet([(name, query)], _entities(config))
+        return RuleSet([(name, query)], _entities(config), examples)
     except QuerySyntaxError as exc:
         click.echo(exc.describe(), err=True)
         sys.exit(2)
+    except EmbedderUnavailable as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _about_json(tree: Node, ix: DocIndex) -> list[dict[str, Any]]:
+    """Each about() clause's score on this article: similarity, threshold, best sentence."""
+    from monitor.match.engine import about_clauses
+    from monitor.match.evaluate import about_meaning, about_score
+
+    out = []
+    for ab in about_clauses(tree):
+        sc = about_score(ab, ix)
+        meaning = about_meaning(ab)
+        out.append({"about": ab.text, "similarity": round(sc.score, 4), "threshold": round(sc.threshold, 4),
+                    "threshold_from": meaning.origin, "matched": sc.matched,
+                    "sentence": None if sc.gated else sc.sentence,
+                    "field": None if sc.gated else ("title", "body")[sc.field],
+                    "closer_to_counterexample": sc.countered, "scored": "article" if sc.gated else "sentences"})
+    return out
 
 
 def _looks_like_html(data: bytes, name: str) -> bool:
@@ -163,10 +189,13 @@ def test_rule(ctx: click.Context, rule: str | None, query: str | None, as_json: 
         matches = rules.match(doc)
         m = matches[0] if matches else None
         all_matched &= m is not None
-        why = list(explain(compiled.tree, DocIndex(doc)))
+        ix = DocIndex(doc)
+        ix.about_exhaustive = True  # a non-match shows its best sentence, not only the article score
+        why = list(explain(compiled.tree, ix))
         if as_json:
             click.echo(json.dumps({"input": item, "matched": m is not None, "rule": name, "query": q,
-                                   "title": doc.title, **_statement_json(m), "clauses": why},
+                                   "title": doc.title, **_statement_json(m), "clauses": why,
+                                   "about": _about_json(compiled.tree, ix)},
                                   ensure_ascii=False))
             continue
         click.echo(f"{item}: {'MATCH' if m else 'no match'} ({name}: {q})")
@@ -203,6 +232,8 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
     from sqlmodel import col, select
 
     from monitor.match import Document
+    from monitor.match.engine import about_clauses, quote
+    from monitor.match.evaluate import DocIndex, about_line, about_score
     from monitor.store import Article, Source, session_scope
     from monitor.store.models import Match
     from monitor.util import parse_duration
@@ -217,6 +248,8 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
     rules = _ruleset(name, q, config)
     cutoff = datetime.now(UTC) - timedelta(seconds=window)
     found = 0
+    abouts = about_clauses(rules.rules[0].tree)
+    near: list[tuple[float, dict[str, Any], str]] = []  # closest non-matches, for tuning about()
     with database(config) as engine, session_scope(engine) as s:
         total = s.exec(select(func.count()).select_from(Article)
                        .where(col(Article.first_seen_at) >= cutoff)).one()
@@ -227,26 +260,52 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
                       .execution_options(yield_per=200))
         with click.progressbar(rows, length=total, label=f"backtest {name}", file=sys.stderr) as bar:
             for art, source_name in bar:
+                vector = None
+                if abouts:
+                    from monitor.embed.store import load_vectors
+
+                    vector = load_vectors(s, [art.id or 0]).get(art.id or 0)
                 doc = Document(title=art.title, body=art.text, url=art.url,
                                site=urlsplit(art.url).hostname or "", source=source_name,
-                               lang=art.language, author=art.authors or "")
-                matches = rules.match(doc)
+                               lang=art.language, author=art.authors or "", vector=vector)
+                ix = DocIndex(doc)
+                matches = [quote(rules.rules[0], ix, rules.entities)] if rules.rules[0].test(ix) else []
+                about = _about_json(rules.rules[0].tree, ix) if abouts and (matches or ix.about_scores) else []
                 if not matches:
+                    scored = [a for a in about if a["scored"] == "sentences"]
+                    if scored:
+                        near.append((max(a["similarity"] - a["threshold"] for a in scored),
+                                     {"article_id": art.id, "url": art.url, "title": art.title,
+                                      "source": source_name, "near_miss": True, "about": scored},
+                                     source_name))
+                        near.sort(key=lambda x: -x[0])
+                        del near[NEAR_MISSES:]
                     continue
                 found += 1
                 m = matches[0]
                 item = {"article_id": art.id, "url": art.url, "title": art.title, "source": source_name,
                         "published": art.published.isoformat() if art.published else None,
-                        "already_alerted": art.id in alerted, **_statement_json(m)}
+                        "already_alerted": art.id in alerted, **_statement_json(m), "about": about}
                 if as_json:
                     click.echo(json.dumps(item, ensure_ascii=False))
                 else:
                     seen = " (already alerted)" if item["already_alerted"] else ""
                     click.echo(f"{art.id:>6}  {source_name[:20]:20}  {art.title[:70]}{seen}")
+                    for ab in abouts:
+                        click.echo(f"        about: {about_line(about_score(ab, ix))}")
                     if m.statements:
                         st = m.statements[0]
                         who = f" — {st.speaker}" if st.speaker else ""
                         click.echo(f"        > {_mark(st.text, st.highlights)[:300]}{who}")
+    for _, item, source_name in near:
+        if as_json:
+            click.echo(json.dumps(item, ensure_ascii=False))
+            continue
+        click.echo(f"closest non-match {item['article_id']:>6}  {source_name[:20]:20}  {item['title'][:60]}")
+        for a in item["about"]:
+            cmp = "≥" if a["similarity"] >= a["threshold"] else "<"
+            click.echo(f"        about: similarity {a['similarity']:.3f} {cmp} threshold {a['threshold']:.3f}: "
+                       f"{a['field']} \"{' '.join(a['sentence'].split())[:200]}\"")
     if not as_json:
         click.echo(f"{found} of {total} articles since {cutoff:%Y-%m-%d %H:%M} UTC would have alerted "
                    f"for {name}; nothing was sent.", err=True)

@@ -12,12 +12,13 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from monitor.clean import redact, secret_set
 from monitor.config.registry import REGISTRY, Registry
 from monitor.config.schema import (
     TABLES,
@@ -38,8 +39,6 @@ DEFAULT_CONFIG = "config.toml"
 ENV_CONFIG = "MONITOR_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Environment variables whose values are taken for secrets (kept out of every log line).
-_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|AUTH|CREDENTIAL|WEBHOOK|HOOK_URL|DSN|DATABASE", re.I)
 _SECRET_KEY = re.compile(r"pass|secret|token|key|url", re.I)
 
 T = TypeVar("T")
@@ -126,8 +125,8 @@ class _Load:
                 if name not in self.env:
                     self.add(line, label, f"environment variable {name} is not set")
                     return ""
-                if _SECRET_NAME.search(name) and len(self.env[name]) >= 4:
-                    self.secrets.add(self.env[name])
+                # Every value from the environment is a secret, whatever its name says.
+                self.secrets.add(self.env[name])
                 return self.env[name]
             return _ENV_REF.sub(sub, value)
         if isinstance(value, list):
@@ -311,6 +310,7 @@ class _Load:
             self.check(self.reg.rule_checks, opts, line, label)
             if rule is None:
                 continue
+            rule = self.example_files(rule, line, label)
             if any(r.name == rule.name for r in out):
                 self.add(line, label, "duplicate rule name")
             for c in rule.channels:
@@ -321,8 +321,30 @@ class _Load:
             out.append(rule)
         return out
 
+    def example_files(self, rule: RuleConfig, line: int | None, label: str) -> RuleConfig:
+        """``examples``/``counterexamples`` entries ending in .txt are files (relative to the
+        config), one sentence per non-empty line ('#' starts a comment line): read them now."""
+        base = self.path.resolve().parent
+        out: dict[str, tuple[str, ...]] = {}
+        for key in ("examples", "counterexamples"):
+            texts: list[str] = []
+            for item in getattr(rule, key):
+                if not item.lower().endswith(".txt"):
+                    texts.append(item)
+                    continue
+                path = base / item
+                try:
+                    lines = path.read_text(encoding="utf-8").splitlines()
+                except (OSError, UnicodeDecodeError) as exc:
+                    reason = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({exc})"
+                    self.add(self.loc.key_line(line, key), label, f"{key} file {item!r} {reason} (looked for {path})")
+                    continue
+                texts.extend(t.strip() for t in lines if t.strip() and not t.lstrip().startswith("#"))
+            out[key] = tuple(texts)
+        return replace(rule, examples=out["examples"], counterexamples=out["counterexamples"])
+
     def secret_values(self, database: str) -> tuple[str, ...]:
-        """Secrets to redact from logs: ${ENV} values with secret-like names, channel passwords and
+        """Secrets to redact from logs: every ${ENV} value, channel passwords and
         tokens, webhook URLs (chat webhooks carry their token in the URL), the database password."""
         found = set(self.secrets)
         channels = self.data.get("channel", [])
@@ -358,7 +380,9 @@ class _Load:
             self.add(self.loc.key_line(self.loc.table_line("monitor"), "source_errors_to"), "[monitor]",
                      f"source_errors_to names unknown channel {monitor.source_errors_to!r}")
         if self.problems:
-            raise ConfigError(self.problems)
+            # A problem may quote a value (an invalid URL from ${WEBHOOK_URL}): never print it.
+            hidden = secret_set(self.secret_values(monitor.database))
+            raise ConfigError([redact(p, hidden) for p in self.problems])
         return Config(path=self.path.resolve(), monitor=monitor, fetch=fetch, sources=tuple(sources),
                       rules=tuple(rules), channels=tuple(channels), entities=tuple(entities), http=http,
                       retention=retention, secrets=self.secret_values(monitor.database), dedup=dedup)

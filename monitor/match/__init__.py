@@ -5,7 +5,11 @@ Public interface, used by the pipeline and the CLI:
 
 - ``Document``: what a rule sees of an article.
 - ``compile_query(query, entities)``: parse a query, raising ``QuerySyntaxError`` with a column.
-- ``RuleSet(rules, entities).match(doc)``: every matching rule, each with hits and statements.
+- ``RuleSet(rules, entities, examples).match(doc)``: every matching rule, each with hits and
+  statements. ``examples`` maps a rule name to its (examples, counterexamples) texts, which
+  calibrate its ``about("...")`` clauses (monitor.match.meaning); ``RuleSet.uses_about`` says
+  whether the embedding model is needed.
+- ``rule_set(config)``: the RuleSet of a config's rules.
 """
 
 from collections.abc import Mapping
@@ -13,21 +17,34 @@ from typing import Any
 
 from monitor import config
 from monitor.match.engine import RuleSet, body_statements, compile_query
-from monitor.match.query import QuerySyntaxError, entity_alias_problem
+from monitor.match.query import QuerySyntaxError, entity_alias_problem, has_about
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 
 
 def query_problem(query: str, entities: Mapping[str, Any]) -> str | None:
     """Why a rule's query cannot be used (with a caret under the column), or None."""
     try:
-        compile_query(query, entities)
+        tree = compile_query(query, entities)
     except QuerySyntaxError as exc:
         return exc.describe()
+    if has_about(tree):
+        from monitor.embed import model_problem
+
+        problem = model_problem()
+        if problem:
+            return f"about() cannot be used: {problem}"
     return None
+
+
+def rule_set(cfg: config.Config, names: set[str] | None = None) -> RuleSet:
+    """The config's rules (or the named ones), with their entities and examples."""
+    rules = [r for r in cfg.rules if names is None or r.name in names]
+    return RuleSet([(r.name, r.query) for r in rules], {e.name: e for e in cfg.entities},
+                   {r.name: (r.examples, r.counterexamples) for r in rules})
 
 
 config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
 __all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
-           "compile_query"]
+           "compile_query", "rule_set"]

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from monitor.match.evaluate import DocIndex, meta_true, near_pairs, seq_occ
-from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
+from monitor.match.evaluate import DocIndex, about_true, meta_true, near_pairs, seq_occ
+from monitor.match.query import About, And, Meta, Near, Node, Not, Or, Seq, W
 
 Truth = Callable[[DocIndex], bool]
 Span = tuple[int, int, int]  # field, start, end
@@ -107,12 +107,18 @@ def truth(node: Node) -> Truth:
         return _near_truth(node)
     if isinstance(node, Meta):
         return lambda ix: meta_true(node, ix)
+    if isinstance(node, About):
+        about = node
+        return lambda ix: about_true(about, ix)
     seq = node
     return lambda ix: bool(seq_occ(seq, ix))
 
 
 def _cost(node: Node) -> int:
-    """Rough evaluation cost: 0 set test, 1 word positions, 2 phrase, 3 proximity."""
+    """Rough evaluation cost: 0 set test, 1 word positions, 2 phrase, 3 proximity, 9 about()
+    (sentence vectors): the cheap clauses of an AND decide first."""
+    if isinstance(node, About):
+        return 9
     if isinstance(node, Meta) or _plain_forms(node) is not None:
         return 0
     if isinstance(node, Not):

@@ -18,8 +18,8 @@ from typing import Any
 import ahocorasick
 
 from monitor.match.compiled import Truth, entity_memo, truth
-from monitor.match.evaluate import FIELD_NAMES, DocIndex, evidence, is_true
-from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, parse_query
+from monitor.match.evaluate import FIELD_NAMES, DocIndex, about_score, evidence, is_true
+from monitor.match.query import About, And, Meta, Near, Node, Not, Or, Seq, has_about, parse_query
 from monitor.match.speakers import Attributor, Entities, attribute
 from monitor.match.statements import Candidate, is_direct, rank
 from monitor.match.text import fold, split_sentences, words
@@ -93,9 +93,40 @@ def anchors(node: Node) -> Anchors:
         if len(subs) == 1:
             return subs[0]
         return (subs[0][0], subs[1][0])
-    if isinstance(node, Not | Meta):
-        return None
+    if isinstance(node, Not | Meta | About):
+        return None  # about(): no word is required; the presearcher keeps the rule
     raise TypeError(node)  # pragma: no cover
+
+
+def _with_meanings(node: Node, examples: Sequence[str], counterexamples: Sequence[str]) -> Node:
+    """The tree with each about() clause's meaning prepared (this loads the model)."""
+    from monitor.match.meaning import build_meaning
+
+    if isinstance(node, About):
+        return About(node.text, node.col, node.threshold,
+                     build_meaning(node.text, examples, counterexamples, node.threshold))
+    if isinstance(node, Or):
+        return Or(tuple(_with_meanings(c, examples, counterexamples) for c in node.children), node.label)
+    if isinstance(node, And):
+        return And(tuple(_with_meanings(c, examples, counterexamples) for c in node.children))
+    if isinstance(node, Not):
+        return Not(_with_meanings(node.child, examples, counterexamples))
+    return node
+
+
+def about_clauses(node: Node) -> list[About]:
+    """The about() clauses of a tree, in query order."""
+    if isinstance(node, About):
+        return [node]
+    if isinstance(node, Or | And):
+        return [a for c in node.children for a in about_clauses(c)]
+    if isinstance(node, Not):
+        return about_clauses(node.child)
+    return []
+
+
+# A rule's examples and counterexamples (texts), by rule name: they calibrate its about() clauses.
+Examples = Mapping[str, tuple[Sequence[str], Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -109,14 +140,24 @@ class CompiledRule:
 class RuleSet:
     """A compiled set of rules, evaluated together against each document."""
 
-    def __init__(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None = None):
+    def __init__(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None = None,
+                 examples: Examples | None = None):
         self.rules = []
+        self.uses_about = False  # any rule with an about(...) clause: the model is needed
         for name, q in rules:
             tree = compile_query(q, entities)
+            if has_about(tree):
+                self.uses_about = True
+                from monitor.embed import EmbedderUnavailable
+
+                ex, counter = (examples or {}).get(name, ((), ()))
+                try:
+                    tree = _with_meanings(tree, ex, counter)
+                except EmbedderUnavailable as exc:
+                    raise EmbedderUnavailable(f"rule {name!r} uses about(): {exc}") from exc
             self.rules.append(CompiledRule(name, q, tree, truth(tree)))
         self.by_name = {r.name: r for r in self.rules}
         self.entities = Entities(entities)  # to name the entity a speaker is
-        self.uses_about = False  # any rule with an about(...) clause: the model is needed
         # Postings: word -> rules whose first (a) or second (b) anchor set holds it. Exact words
         # are found by one set intersection with the article's words; stems (wildcards) by one
         # Aho-Corasick pass over the article's distinct words.
@@ -199,6 +240,20 @@ def quote(rule: CompiledRule, ix: DocIndex, entities: Entities | None = None,
     groups: dict[tuple[int, int, int], tuple[set[int], set[tuple[int, int]]]] = {}
     root = rule.tree
     clauses = root.children if isinstance(root, And) else (root,)
+    # about() clauses: the sentence (or two) closest in meaning are candidates of their clause,
+    # ranked by their similarity (monitor.match.meaning.score chose them).
+    meaning_sim: dict[tuple[int, int], float] = {}
+    for ci, clause in enumerate(clauses):
+        for ab in about_clauses(clause):
+            sc = about_score(ab, ix)
+            if not sc.matched:
+                continue
+            for (fi, a, _b), sim in zip(sc.quoted, sc.quoted_rank, strict=True):
+                k = _sentence_of(sents[fi], a)
+                groups.setdefault((fi, k, k), (set(), set()))[0].add(ci)
+                meaning_sim[(fi, k)] = max(meaning_sim.get((fi, k), 0.0), sim)
+    if meaning_sim and similarity is None:
+        similarity = meaning_sim
     for ci, clause in enumerate(clauses):
         for fi, start, end, leaves in evidence(clause, ix):
             t = toks[fi]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
-from monitor.match.query import And, Meta, Near, Node, Not, Or, Seq, W
+from monitor.match.query import About, And, Meta, Near, Node, Not, Or, Seq, W
 from monitor.match.text import Tokens, cased_words, fold, split_sentences, tokens, words
 from monitor.match.types import Document
 
@@ -140,6 +140,11 @@ class DocIndex:
         self.stems: dict[str, list[str]] = {}
         self.stems_known: frozenset[str] = frozenset()
         self._sorted: list[str] | None = None
+        # about() clauses (monitor.match.meaning): sentence vectors and scores, on first use.
+        self.article_vector: Any = None
+        self.about_sentences: Any = None
+        self.about_scores: dict[int, Any] = {}
+        self.about_exhaustive = False  # True: score every sentence (test-rule, backtest explain)
 
     def starting_with(self, stem: str) -> list[str]:
         """Distinct words (title and body) that start with ``stem``."""
@@ -182,6 +187,26 @@ class DocIndex:
     @cached_property
     def author_words(self) -> str:
         return " ".join(words(self.doc.author))
+
+
+def about_meaning(node: About) -> Any:
+    """The clause's prepared meaning (RuleSet attaches it; a bare tree gets the defaults)."""
+    if node.meaning is None:
+        from monitor.match.meaning import build_meaning
+
+        object.__setattr__(node, "meaning", build_meaning(node.text, threshold=node.threshold))
+    return node.meaning
+
+
+def about_score(node: About, ix: DocIndex) -> Any:
+    """The article's AboutScore for this clause (monitor.match.meaning.score, cached)."""
+    from monitor.match.meaning import score
+
+    return score(about_meaning(node), ix)
+
+
+def about_true(node: About, ix: DocIndex) -> bool:
+    return bool(about_score(node, ix).matched)
 
 
 def meta_true(node: Meta, ix: DocIndex) -> bool:
@@ -326,6 +351,8 @@ def is_true(node: Node, ix: DocIndex) -> bool:
         return not is_true(node.child, ix)
     if isinstance(node, Near):
         return bool(near_occ(node, ix, first_only=True))
+    if isinstance(node, About):
+        return about_true(node, ix)
     return meta_true(node, ix)
 
 
@@ -367,6 +394,9 @@ def explain(node: Node, ix: DocIndex, depth: int = 0) -> Iterable[str]:
     if isinstance(node, Meta):
         yield f"{pad}{mark} {node.field}:{node.value}"
         return
+    if isinstance(node, About):
+        yield f"{pad}{mark} {describe(node)} {about_line(about_score(node, ix))}"
+        return
     yield f"{pad}{mark} {'all of' if isinstance(node, And) else 'any of'}:"
     for c in node.children:
         yield from explain(c, ix, depth + 1)
@@ -385,4 +415,21 @@ def describe(node: Node) -> str:
         return "NOT " + describe(node.child)
     if isinstance(node, Near):
         return f"({describe(node.left)} {node.label or 'NEAR'} {describe(node.right)})"
+    if isinstance(node, About):
+        text = node.text if len(node.text) <= 80 else node.text[:77] + "…"
+        return f'about("{text}")'
     return f"{node.field}:{node.value}"
+
+
+def about_line(sc: Any) -> str:
+    """How an about clause scored, for test-rule and backtest: similarity, threshold, sentence."""
+    cmp = "≥" if sc.score >= sc.threshold else "<"
+    out = f"similarity {sc.score:.3f} {cmp} threshold {sc.threshold:.3f}"
+    if sc.gated:
+        return out + " (whole article; no sentence close enough to score)"
+    if sc.countered:
+        out += " but closer to a counterexample"
+    sentence = " ".join(sc.sentence.split())
+    if len(sentence) > 200:
+        sentence = sentence[:197] + "…"
+    return out + f': {FIELD_NAMES[sc.field]} "{sentence}"'

@@ -7,6 +7,7 @@ Grammar, loosest first (precedence NOT > NEAR/ONEAR/SENT > AND > OR)::
     near  := unary (("NEAR/n" | "ONEAR/n" | "SENT") unary)*
     unary := "NOT" unary | "-"atom | "+"atom | atom
     atom  := "(" or ")" | '"phrase"'["~n"] | FIELD":"atom | "@"entity | "!"Word | word[*?]
+           | 'about("statement"' [", threshold"] ")"
 
 Entities are resolved while parsing, so a rule's tree is self-contained. Every error carries
 the column so the config loader can draw a caret under it.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from monitor.match.text import fold, query_words, strip_accents
@@ -107,6 +108,20 @@ class Near:
 
 
 @dataclass(frozen=True)
+class About:
+    """``about("statement")``: a sentence of the article means that (monitor.match.meaning).
+
+    ``meaning`` (vectors, calibrated threshold) is attached by ``RuleSet``, which knows the rule's
+    examples; a bare parse leaves it None and the default threshold applies.
+    """
+
+    text: str
+    col: int = 0
+    threshold: float | None = None
+    meaning: Any = field(default=None, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Meta:
     """A condition on the article's metadata: site:, source:, lang:, author:."""
 
@@ -114,7 +129,7 @@ class Meta:
     value: str  # folded; for source/author a sequence of words joined by spaces
 
 
-Node = Seq | Or | And | Not | Near | Meta
+Node = Seq | Or | And | Not | Near | Meta | About
 
 TEXT_FIELDS = ("title", "body")
 META_FIELDS = ("site", "source", "lang", "author")
@@ -224,6 +239,9 @@ def _word_matchers_uncached(raw: str, q: str, col: int, inflect: bool) -> list[W
 
 _TOKEN = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|(?P<q>"[^"]*"?(?:~\d*)?)|(?P<w>[^\s()"]+))')
 _PROX = re.compile(r"^(NEAR|ONEAR)/(\d+)$")
+_ABOUT_START = re.compile(r"\s*(about|ABOUT)\(")
+_ABOUT = re.compile(r'(?:about|ABOUT)\(\s*"(?P<text>[^"]*)"\s*(?:,\s*(?P<thr>[^\s)]*)\s*)?\)')
+MAX_ABOUT_CHARS = 400
 _FIELD = re.compile(r"^([A-Za-z]+):(.*)$", re.S)
 
 
@@ -234,12 +252,44 @@ class _Tok:
     col: int
     n: int = 0
     ordered: bool = False
+    threshold: float | None = None
+
+
+def _about_token(q: str, pos: int) -> tuple[_Tok, int]:
+    """``about("statement")`` or ``about("statement", 0.6)`` starting at ``pos``."""
+    m = _ABOUT.match(q, pos)
+    if not m:
+        raise QuerySyntaxError('write about("a statement in double quotes"), optionally '
+                               'about("...", 0.6) with a threshold', q, pos)
+    text = " ".join(m.group("text").split())
+    tcol = m.start("text")
+    if not text:
+        raise QuerySyntaxError("about() needs a statement: the text is empty", q, tcol)
+    if len(text) > MAX_ABOUT_CHARS:
+        raise QuerySyntaxError(f"about() text is {len(text)} characters; at most {MAX_ABOUT_CHARS} "
+                               "(one or two sentences: say what the rule is about, put more wordings "
+                               "in examples)", q, tcol)
+    thr: float | None = None
+    if m.group("thr") is not None:
+        try:
+            thr = float(m.group("thr"))
+        except ValueError:
+            thr = -1.0
+        if not 0.0 < thr < 1.0:
+            raise QuerySyntaxError(f"about() threshold must be a number between 0 and 1, got "
+                                   f"{m.group('thr')!r}", q, m.start("thr"))
+    return _Tok("about", text, pos, threshold=thr), m.end()
 
 
 def _tokenize(q: str) -> list[_Tok]:
     toks: list[_Tok] = []
     pos = 0
     while pos < len(q) and q[pos:].strip():
+        am = _ABOUT_START.match(q, pos)
+        if am and (am.start(1) == 0 or not (q[am.start(1) - 1].isalnum() or q[am.start(1) - 1] in ":@!")):
+            tok, pos = _about_token(q, am.start(1))
+            toks.append(tok)
+            continue
         m = _TOKEN.match(q, pos)
         if not m:  # pragma: no cover - the pattern accepts any non-space
             raise QuerySyntaxError("unexpected character", q, pos)
@@ -269,7 +319,7 @@ def _tokenize(q: str) -> list[_Tok]:
     return toks
 
 
-_STARTS_OPERAND = ("word", "phrase", "lp", "NOT")
+_STARTS_OPERAND = ("word", "phrase", "lp", "NOT", "about")
 
 
 class _Parser:
@@ -371,6 +421,8 @@ class _Parser:
             return node
         if t.kind == "phrase":
             return self.phrase(t.text, t.col)
+        if t.kind == "about":
+            return About(t.text, t.col, t.threshold)
         if t.kind == "word":
             return self.word(t.text, t.col)
         if t.kind == "end":
@@ -413,6 +465,9 @@ class _Parser:
                 inner = self.atom()
             if _has_meta(inner):
                 raise self.err(f"'{name}:' cannot hold site:, source:, lang: or author:", col)
+            if has_about(inner):
+                raise self.err(f"'{name}:' cannot hold about(): it scores the title and every "
+                               "sentence of the body", col)
             return _in_field(inner, name)
         if text.startswith("@"):
             return self.entity(text[1:], col)
@@ -475,20 +530,33 @@ def _only_negative(node: Node) -> bool:
     return False
 
 
-def _has_meta(node: Node) -> bool:
-    if isinstance(node, Meta):
+def _holds(node: Node, kind: type) -> bool:
+    """Whether the tree holds a node of this kind anywhere."""
+    if isinstance(node, kind):
         return True
     if isinstance(node, Or | And):
-        return any(_has_meta(c) for c in node.children)
+        return any(_holds(c, kind) for c in node.children)
     if isinstance(node, Not):
-        return _has_meta(node.child)
+        return _holds(node.child, kind)
     if isinstance(node, Near):
-        return _has_meta(node.left) or _has_meta(node.right)
+        return _holds(node.left, kind) or _holds(node.right, kind)
     return False
+
+
+def _has_meta(node: Node) -> bool:
+    return _holds(node, Meta)
+
+
+def has_about(node: Node) -> bool:
+    """Whether a tree holds an about() clause (and so needs the embedding model)."""
+    return _holds(node, About)
 
 
 def _check_positional(node: Node, p: _Parser, col: int) -> None:
     """NEAR/SENT sides must be words or groups of words, not NOT or metadata."""
+    if isinstance(node, About):
+        raise p.err("about() cannot be a side of NEAR/ONEAR/SENT: it scores whole sentences; "
+                    "combine it with AND", node.col)
     if isinstance(node, Not):
         raise p.err("NOT cannot be a side of NEAR/ONEAR/SENT (put it outside)", col)
     if isinstance(node, Meta):

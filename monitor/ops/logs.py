@@ -3,13 +3,12 @@
 Every record about a source, article or delivery carries its id as a field (``source_id``,
 ``article_id``, ``delivery_id``): from ``extra=``, from the poll being run (a context variable
 the daemon sets), or from the message itself ("source 12 ...", "delivery 7 ..."). Secrets from
-the config (see ``Config.secrets``) are replaced by ``***`` in the final text of every line,
-tracebacks included, whichever code logged them.
+the config (see ``Config.secrets``, ``monitor.clean.redact``) are replaced by ``***`` in the
+final text of every line, tracebacks included, whichever code logged them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -18,31 +17,16 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from monitor.clean import redact, set_secrets
+
+__all__ = ["redact", "set_secrets", "setup"]
+
 SOURCE_ID: ContextVar[int | None] = ContextVar("source_id", default=None)
 ID_FIELDS = ("source_id", "article_id", "delivery_id")
 _ID_IN_TEXT = re.compile(r"\b(source|article|delivery) #?(\d+)\b")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 NOISY = ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler", "trafilatura",
          "htmldate", "aiosmtpd", "mail.log")
-
-_secrets: tuple[str, ...] = ()
-
-
-def set_secrets(values: tuple[str, ...]) -> None:
-    """Values never to print (longest first, so a secret containing another is hidden whole)."""
-    global _secrets
-    _secrets = tuple(sorted({v for v in values if v}, key=len, reverse=True))
-
-
-def redact(text: str) -> str:
-    for s in _secrets:
-        if s in text:
-            text = text.replace(s, "***")
-        escaped = json.dumps(s)[1:-1]
-        if escaped != s and escaped in text:
-            text = text.replace(escaped, "***")
-    return text
-
 
 class IdFilter(logging.Filter):
     """Puts source/article/delivery ids on the record as attributes."""

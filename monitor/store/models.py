@@ -17,9 +17,23 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
+
+from monitor.clean import redact
+
+
+class ErrorText(TypeDecorator[str]):
+    """Text of an error message: secrets are redacted on the way in. An error quotes what a
+    server answered, and servers echo what they were sent (a webhook URL's token, a header)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return redact(value) if value else value
 
 
 def utcnow() -> datetime:
@@ -43,7 +57,7 @@ class Source(SQLModel, table=True):
     last_polled_at: datetime | None = _ts()
     next_poll_at: datetime | None = _ts(index=True)
     last_status: int | None = None
-    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error: str | None = Field(default=None, sa_column=Column(ErrorText))
     consecutive_failures: int = 0
     # Fetch area (migration 0301). ``url`` is where we poll: it follows 301/308 and feed
     # autodiscovery; ``config_url`` is the URL the config gave, to tell a config edit from those.
@@ -83,7 +97,7 @@ class Article(SQLModel, table=True):
     language: str | None = None
     image: str | None = Field(default=None, sa_column=Column(Text))  # lead image URL (parse area)
     full_text: bool = True  # False: the feed's own content was used (page not fetched or failed)
-    fetch_error: str | None = Field(default=None, sa_column=Column(Text))
+    fetch_error: str | None = Field(default=None, sa_column=Column(ErrorText))
     content_hash: str | None = Field(default=None, index=True)
     story_id: int | None = Field(default=None, foreign_key="story.id", index=True)  # dedup area
     duplicate_of: int | None = Field(default=None, foreign_key="article.id")  # exact copy of that article
@@ -144,7 +158,7 @@ class Delivery(SQLModel, table=True):
     status: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime | None = _ts()
-    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error: str | None = Field(default=None, sa_column=Column(ErrorText))
     sent_at: datetime | None = _ts()
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     lease_owner: str | None = None  # the instance sending it; its claim ends at lease_expires_at
@@ -212,3 +226,34 @@ class StoryAlert(SQLModel, table=True):
     statement: str = ""  # "" for the story's first alert; a sentence hash for a re-alert
     article_id: int = Field(foreign_key="article.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class Feedback(SQLModel, table=True):
+    """An analyst's word on a rule's output (web area, migration 1401).
+
+    kind "wrong": this match was wrong (counts towards the rule's precision estimate);
+    "mute_story": the story never alerts again for the rule; "mute_source": the source's articles
+    never match the rule. ``undone_at`` set: the mute no longer applies (kept for the record).
+    """
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_rule_kind", "rule", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str
+    kind: str  # wrong | mute_story | mute_source
+    match_id: int | None = None
+    story_id: int | None = None
+    source_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    undone_at: datetime | None = _ts()
+
+
+class FeedToken(SQLModel, table=True):
+    """A secret token that opens one rule's Atom/JSON feed of matches; only its hash is stored."""
+
+    __tablename__ = "feed_token"
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(index=True)
+    token_hash: str = Field(unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = _ts()

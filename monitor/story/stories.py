@@ -19,6 +19,7 @@ from functools import lru_cache
 from sqlalchemy import DateTime, bindparam, delete, func, text, update
 from sqlmodel import Session, col, select
 
+from monitor.config import DedupSettings
 from monitor.store.models import (
     Article,
     DedupBand,
@@ -47,8 +48,6 @@ _EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <
 _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
               ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
 
-DEFAULT_WINDOW = 7 * 86400.0
-MIN_CONTAINMENT = 0.42
 RECENT_SAME_SOURCE = 10  # articles of the same outlet looked at to learn its boilerplate
 MAX_CANDIDATES = 20
 BOILERPLATE_SHARE = 0.4  # a shared paragraph set larger than this share of the article is a copy
@@ -97,7 +96,8 @@ def _insert_ignore(session: Session, table: type, rows: list[dict[str, int]]) ->
 class StoryIndex:
     """Finds an article's story; the index itself is in the database (``dedup_band``)."""
 
-    def __init__(self, window: float = DEFAULT_WINDOW, min_containment: float = MIN_CONTAINMENT):
+    def __init__(self, window: float = DedupSettings.window, min_containment: float = DedupSettings.min_containment):
+        """Defaults: those of ``[dedup]`` (declared once, in the config schema)."""
         self.window = window
         self.min_containment = min_containment
 

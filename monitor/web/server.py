@@ -1,0 +1,50 @@
+"""Serving the console (with /healthz, /readyz, /metrics) on ``[http] listen``.
+
+uvicorn runs in its own thread with its own event loop: pages answer while the daemon's loop is
+busy, and a slow page never delays polling. The socket is bound in the caller's thread first, so
+a taken port is an error at start, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+
+import uvicorn
+
+from monitor.web.app import Console, create_app
+
+log = logging.getLogger(__name__)
+
+
+class WebServer:
+    def __init__(self, host: str, port: int, console: Console):
+        console.passwords.check_bind(host)  # AccessError: public address without a password
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
+        self.sock.listen(128)
+        self.port: int = self.sock.getsockname()[1]
+        config = uvicorn.Config(create_app(console), log_level="warning", access_log=False, lifespan="off",
+                                server_header=False, timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self._run, name="http", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.sock]))
+
+    def start(self) -> WebServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()

