@@ -18,7 +18,7 @@ from monitor.alerts import enqueue_notice
 from monitor.alerts.outbox import claim_next
 from monitor.cli import cli
 from monitor.deliver.base import build_channel
-from monitor.deliver.webhook import verify
+from monitor.deliver.channels.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
 from monitor.store import Delivery, session_scope
 from tests.deliver_helpers import add_alerts, statuses, store

@@ -1,4 +1,6 @@
-"""Channel registry: each type declares its config keys, a validator and a sender.
+"""What every channel shares: the Channel interface, DeliveryError, the registry of channel types
+(each type lives in its own module under ``monitor/deliver/channels/`` and registers itself), the
+common keys and the HTTP request helper.
 
 Every channel also takes the common keys: template overrides (``subject``, ``text``, ``html``,
 ``digest_*``, ``notice_*``), ``quiet_hours``, ``timezone``, ``rate_limit``, ``digest`` (where
@@ -7,10 +9,10 @@ rate-limit overflow goes) and ``timeout``.
 
 from __future__ import annotations
 
-import importlib
 import re
 import ssl
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -47,93 +49,42 @@ class Channel(Protocol):
 COMMON_KEYS = TEMPLATE_KEYS | CHANNEL_POLICY_KEYS | {"timeout"}
 
 
-def _url_problem(opts: Mapping[str, Any], key: str = "url") -> list[str]:
+def url_problem(opts: Mapping[str, Any], key: str = "url") -> list[str]:
     url = opts.get(key)
     if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
         return [f"{key!r} must be an http(s) URL, got {url!r}"]
     return []
 
 
-def _required(*keys: str) -> Callable[[Mapping[str, Any]], list[str]]:
+def required(*keys: str) -> Callable[[Mapping[str, Any]], list[str]]:
     def check(opts: Mapping[str, Any]) -> list[str]:
         return [f"missing {k!r}" for k in keys if not (isinstance(opts.get(k), str | int) and str(opts.get(k)))]
     return check
 
 
-def _email_problems(opts: Mapping[str, Any]) -> list[str]:
-    p = []
-    for k in ("host", "from", "to"):
-        if k not in opts:
-            p.append(f"missing {k!r}")
-    to = opts.get("to")
-    if to is not None and not (isinstance(to, list) and to and all(isinstance(x, str) for x in to)) and not isinstance(to, str):
-        p.append("'to' must be an address or a list of addresses")
-    if opts.get("tls", "starttls") not in ("none", "starttls", "ssl"):
-        p.append(f"'tls' must be \"none\", \"starttls\" or \"ssl\", got {opts.get('tls')!r}")
-    port = opts.get("port", 587)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        p.append(f"'port' must be a port number, got {port!r}")
-    if ("username" in opts) != ("password" in opts):
-        p.append("'username' and 'password' go together")
-    return p
+@dataclass(frozen=True)
+class ChannelType:
+    """One ``type`` of channel, declared in its own module under ``monitor/deliver/channels/``:
+    its options (a TypedDict: every key it takes besides the common ones, with its type), the
+    check of their values, and the class that sends."""
+
+    name: str
+    options: type
+    check: Callable[[Mapping[str, Any]], list[str]]
+    factory: Callable[[str, Mapping[str, Any]], Channel]
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(self.options.__annotations__)
 
 
-def _webhook_problems(opts: Mapping[str, Any]) -> list[str]:
-    p = _url_problem(opts)
-    headers = opts.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        p.append("'headers' must be a table of strings")
-    if "secret" in opts and not (isinstance(opts["secret"], str) and opts["secret"]):
-        p.append("'secret' must be a non-empty string")
-    return p
+TYPES: dict[str, ChannelType] = {}  # filled by each channel module at import (monitor.deliver.channels)
 
 
-def _matrix_problems(opts: Mapping[str, Any]) -> list[str]:
-    p = _url_problem(opts, "homeserver") + _required("access_token", "room_id")(opts)
-    room = opts.get("room_id")
-    if isinstance(room, str) and not room.startswith(("!", "#")):
-        p.append(f"'room_id' must look like \"!abc:example.org\", got {room!r}")
-    return p
-
-
-def _ntfy_problems(opts: Mapping[str, Any]) -> list[str]:
-    p = _url_problem(opts)
-    url = opts.get("url")
-    if not p and isinstance(url, str) and "topic" not in opts and not httpx.URL(url).path.strip("/"):
-        p.append("'url' must end in the topic, e.g. \"https://ntfy.sh/my-alerts\"")
-    pr = opts.get("priority")
-    if pr is not None and pr not in (1, 2, 3, 4, 5, "min", "low", "default", "high", "max", "urgent"):
-        p.append(f"'priority' must be 1-5 or min/low/default/high/max, got {pr!r}")
-    return p
-
-
-def _apprise_problems(opts: Mapping[str, Any]) -> list[str]:
-    url = opts.get("url")
-    if not isinstance(url, str) or "://" not in url:
-        return [f"'url' must be an Apprise URL like \"mailto://...\" or \"tgram://...\", got {url!r}"]
-    import apprise
-
-    if apprise.Apprise.instantiate(url) is None:
-        scheme = url.split("://", 1)[0]
-        return [f"'url': Apprise does not understand this URL (scheme {scheme!r})"]
-    return []
-
-
-# type -> (module, class, keys, validator)
-_TYPES: dict[str, tuple[str, str, set[str], Callable[[Mapping[str, Any]], list[str]]]] = {
-    "email": ("email", "EmailChannel",
-              {"host", "port", "username", "password", "from", "to", "tls", "ca_file"}, _email_problems),
-    "webhook": ("webhook", "WebhookChannel", {"url", "headers", "secret"}, _webhook_problems),
-    "slack": ("chat", "SlackChannel", {"url"}, _url_problem),
-    "telegram": ("chat", "TelegramChannel", {"token", "chat_id", "api_url"},
-                 lambda o: _required("token", "chat_id")(o) + (_url_problem(o, "api_url") if "api_url" in o else [])),
-    "discord": ("chat", "DiscordChannel", {"url", "username"}, _url_problem),
-    "teams": ("chat", "TeamsChannel", {"url"}, _url_problem),
-    "matrix": ("chat", "MatrixChannel", {"homeserver", "access_token", "room_id"}, _matrix_problems),
-    "ntfy": ("chat", "NtfyChannel", {"url", "topic", "token", "priority", "tags"}, _ntfy_problems),
-    "apprise": ("apprise_channel", "AppriseChannel", {"url"}, _apprise_problems),
-}
-CHANNEL_KEYS: dict[str, set[str]] = {t: keys | COMMON_KEYS for t, (_, _, keys, _) in _TYPES.items()}
+def register(channel_type: ChannelType) -> None:
+    """Make a channel type known here (to build it) and to the config loader (to check it)."""
+    TYPES[channel_type.name] = channel_type
+    config.register_channel_type(channel_type.name, keys=channel_type.keys, check=channel_type.check)
 
 
 def _common_problems(opts: Mapping[str, Any]) -> list[str]:
@@ -149,24 +100,20 @@ def _common_problems(opts: Mapping[str, Any]) -> list[str]:
 
 def validate_channel(ctype: str, opts: Mapping[str, Any]) -> list[str]:
     """Every problem of one channel's options (the config loader reports the same, with lines)."""
-    if ctype not in _TYPES:
-        return [f"unknown type {ctype!r} (known: {', '.join(sorted(_TYPES))})"]
-    problems = [f"unknown key {k!r}" for k in opts if k not in CHANNEL_KEYS[ctype]]
-    return problems + _TYPES[ctype][3](opts) + _common_problems(opts)
+    if ctype not in TYPES:
+        return [f"unknown type {ctype!r} (known: {', '.join(sorted(TYPES))})"]
+    known = TYPES[ctype].keys | COMMON_KEYS
+    problems = [f"unknown key {k!r}" for k in opts if k not in known]
+    return problems + TYPES[ctype].check(opts) + _common_problems(opts)
 
 
 config.register_channel_common(COMMON_KEYS, _common_problems)
-for _type, (_, _, _keys, _check) in _TYPES.items():
-    config.register_channel_type(_type, keys=_keys, check=_check)
 
 
 def build_channel(name: str, ctype: str, opts: Mapping[str, Any]) -> Channel:
-    if ctype not in _TYPES:
+    if ctype not in TYPES:
         raise ValueError(f"unknown channel type {ctype!r}")
-    module, cls, _, _ = _TYPES[ctype]
-    factory = getattr(importlib.import_module(f"monitor.deliver.{module}"), cls)
-    channel: Channel = factory(name, opts)
-    return channel
+    return TYPES[ctype].factory(name, opts)
 
 
 def channel_timeout(opts: Mapping[str, Any], default: float = 30.0) -> float:

@@ -14,10 +14,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from monitor.alerts.render import AlertMessage, stable_id
-from monitor.deliver.base import DeliveryError, channel_timeout, templates_for
+from monitor.deliver.base import (
+    ChannelType,
+    DeliveryError,
+    channel_timeout,
+    register,
+    templates_for,
+)
 
 
 class EmailChannel:
@@ -87,3 +93,37 @@ class EmailChannel:
         except (OSError, smtplib.SMTPException) as exc:
             # Never include credentials: only the server address and the error.
             raise DeliveryError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
+
+
+# "from" is a Python keyword, hence the functional form.
+EmailOptions = TypedDict("EmailOptions", {
+    "host": str,
+    "port": int,  # default 587 (465 with tls = "ssl")
+    "username": str,
+    "password": str,
+    "from": str,
+    "to": str | list[str],
+    "tls": str,  # "none", "starttls" (default) or "ssl"
+    "ca_file": str,  # a private CA (or self-signed server certificate) to trust besides the system's
+}, total=False)
+
+
+def problems(opts: Mapping[str, Any]) -> list[str]:
+    p = []
+    for k in ("host", "from", "to"):
+        if k not in opts:
+            p.append(f"missing {k!r}")
+    to = opts.get("to")
+    if to is not None and not (isinstance(to, list) and to and all(isinstance(x, str) for x in to)) and not isinstance(to, str):
+        p.append("'to' must be an address or a list of addresses")
+    if opts.get("tls", "starttls") not in ("none", "starttls", "ssl"):
+        p.append(f"'tls' must be \"none\", \"starttls\" or \"ssl\", got {opts.get('tls')!r}")
+    port = opts.get("port", 587)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        p.append(f"'port' must be a port number, got {port!r}")
+    if ("username" in opts) != ("password" in opts):
+        p.append("'username' and 'password' go together")
+    return p
+
+
+register(ChannelType("email", EmailOptions, problems, EmailChannel))

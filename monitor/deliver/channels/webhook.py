@@ -13,10 +13,17 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from monitor.alerts.render import AlertMessage
-from monitor.deliver.base import channel_timeout, post, templates_for
+from monitor.deliver.base import (
+    ChannelType,
+    channel_timeout,
+    post,
+    register,
+    templates_for,
+    url_problem,
+)
 
 SIGNATURE_HEADER = "X-Monitor-Signature"
 
@@ -53,3 +60,22 @@ class WebhookChannel:
     async def send(self, msg: AlertMessage) -> None:
         body, headers = self.build(msg)
         await post(f"webhook {self.name}", "POST", self.url, self.timeout, content=body, headers=headers)
+
+
+class WebhookOptions(TypedDict, total=False):
+    url: str
+    headers: dict[str, str]  # added to every request (e.g. an Authorization header from ${ENV})
+    secret: str  # signs each body: X-Monitor-Signature
+
+
+def problems(opts: Mapping[str, Any]) -> list[str]:
+    p = url_problem(opts)
+    headers = opts.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        p.append("'headers' must be a table of strings")
+    if "secret" in opts and not (isinstance(opts["secret"], str) and opts["secret"]):
+        p.append("'secret' must be a non-empty string")
+    return p
+
+
+register(ChannelType("webhook", WebhookOptions, problems, WebhookChannel))

@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-import apprise
+from typing import Any, TypedDict
 
 from monitor.alerts.render import AlertMessage
-from monitor.deliver.base import DeliveryError, channel_timeout, templates_for
+from monitor.deliver.base import (
+    ChannelType,
+    DeliveryError,
+    channel_timeout,
+    register,
+    templates_for,
+)
 
 
 class _Capture(logging.Handler):
@@ -37,6 +41,8 @@ class AppriseChannel:
         self.templates = templates_for(opts)
 
     def _notify(self, title: str, body: str) -> list[str] | None:
+        import apprise  # imported when used: it is large, and most setups have no apprise channel
+
         ap = apprise.Apprise()
         if not ap.add(self.url):
             return ["Apprise does not understand the URL"]
@@ -60,3 +66,22 @@ class AppriseChannel:
             # The URL may hold a token: report the scheme only.
             detail = "; ".join(problems).replace(self.url, "<url>")[:300]
             raise DeliveryError(f"apprise {self.name} ({self.url.split('://', 1)[0]}): {detail}")
+
+
+class AppriseOptions(TypedDict, total=False):
+    url: str  # any Apprise URL: "mailto://...", "tgram://...", ...
+
+
+def problems(opts: Mapping[str, Any]) -> list[str]:
+    url = opts.get("url")
+    if not isinstance(url, str) or "://" not in url:
+        return [f"'url' must be an Apprise URL like \"mailto://...\" or \"tgram://...\", got {url!r}"]
+    import apprise
+
+    if apprise.Apprise.instantiate(url) is None:
+        scheme = url.split("://", 1)[0]
+        return [f"'url': Apprise does not understand this URL (scheme {scheme!r})"]
+    return []
+
+
+register(ChannelType("apprise", AppriseOptions, problems, AppriseChannel))
