@@ -179,7 +179,7 @@ def _pss_mb(pid: int) -> float:
 
 def measure(cmd: list[str], cwd: Path) -> tuple[dict[str, float], str]:
     """Wall, CPU (user+sys of the process and the children it waited for) and peak PSS."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = [0.0]
