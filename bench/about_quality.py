@@ -46,8 +46,17 @@ def main() -> None:
 
     cfg = load_config(Path(args.config))
     t0 = time.process_time()
+    ents = {e.name: e for e in cfg.entities}
+    bundled = next(r for r in cfg.rules if r.name == RULE)
+    words_only = bundled.query[:bundled.query.index(" AND about(")]
     rules = {"about": rule_set(cfg, {RULE}),
-             "baseline": RuleSet([(RULE, BASELINE)], {e.name: e for e in cfg.entities})}
+             "baseline": RuleSet([(RULE, BASELINE)], ents),
+             # Ablations: the rule's entity clauses alone; its about() clause alone (with its
+             # examples and counterexamples); the about() statement alone, default threshold.
+             "entities": RuleSet([(RULE, words_only)], ents),
+             "about_only": RuleSet([(RULE, bundled.query[bundled.query.index("about("):])], ents,
+                                   {RULE: (bundled.examples, bundled.counterexamples)}),
+             "bare_about": RuleSet([(RULE, bundled.query[bundled.query.index("about("):])], ents)}
     build = time.process_time() - t0
     recs = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line]
     counts: dict[str, dict[str, list[int]]] = {k: defaultdict(lambda: [0, 0, 0]) for k in rules}
@@ -74,7 +83,7 @@ def main() -> None:
                 quotes[2] += any(same)
     langs = sorted(k for k in counts["about"] if k != "all") + ["all"]
     print(f"\n## {RULE} on stories/corpus.jsonl ({len(recs)} reports, 18 yes)\n")
-    print("| language | yes | no | about P | about R | keywords P | keywords R |")
+    print("| language | yes | no | bundled P | bundled R | old keywords P | old keywords R |")
     print("|---|---|---|---|---|---|---|")
     for lang in langs:
         yes = sum(1 for r in recs if (lang == "all" or r["language"] == lang) and r["seed_rule"] == "yes")
@@ -84,8 +93,15 @@ def main() -> None:
             p, rc = _pr(*counts[name][lang])
             cells += [f"{p:.2f}", f"{rc:.2f}" if yes else "-"]
         print(f"| {lang} | {yes} | {no} | " + " | ".join(cells) + " |")
-    print(f"\nabout: wrong {wrong['about'] or 'none'}")
-    print(f"keywords: wrong {wrong['baseline']}")
+    print("\n| rule (all languages) | P | R | wrong |")
+    print("|---|---|---|---|")
+    for name, label in (("about", "bundled: " + bundled.query[:60] + "…"), ("baseline", "old keyword rule"),
+                        ("entities", "its entity clauses only: " + words_only),
+                        ("about_only", "its about() only, with examples/counterexamples"),
+                        ("bare_about", "its about() statement only, default threshold")):
+        p, rc = _pr(*counts[name]["all"])
+        print(f"| {label} | {p:.2f} | {rc:.2f} | {len(wrong[name])}: {' '.join(wrong[name][:8])}"
+              f"{' …' if len(wrong[name]) > 8 else ''} |")
     print(f"labelled quote sentence quoted first: {quotes[0]} of {quotes[1]} matched yes reports; "
           f"among the quoted sentences: {quotes[2]}")
     print(f"rule build (embeds statement, examples, counterexamples): {build * 1000:.0f} ms CPU")

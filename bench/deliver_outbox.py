@@ -67,7 +67,7 @@ async def _baseline(hook_url: str, n: int) -> float:
                "statements": [{"text": "Kazakhstan is a venue for negotiations.", "highlights": [[16, 21]]}]}
     start = time.perf_counter()
     for i in range(n):
-        await channel.send(AlertMessage(i, f"kz:{i}:hook", payload))
+        await channel.send(AlertMessage.from_payload(i, f"kz:{i}:hook", payload))
     return time.perf_counter() - start
 
 

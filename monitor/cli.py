@@ -10,7 +10,8 @@ from monitor.commands import all_commands
 
 @click.group()
 @click.option("--config", "config", metavar="PATH", help="Config file (default: $MONITOR_CONFIG or ./config.toml).")
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
+              default="INFO", show_default=True)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               envvar="MONITOR_LOG_FORMAT", help="json: one JSON object per line (for log shippers).")
 @click.version_option(__version__, prog_name="monitor")

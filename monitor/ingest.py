@@ -5,7 +5,7 @@ alone and a change finds its place:
 
     new_article(source, entry, page)       -> Article      the row to store (no database)
     store_article(session, article, vec)   -> int          the article's id
-    StoryIndex.assign(session, article)    -> Assignment   monitor.story: its story, new or joined
+    StoryIndex.assign(session, article, vec) -> Assignment monitor.story: its story (copy or same event)
     match_article(rules, article, ...)     -> RuleMatch*   monitor.match: every matching rule
     mutes_for(session, source, story)      -> Mutes        monitor.alerts.feedback: analysts' mutes
     gate(session, article, story, match)   -> Verdict      monitor.alerts.gate: once per story and rule
@@ -102,7 +102,7 @@ class Ingest:
     def run(self, session: Session, article: Article, source: Source, vector: Any = None) -> Ingested:
         """All steps for one new article, in the caller's transaction."""
         article_id = store_article(session, article, vector)
-        story = self.stories.assign(session, article)
+        story = self.stories.assign(session, article, vector=vector)
         matches = match_article(self.rules, article, source.name, vector)
         mutes = mutes_for(session, source.id, story.story_id) if matches else Mutes()
         matches = [m for m in matches if m.rule not in mutes.source_rules]  # muted for this source

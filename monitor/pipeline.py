@@ -65,7 +65,8 @@ class Pipeline:
         self.config = config
         self.engine = engine
         self.rules = rule_set(config)
-        self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment)
+        self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment,
+                                  event_window=config.dedup.event_window, events=config.dedup.events)
         self.ingest = Ingest(self.rules, self.stories, realert={r.name: r.realert for r in config.rules},
                              channels={r.name: r.channels for r in config.rules})
         self.deliverer = Deliverer.from_config(config, engine)
@@ -73,7 +74,7 @@ class Pipeline:
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
         # The one switch for the sentence-embedding model: only a config that needs it (an
         # about() rule; cross-language stories) loads it and stores each article's vector.
-        self.needs_embeddings = self.rules.uses_about
+        self.needs_embeddings = self.rules.uses_about or config.dedup.events
         if self.needs_embeddings:
             from monitor.embed import get_embedder
 
@@ -248,15 +249,21 @@ class Pipeline:
             return None
         story = done.story
         log.info("article %s stored from %s: %s (%d matches, story %s%s)", done.article_id, sc.name, article.url,
-                 done.matches, story.story_id,
-                 "" if story.new_story else f", copy of article {story.duplicate_of or story.similar_to}")
+                 done.matches, story.story_id, "" if story.new_story else
+                 f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
         return done.matches
 
     @staticmethod
     def _article_vector(article: Article) -> Any:
+        """The article's vector; None if the model fails on this text (the article is stored all
+        the same: it still gets a story, by copies, and keyword rules still match it)."""
         from monitor.embed import article_text, get_embedder
 
-        return get_embedder().embed([article_text(article.title, article.text)])[0]
+        try:
+            return get_embedder().embed([article_text(article.title, article.text)])[0]
+        except Exception as exc:  # one strange page never loses the article
+            log.warning("article %s: no sentence vector (%s: %s)", article.url, type(exc).__name__, exc)
+            return None
 
     def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, outcome: PollOutcome) -> None:
         with session_scope(self.engine) as s:

@@ -68,3 +68,21 @@ def test_no_config_says_where_it_looked(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert str(tmp_path / "missing.toml") in res.stderr
     assert "--config" in res.stderr and "MONITOR_CONFIG" in res.stderr
+
+
+def test_a_bad_log_level_is_a_usage_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG, encoding="utf-8")
+    res = run_monitor(cfg, "--log-level", "LOUD", "check-config")
+    assert res.returncode == 2
+    assert "Invalid value for '--log-level'" in res.stderr and "Traceback" not in res.stderr
+    assert run_monitor(cfg, "--log-level", "debug", "check-config").returncode == 0
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_no_alembic_chatter_before_a_command(tmp_path: Path, fmt: str) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[monitor]\ndatabase = "sqlite:///monitor.db"\n', encoding="utf-8")
+    res = run_monitor(cfg, "--log-format", fmt, "db", "upgrade")
+    assert res.returncode == 0, res.stderr
+    assert "alembic" not in res.stderr and "Context impl" not in res.stderr, res.stderr

@@ -33,7 +33,7 @@ def _msg(text: str = NASTY, also: tuple[str, ...] = ("Kazinform", "TASS")) -> Al
                "url": "https://example.org/news/1?a=1&b=2", "outlet": "Loopback Pravda",
                "published": "2025-09-24T07:15:00+00:00", "speaker": "the minister",
                "statements": [{"text": text, "highlights": [[start, start + 22]], "speaker": "the minister"}]}
-    return AlertMessage(7, "kz-mediation:1:chat", payload, also)
+    return AlertMessage.from_payload(7, "kz-mediation:1:chat", payload, also)
 
 
 def _send(ctype: str, opts: dict[str, Any], msg: AlertMessage) -> None:

@@ -68,7 +68,7 @@ def test_daily_digest_groups_by_rule_and_story_on_a_controlled_clock(database_ur
     # The digest's text: one group, two stories, the reprint folded into "also reported by".
     with session_scope(engine) as s:
         a = s.exec(select(Alert).where(Alert.kind == "digest")).one()
-        msg = AlertMessage(a.id or 0, a.key, dict(a.payload))
+        msg = AlertMessage.from_payload(a.id or 0, a.key, dict(a.payload))
     text = DEFAULT_TEMPLATES.render(msg, "text")
     assert text.count("== kz (3) ==") == 1 and text.count("* Story") == 2
     assert "Also reported by: Kazinform" in text
@@ -163,7 +163,7 @@ def test_config_accepts_good_modes_and_templates(tmp_path: Path) -> None:
                               'quiet_hours = "22:00-07:00"\nrate_limit = "10/1h"\ndigest = "daily 18:00"'))
     assert RulePolicy.from_options(cfg.rules[0].options).mode == "digest"
     channel = build_channel("hook", "webhook", cfg.channels[0].options)
-    msg = AlertMessage(1, "kz:1:hook", {"kind": "match", "rule": "kz", "title": "T", "url": "u", "outlet": "o",
+    msg = AlertMessage.from_payload(1, "kz:1:hook", {"kind": "match", "rule": "kz", "title": "T", "url": "u", "outlet": "o",
                                         "statements": []}, ("A", "B"))
     assert channel.templates.render(msg, "subject") == "kz: T (2)"
 
@@ -194,7 +194,7 @@ def test_a_dead_digest_is_retried_whole_and_its_alerts_are_never_sent_alone(tmp_
     # Times are shown in the channel's timezone.
     with session_scope(engine) as s:
         a = s.exec(select(Alert).where(Alert.kind == "digest")).one()
-        msg = AlertMessage(a.id or 0, a.key, dict(a.payload))
+        msg = AlertMessage.from_payload(a.id or 0, a.key, dict(a.payload))
     assert "2025-09-24 12:15 +05" in w.channels["hook"].templates.render(msg, "text")
 
 
@@ -202,7 +202,7 @@ def test_a_template_that_fails_on_a_real_alert_falls_back_to_the_default() -> No
     from monitor.alerts.render import Templates
 
     t = Templates({"text": "{{ statements[0].text }} / {{ statements[1].text }}"})
-    msg = AlertMessage(1, "kz:1:hook", {"kind": "match", "rule": "kz", "title": "T", "url": "https://x.org/a",
+    msg = AlertMessage.from_payload(1, "kz:1:hook", {"kind": "match", "rule": "kz", "title": "T", "url": "https://x.org/a",
                                         "outlet": "o", "statements": []})
     assert t.render(msg, "text") == DEFAULT_TEMPLATES.render(msg, "text")
     assert "Rule: kz" in t.render(msg, "text")

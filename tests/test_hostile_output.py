@@ -111,8 +111,8 @@ def test_a_stored_unsafe_link_is_not_rendered() -> None:
     # Rows stored before links were checked, or written by another tool: rendering checks again.
     payload = {"kind": "match", "rule": "r", "title": "T", "url": "javascript:alert(1)", "outlet": "o",
                "statements": []}
-    msg = AlertMessage(1, "a:1:mail", payload)
-    digest = AlertMessage(2, "digest:1", {"kind": "digest", "items": [payload]})
+    msg = AlertMessage.from_payload(1, "a:1:mail", payload)
+    digest = AlertMessage.from_payload(2, "digest:1", {"kind": "digest", "items": [payload]})
     for text in (render_html(msg), render_text(msg), render_html(digest), json.dumps(msg.as_json()),
                  json.dumps(digest.as_json())):
         assert "javascript" not in text, text

@@ -297,10 +297,9 @@ def test_webhook_json_carries_speaker_entity_and_alert_text_the_normalised_name(
 
 def test_entity_display_from_config(tmp_path: Path) -> None:
     from monitor.config import load_config
-    from tests.conftest import ROOT
-    from tests.test_match_statements import ENV
-    cfg = (ROOT / "config.toml").read_text(encoding="utf-8").replace('display = "Tokayev"', 'display = "K.-J. Tokayev"')
-    (tmp_path / "config.toml").write_text(cfg, encoding="utf-8")
-    ents = {e.name: e for e in load_config(tmp_path / "config.toml", env=ENV).entities}
+    (tmp_path / "config.toml").write_text(
+        '[entity.tokayev]\naliases = ["Tokayev", "Токаев"]\ninflect = true\ndisplay = "K.-J. Tokayev"\n\n'
+        '[[rule]]\nname = "r"\nquery = "@tokayev"\n', encoding="utf-8")
+    ents = {e.name: e for e in load_config(tmp_path / "config.toml", env={}).entities}
     sp = make_speaker("президент республики Касым-Жомарт Токаев", Entities(ents))
     assert sp is not None and (str(sp), sp.entity) == ("K.-J. Tokayev — президент республики", "tokayev")

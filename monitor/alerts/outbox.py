@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from monitor.alerts.gate import Verdict
+from monitor.alerts.payload import MatchPayload, NoticePayload, StatementPayload, dump_payload
 from monitor.match import RuleMatch
 from monitor.store.models import Alert, Article, Delivery, Match, Source
 
@@ -66,23 +67,16 @@ def _add_alert(session: Session, article: Article, source: Source, m: Match, mat
     session.flush()
     assert m.id is not None and article.id is not None
     key = f"{match.rule}:{article.id}"
-    payload = {
-        "kind": "match",
-        "rule": match.rule,
-        "article_id": article.id,
-        "title": article.title,
-        "url": article.url,
-        "outlet": source.name,
-        "published": article.published.astimezone(UTC).isoformat() if article.published else None,
-        "statements": [{"text": s.text, "highlights": [list(h) for h in s.highlights], "speaker": s.speaker,
-                        "speaker_entity": s.speaker_entity, "speaker_display": s.speaker_display,
-                        "field": s.field} for s in match.statements],
-        "speaker": match.speaker,
-        "speaker_entity": match.speaker_entity,
-        "speaker_display": match.speaker_display,
-        "terms": sorted({h.text for h in match.hits}),
-    }
-    alert = Alert(key=key, match_id=m.id, rule=match.rule, kind="match", payload=payload)
+    payload = MatchPayload(
+        rule=match.rule, article_id=article.id, title=article.title, url=article.url, outlet=source.name,
+        published=article.published.astimezone(UTC).isoformat() if article.published else None,
+        statements=tuple(StatementPayload(
+            text=s.text, highlights=s.highlights, speaker=s.speaker, speaker_entity=s.speaker_entity,
+            speaker_display=s.speaker_display, field=s.field) for s in match.statements),
+        speaker=match.speaker, speaker_entity=match.speaker_entity, speaker_display=match.speaker_display,
+        terms=tuple(sorted({h.text for h in match.hits})),
+    )
+    alert = Alert(key=key, match_id=m.id, rule=match.rule, kind="match", payload=dump_payload(payload))
     session.add(alert)
     session.flush()
     _add_deliveries(session, alert, channels)
@@ -100,7 +94,7 @@ def enqueue_notice(session: Session, channels: tuple[str, ...] | list[str], subj
     if session.exec(select(Alert.id).where(Alert.key == full_key)).first() is not None:
         return None
     alert = Alert(key=full_key, match_id=None, rule="", kind="notice",
-                  payload={"kind": "notice", "subject": subject, "text": text})
+                  payload=dump_payload(NoticePayload(subject=subject, text=text)))
     try:
         with session.begin_nested():
             session.add(alert)

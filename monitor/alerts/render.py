@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -22,6 +22,14 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from monitor.alerts.payload import (
+    DigestItem,
+    DigestPayload,
+    MatchPayload,
+    NoticePayload,
+    StatementPayload,
+    parse_payload,
+)
 from monitor.clean import web_url
 
 log = logging.getLogger(__name__)
@@ -52,16 +60,16 @@ def marked(text: str, spans: Any, open_: str, close: str, escape: Any = None) ->
     return "".join(out)
 
 
-def _statement(s: Mapping[str, Any]) -> dict[str, Any]:
-    spans = [list(h) for h in s.get("highlights", [])]
+def _statement(s: StatementPayload) -> dict[str, Any]:
+    spans = [list(h) for h in s.highlights]
     return {
         # ``speaker`` is what alerts show: the entity's display name with the role as written
         # ("Tokayev — President of Kazakhstan"); ``speaker_written`` the article's own words.
-        "text": s["text"], "speaker": s.get("speaker_display") or s.get("speaker"),
-        "speaker_written": s.get("speaker"), "speaker_entity": s.get("speaker_entity"),
-        "highlights": spans, "field": s.get("field"),
-        "marked": marked(s["text"], spans, "*", "*"),
-        "html": Markup(marked(s["text"], spans, "<mark>", "</mark>", escape=html.escape)),
+        "text": s.text, "speaker": s.speaker_display or s.speaker,
+        "speaker_written": s.speaker, "speaker_entity": s.speaker_entity,
+        "highlights": spans, "field": s.field,
+        "marked": marked(s.text, spans, "*", "*"),
+        "html": Markup(marked(s.text, spans, "<mark>", "</mark>", escape=html.escape)),
     }
 
 
@@ -71,19 +79,26 @@ class AlertMessage:
 
     alert_id: int
     delivery_key: str
-    payload: dict[str, Any]
+    payload: MatchPayload | DigestPayload | NoticePayload
     also_reported_by: tuple[str, ...] = ()
     thread_root_key: str | None = None  # delivery key of the first message on this story
 
     @classmethod
-    def from_payload(cls, alert_id: int, delivery_key: str, payload: dict[str, Any],
+    def from_payload(cls, alert_id: int, delivery_key: str,
+                     payload: Mapping[str, Any] | MatchPayload | DigestPayload | NoticePayload,
                      also_reported_by: tuple[str, ...] | list[str] = ()) -> AlertMessage:
-        return cls(alert_id=alert_id, delivery_key=delivery_key, payload=dict(payload),
+        """From a stored payload (``alert.payload``) or a payload model."""
+        typed = parse_payload(payload) if isinstance(payload, Mapping) else payload
+        return cls(alert_id=alert_id, delivery_key=delivery_key, payload=typed,
                    also_reported_by=tuple(also_reported_by))
 
     @property
+    def match(self) -> MatchPayload | None:
+        return self.payload if isinstance(self.payload, MatchPayload) else None
+
+    @property
     def kind(self) -> str:
-        k = str(self.payload.get("kind", "alert"))
+        k = self.payload.kind
         return "alert" if k == "match" else k
 
     @property
@@ -92,53 +107,55 @@ class AlertMessage:
 
     @property
     def rule(self) -> str:
-        return str(self.payload.get("rule", ""))
+        return self.match.rule if self.match else ""
 
     @property
     def title(self) -> str:
-        return str(self.payload.get("title") or self.payload.get("subject") or "")
+        if isinstance(self.payload, NoticePayload):
+            return self.payload.subject
+        return self.match.title if self.match else ""
 
     @property
     def url(self) -> str:
         """The article's link; only http(s) ever reaches a template or a chat message."""
-        return web_url(str(self.payload.get("url") or "")) or ""
+        return web_url(self.match.url) or "" if self.match else ""
 
     @property
     def outlet(self) -> str:
-        return str(self.payload.get("outlet") or "")
+        return self.match.outlet if self.match else ""
 
     @property
     def published(self) -> str | None:
-        return self.payload.get("published")
+        return self.match.published if self.match else None
 
     @property
     def statements(self) -> list[dict[str, Any]]:
-        return [_statement(s) for s in self.payload.get("statements", [])]
+        return [_statement(s) for s in self.match.statements] if self.match else []
 
     def _speaker_entity(self, statements: list[dict[str, Any]]) -> str | None:
-        if "speaker_entity" in self.payload:
-            return self.payload["speaker_entity"]
+        if self.match and "speaker_entity" in self.match.model_fields_set:
+            return self.match.speaker_entity
         return next((s["speaker_entity"] for s in statements if s["speaker_written"]), None)
 
     def context(self, tz: tzinfo | None = None) -> dict[str, Any]:
         """The variables templates see (documented in the README); times shown in ``tz``."""
         ctx: dict[str, Any] = {"kind": self.kind, "alert_id": self.alert_id,
                                "delivery_id": self.delivery_id, "delivery_key": self.delivery_key}
-        if self.kind == "digest":
-            ctx.update(digest_context(self.payload.get("items", []), tz))
+        p = self.payload
+        if isinstance(p, DigestPayload):
+            ctx.update(digest_context(p.items, tz))
             return ctx
-        if self.kind in ("notice", "test"):
-            ctx.update(subject=str(self.payload.get("subject", "")), text=str(self.payload.get("text", "")))
+        if isinstance(p, NoticePayload):
+            ctx.update(subject=p.subject, text=p.text)
             return ctx
         statements = self.statements
         ctx.update(
             rule=self.rule, title=self.title, url=self.url, outlet=self.outlet,
             published=human_time(self.published, tz), published_iso=self.published, statements=statements,
             quote=statements[0]["text"] if statements else None,
-            speaker=self.payload.get("speaker_display") or self.payload.get("speaker")
-            or next((s["speaker"] for s in statements if s["speaker"]), None),
+            speaker=p.speaker_display or p.speaker or next((s["speaker"] for s in statements if s["speaker"]), None),
             speaker_entity=self._speaker_entity(statements),
-            terms=list(self.payload.get("terms", [])),
+            terms=list(p.terms),
             also_reported_by=list(self.also_reported_by),
         )
         return ctx
@@ -152,12 +169,12 @@ class AlertMessage:
         base: dict[str, Any] = {"kind": self.kind, "alert_id": self.alert_id,
                                 "delivery_id": self.delivery_id, "delivery_key": self.delivery_key,
                                 "subject": (templates or DEFAULT_TEMPLATES).render(self, "subject")}
-        if self.kind == "digest":
-            ctx = digest_context(self.payload.get("items", []))
-            base.update(count=ctx["count"], items=[_plain_item(i) for i in self.payload.get("items", [])])
+        p = self.payload
+        if isinstance(p, DigestPayload):
+            base.update(count=len(p.items), items=[_plain_item(i) for i in p.items])
             return base
-        if self.kind in ("notice", "test"):
-            base["text"] = str(self.payload.get("text", ""))
+        if isinstance(p, NoticePayload):
+            base["text"] = p.text
             return base
         base.update({
             "rule": self.rule, "title": self.title, "url": self.url, "outlet": self.outlet,
@@ -167,43 +184,42 @@ class AlertMessage:
                             "highlights": s["highlights"]} for s in self.statements],
             "quote": self.statements[0]["text"] if self.statements else None,
             # As written in the article, and the configured entity it names (or null).
-            "speaker": self.payload.get("speaker")
+            "speaker": p.speaker
             or next((s["speaker_written"] for s in self.statements if s["speaker_written"]), None),
             "speaker_entity": self._speaker_entity(self.statements),
-            "speaker_name": self.payload.get("speaker_display") or self.payload.get("speaker")
+            "speaker_name": p.speaker_display or p.speaker
             or next((s["speaker"] for s in self.statements if s["speaker"]), None),
-            "terms": list(self.payload.get("terms", [])),
+            "terms": list(p.terms),
             "also_reported_by": list(self.also_reported_by),
         })
         return base
 
 
-def _plain_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    plain = {k: item.get(k) for k in ("rule", "title", "url", "outlet", "published", "statements",
-                                      "also_reported_by")}
-    plain["url"] = web_url(str(item.get("url") or "")) or ""
-    return plain
+def _plain_item(item: DigestItem) -> dict[str, Any]:
+    return {"rule": item.rule, "title": item.title, "url": web_url(item.url) or "", "outlet": item.outlet,
+            "published": item.published,
+            "statements": [s.model_dump(mode="json", exclude_unset=True) for s in item.statements],
+            "also_reported_by": list(item.also_reported_by)}
 
 
-def digest_context(items: list[dict[str, Any]], tz: tzinfo | None = None) -> dict[str, Any]:
+def digest_context(items: Sequence[DigestItem], tz: tzinfo | None = None) -> dict[str, Any]:
     """Group digest items by rule, then by story: one entry per story, reprints folded into
     ``also_reported_by`` so a story printed by ten outlets is one line, not ten."""
     groups: dict[str, dict[str, Any]] = {}
     for it in items:
-        rule = str(it.get("rule", ""))
-        g = groups.setdefault(rule, {"rule": rule, "count": 0, "stories": {}})
+        g = groups.setdefault(it.rule, {"rule": it.rule, "count": 0, "stories": {}})
         g["count"] += 1
-        story_key = str(it.get("story") or it.get("url"))
+        story_key = str(it.story or it.url)
         st = g["stories"].get(story_key)
         if st is None:
             st = g["stories"][story_key] = {
-                "title": it.get("title", ""), "url": web_url(str(it.get("url") or "")) or "", "outlet": it.get("outlet", ""),
-                "published": human_time(it.get("published"), tz),
-                "statements": [_statement(s) for s in it.get("statements", [])],
+                "title": it.title, "url": web_url(it.url) or "", "outlet": it.outlet,
+                "published": human_time(it.published, tz),
+                "statements": [_statement(s) for s in it.statements],
                 "also_reported_by": [],
             }
-        others = [it.get("outlet", "")] if st["outlet"] != it.get("outlet") else []
-        for o in [*others, *it.get("also_reported_by", [])]:
+        others = [it.outlet] if st["outlet"] != it.outlet else []
+        for o in [*others, *it.also_reported_by]:
             if o and o != st["outlet"] and o not in st["also_reported_by"]:
                 st["also_reported_by"].append(o)
     out = [{**g, "stories": list(g["stories"].values())} for g in groups.values()]
@@ -212,17 +228,18 @@ def digest_context(items: list[dict[str, Any]], tz: tzinfo | None = None) -> dic
 
 def _sample_context(kind: str) -> dict[str, Any]:
     if kind == "digest":
-        return AlertMessage(0, "digest:sample", {"kind": "digest", "items": [SAMPLE_PAYLOAD]}).context()
+        items = (DigestItem.model_validate(SAMPLE_PAYLOAD.model_dump(exclude_unset=True)),)
+        return AlertMessage(0, "digest:sample", DigestPayload(items=items)).context()
     if kind == "notice":
-        return AlertMessage(0, "notice:sample", {"kind": "notice", "subject": "s", "text": "t"}).context()
+        return AlertMessage(0, "notice:sample", NoticePayload(subject="s", text="t")).context()
     return AlertMessage(0, "sample:1:ch", SAMPLE_PAYLOAD, ("Another Outlet",)).context()
 
 
-SAMPLE_PAYLOAD: dict[str, Any] = {
-    "kind": "match", "rule": "sample", "title": "Sample title", "url": "https://example.org/a",
-    "outlet": "Example", "published": "2025-01-01T00:00:00+00:00", "article_id": 1,
-    "statements": [{"text": "A sample statement.", "highlights": [[2, 8]], "speaker": "Someone"}],
-}
+SAMPLE_PAYLOAD = MatchPayload(
+    rule="sample", title="Sample title", url="https://example.org/a", outlet="Example",
+    published="2025-01-01T00:00:00+00:00", article_id=1,
+    statements=(StatementPayload(text="A sample statement.", highlights=((2, 8),), speaker="Someone"),),
+)
 
 
 class Templates:

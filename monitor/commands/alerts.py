@@ -37,6 +37,7 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
         return
     from sqlmodel import col, select
 
+    from monitor.alerts.payload import article_url, headline, parse_payload
     from monitor.store import Alert, Delivery, session_scope
 
     with database(load_config_or_exit(ctx)) as engine, session_scope(engine) as s:
@@ -47,9 +48,7 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
         items: list[dict[str, Any]] = [{
             "id": d.id, "alert_id": a.id, "kind": a.kind, "rule": a.rule or None, "channel": d.channel,
             "status": d.status, "attempts": d.attempts, "key": d.key,
-            "title": a.payload.get("title") or a.payload.get("subject")
-            or (f"{len(a.payload.get('items', []))} alerts" if a.kind == "digest" else None),
-            "url": a.payload.get("url"),
+            "title": headline(parse_payload(a.payload)), "url": article_url(parse_payload(a.payload)),
             "created": iso(d.created_at), "sent": iso(d.sent_at),
             "next_attempt": iso(d.next_attempt_at) if d.status in ("pending", "failed") else None,
             "digest_due": iso(d.digest_due_at) if d.status == "digest" else None,
@@ -89,6 +88,7 @@ def alerts_retry(ctx: click.Context, delivery_id: int | None, dead: bool) -> Non
 @click.pass_context
 def test_channel(ctx: click.Context, name: str) -> None:
     """Send a test message through channel NAME and report whether it was accepted."""
+    from monitor.alerts.payload import NoticePayload
     from monitor.alerts.render import AlertMessage
     from monitor.deliver import DeliveryError, build_channel
 
@@ -102,9 +102,9 @@ def test_channel(ctx: click.Context, name: str) -> None:
         return
     channel = build_channel(cc.name, cc.type, cc.options)
     now = datetime.now(UTC)
-    msg = AlertMessage(0, f"test:{name}:{now.isoformat()}",
-                       {"kind": "test", "subject": f"Test message for channel {name!r}",
-                        "text": f"monitor can reach channel {name!r} ({cc.type}). Sent {now:%Y-%m-%d %H:%M:%S} UTC."})
+    msg = AlertMessage(0, f"test:{name}:{now.isoformat()}", NoticePayload(
+        kind="test", subject=f"Test message for channel {name!r}",
+        text=f"monitor can reach channel {name!r} ({cc.type}). Sent {now:%Y-%m-%d %H:%M:%S} UTC."))
     try:
         asyncio.run(channel.send(msg))
     except DeliveryError as exc:

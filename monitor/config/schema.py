@@ -213,6 +213,8 @@ class DedupSettings:
 
     window: Annotated[Duration, doc("how far back a new article is compared for copies")] = 7 * DAY
     min_containment: Annotated[float, BeforeValidator(_share), doc("share of the shorter text's word trigrams found in the other")] = 0.42
+    events: Annotated[Flag, doc("reports of one event in any language or wording join one story (loads the sentence model)")] = True
+    event_window: Annotated[Duration, doc("reports of one event are published within this of each other")] = 3 * DAY
 
 
 @dataclass(frozen=True, config=_STRICT)

@@ -20,6 +20,13 @@ from sqlmodel import Session, col, select
 
 from monitor import util
 from monitor.alerts.outbox import claim_next, release, sent_since
+from monitor.alerts.payload import (
+    DigestItem,
+    DigestPayload,
+    MatchPayload,
+    dump_payload,
+    parse_payload,
+)
 from monitor.alerts.policy import ChannelPolicy, RulePolicy
 from monitor.alerts.render import AlertMessage
 from monitor.config import MonitorSettings
@@ -156,8 +163,8 @@ class Deliverer:
         assert d is not None
         alert = s.get(Alert, d.alert_id)
         assert alert is not None
-        payload = dict(alert.payload)
-        article_id = payload.get("article_id")
+        payload = parse_payload(alert.payload)
+        article_id = payload.article_id if isinstance(payload, MatchPayload) else None
         if alert.kind == "match":
             rp = self.rules.get(alert.rule)
             hold_until: datetime | None = None
@@ -259,14 +266,16 @@ class Deliverer:
                 key = f"digest:{channel}:{due.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}:{items[0][0].id}"
                 entries = []
                 for _, a in items:
-                    p = dict(a.payload)
-                    aid = p.get("article_id")
-                    p["story"] = story_articles(s, aid)[0] if aid is not None else a.key
-                    p["also_reported_by"] = also_reported_by(s, aid)
-                    entries.append(p)
+                    m = parse_payload(a.payload)
+                    assert isinstance(m, MatchPayload)  # only match alerts are held for a digest
+                    aid = m.article_id
+                    entries.append(DigestItem.model_validate({
+                        **m.model_dump(exclude_unset=True),
+                        "story": story_articles(s, aid)[0] if aid is not None else a.key,
+                        "also_reported_by": also_reported_by(s, aid)}))
+                payload = DigestPayload(channel=channel, due_at=due.isoformat(), items=tuple(entries))
                 digest = Alert(key=key, match_id=None, rule=",".join(sorted({a.rule for _, a in items})),
-                               kind="digest", payload={"kind": "digest", "channel": channel,
-                                                       "due_at": due.isoformat(), "items": entries})
+                               kind="digest", payload=dump_payload(payload))
                 s.add(digest)
                 s.flush()
                 assert digest.id is not None

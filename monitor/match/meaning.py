@@ -184,8 +184,12 @@ def score(meaning: Meaning, ix: DocIndex) -> AboutScore:
         sims = raw
         closer = None
         if len(meaning.counter):
-            # A sentence closer to a counterexample than to the statement is not about it.
-            closer = (sv.vectors @ meaning.counter.T).max(axis=1) >= raw
+            # A sentence closer to a counterexample than to the statement is not about it; and
+            # an article whose closest sentence to any of them is a counterexample is about that.
+            neg = (sv.vectors @ meaning.counter.T).max(axis=1)
+            closer = neg >= raw
+            if float(neg.max()) > float(raw.max()):
+                closer[:] = True
             sims = raw - closer
         i = int(sims.argmax())
         # The quote: the best body sentence when it is close enough too (the title rarely says who

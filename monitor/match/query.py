@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from monitor.match.text import fold, query_words, strip_accents
+from monitor.match.translit import transliterations
 
 
 class QuerySyntaxError(ValueError):
@@ -504,12 +505,16 @@ class _Parser:
         node = _ENTITY_CACHE.get(key)
         if node is None:
             alts: list[Node] = []
+            seen: set[tuple[W, ...]] = set()
+            # Each alias in its other scripts too (Tokayev, Tokajew, Токаев, Токаєв: translit).
             for alias in ent.aliases:
-                ws: list[W] = []
-                for piece in alias.split():
-                    ws.extend(_word_matchers(piece, self.q, col, inflect=ent.inflect))
-                if ws:
-                    alts.append(Seq(tuple(ws), label=alias))
+                for spelling in sorted(transliterations(alias), key=lambda a: a != alias):
+                    ws: list[W] = []
+                    for piece in spelling.split():
+                        ws.extend(_word_matchers(piece, self.q, col, inflect=ent.inflect))
+                    if ws and tuple(ws) not in seen:
+                        seen.add(tuple(ws))
+                        alts.append(Seq(tuple(ws), label=spelling))
             if not alts:
                 raise self.err(f"entity '@{name}' has no alias with a word in it", col)
             node = _ENTITY_CACHE[key] = Or(tuple(alts), label="@" + name)
@@ -569,13 +574,22 @@ def _check_positional(node: Node, p: _Parser, col: int) -> None:
         _check_positional(node.right, p, col)
 
 
+def _holds_and(node: Node) -> bool:
+    return isinstance(node, And) or (isinstance(node, Or) and any(_holds_and(c) for c in node.children))
+
+
 def near(left: Node, right: Node, n: int | None, ordered: bool, sentence: bool, label: str) -> Node:
     """Build a proximity node; an AND group on either side distributes over it, so
-    ``(A AND B) NEAR/5 C`` means ``(A NEAR/5 C) AND (B NEAR/5 C)``."""
+    ``(A AND B) NEAR/5 C`` means ``(A NEAR/5 C) AND (B NEAR/5 C)``, also inside an OR:
+    ``(A OR (B AND C)) NEAR/5 D`` is ``(A NEAR/5 D) OR ((B NEAR/5 D) AND (C NEAR/5 D))``."""
     if isinstance(left, And):
         return And(tuple(near(c, right, n, ordered, sentence, label) for c in left.children))
     if isinstance(right, And):
         return And(tuple(near(left, c, n, ordered, sentence, label) for c in right.children))
+    if isinstance(left, Or) and _holds_and(left):
+        return Or(tuple(near(c, right, n, ordered, sentence, label) for c in left.children), left.label)
+    if isinstance(right, Or) and _holds_and(right):
+        return Or(tuple(near(left, c, n, ordered, sentence, label) for c in right.children), right.label)
     return Near(left, right, n, ordered, sentence, label)
 
 

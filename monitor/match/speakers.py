@@ -265,7 +265,7 @@ def _compile() -> list[_Rx]:
                 _Rx("before", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
                 _Rx("in", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
                 _Rx("in", re.compile(rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
-                _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), "zh"),
+                _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), ""),  # no verb: ungated
             ]
             continue
         who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
@@ -535,11 +535,25 @@ class _Found:
     how: str
 
 
+@lru_cache(maxsize=1)
+def _gates() -> dict[str, Any]:
+    """Per language, one search for any of its speech words: a sentence without them skips
+    that language's patterns (most sentences of an article hold none)."""
+    out = {}
+    for lang in LANGS:
+        words_ = _alt([lang.verbs, lang.according, lang.according_after.strip("\\s+"),
+                       "-t-il|-t-elle" if lang.code == "fr" else ""])
+        out[lang.code] = re.compile(words_ if lang.code == "zh" else rf"(?i:{words_})")
+    return out
+
+
 def _candidates(text: str, start: int, end: int, kinds: Sequence[str]) -> list[_Found]:
     out: list[_Found] = []
     seg = text[start:end]
+    gates = _gates()
+    present = {code for code, rx in gates.items() if rx.search(seg)}
     for p in _patterns():
-        if p.kind not in kinds:
+        if p.kind not in kinds or (p.lang and p.lang not in present):
             continue
         for m in p.rx.finditer(seg):
             phrase = m.group("who").strip()

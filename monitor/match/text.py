@@ -15,18 +15,35 @@ from dataclasses import dataclass
 
 # Ideographic scripts are written without spaces: each character is a word of its own, so a
 # query phrase of several characters matches as a character sequence.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u3006"
-WORD_RE = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
+# Kana voicing marks (U+3099, U+309A; NFKD splits が into か + U+3099) belong to the character
+# before them: が and か are different syllables, and the mark is not a word of its own.
+_CJK = "\u3040-\u3098\u309b-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u3006"
+_VOICING = "\u3099\u309a"
+WORD_RE = re.compile(rf"[{_CJK}][{_VOICING}]*|[^\W{_CJK}]+")
 _CJK_RE = re.compile(rf"[{_CJK}]")
 _PLAIN_WORD_RE = re.compile(r"\w+")  # the same as WORD_RE on text without CJK, twice as fast
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+# Vulgar fractions: NFKD turns ½ into 1⁄2, which would glue to a digit before it ("2½" -> "21").
+_FRACTION = re.compile("[\u00bc-\u00be\u2150-\u215f\u2189]")
+# Cyrillic letters whose decomposition looks like an accent but which are letters of their own
+# (й is not и, ї is not і, ў is not у): put back together before accents are stripped.
+_BREVE_LETTERS = [(unicodedata.normalize("NFD", c), c) for c in "йЙўЎ"]
+_DIAERESIS_LETTERS = [(unicodedata.normalize("NFD", c), c) for c in "їЇ"]
 
 
 def strip_accents(text: str) -> str:
-    """Accent-insensitive form that keeps case (for ``!Term``)."""
+    """Accent-insensitive form that keeps case (for ``!Term``): accents on Latin letters go,
+    ё = е; Cyrillic й, ї, ў and kana voicing stay; a vulgar fraction is a number of its own."""
     if text.isascii():
         return text
-    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    decomposed = unicodedata.normalize("NFKD", text)
+    if "\u2044" in decomposed and _FRACTION.search(text):  # cheap test first: fractions are rare
+        decomposed = unicodedata.normalize("NFKD", _FRACTION.sub(lambda m: f" {m.group(0)} ", text))
+    for mark, letters in (("\u0306", _BREVE_LETTERS), ("\u0308", _DIAERESIS_LETTERS)):
+        if mark in decomposed:
+            for pair, letter in letters:
+                decomposed = decomposed.replace(pair, letter)
+    return _COMBINING.sub("", decomposed)
 
 
 def fold(text: str) -> str:
@@ -81,7 +98,7 @@ def tokens(text: str) -> Tokens:
         for i, ch in enumerate(text):
             d = cache.get(ch)
             if d is None:
-                d = cache[ch] = _COMBINING.sub("", unicodedata.normalize("NFKD", ch))
+                d = cache[ch] = strip_accents(ch)
             parts.append(d)
             idx.extend([i] * len(d))
         stripped = "".join(parts)

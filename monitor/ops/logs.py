@@ -26,7 +26,7 @@ ID_FIELDS = ("source_id", "article_id", "delivery_id")
 _ID_IN_TEXT = re.compile(r"\b(source|article|delivery) #?(\d+)\b")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 NOISY = ("httpx", "httpcore", "apscheduler.executors", "apscheduler.scheduler", "trafilatura",
-         "htmldate", "aiosmtpd", "mail.log")
+         "htmldate", "aiosmtpd", "mail.log", "alembic")  # alembic: "Context impl SQLiteImpl." on every start
 
 class IdFilter(logging.Filter):
     """Puts source/article/delivery ids on the record as attributes."""

@@ -228,6 +228,42 @@ class StoryAlert(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+class StoryEvent(SQLModel, table=True):
+    """What the event decision knows of an article besides its vector (``article_vector``):
+    names and figures (``sig``, see monitor.story.events.Signature) and its publication time
+    in epoch seconds (``at``: the window compares those). Rows older than the window are pruned.
+    """
+
+    __tablename__ = "story_event"
+    article_id: int = Field(sa_column=Column(Integer, ForeignKey("article.id", ondelete="CASCADE"),
+                                             primary_key=True, autoincrement=False))
+    at: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    sig: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class StoryEventKey(SQLModel, table=True):
+    """Candidate index: one row per lead name or figure of an article, ordered by time under each key.
+
+    A lookup reads, for each key of the new article, the most recent entries inside the window:
+    an index range scan capped in size, however many articles the window holds.
+    """
+
+    __tablename__ = "story_event_key"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+    key: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    at: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    article_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+
+
+class StoryApart(SQLModel, table=True):
+    """An analyst split these stories apart: no later article merges them again."""
+
+    __tablename__ = "story_apart"
+    story_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    other_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 class Feedback(SQLModel, table=True):
     """An analyst's word on a rule's output (web area, migration 1401).
 

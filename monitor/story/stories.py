@@ -10,24 +10,32 @@ not carry yet.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import DateTime, bindparam, delete, func, text, update
+import numpy as np
+from sqlalchemy import JSON, DateTime, bindparam, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
+from monitor.embed import MODEL_NAME, unpack
 from monitor.store.models import (
     Article,
     DedupBand,
     DedupBoilerplate,
+    Feedback,
     Source,
     Story,
     StoryAlert,
+    StoryApart,
+    StoryEvent,
+    StoryEventKey,
 )
+from monitor.story.events import Report, Signature, Verdict, decide, signature
 from monitor.story.near import Fingerprint, fingerprint_words, shingles, tokens, verify
 
 log = logging.getLogger(__name__)
@@ -48,6 +56,23 @@ _EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <
 _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
               ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
 
+# Event candidates: for each lead name or figure of the new article, the most recent entries of
+# the window under that key (an index range scan), then the reports sharing the most keys.
+_EVENT_PER_KEY = 100
+_EVENT_CANDIDATES = 60
+_EVENT_FETCH = text("SELECT e.article_id, a.story_id, e.sig, v.vector FROM story_event e "
+                    "JOIN article a ON a.id = e.article_id "
+                    "JOIN article_vector v ON v.article_id = e.article_id AND v.model = :model "
+                    "WHERE e.article_id IN :ids").bindparams(bindparam("ids", expanding=True)).columns(sig=JSON)
+
+
+def _event_candidates_sql(n: int) -> str:
+    one = ("SELECT article_id FROM (SELECT article_id FROM story_event_key WHERE key = :k{i} AND at >= :lo "
+           "AND at <= :hi ORDER BY at DESC LIMIT :per) AS q{i}")
+    return ("SELECT article_id, count(*) AS c FROM (" + " UNION ALL ".join(one.format(i=i) for i in range(n))
+            + ") AS u WHERE article_id <> :me GROUP BY article_id ORDER BY c DESC, article_id DESC LIMIT :top")
+
+
 RECENT_SAME_SOURCE = 10  # articles of the same outlet looked at to learn its boilerplate
 MAX_CANDIDATES = 20
 BOILERPLATE_SHARE = 0.4  # a shared paragraph set larger than this share of the article is a copy
@@ -60,8 +85,13 @@ class Assignment:
     story_id: int
     new_story: bool
     duplicate_of: int | None = None  # exact copy (same normalised body) of that article
-    similar_to: int | None = None  # verified near-duplicate
+    similar_to: int | None = None  # verified near-duplicate, or the closest report of the same event
     score: float = 0.0
+    same_event: bool = False  # joined by the event decision (a translation or rewrite), not as a copy
+
+
+def _epoch(dt: datetime) -> int:
+    return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
 def _key(s: str) -> int:
@@ -96,10 +126,13 @@ def _insert_ignore(session: Session, table: type, rows: list[dict[str, int]]) ->
 class StoryIndex:
     """Finds an article's story; the index itself is in the database (``dedup_band``)."""
 
-    def __init__(self, window: float = DedupSettings.window, min_containment: float = DedupSettings.min_containment):
+    def __init__(self, window: float = DedupSettings.window, min_containment: float = DedupSettings.min_containment,
+                 event_window: float = DedupSettings.event_window, events: bool = DedupSettings.events):
         """Defaults: those of ``[dedup]`` (declared once, in the config schema)."""
         self.window = window
         self.min_containment = min_containment
+        self.event_window = event_window  # reports of one event are published within this of each other
+        self.events = events  # False: copies only (the behaviour before event stories)
 
     # -- boilerplate ------------------------------------------------------------------------
     def learn_boilerplate(self, session: Session, article: Article, since: datetime) -> None:
@@ -180,8 +213,14 @@ class StoryIndex:
                             [{"b": b, "a": article_id} for b in sorted(set(bands))])
 
     # -- assignment -------------------------------------------------------------------------
-    def assign(self, session: Session, article: Article, now: datetime | None = None) -> Assignment:
-        """Put a flushed article into a story (joining, merging or creating one); store its bands."""
+    def assign(self, session: Session, article: Article, now: datetime | None = None,
+               vector: np.ndarray | None = None) -> Assignment:
+        """Put a flushed article into a story (joining, merging or creating one); store its bands.
+
+        A copy joins the story of what it copies. Otherwise, with ``vector`` (the article's unit
+        vector from ``monitor.embed``), the article joins the story of the same event if one is
+        among the reports published within ``event_window`` (``monitor.story.events.decide``).
+        """
         assert article.id is not None
         now = now or datetime.now(UTC)
         since = now - timedelta(seconds=self.window)
@@ -192,7 +231,10 @@ class StoryIndex:
             session.execute(text("SET LOCAL enable_seqscan = off"))
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
-        claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else [])})
+        sig = signature(article.title, article.text) if self.events else Signature()
+        event_keys = sig.index_keys()
+        claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else []),
+                         *(k + (1 << 40) for k in event_keys)})  # event keys in a range of their own
         self._claim(session, claims)  # from here on, a concurrent copy of this story waits for us
         duplicate_of: int | None = None
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
@@ -214,11 +256,24 @@ class StoryIndex:
                 if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
                     matched[story] = (score, cand)
 
+        at = _epoch(article.published or article.first_seen_at or now)
+        verdict = Verdict(None)
+        similar: int | None
+        if not matched and vector is not None and event_keys:
+            verdict = decide(sig, vector, self._event_reports(session, article.id, event_keys, at))
         if matched:
             story_id = min(matched)
+            apart = self._apart(session, story_id)
+            if apart & matched.keys():  # copies of both sides of an analyst's split: the closer side
+                story_id = max(matched, key=lambda k: (matched[k][0], -k))
+                apart = self._apart(session, story_id)
             score, similar = matched[story_id]
-            self._merge(session, story_id, [s for s in matched if s != story_id])
+            self._merge(session, story_id, [s for s in matched if s != story_id and s not in apart])
             new = False
+        elif verdict.story_id is not None:
+            story_id, score, similar, new = int(verdict.story_id), verdict.score, verdict.similar_to, False
+            log.debug("article %s joins story %s: same event as article %s (%s)", article.id, story_id, similar,
+                      verdict.why)
         else:
             st = Story(title=article.title, created_at=now)
             session.add(st)
@@ -229,12 +284,68 @@ class StoryIndex:
         article.duplicate_of = duplicate_of
         session.add(article)
         self._store_bands(session, article.id, fp.bands)
+        if self.events:
+            self._store_event(session, article.id, at, sig, event_keys)
         self._release(session, claims)
         if article.id % PRUNE_EVERY == 0:
-            self.prune_chunk(session, (article.id // PRUNE_EVERY) % PRUNE_CHUNKS, since)
+            chunk = (article.id // PRUNE_EVERY) % PRUNE_CHUNKS
+            self.prune_chunk(session, chunk, since)
+            if self.events:
+                self.prune_events(session, chunk, _epoch(now) - int(2 * self.event_window))
         session.flush()
         return Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
-                          similar_to=similar if similar != duplicate_of else None, score=score)
+                          similar_to=similar if similar != duplicate_of else None, score=score,
+                          same_event=verdict.story_id is not None)
+
+    # -- events: names, figures and vectors -------------------------------------------------
+    def _event_reports(self, session: Session, me: int, keys: list[int], at: int) -> list[Report]:
+        """Reports of the window sharing the most lead names and figures with the article."""
+        lo, hi = at - int(self.event_window), at + int(self.event_window)
+        params: dict[str, object] = {f"k{i}": k for i, k in enumerate(keys)}
+        params.update(lo=lo, hi=hi, per=_EVENT_PER_KEY, me=me, top=_EVENT_CANDIDATES)
+        ids = [int(a) for a, _ in session.execute(text(_event_candidates_sql(len(keys))), params).all()]
+        if not ids:
+            return []
+        out = []
+        for aid, story, sig, vec in session.execute(_EVENT_FETCH, {"ids": ids, "model": MODEL_NAME}).all():
+            if story is not None:
+                out.append(Report(int(aid), int(story), Signature.from_json(sig), unpack(vec)))
+        return out
+
+    def _store_event(self, session: Session, article_id: int, at: int, sig: Signature, keys: list[int]) -> None:
+        """Its names and figures, and its index keys. Its vector is the caller's to store
+        (``monitor.embed.store.save_vector``, shared with ``about()`` rules)."""
+        cast = "CAST(:sig AS json)" if self._pg(session) else ":sig"
+        session.execute(text(f"INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, {cast})"),
+                        {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
+        if keys:
+            session.execute(text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)"),
+                            [{"k": k, "at": at, "a": article_id} for k in keys])
+
+    @classmethod
+    def prune_events(cls, session: Session, chunk: int, before: int, chunks: int = PRUNE_CHUNKS) -> int:
+        """Drop event entries published before ``before`` (epoch seconds): one slice of the key space.
+
+        The window slides, the tables do not grow: every key range is swept once per
+        ``chunks`` calls, the signatures (indexed by time) at chunk 0.
+        """
+        span = 2 ** 32 // chunks
+        lo = -(2 ** 31) + chunk * span
+        hi = lo + span - 1 if chunk < chunks - 1 else 2 ** 31 - 1  # INTEGER keys: the bound must fit too
+        res = session.execute(delete(StoryEventKey).where(col(StoryEventKey.key) >= lo, col(StoryEventKey.key) <= hi,
+                                                          col(StoryEventKey.at) < before))
+        n = int(getattr(res, "rowcount", 0) or 0)
+        if chunk == 0:
+            res = session.execute(delete(StoryEvent).where(col(StoryEvent.at) < before))
+            n += int(getattr(res, "rowcount", 0) or 0)
+        return n
+
+    @staticmethod
+    def _apart(session: Session, story_id: int) -> set[int]:
+        """Stories an analyst split from this one."""
+        rows = session.exec(select(StoryApart.story_id, StoryApart.other_id).where(
+            (col(StoryApart.story_id) == story_id) | (col(StoryApart.other_id) == story_id))).all()
+        return {b if a == story_id else a for a, b in rows}
 
     @classmethod
     def prune_chunk(cls, session: Session, chunk: int, since: datetime, chunks: int = PRUNE_CHUNKS) -> int:
@@ -282,12 +393,15 @@ class StoryIndex:
         if keys and cls._pg(session):
             session.execute(text("DELETE FROM dedup_claim WHERE key = ANY(CAST(:k AS bigint[]))"), {"k": keys})
 
-    def _merge(self, session: Session, into: int, others: Sequence[int]) -> None:
+    @staticmethod
+    def _merge(session: Session, into: int, others: Sequence[int]) -> None:
         """An article bridging two stories (a fuller copy arriving late) makes them one."""
         if not others:
             return
         log.info("stories %s merged into story %s", ", ".join(map(str, others)), into)
         session.execute(update(Article).where(col(Article.story_id).in_(others)).values(story_id=into))
+        # An analyst's mute of either story holds for the merged one.
+        session.execute(update(Feedback).where(col(Feedback.story_id).in_(others)).values(story_id=into))
         have = {(r, s) for r, s in session.exec(select(StoryAlert.rule, StoryAlert.statement)
                                                  .where(StoryAlert.story_id == into)).all()}
         for sa in session.exec(select(StoryAlert).where(col(StoryAlert.story_id).in_(others))).all():
@@ -328,14 +442,70 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
 
 
 def also_reported_by(session: Session, article_id: int) -> list[str]:
-    """The other outlets (source names) known to carry the article's story, first-seen order."""
+    """The other outlets known to carry the article's story, first-seen order, with their language.
+
+    "Kazinform (ru)": a story now spans languages, and the reader of an alert wants to know that
+    the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
+    their reports in the story.
+    """
     story_id = session.exec(select(Article.story_id).where(Article.id == article_id)).first()
     own = session.exec(select(Article.source_id).where(Article.id == article_id)).first()
     if story_id is None:
         return []
     rows = session.exec(
-        select(Source.name, func.min(Article.id).label("first"))
-        .join(Source, col(Source.id) == col(Article.source_id))
-        .where(Article.story_id == story_id, Article.source_id != own)
-        .group_by(col(Source.name)).order_by("first")).all()
-    return [name for name, _ in rows]
+        select(Source.name, Article.language).join(Source, col(Source.id) == col(Article.source_id))
+        .where(Article.story_id == story_id, Article.source_id != own).order_by(col(Article.id))).all()
+    langs: dict[str, list[str]] = {}
+    for name, lang in rows:
+        have = langs.setdefault(name, [])
+        if lang and lang not in have:
+            have.append(lang)
+    return [f"{name} ({', '.join(ls)})" if ls else name for name, ls in langs.items()]
+
+
+def split_article(session: Session, story_id: int, article_id: int, now: datetime | None = None) -> int:
+    """An analyst's decision: the article is not this story's event. Returns its new story.
+
+    The article gets a story of its own, and the two stories are kept apart for good: a later
+    copy bridging them does not merge them again. The alerts already sent stay with the old
+    story; the new one may alert on its own.
+    """
+    art = session.get(Article, article_id)
+    if art is None or art.story_id != story_id:
+        raise ValueError(f"article {article_id} is not in story {story_id}")
+    others = session.exec(select(func.count()).select_from(Article).where(
+        Article.story_id == story_id, col(Article.id) != article_id)).one()
+    if not others:
+        raise ValueError(f"article {article_id} is the only article of story {story_id}")
+    st = Story(title=art.title, created_at=now or datetime.now(UTC))
+    session.add(st)
+    session.flush()
+    assert st.id is not None
+    art.story_id = st.id
+    session.add(art)
+    session.add(StoryApart(story_id=min(st.id, story_id), other_id=max(st.id, story_id)))
+    session.flush()
+    log.info("article %s split from story %s into story %s", article_id, story_id, st.id)
+    return st.id
+
+
+def merge_stories(session: Session, into: int, other: int) -> None:
+    """An analyst's decision: two stories are one event. ``other``'s articles and alert
+    bookkeeping move into ``into``, so the merged story alerts once per rule, as one story."""
+    if into == other:
+        raise ValueError("a story cannot be merged into itself")
+    for sid in (into, other):
+        if session.get(Story, sid) is None:
+            raise ValueError(f"no story {sid}")
+    session.execute(delete(StoryApart).where(
+        (col(StoryApart.story_id) == min(into, other)) & (col(StoryApart.other_id) == max(into, other))))
+    # Kept-apart decisions about ``other`` now hold for the merged story.
+    for row in session.exec(select(StoryApart).where(
+            (col(StoryApart.story_id) == other) | (col(StoryApart.other_id) == other))).all():
+        peer = row.other_id if row.story_id == other else row.story_id
+        session.delete(row)
+        session.flush()
+        if session.get(StoryApart, (min(into, peer), max(into, peer))) is None:
+            session.add(StoryApart(story_id=min(into, peer), other_id=max(into, peer)))
+    StoryIndex._merge(session, into, [other])
+    session.flush()

@@ -1,0 +1,234 @@
+"""Event signatures and the decision whether an article reports the event of a story.
+
+Copies are found by word-trigram containment (``monitor.story.near``); a translation or an
+independent rewrite shares no trigram with the original, so the event decision uses what
+survives translation:
+
+* the article's meaning: a multilingual sentence-embedding vector (``monitor.embed``);
+* names, normalised across scripts and spellings: Tokayev, Токаев, Тоқаев, Токаєв and Tokajew
+  all become the key ``tkv`` (transliterated to ASCII with anyascii, then reduced to a consonant
+  skeleton that forgets the spelling conventions transliterations disagree on);
+* figures: 7.00 %, 7,00 Prozent and 7 % are one number ``7``; years are dropped (every report
+  of the year has them);
+* publication time: only reports within ``window`` (default 3 days) of each other are compared.
+
+What makes two reports one event (and what keeps a different event apart) is written down in
+``decide``. Everything here is pure: no database, no model; ``monitor.story.stories`` feeds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+# -- the decision's constants (how they were chosen: bench/story_events.py and docs in README) --
+MIN_SIMILARITY = 0.67  # cosine of the article to its most similar report of the story, plus bonuses
+LEAD_BONUS = 0.02  # per name shared with the story's headlines and leads (at most 5)
+NUMBER_BONUS = 0.04  # per figure shared with the story (at most 3): "75 bp", "M6.3", "48 hours"
+MAX_LEAD_BONUS = 5
+MAX_NUMBER_BONUS = 3
+MIN_KEY = 3  # consonants a name key needs to count in a headline check (shorter ones collide)
+
+_WORD = re.compile(r"[^\W\d_]+(?:[-'\u2019][^\W\d_]+)*", re.UNICODE)
+_KATAKANA = re.compile(r"[\u30a0-\u30ff]{2,}")  # Japanese writes foreign names in katakana
+_NUMBER = re.compile(r"\d+(?:[.,\u00a0\u202f ]\d+)*")
+_ENDS = frozenset(".!?\u3002\uff01\uff1f:;\u2014\u2013-")  # after one of these, a capital starts a sentence
+_PARTS = re.compile(r"[-'\u2019]")
+
+# Transliterations disagree on these: kh/h/x, ch/k, sh/sch/s, zh/j/sch, w/v, b/v (Japanese ビ),
+# r/l (Japanese has one liquid), c/k/q, y/j/i. Applied in order to the ASCII form.
+_FOLD = (("sch", "s"), ("sh", "s"), ("zh", "j"), ("kh", "k"), ("ch", "k"), ("ph", "f"), ("ck", "k"),
+         ("q", "k"), ("w", "v"), ("c", "k"), ("x", "ks"), ("r", "l"), ("b", "v"), ("z", "s"), ("j", ""),
+         ("h", ""))
+_VOWELS = re.compile(r"[aeiouy]")
+_REPEAT = re.compile(r"(.)\1+")
+
+
+@lru_cache(maxsize=65536)
+def name_key(word: str) -> str:
+    """A spelling-independent key of a name: its first four consonants after folding.
+
+    Four consonants keep inflected forms together (Токаева, Токаеву, Tokayev's -> ``tkv``) and
+    still tell Veldora (``vldl``) from Valtria (``vltl``).
+    """
+    from anyascii import anyascii
+
+    s = re.sub(r"[^a-z]", "", anyascii(word).lower())
+    for a, b in _FOLD:
+        s = s.replace(a, b)
+    return _REPEAT.sub(r"\1", _VOWELS.sub("", s))[:4]
+
+
+def _capitalised(paragraphs: Sequence[str]) -> list[tuple[int, str, bool]]:
+    """(paragraph index, key, sentence-initial) of every capitalised word, katakana runs included."""
+    out: list[tuple[int, str, bool]] = []
+    for n, para in enumerate(paragraphs):
+        end = 0
+        for m in _WORD.finditer(para):
+            gap = para[end:m.start()]  # what stands between this word and the previous one
+            initial = end == 0 or any(c in _ENDS for c in gap)
+            end = m.end()
+            w = m.group()
+            if len(w) < 2 or not w[0].isupper():
+                continue
+            for part in _PARTS.split(w):
+                if len(part) >= 2 and part[0].isupper():
+                    k = name_key(part)
+                    if len(k) >= 2:
+                        out.append((n, k, initial))
+        for m in _KATAKANA.finditer(para):
+            k = name_key(m.group())
+            if len(k) >= 2:
+                out.append((n, k, False))
+    return out
+
+
+def numbers(text: str) -> set[str]:
+    """Figures of the text, written one way: 7,00 and 7.00 -> ``7``; 1,200 / 1.200 / 1 200 -> ``1200``.
+
+    Years and 0/1 are left out: nearly every report has them.
+    """
+    out: set[str] = set()
+    for m in _NUMBER.finditer(unicodedata.normalize("NFKC", text)):
+        parts = re.split(r"[.,\s]", m.group())
+        if len(parts) > 1 and all(len(p) == 3 for p in parts[1:]):
+            v = "".join(parts)
+        elif len(parts) >= 2:
+            v = parts[0] + "." + parts[1]
+            v = v.rstrip("0").rstrip(".")
+        else:
+            v = parts[0]
+        v = v.lstrip("0") or "0"
+        if v.startswith("."):
+            v = "0" + v
+        if "." not in v and (len(v) == 4 and 1900 <= int(v) <= 2100 or int(v) < 2):
+            continue
+        out.add(v)
+    return out
+
+
+def _key32(kind: str, value: str) -> int:
+    """A signed 32-bit index key (fits INTEGER on both backends)."""
+    return int.from_bytes(hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=4).digest(), "little", signed=True)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What the event decision needs of one article, besides its vector."""
+
+    head: frozenset[str] = frozenset()  # names in the headline
+    lead: frozenset[str] = frozenset()  # names in the headline and first paragraph
+    names: frozenset[str] = frozenset()  # names anywhere
+    figures: frozenset[str] = frozenset()  # numbers anywhere
+    caseless: bool = False  # a script without capitals (Chinese, Japanese, Thai, Arabic): no names found
+
+    def index_keys(self) -> list[int]:
+        """Keys under which the article is found as a candidate: its lead names and its figures."""
+        keys = {_key32("n", k) for k in self.lead if len(k) >= MIN_KEY}
+        keys |= {_key32("f", f) for f in self.figures if len(f) >= 2}
+        return sorted(keys)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"h": sorted(self.head), "l": sorted(self.lead), "n": sorted(self.names),
+                               "f": sorted(self.figures)}
+        if self.caseless:
+            out["c"] = 1
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Signature:
+        d = d or {}
+        return cls(frozenset(d.get("h", ())), frozenset(d.get("l", ())), frozenset(d.get("n", ())),
+                   frozenset(d.get("f", ())), bool(d.get("c")))
+
+
+def signature(title: str, text: str) -> Signature:
+    """Names (headline, lead, all) and figures of an article; empty parts for empty input.
+
+    A capitalised word counts as a name inside a sentence; at a sentence's start only if the
+    same name also occurs inside a sentence somewhere ("The", "Der", "В" do not).
+    """
+    title = title or ""
+    text = text or ""
+    paras = [title] + [p for p in text.split("\n") if p.strip()]
+    hits = _capitalised(paras)
+    mid = {k for _, k, initial in hits if not initial}
+    kept = [(n, k) for n, k, initial in hits if not initial or k in mid]
+    names = frozenset(k for _, k in kept)
+    lead = frozenset(k for n, k in kept if n <= 1)
+    head = frozenset(k for n, k in kept if n == 0)
+    whole = title + "\n" + text
+    letters = [c for c in whole if c.isalpha()]
+    caseless = sum(c.lower() != c.upper() for c in letters) < 0.5 * len(letters) if letters else False
+    return Signature(head, lead, names, frozenset(numbers(whole)), caseless)
+
+
+@dataclass
+class Report:
+    """One earlier report of a candidate story, as stored."""
+
+    article_id: int
+    story_id: int
+    signature: Signature
+    vector: np.ndarray | None
+
+
+@dataclass
+class Verdict:
+    story_id: int | None
+    score: float = 0.0
+    similar_to: int | None = None
+    why: dict[str, float] = field(default_factory=dict)
+
+
+def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report]) -> Verdict:
+    """The story among the candidates' whose event this article reports, if any.
+
+    An article reports the event of a story when all of these hold:
+
+    1. meaning: its vector is close to one of the story's reports (cosine, with small bonuses
+       for shared lead names and shared figures) -- at least ``MIN_SIMILARITY``. This is what
+       keeps the same president on another subject apart: same names, different meaning;
+    2. a shared anchor: at least one name of its headline or lead appears in the story's
+       headlines or leads (skipped only for a script without capitals, as Chinese, where no
+       names are recognised; an article in a cased script that names no one joins by copies only);
+    3. no other anchor: if its headline names people or places, at least one of them is among
+       the story's headline/lead names. "Dockers at Corvena's Saldera port walk out" is another
+       strike, even though its body mentions Kessana; "Valtria hikes" is another bank's hike.
+
+    A follow-up (the toll rises, the strike ends, the treaty text is published) keeps the
+    anchor (Halvik, Kessana, Vessa) and the subject, and arrives within the window of the
+    story's reports: it joins. A new event with the same actors either changes the subject
+    (rule 1), the place (rule 3) or comes after the window (candidates are only the reports
+    published within ``window`` of the article).
+    """
+    if vector is None:
+        return Verdict(None)
+    by_story: dict[int, list[Report]] = {}
+    for r in reports:
+        if r.vector is not None:
+            by_story.setdefault(r.story_id, []).append(r)
+    head = {k for k in sig.head if len(k) >= MIN_KEY}
+    best = Verdict(None)
+    for story_id, members in by_story.items():
+        lead_s: set[str] = set().union(*(m.signature.lead for m in members))
+        figures_s: set[str] = set().union(*(m.signature.figures for m in members))
+        if not sig.caseless and not (sig.lead & lead_s):
+            continue  # rule 2: nothing named in common
+        if head and not (head & lead_s):
+            continue  # rule 3: its headline is about someone or somewhere else
+        sims = [(float(np.dot(vector, m.vector)), m.article_id) for m in members if m.vector is not None]
+        sim, near = max(sims)
+        shared_lead = len(sig.lead & lead_s)
+        shared_fig = len(sig.figures & figures_s)
+        score = sim + LEAD_BONUS * min(shared_lead, MAX_LEAD_BONUS) + NUMBER_BONUS * min(shared_fig, MAX_NUMBER_BONUS)
+        if score >= MIN_SIMILARITY and score > best.score:
+            best = Verdict(story_id, score, near, {"cosine": sim, "names": shared_lead, "figures": shared_fig})
+    return best
