@@ -11,11 +11,13 @@ webhook that answers 200. Each scenario runs in a fresh process, timed from outs
   and ``trafilatura.extract()`` on it (concurrent fetches, extraction in the one thread).
 - ``monitor``: ``monitor run --once --all`` on a fresh SQLite database with one rule that matches
   some of the pages and a webhook channel: fetch, extract, store, stories, match, outbox, delivery.
+  Event stories by meaning are off (``[dedup] events = false``; ``--meaning`` turns them on): the
+  sentence model has its own budget.
 
 Printed per scenario (median of ``--runs`` runs, with min..max): wall seconds, articles per second,
 CPU ms per article (the process and its children), peak memory while ingesting (PSS of the process
-tree, sampled every 20 ms: shared pages of forked workers are counted once) and the ratios to the
-baseline; for ``monitor`` also the articles, stories and alerts stored, which must be the same in
+tree, sampled every 20 ms: shared pages of forked workers are counted once; and the peak resident
+size of the main process alone) and the ratios to the baseline; for ``monitor`` also the articles, stories and alerts stored, which must be the same in
 every run and before/after a change. Targets (issue 15): CPU <= 1.3x, wall <= 1.2x, peak <= 200 MB.
 """
 
@@ -62,12 +64,19 @@ def corpus_pages(variants: int) -> dict[str, tuple[str, bytes]]:
     return pages
 
 
-def feeds(pages: dict[str, tuple[str, bytes]], base: str) -> dict[str, bytes]:
+def host(f: int, port: int) -> str:
+    """Feed ``f`` and its pages are on their own loopback address: ten outlets, ten hosts (the
+    per-host connection limit applies to each, as it would to real outlets)."""
+    return f"http://127.0.0.{f + 1}:{port}"
+
+
+def feeds(pages: dict[str, tuple[str, bytes]], port: int) -> dict[str, bytes]:
     """The pages spread over ``FEEDS`` RSS feeds (shuffled, so each feed mixes originals and copies)."""
     paths = sorted(pages)
     random.Random(3).shuffle(paths)
     out = {}
     for f in range(FEEDS):
+        base = host(f, port)
         items = "".join(
             f"<item><title>{html.escape(pages[p][0])}</title><link>{base}{p}</link><guid>{p}</guid>"
             f"<pubDate>Wed, 24 Sep 2025 {7 + k // 60:02d}:{k % 60:02d}:00 GMT</pubDate>"
@@ -80,10 +89,9 @@ def feeds(pages: dict[str, tuple[str, bytes]], base: str) -> dict[str, bytes]:
 
 
 def serve(port: int, variants: int) -> None:
-    base = f"http://127.0.0.1:{port}"
     pages = corpus_pages(variants)
     bodies: dict[bytes, tuple[bytes, bytes]] = {p.encode(): (b"text/html; charset=utf-8", b) for p, (_, b) in pages.items()}
-    bodies.update({p.encode(): (b"application/rss+xml", b) for p, b in feeds(pages, base).items()})
+    bodies.update({p.encode(): (b"application/rss+xml", b) for p, b in feeds(pages, port).items()})
 
     def respond(method: bytes, path: bytes) -> bytes:
         if method == b"POST":
@@ -115,7 +123,8 @@ def serve(port: int, variants: int) -> None:
                 self.t.write(respond(method, path))
 
     async def run() -> None:
-        server = await asyncio.get_running_loop().create_server(Http, "127.0.0.1", port, backlog=1024)
+        server = await asyncio.get_running_loop().create_server(Http, [f"127.0.0.{f + 1}" for f in range(FEEDS)], port,
+                                                             backlog=1024)
         print(f"ready {len(pages)}", flush=True)
         async with server:
             await server.serve_forever()
@@ -129,10 +138,9 @@ async def _plain(port: int) -> int:
     import httpx
     import trafilatura
 
-    base = f"http://127.0.0.1:{port}"
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
     async with httpx.AsyncClient(limits=limits, trust_env=False, timeout=30) as client:
-        feed_bodies = await asyncio.gather(*(client.get(f"{base}/feed/{f}.xml") for f in range(FEEDS)))
+        feed_bodies = await asyncio.gather(*(client.get(f"{host(f, port)}/feed/{f}.xml") for f in range(FEEDS)))
         links = [e.link for r in feed_bodies for e in feedparser.parse(r.content).entries]
         gate = asyncio.Semaphore(20)
         done = 0
@@ -177,17 +185,26 @@ def _pss_mb(pid: int) -> float:
     return total / 1024
 
 
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
 def measure(cmd: list[str], cwd: Path) -> tuple[dict[str, float], str]:
     """Wall, CPU (user+sys of the process and the children it waited for) and peak PSS."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = [0.0]
+    peak = [0.0, 0.0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.02):
             peak[0] = max(peak[0], _pss_mb(proc.pid))
+            peak[1] = max(peak[1], _rss_mb(proc.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -208,15 +225,18 @@ def measure(cmd: list[str], cwd: Path) -> tuple[dict[str, float], str]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         sys.exit(f"{cmd} failed ({proc.returncode}):\n" + b"\n".join(out_err).decode(errors="replace")[-3000:])
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peak[0]}, out_err[0].decode()
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peak[0], "main_mb": peak[1]}, out_err[0].decode()
 
 
-def _config(port: int, db: Path) -> str:
-    sources = "".join(f'[[source]]\nname = "feed {f}"\nurl = "http://127.0.0.1:{port}/feed/{f}.xml"\n'
+def _config(port: int, db: Path, meaning: bool) -> str:
+    sources = "".join(f'[[source]]\nname = "feed {f}"\nurl = "{host(f, port)}/feed/{f}.xml"\n'
                       f'interval = "1h"\n\n' for f in range(FEEDS))
+    # The budgets of issue 15 are without the sentence model (the meaning issue has its own).
+    dedup = "" if meaning else "[dedup]\nevents = false\n"
     return f"""[monitor]
 database = "sqlite:///{db}"
 
+{dedup}
 [fetch]
 allow_private_networks = true
 timeout = "30s"
@@ -247,6 +267,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--variants", type=int, default=3, help="syndicated copies per real page")
     ap.add_argument("--only", choices=("baseline", "monitor"), help="run one scenario")
+    ap.add_argument("--meaning", action="store_true", help="with event stories by meaning (loads the sentence model)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--plain", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -277,7 +298,7 @@ def main() -> None:
             if args.only != "baseline":
                 with tempfile.TemporaryDirectory() as tmp:
                     d = Path(tmp)
-                    (d / "config.toml").write_text(_config(port, d / "m.db"), encoding="utf-8")
+                    (d / "config.toml").write_text(_config(port, d / "m.db", args.meaning), encoding="utf-8")
                     m, _ = measure([sys.executable, "-m", "monitor", "--config", str(d / "config.toml"),
                                     "run", "--once", "--all"], d)
                     c = _counts(d / "m.db")
@@ -295,15 +316,15 @@ def main() -> None:
     print(f"{pages} pages behind {FEEDS} feeds on loopback; {args.runs} runs each, median (min..max); "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print(f"| {'scenario':<9} | {'articles':>8} | {'wall s':>17} | {'art/s':>6} | {'CPU ms/article':>17} "
-          f"| {'peak MB (PSS)':>17} | {'CPU x':>6} | {'wall x':>6} |")
-    print("|" + "|".join("-" * w for w in (11, 10, 19, 8, 19, 19, 8, 8)) + "|")
+          f"| {'peak MB (PSS)':>17} | {'main RSS MB':>11} | {'CPU x':>6} | {'wall x':>6} |")
+    print("|" + "|".join("-" * w for w in (11, 10, 19, 8, 19, 19, 13, 8, 8)) + "|")
     base: dict[str, float] = {}
     for name, rs in rows.items():
         if not rs:
             continue
         for r in rs:
             r["cpu_ms"] = 1000 * r["cpu"] / max(1, r["articles"])
-        wall, cpu, peak = med(rs, "wall"), med(rs, "cpu_ms"), med(rs, "peak_mb")
+        wall, cpu, peak, main_mb = med(rs, "wall"), med(rs, "cpu_ms"), med(rs, "peak_mb"), med(rs, "main_mb")
         n = statistics.median(r["articles"] for r in rs)
         if name == "baseline":
             base = {"wall": wall[0], "cpu": cpu[0]}
@@ -311,7 +332,7 @@ def main() -> None:
         ratio_wall = f"{wall[0] / base['wall']:.2f}" if base else "-"
         print(f"| {name:<9} | {n:>8.0f} | {wall[0]:>6.2f} ({wall[1]:.1f}..{wall[2]:.1f}) | {n / wall[0]:>6.1f} "
               f"| {cpu[0]:>6.1f} ({cpu[1]:.0f}..{cpu[2]:.0f}) | {peak[0]:>6.0f} ({peak[1]:.0f}..{peak[2]:.0f}) "
-              f"| {ratio_cpu:>6} | {ratio_wall:>6} |")
+              f"| {main_mb[0]:>11.0f} | {ratio_cpu:>6} | {ratio_wall:>6} |")
     if counts:
         same = len(set(counts)) == 1
         a, s, al = counts[0]
