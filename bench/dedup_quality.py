@@ -68,7 +68,8 @@ class Result:
     lost: list[str]
 
 
-def run(corpus: Corpus, database_url: str, workdir: Path, rounds: int = 3, seed: int = 1) -> Result:
+def run(corpus: Corpus, database_url: str, workdir: Path, rounds: int = 3, seed: int = 1, events: bool = False
+        ) -> Result:
     """Publish the corpus in ``rounds`` batches (random order), polling every outlet after each."""
     rng = random.Random(seed)
     sites: dict[str, Site] = {}
@@ -82,8 +83,10 @@ def run(corpus: Corpus, database_url: str, workdir: Path, rounds: int = 3, seed:
         url_of: dict[str, Item] = {}
         items = list(corpus.items)
         rng.shuffle(items)
+        # Copies only by default: this corpus' truth is copy-level, and its "topical" negatives (a
+        # second reporter's write-up of the same news) are one event by design of event stories.
         cfg = outlets_config(workdir / "config.toml", database_url, list(outlets.values()), "",
-                           "http://127.0.0.1:9/hook")
+                             "http://127.0.0.1:9/hook", extra=f"[dedup]\nevents = {'true' if events else 'false'}\n")
         runner = Runner(cfg)
         started = time.perf_counter()
         try:
@@ -140,6 +143,8 @@ def main() -> None:
     ap.add_argument("--variants", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--db", default=None, help="database URL (default: a temporary SQLite file)")
+    ap.add_argument("--events", action="store_true",
+                    help="event stories on (reports of one event join: the topical negatives join too)")
     args = ap.parse_args()
     d = articles_dir()
     if d is None:
@@ -147,7 +152,7 @@ def main() -> None:
     corpus = build(load_ground_truth(d, args.pages), variants=args.variants, seed=args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or f"sqlite:///{Path(tmp) / 'quality.db'}"
-        res = run(corpus, db, Path(tmp), seed=args.seed)
+        res = run(corpus, db, Path(tmp), seed=args.seed, events=args.events)
     kinds = Counter(it.kind for it in corpus.items)
     print(f"corpus: {dict(kinds)} from {args.pages or 'all'} real pages, {len(corpus.outlets)} outlets")
     report(res)

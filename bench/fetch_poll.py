@@ -129,8 +129,8 @@ def _steady_state(engine: Any, n: int) -> None:
 
     from sqlalchemy import insert, select, update
 
+    from monitor.parse.urls import canonical_url
     from monitor.store.models import Article, Source
-    from monitor.story import canonical_url
 
     now = datetime.now(UTC)
     t = Source.__table__  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ from monitor.config import Config, ConfigError, SourceConfig, load_config
 from monitor.embed import EmbedderUnavailable
 from monitor.extract import pool as extract_pool
 from monitor.ops import logs, metrics, systemd
-from monitor.pipeline import Pipeline
+from monitor.pipeline import Pipeline, PollReport
 from monitor.store.db import create_db_engine, upgrade
 from monitor.store.leases import (
     AlreadyRunning,
@@ -423,6 +423,19 @@ async def run_once(config: Config, everything: bool) -> int:
     finally:
         engine.dispose()
         lock.release()
+    return once_summary(reports)
+
+
+EXIT_ALL_SOURCES_FAILED = 3  # `run --once`: every source it polled failed (an outage cron should see)
+
+
+def once_summary(reports: list[PollReport]) -> int:
+    """Log what one cycle did and choose its exit status: 0, or 3 when every polled source failed."""
     failed = [r for r in reports if r.status == "error"]
-    log.info("run finished: %d sources polled, %d failed", len(reports), len(failed))
+    log.info("run finished: %d sources polled, %d failed, %d new articles, %d alerts created", len(reports),
+             len(failed), sum(r.new_articles for r in reports), sum(r.alerts for r in reports))
+    if failed and len(failed) == len(reports):
+        reasons = "; ".join(f"{r.source}: {r.error}" for r in failed[:3]) + ("; ..." if len(failed) > 3 else "")
+        log.error("every source polled failed (%s): exiting with status %d", reasons, EXIT_ALL_SOURCES_FAILED)
+        return EXIT_ALL_SOURCES_FAILED
     return 0

@@ -7,8 +7,8 @@ alone and a change finds its place:
     store_article(session, article, vec)   -> int          the article's id
     StoryIndex.assign(session, article, vec) -> Assignment monitor.story: its story (copy or same event)
     match_article(rules, article, ...)     -> RuleMatch*   monitor.match: every matching rule
-    mutes_for(session, source, story)      -> Mutes        monitor.alerts.feedback: analysts' mutes
-    gate(session, article, story, match)   -> Verdict      monitor.alerts.gate: once per story and rule
+    gate_all(session, article, story, ms)  -> Verdict*     monitor.alerts.gate: analysts' mutes, then
+                                                           once per story and rule (``gate``)
     enqueue(session, article, src, verdict)-> Match        monitor.alerts.outbox: match row, alert, deliveries
 
 ``Ingest.run`` chains them in one transaction owned by the caller, so a crash never leaves an
@@ -25,17 +25,16 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
-from monitor.alerts.feedback import Mutes, mutes_for
-from monitor.alerts.gate import Verdict, gate
+from monitor.alerts.gate import gate_all
 from monitor.alerts.outbox import enqueue
 from monitor.config import SourceConfig
 from monitor.extract import Extracted, detect_language
 from monitor.match import Document, RuleMatch, RuleSet
 from monitor.parse import FeedEntry
+from monitor.parse.urls import preferred_url
 from monitor.store.models import Article, Source
 from monitor.story import content_hash
 from monitor.story.stories import Assignment, StoryIndex
-from monitor.story.urls import preferred_url
 
 
 def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
@@ -104,12 +103,7 @@ class Ingest:
         article_id = store_article(session, article, vector)
         story = self.stories.assign(session, article, vector=vector)
         matches = match_article(self.rules, article, source.name, vector)
-        mutes = mutes_for(session, source.id, story.story_id) if matches else Mutes()
-        matches = [m for m in matches if m.rule not in mutes.source_rules]  # muted for this source
-        alerts = 0
-        for m in matches:
-            verdict = (Verdict(m, alert=False) if m.rule in mutes.story_rules  # muted for this story
-                       else gate(session, article, story, m, self.realert.get(m.rule), self.rules.entities))
-            enqueue(session, article, source, verdict, self.channels.get(m.rule, ()))
-            alerts += verdict.alert
-        return Ingested(article_id, story, len(matches), alerts)
+        verdicts = gate_all(session, article, story, matches, self.realert, self.rules.entities)
+        for v in verdicts:
+            enqueue(session, article, source, v, self.channels.get(v.match.rule, ()))
+        return Ingested(article_id, story, len(verdicts), sum(v.alert for v in verdicts))

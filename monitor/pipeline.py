@@ -30,11 +30,11 @@ from monitor.fetch.state import PollOutcome, apply_outcome, sync_source_row
 from monitor.ingest import Ingest, new_article
 from monitor.match import rule_set
 from monitor.parse import FeedEntry, FeedParseError
+from monitor.parse.urls import canonical_url
 from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
-from monitor.story import canonical_url
 from monitor.story.stories import StoryIndex
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,8 @@ class Pipeline:
 
     def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
                 page_error: str | None) -> int | None:
-        """Store one article and its alerts in one transaction; None if it was a duplicate.
+        """Store one article and its alerts in one transaction: the number of alerts created, None
+        if it was a duplicate.
 
         The steps are in ``monitor.ingest``; the meaning vector (CPU-heavy) is computed before
         the transaction opens."""
@@ -260,7 +261,7 @@ class Pipeline:
         log.info("article %s stored from %s: %s (%d matches, story %s%s)", done.article_id, sc.name, article.url,
                  done.matches, story.story_id, "" if story.new_story else
                  f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
-        return done.matches
+        return done.alerts  # alerts created: a copy joining an alerted story creates none
 
     @staticmethod
     def _article_vector(article: Article) -> Any:

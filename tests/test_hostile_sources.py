@@ -52,13 +52,17 @@ def test_hostile_feeds_stay_their_own_sources_problem(tmp_path: Path, site: Site
                    "content_text": "body \udfff"},
                   {"id": "j2", "url": "http://example.org/j2", "title": "JSON fine"}]}).encode(),
         "application/feed+json")
+    site.pages["/moved.xml"] = Page(b"", "text/plain", 302, {"Location": f"http://0177.0.0.1:{port}/feed.xml"})
     srcs = (source("Good", site.url("/good.xml"), full_text=False)
+            + source("Redirect", site.url("/moved.xml"))
             + source("OddIP", site.url("/oddip.xml"))
             + source("Charref", site.url("/charref.xml"), full_text=False)
             + source("Nul", site.url("/nul.xml"), full_text=False)
             + source("Json", site.url("/feed.json"), full_text=False))
     cfg = write_config(tmp_path / "config.toml", database_url, srcs)
     reports = {r.source: r for r in asyncio.run(run_once(cfg))}
+    redirect = reports.pop("Redirect")
+    assert redirect.status == "error" and "0177.0.0.1" in (redirect.error or ""), redirect
     assert all(r.status == "ok" for r in reports.values()), reports
     stored = {a.title: a for a in articles(cfg)}
     assert {"Good one", "Good two"} <= set(stored)

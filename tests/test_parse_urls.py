@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.story.urls import canonical_url, preferred_url, same_site, unwrap_redirect
+from monitor.parse.urls import canonical_url, preferred_url, same_site, unwrap_redirect
 
 BASE = "https://www.example.com/news/2024/05/story.html"
 

@@ -10,12 +10,13 @@ claimed first wins and this one stays quiet.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from monitor.alerts.feedback import Mutes, mutes_for
 from monitor.match import RuleMatch, body_statements
 from monitor.match.speakers import Entities
 from monitor.store.models import Article, StoryAlert
@@ -50,6 +51,17 @@ def gate(session: Session, article: Article, story: Assignment, match: RuleMatch
     if claim:  # a re-alert quotes the statements that are new to the story
         match = replace(match, statements=tuple(st for st in sentences if st.text in claim)[:MAX_REALERT_QUOTES])
     return Verdict(match, alert=True)
+
+
+def gate_all(session: Session, article: Article, story: Assignment, matches: Sequence[RuleMatch],
+             realert: Mapping[str, str | None], entities: Entities | None = None) -> list[Verdict]:
+    """The verdicts on every match of one article, analysts' mutes first (``alerts.feedback``):
+    a rule muted for the article's source gives no verdict (the match is not even recorded); a
+    rule muted for its story is recorded and stays quiet; every other match goes through ``gate``."""
+    mutes = mutes_for(session, article.source_id, story.story_id) if matches else Mutes()
+    return [Verdict(m, alert=False) if m.rule in mutes.story_rules
+            else gate(session, article, story, m, realert.get(m.rule), entities)
+            for m in matches if m.rule not in mutes.source_rules]
 
 
 def claim_alert(session: Session, article: Article, rule: str, sentences: Sequence[str],

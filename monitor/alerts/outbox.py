@@ -123,9 +123,13 @@ def _due(now: datetime) -> Any:
 
 
 def claim_next(session: Session, owner: str, now: datetime, lease: float,
-               exclude_channels: set[str] | frozenset[str] = frozenset()) -> int | None:
-    """Claim the oldest due delivery for ``owner``; its id, or None when nothing is due."""
+               exclude_channels: set[str] | frozenset[str] = frozenset(),
+               channel: str | None = None) -> int | None:
+    """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given); its id, or
+    None when nothing is due."""
     sub = select(Delivery.id).where(_due(now))
+    if channel is not None:
+        sub = sub.where(col(Delivery.channel) == channel)
     if exclude_channels:
         sub = sub.where(col(Delivery.channel).not_in(sorted(exclude_channels)))
     sub = sub.order_by(col(Delivery.id)).limit(1).with_for_update(skip_locked=True)

@@ -198,7 +198,7 @@ async def _fetch(urls: list[str], settings: FetchSettings, contact: str) -> dict
 def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = "") -> list[dict[str, Any]]:
     """One result per input, in order; a failed input has ``error`` set and empty fields."""
     from monitor.extract import extract_article
-    from monitor.story.urls import canonical_url, preferred_url
+    from monitor.parse.urls import canonical_url, preferred_url
 
     urls = [i for i in inputs if i.lower().startswith(("http://", "https://"))]
     fetched = asyncio.run(_fetch(urls, settings, contact)) if urls else {}

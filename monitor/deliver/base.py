@@ -9,6 +9,7 @@ rate-limit overflow goes) and ``timeout``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ class Channel(Protocol):
     type: str
     templates: Templates
     threads: bool  # wants the first message of the story (email In-Reply-To)
+    timeout: float  # seconds for the whole delivery (the worker's deadline)
 
     async def send(self, msg: AlertMessage) -> None: ...
 
@@ -161,10 +163,21 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
 
     headers = {"User-Agent": user_agent(), **kwargs.pop("headers", {})}
     try:
-        async with httpx.AsyncClient(timeout=timeout, verify=_ssl_context()) as client:
+        # ``timeout`` for the whole request, not per read: a trickling answer ends here too.
+        async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout, verify=_ssl_context()) as client:
             resp = await client.request(method, url, headers=headers, **kwargs)
+    except TimeoutError as exc:
+        raise DeliveryError(f"{channel}: no complete answer within {timeout:g} s") from exc
     except httpx.HTTPError as exc:
         raise DeliveryError(f"{channel}: {type(exc).__name__}: {exc}".replace(url, "<url>")) from exc
+    if 300 <= resp.status_code < 400:
+        # Redirects are not followed (a POST must not silently become a GET elsewhere). A
+        # permanent one is a config change to make, not a failure to retry for a day.
+        location = resp.headers.get("Location") or "(no Location header)"
+        if resp.status_code in (301, 308):
+            raise DeliveryError(f"{channel}: HTTP {resp.status_code}: moved permanently to {location}; "
+                                "update the channel's URL", permanent=True)
+        raise DeliveryError(f"{channel}: HTTP {resp.status_code}: redirected to {location}; not followed")
     if resp.status_code >= 300:
         retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
         if retry_after is None and resp.status_code == 429:

@@ -39,6 +39,7 @@ from monitor.util import aware, instance_id
 log = logging.getLogger(__name__)
 BASE_DELAY = MonitorSettings.retry_delay  # first retry of a failed delivery
 MAX_DELAY = 3600.0
+DEFAULT_DEADLINE = 30.0  # for a channel object without a ``timeout``
 
 
 @dataclass(frozen=True)
@@ -135,25 +136,44 @@ class Deliverer:
         return {n for n, p in self.policies.items() if p.quiet and p.quiet.end_if_quiet(now)}
 
     async def run(self, limit: int | None = None) -> DeliveryReport:
-        """Build due digests, then send every due delivery (or ``limit`` of them)."""
+        """Build due digests, then send every due delivery (or ``limit`` of them).
+
+        Each channel has its own lane, all running at once: a mail server trickling one byte a
+        second holds only its own alerts, never the webhook's. Within a lane, one delivery at a
+        time (the at-least-once promise: at most the one in flight repeats after a kill).
+        """
         report = DeliveryReport()
         report.digests = self.build_digests()
-        handled = 0
+        budget = [limit]  # shared by the lanes
+        # One lane per configured channel, and one for deliveries whose channel is gone from
+        # the config (each is then recorded as failed with that reason).
+        lanes = [self._lane(report, budget, channel=name) for name in self.channels]
+        lanes.append(self._lane(report, budget, exclude=frozenset(self.channels)))
+        await asyncio.gather(*lanes)
+        return report
+
+    async def _lane(self, report: DeliveryReport, budget: list[int | None], channel: str | None = None,
+                    exclude: frozenset[str] = frozenset()) -> None:
         # A channel that just failed is not tried again in this run: a mail server that times
-        # out must not hold up every other channel's alerts behind its own backlog.
+        # out must not hold up its own backlog for every retry either.
         failing: set[str] = set()
-        while (limit is None or handled < limit) and not self._stopping:
+        while not self._stopping and (budget[0] is None or budget[0] > 0):
             now = self.clock()
             with session_scope(self.engine) as s:
                 # Claim and read in one transaction: one commit fewer per delivery.
-                did = claim_next(s, self.owner, now, self.settings.lease, self.quiet_channels(now) | failing)
+                quiet = self.quiet_channels(now)
+                if channel is not None and channel in quiet:
+                    return
+                did = claim_next(s, self.owner, now, self.settings.lease, quiet | failing | exclude, channel)
                 if did is None:
-                    break
+                    return
                 d, msg = self._prepare(s, did, now, report)
-            handled += 1
+            if budget[0] is not None:
+                budget[0] -= 1
             if msg is not None and not await self._handle(d, msg, report):
                 failing.add(d.channel)
-        return report
+                if channel is not None:
+                    return
 
     # -- one delivery -------------------------------------------------------------------------
     def _prepare(self, s: Session, did: int, now: datetime,
@@ -181,11 +201,12 @@ class Deliverer:
                 release(s, did, self.owner, status="digest", digest_due_at=hold_until.astimezone(UTC))
                 report.held += 1
                 return d, None
+        channel = self.channels.get(d.channel)
         msg = AlertMessage(
             alert_id=alert.id or 0, delivery_key=d.key, payload=payload,
             also_reported_by=tuple(also_reported_by(s, article_id)) if alert.kind == "match" else (),
             thread_root_key=thread_root(s, d, article_id)
-            if alert.kind == "match" and getattr(self.channels.get(d.channel), "threads", False) else None)
+            if alert.kind == "match" and channel is not None and channel.threads else None)
         return d, msg
 
     async def _handle(self, d: Delivery, msg: AlertMessage, report: DeliveryReport) -> bool:
@@ -197,8 +218,14 @@ class Deliverer:
         if channel is None:
             error = DeliveryError(f"channel {d.channel!r} is not configured")
         else:
+            deadline = float(getattr(channel, "timeout", DEFAULT_DEADLINE))
             try:
-                await channel.send(msg)
+                # ``timeout`` bounds the whole delivery (connect, send, answer), not each read:
+                # a server answering one byte every 2 s never trips a per-read timeout.
+                async with asyncio.timeout(deadline):
+                    await channel.send(msg)
+            except TimeoutError:
+                error = DeliveryError(f"{d.channel}: not delivered within {deadline:g} s (the channel's timeout)")
             except asyncio.CancelledError:
                 # Stopping mid-send: hand the claim back now rather than after the lease (it may
                 # have been accepted already: the one repeat the at-least-once promise allows).

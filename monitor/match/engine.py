@@ -275,7 +275,8 @@ def quote(rule: CompiledRule, ix: DocIndex, entities: Entities | None = None,
         if fi == 1 and title_words and words(text[a:b]) == title_words:
             continue  # the <h1> repeating the title: no body statement
         spans = tuple(sorted(sp))
-        cands.append(Candidate(fi, first, last, a, b, frozenset(cl), spans, is_direct(text, a, b, spans)))
+        cands.append(Candidate(fi, first, last, a, b, frozenset(cl), spans, is_direct(text, a, b, spans),
+                               _distinct_terms(text, spans)))
     cands += _pairs(cands, toks[1].text, sents[1])
     body_att = Attributor(ix.doc.body, entities, title=ix.doc.title)
     statements: list[Statement] = []
@@ -314,8 +315,14 @@ def _pairs(cands: list[Candidate], body: str, sents: list[tuple[int, int]]) -> l
         both = c.clauses | d.clauses
         if len(both) > max(len(c.clauses), len(d.clauses)):
             spans = c.spans + d.spans
-            out.append(Candidate(1, k, k + 1, c.start, d.end, both, spans, c.direct or d.direct))
+            out.append(Candidate(1, k, k + 1, c.start, d.end, both, spans, c.direct or d.direct,
+                                 _distinct_terms(body, spans)))
     return out
+
+
+def _distinct_terms(text: str, spans: tuple[tuple[int, int], ...]) -> int:
+    """How many different words of the rule a candidate holds (case-folded), for ranking."""
+    return len({text[a:b].casefold() for a, b in spans})
 
 
 def _window(text: str, a: int, b: int, spans: list[tuple[int, int]]) -> tuple[int, int, str, str]:

@@ -69,7 +69,9 @@ LANGS: tuple[Lang, ...] = (
                r"professor|analyst|economist|expert|official|coach|captain|manager|ceo|"
                r"researcher|scientist|author|founder|general",
          bodies=r"ministry|kremlin|government|white\s+house|presidency|press\s+service|embassy|"
-                r"office|akorda|cabinet|foreign\s+office|state\s+department",
+                r"office|akorda|cabinet|foreign\s+office|state\s+department|bank|federation|"
+                r"institute|union|company|committee|council|agency|police|court|authority|"
+                r"commission|parliament|university|association",
          common=r"officials?|experts?|analysts?|observers?|sources?|critics?|residents?|"
                 r"witnesses?|politicians?|diplomats?|people|reporters?|journalists?|many|some|"
                 r"others|everyone|nobody|someone|authorities|economists?|the\s+president's\s+office",
@@ -88,7 +90,8 @@ LANGS: tuple[Lang, ...] = (
                r"руководитель|заместитель|замминистра|советник|экономист|тренер|"
                r"казахстанский\s+лидер|лидер\s+\w+",
          bodies=r"кремль|мид|министерство|правительство|пресс-служба|акорда|ведомство|посольство|"
-                r"администрация",
+                r"администрация|банк|федерация|институт|профсоюз|компания|комитет|совет|агентство|"
+                r"полиция|суд|комиссия|парламент|университет|ассоциация",
          common=r"политик|политолог|эксперты?|аналитики?|источник|источники|чиновники?|"
                 r"наблюдатели|дипломаты|журналисты|собеседник|власти|многие|некоторые|"
                 r"официальные\s+лица|синоптики|специалисты",
@@ -107,7 +110,8 @@ LANGS: tuple[Lang, ...] = (
                r"глава\s+держави|глава|"
                r"очільник|лідер|речник|речниця|посол|представник|голова|політолог|експерт|"
                r"аналітик|директор|керівник|радник|казахстанський\s+лідер",
-         bodies=r"кремль|мзс|міністерство|уряд|офіс\s+президента|прес-служба|посольство|акорда",
+         bodies=r"кремль|мзс|міністерство|уряд|офіс\s+президента|прес-служба|посольство|акорда|"
+                r"банк|федерація|інститут|профспілка|компанія|комітет|рада|агентство|поліція|суд",
          common=r"політик|політолог|експерти?|аналітики?|джерело|джерела|чиновники?|"
                 r"спостерігачі|дипломати|журналісти|співрозмовник|влада|багато\s+хто|синоптики",
          according=r"за\s+словами|на\s+думку|як\s+(?:сказав|заявив|зазначив|наголосив)(?:ла)?",
@@ -119,9 +123,10 @@ LANGS: tuple[Lang, ...] = (
          roles=r"президент\w*|мемлекет\s+басшысы\w*|министр\w*|премьер-министр\w*|өкіл\w*|"
                r"спикер\w*|елші\w*|төраға\w*|басшы\w*|сарапшы\w*|саясаттанушы\w*|"
                r"қазақстан\s+көшбасшысы",
-         bodies=r"сім|министрлігі|үкімет|ақорда|кремль|баспасөз\s+қызметі",
-         common=r"сарапшылар|саясаттанушылар|синоптиктер|мамандар|журналистер|тұрғындар|"
-                r"шенеуніктер|байқаушылар",
+         bodies=r"сім|министрлігі|үкімет|ақорда|кремль|баспасөз\s+қызметі|банкі|федерациясы|"
+                r"институты|кәсіподағы|компаниясы|комитеті|агенттігі|полициясы|соты",
+         common=r"сарапшылар\w*|саясаттанушылар\w*|синоптиктер\w*|мамандар\w*|журналистер\w*|"
+                r"тұрғындар\w*|шенеуніктер\w*|байқаушылар\w*",
          according_after=r"\s+(?:айтуынша|сөзінше|пікірінше|мәлімдеуінше|пайымдауынша)",
          lead_in=r"бұл\s+туралы\s+(?:\w+\s+){0,3}?(?:{verbs})",
          verb_final=True),
@@ -135,7 +140,9 @@ LANGS: tuple[Lang, ...] = (
                r"botschafter|kanzler|kanzlerin|politologe|politologin|experte|expertin|analyst|"
                r"analystin|chef|chefin|kremlchef|vorsitzende|vorsitzender|bürgermeister|"
                r"direktor|direktorin|gründerin|gründer|trainer|ökonom|ökonomin",
-         bodies=r"kreml|ministerium|außenministerium|regierung|präsidialamt|botschaft",
+         bodies=r"kreml|ministerium|außenministerium|regierung|präsidialamt|botschaft|\w*bank|"
+                r"verband|institut|gewerkschaft|unternehmen|ausschuss|rat|behörde|polizei|gericht|"
+                r"kommission|parlament|universität",
          common=r"experten|beobachter|analysten|politiker|diplomaten|kritiker|fachleute|"
                 r"beamte|quellen|anwohner|viele|einige|andere|behörden",
          according=r"laut|nach\s+angaben\s+von|so|wie",
@@ -143,7 +150,8 @@ LANGS: tuple[Lang, ...] = (
          connectors=r"von|van|de|der|al"),
     Lang("fr",
          verbs=r"(?:a|avait)\s+(?:déclaré|dit|affirmé|souligné|ajouté|indiqué|précisé|expliqué|"
-               r"estimé|assuré|annoncé|répondu|rappelé|averti|insisté|martelé|confié)|déclare|"
+               r"estimé|assuré|annoncé|répondu|rappelé|averti|insisté|martelé|confié|résumé|regretté|"
+               r"justifié|ajouté|prévenu)|déclare|"
                r"affirme|estime|souligne|dit|explique|ajoute|assure|indique|précise|"
                r"a-t-(?:il|elle)\s+(?:déclaré|dit|affirmé|souligné|ajouté|indiqué|précisé|"
                r"expliqué|estimé|assuré)|(?:déclare|affirme|estime|souligne|ajoute|assure|"
@@ -151,8 +159,11 @@ LANGS: tuple[Lang, ...] = (
          pronouns=r"il|elle|ils|elles",
          roles=r"président|présidente|ministre|porte-parole|ambassadeur|ambassadrice|"
                r"chef\s+de\s+l'état|chef\s+de\s+l’état|premier\s+ministre|gouverneur|directeur|"
-               r"directrice|maire|politologue|analyste|expert|experte|économiste|entraîneur",
-         bodies=r"kremlin|ministère|gouvernement|élysée|quai\s+d'orsay|ambassade|présidence",
+               r"directrice|maire|politologue|analyste|expert|experte|économiste|entraîneur|"
+               r"dirigeant|dirigeante|secrétaire\s+général|secrétaire|responsable|gouverneure",
+         bodies=r"kremlin|ministère|gouvernement|élysée|quai\s+d'orsay|ambassade|présidence|banque|"
+                r"fédération|institut|syndicat|entreprise|société|comité|conseil|agence|police|"
+                r"tribunal|autorité|commission|parlement|université",
          common=r"experts|observateurs|analystes|responsables|sources|diplomates|habitants|"
                 r"témoins|politiques|autorités|certains|beaucoup",
          according=r"selon|d'après|d’après",
@@ -167,8 +178,10 @@ LANGS: tuple[Lang, ...] = (
          roles=r"presidente|presidenta|ministro|ministra|portavoz|vocero|vocera|embajador|"
                r"embajadora|canciller|jefe|jefa|alcalde|alcaldesa|gobernador|gobernadora|"
                r"director|directora|secretario|secretaria|analista|experto|experta|economista|"
-               r"entrenador",
-         bodies=r"kremlin|ministerio|gobierno|cancillería|embajada|presidencia",
+               r"entrenador|dirigente|líder|secretario\s+general|responsable",
+         bodies=r"kremlin|ministerio|gobierno|cancillería|embajada|presidencia|banco|federación|"
+                r"instituto|sindicato|empresa|compañía|comité|consejo|agencia|policía|tribunal|"
+                r"autoridad|comisión|parlamento|universidad",
          common=r"expertos|analistas|fuentes|funcionarios|observadores|diplomáticos|vecinos|"
                 r"testigos|autoridades|muchos|algunos",
          according=r"según|de\s+acuerdo\s+con",
@@ -182,7 +195,9 @@ LANGS: tuple[Lang, ...] = (
          roles=r"cumhurbaşkanı|devlet\s+başkanı|başbakan|dışişleri\s+bakanı|bakan|bakanı|"
                r"sözcüsü|sözcü|büyükelçi|büyükelçisi|lider|lideri|başkan|başkanı|uzman|analist|"
                r"yönetmen|antrenör|kazakistan\s+lideri",
-         bodies=r"bakanlığı|kremlin|hükümet|dışişleri|cumhurbaşkanlığı|büyükelçiliği",
+         bodies=r"bakanlığı|kremlin|hükümet|dışişleri|cumhurbaşkanlığı|büyükelçiliği|bankası|"
+                r"federasyonu|enstitüsü|sendikası|şirketi|komitesi|kurulu|ajansı|polis|mahkemesi|"
+                r"meclisi|üniversitesi",
          common=r"uzmanlar|analistler|yetkililer|kaynaklar|gözlemciler|diplomatlar|sakinler|"
                 r"tanıklar|yetkili",
          according_after=r"[’']?(?:[ynsş]?[ea]|[ynsş]?[ıiuü]n[ae])\s+göre",
@@ -192,7 +207,7 @@ LANGS: tuple[Lang, ...] = (
          verbs=r"表示|说|称|强调|指出|认为|宣布|回应|回答|介绍|坦言|透露",
          pronouns=r"他|她|他们",
          roles=r"总统|总理|外长|部长|发言人|大使|主席|领导人",
-         bodies=r"外交部|克里姆林宫|政府",
+         bodies=r"外交部|克里姆林宫|政府|银行|协会|研究所|工会|公司|委员会|组委会|警方|法院",
          common=r"记者|专家|分析人士|官员|消息人士|人士|主办方|居民|据悉|有关方面"),
 )
 BY_CODE = {lang.code: lang for lang in LANGS}
@@ -217,7 +232,7 @@ class Speaker:
 _OPEN = "\"“«„「『‚‘"
 _CLOSE = "\"”»“」』’‘"
 _UP = r"\p{Lu}"
-_WORD = rf"(?:{_UP}\.(?=\s{_UP})|{_UP}[\p{{L}}\p{{M}}]*(?:[-‐][\p{{L}}\p{{M}}]+)*)"  # Kassym-Jomart, M. Dupont
+_WORD = rf"(?:{_UP}\.(?=\s{_UP})|(?:[ldLD][’'])?{_UP}[\p{{L}}\p{{M}}]*(?:[-‐][\p{{L}}\p{{M}}]+)*)"  # Kassym-Jomart, M. Dupont
 _APOS_SUFFIX = r"(?:[’'][\p{Ll}]{1,5})?"  # Turkish case endings: Tokayev'in, Tokayev'e
 _DASH = r"[—–-]"
 
@@ -402,7 +417,7 @@ def _split(phrase: str) -> tuple[str, str, str]:
     last_name = max((i for i, t in enumerate(toks[:used]) if re.sub(r"[’'].*$", "", t) in name), default=-1)
     if name and any(_full(_BODY, t) or _full(_BODY, " ".join(toks[i:i + 2]))
                     for i, t in enumerate(toks[:used]) if i > last_name):
-        return "", " ".join(toks[:used]), "body"  # "Kazakhstan's Foreign Ministry"
+        return "", " ".join(toks), "body"  # "Kazakhstan's Foreign Ministry", "National Bank of X"
     if name_s and _full(_COMMON, name_s):
         return role_s, "", "common"
     if name_s:
@@ -461,12 +476,18 @@ class _Alias:
 
 
 def _alias_forms(alias: str, inflect: bool) -> list[tuple[str, ...]]:
+    """The word sequences an alias stands for: its spellings in other scripts (as rules match
+    them: Tokayev, Токаев, Токаєв, Tokajew), each with its case forms when ``inflect``."""
     from monitor.match.query import inflections
-    parts = alias.split()
-    if not parts:
-        return []
-    lasts = inflections(parts[-1]) if inflect else {parts[-1]}
-    return [tuple(words(" ".join([*parts[:-1], f]))) for f in lasts]
+    from monitor.match.translit import transliterations
+    out: list[tuple[str, ...]] = []
+    for spelling in sorted(transliterations(alias)):
+        parts = spelling.split()
+        if not parts:
+            continue
+        lasts = inflections(parts[-1]) if inflect else {parts[-1]}
+        out += [tuple(words(" ".join([*parts[:-1], f]))) for f in lasts]
+    return out
 
 
 class Entities:
@@ -482,21 +503,28 @@ class Entities:
             for a in aliases:
                 forms += [f for f in _alias_forms(a, bool(getattr(e, "inflect", False))) if f]
             self._aliases.append(_Alias(key, tuple(forms)))
+        # Alias forms by their first word: a phrase is looked up word by word, not form by form.
+        self._by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for al in self._aliases:
+            for form in al.forms:
+                self._by_first.setdefault(form[0], []).append((form, al.entity))
 
     def find(self, phrase: str) -> str | None:
         """The entity whose alias occurs last in ``phrase`` (the head of "President of
         Kazakhstan Tokayev" is its end), or None."""
+        hit = self.find_words(phrase)
+        return hit[0] if hit else None
+
+    def find_words(self, phrase: str) -> tuple[str, list[str]] | None:
+        """That entity and the words of the phrase its alias covers."""
         ws = words(phrase)
-        best: tuple[int, str] | None = None
-        for al in self._aliases:
-            for form in al.forms:
+        best: tuple[int, int, str] | None = None
+        for i, w in enumerate(ws):
+            for form, entity in self._by_first.get(w, ()):
                 n = len(form)
-                for i in range(len(ws) - n, -1, -1):
-                    if tuple(ws[i:i + n]) == form:
-                        if best is None or i + n > best[0]:
-                            best = (i + n, al.entity)
-                        break
-        return best[1] if best else None
+                if tuple(ws[i:i + n]) == form and (best is None or i + n > best[0]):
+                    best = (i + n, i, entity)
+        return (best[2], ws[best[1]:best[0]]) if best else None
 
 
 _NO_ENTITIES = Entities(None)
@@ -512,7 +540,13 @@ def make_speaker(written: str, entities: Entities | None = None) -> Speaker | No
     if kind in ("common", "none"):
         return None
     ents = entities or _NO_ENTITIES
-    key = ents.find(name or written) if kind in ("person", "body", "country") else None
+    key = ents.find(name or written) if kind in ("person", "country") else None
+    if kind == "body":
+        # A body is an entity when the alias names the body ("Foreign Ministry"), not when it is
+        # only the country in "National Bank of Kazakhstan".
+        hit = ents.find_words(written)
+        if hit and (any(_BODY.fullmatch(w) for w in hit[1]) or len(hit[1]) == len(words(written))):
+            key = hit[0]
     if key is None and kind == "role":
         key = None
     shown = name or written
@@ -547,7 +581,18 @@ def _gates() -> dict[str, Any]:
     return out
 
 
-def _candidates(text: str, start: int, end: int, kinds: Sequence[str]) -> list[_Found]:
+def _recurs_as_name(text: str, word: str) -> bool:
+    """Whether ``word`` also stands capitalised inside a sentence somewhere in ``text`` (names
+    do; a common noun opening a sentence, "Tarafların", "Синоптиктердің", does not)."""
+    stem = re.escape(word[:max(4, len(word) - 3)])
+    return re.search(rf"(?<=[\p{{Ll}}\d,;:)»”]\s+){stem}", text) is not None
+
+
+def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
+                known: Any = None) -> list[_Found]:
+    """Speaker phrases in text[start:end] by the patterns of ``kinds``. With ``known`` (phrase
+    -> entity or None), a lone capitalised word opening the sentence counts as a name only when
+    it is an entity or recurs capitalised inside a sentence."""
     out: list[_Found] = []
     seg = text[start:end]
     gates = _gates()
@@ -567,6 +612,10 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str]) -> list[_
                 if app and classify(app.group(1))[2] == "person":
                     phrase, kind = phrase + app.group(0), "person"
             if kind in ("none", "common"):
+                continue
+            if (known is not None and kind == "person" and " " not in phrase and
+                    not seg[:m.start("who")].strip(" «\"“„'(—–-") and not known(phrase) and
+                    not _recurs_as_name(text, phrase)):
                 continue
             out.append(_Found(start + m.start("who"), phrase, kind, p.kind))
     return out
@@ -645,7 +694,8 @@ class Attributor:
         if self._all is None:
             found: list[_Found] = []
             for a, b in split_sentences(self.text):
-                found += _candidates(self.text, a, b, ("after", "before", "in", "final", "next"))
+                found += _candidates(self.text, a, b, ("after", "before", "in", "final", "next"),
+                                     self.entities.find if self.entities.display else None)
             self._all = sorted(found, key=lambda f: f.pos)
         return self._all
 
@@ -728,7 +778,8 @@ class Attributor:
             before = [f for f in _candidates(text, ps, qa + 1, ("before",))]
             if before:
                 return max(before, key=lambda f: f.pos)
-        found = _candidates(text, start, end, ("after", "in", "final"))
+        found = _candidates(text, start, end, ("after", "in", "final"),
+                                self.entities.find if self.entities.display else None)
         if found:
             return _best(found)
         found = _candidates(text, start, end, ("head", "tail"))
@@ -789,9 +840,3 @@ def attribute(title: str, body: str, field: str, start: int, end: int,
 def _headline_ok(f: _Found, body: str, entities: Entities | None) -> bool:
     att = Attributor(body, entities)
     return att._confirmed(f)
-
-
-def find_speaker(text: str, start: int, end: int) -> str | None:
-    """Who made the statement at text[start:end], as written (pronouns and roles resolved)."""
-    sp = Attributor(text).find(start, end)
-    return sp.written if sp else None

@@ -9,10 +9,12 @@ evidence, with the set of the rule's top-level clauses it holds; ``rank`` orders
 2. more distinct matched clauses first (for ``A AND (B OR C)``, a sentence with A and B beats
    one with A only); a pair of adjacent sentences counts only when it holds more than either;
 3. a higher similarity (the meaning engine's ``about(...)`` clauses supply it per sentence);
-4. the speaker's own words (a direct quotation holding the matched words) before a paraphrase;
-5. one sentence before two, then text order.
+4. more distinct matched words (for ``@kazakhstan NEAR/15 (mediator OR "good services")``, the
+   sentence with Kazakhstan, mediator and "good services" beats one with Kazakhstan and mediator);
+5. the speaker's own words (a direct quotation holding the matched words) before a paraphrase;
+6. one sentence before two, then text order.
 
-Who said it is ``monitor.match.speakers``; ``find_speaker`` stays here for older callers.
+Who said it is ``monitor.match.speakers``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from dataclasses import dataclass
 
 import regex as re
 
-from monitor.match.speakers import find_speaker, quotations
+from monitor.match.speakers import quotations
 
-__all__ = ["Candidate", "find_speaker", "is_direct", "rank"]
+__all__ = ["Candidate", "is_direct", "rank"]
 
 @dataclass(frozen=True)
 class Candidate:
@@ -38,6 +40,7 @@ class Candidate:
     clauses: frozenset[int]  # indices of the rule's top-level clauses it holds
     spans: tuple[tuple[int, int], ...]  # matched words, character offsets
     direct: bool = False
+    terms: int = 0  # distinct matched words (case-folded): more of the rule's words, a fuller quote
 
 
 def is_direct(text: str, start: int, end: int, spans: tuple[tuple[int, int], ...]) -> bool:
@@ -60,8 +63,8 @@ def rank(cands: list[Candidate], similarity: Mapping[tuple[int, int], float] | N
     body = [c for c in cands if c.field == 1]
     pool = body or cands
 
-    def score(c: Candidate) -> tuple[int, float, int, int, int]:
+    def score(c: Candidate) -> tuple[int, float, int, int, int, int]:
         s = max((sim.get((c.field, k), 0.0) for k in range(c.first, c.last + 1)), default=0.0)
-        return (-len(c.clauses), -s, -int(c.direct), c.last - c.first, c.start)
+        return (-len(c.clauses), -s, -c.terms, -int(c.direct), c.last - c.first, c.start)
 
     return sorted(pool, key=score)

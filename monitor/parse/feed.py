@@ -4,13 +4,14 @@ feedparser is never handed a URL or a path: it would fetch or open it itself, by
 fetcher's limits and politeness. We decode the bytes ourselves first (``encoding.decode``:
 declarations are often missing or wrong) and hand feedparser UTF-8 that says so; dates are
 parsed from the raw strings (``dates.parse_date``: other languages, missing zones); links are
-unwrapped from redirectors and canonicalised (``monitor.story.urls``).
+unwrapped from redirectors and canonicalised (``monitor.parse.urls``).
 """
 
 from __future__ import annotations
 
 import calendar
 import hashlib
+import html as _html
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ import feedparser.urls
 from bs4 import BeautifulSoup
 
 from monitor.clean import clean_text, web_url
+from monitor.parse.budget import DEPTH_CHECK_FROM, MAX_DEPTH, nesting_depth
 from monitor.parse.dates import parse_date
 from monitor.parse.encoding import decode, fix_mojibake
-from monitor.story.urls import canonical_url
+from monitor.parse.urls import canonical_url
 
 
 class FeedParseError(Exception):
@@ -70,6 +72,10 @@ def html_to_text(html: str) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return html.strip()
+    if len(html) >= DEPTH_CHECK_FROM and nesting_depth(html) >= MAX_DEPTH:
+        # Past the depth budget BeautifulSoup takes minutes (seen: 48 s on the ingest thread);
+        # dropping the tags keeps the words, which is what matching needs.
+        return " ".join(_html.unescape(_ANY_TAG.sub(" ", html)).split())
     soup = BeautifulSoup(html, "html.parser")
     for br in soup.find_all("br"):
         br.replace_with("\n")
@@ -88,6 +94,7 @@ def _one_line(html: str) -> str:
     return " ".join(fix_mojibake(html_to_text(html)).split())
 
 
+_ANY_TAG = re.compile(r"<[^>]*>")
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _RELATIVE_REF = re.compile(r"""(?:href|src|srcset|poster)\s*=\s*["']?(?![a-z][a-z0-9+.-]*:|//)""", re.I)
 _CHARREF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")

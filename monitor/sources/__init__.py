@@ -6,12 +6,12 @@ extraction, dedup, matching) is the same whatever the source was.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,11 +19,13 @@ from monitor import config
 from monitor.config import SourceConfig
 from monitor.fetch import Fetcher, FetchError, FetchResponse
 from monitor.parse import FeedEntry, FeedParseError, parse_feed
+from monitor.parse.budget import BudgetExceeded, off_loop
 from monitor.sources.listing import article_links, feed_links, looks_like_html
 from monitor.sources.sitemap import Sitemap, SitemapEntry, SitemapError, maybe_gunzip, parse_sitemap
 from monitor.util import HTML_ACCEPT, parse_duration
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
                "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8")
@@ -79,7 +81,7 @@ async def fetch_source(fetcher: Fetcher, sc: SourceConfig, url: str, etag: str |
         return out
     if sc.type == "html":
         selector = sc.options.get("links")
-        links = await asyncio.to_thread(article_links, resp.content, resp.final_url, selector)
+        links = await _parse(resp, "listing page", functools.partial(article_links, resp.content, resp.final_url, selector))
         if not links:
             out.warnings.append("no article links found on the page" + (f" with links = {selector!r}" if selector else ""))
         out.entries = [FeedEntry(guid=link.url, url=link.url, title=link.title, content_html="", published=None)
@@ -105,12 +107,21 @@ async def _feed(fetcher: Fetcher, sc: SourceConfig, resp: FetchResponse, out: So
         out.new_url, out.new_url_reason = feed_url, f"feed found on {resp.url}"
         if looks_like_html(resp.content, resp.content_type):
             raise FeedParseError(feed_url, "the feed the page names is a web page too")
-    feed = parse_feed(resp.content, resp.final_url, resp.content_type,
-                      timezone=sc.timezone, language=sc.language)
+    feed = await _parse(resp, "feed", functools.partial(parse_feed, resp.content, resp.final_url, resp.content_type,
+                                                        timezone=sc.timezone, language=sc.language))
     out.entries = feed.entries
     out.ttl_minutes = feed.ttl_minutes
     out.warnings.extend(feed.warnings)
     return out
+
+
+async def _parse(resp: FetchResponse, what: str, fn: Callable[[], T]) -> T:
+    """Parse off the event loop within the time and depth budget; over budget is the source's
+    FeedParseError like any unreadable document."""
+    try:
+        return await off_loop(fn, document=resp.content, what=what)
+    except BudgetExceeded as exc:
+        raise FeedParseError(resp.url, str(exc)) from exc
 
 
 def _recent(entries: list[SitemapEntry], since: datetime) -> tuple[list[SitemapEntry], int]:
@@ -124,13 +135,13 @@ async def _sitemap_entries(fetcher: Fetcher, sc: SourceConfig, resp: FetchRespon
     since = datetime.now(UTC) - timedelta(seconds=window)
     limit = fetcher.settings.max_bytes
 
-    def parse(r: FetchResponse) -> Sitemap:
+    async def parse(r: FetchResponse) -> Sitemap:
         try:
-            return parse_sitemap(maybe_gunzip(r.content, limit))
+            return await _parse(r, "sitemap", lambda: parse_sitemap(maybe_gunzip(r.content, limit)))
         except SitemapError as exc:
             raise FeedParseError(r.url, str(exc)) from exc
 
-    top = parse(resp)
+    top = await parse(resp)
     urls = list(top.urls)
     undated = 0
     if top.sitemaps:
@@ -140,7 +151,7 @@ async def _sitemap_entries(fetcher: Fetcher, sc: SourceConfig, resp: FetchRespon
         for child in children:
             try:
                 cresp = await fetcher.get(child.url, accept=SITEMAP_ACCEPT, allow_private=sc.allow_private_networks)
-                sub = parse(cresp)
+                sub = await parse(cresp)
             except (FetchError, FeedParseError) as exc:
                 warnings.append(f"child sitemap skipped: {exc}")
                 continue

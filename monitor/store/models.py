@@ -83,7 +83,8 @@ class Story(SQLModel, table=True):
 
 class Article(SQLModel, table=True):
     __tablename__ = "article"
-    __table_args__ = (UniqueConstraint("source_id", "guid", name="uq_article_source_guid"),)
+    __table_args__ = (UniqueConstraint("source_id", "guid", name="uq_article_source_guid"),
+                      Index("ix_article_seen_source", "first_seen_at", "source_id"))  # web area (1401)
     id: int | None = Field(default=None, primary_key=True)
     source_id: int = Field(foreign_key="source.id", index=True)
     guid: str

@@ -1,6 +1,5 @@
-"""Stage: story. Canonical URLs and content hashes decide whether an article is new."""
+"""Stage: story. Content hashes and near-duplicate bands put every article into a story."""
 
 from monitor.story.content import content_hash
-from monitor.story.urls import canonical_url
 
-__all__ = ["canonical_url", "content_hash"]
+__all__ = ["content_hash"]

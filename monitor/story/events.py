@@ -34,6 +34,7 @@ LEAD_BONUS = 0.02  # per name shared with the story's headlines and leads (at mo
 NUMBER_BONUS = 0.04  # per figure shared with the story (at most 3): "75 bp", "M6.3", "48 hours"
 MAX_LEAD_BONUS = 5
 MAX_NUMBER_BONUS = 3
+MIN_SHARED_NAMES = 2  # lead names (of MIN_KEY consonants) an article shares with the story: "Monday" or a city alone is not an event
 MIN_KEY = 3  # consonants a name key needs to count in a headline check (shorter ones collide)
 
 _WORD = re.compile(r"[^\W\d_]+(?:[-'\u2019][^\W\d_]+)*", re.UNICODE)
@@ -47,6 +48,13 @@ _PARTS = re.compile(r"[-'\u2019]")
 _FOLD = (("sch", "s"), ("sh", "s"), ("zh", "j"), ("kh", "k"), ("ch", "k"), ("ph", "f"), ("ck", "k"),
          ("q", "k"), ("w", "v"), ("c", "k"), ("x", "ks"), ("r", "l"), ("b", "v"), ("z", "s"), ("j", ""),
          ("h", ""))
+# Capitalised in English or German but no one's name: a weekday or a month shared by two reports
+# says nothing about their event.
+_CALENDAR = frozenset([  # not "May" nor "March": names too (Theresa May)
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
+    "april", "june", "july", "august", "september", "october", "november", "december", "montag", "dienstag",
+    "mittwoch", "donnerstag", "freitag", "samstag", "sonntag", "januar", "februar", "märz", "juni", "juli",
+    "oktober", "dezember"])
 _VOWELS = re.compile(r"[aeiouy]")
 _REPEAT = re.compile(r"(.)\1+")
 
@@ -79,7 +87,7 @@ def _capitalised(paragraphs: Sequence[str]) -> list[tuple[int, str, bool]]:
             if len(w) < 2 or not w[0].isupper():
                 continue
             for part in _PARTS.split(w):
-                if len(part) >= 2 and part[0].isupper():
+                if len(part) >= 2 and part[0].isupper() and part.lower() not in _CALENDAR:
                     k = name_key(part)
                     if len(k) >= 2:
                         out.append((n, k, initial))
@@ -134,6 +142,13 @@ class Signature:
         keys = {_key32("n", k) for k in self.lead if len(k) >= MIN_KEY}
         keys |= {_key32("f", f) for f in self.figures if len(f) >= 2}
         return sorted(keys)
+
+    def query_keys(self) -> list[int]:
+        """Keys to look candidates up by: the lead names (``decide`` needs one shared anyway);
+        the figures only for a text without capitals, where no names are found."""
+        if self.caseless:
+            return sorted({_key32("f", f) for f in self.figures if len(f) >= 2})
+        return sorted({_key32("n", k) for k in self.lead if len(k) >= MIN_KEY})
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"h": sorted(self.head), "l": sorted(self.lead), "n": sorted(self.names),
@@ -196,9 +211,10 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report])
     1. meaning: its vector is close to one of the story's reports (cosine, with small bonuses
        for shared lead names and shared figures) -- at least ``MIN_SIMILARITY``. This is what
        keeps the same president on another subject apart: same names, different meaning;
-    2. a shared anchor: at least one name of its headline or lead appears in the story's
-       headlines or leads (skipped only for a script without capitals, as Chinese, where no
-       names are recognised; an article in a cased script that names no one joins by copies only);
+    2. a shared anchor: at least two names of its headline or lead appear in the story's
+       headlines or leads ("Monday" or "New York" alone is not an event; skipped only for a
+       script without capitals, as Chinese, where no names are recognised; an article in a
+       cased script that names no one joins by copies only);
     3. no other anchor: if its headline names people or places, at least one of them is among
        the story's headline/lead names. "Dockers at Corvena's Saldera port walk out" is another
        strike, even though its body mentions Kessana; "Valtria hikes" is another bank's hike.
@@ -220,8 +236,8 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report])
     for story_id, members in by_story.items():
         lead_s: set[str] = set().union(*(m.signature.lead for m in members))
         figures_s: set[str] = set().union(*(m.signature.figures for m in members))
-        if not sig.caseless and not (sig.lead & lead_s):
-            continue  # rule 2: nothing named in common
+        if not sig.caseless and len({k for k in sig.lead & lead_s if len(k) >= MIN_KEY}) < MIN_SHARED_NAMES:
+            continue  # rule 2: too little named in common
         if head and not (head & lead_s):
             continue  # rule 3: its headline is about someone or somewhere else
         sims = [(float(np.dot(vector, m.vector)), m.article_id) for m in members if m.vector is not None]

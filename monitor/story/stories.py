@@ -59,7 +59,7 @@ _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id
 # Event candidates: for each lead name or figure of the new article, the most recent entries of
 # the window under that key (an index range scan), then the reports sharing the most keys.
 _EVENT_PER_KEY = 100
-_EVENT_CANDIDATES = 60
+_EVENT_CANDIDATES = 30
 _EVENT_FETCH = text("SELECT e.article_id, a.story_id, e.sig, v.vector FROM story_event e "
                     "JOIN article a ON a.id = e.article_id "
                     "JOIN article_vector v ON v.article_id = e.article_id AND v.model = :model "
@@ -228,7 +228,9 @@ class StoryIndex:
             # The planner cannot estimate "bands && array" (no element statistics for unique
             # keys) and would scan the whole signature table. For the rest of this transaction:
             # everything it does after this point is an indexed lookup or an insert.
-            session.execute(text("SET LOCAL enable_seqscan = off"))
+            # Nor start parallel workers for it: their start-up (several ms) costs more than the
+            # few index pages each lookup reads.
+            session.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0"))
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
         sig = signature(article.title, article.text) if self.events else Signature()
@@ -259,8 +261,9 @@ class StoryIndex:
         at = _epoch(article.published or article.first_seen_at or now)
         verdict = Verdict(None)
         similar: int | None
-        if not matched and vector is not None and event_keys:
-            verdict = decide(sig, vector, self._event_reports(session, article.id, event_keys, at))
+        query_keys = sig.query_keys()
+        if not matched and vector is not None and query_keys:
+            verdict = decide(sig, vector, self._event_reports(session, article.id, query_keys, at))
         if matched:
             story_id = min(matched)
             apart = self._apart(session, story_id)
@@ -318,7 +321,10 @@ class StoryIndex:
         cast = "CAST(:sig AS json)" if self._pg(session) else ":sig"
         session.execute(text(f"INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, {cast})"),
                         {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
-        if keys:
+        if keys and self._pg(session):  # one statement, not one row per round trip
+            session.execute(text("INSERT INTO story_event_key (key, at, article_id) "
+                                 "SELECT unnest(CAST(:k AS integer[])), :at, :a"), {"k": keys, "at": at, "a": article_id})
+        elif keys:
             session.execute(text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)"),
                             [{"k": k, "at": at, "a": article_id} for k in keys])
 

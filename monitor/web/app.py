@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -147,6 +148,7 @@ def create_app(console: Console) -> Starlette:
 
         def wrap(fn: Callable[..., Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
+                started = time.perf_counter()
                 session, fresh = session_of(request)
                 try:
                     if request.method == "POST":
@@ -164,6 +166,9 @@ def create_app(console: Console) -> Starlette:
                     response = await fn(request, session)
                 except Denied as exc:
                     response = render(request, session, "error.html.j2", status=exc.status, message=exc.message)
+                # The server's own time (database, evaluation, rendering), for browsers' dev tools
+                # and bench/web_pages.py.
+                response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
                 return with_cookie(request, response, session, fresh)
             return endpoint
         return wrap
@@ -420,12 +425,16 @@ def create_app(console: Console) -> Starlette:
         cfg = console.config()
 
         def work() -> tuple[list[dict[str, Any]], list[tuple[int, int]], list[tuple[int, int]]]:
-            doc = rules_mod.document(art, source)
+            from monitor.store.db import session_scope
+
+            rs = RuleSet([(r.name, r.query) for r in cfg.rules], {e.name: e for e in cfg.entities})
+            with session_scope(console.engine) as s:
+                vector = rules_mod.vectors(s, [aid]).get(aid) if rs.uses_about else None
+            doc = rules_mod.document(art, source, vector)
             ix = DocIndex(doc)
             out = []
             title_spans: list[tuple[int, int]] = []
             body_spans: list[tuple[int, int]] = []
-            rs = RuleSet([(r.name, r.query) for r in cfg.rules], {e.name: e for e in cfg.entities})
             matched = {m.rule: m for m in rs.match(doc)}
             for r in rs.rules:
                 m = matched.get(r.name)

@@ -3,6 +3,7 @@ bounded by the page size (never one query per row), returning plain dataclasses 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -162,7 +163,9 @@ def filter_choices(engine: Engine) -> dict[str, list[str]]:
         return {
             "rules": sorted(r for r in s.exec(select(Match.rule).distinct()).all()),
             "sources": sorted(r for r in s.exec(select(Source.name)).all()),
-            "languages": sorted(r for r in s.exec(select(Article.language).distinct()).all() if r),
+            # Languages of matched articles only: a distinct over every stored article is a full scan.
+            "languages": sorted(r for r in s.exec(select(Article.language).join(
+                Match, col(Match.article_id) == col(Article.id)).distinct()).all() if r),
         }
 
 
@@ -270,12 +273,7 @@ def list_sources(engine: Engine, configured: list[str], days: int = 14,
     first = (now - timedelta(days=days - 1)).date()
     with session_scope(engine) as s:
         rows = s.exec(select(Source).order_by(col(Source.name))).all()
-        day = func.date(Article.first_seen_at)
-        counts: dict[tuple[int, str], int] = {}
-        for sid, d, n in s.exec(select(Article.source_id, day, func.count())
-                                .where(col(Article.first_seen_at) >= datetime.combine(first, datetime.min.time(), UTC))
-                                .group_by(col(Article.source_id), day)).all():
-            counts[(sid, str(d))] = n
+    counts = _daily_counts(engine, first)
     out = []
     for r in rows:
         state = ("disabled" if r.disabled_at else "broken" if r.broken_since
@@ -284,6 +282,28 @@ def list_sources(engine: Engine, configured: list[str], days: int = 14,
         out.append(SourceView(r.name, r.url, r.kind, state, aware(r.last_polled_at), aware(r.next_poll_at),
                               r.disabled_reason or r.last_error, per_day, r.name in configured))
     return out
+
+
+_COUNTS: dict[tuple[int, date], tuple[float, dict[tuple[int, str], int]]] = {}
+COUNTS_TTL = 300.0  # the sparklines may be five minutes old; counting is a scan of the window
+
+
+def _daily_counts(engine: Engine, first: date) -> dict[tuple[int, str], int]:
+    """Articles per (source id, ISO day) since ``first``, cached for COUNTS_TTL seconds."""
+    key = (id(engine), first)
+    hit = _COUNTS.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    day = func.date(Article.first_seen_at)
+    counts: dict[tuple[int, str], int] = {}
+    with session_scope(engine) as s:
+        for sid, d, n in s.exec(select(Article.source_id, day, func.count())
+                                .where(col(Article.first_seen_at) >= datetime.combine(first, datetime.min.time(), UTC))
+                                .group_by(col(Article.source_id), day)).all():
+            counts[(sid, str(d))] = n
+    _COUNTS.clear()  # one window at a time
+    _COUNTS[key] = (time.monotonic() + COUNTS_TTL, counts)
+    return counts
 
 
 def reset_source(engine: Engine, name: str) -> bool:

@@ -42,9 +42,21 @@ class WebServer:
 
     def start(self) -> WebServer:
         self.thread.start()
+        threading.Thread(target=_warm_up, name="web-warm-up", daemon=True).start()
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+
+
+def _warm_up() -> None:
+    """Load what the first rule preview needs (matcher, quoting, speakers: seconds of imports and
+    tables) before a person waits for it."""
+    from monitor.match import Document, RuleSet
+
+    try:
+        RuleSet([("warm-up", "minister")]).match(Document(title="Warm-up", body='"It works," the minister said.'))
+    except Exception as exc:  # only a head start; the real request reports real problems
+        log.debug("console warm-up failed: %s", exc)

@@ -11,26 +11,27 @@ from datetime import date, datetime
 from html import escape
 
 
-def day_bars(days: Sequence[tuple[date, int]], label: str, height: int = 80) -> str:
-    """One bar per day (matches per day over the backtest window); the tallest labelled."""
+def day_bars(days: Sequence[tuple[date, int]], label: str, width: int = 600, height: int = 90) -> str:
+    """One bar per day (matches per day over the backtest window), with the scale written in."""
     n = max(len(days), 1)
-    w = 10 * n
+    step = width / n
     top = max((c for _, c in days), default=0) or 1
+    base = height - 14
     bars = []
     for i, (d, c) in enumerate(days):
-        h = round((height - 14) * c / top)
-        bars.append(f'<rect x="{i * 10 + 1}" y="{height - 12 - h}" width="8" height="{h}" class="bar">'
-                    f'<title>{d.isoformat()}: {c}</title></rect>')
+        h = round((base - 14) * c / top)
+        bars.append(f'<rect x="{i * step + 1:.1f}" y="{base - h}" width="{max(step - 2, 1):.1f}" height="{h}" '
+                    f'class="bar"><title>{d.isoformat()}: {c}</title></rect>')
     total = sum(c for _, c in days)
     first = days[0][0].strftime("%d %b") if days else ""
     last = days[-1][0].strftime("%d %b") if days else ""
-    return (f'<svg class="chart" viewBox="0 0 {w} {height}" role="img" aria-label="{escape(label)}: {total} in '
-            f'{len(days)} days, at most {top if total else 0} a day" preserveAspectRatio="none">'
+    return (f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}: {total} in '
+            f'{len(days)} days, at most {top if total else 0} a day">'
             f'<title>{escape(label)}</title>{"".join(bars)}'
-            f'<line x1="0" y1="{height - 12}" x2="{w}" y2="{height - 12}" class="axis"/>'
-            f'<text x="0" y="{height - 1}" class="tick">{first}</text>'
-            f'<text x="{w}" y="{height - 1}" text-anchor="end" class="tick">{last}</text>'
-            f'<text x="0" y="9" class="tick">max {top if total else 0}/day</text></svg>')
+            f'<line x1="0" y1="{base}" x2="{width}" y2="{base}" class="axis"/>'
+            f'<text x="0" y="{height - 2}" class="tick">{first}</text>'
+            f'<text x="{width}" y="{height - 2}" text-anchor="end" class="tick">{last}</text>'
+            f'<text x="0" y="10" class="tick">max {top if total else 0}/day</text></svg>')
 
 
 def sparkline(values: Sequence[int], label: str, width: int = 120, height: int = 24) -> str:

@@ -3,13 +3,22 @@
 Message-IDs are derived from the delivery key, so a repeat after a crash carries the same
 Message-ID (mail clients fold it), and a later alert on the same story names the first one's
 Message-ID in In-Reply-To/References, so the story reads as one thread.
+
+smtplib's ``timeout`` is per socket operation: a server sending one byte every 2 s never trips
+it. The channel's ``timeout`` is therefore a deadline for the whole session, enforced by shutting
+the socket down (a watchdog timer in the thread, or at once when the worker gives up or the
+daemon stops), so the thread ends instead of outliving the delivery and the process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
+import socket
 import ssl
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -66,33 +75,74 @@ class EmailChannel:
         m.add_alternative(self.templates.render(msg, "html"), subtype="html")
         return m
 
-    def _send_sync(self, m: EmailMessage) -> None:
+    def _send_sync(self, m: EmailMessage, session: _Session) -> None:
         smtp: smtplib.SMTP
         if self.tls == "ssl":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.ssl_context)
+            smtp = smtplib.SMTP_SSL(timeout=self.timeout, context=self.ssl_context)
         else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp = smtplib.SMTP(timeout=self.timeout)
+        smtp._host = self.host  # type: ignore[attr-defined]  # connect() does not set it; TLS checks the certificate against it
+        session.smtp = smtp
+        session.watch(self.timeout)
         try:
+            if session.killed.is_set():
+                raise TimeoutError("stopped before connecting")
+            smtp.connect(self.host, self.port)
             if self.tls == "starttls":
                 smtp.starttls(context=self.ssl_context)
             if self.username:
                 smtp.login(self.username, self.password or "")
             smtp.send_message(m)
-        finally:
-            try:
+            with contextlib.suppress(Exception):
                 smtp.quit()
-            except Exception:
-                smtp.close()
+        except Exception as exc:
+            if session.killed.is_set():
+                raise TimeoutError(f"no complete SMTP session within {self.timeout:g} s") from exc
+            raise
+        finally:
+            session.done.set()
+            smtp.close()
 
     async def send(self, msg: AlertMessage) -> None:
+        session = _Session()
         try:
-            await asyncio.to_thread(self._send_sync, self.build(msg))
+            await asyncio.to_thread(self._send_sync, self.build(msg), session)
+        except asyncio.CancelledError:
+            session.kill()  # the worker's deadline or shutdown: end the thread's session now
+            raise
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryError(f"SMTP {self.host}:{self.port}: login refused ({exc.smtp_code})",
                                 permanent=False) from exc
         except (OSError, smtplib.SMTPException) as exc:
             # Never include credentials: only the server address and the error.
             raise DeliveryError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
+
+
+class _Session:
+    """One SMTP session's socket, and a watcher that shuts it down at the deadline or when
+    ``kill`` is called (checked every 0.1 s, so a socket opened after the kill is closed too)."""
+
+    def __init__(self) -> None:
+        self.smtp: smtplib.SMTP | None = None
+        self.killed = threading.Event()
+        self.done = threading.Event()
+
+    def kill(self) -> None:
+        self.killed.set()
+
+    def watch(self, deadline: float) -> None:
+        end = time.monotonic() + deadline
+
+        def run() -> None:
+            while not self.done.wait(0.1):
+                if self.killed.is_set() or time.monotonic() >= end:
+                    self.killed.set()
+                    sock = self.smtp.sock if self.smtp is not None else None
+                    if sock is not None:
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=run, name="smtp-deadline", daemon=True).start()
 
 
 # "from" is a Python keyword, hence the functional form.

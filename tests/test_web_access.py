@@ -1,0 +1,150 @@
+"""The console without a browser: who may start and use it, how it writes config.toml, and
+analysts' mutes applied by the real ingest path on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import col, select
+
+from monitor.alerts.feedback import record
+from monitor.config import load_config
+from monitor.store import Alert, Article, Match, Source, create_db_engine, session_scope, upgrade
+from monitor.web import AccessError, Console, Passwords, WebServer
+from monitor.web.access import hash_password, verify_password
+from monitor.web.rules import SaveError, preview, save_rule
+from tests.harness import rule, run_monitor, source, webhook_channel, write_config
+from tests.newsroom import RULE, publish_newsroom, rss, seed_page
+from tests.servers import Page, Site, free_port
+
+CONFIG = """# Top comment: kept.
+[monitor]
+database = "sqlite:///monitor.db"   # relative to this file
+
+# The seed rule.
+[[rule]]
+name = "kz-mediation"
+query = 'Kazakhstan AND mediator'   # literal string, kept literal
+channels = []
+
+[[rule]]
+name = "other"
+query = "Astana"
+channels = []
+"""
+
+
+def test_passwords_are_hashed_and_open_only_their_role() -> None:
+    stored = hash_password("s3cret")
+    assert stored.startswith("scrypt$") and "s3cret" not in stored
+    assert verify_password("s3cret", stored) and not verify_password("s3cret ", stored)
+    pw = Passwords.from_env({"MONITOR_WEB_PASSWORD": "ed-pw", "MONITOR_WEB_VIEWER_PASSWORD": hash_password("vi-pw")})
+    assert pw.role_for("ed-pw") == "editor" and pw.role_for("vi-pw") == "viewer" and pw.role_for("x") is None
+    assert all("ed-pw" not in h for h in pw.hashes.values())
+
+
+def test_refuses_a_public_address_without_a_password(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG)
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    console = Console(engine=engine, config=lambda: load_config(cfg), reload=lambda: (True, ""))
+    with pytest.raises(AccessError, match="MONITOR_WEB_PASSWORD"):
+        WebServer("0.0.0.0", 0, console)
+    res = run_monitor(cfg, "web", "--listen", f"0.0.0.0:{free_port()}",
+                      env={"MONITOR_WEB_PASSWORD": "", "MONITOR_WEB_VIEWER_PASSWORD": ""}, timeout=60)
+    assert res.returncode == 1 and "not loopback, and no password is set" in res.stderr
+    # On loopback without a password it is open, as /healthz and /metrics are.
+    server = WebServer("127.0.0.1", 0, console).start()
+    try:
+        r = httpx.get(f"http://127.0.0.1:{server.port}/rules", timeout=30)
+        assert r.status_code == 200 and "kz-mediation" in r.text
+    finally:
+        server.stop()
+        engine.dispose()
+
+
+def test_login_attempts_are_rate_limited(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG)
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    upgrade(engine)
+    config = load_config(cfg)
+    server = WebServer("127.0.0.1", 0, Console(
+        engine=engine, config=lambda: config, reload=lambda: (True, ""),
+        passwords=Passwords.from_env({"MONITOR_WEB_PASSWORD": "right-pw"}))).start()
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", follow_redirects=False, timeout=30) as c:
+        assert c.get("/rules").status_code == 303  # to the login form
+        page = c.get("/login").text
+        csrf = page.split('name="csrf-token" content="')[1].split('"')[0]
+        codes = [c.post("/login", data={"csrf": csrf, "password": "guess"}).status_code for _ in range(6)]
+        assert codes[:5] == [401] * 5 and codes[5] == 429
+        r = c.post("/login", data={"csrf": csrf, "password": "right-pw"})
+        assert r.status_code == 429 and "Retry-After" in r.headers  # even the right one waits
+    server.stop()
+    engine.dispose()
+
+
+def test_saving_a_rule_keeps_comments_and_style_and_refuses_a_bad_query(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG)
+    save_rule(cfg, "kz-mediation", 'Kazakhstan NEAR/10 "venue for negotiations"', [], "kz-mediation")
+    text = cfg.read_text()
+    assert text == CONFIG.replace("query = 'Kazakhstan AND mediator'",
+                                  "query = 'Kazakhstan NEAR/10 \"venue for negotiations\"'")
+    with pytest.raises(SaveError) as err:
+        save_rule(cfg, "kz-mediation", "Kazakhstan NEAR/ mediator", [], "kz-mediation")
+    assert "config.toml" in err.value.problems[0] and "^" in err.value.problems[0]
+    assert cfg.read_text() == text  # unchanged
+    save_rule(cfg, "new-rule", "Tokayev AND Astana", [])
+    assert load_config(cfg).rules[-1].name == "new-rule" and cfg.read_text().startswith(text)
+    with pytest.raises(SaveError, match="already exists"):
+        save_rule(cfg, "other", "x", [])
+
+
+def test_mutes_apply_in_the_ingest_path(tmp_path: Path, database_url: str, site: Site, webhook: Site) -> None:
+    publish_newsroom(site)
+    site.pages["/copy.xml"] = Page(rss(site, []), "application/rss+xml")
+    site.pages["/muted.xml"] = Page(rss(site, []), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url,
+                       source("Pravda", site.url("/feed.xml")), source("Copy", site.url("/copy.xml")),
+                       source("Muted", site.url("/muted.xml")),
+                       rule("kz", RULE, ["hook"], realert="new_statement"), webhook_channel("hook", webhook.url("/hook")))
+    assert run_monitor(cfg, "run", "--once").returncode == 0
+    assert len(webhook.posts("/hook")) == 1
+    engine = create_db_engine(database_url)
+    with session_scope(engine) as s:
+        seed = s.exec(select(Article).where(col(Article.url).contains("kazakhstan"))).one()
+        muted_id = s.exec(select(Source.id).where(Source.name == "Muted")).one()
+        record(s, "kz", "mute_story", story_id=seed.story_id)
+        record(s, "kz", "mute_source", source_id=muted_id)
+    # A copy with a new matching sentence would re-alert (realert = "new_statement"): muted, it
+    # is recorded quietly. The same page from the muted source is not even a match.
+    new = "Kazakhstan is once again ready to act as a mediator, the ministry said."
+    now = datetime.now(UTC)
+    site.pages["/copy/1"] = Page(seed_page().replace(b"</article>", f"<p>{new}</p></article>".encode()))
+    site.pages["/copy.xml"] = Page(rss(site, [("/copy/1", "Kazakhstan offers good services", now)]),
+                                   "application/rss+xml")
+    site.pages["/muted/1"] = Page(seed_page().replace(b"</h1>", b" (muted outlet)</h1>"))
+    site.pages["/muted.xml"] = Page(rss(site, [("/muted/1", "Kazakhstan, an outlet muted", now)]),
+                                    "application/rss+xml")
+    res = run_monitor(cfg, "run", "--once", "--all")
+    assert res.returncode == 0, res.stderr
+    with session_scope(engine) as s:
+        rows = s.exec(select(Article.url, Match.id).outerjoin(Match, col(Match.article_id) == col(Article.id))
+                      .where(col(Article.url).contains("/copy/") | col(Article.url).contains("/muted/"))).all()
+        by_url = {u.rsplit("/", 2)[-2]: mid for u, mid in rows}
+        assert by_url["copy"] is not None and by_url["muted"] is None
+        assert s.exec(select(Alert).where(Alert.match_id == by_url["copy"])).first() is None
+    assert len(webhook.posts("/hook")) == 1
+    # The rule editor's preview (SQL narrowing, then the real evaluation) finds all three pages,
+    # mutes or not: it shows what the query matches.
+    pv = preview(engine, load_config(cfg), RULE, days=30)
+    assert pv.error is None and pv.total == 3 and pv.scanned == 3
+    assert pv.hits[0].match is not None and pv.hits[0].match.statements
+    assert preview(engine, None, "Kazakhstan AND zzyzx", days=30).total == 0
+    bad = preview(engine, None, "Kazakhstan NEAR/", days=30)
+    assert bad.error and bad.error_column is not None
+    engine.dispose()
