@@ -42,7 +42,7 @@ from monitor.store.leases import (
     renew_leases,
     spread_first_polls,
 )
-from monitor.util import instance_id
+from monitor.util import human_duration, instance_id
 
 if TYPE_CHECKING:
     from monitor.web import Console
@@ -58,7 +58,8 @@ def _sync_sources(pipeline: Pipeline) -> None:
         pipeline.sync_sources()
     n, window = spread_first_polls(pipeline.engine, {sc.name: sc.interval for sc in pipeline.config.sources})
     if n:
-        log.info("%d sources never polled: first polls spread over the next %.0f s", n, window)
+        log.info("%d sources never polled: %s", n, "polling them now" if window < 1
+                 else f"first polls spread over the next {human_duration(window)}")
 
 
 class Daemon:

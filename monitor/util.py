@@ -6,6 +6,7 @@ Imports nothing from monitor, so any module (config included) may use it.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -21,22 +22,30 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
+MAX_DURATION = 3650 * 86400.0  # ten years: now + any duration stays a valid datetime
+
+
 def parse_duration(value: object) -> float:
-    """Seconds from ``"5m"``, ``"90s"``, ``"1h"``, ``"2d"`` or a bare number of seconds."""
+    """Seconds from ``"5m"``, ``"90s"``, ``"1h"``, ``"2d"`` or a bare number of seconds.
+
+    Finite, positive and at most ten years: ``inf``, ``nan`` or ``"4000000d"`` used to pass
+    the config check and then crash the scheduler on ``now + interval``.
+    """
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
-        if value <= 0:
-            raise ValueError(f"duration must be positive: {value!r}")
-        return float(value)
-    if not isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError(f'not a duration: {value!r} (write e.g. "90s", "5m", "1h")')
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
         raise ValueError(f"not a duration: {value!r}")
-    m = _DURATION.match(value)
-    if not m:
-        raise ValueError(f'not a duration: {value!r} (write e.g. "90s", "5m", "1h")')
-    seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds <= 0:
+    if math.isnan(seconds) or seconds <= 0:
         raise ValueError(f"duration must be positive: {value!r}")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration must be at most 3650d: {value!r}")
     return seconds
 
 

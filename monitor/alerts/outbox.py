@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from monitor.alerts.gate import Verdict
 from monitor.alerts.payload import MatchPayload, NoticePayload, StatementPayload, dump_payload
 from monitor.match import RuleMatch
-from monitor.store.models import Alert, Article, Delivery, Match, Source
+from monitor.store.models import Alert, Article, Delivery, Match, Source, installation_id
 
 STATUSES = ("pending", "sending", "sent", "failed", "dead", "digest", "batched")
 
@@ -105,12 +105,21 @@ def enqueue_notice(session: Session, channels: tuple[str, ...] | list[str], subj
     return alert
 
 
+def delivery_key(session: Session, alert_key: str, channel: str) -> str:
+    """``installation:alert:channel``: stable across retries of one delivery (Idempotency-Key and
+    Message-ID derive from it), never the same for another database (a reset, a second deployment),
+    so receivers that drop repeats never drop a real alert."""
+    uid = installation_id(session)
+    return f"{uid}:{alert_key}:{channel}" if uid else f"{alert_key}:{channel}"
+
+
 def _add_deliveries(session: Session, alert: Alert, channels: tuple[str, ...], now: datetime | None = None,
                     ) -> None:
     assert alert.id is not None
     now = now or datetime.now(UTC)
     for ch in dict.fromkeys(channels):
-        session.add(Delivery(key=f"{alert.key}:{ch}", alert_id=alert.id, channel=ch, next_attempt_at=now))
+        session.add(Delivery(key=delivery_key(session, alert.key, ch), alert_id=alert.id, channel=ch,
+                             next_attempt_at=now))
     session.flush()
 
 

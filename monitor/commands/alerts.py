@@ -57,6 +57,8 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
+    if not items:
+        click.echo("no deliveries" + (f" with status {status}" if status else "") + " yet", err=True)
     for it in items:
         when = it["sent"] or it["next_attempt"] or it["digest_due"] or it["created"] or ""
         extra = f"  ! {it['last_error'][:80]}" if it["last_error"] and it["status"] != "sent" else ""

@@ -38,14 +38,16 @@ def articles(ctx: click.Context, as_json: bool, limit: int) -> None:
                       .order_by(col(Article.first_seen_at).desc(), col(Article.id).desc()).limit(limit)).all()
         items: list[dict[str, Any]] = [{
             "id": a.id, "source": src.name, "title": a.title, "url": a.url,
-            "published": a.published.isoformat() if a.published and not a.published_estimated else None,
-            "language": a.language, "full_text": a.full_text, "first_seen": a.first_seen_at.isoformat(),
+            "published": iso(a.published) if a.published and not a.published_estimated else None,
+            "language": a.language, "full_text": a.full_text, "first_seen": iso(a.first_seen_at),
             "image": a.image,
             "story_id": a.story_id, "duplicate_of": a.duplicate_of,
         } for a, src in rows]
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
+    if not items:
+        click.echo("no articles stored yet", err=True)
     for it in items:
         click.echo(f"{it['id']:>6}  {(it['published'] or '-')[:16]:16}  {it['source'][:20]:20}  {it['title'][:70]}")
 
@@ -70,6 +72,8 @@ def stories(ctx: click.Context, as_json: bool, limit: int, min_articles: int) ->
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
+    if not items:
+        click.echo("no stories yet", err=True)
     for it in items:
         head = it["headline"] + (f"  [en: {it['headline_en']}]" if it.get("headline_en") else "")
         outlets = ", ".join(f"{o['name']} ({', '.join(o['languages'])})" if o["languages"] else o["name"]
@@ -180,7 +184,7 @@ def _settings(ctx: click.Context) -> tuple[FetchSettings, str]:
     return (config.fetch, config.monitor.contact) if config else (FetchSettings(), "")
 
 
-async def _fetch(urls: list[str], settings: FetchSettings, contact: str) -> dict[str, Any]:
+async def _fetch(urls: list[str], settings: FetchSettings, contact: str, allow_private: bool = False) -> dict[str, Any]:
     from monitor.fetch import Fetcher, FetchError
     from monitor.util import HTML_ACCEPT
 
@@ -188,20 +192,21 @@ async def _fetch(urls: list[str], settings: FetchSettings, contact: str) -> dict
     async with Fetcher(settings, contact) as fetcher:
         async def one(u: str) -> None:
             try:
-                out[u] = await fetcher.get(u, accept=HTML_ACCEPT)
+                out[u] = await fetcher.get(u, accept=HTML_ACCEPT, allow_private=allow_private or None)
             except FetchError as exc:
                 out[u] = exc
         await asyncio.gather(*(one(u) for u in urls))
     return out
 
 
-def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = "") -> list[dict[str, Any]]:
+def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = "",
+                   allow_private: bool = False) -> list[dict[str, Any]]:
     """One result per input, in order; a failed input has ``error`` set and empty fields."""
     from monitor.extract import extract_article
     from monitor.parse.urls import canonical_url, preferred_url
 
     urls = [i for i in inputs if i.lower().startswith(("http://", "https://"))]
-    fetched = asyncio.run(_fetch(urls, settings, contact)) if urls else {}
+    fetched = asyncio.run(_fetch(urls, settings, contact, allow_private)) if urls else {}
     results = []
     for item in inputs:
         rec: dict[str, Any] = {"input": item, "title": None, "url": None, "canonical_url": None,
@@ -228,7 +233,7 @@ def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = ""
             rec["canonical_url"] = preferred_url(rec["url"], ex.canonical_url)
         elif ex.canonical_url:
             rec["canonical_url"] = canonical_url(ex.canonical_url)
-        rec.update(title=ex.title, published=ex.published.isoformat() if ex.published else None,
+        rec.update(title=ex.title, published=iso(ex.published),
                    authors=[a.strip() for a in (ex.authors or "").split(";") if a.strip()],
                    language=ex.language, text=ex.text, image=ex.image)
         results.append(rec)
@@ -237,13 +242,14 @@ def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = ""
 
 @click.command("extract")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input per line.")
+@click.option("--allow-private-networks", "allow_private", is_flag=True, help="Allow a loopback or private address.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.pass_context
-def extract(ctx: click.Context, as_json: bool, inputs: tuple[str, ...]) -> None:
+def extract(ctx: click.Context, as_json: bool, allow_private: bool, inputs: tuple[str, ...]) -> None:
     """Extract article text and metadata from URLs or saved HTML files."""
     has_urls = any(i.lower().startswith(("http://", "https://")) for i in inputs)
     settings, contact = _settings(ctx) if has_urls else (_default_fetch(), "")
-    results = extract_inputs(list(inputs), settings, contact)
+    results = extract_inputs(list(inputs), settings, contact, allow_private)
     for i, rec in enumerate(results):
         if as_json:
             click.echo(json.dumps(rec, ensure_ascii=False))

@@ -101,7 +101,7 @@ def collect_stats(engine: Engine) -> dict[str, Any]:
                                           "age_seconds": round((now - created).total_seconds(), 1)}
     else:
         out["oldest_pending_delivery"] = None
-    out["oldest_article"] = first.isoformat() if first else None
+    out["oldest_article"] = aware(first).isoformat() if first else None
     out["database_bytes"] = database_size(engine)
     return out
 
@@ -178,7 +178,10 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     config = load_config_or_exit(ctx)
     with database(config, migrate=not dry_run) as engine:
         result = do_prune(engine, config.retention, dry_run=dry_run)
-    click.echo(("would be " if dry_run else "") + str(result))
+    if dry_run and result.total:
+        click.echo("would delete " + ", ".join(f"{n} {t}" for t, n in sorted(result.deleted.items())))
+    else:
+        click.echo(str(result))  # "nothing to prune" / "deleted ..."
 
 
 COMMANDS = [run, check_config, db, health, stats, prune]

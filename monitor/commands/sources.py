@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,21 +38,32 @@ def add_source(ctx: click.Context, url: str, allow_private_networks: bool) -> No
     config = _config_if_any(ctx)
     settings = config.fetch if config else FetchSettings()
 
+    def already(u: str) -> str | None:
+        return next((sc.name for sc in config.sources if sc.url == u), None) if config else None
+
     async def main() -> str:
         async with Fetcher(settings, config.monitor.contact if config else "") as fetcher:
             entry = await describe(fetcher, url, True if allow_private_networks else None)
+        if already(entry.url) is not None:
+            return ""  # said below
         unique_names([entry], {s.name for s in config.sources} if config else set())
-        if config and any(s.url == entry.url for s in config.sources):
-            entry.comments.append(f"note: {config.path} already has a source with this URL")
         if allow_private_networks:
             entry.comments.append("a private address: add allow_private_networks = true")
         return entry.toml()
 
+    if config and (name := already(url)) is not None:
+        click.echo(f"{config.path} already has {url} (source {name!r}): nothing to add", err=True)
+        return
     try:
-        click.echo(asyncio.run(main()), nl=False)
+        text = asyncio.run(main())
     except (FetchError, ValueError) as exc:
         click.echo(f"cannot add {url}: {exc}", err=True)
         ctx.exit(1)
+    if not text and config:
+        click.echo(f"{config.path} already watches this feed: {url} leads to a source there; nothing to add",
+                   err=True)
+        return
+    click.echo(text, nl=False)
 
 
 @click.command("import-opml")
@@ -101,7 +113,7 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
     from sqlmodel import select
 
     from monitor.store import Source, session_scope
-    from monitor.util import aware
+    from monitor.util import aware, human_delta, human_duration
 
     config = load_config_or_exit(ctx)
     with database(config) as engine, session_scope(engine) as s:
@@ -139,12 +151,15 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False, indent=1))
         return
+    if not items:
+        click.echo(f"no sources in {config.path}", err=True)
     for it in items:
         when = it.get("next_poll_in_seconds")
-        due = "-" if it["state"] == "disabled" else "due" if when is None or when <= 0 else f"in {when}s"
-        line = f"{it['name'][:28]:28}  {it['state']:8}  {due:>10}  {it['url']}"
-        if it.get("last_error"):
-            line += f"\n{'':28}  ! {str(it['last_error'])[:100]}"
+        due = "-" if it["state"] == "disabled" else "due" if when is None or when <= 0 else f"in {human_duration(when)}"
+        last = f", polled {human_delta(datetime.fromisoformat(it['last_polled_at']), now)}" if it.get("last_polled_at") else ""
+        line = f"{it['name'][:28]:28}  {it['state']:8}  {due:>10}  {it['url']}{last}"
+        if it.get("last_error"):  # cut at a word; --json has the whole text
+            line += f"\n{'':28}  ! {textwrap.shorten(str(it['last_error']), 100, placeholder=' …')}"
         click.echo(line)
 
 

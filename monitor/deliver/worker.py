@@ -19,7 +19,7 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from monitor import util
-from monitor.alerts.outbox import claim_next, release, sent_since
+from monitor.alerts.outbox import claim_next, delivery_key, release, sent_since
 from monitor.alerts.payload import (
     DigestItem,
     DigestPayload,
@@ -306,7 +306,7 @@ class Deliverer:
                 s.add(digest)
                 s.flush()
                 assert digest.id is not None
-                dd = Delivery(key=f"{key}:{channel}", alert_id=digest.id, channel=channel, next_attempt_at=now)
+                dd = Delivery(key=delivery_key(s, key, channel), alert_id=digest.id, channel=channel, next_attempt_at=now)
                 s.add(dd)
                 s.flush()
                 s.execute(update(Delivery).where(col(Delivery.id).in_([d.id for d, _ in items]),

@@ -70,7 +70,29 @@ def sync_source_row(row: Source, sc: SourceConfig) -> bool:
         row.kind = sc.type
         row.etag = row.last_modified = None
         changed = True
+    if row.poll_interval != sc.interval:
+        replan_next_poll(row, sc.interval)
+        changed = True
     return changed
+
+
+def replan_next_poll(row: Source, interval: float) -> None:
+    """A changed ``interval`` applies now (on start and reload), not after the old schedule fires:
+    the next poll is the last poll plus the new interval. A server hint that lengthened the old
+    delay still counts; a failing source keeps its backoff; an unknown old interval (a database
+    from before this was recorded) only ever brings the next poll closer."""
+    old, last, nxt = row.poll_interval, aware(row.last_polled_at), aware(row.next_poll_at)
+    row.poll_interval = interval
+    if last is None or nxt is None or row.consecutive_failures:
+        return
+    planned = (nxt - last).total_seconds()
+    if old is None:
+        delay = min(planned, interval)
+    elif planned > old + 1:  # lengthened by a server hint (Cache-Control, <ttl>)
+        delay = max(interval, planned)
+    else:
+        delay = interval
+    row.next_poll_at = last + timedelta(seconds=delay)
 
 
 def apply_outcome(row: Source, sc: SourceConfig, outcome: PollOutcome, settings: FetchSettings,
@@ -138,6 +160,7 @@ def apply_outcome(row: Source, sc: SourceConfig, outcome: PollOutcome, settings:
             notices.append(Notice("broken", f"source-broken:{sc.name}:{now.isoformat()}",
                                   f"Source broken: {sc.name}", text))
     row.next_poll_at = now + timedelta(seconds=delay)
+    row.poll_interval = sc.interval
     return notices
 
 

@@ -323,12 +323,28 @@ def _tokenize(q: str) -> list[_Tok]:
 _STARTS_OPERAND = ("word", "phrase", "lp", "NOT", "about")
 
 
+MAX_QUERY_LENGTH = 20_000  # characters
+MAX_QUERY_DEPTH = 64  # nested parentheses, NOTs and NEAR chain links
+
+
 class _Parser:
     def __init__(self, q: str, entities: Mapping[str, EntityLike]):
         self.q = q
         self.entities = entities
+        if len(q) > MAX_QUERY_LENGTH:
+            raise QuerySyntaxError(f"query too long: {len(q)} characters (at most {MAX_QUERY_LENGTH})",
+                                   q[:80], 0)
         self.toks = _tokenize(q)
         self.i = 0
+        self.depth = 0
+
+    def deeper(self, col: int) -> None:
+        """One more level of nesting; matching and checking walk the tree recursively, so a
+        query nested hundreds deep is refused here with its column, not by a RecursionError."""
+        self.depth += 1
+        if self.depth > MAX_QUERY_DEPTH:
+            raise self.err(f"query nested too deep (more than {MAX_QUERY_DEPTH} levels of "
+                           "parentheses, NOT or NEAR)", col)
 
     def err(self, msg: str, col: int) -> QuerySyntaxError:
         return QuerySyntaxError(msg, self.q, col)
@@ -377,8 +393,10 @@ class _Parser:
     def near(self) -> Node:
         left_col = self.peek().col
         node = self.unary()
+        depth = self.depth
         while self.peek().kind == "NEAR":
             op = self.take()
+            self.deeper(op.col)
             right_col = self.peek().col
             right = self.unary()
             _check_positional(node, self, left_col)
@@ -387,6 +405,7 @@ class _Parser:
                 node = near(node, right, None, False, True, op.text)
             else:
                 node = near(node, right, op.n, op.ordered, False, op.text)
+        self.depth = depth
         return node
 
     def unary(self) -> Node:
@@ -395,7 +414,10 @@ class _Parser:
             self.take()
             if self.peek().kind in ("end", "rp", "OR", "AND"):
                 raise self.err("NOT needs a term after it", self.peek().col)
-            return Not(self.unary())
+            self.deeper(t.col)
+            inner = self.unary()
+            self.depth -= 1
+            return Not(inner)
         if t.kind == "word" and t.text in ("-", "+"):
             nxt = self.toks[self.i + 1]
             if nxt.kind in ("lp", "phrase") and nxt.col == t.col + 1:  # -(a OR b), -"a phrase"
@@ -415,7 +437,9 @@ class _Parser:
         if t.kind == "lp":
             if self.peek().kind == "rp":
                 raise self.err("empty parentheses", t.col)
+            self.deeper(t.col)
             node = self.or_()
+            self.depth -= 1
             close = self.take()
             if close.kind != "rp":
                 raise self.err("missing ')' for the '(' here", t.col)

@@ -68,6 +68,8 @@ class Source(SQLModel, table=True):
     disabled_reason: str | None = Field(default=None, sa_column=Column(Text))
     # Claim lease (ops): which daemon instance polls this source now, and until when its claim
     # holds; an instance that dies loses the claim at expiry and another takes the source over.
+    # The interval next_poll_at was planned with: a changed interval re-plans it (start, reload).
+    poll_interval: float | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = _ts()
 
@@ -294,3 +296,19 @@ class FeedToken(SQLModel, table=True):
     token_hash: str = Field(unique=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = _ts()
+
+
+class Installation(SQLModel, table=True):
+    """One row, made with the database: a random id that is part of every delivery key, so
+    alert ids (Idempotency-Key, Message-ID) never repeat across databases."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str
+
+
+def installation_id(session: Any) -> str:
+    """This database's installation id ("" for a database without one, e.g. in a bare test)."""
+    from sqlmodel import select
+
+    uid = session.exec(select(Installation.uid)).first()
+    return uid or ""

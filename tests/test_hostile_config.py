@@ -1,0 +1,55 @@
+"""Configs that used to pass ``check-config`` and then crash, or that exhausted it: queries nested
+hundreds deep, non-finite or absurd intervals, templates that build gigabytes or loop for
+minutes. Each is now a problem with its line, found in seconds."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.alerts.render import MAX_OUTPUT, Templates
+from tests.harness import block, run_monitor, source, webhook_channel, write_config
+
+HOSTILE_QUERIES = {
+    "parens": "(" * 300 + "a" + ")" * 300,
+    "nots": "NOT " * 1000 + "a",
+    "near": " NEAR/3 ".join(["w"] * 1000),
+    "long": "word " * 5000,
+}
+
+
+def test_hostile_configs_are_problems_with_their_lines(tmp_path: Path) -> None:
+    rules = "".join(block("rule", name=name, query=q, channels=["hook"]) for name, q in HOSTILE_QUERIES.items())
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
+                       source("inf", "http://example.org/a", interval="5m").replace('"5m"', "inf"),
+                       source("nan", "http://example.org/b", interval="5m").replace('"5m"', "nan"),
+                       source("huge", "http://example.org/c", interval="4000000d"),
+                       rules, webhook_channel("hook", "http://example.org/hook", text="{{ 'x' * 2000000000 }}",
+                                              html="{% for i in range(10**8) %}x{% endfor %}"))
+    for args in (("check-config",), ("run", "--once")):
+        t0 = time.monotonic()
+        r = run_monitor(cfg, *args, timeout=60)
+        assert time.monotonic() - t0 < 20
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        out = r.stderr
+        for name in ("inf", "nan", "huge"):
+            assert f"source '{name}': interval: duration must be" in out, out
+        for name in ("parens", "nots", "near"):
+            assert f"rule '{name}': invalid query: query nested too deep" in out, out
+        assert "rule 'long': invalid query: query too long" in out
+        assert f"template 'text': SecurityError: a template value longer than {MAX_OUTPUT}" in out
+        assert "template 'html': SecurityError: OverflowError: Range too big" in out
+
+
+@pytest.mark.parametrize("template, problem", [
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "took longer than"),
+    ("{% for i in range(100000) %}{{ 'y' * 100 }}{% endfor %}", "output longer than"),
+    ("{{ 2 ** 100000000 }}", "exponent larger than 64"),
+])
+def test_templates_are_bounded_in_time_and_size(template: str, problem: str) -> None:
+    t0 = time.monotonic()
+    [found] = Templates.problems({"text": template})
+    assert problem in found and time.monotonic() - t0 < 5, found
+    assert Templates.problems({"text": "Rule {{ rule }}: {{ title }} {{ url }}"}) == []
