@@ -162,7 +162,7 @@ def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: 
     log = tmp_path / "monitor.log"
     with start_daemon(cfg, log=log) as proc:
         assert wait_for(arrived.is_set, 30)
-        assert proc.wait_log("article", 30)  # the newsroom feed went through
+        assert proc.wait_log("stored from Loopback Pravda", 30)  # the newsroom feed went through
         t0 = time.monotonic()
         assert proc.stop() == 0
         took = time.monotonic() - t0
