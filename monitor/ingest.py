@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
-from monitor.alerts.gate import gate_all
+from monitor.alerts.gate import Verdict, gate_all
 from monitor.alerts.outbox import enqueue
 from monitor.config import SourceConfig
 from monitor.extract import Extracted, detect_language
@@ -97,13 +97,30 @@ class Ingest:
     stories: StoryIndex
     realert: Mapping[str, str | None]  # rule -> its realert policy
     channels: Mapping[str, tuple[str, ...]]  # rule -> the channels it alerts
+    alert_max_age: float | None = None  # seconds; older articles are recorded but never alert
 
     def run(self, session: Session, article: Article, source: Source, vector: Any = None) -> Ingested:
         """All steps for one new article, in the caller's transaction."""
         article_id = store_article(session, article, vector)
         story = self.stories.assign(session, article, vector=vector)
         matches = match_article(self.rules, article, source.name, vector)
-        verdicts = gate_all(session, article, story, matches, self.realert, self.rules.entities)
+        if matches and too_old(article, self.alert_max_age):
+            # A backlog article: its matches are recorded (backtest and the console show them)
+            # but it neither alerts nor claims the story's alert, so a fresh report still does.
+            verdicts = [Verdict(m, alert=False) for m in matches]
+        else:
+            verdicts = gate_all(session, article, story, matches, self.realert, self.rules.entities)
         for v in verdicts:
             enqueue(session, article, source, v, self.channels.get(v.match.rule, ()))
         return Ingested(article_id, story, len(verdicts), sum(v.alert for v in verdicts))
+
+
+def too_old(article: Article, max_age: float | None, now: datetime | None = None) -> bool:
+    """Whether ``article`` is past ``[monitor] alert_max_age``: by its publication date, or by
+    when it was first seen when it has none (an estimated date is the first-seen time)."""
+    if max_age is None:
+        return False
+    when = article.first_seen_at if article.published is None or article.published_estimated else article.published
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - when).total_seconds() > max_age

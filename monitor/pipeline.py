@@ -64,7 +64,8 @@ class Pipeline:
         self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment,
                                   event_window=config.dedup.event_window, events=config.dedup.events)
         self.ingest = Ingest(self.rules, self.stories, realert={r.name: r.realert for r in config.rules},
-                             channels={r.name: r.channels for r in config.rules})
+                             channels={r.name: r.channels for r in config.rules},
+                             alert_max_age=config.monitor.alert_max_age)
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)

@@ -146,6 +146,9 @@ class MonitorSettings:
     lease: Annotated[Duration, doc("how long a source claim holds without renewal")] = 60.0
     max_polls: Annotated[Count, doc("polls running at once per instance")] = 20
     shutdown_deadline: Annotated[Duration, doc("how long a stop waits for work in flight")] = 30.0
+    alert_max_age: Annotated[Duration, doc(
+        "older articles (by publication date, else first seen) are stored, grouped and searchable "
+        "but never alert: a new source's backlog does not flood the channels")] = 2 * DAY
 
 
 @dataclass(frozen=True, config=_STRICT)
