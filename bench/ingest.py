@@ -235,6 +235,7 @@ def _config(port: int, db: Path, meaning: bool) -> str:
     dedup = "" if meaning else "[dedup]\nevents = false\n"
     return f"""[monitor]
 database = "sqlite:///{db}"
+alert_max_age = "3650d"  # the pages are real, older articles: count their alerts as before
 
 {dedup}
 [fetch]
