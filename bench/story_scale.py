@@ -149,7 +149,7 @@ def _one(engine: Engine, idx: StoryIndex, i: int, title: str, body: str, vec: np
         idx.assign(s, a, now=now, vector=vec)
         dt = (time.perf_counter() - t0) * 1000
         s.rollback()
-    return dt, len(signature(title, body).index_keys())
+    return dt, len(signature(title, body).query_keys())
 
 
 def sizes(engine: Engine) -> dict[str, int]:
@@ -206,7 +206,7 @@ def main() -> None:
               f"{me / mc:8.1f}x {sum(sz.values()) / 2**20:7.0f} MB   (built in {build:.0f} s; range {spread} ms)")
         print("           " + ", ".join(f"{n} {v / 2**20:.0f} MB" for n, v in sorted(sz.items(), key=lambda kv: -kv[1])
                                         if v > 2**20))
-        print(f"           bar (median <= 20 ms): {'MET' if me <= 20 else 'NOT MET'}; median {mk:.0f} keys per new article")
+        print(f"           bar (median <= 20 ms): {'MET' if me <= 20 else 'NOT MET'}; median {mk:.0f} lookup keys per new article")
     print(f"({len(queries) - 20} timed checks per row; process peak RSS {rss:.0f} MB: nothing of the window "
           "is held in memory, entries older than twice the window are pruned from the tables)")
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
 from monitor.embed import EmbedderUnavailable
+from monitor.extract import pool as extract_pool
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline, PollReport
 from monitor.store.db import create_db_engine, upgrade, write_health
@@ -289,6 +290,8 @@ class Daemon:
         log.info("monitor running: %d sources, %d rules, %d channels (instance %s)", len(cfg.sources),
                  len(cfg.rules), len(cfg.channels), self.owner)
         systemd.notify("READY=1", f"STATUS=running: {len(cfg.sources)} sources", f"MAINPID={os.getpid()}")
+        if any(sc.full_text for sc in cfg.sources):
+            extract_pool.warm_up_soon()  # extraction workers load now, not on the first article
 
         await self.stop_event.wait()
 
@@ -312,6 +315,7 @@ class Daemon:
             http.stop()
             metrics.detach_database()
         await self.pipeline.aclose()
+        await asyncio.to_thread(extract_pool.shutdown)
         self.engine.dispose()
         log.info("stopped")
         return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ from monitor.alerts import enqueue_notice
 from monitor.config import Config, SourceConfig
 from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
-from monitor.extract import Extracted, extract_article
+from monitor.extract import Extracted
+from monitor.extract import pool as extract_pool
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import PollOutcome, apply_outcome, sync_source_row
 from monitor.ingest import Ingest, new_article
@@ -39,10 +39,6 @@ from monitor.story.stories import StoryIndex
 
 log = logging.getLogger(__name__)
 
-# lxml (under trafilatura) is not safe to use from several threads at once: concurrent
-# extractions crash the process with SIGSEGV (trafilatura issues #840, #925). One worker thread
-# keeps the event loop free while extractions run one at a time.
-_EXTRACT_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
 # Ingestion (story, match, outbox writes) runs on its own single thread: one article at a time, in
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
@@ -75,10 +71,18 @@ class Pipeline:
         # The one switch for the sentence-embedding model: only a config that needs it (an
         # about() rule; cross-language stories) loads it and stores each article's vector.
         self.needs_embeddings = self.rules.uses_about or config.dedup.events
-        if self.needs_embeddings:
+        if self.rules.uses_about:
             from monitor.embed import get_embedder
 
             get_embedder()  # load now: a missing or damaged model stops the start, not an ingest
+        elif self.needs_embeddings:
+            # Event stories alone: check the package now (a damaged model stops the start), load
+            # it with the first new article, so a daemon that only polls stays small (issue 12).
+            from monitor.embed import EmbedderUnavailable, model_problem
+
+            problem = model_problem()
+            if problem:
+                raise EmbedderUnavailable(f"[dedup] events = true needs the sentence model: {problem}")
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -164,25 +168,37 @@ class Pipeline:
         # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
         for start in range(0, len(result.entries), ENTRY_BATCH):
             new_entries = self._unseen(source_id, result.entries[start:start + ENTRY_BATCH])
-            pages = await asyncio.gather(*(self._fetch_page(sc, e) for e in new_entries)) if sc.full_text else [(None, None)] * len(new_entries)
-            for entry, (extracted, page_error) in zip(new_entries, pages, strict=True):
-                # Off the event loop (dedup and matching are CPU and database work): fetches,
-                # deliveries and lease renewals of other sources keep their timing meanwhile.
-                try:
-                    n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
-                                                          source_id, sc, entry, extracted, page_error)
-                except Exception as exc:  # a bad entry drops only itself
-                    log.warning("source %s (%s): entry %s not stored: %s: %s", source_id, sc.name,
-                                entry.url, type(exc).__name__, exc, exc_info=True)
-                    report.warnings.append(f"entry {entry.url}: not stored: {type(exc).__name__}: {exc}")
-                    continue
-                if n_alerts is not None:
-                    report.new_articles += 1
-                    report.alerts += n_alerts
+            # Every page is fetched and extracted at once (in the extraction processes), and each
+            # article is stored as soon as it and those before it are ready: storing overlaps
+            # with extracting the rest instead of waiting for the whole batch.
+            pages = [asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries] if sc.full_text else []
+            try:
+                for k, entry in enumerate(new_entries):
+                    extracted, page_error = await pages[k] if pages else (None, None)
+                    await self._store(loop, source_id, sc, entry, extracted, page_error, report)
+            finally:
+                for task in pages:
+                    task.cancel()
         self._record_poll(source_id, sc, started, outcome)
         log.info("source %s (%s): %d entries, %d new articles, %d alerts", source_id, sc.name,
                  report.entries, report.new_articles, report.alerts)
         return report
+
+    async def _store(self, loop: asyncio.AbstractEventLoop, source_id: int, sc: SourceConfig, entry: FeedEntry,
+                     extracted: Extracted | None, page_error: str | None, report: PollReport) -> None:
+        """Store one article off the event loop (story and matching are CPU and database work):
+        fetches, deliveries and lease renewals of other sources keep their timing meanwhile."""
+        try:
+            n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
+                                                  source_id, sc, entry, extracted, page_error)
+        except Exception as exc:  # a bad entry drops only itself
+            log.warning("source %s (%s): entry %s not stored: %s: %s", source_id, sc.name,
+                        entry.url, type(exc).__name__, exc, exc_info=True)
+            report.warnings.append(f"entry {entry.url}: not stored: {type(exc).__name__}: {exc}")
+            return
+        if n_alerts is not None:
+            report.new_articles += 1
+            report.alerts += n_alerts
 
     def _unseen(self, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
         if not entries:
@@ -216,10 +232,11 @@ class Pipeline:
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
                     entry.url, sc.allow_private_networks):
                 raise FetchError(entry.url, "disallowed by robots.txt", kind="robots")
+            extract_pool.warm_up_soon()  # the workers start while the page downloads
             resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks)
-            loop = asyncio.get_running_loop()
-            extracted = await loop.run_in_executor(_EXTRACT_POOL, functools.partial(
-                extract_article, resp.content, resp.final_url, resp.content_type, timezone=sc.timezone))
+            # in a worker process: every core, and lxml is not thread-safe
+            extracted = await extract_pool.extract(resp.content, resp.final_url, resp.content_type,
+                                                   timezone=sc.timezone)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)

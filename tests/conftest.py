@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,29 @@ from tests.harness import FIXTURES, ROOT, SHARED, pg_database, run_monitor
 from tests.servers import Mailbox, Page, Site
 
 __all__ = ["FIXTURES", "ROOT", "SHARED", "run_monitor"]  # older imports from tests.conftest keep working
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers per core (at most 8). Most tests wait on subprocesses, servers and
+    timeouts rather than compute, so one worker per core leaves the cores half idle."""
+    return min(8, 2 * (os.cpu_count() or 1))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a long test (scheduled first, so it does not end the run alone)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first (the longest job first keeps the workers' finishing times together), and
+    every test using a session-scoped fixture of ours (a model, say) on one xdist worker, so the
+    expensive thing is built once per run, not once per worker (``--dist loadgroup``)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept otherwise
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        shared = sorted(name for name, defs in (info.name2fixturedefs.items() if info else ())
+                        if defs and defs[-1].scope == "session" and str(defs[-1].baseid).startswith("tests"))
+        if shared and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
 
 
 @pytest.fixture

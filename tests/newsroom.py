@@ -79,9 +79,9 @@ def publish_newsroom(site: Site) -> list[str]:
 
 
 def newsroom_config(path: Path, database_url: str, site: Site, smtp_port: int, hook_url: str, *more: str,
-                    monitor: str = "", tables: str = "") -> Path:
+                    monitor: str = "", tables: str = "", fetch: str = "") -> Path:
     """The newsroom's feed, the seed rule, an email and a webhook channel, then ``more`` blocks."""
     return write_config(path, database_url, source("Loopback Pravda", site.url("/feed.xml")),
                         rule("kz-mediation", RULE, ["mail", "hook"]),
                         email_channel("mail", smtp_port), webhook_channel("hook", hook_url), *more,
-                        monitor=monitor, tables=tables)
+                        monitor=monitor, tables=tables, fetch=fetch)

@@ -143,3 +143,47 @@ def test_listings_read_as_sentences_and_timestamps_carry_offsets(tmp_path: Path,
     assert "nothing to prune" in run_monitor(cfg, "prune", "--dry-run").stdout
     for it in json.loads(run_monitor(cfg, "sources", "--json").stdout):
         assert datetime.fromisoformat(it["last_polled_at"]).utcoffset() is not None
+
+
+def test_webhook_errors_name_the_host(site: Site) -> None:
+    import asyncio
+
+    from monitor.deliver.base import DeliveryError, post
+    from tests.servers import Page
+
+    site.pages["/hook/secret-token"] = Page(b"nope", "text/plain", status=500)
+    with pytest.raises(DeliveryError) as err:
+        asyncio.run(post("webhook hook", "POST", site.url("/hook/secret-token"), 5.0, json={}))
+    assert "webhook hook (127.0.0.1): HTTP 500" in str(err.value)
+    assert "secret-token" not in str(err.value)
+
+
+def test_extract_and_test_rule_take_allow_private_networks(tmp_path: Path, site: Site) -> None:
+    from tests.conftest import run_monitor
+    from tests.newsroom import seed_page
+    from tests.servers import Page
+
+    site.pages["/a"] = Page(seed_page())
+    none = tmp_path / "absent.toml"  # no config: default fetch settings refuse loopback
+    refused = run_monitor(none, "extract", site.url("/a"))
+    assert refused.returncode != 0
+    ok = run_monitor(none, "extract", "--allow-private-networks", site.url("/a"))
+    assert ok.returncode == 0, ok.stderr
+    assert "Kazakhstan" in ok.stdout
+    rule_ok = run_monitor(none, "test-rule", "--allow-private-networks", "--query", "Kazakhstan", site.url("/a"))
+    assert rule_ok.returncode == 0, rule_ok.stdout + rule_ok.stderr
+
+
+def test_add_source_says_a_url_is_already_there(tmp_path: Path, site: Site) -> None:
+    from tests.conftest import run_monitor
+    from tests.harness import source, write_config
+    from tests.newsroom import rss
+    from tests.servers import Page
+
+    site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
+                       source("Loopback", site.url("/feed.xml")))
+    res = run_monitor(cfg, "add-source", "--allow-private-networks", site.url("/feed.xml"))
+    assert res.returncode == 0, res.stderr
+    assert "already has" in res.stderr and "'Loopback'" in res.stderr
+    assert "(2)" not in res.stdout and res.stdout.strip() == ""

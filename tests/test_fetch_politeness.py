@@ -95,7 +95,7 @@ def test_retry_after_seconds_is_honoured_across_runs(tmp_path: Path, site: Site)
     site.pages["/feed.xml"] = Page(b"busy", "text/plain", 503, {"Retry-After": "3600"})
     cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("F", site.url("/feed.xml"), interval="2s"))
     res = run_monitor(cfg, "run", "--once")
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 3, res.stderr  # every polled source failed: cron is told (issue 16.5)
     assert "HTTP 503" in res.stderr
     row = source_row(cfg, "F")
     wait = (row.next_poll_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()  # type: ignore[union-attr]

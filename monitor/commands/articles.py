@@ -184,7 +184,7 @@ def _settings(ctx: click.Context) -> tuple[FetchSettings, str]:
     return (config.fetch, config.monitor.contact) if config else (FetchSettings(), "")
 
 
-async def _fetch(urls: list[str], settings: FetchSettings, contact: str) -> dict[str, Any]:
+async def _fetch(urls: list[str], settings: FetchSettings, contact: str, allow_private: bool = False) -> dict[str, Any]:
     from monitor.fetch import Fetcher, FetchError
     from monitor.util import HTML_ACCEPT
 
@@ -192,20 +192,21 @@ async def _fetch(urls: list[str], settings: FetchSettings, contact: str) -> dict
     async with Fetcher(settings, contact) as fetcher:
         async def one(u: str) -> None:
             try:
-                out[u] = await fetcher.get(u, accept=HTML_ACCEPT)
+                out[u] = await fetcher.get(u, accept=HTML_ACCEPT, allow_private=allow_private or None)
             except FetchError as exc:
                 out[u] = exc
         await asyncio.gather(*(one(u) for u in urls))
     return out
 
 
-def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = "") -> list[dict[str, Any]]:
+def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = "",
+                   allow_private: bool = False) -> list[dict[str, Any]]:
     """One result per input, in order; a failed input has ``error`` set and empty fields."""
     from monitor.extract import extract_article
     from monitor.parse.urls import canonical_url, preferred_url
 
     urls = [i for i in inputs if i.lower().startswith(("http://", "https://"))]
-    fetched = asyncio.run(_fetch(urls, settings, contact)) if urls else {}
+    fetched = asyncio.run(_fetch(urls, settings, contact, allow_private)) if urls else {}
     results = []
     for item in inputs:
         rec: dict[str, Any] = {"input": item, "title": None, "url": None, "canonical_url": None,
@@ -241,13 +242,14 @@ def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = ""
 
 @click.command("extract")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input per line.")
+@click.option("--allow-private-networks", "allow_private", is_flag=True, help="Allow a loopback or private address.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.pass_context
-def extract(ctx: click.Context, as_json: bool, inputs: tuple[str, ...]) -> None:
+def extract(ctx: click.Context, as_json: bool, allow_private: bool, inputs: tuple[str, ...]) -> None:
     """Extract article text and metadata from URLs or saved HTML files."""
     has_urls = any(i.lower().startswith(("http://", "https://")) for i in inputs)
     settings, contact = _settings(ctx) if has_urls else (_default_fetch(), "")
-    results = extract_inputs(list(inputs), settings, contact)
+    results = extract_inputs(list(inputs), settings, contact, allow_private)
     for i, rec in enumerate(results):
         if as_json:
             click.echo(json.dumps(rec, ensure_ascii=False))

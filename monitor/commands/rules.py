@@ -109,12 +109,13 @@ def _document(data: bytes, name: str, url: str = "") -> Document:
                     lang=detect_language(body or title))
 
 
-def _read_inputs(inputs: tuple[str, ...], config: Config | None) -> Iterator[tuple[str, Document | str]]:
+def _read_inputs(inputs: tuple[str, ...], config: Config | None,
+                 allow_private: bool = False) -> Iterator[tuple[str, Document | str]]:
     """(input, document) per input, or (input, error message)."""
     urls = [i for i in inputs if i.startswith(("http://", "https://"))]
     fetched: dict[str, bytes | str] = {}
     if urls:
-        fetched = asyncio.run(_fetch_all(urls, config))
+        fetched = asyncio.run(_fetch_all(urls, config, allow_private))
     for item in inputs:
         try:
             if item in fetched:
@@ -131,7 +132,7 @@ def _read_inputs(inputs: tuple[str, ...], config: Config | None) -> Iterator[tup
             yield item, exc.message
 
 
-async def _fetch_all(urls: list[str], config: Config | None) -> dict[str, bytes | str]:
+async def _fetch_all(urls: list[str], config: Config | None, allow_private: bool = False) -> dict[str, bytes | str]:
     from monitor.config import FetchSettings
     from monitor.fetch import Fetcher, FetchError
     from monitor.util import HTML_ACCEPT
@@ -141,7 +142,7 @@ async def _fetch_all(urls: list[str], config: Config | None) -> dict[str, bytes 
     async with Fetcher(settings, config.monitor.contact if config else "") as f:
         for u in urls:
             try:
-                out[u] = (await f.get(u, accept=HTML_ACCEPT)).content
+                out[u] = (await f.get(u, accept=HTML_ACCEPT, allow_private=allow_private or None)).content
             except FetchError as exc:
                 out[u] = str(exc)
     return out
@@ -162,9 +163,10 @@ def _statement_json(m: RuleMatch | None) -> dict[str, Any]:
 @click.option("--rule", "rule", metavar="NAME", help="A rule from the config.")
 @click.option("--query", "query", metavar="QUERY", help="A query to try (entities come from the config).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input per line.")
+@click.option("--allow-private-networks", "allow_private", is_flag=True, help="Allow a loopback or private address.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.pass_context
-def test_rule(ctx: click.Context, rule: str | None, query: str | None, as_json: bool,
+def test_rule(ctx: click.Context, rule: str | None, query: str | None, as_json: bool, allow_private: bool,
               inputs: tuple[str, ...]) -> None:
     """Whether a rule matches each INPUT (a URL, an HTML file or a text file), and why.
 
@@ -177,7 +179,7 @@ def test_rule(ctx: click.Context, rule: str | None, query: str | None, as_json: 
     rules = _ruleset(name, q, config)
     compiled = rules.rules[0]
     all_matched, errors = True, False
-    for item, doc in _read_inputs(inputs, config):
+    for item, doc in _read_inputs(inputs, config, allow_private):
         if isinstance(doc, str):
             errors = True
             if as_json:

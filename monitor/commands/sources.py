@@ -38,21 +38,32 @@ def add_source(ctx: click.Context, url: str, allow_private_networks: bool) -> No
     config = _config_if_any(ctx)
     settings = config.fetch if config else FetchSettings()
 
+    def already(u: str) -> str | None:
+        return next((sc.name for sc in config.sources if sc.url == u), None) if config else None
+
     async def main() -> str:
         async with Fetcher(settings, config.monitor.contact if config else "") as fetcher:
             entry = await describe(fetcher, url, True if allow_private_networks else None)
+        if already(entry.url) is not None:
+            return ""  # said below
         unique_names([entry], {s.name for s in config.sources} if config else set())
-        if config and any(s.url == entry.url for s in config.sources):
-            entry.comments.append(f"note: {config.path} already has a source with this URL")
         if allow_private_networks:
             entry.comments.append("a private address: add allow_private_networks = true")
         return entry.toml()
 
+    if config and (name := already(url)) is not None:
+        click.echo(f"{config.path} already has {url} (source {name!r}): nothing to add", err=True)
+        return
     try:
-        click.echo(asyncio.run(main()), nl=False)
+        text = asyncio.run(main())
     except (FetchError, ValueError) as exc:
         click.echo(f"cannot add {url}: {exc}", err=True)
         ctx.exit(1)
+    if not text and config:
+        click.echo(f"{config.path} already watches this feed: {url} leads to a source there; nothing to add",
+                   err=True)
+        return
+    click.echo(text, nl=False)
 
 
 @click.command("import-opml")

@@ -161,29 +161,32 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
     only the channel name and the status, because tokens often sit in webhook URLs)."""
     from monitor.fetch.client import user_agent
 
+    # The host names the receiver, as mail errors name their server; the rest of the URL may
+    # carry a token, so it never appears.
+    where = f"{channel} ({httpx.URL(url).host})"
     headers = {"User-Agent": user_agent(), **kwargs.pop("headers", {})}
     try:
         # ``timeout`` for the whole request, not per read: a trickling answer ends here too.
         async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout, verify=_ssl_context()) as client:
             resp = await client.request(method, url, headers=headers, **kwargs)
     except TimeoutError as exc:
-        raise DeliveryError(f"{channel}: no complete answer within {timeout:g} s") from exc
+        raise DeliveryError(f"{where}: no complete answer within {timeout:g} s") from exc
     except httpx.HTTPError as exc:
-        raise DeliveryError(f"{channel}: {type(exc).__name__}: {exc}".replace(url, "<url>")) from exc
+        raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}".replace(url, "<url>")) from exc
     if 300 <= resp.status_code < 400:
         # Redirects are not followed (a POST must not silently become a GET elsewhere). A
         # permanent one is a config change to make, not a failure to retry for a day.
         location = resp.headers.get("Location") or "(no Location header)"
         if resp.status_code in (301, 308):
-            raise DeliveryError(f"{channel}: HTTP {resp.status_code}: moved permanently to {location}; "
+            raise DeliveryError(f"{where}: HTTP {resp.status_code}: moved permanently to {location}; "
                                 "update the channel's URL", permanent=True)
-        raise DeliveryError(f"{channel}: HTTP {resp.status_code}: redirected to {location}; not followed")
+        raise DeliveryError(f"{where}: HTTP {resp.status_code}: redirected to {location}; not followed")
     if resp.status_code >= 300:
         retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
         if retry_after is None and resp.status_code == 429:
             retry_after = _retry_after_in_body(resp)
         detail = resp.text[:200].replace("\n", " ")
         permanent = resp.status_code in (400, 401, 403, 410, 413, 422)
-        raise DeliveryError(f"{channel}: HTTP {resp.status_code}: {detail}", permanent=permanent,
+        raise DeliveryError(f"{where}: HTTP {resp.status_code}: {detail}", permanent=permanent,
                             retry_after=retry_after)
     return resp

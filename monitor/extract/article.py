@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import urljoin
 
 import lxml.html
-import trafilatura
 from lxml import etree
 
 from monitor.clean import web_url
@@ -118,6 +117,8 @@ def _words(text: str) -> set[tuple[str, ...]]:
 
 def _extract(html: str | etree._Element, url: str | None) -> Any:
     # (trafilatura copies a tree it is given before changing it: ``doc`` stays usable)
+    import trafilatura  # here, not at the top: the daemon's own process never extracts
+
     return trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_precision=True,
                                        include_comments=False, deduplicate=False)
 

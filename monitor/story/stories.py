@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, bindparam, delete, func, text, update
+from sqlalchemy import JSON, DateTime, TextualSelect, bindparam, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
@@ -60,17 +60,18 @@ _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id
 # the window under that key (an index range scan), then the reports sharing the most keys.
 _EVENT_PER_KEY = 100
 _EVENT_CANDIDATES = 30
-_EVENT_FETCH = text("SELECT e.article_id, a.story_id, e.sig, v.vector FROM story_event e "
-                    "JOIN article a ON a.id = e.article_id "
-                    "JOIN article_vector v ON v.article_id = e.article_id AND v.model = :model "
-                    "WHERE e.article_id IN :ids").bindparams(bindparam("ids", expanding=True)).columns(sig=JSON)
-
-
-def _event_candidates_sql(n: int) -> str:
+@lru_cache(maxsize=64)
+def _event_reports_sql(n: int) -> TextualSelect:
+    """One statement (one round trip): the candidates sharing most of the ``n`` keys, each with
+    its story, names and vector."""
     one = ("SELECT article_id FROM (SELECT article_id FROM story_event_key WHERE key = :k{i} AND at >= :lo "
            "AND at <= :hi ORDER BY at DESC LIMIT :per) AS q{i}")
-    return ("SELECT article_id, count(*) AS c FROM (" + " UNION ALL ".join(one.format(i=i) for i in range(n))
-            + ") AS u WHERE article_id <> :me GROUP BY article_id ORDER BY c DESC, article_id DESC LIMIT :top")
+    return text(
+        "SELECT e.article_id, a.story_id, e.sig, v.vector FROM (SELECT article_id, count(*) AS c FROM ("
+        + " UNION ALL ".join(one.format(i=i) for i in range(n))
+        + ") AS u WHERE article_id <> :me GROUP BY article_id ORDER BY c DESC, article_id DESC LIMIT :top) AS c "
+        "JOIN story_event e ON e.article_id = c.article_id JOIN article a ON a.id = c.article_id "
+        "JOIN article_vector v ON v.article_id = c.article_id AND v.model = :model").columns(sig=JSON)
 
 
 RECENT_SAME_SOURCE = 10  # articles of the same outlet looked at to learn its boilerplate
@@ -305,12 +306,9 @@ class StoryIndex:
         """Reports of the window sharing the most lead names and figures with the article."""
         lo, hi = at - int(self.event_window), at + int(self.event_window)
         params: dict[str, object] = {f"k{i}": k for i, k in enumerate(keys)}
-        params.update(lo=lo, hi=hi, per=_EVENT_PER_KEY, me=me, top=_EVENT_CANDIDATES)
-        ids = [int(a) for a, _ in session.execute(text(_event_candidates_sql(len(keys))), params).all()]
-        if not ids:
-            return []
+        params.update(lo=lo, hi=hi, per=_EVENT_PER_KEY, me=me, top=_EVENT_CANDIDATES, model=MODEL_NAME)
         out = []
-        for aid, story, sig, vec in session.execute(_EVENT_FETCH, {"ids": ids, "model": MODEL_NAME}).all():
+        for aid, story, sig, vec in session.execute(_event_reports_sql(len(keys)), params).all():
             if story is not None:
                 out.append(Report(int(aid), int(story), Signature.from_json(sig), unpack(vec)))
         return out

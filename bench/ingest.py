@@ -1,0 +1,344 @@
+"""Benchmark: end-to-end ingest of ~300 article pages behind 10 feeds, against a plain script.
+
+    python -m bench.ingest [--runs 3] [--variants 3]
+
+A fast asyncio HTTP server in its own process serves 10 RSS feeds on loopback whose items link to
+the pages of ``bench.syndicate`` (the 60 real pages of ../shared/data/articles, three syndicated
+copies of each and a same-topic article: ~300 pages, as the dedup benchmark uses them), and a
+webhook that answers 200. Each scenario runs in a fresh process, timed from outside:
+
+- ``baseline``: a plain script: httpx GET of every feed, feedparser, then httpx GET of every page
+  and ``trafilatura.extract()`` on it (concurrent fetches, extraction in the one thread).
+- ``monitor``: ``monitor run --once --all`` on a fresh SQLite database with one rule that matches
+  some of the pages and a webhook channel: fetch, extract, store, stories, match, outbox, delivery.
+  Event stories by meaning are off (``[dedup] events = false``; ``--meaning`` turns them on): the
+  sentence model has its own budget.
+
+Printed per scenario (median of ``--runs`` runs, with min..max): wall seconds, articles per second,
+CPU ms per article (the process and its children), peak memory while ingesting (PSS of the process
+tree, sampled every 20 ms: shared pages of forked workers are counted once; and the peak resident
+size of the main process alone) and the ratios to the baseline; for ``monitor`` also the articles, stories and alerts stored, which must be the same in
+every run and before/after a change. Targets (issue 15): CPU <= 1.3x, wall <= 1.2x, peak <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+FEEDS = 10
+ROOT = Path(__file__).resolve().parent.parent
+RULE = "government OR minister OR president"
+
+
+# -- the corpus and the server -------------------------------------------------------------------
+def corpus_pages(variants: int) -> dict[str, tuple[str, bytes]]:
+    """``{path: (title, html)}`` for every page, in a stable order."""
+    from bench.syndicate import articles_dir, build, load_ground_truth, page_html
+
+    directory = articles_dir()
+    if directory is None:
+        sys.exit("../shared/data/articles is missing")
+    corpus = build(load_ground_truth(directory), variants=variants, n_outlets=FEEDS)
+    outlets = {o.name: o for o in corpus.outlets}
+    pages: dict[str, tuple[str, bytes]] = {}
+    for it in corpus.items:
+        if it.raw_html is not None:
+            body = it.raw_html
+        else:
+            body = page_html(it, outlets.get(it.outlet) or corpus.outlets[0])
+        pages[f"/a/{it.key}"] = (it.title, body)
+    return pages
+
+
+def host(f: int, port: int) -> str:
+    """Feed ``f`` and its pages are on their own loopback address: ten outlets, ten hosts (the
+    per-host connection limit applies to each, as it would to real outlets)."""
+    return f"http://127.0.0.{f + 1}:{port}"
+
+
+def feeds(pages: dict[str, tuple[str, bytes]], port: int) -> dict[str, bytes]:
+    """The pages spread over ``FEEDS`` RSS feeds (shuffled, so each feed mixes originals and copies)."""
+    paths = sorted(pages)
+    random.Random(3).shuffle(paths)
+    out = {}
+    for f in range(FEEDS):
+        base = host(f, port)
+        items = "".join(
+            f"<item><title>{html.escape(pages[p][0])}</title><link>{base}{p}</link><guid>{p}</guid>"
+            f"<pubDate>Wed, 24 Sep 2025 {7 + k // 60:02d}:{k % 60:02d}:00 GMT</pubDate>"
+            f"<description>{html.escape(pages[p][0])}</description></item>"
+            for k, p in enumerate(paths[f::FEEDS]))
+        out[f"/feed/{f}.xml"] = (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+                                 f"<title>Feed {f}</title><link>{base}/</link><description>d</description>"
+                                 f"{items}</channel></rss>").encode()
+    return out
+
+
+def serve(port: int, variants: int) -> None:
+    pages = corpus_pages(variants)
+    bodies: dict[bytes, tuple[bytes, bytes]] = {p.encode(): (b"text/html; charset=utf-8", b) for p, (_, b) in pages.items()}
+    bodies.update({p.encode(): (b"application/rss+xml", b) for p, b in feeds(pages, port).items()})
+
+    def respond(method: bytes, path: bytes) -> bytes:
+        if method == b"POST":
+            return b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
+        found = bodies.get(path)
+        if found is None:
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        ctype, body = found
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Length: "
+                + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    class Http(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.t: Any = transport
+            self.buf = b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buf += data
+            while b"\r\n\r\n" in self.buf:
+                head, rest = self.buf.split(b"\r\n\r\n", 1)
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if len(rest) < length:
+                    return  # the body has not all arrived yet
+                self.buf = rest[length:]
+                method, path = head.split(b" ", 2)[:2]
+                self.t.write(respond(method, path))
+
+    async def run() -> None:
+        server = await asyncio.get_running_loop().create_server(Http, [f"127.0.0.{f + 1}" for f in range(FEEDS)], port,
+                                                             backlog=1024)
+        print(f"ready {len(pages)}", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(run())
+
+
+# -- the baseline: a plain script ----------------------------------------------------------------
+async def _plain(port: int) -> int:
+    import feedparser
+    import httpx
+    import trafilatura
+
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
+    async with httpx.AsyncClient(limits=limits, trust_env=False, timeout=30) as client:
+        feed_bodies = await asyncio.gather(*(client.get(f"{host(f, port)}/feed/{f}.xml") for f in range(FEEDS)))
+        links = [e.link for r in feed_bodies for e in feedparser.parse(r.content).entries]
+        gate = asyncio.Semaphore(20)
+        done = 0
+
+        async def one(url: str) -> None:
+            nonlocal done
+            async with gate:
+                r = await client.get(url)
+            if trafilatura.extract(r.text, url=url):
+                done += 1
+
+        await asyncio.gather(*(one(u) for u in links))
+    return done
+
+
+# -- measuring a process from outside ------------------------------------------------------------
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _pss_mb(pid: int) -> float:
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+def measure(cmd: list[str], cwd: Path) -> tuple[dict[str, float], str]:
+    """Wall, CPU (user+sys of the process and the children it waited for) and peak PSS."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = [0.0, 0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.02):
+            peak[0] = max(peak[0], _pss_mb(proc.pid))
+            peak[1] = max(peak[1], _rss_mb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out_err: list[bytes] = [b"", b""]
+
+    def read(k: int, stream: Any) -> None:
+        out_err[k] = stream.read()
+
+    readers = [threading.Thread(target=read, args=(k, s), daemon=True) for k, s in enumerate((proc.stdout, proc.stderr))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        sys.exit(f"{cmd} failed ({proc.returncode}):\n" + b"\n".join(out_err).decode(errors="replace")[-3000:])
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": peak[0], "main_mb": peak[1]}, out_err[0].decode()
+
+
+def _config(port: int, db: Path, meaning: bool) -> str:
+    sources = "".join(f'[[source]]\nname = "feed {f}"\nurl = "{host(f, port)}/feed/{f}.xml"\n'
+                      f'interval = "1h"\n\n' for f in range(FEEDS))
+    # The budgets of issue 15 are without the sentence model (the meaning issue has its own).
+    dedup = "" if meaning else "[dedup]\nevents = false\n"
+    return f"""[monitor]
+database = "sqlite:///{db}"
+
+{dedup}
+[fetch]
+allow_private_networks = true
+timeout = "30s"
+
+{sources}
+[[rule]]
+name = "officials"
+query = '{RULE}'
+channels = ["hook"]
+
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+"""
+
+
+def _counts(db: Path) -> tuple[int, int, int]:
+    with sqlite3.connect(db) as conn:
+        articles = conn.execute("SELECT count(*) FROM article").fetchone()[0]
+        stories = conn.execute("SELECT count(DISTINCT story_id) FROM article").fetchone()[0]
+        alerts = conn.execute("SELECT count(*) FROM alert WHERE kind = 'match'").fetchone()[0]
+    return articles, stories, alerts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--variants", type=int, default=3, help="syndicated copies per real page")
+    ap.add_argument("--only", choices=("baseline", "monitor"), help="run one scenario")
+    ap.add_argument("--meaning", action="store_true", help="with event stories by meaning (loads the sentence model)")
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--plain", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, args.variants)
+        return
+    if args.plain:
+        print(json.dumps({"articles": asyncio.run(_plain(args.plain))}))
+        return
+
+    from tests.servers import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bench.ingest", "--serve", str(port), "--variants",
+                               str(args.variants)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert server.stdout is not None
+        pages = int(server.stdout.readline().split()[1])
+        rows: dict[str, list[dict[str, float]]] = {"baseline": [], "monitor": []}
+        counts: list[tuple[int, int, int]] = []
+        for _ in range(args.runs):  # interleaved, so a burst of load hits both alike
+            if args.only != "monitor":
+                with tempfile.TemporaryDirectory() as tmp:
+                    m, out = measure([sys.executable, "-m", "bench.ingest", "--plain", str(port)], Path(tmp))
+                    m["articles"] = json.loads(out.strip().splitlines()[-1])["articles"]
+                    rows["baseline"].append(m)
+            if args.only != "baseline":
+                with tempfile.TemporaryDirectory() as tmp:
+                    d = Path(tmp)
+                    (d / "config.toml").write_text(_config(port, d / "m.db", args.meaning), encoding="utf-8")
+                    m, _ = measure([sys.executable, "-m", "monitor", "--config", str(d / "config.toml"),
+                                    "run", "--once", "--all"], d)
+                    c = _counts(d / "m.db")
+                    counts.append(c)
+                    m["articles"] = c[0]
+                    rows["monitor"].append(m)
+    finally:
+        server.terminate()
+        server.wait()
+
+    def med(rs: list[dict[str, float]], key: str) -> tuple[float, float, float]:
+        vals = [r[key] for r in rs]
+        return statistics.median(vals), min(vals), max(vals)
+
+    print(f"{pages} pages behind {FEEDS} feeds on loopback; {args.runs} runs each, median (min..max); "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"| {'scenario':<9} | {'articles':>8} | {'wall s':>17} | {'art/s':>6} | {'CPU ms/article':>17} "
+          f"| {'peak MB (PSS)':>17} | {'main RSS MB':>11} | {'CPU x':>6} | {'wall x':>6} |")
+    print("|" + "|".join("-" * w for w in (11, 10, 19, 8, 19, 19, 13, 8, 8)) + "|")
+    base: dict[str, float] = {}
+    for name, rs in rows.items():
+        if not rs:
+            continue
+        for r in rs:
+            r["cpu_ms"] = 1000 * r["cpu"] / max(1, r["articles"])
+        wall, cpu, peak, main_mb = med(rs, "wall"), med(rs, "cpu_ms"), med(rs, "peak_mb"), med(rs, "main_mb")
+        n = statistics.median(r["articles"] for r in rs)
+        if name == "baseline":
+            base = {"wall": wall[0], "cpu": cpu[0]}
+        ratio_cpu = f"{cpu[0] / base['cpu']:.2f}" if base else "-"
+        ratio_wall = f"{wall[0] / base['wall']:.2f}" if base else "-"
+        print(f"| {name:<9} | {n:>8.0f} | {wall[0]:>6.2f} ({wall[1]:.1f}..{wall[2]:.1f}) | {n / wall[0]:>6.1f} "
+              f"| {cpu[0]:>6.1f} ({cpu[1]:.0f}..{cpu[2]:.0f}) | {peak[0]:>6.0f} ({peak[1]:.0f}..{peak[2]:.0f}) "
+              f"| {main_mb[0]:>11.0f} | {ratio_cpu:>6} | {ratio_wall:>6} |")
+    if counts:
+        same = len(set(counts)) == 1
+        a, s, al = counts[0]
+        print(f"monitor stored {a} articles in {s} stories, {al} alerts"
+              + ("" if same else f"; NOT THE SAME IN EVERY RUN: {counts}"))
+
+
+if __name__ == "__main__":
+    main()
