@@ -33,7 +33,7 @@ from monitor.embed import EmbedderUnavailable
 from monitor.extract import pool as extract_pool
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline, PollReport
-from monitor.store.db import create_db_engine, upgrade
+from monitor.store.db import create_db_engine, upgrade, write_health
 from monitor.store.leases import (
     AlreadyRunning,
     InstanceLock,
@@ -221,6 +221,9 @@ class Daemon:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
             return False, f"database unreachable: {type(exc).__name__}"
+        writes_ok, why = write_health(self.engine).ready()
+        if not writes_ok:
+            return False, why
         return True, f"ready: {len(self.polls)} polls in flight"
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -6,12 +6,15 @@ only ever created by Alembic migrations, so existing databases upgrade in place.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from monitor.clean import clean_text
@@ -44,9 +47,62 @@ def _storable_text(engine: Engine) -> None:
         return statement, _clean_params(parameters)
 
 
+class WriteHealth:
+    """Whether the database takes writes: the last write error (disk full, read-only file,
+    connection lost) until a commit succeeds again. A SELECT 1 answers on a full disk; this is
+    what /readyz reports instead."""
+
+    def __init__(self) -> None:
+        self.failing_since: float | None = None
+        self.error = ""
+
+    def ready(self) -> tuple[bool, str]:
+        if self.failing_since is None:
+            return True, "writes ok"
+        ago = time.monotonic() - self.failing_since
+        return False, f"database writes failing for {ago:.0f} s: {self.error}"
+
+
+_HEALTH: weakref.WeakKeyDictionary[Engine, WriteHealth] = weakref.WeakKeyDictionary()
+
+
+def write_health(engine: Engine) -> WriteHealth:
+    health = _HEALTH.get(engine)
+    if health is None:
+        health = _HEALTH[engine] = WriteHealth()
+    return health
+
+
+def _watch_writes(engine: Engine) -> None:
+    health = write_health(engine)
+
+    def is_write(statement: str | None) -> bool:
+        return (statement or "").lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(ctx: Any) -> None:
+        # Operational errors of writes and commits only: a duplicate (IntegrityError) is the
+        # store working as meant, a failed read says nothing about the disk.
+        if isinstance(ctx.sqlalchemy_exception, OperationalError) and (ctx.statement is None or is_write(ctx.statement)):
+            if health.failing_since is None:
+                health.failing_since = time.monotonic()
+            health.error = str(ctx.original_exception).splitlines()[0][:200]
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _wrote(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if is_write(statement):
+            conn.info["wrote"] = True
+
+    @event.listens_for(engine, "commit")
+    def _committed(conn: Any) -> None:
+        if conn.info.pop("wrote", False):
+            health.failing_since = None
+
+
 def create_db_engine(url: str) -> Engine:
     engine = _create_engine(url)
     _storable_text(engine)
+    _watch_writes(engine)
     return engine
 
 

@@ -13,10 +13,25 @@ import socket
 import threading
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from monitor.web.app import Console, create_app
 
 log = logging.getLogger(__name__)
+MAX_CONNECTIONS = 200  # requests and connections at once; more get 503
+IDLE_SECONDS = 5  # a connection that sends nothing, or nothing more, is closed after this
+
+
+class _BoundedH11(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with the bound it lacks: a fresh connection that never sends
+    a request is closed after IDLE_SECONDS (uvicorn starts that timer only after a response), so
+    half-open connections cannot pile up until the file descriptors run out and every /healthz
+    probe times out (seen: 1,011 of them). ``limit_concurrency`` answers 503 past
+    MAX_CONNECTIONS instead of queueing."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
 
 class WebServer:
@@ -33,7 +48,8 @@ class WebServer:
         self.sock.listen(128)
         self.port: int = self.sock.getsockname()[1]
         config = uvicorn.Config(create_app(console), log_level="warning", access_log=False, lifespan="off",
-                                server_header=False, timeout_graceful_shutdown=5)
+                                server_header=False, timeout_graceful_shutdown=5, http=_BoundedH11,
+                                timeout_keep_alive=IDLE_SECONDS, limit_concurrency=MAX_CONNECTIONS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, name="http", daemon=True)
 
