@@ -135,7 +135,7 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def until(driver: Any, cond: Any, timeout: float = 15.0) -> Any:
+def until(driver: Any, cond: Any, timeout: float = 45.0) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(cond)
@@ -224,7 +224,7 @@ def test_rule_editor_previews_as_you_type_explains_and_saves_into_config_toml(en
     assert "# Console test config: this comment must survive a save from the console." in text
     assert "# The seed rule (the console edits this one)." in text
     assert 'realert = "new_statement"   # a copy with a new matching sentence alerts again' in text
-    assert env.proc.wait_log("config reloaded", timeout=20)
+    assert env.proc.wait_log("config reloaded", timeout=60)
 
 
 def test_wrong_match_counts_and_a_muted_story_does_not_alert_again(env: Env, browser: Any) -> None:
