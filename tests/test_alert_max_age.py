@@ -42,9 +42,9 @@ def test_backlog_is_stored_and_searchable_but_only_fresh_news_alerts(tmp_path: P
 def test_age_is_by_publication_date_else_first_seen() -> None:
     now = datetime(2026, 12, 5, 12, tzinfo=UTC)
     seen = now - timedelta(hours=1)
-    old = Article(source_id=1, guid="g", url="u", published=now - timedelta(days=3), first_seen_at=seen)
-    undated = Article(source_id=1, guid="g", url="u", published=None, first_seen_at=seen)
-    estimated = Article(source_id=1, guid="g", url="u", published=now - timedelta(days=30),
+    old = Article(source_id=1, guid="g", url="u", original_url="u", title="t", text="b", published=now - timedelta(days=3), first_seen_at=seen)
+    undated = Article(source_id=1, guid="g", url="u", original_url="u", title="t", text="b", published=None, first_seen_at=seen)
+    estimated = Article(source_id=1, guid="g", url="u", original_url="u", title="t", text="b", published=now - timedelta(days=30),
                         published_estimated=True, first_seen_at=seen)
     assert too_old(old, 2 * 86400, now) and not too_old(old, 4 * 86400, now)
     assert not too_old(undated, 2 * 86400, now) and not too_old(estimated, 2 * 86400, now)
