@@ -136,9 +136,13 @@ def browser() -> Iterator[Any]:
 
 
 def until(driver: Any, cond: Any, timeout: float = 45.0) -> Any:
+    """Wait for ``cond``; the live preview swaps elements while a condition reads them, so an
+    element gone stale (or not there yet) means "not yet", not a failure."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(cond)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(cond)
 
 
 def css(driver: Any, selector: str) -> Any:
