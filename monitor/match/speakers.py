@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import regex as re
@@ -262,8 +262,15 @@ def _verbs(lang: Lang) -> str:
 @dataclass(frozen=True)
 class _Rx:
     kind: str  # "after" (closing a quote), "before" (opening one), "in" (reported), "next", "head"
-    rx: Any
+    pattern: str
     lang: str
+
+    @cached_property
+    def rx(self) -> Any:
+        """Compiled on first use: each pattern holds the whole speaker-phrase grammar and costs
+        ~25 ms and ~0.5 MB to compile, and most texts need only their own language's few (all
+        65 at once cost ~2 s of the first matching article and ~30 MB)."""
+        return re.compile(self.pattern)
 
 
 def _compile() -> list[_Rx]:
@@ -277,47 +284,47 @@ def _compile() -> list[_Rx]:
             b = r"(?:^|(?<=[。！？；，、：”」】\s]))"
             who = rf"(?P<who>{_ZH_WHO})"
             out += [
-                _Rx("before", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
-                _Rx("in", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
-                _Rx("in", re.compile(rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
-                _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), ""),  # no verb: ungated
+                _Rx("before", (rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
+                _Rx("in", (rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
+                _Rx("in", (rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
+                _Rx("head", (r"^(?P<who>[\p{Han}·]{2,16})[：:]"), ""),  # no verb: ungated
             ]
             continue
         who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
         # Quotation closed by the attribution: «...», — заявил Токаев / "...", Tokayev said.
-        out.append(_Rx("after", re.compile(
+        out.append(_Rx("after", (
             rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+{who}"), lang.code))
-        out.append(_Rx("after", re.compile(
+        out.append(_Rx("after", (
             rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{who}\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"),
             lang.code))
         # Quotation opened by it: Tokajew sagte: „...
-        out.append(_Rx("before", re.compile(
+        out.append(_Rx("before", (
             rf"{who}\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]"), lang.code))
         # Reported speech in the sentence.
-        out.append(_Rx("in", re.compile(rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
+        out.append(_Rx("in", (rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
                                         rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)"),
                        lang.code))
-        out.append(_Rx("in", re.compile(rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
+        out.append(_Rx("in", (rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
                                         rf"(?:\s+\w+){{0,2}}?\s+(?P<who>{_WHO})"), lang.code))
         if lang.according:
-            out.append(_Rx("in", re.compile(rf"(?<!\w)(?i:{lang.according})\s+{who}"), lang.code))
+            out.append(_Rx("in", (rf"(?<!\w)(?i:{lang.according})\s+{who}"), lang.code))
         if lang.according_after:
-            out.append(_Rx("in", re.compile(rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))(?i:{lang.according_after})"),
+            out.append(_Rx("in", (rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))(?i:{lang.according_after})"),
                            lang.code))
         if lang.verb_final:
             # Subject first, speech verb last: "Tokayev, ... belirtti." / "Тоқаев ... мәлімдеді."
-            out.append(_Rx("final", re.compile(rf"^\W*(?P<who>{_WHO})[\s,][^.!?]*?(?<!\w){ci}\W*$"),
+            out.append(_Rx("final", (rf"^\W*(?P<who>{_WHO})[\s,][^.!?]*?(?<!\w){ci}\W*$"),
                            lang.code))
         if lang.lead_in:
             lead = lang.lead_in.replace("{verbs}", lang.verbs)
-            out.append(_Rx("next", re.compile(rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)(?P<who>{_WHO})"),
+            out.append(_Rx("next", (rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)(?P<who>{_WHO})"),
                            lang.code))
         del flags
     # French inversion after a quotation: « ... », a-t-il déclaré / déclare-t-elle.
-    out.append(_Rx("after", re.compile(rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)"), "fr"))
+    out.append(_Rx("after", (rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)"), "fr"))
     # Headlines (and interview-style body sentences): "Name: statement", "statement — Name".
-    out.append(_Rx("head", re.compile(rf"^\W*(?P<who>{_WHO})\s?:\s"), ""))
-    out.append(_Rx("tail", re.compile(rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$"), ""))
+    out.append(_Rx("head", (rf"^\W*(?P<who>{_WHO})\s?:\s"), ""))
+    out.append(_Rx("tail", (rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$"), ""))
     return out
 
 
