@@ -12,9 +12,9 @@ import random
 import re
 import socket
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from collections.abc import Callable, Mapping
 from typing import overload
 
 HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
