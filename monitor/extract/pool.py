@@ -95,16 +95,26 @@ def _stop_forkserver() -> None:
 
 
 def warm_up() -> None:
-    """Start the forkserver and the workers now (at daemon start), not on the first article."""
+    """Start the forkserver and the workers now, not when the first page has arrived."""
     pool = extract_pool()
     for f in [pool.submit(os.getpid) for _ in range(workers())]:
         f.result()
 
 
+_warming = threading.Lock()
+
+
 def warm_up_soon() -> None:
-    """``warm_up`` on a thread: the caller goes on (fetching the page, say) meanwhile."""
-    if _pool is None:
-        threading.Thread(target=warm_up, name="extract-warm-up", daemon=True).start()
+    """``warm_up`` on a thread: the caller goes on (fetching the page, say) meanwhile. Once:
+    a feed's hundred new entries call this together."""
+    if _pool is None and _warming.acquire(blocking=False):
+        def run() -> None:
+            try:
+                warm_up()
+            finally:
+                _warming.release()
+
+        threading.Thread(target=run, name="extract-warm-up", daemon=True).start()
 
 
 async def extract(html: bytes | str, url: str | None = None, content_type: str | None = None,
