@@ -328,3 +328,48 @@ def test_csrf_token_is_required_and_a_viewer_cannot_save(env: Env, browser: Any)
                                         "query": "Kazakhstan", "csrf": token})
         assert r.status_code == 403 and "viewer" in r.text
     assert env.cfg.read_text(encoding="utf-8") == before
+
+
+LABEL_GEOMETRY = """
+return Array.from(document.querySelectorAll('svg.chart, svg.timeline')).map(svg => {
+  const box = svg.getBoundingClientRect();
+  return Array.from(svg.querySelectorAll('text')).map(t => {
+    const m = t.getScreenCTM(), r = t.getBoundingClientRect();
+    return {text: t.textContent, sx: m.a, sy: m.d, skew: m.b + m.c, left: r.left - box.left,
+            right: box.right - r.right, top: r.top - box.top, bottom: box.bottom - r.bottom,
+            x0: r.left, x1: r.right, y0: r.top, y1: r.bottom};
+  });
+});
+"""
+
+
+def test_chart_labels_keep_their_size_and_shape_at_360_px_and_on_a_wide_screen(env: Env, browser: Any) -> None:
+    """The per-day chart and the story timelines stretch to the page's width; their labels must
+    not (a viewBox scaled 12 px text to 6 px at 360 px and a non-uniform scale distorts it)."""
+    login(browser, env, EDITOR_PW, "/rules/kz-mediation")
+    try:
+        for width in (360, 1400):
+            browser.set_window_size(width, 900)
+            for path in ("/rules/kz-mediation", "/stories"):
+                browser.get(env.base + path)
+                until(browser, lambda d: d.find_elements("css selector", "svg.chart text, svg.timeline text"))
+                pictures = browser.execute_script(LABEL_GEOMETRY)
+                labels = [t for svg in pictures for t in svg]
+                assert labels, path
+                for t in labels:
+                    # Drawn at the page's own scale: not shrunk, not stretched, not skewed.
+                    assert abs(t["sx"] - 1) < 0.01 and abs(t["sy"] - 1) < 0.01 and t["skew"] == 0, (width, path, t)
+                    # Inside its picture, not clipped at an edge.
+                    assert min(t["left"], t["right"], t["top"], t["bottom"]) >= -0.5, (width, path, t)
+                for svg in pictures:  # and no two labels of one picture on top of each other
+                    for i, a in enumerate(svg):
+                        for b in svg[i + 1:]:
+                            apart = a["x1"] <= b["x0"] or b["x1"] <= a["x0"] or a["y1"] <= b["y0"] or b["y1"] <= a["y0"]
+                            assert apart, (width, path, a, b)
+            if width > 360:
+                browser.get(env.base + "/rules/kz-mediation")
+                browser.save_screenshot(str(ARTIFACTS / "rule-editor-wide.png"))
+    finally:
+        browser.set_window_size(360, 900)
+    browser.get(env.base + "/rules/kz-mediation")
+    shot(browser, "rule-editor-chart")
