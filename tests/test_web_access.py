@@ -3,6 +3,7 @@ analysts' mutes applied by the real ingest path on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,50 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+SOURCES = """# top comment
+[monitor]
+database = "sqlite:///monitor.db"
+
+[[source]]
+name = "A"   # a comment
+url = "https://a.example/feed.xml"
+interval = "5m"
+
+# introduces B
+[[source]]
+name = "B"
+url = "https://b.example/feed.xml"
+
+# rules below
+[[rule]]
+name = "r"
+query = "Kazakhstan"
+channels = []
+"""
+
+
+def test_a_source_is_edited_or_removed_by_itself_keeping_every_other_byte(tmp_path: Path) -> None:
+    from monitor.web.config_edit import remove_source, replace_source, source_entry
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(SOURCES)
+    assert source_entry(cfg, "A") == '[[source]]\nname = "A"   # a comment\nurl = "https://a.example/feed.xml"\n' \
+                                     'interval = "5m"\n'
+    edited = '[[source]]\r\nname = "A2"  # renamed\r\nurl = "https://a.example/feed.xml"\r\ninterval = "7m"\r\n'
+    assert [s.name for s in replace_source(cfg, "A", edited).sources] == ["A2", "B"]
+    assert cfg.read_text() == SOURCES.replace('name = "A"   # a comment', 'name = "A2"  # renamed').replace(
+        'interval = "5m"', 'interval = "7m"')
+    for bad, why in (('name = "x"', "exactly one"), ('[[source]]\nname = "A2"\nurl = "ftp://x"', "http(s) URL"),
+                     ('[[source]]\nname = "B"\nurl = "https://b.example/other.xml"', "B"),
+                     ('[[source]]\nname = "A2"\nurl = "https://a"\n[[rule]]\nname = "z"', "exactly one")):
+        before = cfg.read_text()
+        with pytest.raises(SaveError, match=re.escape(why)):
+            replace_source(cfg, "A2", bad)
+        assert cfg.read_text() == before
+    assert [s.name for s in remove_source(cfg, "B").sources] == ["A2"]
+    text = cfg.read_text()
+    assert "# introduces B" in text and "# rules below" in text and 'name = "B"' not in text
+    with pytest.raises(SaveError, match="no source named 'B'"):
+        remove_source(cfg, "B")

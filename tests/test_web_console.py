@@ -483,3 +483,50 @@ def test_stories_merge_and_split_from_the_console(env: Env, browser: Any) -> Non
         assert s.get(StoryApart, (min(a_id, new_id), max(a_id, new_id))) is not None
     browser.get(f"{env.base}/stories/{a_id}")
     assert [e.text for e in browser.find_elements("css selector", ".side-by-side article h2")] == [a_title]
+
+
+def test_a_source_is_edited_and_removed_from_the_console(env: Env, browser: Any) -> None:
+    """An editor edits a source's entry in config.toml (the rest of the file, comments included,
+    untouched; a bad value refused with the file unchanged) and removes it; a viewer cannot."""
+    set_value = "arguments[0].value = arguments[1]"
+    login(browser, env.base, VIEWER_PW, "/sources")
+    assert not browser.find_elements("css selector", "a.edit")
+    token = css(browser, "meta[name='csrf-token']").get_attribute("content")
+    with session_client(browser, env) as c:
+        r = c.post("/sources/Loopback%20Copy/remove", data={"csrf": token})
+        assert r.status_code == 403 and "viewer" in r.text
+
+    login(browser, env.base, EDITOR_PW, "/sources")
+    css(browser, "a[aria-label='Edit or remove Loopback Copy']").click()
+    until(browser, lambda d: d.current_url.endswith("/edit"))
+    box = css(browser, "#source-entry")
+    entry = box.get_attribute("value")
+    assert entry.startswith("[[source]]") and 'name = "Loopback Copy"' in entry and "Pravda" not in entry
+    shot(browser, "source-edit")
+    before = env.cfg.read_text(encoding="utf-8")
+    browser.execute_script(set_value, box, entry.replace('interval = "5m"', 'interval = "often"'))
+    css(browser, "#source-save").click()
+    until(browser, lambda d: d.find_elements("css selector", "#source-problems"))
+    assert "interval" in css(browser, "#source-problems").text
+    assert env.cfg.read_text(encoding="utf-8") == before
+    box = css(browser, "#source-entry")
+    browser.execute_script(set_value, box, entry.replace('interval = "5m"', 'interval = "7m"   # edited in the console'))
+    css(browser, "#source-save").click()
+    until(browser, lambda d: d.find_elements("css selector", "p.ok[role='status']"))
+    assert "Loopback Copy saved" in css(browser, "p.ok").text and "reloaded" in css(browser, "p.ok").text
+    after = env.cfg.read_text(encoding="utf-8")
+    head, tail = before.split('name = "Loopback Copy"')  # only this source's entry changed
+    assert after == head + 'name = "Loopback Copy"' + tail.replace(
+        'interval = "5m"', 'interval = "7m"   # edited in the console', 1)
+
+    css(browser, "a[aria-label='Edit or remove Loopback Copy']").click()
+    until(browser, lambda d: d.find_elements("css selector", "#source-remove"))
+    css(browser, "#source-remove").click()
+    until(browser, lambda d: d.find_elements("css selector", "p.ok[role='status']"))
+    assert "Loopback Copy removed" in css(browser, "p.ok").text
+    text = env.cfg.read_text(encoding="utf-8")
+    assert "Loopback Copy" not in text and 'name = "Loopback Pravda"' in text
+    assert text.startswith("# Console test config: this comment must survive a save from the console.")
+    assert "# The seed rule (the console edits this one)." in text
+    row = browser.find_element("xpath", "//tr[.//strong[text()='Loopback Copy']]")  # its articles stay
+    assert "no longer in the config" in row.text and not row.find_elements("css selector", "a.edit")
