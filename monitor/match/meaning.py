@@ -15,7 +15,9 @@ model touches is imported on first use, so rules without about() never load it.
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ from monitor.match.text import split_sentences
 if TYPE_CHECKING:
     import numpy as np
 
+    from monitor.embed import Embedder
     from monitor.match.evaluate import DocIndex
 
 # Chosen on our own held-out sentences (bench/data/meaning_pairs.json, ten statements in ten
@@ -79,6 +82,23 @@ class AboutScore:
 
 def build_meaning(text: str, examples: Sequence[str] = (), counterexamples: Sequence[str] = (),
                   threshold: float | None = None) -> Meaning:
+    """``_build_meaning``, once per clause and model: the daemon's start prepares its clauses on
+    the thread that loads the model (``monitor.embed.load_in_background``), and the rules it then
+    compiles (and a reload with the same clauses) reuse them. A Meaning is never changed. One
+    build at a time: a second caller of the same clause waits for the first and takes its result."""
+    from monitor.embed import get_embedder
+
+    emb = get_embedder()
+    with _BUILDING:
+        return _build_meaning(emb, text, tuple(examples), tuple(counterexamples), threshold)
+
+
+_BUILDING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _build_meaning(emb: Embedder, text: str, examples: tuple[str, ...], counterexamples: tuple[str, ...],
+                   threshold: float | None) -> Meaning:
     """Embed a clause's statement, examples and counterexamples, and settle its threshold.
 
     An explicit ``about("...", t)`` wins. Else the default threshold, calibrated by the
@@ -90,9 +110,6 @@ def build_meaning(text: str, examples: Sequence[str] = (), counterexamples: Sequ
     """
     import numpy as np
 
-    from monitor.embed import get_embedder
-
-    emb = get_embedder()
     pos = emb.embed([text, *examples])
     neg = emb.embed(list(counterexamples)) if counterexamples else np.zeros((0, emb.dim), np.float32)
     if threshold is not None:
