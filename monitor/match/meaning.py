@@ -18,9 +18,9 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from monitor.match.text import split_sentences
 
@@ -89,15 +89,15 @@ def build_meaning(text: str, examples: Sequence[str] = (), counterexamples: Sequ
     from monitor.embed import get_embedder
 
     emb = get_embedder()
-    with _BUILDING:
-        return _build_meaning(emb, text, tuple(examples), tuple(counterexamples), threshold)
+    with _BUILDING:  # the model object is the key's first part (hashed by identity)
+        return _build_meaning(cast(Hashable, emb), text, tuple(examples), tuple(counterexamples), threshold)
 
 
 _BUILDING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=256)
-def _build_meaning(emb: Embedder, text: str, examples: tuple[str, ...], counterexamples: tuple[str, ...],
+def _build_meaning(model: Hashable, text: str, examples: tuple[str, ...], counterexamples: tuple[str, ...],
                    threshold: float | None) -> Meaning:
     """Embed a clause's statement, examples and counterexamples, and settle its threshold.
 
@@ -110,6 +110,7 @@ def _build_meaning(emb: Embedder, text: str, examples: tuple[str, ...], countere
     """
     import numpy as np
 
+    emb = cast("Embedder", model)
     pos = emb.embed([text, *examples])
     neg = emb.embed(list(counterexamples)) if counterexamples else np.zeros((0, emb.dim), np.float32)
     if threshold is not None:
