@@ -26,14 +26,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 def entity_memo(fn: F) -> F:
     """Entities expand to the same sub-tree in every rule naming them (hundreds of rules may
     share one): compute what depends only on that sub-tree once."""
-    memo: dict[Node, Any] = {}
+    # By identity: an entity's sub-tree is one shared object (query._ENTITY_CACHE), and hashing
+    # it would walk every alias, transliteration and inflection on each call. The node is kept
+    # with its result so its id is never reused while the entry lives.
+    memo: dict[int, tuple[Node, Any]] = {}
 
     @wraps(fn)
     def wrapper(node: Node) -> Any:
         if isinstance(node, Or) and node.label.startswith("@"):
-            if node not in memo:
-                memo[node] = fn(node)
-            return memo[node]
+            hit = memo.get(id(node))
+            if hit is None:
+                hit = memo[id(node)] = (node, fn(node))
+            return hit[1]
         return fn(node)
     return cast(F, wrapper)
 
@@ -111,7 +115,7 @@ def truth(node: Node) -> Truth:
         about = node
         return lambda ix: about_true(about, ix)
     seq = node
-    return lambda ix: bool(seq_occ(seq, ix))
+    return lambda ix: bool(seq_occ(seq, ix, first_only=True))
 
 
 def _cost(node: Node) -> int:
@@ -153,15 +157,26 @@ def spans(node: Node) -> Spans:
 
         def many(ix: DocIndex) -> list[Span]:
             out: list[Span] = []
+            # The article's words (a set) against the forms: the smaller side is walked, not
+            # an entity's thousand inflections and transliterations once per field.
+            found = forms.intersection(ix.uniq)
+            if not found:
+                return out
             for fi, f in enumerate(ix.fields):
                 pos = f.pos
-                present = forms & pos.keys()
+                present = [w for w in found if w in pos]
                 if present:
                     out.extend((fi, p, p + 1) for p in sorted(p for w in present for p in pos[w]))
             return out
         return many
     if isinstance(node, Or):
-        kids = [spans(c) for c in node.children]
+        # Plain words (an entity's one-word aliases in every spelling) in one lookup, as in truth().
+        plain = frozenset().union(*[f for c in node.children if (f := _plain_forms(c)) is not None])
+        kids = [spans(c) for c in node.children if _plain_forms(c) is None]
+        if plain:
+            kids.insert(0, spans(_words_node(plain)))
+        if len(kids) == 1:
+            return kids[0]
 
         def union(ix: DocIndex) -> list[Span]:
             out: list[Span] = []
