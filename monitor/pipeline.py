@@ -64,6 +64,20 @@ class PollReport:
 
 
 @dataclass(frozen=True)
+class PollStart:
+    """What a poll starts from: the source row's address, validators and lease, and whether it
+    is due."""
+
+    id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
+    lease_owner: str | None
+    disabled_at: datetime | None
+    due: bool
+
+
+@dataclass(frozen=True)
 class PollRecord:
     """One poll's outcome, waiting for its batch's transaction (``Pipeline._write_polls``)."""
 
@@ -89,7 +103,11 @@ class Pipeline:
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
         # Poll outcomes are committed in batches (group commit): a 304 costs a few column
         # writes, and a transaction each cost more than the request did (issue 15).
-        self.records: GroupCommit[PollRecord] = GroupCommit(engine, self._write_polls, name="poll-records")
+        self.records: GroupCommit[PollRecord, None] = GroupCommit(engine, self._write_polls, name="poll-records")
+        # Likewise the read that starts a poll: polls started together (a claim, run --once)
+        # share one query.
+        self.starts: GroupCommit[tuple[SourceConfig, bool, datetime], PollStart | None] = GroupCommit(
+            engine, self._read_starts, name="poll-starts")
         # The one switch for the sentence-embedding model: only a config that needs it (an
         # about() rule; cross-language stories) loads it and stores each article's vector.
         self.needs_embeddings = self.rules.uses_about or config.dedup.events
@@ -108,6 +126,7 @@ class Pipeline:
 
     async def aclose(self) -> None:
         await self.records.aclose()  # every poll's outcome is committed before the end
+        await self.starts.aclose()
         await self.fetcher.aclose()
 
     # -- sources ---------------------------------------------------------------------------
@@ -142,17 +161,15 @@ class Pipeline:
         """
         report = PollReport(source=sc.name)
         started = datetime.now(UTC)
-        t = _source_table()
-        due = and_(*due_condition(started, everything=force, timer_intervals={sc.name: sc.interval}))
-        with self.engine.connect() as conn:  # one read, no ORM: most polls end with a 304
-            row = conn.execute(core_select(t.c.id, t.c.url, t.c.etag, t.c.last_modified, t.c.lease_owner,
-                                      t.c.disabled_at, due.label("due")).where(t.c.name == sc.name)).one()
-        source_id, url, etag, last_modified = row.id, row.url, row.etag, row.last_modified
+        start = await self.starts.submit((sc, force, started))
+        if start is None:
+            raise LookupError(f"source {sc.name!r} is not in the database (sync_sources first)")
+        source_id, url, etag, last_modified = start.id, start.url, start.etag, start.last_modified
         # A leased source was claimed as due by the daemon's claim loop, which already moved
         # next_poll_at ahead as its crash guard: the claim is the due decision.
-        claimed = row.lease_owner is not None and row.disabled_at is None
-        if not claimed and not row.due:
-            report.status = "disabled" if row.disabled_at is not None else "not_due"
+        claimed = start.lease_owner is not None and start.disabled_at is None
+        if not claimed and not start.due:
+            report.status = "disabled" if start.disabled_at is not None else "not_due"
             return report
         try:
             return await self._poll(report, source_id, sc, url, etag, last_modified, started, release_lease)
@@ -312,13 +329,31 @@ class Pipeline:
             log.warning("article %s: no sentence vector (%s: %s)", article.url, type(exc).__name__, exc)
             return None
 
+    def _read_starts(self, s: Session, asks: list[tuple[SourceConfig, bool, datetime]]) -> list[PollStart | None]:
+        """What a batch of polls starts from, in one query: validators, the lease, and whether
+        each source is due (``due_condition`` as of the earliest start, for ``force`` and not)."""
+        t = _source_table()
+        now = min(started for _, _, started in asks)
+        intervals = {sc.name: sc.interval for sc, _, _ in asks}
+        forced = and_(*due_condition(now, everything=True))
+        timed = and_(*due_condition(now, timer_intervals=intervals))
+        rows = {row.name: row for row in s.connection().execute(
+            core_select(t.c.id, t.c.name, t.c.url, t.c.etag, t.c.last_modified, t.c.lease_owner, t.c.disabled_at,
+                        forced.label("forced"), timed.label("timed")).where(t.c.name.in_(sorted(intervals))))}
+        out: list[PollStart | None] = []
+        for sc, force, _ in asks:
+            row = rows.get(sc.name)
+            out.append(None if row is None else PollStart(row.id, row.url, row.etag, row.last_modified, row.lease_owner,
+                                                          row.disabled_at, bool(row.forced if force else row.timed)))
+        return out
+
     async def _record_poll(self, report: PollReport, source_id: int, sc: SourceConfig, started: datetime,
                            outcome: PollOutcome, release_lease: str | None) -> None:
         """The poll's outcome (schedule, validators, failures, notices), committed before this returns."""
-        await self.records.write(PollRecord(source_id, sc, started, outcome, release_lease))
+        await self.records.submit(PollRecord(source_id, sc, started, outcome, release_lease))
         report.lease_released = release_lease is not None
 
-    def _write_polls(self, s: Session, records: list[PollRecord]) -> None:
+    def _write_polls(self, s: Session, records: list[PollRecord]) -> list[None]:
         """Apply a batch of poll outcomes in one transaction: one read of the rows, one UPDATE
         per set of changed columns (executemany), the leases ended, the notices queued."""
         t = _source_table()
@@ -351,6 +386,7 @@ class Pipeline:
         if ends:
             conn.execute(update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == bindparam("b_owner"))
                          .values(lease_owner=None, lease_expires_at=None), ends)
+        return [None] * len(records)
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:
