@@ -33,7 +33,7 @@ from monitor.embed import EmbedderUnavailable
 from monitor.extract import pool as extract_pool
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline, PollReport
-from monitor.store.db import create_db_engine, upgrade, write_health
+from monitor.store.db import DatabaseNotWritable, create_db_engine, upgrade, write_health
 from monitor.store.leases import (
     AlreadyRunning,
     InstanceLock,
@@ -240,13 +240,13 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         try:
             self.lock.acquire()
-        except AlreadyRunning as exc:
-            log.error("%s", exc)
+            try:
+                return await self._run()
+            finally:
+                self.lock.release()
+        except (AlreadyRunning, DatabaseNotWritable) as exc:
+            log.error("not starting: %s", exc)
             return 1
-        try:
-            return await self._run()
-        finally:
-            self.lock.release()
 
     async def _run(self) -> int:
         cfg = self.config
@@ -411,14 +411,16 @@ class Daemon:
 
 async def run_once(config: Config, everything: bool) -> int:
     lock = InstanceLock(config.database_url)
-    try:
-        lock.acquire()
-    except AlreadyRunning as exc:
-        log.error("%s", exc)
-        return 1
     engine = create_db_engine(config.database_url)
     try:
+        lock.acquire()
         upgrade(engine)
+    except (AlreadyRunning, DatabaseNotWritable) as exc:
+        log.error("not starting: %s", exc)
+        engine.dispose()
+        lock.release()
+        return 1
+    try:
         try:
             pipeline = Pipeline(config, engine)
         except EmbedderUnavailable as exc:

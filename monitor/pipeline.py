@@ -32,7 +32,7 @@ from monitor.ingest import Ingest, new_article
 from monitor.match import rule_set
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.parse.urls import canonical_url
-from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
+from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import GroupCommit
 from monitor.store.db import session_scope
 from monitor.store.leases import due_condition
@@ -49,6 +49,7 @@ def _source_table() -> Table:
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 ENTRY_BATCH = 500  # entries looked up (2 parameters each) and fetched at a time
+LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_links_per_poll new ones a poll
 
 
 @dataclass
@@ -208,10 +209,25 @@ class Pipeline:
             log.info("source %s (%s): %s", source_id, sc.name, w)
 
         loop = asyncio.get_running_loop()
+        # A listing page or sitemap names pages to fetch, maybe thousands: at most
+        # ``max_links_per_poll`` new ones per poll, in the order the source lists them (newest
+        # first, as pages and sitemaps list them). The others stay unseen (nothing about them is
+        # stored), so the next poll, due within ``min_interval`` and sent without validators so
+        # that no 304 hides the page, takes the next ones.
+        budget = self.config.fetch.max_links_per_poll if sc.type in LINK_SOURCES else None
         # Bounded batches: a feed with 130,000 entries neither exceeds the database's parameter
         # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
         for start in range(0, len(result.entries), ENTRY_BATCH):
             new_entries = self._unseen(source_id, result.entries[start:start + ENTRY_BATCH])
+            if budget is not None:
+                if len(new_entries) >= budget and (len(new_entries) > budget
+                                                   or start + ENTRY_BATCH < len(result.entries)):
+                    outcome.more = True
+                    report.warnings.append(f"more than {self.config.fetch.max_links_per_poll} new links: "
+                                           f"the rest are fetched by the next polls ([fetch] max_links_per_poll)")
+                    log.info("source %s (%s): %s", source_id, sc.name, report.warnings[-1])
+                new_entries = new_entries[:budget]
+                budget -= len(new_entries)
             # Every page is fetched and extracted at once (in the extraction processes), and each
             # article is stored as soon as it and those before it are ready: storing overlaps
             # with extracting the rest instead of waiting for the whole batch.
@@ -223,6 +239,8 @@ class Pipeline:
             finally:
                 for task in pages:
                     task.cancel()
+            if outcome.more:
+                break
         # Only after every new article is stored: a crash before this commit re-polls the
         # source with its old validators (and finds those articles stored), never skips one.
         await self._record_poll(report, source_id, sc, started, outcome, release_lease)

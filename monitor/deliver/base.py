@@ -9,21 +9,22 @@ rate-limit overflow goes) and ``timeout``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import re
-import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor import config
 from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy
 from monitor.alerts.render import TEMPLATE_KEYS, AlertMessage, Templates
 from monitor.util import parse_duration, retry_after_seconds
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
 
 
 class DeliveryError(Exception):
@@ -154,6 +155,8 @@ def _ssl_context() -> ssl.SSLContext:
     tens of milliseconds, more than a whole request to a nearby webhook."""
     global _SSL
     if _SSL is None:
+        import ssl
+
         _SSL = ssl.create_default_context()
     return _SSL
 
@@ -180,6 +183,10 @@ async def reuse_connections() -> AsyncIterator[None]:
 async def post(channel: str, method: str, url: str, timeout: float, **kwargs: Any) -> httpx.Response:
     """One HTTP request to a platform; non-2xx becomes a DeliveryError (never logs secrets:
     only the channel name and the status, because tokens often sit in webhook URLs)."""
+    import asyncio
+
+    import httpx  # here, not at import: check-config imports every channel module
+
     from monitor.fetch.client import user_agent
 
     # The host names the receiver, as mail errors name their server; the rest of the URL may
