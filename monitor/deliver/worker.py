@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, bindparam, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from monitor import util
-from monitor.alerts.outbox import claim_next, delivery_key, release, sent_since
+from monitor.alerts.outbox import Claimed, claim, delivery_key, release, sent_since
 from monitor.alerts.payload import (
     DigestItem,
     DigestPayload,
@@ -57,7 +58,9 @@ class DeliverySettings:
                    dead_after=m.delivery_dead_after, lease=m.delivery_lease)
 
 
-_Outcome = tuple[Delivery, AlertMessage, "DeliveryError | None"]
+_Outcome = tuple[Claimed, AlertMessage, "DeliveryError | None"]
+_ALERT = core_select(*(Alert.__table__.c[name] for name in ("id", "kind", "rule", "payload", "created_at"))  # type: ignore[attr-defined]
+                     ).where(Alert.__table__.c.id == bindparam("alert_id"))  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -92,7 +95,7 @@ def story_articles(session: Session, article_id: int) -> tuple[str, list[int]]:
     return f"article:{article_id}", [article_id]
 
 
-def thread_root(session: Session, d: Delivery, article_id: int | None) -> str | None:
+def thread_root(session: Session, d: Claimed, article_id: int | None) -> str | None:
     """Key of the first delivery already sent on this channel about the same story."""
     if article_id is None:
         return None
@@ -175,10 +178,10 @@ class Deliverer:
                     quiet = self.quiet_channels(now)
                     if channel is not None and channel in quiet:
                         return
-                    did = claim_next(s, self.owner, now, self.settings.lease, quiet | failing | exclude, channel)
-                    if did is None:
+                    d = claim(s, self.owner, now, self.settings.lease, quiet | failing | exclude, channel)
+                    if d is None:
                         return
-                    d, msg = self._prepare(s, did, now, report)
+                    msg = self._prepare(s, d, now, report)
                 if budget[0] is not None:
                     budget[0] -= 1
                 if msg is None:
@@ -195,13 +198,10 @@ class Deliverer:
                     self._record(s, *outcome, report)
 
     # -- one delivery -------------------------------------------------------------------------
-    def _prepare(self, s: Session, did: int, now: datetime,
-                 report: DeliveryReport) -> tuple[Delivery, AlertMessage | None]:
+    def _prepare(self, s: Session, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
         """Decide under the claim: send now (a message), or hold it for a digest (None)."""
-        d = s.get(Delivery, did)
-        assert d is not None
-        alert = s.get(Alert, d.alert_id)
-        assert alert is not None
+        did = d.id
+        alert = s.connection().execute(_ALERT, {"alert_id": d.alert_id}).one()
         payload = parse_payload(alert.payload)
         article_id = payload.article_id if isinstance(payload, MatchPayload) else None
         if alert.kind == "match":
@@ -219,16 +219,15 @@ class Deliverer:
             if hold_until is not None:
                 release(s, did, self.owner, status="digest", digest_due_at=hold_until.astimezone(UTC))
                 report.held += 1
-                return d, None
+                return None
         channel = self.channels.get(d.channel)
-        msg = AlertMessage(
+        return AlertMessage(
             alert_id=alert.id or 0, delivery_key=d.key, payload=payload,
             also_reported_by=tuple(also_reported_by(s, article_id)) if alert.kind == "match" else (),
             thread_root_key=thread_root(s, d, article_id)
             if alert.kind == "match" and channel is not None and channel.threads else None)
-        return d, msg
 
-    async def _send(self, d: Delivery, msg: AlertMessage) -> DeliveryError | None:
+    async def _send(self, d: Claimed, msg: AlertMessage) -> DeliveryError | None:
         """Send one claimed delivery; the error (None when the channel accepted it)."""
         assert d.id is not None
         did = d.id
@@ -258,7 +257,7 @@ class Deliverer:
                 error = DeliveryError(f"{type(exc).__name__}: {exc}")
         return error
 
-    def _record(self, s: Session, d: Delivery, msg: AlertMessage, error: DeliveryError | None,
+    def _record(self, s: Session, d: Claimed, msg: AlertMessage, error: DeliveryError | None,
                 report: DeliveryReport) -> None:
         """Record a sent delivery's outcome in ``s`` (the caller's transaction)."""
         now = self.clock()

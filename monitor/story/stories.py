@@ -452,10 +452,10 @@ def also_reported_by(session: Session, article_id: int) -> list[str]:
     the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
     their reports in the story.
     """
-    story_id = session.exec(select(Article.story_id).where(Article.id == article_id)).first()
-    own = session.exec(select(Article.source_id).where(Article.id == article_id)).first()
-    if story_id is None:
+    row = session.exec(select(Article.story_id, Article.source_id).where(Article.id == article_id)).first()
+    if row is None or row[0] is None:
         return []
+    story_id, own = row
     rows = session.exec(
         select(Source.name, Article.language).join(Source, col(Source.id) == col(Article.source_id))
         .where(Article.story_id == story_id, Article.source_id != own).order_by(col(Article.id))).all()
