@@ -14,23 +14,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench.pg import create_database, drop_database
 from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import build_channel, reuse_connections
 from monitor.deliver.worker import Deliverer
 from monitor.store import create_db_engine, upgrade
-
-PG_ADMIN = os.environ.get("MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -92,40 +89,19 @@ async def _outbox(db_url: str, hook_url: str) -> float:
     return took
 
 
-def _pg_url() -> tuple[str, str] | None:
-    try:
-        import psycopg
-
-        admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
-        name = f"monitor_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, name
-    except Exception:
-        return None
-
-
-def _pg_drop(name: str) -> None:
-    import psycopg
-
-    admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _round(hook: str, n: int) -> dict[str, float]:
     took = {"plain POSTs (baseline)": asyncio.run(_baseline(hook, n))}
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         _add(url, n)
         took["outbox on SQLite"] = asyncio.run(_outbox(url, hook))
-    pg = _pg_url()
+    pg = create_database()
     if pg:
         try:
             _add(pg[0], n)
             took["outbox on PostgreSQL"] = asyncio.run(_outbox(pg[0], hook))
         finally:
-            _pg_drop(pg[1])
+            drop_database(pg[1])
     return took
 
 
