@@ -294,8 +294,7 @@ class Daemon:
         log.info("monitor running: %d sources, %d rules, %d channels (instance %s)", len(cfg.sources),
                  len(cfg.rules), len(cfg.channels), self.owner)
         systemd.notify("READY=1", f"STATUS=running: {len(cfg.sources)} sources", f"MAINPID={os.getpid()}")
-        if any(sc.full_text for sc in cfg.sources):
-            extract_pool.warm_up_soon()  # extraction workers load now, not on the first article
+        # The extraction workers start with the first page to extract (see monitor.extract.pool).
 
         await self.stop_event.wait()
 
