@@ -1,7 +1,7 @@
 """What the durable outbox costs: alerts per second to a loopback webhook, outbox vs plain POSTs.
 
-Baseline: the same JSON bodies POSTed one after another with the same HTTP code (one client,
-its connection kept open, as a plain script would) and no database.
+Baseline: the same JSON bodies (rendered and signed by the webhook channel) POSTed one after
+another by one plain httpx client (its connection kept open, as a plain script would), no database.
 Outbox: the real worker (claim with a lease, render, sign, POST, record) on SQLite and, when it
 is reachable, PostgreSQL. The ratio is what durability and exactly-once bookkeeping cost.
 Each variant runs ``--rounds`` times, interleaved (load on a shared machine swings all alike);
@@ -23,9 +23,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.pg import create_database, drop_database
 from monitor.alerts.render import AlertMessage
-from monitor.deliver.base import build_channel, reuse_connections
+from monitor.deliver.base import build_channel
+from monitor.deliver.channels.webhook import WebhookChannel
 from monitor.deliver.worker import Deliverer
 from monitor.store import create_db_engine, upgrade
 
@@ -71,10 +74,12 @@ async def _baseline(hook_url: str, n: int) -> float:
     channel = build_channel("hook", "webhook", {"url": hook_url, "secret": "s"})
     payload = {"kind": "match", "rule": "kz", "title": "t", "url": "u", "outlet": "o", "article_id": 1,
                "statements": [{"text": "Kazakhstan is a venue for negotiations.", "highlights": [[16, 21]]}]}
+    assert isinstance(channel, WebhookChannel)
     start = time.perf_counter()
-    async with reuse_connections():
+    async with httpx.AsyncClient() as client:  # one client, its connection kept, as a plain script
         for i in range(n):
-            await channel.send(AlertMessage.from_payload(i, f"kz:{i}:hook", payload))
+            body, headers = channel.build(AlertMessage.from_payload(i, f"kz:{i}:hook", payload))
+            (await client.post(hook_url, content=body, headers=headers)).raise_for_status()
     return time.perf_counter() - start
 
 
