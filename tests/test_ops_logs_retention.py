@@ -177,4 +177,4 @@ def test_stats_command(tmp_path: Path) -> None:
     assert f"oldest pending delivery: {d.id} since" in text and "KiB" in text
     pruned = run_monitor(cfg, "prune")
     # 40 days unmatched and 400 days matched go; 40 days matched stays (alerts are kept 90 days).
-    assert pruned.returncode == 0 and pruned.stdout.strip() == "deleted 1 alert, 2 article, 1 delivery, 1 match"
+    assert pruned.returncode == 0 and pruned.stdout.strip() == "deleted 1 alert, 2 articles, 1 delivery, 1 match"
