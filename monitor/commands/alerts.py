@@ -82,15 +82,15 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
 
 
 def _when(it: dict[str, Any], now: datetime) -> str:
-    """What happens to a delivery next, or happened last, in human terms: ``sent 2 min ago``,
-    ``retry in 30 s``, ``digest in 5 h``, ``queued 1 h ago``."""
+    """What happens to a delivery next, or happened last, in human terms beside its status:
+    ``2 min ago`` (sent), ``retry in 30 s``, ``digest in 5 h``, ``queued 1 h ago``."""
     from monitor.util import human_delta
 
     def at(key: str) -> datetime | None:
         return datetime.fromisoformat(it[key]) if it.get(key) else None
 
     if it["status"] == "sent" and it["sent"]:
-        return f"sent {human_delta(at('sent'), now)}"
+        return human_delta(at("sent"), now)
     nxt = at("next_attempt")
     if it["status"] in ("pending", "failed") and nxt is not None:
         word = "retry" if it["status"] == "failed" else "due"
