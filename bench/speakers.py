@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,21 +188,44 @@ def main_speaker() -> dict[str, Any]:
     return {"rows": dict(rows), "misses": misses}
 
 
-def _baseline(ref: str) -> dict[str, Any] | None:
-    """This script run on the code of ``ref`` (imported from a temporary export)."""
+def first_match(lang: str) -> dict[str, float]:
+    """CPU ms of a fresh process's first ``match`` of a report in ``lang`` (what its first alert
+    waits for: speaker patterns, country names, gates) and of the same match again."""
+    import time
+
+    from monitor.match import Document, RuleSet
+    r = next(r for r in _load() if r["language"] == lang)
+    rules = RuleSet([("r", r["rule"])], ENTITIES)
+    doc = Document(title=r["title"], body=r["text"], lang=r["language"])
+    out = {}
+    for key in ("first", "again"):
+        t0 = time.process_time()
+        rules.match(doc)
+        out[key] = (time.process_time() - t0) * 1000
+    return out
+
+
+def _run(args: list[str], pythonpath: str | None = None) -> Any:
+    """This script's JSON output in a fresh process (the code under ``pythonpath`` first)."""
+    env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else dict(os.environ)
+    out = subprocess.run([sys.executable, __file__, "--json", "--no-baseline", *args], env=env,
+                         capture_output=True, text=True, cwd=pythonpath or ROOT)
+    if out.returncode:
+        print(out.stderr, file=sys.stderr)
+        return None
+    return json.loads(out.stdout)
+
+
+def _baseline(ref: str, first_langs: Sequence[str] = ()) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """This script run on the code of ``ref`` (imported from a temporary export): the scores,
+    and the first-match cost per language of ``first_langs``."""
     with tempfile.TemporaryDirectory() as tmp:
         arch = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "monitor"], capture_output=True)
         if arch.returncode:
             print(f"baseline {ref}: {arch.stderr.decode().strip()}", file=sys.stderr)
-            return None
+            return None, {}
         subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
-        env = {**os.environ, "PYTHONPATH": tmp}
-        out = subprocess.run([sys.executable, __file__, "--json", "--no-baseline"], env=env,
-                             capture_output=True, text=True, cwd=tmp)
-        if out.returncode:
-            print(out.stderr, file=sys.stderr)
-            return None
-        return json.loads(out.stdout)
+        return _run([], tmp), {lang: _run(["--first-match", lang], tmp) for lang in first_langs}
 
 
 def main() -> int:
@@ -210,13 +234,21 @@ def main() -> int:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--misses", action="store_true", help="list every wrong speaker or quote")
+    ap.add_argument("--first-match", metavar="LANG", help=argparse.SUPPRESS)  # one fresh process's row
+    ap.add_argument("--first-langs", default="en,ru,zh",
+                    help="languages of the first-match cost rows (comma-separated; '' for none)")
     args = ap.parse_args()
+    if args.first_match:
+        print(json.dumps(first_match(args.first_match)))
+        return 0
     recs = _load()
     now = score(recs)
     if args.json:
         print(json.dumps(now))
         return 0
-    base = None if args.no_baseline else _baseline(args.baseline)
+    first_langs = [x for x in args.first_langs.split(",") if x]
+    base, base_first = (None, {}) if args.no_baseline else _baseline(args.baseline, first_langs)
+    now_first = {lang: _run(["--first-match", lang]) for lang in first_langs}
     print(f"speaker and quote accuracy per language ({len(recs)} reports; baseline {args.baseline})")
     print(f"{'lang':<5} {'n':>3}  {'speaker base':>12} {'speaker now':>11}  {'quote base':>10} {'quote now':>9}")
     ok = True
@@ -249,6 +281,13 @@ def main() -> int:
         if args.misses:
             for m in ms["misses"]:
                 print("  miss", m)
+    if now_first:
+        print("\nfirst match of a fresh process (CPU ms; 'again': the same match once more)")
+        print(f"{'lang':<5} {'first base':>10} {'again base':>10} {'first now':>10} {'again now':>10}")
+        for lang, now_ms in now_first.items():
+            b_ms = base_first.get(lang) or {}
+            cells = [f"{d[k]:.0f}" if d and k in d else "-" for d in (b_ms, now_ms) for k in ("first", "again")]
+            print(f"{lang:<5} " + " ".join(f"{c:>10}" for c in cells))
     return 0 if ok else 1
 
 

@@ -31,7 +31,7 @@ from monitor.ingest import Ingest, new_article
 from monitor.match import rule_set
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.parse.urls import canonical_url
-from monitor.sources import HTML_ACCEPT, fetch_source, robots_enabled
+from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.db import session_scope
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source

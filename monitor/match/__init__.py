@@ -10,21 +10,29 @@ Public interface, used by the pipeline and the CLI:
   calibrate its ``about("...")`` clauses (monitor.match.meaning); ``RuleSet.uses_about`` says
   whether the embedding model is needed.
 - ``rule_set(config)``: the RuleSet of a config's rules.
+
+Importing the package registers the query and alias checks with the config; the engine is
+imported with the first RuleSet, so ``check-config`` does not compile the speaker patterns.
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor import config
-from monitor.match.engine import RuleSet, body_statements, compile_query
-from monitor.match.query import QuerySyntaxError, entity_alias_problem, has_about
+from monitor.match.query import QuerySyntaxError, entity_alias_problem, has_about, parse_query
 from monitor.match.types import Document, Hit, RuleMatch, Statement
+from monitor.util import lazy_exports
+
+if TYPE_CHECKING:
+    from monitor.match.engine import RuleSet, body_statements, compile_query
 
 
 def query_problem(query: str, entities: Mapping[str, Any]) -> str | None:
     """Why a rule's query cannot be used (with a caret under the column), or None."""
     try:
-        tree = compile_query(query, entities)
+        tree = parse_query(query, entities)  # = compile_query, without importing the engine
     except QuerySyntaxError as exc:
         return exc.describe()
     if has_about(tree):
@@ -38,6 +46,8 @@ def query_problem(query: str, entities: Mapping[str, Any]) -> str | None:
 
 def rule_set(cfg: config.Config, names: set[str] | None = None) -> RuleSet:
     """The config's rules (or the named ones), with their entities and examples."""
+    from monitor.match.engine import RuleSet
+
     rules = [r for r in cfg.rules if names is None or r.name in names]
     return RuleSet([(r.name, r.query) for r in rules], {e.name: e for e in cfg.entities},
                    {r.name: (r.examples, r.counterexamples) for r in rules})
@@ -48,3 +58,6 @@ config.register_alias_check(entity_alias_problem)
 
 __all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
            "compile_query", "rule_set"]
+# The engine (speaker patterns, Aho-Corasick) on first use: check-config needs only the parser.
+__getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query"),
+                                                   "monitor.match.engine"))

@@ -26,14 +26,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 def entity_memo(fn: F) -> F:
     """Entities expand to the same sub-tree in every rule naming them (hundreds of rules may
     share one): compute what depends only on that sub-tree once."""
-    memo: dict[Node, Any] = {}
+    # By identity: an entity's sub-tree is one shared object (query._ENTITY_CACHE), and hashing
+    # it would walk every alias, transliteration and inflection on each call. The node is kept
+    # with its result so its id is never reused while the entry lives.
+    memo: dict[int, tuple[Node, Any]] = {}
 
     @wraps(fn)
     def wrapper(node: Node) -> Any:
         if isinstance(node, Or) and node.label.startswith("@"):
-            if node not in memo:
-                memo[node] = fn(node)
-            return memo[node]
+            hit = memo.get(id(node))
+            if hit is None:
+                hit = memo[id(node)] = (node, fn(node))
+            return hit[1]
         return fn(node)
     return cast(F, wrapper)
 

@@ -19,7 +19,19 @@ import ahocorasick
 
 from monitor.match.compiled import Truth, entity_memo, truth
 from monitor.match.evaluate import FIELD_NAMES, DocIndex, about_score, evidence, is_true
-from monitor.match.query import About, And, Meta, Near, Node, Not, Or, Seq, has_about, parse_query
+from monitor.match.query import (
+    About,
+    And,
+    Meta,
+    Near,
+    Node,
+    Not,
+    Or,
+    Seq,
+    W,
+    has_about,
+    parse_query,
+)
 from monitor.match.speakers import Attributor, Entities, attribute
 from monitor.match.statements import Candidate, is_direct, rank
 from monitor.match.text import fold, split_sentences, words
@@ -57,16 +69,18 @@ def _stems(node: Node) -> list[str]:
     return []
 
 
+@lru_cache(maxsize=65536)
+def _word_keys(w: W) -> frozenset[Key]:
+    """The keys of one word position (the same W object recurs across rules: computed once)."""
+    if w.kind == "exact":
+        return frozenset(("=", f) for f in w.forms)
+    if w.kind == "cased":
+        return frozenset({("=", fold(w.stem))})
+    return frozenset({("*", w.stem)})
+
+
 def _seq_keys(node: Seq) -> list[frozenset[Key]]:
-    out = []
-    for w in node.words:
-        if w.kind == "exact":
-            out.append(frozenset(("=", f) for f in w.forms))
-        elif w.kind == "cased":
-            out.append(frozenset({("=", fold(w.stem))}))
-        else:
-            out.append(frozenset({("*", w.stem)}))
-    return out
+    return [_word_keys(w) for w in node.words]
 
 
 @entity_memo

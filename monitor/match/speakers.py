@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import regex as re
@@ -266,69 +266,75 @@ class _Rx:
     lang: str
 
 
-def _compile() -> list[_Rx]:
+@cache
+def _lang_patterns(code: str) -> tuple[_Rx, ...]:
+    """One language's patterns, compiled the first time a sentence holds one of its speech words:
+    each embeds the speaker phrase (every language's roles and bodies), so all nine languages
+    together cost about a second of CPU, which a process's first alert should not wait for."""
+    lang = BY_CODE[code]
+    v = _verbs(lang)
+    pron = rf"(?:{lang.pronouns})"
+    ci = "(?i:" + v + ")"
+    if code == "zh":
+        b = r"(?:^|(?<=[。！？；，、：”」】\s]))"
+        who = rf"(?P<who>{_ZH_WHO})"
+        return (
+            _Rx("before", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
+            _Rx("in", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
+            _Rx("in", re.compile(rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
+        )
     out: list[_Rx] = []
-    for lang in LANGS:
-        v = _verbs(lang)
-        pron = rf"(?:{lang.pronouns})"
-        flags = re.IGNORECASE if lang.code != "zh" else 0
-        ci = "(?i:" + v + ")"
-        if lang.code == "zh":
-            b = r"(?:^|(?<=[。！？；，、：”」】\s]))"
-            who = rf"(?P<who>{_ZH_WHO})"
-            out += [
-                _Rx("before", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
-                _Rx("in", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
-                _Rx("in", re.compile(rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
-                _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), ""),  # no verb: ungated
-            ]
-            continue
-        who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
-        # Quotation closed by the attribution: «...», — заявил Токаев / "...", Tokayev said.
-        out.append(_Rx("after", re.compile(
-            rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+{who}"), lang.code))
-        out.append(_Rx("after", re.compile(
-            rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{who}\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"),
-            lang.code))
-        # Quotation opened by it: Tokajew sagte: „...
-        out.append(_Rx("before", re.compile(
-            rf"{who}\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]"), lang.code))
-        # Reported speech in the sentence.
-        out.append(_Rx("in", re.compile(rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
-                                        rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)"),
-                       lang.code))
-        out.append(_Rx("in", re.compile(rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
-                                        rf"(?:\s+\w+){{0,2}}?\s+(?P<who>{_WHO})"), lang.code))
-        if lang.according:
-            out.append(_Rx("in", re.compile(rf"(?<!\w)(?i:{lang.according})\s+{who}"), lang.code))
-        if lang.according_after:
-            out.append(_Rx("in", re.compile(rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))(?i:{lang.according_after})"),
-                           lang.code))
-        if lang.verb_final:
-            # Subject first, speech verb last: "Tokayev, ... belirtti." / "Тоқаев ... мәлімдеді."
-            out.append(_Rx("final", re.compile(rf"^\W*(?P<who>{_WHO})[\s,][^.!?]*?(?<!\w){ci}\W*$"),
-                           lang.code))
-        if lang.lead_in:
-            lead = lang.lead_in.replace("{verbs}", lang.verbs)
-            out.append(_Rx("next", re.compile(rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)(?P<who>{_WHO})"),
-                           lang.code))
-        del flags
-    # French inversion after a quotation: « ... », a-t-il déclaré / déclare-t-elle.
-    out.append(_Rx("after", re.compile(rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)"), "fr"))
-    # Headlines (and interview-style body sentences): "Name: statement", "statement — Name".
-    out.append(_Rx("head", re.compile(rf"^\W*(?P<who>{_WHO})\s?:\s"), ""))
-    out.append(_Rx("tail", re.compile(rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$"), ""))
-    return out
+    who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
+    # Quotation closed by the attribution: «...», — заявил Токаев / "...", Tokayev said.
+    out.append(_Rx("after", re.compile(
+        rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+{who}"), code))
+    out.append(_Rx("after", re.compile(
+        rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{who}\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"),
+        code))
+    # Quotation opened by it: Tokajew sagte: „...
+    out.append(_Rx("before", re.compile(
+        rf"{who}\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]"), code))
+    # Reported speech in the sentence.
+    out.append(_Rx("in", re.compile(rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
+                                    rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)"),
+                   code))
+    out.append(_Rx("in", re.compile(rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
+                                    rf"(?:\s+\w+){{0,2}}?\s+(?P<who>{_WHO})"), code))
+    if lang.according:
+        out.append(_Rx("in", re.compile(rf"(?<!\w)(?i:{lang.according})\s+{who}"), code))
+    if lang.according_after:
+        out.append(_Rx("in", re.compile(rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))(?i:{lang.according_after})"),
+                       code))
+    if lang.verb_final:
+        # Subject first, speech verb last: "Tokayev, ... belirtti." / "Тоқаев ... мәлімдеді."
+        out.append(_Rx("final", re.compile(rf"^\W*(?P<who>{_WHO})[\s,][^.!?]*?(?<!\w){ci}\W*$"), code))
+    if lang.lead_in:
+        lead = lang.lead_in.replace("{verbs}", lang.verbs)
+        out.append(_Rx("next", re.compile(rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)(?P<who>{_WHO})"),
+                       code))
+    return tuple(out)
 
 
-_PATTERNS: list[_Rx] | None = None
+@lru_cache(maxsize=1)
+def _shared_patterns() -> tuple[_Rx, ...]:
+    """The patterns after the languages' own, in this order: Chinese headlines (no verb, so
+    ungated), French inversion, headline conventions."""
+    return (
+        _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), ""),
+        # French inversion after a quotation: « ... », a-t-il déclaré / déclare-t-elle.
+        _Rx("after", re.compile(rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)"), "fr"),
+        # Headlines (and interview-style body sentences): "Name: statement", "statement — Name".
+        _Rx("head", re.compile(rf"^\W*(?P<who>{_WHO})\s?:\s"), ""),
+        _Rx("tail", re.compile(rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$"), ""),
+    )
 
 
-def _patterns() -> list[_Rx]:
-    global _PATTERNS
-    if _PATTERNS is None:
-        _PATTERNS = _compile()
-    return _PATTERNS
+def _patterns(present: Iterable[str]) -> list[_Rx]:
+    """The patterns of the languages in ``present`` and the shared ones, in table order (ties
+    between speakers found at one position go to the earlier pattern)."""
+    langs = set(present)
+    out = [p for lang in LANGS if lang.code in langs for p in _lang_patterns(lang.code)]
+    return out + list(_shared_patterns())
 
 
 # --- classifying a phrase -------------------------------------------------------------------
@@ -597,7 +603,7 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
     seg = text[start:end]
     gates = _gates()
     present = {code for code, rx in gates.items() if rx.search(seg)}
-    for p in _patterns():
+    for p in _patterns(present):
         if p.kind not in kinds or (p.lang and p.lang not in present):
             continue
         for m in p.rx.finditer(seg):

@@ -6,8 +6,6 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-import httpx
-
 from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import ChannelType, post, register, url_problem
 from monitor.deliver.channels.common import HttpChannel, cut, fit, meta, quote_marked
@@ -72,6 +70,8 @@ class DiscordChannel(HttpChannel):
         return body
 
     async def send(self, msg: AlertMessage) -> None:
+        import httpx
+
         url = str(httpx.URL(self.opts["url"]).copy_merge_params({"wait": "true"}))
         await post(self.label(), "POST", url, self.timeout, json=self.build(msg))
 

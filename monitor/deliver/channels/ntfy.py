@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-import httpx
-
 from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import ChannelType, post, register, url_problem
 from monitor.deliver.channels.common import HttpChannel, cut, fit
@@ -21,6 +19,8 @@ class NtfyChannel(HttpChannel):
     type = "ntfy"
 
     def build(self, msg: AlertMessage) -> tuple[str, dict[str, Any]]:
+        import httpx
+
         u = httpx.URL(self.opts["url"])
         topic = self.opts.get("topic")
         path = u.path.rstrip("/")
@@ -56,6 +56,8 @@ class NtfyOptions(TypedDict, total=False):
 
 
 def problems(opts: Mapping[str, Any]) -> list[str]:
+    import httpx  # here, not at import: check-config imports every channel module
+
     p = url_problem(opts)
     url = opts.get("url")
     if not p and isinstance(url, str) and "topic" not in opts and not httpx.URL(url).path.strip("/"):

@@ -1,0 +1,234 @@
+"""Benchmark: start-up time of the command line and of the daemon, against bare Python.
+
+    python -m bench.startup [--runs 3]
+
+Each row is a fresh process, timed from outside, ``--runs`` times (interleaved, so a burst of
+load from other work on the machine hits every row alike), after one warm-up run of each command
+with bytecode caching on (as after ``pip install``):
+
+- ``python -c pass`` and ``python -c "import httpx, feedparser"``: the baselines (the interpreter,
+  and the two libraries any feed reader needs).
+- ``monitor --help``.
+- ``monitor check-config`` on the bundled ``config.toml`` (its ``${...}`` secrets set to dummy
+  values): loads it and runs every stage's checks, including the sentence-model check its
+  ``about()`` rule needs.
+- ``monitor run``, to the first request reaching a loopback feed server: a fresh SQLite database,
+  one feed, a keyword rule, a webhook channel, everything else default ("keyword rule"); and the
+  bundled ``config.toml`` with its five sources pointed at the loopback server ("bundled config":
+  its ``about()`` rule makes the daemon load the sentence model).
+
+Printed: wall ms and CPU ms (user+sys; for ``run`` the daemon's CPU when the first request
+arrives, read from /proc), median of the runs with min..max, and the wall ratio to
+``import httpx, feedparser``. CPU time is shown because the machine is shared: wall time grows
+with other people's load, CPU time much less. Targets (issue 15): ``--help`` <= 250 ms,
+``check-config`` <= 400 ms, first poll <= 500 ms after start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRETS = {"SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "alerts", "SMTP_PASSWORD": "dummy",
+           "ALERT_EMAIL_FROM": "monitor@example.org", "ALERT_EMAIL_TO": "analyst@example.org",
+           "WEBHOOK_URL": "https://hooks.example.org/news", "SLACK_WEBHOOK_URL": "https://hooks.example.org/s"}
+FEED = (b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+        b"<link>http://127.0.0.1/</link><description>d</description></channel></rss>")
+RUN_TIMEOUT = 60.0
+
+
+def monitor_cmd() -> list[str]:
+    """The installed ``monitor`` script next to this interpreter (what a user runs), else -m."""
+    script = Path(sys.executable).parent / "monitor"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
+
+
+def _env() -> dict[str, str]:
+    """The secrets the bundled config names, this checkout first on the path, and bytecode
+    caching on (``pip install`` compiles it; without it every run compiles monitor's source
+    again, which is not what a user waits for)."""
+    env = {**os.environ, **SECRETS, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall ms, CPU ms of the process and its children) of one command that must succeed."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
+    return wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000
+
+
+class FeedServer:
+    """A loopback HTTP server that serves an empty RSS feed at any path and notes when the first
+    request arrived."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.arrived = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if server.first is None:
+                    server.first = time.perf_counter()
+                    server.arrived.set()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(FEED)))
+                self.end_headers()
+                self.wfile.write(FEED)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.httpd.server_address[1])
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def reset(self) -> None:
+        self.first = None
+        self.arrived.clear()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _cpu_ms(pid: int) -> float:
+    """User+sys CPU of a running process so far (its forked helpers are not counted)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def keyword_config(d: Path, port: int) -> Path:
+    path = d / "config.toml"
+    path.write_text(f"""[monitor]
+database = "sqlite:///{d / 'm.db'}"
+
+[fetch]
+allow_private_networks = true
+
+[[source]]
+name = "feed"
+url = "http://127.0.0.1:{port}/feed.xml"
+interval = "5m"
+
+[[rule]]
+name = "officials"
+query = 'government OR minister OR president'
+channels = ["hook"]
+
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+""", encoding="utf-8")
+    return path
+
+
+def bundled_config(d: Path, port: int | None = None) -> Path:
+    """The bundled config.toml (and its rules/ files) in ``d``; with ``port``, its sources on
+    loopback and its database in ``d``."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    shutil.copytree(ROOT / "rules", d / "rules")
+    if port is not None:
+        n = iter(range(100))
+        text = re.sub(r'(?m)^url = "https://[^"]+/(rss|feed)[^"]*"',
+                      lambda m: f'url = "http://127.0.0.1:{port}/feed{next(n)}.xml"', text)
+        text = text.replace("allow_private_networks = false", "allow_private_networks = true")
+        text = re.sub(r'(?m)^database = "[^"]*"', f'database = "sqlite:///{d / "m.db"}"', text)
+    path = d / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def first_poll(config: Path, server: FeedServer) -> tuple[float, float]:
+    """(ms from starting ``monitor run`` to the first request at the feed server, the daemon's
+    CPU ms by then)."""
+    server.reset()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*monitor_cmd(), "--config", str(config), "run"], cwd=config.parent, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        if not server.arrived.wait(RUN_TIMEOUT):
+            proc.terminate()
+            err = proc.communicate(timeout=30)[1].decode(errors="replace")
+            sys.exit(f"monitor run: no request within {RUN_TIMEOUT:g} s:\n{err[-3000:]}")
+        cpu = _cpu_ms(proc.pid)
+        assert server.first is not None
+        return (server.first - t0) * 1000, cpu
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    py = sys.executable
+    server = FeedServer()
+    rows: dict[str, list[tuple[float, float]]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            (d / "check").mkdir()
+            checked = bundled_config(d / "check")
+            commands: dict[str, list[str]] = {
+                "python -c pass": [py, "-c", "pass"],
+                "python -c 'import httpx, feedparser'": [py, "-c", "import httpx, feedparser"],
+                "monitor --help": [*monitor_cmd(), "--help"],
+                "monitor check-config (bundled)": [*monitor_cmd(), "--config", str(checked), "check-config"],
+            }
+            for cmd in commands.values():  # warm-up: bytecode written, files in the page cache
+                timed(cmd, d)
+            for run in range(args.runs):
+                for name, cmd in commands.items():
+                    rows.setdefault(name, []).append(timed(cmd, d))
+                for k, (name, make) in enumerate((("monitor run -> first poll (keyword rule)", keyword_config),
+                                                  ("monitor run -> first poll (bundled config)", bundled_config))):
+                    where = d / f"run{run}-{k}"
+                    where.mkdir()
+                    rows.setdefault(name, []).append(first_poll(make(where, server.port), server))
+    finally:
+        server.close()
+
+    def stat(vals: list[float]) -> str:
+        return f"{statistics.median(vals):,.0f} ({min(vals):,.0f}..{max(vals):,.0f})"
+
+    base = statistics.median(w for w, _ in rows["python -c 'import httpx, feedparser'"])
+    print(f"{args.runs} runs each, median (min..max); {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"| {'what':<43} | {'wall ms':>22} | {'CPU ms':>22} | {'wall x httpx+feedparser':>23} |")
+    print("|" + "|".join("-" * w for w in (45, 24, 24, 25)) + "|")
+    for name, rs in rows.items():
+        walls, cpus = [w for w, _ in rs], [c for _, c in rs]
+        print(f"| {name:<43} | {stat(walls):>22} | {stat(cpus):>22} | {statistics.median(walls) / base:>23.2f} |")
+
+
+if __name__ == "__main__":
+    main()

