@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import loopback
+
 ITEMS = 10
 SCENARIOS = ("baseline", "all 304", "mix")
 
@@ -69,30 +71,7 @@ def serve(port: int, hosts: int) -> None:
         return (b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: " + etag
                 + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
-    class Http(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.t: Any = transport
-            self.buf = b""
-
-        def data_received(self, data: bytes) -> None:
-            self.buf += data
-            while b"\r\n\r\n" in self.buf:
-                head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-                lines = head.split(b"\r\n")
-                inm = None
-                for line in lines[1:]:
-                    if line[:14].lower() == b"if-none-match:":
-                        inm = line[14:].strip()
-                self.t.write(respond(lines[0].split(b" ")[1], inm))
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(Http, [f"127.0.0.{h + 1}" for h in range(hosts)], port, backlog=1024)
-        print("ready", flush=True)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(run())
+    loopback.serve(lambda method, path, headers: respond(path, headers.get(b"if-none-match")), hosts, port)
 
 
 # -- the clients -----------------------------------------------------------------------------

@@ -39,6 +39,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import loopback
+from bench.loopback import NOT_FOUND, daemon_config, response
+
 FEEDS = 10
 ROOT = Path(__file__).resolve().parent.parent
 RULE = "government OR minister OR president"
@@ -67,7 +70,7 @@ def corpus_pages(variants: int) -> dict[str, tuple[str, bytes]]:
 def host(f: int, port: int) -> str:
     """Feed ``f`` and its pages are on their own loopback address: ten outlets, ten hosts (the
     per-host connection limit applies to each, as it would to real outlets)."""
-    return f"http://127.0.0.{f + 1}:{port}"
+    return f"http://{loopback.host_address(f)}:{port}"
 
 
 def feeds(pages: dict[str, tuple[str, bytes]], port: int) -> dict[str, bytes]:
@@ -93,43 +96,13 @@ def serve(port: int, variants: int) -> None:
     bodies: dict[bytes, tuple[bytes, bytes]] = {p.encode(): (b"text/html; charset=utf-8", b) for p, (_, b) in pages.items()}
     bodies.update({p.encode(): (b"application/rss+xml", b) for p, b in feeds(pages, port).items()})
 
-    def respond(method: bytes, path: bytes) -> bytes:
+    def respond(method: bytes, path: bytes, headers: dict[bytes, bytes]) -> bytes:
         if method == b"POST":
-            return b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
+            return response(b"{}", b"application/json")
         found = bodies.get(path)
-        if found is None:
-            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
-        ctype, body = found
-        return (b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nContent-Length: "
-                + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return NOT_FOUND if found is None else response(found[1], found[0])
 
-    class Http(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.t: Any = transport
-            self.buf = b""
-
-        def data_received(self, data: bytes) -> None:
-            self.buf += data
-            while b"\r\n\r\n" in self.buf:
-                head, rest = self.buf.split(b"\r\n\r\n", 1)
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                if len(rest) < length:
-                    return  # the body has not all arrived yet
-                self.buf = rest[length:]
-                method, path = head.split(b" ", 2)[:2]
-                self.t.write(respond(method, path))
-
-    async def run() -> None:
-        server = await asyncio.get_running_loop().create_server(Http, [f"127.0.0.{f + 1}" for f in range(FEEDS)], port,
-                                                             backlog=1024)
-        print(f"ready {len(pages)}", flush=True)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(run())
+    loopback.serve(respond, FEEDS, port, ready=f"ready {len(pages)}")
 
 
 # -- the baseline: a plain script ----------------------------------------------------------------
@@ -229,30 +202,13 @@ def measure(cmd: list[str], cwd: Path) -> tuple[dict[str, float], str]:
 
 
 def _config(port: int, db: Path, meaning: bool) -> str:
-    sources = "".join(f'[[source]]\nname = "feed {f}"\nurl = "{host(f, port)}/feed/{f}.xml"\n'
-                      f'interval = "1h"\n\n' for f in range(FEEDS))
     # The budgets of issue 15 are without the sentence model (the meaning issue has its own).
-    dedup = "" if meaning else "[dedup]\nevents = false\n"
-    return f"""[monitor]
-database = "sqlite:///{db}"
-alert_max_age = "3650d"  # the pages are real, older articles: count their alerts as before
-
-{dedup}
-[fetch]
-allow_private_networks = true
-timeout = "30s"
-
-{sources}
-[[rule]]
-name = "officials"
-query = '{RULE}'
-channels = ["hook"]
-
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:{port}/hook"
-"""
+    return daemon_config(
+        f"sqlite:///{db}", [(f"feed {f}", f"{host(f, port)}/feed/{f}.xml") for f in range(FEEDS)],
+        interval="1h", rule=("officials", RULE), hook=f"http://127.0.0.1:{port}/hook",
+        # the pages are real, older articles: count their alerts as before
+        monitor='alert_max_age = "3650d"\n', fetch='timeout = "30s"\n',
+        extra="" if meaning else "[dedup]\nevents = false\n")
 
 
 def _counts(db: Path) -> tuple[int, int, int]:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.loopback import daemon_config
 from tests.servers import Page, Request, Site, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,34 +126,13 @@ def pct(values: Sequence[float], p: float) -> float:
 
 def write_config(path: Path, database: str, site: Site, feeds: int, interval: float, port: int,
                  full_text: bool) -> None:
-    sources = "".join(f'[[source]]\nname = "feed-{i}"\nurl = "{site.url(f"/feed/{i}.xml")}"\n'
-                      f'interval = "{interval:g}s"\nfull_text = {str(full_text).lower()}\n\n' for i in range(feeds))
-    path.write_text(f"""
-[monitor]
-database = "{database}"
-delivery_interval = "5s"
-retry_delay = "5s"
-
-[fetch]
-allow_private_networks = true
-timeout = "10s"
-per_host = 64
-concurrency = 64
-
-[http]
-listen = "127.0.0.1:{port}"
-
-{sources}
-[[rule]]
-name = "kz"
-query = "Kazakhstan AND mediator"
-channels = ["hook"]
-
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "{site.url('/hook')}"
-""", encoding="utf-8")
+    path.write_text(daemon_config(
+        database, [(f"feed-{i}", site.url(f"/feed/{i}.xml")) for i in range(feeds)], interval=f"{interval:g}s",
+        rule=("kz", "Kazakhstan AND mediator"), hook=site.url("/hook"),
+        monitor='delivery_interval = "5s"\nretry_delay = "5s"\n',
+        fetch='timeout = "10s"\nper_host = 64\nconcurrency = 64\n',
+        source=f"full_text = {str(full_text).lower()}\n", extra=f'[http]\nlisten = "127.0.0.1:{port}"\n'),
+        encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from monitor.embed import EmbedderUnavailable
 from monitor.extract import pool as extract_pool
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline, PollReport
-from monitor.store.db import create_db_engine, upgrade, write_health
+from monitor.store.db import DatabaseNotWritable, create_db_engine, upgrade, write_health
 from monitor.store.leases import (
     AlreadyRunning,
     InstanceLock,
@@ -242,13 +242,13 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._on_hup)
         try:
             self.lock.acquire()
-        except AlreadyRunning as exc:
-            log.error("%s", exc)
+            try:
+                return await self._run()
+            finally:
+                self.lock.release()
+        except (AlreadyRunning, DatabaseNotWritable) as exc:
+            log.error("not starting: %s", exc)
             return 1
-        try:
-            return await self._run()
-        finally:
-            self.lock.release()
 
     async def _run(self) -> int:
         cfg = self.config
@@ -295,8 +295,7 @@ class Daemon:
         scheduler.start()
         log.info("monitor running: %s (instance %s)", _counts(cfg), self.owner)
         systemd.notify("READY=1", f"STATUS=running: {len(cfg.sources)} sources", f"MAINPID={os.getpid()}")
-        if any(sc.full_text for sc in cfg.sources):
-            extract_pool.warm_up_soon()  # extraction workers load now, not on the first article
+        # The extraction workers start with the first page to extract (see monitor.extract.pool).
 
         await self.stop_event.wait()
 
@@ -413,14 +412,16 @@ class Daemon:
 
 async def run_once(config: Config, everything: bool) -> int:
     lock = InstanceLock(config.database_url)
-    try:
-        lock.acquire()
-    except AlreadyRunning as exc:
-        log.error("%s", exc)
-        return 1
     engine = create_db_engine(config.database_url)
     try:
+        lock.acquire()
         upgrade(engine)
+    except (AlreadyRunning, DatabaseNotWritable) as exc:
+        log.error("not starting: %s", exc)
+        engine.dispose()
+        lock.release()
+        return 1
+    try:
         try:
             pipeline = Pipeline(config, engine)
         except EmbedderUnavailable as exc:

@@ -30,9 +30,11 @@ from monitor.alerts.outbox import enqueue
 from monitor.config import SourceConfig
 from monitor.extract import Extracted, detect_language
 from monitor.match import Document, RuleMatch, RuleSet
+from monitor.match.text import terms
 from monitor.parse import FeedEntry
 from monitor.parse.urls import preferred_url
 from monitor.store.models import Article, Source
+from monitor.store.terms import save_terms
 from monitor.story import content_hash
 from monitor.story.stories import Assignment, StoryIndex
 
@@ -68,6 +70,8 @@ def store_article(session: Session, article: Article, vector: Any = None) -> int
     session.add(article)
     session.flush()
     assert article.id is not None
+    # Its folded words, for the rule editor's preview (exact narrowing; monitor.store.terms).
+    save_terms(session, article.id, terms(article.title, article.text))
     if vector is not None:
         from monitor.embed.store import save_vector
 

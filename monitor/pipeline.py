@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 ENTRY_BATCH = 500  # entries looked up (2 parameters each) and fetched at a time
+LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_links_per_poll new ones a poll
 
 
 @dataclass
@@ -166,10 +167,25 @@ class Pipeline:
             log.info("source %s (%s): %s", source_id, sc.name, w)
 
         loop = asyncio.get_running_loop()
+        # A listing page or sitemap names pages to fetch, maybe thousands: at most
+        # ``max_links_per_poll`` new ones per poll, in the order the source lists them (newest
+        # first, as pages and sitemaps list them). The others stay unseen (nothing about them is
+        # stored), so the next poll, due within ``min_interval`` and sent without validators so
+        # that no 304 hides the page, takes the next ones.
+        budget = self.config.fetch.max_links_per_poll if sc.type in LINK_SOURCES else None
         # Bounded batches: a feed with 130,000 entries neither exceeds the database's parameter
         # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
         for start in range(0, len(result.entries), ENTRY_BATCH):
             new_entries = self._unseen(source_id, result.entries[start:start + ENTRY_BATCH])
+            if budget is not None:
+                if len(new_entries) >= budget and (len(new_entries) > budget
+                                                   or start + ENTRY_BATCH < len(result.entries)):
+                    outcome.more = True
+                    report.warnings.append(f"more than {self.config.fetch.max_links_per_poll} new links: "
+                                           f"the rest are fetched by the next polls ([fetch] max_links_per_poll)")
+                    log.info("source %s (%s): %s", source_id, sc.name, report.warnings[-1])
+                new_entries = new_entries[:budget]
+                budget -= len(new_entries)
             # Every page is fetched and extracted at once (in the extraction processes), and each
             # article is stored as soon as it and those before it are ready: storing overlaps
             # with extracting the rest instead of waiting for the whole batch.
@@ -181,6 +197,8 @@ class Pipeline:
             finally:
                 for task in pages:
                     task.cancel()
+            if outcome.more:
+                break
         self._record_poll(source_id, sc, started, outcome)
         log.info("source %s (%s): %s, %s, %s", source_id, sc.name, plural(report.entries, "entry"),
                  plural(report.new_articles, "new article"), plural(report.alerts, "alert"))

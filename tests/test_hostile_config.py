@@ -53,3 +53,23 @@ def test_templates_are_bounded_in_time_and_size(template: str, problem: str) -> 
     [found] = Templates.problems({"text": template})
     assert problem in found and time.monotonic() - t0 < 5, found
     assert Templates.problems({"text": "Rule {{ rule }}: {{ title }} {{ url }}"}) == []
+
+
+def test_every_fetch_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    """Issue 17 saw only the first ``[fetch]`` problem; a user fixing a config one run at a time
+    needs every one, each at its own line."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[monitor]\ndatabase = "sqlite:///{tmp_path / "m.db"}"\ncontact = "ops@example.org"\n\n'
+                   '[fetch]\ntimeout = "abc"\nconcurrency = -5\nper_host = "x"\nmax_bytes = -1\n'
+                   'timout = 3\nrobots = "maybe"\n\n[[source]]\nname = "s"\nurl = "https://example.org/feed"\n',
+                   encoding="utf-8")
+    done = run_monitor(cfg, "check-config")
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert f"{cfg}:6: [fetch]: not a duration: 'abc' (write e.g. \"90s\", \"5m\", \"1h\")" in lines
+    assert f"{cfg}:7: [fetch]: concurrency must be a positive whole number, got -5" in lines
+    assert f"{cfg}:8: [fetch]: per_host must be a positive whole number, got 'x'" in lines
+    assert f"{cfg}:9: [fetch]: max_bytes must be a positive whole number, got -1" in lines
+    assert f"{cfg}:10: [fetch]: unknown key 'timout' (did you mean 'timeout'?)" in lines
+    assert f"{cfg}:11: [fetch]: robots must be true or false, got 'maybe'" in lines
+    assert lines[-1] == f"6 problem(s) in {cfg}"

@@ -85,7 +85,16 @@ def database(config: Config, migrate: bool = False) -> Iterator[Engine]:
     Read-only commands (``migrate=False``) never change the schema: an old or missing one is a
     clear error naming ``monitor db upgrade``. Commands that write bring the schema up to date.
     """
-    from monitor.store import SchemaOutdated, check_schema, create_db_engine, upgrade
+    from sqlalchemy.exc import DBAPIError
+
+    from monitor.store import (
+        DatabaseNotWritable,
+        SchemaOutdated,
+        check_schema,
+        create_db_engine,
+        upgrade,
+    )
+    from monitor.store.db import not_writable
 
     url = config.database_url
     if not migrate and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
@@ -101,6 +110,14 @@ def database(config: Config, migrate: bool = False) -> Iterator[Engine]:
             except SchemaOutdated as exc:
                 raise click.ClickException(f"{config.database_url}: {exc}") from exc
         yield engine
+    except DatabaseNotWritable as exc:
+        raise click.ClickException(str(exc)) from None
+    except DBAPIError as exc:
+        # A command that writes, on a database that refuses writes: its name and what to do.
+        refused = not_writable(str(engine.url), exc)
+        if refused is None:
+            raise
+        raise click.ClickException(str(refused)) from None
     finally:
         engine.dispose()
 

@@ -171,6 +171,9 @@ class FetchSettings:
     max_backoff: Annotated[Duration, doc("cap of the exponential backoff after failures")] = 6 * 3600.0
     broken_after: Annotated[Count, doc("consecutive failures before the 'source broken' notice")] = 5
     robots: Annotated[Flag, doc("honour robots.txt for HTML listing and article pages")] = True
+    max_links_per_poll: Annotated[Count, doc(
+        "new article links fetched per poll of a listing page or sitemap; the rest are fetched by the "
+        "next polls, which come after at most min_interval and never send back validators")] = 100
 
     @model_validator(mode="after")
     def _within_total(self) -> FetchSettings:

@@ -5,6 +5,11 @@ concurrent extractions in one process crash it (trafilatura issues #840, #925). 
 safe and use every core. They are forked from a "forkserver" that has already imported the
 extractor and loaded the language model, so a worker starts in milliseconds, the first article
 pays no loading, and the model's arrays are shared by the workers instead of copied into each.
+
+They exist only while there are pages to extract: started by the first page (while it
+downloads), they and their forkserver exit after ``IDLE_EXIT`` seconds without one, so an idle
+daemon holds none of their ~250 MB. Starting again costs ~1 s of CPU, once per burst of new
+articles.
 """
 
 from __future__ import annotations
@@ -15,13 +20,18 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from monitor.extract.article import Extracted, extract_article
 
+IDLE_EXIT = 60.0  # seconds without a page, after which the workers and their forkserver exit
+
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
+_busy = 0  # extractions submitted and not yet finished
+_last_used = 0.0  # time.monotonic() when the last one finished (or the pool started)
 
 
 def workers() -> int:
@@ -34,35 +44,85 @@ def _quiet() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def extract_pool() -> ProcessPoolExecutor:
-    """The process pool, started on first use and shared by every pipeline of the process."""
-    global _pool
+def extract_pool(busy: bool = False) -> ProcessPoolExecutor:
+    """The process pool, started on first use and shared by every pipeline of the process.
+    ``busy``: count a page as submitted (atomically with getting the pool, so the idle exit
+    cannot shut it down in between)."""
+    global _pool, _busy
     with _lock:
         if _pool is None:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["monitor.extract.warm"])
             _pool = ProcessPoolExecutor(workers(), mp_context=ctx, initializer=_quiet)
+            _touch()
+            threading.Thread(target=_exit_when_idle, args=(_pool,), name="extract-idle", daemon=True).start()
+        _busy += busy
         return _pool
 
 
+def _touch() -> None:
+    global _last_used
+    _last_used = time.monotonic()
+
+
+def _exit_when_idle(pool: ProcessPoolExecutor) -> None:
+    """Stop ``pool`` and the forkserver once nothing was extracted for ``IDLE_EXIT`` seconds."""
+    global _pool
+    while True:
+        with _lock:
+            if _pool is not pool:
+                return  # replaced (a worker died) or shut down
+            idle = time.monotonic() - _last_used
+            if not _busy and idle >= IDLE_EXIT:
+                _pool = None
+                # Under the lock: a page arriving meanwhile waits for a new pool until this one
+                # and its forkserver are gone (tens of milliseconds: the workers are idle).
+                pool.shutdown(wait=True)
+                _stop_forkserver()
+                return
+            wait = IDLE_EXIT if _busy else IDLE_EXIT - idle  # _last_used only moves on
+        time.sleep(max(0.05, wait))
+
+
+def _stop_forkserver() -> None:
+    """The forkserver (which holds the extractor and the language model) exits; the next pool
+    starts a new one. Python has no public call for this: skipped where the private one is gone."""
+    from multiprocessing import forkserver
+
+    stop = getattr(getattr(forkserver, "_forkserver", None), "_stop", None)
+    if stop is not None:
+        stop()
+
+
 def warm_up() -> None:
-    """Start the forkserver and the workers now (at daemon start), not on the first article."""
+    """Start the forkserver and the workers now, not when the first page has arrived."""
     pool = extract_pool()
     for f in [pool.submit(os.getpid) for _ in range(workers())]:
         f.result()
 
 
+_warming = threading.Lock()
+
+
 def warm_up_soon() -> None:
-    """``warm_up`` on a thread: the caller goes on (fetching the page, say) meanwhile."""
-    if _pool is None:
-        threading.Thread(target=warm_up, name="extract-warm-up", daemon=True).start()
+    """``warm_up`` on a thread: the caller goes on (fetching the page, say) meanwhile. Once:
+    a feed's hundred new entries call this together."""
+    if _pool is None and _warming.acquire(blocking=False):
+        def run() -> None:
+            try:
+                warm_up()
+            finally:
+                _warming.release()
+
+        threading.Thread(target=run, name="extract-warm-up", daemon=True).start()
 
 
 async def extract(html: bytes | str, url: str | None = None, content_type: str | None = None,
                   timezone: str | None = None) -> Extracted | None:
     """``extract_article`` in a worker process. A worker that dies on a page (lxml has crashed
     on hostile markup) fails that page only: the pool is replaced for the next one."""
-    pool = extract_pool()
+    global _busy
+    pool = extract_pool(busy=True)
     try:
         return await asyncio.get_running_loop().run_in_executor(
             pool, functools.partial(extract_article, html, url, content_type, timezone=timezone))
@@ -73,6 +133,10 @@ async def extract(html: bytes | str, url: str | None = None, content_type: str |
                 _pool = None
         pool.shutdown(wait=False, cancel_futures=True)
         raise RuntimeError("the extraction worker died on this page") from None
+    finally:
+        with _lock:
+            _busy -= 1
+            _touch()
 
 
 def shutdown() -> None:
@@ -81,3 +145,4 @@ def shutdown() -> None:
         pool, _pool = _pool, None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
+        _stop_forkserver()

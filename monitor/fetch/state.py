@@ -37,6 +37,9 @@ class PollOutcome:
     ttl_minutes: int | None = None
     new_url: str | None = None  # permanent redirect or discovered feed: poll this from now on
     new_url_reason: str = ""
+    # Links left for the next poll (``max_links_per_poll``): keep no validators, so the next poll
+    # reads the page again instead of a 304, and come back within ``min_interval``.
+    more: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,11 +139,15 @@ def apply_outcome(row: Source, sc: SourceConfig, outcome: PollOutcome, settings:
             # A 304 may carry updated validators; otherwise keep the ones we sent.
             row.etag = outcome.etag or row.etag
             row.last_modified = outcome.last_modified or row.last_modified
+        elif outcome.more:
+            row.etag = row.last_modified = None
         else:
             # Exactly what the server sent; nothing invented when it sent none.
             row.etag, row.last_modified = outcome.etag, outcome.last_modified
         hint = cache_hint_seconds(outcome.headers, now, outcome.ttl_minutes)
         delay = delay_after_success(sc.interval, hint, settings)
+        if outcome.more:
+            delay = min(delay, settings.min_interval)
     else:
         row.consecutive_failures += 1
         row.last_error = outcome.error

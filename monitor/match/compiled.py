@@ -115,7 +115,7 @@ def truth(node: Node) -> Truth:
         about = node
         return lambda ix: about_true(about, ix)
     seq = node
-    return lambda ix: bool(seq_occ(seq, ix))
+    return lambda ix: bool(seq_occ(seq, ix, first_only=True))
 
 
 def _cost(node: Node) -> int:

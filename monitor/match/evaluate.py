@@ -7,7 +7,7 @@ built lazily, once per article, and shared by every rule evaluated on it.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
@@ -219,7 +219,8 @@ def meta_true(node: Meta, ix: DocIndex) -> bool:
     return f" {node.value} " in f" {hay} "
 
 
-def seq_occ(node: Seq, ix: DocIndex) -> list[Occ]:
+def seq_occ(node: Seq, ix: DocIndex, first_only: bool = False) -> list[Occ]:
+    """Occurrences of a term or phrase, in field then start order (``first_only``: just one)."""
     out: list[Occ] = []
     ws = node.words
     k = len(ws)
@@ -233,27 +234,52 @@ def seq_occ(node: Seq, ix: DocIndex) -> list[Occ]:
             out.extend((fi, p, p + 1, ((fi, p, p + 1),)) for p in first)
             continue
         fw, n = f.words, len(f.words)
-        fc = f.cased if any(w.kind == "cased" for w in ws) else fw
-        for p in first:
-            if node.slop == 0:
+        if node.slop == 0:
+            fc = f.cased if any(w.kind == "cased" for w in ws) else fw
+            for p in first:
                 if p + k > n:
                     break
                 if all(ws[j].accepts(fw[p + j], fc[p + j]) for j in range(1, k)):
                     out.append((fi, p, p + k, ((fi, p, p + k),)))
-                continue
-            # In order, at most ``slop`` extra words inside: the earliest next word each time
-            # gives the shortest span for this start.
-            cur, leaves, limit = p, [(fi, p, p + 1)], min(n, p + k + node.slop)
-            for j in range(1, k):
-                q = cur + 1
-                while q < limit and not ws[j].accepts(fw[q], fc[q]):
-                    q += 1
-                if q >= limit:
-                    break
-                cur = q
-                leaves.append((fi, q, q + 1))
-            else:
-                out.append((fi, p, cur + 1, tuple(leaves)))
+            continue
+        rest = [f.positions(w, ix) for w in ws[1:]]
+        if all(rest):
+            out.extend(_sloppy(fi, first, rest, k + node.slop, n, first_only))
+        if first_only and out:
+            break
+    return out
+
+
+def _sloppy(fi: int, first: list[int], rest: list[list[int]], span: int, n: int, first_only: bool) -> list[Occ]:
+    """Starts in ``first`` followed in order by a position of each list of ``rest``, all within
+    ``span`` words (the phrase's length plus its slop).
+
+    The earliest next word each time gives the shortest span for a start, and is found by
+    bisecting that word's sorted positions, never by scanning up to ``slop`` words per start:
+    that scan made "a a b"~500 on a 100,000-word text take 25 s (100,000 starts x 500 words).
+    A later start's chain is never earlier than this one's, so a chain that fails at position
+    ``q`` rules out every start whose window ends at or before ``q`` as well: they are skipped,
+    and the work is a few bisections per start that can match, whatever the slop.
+    """
+    out: list[Occ] = []
+    s = 0
+    while s < len(first):
+        p = first[s]
+        cur, leaves, limit = p, [(fi, p, p + 1)], min(n, p + span)
+        for later in rest:
+            i = bisect_right(later, cur)
+            if i == len(later):
+                return out  # no later start can complete either
+            cur = later[i]
+            if cur >= limit:
+                s = bisect_right(first, cur - span, s + 1)
+                break
+            leaves.append((fi, cur, cur + 1))
+        else:
+            out.append((fi, p, cur + 1, tuple(leaves)))
+            if first_only:
+                return out
+            s += 1
     return out
 
 
@@ -342,7 +368,7 @@ def is_true(node: Node, ix: DocIndex) -> bool:
             w = node.words[0]
             if w.kind == "exact":
                 return not ix.uniq.isdisjoint(w.forms)
-        return bool(seq_occ(node, ix))
+        return bool(seq_occ(node, ix, first_only=True))
     if isinstance(node, And):
         return all(is_true(c, ix) for c in node.children)
     if isinstance(node, Or):

@@ -59,6 +59,18 @@ def words(text: str) -> list[str]:
     return (WORD_RE if _CJK_RE.search(low) else _PLAIN_WORD_RE).findall(low)
 
 
+def terms(title: str, body: str) -> str:
+    """An article's distinct folded words (title and body), sorted, each between spaces:
+    " astana kazakhstan mediator ". Stored beside the article (``article_terms``) so the rule
+    editor's preview can narrow in SQL with ``LIKE '% word %'`` (or ``'% stem%'``) and miss no
+    article the matcher would match: the words are this module's, the same the evaluator sees
+    (``DocIndex.uniq``). A change to ``words`` or ``fold`` therefore needs a migration that
+    rebuilds ``article_terms`` (see migrations/versions/1402_web_terms.py)."""
+    distinct = set(words(title))
+    distinct.update(words(body))
+    return " " + " ".join(sorted(distinct)) + " "
+
+
 def cased_words(text: str) -> list[str]:
     """Words with case kept (accents stripped), aligned with ``words(text)`` (for ``!Term``)."""
     stripped = strip_accents(text)

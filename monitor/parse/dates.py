@@ -10,7 +10,7 @@ configured zone, else the zone usual for the feed's language, else UTC.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,6 +55,19 @@ def zone_for(timezone: str | None = None, language: str | None = None) -> tzinfo
     return UTC
 
 
+# Publication dates an article can really have. Feeds write 9999-12-31 and 0001-01-01 as "no
+# date", and 1970-01-01 (time 0) from an unset field; a date more than a day ahead is a wrong
+# zone or a placeholder. Outside these bounds a date is not taken as real: the article is kept as
+# undated (the time it was first seen, flagged as estimated), like an entry with no date at all.
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+AHEAD = timedelta(days=1)
+
+
+def plausible(dt: datetime, now: datetime | None = None) -> bool:
+    """Whether an aware ``dt`` can be an article's publication date (see EARLIEST, AHEAD)."""
+    return EARLIEST <= dt <= (now or datetime.now(UTC)) + AHEAD
+
+
 def _strict(raw: str) -> datetime | None:
     s = raw.strip()
     if _ISO_LIKE.match(s):
@@ -62,30 +75,54 @@ def _strict(raw: str) -> datetime | None:
             return datetime.fromisoformat(s.replace(" ", "T", 1) if re.match(r"^\S+ \d", s) else s)
         except ValueError:
             pass
-    if re.match(r"^([A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s", s):
+    rfc822 = re.match(r"^([A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+(\d{2,4})\s", s)
+    if rfc822:
         zone = re.search(r"\s([A-Za-z]{1,5})$", s)
         if zone and zone.group(1).upper() not in _RFC822_ZONES:
             return None  # "CEST", "MSK": the email parser would read these as UTC
         try:
-            return parsedate_to_datetime(s)
+            dt = parsedate_to_datetime(s)
         except (TypeError, ValueError, IndexError):
             return None
+        # The email parser reads a year below 100 as two digits, even written "0000" or "0001"
+        # (-> 2000, 2001): a year written with more digits must be read as written.
+        year = rfc822.group(2)
+        if len(year) > 2 and dt.year != int(year):
+            raise _NotADate(raw)
+        return dt
     return None
 
 
-def parse_date(raw: str | None, timezone: str | None = None, language: str | None = None) -> datetime | None:
-    """An aware datetime in UTC, or None when ``raw`` is not a date in any language we know."""
+class _NotADate(ValueError):
+    """Read as a date by a parser, but not the date written: no other parser should guess."""
+
+
+def read_date(raw: str | None, timezone: str | None = None, language: str | None = None) -> datetime | None:
+    """The date ``raw`` writes, in UTC, plausible or not; None when it is not a date."""
     if not raw or not raw.strip():
         return None
     raw = " ".join(raw.split())
-    dt = _strict(raw)
+    try:
+        dt = _strict(raw)
+    except _NotADate:
+        return None
     if dt is None:
         dt = _dateparser(raw, language)
     if dt is None:
         return None
     if dt.tzinfo is None or dt.tzinfo.utcoffset(dt) is None:
         dt = dt.replace(tzinfo=zone_for(timezone, language))
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 in a zone east of UTC, 9999-12-31 west of it
+        return None
+
+
+def parse_date(raw: str | None, timezone: str | None = None, language: str | None = None) -> datetime | None:
+    """An aware datetime in UTC, or None when ``raw`` is not a date in any language we know or
+    not one an article can have (``plausible``)."""
+    dt = read_date(raw, timezone, language)
+    return dt if dt is not None and plausible(dt) else None
 
 
 def _dateparser(raw: str, language: str | None) -> datetime | None:

@@ -25,7 +25,7 @@ from bs4 import BeautifulSoup
 
 from monitor.clean import clean_text, web_url
 from monitor.parse.budget import DEPTH_CHECK_FROM, MAX_DEPTH, nesting_depth
-from monitor.parse.dates import parse_date
+from monitor.parse.dates import parse_date, plausible, read_date
 from monitor.parse.encoding import decode, fix_mojibake
 from monitor.parse.urls import canonical_url
 
@@ -192,17 +192,7 @@ def _entry(e: Any, i: int, base: str, lang: str | None, timezone: str | None,
         content_base = richest.get("base") or original or base
         if "html" in str(richest.get("type", "html")) and _RELATIVE_REF.search(body):
             body = feedparser.urls.resolve_relative_uris(body, content_base, "utf-8", "text/html")
-    published = None
-    for key in ("published", "created", "updated"):
-        raw = e.get(key)
-        if raw:
-            published = parse_date(raw, timezone, lang)
-            if published is None and e.get(f"{key}_parsed"):  # a format only feedparser knows
-                published = datetime.fromtimestamp(calendar.timegm(e[f"{key}_parsed"]), UTC)
-            if published is None:
-                warnings.append(f"entry {i}: unreadable date {raw!r}")
-            else:
-                break
+    published = _entry_date(e, i, timezone, lang, warnings)
     author = _one_line(e.get("author") or "") or None
     # No link: a stable URN of its own (so entries do not collide on the site's home page); the
     # pipeline uses the feed's content for it and fetches no page.
@@ -231,6 +221,31 @@ def entry_urn(feed: str, guid: str) -> str:
     """The identity of an entry that has no link of its own."""
     return "urn:monitor:entry:" + hashlib.sha256(f"{feed}\n{guid}".encode()).hexdigest()[:32]
 
+
+def _entry_date(e: Any, i: int, timezone: str | None, lang: str | None, warnings: list[str]) -> datetime | None:
+    """The entry's date: published, else created, else updated, the first that is readable and
+    plausible. A date no article can have (year 9999 or 0001, more than a day ahead: see
+    ``dates.plausible``) is not taken as real: without another date the entry is stored undated
+    (the time first seen, flagged as estimated) with a warning, never dropped."""
+    tried: set[str] = set()
+    for key in ("published", "created", "updated"):
+        raw = e.get(key)
+        if not raw or raw in tried:
+            continue
+        tried.add(raw)
+        dt = read_date(raw, timezone, lang)
+        if dt is None and e.get(f"{key}_parsed"):  # a format only feedparser knows
+            try:
+                dt = datetime.fromtimestamp(calendar.timegm(e[f"{key}_parsed"]), UTC)
+            except (OverflowError, ValueError, OSError):
+                dt = None
+        if dt is None:
+            warnings.append(f"entry {i}: unreadable date {raw!r}")
+        elif not plausible(dt):
+            warnings.append(f"entry {i}: implausible date {raw!r} (read as {dt.date().isoformat()}): not taken as real")
+        else:
+            return dt
+    return None
 
 def _image(e: Any, base: str) -> str | None:
     """The entry's first http(s) image."""

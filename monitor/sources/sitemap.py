@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from monitor.parse.dates import plausible
 from monitor.util import aware
 
 _W3C_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?")
@@ -59,10 +60,10 @@ def parse_w3c_date(value: str | None) -> datetime | None:
     elif len(v) == 7:
         v += "-01"
     try:
-        dt = datetime.fromisoformat(v)
+        dt = aware(datetime.fromisoformat(v))
     except ValueError:
         return None
-    return aware(dt)
+    return dt if plausible(dt) else None  # 9999-12-31, 0001-01-01: no date (see dates.plausible)
 
 
 def maybe_gunzip(content: bytes, limit: int) -> bytes:

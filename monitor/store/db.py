@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
 from monitor.clean import clean_text
@@ -134,13 +134,55 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Several instances starting at once on one database: one migrates, the others wait
-            # for it and then find nothing left to do (the lock ends with the transaction).
-            conn.execute(text("SELECT pg_advisory_xact_lock(701701)"))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several instances starting at once on one database: one migrates, the others wait
+                # for it and then find nothing left to do (the lock ends with the transaction).
+                conn.execute(text("SELECT pg_advisory_xact_lock(701701)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            # Every caller goes on to write: a database that refuses writes (a read-only file or
+            # directory, a standby server, a role without UPDATE) says so now, by name, not as a
+            # traceback from the first article or delivery. Writing the version it holds changes
+            # nothing.
+            conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+    except DBAPIError as exc:
+        refused = not_writable(str(engine.url), exc)
+        if refused is None:
+            raise
+        raise refused from None
+
+
+_READ_ONLY = ("readonly database", "read-only", "unable to open database file", "permission denied",
+              "attempt to write")
+
+
+class DatabaseNotWritable(Exception):
+    """The database refuses writes; the message names it and says what to do."""
+
+
+def not_writable(url: str, exc: BaseException) -> DatabaseNotWritable | None:
+    """A DatabaseNotWritable for ``exc`` if it is the database refusing writes, else None."""
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    if not any(m in reason.lower() for m in _READ_ONLY):
+        return None
+    return DatabaseNotWritable(database_not_writable_message(url, reason))
+
+
+def database_not_writable_message(url: str, reason: str) -> str:
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):].split("?", 1)[0]).resolve()
+        if not path.parent.is_dir():
+            return f"the database file {path} cannot be created: its directory {path.parent} does not exist"
+        return (f"the database file {path} cannot be written ({reason}). monitor writes to it and "
+                f"creates {path.name}-wal, {path.name}-shm and {path.name}.lock beside it: make the file "
+                f"and its directory {path.parent} writable by the user running monitor (e.g. "
+                f"`chmod u+w {path} {path.parent}`, or `chattr -i` if it was made immutable), or point "
+                f"[monitor] database at a writable file")
+    shown = make_url(url).render_as_string(hide_password=True)
+    return (f"the database {shown} refuses writes ({reason}): connect to a server that accepts writes "
+            f"(not a standby) as a role allowed to INSERT, UPDATE and DELETE on monitor's tables")
 
 
 class SchemaOutdated(Exception):

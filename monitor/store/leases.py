@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, or_, selec
 from sqlmodel import SQLModel
 
 from monitor.store import models  # noqa: F401  (registers the tables)
+from monitor.store.db import DatabaseNotWritable, database_not_writable_message
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,12 @@ class InstanceLock:
     def acquire(self) -> None:
         if self.path is None:
             return
-        f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115  (held for the process's life)
+        try:
+            f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115  (held for the process's life)
+        except OSError as exc:
+            db = str(self.path)[: -len(".lock")]
+            raise DatabaseNotWritable(database_not_writable_message(
+                f"sqlite:///{db}", f"{exc.strerror or exc}: {self.path}")) from None
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

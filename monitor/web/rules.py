@@ -13,14 +13,14 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import tomlkit
-from sqlalchemy import Engine, and_, any_, or_
-from sqlalchemy.dialects.postgresql import array as pg_array
+from sqlalchemy import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
@@ -30,6 +30,7 @@ from monitor.match.engine import anchors
 from monitor.match.evaluate import DocIndex, explain
 from monitor.store.db import session_scope
 from monitor.store.models import Article, Source
+from monitor.store.terms import holding
 
 PREVIEW_SHOWN = 50
 # Quoting (sentences and speakers) costs tens of ms per article: only the newest few are quoted.
@@ -64,48 +65,19 @@ def compile_rule(query: str, config: Config | None) -> RuleSet:
     return RuleSet([("preview", query)], {e.name: e for e in config.entities} if config else {})
 
 
-def _like_variants(word: str, ascii_case_free: bool) -> set[str]:
-    """LIKE patterns (case-sensitive unless ``ascii_case_free``) any article holding ``word``
-    (folded) contains when written the usual ways: lower case, Capitalised, UPPER.
-
-    SQLite's LIKE ignores ASCII case by itself. PostgreSQL's ILIKE would, but it folds every
-    stored text first (7 s for 100,000 articles where three LIKEs take well under one), so odd
-    casings ("KAZakhstan") are not looked for there; ``monitor backtest`` checks every article.
-    е/и also stand for ё/й, which folding merges."""
-    esc = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    if not word.isascii():
-        esc = esc.replace("е", "_").replace("и", "_")
-    elif ascii_case_free:
-        return {f"%{esc}%"}
-    return {f"%{v}%" for v in (esc, esc.capitalize(), esc.upper())}
-
-
 def narrowing(ruleset: RuleSet, dialect: str = "sqlite") -> ColumnElement[bool] | None:
-    """SQL condition every article the rule matches satisfies (None: cannot narrow).
+    """SQL condition on the article that every article the rule matches satisfies (None: the
+    rule has no anchors, e.g. only about() or NOT clauses: nothing to narrow on).
 
-    The anchors are two sets of words from two different required clauses: an article the rule
-    matches holds a word of each, so both sets narrow (and their AND far more than either)."""
+    The anchors are the presearcher's two sets of words from two different required clauses:
+    an article the rule matches holds a word of each, so both sets narrow (and their AND far
+    more than either). They are looked up in each article's stored folded words
+    (``monitor.store.terms``), folded by the matcher's own code: accents, case and ё/й are dealt
+    with the same way on both sides, so no article the rule matches is left out."""
     anc = anchors(ruleset.rules[0].tree)
     if anc is None:
         return None
-    sides: list[ColumnElement[bool]] = []
-    for side in {anc[0], anc[1]}:
-        conds: list[ColumnElement[bool]] = []
-        literal = [w.split("?")[0].split("*")[0] for _kind, w in sorted(side)]  # a glob's fixed start
-        if any(len(w) < 2 for w in literal):
-            continue  # a side with a too-short word narrows nothing
-        pats = sorted({p for word in literal for p in _like_variants(word, ascii_case_free=dialect == "sqlite")})
-        if dialect == "postgresql":
-            # One LIKE ANY per side over title and text together: each reference to a long text
-            # decompresses it again (TOAST), and that, not matching, is most of the scan.
-            doc = col(Article.title) + " " + col(Article.text)
-            sides.append(doc.like(any_(pg_array(pats))))
-            continue
-        for pat in pats:
-            conds.append(col(Article.title).like(pat, escape="\\"))
-            conds.append(col(Article.text).like(pat, escape="\\"))
-        sides.append(or_(*conds))
-    return and_(*sides) if sides else None
+    return col(Article.id).in_(holding(dialect, {anc[0], anc[1]}))
 
 
 def document(art: Article, source: str, vector: Any = None) -> Document:
@@ -126,14 +98,9 @@ def preview(engine: Engine, config: Config | None, query: str, days: int = 30,
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=days)
     counts: Counter[date] = Counter()
-    q = (select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
-         .where(col(Article.first_seen_at) >= cutoff))
     cond = narrowing(ruleset, engine.dialect.name)
-    if cond is not None:
-        q = q.where(cond)
-    q = q.order_by(col(Article.first_seen_at).desc(), col(Article.id).desc())
     with session_scope(engine) as s:
-        for chunk in s.exec(q.execution_options(yield_per=200)).partitions():
+        for chunk in _window(s, cutoff, cond):
             vecs = vectors(s, [a.id for a, _ in chunk]) if ruleset.uses_about else {}
             for art, source in chunk:
                 _evaluate(ruleset, art, source, vecs.get(art.id or 0), out, counts)
@@ -141,6 +108,29 @@ def preview(engine: Engine, config: Config | None, query: str, days: int = 30,
     out.per_day = [(first + timedelta(days=i), counts[first + timedelta(days=i)]) for i in range(days)]
     out.seconds = time.perf_counter() - started
     return out
+
+
+CHUNK = 200
+
+
+def _window(s: Any, cutoff: datetime, cond: ColumnElement[bool] | None) -> Iterator[list[tuple[Article, str]]]:
+    """The window's articles (all, or those satisfying ``cond``), newest first, in chunks.
+
+    Narrowed, the candidates' ids come first (a plain query: with a streaming cursor
+    PostgreSQL favours walking the time index and testing every row's words), then their rows
+    by id; unnarrowed, the window is streamed."""
+    rows = select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
+    if cond is None:
+        q = (rows.where(col(Article.first_seen_at) >= cutoff)
+             .order_by(col(Article.first_seen_at).desc(), col(Article.id).desc()))
+        yield from s.exec(q.execution_options(yield_per=CHUNK)).partitions()
+        return
+    ids = s.exec(select(Article.id).where(col(Article.first_seen_at) >= cutoff, cond)
+                 .order_by(col(Article.first_seen_at).desc(), col(Article.id).desc())).all()
+    for k in range(0, len(ids), CHUNK):
+        part = ids[k:k + CHUNK]
+        got = {art.id: (art, name) for art, name in s.exec(rows.where(col(Article.id).in_(part))).all()}
+        yield [got[i] for i in part if i in got]
 
 
 def vectors(s: Any, ids: list[int | None]) -> dict[int, Any]:

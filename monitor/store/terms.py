@@ -1,0 +1,70 @@
+"""Each article's distinct folded words (``article_terms``), so the rule editor's preview can
+narrow a window of articles to those holding a rule's anchor words without reading their texts.
+
+The words are the matcher's own (``monitor.match.text.terms``: folded for case and accents,
+the same the evaluator sees), so the narrowing is exact: an article the matcher would match is
+never left out. Stored per backend in the form that answers "which articles hold this word, or
+a word starting with this stem" from an index (migration 1402):
+
+- PostgreSQL: a table (article_id, terms) with the words between spaces and a pg_trgm GIN
+  index; ``terms LIKE '% word %'`` (or ``'% stem%'``) is answered by the index and rechecked on
+  the few rows it returns. Without pg_trgm the same LIKE scans the table (still exact).
+- SQLite: a contentless FTS5 table (rowid = article id, no positions, no copy of the text),
+  tokenised on spaces only, so each stored word is one token; ``"word"`` and ``"stem"*``.
+
+Articles are written once and never deleted by monitor; a leftover row could only add a
+candidate (the candidates are evaluated for real), never hide one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Integer, Select, Text, column, insert, or_, select, table, text
+from sqlalchemy.orm import Session
+
+# PostgreSQL's table (SQLite's is a virtual table written with its own statement).
+TERMS = table("article_terms", column("article_id", Integer), column("terms", Text))
+SQLITE_FTS = "CREATE VIRTUAL TABLE article_terms USING fts5(terms, content='', detail=none, tokenize=\"ascii tokenchars '_'\")"
+
+# A key as the presearcher has it: ("=", word) for that exact word, ("*", stem) for any word
+# starting with stem.
+Key = tuple[str, str]
+
+
+def save_terms(session: Session, article_id: int, terms: str) -> None:
+    """Store an article's words (``monitor.match.text.terms``) in the same transaction."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("INSERT INTO article_terms (rowid, terms) VALUES (:id, :terms)"),
+                        {"id": article_id, "terms": terms})
+    else:
+        session.execute(insert(TERMS).values(article_id=article_id, terms=terms))
+
+
+def save_terms_bulk(conn: Connection, rows: Sequence[tuple[int, str]]) -> None:
+    """Many articles' words at once (the migration's fill, benches)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("INSERT INTO article_terms (rowid, terms) VALUES (:id, :terms)"),
+                     [{"id": i, "terms": t} for i, t in rows])
+    else:
+        conn.execute(insert(TERMS), [{"article_id": i, "terms": t} for i, t in rows])
+
+
+def holding(dialect: str, sides: Iterable[Iterable[Key]]) -> Select[Any]:
+    """The ids of the articles holding, for every side, a word of that side (a subquery)."""
+    groups = [sorted(side) for side in sides]
+    if dialect == "sqlite":
+        # FTS5 query: each word a quoted string (a word never holds '"'), a stem a prefix query.
+        match = " AND ".join("(" + " OR ".join(f'"{w}"' + ("*" if kind == "*" else "") for kind, w in g) + ")"
+                             for g in groups)
+        return select(column("rowid", Integer)).select_from(table("article_terms")).where(
+            text("article_terms MATCH :fts").bindparams(fts=match))
+    t = TERMS.c.terms
+    # Words are \w+ runs: '_' is the only LIKE wildcard one can hold; '\' (the default escape) escapes it.
+    conds = [or_(*(t.like("%" + (f" {w} " if kind == "=" else f" {w}").replace("_", "\\_") + "%") for kind, w in g))
+             for g in groups]
+    return select(TERMS.c.article_id).where(*conds)
+

@@ -1,0 +1,108 @@
+"""The extraction worker processes: a page is extracted in them exactly as in-process, and they
+(with their forkserver, which holds the extractor and the language model) exist only while
+there are pages: an idle daemon does not keep their memory."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.extract import extract_article
+from monitor.extract import pool as extract_pool
+
+ARTICLES = Path(__file__).resolve().parent / "fixtures" / "articles"
+
+
+def _page() -> tuple[bytes, str]:
+    truth = json.loads((ARTICLES / "ground-truth.json").read_text(encoding="utf-8"))
+    pid, gt = sorted(truth.items())[0]
+    return (ARTICLES / f"{pid}.html").read_bytes(), gt["url"]
+
+
+def _descendants() -> list[int]:
+    """Every process below this one (the forkserver is a child, the workers its children)."""
+    out, todo = [], [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+                out += kids
+                todo += kids
+        except OSError:
+            pass
+    return out
+
+
+def _extraction_processes() -> list[int]:
+    found = []
+    for pid in _descendants():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"forkserver" in f.read():
+                    found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+@pytest.fixture
+def quick_idle_exit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    extract_pool.shutdown()  # a pool of another test of this process would keep its own timer
+    monkeypatch.setattr(extract_pool, "IDLE_EXIT", 1.0)
+    yield
+    extract_pool.shutdown()
+
+
+def _wait_until(check: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(check) and check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_workers_extract_as_in_process_and_exit_when_idle(quick_idle_exit: None) -> None:
+    html, url = _page()
+    expected = extract_article(html, url, "text/html; charset=utf-8")
+    assert expected is not None
+
+    got = asyncio.run(extract_pool.extract(html, url, "text/html; charset=utf-8"))
+    assert got == expected
+    running = _extraction_processes()
+    assert len(running) >= 2  # the forkserver and its workers (started as pages come)
+
+    # Idle for IDLE_EXIT: all of them exit (generous timeout: a loaded CI machine)
+    assert _wait_until(lambda: not _extraction_processes(), timeout=30), _extraction_processes()
+
+    # and the next page starts them again
+    again = asyncio.run(extract_pool.extract(html, url, "text/html; charset=utf-8"))
+    assert again == expected
+    assert set(_extraction_processes()).isdisjoint(running)
+
+
+def test_a_long_burst_keeps_the_same_workers(quick_idle_exit: None) -> None:
+    """Idle means no page for IDLE_EXIT, not IDLE_EXIT since the pool started."""
+    html, url = _page()
+
+    async def burst() -> tuple[list[int], int]:
+        assert await extract_pool.extract(html, url, "text/html; charset=utf-8") is not None
+        first = _extraction_processes()
+        n = 1
+        end = time.monotonic() + 3 * extract_pool.IDLE_EXIT
+        while time.monotonic() < end:
+            assert await extract_pool.extract(html, url, "text/html; charset=utf-8") is not None
+            n += 1
+        return first, n
+
+    first, n = asyncio.run(burst())
+    assert n > 1
+    assert set(first) <= set(_extraction_processes())  # none exited (more may have started)

@@ -1,0 +1,108 @@
+"""The rule editor's preview narrows the stored articles in SQL before evaluating them, and still
+lists exactly the articles a full scan with the real matcher (as ``monitor backtest``) finds,
+on SQLite and PostgreSQL: whatever the accents and case an article writes a word with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from monitor.ingest import document_of, store_article
+from monitor.match.evaluate import DocIndex
+from monitor.store import Article, Source, create_db_engine, session_scope, upgrade
+from monitor.web.rules import compile_rule, preview
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+# (title, body): accented, unaccented, odd-case, Cyrillic ё/й and prefix spellings, and near misses.
+ARTICLES = [
+    ("Türkiye offers to host talks", "Ankara said Türkiye could act as a mediator between the sides."),
+    ("TÜRKİYE and Kazakhstan", "The ministry of TÜRKİYE called Kazakhstan a possible mediator."),
+    ("Turkiye in brief", "Turkiye will host the summit; a mediator was not named."),
+    ("Talks in Astana", "KAZakhstan is ready to be a médiateur, officials told reporters."),
+    ("Kazakhstan's offer", "Kazakhstan proposed itself as a Mediatorin for the dispute."),
+    ("Ёлка на площади", "В Алма-Ате установили ёлку; Казахстан — посредник в переговорах."),
+    ("Елка на площади", "Казахстан не посредник, а площадка для переговоров."),
+    ("Mayor's day", "The mayor of Istanbul spoke about traffic, not about Turkey's role."),
+    ("Weather", "Rain in Almaty; no mention of any negotiation at all."),
+    ("Turk news", "Turkish officials (not Turkiye's) met Kazakh delegates as mediators."),
+    ("snake_case words", "A line with foo_bar and foobar and mediation_team in it."),
+]
+
+QUERIES = [
+    "Turkiye AND mediator",  # accented and odd-case spellings in the articles
+    "türkiye",  # an accented query word
+    "Kazakhstan NEAR/15 (mediat* OR médiateur)",  # prefix, accent in the query
+    "казахстан AND посредник",
+    "ёлка OR елку",  # ё folds to е on both sides
+    "Turk* AND NOT Turkiye",
+    "foo_bar",  # '_' is a LIKE wildcard: it must match itself only
+    "mediation_team OR zzyzx",
+]
+
+
+def _store(engine: object) -> list[int]:
+    ids = []
+    with session_scope(engine) as s:  # type: ignore[arg-type]
+        src = Source(name="Outlet", url="https://outlet.example/feed", kind="feed")
+        s.add(src)
+        s.flush()
+        assert src.id is not None
+        for i, (title, body) in enumerate(ARTICLES):
+            art = Article(source_id=src.id, guid=f"g{i}", url=f"https://outlet.example/{i}",
+                          original_url=f"https://outlet.example/{i}", title=title, text=body, language="en",
+                          first_seen_at=NOW - timedelta(hours=i + 1))
+            ids.append(store_article(s, art))
+        # One outside the window: the preview must not list it.
+        old = Article(source_id=src.id, guid="old", url="https://outlet.example/old", original_url="x",
+                      title="Türkiye, a mediator", text="Old news.", first_seen_at=NOW - timedelta(days=40))
+        store_article(s, old)
+    return ids
+
+
+def _full_scan(engine: object, query: str, days: int) -> list[int]:
+    """What ``monitor backtest`` does: every article of the window through the compiled rule."""
+    rule = compile_rule(query, None).rules[0]
+    with session_scope(engine) as s:  # type: ignore[arg-type]
+        rows = s.exec(select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
+                      .where(col(Article.first_seen_at) >= NOW - timedelta(days=days))
+                      .order_by(col(Article.first_seen_at).desc(), col(Article.id).desc())).all()
+        return [a.id or 0 for a, name in rows if rule.test(DocIndex(document_of(a, name)))]
+
+
+def test_narrowed_preview_lists_exactly_what_a_full_scan_matches(database_url: str) -> None:
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    _store(engine)
+    for query in QUERIES:
+        expected = _full_scan(engine, query, 30)
+        pv = preview(engine, None, query, days=30, now=NOW)
+        assert pv.error is None, (query, pv.error)
+        assert [h.article_id for h in pv.hits] == expected, query
+        assert pv.total == len(expected)
+        if "NOT" not in query:  # narrowed: only candidates holding the anchor words are evaluated
+            assert pv.scanned < len(ARTICLES), (query, pv.scanned)
+    # The accented spellings are found for the unaccented query word, and vice versa.
+    titles = {h.title for h in preview(engine, None, "Turkiye AND mediator", days=30, now=NOW).hits}
+    assert titles == {"Türkiye offers to host talks", "TÜRKİYE and Kazakhstan", "Turkiye in brief"}
+    assert {h.title for h in preview(engine, None, "türkiye", days=30, now=NOW).hits} == titles | {"Turk news"}
+    assert [h.title for h in preview(engine, None, "foo_bar", days=30, now=NOW).hits] == ["snake_case words"]
+    engine.dispose()
+
+
+def test_articles_stored_before_the_words_table_are_filled_in_by_the_migration(database_url: str) -> None:
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    ids = _store(engine)
+    # As a database from before migration 1402: no words stored. Upgrading fills them in.
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE article_terms"))
+        conn.execute(text("DELETE FROM alembic_version WHERE version_num = '1402'"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('1401')"))
+    upgrade(engine)
+    pv = preview(engine, None, "Turkiye AND mediator", days=30, now=NOW)
+    assert [h.article_id for h in pv.hits] == [ids[0], ids[1], ids[2]]
+    assert pv.scanned == 3
+    engine.dispose()
