@@ -1,6 +1,6 @@
 """Benchmark: start-up time of the command line and of the daemon, against bare Python.
 
-    python -m bench.startup [--runs 3]
+    python -m bench.startup [--runs 3] [--compare CHECKOUT]
 
 Each row is a fresh process, timed from outside, ``--runs`` times (interleaved, so a burst of
 load from other work on the machine hits every row alike), after one warm-up run of each command
@@ -17,8 +17,12 @@ with bytecode caching on (as after ``pip install``):
   bundled ``config.toml`` with its five sources pointed at the loopback server ("bundled config":
   its ``about()`` rule makes the daemon load the sentence model).
 
+``--compare CHECKOUT`` adds the monitor rows for another checkout of the code (e.g. ``git archive
+main | tar -x -C /tmp/before``), run by the same interpreter in the same loop: a before/after in
+one run.
+
 Printed: wall ms and CPU ms (user+sys; for ``run`` the daemon's CPU when the first request
-arrives, read from /proc), median of the runs with min..max, and the wall ratio to
+arrives, read from /proc), median of the runs with min..max, and both ratios to
 ``import httpx, feedparser``. CPU time is shown because the machine is shared: wall time grows
 with other people's load, CPU time much less. Targets (issue 15): ``--help`` <= 250 ms,
 ``check-config`` <= 400 ms, first poll <= 500 ms after start.
@@ -55,19 +59,19 @@ def monitor_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
 
 
-def _env() -> dict[str, str]:
-    """The secrets the bundled config names, this checkout first on the path, and bytecode
+def _env(root: Path = ROOT) -> dict[str, str]:
+    """The secrets the bundled config names, the checkout ``root`` first on the path, and bytecode
     caching on (``pip install`` compiles it; without it every run compiles monitor's source
     again, which is not what a user waits for)."""
-    env = {**os.environ, **SECRETS, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, **SECRETS, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+def timed(cmd: list[str], cwd: Path, root: Path = ROOT) -> tuple[float, float]:
     """(wall ms, CPU ms of the process and its children) of one command that must succeed."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -162,12 +166,12 @@ def bundled_config(d: Path, port: int | None = None) -> Path:
     return path
 
 
-def first_poll(config: Path, server: FeedServer) -> tuple[float, float]:
+def first_poll(config: Path, server: FeedServer, root: Path = ROOT) -> tuple[float, float]:
     """(ms from starting ``monitor run`` to the first request at the feed server, the daemon's
     CPU ms by then)."""
     server.reset()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*monitor_cmd(), "--config", str(config), "run"], cwd=config.parent, env=_env(),
+    proc = subprocess.Popen([*monitor_cmd(), "--config", str(config), "run"], cwd=config.parent, env=_env(root),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         if not server.arrived.wait(RUN_TIMEOUT):
@@ -189,8 +193,11 @@ def first_poll(config: Path, server: FeedServer) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--compare", type=Path, metavar="CHECKOUT",
+                    help="also time the monitor of another checkout (say, main before a change) in the same run")
     args = ap.parse_args()
     py = sys.executable
+    roots = {"": ROOT, **({f" [{args.compare.name}]": args.compare.resolve()} if args.compare else {})}
     server = FeedServer()
     rows: dict[str, list[tuple[float, float]]] = {}
     try:
@@ -198,36 +205,42 @@ def main() -> None:
             d = Path(tmp)
             (d / "check").mkdir()
             checked = bundled_config(d / "check")
-            commands: dict[str, list[str]] = {
-                "python -c pass": [py, "-c", "pass"],
-                "python -c 'import httpx, feedparser'": [py, "-c", "import httpx, feedparser"],
-                "monitor --help": [*monitor_cmd(), "--help"],
-                "monitor check-config (bundled)": [*monitor_cmd(), "--config", str(checked), "check-config"],
+            commands: dict[str, tuple[list[str], Path]] = {
+                "python -c pass": ([py, "-c", "pass"], ROOT),
+                "python -c 'import httpx, feedparser'": ([py, "-c", "import httpx, feedparser"], ROOT),
             }
-            for cmd in commands.values():  # warm-up: bytecode written, files in the page cache
-                timed(cmd, d)
+            for label, root in roots.items():
+                commands[f"monitor --help{label}"] = ([*monitor_cmd(), "--help"], root)
+                commands[f"monitor check-config{label}"] = ([*monitor_cmd(), "--config", str(checked), "check-config"],
+                                                            root)
+            for cmd, root in commands.values():  # warm-up: bytecode written, files in the page cache
+                timed(cmd, d, root)
             for run in range(args.runs):
-                for name, cmd in commands.items():
-                    rows.setdefault(name, []).append(timed(cmd, d))
-                for k, (name, make) in enumerate((("monitor run -> first poll (keyword rule)", keyword_config),
-                                                  ("monitor run -> first poll (bundled config)", bundled_config))):
-                    where = d / f"run{run}-{k}"
-                    where.mkdir()
-                    rows.setdefault(name, []).append(first_poll(make(where, server.port), server))
+                for name, (cmd, root) in commands.items():
+                    rows.setdefault(name, []).append(timed(cmd, d, root))
+                for label, root in roots.items():
+                    for kind, make in (("keyword rule", keyword_config), ("bundled config", bundled_config)):
+                        where = d / f"run{run}-{kind.split()[0]}{label.strip(' []')}"
+                        where.mkdir()
+                        rows.setdefault(f"run -> first poll ({kind}){label}", []).append(
+                            first_poll(make(where, server.port), server, root))
     finally:
         server.close()
 
     def stat(vals: list[float]) -> str:
         return f"{statistics.median(vals):,.0f} ({min(vals):,.0f}..{max(vals):,.0f})"
 
-    base = statistics.median(w for w, _ in rows["python -c 'import httpx, feedparser'"])
+    base = rows["python -c 'import httpx, feedparser'"]
+    base_wall, base_cpu = statistics.median(w for w, _ in base), statistics.median(c for _, c in base)
     print(f"{args.runs} runs each, median (min..max); {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"| {'what':<43} | {'wall ms':>22} | {'CPU ms':>22} | {'wall x httpx+feedparser':>23} |")
-    print("|" + "|".join("-" * w for w in (45, 24, 24, 25)) + "|")
+          f"load average {os.getloadavg()[0]:.1f}; x: median / median of import httpx, feedparser")
+    width = max(len(n) for n in rows)
+    print(f"| {'what':<{width}} | {'wall ms':>22} | {'CPU ms':>22} | {'wall x':>6} | {'CPU x':>6} |")
+    print("|" + "|".join("-" * w for w in (width + 2, 24, 24, 8, 8)) + "|")
     for name, rs in rows.items():
         walls, cpus = [w for w, _ in rs], [c for _, c in rs]
-        print(f"| {name:<43} | {stat(walls):>22} | {stat(cpus):>22} | {statistics.median(walls) / base:>23.2f} |")
+        print(f"| {name:<{width}} | {stat(walls):>22} | {stat(cpus):>22} "
+              f"| {statistics.median(walls) / base_wall:>6.2f} | {statistics.median(cpus) / base_cpu:>6.2f} |")
 
 
 if __name__ == "__main__":

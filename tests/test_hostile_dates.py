@@ -77,3 +77,17 @@ def test_entries_with_absurd_dates_are_kept_with_an_estimated_date(tmp_path: Pat
     warned = "\n".join(report.warnings)
     assert "implausible date 'Fri, 31 Dec 9999 23:59:59 GMT' (read as 9999-12-31): not taken as real" in warned
     assert "implausible date '0001-01-01T00:00:00Z' (read as 0001-01-01)" in warned
+
+
+@pytest.mark.parametrize("raw", ["01 Jan 0000", "Mon, 01 Jan 99999 00:00:00 GMT", "Mon, 01 Jan 0000 00:00:00 +0100",
+                                 "N/A", "unknown", "—"])
+def test_hopeless_dates_never_load_every_language(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dateparser's first look at a string in no known language loads all its languages (16 s on a
+    loaded machine: the feed of the issue then ran past its parse budget and failed whole)."""
+    import dateparser
+
+    def loads_everything(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"dateparser asked about {raw!r}")
+
+    monkeypatch.setattr(dateparser, "parse", loads_everything)
+    assert parse_date(raw) is None

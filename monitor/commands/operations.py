@@ -26,6 +26,14 @@ def run(ctx: click.Context, once: bool, everything: bool) -> None:
     config = load_config_or_exit(ctx)
     if everything and not once:
         raise click.UsageError("--all goes with --once")
+    from monitor.match import rule_set, uses_about
+
+    if uses_about(config):
+        from monitor.embed import load_in_background
+
+        # The model and the about() clauses' vectors, beside the imports and migrations below
+        # rather than after them; the daemon's own rule set then reuses them.
+        load_in_background(then=lambda: rule_set(config))
     from monitor.daemon import Daemon, run_once
 
     if once:

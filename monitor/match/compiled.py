@@ -157,15 +157,26 @@ def spans(node: Node) -> Spans:
 
         def many(ix: DocIndex) -> list[Span]:
             out: list[Span] = []
+            # The article's words (a set) against the forms: the smaller side is walked, not
+            # an entity's thousand inflections and transliterations once per field.
+            found = forms.intersection(ix.uniq)
+            if not found:
+                return out
             for fi, f in enumerate(ix.fields):
                 pos = f.pos
-                present = forms & pos.keys()
+                present = [w for w in found if w in pos]
                 if present:
                     out.extend((fi, p, p + 1) for p in sorted(p for w in present for p in pos[w]))
             return out
         return many
     if isinstance(node, Or):
-        kids = [spans(c) for c in node.children]
+        # Plain words (an entity's one-word aliases in every spelling) in one lookup, as in truth().
+        plain = frozenset().union(*[f for c in node.children if (f := _plain_forms(c)) is not None])
+        kids = [spans(c) for c in node.children if _plain_forms(c) is None]
+        if plain:
+            kids.insert(0, spans(_words_node(plain)))
+        if len(kids) == 1:
+            return kids[0]
 
         def union(ix: DocIndex) -> list[Span]:
             out: list[Span] = []

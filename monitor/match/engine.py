@@ -9,10 +9,11 @@ give the candidate rules; only those are evaluated in full.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import ahocorasick
@@ -44,6 +45,7 @@ MAX_QUOTE_CHARS = 600  # longer sentences are quoted as a window around the matc
 # A key is ("=", word) for an exact word or ("*", stem) for words starting with stem.
 Key = tuple[str, str]
 Anchors = tuple[frozenset[Key], frozenset[Key]] | None
+Postings = tuple[tuple[int, ...], tuple[int, ...]]  # rule indices by anchor set (first, second)
 
 
 def compile_query(query: str, entities: Mapping[str, Any] | None = None) -> Node:
@@ -51,10 +53,24 @@ def compile_query(query: str, entities: Mapping[str, Any] | None = None) -> Node
     return parse_query(query, entities)
 
 
-@lru_cache(maxsize=65536)
+_COSTS: dict[frozenset[Key], float] = {}  # by key set (plain dicts: fewer objects than lru_cache)
+_WORD_KEYS: dict[W, frozenset[Key]] = {}
+MEMO_LIMIT = 65536
+
+
+def _memo(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= MEMO_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def _cost(keys: frozenset[Key]) -> float:
     """Guessed chance that some key occurs: short words and prefixes are common."""
-    return sum((3.0 if kind == "*" else 1.0) / max(len(v), 1) ** 2 for kind, v in keys)
+    hit = _COSTS.get(keys)
+    if hit is None:
+        hit = _memo(_COSTS, keys, sum((3.0 if kind == "*" else 1.0) / max(len(v), 1) ** 2 for kind, v in keys))
+    return hit
 
 
 def _stems(node: Node) -> list[str]:
@@ -69,14 +85,18 @@ def _stems(node: Node) -> list[str]:
     return []
 
 
-@lru_cache(maxsize=65536)
 def _word_keys(w: W) -> frozenset[Key]:
     """The keys of one word position (the same W object recurs across rules: computed once)."""
-    if w.kind == "exact":
-        return frozenset(("=", f) for f in w.forms)
-    if w.kind == "cased":
-        return frozenset({("=", fold(w.stem))})
-    return frozenset({("*", w.stem)})
+    hit = _WORD_KEYS.get(w)
+    if hit is None:
+        if w.kind == "exact":
+            hit = frozenset(("=", f) for f in w.forms)
+        elif w.kind == "cased":
+            hit = frozenset({("=", fold(w.stem))})
+        else:
+            hit = frozenset({("*", w.stem)})
+        _memo(_WORD_KEYS, w, hit)
+    return hit
 
 
 def _seq_keys(node: Seq) -> list[frozenset[Key]]:
@@ -151,11 +171,38 @@ class CompiledRule:
     test: Truth  # the tree compiled to a closure: does the rule match this article?
 
 
+def _postings(a: dict[str, list[int]], b: dict[str, list[int]]) -> dict[str, Postings]:
+    """One entry per word: a word's lookup in an article gives both anchor sides at once."""
+    return {v: (tuple(a.get(v, ())), tuple(b.get(v, ()))) for v in a.keys() | b.keys()}
+
+
+BULK_RULES = 1000  # from this many rules, compile ends with one collection (see RuleSet)
+
+
 class RuleSet:
     """A compiled set of rules, evaluated together against each document."""
 
+    rules: list[CompiledRule]
+
     def __init__(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None = None,
                  examples: Examples | None = None):
+        # Compiling builds hundreds of thousands of objects that all live as long as the rules
+        # (no cycles among them): each full pass of the garbage collector while they are built
+        # finds nothing and walks all built so far, and there were seven for 10,000 rules
+        # (a third of the compile). Pause it, and for a large set make the single pass that
+        # files them with the old objects here, inside the compile, not at the first articles.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            self._build(rules, entities, examples)
+        finally:
+            if paused:
+                gc.enable()
+                if len(self.rules) >= BULK_RULES:
+                    gc.collect()
+
+    def _build(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None,
+               examples: Examples | None) -> None:
         self.rules = []
         self.uses_about = False  # any rule with an about(...) clause: the model is needed
         for name, q in rules:
@@ -172,9 +219,9 @@ class RuleSet:
             self.rules.append(CompiledRule(name, q, tree, truth(tree)))
         self.by_name = {r.name: r for r in self.rules}
         self.entities = Entities(entities)  # to name the entity a speaker is
-        # Postings: word -> rules whose first (a) or second (b) anchor set holds it. Exact words
-        # are found by one set intersection with the article's words; stems (wildcards) by one
-        # Aho-Corasick pass over the article's distinct words.
+        # Postings: word -> (rules whose first anchor set holds it, rules whose second does).
+        # Exact words are found by one dict lookup per distinct word of the article; stems
+        # (wildcards) by one Aho-Corasick pass over the article's distinct words.
         posts: dict[str, dict[str, list[int]]] = {"=a": {}, "=b": {}, "*a": {}, "*b": {}}
         always: set[int] = set()
         for ri, rule in enumerate(self.rules):
@@ -185,17 +232,14 @@ class RuleSet:
             for side, keys in zip("ab", anc, strict=True):
                 for kind, v in keys:
                     posts[kind + side].setdefault(v, []).append(ri)
-        self._exact_a: dict[str, tuple[int, ...]] = {v: tuple(r) for v, r in posts["=a"].items()}
-        self._exact_b: dict[str, tuple[int, ...]] = {v: tuple(r) for v, r in posts["=b"].items()}
-        self._exact_keys = frozenset(self._exact_a) | frozenset(self._exact_b)
-        self._stem_a: dict[str, tuple[int, ...]] = {v: tuple(r) for v, r in posts["*a"].items()}
-        self._stem_b: dict[str, tuple[int, ...]] = {v: tuple(r) for v, r in posts["*b"].items()}
+        self._exact = _postings(posts["=a"], posts["=b"])
+        self._stem = _postings(posts["*a"], posts["*b"])
         self._always = frozenset(always)
         self._automaton: Any = None
         # Every stem of 3+ letters any rule uses (not only anchors): the same pass then tells
         # the evaluator which words each wildcard stands for.
         stems = {st for r in self.rules for st in _stems(r.tree) if len(st) >= 3}
-        stems |= set(self._stem_a) | set(self._stem_b)
+        stems |= set(self._stem)
         self._stems = frozenset(stems)
         if stems:
             auto = ahocorasick.Automaton()
@@ -207,10 +251,8 @@ class RuleSet:
     def candidates(self, ix: DocIndex) -> list[int]:
         """Rules whose anchors occur in the article (a superset of the matching rules)."""
         words = ix.uniq
-        hit = self._exact_keys.intersection(words)
-        # map/filter run in C: this is the per-article hot loop.
-        a = list(filter(None, map(self._exact_a.get, hit)))
-        b = list(filter(None, map(self._exact_b.get, hit)))
+        # map/filter/chain run in C: this is the per-article hot loop.
+        hits = list(filter(None, map(self._exact.get, words)))
         if self._automaton is not None and words:
             hay = _SEP + _SEP.join(words) + _SEP
             found: dict[str, list[str]] = {}
@@ -218,13 +260,14 @@ class RuleSet:
                 start = end - len(stem) + 1
                 found.setdefault(stem, []).append(hay[start:hay.index(_SEP, start)])
             ix.stems, ix.stems_known = found, self._stems
-            a += filter(None, map(self._stem_a.get, found))
-            b += filter(None, map(self._stem_b.get, found))
-        if not a or not b:
+            hits += filter(None, map(self._stem.get, found))
+        if not hits:
             return sorted(self._always)
-        cand = set().union(*a)
-        cand.intersection_update(set().union(*b))
-        return sorted(cand | self._always)
+        a, b = zip(*hits, strict=True)
+        # Rules with a first-anchor word, kept if a second-anchor word names them too (the
+        # intersection walks b's postings without building their union).
+        cand = set().union(*a).intersection(chain.from_iterable(b))
+        return sorted(cand | self._always if self._always else cand)
 
     def matching(self, doc: Document | DocIndex) -> list[str]:
         """Names of the rules that match (the hot path: no quoting)."""

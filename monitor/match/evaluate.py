@@ -96,7 +96,9 @@ class FieldIndex:
         if w.kind == "exact":
             if len(w.forms) == 1:
                 return self.pos.get(w.stem, [])
-            present = w.forms & self.pos.keys()
+            # The article's words (a set) against the forms: the smaller side is walked, not
+            # an entity's thousand inflections and transliterations once per field.
+            present = [f for f in w.forms.intersection(ix.uniq) if f in self.pos]
             if not present:
                 return []
             if len(present) == 1:

@@ -15,16 +15,19 @@ model touches is imported on first use, so rules without about() never load it.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from monitor.match.text import split_sentences
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from monitor.embed import Embedder
     from monitor.match.evaluate import DocIndex
 
 # Chosen on our own held-out sentences (bench/data/meaning_pairs.json, ten statements in ten
@@ -79,6 +82,23 @@ class AboutScore:
 
 def build_meaning(text: str, examples: Sequence[str] = (), counterexamples: Sequence[str] = (),
                   threshold: float | None = None) -> Meaning:
+    """``_build_meaning``, once per clause and model: the daemon's start prepares its clauses on
+    the thread that loads the model (``monitor.embed.load_in_background``), and the rules it then
+    compiles (and a reload with the same clauses) reuse them. A Meaning is never changed. One
+    build at a time: a second caller of the same clause waits for the first and takes its result."""
+    from monitor.embed import get_embedder
+
+    emb = get_embedder()
+    with _BUILDING:  # the model object is the key's first part (hashed by identity)
+        return _build_meaning(cast(Hashable, emb), text, tuple(examples), tuple(counterexamples), threshold)
+
+
+_BUILDING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=256)
+def _build_meaning(model: Hashable, text: str, examples: tuple[str, ...], counterexamples: tuple[str, ...],
+                   threshold: float | None) -> Meaning:
     """Embed a clause's statement, examples and counterexamples, and settle its threshold.
 
     An explicit ``about("...", t)`` wins. Else the default threshold, calibrated by the
@@ -90,9 +110,7 @@ def build_meaning(text: str, examples: Sequence[str] = (), counterexamples: Sequ
     """
     import numpy as np
 
-    from monitor.embed import get_embedder
-
-    emb = get_embedder()
+    emb = cast("Embedder", model)
     pos = emb.embed([text, *examples])
     neg = emb.embed(list(counterexamples)) if counterexamples else np.zeros((0, emb.dim), np.float32)
     if threshold is not None:
