@@ -274,7 +274,8 @@ class Daemon:
                 await self.pipeline.aclose()
                 self.engine.dispose()
                 return 1
-            log.info("http: web console, /healthz /readyz /metrics on %s:%d", host, http.port)
+            base = f"http://{host}:{http.port}" if ":" not in host else f"http://[{host}]:{http.port}"
+            log.info("http: web console at %s/ (and /healthz, /readyz, /metrics)", base)
 
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
@@ -294,6 +295,8 @@ class Daemon:
             scheduler.add_job(self._watchdog, "interval", seconds=wd, next_run_time=now, id="watchdog")
         scheduler.start()
         log.info("monitor running: %s (instance %s)", _counts(cfg), self.owner)
+        if not cfg.rules:
+            log.warning("no [[rule]] in %s: articles are stored and grouped, but nothing will alert", cfg.path)
         systemd.notify("READY=1", f"STATUS=running: {len(cfg.sources)} sources", f"MAINPID={os.getpid()}")
         # The extraction workers start with the first page to extract (see monitor.extract.pool).
 
