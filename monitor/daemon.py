@@ -126,8 +126,11 @@ class Daemon:
     async def _poll(self, source_id: int, sc: SourceConfig, pipeline: Pipeline) -> None:
         token = logs.SOURCE_ID.set(source_id)
         started = time.monotonic()
+        released = False
         try:
-            report = await pipeline.poll(sc)
+            # The transaction recording the poll also ends the lease (one commit, not two).
+            report = await pipeline.poll(sc, release_lease=self.owner)
+            released = report.lease_released
             metrics.observe_poll(report.status, time.monotonic() - started, report.new_articles, report.alerts)
             if report.alerts:
                 self._kick_delivery()
@@ -140,10 +143,11 @@ class Daemon:
         finally:
             logs.SOURCE_ID.reset(token)
             self.polls.pop(source_id, None)
-        try:
-            await asyncio.to_thread(release_leases, self.engine, self.owner, [source_id])
-        except Exception as exc:  # the lease then simply expires
-            log.warning("source %s: lease not released (%s); it expires on its own", source_id, exc)
+        if not released:
+            try:
+                await asyncio.to_thread(release_leases, self.engine, self.owner, [source_id])
+            except Exception as exc:  # the lease then simply expires
+                log.warning("source %s: lease not released (%s); it expires on its own", source_id, exc)
         if self._backlog:
             self._kick(self._claim)
 

@@ -3,22 +3,26 @@ analysts' mutes applied by the real ingest path on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from monitor.alerts.feedback import record
 from monitor.config import load_config
 from monitor.store import Alert, Article, Match, Source, create_db_engine, session_scope, upgrade
+from monitor.store.models import WebSession
 from monitor.web import AccessError, Console, Passwords, WebServer
-from monitor.web.access import hash_password, verify_password
+from monitor.web.access import Sessions, hash_password, verify_password
 from monitor.web.rules import SaveError, preview, save_rule
-from tests.harness import rule, run_monitor, source, webhook_channel, write_config
+from tests.harness import rule, run_monitor, source, start_daemon, webhook_channel, write_config
 from tests.newsroom import RULE, publish_newsroom, rss, seed_page
-from tests.servers import Page, Site, free_port
+from tests.servers import Page, Site, free_port, wait_for
 
 CONFIG = """# Top comment: kept.
 [monitor]
@@ -148,3 +152,131 @@ def test_mutes_apply_in_the_ingest_path(tmp_path: Path, database_url: str, site:
     bad = preview(engine, None, "Kazakhstan NEAR/", days=30)
     assert bad.error and bad.error_column is not None
     engine.dispose()
+
+
+def test_logged_in_sessions_survive_a_restart_and_end_at_logout_expiry_or_a_new_password(database_url: str) -> None:
+    """Sessions are kept in the database (only a hash of the id) so a restart logs nobody out;
+    a logout, the expiry or a changed password still ends one, in every process."""
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    env = {"MONITOR_WEB_PASSWORD": "ed-pw", "MONITOR_WEB_VIEWER_PASSWORD": hash_password("vi-pw")}
+
+    def restarted(env: dict[str, str]) -> Sessions:
+        s = Sessions()
+        s.keep_in(engine, Passwords.from_env(env))
+        return s
+
+    try:
+        first = restarted(env)
+        anonymous = first.new(None, persist=True)  # before login: the login form's token only
+        editor, viewer = first.new("editor", persist=True), first.new("viewer", persist=True)
+        with session_scope(engine) as db:
+            rows = [r.model_dump() for r in db.exec(select(WebSession)).all()]
+        assert len(rows) == 2
+        assert not any(sid in str(v) for r in rows for v in r.values() for sid in (editor.id, viewer.id))
+        second = restarted(env)
+        got = second.get(editor.id)
+        assert got is not None and (got.role, got.csrf) == ("editor", editor.csrf)
+        got = second.get(viewer.id)
+        assert got is not None and got.role == "viewer"
+        assert second.get(anonymous.id) is None and second.get("forged-" + editor.id) is None
+        second.drop(editor.id)  # logout
+        assert restarted(env).get(editor.id) is None
+        # The viewer's password changes: its sessions end (and leave the database).
+        assert restarted({**env, "MONITOR_WEB_VIEWER_PASSWORD": "new-vi-pw"}).get(viewer.id) is None
+        assert restarted(env).get(viewer.id) is None
+        late = second.new("editor", persist=True)
+        with session_scope(engine) as db:
+            db.execute(update(WebSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        assert restarted(env).get(late.id) is None
+        with session_scope(engine) as db:
+            assert db.exec(select(WebSession)).all() == []
+    finally:
+        engine.dispose()
+
+
+def test_a_daemon_restart_keeps_the_browser_logged_in(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'monitor.db'}",
+                       rule("kz-mediation", RULE, []),
+                       tables=f'[http]\nlisten = "127.0.0.1:{port}"\n\n[dedup]\nevents = false\n')
+    env = {"MONITOR_WEB_PASSWORD": "editor-pw"}
+    base = f"http://127.0.0.1:{port}"
+
+    def started() -> Any:
+        proc = start_daemon(cfg, env=env)
+        assert wait_for(lambda: _answers(base + "/healthz"), timeout=60), proc.log_text()
+        return proc
+
+    proc = started()
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
+        try:
+            page = c.get("/login").text
+            csrf = page.split('name="csrf-token" content="')[1].split('"')[0]
+            assert c.post("/login", data={"csrf": csrf, "password": "editor-pw", "next": "/rules"}).status_code == 303
+            assert c.get("/rules").status_code == 200
+        finally:
+            proc.stop()
+        proc = started()
+        try:
+            r = c.get("/rules")
+            assert r.status_code == 200 and "kz-mediation" in r.text  # still logged in
+            token = r.text.split('name="csrf-token" content="')[1].split('"')[0]
+            assert c.post("/logout", data={"csrf": token}).status_code == 303
+            assert c.get("/rules").status_code == 303  # to the login form
+        finally:
+            proc.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+SOURCES = """# top comment
+[monitor]
+database = "sqlite:///monitor.db"
+
+[[source]]
+name = "A"   # a comment
+url = "https://a.example/feed.xml"
+interval = "5m"
+
+# introduces B
+[[source]]
+name = "B"
+url = "https://b.example/feed.xml"
+
+# rules below
+[[rule]]
+name = "r"
+query = "Kazakhstan"
+channels = []
+"""
+
+
+def test_a_source_is_edited_or_removed_by_itself_keeping_every_other_byte(tmp_path: Path) -> None:
+    from monitor.web.config_edit import remove_source, replace_source, source_entry
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(SOURCES)
+    assert source_entry(cfg, "A") == '[[source]]\nname = "A"   # a comment\nurl = "https://a.example/feed.xml"\n' \
+                                     'interval = "5m"\n'
+    edited = '[[source]]\r\nname = "A2"  # renamed\r\nurl = "https://a.example/feed.xml"\r\ninterval = "7m"\r\n'
+    assert [s.name for s in replace_source(cfg, "A", edited).sources] == ["A2", "B"]
+    assert cfg.read_text() == SOURCES.replace('name = "A"   # a comment', 'name = "A2"  # renamed').replace(
+        'interval = "5m"', 'interval = "7m"')
+    for bad, why in (('name = "x"', "exactly one"), ('[[source]]\nname = "A2"\nurl = "ftp://x"', "http(s) URL"),
+                     ('[[source]]\nname = "B"\nurl = "https://b.example/other.xml"', "B"),
+                     ('[[source]]\nname = "A2"\nurl = "https://a"\n[[rule]]\nname = "z"', "exactly one")):
+        before = cfg.read_text()
+        with pytest.raises(SaveError, match=re.escape(why)):
+            replace_source(cfg, "A2", bad)
+        assert cfg.read_text() == before
+    assert [s.name for s in remove_source(cfg, "B").sources] == ["A2"]
+    text = cfg.read_text()
+    assert "# introduces B" in text and "# rules below" in text and 'name = "B"' not in text
+    with pytest.raises(SaveError, match="no source named 'B'"):
+        remove_source(cfg, "B")

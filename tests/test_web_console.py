@@ -20,9 +20,10 @@ from typing import Any
 import feedparser
 import httpx
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from monitor.store import Alert, Article, Match, create_db_engine, session_scope
+from monitor.store.models import StoryApart
 from tests.harness import ROOT, rule, source, start_daemon, webhook_channel, write_config
 from tests.newsroom import RULE, publish_newsroom, rss, seed_page
 from tests.servers import Page, Request, Site, free_port, wait_for
@@ -435,3 +436,97 @@ def test_retry_button_sends_a_failed_delivery_again(tmp_path: Path, browser: Any
         proc.stop()
         site.stop()
         hook.site.stop()
+
+
+def test_stories_merge_and_split_from_the_console(env: Env, browser: Any) -> None:
+    """An editor merges two stories that are one event, then splits an article off again (kept
+    apart from then on); a viewer sees neither action and cannot post one."""
+    with session_scope(env.engine) as s:  # two stories of one article each, not the seed's
+        singles = s.exec(select(Article.story_id, func.min(Article.title)).where(col(Article.story_id).is_not(None))
+                         .group_by(col(Article.story_id)).having(func.count() == 1)).all()
+    (a_id, a_title), (b_id, b_title) = [(int(i or 0), str(t)) for i, t in singles if "Kazakhstan" not in str(t)][:2]
+
+    login(browser, env.base, VIEWER_PW, f"/stories/{a_id}")
+    assert not browser.find_elements("css selector", "#merge, button.split")
+    token = css(browser, "meta[name='csrf-token']").get_attribute("content")
+    with session_client(browser, env) as c:
+        r = c.post(f"/stories/{a_id}/merge", data={"other": str(b_id), "csrf": token})
+        assert r.status_code == 403 and "viewer" in r.text
+
+    login(browser, env.base, EDITOR_PW, "/stories")
+    assert f"#{b_id} · 1 article" in css(browser, f"#s{b_id}").text  # the number to merge by
+    with session_client(browser, env) as c:  # no CSRF token: refused, nothing merged
+        assert c.post(f"/stories/{a_id}/merge", data={"other": str(b_id)}).status_code == 403
+    browser.get(f"{env.base}/stories/{a_id}")
+    css(browser, "#merge-other").send_keys(str(a_id))  # into itself: a clear error, nothing changed
+    css(browser, "#merge").click()
+    until(browser, lambda d: "cannot be merged into itself" in d.page_source)
+    browser.get(f"{env.base}/stories/{a_id}")
+    css(browser, "#merge-other").send_keys(str(b_id))
+    css(browser, "#merge").click()
+    until(browser, lambda d: d.find_elements("css selector", "#story-message"))
+    assert f"Story #{b_id} merged" in css(browser, "#story-message").text
+    titles = [e.text for e in browser.find_elements("css selector", ".side-by-side article h2")]
+    assert sorted(titles) == sorted([a_title, b_title])
+    shot(browser, "story-merged")
+    browser.get(f"{env.base}/stories/{b_id}")
+    assert "no such story" in browser.page_source
+
+    browser.get(f"{env.base}/stories/{a_id}")
+    browser.find_element("css selector", f"button.split[aria-label*='{b_title[:20]}']").click()
+    until(browser, lambda d: d.find_elements("css selector", "#story-message"))
+    new_id = int(re.findall(r"/stories/(\d+)", browser.current_url)[0])
+    assert new_id not in (a_id, b_id) and "kept apart" in css(browser, "#story-message").text
+    assert [e.text for e in browser.find_elements("css selector", ".side-by-side article h2")] == [b_title]
+    assert not browser.find_elements("css selector", "button.split")  # one article: nothing to split
+    with session_scope(env.engine) as s:
+        assert s.get(StoryApart, (min(a_id, new_id), max(a_id, new_id))) is not None
+    browser.get(f"{env.base}/stories/{a_id}")
+    assert [e.text for e in browser.find_elements("css selector", ".side-by-side article h2")] == [a_title]
+
+
+def test_a_source_is_edited_and_removed_from_the_console(env: Env, browser: Any) -> None:
+    """An editor edits a source's entry in config.toml (the rest of the file, comments included,
+    untouched; a bad value refused with the file unchanged) and removes it; a viewer cannot."""
+    set_value = "arguments[0].value = arguments[1]"
+    login(browser, env.base, VIEWER_PW, "/sources")
+    assert not browser.find_elements("css selector", "a.edit")
+    token = css(browser, "meta[name='csrf-token']").get_attribute("content")
+    with session_client(browser, env) as c:
+        r = c.post("/sources/Loopback%20Copy/remove", data={"csrf": token})
+        assert r.status_code == 403 and "viewer" in r.text
+
+    login(browser, env.base, EDITOR_PW, "/sources")
+    css(browser, "a[aria-label='Edit or remove Loopback Copy']").click()
+    until(browser, lambda d: d.current_url.endswith("/edit"))
+    box = css(browser, "#source-entry")
+    entry = box.get_attribute("value")
+    assert entry.startswith("[[source]]") and 'name = "Loopback Copy"' in entry and "Pravda" not in entry
+    shot(browser, "source-edit")
+    before = env.cfg.read_text(encoding="utf-8")
+    browser.execute_script(set_value, box, entry.replace('interval = "5m"', 'interval = "often"'))
+    css(browser, "#source-save").click()
+    until(browser, lambda d: d.find_elements("css selector", "#source-problems"))
+    assert "interval" in css(browser, "#source-problems").text
+    assert env.cfg.read_text(encoding="utf-8") == before
+    box = css(browser, "#source-entry")
+    browser.execute_script(set_value, box, entry.replace('interval = "5m"', 'interval = "7m"   # edited in the console'))
+    css(browser, "#source-save").click()
+    until(browser, lambda d: d.find_elements("css selector", "p.ok[role='status']"))
+    assert "Loopback Copy saved" in css(browser, "p.ok").text and "reloaded" in css(browser, "p.ok").text
+    after = env.cfg.read_text(encoding="utf-8")
+    head, tail = before.split('name = "Loopback Copy"')  # only this source's entry changed
+    assert after == head + 'name = "Loopback Copy"' + tail.replace(
+        'interval = "5m"', 'interval = "7m"   # edited in the console', 1)
+
+    css(browser, "a[aria-label='Edit or remove Loopback Copy']").click()
+    until(browser, lambda d: d.find_elements("css selector", "#source-remove"))
+    css(browser, "#source-remove").click()
+    until(browser, lambda d: d.find_elements("css selector", "p.ok[role='status']"))
+    assert "Loopback Copy removed" in css(browser, "p.ok").text
+    text = env.cfg.read_text(encoding="utf-8")
+    assert "Loopback Copy" not in text and 'name = "Loopback Pravda"' in text
+    assert text.startswith("# Console test config: this comment must survive a save from the console.")
+    assert "# The seed rule (the console edits this one)." in text
+    row = browser.find_element("xpath", "//tr[.//strong[text()='Loopback Copy']]")  # its articles stay
+    assert "no longer in the config" in row.text and not row.find_elements("css selector", "a.edit")

@@ -312,3 +312,20 @@ def installation_id(session: Any) -> str:
 
     uid = session.exec(select(Installation.uid)).first()
     return uid or ""
+
+
+class WebSession(SQLModel, table=True):
+    """A logged-in console session, kept so a restart of the daemon logs nobody out.
+
+    Only the SHA-256 of the cookie's random id is stored (a copy of this table opens no
+    session), with ``tag``: an HMAC of the id under a key derived from the role's password, so a
+    session made under a password that has since changed is refused and deleted.
+    """
+
+    __tablename__ = "web_session"
+    id_hash: str = Field(primary_key=True)
+    role: str
+    tag: str
+    csrf: str
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = _ts(nullable=False, index=True)

@@ -3,9 +3,12 @@
 Passwords come from the environment only (``MONITOR_WEB_PASSWORD`` for editors,
 ``MONITOR_WEB_VIEWER_PASSWORD`` for viewers). Each is kept as a salted scrypt hash from the moment
 it is read (a value that already is one, ``scrypt$...``, is used as it is) and checked in constant
-time. Sessions live in memory: a restart logs everybody out, which is the safe default for a
-console that can edit the config. With no password set, the console is open on loopback only,
-like ``/healthz`` and ``/metrics``; on any other address the server refuses to start.
+time. A logged-in session is also kept in the database (``web_session``: the SHA-256 of its id,
+never the id, and its expiry), so a restart of the daemon logs nobody out; a session made under
+a password that has since changed is refused. Sessions before login (they carry the login form's
+CSRF token) stay in memory. With no password set, the console is open on loopback only, like
+``/healthz`` and ``/metrics``, and nothing is stored; on any other address the server refuses
+to start.
 """
 
 from __future__ import annotations
@@ -14,19 +17,29 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlmodel import Session as DbSession
 
 EDITOR_ENV = "MONITOR_WEB_PASSWORD"
 VIEWER_ENV = "MONITOR_WEB_VIEWER_PASSWORD"
 ROLES = ("viewer", "editor")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 SESSION_TTL = 12 * 3600.0
+_SESSION_KEY_SALT = b"monitor web session key/v1"
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class AccessError(Exception):
@@ -50,6 +63,14 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, digest)
 
 
+def _session_key(value: str) -> bytes:
+    """From a password: scrypt with a fixed salt (stable across restarts, as slow to guess as
+    the password's hash); from an ``scrypt$...`` hash given instead: SHA-256 of it."""
+    if value.startswith("scrypt$"):
+        return hashlib.sha256(_SESSION_KEY_SALT + value.encode()).digest()
+    return hashlib.scrypt(value.encode(), salt=_SESSION_KEY_SALT, dklen=32, **_SCRYPT)
+
+
 def is_loopback(host: str) -> bool:
     if host in ("localhost", "ip6-localhost"):
         return True
@@ -64,16 +85,28 @@ class Passwords:
     """The hashes of the configured passwords, by role (none: open console on loopback)."""
 
     hashes: dict[str, str] = field(default_factory=dict)
+    # Per role, a key that stays the same across restarts while the password does (see
+    # ``session_key``); never stored, never derived from anything stored.
+    session_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Passwords:
         env = os.environ if env is None else env
         out: dict[str, str] = {}
+        keys: dict[str, bytes] = {}
         for role, name in (("editor", EDITOR_ENV), ("viewer", VIEWER_ENV)):
             value = env.get(name, "")
             if value:
                 out[role] = value if value.startswith("scrypt$") else hash_password(value)
-        return cls(out)
+                keys[role] = _session_key(value)
+        return cls(out, keys)
+
+    def session_key(self, role: str) -> bytes | None:
+        """The key that signs this role's stored sessions: a session stored under another
+        password (or a role with no password now) does not verify."""
+        if role not in self.hashes:
+            return None
+        return self.session_keys.get(role) or _session_key(self.hashes[role])
 
     @property
     def required(self) -> bool:
@@ -105,11 +138,17 @@ class Session:
 
 
 class Sessions:
-    """Server-side sessions keyed by a random cookie value."""
+    """Server-side sessions keyed by a random cookie value; logged-in ones also in the database
+    once ``keep_in`` has been called (the console does when a password is set)."""
 
     def __init__(self) -> None:
         self._by_id: dict[str, Session] = {}
         self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._passwords: Passwords | None = None
+
+    def keep_in(self, engine: Engine, passwords: Passwords) -> None:
+        self._engine, self._passwords = engine, passwords
 
     def get(self, sid: str | None) -> Session | None:
         if not sid:
@@ -119,20 +158,97 @@ class Sessions:
             if s is not None and s.expires < time.time():
                 del self._by_id[sid]
                 return None
-            return s
+        if s is None and self._engine is not None:
+            s = self._load(sid)  # made before a restart, or by another process on this database
+            if s is not None:
+                with self._lock:
+                    self._by_id[sid] = s
+        return s
 
-    def new(self, role: str | None) -> Session:
+    def new(self, role: str | None, persist: bool = False) -> Session:
+        """A new session; ``persist`` (at login) also stores it, to outlive a restart."""
         s = Session(secrets.token_urlsafe(32), role, secrets.token_urlsafe(32), time.time() + SESSION_TTL)
         with self._lock:
             if len(self._by_id) > 10_000:  # a flood of anonymous sessions: drop the expired ones
                 now = time.time()
                 self._by_id = {k: v for k, v in self._by_id.items() if v.expires >= now}
             self._by_id[s.id] = s
+        if persist and role is not None and self._engine is not None:
+            self._store(s)
         return s
 
     def drop(self, sid: str) -> None:
         with self._lock:
             self._by_id.pop(sid, None)
+        if self._engine is not None:
+            from sqlalchemy import delete
+            from sqlmodel import col
+
+            from monitor.store.models import WebSession
+
+            self._db(lambda db: db.execute(delete(WebSession).where(col(WebSession.id_hash) == _digest(sid))))
+
+    def _store(self, s: Session) -> None:
+        from sqlalchemy import delete
+        from sqlmodel import col
+
+        from monitor.store.models import WebSession
+
+        assert s.role is not None and self._passwords is not None
+        key = self._passwords.session_key(s.role)
+        if key is None:
+            return
+        now = datetime.now(UTC)
+
+        def write(db: DbSession) -> None:
+            db.execute(delete(WebSession).where(col(WebSession.expires_at) < now))
+            db.add(WebSession(id_hash=_digest(s.id), role=s.role or "", tag=_tag(key, s.id), csrf=s.csrf,
+                              created_at=now, expires_at=datetime.fromtimestamp(s.expires, UTC)))
+        self._db(write)
+
+    def _load(self, sid: str) -> Session | None:
+        from monitor.store.models import WebSession
+        from monitor.util import aware
+
+        assert self._passwords is not None
+        passwords = self._passwords
+
+        def read(db: DbSession) -> Session | None:
+            row = db.get(WebSession, _digest(sid))
+            if row is None:
+                return None
+            key = passwords.session_key(row.role)
+            expires = aware(row.expires_at)
+            if key is None or not hmac.compare_digest(row.tag, _tag(key, sid)) or expires < datetime.now(UTC):
+                db.delete(row)  # expired, or made under another password: gone for good
+                return None
+            return Session(sid, row.role, row.csrf, expires.timestamp())
+        return self._db(read)
+
+    def _db(self, work: Callable[[DbSession], _T]) -> _T | None:
+        """Run ``work`` in a transaction; a database that fails costs the stored sessions (the
+        console asks for a login), never the page."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from monitor.store.db import session_scope
+
+        assert self._engine is not None
+        try:
+            with session_scope(self._engine) as db:
+                return work(db)
+        except SQLAlchemyError as exc:
+            # The class only: a driver's message can carry the database URL.
+            log.warning("console sessions: the database failed (%s); sessions kept in memory only",
+                        type(exc).__name__)
+            return None
+
+
+def _digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def _tag(key: bytes, sid: str) -> str:
+    return hmac.new(key, sid.encode(), hashlib.sha256).hexdigest()
 
 
 def csrf_ok(session: Session | None, token: str | None) -> bool:

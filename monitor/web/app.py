@@ -40,6 +40,8 @@ def create_app(console: Console) -> Starlette:
     for pages in (health, auth, matches, feedback, rules, feeds, stories, articles, sources):
         routes += pages.ROUTES
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
+    if console.passwords.required:  # logged-in sessions outlive a restart (open console: no login)
+        console.sessions.keep_in(console.engine, console.passwords)
     app = Starlette(routes=routes)
     app.state.kit = Kit(console, build_templates(lambda: console.config().secrets))
     return app

@@ -39,7 +39,7 @@ async def login(request: Request) -> Response:
         resp = render(request, session, "login.html.j2", status=401, next=nxt, error="Wrong password.")
         return with_cookie(request, resp, session, fresh)
     console.sessions.drop(session.id)  # a new id at login: no session fixation
-    new = console.sessions.new(role)
+    new = console.sessions.new(role, persist=True)  # kept in the database: a restart logs nobody out
     return with_cookie(request, RedirectResponse(nxt, 303), new, True)
 
 

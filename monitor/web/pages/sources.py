@@ -4,6 +4,7 @@ OPML import and export. Additions are appended to config.toml, validated, then r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from monitor.config import Config
-from monitor.web import data, svg
+from monitor.web import config_edit, data, svg
 from monitor.web import rules as rules_mod
 from monitor.web.access import Session
 from monitor.web.kit import Console, Denied, back_to, console_of, page, quote, render
@@ -37,13 +38,61 @@ async def _listing(console: Console) -> dict[str, Any]:
 async def _save_and_reload(console: Console, entry: str, what: str) -> str:
     """Append ``entry`` to the config and apply it; ``Denied`` (nothing written) when invalid."""
     try:
-        new_cfg = await run_in_threadpool(append_to_config, console.config().path, entry)
+        return await _apply(console, append_to_config, entry)
     except rules_mod.SaveError as exc:
         raise Denied(400, f"Not {what}: " + "; ".join(exc.problems)) from None
+
+
+async def _apply(console: Console, edit: Callable[..., Config], *args: str) -> str:
+    """Run a config edit (validated before the file is replaced; ``SaveError`` when not), then
+    apply the new config to the running daemon as SIGHUP does. Returns how the reload went."""
+    new_cfg = await run_in_threadpool(edit, console.config().path, *args)
     if console.set_config is not None:
         console.set_config(new_cfg)
     _ok, how = await run_in_threadpool(console.reload)
     return how
+
+
+def _configured(request: Request) -> str:
+    name = str(request.path_params["name"])
+    if name not in {s.name for s in console_of(request).config().sources}:
+        raise Denied(404, f"no source named {name!r} in the config")
+    return name
+
+
+@page(role="editor")
+async def source_edit_form(request: Request, session: Session) -> Response:
+    name = _configured(request)
+    path = console_of(request).config().path
+    try:
+        entry = await run_in_threadpool(config_edit.source_entry, path, name)
+    except rules_mod.SaveError as exc:
+        raise Denied(400, "; ".join(exc.problems)) from None
+    return render(request, session, "source_edit.html.j2", name=name, entry=entry, problems=[],
+                  config_name=path.name)
+
+
+@page(write=True)
+async def source_edit(request: Request, session: Session) -> Response:
+    console = console_of(request)
+    name = _configured(request)
+    entry = str((await request.form()).get("entry") or "")
+    try:
+        how = await _apply(console, config_edit.replace_source, name, entry)
+    except rules_mod.SaveError as exc:
+        return render(request, session, "source_edit.html.j2", status=400, name=name, entry=entry,
+                      problems=exc.problems, config_name=console.config().path.name)
+    return RedirectResponse("/sources?msg=" + quote(f"Source {name} saved. " + how), 303)
+
+
+@page(write=True)
+async def source_remove(request: Request, session: Session) -> Response:
+    name = _configured(request)
+    try:
+        how = await _apply(console_of(request), config_edit.remove_source, name)
+    except rules_mod.SaveError as exc:
+        raise Denied(400, "Not removed: " + "; ".join(exc.problems)) from None
+    return RedirectResponse("/sources?msg=" + quote(f"Source {name} removed; its stored articles stay. " + how), 303)
 
 
 @page()
@@ -131,4 +180,7 @@ ROUTES = [
     Route("/sources/preview", source_preview, methods=["POST"]),
     Route("/sources/add", source_add, methods=["POST"]),
     Route("/sources/{name}/reset", source_reset, methods=["POST"]),
+    Route("/sources/{name}/edit", source_edit_form, methods=["GET"]),
+    Route("/sources/{name}/edit", source_edit, methods=["POST"]),
+    Route("/sources/{name}/remove", source_remove, methods=["POST"]),
 ]
