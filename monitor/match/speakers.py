@@ -578,12 +578,20 @@ class _Found:
 @lru_cache(maxsize=1)
 def _gates() -> dict[str, Any]:
     """Per language, one search for any of its speech words: a sentence without them skips
-    that language's patterns (most sentences of an article hold none)."""
+    that language's patterns (most sentences of an article hold none).
+
+    Each pattern has its speech verb (or "according to") start a word, so the gate asks for one
+    starting a word: unbounded, German "so" and French "dit" opened those languages' patterns
+    on nearly every English text ("also", "credit"). A suffix that follows the name (Turkish
+    "'e göre"), the French "-t-il" and Chinese stay unbounded."""
     out = {}
     for lang in LANGS:
-        words_ = _alt([lang.verbs, lang.according, lang.according_after.strip("\\s+"),
-                       "-t-il|-t-elle" if lang.code == "fr" else ""])
-        out[lang.code] = re.compile(words_ if lang.code == "zh" else rf"(?i:{words_})")
+        if lang.code == "zh":
+            out[lang.code] = re.compile(_alt([lang.verbs, lang.according]))
+            continue
+        attached = _alt([lang.according_after.strip("\\s+"), "-t-il|-t-elle" if lang.code == "fr" else ""])
+        starts_word = _alt([lang.verbs, lang.according])
+        out[lang.code] = re.compile(rf"(?i:(?<!\w)(?:{starts_word})" + (f"|{attached})" if attached else ")"))
     return out
 
 
