@@ -109,7 +109,7 @@ def test_check_config_runs_every_check_without_the_heavy_stages(tmp_path: Path) 
             f"print([m for m in {heavy!r} if m in sys.modules])")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
                          timeout=120)
-    assert "config.toml: OK (5 sources, 1 rules, 2 channels)" in res.stdout, res.stdout + res.stderr
+    assert "config.toml: OK (5 sources, 1 rule, 2 channels)" in res.stdout, res.stdout + res.stderr
     assert res.stdout.strip().splitlines()[-2:] == ["exit 0", "[]"], res.stdout + res.stderr
     # The same config with a broken query and channel still gets every problem reported.
     cfg.write_text(cfg.read_text(encoding="utf-8").replace("@tokayev AND", "@tokayev AND (")
