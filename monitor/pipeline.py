@@ -38,6 +38,7 @@ from monitor.store.db import session_scope
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
 from monitor.story.stories import StoryIndex
+from monitor.util import plural
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +245,8 @@ class Pipeline:
         # Only after every new article is stored: a crash before this commit re-polls the
         # source with its old validators (and finds those articles stored), never skips one.
         await self._record_poll(report, source_id, sc, started, outcome, release_lease)
-        log.info("source %s (%s): %d entries, %d new articles, %d alerts", source_id, sc.name,
-                 report.entries, report.new_articles, report.alerts)
+        log.info("source %s (%s): %s, %s, %s", source_id, sc.name, plural(report.entries, "entry"),
+                 plural(report.new_articles, "new article"), plural(report.alerts, "alert"))
         return report
 
     async def _store(self, loop: asyncio.AbstractEventLoop, source_id: int, sc: SourceConfig, entry: FeedEntry,
@@ -330,8 +331,8 @@ class Pipeline:
             log.info("source %s: article %s already stored, skipped", sc.name, article.url)
             return None
         story = done.story
-        log.info("article %s stored from %s: %s (%d matches, story %s%s)", done.article_id, sc.name, article.url,
-                 done.matches, story.story_id, "" if story.new_story else
+        log.info("article %s stored from %s: %s (%s, story %s%s)", done.article_id, sc.name, article.url,
+                 plural(done.matches, "match"), story.story_id, "" if story.new_story else
                  f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
         return done.alerts  # alerts created: a copy joining an alerted story creates none
 

@@ -170,7 +170,7 @@ def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: 
         took = time.monotonic() - t0
     text = log.read_text()
     assert "stopping: no new claims" in text and "stopped" in text
-    assert "still running after 6s; cancelled" in text  # the stuck one
+    assert "still running after 6 s; cancelled" in text  # the stuck one
     assert 5 < took < 15, took
     engine = create_db_engine(db)
     with session_scope(engine) as s:

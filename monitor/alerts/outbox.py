@@ -71,9 +71,7 @@ def _add_alert(session: Session, article: Article, source: Source, m: Match, mat
     payload = MatchPayload(
         rule=match.rule, article_id=article.id, title=article.title, url=article.url, outlet=source.name,
         published=article.published.astimezone(UTC).isoformat() if article.published else None,
-        statements=tuple(StatementPayload(
-            text=s.text, highlights=s.highlights, speaker=s.speaker, speaker_entity=s.speaker_entity,
-            speaker_display=s.speaker_display, field=s.field) for s in match.statements),
+        statements=tuple(StatementPayload.of(s) for s in match.statements),
         speaker=match.speaker, speaker_entity=match.speaker_entity, speaker_display=match.speaker_display,
         terms=tuple(sorted({h.text for h in match.hits})),
     )
