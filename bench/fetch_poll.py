@@ -12,6 +12,7 @@ are). Each scenario runs in a fresh child process, so its peak RSS is its own:
   time computed and written to SQLite) from the steady state: every source has its ETag.
 - ``mix``: the same, but one feed in five answers 200 with its full feed (10 entries, parsed,
   each checked against the stored articles; all already stored, so nothing new is written).
+- ``304 PG``: ``all 304`` on PostgreSQL (a fresh database at MONITOR_TEST_PG), when reachable.
 
 Prints wall time, polls per second, CPU seconds per poll (client process, timed round only),
 peak RSS of the whole process, and the rate as a ratio of the baseline's.
@@ -34,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import loopback
+from bench.pg import create_database, drop_database
 
 ITEMS = 10
-SCENARIOS = ("baseline", "all 304", "mix")
+SCENARIOS = ("baseline", "all 304", "mix", "304 PG")
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -130,7 +132,8 @@ def _config(urls: list[str], db: str) -> Any:
 
     sources = tuple(SourceConfig(name=f"feed {i}", url=u, interval=300.0, full_text=False,
                                  allow_private_networks=True) for i, u in enumerate(urls))
-    return Config(path=Path(db).parent / "config.toml", monitor=MonitorSettings(database=f"sqlite:///{db}"),
+    url = db if "://" in db else f"sqlite:///{db}"  # a PostgreSQL URL, or an SQLite file
+    return Config(path=Path(tempfile.gettempdir()) / "config.toml", monitor=MonitorSettings(database=url),
                   fetch=FetchSettings(), sources=sources, rules=(), channels=())
 
 
@@ -228,8 +231,11 @@ def main() -> None:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         for _ in range(args.rounds):
             for scenario in SCENARIOS:
+                pg = create_database() if scenario.endswith("PG") else None
+                if scenario.endswith("PG") and pg is None:
+                    continue
                 with tempfile.TemporaryDirectory() as tmp:
-                    db = str(Path(tmp) / "bench.db")
+                    db = pg[0] if pg else str(Path(tmp) / "bench.db")
                     steps = ["setup", scenario] if scenario != "baseline" else [scenario]
                     for step in steps:
                         out = subprocess.run([sys.executable, "-m", "bench.fetch_poll", "--child",
@@ -240,6 +246,8 @@ def main() -> None:
                         if out.returncode:
                             raise SystemExit(f"{step} failed:\n{out.stderr[-3000:]}")
                     results.setdefault(scenario, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+                if pg:
+                    drop_database(pg[1])
     finally:
         server.terminate()
         server.wait()
@@ -248,16 +256,19 @@ def main() -> None:
         vals = sorted(r[key] for r in rows)
         return vals[len(vals) // 2]
 
-    base_rate = args.feeds / med(results["baseline"], "wall")
     print(f"{args.feeds} feeds on {args.hosts} loopback hosts, default limits (per_host 2, concurrency 20), "
-          f"median of {args.rounds} runs")
+          f"median of {args.rounds} runs; rate/baseline: median and spread of each run against its round's baseline")
     print(f"{'scenario':<10} {'wall s':>7} {'polls/s':>8} {'CPU ms/poll':>12} {'peak RSS MB':>12} "
-          f"{'RSS growth MB':>14} {'rate/baseline':>14}")
+          f"{'RSS growth MB':>14} {'rate/baseline':>14} {'(min-max)':>12}")
     for scenario, rows in results.items():
         wall = med(rows, "wall")
         rate = args.feeds / wall
+        # Each run against the baseline of its own round: load on a shared machine swings
+        # between rounds more than within one.
+        ratios = sorted(b["wall"] / r["wall"] for b, r in zip(results["baseline"], rows, strict=False))
         print(f"{scenario:<10} {wall:>7.2f} {rate:>8.0f} {med(rows, 'cpu_per_poll') * 1000:>12.2f} "
-              f"{med(rows, 'peak_rss_mb'):>12.0f} {med(rows, 'rss_growth_mb'):>14.1f} {rate / base_rate:>13.2f}x")
+              f"{med(rows, 'peak_rss_mb'):>12.0f} {med(rows, 'rss_growth_mb'):>14.1f} "
+              f"{ratios[len(ratios) // 2]:>13.2f}x {ratios[0]:>5.2f}-{ratios[-1]:.2f}x")
     rate_304 = args.feeds / med(results["all 304"], "wall")
     rss = max(r["peak_rss_mb"] for r in results["all 304"] + results["mix"])
     print(f"importing monitor.pipeline alone (all stages' libraries): {_import_rss_mb():.0f} MB peak RSS; "

@@ -13,7 +13,8 @@ with bytecode caching on (as after ``pip install``):
   values): loads it and runs every stage's checks, including the sentence-model check its
   ``about()`` rule needs.
 - ``monitor run``, to the first request reaching a loopback feed server: a fresh SQLite database,
-  one feed, a keyword rule, a webhook channel, everything else default ("keyword rule"); and the
+  one feed, a keyword rule, a webhook channel, everything else default ("keyword rule"); the same
+  again on that database with its source due ("restart": no migrations to apply); and the
   bundled ``config.toml`` with its five sources pointed at the loopback server ("bundled config":
   its ``about()`` rule makes the daemon load the sentence model).
 
@@ -166,6 +167,14 @@ def bundled_config(d: Path, port: int | None = None) -> Path:
     return path
 
 
+def due_again(db: Path) -> None:
+    """The database of a daemon that has stopped, its source due now: a restart (migrations done)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE source SET next_poll_at = NULL, lease_owner = NULL, lease_expires_at = NULL")
+
+
 def first_poll(config: Path, server: FeedServer, root: Path = ROOT) -> tuple[float, float]:
     """(ms from starting ``monitor run`` to the first request at the feed server, the daemon's
     CPU ms by then)."""
@@ -222,8 +231,13 @@ def main() -> None:
                     for kind, make in (("keyword rule", keyword_config), ("bundled config", bundled_config)):
                         where = d / f"run{run}-{kind.split()[0]}{label.strip(' []')}"
                         where.mkdir()
+                        config = make(where, server.port)
                         rows.setdefault(f"run -> first poll ({kind}){label}", []).append(
-                            first_poll(make(where, server.port), server, root))
+                            first_poll(config, server, root))
+                        if kind == "keyword rule":
+                            due_again(where / "m.db")
+                            rows.setdefault(f"run -> first poll (keyword rule, restart){label}", []).append(
+                                first_poll(config, server, root))
     finally:
         server.close()
 

@@ -5,8 +5,9 @@
 Stores N synthetic articles over the last 30 days (400 words each, from a 5,000-word vocabulary;
 2 % mention Kazakhstan, a quarter of those near "mediator"), grouped into stories of 1-4 articles
 from 40 sources, with a match, an alert and two deliveries for each article the seed rule
-matches. Then serves the console (the real app under uvicorn on loopback, as ``monitor web``)
-and times each page: the server's own time (its Server-Timing header: database, evaluation,
+matches, and each article's folded words as ingest stores them (the preview narrows on them).
+Then serves the console (the real app under uvicorn on loopback, as ``monitor web``), waits for
+its warm-up (the matcher's first use) so that no page shares the CPU with it, and times each page: the server's own time (its Server-Timing header: database, evaluation,
 rendering) and the client's, request to last byte, ``--requests`` times after a first request
 (timed apart: it fills caches, e.g. the sources page's per-day counts, kept five minutes).
 The baseline in the same run is ``/healthz`` (HTTP and framework cost with no database work).

@@ -42,12 +42,18 @@ from monitor.store.leases import (
     renew_leases,
     spread_first_polls,
 )
-from monitor.util import human_duration, instance_id
+from monitor.util import human_duration, instance_id, plural
 
 if TYPE_CHECKING:
     from monitor.web import Console
 
 log = logging.getLogger(__name__)
+
+
+def _counts(cfg: Config) -> str:
+    """``3 sources, 1 rule, 2 channels``: what a config holds, as start-up and reload say it."""
+    return ", ".join(plural(n, w) for n, w in ((len(cfg.sources), "source"), (len(cfg.rules), "rule"),
+                                                (len(cfg.channels), "channel")))
 
 
 def _sync_sources(pipeline: Pipeline) -> None:
@@ -58,7 +64,7 @@ def _sync_sources(pipeline: Pipeline) -> None:
         pipeline.sync_sources()
     n, window = spread_first_polls(pipeline.engine, {sc.name: sc.interval for sc in pipeline.config.sources})
     if n:
-        log.info("%d sources never polled: %s", n, "polling them now" if window < 1
+        log.info("%s never polled: %s", plural(n, "source"), "polling them now" if window < 1
                  else f"first polls spread over the next {human_duration(window)}")
 
 
@@ -120,8 +126,11 @@ class Daemon:
     async def _poll(self, source_id: int, sc: SourceConfig, pipeline: Pipeline) -> None:
         token = logs.SOURCE_ID.set(source_id)
         started = time.monotonic()
+        released = False
         try:
-            report = await pipeline.poll(sc)
+            # The transaction recording the poll also ends the lease (one commit, not two).
+            report = await pipeline.poll(sc, release_lease=self.owner)
+            released = report.lease_released
             metrics.observe_poll(report.status, time.monotonic() - started, report.new_articles, report.alerts)
             if report.alerts:
                 self._kick_delivery()
@@ -134,10 +143,11 @@ class Daemon:
         finally:
             logs.SOURCE_ID.reset(token)
             self.polls.pop(source_id, None)
-        try:
-            await asyncio.to_thread(release_leases, self.engine, self.owner, [source_id])
-        except Exception as exc:  # the lease then simply expires
-            log.warning("source %s: lease not released (%s); it expires on its own", source_id, exc)
+        if not released:
+            try:
+                await asyncio.to_thread(release_leases, self.engine, self.owner, [source_id])
+            except Exception as exc:  # the lease then simply expires
+                log.warning("source %s: lease not released (%s); it expires on its own", source_id, exc)
         if self._backlog:
             self._kick(self._claim)
 
@@ -268,7 +278,8 @@ class Daemon:
                 await self.pipeline.aclose()
                 self.engine.dispose()
                 return 1
-            log.info("http: web console, /healthz /readyz /metrics on %s:%d", host, http.port)
+            base = f"http://{host}:{http.port}" if ":" not in host else f"http://[{host}]:{http.port}"
+            log.info("http: web console at %s/ (and /healthz, /readyz, /metrics)", base)
 
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
@@ -287,8 +298,9 @@ class Daemon:
         if wd:
             scheduler.add_job(self._watchdog, "interval", seconds=wd, next_run_time=now, id="watchdog")
         scheduler.start()
-        log.info("monitor running: %d sources, %d rules, %d channels (instance %s)", len(cfg.sources),
-                 len(cfg.rules), len(cfg.channels), self.owner)
+        log.info("monitor running: %s (instance %s)", _counts(cfg), self.owner)
+        if not cfg.rules:
+            log.warning("no [[rule]] in %s: articles are stored and grouped, but nothing will alert", cfg.path)
         systemd.notify("READY=1", f"STATUS=running: {len(cfg.sources)} sources", f"MAINPID={os.getpid()}")
         # The extraction workers start with the first page to extract (see monitor.extract.pool).
 
@@ -299,17 +311,19 @@ class Daemon:
         self.pipeline.deliverer.stop()  # the delivery in flight finishes; no new claims
         inflight: set[asyncio.Task[object]] = set(self.polls.values()) | set(self.background)
         deadline = self.config.monitor.shutdown_deadline
-        log.info("stopping: no new claims; finishing %d jobs in flight (deadline %.0fs)", len(inflight), deadline)
+        log.info("stopping: no new claims; finishing %s in flight (deadline %s)", plural(len(inflight), "job"),
+                 human_duration(deadline))
         if inflight:
             _, pending = await asyncio.wait(inflight, timeout=deadline)
             if pending:
-                log.warning("stopping: %d jobs still running after %.0fs; cancelled", len(pending), deadline)
+                log.warning("stopping: %s still running after %s; cancelled", plural(len(pending), "job"),
+                            human_duration(deadline))
                 for t in pending:
                     t.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
         released = await asyncio.to_thread(release_leases, self.engine, self.owner)
         if released:
-            log.info("released %d source leases", released)
+            log.info("released %s", plural(released, "source lease"))
         if http is not None:
             http.stop()
             metrics.detach_database()
@@ -390,8 +404,7 @@ class Daemon:
                                     ("retention", new_cfg.retention.interval)):
                 self.scheduler.reschedule_job(job_id, trigger="interval", seconds=seconds)
         metrics.RELOADS.labels("ok").inc()
-        log.info("config reloaded: %d sources, %d rules, %d channels", len(new_cfg.sources),
-                 len(new_cfg.rules), len(new_cfg.channels))
+        log.info("config reloaded: %s", _counts(new_cfg))
         if old is not None:
             # Polls started before the swap still use the old pipeline; close it after them.
             using_old = [t for t in self.polls.values() if not t.done()]
@@ -437,8 +450,9 @@ EXIT_ALL_SOURCES_FAILED = 3  # `run --once`: every source it polled failed (an o
 def once_summary(reports: list[PollReport]) -> int:
     """Log what one cycle did and choose its exit status: 0, or 3 when every polled source failed."""
     failed = [r for r in reports if r.status == "error"]
-    log.info("run finished: %d sources polled, %d failed, %d new articles, %d alerts created", len(reports),
-             len(failed), sum(r.new_articles for r in reports), sum(r.alerts for r in reports))
+    log.info("run finished: %s polled, %d failed, %s, %s created", plural(len(reports), "source"), len(failed),
+             plural(sum(r.new_articles for r in reports), "new article"),
+             plural(sum(r.alerts for r in reports), "alert"))
     if failed and len(failed) == len(reports):
         reasons = "; ".join(f"{r.source}: {r.error}" for r in failed[:3]) + ("; ..." if len(failed) > 3 else "")
         log.error("every source polled failed (%s): exiting with status %d", reasons, EXIT_ALL_SOURCES_FAILED)

@@ -17,7 +17,7 @@ article without its story, its matches or their alerts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,7 +30,8 @@ from monitor.alerts.outbox import enqueue
 from monitor.config import SourceConfig
 from monitor.extract import Extracted, detect_language
 from monitor.match import Document, RuleMatch, RuleSet
-from monitor.match.text import terms
+from monitor.match.evaluate import DocIndex
+from monitor.match.text import terms, terms_of
 from monitor.parse import FeedEntry
 from monitor.parse.urls import preferred_url
 from monitor.store.models import Article, Source
@@ -65,13 +66,16 @@ def document_of(article: Article, source_name: str, vector: Any = None) -> Docum
                     author=article.authors or "", vector=vector)
 
 
-def store_article(session: Session, article: Article, vector: Any = None) -> int:
-    """Insert the article (and its meaning vector); IntegrityError if its URL is stored already."""
+def store_article(session: Session, article: Article, vector: Any = None, distinct: Iterable[str] | None = None) -> int:
+    """Insert the article (and its meaning vector); IntegrityError if its URL is stored already.
+
+    Its distinct folded words are stored too, for the rule editor's preview (exact narrowing,
+    monitor.store.terms): ``distinct`` when the caller has split them already (the matcher's
+    ``DocIndex.uniq``), else split here."""
     session.add(article)
     session.flush()
     assert article.id is not None
-    # Its folded words, for the rule editor's preview (exact narrowing; monitor.store.terms).
-    save_terms(session, article.id, terms(article.title, article.text))
+    save_terms(session, article.id, terms(article.title, article.text) if distinct is None else terms_of(distinct))
     if vector is not None:
         from monitor.embed.store import save_vector
 
@@ -105,9 +109,10 @@ class Ingest:
 
     def run(self, session: Session, article: Article, source: Source, vector: Any = None) -> Ingested:
         """All steps for one new article, in the caller's transaction."""
-        article_id = store_article(session, article, vector)
+        ix = DocIndex(document_of(article, source.name, vector))  # split once: stored words, matching
+        article_id = store_article(session, article, vector, ix.uniq)
         story = self.stories.assign(session, article, vector=vector)
-        matches = match_article(self.rules, article, source.name, vector)
+        matches = self.rules.match(ix)
         if matches and too_old(article, self.alert_max_age):
             # A backlog article: its matches are recorded (backtest and the console show them)
             # but it neither alerts nor claims the story's alert, so a fresh report still does.

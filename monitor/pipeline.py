@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_
+from sqlalchemy import Engine, Table, and_, bindparam, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from monitor.alerts import enqueue_notice
 from monitor.config import Config, SourceConfig
@@ -26,18 +27,24 @@ from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.extract import Extracted
 from monitor.extract import pool as extract_pool
 from monitor.fetch import Fetcher, FetchError
-from monitor.fetch.state import PollOutcome, apply_outcome, sync_source_row
+from monitor.fetch.state import PollOutcome, PollState, apply_outcome, sync_source_row
 from monitor.ingest import Ingest, new_article
 from monitor.match import rule_set
 from monitor.parse import FeedEntry, FeedParseError
 from monitor.parse.urls import canonical_url
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
+from monitor.store.batch import GroupCommit
 from monitor.store.db import session_scope
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
 from monitor.story.stories import StoryIndex
+from monitor.util import plural
 
 log = logging.getLogger(__name__)
+
+def _source_table() -> Table:
+    return Source.__table__  # type: ignore[attr-defined]
+
 
 # Ingestion (story, match, outbox writes) runs on its own single thread: one article at a time, in
 # order, and never on the event loop.
@@ -55,6 +62,32 @@ class PollReport:
     alerts: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    lease_released: bool = False  # the poll's record also gave the source's lease back
+
+
+@dataclass(frozen=True)
+class PollStart:
+    """What a poll starts from: the source row's address, validators and lease, and whether it
+    is due."""
+
+    id: int
+    url: str
+    etag: str | None
+    last_modified: str | None
+    lease_owner: str | None
+    disabled_at: datetime | None
+    due: bool
+
+
+@dataclass(frozen=True)
+class PollRecord:
+    """One poll's outcome, waiting for its batch's transaction (``Pipeline._write_polls``)."""
+
+    source_id: int
+    sc: SourceConfig
+    started: datetime
+    outcome: PollOutcome
+    release_lease: str | None = None  # the claiming instance: its lease ends with this record
 
 
 class Pipeline:
@@ -70,6 +103,13 @@ class Pipeline:
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
+        # Poll outcomes are committed in batches (group commit): a 304 costs a few column
+        # writes, and a transaction each cost more than the request did (issue 15).
+        self.records: GroupCommit[PollRecord, None] = GroupCommit(engine, self._write_polls, name="poll-records")
+        # Likewise the read that starts a poll: polls started together (a claim, run --once)
+        # share one query.
+        self.starts: GroupCommit[tuple[SourceConfig, bool, datetime], PollStart | None] = GroupCommit(
+            engine, self._read_starts, name="poll-starts")
         # The one switch for the sentence-embedding model: only a config that needs it (an
         # about() rule; cross-language stories) loads it and stores each article's vector.
         self.needs_embeddings = self.rules.uses_about or config.dedup.events
@@ -87,6 +127,8 @@ class Pipeline:
                 raise EmbedderUnavailable(f"[dedup] events = true needs the sentence model: {problem}")
 
     async def aclose(self) -> None:
+        await self.records.aclose()  # every poll's outcome is committed before the end
+        await self.starts.aclose()
         await self.fetcher.aclose()
 
     # -- sources ---------------------------------------------------------------------------
@@ -111,38 +153,40 @@ class Pipeline:
         return [sc for sc in self.config.sources if sc.name in due]
 
     # -- one poll --------------------------------------------------------------------------
-    async def poll(self, sc: SourceConfig, force: bool = False) -> PollReport:
+    async def poll(self, sc: SourceConfig, force: bool = False, release_lease: str | None = None) -> PollReport:
         """Poll one source now, unless it is disabled or not yet due.
 
         ``force`` ignores the regular interval, never a backoff or a Retry-After: a failing
         server asked for time, and neither a restart nor ``run --once --all`` takes it back.
+        ``release_lease``: the daemon instance that claimed the source; the transaction that
+        records the poll also ends its lease (``report.lease_released``).
         """
         report = PollReport(source=sc.name)
         started = datetime.now(UTC)
-        with session_scope(self.engine) as s:
-            src = s.exec(select(Source).where(Source.name == sc.name)).one()
-            source_id, url, etag, last_modified = src.id, src.url, src.etag, src.last_modified
-            # A leased source was claimed as due by the daemon's claim loop, which already moved
-            # next_poll_at ahead as its crash guard: the claim is the due decision.
-            claimed = src.lease_owner is not None and src.disabled_at is None
-            if not claimed and s.exec(select(Source.id).where(Source.id == source_id, *due_condition(
-                    started, everything=force, timer_intervals={sc.name: sc.interval}))).first() is None:
-                report.status = "disabled" if src.disabled_at is not None else "not_due"
-                return report
-        assert source_id is not None
+        start = await self.starts.submit((sc, force, started))
+        if start is None:
+            raise LookupError(f"source {sc.name!r} is not in the database (sync_sources first)")
+        source_id, url, etag, last_modified = start.id, start.url, start.etag, start.last_modified
+        # A leased source was claimed as due by the daemon's claim loop, which already moved
+        # next_poll_at ahead as its crash guard: the claim is the due decision.
+        claimed = start.lease_owner is not None and start.disabled_at is None
+        if not claimed and not start.due:
+            report.status = "disabled" if start.disabled_at is not None else "not_due"
+            return report
         try:
-            return await self._poll(report, source_id, sc, url, etag, last_modified, started)
+            return await self._poll(report, source_id, sc, url, etag, last_modified, started, release_lease)
         except Exception as exc:
             # Whatever else fails inside one source's poll (a library bug on hostile input, a
             # database refusal) is this source's error, with its backoff and notices: it never
             # aborts ``run --once`` for the others, nor loops in the daemon.
             log.exception("source %s (%s): poll failed unexpectedly", source_id, sc.name)
             report.status, report.error = "error", f"unexpected {type(exc).__name__}: {exc}"
-            self._record_poll(source_id, sc, started, PollOutcome(status=None, error=report.error))
+            await self._record_poll(report, source_id, sc, started, PollOutcome(status=None, error=report.error),
+                                    release_lease)
             return report
 
-    async def _poll(self, report: PollReport, source_id: int, sc: SourceConfig, url: str,
-                    etag: str | None, last_modified: str | None, started: datetime) -> PollReport:
+    async def _poll(self, report: PollReport, source_id: int, sc: SourceConfig, url: str, etag: str | None,
+                    last_modified: str | None, started: datetime, release_lease: str | None) -> PollReport:
         robots = robots_enabled(sc, self.config.fetch.robots)
         try:
             result = await fetch_source(self.fetcher, sc, url, etag, last_modified, robots)
@@ -150,15 +194,15 @@ class Pipeline:
             report.status, report.error = "error", str(exc)
             log.warning("source %s (%s): poll failed: %s", source_id, sc.name, exc)
             headers = exc.headers if isinstance(exc, FetchError) else {}
-            self._record_poll(source_id, sc, started, PollOutcome(
-                status=getattr(exc, "status", None), error=str(exc), headers=headers))
+            await self._record_poll(report, source_id, sc, started, PollOutcome(
+                status=getattr(exc, "status", None), error=str(exc), headers=headers), release_lease)
             return report
         outcome = PollOutcome(status=result.status, etag=result.etag, last_modified=result.last_modified,
                               headers=result.headers, ttl_minutes=result.ttl_minutes,
                               new_url=result.new_url, new_url_reason=result.new_url_reason)
         if result.not_modified:
             report.status = "not_modified"
-            self._record_poll(source_id, sc, started, outcome)
+            await self._record_poll(report, source_id, sc, started, outcome, release_lease)
             return report
         report.entries = len(result.entries)
         report.warnings = list(result.warnings)
@@ -198,9 +242,11 @@ class Pipeline:
                     task.cancel()
             if outcome.more:
                 break
-        self._record_poll(source_id, sc, started, outcome)
-        log.info("source %s (%s): %d entries, %d new articles, %d alerts", source_id, sc.name,
-                 report.entries, report.new_articles, report.alerts)
+        # Only after every new article is stored: a crash before this commit re-polls the
+        # source with its old validators (and finds those articles stored), never skips one.
+        await self._record_poll(report, source_id, sc, started, outcome, release_lease)
+        log.info("source %s (%s): %s, %s, %s", source_id, sc.name, plural(report.entries, "entry"),
+                 plural(report.new_articles, "new article"), plural(report.alerts, "alert"))
         return report
 
     async def _store(self, loop: asyncio.AbstractEventLoop, source_id: int, sc: SourceConfig, entry: FeedEntry,
@@ -285,8 +331,8 @@ class Pipeline:
             log.info("source %s: article %s already stored, skipped", sc.name, article.url)
             return None
         story = done.story
-        log.info("article %s stored from %s: %s (%d matches, story %s%s)", done.article_id, sc.name, article.url,
-                 done.matches, story.story_id, "" if story.new_story else
+        log.info("article %s stored from %s: %s (%s, story %s%s)", done.article_id, sc.name, article.url,
+                 plural(done.matches, "match"), story.story_id, "" if story.new_story else
                  f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
         return done.alerts  # alerts created: a copy joining an alerted story creates none
 
@@ -302,16 +348,64 @@ class Pipeline:
             log.warning("article %s: no sentence vector (%s: %s)", article.url, type(exc).__name__, exc)
             return None
 
-    def _record_poll(self, source_id: int, sc: SourceConfig, started: datetime, outcome: PollOutcome) -> None:
-        with session_scope(self.engine) as s:
-            src = s.get(Source, source_id)
-            assert src is not None
-            notices = apply_outcome(src, sc, outcome, self.config.fetch, started)
-            s.add(src)
-            target = self.config.monitor.source_errors_to
-            if notices and target:
-                for n in notices:
+    def _read_starts(self, s: Session, asks: list[tuple[SourceConfig, bool, datetime]]) -> list[PollStart | None]:
+        """What a batch of polls starts from, in one query: validators, the lease, and whether
+        each source is due (``due_condition`` as of the earliest start, for ``force`` and not)."""
+        t = _source_table()
+        now = min(started for _, _, started in asks)
+        intervals = {sc.name: sc.interval for sc, _, _ in asks}
+        forced = and_(*due_condition(now, everything=True))
+        timed = and_(*due_condition(now, timer_intervals=intervals))
+        rows = {row.name: row for row in s.connection().execute(
+            core_select(t.c.id, t.c.name, t.c.url, t.c.etag, t.c.last_modified, t.c.lease_owner, t.c.disabled_at,
+                        forced.label("forced"), timed.label("timed")).where(t.c.name.in_(sorted(intervals))))}
+        out: list[PollStart | None] = []
+        for sc, force, _ in asks:
+            row = rows.get(sc.name)
+            out.append(None if row is None else PollStart(row.id, row.url, row.etag, row.last_modified, row.lease_owner,
+                                                          row.disabled_at, bool(row.forced if force else row.timed)))
+        return out
+
+    async def _record_poll(self, report: PollReport, source_id: int, sc: SourceConfig, started: datetime,
+                           outcome: PollOutcome, release_lease: str | None) -> None:
+        """The poll's outcome (schedule, validators, failures, notices), committed before this returns."""
+        await self.records.submit(PollRecord(source_id, sc, started, outcome, release_lease))
+        report.lease_released = release_lease is not None
+
+    def _write_polls(self, s: Session, records: list[PollRecord]) -> list[None]:
+        """Apply a batch of poll outcomes in one transaction: one read of the rows, one UPDATE
+        per set of changed columns (executemany), the leases ended, the notices queued."""
+        t = _source_table()
+        conn = s.connection()
+        cols = PollState.columns()
+        ids = sorted({r.source_id for r in records})
+        states = {row[0]: PollState(*row) for row in conn.execute(
+            core_select(*(t.c[name] for name in cols)).where(t.c.id.in_(ids)))}
+        before = {sid: state.values() for sid, state in states.items()}
+        target = self.config.monitor.source_errors_to
+        for r in records:  # in order: two polls of one source in a batch count as two
+            state = states.get(r.source_id)
+            if state is None:
+                log.warning("source %s (%s): removed before its poll was recorded", r.source_id, r.sc.name)
+                continue
+            notices = apply_outcome(state, r.sc, r.outcome, self.config.fetch, r.started)
+            for n in notices:
+                if target:
                     enqueue_notice(s, (target,), n.subject, n.text, n.key)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for sid, state in states.items():
+            changed = state.changes(before[sid])
+            if changed:
+                by_columns.setdefault(tuple(sorted(changed)), []).append(
+                    {"b_id": sid, **{f"b_{name}": value for name, value in changed.items()}})
+        for names, params in by_columns.items():
+            conn.execute(update(t).where(t.c.id == bindparam("b_id"))
+                         .values({name: bindparam(f"b_{name}") for name in names}), params)
+        ends = [{"b_id": r.source_id, "b_owner": r.release_lease} for r in records if r.release_lease]
+        if ends:
+            conn.execute(update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == bindparam("b_owner"))
+                         .values(lease_owner=None, lease_expires_at=None), ends)
+        return [None] * len(records)
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:

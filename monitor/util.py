@@ -61,6 +61,18 @@ def aware(dt: datetime | None) -> datetime | None:
     return dt if dt.tzinfo is not None and dt.tzinfo.utcoffset(dt) is not None else dt.replace(tzinfo=UTC)
 
 
+def iso_with_offset(value: str | None) -> str | None:
+    """An ISO 8601 timestamp that carries its offset: one stored without (naive UTC, as older
+    alerts and SQLite have them) gets ``+00:00``; anything that is no timestamp is kept as is."""
+    if not value:
+        return value
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return value if dt.tzinfo is not None else aware(dt).isoformat()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -107,14 +119,27 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or utcnow())).total_seconds())
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 source``, ``2 sources``, ``3 matches``, ``2 deliveries``, ``4 article vectors``: a count
+    a user reads as a sentence (a table name's underscores become spaces)."""
+    noun = noun.replace("_", " ")
+    if n == 1:
+        return f"{n} {noun}"
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return f"{n} {noun}es"
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return f"{n} {noun[:-1]}ies"
+    return f"{n} {noun}s"
+
+
 def human_duration(seconds: float) -> str:
     """``45 s``, ``5 min``, ``2 h``, ``3 d``: rounded to the largest unit that fits."""
     s = abs(seconds)
-    if s < 60:
+    if round(s) < 60:
         return f"{s:.0f} s"
-    if s < 3600:
+    if round(s / 60) < 60:  # 3,599 s is "1 h", not "60 min"
         return f"{s / 60:.0f} min"
-    if s < 86400:
+    if round(s / 3600) < 24:
         return f"{s / 3600:.0f} h"
     return f"{s / 86400:.0f} d"
 
@@ -129,8 +154,18 @@ def human_delta(when: datetime | None, now: datetime | None = None) -> str:
     return f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(delta)} ago"
 
 
-__all__ = ["HTML_ACCEPT", "aware", "backoff", "http_date", "human_delta", "human_duration", "instance_id",
-           "parse_duration", "retry_after_seconds", "utcnow"]
+def human_when(when: datetime | None, now: datetime | None = None) -> str:
+    """A moment as a listing shows it: ``5 min ago`` / ``in 2 h`` within a week, the date
+    (``2025-09-23``) further away, which reads better than ``436 d ago``; ``-`` for none."""
+    if when is None:
+        return "-"
+    if abs((aware(when) - (now or utcnow())).total_seconds()) < 7 * 86400:
+        return human_delta(when, now)
+    return f"{aware(when).astimezone(UTC):%Y-%m-%d}"
+
+
+__all__ = ["HTML_ACCEPT", "aware", "backoff", "http_date", "human_delta", "human_duration", "human_when",
+           "instance_id", "iso_with_offset", "parse_duration", "plural", "retry_after_seconds", "utcnow"]
 
 
 def lazy_exports(package: str, exports: Mapping[str, str]) -> Callable[[str], object]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.dedup_support import Outlet, Runner, outlets_config, simple_page
 from tests.harness import rule
 from tests.newsroom import RULE, seed_article, seed_page
-from tests.servers import Site
+from tests.servers import Page, Site
 
 
 @pytest.fixture
@@ -187,3 +191,107 @@ def test_add_source_says_a_url_is_already_there(tmp_path: Path, site: Site) -> N
     assert res.returncode == 0, res.stderr
     assert "already has" in res.stderr and "'Loopback'" in res.stderr
     assert "(2)" not in res.stdout and res.stdout.strip() == ""
+
+
+ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+MATCHED = {"kazakhstan", "mediator", "venue for negotiations"}
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _cli(cfg: Path, *args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    res = CliRunner().invoke(cli, ["--config", str(cfg), *args], catch_exceptions=False)
+    return res.exit_code, res.stdout, res.stderr
+
+
+def _one_array(stdout: str) -> list[Any]:
+    """The --json convention: one JSON array, each object on a line of its own between [ and ]."""
+    items = json.loads(stdout)
+    assert isinstance(items, list)
+    lines = stdout.strip().splitlines()
+    if items:
+        assert lines[0] == "[" and lines[-1] == "]"
+        assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == items
+    else:
+        assert lines == ["[]"]
+    return items
+
+
+def test_every_json_output_is_one_array_with_offsets_and_highlight_offsets(tmp_path: Path, site: Site,
+                                                                           webhook: Site) -> None:
+    from tests.conftest import run_monitor
+    from tests.harness import source, webhook_channel, write_config
+    from tests.newsroom import SEED_PATH, publish_newsroom
+
+    publish_newsroom(site)
+    page = tmp_path / "seed.html"
+    page.write_bytes(seed_page())
+    error = "the receiver could not parse the request body " * 4
+    webhook.pages["/broken"] = Page(error.encode(), "text/plain", status=500)
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
+                       source("Loopback Pravda", site.url("/feed.xml")), rule("kz", RULE, ["hook", "broken"]),
+                       webhook_channel("hook", webhook.url("/hook")), webhook_channel("broken", webhook.url("/broken")),
+                       monitor='retry_delay = "1h"', tables="[dedup]\nevents = false\n")
+    assert _cli(cfg, "db", "upgrade")[0] == 0
+    for command in ("articles", "stories", "alerts"):  # an empty list says so; its --json is []
+        code, out, err = _cli(cfg, command)
+        assert (code, out) == (0, "") and err.startswith("no ") and err.endswith(" yet\n"), (command, err)
+        assert _one_array(_cli(cfg, command, "--json")[1]) == []
+    res = run_monitor(cfg, "run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert "1 source polled, 0 failed" in res.stderr and "1 alert created" in res.stderr
+
+    outputs: dict[str, Any] = {}
+    for name, args in {"articles": ["articles"], "stories": ["stories"], "alerts": ["alerts"], "sources": ["sources"],
+                       "test-rule": ["test-rule", "--rule", "kz", str(page), str(tmp_path / "missing.html")],
+                       "extract": ["extract", str(page)], "backtest": ["backtest", "--rule", "kz"]}.items():
+        code, out, err = _cli(cfg, *args, "--json")
+        assert code in (0, 2) if name == "test-rule" else code == 0, (name, err)
+        outputs[name] = _one_array(out)
+    code, out, _ = _cli(cfg, "stats", "--json")  # a report, not a list: one object
+    outputs["stats"] = json.loads(out)
+    outputs["webhook"] = webhook.post_json("/hook")
+    assert [len(outputs[k]) for k in ("articles", "alerts", "test-rule", "extract", "backtest", "webhook")] == \
+        [4, 2, 2, 1, 1, 1]
+
+    stamps = [s for v in outputs.values() for s in _strings(v) if ISO.match(s)]
+    assert len(stamps) > 10
+    for stamp in stamps:  # every timestamp carries its offset
+        assert datetime.fromisoformat(stamp).utcoffset() is not None, stamp
+
+    # Highlights are one format everywhere: [start, end] offsets into the statement's text.
+    alerts = outputs["alerts"]
+    statements = [st for r in [*outputs["test-rule"], *outputs["backtest"], *alerts, *outputs["webhook"]]
+                  for st in r["statements"]]
+    assert len(statements) >= 5
+    for st in statements:
+        words = {st["text"][a:b].lower() for a, b in st["highlights"]}
+        assert words and words <= MATCHED, (st["text"], st["highlights"])
+    failed = next(a for a in alerts if a["status"] == "failed")
+    assert error.strip() in failed["last_error"]  # the whole text
+
+    # Text output: times in human terms, errors cut at a word with the full text in --json.
+    listing = "\n".join(_cli(cfg, c)[1] for c in ("articles", "stories", "alerts", "sources", "stats"))
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}", listing), listing
+    text = _cli(cfg, "alerts")[1]
+    assert re.search(r"retry in \d+ (min|h)", text) and re.search(r"sent +1 +hook +\d+ (s|min) ago", text), text
+    [cut] = [line for line in text.splitlines() if line.lstrip().startswith("!")]
+    shown = cut.split("! ", 1)[1]
+    assert shown.endswith(" …") and len(shown) < len(failed["last_error"])
+    assert failed["last_error"].startswith(shown[:-2] + " ")  # cut between two words
+    assert re.search(r"1 article from Loopback Pravda \(en\); seen \d+ (s|min) ago; 1 alert \(1 delivery sent\)",
+                     _cli(cfg, "stories")[1])
+    assert site.url(SEED_PATH) in _cli(cfg, "articles", "--json")[1]

@@ -5,7 +5,7 @@ nothing is lost, not even behind a 304."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.util import aware
@@ -70,3 +70,23 @@ def test_a_listing_with_many_links_is_taken_a_few_per_poll_without_losing_any(tm
     assert [a.url for a in articles(cfg)] == [site.url(_path(i)) for i in range(LINKS)]
     sent = [r.headers.get("if-none-match") for r in site.requests if r.path == "/section"]
     assert sent == [None, None, None, '"v1"']  # validators only after the last links were taken
+
+
+def test_a_sitemap_with_many_urls_is_taken_newest_first_a_few_per_poll(tmp_path: Path, site: Site) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    urls = "".join(f"<url><loc>{site.url(_path(i))}</loc><lastmod>{(now - timedelta(minutes=i)).isoformat()}"
+                   f"</lastmod></url>" for i in range(LINKS))
+    site.pages["/sitemap.xml"] = Page(f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/'
+                                      f'sitemap/0.9">{urls}</urlset>'.encode(), "application/xml")
+    for i in range(LINKS):
+        site.pages[_path(i)] = _article(i)
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
+                       source("Map", site.url("/sitemap.xml"), type="sitemap", robots=False, interval="1h"),
+                       fetch=f"max_links_per_poll = {CAP}")
+    [first] = asyncio.run(run_once(cfg))
+    assert first.new_articles == CAP and any("max_links_per_poll" in w for w in first.warnings), first
+    make_due(cfg, "Map")
+    [second] = asyncio.run(run_once(cfg))
+    assert second.new_articles == CAP
+    # Newest first (the sitemap's dates), none twice.
+    assert [a.url for a in articles(cfg)] == [site.url(_path(i)) for i in range(2 * CAP)]

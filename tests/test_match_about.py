@@ -122,7 +122,8 @@ def test_test_rule_prints_similarity_threshold_and_best_sentence(tmp_path: Path)
     assert "no match" in res.stdout and "threshold 0.550" in res.stdout and "similarity 0." in res.stdout
     assert 'body "Kazakhstan will host a new round of talks' in res.stdout or "title" in res.stdout
     res = run_monitor(cfg, "test-rule", "--json", "--query", f'about("{STATEMENT}")', str(article))
-    [about] = json.loads(res.stdout)["about"]
+    [result] = json.loads(res.stdout)
+    [about] = result["about"]
     assert about["threshold"] == DEFAULT_THRESHOLD and about["matched"] is False
     assert about["sentence"] and 0 < about["similarity"] < DEFAULT_THRESHOLD
 
@@ -248,7 +249,7 @@ url = "http://127.0.0.1:9/hook"
     res = CliRunner().invoke(cli, ["--config", str(cfg), "backtest", "--rule", "meaning", "--json"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.stderr
-    hit, near = (json.loads(line) for line in res.stdout.splitlines())
+    hit, near = json.loads(res.stdout)
     assert hit["title"] == TRANSLATION_DE.title and hit["about"][0]["matched"] is True
     assert hit["about"][0]["similarity"] >= hit["about"][0]["threshold"] == DEFAULT_THRESHOLD
     assert near["near_miss"] is True and near["title"] == OTHER_CONFLICT.title

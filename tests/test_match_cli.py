@@ -70,11 +70,16 @@ def test_test_rule_on_text_html_and_url(tmp_path: Path, site: Site) -> None:
     code, lines, _ = _run(cfg, "test-rule", "--rule", "kz-mediation", "--json",
                           str(SEED), str(page), site.url(SEED_PATH), str(other))
     assert code == 1  # one input did not match
-    results = [json.loads(line) for line in lines]
+    results = json.loads("\n".join(lines))  # one JSON array, one object per input
     assert [r["matched"] for r in results] == [True, True, True, False]
     for r in results[:3]:
-        assert any("Kazakhstan is not a mediator" in s for s in r["statements"]), r["statements"]
+        assert any("Kazakhstan is not a mediator" in s["text"] for s in r["statements"]), r["statements"]
         assert r["speaker"] == "Tokayev"  # the first quote is his own words
+        # highlights are [start, end] offsets into the statement's text: they slice out the matched words
+        marked = {s["text"][a:b].lower() for s in r["statements"] for a, b in s["highlights"]}
+        assert {"kazakhstan", "mediator"} <= marked, marked
+        # hits are offsets into the title or body they name
+        assert all(h["end"] - h["start"] == len(h["text"]) for h in r["hits"]), r["hits"]
     assert results[2]["input"] == site.url(SEED_PATH)
     assert results[3]["statements"] == [] and results[3]["speaker"] is None
     # The non-match says which clause failed.
@@ -133,10 +138,11 @@ def test_backtest_replays_stored_articles_and_sends_nothing(tmp_path: Path) -> N
 
     code, lines, err = _run(cfg, "backtest", "--rule", "kz-mediation", "--since", "30d", "--json")
     assert code == 0, err
-    items = [json.loads(line) for line in lines]
+    items = json.loads("\n".join(lines))
     assert [i["title"] for i in items] == ["Kazakhstan offers good services", "Already sent"]
     assert items[0]["already_alerted"] is False and items[1]["already_alerted"] is True
-    assert any("Kazakhstan is not a mediator" in st for st in items[0]["statements"])
+    assert any("Kazakhstan is not a mediator" in st["text"] for st in items[0]["statements"])
+    assert [st["text"][a:b] for st in items[1]["statements"] for a, b in st["highlights"]] == ["Kazakhstan", "mediator"]
     assert items[0]["speaker"]
 
     code, lines, err = _run(cfg, "backtest", "--query", "Kazakhstan AND mediator", "--since", "60d")

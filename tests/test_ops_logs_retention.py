@@ -174,7 +174,7 @@ def test_stats_command(tmp_path: Path) -> None:
     assert st["deliveries_by_status"] == {"pending": 1, "sent": 1}
     assert st["oldest_pending_delivery"]["id"] == d.id and st["database_bytes"] > 0
     text = run_monitor(cfg, "stats").stdout
-    assert f"oldest pending delivery: {d.id} since" in text and "KiB" in text
+    assert f"oldest pending delivery: id {d.id}, queued " in text and " ago" in text and "KiB" in text
     pruned = run_monitor(cfg, "prune")
     # 40 days unmatched and 400 days matched go; 40 days matched stays (alerts are kept 90 days).
-    assert pruned.returncode == 0 and pruned.stdout.strip() == "deleted 1 alert, 2 article, 1 delivery, 1 match"
+    assert pruned.returncode == 0 and pruned.stdout.strip() == "deleted 1 alert, 2 articles, 1 delivery, 1 match"

@@ -127,7 +127,7 @@ def test_cli_extract_json_for_files_and_urls(tmp_path: Path) -> None:
     finally:
         site.stop()
     assert res.returncode == 1  # one input failed; the others are still printed
-    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    lines = json.loads(res.stdout)  # one JSON array, one object per input
     assert [r["input"] for r in lines] == [str(page), site.url("/moved"), str(tmp_path / "missing.html")]
     from_file, from_url, missing = lines
     for rec in (from_file, from_url):
@@ -140,7 +140,7 @@ def test_cli_extract_json_for_files_and_urls(tmp_path: Path) -> None:
     # the page's rel=canonical is on another site than loopback: the fetched URL, canonicalised
     assert from_url["canonical_url"] == site.url("/story")
     assert from_url["text"] == from_file["text"]
-    assert "error" in missing and missing["text"] is None
+    assert missing["error"] and missing["text"] is None and from_file["error"] is None
 
 
 def test_pipeline_stores_canonical_urls_dates_and_flags_missing_dates(tmp_path: Path) -> None:

@@ -10,7 +10,16 @@ from email.utils import format_datetime
 import pytest
 
 from monitor.deliver.base import DeliveryError, post
-from monitor.util import aware, backoff, human_delta, retry_after_seconds
+from monitor.util import (
+    aware,
+    backoff,
+    human_delta,
+    human_duration,
+    human_when,
+    iso_with_offset,
+    plural,
+    retry_after_seconds,
+)
 from tests.servers import Page, Site
 
 
@@ -51,3 +60,16 @@ def test_aware_and_human_delta() -> None:
     assert human_delta(now + timedelta(minutes=5), now) == "in 5 min"
     assert human_delta(now - timedelta(hours=2), now) == "2 h ago"
     assert human_delta(None, now) == "-"
+
+
+def test_human_terms_for_listings() -> None:
+    now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+    # a rounded value never shows the next unit's worth in the smaller unit
+    assert [human_duration(s) for s in (59.6, 3599, 86_399, 90, 7200)] == ["1 min", "1 h", "1 d", "2 min", "2 h"]
+    assert human_when(now - timedelta(days=3), now) == "3 d ago"
+    assert human_when(datetime(2023, 9, 24, 22, 18), now) == "2023-09-24"  # far away: the date, not "465 d ago"
+    assert human_when(None, now) == "-"
+    assert [plural(n, w) for n, w in ((1, "source"), (2, "match"), (3, "delivery"), (0, "alert"), (2, "article_vector"))] \
+        == ["1 source", "2 matches", "3 deliveries", "0 alerts", "2 article vectors"]
+    assert iso_with_offset("2025-09-24T07:15:00") == "2025-09-24T07:15:00+00:00"
+    assert iso_with_offset("2025-09-24T10:15:00+03:00") == "2025-09-24T10:15:00+03:00"

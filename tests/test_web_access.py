@@ -185,6 +185,15 @@ def test_logged_in_sessions_survive_a_restart_and_end_at_logout_expiry_or_a_new_
         # The viewer's password changes: its sessions end (and leave the database).
         assert restarted({**env, "MONITOR_WEB_VIEWER_PASSWORD": "new-vi-pw"}).get(viewer.id) is None
         assert restarted(env).get(viewer.id) is None
+        # A logout in one process ends the session in another on the same database too, at
+        # its next check (every ``recheck_seconds``, forced here).
+        shared = first.new("editor", persist=True)
+        other = restarted(env)
+        assert other.get(shared.id) is not None
+        first.drop(shared.id)
+        assert other.get(shared.id) is not None  # still trusted from memory until the recheck
+        other.recheck_seconds = -1.0
+        assert other.get(shared.id) is None
         late = second.new("editor", persist=True)
         with session_scope(engine) as db:
             db.execute(update(WebSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))

@@ -4,14 +4,18 @@ on SQLite and PostgreSQL: whatever the accents and case an article writes a word
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime, timedelta
 
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from sqlalchemy import text
 from sqlmodel import col, select
 
 from monitor.ingest import document_of, store_article
 from monitor.match.evaluate import DocIndex
 from monitor.store import Article, Source, create_db_engine, session_scope, upgrade
+from monitor.store.db import MIGRATIONS
 from monitor.web.rules import compile_rule, preview
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -96,12 +100,15 @@ def test_articles_stored_before_the_words_table_are_filled_in_by_the_migration(d
     engine = create_db_engine(database_url)
     upgrade(engine)
     ids = _store(engine)
-    # As a database from before migration 1402: no words stored. Upgrading fills them in.
+    # As a database from before migration 1402 (no words stored): its upgrade fills them in.
+    spec = importlib.util.spec_from_file_location("m1402", MIGRATIONS / "versions" / "1402_web_terms.py")
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE article_terms"))
-        conn.execute(text("DELETE FROM alembic_version WHERE version_num = '1402'"))
-        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('1401')"))
-    upgrade(engine)
+        with Operations.context(MigrationContext.configure(conn)):
+            migration.upgrade()
     pv = preview(engine, None, "Turkiye AND mediator", days=30, now=NOW)
     assert [h.article_id for h in pv.hits] == [ids[0], ids[1], ids[2]]
     assert pv.scanned == 3

@@ -18,11 +18,12 @@ a stable id (Idempotency-Key, Message-ID, Matrix transaction id) for the receive
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import DateTime, Table, and_, bindparam, func, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -70,9 +71,7 @@ def _add_alert(session: Session, article: Article, source: Source, m: Match, mat
     payload = MatchPayload(
         rule=match.rule, article_id=article.id, title=article.title, url=article.url, outlet=source.name,
         published=article.published.astimezone(UTC).isoformat() if article.published else None,
-        statements=tuple(StatementPayload(
-            text=s.text, highlights=s.highlights, speaker=s.speaker, speaker_entity=s.speaker_entity,
-            speaker_display=s.speaker_display, field=s.field) for s in match.statements),
+        statements=tuple(StatementPayload.of(s) for s in match.statements),
         speaker=match.speaker, speaker_entity=match.speaker_entity, speaker_display=match.speaker_display,
         terms=tuple(sorted({h.text for h in match.hits})),
     )
@@ -123,39 +122,84 @@ def _add_deliveries(session: Session, alert: Alert, channels: tuple[str, ...], n
     session.flush()
 
 
-def _due(now: datetime) -> Any:
-    return or_(
-        and_(col(Delivery.status).in_(["pending", "failed"]),
-             or_(col(Delivery.next_attempt_at).is_(None), col(Delivery.next_attempt_at) <= now)),
-        and_(col(Delivery.status) == "sending", col(Delivery.lease_expires_at) < now),
-    )
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for sending: what the worker needs of its row (read by the claim
+    itself, RETURNING, instead of loading the ORM object afterwards)."""
+
+    id: int
+    key: str
+    alert_id: int
+    channel: str
+    attempts: int
+    created_at: datetime
+
+
+def _deliveries() -> Table:
+    return Delivery.__table__  # type: ignore[attr-defined]
+
+
+_CLAIMS: dict[tuple[bool, bool], Any] = {}
+_RELEASES: dict[tuple[str, ...], Any] = {}
+
+
+def _claim_statement(by_channel: bool, excluding: bool) -> Any:
+    """The claim statement of one shape, built once with bound parameters (building it cost more
+    CPU than running it: issue 15)."""
+    stmt = _CLAIMS.get((by_channel, excluding))
+    if stmt is None:
+        t = _deliveries()
+        now = bindparam("now", type_=DateTime(timezone=True))
+        due = or_(and_(t.c.status.in_(["pending", "failed"]),
+                       or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now)),
+                  and_(t.c.status == "sending", t.c.lease_expires_at < now))
+        sub = core_select(t.c.id).where(due)
+        if by_channel:
+            sub = sub.where(t.c.channel == bindparam("b_channel"))
+        if excluding:
+            sub = sub.where(t.c.channel.not_in(bindparam("exclude", expanding=True)))
+        sub = sub.order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
+        stmt = _CLAIMS[(by_channel, excluding)] = (
+            update(t).where(t.c.id.in_(sub.scalar_subquery()), due)
+            .values(status="sending", lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
+            .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at))
+    return stmt
+
+
+def claim(session: Session, owner: str, now: datetime, lease: float,
+          exclude_channels: set[str] | frozenset[str] = frozenset(), channel: str | None = None) -> Claimed | None:
+    """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given), or None when
+    nothing is due."""
+    params: dict[str, Any] = {"now": now, "owner": owner, "until": now + timedelta(seconds=lease)}
+    if channel is not None:
+        params["b_channel"] = channel
+    if exclude_channels:
+        params["exclude"] = sorted(exclude_channels)
+    row = session.connection().execute(_claim_statement(channel is not None, bool(exclude_channels)), params).first()
+    return None if row is None else Claimed(*row)
 
 
 def claim_next(session: Session, owner: str, now: datetime, lease: float,
                exclude_channels: set[str] | frozenset[str] = frozenset(),
                channel: str | None = None) -> int | None:
-    """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given); its id, or
-    None when nothing is due."""
-    sub = select(Delivery.id).where(_due(now))
-    if channel is not None:
-        sub = sub.where(col(Delivery.channel) == channel)
-    if exclude_channels:
-        sub = sub.where(col(Delivery.channel).not_in(sorted(exclude_channels)))
-    sub = sub.order_by(col(Delivery.id)).limit(1).with_for_update(skip_locked=True)
-    stmt = (update(Delivery).where(col(Delivery.id).in_(sub.scalar_subquery()), _due(now))
-            .values(status="sending", lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease))
-            .returning(col(Delivery.id)))
-    row = session.execute(stmt).first()
-    return int(row[0]) if row else None
+    """``claim``, for callers that need only the claimed delivery's id."""
+    claimed = claim(session, owner, now, lease, exclude_channels, channel)
+    return None if claimed is None else claimed.id
 
 
 def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
     """Record the outcome of a claimed delivery, only if ``owner`` still holds the claim."""
-    res = session.execute(update(Delivery).where(col(Delivery.id) == delivery_id,
-                                                 col(Delivery.lease_owner) == owner,
-                                                 col(Delivery.status) == "sending")
-                          .values(lease_owner=None, lease_expires_at=None, **values))
-    return bool(getattr(res, "rowcount", 0))
+    names = tuple(sorted(values))
+    stmt = _RELEASES.get(names)
+    if stmt is None:
+        t = _deliveries()
+        stmt = _RELEASES[names] = (
+            update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == bindparam("b_owner"),
+                            t.c.status == "sending")
+            .values(lease_owner=None, lease_expires_at=None, **{n: bindparam(f"v_{n}") for n in names}))
+    res = session.connection().execute(
+        stmt, {"b_id": delivery_id, "b_owner": owner, **{f"v_{n}": v for n, v in values.items()}})
+    return bool(res.rowcount)
 
 
 def sent_since(session: Session, channel: str, since: datetime) -> int:

@@ -10,9 +10,14 @@ an older version read back exactly as they were.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from monitor.util import plural
+
+if TYPE_CHECKING:
+    from monitor.match.types import Statement
 
 
 class _Frozen(BaseModel):
@@ -28,6 +33,20 @@ class StatementPayload(_Frozen):
     speaker_entity: str | None = None  # the configured entity the speaker is, if any
     speaker_display: str | None = None  # normalised: the entity's name with the role as written
     field: str | None = None  # "title" or "body"
+
+    @classmethod
+    def of(cls, s: Statement) -> StatementPayload:
+        """A statement of a match, as an alert stores it."""
+        return cls(text=s.text, highlights=s.highlights, speaker=s.speaker, speaker_entity=s.speaker_entity,
+                   speaker_display=s.speaker_display, field=s.field)
+
+    def as_json(self) -> dict[str, Any]:
+        """The statement as every JSON output carries it (webhook body, digest items, ``alerts``,
+        ``test-rule`` and ``backtest --json``): ``highlights`` are ``[start, end]`` character
+        offsets into ``text``, so ``text[start:end]`` is a highlighted word or phrase."""
+        return {"text": self.text, "highlights": [[a, b] for a, b in self.highlights], "field": self.field,
+                "speaker": self.speaker, "speaker_entity": self.speaker_entity,
+                "speaker_name": self.speaker_display or self.speaker}
 
 
 class MatchPayload(_Frozen):
@@ -90,7 +109,7 @@ def headline(payload: MatchPayload | DigestPayload | NoticePayload) -> str | Non
     """One line naming an alert in listings: the article's title, the notice's subject, or the
     size of the digest."""
     if isinstance(payload, DigestPayload):
-        return f"{len(payload.items)} alerts"
+        return f"digest of {plural(len(payload.items), 'alert')}"
     return (payload.subject if isinstance(payload, NoticePayload) else payload.title) or None
 
 

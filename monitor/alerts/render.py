@@ -35,6 +35,7 @@ from monitor.alerts.payload import (
     parse_payload,
 )
 from monitor.clean import web_url
+from monitor.util import iso_with_offset
 
 log = logging.getLogger(__name__)
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -182,10 +183,8 @@ class AlertMessage:
             return base
         base.update({
             "rule": self.rule, "title": self.title, "url": self.url, "outlet": self.outlet,
-            "published": self.published,
-            "statements": [{"text": s["text"], "speaker": s["speaker_written"], "speaker_entity": s["speaker_entity"],
-                            "speaker_name": s["speaker"], "field": s["field"],
-                            "highlights": s["highlights"]} for s in self.statements],
+            "published": iso_with_offset(self.published),
+            "statements": [s.as_json() for s in p.statements],
             "quote": self.statements[0]["text"] if self.statements else None,
             # As written in the article, and the configured entity it names (or null).
             "speaker": p.speaker
@@ -201,8 +200,8 @@ class AlertMessage:
 
 def _plain_item(item: DigestItem) -> dict[str, Any]:
     return {"rule": item.rule, "title": item.title, "url": web_url(item.url) or "", "outlet": item.outlet,
-            "published": item.published,
-            "statements": [s.model_dump(mode="json", exclude_unset=True) for s in item.statements],
+            "published": iso_with_offset(item.published),
+            "statements": [s.as_json() for s in item.statements],
             "also_reported_by": list(item.also_reported_by)}
 
 

@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from monitor.commands.common import database, iso, load_config_or_exit
+from monitor.commands.common import (
+    JSON_HELP,
+    cut,
+    database,
+    echo_json_array,
+    iso,
+    load_config_or_exit,
+)
+from monitor.util import plural
 
 
 class _Status(click.ParamType):
@@ -28,7 +35,7 @@ class _Status(click.ParamType):
 
 @click.group(invoke_without_command=True)
 @click.option("--status", "status", type=_Status(), help="Only deliveries in this state (pending, failed, dead, ...).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--limit", default=100, show_default=True)
 @click.pass_context
 def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) -> None:
@@ -37,7 +44,7 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
         return
     from sqlmodel import col, select
 
-    from monitor.alerts.payload import article_url, headline, parse_payload
+    from monitor.alerts.payload import MatchPayload, article_url, headline, parse_payload
     from monitor.store import Alert, Delivery, session_scope
 
     with database(load_config_or_exit(ctx)) as engine, session_scope(engine) as s:
@@ -45,25 +52,52 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
         if status:
             q = q.where(col(Delivery.status) == status)
         rows = s.exec(q.order_by(col(Delivery.id).desc()).limit(limit)).all()
-        items: list[dict[str, Any]] = [{
-            "id": d.id, "alert_id": a.id, "kind": a.kind, "rule": a.rule or None, "channel": d.channel,
-            "status": d.status, "attempts": d.attempts, "key": d.key,
-            "title": headline(parse_payload(a.payload)), "url": article_url(parse_payload(a.payload)),
-            "created": iso(d.created_at), "sent": iso(d.sent_at),
-            "next_attempt": iso(d.next_attempt_at) if d.status in ("pending", "failed") else None,
-            "digest_due": iso(d.digest_due_at) if d.status == "digest" else None,
-            "digest_id": d.digest_id, "lease_owner": d.lease_owner, "last_error": d.last_error,
-        } for d, a in rows]
+        items: list[dict[str, Any]] = []
+        for d, a in rows:
+            payload = parse_payload(a.payload)
+            items.append({
+                "id": d.id, "alert_id": a.id, "kind": a.kind, "rule": a.rule or None, "channel": d.channel,
+                "status": d.status, "attempts": d.attempts, "key": d.key,
+                "title": headline(payload), "url": article_url(payload),
+                # what the alert quotes: highlights are [start, end] offsets into each statement's text
+                "statements": [st.as_json() for st in payload.statements] if isinstance(payload, MatchPayload) else [],
+                "created": iso(d.created_at), "sent": iso(d.sent_at),
+                "next_attempt": iso(d.next_attempt_at) if d.status in ("pending", "failed") else None,
+                "digest_due": iso(d.digest_due_at) if d.status == "digest" else None,
+                "digest_id": d.digest_id, "lease_owner": d.lease_owner, "last_error": d.last_error,
+            })
     if as_json:
-        click.echo(json.dumps(items, ensure_ascii=False, indent=1))
+        echo_json_array(items)
         return
     if not items:
         click.echo("no deliveries" + (f" with status {status}" if status else "") + " yet", err=True)
+        return
+    now = datetime.now(UTC)
+    click.echo(f"{'ID':>6}  {'STATUS':8} {'TRIES':>5}  {'CHANNEL':12}  {'WHEN':18}  {'RULE':16}  TITLE")
     for it in items:
-        when = it["sent"] or it["next_attempt"] or it["digest_due"] or it["created"] or ""
-        extra = f"  ! {it['last_error'][:80]}" if it["last_error"] and it["status"] != "sent" else ""
-        click.echo(f"{it['id']:>6}  {it['status']:8} {it['attempts']:>2}x  {it['channel'][:12]:12}  "
-                   f"{when[:19]:19}  {(it['rule'] or it['kind'])[:16]:16}  {(it['title'] or '')[:60]}{extra}")
+        click.echo(f"{it['id']:>6}  {it['status']:8} {it['attempts']:>5}  {cut(it['channel'], 12):12}  "
+                   f"{_when(it, now):18}  {cut(it['rule'] or it['kind'], 16):16}  {cut(it['title'], 60)}")
+        if it["last_error"] and it["status"] != "sent":
+            click.echo(f"{'':8}! {cut(it['last_error'], 110)}")
+
+
+def _when(it: dict[str, Any], now: datetime) -> str:
+    """What happens to a delivery next, or happened last, in human terms beside its status:
+    ``2 min ago`` (sent), ``retry in 30 s``, ``digest in 5 h``, ``queued 1 h ago``."""
+    from monitor.util import human_delta
+
+    def at(key: str) -> datetime | None:
+        return datetime.fromisoformat(it[key]) if it.get(key) else None
+
+    if it["status"] == "sent" and it["sent"]:
+        return human_delta(at("sent"), now)
+    nxt = at("next_attempt")
+    if it["status"] in ("pending", "failed") and nxt is not None:
+        word = "retry" if it["status"] == "failed" else "due"
+        return f"{word} now" if nxt <= now else f"{word} {human_delta(nxt, now)}"
+    if it["status"] == "digest" and it["digest_due"]:
+        return f"digest {human_delta(at('digest_due'), now)}"
+    return f"queued {human_delta(at('created'), now)}"
 
 
 @alerts.command("retry")
@@ -82,7 +116,10 @@ def alerts_retry(ctx: click.Context, delivery_id: int | None, dead: bool) -> Non
     if n == 0 and not dead:
         click.echo(f"delivery {delivery_id}: not found, or already sent or being sent", err=True)
         ctx.exit(1)
-    click.echo(f"{n} deliver{'y' if n == 1 else 'ies'} queued again")
+    if n == 0:
+        click.echo("no dead deliveries: nothing to retry")
+        return
+    click.echo(f"{plural(n, 'delivery')} queued again")
 
 
 @click.command("test-channel")

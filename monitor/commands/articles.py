@@ -7,14 +7,23 @@ did; a URL is fetched through the daemon's fetcher with the config's fetch setti
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.commands.common import database, iso, load_config, load_config_or_exit
+from monitor.commands.common import (
+    JSON_HELP,
+    cut,
+    database,
+    echo_json_array,
+    iso,
+    load_config,
+    load_config_or_exit,
+)
+from monitor.util import human_when, plural
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -23,7 +32,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--limit", default=100, show_default=True)
 @click.pass_context
 def articles(ctx: click.Context, as_json: bool, limit: int) -> None:
@@ -44,16 +53,24 @@ def articles(ctx: click.Context, as_json: bool, limit: int) -> None:
             "story_id": a.story_id, "duplicate_of": a.duplicate_of,
         } for a, src in rows]
     if as_json:
-        click.echo(json.dumps(items, ensure_ascii=False, indent=1))
+        echo_json_array(items)
         return
     if not items:
         click.echo("no articles stored yet", err=True)
+        return
+    now = datetime.now(UTC)
+
+    def when(value: str | None) -> str:
+        return human_when(datetime.fromisoformat(value) if value else None, now)
+
+    click.echo(f"{'ID':>6}  {'FIRST SEEN':10}  {'PUBLISHED':10}  {'SOURCE':20}  TITLE")
     for it in items:
-        click.echo(f"{it['id']:>6}  {(it['published'] or '-')[:16]:16}  {it['source'][:20]:20}  {it['title'][:70]}")
+        click.echo(f"{it['id']:>6}  {when(it['first_seen']):10}  {when(it['published']):10}  "
+                   f"{cut(it['source'], 20):20}  {cut(it['title'], 80)}")
 
 
 @click.group(invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--limit", default=50, show_default=True)
 @click.option("--min-articles", default=1, show_default=True, help="Only stories with at least this many articles.")
 @click.pass_context
@@ -70,16 +87,25 @@ def stories(ctx: click.Context, as_json: bool, limit: int, min_articles: int) ->
     with database(config) as engine, session_scope(engine) as s:
         items = story_list(s, limit, min_articles)
     if as_json:
-        click.echo(json.dumps(items, ensure_ascii=False, indent=1))
+        echo_json_array(items)
         return
     if not items:
-        click.echo("no stories yet", err=True)
+        click.echo("no stories yet" if min_articles <= 1 else f"no stories with {min_articles} or more articles yet",
+                   err=True)
+        return
+    now = datetime.now(UTC)
     for it in items:
         head = it["headline"] + (f"  [en: {it['headline_en']}]" if it.get("headline_en") else "")
         outlets = ", ".join(f"{o['name']} ({', '.join(o['languages'])})" if o["languages"] else o["name"]
                             for o in it["outlets"])
-        click.echo(f"{it['id']:>6}  {it['articles']:>3} art.  {it['alerts_sent']:>2} alerts  "
-                   f"{it['first_seen'][:16]} .. {(it['last_seen'] or '')[:16]}  {head}\n        {outlets}")
+        first, last = (datetime.fromisoformat(it[k]) if it[k] else None for k in ("first_seen", "last_seen"))
+        seen = human_when(first, now)
+        if last is not None and first is not None and (last - first).total_seconds() >= 60:
+            seen = f"first {seen}, last {human_when(last, now)}"
+        alerted = (f"{plural(len(it['alerts']), 'alert')} ({plural(it['alerts_sent'], 'delivery')} sent)"
+                   if it["alerts"] else "no alerts")
+        click.echo(f"{it['id']:>6}  {head}\n        {plural(it['articles'], 'article')} from {outlets}; "
+                   f"seen {seen}; {alerted}")
 
 
 def story_list(s: Session, limit: int = 50, min_articles: int = 1) -> list[dict[str, Any]]:
@@ -201,7 +227,8 @@ async def _fetch(urls: list[str], settings: FetchSettings, contact: str, allow_p
 
 def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = "",
                    allow_private: bool = False) -> list[dict[str, Any]]:
-    """One result per input, in order; a failed input has ``error`` set and empty fields."""
+    """One result per input, in order, all with the same keys; a failed input has ``error`` set
+    and empty fields."""
     from monitor.extract import extract_article
     from monitor.parse.urls import canonical_url, preferred_url
 
@@ -210,7 +237,8 @@ def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = ""
     results = []
     for item in inputs:
         rec: dict[str, Any] = {"input": item, "title": None, "url": None, "canonical_url": None,
-                               "published": None, "authors": [], "language": None, "text": None}
+                               "published": None, "authors": [], "language": None, "text": None,
+                               "image": None, "error": None}
         try:
             if item in fetched:
                 resp = fetched[item]
@@ -241,7 +269,7 @@ def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = ""
 
 
 @click.command("extract")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per input per line.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP + " One object per input.")
 @click.option("--allow-private-networks", "allow_private", is_flag=True, help="Allow a loopback or private address.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.pass_context
@@ -250,13 +278,15 @@ def extract(ctx: click.Context, as_json: bool, allow_private: bool, inputs: tupl
     has_urls = any(i.lower().startswith(("http://", "https://")) for i in inputs)
     settings, contact = _settings(ctx) if has_urls else (_default_fetch(), "")
     results = extract_inputs(list(inputs), settings, contact, allow_private)
+    if as_json:
+        echo_json_array(results)
+        if any(r["error"] for r in results):
+            ctx.exit(1)
+        return
     for i, rec in enumerate(results):
-        if as_json:
-            click.echo(json.dumps(rec, ensure_ascii=False))
-            continue
         if i:
             click.echo("\n" + "-" * 72)
-        if "error" in rec:
+        if rec["error"]:
             click.echo(f"error: {rec['error']}", err=True)
             continue
         for label, key in (("input", "input"), ("title", "title"), ("url", "url"),
@@ -268,7 +298,7 @@ def extract(ctx: click.Context, as_json: bool, allow_private: bool, inputs: tupl
             click.echo(f"{'authors':10} {', '.join(rec['authors'])}")
         click.echo("")
         click.echo(rec["text"])
-    if any("error" in r for r in results):
+    if any(r["error"] for r in results):
         ctx.exit(1)
 
 

@@ -5,11 +5,13 @@ Kept light (click only at import) so that ``monitor --help`` does not load the s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -120,8 +122,56 @@ def database(config: Config, migrate: bool = False) -> Iterator[Engine]:
         engine.dispose()
 
 
+def cut(text: str | None, width: int) -> str:
+    """``text`` on one line, cut at a word boundary with " …" to fit ``width`` (``--json`` has the
+    whole text)."""
+    from textwrap import shorten
+
+    flat = " ".join((text or "").split())
+    short = shorten(flat, width, placeholder=" …")
+    if short.strip(" …") or not flat:
+        return short
+    return flat[:width - 1] + "…"  # one word longer than the width: cut inside it rather than show "…" alone
+
+
 def iso(dt: datetime | None) -> str | None:
     """ISO 8601 with its UTC offset (SQLite hands back naive UTC)."""
     from monitor.util import aware
 
     return None if dt is None else aware(dt).isoformat()
+
+
+JSON_HELP = "One JSON array on stdout, one object per line inside it (see README: JSON output)."
+
+
+class JsonArray:
+    """``--json`` output, the same for every command that lists things: ONE JSON array on stdout.
+
+    Items are written as they come (a backtest over a month streams), one compact object per
+    line between ``[`` and ``]``, so the output is line-oriented for grep and still a single
+    document for ``json.loads`` and ``jq '.[]'``. The closing ``]`` is written only when the
+    command got to the end: output cut short by a crash does not parse, so it is never mistaken
+    for a short, complete result. ``[]`` when there is nothing.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, item: dict[str, Any]) -> None:
+        click.echo(("[\n" if self.count == 0 else ",\n") + json.dumps(item, ensure_ascii=False), nl=False)
+        self.count += 1
+
+    def __enter__(self) -> JsonArray:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            click.echo("\n]" if self.count else "[]")
+
+
+def echo_json_array(items: Iterable[dict[str, Any]]) -> None:
+    """A whole list as ``--json`` prints it (see JsonArray)."""
+    with JsonArray() as out:
+        for it in items:
+            out.add(it)

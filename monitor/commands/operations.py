@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.commands.common import database, load_config_or_exit
+from monitor.util import human_duration, human_when, plural
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -49,8 +50,8 @@ def run(ctx: click.Context, once: bool, everything: bool) -> None:
 def check_config(ctx: click.Context) -> None:
     """Validate the config and every rule; exit non-zero on any problem."""
     config = load_config_or_exit(ctx)
-    click.echo(f"{config.path}: OK ({len(config.sources)} sources, {len(config.rules)} rules, "
-               f"{len(config.channels)} channels)")
+    click.echo(f"{config.path}: OK ({plural(len(config.sources), 'source')}, {plural(len(config.rules), 'rule')}, "
+               f"{plural(len(config.channels), 'channel')})")
 
 
 @click.group()
@@ -154,7 +155,7 @@ def health(ctx: click.Context, url: str | None, live: bool, timeout: float) -> N
     click.echo(f"healthy: {resp.text.strip()}")
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (a report, not a list).")
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Counts, database size and the oldest pending delivery."""
@@ -169,10 +170,11 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"  {status:<10} {n:>10}")
     click.echo(f"{'leased':<12} {st['sources_leased']:>10}  sources being polled now")
     click.echo(f"{'database':<12} {_human(st['database_bytes']):>10}")
-    click.echo(f"{'oldest':<12} {st['oldest_article'] or '-':>10}  article")
+    oldest = st["oldest_article"]
+    click.echo("oldest article: " + (f"first seen {human_when(datetime.fromisoformat(oldest))}" if oldest else "none"))
     op = st["oldest_pending_delivery"]
     if op:
-        click.echo(f"oldest pending delivery: {op['id']} since {op['created_at']} ({op['age_seconds']:.0f} s)")
+        click.echo(f"oldest pending delivery: id {op['id']}, queued {human_duration(op['age_seconds'])} ago")
     else:
         click.echo("oldest pending delivery: none")
 
@@ -187,7 +189,7 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     with database(config, migrate=not dry_run) as engine:
         result = do_prune(engine, config.retention, dry_run=dry_run)
     if dry_run and result.total:
-        click.echo("would delete " + ", ".join(f"{n} {t}" for t, n in sorted(result.deleted.items())))
+        click.echo("would delete " + ", ".join(plural(n, t) for t, n in sorted(result.deleted.items())))
     else:
         click.echo(str(result))  # "nothing to prune" / "deleted ..."
 

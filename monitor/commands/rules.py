@@ -7,9 +7,9 @@ nothing, so a rule can be tried on an article or on the stored history before it
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from monitor.commands.common import database, iso, load_config
+from monitor.commands.common import JSON_HELP, JsonArray, cut, database, iso, load_config
+from monitor.util import plural
 
 if TYPE_CHECKING:
     from monitor.config import Config, EntityConfig
@@ -149,12 +150,16 @@ async def _fetch_all(urls: list[str], config: Config | None, allow_private: bool
 
 
 def _statement_json(m: RuleMatch | None) -> dict[str, Any]:
+    """What a match quotes, in the one JSON form of every command and the webhook: statements
+    with ``highlights`` as [start, end] offsets into their ``text``; ``hits`` with offsets into
+    the article's title or body (``field``)."""
+    from monitor.alerts.payload import StatementPayload
+
     if m is None:
-        return {"statements": [], "speaker": None, "highlights": [], "hits": []}
+        return {"statements": [], "speaker": None, "hits": []}
     return {
-        "statements": [s.text for s in m.statements],
+        "statements": [StatementPayload.of(s).as_json() for s in m.statements],
         "speaker": m.speaker,
-        "highlights": [[s.text[a:b] for a, b in s.highlights] for s in m.statements],
         "hits": [{"field": h.field, "start": h.start, "end": h.end, "text": h.text} for h in m.hits],
     }
 
@@ -162,7 +167,7 @@ def _statement_json(m: RuleMatch | None) -> dict[str, Any]:
 @click.command("test-rule")
 @click.option("--rule", "rule", metavar="NAME", help="A rule from the config.")
 @click.option("--query", "query", metavar="QUERY", help="A query to try (entities come from the config).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per input per line.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP + " One object per input.")
 @click.option("--allow-private-networks", "allow_private", is_flag=True, help="Allow a loopback or private address.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.pass_context
@@ -179,37 +184,39 @@ def test_rule(ctx: click.Context, rule: str | None, query: str | None, as_json: 
     rules = _ruleset(name, q, config)
     compiled = rules.rules[0]
     all_matched, errors = True, False
-    for item, doc in _read_inputs(inputs, config, allow_private):
-        if isinstance(doc, str):
-            errors = True
-            if as_json:
-                click.echo(json.dumps({"input": item, "matched": False, "error": doc, "statements": [],
-                                       "speaker": None}, ensure_ascii=False))
-            else:
-                click.echo(f"{item}: ERROR {doc}", err=True)
-            continue
-        matches = rules.match(doc)
-        m = matches[0] if matches else None
-        all_matched &= m is not None
-        ix = DocIndex(doc)
-        ix.about_exhaustive = True  # a non-match shows its best sentence, not only the article score
-        why = list(explain(compiled.tree, ix))
-        if as_json:
-            click.echo(json.dumps({"input": item, "matched": m is not None, "rule": name, "query": q,
-                                   "title": doc.title, **_statement_json(m), "clauses": why,
-                                   "about": _about_json(compiled.tree, ix)},
-                                  ensure_ascii=False))
-            continue
-        click.echo(f"{item}: {'MATCH' if m else 'no match'} ({name}: {q})")
-        for line in why:
-            click.echo(f"    {line}")
-        if m:
-            for s in m.statements:
-                marked = _mark(s.text, s.highlights)
-                click.echo(f"  > {marked}")
-                if s.speaker:
-                    click.echo(f"    — {s.speaker}")
+    with JsonArray() if as_json else nullcontext() as out:
+        for item, doc in _read_inputs(inputs, config, allow_private):
+            rec: dict[str, Any] = {"input": item, "matched": False, "rule": name, "query": q, "title": None,
+                                   **_statement_json(None), "clauses": [], "about": [], "error": None}
+            if isinstance(doc, str):
+                errors = True
+                if out:
+                    out.add({**rec, "error": doc})
+                else:
+                    click.echo(f"{item}: ERROR {doc}", err=True)
+                continue
+            matches = rules.match(doc)
+            m = matches[0] if matches else None
+            all_matched &= m is not None
+            ix = DocIndex(doc)
+            ix.about_exhaustive = True  # a non-match shows its best sentence, not only the article score
+            why = list(explain(compiled.tree, ix))
+            if out:
+                out.add({**rec, "matched": m is not None, "title": doc.title, **_statement_json(m),
+                         "clauses": why, "about": _about_json(compiled.tree, ix)})
+                continue
+            _print_test(item, name, q, why, m)
     ctx.exit(2 if errors else (0 if all_matched else 1))
+
+
+def _print_test(item: str, name: str, q: str, why: list[str], m: RuleMatch | None) -> None:
+    click.echo(f"{item}: {'MATCH' if m else 'no match'} ({name}: {q})")
+    for line in why:
+        click.echo(f"    {line}")
+    for s in m.statements if m else ():
+        click.echo(f"  > {_mark(s.text, s.highlights)}")
+        if s.speaker:
+            click.echo(f"    — {s.speaker}")
 
 
 def _mark(text: str, spans: tuple[tuple[int, int], ...]) -> str:
@@ -226,7 +233,7 @@ def _mark(text: str, spans: tuple[tuple[int, int], ...]) -> str:
 @click.option("--rule", "rule", metavar="NAME", help="A rule from the config (new or changed).")
 @click.option("--query", "query", metavar="QUERY", help="Or a query to try.")
 @click.option("--since", default="30d", show_default=True, help="How far back: 90m, 12h, 30d.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per would-be alert per line.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP + " One object per would-be alert.")
 @click.pass_context
 def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str, as_json: bool) -> None:
     """Replay stored articles against a rule and show what would have alerted; sends nothing."""
@@ -252,7 +259,7 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
     found = 0
     abouts = about_clauses(rules.rules[0].tree)
     near: list[tuple[float, dict[str, Any], str]] = []  # closest non-matches, for tuning about()
-    with database(config) as engine, session_scope(engine) as s:
+    with database(config) as engine, session_scope(engine) as s, (JsonArray() if as_json else nullcontext()) as out:
         total = s.exec(select(func.count()).select_from(Article)
                        .where(col(Article.first_seen_at) >= cutoff)).one()
         alerted = set(s.exec(select(Match.article_id).where(Match.rule == name)).all())
@@ -271,46 +278,44 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
                                site=urlsplit(art.url).hostname or "", source=source_name,
                                lang=art.language, author=art.authors or "", vector=vector)
                 ix = DocIndex(doc)
-                matches = [quote(rules.rules[0], ix, rules.entities)] if rules.rules[0].test(ix) else []
-                about = _about_json(rules.rules[0].tree, ix) if abouts and (matches or ix.about_scores) else []
-                if not matches:
+                m = quote(rules.rules[0], ix, rules.entities) if rules.rules[0].test(ix) else None
+                about = _about_json(rules.rules[0].tree, ix) if abouts and (m or ix.about_scores) else []
+                # every item has the same keys; a near miss (closest non-match) has no statements
+                item = {"article_id": art.id, "url": art.url, "title": art.title, "source": source_name,
+                        "published": iso(art.published), "already_alerted": art.id in alerted,
+                        "near_miss": m is None, **_statement_json(m), "about": about}
+                if m is None:
                     scored = [a for a in about if a["scored"] == "sentences"]
                     if scored:
                         near.append((max(a["similarity"] - a["threshold"] for a in scored),
-                                     {"article_id": art.id, "url": art.url, "title": art.title,
-                                      "source": source_name, "near_miss": True, "about": scored},
-                                     source_name))
+                                     {**item, "about": scored}, source_name))
                         near.sort(key=lambda x: -x[0])
                         del near[NEAR_MISSES:]
                     continue
                 found += 1
-                m = matches[0]
-                item = {"article_id": art.id, "url": art.url, "title": art.title, "source": source_name,
-                        "published": iso(art.published),
-                        "already_alerted": art.id in alerted, **_statement_json(m), "about": about}
-                if as_json:
-                    click.echo(json.dumps(item, ensure_ascii=False))
-                else:
-                    seen = " (already alerted)" if item["already_alerted"] else ""
-                    click.echo(f"{art.id:>6}  {source_name[:20]:20}  {art.title[:70]}{seen}")
-                    for ab in abouts:
-                        click.echo(f"        about: {about_line(about_score(ab, ix))}")
-                    if m.statements:
-                        st = m.statements[0]
-                        who = f" — {st.speaker}" if st.speaker else ""
-                        click.echo(f"        > {_mark(st.text, st.highlights)[:300]}{who}")
-    for _, item, source_name in near:
-        if as_json:
-            click.echo(json.dumps(item, ensure_ascii=False))
-            continue
-        click.echo(f"closest non-match {item['article_id']:>6}  {source_name[:20]:20}  {item['title'][:60]}")
-        for a in item["about"]:
-            cmp = "≥" if a["similarity"] >= a["threshold"] else "<"
-            click.echo(f"        about: similarity {a['similarity']:.3f} {cmp} threshold {a['threshold']:.3f}: "
-                       f"{a['field']} \"{' '.join(a['sentence'].split())[:200]}\"")
-    if not as_json:
-        click.echo(f"{found} of {total} articles since {cutoff:%Y-%m-%d %H:%M} UTC would have alerted "
-                   f"for {name}; nothing was sent.", err=True)
+                if out:
+                    out.add(item)
+                    continue
+                seen = " (already alerted)" if item["already_alerted"] else ""
+                click.echo(f"{art.id:>6}  {cut(source_name, 20):20}  {cut(art.title, 70)}{seen}")
+                for ab in abouts:
+                    click.echo(f"        about: {about_line(about_score(ab, ix))}")
+                if m.statements:
+                    st = m.statements[0]
+                    who = f" — {st.speaker}" if st.speaker else ""
+                    click.echo(f"        > {cut(_mark(st.text, st.highlights), 300)}{who}")
+        for _, item, source_name in near:
+            if out:
+                out.add(item)
+                continue
+            click.echo(f"closest non-match {item['article_id']:>6}  {cut(source_name, 20):20}  {cut(item['title'], 60)}")
+            for a in item["about"]:
+                cmp = "≥" if a["similarity"] >= a["threshold"] else "<"
+                sentence = cut(a["sentence"], 200)
+                click.echo(f"        about: similarity {a['similarity']:.3f} {cmp} threshold {a['threshold']:.3f}: "
+                           f"{a['field']} \"{sentence}\"")
+    click.echo(f"{found} of {plural(total, 'article')} first seen since {cutoff:%Y-%m-%d %H:%M} UTC would have "
+               f"alerted for {name}; nothing was sent.", err=True)
 
 
 COMMANDS = [test_rule, backtest]

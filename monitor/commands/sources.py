@@ -4,15 +4,21 @@ sources) and ``monitor sources`` (each source's polling state)."""
 from __future__ import annotations
 
 import asyncio
-import json
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.commands.common import database, load_config, load_config_or_exit
+from monitor.commands.common import (
+    JSON_HELP,
+    cut,
+    database,
+    echo_json_array,
+    load_config,
+    load_config_or_exit,
+)
+from monitor.util import plural
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -57,7 +63,8 @@ def add_source(ctx: click.Context, url: str, allow_private_networks: bool) -> No
     try:
         text = asyncio.run(main())
     except (FetchError, ValueError) as exc:
-        click.echo(f"cannot add {url}: {exc}", err=True)
+        reason = str(exc).removeprefix(f"{url}: ")  # fetch errors start with the URL already
+        click.echo(f"cannot add {url}: {reason}", err=True)
         ctx.exit(1)
     if not text and config:
         click.echo(f"{config.path} already watches this feed: {url} leads to a source there; nothing to add",
@@ -91,10 +98,11 @@ def import_opml(ctx: click.Context, file: Path, append: bool) -> None:
             raise click.UsageError("--append needs a config file (--config PATH)")
         with config.path.open("a", encoding="utf-8") as f:
             f.write(f"\n# imported from {file.name}\n{text}")
-        click.echo(f"{len(new)} sources appended to {config.path}" + (f", {skipped} already there" if skipped else ""), err=True)
+        click.echo(f"{plural(len(new), 'source')} appended to {config.path}"
+                   + (f", {skipped} already there" if skipped else ""), err=True)
         return
     click.echo(text, nl=False)
-    click.echo(f"{len(new)} sources" + (f", {skipped} already in the config" if skipped else ""), err=True)
+    click.echo(plural(len(new), "source") + (f", {skipped} already in the config" if skipped else ""), err=True)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -104,7 +112,7 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON array of objects.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--reset", "reset", multiple=True, metavar="NAME",
               help="Poll NAME at the next run: clear its backoff, Retry-After and 410 mark (repeatable).")
 @click.pass_context
@@ -149,7 +157,7 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
                 "last_error": r.disabled_reason or r.last_error,
             })
     if as_json:
-        click.echo(json.dumps(items, ensure_ascii=False, indent=1))
+        echo_json_array(items)
         return
     if not items:
         click.echo(f"no sources in {config.path}", err=True)
@@ -157,9 +165,9 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
         when = it.get("next_poll_in_seconds")
         due = "-" if it["state"] == "disabled" else "due" if when is None or when <= 0 else f"in {human_duration(when)}"
         last = f", polled {human_delta(datetime.fromisoformat(it['last_polled_at']), now)}" if it.get("last_polled_at") else ""
-        line = f"{it['name'][:28]:28}  {it['state']:8}  {due:>10}  {it['url']}{last}"
+        line = f"{cut(it['name'], 28):28}  {it['state']:8}  {due:>10}  {it['url']}{last}"
         if it.get("last_error"):  # cut at a word; --json has the whole text
-            line += f"\n{'':28}  ! {textwrap.shorten(str(it['last_error']), 100, placeholder=' …')}"
+            line += f"\n{'':28}  ! {cut(str(it['last_error']), 100)}"
         click.echo(line)
 
 

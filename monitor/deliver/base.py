@@ -9,8 +9,10 @@ rate-limit overflow goes) and ``timeout``.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -159,6 +161,25 @@ def _ssl_context() -> ssl.SSLContext:
     return _SSL
 
 
+_CLIENTS: contextvars.ContextVar[dict[str, httpx.AsyncClient] | None] = contextvars.ContextVar(
+    "delivery_clients", default=None)
+
+
+@contextlib.asynccontextmanager
+async def reuse_connections() -> AsyncIterator[None]:
+    """Within this block each channel keeps one HTTP client, so its deliveries go over the
+    connection its previous one opened (no TCP and TLS handshake per alert). One client per
+    channel: a slow or hanging receiver holds only its own connections, never another's."""
+    clients: dict[str, httpx.AsyncClient] = {}
+    token = _CLIENTS.set(clients)
+    try:
+        yield
+    finally:
+        _CLIENTS.reset(token)
+        for client in clients.values():
+            await client.aclose()
+
+
 async def post(channel: str, method: str, url: str, timeout: float, **kwargs: Any) -> httpx.Response:
     """One HTTP request to a platform; non-2xx becomes a DeliveryError (never logs secrets:
     only the channel name and the status, because tokens often sit in webhook URLs)."""
@@ -174,8 +195,16 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
     headers = {"User-Agent": user_agent(), **kwargs.pop("headers", {})}
     try:
         # ``timeout`` for the whole request, not per read: a trickling answer ends here too.
-        async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout, verify=_ssl_context()) as client:
-            resp = await client.request(method, url, headers=headers, **kwargs)
+        clients = _CLIENTS.get()
+        if clients is None:  # a one-off request (a test message from the CLI)
+            async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout, verify=_ssl_context()) as client:
+                resp = await client.request(method, url, headers=headers, **kwargs)
+        else:
+            shared = clients.get(channel)
+            if shared is None:
+                shared = clients[channel] = httpx.AsyncClient(verify=_ssl_context())
+            async with asyncio.timeout(timeout):
+                resp = await shared.request(method, url, headers=headers, timeout=timeout, **kwargs)
     except TimeoutError as exc:
         raise DeliveryError(f"{where}: no complete answer within {timeout:g} s") from exc
     except httpx.HTTPError as exc:

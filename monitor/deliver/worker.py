@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, bindparam, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from monitor import util
-from monitor.alerts.outbox import claim_next, delivery_key, release, sent_since
+from monitor.alerts.outbox import Claimed, claim, delivery_key, release, sent_since
 from monitor.alerts.payload import (
     DigestItem,
     DigestPayload,
@@ -30,7 +31,7 @@ from monitor.alerts.payload import (
 from monitor.alerts.policy import ChannelPolicy, RulePolicy
 from monitor.alerts.render import AlertMessage
 from monitor.config import MonitorSettings
-from monitor.deliver.base import Channel, DeliveryError, build_channel
+from monitor.deliver.base import Channel, DeliveryError, build_channel, reuse_connections
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
 from monitor.story import stories
@@ -55,6 +56,11 @@ class DeliverySettings:
     def from_monitor(cls, m: MonitorSettings) -> DeliverySettings:
         return cls(retry_delay=m.retry_delay, max_attempts=m.delivery_max_attempts,
                    dead_after=m.delivery_dead_after, lease=m.delivery_lease)
+
+
+_Outcome = tuple[Claimed, AlertMessage, "DeliveryError | None"]
+_ALERT = core_select(*(Alert.__table__.c[name] for name in ("id", "kind", "rule", "payload", "created_at"))  # type: ignore[attr-defined]
+                     ).where(Alert.__table__.c.id == bindparam("alert_id"))  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -89,7 +95,7 @@ def story_articles(session: Session, article_id: int) -> tuple[str, list[int]]:
     return f"article:{article_id}", [article_id]
 
 
-def thread_root(session: Session, d: Delivery, article_id: int | None) -> str | None:
+def thread_root(session: Session, d: Claimed, article_id: int | None) -> str | None:
     """Key of the first delivery already sent on this channel about the same story."""
     if article_id is None:
         return None
@@ -149,7 +155,8 @@ class Deliverer:
         # the config (each is then recorded as failed with that reason).
         lanes = [self._lane(report, budget, channel=name) for name in self.channels]
         lanes.append(self._lane(report, budget, exclude=frozenset(self.channels)))
-        await asyncio.gather(*lanes)
+        async with reuse_connections():  # one HTTP client per channel for the whole run
+            await asyncio.gather(*lanes)
         return report
 
     async def _lane(self, report: DeliveryReport, budget: list[int | None], channel: str | None = None,
@@ -157,32 +164,44 @@ class Deliverer:
         # A channel that just failed is not tried again in this run: a mail server that times
         # out must not hold up its own backlog for every retry either.
         failing: set[str] = set()
-        while not self._stopping and (budget[0] is None or budget[0] > 0):
-            now = self.clock()
-            with session_scope(self.engine) as s:
-                # Claim and read in one transaction: one commit fewer per delivery.
-                quiet = self.quiet_channels(now)
-                if channel is not None and channel in quiet:
-                    return
-                did = claim_next(s, self.owner, now, self.settings.lease, quiet | failing | exclude, channel)
-                if did is None:
-                    return
-                d, msg = self._prepare(s, did, now, report)
-            if budget[0] is not None:
-                budget[0] -= 1
-            if msg is not None and not await self._handle(d, msg, report):
-                failing.add(d.channel)
-                if channel is not None:
-                    return
+        # The outcome of the delivery just sent, recorded in the transaction that claims the next
+        # one: one commit per delivery. A kill in between repeats at most the one just sent, as
+        # before (its outcome and the next claim commit together or not at all).
+        outcome: _Outcome | None = None
+        try:
+            while not self._stopping and (budget[0] is None or budget[0] > 0):
+                now = self.clock()
+                with session_scope(self.engine) as s:
+                    if outcome is not None:
+                        self._record(s, *outcome, report)
+                        outcome = None
+                    quiet = self.quiet_channels(now)
+                    if channel is not None and channel in quiet:
+                        return
+                    d = claim(s, self.owner, now, self.settings.lease, quiet | failing | exclude, channel)
+                    if d is None:
+                        return
+                    msg = self._prepare(s, d, now, report)
+                if budget[0] is not None:
+                    budget[0] -= 1
+                if msg is None:
+                    continue
+                error = await self._send(d, msg)
+                outcome = (d, msg, error)
+                if error is not None and not error.permanent:  # the channel refused it
+                    failing.add(d.channel)
+                    if channel is not None:
+                        return
+        finally:
+            if outcome is not None:  # the last one (or the lane stops): its own transaction
+                with session_scope(self.engine) as s:
+                    self._record(s, *outcome, report)
 
     # -- one delivery -------------------------------------------------------------------------
-    def _prepare(self, s: Session, did: int, now: datetime,
-                 report: DeliveryReport) -> tuple[Delivery, AlertMessage | None]:
+    def _prepare(self, s: Session, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
         """Decide under the claim: send now (a message), or hold it for a digest (None)."""
-        d = s.get(Delivery, did)
-        assert d is not None
-        alert = s.get(Alert, d.alert_id)
-        assert alert is not None
+        did = d.id
+        alert = s.connection().execute(_ALERT, {"alert_id": d.alert_id}).one()
         payload = parse_payload(alert.payload)
         article_id = payload.article_id if isinstance(payload, MatchPayload) else None
         if alert.kind == "match":
@@ -200,17 +219,16 @@ class Deliverer:
             if hold_until is not None:
                 release(s, did, self.owner, status="digest", digest_due_at=hold_until.astimezone(UTC))
                 report.held += 1
-                return d, None
+                return None
         channel = self.channels.get(d.channel)
-        msg = AlertMessage(
+        return AlertMessage(
             alert_id=alert.id or 0, delivery_key=d.key, payload=payload,
             also_reported_by=tuple(also_reported_by(s, article_id)) if alert.kind == "match" else (),
             thread_root_key=thread_root(s, d, article_id)
             if alert.kind == "match" and channel is not None and channel.threads else None)
-        return d, msg
 
-    async def _handle(self, d: Delivery, msg: AlertMessage, report: DeliveryReport) -> bool:
-        """Send one claimed delivery and record the outcome; False if the channel refused it."""
+    async def _send(self, d: Claimed, msg: AlertMessage) -> DeliveryError | None:
+        """Send one claimed delivery; the error (None when the channel accepted it)."""
         assert d.id is not None
         did = d.id
         channel = self.channels.get(d.channel)
@@ -237,43 +255,42 @@ class Deliverer:
             except Exception as exc:  # a bug in one channel must not stop the others
                 log.exception("delivery %s: unexpected error", did)
                 error = DeliveryError(f"{type(exc).__name__}: {exc}")
-        self._record(d, msg, error, report)
-        return error is None or error.permanent
+        return error
 
-    def _record(self, d: Delivery, msg: AlertMessage, error: DeliveryError | None,
+    def _record(self, s: Session, d: Claimed, msg: AlertMessage, error: DeliveryError | None,
                 report: DeliveryReport) -> None:
+        """Record a sent delivery's outcome in ``s`` (the caller's transaction)."""
         now = self.clock()
         assert d.id is not None
         attempts = d.attempts + 1
-        with session_scope(self.engine) as s:
-            if error is None:
-                ok = release(s, d.id, self.owner, status="sent", sent_at=now, attempts=attempts,
-                             last_error=None)
+        if error is None:
+            ok = release(s, d.id, self.owner, status="sent", sent_at=now, attempts=attempts,
+                         last_error=None)
+            if msg.kind == "digest":
+                s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
+                          .values(status="sent", sent_at=now))
+            report.sent += 1
+            log.info("delivery %s sent to %s", d.id, d.channel)
+        else:
+            age = (now - aware(d.created_at)).total_seconds()
+            if error.permanent or attempts >= self.settings.max_attempts or age >= self.settings.dead_after:
+                ok = release(s, d.id, self.owner, status="dead", attempts=attempts, last_error=str(error))
                 if msg.kind == "digest":
                     s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
-                              .values(status="sent", sent_at=now))
-                report.sent += 1
-                log.info("delivery %s sent to %s", d.id, d.channel)
+                              .values(status="dead", last_error=f"digest delivery {d.id} is dead"))
+                report.dead += 1
+                log.error("delivery %s to %s is dead after %d attempts: %s", d.id, d.channel,
+                          attempts, error)
             else:
-                age = (now - aware(d.created_at)).total_seconds()
-                if error.permanent or attempts >= self.settings.max_attempts or age >= self.settings.dead_after:
-                    ok = release(s, d.id, self.owner, status="dead", attempts=attempts, last_error=str(error))
-                    if msg.kind == "digest":
-                        s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
-                                  .values(status="dead", last_error=f"digest delivery {d.id} is dead"))
-                    report.dead += 1
-                    log.error("delivery %s to %s is dead after %d attempts: %s", d.id, d.channel,
-                              attempts, error)
-                else:
-                    nxt = now + timedelta(seconds=backoff(attempts, self.settings.retry_delay, error.retry_after))
-                    ok = release(s, d.id, self.owner, status="failed", attempts=attempts,
-                                 last_error=str(error), next_attempt_at=nxt)
-                    report.failed += 1
-                    log.warning("delivery %s to %s failed (attempt %d, next at %s): %s", d.id, d.channel,
-                                attempts, nxt.strftime("%H:%M:%S"), error)
-            if not ok:
-                log.warning("delivery %s: our claim expired before the outcome was recorded; "
-                            "another instance took it over", d.id)
+                nxt = now + timedelta(seconds=backoff(attempts, self.settings.retry_delay, error.retry_after))
+                ok = release(s, d.id, self.owner, status="failed", attempts=attempts,
+                             last_error=str(error), next_attempt_at=nxt)
+                report.failed += 1
+                log.warning("delivery %s to %s failed (attempt %d, next at %s): %s", d.id, d.channel,
+                            attempts, nxt.strftime("%H:%M:%S"), error)
+        if not ok:
+            log.warning("delivery %s: our claim expired before the outcome was recorded; "
+                        "another instance took it over", d.id)
 
     # -- digests ------------------------------------------------------------------------------
     def build_digests(self) -> int:

@@ -10,6 +10,7 @@ the address it really connects to.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -169,7 +170,7 @@ class Fetcher:
         self._clients.clear()
 
     def _host_sem(self, url: str) -> asyncio.Semaphore:
-        host = urlsplit(url).hostname or ""
+        host = _check_url(url)
         sem = self._hosts.get(host)
         if sem is None:
             sem = self._hosts[host] = asyncio.Semaphore(self.settings.per_host)
@@ -194,7 +195,6 @@ class Fetcher:
             headers[b"Accept"] = accept.encode("ascii")
         client = self._client(self._allow_private(allow_private))
         total = self.settings.timeout
-        _check_url(url)
         async with self._host_sem(url), self._global:
             try:
                 async with asyncio.timeout(total):
@@ -292,14 +292,16 @@ class Fetcher:
         return _Robots(Protego.parse(text), False, expires)
 
 
-def _check_url(url: str) -> None:
-    """A feed can hand us any string as a link: odd IP spellings (0177.0.0.1), bad IPv6
-    brackets, ports past 65535. Each is this URL's FetchError, never an exception that escapes."""
+@functools.lru_cache(maxsize=4096)
+def _check_url(url: str) -> str:
+    """The URL's host; a feed can hand us any string as a link: odd IP spellings (0177.0.0.1),
+    bad IPv6 brackets, ports past 65535. Each is this URL's FetchError, never an exception that
+    escapes. Cached: a source's URL is checked on every poll (an error is not cached)."""
     try:
         parsed = httpx.URL(url)
         if parsed.port is not None and not 0 < parsed.port < 65536:
             raise ValueError(f"port {parsed.port} out of range")
-        urlsplit(url).hostname  # noqa: B018 - raises on what httpx lets through
+        return urlsplit(url).hostname or ""  # raises on what httpx lets through
     except (httpx.InvalidURL, ValueError) as exc:
         raise FetchError(url, f"invalid URL: {exc}", kind="invalid_url") from exc
 

@@ -52,6 +52,10 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
 
     async def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
+        try:  # an address needs no lookup (a thread hop per connection; checked all the same)
+            return [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            pass
         loop = asyncio.get_running_loop()
         try:
             infos = await asyncio.wait_for(

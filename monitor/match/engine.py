@@ -280,9 +280,9 @@ class RuleSet:
         ix = doc if isinstance(doc, DocIndex) else DocIndex(doc)
         return [r.name for r in self.rules if is_true(r.tree, ix)]
 
-    def match(self, doc: Document) -> list[RuleMatch]:
+    def match(self, doc: Document | DocIndex) -> list[RuleMatch]:
         """Every matching rule with its hits and quoted statements."""
-        ix = DocIndex(doc)
+        ix = doc if isinstance(doc, DocIndex) else DocIndex(doc)
         names = self.matching(ix)
         return [quote(self.by_name[n], ix, self.entities) for n in names]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Ideographic scripts are written without spaces: each character is a word of its own, so a
@@ -68,6 +69,11 @@ def terms(title: str, body: str) -> str:
     rebuilds ``article_terms`` (see migrations/versions/1402_web_terms.py)."""
     distinct = set(words(title))
     distinct.update(words(body))
+    return terms_of(distinct)
+
+
+def terms_of(distinct: Iterable[str]) -> str:
+    """``terms`` from the distinct words already split (the matcher's ``DocIndex.uniq``)."""
     return " " + " ".join(sorted(distinct)) + " "
 
 

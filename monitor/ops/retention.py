@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 from monitor.config import RetentionSettings
 from monitor.store import models  # noqa: F401  (registers the tables)
+from monitor.util import plural
 
 BATCH = 500
 
@@ -33,7 +34,7 @@ class PruneResult:
     def __str__(self) -> str:
         if not self.total:
             return "nothing to prune"
-        return "deleted " + ", ".join(f"{n} {t}" for t, n in sorted(self.deleted.items()))
+        return "deleted " + ", ".join(plural(n, t) for t, n in sorted(self.deleted.items()))
 
 
 def _references(table: Table) -> list[tuple[Table, Column[object], Column[object]]]:

@@ -6,6 +6,7 @@ only ever created by Alembic migrations, so existing databases upgrade in place.
 
 from __future__ import annotations
 
+import re
 import time
 import weakref
 from collections.abc import Iterator, Mapping
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
@@ -129,19 +130,21 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     "heads": each area (fetch, dedup, delivery, ...) may add its own migration branching from the
     initial schema, and all of them are applied.
     """
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
-
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    heads = script_heads() if revision == "heads" else None
     try:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Several instances starting at once on one database: one migrates, the others wait
                 # for it and then find nothing left to do (the lock ends with the transaction).
                 conn.execute(text("SELECT pg_advisory_xact_lock(701701)"))
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            if heads is None or applied(conn) != heads:  # up to date: no Alembic import (0.11 s)
+                from alembic import command
+                from alembic.config import Config as AlembicConfig
+
+                cfg = AlembicConfig()
+                cfg.set_main_option("script_location", str(MIGRATIONS))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
             # Every caller goes on to write: a database that refuses writes (a read-only file or
             # directory, a standby server, a role without UPDATE) says so now, by name, not as a
             # traceback from the first article or delivery. Writing the version it holds changes
@@ -185,6 +188,39 @@ def database_not_writable_message(url: str, reason: str) -> str:
             f"(not a standby) as a role allowed to INSERT, UPDATE and DELETE on monitor's tables")
 
 
+_REVISION = re.compile(r"""^revision(?:: [^=]+)? = ["']([\w-]+)["']$""", re.M)
+_DOWN = re.compile(r"""^down_revision(?:: [^=]+)? = (?:None|["']([\w-]+)["'])$""", re.M)
+_NO_DEPENDS = re.compile(r"^depends_on(?:: [^=]+)? = None$", re.M)
+
+
+def script_heads() -> frozenset[str] | None:
+    """The newest revision of each branch of ``migrations/versions``, read from the scripts'
+    ``revision``/``down_revision`` lines without importing Alembic, so a start on an up-to-date
+    database skips it. None (Alembic decides) when a script is not of that plain kind: a merge,
+    ``depends_on``, anything the patterns do not read. tests/test_cli.py compares the result
+    with Alembic's own heads."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        if script.name.startswith("__"):
+            continue
+        source = script.read_text(encoding="utf-8")
+        rev, down = _REVISION.findall(source), _DOWN.findall(source)
+        if len(rev) != 1 or len(down) != 1 or not _NO_DEPENDS.search(source):
+            return None
+        revisions.add(rev[0])
+        if down[0]:
+            parents.add(down[0])
+    return frozenset(revisions - parents) or None
+
+
+def applied(conn: Connection) -> frozenset[str]:
+    """The revisions the database's ``alembic_version`` holds (none without the table)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return frozenset()
+    return frozenset(r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version")))
+
+
 class SchemaOutdated(Exception):
     """The database's schema is older than this program's (or absent): run ``monitor db upgrade``."""
 
@@ -195,15 +231,16 @@ def check_schema(engine: Engine) -> None:
     Read-only commands call this instead of ``upgrade``: looking at data must never change the
     schema behind the back of a daemon (or a second version) using the same database.
     """
-    from alembic.config import Config as AlembicConfig
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
+    wanted = script_heads()
+    if wanted is None:
+        from alembic.config import Config as AlembicConfig
+        from alembic.script import ScriptDirectory
 
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    wanted = set(ScriptDirectory.from_config(cfg).get_heads())
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        wanted = frozenset(ScriptDirectory.from_config(cfg).get_heads())
     with engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
+        current = applied(conn)
     if not current:
         raise SchemaOutdated("the database has no monitor schema yet: run `monitor db upgrade` "
                              "(or `monitor run`, which does it on start)")

@@ -16,9 +16,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, TextualSelect, bindparam, delete, func, text, update
+from sqlalchemy import JSON, DateTime, TextualSelect, and_, bindparam, delete, func, text, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
@@ -445,6 +447,18 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
     return [s for s in sentences if tokens(s) != headline and not _seen(s, earlier, earlier_words)]
 
 
+@lru_cache(maxsize=1)
+def _reported_by_statement() -> Any:
+    """Other sources' articles of the same story, in one query built once: it runs for every
+    alert delivered (issue 15). No story (NULL) joins nothing."""
+    art, src = Article.__table__, Source.__table__  # type: ignore[attr-defined]
+    this = art.alias("this")
+    return (core_select(src.c.name, art.c.language)
+            .select_from(art.join(src, src.c.id == art.c.source_id)
+                         .join(this, and_(this.c.story_id == art.c.story_id, this.c.source_id != art.c.source_id)))
+            .where(this.c.id == bindparam("article_id")).order_by(art.c.id))
+
+
 def also_reported_by(session: Session, article_id: int) -> list[str]:
     """The other outlets known to carry the article's story, first-seen order, with their language.
 
@@ -452,13 +466,7 @@ def also_reported_by(session: Session, article_id: int) -> list[str]:
     the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
     their reports in the story.
     """
-    story_id = session.exec(select(Article.story_id).where(Article.id == article_id)).first()
-    own = session.exec(select(Article.source_id).where(Article.id == article_id)).first()
-    if story_id is None:
-        return []
-    rows = session.exec(
-        select(Source.name, Article.language).join(Source, col(Source.id) == col(Article.source_id))
-        .where(Article.story_id == story_id, Article.source_id != own).order_by(col(Article.id))).all()
+    rows = session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all()
     langs: dict[str, list[str]] = {}
     for name, lang in rows:
         have = langs.setdefault(name, [])

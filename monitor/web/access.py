@@ -141,8 +141,13 @@ class Sessions:
     """Server-side sessions keyed by a random cookie value; logged-in ones also in the database
     once ``keep_in`` has been called (the console does when a password is set)."""
 
+    # A stored session in memory is checked against the database again after this many seconds,
+    # so a logout (or a password change) in another process on the same database ends it here too.
+    recheck_seconds = 60.0
+
     def __init__(self) -> None:
         self._by_id: dict[str, Session] = {}
+        self._checked: dict[str, float] = {}  # stored sessions: when the database last vouched
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._passwords: Passwords | None = None
@@ -153,16 +158,23 @@ class Sessions:
     def get(self, sid: str | None) -> Session | None:
         if not sid:
             return None
+        now = time.time()
         with self._lock:
             s = self._by_id.get(sid)
-            if s is not None and s.expires < time.time():
+            if s is not None and s.expires < now:
                 del self._by_id[sid]
+                self._checked.pop(sid, None)
                 return None
-        if s is None and self._engine is not None:
-            s = self._load(sid)  # made before a restart, or by another process on this database
-            if s is not None:
-                with self._lock:
-                    self._by_id[sid] = s
+            stale = s is not None and now - self._checked.get(sid, now) > self.recheck_seconds
+        if (s is None or stale) and self._engine is not None:
+            # made before a restart or by another process on this database; or time to recheck
+            s = self._load(sid)
+            with self._lock:
+                if s is None:
+                    self._by_id.pop(sid, None)
+                    self._checked.pop(sid, None)
+                else:
+                    self._by_id[sid], self._checked[sid] = s, now
         return s
 
     def new(self, role: str | None, persist: bool = False) -> Session:
@@ -173,13 +185,15 @@ class Sessions:
                 now = time.time()
                 self._by_id = {k: v for k, v in self._by_id.items() if v.expires >= now}
             self._by_id[s.id] = s
-        if persist and role is not None and self._engine is not None:
-            self._store(s)
+        if persist and role is not None and self._engine is not None and self._store(s):
+            with self._lock:
+                self._checked[s.id] = time.time()
         return s
 
     def drop(self, sid: str) -> None:
         with self._lock:
             self._by_id.pop(sid, None)
+            self._checked.pop(sid, None)
         if self._engine is not None:
             from sqlalchemy import delete
             from sqlmodel import col
@@ -188,7 +202,7 @@ class Sessions:
 
             self._db(lambda db: db.execute(delete(WebSession).where(col(WebSession.id_hash) == _digest(sid))))
 
-    def _store(self, s: Session) -> None:
+    def _store(self, s: Session) -> bool:
         from sqlalchemy import delete
         from sqlmodel import col
 
@@ -197,14 +211,15 @@ class Sessions:
         assert s.role is not None and self._passwords is not None
         key = self._passwords.session_key(s.role)
         if key is None:
-            return
+            return False
         now = datetime.now(UTC)
 
-        def write(db: DbSession) -> None:
+        def write(db: DbSession) -> bool:
             db.execute(delete(WebSession).where(col(WebSession.expires_at) < now))
             db.add(WebSession(id_hash=_digest(s.id), role=s.role or "", tag=_tag(key, s.id), csrf=s.csrf,
                               created_at=now, expires_at=datetime.fromtimestamp(s.expires, UTC)))
-        self._db(write)
+            return True
+        return bool(self._db(write))
 
     def _load(self, sid: str) -> Session | None:
         from monitor.store.models import WebSession

@@ -75,8 +75,8 @@ def narrowing(ruleset: RuleSet, dialect: str = "sqlite") -> ColumnElement[bool] 
     (``monitor.store.terms``), folded by the matcher's own code: accents, case and ё/й are dealt
     with the same way on both sides, so no article the rule matches is left out."""
     anc = anchors(ruleset.rules[0].tree)
-    if anc is None:
-        return None
+    if anc is None or not all(w for side in anc for _kind, w in side) or not (anc[0] and anc[1]):
+        return None  # (an empty side or word: nothing sound to look up; evaluate the whole window)
     return col(Article.id).in_(holding(dialect, {anc[0], anc[1]}))
 
 
