@@ -150,7 +150,7 @@ def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: 
         return Page(rss(site, []), "application/rss+xml")
 
     def stuck_feed(req: Request) -> Page:
-        time.sleep(40)
+        time.sleep(90)
         return Page(b"late", "text/plain")
 
     site.pages["/slow.xml"] = slow_feed
@@ -160,7 +160,8 @@ def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: 
                           *(source(n, site.url(f"/{n}.xml")) for n in ("slow", "stuck")),
                           monitor='shutdown_deadline = "6s"\nclaim_interval = "0.2s"',
                           # the stuck poll must outlive the deadline whatever the machine's load
-                          fetch='timeout = "60s"')
+                          # (read_timeout too: under load the newsroom's ingest outlasts its 20 s default)
+                          fetch='timeout = "120s"\nread_timeout = "120s"')
     log = tmp_path / "monitor.log"
     with start_daemon(cfg, log=log) as proc:
         assert wait_for(arrived.is_set, 30)
