@@ -46,7 +46,6 @@ from bench import loopback
 from bench.loopback import NOT_FOUND, daemon_config, response
 
 FEEDS = 10
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parent.parent
 RULE = "government OR minister OR president"
 
@@ -175,11 +174,9 @@ def _env(root: Path) -> dict[str, str]:
 
 
 def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of one process so far (not counting its children)."""
+    """User + system CPU seconds of one process so far; 0 for a process that has just gone."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return loopback.cpu_seconds(pid)
     except (OSError, IndexError, ValueError):
         return 0.0
 

@@ -9,6 +9,7 @@ separate host for the per-host connection limit, as real outlets are.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -65,6 +66,14 @@ def serve(respond: Responder, hosts: int, port: int, ready: str = "ready") -> No
             await server.serve_forever()
 
     asyncio.run(run())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one running process so far, from /proc (its children, waited
+    for or not, are not counted: the benches sum a process tree themselves)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # the name in parentheses may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def daemon_config(database: str, feeds: Iterable[tuple[str, str]], *, interval: str, rule: tuple[str, str],

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.loopback import daemon_config
+from bench.loopback import cpu_seconds, daemon_config
 from tests.servers import Page, Request, Site, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,6 @@ WORDS = ["minister", "parliament", "budget", "harvest", "railway", "election", "
          "border", "summit", "pipeline", "drought", "festival", "museum", "bank", "tariff", "reform",
          "hospital", "school", "bridge", "satellite", "export", "wheat", "uranium", "steppe",
          "delegation", "treaty", "council", "province", "mayor", "airline"]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 class Newsroom:
@@ -104,9 +103,7 @@ class Newsroom:
 
 def proc_sample(pid: int) -> tuple[float, float]:
     """(CPU seconds used so far, resident MiB) of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    cpu = cpu_seconds(pid)
     with open(f"/proc/{pid}/status") as f:
         rss_kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
     return cpu, rss_kb / 1024

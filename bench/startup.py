@@ -45,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench.loopback import cpu_seconds, daemon_config
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = {"SMTP_HOST": "smtp.example.org", "SMTP_USERNAME": "alerts", "SMTP_PASSWORD": "dummy",
            "ALERT_EMAIL_FROM": "monitor@example.org", "ALERT_EMAIL_TO": "analyst@example.org",
@@ -118,36 +120,11 @@ class FeedServer:
         self.httpd.server_close()
 
 
-def _cpu_ms(pid: int) -> float:
-    """User+sys CPU of a running process so far (its forked helpers are not counted)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
-
-
 def keyword_config(d: Path, port: int) -> Path:
     path = d / "config.toml"
-    path.write_text(f"""[monitor]
-database = "sqlite:///{d / 'm.db'}"
-
-[fetch]
-allow_private_networks = true
-
-[[source]]
-name = "feed"
-url = "http://127.0.0.1:{port}/feed.xml"
-interval = "5m"
-
-[[rule]]
-name = "officials"
-query = 'government OR minister OR president'
-channels = ["hook"]
-
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:{port}/hook"
-""", encoding="utf-8")
+    path.write_text(daemon_config(f"sqlite:///{d / 'm.db'}", [("feed", f"http://127.0.0.1:{port}/feed.xml")],
+                                  interval="5m", rule=("officials", "government OR minister OR president"),
+                                  hook=f"http://127.0.0.1:{port}/hook"), encoding="utf-8")
     return path
 
 
@@ -187,7 +164,7 @@ def first_poll(config: Path, server: FeedServer, root: Path = ROOT) -> tuple[flo
             proc.terminate()
             err = proc.communicate(timeout=30)[1].decode(errors="replace")
             sys.exit(f"monitor run: no request within {RUN_TIMEOUT:g} s:\n{err[-3000:]}")
-        cpu = _cpu_ms(proc.pid)
+        cpu = cpu_seconds(proc.pid) * 1000
         assert server.first is not None
         return (server.first - t0) * 1000, cpu
     finally:
