@@ -691,10 +691,6 @@ def _quote_span(text: str, ps: int, pe: int, start: int, end: int) -> tuple[int,
     return None
 
 
-def _named(f: _Found) -> bool:
-    return f.kind in ("person", "body", "country")
-
-
 class Attributor:
     """Speaker attribution over one text (title or body), with resolution state."""
 
