@@ -14,9 +14,8 @@ import httpx
 
 from monitor.config import SourceConfig
 from monitor.fetch import Fetcher, FetchError, FetchResponse
-from monitor.parse import FeedEntry, FeedParseError, parse_feed
 from monitor.parse.budget import BudgetExceeded, off_loop
-from monitor.sources.listing import article_links, feed_links, looks_like_html
+from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.sitemap import Sitemap, SitemapEntry, SitemapError, maybe_gunzip, parse_sitemap
 from monitor.util import HTML_ACCEPT, parse_duration
 
@@ -75,7 +74,11 @@ async def fetch_source(fetcher: Fetcher, sc: SourceConfig, url: str, etag: str |
     out = _base(resp)
     if resp.not_modified:
         return out
+    # The parsers (feedparser, BeautifulSoup) are imported here, once the response is in: the
+    # daemon's first request goes out without waiting for them (README "Start-up time").
     if sc.type == "html":
+        from monitor.sources.listing import article_links
+
         selector = sc.options.get("links")
         links = await _parse(resp, "listing page", functools.partial(article_links, resp.content, resp.final_url, selector))
         if not links:
@@ -91,6 +94,9 @@ async def fetch_source(fetcher: Fetcher, sc: SourceConfig, url: str, etag: str |
 
 
 async def _feed(fetcher: Fetcher, sc: SourceConfig, resp: FetchResponse, out: SourceFetch) -> SourceFetch:
+    from monitor.parse.feed import parse_feed
+    from monitor.sources.listing import feed_links, looks_like_html
+
     if looks_like_html(resp.content, resp.content_type):
         candidates = feed_links(resp.content, resp.final_url)
         if not candidates:
