@@ -101,6 +101,7 @@ class Pipeline:
         self._stages: Ingest | None = None  # built by prepare()
         self._prepare_lock = threading.Lock()
         self._preparing = False
+        self._outlets: dict[int, Source] = {}  # source id -> its name, for ingest (``_outlet``)
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
@@ -363,9 +364,7 @@ class Pipeline:
         vector = self._article_vector(article) if self.needs_embeddings else None
         try:
             with session_scope(self.engine) as s:
-                src = s.get(Source, source_id)
-                assert src is not None
-                done = ingest.run(s, article, src, vector)
+                done = ingest.run(s, article, self._outlet(source_id, sc), vector)
         except IntegrityError:
             # Stored meanwhile (same canonical URL from another entry or another instance).
             log.info("source %s: article %s already stored, skipped", sc.name, article.url)
@@ -375,6 +374,16 @@ class Pipeline:
                  plural(done.matches, "match"), story.story_id, "" if story.new_story else
                  f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
         return done.alerts  # alerts created: a copy joining an alerted story creates none
+
+    def _outlet(self, source_id: int, sc: SourceConfig) -> Source:
+        """What ingest reads of the article's source row (its name), kept per source: reading
+        the row again for every article cost a query each. Rows are found by name and never
+        renamed or deleted (``sync_sources``), so the name cannot go stale; the object is never
+        added to a session."""
+        src = self._outlets.get(source_id)
+        if src is None or src.name != sc.name:
+            src = self._outlets[source_id] = Source(id=source_id, name=sc.name, url=sc.url, kind=sc.type)
+        return src
 
     @staticmethod
     def _article_vector(article: Article) -> Any:
