@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
@@ -18,6 +18,9 @@ from monitor.parse.budget import BudgetExceeded, off_loop
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.sitemap import Sitemap, SitemapEntry, SitemapError, maybe_gunzip, parse_sitemap
 from monitor.util import HTML_ACCEPT, parse_duration
+
+if TYPE_CHECKING:
+    from monitor.parse.feed import ParsedFeed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,8 +96,16 @@ async def fetch_source(fetcher: Fetcher, sc: SourceConfig, url: str, etag: str |
     return await _feed(fetcher, sc, resp, out)
 
 
+def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
+               timezone: str | None = None, language: str | None = None) -> ParsedFeed:
+    """``monitor.parse.feed.parse_feed``, imported at the first feed to parse (feedparser,
+    BeautifulSoup and ftfy are not needed to send a poll)."""
+    from monitor.parse.feed import parse_feed as parse
+
+    return parse(content, url, content_type, timezone=timezone, language=language)
+
+
 async def _feed(fetcher: Fetcher, sc: SourceConfig, resp: FetchResponse, out: SourceFetch) -> SourceFetch:
-    from monitor.parse.feed import parse_feed
     from monitor.sources.listing import feed_links, looks_like_html
 
     if looks_like_html(resp.content, resp.content_type):
