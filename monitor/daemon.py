@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,8 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
-from monitor.embed import EmbedderUnavailable
-from monitor.extract import pool as extract_pool
+from monitor.embed.check import EmbedderUnavailable
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline, PollReport
 from monitor.store.db import DatabaseNotWritable, create_db_engine, upgrade, write_health
@@ -281,6 +282,7 @@ class Daemon:
             base = f"http://{host}:{http.port}" if ":" not in host else f"http://[{host}]:{http.port}"
             log.info("http: web console at %s/ (and /healthz, /readyz, /metrics)", base)
 
+        gc.freeze()  # what start-up imported lives as long as the process: no full collection walks it
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         now = datetime.now(UTC)
@@ -328,7 +330,9 @@ class Daemon:
             http.stop()
             metrics.detach_database()
         await self.pipeline.aclose()
-        await asyncio.to_thread(extract_pool.shutdown)
+        pool = sys.modules.get("monitor.extract.pool")  # imported with the first page to extract
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown)
         self.engine.dispose()
         log.info("stopped")
         return 0
