@@ -14,6 +14,8 @@ power loss) its in-flight delivery is taken over once the lease ends. That deliv
 sent twice (the channel accepted it but the process died before recording it), which is why the
 promise is at-least-once, with every other alert sent exactly once, and why every message carries
 a stable id (Idempotency-Key, Message-ID, Matrix transaction id) for the receiver to drop repeats.
+On PostgreSQL the worker writes claims and outcomes without waiting for the WAL flush; why that
+can repeat an alert after a crash of the server but never lose one: ``Deliverer._ledger``.
 """
 
 from __future__ import annotations
@@ -124,8 +126,10 @@ def _add_deliveries(session: Session, alert: Alert, channels: tuple[str, ...], n
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery claimed for sending: what the worker needs of its row (read by the claim
-    itself, RETURNING, instead of loading the ORM object afterwards)."""
+    """A delivery claimed for sending: what the worker needs of its row and of its alert (read
+    by the claim itself, RETURNING, instead of loading either afterwards: on PostgreSQL each
+    statement is a round trip to the server, which under load costs more than building the
+    message does)."""
 
     id: int
     key: str
@@ -133,6 +137,10 @@ class Claimed:
     channel: str
     attempts: int
     created_at: datetime
+    alert_kind: str
+    alert_rule: str
+    alert_payload: dict[str, Any]
+    alert_created_at: datetime
 
 
 def _deliveries() -> Table:
@@ -159,10 +167,13 @@ def _claim_statement(by_channel: bool, excluding: bool) -> Any:
         if excluding:
             sub = sub.where(t.c.channel.not_in(bindparam("exclude", expanding=True)))
         sub = sub.order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
+        a = Alert.__table__  # type: ignore[attr-defined]
+        alert = [core_select(a.c[name]).where(a.c.id == t.c.alert_id).scalar_subquery().label(f"alert_{name}")
+                 for name in ("kind", "rule", "payload", "created_at")]
         stmt = _CLAIMS[(by_channel, excluding)] = (
             update(t).where(t.c.id.in_(sub.scalar_subquery()), due)
             .values(status="sending", lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
-            .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at))
+            .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at, *alert))
     return stmt
 
 

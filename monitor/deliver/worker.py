@@ -9,14 +9,14 @@ the lease, so several instances agree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, update
-from sqlalchemy import select as core_select
+from sqlalchemy import Connection, Engine, text, update
 from sqlmodel import Session, col, select
 
 from monitor import util
@@ -38,6 +38,8 @@ from monitor.story import stories
 from monitor.util import aware, instance_id
 
 log = logging.getLogger(__name__)
+_ASYNC_COMMIT = text("SET synchronous_commit = off")
+_SYNC_COMMIT = text("RESET synchronous_commit")
 BASE_DELAY = MonitorSettings.retry_delay  # first retry of a failed delivery
 MAX_DELAY = 3600.0
 DEFAULT_DEADLINE = 30.0  # for a channel object without a ``timeout``
@@ -59,8 +61,6 @@ class DeliverySettings:
 
 
 _Outcome = tuple[Claimed, AlertMessage, "DeliveryError | None"]
-_ALERT = core_select(*(Alert.__table__.c[name] for name in ("id", "kind", "rule", "payload", "created_at"))  # type: ignore[attr-defined]
-                     ).where(Alert.__table__.c.id == bindparam("alert_id"))  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -153,14 +153,63 @@ class Deliverer:
         budget = [limit]  # shared by the lanes
         # One lane per configured channel, and one for deliveries whose channel is gone from
         # the config (each is then recorded as failed with that reason).
-        lanes = [self._lane(report, budget, channel=name) for name in self.channels]
-        lanes.append(self._lane(report, budget, exclude=frozenset(self.channels)))
-        async with reuse_connections():  # one HTTP client per channel for the whole run
-            await asyncio.gather(*lanes)
+        # One HTTP client per channel, and (on PostgreSQL) one database connection for every
+        # lane's claims and outcomes, for the whole run.
+        async with reuse_connections():
+            with self._ledger() as conn:
+                lanes = [self._lane(report, budget, conn, channel=name) for name in self.channels]
+                lanes.append(self._lane(report, budget, conn, exclude=frozenset(self.channels)))
+                await asyncio.gather(*lanes)
         return report
 
-    async def _lane(self, report: DeliveryReport, budget: list[int | None], channel: str | None = None,
-                    exclude: frozenset[str] = frozenset()) -> None:
+    @contextlib.contextmanager
+    def _ledger(self) -> Iterator[Connection | None]:
+        """On PostgreSQL, the connection the run's claims and outcomes are written on: each
+        statement commits by itself (autocommit), and without waiting for the WAL flush
+        (``synchronous_commit = off`` on this connection only). None on SQLite, whose commits
+        never wait for a flush (WAL, ``synchronous=NORMAL``): one transaction per delivery there.
+
+        Why an unflushed commit can repeat an alert but never lose one: the alert and its
+        pending deliveries were created by the ingest's transaction, whose commit waited for the
+        flush as every other commit does. Only the moves from there (claimed, sent, failed, held)
+        go out without waiting. A crash of the server (not of this process: a commit that
+        returned is in the server's memory and survives the process) can lose the last of
+        those, up to three ``wal_writer_delay`` (0.6 s by default); recovery replays the WAL in
+        order, so what remains is the outbox as it was a moment earlier: a delivery lost its
+        "sent" goes back to "sending" or "pending" and is sent again (at-least-once, with its
+        stable key), and "sent" is only ever written after the channel accepted the message.
+        Per statement this costs one round trip instead of five (BEGIN, the statement, COMMIT and
+        its flush): a flush alone took longer than a POST to a nearby receiver (issue 15).
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield None
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(_ASYNC_COMMIT)
+            try:
+                yield conn
+            finally:
+                try:
+                    conn.execute(_SYNC_COMMIT)
+                except Exception:  # never back into the pool without synchronous commit
+                    log.warning("delivery: could not reset the bookkeeping connection; closing it", exc_info=True)
+                    conn.invalidate()
+
+    @contextlib.contextmanager
+    def _bookkeeping(self, conn: Connection | None, atomic: bool = False) -> Iterator[Session]:
+        """Where a lane writes a claim and an outcome: the run's connection (PostgreSQL, one
+        statement at a time), or a transaction (SQLite; ``atomic``: statements that must commit
+        together, as a digest's outcome and its alerts')."""
+        if conn is None or atomic:
+            with session_scope(self.engine) as s:
+                yield s
+            return
+        with Session(bind=conn, expire_on_commit=False) as s:
+            yield s
+
+    async def _lane(self, report: DeliveryReport, budget: list[int | None], conn: Connection | None,
+                    channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
         # A channel that just failed is not tried again in this run: a mail server that times
         # out must not hold up its own backlog for every retry either.
         failing: set[str] = set()
@@ -171,7 +220,7 @@ class Deliverer:
         try:
             while not self._stopping and (budget[0] is None or budget[0] > 0):
                 now = self.clock()
-                with session_scope(self.engine) as s:
+                with self._bookkeeping(conn, atomic=outcome is not None and outcome[1].kind == "digest") as s:
                     if outcome is not None:
                         self._record(s, *outcome, report)
                         outcome = None
@@ -194,21 +243,20 @@ class Deliverer:
                         return
         finally:
             if outcome is not None:  # the last one (or the lane stops): its own transaction
-                with session_scope(self.engine) as s:
+                with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
                     self._record(s, *outcome, report)
 
     # -- one delivery -------------------------------------------------------------------------
     def _prepare(self, s: Session, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
         """Decide under the claim: send now (a message), or hold it for a digest (None)."""
         did = d.id
-        alert = s.connection().execute(_ALERT, {"alert_id": d.alert_id}).one()
-        payload = parse_payload(alert.payload)
+        payload = parse_payload(d.alert_payload)
         article_id = payload.article_id if isinstance(payload, MatchPayload) else None
-        if alert.kind == "match":
-            rp = self.rules.get(alert.rule)
+        if d.alert_kind == "match":
+            rp = self.rules.get(d.alert_rule)
             hold_until: datetime | None = None
             if rp and rp.mode == "digest" and rp.digest:
-                hold_until = rp.digest.next_after(aware(alert.created_at))
+                hold_until = rp.digest.next_after(aware(d.alert_created_at))
             else:
                 cp = self.policies.get(d.channel)
                 if cp and cp.rate and cp.digest and \
@@ -222,10 +270,10 @@ class Deliverer:
                 return None
         channel = self.channels.get(d.channel)
         return AlertMessage(
-            alert_id=alert.id or 0, delivery_key=d.key, payload=payload,
-            also_reported_by=tuple(also_reported_by(s, article_id)) if alert.kind == "match" else (),
+            alert_id=d.alert_id, delivery_key=d.key, payload=payload,
+            also_reported_by=tuple(also_reported_by(s, article_id)) if d.alert_kind == "match" else (),
             thread_root_key=thread_root(s, d, article_id)
-            if alert.kind == "match" and channel is not None and channel.threads else None)
+            if d.alert_kind == "match" and channel is not None and channel.threads else None)
 
     async def _send(self, d: Claimed, msg: AlertMessage) -> DeliveryError | None:
         """Send one claimed delivery; the error (None when the channel accepted it)."""
