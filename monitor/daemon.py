@@ -18,6 +18,7 @@ import contextvars
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -29,8 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
-from monitor.embed import EmbedderUnavailable
-from monitor.extract import pool as extract_pool
+from monitor.embed.check import EmbedderUnavailable
 from monitor.ops import logs, metrics, systemd
 from monitor.pipeline import Pipeline, PollReport
 from monitor.store.db import DatabaseNotWritable, create_db_engine, upgrade, write_health
@@ -328,7 +328,9 @@ class Daemon:
             http.stop()
             metrics.detach_database()
         await self.pipeline.aclose()
-        await asyncio.to_thread(extract_pool.shutdown)
+        pool = sys.modules.get("monitor.extract.pool")  # imported with the first page to extract
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown)
         self.engine.dispose()
         log.info("stopped")
         return 0

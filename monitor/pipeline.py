@@ -10,35 +10,39 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, and_, bindparam, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from monitor.alerts import enqueue_notice
 from monitor.config import Config, SourceConfig
-from monitor.deliver import Channel
 from monitor.deliver.worker import Deliverer, DeliveryReport
-from monitor.extract import Extracted
-from monitor.extract import pool as extract_pool
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import PollOutcome, PollState, apply_outcome, sync_source_row
-from monitor.ingest import Ingest, new_article
-from monitor.match import rule_set
-from monitor.parse import FeedEntry, FeedParseError
-from monitor.parse.urls import canonical_url
+from monitor.match import rule_set, uses_about
+from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import GroupCommit
 from monitor.store.db import session_scope
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
-from monitor.story.stories import StoryIndex
 from monitor.util import plural
+
+if TYPE_CHECKING:
+    from monitor.deliver import Channel
+    from monitor.extract import Extracted
+    from monitor.ingest import Ingest
+
+# What only a new article needs (parsing's URL rules, extraction's results, stories, the rule
+# engine, the alert gate; NumPy, lxml, regex tables) is imported by ``Pipeline.prepare``, on the
+# ingest thread, once a poll finds new entries: the first poll is sent without waiting for it,
+# and a daemon whose sources bring nothing new never holds it (README "Start-up time").
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +98,10 @@ class Pipeline:
     def __init__(self, config: Config, engine: Engine):
         self.config = config
         self.engine = engine
-        self.rules = rule_set(config)
-        self.stories = StoryIndex(window=config.dedup.window, min_containment=config.dedup.min_containment,
-                                  event_window=config.dedup.event_window, events=config.dedup.events)
-        self.ingest = Ingest(self.rules, self.stories, realert={r.name: r.realert for r in config.rules},
-                             channels={r.name: r.channels for r in config.rules},
-                             alert_max_age=config.monitor.alert_max_age)
+        self._stages: Ingest | None = None  # built by prepare()
+        self._prepare_lock = threading.Lock()
+        self._preparing = False
+        self._outlets: dict[int, Source] = {}  # source id -> its name, for ingest (``_outlet``)
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
@@ -112,8 +114,9 @@ class Pipeline:
             engine, self._read_starts, name="poll-starts")
         # The one switch for the sentence-embedding model: only a config that needs it (an
         # about() rule; cross-language stories) loads it and stores each article's vector.
-        self.needs_embeddings = self.rules.uses_about or config.dedup.events
-        if self.rules.uses_about:
+        about = uses_about(config)
+        self.needs_embeddings = about or config.dedup.events
+        if about:
             from monitor.embed import get_embedder
 
             get_embedder()  # load now: a missing or damaged model stops the start, not an ingest
@@ -125,6 +128,35 @@ class Pipeline:
             problem = model_problem()
             if problem:
                 raise EmbedderUnavailable(f"[dedup] events = true needs the sentence model: {problem}")
+
+    # -- the ingest stages, on first need ----------------------------------------------------
+    @property
+    def ingest(self) -> Ingest:
+        """The ingest steps with the compiled rules and the story index (``prepare``)."""
+        return self._stages or self.prepare()
+
+    def prepare(self) -> Ingest:
+        """Import the ingest stages and compile the rules (once; thread-safe). Runs on the ingest
+        thread when a poll first finds new entries (``prepare_soon``), beside the page fetches;
+        a reload calls it before swapping, so a rule that does not compile keeps the old config."""
+        with self._prepare_lock:
+            if self._stages is None:
+                from monitor.ingest import Ingest
+                from monitor.story.stories import StoryIndex
+
+                cfg = self.config
+                stories = StoryIndex(window=cfg.dedup.window, min_containment=cfg.dedup.min_containment,
+                                     event_window=cfg.dedup.event_window, events=cfg.dedup.events)
+                self._stages = Ingest(rule_set(cfg), stories, realert={r.name: r.realert for r in cfg.rules},
+                                      channels={r.name: r.channels for r in cfg.rules},
+                                      alert_max_age=cfg.monitor.alert_max_age)
+            return self._stages
+
+    def prepare_soon(self) -> None:
+        """``prepare`` on the ingest thread, queued before any article, unless done or queued."""
+        if self._stages is None and not self._preparing:
+            self._preparing = True
+            _INGEST_POOL.submit(self.prepare)
 
     async def aclose(self) -> None:
         await self.records.aclose()  # every poll's outcome is committed before the end
@@ -220,6 +252,8 @@ class Pipeline:
         # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
         for start in range(0, len(result.entries), ENTRY_BATCH):
             new_entries = self._unseen(source_id, result.entries[start:start + ENTRY_BATCH])
+            if new_entries:
+                self.prepare_soon()
             if budget is not None:
                 if len(new_entries) >= budget and (len(new_entries) > budget
                                                    or start + ENTRY_BATCH < len(result.entries)):
@@ -268,6 +302,8 @@ class Pipeline:
     def _unseen(self, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
         if not entries:
             return []
+        from monitor.parse.urls import canonical_url
+
         canonical = [canonical_url(e.url) for e in entries]
         urls = sorted(set(canonical))
         guids = sorted({e.guid for e in entries})
@@ -297,6 +333,8 @@ class Pipeline:
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
                     entry.url, sc.allow_private_networks):
                 raise FetchError(entry.url, "disallowed by robots.txt", kind="robots")
+            from monitor.extract import pool as extract_pool
+
             extract_pool.warm_up_soon()  # the workers start while the page downloads
             resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks)
             # in a worker process: every core, and lxml is not thread-safe
@@ -319,13 +357,14 @@ class Pipeline:
 
         The steps are in ``monitor.ingest``; the meaning vector (CPU-heavy) is computed before
         the transaction opens."""
+        from monitor.ingest import new_article
+
+        ingest = self.ingest  # prepared by now (queued first on this thread), or prepared here
         article = new_article(source_id, sc, entry, ex, page_error)
         vector = self._article_vector(article) if self.needs_embeddings else None
         try:
             with session_scope(self.engine) as s:
-                src = s.get(Source, source_id)
-                assert src is not None
-                done = self.ingest.run(s, article, src, vector)
+                done = ingest.run(s, article, self._outlet(source_id, sc), vector)
         except IntegrityError:
             # Stored meanwhile (same canonical URL from another entry or another instance).
             log.info("source %s: article %s already stored, skipped", sc.name, article.url)
@@ -335,6 +374,16 @@ class Pipeline:
                  plural(done.matches, "match"), story.story_id, "" if story.new_story else
                  f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
         return done.alerts  # alerts created: a copy joining an alerted story creates none
+
+    def _outlet(self, source_id: int, sc: SourceConfig) -> Source:
+        """What ingest reads of the article's source row (its name), kept per source: reading
+        the row again for every article cost a query each. Rows are found by name and never
+        renamed or deleted (``sync_sources``), so the name cannot go stale; the object is never
+        added to a session."""
+        src = self._outlets.get(source_id)
+        if src is None or src.name != sc.name:
+            src = self._outlets[source_id] = Source(id=source_id, name=sc.name, url=sc.url, kind=sc.type)
+        return src
 
     @staticmethod
     def _article_vector(article: Article) -> Any:
@@ -391,6 +440,8 @@ class Pipeline:
             notices = apply_outcome(state, r.sc, r.outcome, self.config.fetch, r.started)
             for n in notices:
                 if target:
+                    from monitor.alerts import enqueue_notice
+
                     enqueue_notice(s, (target,), n.subject, n.text, n.key)
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for sid, state in states.items():

@@ -44,3 +44,31 @@ def test_cyrillic_letters_with_marks_are_letters_of_their_own() -> None:
     assert not _matches("Киів", "Київ") and _matches("Київ", "КИЇВ")
     assert not _matches("усе", "ўсё")
     assert _matches("елка", "Ёлка") and _matches("Turkiye", "Türkiye")  # still folded, as promised
+
+
+def test_compiled_rules_hold_no_reference_cycles() -> None:
+    """A large rule set is frozen out of the garbage collector's reach (``RuleSet``): a replaced
+    one must then be freed by reference counting alone, so nothing in it may form a cycle."""
+    import gc
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Entity:
+        name: str
+        aliases: tuple[str, ...]
+        inflect: bool = True
+
+    ents = {"kz": Entity("kz", ("Kazakhstan", "Казахстан")), "tk": Entity("tk", ("Tokayev", "Токаев"))}
+    queries = ['@kz NEAR/5 (mediator* OR "good offices")', "@tk AND NOT sport", "alpha OR beta* AND gamma",
+               '"a b c"~4 AND site:example.com']
+    gc.collect()
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        rs = RuleSet([(f"r{i}", q) for i, q in enumerate(queries)], ents)
+        rs.match(Document(title="Tokayev: Kazakhstan is no mediator", body="Токаев сказал, что Казахстан готов."))
+        del rs
+        assert gc.collect() == 0
+    finally:
+        if paused:
+            gc.enable()

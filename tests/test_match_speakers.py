@@ -330,3 +330,29 @@ def test_speaker_entity_found_through_a_transliterated_alias(tmp_path: Path) -> 
         sp = make_speaker(written, ents)
         assert sp is not None and (str(sp), sp.entity) == (f"Tokayev — {role}", "tokayev"), written
     assert Entities({}).find("Касым-Жомарт Токаев") is None
+
+
+@pytest.mark.parametrize("text", [
+    "They administer said funds, he said.",  # a role inside a word: the engine finds it there too
+    "Asked about it, the said minister declined.",
+    "Die Zentralbank sagte, so der Sprecher, nichts.",  # \w*bank
+    "d'Artagnan a dit: « Tous pour un ».",
+    "İstanbul Bakanı dedi ki BAKANI bakanI açıkladı.",  # İ lowercases to two characters
+    "ſecretary Smith said the ſecretary was right",
+    "«Мы готовы», — заявил Министр иностранных дел Казахстана Мурат Нуртлеу, он подчеркнул.",
+    "Тоқаев Қазақстан делдал емес деп мәлімдеді. Оның айтуынша, бәрі дұрыс.",
+    "Cumhurbaşkanı Tokayev'e göre o söyledi.",
+    "McCain said MinisterSaid ministers said presidents' office said",
+    "",
+])
+def test_speaker_patterns_tried_only_where_a_phrase_can_start_find_what_the_engine_finds(text: str) -> None:
+    """``_Rx.finditer`` tries a pattern that opens with the speaker phrase only where the phrase
+    can start: the same matches as the regex engine's own scan of every character."""
+    from monitor.match import speakers
+
+    pats = [p for lang in speakers.LANGS for p in speakers._lang_patterns(lang.code)]
+    pats += [*speakers._shared_patterns(), speakers._who_rx()]
+    assert sum(p.starts is not None for p in pats) > 10
+    for p in pats:
+        want = [(m.span(), m.groupdict()) for m in p.rx.finditer(text)]
+        assert [(m.span(), m.groupdict()) for m in p.finditer(text)] == want, (p.kind, p.lang)

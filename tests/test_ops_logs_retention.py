@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from monitor.config import RetentionSettings, load_config
+from monitor.ingest import store_article
 from monitor.ops import logs
 from monitor.ops.retention import prune
 from monitor.store import (
@@ -26,6 +27,7 @@ from monitor.store import (
     session_scope,
     upgrade,
 )
+from monitor.store.terms import holding
 from tests.harness import run_monitor
 
 
@@ -150,6 +152,34 @@ def test_retention_prunes_old_articles_and_keeps_alerts_longer(database_url: str
         assert [m.article_id for m in s.exec(select(Match)).all()] == [ids["old-matched"]]
         assert len(s.exec(select(Alert)).all()) == 1 and len(s.exec(select(Delivery)).all()) == 1
     assert prune(engine, settings, now=now).total == 0
+    engine.dispose()
+
+
+def test_pruned_articles_leave_the_previews_word_index(database_url: str) -> None:
+    """The rule editor's preview narrows by each article's stored words (article_terms): a
+    pruned article's words go with it, on both backends (SQLite's contentless FTS5 table keeps
+    them unless told which to drop), and a kept article's stay findable."""
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    with session_scope(engine) as s:
+        src = Source(name="s", url="http://127.0.0.1/feed")
+        s.add(src)
+        s.flush()
+        assert src.id is not None
+        for word, days in (("astana", 1), ("mediator", 40), ("Ankara", 50)):
+            store_article(s, Article(source_id=src.id, guid=word, url=f"http://127.0.0.1/{word}", original_url="x",
+                                     title=f"{word} talks", text=f"Officials named {word} again.",
+                                     first_seen_at=now - timedelta(days=days)))
+
+    def holders(word: str) -> list[int]:
+        with engine.connect() as conn:
+            return [r[0] for r in conn.execute(holding(engine.dialect.name, [[("=", word)]]))]
+
+    assert all(holders(w) for w in ("astana", "mediator", "ankara"))
+    assert prune(engine, RetentionSettings(articles=30 * 86400, alerts=365 * 86400), now=now).deleted["article"] == 2
+    assert holders("mediator") == [] and holders("ankara") == []
+    assert len(holders("astana")) == 1 and len(holders("officials")) == 1
     engine.dispose()
 
 

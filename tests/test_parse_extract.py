@@ -112,6 +112,30 @@ def test_page_date_from_the_text_when_no_metadata() -> None:
     assert ex.published.date() == datetime(2024, 5, 7).date()
 
 
+def test_metadata_read_as_trafilatura_reads_it() -> None:
+    """``_Metadata`` calls trafilatura's metadata functions for the fields we use only (and
+    htmldate only when asked): each field as ``extract_metadata`` gives it."""
+    import copy
+
+    import lxml.html
+    from trafilatura.metadata import extract_metadata
+
+    from monitor.extract.article import _PARSER, _Metadata
+
+    pages: list[tuple[str, str | None]] = [(html.decode(), url) for html, url, _ in _fixture_pages().values()]
+    pages += [(_page("<article><p>Published 7 May 2024</p>" + f"<p>{PARA}</p>" * 3 + "</article>"), "https://news.example/a"),
+              (_page(f"<p>{PARA}</p>", '<meta property="og:url" content="https://news.example/2023/01/02/x">'
+                     '<meta name="author" content="Reporter">'), None),
+              (_page(f'<p class="byline">By Ann Reporter</p><p>{PARA}</p>',
+                     '<script type="application/ld+json">{"headline": "From JSON-LD", "image": "/i.jpg"}</script>'),
+               "https://news.example/2022/03/04/y")]
+    for html, url in pages:
+        doc = lxml.html.fromstring(html, parser=_PARSER)
+        want = extract_metadata(copy.deepcopy(doc), url)
+        got = _Metadata.read(doc, url)
+        assert (got.title, got.author, got.image, got.date()) == (want.title, want.author, want.image, want.date), url
+
+
 def test_cli_extract_json_for_files_and_urls(tmp_path: Path) -> None:
     site = Site()
     html, url, _ = _fixture_pages()["14cc2a0ca59c62a8c9f205a171e9ccf4ef4cf69b0c642f51c8c65c051b39024f"]

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, Table, and_, bindparam, func, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from monitor.alerts.gate import Verdict
 from monitor.alerts.payload import MatchPayload, NoticePayload, StatementPayload, dump_payload
 from monitor.match import RuleMatch
 from monitor.store.models import Alert, Article, Delivery, Match, Source, installation_id
+
+if TYPE_CHECKING:  # the gate (speaker patterns, stories, NumPy) is not needed to deliver
+    from monitor.alerts.gate import Verdict
 
 STATUSES = ("pending", "sending", "sent", "failed", "dead", "digest", "batched")
 

@@ -306,7 +306,7 @@ def _render(template: Any, context: Mapping[str, Any]) -> str:
 
 
 class Templates:
-    """Default templates plus a channel's overrides, compiled once."""
+    """Default templates plus a channel's overrides, each compiled once, on first use."""
 
     def __init__(self, overrides: Mapping[str, str] | None = None, tz: tzinfo | None = None):
         self.tz = tz  # times are shown in the channel's timezone
@@ -315,23 +315,32 @@ class Templates:
         self._html_env = _BoundedSandbox(undefined=StrictUndefined, keep_trailing_newline=True,
                                          autoescape=True)
         self._compiled: dict[tuple[str, str], Any] = {}
-        self._overridden: set[tuple[str, str]] = set()
+        self._sources: dict[tuple[str, str], str] = {}
         overrides = dict(overrides or {})
         for kind in KINDS:
             for part in PARTS:
-                key = part if kind == "alert" else f"{kind}_{part}"
-                source = overrides.get(key)
+                source = overrides.get(part if kind == "alert" else f"{kind}_{part}")
                 if source is not None:
-                    self._overridden.add((kind, part))
-                else:
-                    source = (TEMPLATE_DIR / f"{kind}.{part}.j2").read_text(encoding="utf-8")
-                env = self._html_env if part == "html" else self._text_env
-                self._compiled[(kind, part)] = env.from_string(source)
+                    self._sources[(kind, part)] = source
+        self._overridden: set[tuple[str, str]] = set(self._sources)
+
+    def _template(self, kind: str, part: str) -> Any:
+        """The compiled template, compiled on first use: a daemon builds every channel's templates
+        at start, and compiling all of them (0.1 s) would delay its first poll (README "Start-up
+        time"). Overrides are compiled and tried at config load all the same (``problems``)."""
+        template = self._compiled.get((kind, part))
+        if template is None:
+            source = self._sources.get((kind, part))
+            if source is None:
+                source = (TEMPLATE_DIR / f"{kind}.{part}.j2").read_text(encoding="utf-8")
+            env = self._html_env if part == "html" else self._text_env
+            template = self._compiled[(kind, part)] = env.from_string(source)
+        return template
 
     def render(self, msg: AlertMessage, part: str) -> str:
         kind = "notice" if msg.kind == "test" else msg.kind
         try:
-            out = _render(self._compiled[(kind, part)], msg.context(self.tz))
+            out = _render(self._template(kind, part), msg.context(self.tz))
         except TemplateError as exc:
             if (kind, part) not in self._overridden:
                 raise
@@ -357,7 +366,7 @@ class Templates:
             kind = kind or "alert"
             try:
                 t = Templates({key: source})
-                _render(t._compiled[(kind, part)], _sample_context(kind))
+                _render(t._template(kind, part), _sample_context(kind))
             except TemplateError as exc:
                 lineno = getattr(exc, "lineno", None)
                 line = f" (line {lineno})" if lineno else ""

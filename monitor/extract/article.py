@@ -18,6 +18,7 @@ lxml is not thread-safe: call this from one thread at a time (the pipeline's ``_
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -179,12 +180,76 @@ def _words(text: str) -> set[tuple[str, ...]]:
     return {tuple(tokens[i:i + 4]) for i in range(max(0, len(tokens) - 3))}
 
 
-def _extract(html: str | etree._Element, url: str | None) -> Any:
+def _extract(html: str | etree._Element, url: str | None, with_metadata: bool = False) -> Any:
     # (trafilatura copies a tree it is given before changing it: ``doc`` stays usable)
     import trafilatura  # here, not at the top: the daemon's own process never extracts
 
-    return trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_precision=True,
+    return trafilatura.bare_extraction(html, url=url, with_metadata=with_metadata, favor_precision=True,
                                        include_comments=False, deduplicate=False)
+
+
+@dataclass
+class _Metadata:
+    """The fields of trafilatura's metadata that we use, found as ``extract_metadata`` finds them.
+
+    ``extract_metadata`` also reads the site name, categories, tags and licence, and always
+    searches the whole page for a date (htmldate): ~3 ms of a page's ~27 (bench.ingest's pages)
+    went there, for fields we never read and a date we read only when the page's own metadata
+    has none (``_page_date``). So the same functions are called here, in the same order, for title,
+    author and image, and htmldate only when asked for the date."""
+
+    title: str | None
+    author: str | None
+    image: str | None
+    _date: str | None  # known already (trafilatura read the metadata), else searched when asked
+    _declared_url: str | None  # og:url etc., as trafilatura's meta tags reading found it
+    _url: str | None
+    _tree: etree._Element | None
+
+    @classmethod
+    def read(cls, tree: etree._Element, url: str | None) -> _Metadata:
+        from trafilatura import metadata as m
+
+        found = m.examine_meta(tree)
+        if found.author and " " not in found.author:
+            found.author = None
+        with contextlib.suppress(Exception):  # as extract_metadata: bugs in trafilatura's JSON-LD reading
+            found = m.extract_meta_json(tree, found)
+        if not found.title:
+            found.title = m.extract_title(tree)
+        if not found.author:
+            found.author = m.extract_author(tree)
+        return cls(_trim(found.title), _trim(found.author), _trim(found.image), None, found.url, url, tree)
+
+    @classmethod
+    def of(cls, result: Any) -> _Metadata:
+        """The metadata trafilatura read itself (``bare_extraction(with_metadata=True)``)."""
+        return cls(result.title, result.author, result.image, result.date, None, None, None)
+
+    def date(self) -> str | None:
+        """htmldate's reading of the page, as ``extract_metadata`` would give it."""
+        if self._tree is None:
+            return self._date
+        from htmldate import find_date
+        from trafilatura.metadata import extract_url
+        from trafilatura.settings import DEFAULT_CONFIG, set_date_params
+
+        params = set_date_params(DEFAULT_CONFIG.getboolean("DEFAULT", "EXTENSIVE_DATE_SEARCH"))
+        params["url"] = self._declared_url or extract_url(self._tree, self._url)
+        return _trim(find_date(self._tree, **params))
+
+
+def _trim(value: str | None) -> str | None:
+    """``Document.clean_and_trim`` for one field."""
+    if not isinstance(value, str):
+        return value
+    from html import unescape
+
+    from trafilatura.utils import line_processing
+
+    if len(value) > 10000:
+        value = value[:9999] + "…"
+    return line_processing(unescape(value))
 
 
 def _page_date(doc: etree._Element | None, language: str | None, timezone: str | None) -> datetime | None:
@@ -248,10 +313,10 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
         html = decode(html, charset).text
     raw = _Raw(html, html.lower())
     doc = _clean_tree(raw)
-    result = _extract(doc if doc is not None else html, url)
+    # metadata from ``doc`` below, once there is text (a tree that did not parse: trafilatura's)
+    result = _extract(doc if doc is not None else html, url, with_metadata=doc is None)
     if result is None:
         return None
-    title = fix_mojibake(result.title) if result.title else None
     text = _tidy(fix_mojibake(result.text or ""))
     if doc is not None and len(containers := _body_containers(doc, raw)) >= 2:
         merged = etree.Element("html")
@@ -269,9 +334,10 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
     if not text:
         return None
     language = detect_language(text, result.language)
+    meta = _Metadata.read(doc, url) if doc is not None else _Metadata.of(result)
     published = _page_date(doc, language, timezone)
-    if published is None and result.date:
-        published = parse_date(result.date, timezone, language)
-    return Extracted(title=title, text=text, published=published, authors=result.author or None,
-                     language=language, canonical_url=_declared_url(doc, url),
-                     image=web_url(urljoin(url, result.image)) if result.image else None)
+    if published is None and (date := meta.date()):
+        published = parse_date(date, timezone, language)
+    return Extracted(title=fix_mojibake(meta.title) if meta.title else None, text=text, published=published,
+                     authors=meta.author or None, language=language, canonical_url=_declared_url(doc, url),
+                     image=web_url(urljoin(url or "", meta.image)) if meta.image else None)

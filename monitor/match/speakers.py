@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
+import ahocorasick
 import regex as re
 
 from monitor.match.text import fold, split_sentences, words
@@ -259,11 +260,139 @@ def _verbs(lang: Lang) -> str:
     return rf"(?:{lang.verbs})"
 
 
+# --- where a speaker phrase can start ----------------------------------------------------------
+#
+# A pattern that opens with the speaker phrase (``Tokayev said``, ``по словам Токаева``) is tried
+# by the regex engine at every character of a sentence, and each try walks the phrase's first
+# token: a capitalised word or any of some 400 role and body words in nine languages, in any case
+# (a few microseconds a character: most of the cost of finding who spoke). The phrase can only
+# start where its first token can: a capital letter, ``d'``/``l'`` before one, or one of those
+# words' literal beginnings. ``_Starts`` finds these places (one Aho-Corasick pass over the
+# lowercased sentence) and the pattern is tried there alone, in order, as ``finditer`` would:
+# the same matches, leftmost first, non-overlapping.
+
+_QUANTIFIERS = "? * + {"  # after a letter: that letter may be missing
+_ANY_WORD = r"\w*"
+# Case-insensitive matching relates characters lower() keeps apart (ı and I, İ and i, ſ and s):
+# they count as the same letter here (more places to try, never fewer); İ also lowercases to two
+# characters, which would shift every offset after it.
+_COARSE = str.maketrans({"İ": "i", "ı": "i", "ſ": "s", "I": "i"})
+_CAP = re.compile(r"\p{Lu}|[ldLD][’']")
+_WORD_RUN = re.compile(r"\w+")
+
+
+def _branches(alternation: str) -> list[str]:
+    """The top-level branches of a word list (``a|b(?:c|d)|e`` -> a, b(?:c|d), e)."""
+    out: list[str] = []
+    depth, start, i, in_class = 0, 0, 0, False
+    while i < len(alternation):
+        ch = alternation[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(alternation[start:i])
+            start = i + 1
+        i += 1
+    out.append(alternation[start:])
+    return out
+
+
+def _literal_start(branch: str) -> tuple[str, bool] | None:
+    """The letters a branch of a word list always starts with (lowercase), and whether any
+    word characters may come first (``\\w*bank``); None when it starts otherwise."""
+    anywhere = branch.startswith(_ANY_WORD)
+    rest = branch[len(_ANY_WORD):] if anywhere else branch
+    lit = []
+    for i, ch in enumerate(rest):
+        if not (ch.isalnum() or ch in "'’-") or rest[i + 1:i + 2] in _QUANTIFIERS.split():
+            break
+        lit.append(ch)
+    return ("".join(lit).translate(_COARSE).lower(), anywhere) if lit else None
+
+
+class _Starts:
+    """Where a speaker phrase made of ``word_lists`` (regex alternations matched in any case,
+    after capitalised words) can start in a text."""
+
+    def __init__(self, word_lists: Iterable[str]):
+        self.usable = True
+        self.anywhere: set[str] = set()
+        literals: set[str] = set()
+        for branch in (b for wl in word_lists for b in _branches(wl)):
+            start = _literal_start(branch)
+            if start is None:
+                self.usable = False  # a branch this cannot read: try every character
+            elif start[1]:
+                self.anywhere.add(start[0])
+            else:
+                literals.add(start[0])
+        self.auto = ahocorasick.Automaton()
+        for lit in literals:
+            self.auto.add_word(lit, len(lit))
+        if literals:
+            self.auto.make_automaton()
+
+    def positions(self, text: str) -> list[int] | None:
+        """Sorted offsets where the phrase may start, or None: try every offset."""
+        low = text.translate(_COARSE).lower()
+        if not self.usable or len(low) != len(text):
+            return None
+        pos = {m.start() for m in _CAP.finditer(text)}
+        if self.auto.kind == ahocorasick.AHOCORASICK:
+            pos.update(end - n + 1 for end, n in self.auto.iter(low))
+        for lit in self.anywhere:
+            if lit in low:
+                for m in _WORD_RUN.finditer(text):
+                    last = low.rfind(lit, m.start(), m.end())
+                    if last >= 0:
+                        pos.update(range(m.start(), last + 1))
+        return sorted(pos)
+
+
 @dataclass(frozen=True)
 class _Rx:
     kind: str  # "after" (closing a quote), "before" (opening one), "in" (reported), "next", "head"
     rx: Any
     lang: str
+    starts: _Starts | None = None  # the pattern opens with the speaker phrase: where it can start
+
+    def finditer(self, text: str) -> list[Any]:
+        """``rx.finditer(text)``, trying only where the speaker phrase can start (``_Starts``)."""
+        cands = self.starts.positions(text) if self.starts is not None else None
+        if cands is None:
+            return list(self.rx.finditer(text))
+        out = []
+        end = 0
+        match = self.rx.match
+        for p in cands:
+            if p >= end:
+                m = match(text, p)
+                if m is not None:
+                    out.append(m)
+                    end = m.end()  # a phrase is never empty: the next search starts here
+        return out
+
+
+@cache
+def _who_starts(*pronouns: str) -> _Starts:
+    """Where ``_WHO`` or one of ``pronouns`` (alternations) can start."""
+    return _Starts([*(lang.roles for lang in LANGS if lang.code != "zh"),
+                    *(lang.bodies for lang in LANGS if lang.code != "zh"), *pronouns])
+
+
+@lru_cache(maxsize=1)
+def _who_rx() -> _Rx:
+    """The speaker phrase on its own (mentions of a role and a name)."""
+    return _Rx("who", re.compile(_WHO), "", _who_starts())
 
 
 @cache
@@ -285,6 +414,7 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
         )
     out: list[_Rx] = []
     who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
+    starts = _who_starts(lang.pronouns)
     # Quotation closed by the attribution: «...», — заявил Токаев / "...", Tokayev said.
     out.append(_Rx("after", re.compile(
         rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+{who}"), code))
@@ -293,18 +423,18 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
         code))
     # Quotation opened by it: Tokajew sagte: „...
     out.append(_Rx("before", re.compile(
-        rf"{who}\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]"), code))
+        rf"{who}\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]"), code, starts))
     # Reported speech in the sentence.
     out.append(_Rx("in", re.compile(rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
                                     rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)"),
-                   code))
+                   code, starts))
     out.append(_Rx("in", re.compile(rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
                                     rf"(?:\s+\w+){{0,2}}?\s+(?P<who>{_WHO})"), code))
     if lang.according:
         out.append(_Rx("in", re.compile(rf"(?<!\w)(?i:{lang.according})\s+{who}"), code))
     if lang.according_after:
         out.append(_Rx("in", re.compile(rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))(?i:{lang.according_after})"),
-                       code))
+                       code, _who_starts(lang.pronouns, "оның|олардың")))
     if lang.verb_final:
         # Subject first, speech verb last: "Tokayev, ... belirtti." / "Тоқаев ... мәлімдеді."
         out.append(_Rx("final", re.compile(rf"^\W*(?P<who>{_WHO})[\s,][^.!?]*?(?<!\w){ci}\W*$"), code))
@@ -614,7 +744,7 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
     for p in _patterns(present):
         if p.kind not in kinds or (p.lang and p.lang not in present):
             continue
-        for m in p.rx.finditer(seg):
+        for m in p.finditer(seg):
             phrase = m.group("who").strip()
             _, name, kind = classify(phrase)
             if kind == "role":
@@ -732,7 +862,7 @@ class Attributor:
         if not keys:
             return None
         last: _Found | None = None
-        for m in re.finditer(_WHO, self.text[:at]):
+        for m in _who_rx().finditer(self.text[:at]):
             phrase = m.group(0)
             r, _, kind = classify(phrase)
             if kind == "role":
@@ -755,7 +885,7 @@ class Attributor:
         inside = [f for f in self.all_speakers() if ps <= f.pos < pe and f.kind == "person"]
         if inside:
             return min(inside, key=lambda f: abs(f.pos - start))
-        for m in re.finditer(_WHO, self.text[ps:pe]):
+        for m in _who_rx().finditer(self.text[ps:pe]):
             role, name, kind = classify(m.group(0))
             if kind == "person" and role and _ROLE.search(role):
                 return _Found(ps + m.start(), m.group(0), "person", "named")

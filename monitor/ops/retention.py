@@ -17,7 +17,9 @@ from sqlalchemy import Column, Connection, Engine, Table, delete, exists, select
 from sqlmodel import SQLModel
 
 from monitor.config import RetentionSettings
+from monitor.match.text import terms
 from monitor.store import models  # noqa: F401  (registers the tables)
+from monitor.store.terms import forget_terms
 from monitor.util import plural
 
 BATCH = 500
@@ -87,6 +89,9 @@ def prune(engine: Engine, settings: RetentionSettings, now: datetime | None = No
                 result.deleted["match"] += len(conn.execute(
                     select(match.c.id).join(article, match.c.article_id == article.c.id).where(old_any)).all())
                 break
+            if conn.dialect.name == "sqlite":  # words of the articles going (see forget_terms)
+                forget_terms(conn, [(i, terms(t or "", x or "")) for i, t, x in conn.execute(
+                    select(article.c.id, article.c.title, article.c.text).where(article.c.id.in_(ids)))])
             _delete_rows(conn, article, ids, result)
     if not dry_run:
         _prune_stories(engine, alert_cutoff, result)

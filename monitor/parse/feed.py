@@ -27,33 +27,8 @@ from monitor.clean import clean_text, web_url
 from monitor.parse.budget import DEPTH_CHECK_FROM, MAX_DEPTH, nesting_depth
 from monitor.parse.dates import parse_date, plausible, read_date
 from monitor.parse.encoding import decode, fix_mojibake
+from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.parse.urls import canonical_url
-
-
-class FeedParseError(Exception):
-    """``is_html``: the response is a web page, where feed autodiscovery may find the feed."""
-
-    def __init__(self, url: str, message: str, is_html: bool = False):
-        super().__init__(f"{url}: {message}")
-        self.url = url
-        self.is_html = is_html
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    guid: str
-    url: str  # canonical: redirect wrappers unwrapped, tracking parameters removed
-    title: str
-    content_html: str  # the richest body the feed carries (content, else summary)
-    published: datetime | None  # None: the feed gives no usable date (the caller flags it)
-    author: str | None = None
-    language: str | None = None
-    image: str | None = None
-    original_url: str | None = None  # the link as the feed wrote it
-
-    @property
-    def content_text(self) -> str:
-        return html_to_text(self.content_html)
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
 from monitor.config import SourceConfig
 from monitor.fetch import Fetcher, FetchError, FetchResponse
-from monitor.parse import FeedEntry, FeedParseError, parse_feed
 from monitor.parse.budget import BudgetExceeded, off_loop
-from monitor.sources.listing import article_links, feed_links, looks_like_html
+from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.sitemap import Sitemap, SitemapEntry, SitemapError, maybe_gunzip, parse_sitemap
 from monitor.util import HTML_ACCEPT, parse_duration
+
+if TYPE_CHECKING:
+    from monitor.parse.feed import ParsedFeed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,7 +77,11 @@ async def fetch_source(fetcher: Fetcher, sc: SourceConfig, url: str, etag: str |
     out = _base(resp)
     if resp.not_modified:
         return out
+    # The parsers (feedparser, BeautifulSoup) are imported here, once the response is in: the
+    # daemon's first request goes out without waiting for them (README "Start-up time").
     if sc.type == "html":
+        from monitor.sources.listing import article_links
+
         selector = sc.options.get("links")
         links = await _parse(resp, "listing page", functools.partial(article_links, resp.content, resp.final_url, selector))
         if not links:
@@ -90,7 +96,18 @@ async def fetch_source(fetcher: Fetcher, sc: SourceConfig, url: str, etag: str |
     return await _feed(fetcher, sc, resp, out)
 
 
+def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
+               timezone: str | None = None, language: str | None = None) -> ParsedFeed:
+    """``monitor.parse.feed.parse_feed``, imported at the first feed to parse (feedparser,
+    BeautifulSoup and ftfy are not needed to send a poll)."""
+    from monitor.parse.feed import parse_feed as parse
+
+    return parse(content, url, content_type, timezone=timezone, language=language)
+
+
 async def _feed(fetcher: Fetcher, sc: SourceConfig, resp: FetchResponse, out: SourceFetch) -> SourceFetch:
+    from monitor.sources.listing import feed_links, looks_like_html
+
     if looks_like_html(resp.content, resp.content_type):
         candidates = feed_links(resp.content, resp.final_url)
         if not candidates:

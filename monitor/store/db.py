@@ -1,7 +1,8 @@
 """Engine creation and schema upgrades.
 
 SQLite gets WAL and a busy timeout so the CLI can read while the daemon writes. The schema is
-only ever created by Alembic migrations, so existing databases upgrade in place.
+made by Alembic migrations, so existing databases upgrade in place; a new SQLite database is made
+from the schema they leave (``monitor.store.snapshot``), which a test keeps equal to theirs.
 """
 
 from __future__ import annotations
@@ -124,11 +125,29 @@ def _create_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def upgrade(engine: Engine, revision: str = "heads") -> None:
+def run_migrations(conn: Connection, revision: str = "heads") -> None:
+    """Alembic's upgrade to ``revision`` on ``conn``."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
+def _new_sqlite(conn: Connection) -> bool:
+    """A SQLite database without a single table: a new one."""
+    return conn.dialect.name == "sqlite" and conn.execute(
+        text("SELECT count(*) FROM sqlite_master WHERE type = 'table'")).scalar() == 0
+
+
+def upgrade(engine: Engine, revision: str = "heads", snapshot: bool = True) -> None:
     """Bring the schema up to date (idempotent).
 
     "heads": each area (fetch, dedup, delivery, ...) may add its own migration branching from the
-    initial schema, and all of them are applied.
+    initial schema, and all of them are applied. A new SQLite database is made from the schema
+    those leave (``monitor.store.snapshot``, unless ``snapshot`` is False) when it is current.
     """
     heads = script_heads() if revision == "heads" else None
     try:
@@ -138,13 +157,10 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
                 # for it and then find nothing left to do (the lock ends with the transaction).
                 conn.execute(text("SELECT pg_advisory_xact_lock(701701)"))
             if heads is None or applied(conn) != heads:  # up to date: no Alembic import (0.11 s)
-                from alembic import command
-                from alembic.config import Config as AlembicConfig
+                from monitor.store import snapshot as schema_snapshot
 
-                cfg = AlembicConfig()
-                cfg.set_main_option("script_location", str(MIGRATIONS))
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+                if not (snapshot and heads is not None and _new_sqlite(conn) and schema_snapshot.create(conn, heads)):
+                    run_migrations(conn, revision)
             # Every caller goes on to write: a database that refuses writes (a read-only file or
             # directory, a standby server, a role without UPDATE) says so now, by name, not as a
             # traceback from the first article or delivery. Writing the version it holds changes

@@ -12,8 +12,12 @@ a word starting with this stem" from an index (migration 1402):
 - SQLite: a contentless FTS5 table (rowid = article id, no positions, no copy of the text),
   tokenised on spaces only, so each stored word is one token; ``"word"`` and ``"stem"*``.
 
-Articles are written once and never deleted by monitor; a leftover row could only add a
-candidate (the candidates are evaluated for real), never hide one.
+Retention (``monitor.ops.retention``) deletes old articles: PostgreSQL's rows go with them (a
+foreign key, ON DELETE CASCADE); SQLite's contentless table cannot cascade and keeps no copy of
+what it indexed, so ``forget_terms`` tells it which words to drop, recomputed from the article
+before it is deleted (the words are a pure function of its title and text). A leftover entry
+(an id SQLite gives again to a new article) could only add a candidate (the candidates are
+evaluated for real), never hide one.
 """
 
 from __future__ import annotations
@@ -51,6 +55,23 @@ def save_terms_bulk(conn: Connection, rows: Sequence[tuple[int, str]]) -> None:
                      [{"id": i, "terms": t} for i, t in rows])
     else:
         conn.execute(insert(TERMS), [{"article_id": i, "terms": t} for i, t in rows])
+
+
+def forget_terms(conn: Connection, rows: Sequence[tuple[int, str]]) -> None:
+    """Drop deleted articles' words, ``(article id, its terms)``, from SQLite's contentless FTS5
+    table: it stores no copy of them, so its 'delete' command must be given the words indexed.
+    Nothing to do on PostgreSQL (the rows cascade with their article)."""
+    if not rows or conn.dialect.name != "sqlite":
+        return
+    # Only ids the table has indexed: a 'delete' of one it never saw makes SQLite report the
+    # database as malformed. (Words given that it did not index for the id are ignored.)
+    indexed = {r[0] for r in conn.execute(
+        select(column("id", Integer)).select_from(table("article_terms_docsize"))
+        .where(column("id", Integer).in_([i for i, _ in rows])))}
+    rows = [(i, t) for i, t in rows if i in indexed]
+    if rows:
+        conn.execute(text("INSERT INTO article_terms (article_terms, rowid, terms) VALUES ('delete', :id, :terms)"),
+                     [{"id": i, "terms": t} for i, t in rows])
 
 
 def holding(dialect: str, sides: Iterable[Iterable[Key]]) -> Select[Any]:

@@ -38,7 +38,7 @@ from monitor.store.models import (
     StoryEventKey,
 )
 from monitor.story.events import Report, Signature, Verdict, decide, signature
-from monitor.story.near import Fingerprint, fingerprint_words, shingles, tokens, verify
+from monitor.story.near import Fingerprint, band_keys, minhash, shingles, tokens, verify
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ _PG_CANDIDATES = text(  # the GIN index is on the keys cut to 22 bits; the full 
     "SELECT article_id, bands FROM dedup_sig WHERE dedup_lsh_keys(bands) && dedup_lsh_keys(CAST(:q AS integer[])) "
     "AND bands && CAST(:q AS integer[]) AND article_id <> :me")
 _EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <> :me ORDER BY id LIMIT 1")
+_APART = text("SELECT story_id, other_id FROM story_apart WHERE story_id = :s OR other_id = :s")
 _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
               ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
 
@@ -111,6 +112,18 @@ def _paragraphs(text: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
         if words:
             out.append((_key(" ".join(words)), tuple(words)))
     return tuple(out)
+
+
+@lru_cache(maxsize=128)
+def _body_shingles(text: str, title: str, dropped: frozenset[int]) -> tuple[frozenset[int], int]:
+    """(shingles, words) of the body without the paragraphs ``dropped`` (boilerplate) and
+    without the headline; ``near.fingerprint_words`` without the bands. Cached: the articles of
+    a story are each other's candidates, so one body is verified against every later copy."""
+    head = tuple(tokens(title)) if title else None
+    paras = _paragraphs(text)
+    kept = [w for k, w in paras if k not in dropped and w != head] or [w for _, w in paras]
+    words = [t for w in kept for t in w]
+    return frozenset(shingles(words)), len(words)
 
 
 def _insert_ignore(session: Session, table: type, rows: list[dict[str, int]]) -> None:
@@ -175,10 +188,9 @@ class StoryIndex:
     def _fingerprint(source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]],
                      bands: bool = True) -> Fingerprint:
         """Of the body without boilerplate and without the headline (outlets rewrite those)."""
-        head = tuple(tokens(title)) if title else None
-        paras = _paragraphs(text)
-        kept = [w for k, w in paras if (source_id, k) not in boilerplate and w != head] or [w for _, w in paras]
-        return fingerprint_words([t for w in kept for t in w], bands=bands)
+        dropped = frozenset(k for k, _ in _paragraphs(text) if (source_id, k) in boilerplate)
+        sh, words = _body_shingles(text, title, dropped)
+        return Fingerprint(sh, tuple(band_keys(minhash(sh))) if sh and bands else (), words)
 
     def fingerprint_of(self, session: Session, source_id: int, text: str, title: str = "") -> Fingerprint:
         return self._fingerprint(source_id, text, title, self.known_boilerplate(session, [(source_id, text)]))
@@ -349,8 +361,7 @@ class StoryIndex:
     @staticmethod
     def _apart(session: Session, story_id: int) -> set[int]:
         """Stories an analyst split from this one."""
-        rows = session.exec(select(StoryApart.story_id, StoryApart.other_id).where(
-            (col(StoryApart.story_id) == story_id) | (col(StoryApart.other_id) == story_id))).all()
+        rows = session.execute(_APART, {"s": story_id}).all()
         return {b if a == story_id else a for a, b in rows}
 
     @classmethod
