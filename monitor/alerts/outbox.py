@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Table, and_, bindparam, func, or_, update
+from sqlalchemy import DateTime, Table, and_, bindparam, func, or_, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -149,14 +149,15 @@ def _deliveries() -> Table:
     return Delivery.__table__  # type: ignore[attr-defined]
 
 
-_CLAIMS: dict[tuple[bool, bool], Any] = {}
+_CLAIMS: dict[tuple[bool, bool, tuple[str, ...] | None], Any] = {}
 _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
-def _claim_statement(by_channel: bool, excluding: bool) -> Any:
+def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ...] | None = None) -> Any:
     """The claim statement of one shape, built once with bound parameters (building it cost more
-    CPU than running it: issue 15)."""
-    stmt = _CLAIMS.get((by_channel, excluding))
+    CPU than running it: issue 15). ``recording``: the columns of ``release``, run in the same
+    statement for the delivery just sent (``record_and_claim``)."""
+    stmt = _CLAIMS.get((by_channel, excluding, recording))
     if stmt is None:
         t = _deliveries()
         now = bindparam("now", type_=DateTime(timezone=True))
@@ -168,28 +169,56 @@ def _claim_statement(by_channel: bool, excluding: bool) -> Any:
             sub = sub.where(t.c.channel == bindparam("b_channel"))
         if excluding:
             sub = sub.where(t.c.channel.not_in(bindparam("exclude", expanding=True)))
+        if recording is not None:  # one statement updates a row once: never the one recorded
+            sub = sub.where(t.c.id != bindparam("b_id"))
         sub = sub.order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
         a = Alert.__table__  # type: ignore[attr-defined]
         alert = [core_select(a.c[name]).where(a.c.id == t.c.alert_id).scalar_subquery().label(f"alert_{name}")
                  for name in ("kind", "rule", "payload", "created_at")]
-        stmt = _CLAIMS[(by_channel, excluding)] = (
-            update(t).where(t.c.id.in_(sub.scalar_subquery()), due)
-            .values(status="sending", lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
-            .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at, *alert))
+        stmt = (update(t).where(t.c.id.in_(sub.scalar_subquery()), due)
+                .values(status="sending", lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
+                .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at, *alert))
+        if recording is not None:
+            done = _release_statement(recording).returning(t.c.id).cte("done")
+            claimed = stmt.cte("claimed")
+            recorded = core_select(func.count().label("recorded")).select_from(done).subquery("recorded")
+            stmt = core_select(recorded.c.recorded, *claimed.c).select_from(recorded.outerjoin(claimed, true()))
+        _CLAIMS[(by_channel, excluding, recording)] = stmt
     return stmt
+
+
+def _claim_params(owner: str, now: datetime, lease: float, exclude_channels: set[str] | frozenset[str],
+                  channel: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"now": now, "owner": owner, "until": now + timedelta(seconds=lease)}
+    if channel is not None:
+        params["b_channel"] = channel
+    if exclude_channels:
+        params["exclude"] = sorted(exclude_channels)
+    return params
 
 
 def claim(session: Session, owner: str, now: datetime, lease: float,
           exclude_channels: set[str] | frozenset[str] = frozenset(), channel: str | None = None) -> Claimed | None:
     """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given), or None when
     nothing is due."""
-    params: dict[str, Any] = {"now": now, "owner": owner, "until": now + timedelta(seconds=lease)}
-    if channel is not None:
-        params["b_channel"] = channel
-    if exclude_channels:
-        params["exclude"] = sorted(exclude_channels)
+    params = _claim_params(owner, now, lease, exclude_channels, channel)
     row = session.connection().execute(_claim_statement(channel is not None, bool(exclude_channels)), params).first()
     return None if row is None else Claimed(*row)
+
+
+def record_and_claim(session: Session, delivery_id: int, values: dict[str, Any], owner: str, now: datetime,
+                     lease: float, exclude_channels: set[str] | frozenset[str] = frozenset(),
+                     channel: str | None = None) -> tuple[bool, Claimed | None]:
+    """``release(delivery_id, owner, **values)`` and ``claim`` in one statement: one round trip
+    and one commit per delivery on PostgreSQL (a statement with data-modifying CTEs, which
+    SQLite lacks: there the two run as two statements of one transaction). Returns whether the
+    outcome was recorded (``release``'s answer) and the claimed delivery."""
+    names = tuple(sorted(values))
+    params = {**_claim_params(owner, now, lease, exclude_channels, channel), "b_id": delivery_id, "b_owner": owner,
+              **{f"v_{n}": v for n, v in values.items()}}
+    row = session.connection().execute(
+        _claim_statement(channel is not None, bool(exclude_channels), names), params).one()
+    return bool(row[0]), None if row[1] is None else Claimed(*row[1:])
 
 
 def claim_next(session: Session, owner: str, now: datetime, lease: float,
@@ -200,9 +229,7 @@ def claim_next(session: Session, owner: str, now: datetime, lease: float,
     return None if claimed is None else claimed.id
 
 
-def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
-    """Record the outcome of a claimed delivery, only if ``owner`` still holds the claim."""
-    names = tuple(sorted(values))
+def _release_statement(names: tuple[str, ...]) -> Any:
     stmt = _RELEASES.get(names)
     if stmt is None:
         t = _deliveries()
@@ -210,8 +237,14 @@ def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bo
             update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == bindparam("b_owner"),
                             t.c.status == "sending")
             .values(lease_owner=None, lease_expires_at=None, **{n: bindparam(f"v_{n}") for n in names}))
+    return stmt
+
+
+def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
+    """Record the outcome of a claimed delivery, only if ``owner`` still holds the claim."""
     res = session.connection().execute(
-        stmt, {"b_id": delivery_id, "b_owner": owner, **{f"v_{n}": v for n, v in values.items()}})
+        _release_statement(tuple(sorted(values))),
+        {"b_id": delivery_id, "b_owner": owner, **{f"v_{n}": v for n, v in values.items()}})
     return bool(res.rowcount)
 
 

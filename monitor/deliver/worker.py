@@ -20,7 +20,14 @@ from sqlalchemy import Connection, Engine, text, update
 from sqlmodel import Session, col, select
 
 from monitor import util
-from monitor.alerts.outbox import Claimed, claim, delivery_key, release, sent_since
+from monitor.alerts.outbox import (
+    Claimed,
+    claim,
+    delivery_key,
+    record_and_claim,
+    release,
+    sent_since,
+)
 from monitor.alerts.payload import (
     DigestItem,
     DigestPayload,
@@ -214,21 +221,29 @@ class Deliverer:
         # A channel that just failed is not tried again in this run: a mail server that times
         # out must not hold up its own backlog for every retry either.
         failing: set[str] = set()
-        # The outcome of the delivery just sent, recorded in the transaction that claims the next
-        # one: one commit per delivery. A kill in between repeats at most the one just sent, as
-        # before (its outcome and the next claim commit together or not at all).
+        # The outcome of the delivery just sent, recorded in the transaction (on PostgreSQL: the
+        # statement) that claims the next one: one commit per delivery. A kill in between repeats
+        # at most the one just sent (its outcome and the next claim commit together or not at all).
         outcome: _Outcome | None = None
         try:
             while not self._stopping and (budget[0] is None or budget[0] > 0):
                 now = self.clock()
-                with self._bookkeeping(conn, atomic=outcome is not None and outcome[1].kind == "digest") as s:
-                    if outcome is not None:
-                        self._record(s, *outcome, report)
-                        outcome = None
+                atomic = outcome is not None and outcome[1].kind == "digest"
+                with self._bookkeeping(conn, atomic) as s:
                     quiet = self.quiet_channels(now)
                     if channel is not None and channel in quiet:
-                        return
-                    d = claim(s, self.owner, now, self.settings.lease, quiet | failing | exclude, channel)
+                        return  # the outcome in hand is recorded by ``finally``
+                    excluded = quiet | failing | exclude
+                    if outcome is not None and conn is not None and not atomic:
+                        done = outcome[0]
+                        ok, d = record_and_claim(s, done.id, self._outcome(done, outcome[2], report), self.owner,
+                                                 now, self.settings.lease, excluded, channel)
+                        self._recorded(done, ok)
+                    else:
+                        if outcome is not None:
+                            self._record(s, *outcome, report)
+                        d = claim(s, self.owner, now, self.settings.lease, excluded, channel)
+                    outcome = None
                     if d is None:
                         return
                     msg = self._prepare(s, d, now, report)
@@ -309,37 +324,42 @@ class Deliverer:
     def _record(self, s: Session, d: Claimed, msg: AlertMessage, error: DeliveryError | None,
                 report: DeliveryReport) -> None:
         """Record a sent delivery's outcome in ``s`` (the caller's transaction)."""
-        now = self.clock()
-        assert d.id is not None
-        attempts = d.attempts + 1
-        if error is None:
-            ok = release(s, d.id, self.owner, status="sent", sent_at=now, attempts=attempts,
-                         last_error=None)
-            if msg.kind == "digest":
+        values = self._outcome(d, error, report)
+        ok = release(s, d.id, self.owner, **values)
+        if msg.kind == "digest":  # its alerts share its fate
+            if values["status"] == "sent":
                 s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
-                          .values(status="sent", sent_at=now))
-            report.sent += 1
-            log.info("delivery %s sent to %s", d.id, d.channel)
-        else:
-            age = (now - aware(d.created_at)).total_seconds()
-            if error.permanent or attempts >= self.settings.max_attempts or age >= self.settings.dead_after:
-                ok = release(s, d.id, self.owner, status="dead", attempts=attempts, last_error=str(error))
-                if msg.kind == "digest":
-                    s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
-                              .values(status="dead", last_error=f"digest delivery {d.id} is dead"))
-                report.dead += 1
-                log.error("delivery %s to %s is dead after %d attempts: %s", d.id, d.channel,
-                          attempts, error)
-            else:
-                nxt = now + timedelta(seconds=backoff(attempts, self.settings.retry_delay, error.retry_after))
-                ok = release(s, d.id, self.owner, status="failed", attempts=attempts,
-                             last_error=str(error), next_attempt_at=nxt)
-                report.failed += 1
-                log.warning("delivery %s to %s failed (attempt %d, next at %s): %s", d.id, d.channel,
-                            attempts, nxt.strftime("%H:%M:%S"), error)
+                          .values(status="sent", sent_at=values["sent_at"]))
+            elif values["status"] == "dead":
+                s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
+                          .values(status="dead", last_error=f"digest delivery {d.id} is dead"))
+        self._recorded(d, ok)
+
+    @staticmethod
+    def _recorded(d: Claimed, ok: bool) -> None:
         if not ok:
             log.warning("delivery %s: our claim expired before the outcome was recorded; "
                         "another instance took it over", d.id)
+
+    def _outcome(self, d: Claimed, error: DeliveryError | None, report: DeliveryReport) -> dict[str, Any]:
+        """The columns that record a sent delivery's outcome (``release``'s values); counted in
+        ``report`` and logged."""
+        now = self.clock()
+        attempts = d.attempts + 1
+        if error is None:
+            report.sent += 1
+            log.info("delivery %s sent to %s", d.id, d.channel)
+            return {"status": "sent", "sent_at": now, "attempts": attempts, "last_error": None}
+        age = (now - aware(d.created_at)).total_seconds()
+        if error.permanent or attempts >= self.settings.max_attempts or age >= self.settings.dead_after:
+            report.dead += 1
+            log.error("delivery %s to %s is dead after %d attempts: %s", d.id, d.channel, attempts, error)
+            return {"status": "dead", "attempts": attempts, "last_error": str(error)}
+        nxt = now + timedelta(seconds=backoff(attempts, self.settings.retry_delay, error.retry_after))
+        report.failed += 1
+        log.warning("delivery %s to %s failed (attempt %d, next at %s): %s", d.id, d.channel,
+                    attempts, nxt.strftime("%H:%M:%S"), error)
+        return {"status": "failed", "attempts": attempts, "last_error": str(error), "next_attempt_at": nxt}
 
     # -- digests ------------------------------------------------------------------------------
     def build_digests(self) -> int:
