@@ -100,3 +100,25 @@ def test_many_rules_at_once_equal_one_at_a_time(queries: list[str], body: str) -
     rules = RuleSet([(f"r{i}", q) for i, q in enumerate(queries)], ENTITIES)
     expected = [f"r{i}" for i, q in enumerate(queries) if reference_match(compile_query(q, ENTITIES), doc)]
     assert rules.matching(doc) == expected
+
+
+# Latin, Cyrillic and punctuation (the table of ``text._simple_folds``) with the characters it
+# leaves to the full fold mixed in: combining marks, fractions, Ŀ, İ, Greek, CJK.
+_FOLD_CHARS = st.one_of(
+    st.characters(min_codepoint=0x20, max_codepoint=0x24F),
+    st.characters(min_codepoint=0x400, max_codepoint=0x52F),
+    st.characters(min_codepoint=0x2000, max_codepoint=0x206F),
+    st.sampled_from(list("\u0301\u0306\u0308\u0483½Ŀİσς北京ﬁ™")),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(_FOLD_CHARS, max_size=30))
+def test_words_of_simple_text_are_those_of_the_full_fold(text: str) -> None:
+    """``words`` skips decomposing a text made of characters that fold on their own; the words
+    must be those of folding the whole text (which ``article_terms`` and the queries rely on)."""
+    from monitor.match.text import _CJK_RE, _PLAIN_WORD_RE, WORD_RE, strip_accents
+    from monitor.match.text import words as split
+
+    low = text.lower() if text.isascii() else strip_accents(text.casefold())
+    assert split(text) == (WORD_RE if _CJK_RE.search(low) else _PLAIN_WORD_RE).findall(low)
