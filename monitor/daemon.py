@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import os
 import signal
@@ -281,6 +282,7 @@ class Daemon:
             base = f"http://{host}:{http.port}" if ":" not in host else f"http://[{host}]:{http.port}"
             log.info("http: web console at %s/ (and /healthz, /readyz, /metrics)", base)
 
+        gc.freeze()  # what start-up imported lives as long as the process: no full collection walks it
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         now = datetime.now(UTC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import logging
 import sys
 import threading
@@ -151,6 +152,10 @@ class Pipeline:
                 self._stages = Ingest(rule_set(cfg), stories, realert={r.name: r.realert for r in cfg.rules},
                                       channels={r.name: r.channels for r in cfg.rules},
                                       alert_max_age=cfg.monitor.alert_max_age)
+                # The modules just imported and the compiled rules live as long as the process:
+                # out of the collector's reach, a full collection no longer walks them (~0.1 M
+                # objects, tens of ms each time).
+                gc.freeze()
             return self._stages
 
     def prepare_soon(self) -> None:

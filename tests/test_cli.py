@@ -12,6 +12,8 @@ from sqlalchemy import text
 
 from monitor.store import create_db_engine, upgrade
 from tests.conftest import ROOT, run_monitor
+from tests.newsroom import rss
+from tests.servers import Page, Site
 
 CONFIG = """
 [monitor]
@@ -118,6 +120,27 @@ def test_check_config_runs_every_check_without_the_heavy_stages(tmp_path: Path) 
                          timeout=120)
     assert "exit 2" in res.stdout and "2 problem(s)" in res.stderr, res.stdout + res.stderr
     assert "rule 'kz-mediation'" in res.stderr and "rate_limit" in res.stderr, res.stderr
+
+
+def test_a_poll_goes_out_before_the_ingest_stages_are_imported(tmp_path: Path, site: Site) -> None:
+    """`monitor run` polls before it imports what only a new article needs (issue 15: the first
+    poll within 0.5 s of the start): neither the daemon's own imports nor a poll that brings
+    nothing new import extraction, stories, the rule engine, the alert gate or NumPy."""
+    site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG.replace("http://127.0.0.1:9/feed.xml", site.url("/feed.xml"))
+                   + "\n[fetch]\nallow_private_networks = true\n\n"
+                   + "[[rule]]\nname = \"officials\"\nquery = 'government OR minister'\n", encoding="utf-8")
+    heavy = ("numpy", "trafilatura", "monitor.extract", "monitor.ingest", "monitor.story.stories",
+             "monitor.match.engine", "monitor.alerts.gate")
+    code = ("import sys\nimport monitor.daemon\n"
+            f"print([m for m in (*{heavy!r}, 'feedparser', 'bs4', 'lxml', 'monitor.parse.feed') if m in sys.modules])\n"
+            f"from monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert res.stdout.strip().splitlines() == ["[]", "exit 0", "[]"], res.stdout + res.stderr
+    assert [r.path for r in site.requests] == ["/feed.xml"], res.stderr
 
 
 def test_no_config_says_where_it_looked(tmp_path: Path) -> None:

@@ -1,0 +1,42 @@
+"""Language identification from the model mapped from its unpacked copy: py3langid's answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.extract import language
+
+TEXTS = [
+    "The foreign minister said on Tuesday that the talks would resume in Astana next week.",
+    "Министр иностранных дел заявил во вторник, что переговоры возобновятся в Астане на следующей неделе.",
+    "Der Außenminister sagte am Dienstag, die Gespräche würden nächste Woche in Astana fortgesetzt.",
+    "Le ministre des Affaires étrangères a déclaré mardi que les pourparlers reprendraient la semaine prochaine.",
+    "Сыртқы істер министрі сейсенбіде келіссөздер келесі аптада Астанада жалғасатынын айтты.",
+    "外交部长周二表示，会谈将于下周在阿斯塔纳恢复。",
+]
+
+
+def test_mapped_model_answers_as_py3langid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path))
+    reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    for attempt in range(2):  # unpacked, then mapped from the copy made the first time
+        ptc, pc, classes, nextmove, row, out = language._mapped(MODEL_DIR / MODEL_FILE)
+        mapped = LanguageIdentifier(ptc, pc, classes, nextmove, out, norm_probs=True, tk_row=row)
+        for text in TEXTS:
+            assert mapped.classify(text) == reference.classify(text), (attempt, text)
+        assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_unwritable_cache_loads_the_model_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(blocker / "cache"))
+    language._identifier.cache_clear()
+    try:
+        assert language.detect_language(TEXTS[1]) == "ru"
+    finally:
+        language._identifier.cache_clear()
