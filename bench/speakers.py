@@ -205,6 +205,44 @@ def first_match(lang: str) -> dict[str, float]:
     return out
 
 
+def ingest_cost() -> dict[str, Any]:
+    """CPU ms per article of what ingest's main process spends on matching and quoting: the
+    pages of ``bench.ingest`` (real bodies, their syndicated copies and same-topic articles),
+    its rule, ``match`` (statements, speakers) and the gate's ``body_statements`` for each match
+    (what a later copy of a story needs), after one warm-up pass (steady state). ``digest``:
+    every statement and speaker, to show both codes quote the same."""
+    import hashlib
+    import time
+
+    if str(ROOT) not in sys.path:  # run on a baseline's code: that code first, then these benches
+        sys.path.append(str(ROOT))
+    from bench.ingest import FEEDS, RULE
+    from bench.syndicate import articles_dir, build, load_ground_truth
+    from monitor.match import Document, RuleSet, body_statements
+    directory = articles_dir()
+    if directory is None:
+        return {}
+    corpus = build(load_ground_truth(directory), variants=3, n_outlets=FEEDS)
+    originals = {pid[:12]: paras for pid, paras, _ in load_ground_truth(directory)}
+    docs = [Document(title=it.title, body="\n\n".join(it.paragraphs or originals[it.story]))
+            for it in corpus.items]
+    rules = RuleSet([("r", RULE)])
+    quoted: list[Any] = []
+
+    def one_pass() -> None:
+        quoted.clear()
+        for d in docs:
+            for m in rules.match(d):
+                st = body_statements(d.body, m, d.title, rules.entities)
+                quoted.append([(s.text, s.speaker) for s in (*m.statements, *st)])
+    one_pass()
+    t0 = time.process_time()
+    one_pass()
+    ms = (time.process_time() - t0) * 1000 / len(docs)
+    return {"ms": ms, "articles": len(docs), "matches": len(quoted),
+            "digest": hashlib.sha256(repr(quoted).encode()).hexdigest()[:12]}
+
+
 def _run(args: list[str], pythonpath: str | None = None) -> Any:
     """This script's JSON output in a fresh process (the code under ``pythonpath`` first)."""
     env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else dict(os.environ)
@@ -216,16 +254,19 @@ def _run(args: list[str], pythonpath: str | None = None) -> Any:
     return json.loads(out.stdout)
 
 
-def _baseline(ref: str, first_langs: Sequence[str] = ()) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def _baseline(ref: str, first_langs: Sequence[str] = (), ingest: bool = False) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """This script run on the code of ``ref`` (imported from a temporary export): the scores,
-    and the first-match cost per language of ``first_langs``."""
+    the first-match cost per language of ``first_langs`` and with ``ingest`` the ingest cost."""
     with tempfile.TemporaryDirectory() as tmp:
         arch = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "monitor"], capture_output=True)
         if arch.returncode:
             print(f"baseline {ref}: {arch.stderr.decode().strip()}", file=sys.stderr)
             return None, {}
         subprocess.run(["tar", "-x", "-C", tmp], input=arch.stdout, check=True)
-        return _run([], tmp), {lang: _run(["--first-match", lang], tmp) for lang in first_langs}
+        firsts = {lang: _run(["--first-match", lang], tmp) for lang in first_langs}
+        if ingest:
+            firsts["ingest"] = _run(["--ingest-cost"], tmp)
+        return _run([], tmp), firsts
 
 
 def main() -> int:
@@ -237,9 +278,14 @@ def main() -> int:
     ap.add_argument("--first-match", metavar="LANG", help=argparse.SUPPRESS)  # one fresh process's row
     ap.add_argument("--first-langs", default="en,ru,zh",
                     help="languages of the first-match cost rows (comma-separated; '' for none)")
+    ap.add_argument("--no-ingest", action="store_true", help="skip the ingest pages' cost row")
+    ap.add_argument("--ingest-cost", action="store_true", help=argparse.SUPPRESS)  # one fresh process's row
     args = ap.parse_args()
     if args.first_match:
         print(json.dumps(first_match(args.first_match)))
+        return 0
+    if args.ingest_cost:
+        print(json.dumps(ingest_cost()))
         return 0
     recs = _load()
     now = score(recs)
@@ -247,8 +293,10 @@ def main() -> int:
         print(json.dumps(now))
         return 0
     first_langs = [x for x in args.first_langs.split(",") if x]
-    base, base_first = (None, {}) if args.no_baseline else _baseline(args.baseline, first_langs)
+    base, base_first = (None, {}) if args.no_baseline else _baseline(args.baseline, first_langs, not args.no_ingest)
     now_first = {lang: _run(["--first-match", lang]) for lang in first_langs}
+    base_ingest = base_first.pop("ingest", None)
+    now_ingest = None if args.no_ingest else _run(["--ingest-cost"])
     print(f"speaker and quote accuracy per language ({len(recs)} reports; baseline {args.baseline})")
     print(f"{'lang':<5} {'n':>3}  {'speaker base':>12} {'speaker now':>11}  {'quote base':>10} {'quote now':>9}")
     ok = True
@@ -288,6 +336,16 @@ def main() -> int:
             b_ms = base_first.get(lang) or {}
             cells = [f"{d[k]:.0f}" if d and k in d else "-" for d in (b_ms, now_ms) for k in ("first", "again")]
             print(f"{lang:<5} " + " ".join(f"{c:>10}" for c in cells))
+    if now_ingest:
+        print(f"\nbench.ingest's {now_ingest['articles']} pages, its rule: match + the gate's body_statements "
+              f"({now_ingest['matches']} matches), CPU ms per article, steady state; load average "
+              f"{os.getloadavg()[0]:.1f}")
+        b = base_ingest or {}
+        ratio = f"{now_ingest['ms'] / b['ms']:.2f}x" if b.get("ms") else "-"
+        same = "-" if not b else ("yes" if b.get("digest") == now_ingest["digest"] else "NO")
+        print(f"base {b.get('ms', float('nan')):.2f}  now {now_ingest['ms']:.2f}  now/base {ratio}  "
+              f"same statements and speakers: {same}")
+        ok &= same != "NO"
     return 0 if ok else 1
 
 

@@ -439,7 +439,7 @@ async def run_once(config: Config, everything: bool) -> int:
             log.error("not starting: %s", exc)
             return 1
         try:
-            reports = await pipeline.run_once(everything=everything)
+            reports = await pipeline.run_once(everything=everything, last=True)
         finally:
             await pipeline.aclose()
     finally:

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import gc
 import logging
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -467,11 +468,20 @@ class Pipeline:
     async def deliver(self) -> DeliveryReport:
         return await self.deliverer.run()
 
-    async def run_once(self, everything: bool = False) -> list[PollReport]:
-        """Poll what is due (or everything), then deliver what is pending."""
+    async def run_once(self, everything: bool = False, last: bool = False) -> list[PollReport]:
+        """Poll what is due (or everything), then deliver what is pending.
+
+        ``last``: nothing is extracted after this (``run --once``): the extraction workers stop
+        while the deliveries go out, instead of after them, on the way out of the process."""
         self.sync_sources()
         due = self.due_sources(everything=everything)
         reports = list(await asyncio.gather(*(self.poll(sc, force=everything) for sc in due)))
-        await self.deliver()
+        pool = sys.modules.get("monitor.extract.pool") if last else None  # imported by a first page
+        stopping = asyncio.ensure_future(asyncio.to_thread(pool.shutdown)) if pool is not None else None
+        try:
+            await self.deliver()
+        finally:
+            if stopping is not None:
+                await stopping
         return reports
 

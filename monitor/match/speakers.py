@@ -732,6 +732,20 @@ def _recurs_as_name(text: str, word: str) -> bool:
     return re.search(rf"(?<=[\p{{Ll}}\d,;:)»”]\s+){stem}", text) is not None
 
 
+_PRESENT: dict[str, frozenset[str]] = {}  # by sentence: quoting and the gate look at the same ones
+
+
+def _present(seg: str) -> frozenset[str]:
+    """The languages whose speech words ``seg`` holds (``_gates``): nine searches of a sentence
+    that quoting, resolution and the gate's ``body_statements`` each ask about again."""
+    hit = _PRESENT.get(seg)
+    if hit is None:
+        if len(_PRESENT) >= 4096:
+            _PRESENT.clear()
+        hit = _PRESENT[seg] = frozenset(code for code, rx in _gates().items() if rx.search(seg))
+    return hit
+
+
 def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
                 known: Any = None) -> list[_Found]:
     """Speaker phrases in text[start:end] by the patterns of ``kinds``. With ``known`` (phrase
@@ -739,8 +753,7 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
     it is an entity or recurs capitalised inside a sentence."""
     out: list[_Found] = []
     seg = text[start:end]
-    gates = _gates()
-    present = {code for code, rx in gates.items() if rx.search(seg)}
+    present = _present(seg)
     for p in _patterns(present):
         if p.kind not in kinds or (p.lang and p.lang not in present):
             continue
@@ -778,6 +791,7 @@ def _best(found: list[_Found]) -> _Found | None:
 
 _OPENERS = "«„「『"
 _CLOSERS = "»”」』"
+_QUOTE_MARK = re.compile(f"[\"“{_OPENERS}{_CLOSERS}]")
 
 
 def quotations(text: str, ps: int, pe: int) -> list[tuple[int, int]]:
@@ -789,8 +803,8 @@ def quotations(text: str, ps: int, pe: int) -> list[tuple[int, int]]:
     stack: list[str] = []
     out: list[tuple[int, int]] = []
     start = ps
-    for i in range(ps, pe):
-        ch = text[i]
+    for m in _QUOTE_MARK.finditer(text, ps, pe):  # any other character changes nothing below
+        i, ch = m.start(), m.group()
         prev = text[i - 1] if i > ps else " "
         was_empty = not stack
         if ch == "\"":

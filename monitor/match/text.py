@@ -161,6 +161,7 @@ def query_words(text: str) -> list[str]:
 
 
 _CHAR_FOLD: dict[str, str] = {}  # character -> its accent-stripped form (offset mapping)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -182,12 +183,21 @@ def tokens(text: str) -> Tokens:
         parts: list[str] = []
         idx: list[int] = []
         cache = _CHAR_FOLD
-        for i, ch in enumerate(text):
-            d = cache.get(ch)
-            if d is None:
-                d = cache[ch] = strip_accents(ch)
-            parts.append(d)
-            idx.extend([i] * len(d))
+        last = 0
+        for m in _NON_ASCII.finditer(text):  # ASCII stays as it is: only the rest is looked up
+            a, b = m.span()
+            parts.append(text[last:a])
+            idx.extend(range(last, a))
+            for i in range(a, b):
+                ch = text[i]
+                d = cache.get(ch)
+                if d is None:
+                    d = cache[ch] = strip_accents(ch)
+                parts.append(d)
+                idx.extend([i] * len(d))
+            last = b
+        parts.append(text[last:])
+        idx.extend(range(last, len(text)))
         stripped = "".join(parts)
         idx.append(len(text))
         index = idx

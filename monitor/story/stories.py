@@ -28,7 +28,6 @@ from monitor.embed import MODEL_NAME, unpack
 from monitor.store.models import (
     Article,
     DedupBand,
-    DedupBoilerplate,
     Feedback,
     Source,
     Story,
@@ -55,6 +54,9 @@ _PG_CANDIDATES = text(  # the GIN index is on the keys cut to 22 bits; the full 
     "SELECT article_id, bands FROM dedup_sig WHERE dedup_lsh_keys(bands) && dedup_lsh_keys(CAST(:q AS integer[])) "
     "AND bands && CAST(:q AS integer[]) AND article_id <> :me")
 _EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <> :me ORDER BY id LIMIT 1")
+# One statement, both backends (SQLite >= 3.24): the dialects' insert().on_conflict_do_nothing()
+# with one VALUES row per paragraph was compiled anew for every count of rows.
+_LEARN = text("INSERT INTO dedup_boilerplate (source_id, paragraph) VALUES (:src, :p) ON CONFLICT DO NOTHING")
 _APART = text("SELECT story_id, other_id FROM story_apart WHERE story_id = :s OR other_id = :s")
 _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
               ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
@@ -126,19 +128,6 @@ def _body_shingles(text: str, title: str, dropped: frozenset[int]) -> tuple[froz
     return frozenset(shingles(words)), len(words)
 
 
-def _insert_ignore(session: Session, table: type, rows: list[dict[str, int]]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING on either backend."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-        session.execute(pg_insert(table).values(rows).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-        session.execute(sqlite_insert(table).values(rows).on_conflict_do_nothing())
-
-
 class StoryIndex:
     """Finds an article's story; the index itself is in the database (``dedup_band``)."""
 
@@ -168,8 +157,8 @@ class StoryIndex:
             shared = {k for k, _ in _paragraphs(body)} & words.keys()
             if shared and sum(words[k] for k in shared) <= BOILERPLATE_SHARE * total:
                 found |= shared
-        _insert_ignore(session, DedupBoilerplate,
-                       [{"source_id": article.source_id, "paragraph": k} for k in sorted(found)])
+        if found:
+            session.execute(_LEARN, [{"src": article.source_id, "p": k} for k in sorted(found)])
 
     @staticmethod
     def known_boilerplate(session: Session, texts: list[tuple[int, str]]) -> set[tuple[int, int]]:
