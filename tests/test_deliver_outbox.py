@@ -11,11 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner, Result
-from sqlalchemy import update
+from sqlalchemy import Connection, text, update
 from sqlmodel import col, select
 
 from monitor.alerts import enqueue_notice
 from monitor.alerts.outbox import claim_next
+from monitor.alerts.render import AlertMessage
 from monitor.cli import cli
 from monitor.deliver.base import build_channel
 from monitor.deliver.channels.webhook import verify
@@ -185,4 +186,36 @@ url = "{site.url('/hook')}"
     assert bad.exit_code == 1
     with session_scope(engine) as s:
         assert len(s.exec(select(Delivery)).all()) == 2
+    engine.dispose()
+
+
+def test_only_the_outbox_bookkeeping_commits_without_waiting_for_the_flush(pg_url: str) -> None:
+    """PostgreSQL: claims and outcomes go out with ``synchronous_commit = off`` (a server crash
+    can then repeat an alert, never lose one: see ``Deliverer._ledger``). Everything else, above
+    all the transaction creating an alert, still waits for the flush: while a run is sending,
+    and after it, every other connection of the engine commits synchronously."""
+    engine = store(pg_url)
+    add_alerts(engine, 3, ("hook",))
+    seen: list[tuple[str, str]] = []
+
+    def setting(conn: Connection) -> str:
+        return str(conn.execute(text("SHOW synchronous_commit")).scalar_one())
+
+    class Probe:
+        name, type, threads, timeout = "hook", "webhook", False, 5.0
+        templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
+
+        async def send(self, msg: AlertMessage) -> None:
+            with session_scope(engine) as s:  # as the ingest's transaction would, meanwhile
+                seen.append((setting(s.connection()), msg.delivery_key))
+
+    w = Deliverer(engine, {"hook": Probe()})
+    assert asyncio.run(w.run()).sent == 3
+    assert [on for on, _ in seen] == ["on"] * 3
+    assert statuses(engine) == {"sent": 3}
+    # The run's own connection went back to the pool as it came: take every pooled one at once.
+    with engine.connect() as a, engine.connect() as b, engine.connect() as c:
+        assert {setting(a), setting(b), setting(c)} == {"on"}
+    with w._ledger() as conn:  # the bookkeeping connection itself does not wait
+        assert conn is not None and setting(conn) == "off"
     engine.dispose()

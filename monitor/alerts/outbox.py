@@ -14,6 +14,8 @@ power loss) its in-flight delivery is taken over once the lease ends. That deliv
 sent twice (the channel accepted it but the process died before recording it), which is why the
 promise is at-least-once, with every other alert sent exactly once, and why every message carries
 a stable id (Idempotency-Key, Message-ID, Matrix transaction id) for the receiver to drop repeats.
+On PostgreSQL the worker writes claims and outcomes without waiting for the WAL flush; why that
+can repeat an alert after a crash of the server but never lose one: ``Deliverer._ledger``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Table, and_, bindparam, func, or_, update
+from sqlalchemy import DateTime, Table, and_, bindparam, func, or_, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -126,8 +128,10 @@ def _add_deliveries(session: Session, alert: Alert, channels: tuple[str, ...], n
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery claimed for sending: what the worker needs of its row (read by the claim
-    itself, RETURNING, instead of loading the ORM object afterwards)."""
+    """A delivery claimed for sending: what the worker needs of its row and of its alert (read
+    by the claim itself, RETURNING, instead of loading either afterwards: on PostgreSQL each
+    statement is a round trip to the server, which under load costs more than building the
+    message does)."""
 
     id: int
     key: str
@@ -135,20 +139,25 @@ class Claimed:
     channel: str
     attempts: int
     created_at: datetime
+    alert_kind: str
+    alert_rule: str
+    alert_payload: dict[str, Any]
+    alert_created_at: datetime
 
 
 def _deliveries() -> Table:
     return Delivery.__table__  # type: ignore[attr-defined]
 
 
-_CLAIMS: dict[tuple[bool, bool], Any] = {}
+_CLAIMS: dict[tuple[bool, bool, tuple[str, ...] | None], Any] = {}
 _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
-def _claim_statement(by_channel: bool, excluding: bool) -> Any:
+def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ...] | None = None) -> Any:
     """The claim statement of one shape, built once with bound parameters (building it cost more
-    CPU than running it: issue 15)."""
-    stmt = _CLAIMS.get((by_channel, excluding))
+    CPU than running it: issue 15). ``recording``: the columns of ``release``, run in the same
+    statement for the delivery just sent (``record_and_claim``)."""
+    stmt = _CLAIMS.get((by_channel, excluding, recording))
     if stmt is None:
         t = _deliveries()
         now = bindparam("now", type_=DateTime(timezone=True))
@@ -160,25 +169,56 @@ def _claim_statement(by_channel: bool, excluding: bool) -> Any:
             sub = sub.where(t.c.channel == bindparam("b_channel"))
         if excluding:
             sub = sub.where(t.c.channel.not_in(bindparam("exclude", expanding=True)))
+        if recording is not None:  # one statement updates a row once: never the one recorded
+            sub = sub.where(t.c.id != bindparam("b_id"))
         sub = sub.order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
-        stmt = _CLAIMS[(by_channel, excluding)] = (
-            update(t).where(t.c.id.in_(sub.scalar_subquery()), due)
-            .values(status="sending", lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
-            .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at))
+        a = Alert.__table__  # type: ignore[attr-defined]
+        alert = [core_select(a.c[name]).where(a.c.id == t.c.alert_id).scalar_subquery().label(f"alert_{name}")
+                 for name in ("kind", "rule", "payload", "created_at")]
+        stmt = (update(t).where(t.c.id.in_(sub.scalar_subquery()), due)
+                .values(status="sending", lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
+                .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at, *alert))
+        if recording is not None:
+            done = _release_statement(recording).returning(t.c.id).cte("done")
+            claimed = stmt.cte("claimed")
+            recorded = core_select(func.count().label("recorded")).select_from(done).subquery("recorded")
+            stmt = core_select(recorded.c.recorded, *claimed.c).select_from(recorded.outerjoin(claimed, true()))
+        _CLAIMS[(by_channel, excluding, recording)] = stmt
     return stmt
+
+
+def _claim_params(owner: str, now: datetime, lease: float, exclude_channels: set[str] | frozenset[str],
+                  channel: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"now": now, "owner": owner, "until": now + timedelta(seconds=lease)}
+    if channel is not None:
+        params["b_channel"] = channel
+    if exclude_channels:
+        params["exclude"] = sorted(exclude_channels)
+    return params
 
 
 def claim(session: Session, owner: str, now: datetime, lease: float,
           exclude_channels: set[str] | frozenset[str] = frozenset(), channel: str | None = None) -> Claimed | None:
     """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given), or None when
     nothing is due."""
-    params: dict[str, Any] = {"now": now, "owner": owner, "until": now + timedelta(seconds=lease)}
-    if channel is not None:
-        params["b_channel"] = channel
-    if exclude_channels:
-        params["exclude"] = sorted(exclude_channels)
+    params = _claim_params(owner, now, lease, exclude_channels, channel)
     row = session.connection().execute(_claim_statement(channel is not None, bool(exclude_channels)), params).first()
     return None if row is None else Claimed(*row)
+
+
+def record_and_claim(session: Session, delivery_id: int, values: dict[str, Any], owner: str, now: datetime,
+                     lease: float, exclude_channels: set[str] | frozenset[str] = frozenset(),
+                     channel: str | None = None) -> tuple[bool, Claimed | None]:
+    """``release(delivery_id, owner, **values)`` and ``claim`` in one statement: one round trip
+    and one commit per delivery on PostgreSQL (a statement with data-modifying CTEs, which
+    SQLite lacks: there the two run as two statements of one transaction). Returns whether the
+    outcome was recorded (``release``'s answer) and the claimed delivery."""
+    names = tuple(sorted(values))
+    params = {**_claim_params(owner, now, lease, exclude_channels, channel), "b_id": delivery_id, "b_owner": owner,
+              **{f"v_{n}": v for n, v in values.items()}}
+    row = session.connection().execute(
+        _claim_statement(channel is not None, bool(exclude_channels), names), params).one()
+    return bool(row[0]), None if row[1] is None else Claimed(*row[1:])
 
 
 def claim_next(session: Session, owner: str, now: datetime, lease: float,
@@ -189,9 +229,7 @@ def claim_next(session: Session, owner: str, now: datetime, lease: float,
     return None if claimed is None else claimed.id
 
 
-def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
-    """Record the outcome of a claimed delivery, only if ``owner`` still holds the claim."""
-    names = tuple(sorted(values))
+def _release_statement(names: tuple[str, ...]) -> Any:
     stmt = _RELEASES.get(names)
     if stmt is None:
         t = _deliveries()
@@ -199,8 +237,14 @@ def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bo
             update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == bindparam("b_owner"),
                             t.c.status == "sending")
             .values(lease_owner=None, lease_expires_at=None, **{n: bindparam(f"v_{n}") for n in names}))
+    return stmt
+
+
+def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
+    """Record the outcome of a claimed delivery, only if ``owner`` still holds the claim."""
     res = session.connection().execute(
-        stmt, {"b_id": delivery_id, "b_owner": owner, **{f"v_{n}": v for n, v in values.items()}})
+        _release_statement(tuple(sorted(values))),
+        {"b_id": delivery_id, "b_owner": owner, **{f"v_{n}": v for n, v in values.items()}})
     return bool(res.rowcount)
 
 

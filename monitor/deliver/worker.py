@@ -9,18 +9,25 @@ the lease, so several instances agree.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, update
-from sqlalchemy import select as core_select
+from sqlalchemy import Connection, Engine, text, update
 from sqlmodel import Session, col, select
 
 from monitor import util
-from monitor.alerts.outbox import Claimed, claim, delivery_key, release, sent_since
+from monitor.alerts.outbox import (
+    Claimed,
+    claim,
+    delivery_key,
+    record_and_claim,
+    release,
+    sent_since,
+)
 from monitor.alerts.payload import (
     DigestItem,
     DigestPayload,
@@ -37,6 +44,8 @@ from monitor.store.models import Alert, Article, Delivery, Match
 from monitor.util import aware, instance_id
 
 log = logging.getLogger(__name__)
+_ASYNC_COMMIT = text("SET synchronous_commit = off")
+_SYNC_COMMIT = text("RESET synchronous_commit")
 BASE_DELAY = MonitorSettings.retry_delay  # first retry of a failed delivery
 MAX_DELAY = 3600.0
 DEFAULT_DEADLINE = 30.0  # for a channel object without a ``timeout``
@@ -58,8 +67,6 @@ class DeliverySettings:
 
 
 _Outcome = tuple[Claimed, AlertMessage, "DeliveryError | None"]
-_ALERT = core_select(*(Alert.__table__.c[name] for name in ("id", "kind", "rule", "payload", "created_at"))  # type: ignore[attr-defined]
-                     ).where(Alert.__table__.c.id == bindparam("alert_id"))  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -154,32 +161,89 @@ class Deliverer:
         budget = [limit]  # shared by the lanes
         # One lane per configured channel, and one for deliveries whose channel is gone from
         # the config (each is then recorded as failed with that reason).
-        lanes = [self._lane(report, budget, channel=name) for name in self.channels]
-        lanes.append(self._lane(report, budget, exclude=frozenset(self.channels)))
-        async with reuse_connections():  # one HTTP client per channel for the whole run
-            await asyncio.gather(*lanes)
+        # One HTTP client per channel, and (on PostgreSQL) one database connection for every
+        # lane's claims and outcomes, for the whole run.
+        async with reuse_connections():
+            with self._ledger() as conn:
+                lanes = [self._lane(report, budget, conn, channel=name) for name in self.channels]
+                lanes.append(self._lane(report, budget, conn, exclude=frozenset(self.channels)))
+                await asyncio.gather(*lanes)
         return report
 
-    async def _lane(self, report: DeliveryReport, budget: list[int | None], channel: str | None = None,
-                    exclude: frozenset[str] = frozenset()) -> None:
+    @contextlib.contextmanager
+    def _ledger(self) -> Iterator[Connection | None]:
+        """On PostgreSQL, the connection the run's claims and outcomes are written on: each
+        statement commits by itself (autocommit), and without waiting for the WAL flush
+        (``synchronous_commit = off`` on this connection only). None on SQLite, whose commits
+        never wait for a flush (WAL, ``synchronous=NORMAL``): one transaction per delivery there.
+
+        Why an unflushed commit can repeat an alert but never lose one: the alert and its
+        pending deliveries were created by the ingest's transaction, whose commit waited for the
+        flush as every other commit does. Only the moves from there (claimed, sent, failed, held)
+        go out without waiting. A crash of the server (not of this process: a commit that
+        returned is in the server's memory and survives the process) can lose the last of
+        those, up to three ``wal_writer_delay`` (0.6 s by default); recovery replays the WAL in
+        order, so what remains is the outbox as it was a moment earlier: a delivery lost its
+        "sent" goes back to "sending" or "pending" and is sent again (at-least-once, with its
+        stable key), and "sent" is only ever written after the channel accepted the message.
+        Per statement this costs one round trip instead of five (BEGIN, the statement, COMMIT and
+        its flush): a flush alone took longer than a POST to a nearby receiver (issue 15).
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield None
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(_ASYNC_COMMIT)
+            try:
+                yield conn
+            finally:
+                try:
+                    conn.execute(_SYNC_COMMIT)
+                except Exception:  # never back into the pool without synchronous commit
+                    log.warning("delivery: could not reset the bookkeeping connection; closing it", exc_info=True)
+                    conn.invalidate()
+
+    @contextlib.contextmanager
+    def _bookkeeping(self, conn: Connection | None, atomic: bool = False) -> Iterator[Session]:
+        """Where a lane writes a claim and an outcome: the run's connection (PostgreSQL, one
+        statement at a time), or a transaction (SQLite; ``atomic``: statements that must commit
+        together, as a digest's outcome and its alerts')."""
+        if conn is None or atomic:
+            with session_scope(self.engine) as s:
+                yield s
+            return
+        with Session(bind=conn, expire_on_commit=False) as s:
+            yield s
+
+    async def _lane(self, report: DeliveryReport, budget: list[int | None], conn: Connection | None,
+                    channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
         # A channel that just failed is not tried again in this run: a mail server that times
         # out must not hold up its own backlog for every retry either.
         failing: set[str] = set()
-        # The outcome of the delivery just sent, recorded in the transaction that claims the next
-        # one: one commit per delivery. A kill in between repeats at most the one just sent, as
-        # before (its outcome and the next claim commit together or not at all).
+        # The outcome of the delivery just sent, recorded in the transaction (on PostgreSQL: the
+        # statement) that claims the next one: one commit per delivery. A kill in between repeats
+        # at most the one just sent (its outcome and the next claim commit together or not at all).
         outcome: _Outcome | None = None
         try:
             while not self._stopping and (budget[0] is None or budget[0] > 0):
                 now = self.clock()
-                with session_scope(self.engine) as s:
-                    if outcome is not None:
-                        self._record(s, *outcome, report)
-                        outcome = None
+                atomic = outcome is not None and outcome[1].kind == "digest"
+                with self._bookkeeping(conn, atomic) as s:
                     quiet = self.quiet_channels(now)
                     if channel is not None and channel in quiet:
-                        return
-                    d = claim(s, self.owner, now, self.settings.lease, quiet | failing | exclude, channel)
+                        return  # the outcome in hand is recorded by ``finally``
+                    excluded = quiet | failing | exclude
+                    if outcome is not None and conn is not None and not atomic:
+                        done = outcome[0]
+                        ok, d = record_and_claim(s, done.id, self._outcome(done, outcome[2], report), self.owner,
+                                                 now, self.settings.lease, excluded, channel)
+                        self._recorded(done, ok)
+                    else:
+                        if outcome is not None:
+                            self._record(s, *outcome, report)
+                        d = claim(s, self.owner, now, self.settings.lease, excluded, channel)
+                    outcome = None
                     if d is None:
                         return
                     msg = self._prepare(s, d, now, report)
@@ -195,21 +259,20 @@ class Deliverer:
                         return
         finally:
             if outcome is not None:  # the last one (or the lane stops): its own transaction
-                with session_scope(self.engine) as s:
+                with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
                     self._record(s, *outcome, report)
 
     # -- one delivery -------------------------------------------------------------------------
     def _prepare(self, s: Session, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
         """Decide under the claim: send now (a message), or hold it for a digest (None)."""
         did = d.id
-        alert = s.connection().execute(_ALERT, {"alert_id": d.alert_id}).one()
-        payload = parse_payload(alert.payload)
+        payload = parse_payload(d.alert_payload)
         article_id = payload.article_id if isinstance(payload, MatchPayload) else None
-        if alert.kind == "match":
-            rp = self.rules.get(alert.rule)
+        if d.alert_kind == "match":
+            rp = self.rules.get(d.alert_rule)
             hold_until: datetime | None = None
             if rp and rp.mode == "digest" and rp.digest:
-                hold_until = rp.digest.next_after(aware(alert.created_at))
+                hold_until = rp.digest.next_after(aware(d.alert_created_at))
             else:
                 cp = self.policies.get(d.channel)
                 if cp and cp.rate and cp.digest and \
@@ -223,10 +286,10 @@ class Deliverer:
                 return None
         channel = self.channels.get(d.channel)
         return AlertMessage(
-            alert_id=alert.id or 0, delivery_key=d.key, payload=payload,
-            also_reported_by=tuple(also_reported_by(s, article_id)) if alert.kind == "match" else (),
+            alert_id=d.alert_id, delivery_key=d.key, payload=payload,
+            also_reported_by=tuple(also_reported_by(s, article_id)) if d.alert_kind == "match" else (),
             thread_root_key=thread_root(s, d, article_id)
-            if alert.kind == "match" and channel is not None and channel.threads else None)
+            if d.alert_kind == "match" and channel is not None and channel.threads else None)
 
     async def _send(self, d: Claimed, msg: AlertMessage) -> DeliveryError | None:
         """Send one claimed delivery; the error (None when the channel accepted it)."""
@@ -261,37 +324,42 @@ class Deliverer:
     def _record(self, s: Session, d: Claimed, msg: AlertMessage, error: DeliveryError | None,
                 report: DeliveryReport) -> None:
         """Record a sent delivery's outcome in ``s`` (the caller's transaction)."""
-        now = self.clock()
-        assert d.id is not None
-        attempts = d.attempts + 1
-        if error is None:
-            ok = release(s, d.id, self.owner, status="sent", sent_at=now, attempts=attempts,
-                         last_error=None)
-            if msg.kind == "digest":
+        values = self._outcome(d, error, report)
+        ok = release(s, d.id, self.owner, **values)
+        if msg.kind == "digest":  # its alerts share its fate
+            if values["status"] == "sent":
                 s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
-                          .values(status="sent", sent_at=now))
-            report.sent += 1
-            log.info("delivery %s sent to %s", d.id, d.channel)
-        else:
-            age = (now - aware(d.created_at)).total_seconds()
-            if error.permanent or attempts >= self.settings.max_attempts or age >= self.settings.dead_after:
-                ok = release(s, d.id, self.owner, status="dead", attempts=attempts, last_error=str(error))
-                if msg.kind == "digest":
-                    s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
-                              .values(status="dead", last_error=f"digest delivery {d.id} is dead"))
-                report.dead += 1
-                log.error("delivery %s to %s is dead after %d attempts: %s", d.id, d.channel,
-                          attempts, error)
-            else:
-                nxt = now + timedelta(seconds=backoff(attempts, self.settings.retry_delay, error.retry_after))
-                ok = release(s, d.id, self.owner, status="failed", attempts=attempts,
-                             last_error=str(error), next_attempt_at=nxt)
-                report.failed += 1
-                log.warning("delivery %s to %s failed (attempt %d, next at %s): %s", d.id, d.channel,
-                            attempts, nxt.strftime("%H:%M:%S"), error)
+                          .values(status="sent", sent_at=values["sent_at"]))
+            elif values["status"] == "dead":
+                s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
+                          .values(status="dead", last_error=f"digest delivery {d.id} is dead"))
+        self._recorded(d, ok)
+
+    @staticmethod
+    def _recorded(d: Claimed, ok: bool) -> None:
         if not ok:
             log.warning("delivery %s: our claim expired before the outcome was recorded; "
                         "another instance took it over", d.id)
+
+    def _outcome(self, d: Claimed, error: DeliveryError | None, report: DeliveryReport) -> dict[str, Any]:
+        """The columns that record a sent delivery's outcome (``release``'s values); counted in
+        ``report`` and logged."""
+        now = self.clock()
+        attempts = d.attempts + 1
+        if error is None:
+            report.sent += 1
+            log.info("delivery %s sent to %s", d.id, d.channel)
+            return {"status": "sent", "sent_at": now, "attempts": attempts, "last_error": None}
+        age = (now - aware(d.created_at)).total_seconds()
+        if error.permanent or attempts >= self.settings.max_attempts or age >= self.settings.dead_after:
+            report.dead += 1
+            log.error("delivery %s to %s is dead after %d attempts: %s", d.id, d.channel, attempts, error)
+            return {"status": "dead", "attempts": attempts, "last_error": str(error)}
+        nxt = now + timedelta(seconds=backoff(attempts, self.settings.retry_delay, error.retry_after))
+        report.failed += 1
+        log.warning("delivery %s to %s failed (attempt %d, next at %s): %s", d.id, d.channel,
+                    attempts, nxt.strftime("%H:%M:%S"), error)
+        return {"status": "failed", "attempts": attempts, "last_error": str(error), "next_attempt_at": nxt}
 
     # -- digests ------------------------------------------------------------------------------
     def build_digests(self) -> int:

@@ -176,7 +176,7 @@ def _postings(a: dict[str, list[int]], b: dict[str, list[int]]) -> dict[str, Pos
     return {v: (tuple(a.get(v, ())), tuple(b.get(v, ()))) for v in a.keys() | b.keys()}
 
 
-BULK_RULES = 1000  # from this many rules, compile ends by freezing what it built (see RuleSet)
+BULK_RULES = 1000  # from this many rules, compile collects first and freezes what it built (RuleSet)
 
 
 class RuleSet:
@@ -189,21 +189,24 @@ class RuleSet:
         # Compiling builds hundreds of thousands of objects that all live as long as the rules
         # (no cycles among them): each full pass of the garbage collector while they are built
         # finds nothing and walks all built so far, and there were seven for 10,000 rules
-        # (a third of the compile). Pause it; for a large set, then move everything tracked so
-        # far to the permanent generation (gc.freeze: no walk, no cost): neither one more pass
-        # here (a fifth of the compile) nor the first collections after it (at the first
-        # articles) nor any later full one walks the rules again. The rules hold no reference
-        # cycles (tests/test_match_fixes.py checks it), so refcounting still frees a replaced
-        # set; nothing else a daemon holds at a (re)load is kept longer than it lives.
+        # (a third of the compile). Pause it. For a large set, collect first (the garbage of
+        # before, while the heap is still small) and then move everything tracked to the
+        # permanent generation (gc.freeze: no walk, no cost): neither one more pass over the
+        # rules here (a fifth of the compile) nor the first collections after it (at the first
+        # articles) nor any later full one walks them again. The rules hold no reference cycles
+        # (tests/test_match_fixes.py checks it), so refcounting still frees a replaced set.
+        bulk = gc.isenabled() and len(rules) >= BULK_RULES
+        if bulk:
+            gc.collect()
         paused = gc.isenabled()
         gc.disable()
         try:
             self._build(rules, entities, examples)
         finally:
+            if bulk:
+                gc.freeze()
             if paused:
                 gc.enable()
-                if len(self.rules) >= BULK_RULES:
-                    gc.freeze()
 
     def _build(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None,
                examples: Examples | None) -> None:
