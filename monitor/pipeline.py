@@ -181,6 +181,15 @@ class Pipeline:
                 elif sync_source_row(row, sc):
                     s.add(row)
 
+    def _never_polled(self, sources: list[SourceConfig]) -> bool:
+        """Whether any of these sources has never been polled."""
+        if not sources:
+            return False
+        t = _source_table()
+        with self.engine.connect() as conn:
+            return conn.execute(core_select(t.c.id).where(
+                t.c.name.in_(sorted(sc.name for sc in sources)), t.c.last_polled_at.is_(None)).limit(1)).first() is not None
+
     def due_sources(self, now: datetime | None = None, everything: bool = False) -> list[SourceConfig]:
         """Sources due now (``due_condition``, as an outside timer sees it); ``everything``
         ignores the interval but not backoff or Retry-After."""
@@ -475,6 +484,13 @@ class Pipeline:
         while the deliveries go out, instead of after them, on the way out of the process."""
         self.sync_sources()
         due = self.due_sources(everything=everything)
+        if self._never_polled([sc for sc in due if sc.full_text]):
+            # Every page of a source's first poll is new: the extraction workers start now,
+            # while the feeds download, instead of with the first page (their start, ~1 s, was
+            # on the way to the first article).
+            from monitor.extract import pool as extract_pool
+
+            extract_pool.warm_up_soon()
         reports = list(await asyncio.gather(*(self.poll(sc, force=everything) for sc in due)))
         pool = sys.modules.get("monitor.extract.pool") if last else None  # imported by a first page
         stopping = asyncio.ensure_future(asyncio.to_thread(pool.shutdown)) if pool is not None else None

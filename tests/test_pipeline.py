@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.harness import run_monitor
+import pytest
+
+from tests.fetch_helpers import run_once
+from tests.harness import run_monitor, source, write_config
 from tests.newsroom import SEED_PATH, newsroom_config, publish_newsroom, rss, seed_article
 from tests.servers import Mailbox, Page, Site
 
@@ -57,3 +61,26 @@ def test_same_guid_with_new_link_is_not_processed_twice(tmp_path: Path, database
     assert run_monitor(cfg, "run", "--once", "--all").returncode == 0
     assert len(webhook.posts("/hook")) == 1
     assert len(mailbox.messages) == 1
+
+
+def test_a_first_poll_starts_the_extraction_workers_with_the_run(tmp_path: Path, database_url: str, site: Site,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every page of a source's first poll is new: the workers start while its feed downloads.
+    Later polls start them with the first new page only (a cron run that finds nothing new
+    starts none)."""
+    from monitor.extract import pool
+
+    site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
+    site.pages["/other.xml"] = Page(rss(site, []), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url, source("Feed", site.url("/feed.xml")),
+                       source("Feed only", site.url("/other.xml"), full_text=False))
+    starts: list[int] = []
+    monkeypatch.setattr(pool, "warm_up_soon", lambda: starts.append(1))
+    [first, _] = asyncio.run(run_once(cfg, everything=True))
+    assert first.status == "ok" and starts == [1]
+    asyncio.run(run_once(cfg, everything=True))
+    assert starts == [1]
+    # a source that takes the feed's own content never needs them
+    cfg = write_config(tmp_path / "other.toml", database_url, source("New", site.url("/other.xml"), full_text=False))
+    asyncio.run(run_once(cfg, everything=True))
+    assert starts == [1]

@@ -143,21 +143,44 @@ class Claimed:
     alert_rule: str
     alert_payload: dict[str, Any]
     alert_created_at: datetime
+    # (outlet, language) of the other outlets' articles of the alert's story, in first-seen order
+    # (``monitor.story.stories.also_reported_by``'s rows); read by the claim on PostgreSQL only.
+    reported_by: list[tuple[str, str | None]] | None = None
 
 
 def _deliveries() -> Table:
     return Delivery.__table__  # type: ignore[attr-defined]
 
 
-_CLAIMS: dict[tuple[bool, bool, tuple[str, ...] | None], Any] = {}
+_CLAIMS: dict[tuple[bool, bool, tuple[str, ...] | None, bool], Any] = {}
 _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
-def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ...] | None = None) -> Any:
+def _reported_by(t: Table) -> Any:
+    """PostgreSQL: the rows of ``stories.also_reported_by`` for the claimed delivery's alert, as
+    one JSON array read by the claim itself (a round trip less per delivery)."""
+    from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+    a, m = Alert.__table__, Match.__table__  # type: ignore[attr-defined]
+    art, src = Article.__table__, Source.__table__  # type: ignore[attr-defined]
+    this = art.alias("this")
+    article = (core_select(m.c.article_id).select_from(m.join(a, a.c.match_id == m.c.id))
+               .where(a.c.id == t.c.alert_id).correlate(t).scalar_subquery())
+    rows = func.json_agg(aggregate_order_by(func.json_build_array(src.c.name, art.c.language), art.c.id))
+    return (core_select(func.coalesce(rows, func.json_build_array())).select_from(
+        art.join(src, src.c.id == art.c.source_id)
+        .join(this, and_(this.c.story_id == art.c.story_id, this.c.source_id != art.c.source_id)))
+        .where(this.c.id == article).scalar_subquery().label("reported_by"))
+
+
+def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ...] | None = None,
+                     reported_by: bool = False) -> Any:
     """The claim statement of one shape, built once with bound parameters (building it cost more
     CPU than running it: issue 15). ``recording``: the columns of ``release``, run in the same
-    statement for the delivery just sent (``record_and_claim``)."""
-    stmt = _CLAIMS.get((by_channel, excluding, recording))
+    statement for the delivery just sent (``record_and_claim``); ``reported_by``: also read the
+    story's other outlets (PostgreSQL)."""
+    key = (by_channel, excluding, recording, reported_by)
+    stmt = _CLAIMS.get(key)
     if stmt is None:
         t = _deliveries()
         now = bindparam("now", type_=DateTime(timezone=True))
@@ -177,13 +200,14 @@ def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ..
                  for name in ("kind", "rule", "payload", "created_at")]
         stmt = (update(t).where(t.c.id.in_(sub.scalar_subquery()), due)
                 .values(status="sending", lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
-                .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at, *alert))
+                .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at, *alert,
+                           *([_reported_by(t)] if reported_by else [])))
         if recording is not None:
             done = _release_statement(recording).returning(t.c.id).cte("done")
             claimed = stmt.cte("claimed")
             recorded = core_select(func.count().label("recorded")).select_from(done).subquery("recorded")
             stmt = core_select(recorded.c.recorded, *claimed.c).select_from(recorded.outerjoin(claimed, true()))
-        _CLAIMS[(by_channel, excluding, recording)] = stmt
+        _CLAIMS[key] = stmt
     return stmt
 
 
@@ -209,15 +233,15 @@ def claim(session: Session, owner: str, now: datetime, lease: float,
 def record_and_claim(session: Session, delivery_id: int, values: dict[str, Any], owner: str, now: datetime,
                      lease: float, exclude_channels: set[str] | frozenset[str] = frozenset(),
                      channel: str | None = None) -> tuple[bool, Claimed | None]:
-    """``release(delivery_id, owner, **values)`` and ``claim`` in one statement: one round trip
-    and one commit per delivery on PostgreSQL (a statement with data-modifying CTEs, which
-    SQLite lacks: there the two run as two statements of one transaction). Returns whether the
-    outcome was recorded (``release``'s answer) and the claimed delivery."""
+    """PostgreSQL: ``release(delivery_id, owner, **values)`` and ``claim`` in one statement, which
+    also reads the story's other outlets: one round trip and one commit per delivery (data-
+    modifying CTEs, which SQLite lacks: there the two run as two statements of one transaction).
+    Returns whether the outcome was recorded (``release``'s answer) and the claimed delivery."""
     names = tuple(sorted(values))
     params = {**_claim_params(owner, now, lease, exclude_channels, channel), "b_id": delivery_id, "b_owner": owner,
               **{f"v_{n}": v for n, v in values.items()}}
     row = session.connection().execute(
-        _claim_statement(channel is not None, bool(exclude_channels), names), params).one()
+        _claim_statement(channel is not None, bool(exclude_channels), names, reported_by=True), params).one()
     return bool(row[0]), None if row[1] is None else Claimed(*row[1:])
 
 

@@ -84,13 +84,14 @@ def backoff(attempts: int, base: float = BASE_DELAY, retry_after: float | None =
     return max(util.backoff(attempts - 1, base, MAX_DELAY), retry_after or 0.0)
 
 
-def also_reported_by(session: Session, article_id: int | None) -> list[str]:
-    """Other outlets that printed the same story."""
+def also_reported_by(session: Session, article_id: int | None,
+                     rows: list[tuple[str, str | None]] | None = None) -> list[str]:
+    """Other outlets that printed the same story (from ``rows`` when the claim read them)."""
     if article_id is None:
         return []
     from monitor.story import stories  # NumPy: imported with the first alert, not at start-up
 
-    return stories.also_reported_by(session, article_id)
+    return stories.also_reported_by(session, article_id) if rows is None else stories.outlets(rows)
 
 
 def story_articles(session: Session, article_id: int) -> tuple[str, list[int]]:
@@ -287,7 +288,7 @@ class Deliverer:
         channel = self.channels.get(d.channel)
         return AlertMessage(
             alert_id=d.alert_id, delivery_key=d.key, payload=payload,
-            also_reported_by=tuple(also_reported_by(s, article_id)) if d.alert_kind == "match" else (),
+            also_reported_by=tuple(also_reported_by(s, article_id, d.reported_by)) if d.alert_kind == "match" else (),
             thread_root_key=thread_root(s, d, article_id)
             if d.alert_kind == "match" and channel is not None and channel.threads else None)
 

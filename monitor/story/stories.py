@@ -466,7 +466,12 @@ def also_reported_by(session: Session, article_id: int) -> list[str]:
     the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
     their reports in the story.
     """
-    rows = session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all()
+    return outlets(session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all())
+
+
+def outlets(rows: Iterable[Sequence[Any]]) -> list[str]:
+    """``also_reported_by`` from its rows, (outlet, language) in first-seen order (the delivery
+    worker reads them with its claim)."""
     langs: dict[str, list[str]] = {}
     for name, lang in rows:
         have = langs.setdefault(name, [])
