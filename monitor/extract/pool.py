@@ -3,13 +3,13 @@
 Extraction is most of the CPU an article costs, and lxml (under trafilatura) is not thread-safe:
 concurrent extractions in one process crash it (trafilatura issues #840, #925). Processes are
 safe and use every core. They are forked from a "forkserver" that has already imported the
-extractor, mapped the language model and built jusText's word sets (``warm``), so a worker
+extractor and mapped the language model (``warm``), so a worker
 starts in milliseconds, the first article pays no loading, and what was loaded is shared by the
 workers instead of copied into each. A worker hands the memory a page took back after it.
 
 They exist only while there are pages to extract: started by the first page (while it
 downloads), they and their forkserver exit after ``IDLE_EXIT`` seconds without one, so an idle
-daemon holds none of their ~170 MB (after 300 pages; PSS). Starting again costs ~1 s of CPU,
+daemon holds none of their ~160 MB (after 300 pages; PSS). Starting again costs ~0.6-0.9 s of CPU,
 once per burst of new articles.
 """
 

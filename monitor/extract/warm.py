@@ -1,4 +1,4 @@
-"""Imported by the extraction pool's forkserver: the extractor, its fallbacks' word lists and the
+"""Imported by the extraction pool's forkserver: the extractor and the
 language model, loaded once before the workers are forked from it (their pages are then shared,
 not copied, and no worker pays for them on its first page)."""
 
@@ -6,18 +6,15 @@ import contextlib
 import ctypes
 import gc
 
-import justext.core
-import trafilatura.external
+import trafilatura  # noqa: F401  (imported by the first page otherwise: in every worker)
 
 from monitor.extract import article  # noqa: F401  (lxml, dateparser)
 from monitor.extract.language import _identifier
 
 _identifier()
-# jusText's stop words of every language (~0.5 s): built by the first page that falls back to
-# jusText, i.e. once in every worker otherwise.
-trafilatura.external.jt_stoplist_init()
-# ... and the set that jusText makes of them, once per list (~15 MB, 150,000 lower-cased words).
-justext.core.define_stoplist(trafilatura.external.JT_STOPLIST)
+# Not jusText's stop words of every language (~0.35 s and ~35 MB with the set jusText makes of
+# them): trafilatura falls back to jusText on about one page in 300 (bench.ingest's pages), so a
+# worker builds them when it first needs them, rather than every start of the pool paying.
 
 # What the workers inherit stays shared only while nothing writes to its pages. The collector
 # would (it marks every object it scans): ``freeze`` moves everything loaded so far out of its
