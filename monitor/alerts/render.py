@@ -13,17 +13,12 @@ import functools
 import hashlib
 import html
 import logging
-import time
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from monitor.alerts.payload import (
@@ -247,62 +242,6 @@ SAMPLE_PAYLOAD = MatchPayload(
 
 MAX_OUTPUT = 1_000_000  # characters one template may produce (or one value it may build)
 RENDER_SECONDS = 2.0
-_DEADLINE: ContextVar[float | None] = ContextVar("template_deadline", default=None)
-
-
-def _tick() -> None:
-    deadline = _DEADLINE.get()
-    if deadline is not None and time.monotonic() > deadline:
-        raise SecurityError(f"template took longer than {RENDER_SECONDS:g} s; stopped")
-
-
-class _BoundedSandbox(SandboxedEnvironment):
-    """Jinja's sandbox (no attribute escapes, ``range`` up to 100,000) plus bounds on what a
-    template may build and for how long it may run: ``{{ 'x' * 2000000000 }}`` took 43 s and
-    7.9 GB in check-config. Time is checked at every call, attribute and item access, operator
-    and output chunk."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        _tick()
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int) and len(seq) * n > MAX_OUTPUT:
-                    raise SecurityError(f"a template value longer than {MAX_OUTPUT} characters")
-        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
-            raise SecurityError("exponent larger than 64 in a template")
-        return super().call_binop(context, operator, left, right)
-
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        _tick()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        _tick()
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        _tick()
-        return super().getitem(obj, argument)
-
-
-def _render(template: Any, context: Mapping[str, Any]) -> str:
-    token = _DEADLINE.set(time.monotonic() + RENDER_SECONDS)
-    try:
-        out: list[str] = []
-        size = 0
-        for chunk in template.generate(context):
-            size += len(chunk)
-            if size > MAX_OUTPUT:
-                raise SecurityError(f"template output longer than {MAX_OUTPUT} characters")
-            _tick()
-            out.append(chunk)
-        return "".join(out)
-    except (OverflowError, MemoryError, RecursionError) as exc:  # e.g. range(10**8)
-        raise SecurityError(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        _DEADLINE.reset(token)
 
 
 class Templates:
@@ -310,10 +249,7 @@ class Templates:
 
     def __init__(self, overrides: Mapping[str, str] | None = None, tz: tzinfo | None = None):
         self.tz = tz  # times are shown in the channel's timezone
-        self._text_env = _BoundedSandbox(undefined=StrictUndefined, keep_trailing_newline=True,
-                                         autoescape=False)
-        self._html_env = _BoundedSandbox(undefined=StrictUndefined, keep_trailing_newline=True,
-                                         autoescape=True)
+        self._envs: dict[bool, Any] = {}  # autoescape -> its sandbox, made with the first template
         self._compiled: dict[tuple[str, str], Any] = {}
         self._sources: dict[tuple[str, str], str] = {}
         overrides = dict(overrides or {})
@@ -333,14 +269,23 @@ class Templates:
             source = self._sources.get((kind, part))
             if source is None:
                 source = (TEMPLATE_DIR / f"{kind}.{part}.j2").read_text(encoding="utf-8")
-            env = self._html_env if part == "html" else self._text_env
+            html_part = part == "html"
+            env = self._envs.get(html_part)
+            if env is None:
+                from monitor.alerts.sandbox import sandbox
+
+                env = self._envs[html_part] = sandbox(autoescape=html_part)
             template = self._compiled[(kind, part)] = env.from_string(source)
         return template
 
     def render(self, msg: AlertMessage, part: str) -> str:
+        from jinja2 import TemplateError
+
+        from monitor.alerts.sandbox import render_template
+
         kind = "notice" if msg.kind == "test" else msg.kind
         try:
-            out = _render(self._template(kind, part), msg.context(self.tz))
+            out = render_template(self._template(kind, part), msg.context(self.tz))
         except TemplateError as exc:
             if (kind, part) not in self._overridden:
                 raise
@@ -362,11 +307,15 @@ class Templates:
             if not isinstance(source, str):
                 problems.append(f"template {key!r} must be a string")
                 continue
+            from jinja2 import TemplateError  # only a channel with an override needs Jinja2 here
+
+            from monitor.alerts.sandbox import render_template
+
             kind, _, part = key.rpartition("_")
             kind = kind or "alert"
             try:
                 t = Templates({key: source})
-                _render(t._template(kind, part), _sample_context(kind))
+                render_template(t._template(kind, part), _sample_context(kind))
             except TemplateError as exc:
                 lineno = getattr(exc, "lineno", None)
                 line = f" (line {lineno})" if lineno else ""
