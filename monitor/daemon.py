@@ -392,6 +392,7 @@ class Daemon:
             return False
         try:
             pipeline = Pipeline(new_cfg, self.engine)
+            await asyncio.to_thread(pipeline.prepare)  # the new rules compile before the swap
             await asyncio.to_thread(_sync_sources, pipeline)
         except Exception as exc:
             log.error("config reload rejected: %s: %s; still running the previous config", type(exc).__name__, exc)
