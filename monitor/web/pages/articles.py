@@ -17,7 +17,6 @@ from monitor.web.kit import Denied, console_of, page, render
 
 @page()
 async def article_page(request: Request, session: Session) -> Response:
-    from monitor.match import RuleSet
     from monitor.match.evaluate import DocIndex, explain
 
     console = console_of(request)
@@ -26,12 +25,11 @@ async def article_page(request: Request, session: Session) -> Response:
     if found is None:
         raise Denied(404, "no such article")
     art, source = found
-    cfg = console.config()
 
     def work() -> tuple[list[dict[str, Any]], list[tuple[int, int]], list[tuple[int, int]]]:
         from monitor.store.db import session_scope
 
-        rs = RuleSet([(r.name, r.query) for r in cfg.rules], {e.name: e for e in cfg.entities})
+        rs = console.ruleset()
         with session_scope(console.engine) as s:
             vector = rules_mod.vectors(s, [aid]).get(aid) if rs.uses_about else None
         doc = rules_mod.document(art, source, vector)
