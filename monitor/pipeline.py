@@ -103,7 +103,7 @@ class Pipeline:
         self._stages: Ingest | None = None  # built by prepare()
         self._prepare_lock = threading.Lock()
         self._preparing = False
-        self._outlets: dict[int, Source] = {}  # source id -> its name, for ingest (``_outlet``)
+        self._outlets: dict[int, Source] = {}  # source id -> a detached row holding its name (``_outlet``)
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)

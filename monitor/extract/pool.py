@@ -104,7 +104,7 @@ def _extract_page(html: bytes | str, url: str | None, content_type: str | None,
     try:
         return extract_article(html, url, content_type, timezone=timezone)
     finally:
-        _trim()
+        trim_heap()
 
 
 @functools.cache
@@ -115,7 +115,9 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-def _trim() -> None:
+def trim_heap() -> None:
+    """Give the memory the C heap keeps for reuse back to the system (glibc's malloc_trim;
+    nothing where there is no glibc)."""
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)

@@ -2,14 +2,13 @@
 language model, loaded once before the workers are forked from it (their pages are then shared,
 not copied, and no worker pays for them on its first page)."""
 
-import contextlib
-import ctypes
 import gc
 
 import trafilatura  # noqa: F401  (imported by the first page otherwise: in every worker)
 
 from monitor.extract import article  # noqa: F401  (lxml, dateparser)
 from monitor.extract.language import _identifier
+from monitor.extract.pool import trim_heap
 
 _identifier()
 # Not jusText's stop words of every language (~0.35 s and ~35 MB with the set jusText makes of
@@ -22,5 +21,4 @@ _identifier()
 # worker's copy of the heap.
 gc.collect()
 gc.freeze()
-with contextlib.suppress(OSError, AttributeError):
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+trim_heap()
