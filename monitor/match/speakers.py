@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 import ahocorasick
@@ -242,17 +242,21 @@ def _alt(parts: Iterable[str]) -> str:
     return "|".join(f"(?:{p})" for p in parts if p)
 
 
-def _phrase_words() -> str:
+def _phrase_words() -> tuple[str, str]:
+    """The speaker phrase (``_WHO``) and the definition of its token (``_WHO_DEF``)."""
     roles = _alt(lang.roles for lang in LANGS if lang.code != "zh")
     bodies = _alt(lang.bodies for lang in LANGS if lang.code != "zh")
     conn = _alt(lang.connectors for lang in LANGS if lang.connectors)
     # A token of a speaker phrase: a capitalised word (with a possessive), a role or body word
-    # (any case), or a connector between them.
+    # (any case), or a connector between them. The token is written once, as a group the phrase
+    # calls twice: its ~3,800 characters of role and body words are most of what compiling a
+    # speaker pattern costs (the regex module parses a pattern in Python, character by
+    # character), and a called group matches as the same text written in place would.
     tok = rf"(?:{_WORD}(?:[’']s)?{_APOS_SUFFIX}|(?i:{roles}|{bodies})(?!\w))"
-    return rf"(?:{tok}(?:\s+(?:(?:{conn})\s+)?{tok}){{0,6}})"
+    return rf"(?:(?&tok)(?:\s+(?:(?:{conn})\s+)?(?&tok)){{0,6}})", rf"(?(DEFINE)(?P<tok>{tok}))"
 
 
-_WHO = _phrase_words()
+_WHO, _WHO_DEF = _phrase_words()  # a pattern holding _WHO ends with _WHO_DEF (``_compile``)
 _ZH_WHO = r"[\p{Han}·]{1,16}?"
 
 
@@ -360,13 +364,32 @@ class _Starts:
 
 @dataclass(frozen=True)
 class _Rx:
+    """A speaker pattern, compiled the first time a text could hold a match of it.
+
+    ``needs`` are parts of the pattern (what stands before or after the speaker phrase) that
+    every match of it holds: a text one of them is not found in has no match, so the pattern is
+    neither compiled nor tried there. Most patterns carry the speaker phrase (every language's
+    role and body words) and cost ~10 ms of CPU each to compile; a process compiles only those
+    its texts can match (a quotation closed by an attribution needs a closing quote mark)."""
+
     kind: str  # "after" (closing a quote), "before" (opening one), "in" (reported), "next", "head"
-    rx: Any
+    pattern: str
     lang: str
     starts: _Starts | None = None  # the pattern opens with the speaker phrase: where it can start
+    needs: tuple[str, ...] = ()  # parts every match contains, each a pattern of its own
+
+    @cached_property
+    def rx(self) -> Any:
+        return _compile(self.pattern)
+
+    @cached_property
+    def _needed(self) -> tuple[Any, ...]:
+        return tuple(re.compile(n) for n in self.needs)
 
     def finditer(self, text: str) -> list[Any]:
         """``rx.finditer(text)``, trying only where the speaker phrase can start (``_Starts``)."""
+        if any(n.search(text) is None for n in self._needed):
+            return []
         cands = self.starts.positions(text) if self.starts is not None else None
         if cands is None:
             return list(self.rx.finditer(text))
@@ -382,6 +405,11 @@ class _Rx:
         return out
 
 
+def _compile(pattern: str) -> Any:
+    """``pattern`` compiled, with the speaker phrase's token defined when it calls it."""
+    return re.compile(pattern + _WHO_DEF if "(?&tok)" in pattern else pattern)
+
+
 @cache
 def _who_starts(*pronouns: str) -> _Starts:
     """Where ``_WHO`` or one of ``pronouns`` (alternations) can start."""
@@ -392,14 +420,13 @@ def _who_starts(*pronouns: str) -> _Starts:
 @lru_cache(maxsize=1)
 def _who_rx() -> _Rx:
     """The speaker phrase on its own (mentions of a role and a name)."""
-    return _Rx("who", re.compile(_WHO), "", _who_starts())
+    return _Rx("who", _WHO, "", _who_starts())
 
 
 @cache
 def _lang_patterns(code: str) -> tuple[_Rx, ...]:
-    """One language's patterns, compiled the first time a sentence holds one of its speech words:
-    each embeds the speaker phrase (every language's roles and bodies), so all nine languages
-    together cost about a second of CPU, which a process's first alert should not wait for."""
+    """One language's patterns, made the first time a sentence holds one of its speech words;
+    each compiles the first time a sentence could hold a match of it (``_Rx``)."""
     lang = BY_CODE[code]
     v = _verbs(lang)
     pron = rf"(?:{lang.pronouns})"
@@ -408,40 +435,41 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
         b = r"(?:^|(?<=[。！？；，、：”」】\s]))"
         who = rf"(?P<who>{_ZH_WHO})"
         return (
-            _Rx("before", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
-            _Rx("in", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
-            _Rx("in", re.compile(rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
+            _Rx("before", rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]", "zh"),
+            _Rx("in", rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})", "zh"),
+            _Rx("in", rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)", "zh"),
         )
     out: list[_Rx] = []
     who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
     starts = _who_starts(lang.pronouns)
+
+    def rx(kind: str, head: str, who: str, tail: str, starts: _Starts | None = None) -> _Rx:
+        """The pattern ``head who tail``: head and tail (when given) are its needs."""
+        return _Rx(kind, head + who + tail, code, starts, tuple(x for x in (head, tail) if x))
+
     # Quotation closed by the attribution: «...», — заявил Токаев / "...", Tokayev said.
-    out.append(_Rx("after", re.compile(
-        rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+{who}"), code))
-    out.append(_Rx("after", re.compile(
-        rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{who}\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"),
-        code))
+    out.append(rx("after", rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+", who, ""))
+    out.append(rx("after", rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?", who,
+                  rf"\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"))
     # Quotation opened by it: Tokajew sagte: „...
-    out.append(_Rx("before", re.compile(
-        rf"{who}\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]"), code, starts))
+    out.append(rx("before", "", who,
+                  rf"\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]", starts))
     # Reported speech in the sentence.
-    out.append(_Rx("in", re.compile(rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
-                                    rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)"),
-                   code, starts))
-    out.append(_Rx("in", re.compile(rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
-                                    rf"(?:\s+\w+){{0,2}}?\s+(?P<who>{_WHO})"), code))
+    out.append(rx("in", "", who, rf"\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
+                                 rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)", starts))
+    out.append(rx("in", rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}(?:\s+\w+){{0,2}}?\s+",
+                  rf"(?P<who>{_WHO})", ""))
     if lang.according:
-        out.append(_Rx("in", re.compile(rf"(?<!\w)(?i:{lang.according})\s+{who}"), code))
+        out.append(rx("in", rf"(?<!\w)(?i:{lang.according})\s+", who, ""))
     if lang.according_after:
-        out.append(_Rx("in", re.compile(rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))(?i:{lang.according_after})"),
-                       code, _who_starts(lang.pronouns, "оның|олардың")))
+        out.append(rx("in", "", rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))", rf"(?i:{lang.according_after})",
+                      _who_starts(lang.pronouns, "оның|олардың")))
     if lang.verb_final:
         # Subject first, speech verb last: "Tokayev, ... belirtti." / "Тоқаев ... мәлімдеді."
-        out.append(_Rx("final", re.compile(rf"^\W*(?P<who>{_WHO})[\s,][^.!?]*?(?<!\w){ci}\W*$"), code))
+        out.append(rx("final", "", rf"^\W*(?P<who>{_WHO})", rf"[\s,][^.!?]*?(?<!\w){ci}\W*$"))
     if lang.lead_in:
         lead = lang.lead_in.replace("{verbs}", lang.verbs)
-        out.append(_Rx("next", re.compile(rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)(?P<who>{_WHO})"),
-                       code))
+        out.append(rx("next", rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)", rf"(?P<who>{_WHO})", ""))
     return tuple(out)
 
 
@@ -450,12 +478,12 @@ def _shared_patterns() -> tuple[_Rx, ...]:
     """The patterns after the languages' own, in this order: Chinese headlines (no verb, so
     ungated), French inversion, headline conventions."""
     return (
-        _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), ""),
+        _Rx("head", r"^(?P<who>[\p{Han}·]{2,16})[：:]", ""),
         # French inversion after a quotation: « ... », a-t-il déclaré / déclare-t-elle.
-        _Rx("after", re.compile(rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)"), "fr"),
+        _Rx("after", rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)", "fr"),
         # Headlines (and interview-style body sentences): "Name: statement", "statement — Name".
-        _Rx("head", re.compile(rf"^\W*(?P<who>{_WHO})\s?:\s"), ""),
-        _Rx("tail", re.compile(rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$"), ""),
+        _Rx("head", rf"^\W*(?P<who>{_WHO})\s?:\s", "", needs=(r"\s?:\s",)),
+        _Rx("tail", rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$", "", needs=(rf"\s{_DASH}\s+",)),
     )
 
 
