@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from datetime import UTC, datetime
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
 @click.pass_context
 def run(ctx: click.Context, once: bool, everything: bool) -> None:
     """Run the daemon (or one cycle with --once)."""
+    import asyncio
+
     config = load_config_or_exit(ctx)
     if everything and not once:
         raise click.UsageError("--all goes with --once")
