@@ -288,9 +288,12 @@ def ingest_cost() -> dict[str, Any]:
             "every": hashlib.sha256(repr(every).encode()).hexdigest()[:12]}
 
 
-def _run(args: list[str], pythonpath: str | None = None) -> Any:
-    """This script's JSON output in a fresh process (the code under ``pythonpath`` first)."""
+def _run(args: list[str], pythonpath: str | None = None, cache: str | None = None) -> Any:
+    """This script's JSON output in a fresh process (the code under ``pythonpath`` first, with
+    ``cache`` as its ``$MONITOR_CACHE_DIR``)."""
     env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else dict(os.environ)
+    if cache:
+        env["MONITOR_CACHE_DIR"] = cache
     out = subprocess.run([sys.executable, __file__, "--json", "--no-baseline", *args], env=env,
                          capture_output=True, text=True, cwd=pythonpath or ROOT)
     if out.returncode:
@@ -350,13 +353,18 @@ def main() -> int:
     now_first = {lang: _run(["--first-match", lang]) for lang in first_langs}
     base_ingest = base_first.pop("ingest", None)
     now_ingest = None if args.no_ingest else _run(["--ingest-cost"])
-    compare = str(args.compare.resolve()) if args.compare else None
+    compare = str(args.compare.resolve()) if args.compare else None  # before/after in one run
     comp_ingest = _run(["--ingest-cost"], compare) if compare and not args.no_ingest else None
-    colds: dict[str, list[dict[str, float]]] = {"now": [], "compare": []}
-    for _ in range(0 if args.no_cold else args.runs):  # interleaved: both see the same load
-        colds["now"].append(_run(["--cold"]))
-        if compare:
-            colds["compare"].append(_run(["--cold"], compare))
+    colds: dict[str, list[dict[str, float]]] = {"now, cache kept": [], "now, empty cache": [], "compare": []}
+    with tempfile.TemporaryDirectory() as kept:
+        if not args.no_cold:
+            _run(["--cold"], cache=kept)  # fills the cache the "kept" rows load from
+        for _ in range(0 if args.no_cold else args.runs):  # interleaved: all see the same load
+            colds["now, cache kept"].append(_run(["--cold"], cache=kept))
+            with tempfile.TemporaryDirectory() as empty:
+                colds["now, empty cache"].append(_run(["--cold"], cache=empty))
+            if compare:
+                colds["compare"].append(_run(["--cold"], compare))
     print(f"speaker and quote accuracy per language ({len(recs)} reports; baseline {args.baseline})")
     print(f"{'lang':<5} {'n':>3}  {'speaker base':>12} {'speaker now':>11}  {'quote base':>10} {'quote now':>9}")
     ok = True
@@ -414,8 +422,10 @@ def main() -> int:
                   f"same statements and speakers: {same_st}; same speaker of all {now_ingest['sentences']} "
                   f"sentences: {same_all}")
             ok &= same_st == "yes" and same_all == "yes"
-    if colds["now"]:
-        _print_cold(colds, compare)
+    if colds["now, cache kept"]:
+        _print_cold(colds)
+    if compare:
+        print(f"compare = {compare}")
     return 0 if ok else 1
 
 
@@ -424,21 +434,20 @@ def _spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):.0f} ({min(xs):.0f}..{max(xs):.0f})"
 
 
-def _print_cold(colds: dict[str, list[dict[str, float]]], compare: str | None) -> None:
-    now = colds["now"]
-    print(f"\ncold: a fresh process's first match of one report in each of {int(now[0]['langs'])} "
-          f"languages, then the same again (CPU ms, all languages; {len(now)} processes each: median "
-          f"(min..max)); load average {os.getloadavg()[0]:.1f}")
-    print(f"{'code':<8} {'first':>16} {'again':>16} {'one-off':>16}")
-    rows = [("now", now)] + ([("compare", colds["compare"])] if compare else [])
+def _print_cold(colds: dict[str, list[dict[str, float]]]) -> None:
+    """The cold rows: "cache kept" loads the compiled speaker patterns an earlier process left in
+    ``$MONITOR_CACHE_DIR``, "empty cache" compiles them (a machine's first process)."""
+    rows = [(name, runs) for name, runs in colds.items() if runs]
+    print(f"\ncold: a fresh process's first match of one report in each of {int(rows[0][1][0]['langs'])} "
+          f"languages, then the same again (CPU ms, all languages; {len(rows[0][1])} processes each: "
+          f"median (min..max)); load average {os.getloadavg()[0]:.1f}")
+    print(f"{'code':<17} {'first':>16} {'again':>16} {'one-off':>16} {'one-off/compare':>16}")
+    med = {name: statistics.median(r["first"] - r["again"] for r in runs) for name, runs in rows}
     for name, runs in rows:
         cells = [_spread([r[k] for r in runs]) for k in ("first", "again")]
         cells.append(_spread([r["first"] - r["again"] for r in runs]))
-        print(f"{name:<8} " + " ".join(f"{c:>16}" for c in cells))
-    if compare:
-        med = {n: statistics.median(r["first"] - r["again"] for r in runs) for n, runs in rows}
-        print(f"one-off now/compare {med['now'] / med['compare']:.2f}x   (compare = {compare})")
-
+        cells.append(f"{med[name] / med['compare']:.2f}x" if "compare" in med else "-")
+        print(f"{name:<17} " + " ".join(f"{c:>16}" for c in cells))
 
 if __name__ == "__main__":
     sys.exit(main())

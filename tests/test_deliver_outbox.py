@@ -9,9 +9,10 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, event, text, update
 from sqlmodel import col, select
 
 from monitor.alerts import enqueue_notice
@@ -218,4 +219,30 @@ def test_only_the_outbox_bookkeeping_commits_without_waiting_for_the_flush(pg_ur
         assert {setting(a), setting(b), setting(c)} == {"on"}
     with w._ledger() as conn:  # the bookkeeping connection itself does not wait
         assert conn is not None and setting(conn) == "off"
+    engine.dispose()
+
+
+def test_a_claim_reads_its_channels_open_deliveries_from_their_index(tmp_path: Path) -> None:
+    """SQLite: a claim reads the first open deliveries of its channel from ``ix_delivery_open``
+    instead of sorting every due row of the backlog (its cost then grew with the backlog). SQLite
+    uses a partial index only when the query repeats the index's condition word for word, so a
+    change on either side would silently undo it; PostgreSQL's planner chooses by cost."""
+    engine = store(f"sqlite:///{tmp_path / 'm.db'}")
+    add_alerts(engine, 5, ("hook", "mail"))
+    claims: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("UPDATE delivery SET status"):
+            claims.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    with session_scope(engine) as s:
+        assert claim_next(s, "me", datetime.now(UTC), 60, channel="hook") is not None
+    event.remove(engine, "before_cursor_execute", keep)
+    (statement, parameters), = claims
+    with engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    assert any("USING INDEX ix_delivery_open (channel=?)" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
     engine.dispose()

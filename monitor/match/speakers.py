@@ -28,6 +28,11 @@ normalised form ``Tokayev — President of Kazakhstan``.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import pickle
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
@@ -384,7 +389,7 @@ class _Rx:
 
     @cached_property
     def _needed(self) -> tuple[Any, ...]:
-        return tuple(re.compile(n) for n in self.needs)
+        return tuple(_cached(n) for n in self.needs)
 
     def finditer(self, text: str) -> list[Any]:
         """``rx.finditer(text)``, trying only where the speaker phrase can start (``_Starts``)."""
@@ -406,8 +411,50 @@ class _Rx:
 
 
 def _compile(pattern: str) -> Any:
-    """``pattern`` compiled, with the speaker phrase's token defined when it calls it."""
-    return re.compile(pattern + _WHO_DEF if "(?&tok)" in pattern else pattern)
+    """``pattern`` compiled (``_cached``), with the speaker phrase's token defined when it calls it."""
+    return _cached(pattern + _WHO_DEF if "(?&tok)" in pattern else pattern)
+
+
+class _PatternOnly(pickle.Unpickler):
+    """Unpickles a compiled pattern and nothing else: a cache file cannot make it run other code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("regex._regex", "compile"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"not a compiled pattern: {module}.{name}")
+
+
+def _cached(source: str) -> Any:
+    """``re.compile(source)``, compiled once per machine: kept in ``cache_dir()``.
+
+    The regex module parses a pattern in Python, character by character: ~10 ms of CPU for one
+    holding the speaker phrase (3-7 of them for each language a process meets, on the ingest
+    thread), 2-8 ms for one holding a language's speech verbs or every language's roles. A pickled pattern holds the regex module's compiled code, and unpickling it (~0.3 ms)
+    hands that code to its C part without parsing. Files are named by the regex module's version
+    (the code's format) and the pattern's hash; an unreadable or foreign file is compiled over,
+    an unwritable directory only costs the compile."""
+    from monitor.util import cache_dir
+
+    path = cache_dir() / f"speakers-regex-{re.__version__}" / f"{hashlib.sha256(source.encode()).hexdigest()[:32]}.pickle"
+    try:
+        with path.open("rb") as f:
+            rx = _PatternOnly(f).load()
+        if isinstance(rx, re.Pattern) and rx.pattern == source:
+            return rx
+    except Exception:  # noqa: BLE001 - missing, partly written by a crash, another version: compiled anew
+        pass
+    rx = re.compile(source)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(rx, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)  # whole or not there: another process may read it meanwhile
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    return rx
 
 
 @cache
@@ -498,7 +545,7 @@ def _patterns(present: Iterable[str]) -> list[_Rx]:
 # --- classifying a phrase -------------------------------------------------------------------
 
 def _fullmatch_any(field: str) -> Any:
-    return re.compile(rf"(?i:{_alt(getattr(lang, field) for lang in LANGS)})")
+    return _cached(rf"(?i:{_alt(getattr(lang, field) for lang in LANGS)})")
 
 
 _ROLE = _fullmatch_any("roles")
@@ -521,7 +568,7 @@ def _countries() -> frozenset[str]:
     from babel import Locale
 
     from monitor.match.query import inflections
-    names: set[str] = set()
+    forms: set[str] = set()  # folded once each: many names are spelt alike in several languages
     for lang in LANGS:
         try:
             terr = Locale.parse(lang.code).territories
@@ -529,8 +576,8 @@ def _countries() -> frozenset[str]:
             continue
         for code, name in terr.items():
             if code.isalpha() and len(name.split()) == 1:
-                names.update(fold(f) for f in inflections(name))
-    return frozenset(names)
+                forms.update(inflections(name))
+    return frozenset(map(fold, forms))
 
 
 def _is_country(word: str) -> bool:
@@ -745,11 +792,11 @@ def _gates() -> dict[str, Any]:
     out = {}
     for lang in LANGS:
         if lang.code == "zh":
-            out[lang.code] = re.compile(_alt([lang.verbs, lang.according]))
+            out[lang.code] = _cached(_alt([lang.verbs, lang.according]))
             continue
         attached = _alt([lang.according_after.strip("\\s+"), "-t-il|-t-elle" if lang.code == "fr" else ""])
         starts_word = _alt([lang.verbs, lang.according])
-        out[lang.code] = re.compile(rf"(?i:(?<!\w)(?:{starts_word})" + (f"|{attached})" if attached else ")"))
+        out[lang.code] = _cached(rf"(?i:(?<!\w)(?:{starts_word})" + (f"|{attached})" if attached else ")"))
     return out
 
 
