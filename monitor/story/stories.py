@@ -19,8 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, TextualSelect, and_, bindparam, delete, func, text, update
-from sqlalchemy import select as core_select
+from sqlalchemy import JSON, DateTime, TextualSelect, bindparam, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
@@ -29,7 +28,6 @@ from monitor.store.models import (
     Article,
     DedupBand,
     Feedback,
-    Source,
     Story,
     StoryAlert,
     StoryApart,
@@ -38,6 +36,7 @@ from monitor.store.models import (
 )
 from monitor.story.events import Report, Signature, Verdict, decide, signature
 from monitor.story.near import Fingerprint, band_keys, minhash, shingles, tokens, verify
+from monitor.story.reported import reported_by
 
 log = logging.getLogger(__name__)
 
@@ -456,14 +455,9 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
 
 @lru_cache(maxsize=1)
 def _reported_by_statement() -> Any:
-    """Other sources' articles of the same story, in one query built once: it runs for every
-    alert delivered (issue 15). No story (NULL) joins nothing."""
-    art, src = Article.__table__, Source.__table__  # type: ignore[attr-defined]
-    this = art.alias("this")
-    return (core_select(src.c.name, art.c.language)
-            .select_from(art.join(src, src.c.id == art.c.source_id)
-                         .join(this, and_(this.c.story_id == art.c.story_id, this.c.source_id != art.c.source_id)))
-            .where(this.c.id == bindparam("article_id")).order_by(art.c.id))
+    """Other sources' articles of the same story (``monitor.story.reported``), in one query built
+    once: it runs for every alert delivered (issue 15)."""
+    return reported_by(bindparam("article_id"))
 
 
 def also_reported_by(session: Session, article_id: int) -> list[str]:
