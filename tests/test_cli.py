@@ -139,9 +139,10 @@ def test_a_poll_goes_out_before_the_ingest_stages_are_imported(tmp_path: Path, s
             f"print([m for m in (*{heavy!r}, 'feedparser', 'bs4', 'lxml', 'monitor.parse.feed', 'jinja2') if m in sys.modules])\n"
             f"from monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
-            f"print([m for m in {heavy!r} if m in sys.modules])")
+            f"print([m for m in {heavy!r} if m in sys.modules])\n"
+            "import gc\nprint('gc on', gc.isenabled())")  # off during start-up only
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert res.stdout.strip().splitlines() == ["[]", "exit 0", "[]"], res.stdout + res.stderr
+    assert res.stdout.strip().splitlines() == ["[]", "exit 0", "[]", "gc on True"], res.stdout + res.stderr
     assert [r.path for r in site.requests] == ["/feed.xml"], res.stderr
 
 
