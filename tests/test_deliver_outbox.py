@@ -17,12 +17,13 @@ from sqlmodel import col, select
 
 from monitor.alerts import enqueue_notice
 from monitor.alerts.outbox import claim_next
+from monitor.alerts.payload import MatchPayload
 from monitor.alerts.render import AlertMessage
 from monitor.cli import cli
 from monitor.deliver.base import build_channel
 from monitor.deliver.channels.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
-from monitor.store import Delivery, session_scope
+from monitor.store import Article, Delivery, session_scope
 from tests.deliver_helpers import add_alerts, statuses, store
 from tests.harness import run_monitor
 from tests.servers import Page, Request, Site
@@ -245,4 +246,37 @@ def test_a_claim_reads_its_channels_open_deliveries_from_their_index(tmp_path: P
     assert any("USING INDEX ix_delivery_open (channel=?)" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
     assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
+    engine.dispose()
+
+
+def test_also_reported_by_is_the_same_whether_the_claim_reads_it_or_not(database_url: str) -> None:
+    """On PostgreSQL the claim reads the story's other outlets itself (one JSON array, a round
+    trip less per delivery); elsewhere the worker asks ``stories.also_reported_by``. Both come
+    from one query (``monitor.story.reported``) and must say the same for every alert: an outlet
+    listed once with the languages of its reports, first-seen order, the alert's own outlet never."""
+    from monitor.story.stories import also_reported_by
+
+    engine = store(database_url)
+    ids: list[int] = []
+    for outlet in ("Wire", "Pravda", "Wire", "Kazinform", "Pravda"):
+        ids += add_alerts(engine, 1, ("hook",), outlet=outlet, first=len(ids), story=7)
+    ids += add_alerts(engine, 1, ("hook",), outlet="Alone", first=len(ids))  # no story
+    with session_scope(engine) as s:
+        for aid, lang in zip(ids, ("en", "ru", "kk", None, "ru", "en"), strict=True):
+            s.execute(update(Article).where(col(Article.id) == aid).values(language=lang))
+    delivered: dict[int, tuple[str, ...]] = {}
+
+    class Probe:
+        name, type, threads, timeout = "hook", "webhook", False, 5.0
+        templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
+
+        async def send(self, msg: AlertMessage) -> None:
+            assert isinstance(msg.payload, MatchPayload) and msg.payload.article_id is not None
+            delivered[msg.payload.article_id] = msg.also_reported_by
+
+    assert asyncio.run(Deliverer(engine, {"hook": Probe()}).run()).sent == len(ids)
+    with session_scope(engine) as s:
+        assert delivered == {aid: tuple(also_reported_by(s, aid)) for aid in ids}
+    assert delivered[ids[3]] == ("Wire (en, kk)", "Pravda (ru)")
+    assert delivered[ids[0]] == ("Pravda (ru)", "Kazinform") and delivered[ids[5]] == ()
     engine.dispose()

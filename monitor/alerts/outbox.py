@@ -165,20 +165,15 @@ _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
 def _reported_by(t: Table) -> Any:
-    """PostgreSQL: the rows of ``stories.also_reported_by`` for the claimed delivery's alert, as
-    one JSON array read by the claim itself (a round trip less per delivery)."""
-    from sqlalchemy.dialects.postgresql import aggregate_order_by
+    """PostgreSQL: ``stories.also_reported_by``'s rows for the claimed delivery's alert, as one
+    JSON array read by the claim itself (a round trip less per delivery); the same query
+    (``monitor.story.reported``) in its JSON shape."""
+    from monitor.story.reported import reported_by
 
     a, m = Alert.__table__, Match.__table__  # type: ignore[attr-defined]
-    art, src = Article.__table__, Source.__table__  # type: ignore[attr-defined]
-    this = art.alias("this")
     article = (core_select(m.c.article_id).select_from(m.join(a, a.c.match_id == m.c.id))
                .where(a.c.id == t.c.alert_id).correlate(t).scalar_subquery())
-    rows = func.json_agg(aggregate_order_by(func.json_build_array(src.c.name, art.c.language), art.c.id))
-    return (core_select(func.coalesce(rows, func.json_build_array())).select_from(
-        art.join(src, src.c.id == art.c.source_id)
-        .join(this, and_(this.c.story_id == art.c.story_id, this.c.source_id != art.c.source_id)))
-        .where(this.c.id == article).scalar_subquery().label("reported_by"))
+    return reported_by(article, as_json=True).scalar_subquery().label("reported_by")
 
 
 def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ...] | None = None,
