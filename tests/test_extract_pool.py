@@ -125,3 +125,21 @@ def test_a_worker_gives_back_jusText_stop_words_after_the_page() -> None:
     got = extract_pool._extract_page(html, "https://news.example/a", None, None)  # as a worker runs it
     assert got == expected
     assert trafilatura.external.JT_STOPLIST is None
+
+
+def test_the_process_handing_out_pages_never_loads_the_extractor() -> None:
+    """The daemon's own process stores what the workers extract: it holds no copy of the
+    extractor (lxml's HTML tools, trafilatura's helpers, the language model) for that."""
+    import subprocess
+    import sys
+
+    html, url = _page()
+    script = (
+        "import asyncio, json, sys\n"
+        "from monitor.extract import pool\n"
+        "got = asyncio.run(pool.extract(sys.stdin.buffer.read(), sys.argv[1], 'text/html; charset=utf-8'))\n"
+        "pool.shutdown()\n"
+        "print(json.dumps([type(got).__name__, sorted(m for m in ('monitor.extract.article', 'lxml.html', "
+        "'trafilatura', 'py3langid') if m in sys.modules)]))\n")
+    out = subprocess.run([sys.executable, "-c", script, url], input=html, capture_output=True, check=True, timeout=120)
+    assert json.loads(out.stdout.decode().strip().splitlines()[-1]) == ["Extracted", []]
