@@ -210,6 +210,10 @@ def _word_seq(raw: str, q: str, col: int) -> Seq:
 
 
 def _word_matchers_uncached(raw: str, q: str, col: int, inflect: bool) -> list[W]:
+    if raw.isascii() and raw.isalnum() and not inflect:
+        # Most query words: one ASCII word, its own accent-stripped form, folded by lower().
+        f = raw.lower()
+        return [W("exact", stem=f, forms=frozenset({f}))]
     if raw.startswith("!"):
         parts = query_words(raw[1:])
         if not parts or any(ch in raw for ch in "*?"):
