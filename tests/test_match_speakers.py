@@ -356,3 +356,39 @@ def test_speaker_patterns_tried_only_where_a_phrase_can_start_find_what_the_engi
     for p in pats:
         want = [(m.span(), m.groupdict()) for m in p.rx.finditer(text)]
         assert [(m.span(), m.groupdict()) for m in p.finditer(text)] == want, (p.kind, p.lang)
+
+
+def test_speaker_patterns_kept_compiled_on_disk_find_what_a_fresh_compile_finds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process loads the speaker patterns an earlier one compiled (``$MONITOR_CACHE_DIR``):
+    the same matches; a damaged or foreign file is compiled over; an unwritable cache only costs
+    the compile."""
+    import pickle
+
+    from monitor.match import speakers
+
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path))
+    text = ("«Мы готовы», — заявил Министр иностранных дел Казахстана Мурат Нуртлеу. "
+            "The minister Aigerim Sadykova said it. «Мы готовы», — сказал президент Токаев.")
+    sources = [p.pattern + speakers._WHO_DEF for code in ("en", "ru") for p in speakers._lang_patterns(code)
+               if "(?&tok)" in p.pattern]
+    fresh = [speakers._cached(s) for s in sources]
+    want = [[(m.span(), m.groupdict()) for m in rx.finditer(text)] for rx in fresh]
+    assert sum(map(len, want)) >= 3
+    files = sorted(tmp_path.rglob("*.pickle"))
+    assert len(files) == len(sources)
+    files[0].write_bytes(files[0].read_bytes()[:200])  # cut short (a crash while writing)
+    files[1].write_bytes(pickle.dumps(print))  # not a pattern: never loaded
+    for _ in range(2):  # loaded, and the two bad files compiled over; then all loaded
+        loaded = [speakers._cached(s) for s in sources]
+        assert [[(m.span(), m.groupdict()) for m in rx.finditer(text)] for rx in loaded] == want
+    assert len(sorted(tmp_path.rglob("*"))) == len(sources) + 1  # the files and their folder
+    for path in files:
+        with path.open("rb") as f:
+            assert speakers._PatternOnly(f).load().pattern in sources
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(blocker / "cache"))
+    rx = speakers._cached(sources[0])
+    assert [(m.span(), m.groupdict()) for m in rx.finditer(text)] == want[0]

@@ -24,14 +24,22 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Table, and_, bindparam, func, or_, true, update
+from sqlalchemy import DateTime, Table, and_, bindparam, func, literal_column, or_, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from monitor.alerts.payload import MatchPayload, NoticePayload, StatementPayload, dump_payload
 from monitor.match import RuleMatch
-from monitor.store.models import Alert, Article, Delivery, Match, Source, installation_id
+from monitor.store.models import (
+    OPEN_DELIVERY_STATUSES,
+    Alert,
+    Article,
+    Delivery,
+    Match,
+    Source,
+    installation_id,
+)
 
 if TYPE_CHECKING:  # the gate (speaker patterns, stories, NumPy) is not needed to deliver
     from monitor.alerts.gate import Verdict
@@ -157,20 +165,15 @@ _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
 def _reported_by(t: Table) -> Any:
-    """PostgreSQL: the rows of ``stories.also_reported_by`` for the claimed delivery's alert, as
-    one JSON array read by the claim itself (a round trip less per delivery)."""
-    from sqlalchemy.dialects.postgresql import aggregate_order_by
+    """PostgreSQL: ``stories.also_reported_by``'s rows for the claimed delivery's alert, as one
+    JSON array read by the claim itself (a round trip less per delivery); the same query
+    (``monitor.story.reported``) in its JSON shape."""
+    from monitor.story.reported import reported_by
 
     a, m = Alert.__table__, Match.__table__  # type: ignore[attr-defined]
-    art, src = Article.__table__, Source.__table__  # type: ignore[attr-defined]
-    this = art.alias("this")
     article = (core_select(m.c.article_id).select_from(m.join(a, a.c.match_id == m.c.id))
                .where(a.c.id == t.c.alert_id).correlate(t).scalar_subquery())
-    rows = func.json_agg(aggregate_order_by(func.json_build_array(src.c.name, art.c.language), art.c.id))
-    return (core_select(func.coalesce(rows, func.json_build_array())).select_from(
-        art.join(src, src.c.id == art.c.source_id)
-        .join(this, and_(this.c.story_id == art.c.story_id, this.c.source_id != art.c.source_id)))
-        .where(this.c.id == article).scalar_subquery().label("reported_by"))
+    return reported_by(article, as_json=True).scalar_subquery().label("reported_by")
 
 
 def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ...] | None = None,
@@ -187,7 +190,10 @@ def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ..
         due = or_(and_(t.c.status.in_(["pending", "failed"]),
                        or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now)),
                   and_(t.c.status == "sending", t.c.lease_expires_at < now))
-        sub = core_select(t.c.id).where(due)
+        # ``due`` implies the delivery is open; said again in the partial index's own words
+        # (literal values, not parameters), SQLite reads the channel's open deliveries in id
+        # order from ``ix_delivery_open`` instead of sorting every due row for each claim.
+        sub = core_select(t.c.id).where(due, t.c.status.in_([literal_column(f"'{s}'") for s in OPEN_DELIVERY_STATUSES]))
         if by_channel:
             sub = sub.where(t.c.channel == bindparam("b_channel"))
         if excluding:
@@ -198,7 +204,9 @@ def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ..
         a = Alert.__table__  # type: ignore[attr-defined]
         alert = [core_select(a.c[name]).where(a.c.id == t.c.alert_id).scalar_subquery().label(f"alert_{name}")
                  for name in ("kind", "rule", "payload", "created_at")]
-        stmt = (update(t).where(t.c.id.in_(sub.scalar_subquery()), due)
+        # ``id = (...)``, not ``id IN (...)``: with IN, SQLite's planner searched the outer
+        # ``due`` through ix_delivery_due (every due row again) instead of the one id.
+        stmt = (update(t).where(t.c.id == sub.scalar_subquery(), due)
                 .values(status="sending", lease_owner=bindparam("owner"), lease_expires_at=bindparam("until"))
                 .returning(t.c.id, t.c.key, t.c.alert_id, t.c.channel, t.c.attempts, t.c.created_at, *alert,
                            *([_reported_by(t)] if reported_by else [])))

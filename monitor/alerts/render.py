@@ -10,7 +10,6 @@ crash at 3 a.m.
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import logging
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
+from monitor.alerts.marks import KINDS, PARTS, TEMPLATE_KEYS, marked, stable_id
 from monitor.alerts.payload import (
     DigestItem,
     DigestPayload,
@@ -34,30 +34,6 @@ from monitor.util import iso_with_offset
 
 log = logging.getLogger(__name__)
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
-KINDS = ("alert", "notice", "digest")
-PARTS = ("subject", "text", "html")
-# Channel keys that override a default template: "subject", "text", "html" for alerts;
-# "digest_subject", ... and "notice_subject", ... for the other kinds.
-TEMPLATE_KEYS = {p for p in PARTS} | {f"{k}_{p}" for k in ("digest", "notice") for p in PARTS}
-
-
-def stable_id(key: str) -> str:
-    """An opaque, stable id for a delivery key: safe in headers, URLs and Message-IDs."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-
-
-def marked(text: str, spans: Any, open_: str, close: str, escape: Any = None) -> str:
-    """``text`` with each highlighted span wrapped in open_/close (overlaps are skipped)."""
-    esc = escape or (lambda s: s)
-    out, pos = [], 0
-    for start, end in sorted((int(a), int(b)) for a, b in spans or []):
-        if start < pos:
-            continue
-        out.append(esc(text[pos:start]))
-        out.append(open_ + esc(text[start:end]) + close)
-        pos = end
-    out.append(esc(text[pos:]))
-    return "".join(out)
 
 
 def _statement(s: StatementPayload) -> dict[str, Any]:

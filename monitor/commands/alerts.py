@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,6 +126,8 @@ def alerts_retry(ctx: click.Context, delivery_id: int | None, dead: bool) -> Non
 @click.pass_context
 def test_channel(ctx: click.Context, name: str) -> None:
     """Send a test message through channel NAME and report whether it was accepted."""
+    import asyncio
+
     from monitor.alerts.payload import NoticePayload
     from monitor.alerts.render import AlertMessage
     from monitor.deliver import DeliveryError, build_channel

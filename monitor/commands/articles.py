@@ -6,7 +6,6 @@ did; a URL is fetched through the daemon's fetcher with the config's fetch setti
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,6 +210,8 @@ def _settings(ctx: click.Context) -> tuple[FetchSettings, str]:
 
 
 async def _fetch(urls: list[str], settings: FetchSettings, contact: str, allow_private: bool = False) -> dict[str, Any]:
+    import asyncio
+
     from monitor.fetch import Fetcher, FetchError
     from monitor.util import HTML_ACCEPT
 
@@ -229,6 +230,8 @@ def extract_inputs(inputs: list[str], settings: FetchSettings, contact: str = ""
                    allow_private: bool = False) -> list[dict[str, Any]]:
     """One result per input, in order, all with the same keys; a failed input has ``error`` set
     and empty fields."""
+    import asyncio
+
     from monitor.extract import extract_article
     from monitor.parse.urls import canonical_url, preferred_url
 

@@ -6,7 +6,6 @@ nothing, so a rule can be tried on an article or on the stored history before it
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -116,6 +115,8 @@ def _read_inputs(inputs: tuple[str, ...], config: Config | None,
     urls = [i for i in inputs if i.startswith(("http://", "https://"))]
     fetched: dict[str, bytes | str] = {}
     if urls:
+        import asyncio
+
         fetched = asyncio.run(_fetch_all(urls, config, allow_private))
     for item in inputs:
         try:

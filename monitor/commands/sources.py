@@ -3,7 +3,6 @@ sources) and ``monitor sources`` (each source's polling state)."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +59,8 @@ def add_source(ctx: click.Context, url: str, allow_private_networks: bool) -> No
     if config and (name := already(url)) is not None:
         click.echo(f"{config.path} already has {url} (source {name!r}): nothing to add", err=True)
         return
+    import asyncio
+
     try:
         text = asyncio.run(main())
     except (FetchError, ValueError) as exc:

@@ -16,8 +16,6 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
-
 from monitor.clean import redact, secret_set
 from monitor.config.registry import REGISTRY, Registry
 from monitor.config.schema import (
@@ -33,6 +31,7 @@ from monitor.config.schema import (
     RetentionSettings,
     RuleConfig,
     SourceConfig,
+    check_entry,
 )
 
 DEFAULT_CONFIG = "config.toml"
@@ -146,28 +145,18 @@ class _Load:
 
     def validate(self, cls: type[T], values: dict[str, Any], start: int | None, label: str,
                  name_durations: bool = True) -> T | None:
-        """``cls(**values)`` through pydantic; each error becomes a located problem."""
-        try:
-            return TypeAdapter(cls).validate_python(values)
-        except ValidationError as exc:
-            for err in exc.errors():
-                key = str(err["loc"][0]) if err["loc"] else ""
-                line = self.loc.key_line(start, key) if key else start
-                ctx = err.get("ctx") or {}
-                kind = err["type"]
-                if kind in ("extra_forbidden", "unexpected_keyword_argument"):
-                    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-                    self.add(line, label, f"unknown key {key!r}{did_you_mean(key, known)}")
-                elif kind == "missing":
-                    self.add(start, label, f"missing {key!r}")
-                elif kind == "value_error" and "error" in ctx:
-                    self.add(line, label, _keyed(key, str(ctx["error"]), name_durations))
-                elif kind == "literal_error":
-                    expected = str(ctx.get("expected", "")).replace(" or ", ", ")
-                    self.add(line, label, f"{key} must be one of {expected}, got {err['input']!r}")
-                else:
-                    self.add(line, label, f"{key}: {err['msg']}" if key else err["msg"])
-            return None
+        """``cls(**values)`` checked by the schema; each problem becomes a located one."""
+        entry, problems = check_entry(cls, values)
+        for kind, key, msg in problems:
+            line = self.loc.key_line(start, key) if key else start
+            if kind == "unknown":
+                known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+                self.add(line, label, f"unknown key {key!r}{did_you_mean(key, known)}")
+            elif kind == "missing":
+                self.add(start, label, f"missing {key!r}")
+            else:
+                self.add(line, label, _keyed(key, msg, name_durations))
+        return entry
 
     def check(self, checks: Iterable[Callable[[Mapping[str, Any]], list[str]]], opts: Mapping[str, Any],
               start: int | None, label: str) -> None:
@@ -263,7 +252,7 @@ class _Load:
             e = self.expand_entry(raw, line, label)
             stype = e.get("type", "feed")
             own = types[stype].keys if isinstance(stype, str) and stype in types else frozenset()
-            if types and stype not in types:
+            if types and isinstance(stype, str) and stype not in types:  # not a string: the schema says so
                 self.add(self.loc.key_line(line, "type"), label,
                          f"unknown type {stype!r} (known: {', '.join(types)})")
             # Keys of another type are unknown here: `links` belongs to type = "html".

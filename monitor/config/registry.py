@@ -31,9 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 OptionsCheck = Callable[[Mapping[str, Any]], list[str]]
 QueryCheck = Callable[[str, Mapping[str, Any]], "str | None"]
@@ -68,6 +69,8 @@ REGISTRY = Registry()
 
 
 def _model_check(model: type[BaseModel]) -> OptionsCheck:
+    from pydantic import ValidationError  # only a stage that registers a model pays for pydantic
+
     def check(opts: Mapping[str, Any]) -> list[str]:
         try:
             model.model_validate(dict(opts))

@@ -1,27 +1,31 @@
-"""Every setting of ``config.toml``, declared once: its type, default and meaning.
+"""Every setting of ``config.toml``, declared once: its type, default, check and meaning.
 
 The tables (``[monitor]``, ``[fetch]``, ...) and entries (``[[source]]``, ``[[rule]]``, ...) are
-pydantic dataclasses: frozen, constructible in code (tests, benches) and validated from TOML by
-``monitor.config.loader``, which turns pydantic's errors into ``file:line: entry: problem``.
-Validators raise ValueError with a message a user can act on; a message starting with "must" gets
-the key's name in front of it.
+frozen dataclasses, constructible in code (tests, benches) and validated from TOML by
+``monitor.config.loader``, which turns their problems into ``file:line: entry: problem``. Each
+field carries its check (``setting(default, check, meaning)``): a function that returns the value
+converted ("5m" -> 300.0) or raises ValueError with a message a user can act on; a message
+starting with "must" gets the key's name in front of it. The checks run at construction, so a
+table built in code is checked the same way as one read from the file.
+
+Why not pydantic models (they were, until issue 15): every check here is our own function
+already, and building the nine models' schemas cost more CPU at import (~35 ms, plus ~55 ms to
+import pydantic) than the rest of ``check-config`` except click; a command or the daemon's
+start-up waits for it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass as stdlib_dataclass
-from dataclasses import field as stdlib_field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-from pydantic import BeforeValidator, ConfigDict, Field, model_validator
-from pydantic.dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from monitor.util import parse_duration
 
-_STRICT = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+T = TypeVar("T")
+Check = Callable[[Any], Any]
 
 
 def _count(v: object) -> int:
@@ -51,10 +55,10 @@ def _opt_text(v: object) -> str | None:
 
 
 def _zone(v: object) -> str | None:
-    from zoneinfo import ZoneInfo
-
     if v is None:
         return None
+    from zoneinfo import ZoneInfo
+
     if isinstance(v, str) and v:
         try:
             ZoneInfo(v)
@@ -115,81 +119,154 @@ def _aliases(v: object) -> tuple[str, ...]:
     return tuple(v)
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Count = Annotated[int, BeforeValidator(_count)]
-Flag = Annotated[bool, BeforeValidator(_flag)]
-OptFlag = Annotated[bool | None, BeforeValidator(_opt_flag)]
-Text = Annotated[str, BeforeValidator(_text)]
-OptText = Annotated[str | None, BeforeValidator(_opt_text)]
+def _mapping(v: object) -> Mapping[str, Any]:
+    if not isinstance(v, Mapping):
+        raise ValueError(f"must be a table of keys, got {v!r}")
+    return v
+
+
+def _one_of(*choices: str) -> Check:
+    def check(v: object) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(map(repr, choices))}, got {v!r}")
+        return str(v)
+    return check
+
+
+def _duration(v: object) -> float:
+    return parse_duration(v)
+
 
 DAY = 86400.0
 
 
-def doc(text: str) -> Any:
-    """A setting's meaning, kept with its declaration (pydantic's field description)."""
-    return Field(description=text)
+def setting(default: T, check: Check, doc: str = "") -> T:
+    """A setting with a default: its check and its meaning (the text a user reads in the docs)."""
+    return field(default=default, metadata={"check": check, "doc": doc})
 
 
-@dataclass(frozen=True, config=_STRICT)
-class MonitorSettings:
+def needed(check: Check, doc: str = "") -> Any:
+    """A setting without a default (an entry without it is a problem: "missing 'url'")."""
+    return field(metadata={"check": check, "doc": doc})
+
+
+class Invalid(ValueError):
+    """The problems of one table or entry, as (key, message); key "" for the entry as a whole."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{k}: {m}" if k else m for k, m in problems))
+        self.problems = problems
+
+
+class _Checked:
+    """Base of the tables and entries: each field's check runs at construction, converting its
+    value in place; when every field passed, ``_whole`` checks them together."""
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, str]] = []
+        for f in fields(self):  # type: ignore[arg-type]
+            try:
+                object.__setattr__(self, f.name, f.metadata["check"](getattr(self, f.name)))
+            except ValueError as exc:
+                problems.append((f.name, str(exc)))
+        if not problems:
+            try:
+                self._whole()
+            except ValueError as exc:
+                problems.append(("", str(exc)))
+        if problems:
+            raise Invalid(problems)
+
+    def _whole(self) -> None:
+        """Checks of settings together, after each one's own (may adjust them)."""
+
+
+def check_entry(cls: type[T], values: Mapping[str, Any]) -> tuple[T | None, list[tuple[str, str, str]]]:
+    """``cls(**values)`` and every problem found on the way, as (kind, key, message): kind is
+    "missing", "unknown" or "invalid" (key "" for the entry as a whole). Every key is checked
+    (not only up to the first problem): a user fixing a config wants the whole list at once."""
+    problems: list[tuple[str, str, str]] = []
+    known = fields(cls)  # type: ignore[arg-type]
+    for f in known:
+        if f.name in values:
+            try:
+                f.metadata["check"](values[f.name])
+            except ValueError as exc:
+                problems.append(("invalid", f.name, str(exc)))
+        elif f.default is MISSING and f.default_factory is MISSING:
+            problems.append(("missing", f.name, ""))
+    names = {f.name for f in known}
+    problems.extend(("unknown", k, "") for k in values if k not in names)
+    if problems:
+        return None, problems
+    try:
+        return cls(**values), []
+    except Invalid as exc:
+        return None, [("invalid", k, m) for k, m in exc.problems]
+
+
+@dataclass(frozen=True)
+class MonitorSettings(_Checked):
     """``[monitor]``: the database, the operator, delivery and the daemon's own rhythm."""
 
-    database: Annotated[Text, doc("SQLAlchemy URL; a relative SQLite path is relative to the config file")] = "sqlite:///monitor.db"
-    contact: Annotated[Text, doc("mailto: or URL put into the User-Agent")] = ""
-    delivery_interval: Annotated[Duration, doc("how often pending deliveries are sent")] = 30.0
-    retry_delay: Annotated[Duration, doc("first retry of a failed delivery; doubles each attempt, capped at 1 h")] = 30.0
-    source_errors_to: Annotated[OptText, doc("channel told when a source breaks or recovers")] = None
-    delivery_max_attempts: Annotated[Count, doc("then the delivery is dead")] = 30
-    delivery_dead_after: Annotated[Duration, doc("or when it is this old")] = DAY
-    delivery_lease: Annotated[Duration, doc("a delivery claimed by an instance that died is taken over after this")] = 300.0
-    claim_interval: Annotated[Duration, doc("how often the daemon claims due sources")] = 1.0
-    lease: Annotated[Duration, doc("how long a source claim holds without renewal")] = 60.0
-    max_polls: Annotated[Count, doc("polls running at once per instance")] = 20
-    shutdown_deadline: Annotated[Duration, doc("how long a stop waits for work in flight")] = 30.0
-    alert_max_age: Annotated[Duration, doc(
+    database: str = setting("sqlite:///monitor.db", _text,
+                            "SQLAlchemy URL; a relative SQLite path is relative to the config file")
+    contact: str = setting("", _text, "mailto: or URL put into the User-Agent")
+    delivery_interval: float = setting(30.0, _duration, "how often pending deliveries are sent")
+    retry_delay: float = setting(30.0, _duration, "first retry of a failed delivery; doubles each attempt, capped at 1 h")
+    source_errors_to: str | None = setting(None, _opt_text, "channel told when a source breaks or recovers")
+    delivery_max_attempts: int = setting(30, _count, "then the delivery is dead")
+    delivery_dead_after: float = setting(DAY, _duration, "or when it is this old")
+    delivery_lease: float = setting(300.0, _duration,
+                                    "a delivery claimed by an instance that died is taken over after this")
+    claim_interval: float = setting(1.0, _duration, "how often the daemon claims due sources")
+    lease: float = setting(60.0, _duration, "how long a source claim holds without renewal")
+    max_polls: int = setting(20, _count, "polls running at once per instance")
+    shutdown_deadline: float = setting(30.0, _duration, "how long a stop waits for work in flight")
+    alert_max_age: float = setting(
+        2 * DAY, _duration,
         "older articles (by publication date, else first seen) are stored, grouped and searchable "
-        "but never alert: a new source's backlog does not flood the channels")] = 2 * DAY
+        "but never alert: a new source's backlog does not flood the channels")
 
 
-@dataclass(frozen=True, config=_STRICT)
-class FetchSettings:
+@dataclass(frozen=True)
+class FetchSettings(_Checked):
     """``[fetch]``: how pages and feeds are requested."""
 
-    allow_private_networks: Annotated[Flag, doc("loopback and private addresses are refused unless true")] = False
-    timeout: Annotated[Duration, doc("the whole request, headers to last byte")] = 60.0
-    connect_timeout: Annotated[Duration, doc("at most `timeout`")] = 10.0
-    read_timeout: Annotated[Duration, doc("silence between two reads; at most `timeout`")] = 20.0
-    max_bytes: Annotated[Count, doc("decoded bytes; larger responses are cut off with an error")] = 10 * 1024 * 1024
-    max_redirects: Count = 5
-    user_agent: Annotated[OptText, doc("default: monitor/VERSION (+project URL; contact)")] = None
-    per_host: Annotated[Count, doc("requests at once to one host")] = 2
-    concurrency: Annotated[Count, doc("requests at once in all")] = 20
+    allow_private_networks: bool = setting(False, _flag, "loopback and private addresses are refused unless true")
+    timeout: float = setting(60.0, _duration, "the whole request, headers to last byte")
+    connect_timeout: float = setting(10.0, _duration, "at most `timeout`")
+    read_timeout: float = setting(20.0, _duration, "silence between two reads; at most `timeout`")
+    max_bytes: int = setting(10 * 1024 * 1024, _count, "decoded bytes; larger responses are cut off with an error")
+    max_redirects: int = setting(5, _count)
+    user_agent: str | None = setting(None, _opt_text, "default: monitor/VERSION (+project URL; contact)")
+    per_host: int = setting(2, _count, "requests at once to one host")
+    concurrency: int = setting(20, _count, "requests at once in all")
     # Server hints (Cache-Control max-age, Expires, RSS <ttl>) may lengthen a source's interval,
     # clamped to [min_interval, max_interval]; they never shorten the interval the user set.
-    min_interval: Duration = 60.0
-    max_interval: Duration = 6 * 3600.0
-    max_backoff: Annotated[Duration, doc("cap of the exponential backoff after failures")] = 6 * 3600.0
-    broken_after: Annotated[Count, doc("consecutive failures before the 'source broken' notice")] = 5
-    robots: Annotated[Flag, doc("honour robots.txt for HTML listing and article pages")] = True
-    max_links_per_poll: Annotated[Count, doc(
+    min_interval: float = setting(60.0, _duration)
+    max_interval: float = setting(6 * 3600.0, _duration)
+    max_backoff: float = setting(6 * 3600.0, _duration, "cap of the exponential backoff after failures")
+    broken_after: int = setting(5, _count, "consecutive failures before the 'source broken' notice")
+    robots: bool = setting(True, _flag, "honour robots.txt for HTML listing and article pages")
+    max_links_per_poll: int = setting(
+        100, _count,
         "new article links fetched per poll of a listing page or sitemap; the rest are fetched by the "
-        "next polls, which come after at most min_interval and never send back validators")] = 100
+        "next polls, which come after at most min_interval and never send back validators")
 
-    @model_validator(mode="after")
-    def _within_total(self) -> FetchSettings:
+    def _whole(self) -> None:
         if self.min_interval > self.max_interval:
             raise ValueError("min_interval is longer than max_interval")
         # The connect and read timeouts are parts of the whole request: never longer than it.
         object.__setattr__(self, "connect_timeout", min(self.timeout, self.connect_timeout))
         object.__setattr__(self, "read_timeout", min(self.timeout, self.read_timeout))
-        return self
 
 
-@dataclass(frozen=True, config=_STRICT)
-class HttpSettings:
+@dataclass(frozen=True)
+class HttpSettings(_Checked):
     """``[http]``: the daemon's /healthz, /readyz and /metrics."""
 
-    listen: Annotated[str | None, BeforeValidator(_listen), doc('"host:port"; off when absent')] = None
+    listen: str | None = setting(None, _listen, '"host:port"; off when absent')
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -198,81 +275,80 @@ class HttpSettings:
         return host.strip("[]") or "127.0.0.1", int(port)
 
 
-@dataclass(frozen=True, config=_STRICT)
-class RetentionSettings:
+@dataclass(frozen=True)
+class RetentionSettings(_Checked):
     """``[retention]``: what is deleted when."""
 
-    articles: Annotated[Duration, doc("articles without a match are deleted after this")] = 30 * DAY
-    alerts: Annotated[Duration, doc("matches, alerts, deliveries (and their articles) after this")] = 365 * DAY
-    interval: Annotated[Duration, doc("how often the daemon prunes")] = 3600.0
+    articles: float = setting(30 * DAY, _duration, "articles without a match are deleted after this")
+    alerts: float = setting(365 * DAY, _duration, "matches, alerts, deliveries (and their articles) after this")
+    interval: float = setting(3600.0, _duration, "how often the daemon prunes")
 
-    @model_validator(mode="after")
-    def _alerts_outlive_articles(self) -> RetentionSettings:
+    def _whole(self) -> None:
         if self.alerts < self.articles:
             raise ValueError("alerts must be kept at least as long as articles")
-        return self
 
 
-@dataclass(frozen=True, config=_STRICT)
-class DedupSettings:
+@dataclass(frozen=True)
+class DedupSettings(_Checked):
     """``[dedup]``: how copies of one story are recognised."""
 
-    window: Annotated[Duration, doc("how far back a new article is compared for copies")] = 7 * DAY
-    min_containment: Annotated[float, BeforeValidator(_share), doc("share of the shorter text's word trigrams found in the other")] = 0.42
-    events: Annotated[Flag, doc("reports of one event in any language or wording join one story (loads the sentence model)")] = True
-    event_window: Annotated[Duration, doc("reports of one event are published within this of each other")] = 3 * DAY
+    window: float = setting(7 * DAY, _duration, "how far back a new article is compared for copies")
+    min_containment: float = setting(0.42, _share, "share of the shorter text's word trigrams found in the other")
+    events: bool = setting(True, _flag, "reports of one event in any language or wording join one story "
+                                        "(loads the sentence model)")
+    event_window: float = setting(3 * DAY, _duration, "reports of one event are published within this of each other")
 
 
-@dataclass(frozen=True, config=_STRICT)
-class SourceConfig:
+@dataclass(frozen=True)
+class SourceConfig(_Checked):
     """``[[source]]``: one feed, site or sitemap. Keys of its ``type`` go into ``options``."""
 
-    name: Text
-    url: Annotated[str, BeforeValidator(_http_url)]
-    type: Text = "feed"
-    interval: Annotated[Duration, doc("how often it is polled")] = 300.0
-    full_text: Annotated[Flag, doc("false: use the feed's own content, do not fetch pages")] = True
-    allow_private_networks: Annotated[OptFlag, doc("default: [fetch] allow_private_networks")] = None
-    robots: Annotated[OptFlag, doc("default: [fetch] robots")] = None
-    options: Mapping[str, Any] = stdlib_field(default_factory=dict)
-    timezone: Annotated[str | None, BeforeValidator(_zone), doc("IANA zone for the source's dates that carry none")] = None
-    language: Annotated[str | None, BeforeValidator(_language), doc('e.g. "pl": hints the encoding and the usual time zone')] = None
+    name: str = needed(_text)
+    url: str = needed(_http_url)
+    type: str = setting("feed", _text)
+    interval: float = setting(300.0, _duration, "how often it is polled")
+    full_text: bool = setting(True, _flag, "false: use the feed's own content, do not fetch pages")
+    allow_private_networks: bool | None = setting(None, _opt_flag, "default: [fetch] allow_private_networks")
+    robots: bool | None = setting(None, _opt_flag, "default: [fetch] robots")
+    options: Mapping[str, Any] = field(default_factory=dict, metadata={"check": _mapping, "doc": ""})
+    timezone: str | None = setting(None, _zone, "IANA zone for the source's dates that carry none")
+    language: str | None = setting(None, _language, 'e.g. "pl": hints the encoding and the usual time zone')
 
 
-@dataclass(frozen=True, config=_STRICT)
-class EntityConfig:
+@dataclass(frozen=True)
+class EntityConfig(_Checked):
     """``[entity.NAME]``: the aliases ``@NAME`` stands for in a query."""
 
-    name: Text
-    aliases: Annotated[tuple[str, ...], BeforeValidator(_aliases)]
-    inflect: Annotated[Flag, doc("also match Russian, Ukrainian and Kazakh case forms")] = False
-    display: Annotated[str | None, doc('name alerts show for a speaker who is this entity (default: the first alias)')] = None
+    name: str = needed(_text)
+    aliases: tuple[str, ...] = needed(_aliases)
+    inflect: bool = setting(False, _flag, "also match Russian, Ukrainian and Kazakh case forms")
+    display: str | None = setting(None, _opt_text,
+                                  "name alerts show for a speaker who is this entity (default: the first alias)")
 
 
-@dataclass(frozen=True, config=_STRICT)
-class RuleConfig:
+@dataclass(frozen=True)
+class RuleConfig(_Checked):
     """``[[rule]]``: a query and where its alerts go. Alert-policy keys go into ``options``."""
 
-    name: Text
-    query: Text
-    channels: Annotated[tuple[str, ...], BeforeValidator(_names)] = ()
-    options: Mapping[str, Any] = stdlib_field(default_factory=dict)
-    realert: Annotated[Literal["never", "new_statement"],
-                       doc('"new_statement": alert again for a story\'s new matching sentence')] = "never"
-    examples: Annotated[tuple[str, ...], BeforeValidator(_texts),
-                        doc("sentences the rule's about() clauses must match (texts, or .txt files "
-                            "of one per line, relative to the config): they calibrate the threshold")] = ()
-    counterexamples: Annotated[tuple[str, ...], BeforeValidator(_texts),
-                               doc("sentences they must not match (same forms)")] = ()
+    name: str = needed(_text)
+    query: str = needed(_text)
+    channels: tuple[str, ...] = setting((), _names)
+    options: Mapping[str, Any] = field(default_factory=dict, metadata={"check": _mapping, "doc": ""})
+    realert: Literal["never", "new_statement"] = setting(
+        "never", _one_of("never", "new_statement"), '"new_statement": alert again for a story\'s new matching sentence')
+    examples: tuple[str, ...] = setting((), _texts, "sentences the rule's about() clauses must match (texts, or .txt "
+                                                    "files of one per line, relative to the config): they calibrate "
+                                                    "the threshold")
+    counterexamples: tuple[str, ...] = setting((), _texts, "sentences they must not match (same forms)")
 
 
-@dataclass(frozen=True, config=_STRICT)
-class ChannelConfig:
+@dataclass(frozen=True)
+class ChannelConfig(_Checked):
     """``[[channel]]``: where alerts are sent; ``options`` are the keys of its ``type``."""
 
-    name: Text
-    type: Text
-    options: Mapping[str, Any] = stdlib_field(default_factory=dict)
+    name: str = needed(_text)
+    type: str = needed(_text)
+    options: Mapping[str, Any] = field(default_factory=dict, metadata={"check": _mapping, "doc": ""})
 
 
 def resolve_database_url(url: str, base: Path) -> str:
@@ -282,7 +358,7 @@ def resolve_database_url(url: str, base: Path) -> str:
     return url
 
 
-@stdlib_dataclass(frozen=True)
+@dataclass(frozen=True)
 class Config:
     """A whole validated config: the tables, the entries and the secrets to keep out of logs."""
 
@@ -293,10 +369,10 @@ class Config:
     rules: tuple[RuleConfig, ...]
     channels: tuple[ChannelConfig, ...]
     entities: tuple[EntityConfig, ...] = ()
-    http: HttpSettings = stdlib_field(default_factory=HttpSettings)
-    retention: RetentionSettings = stdlib_field(default_factory=RetentionSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     secrets: tuple[str, ...] = ()  # values that came from ${ENV} references: never logged
-    dedup: DedupSettings = stdlib_field(default_factory=DedupSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
 
     def channel(self, name: str) -> ChannelConfig:
         for c in self.channels:

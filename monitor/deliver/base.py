@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor import config
+from monitor.alerts.marks import TEMPLATE_KEYS
 from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy
-from monitor.alerts.render import TEMPLATE_KEYS, AlertMessage, Templates
 from monitor.util import parse_duration, retry_after_seconds
 
 if TYPE_CHECKING:
     import ssl
 
     import httpx
+
+    from monitor.alerts.render import AlertMessage, Templates
 
 
 class DeliveryError(Exception):
@@ -100,7 +102,14 @@ def _common_problems(opts: Mapping[str, Any]) -> list[str]:
             parse_duration(opts["timeout"])
         except ValueError as exc:
             problems.append(f"'timeout': {exc}")
-    return problems + ChannelPolicy.problems(opts) + Templates.problems(opts)
+    problems += ChannelPolicy.problems(opts)
+    if TEMPLATE_KEYS.intersection(opts):
+        # Only a template override needs the renderer (the pydantic payloads, Jinja2): a config
+        # without one is checked without importing them.
+        from monitor.alerts.render import Templates
+
+        problems += Templates.problems(opts)
+    return problems
 
 
 def validate_channel(ctype: str, opts: Mapping[str, Any]) -> list[str]:
@@ -127,6 +136,7 @@ def channel_timeout(opts: Mapping[str, Any], default: float = 30.0) -> float:
 
 def templates_for(opts: Mapping[str, Any]) -> Templates:
     from monitor.alerts.policy import zone
+    from monitor.alerts.render import Templates
 
     tz = zone(opts["timezone"]) if "timezone" in opts else None
     return Templates({k: v for k, v in opts.items() if k in TEMPLATE_KEYS}, tz)

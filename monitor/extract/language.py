@@ -11,19 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from monitor.util import cache_dir
+
 MIN_CHARS = 40
 # Characters read: the identifier walks the text byte by byte in Python (~0.5 us a byte). 1,500
 # characters (~250 words) gave the same language as 4,000 for every text of the benches and test
 # fixtures (330 texts in 9 languages; the same down to 500) at under half the cost.
 SAMPLE_CHARS = 1500
 _ARRAYS = ("ptc", "pc", "nextmove", "row", "out")
-
-
-def cache_dir() -> Path:
-    """Where the unpacked language model is kept: ``$MONITOR_CACHE_DIR``, else the user's cache."""
-    if found := os.environ.get("MONITOR_CACHE_DIR"):
-        return Path(found)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "monitor"
 
 
 @lru_cache(maxsize=1)

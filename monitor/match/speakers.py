@@ -28,9 +28,14 @@ normalised form ``Tokayev — President of Kazakhstan``.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import pickle
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 import ahocorasick
@@ -242,17 +247,21 @@ def _alt(parts: Iterable[str]) -> str:
     return "|".join(f"(?:{p})" for p in parts if p)
 
 
-def _phrase_words() -> str:
+def _phrase_words() -> tuple[str, str]:
+    """The speaker phrase (``_WHO``) and the definition of its token (``_WHO_DEF``)."""
     roles = _alt(lang.roles for lang in LANGS if lang.code != "zh")
     bodies = _alt(lang.bodies for lang in LANGS if lang.code != "zh")
     conn = _alt(lang.connectors for lang in LANGS if lang.connectors)
     # A token of a speaker phrase: a capitalised word (with a possessive), a role or body word
-    # (any case), or a connector between them.
+    # (any case), or a connector between them. The token is written once, as a group the phrase
+    # calls twice: its ~3,800 characters of role and body words are most of what compiling a
+    # speaker pattern costs (the regex module parses a pattern in Python, character by
+    # character), and a called group matches as the same text written in place would.
     tok = rf"(?:{_WORD}(?:[’']s)?{_APOS_SUFFIX}|(?i:{roles}|{bodies})(?!\w))"
-    return rf"(?:{tok}(?:\s+(?:(?:{conn})\s+)?{tok}){{0,6}})"
+    return rf"(?:(?&tok)(?:\s+(?:(?:{conn})\s+)?(?&tok)){{0,6}})", rf"(?(DEFINE)(?P<tok>{tok}))"
 
 
-_WHO = _phrase_words()
+_WHO, _WHO_DEF = _phrase_words()  # a pattern holding _WHO ends with _WHO_DEF (``_compile``)
 _ZH_WHO = r"[\p{Han}·]{1,16}?"
 
 
@@ -360,13 +369,32 @@ class _Starts:
 
 @dataclass(frozen=True)
 class _Rx:
+    """A speaker pattern, compiled the first time a text could hold a match of it.
+
+    ``needs`` are parts of the pattern (what stands before or after the speaker phrase) that
+    every match of it holds: a text one of them is not found in has no match, so the pattern is
+    neither compiled nor tried there. Most patterns carry the speaker phrase (every language's
+    role and body words) and cost ~10 ms of CPU each to compile; a process compiles only those
+    its texts can match (a quotation closed by an attribution needs a closing quote mark)."""
+
     kind: str  # "after" (closing a quote), "before" (opening one), "in" (reported), "next", "head"
-    rx: Any
+    pattern: str
     lang: str
     starts: _Starts | None = None  # the pattern opens with the speaker phrase: where it can start
+    needs: tuple[str, ...] = ()  # parts every match contains, each a pattern of its own
+
+    @cached_property
+    def rx(self) -> Any:
+        return _compile(self.pattern)
+
+    @cached_property
+    def _needed(self) -> tuple[Any, ...]:
+        return tuple(_cached(n) for n in self.needs)
 
     def finditer(self, text: str) -> list[Any]:
         """``rx.finditer(text)``, trying only where the speaker phrase can start (``_Starts``)."""
+        if any(n.search(text) is None for n in self._needed):
+            return []
         cands = self.starts.positions(text) if self.starts is not None else None
         if cands is None:
             return list(self.rx.finditer(text))
@@ -382,6 +410,58 @@ class _Rx:
         return out
 
 
+def _compile(pattern: str) -> Any:
+    """``pattern`` compiled (``_cached``), with the speaker phrase's token defined when it calls it."""
+    return _cached(pattern + _WHO_DEF if "(?&tok)" in pattern else pattern)
+
+
+class _PatternOnly(pickle.Unpickler):
+    """Unpickles a compiled pattern and nothing else: a cache file cannot make it run other code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("regex._regex", "compile"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"not a compiled pattern: {module}.{name}")
+
+
+def _cached(source: str) -> Any:
+    """``re.compile(source)``, compiled once per machine: kept in ``cache_dir()``.
+
+    The regex module parses a pattern in Python, character by character: ~10 ms of CPU for one
+    holding the speaker phrase (3-7 of them for each language a process meets, on the ingest
+    thread), 2-8 ms for one holding a language's speech verbs or every language's roles. A
+    pickled pattern holds the regex module's compiled code, and unpickling it (~0.3 ms) hands
+    that code to its C part without parsing. Files are named by the regex module's version (the
+    code's format) and the pattern's hash; an unreadable or foreign file is compiled over, an
+    unwritable directory (or none: no home directory) only costs the compile."""
+    from monitor.util import cache_dir
+
+    try:
+        folder = cache_dir() / f"speakers-regex-{re.__version__}"
+    except RuntimeError:  # Path.home(): no home directory
+        return re.compile(source)
+    path = folder / f"{hashlib.sha256(source.encode()).hexdigest()[:32]}.pickle"
+    try:
+        with path.open("rb") as f:
+            rx = _PatternOnly(f).load()
+        if isinstance(rx, re.Pattern) and rx.pattern == source:
+            return rx
+    except Exception:  # noqa: BLE001 - missing, partly written by a crash, another version: compiled anew
+        pass
+    rx = re.compile(source)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(rx, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)  # whole or not there: another process may read it meanwhile
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    return rx
+
+
 @cache
 def _who_starts(*pronouns: str) -> _Starts:
     """Where ``_WHO`` or one of ``pronouns`` (alternations) can start."""
@@ -392,14 +472,13 @@ def _who_starts(*pronouns: str) -> _Starts:
 @lru_cache(maxsize=1)
 def _who_rx() -> _Rx:
     """The speaker phrase on its own (mentions of a role and a name)."""
-    return _Rx("who", re.compile(_WHO), "", _who_starts())
+    return _Rx("who", _WHO, "", _who_starts())
 
 
 @cache
 def _lang_patterns(code: str) -> tuple[_Rx, ...]:
-    """One language's patterns, compiled the first time a sentence holds one of its speech words:
-    each embeds the speaker phrase (every language's roles and bodies), so all nine languages
-    together cost about a second of CPU, which a process's first alert should not wait for."""
+    """One language's patterns, made the first time a sentence holds one of its speech words;
+    each compiles the first time a sentence could hold a match of it (``_Rx``)."""
     lang = BY_CODE[code]
     v = _verbs(lang)
     pron = rf"(?:{lang.pronouns})"
@@ -408,40 +487,41 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
         b = r"(?:^|(?<=[。！？；，、：”」】\s]))"
         who = rf"(?P<who>{_ZH_WHO})"
         return (
-            _Rx("before", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]"), "zh"),
-            _Rx("in", re.compile(rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})"), "zh"),
-            _Rx("in", re.compile(rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)"), "zh"),
+            _Rx("before", rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})\s*[：:，,]\s*[“「\"]", "zh"),
+            _Rx("in", rf"{b}{who}(?:在[^。，“”]{{0,40}}?时)?(?:{v})", "zh"),
+            _Rx("in", rf"据(?P<who>{_ZH_WHO})(?:称|说|表示)", "zh"),
         )
     out: list[_Rx] = []
     who = rf"(?P<who>{_WHO}|(?i:{pron})(?!\w))"
     starts = _who_starts(lang.pronouns)
+
+    def rx(kind: str, head: str, who: str, tail: str, starts: _Starts | None = None) -> _Rx:
+        """The pattern ``head who tail``: head and tail (when given) are its needs."""
+        return _Rx(kind, head + who + tail, code, starts, tuple(x for x in (head, tail) if x))
+
     # Quotation closed by the attribution: «...», — заявил Токаев / "...", Tokayev said.
-    out.append(_Rx("after", re.compile(
-        rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+{who}"), code))
-    out.append(_Rx("after", re.compile(
-        rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{who}\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"),
-        code))
+    out.append(rx("after", rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?{ci}(?:\s+\w+){{0,2}}?\s+", who, ""))
+    out.append(rx("after", rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?", who,
+                  rf"\s*,?\s+(?:also\s+|has\s+|had\s+)?{ci}(?!\w)"))
     # Quotation opened by it: Tokajew sagte: „...
-    out.append(_Rx("before", re.compile(
-        rf"{who}\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]"), code, starts))
+    out.append(rx("before", "", who,
+                  rf"\s*,?\s+(?:\w+\s+){{0,2}}?{ci}[^{_OPEN}{_CLOSE}.!?]{{0,60}}?[:,]\s*[{_OPEN}]", starts))
     # Reported speech in the sentence.
-    out.append(_Rx("in", re.compile(rf"{who}\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
-                                    rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)"),
-                   code, starts))
-    out.append(_Rx("in", re.compile(rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}"
-                                    rf"(?:\s+\w+){{0,2}}?\s+(?P<who>{_WHO})"), code))
+    out.append(rx("in", "", who, rf"\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
+                                 rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)", starts))
+    out.append(rx("in", rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}(?:\s+\w+){{0,2}}?\s+",
+                  rf"(?P<who>{_WHO})", ""))
     if lang.according:
-        out.append(_Rx("in", re.compile(rf"(?<!\w)(?i:{lang.according})\s+{who}"), code))
+        out.append(rx("in", rf"(?<!\w)(?i:{lang.according})\s+", who, ""))
     if lang.according_after:
-        out.append(_Rx("in", re.compile(rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))(?i:{lang.according_after})"),
-                       code, _who_starts(lang.pronouns, "оның|олардың")))
+        out.append(rx("in", "", rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))", rf"(?i:{lang.according_after})",
+                      _who_starts(lang.pronouns, "оның|олардың")))
     if lang.verb_final:
         # Subject first, speech verb last: "Tokayev, ... belirtti." / "Тоқаев ... мәлімдеді."
-        out.append(_Rx("final", re.compile(rf"^\W*(?P<who>{_WHO})[\s,][^.!?]*?(?<!\w){ci}\W*$"), code))
+        out.append(rx("final", "", rf"^\W*(?P<who>{_WHO})", rf"[\s,][^.!?]*?(?<!\w){ci}\W*$"))
     if lang.lead_in:
         lead = lang.lead_in.replace("{verbs}", lang.verbs)
-        out.append(_Rx("next", re.compile(rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)(?P<who>{_WHO})"),
-                       code))
+        out.append(rx("next", rf"^\W*(?i:{lead})\s+(?:(?:\w+\s+){{0,2}}?)", rf"(?P<who>{_WHO})", ""))
     return tuple(out)
 
 
@@ -450,12 +530,12 @@ def _shared_patterns() -> tuple[_Rx, ...]:
     """The patterns after the languages' own, in this order: Chinese headlines (no verb, so
     ungated), French inversion, headline conventions."""
     return (
-        _Rx("head", re.compile(r"^(?P<who>[\p{Han}·]{2,16})[：:]"), ""),
+        _Rx("head", r"^(?P<who>[\p{Han}·]{2,16})[：:]", ""),
         # French inversion after a quotation: « ... », a-t-il déclaré / déclare-t-elle.
-        _Rx("after", re.compile(rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)"), "fr"),
+        _Rx("after", rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)", "fr"),
         # Headlines (and interview-style body sentences): "Name: statement", "statement — Name".
-        _Rx("head", re.compile(rf"^\W*(?P<who>{_WHO})\s?:\s"), ""),
-        _Rx("tail", re.compile(rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$"), ""),
+        _Rx("head", rf"^\W*(?P<who>{_WHO})\s?:\s", "", needs=(r"\s?:\s",)),
+        _Rx("tail", rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$", "", needs=(rf"\s{_DASH}\s+",)),
     )
 
 
@@ -470,7 +550,7 @@ def _patterns(present: Iterable[str]) -> list[_Rx]:
 # --- classifying a phrase -------------------------------------------------------------------
 
 def _fullmatch_any(field: str) -> Any:
-    return re.compile(rf"(?i:{_alt(getattr(lang, field) for lang in LANGS)})")
+    return _cached(rf"(?i:{_alt(getattr(lang, field) for lang in LANGS)})")
 
 
 _ROLE = _fullmatch_any("roles")
@@ -493,7 +573,7 @@ def _countries() -> frozenset[str]:
     from babel import Locale
 
     from monitor.match.query import inflections
-    names: set[str] = set()
+    forms: set[str] = set()  # folded once each: many names are spelt alike in several languages
     for lang in LANGS:
         try:
             terr = Locale.parse(lang.code).territories
@@ -501,8 +581,8 @@ def _countries() -> frozenset[str]:
             continue
         for code, name in terr.items():
             if code.isalpha() and len(name.split()) == 1:
-                names.update(fold(f) for f in inflections(name))
-    return frozenset(names)
+                forms.update(inflections(name))
+    return frozenset(map(fold, forms))
 
 
 def _is_country(word: str) -> bool:
@@ -717,11 +797,11 @@ def _gates() -> dict[str, Any]:
     out = {}
     for lang in LANGS:
         if lang.code == "zh":
-            out[lang.code] = re.compile(_alt([lang.verbs, lang.according]))
+            out[lang.code] = _cached(_alt([lang.verbs, lang.according]))
             continue
         attached = _alt([lang.according_after.strip("\\s+"), "-t-il|-t-elle" if lang.code == "fr" else ""])
         starts_word = _alt([lang.verbs, lang.according])
-        out[lang.code] = re.compile(rf"(?i:(?<!\w)(?:{starts_word})" + (f"|{attached})" if attached else ")"))
+        out[lang.code] = _cached(rf"(?i:(?<!\w)(?:{starts_word})" + (f"|{attached})" if attached else ")"))
     return out
 
 

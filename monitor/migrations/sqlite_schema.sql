@@ -1,7 +1,7 @@
 -- The schema of a new SQLite database as the migrations of monitor/migrations/versions make it,
 -- read back from sqlite_master: monitor.store.db.upgrade makes a new database from it (see
 -- monitor/store/snapshot.py). Written by `python -m monitor.store.snapshot`; do not edit.
--- heads: 0301 0302 0401 0501 0601 0701 1201 1301 1403 1601
+-- heads: 0301 0302 0401 0501 0602 0701 1201 1301 1403 1601
 
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
@@ -153,13 +153,15 @@ CREATE TABLE "alert" (
 	created_at DATETIME NOT NULL, 
 	kind VARCHAR DEFAULT 'match' NOT NULL, 
 	PRIMARY KEY (id), 
-	UNIQUE ("key"), 
-	FOREIGN KEY(match_id) REFERENCES "match" (id)
+	FOREIGN KEY(match_id) REFERENCES "match" (id), 
+	UNIQUE ("key")
 )
 ;
 CREATE INDEX ix_alert_match_id ON alert (match_id)
 ;
 CREATE INDEX ix_delivery_digest_id ON delivery (digest_id)
+;
+CREATE INDEX ix_delivery_open ON delivery (channel, id) WHERE status IN ('pending', 'failed', 'sending')
 ;
 CREATE TABLE story (
 	id INTEGER NOT NULL, 
@@ -196,13 +198,13 @@ CREATE TABLE "article" (
 	FOREIGN KEY(source_id) REFERENCES source (id)
 )
 ;
+CREATE INDEX ix_article_source_id ON article (source_id)
+;
 CREATE INDEX ix_article_content_hash ON article (content_hash)
 ;
 CREATE INDEX ix_article_seen_source ON article (first_seen_at, source_id)
 ;
 CREATE INDEX ix_article_first_seen_at ON article (first_seen_at)
-;
-CREATE INDEX ix_article_source_id ON article (source_id)
 ;
 CREATE INDEX ix_article_story_id ON article (story_id)
 ;

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -147,11 +148,20 @@ class Alert(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+# The deliveries still to send. The claim's partial index (migration 0602) holds only these,
+# and the claim repeats this condition with the same literal values: SQLite's planner uses a
+# partial index only for a query whose WHERE holds the index's condition itself.
+OPEN_DELIVERY_STATUSES = ("pending", "failed", "sending")
+_OPEN_DELIVERY = text("status IN ('pending', 'failed', 'sending')")
+
+
 class Delivery(SQLModel, table=True):
     """One row per (alert, channel): the outbox. Sent only after the channel accepted it."""
 
     __tablename__ = "delivery"
-    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_delivery_due", "status", "next_attempt_at"),
+                      Index("ix_delivery_open", "channel", "id", sqlite_where=_OPEN_DELIVERY,
+                            postgresql_where=_OPEN_DELIVERY))
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)  # alert key + channel: stable across retries
     alert_id: int = Field(foreign_key="alert.id", index=True)

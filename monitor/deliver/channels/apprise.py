@@ -6,12 +6,10 @@ its own log lines (which say why) are captured into the error.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import (
     ChannelType,
     DeliveryError,
@@ -19,6 +17,9 @@ from monitor.deliver.base import (
     register,
     templates_for,
 )
+
+if TYPE_CHECKING:
+    from monitor.alerts.render import AlertMessage
 
 
 class _Capture(logging.Handler):
@@ -56,6 +57,8 @@ class AppriseChannel:
         return None if ok else (cap.lines or ["the service refused the notification"])
 
     async def send(self, msg: AlertMessage) -> None:
+        import asyncio  # here: check-config imports every channel module for its checks
+
         title = self.templates.render(msg, "subject")
         body = self.templates.render(msg, "text").strip()
         try:

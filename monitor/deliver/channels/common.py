@@ -12,10 +12,13 @@ plain text (escaped for the platform) instead of its native layout.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.alerts.render import AlertMessage, marked
+from monitor.alerts.marks import marked
 from monitor.deliver.base import channel_timeout, templates_for
+
+if TYPE_CHECKING:
+    from monitor.alerts.render import AlertMessage
 
 ELLIPSIS = "…"
 

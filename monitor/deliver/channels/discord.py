@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import ChannelType, post, register, url_problem
 from monitor.deliver.channels.common import HttpChannel, cut, fit, meta, quote_marked
+
+if TYPE_CHECKING:
+    from monitor.alerts.render import AlertMessage
 
 _DISCORD_MD = re.compile(r"([\\*_~`|>\[\]#])")
 

@@ -12,7 +12,6 @@ daemon stops), so the thread ends instead of outliving the delivery and the proc
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import smtplib
 import socket
@@ -23,9 +22,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from monitor.alerts.render import AlertMessage, stable_id
+from monitor.alerts.marks import stable_id
 from monitor.deliver.base import (
     ChannelType,
     DeliveryError,
@@ -33,6 +32,9 @@ from monitor.deliver.base import (
     register,
     templates_for,
 )
+
+if TYPE_CHECKING:
+    from monitor.alerts.render import AlertMessage
 
 
 class EmailChannel:
@@ -104,6 +106,8 @@ class EmailChannel:
             smtp.close()
 
     async def send(self, msg: AlertMessage) -> None:
+        import asyncio  # here: check-config imports every channel module for its checks
+
         session = _Session()
         try:
             await asyncio.to_thread(self._send_sync, self.build(msg), session)

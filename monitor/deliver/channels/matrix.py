@@ -5,12 +5,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote
 
-from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import ChannelType, post, register, required, url_problem
 from monitor.deliver.channels.common import HttpChannel, cut
+
+if TYPE_CHECKING:
+    from monitor.alerts.render import AlertMessage
 
 MATRIX_BYTES = 60_000  # events are limited to 65,536 bytes including the envelope
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import ChannelType, post, register, url_problem
 from monitor.deliver.channels.common import HttpChannel, cut, fit
+
+if TYPE_CHECKING:
+    from monitor.alerts.render import AlertMessage
 
 NTFY_BYTES = 4096  # longer messages become attachments
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import ChannelType, post, register, url_problem
 from monitor.deliver.channels.common import HttpChannel, cut, meta, quote_marked
+
+if TYPE_CHECKING:
+    from monitor.alerts.render import AlertMessage
 
 TEAMS_BYTES = 28_000  # Teams rejects messages over about 28 KB
 

@@ -13,9 +13,8 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import (
     ChannelType,
     channel_timeout,
@@ -24,6 +23,9 @@ from monitor.deliver.base import (
     templates_for,
     url_problem,
 )
+
+if TYPE_CHECKING:
+    from monitor.alerts.render import AlertMessage
 
 SIGNATURE_HEADER = "X-Monitor-Signature"
 
