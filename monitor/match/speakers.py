@@ -429,13 +429,18 @@ def _cached(source: str) -> Any:
 
     The regex module parses a pattern in Python, character by character: ~10 ms of CPU for one
     holding the speaker phrase (3-7 of them for each language a process meets, on the ingest
-    thread), 2-8 ms for one holding a language's speech verbs or every language's roles. A pickled pattern holds the regex module's compiled code, and unpickling it (~0.3 ms)
-    hands that code to its C part without parsing. Files are named by the regex module's version
-    (the code's format) and the pattern's hash; an unreadable or foreign file is compiled over,
-    an unwritable directory only costs the compile."""
+    thread), 2-8 ms for one holding a language's speech verbs or every language's roles. A
+    pickled pattern holds the regex module's compiled code, and unpickling it (~0.3 ms) hands
+    that code to its C part without parsing. Files are named by the regex module's version (the
+    code's format) and the pattern's hash; an unreadable or foreign file is compiled over, an
+    unwritable directory (or none: no home directory) only costs the compile."""
     from monitor.util import cache_dir
 
-    path = cache_dir() / f"speakers-regex-{re.__version__}" / f"{hashlib.sha256(source.encode()).hexdigest()[:32]}.pickle"
+    try:
+        folder = cache_dir() / f"speakers-regex-{re.__version__}"
+    except RuntimeError:  # Path.home(): no home directory
+        return re.compile(source)
+    path = folder / f"{hashlib.sha256(source.encode()).hexdigest()[:32]}.pickle"
     try:
         with path.open("rb") as f:
             rx = _PatternOnly(f).load()
