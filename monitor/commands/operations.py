@@ -33,14 +33,14 @@ def run(ctx: click.Context, once: bool, everything: bool) -> None:
     config = load_config_or_exit(ctx)
     if everything and not once:
         raise click.UsageError("--all goes with --once")
-    from monitor.match import rule_set, uses_about
+    from monitor.match import prepare_meanings, uses_about
 
     if uses_about(config):
         from monitor.embed import load_in_background
 
         # The model and the about() clauses' vectors, beside the imports and migrations below
         # rather than after them; the daemon's own rule set then reuses them.
-        load_in_background(then=lambda: rule_set(config))
+        load_in_background(then=lambda: prepare_meanings(config))
     elif config.dedup.events:
         from monitor.embed import check_in_background
 
