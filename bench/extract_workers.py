@@ -17,7 +17,6 @@ Printed: CPU ms per page, wall seconds, peak MB (PSS) and the ratios to the base
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import pickle
 import statistics
@@ -25,7 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.ingest import ROOT, measure
+# Nothing else at the top: a worker process imports this module again (as multiprocessing does
+# with the main module; the daemon's ``python -m monitor`` is spared that), so what it imports
+# here would count as the pool's CPU.
 
 
 def _pages(path: Path) -> list[tuple[str, bytes]]:
@@ -42,6 +43,8 @@ def _baseline(path: Path) -> None:
 
 
 def _monitor(path: Path) -> None:
+    import asyncio
+
     from monitor.extract import pool
 
     async def run() -> None:
@@ -64,7 +67,7 @@ def main() -> None:
         (_baseline if args.run[0] == "baseline" else _monitor)(Path(args.run[1]))
         return
 
-    from bench.ingest import corpus_pages
+    from bench.ingest import ROOT, corpus_pages, measure
 
     # this bench's own module from here, whichever checkout's ``monitor`` a scenario runs
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

@@ -28,7 +28,7 @@ from sqlmodel import Session
 from monitor.alerts.gate import Verdict, gate_all
 from monitor.alerts.outbox import enqueue
 from monitor.config import SourceConfig
-from monitor.extract import Extracted, detect_language
+from monitor.extract.result import Extracted
 from monitor.match import Document, RuleMatch, RuleSet
 from monitor.match.evaluate import DocIndex
 from monitor.match.text import terms, terms_of
@@ -48,11 +48,17 @@ def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracte
     title = entry.title or (ex.title if ex and ex.title else "") or url
     published = entry.published or (ex.published if ex else None)
     now = now or datetime.now(UTC)
+    if ex is not None:
+        language = ex.language
+    else:  # the feed's own text: identified here (a page's language, by the extractor)
+        from monitor.extract.language import detect_language
+
+        language = detect_language(text, entry.language)
     return Article(
         source_id=source_id, guid=entry.guid, url=url, original_url=entry.original_url or entry.url,
         title=title, text=text, published=published or now, published_estimated=published is None,
         authors=(ex.authors if ex and ex.authors else entry.author),
-        language=ex.language if ex else detect_language(text, entry.language),
+        language=language,
         full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
         image=(ex.image if ex and ex.image else entry.image),
         content_hash=content_hash(text) if text else None, first_seen_at=now,

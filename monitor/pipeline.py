@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from monitor.config import Config, SourceConfig
 from monitor.deliver.worker import Deliverer, DeliveryReport
+from monitor.embed.check import EmbedderUnavailable
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import (
     PollOutcome,
@@ -132,18 +133,19 @@ class Pipeline:
         # about() rule; cross-language stories) loads it and stores each article's vector.
         about = uses_about(config)
         self.needs_embeddings = about or config.dedup.events
-        if about:
-            from monitor.embed import get_embedder
-
-            get_embedder()  # load now: a missing or damaged model stops the start, not an ingest
-        elif self.needs_embeddings:
-            # Event stories alone: check the package now (a damaged model stops the start), load
-            # it with the first new article, so a daemon that only polls stays small (issue 12).
-            from monitor.embed import EmbedderUnavailable, model_problem
+        if self.needs_embeddings:
+            # Check the package now: a missing or damaged model stops the start, not an ingest.
+            # The model itself is loaded by the ingest stages (``prepare``) before the first new
+            # article, or sooner on a thread (``monitor run`` with about() rules starts it), never
+            # on the way to the first poll: its 2-3 s delayed every poll of a config with about()
+            # rules (issue 15). Event stories alone load it with the first new article, so a
+            # daemon that only polls stays small (issue 12).
+            from monitor.embed import model_problem
 
             problem = model_problem()
             if problem:
-                raise EmbedderUnavailable(f"[dedup] events = true needs the sentence model: {problem}")
+                needs = "about() rules need" if about else "[dedup] events = true needs"
+                raise EmbedderUnavailable(f"{needs} the sentence model: {problem}")
 
     # -- the ingest stages, on first need ----------------------------------------------------
     @property
@@ -319,6 +321,10 @@ class Pipeline:
         try:
             n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
                                                   source_id, sc, entry, extracted, page_error)
+        except EmbedderUnavailable:
+            # The model (checked at start, loaded with the first article) failed to load: not the
+            # entry's fault. The poll fails and keeps its old validators, so its entries come again.
+            raise
         except Exception as exc:  # a bad entry drops only itself
             log.warning("source %s (%s): entry %s not stored: %s: %s", source_id, sc.name,
                         entry.url, type(exc).__name__, exc, exc_info=True)

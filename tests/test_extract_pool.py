@@ -106,3 +106,21 @@ def test_a_long_burst_keeps_the_same_workers(quick_idle_exit: None) -> None:
     first, n = asyncio.run(burst())
     assert n > 1
     assert set(first) <= set(_extraction_processes())  # none exited (more may have started)
+
+
+def test_the_process_handing_out_pages_never_loads_the_extractor() -> None:
+    """The daemon's own process stores what the workers extract: it holds no copy of the
+    extractor (lxml's HTML tools, trafilatura's helpers, the language model) for that."""
+    import subprocess
+    import sys
+
+    html, url = _page()
+    script = (
+        "import asyncio, json, sys\n"
+        "from monitor.extract import pool\n"
+        "got = asyncio.run(pool.extract(sys.stdin.buffer.read(), sys.argv[1], 'text/html; charset=utf-8'))\n"
+        "pool.shutdown()\n"
+        "print(json.dumps([type(got).__name__, sorted(m for m in ('monitor.extract.article', 'lxml.html', "
+        "'trafilatura', 'py3langid') if m in sys.modules)]))\n")
+    out = subprocess.run([sys.executable, "-c", script, url], input=html, capture_output=True, check=True, timeout=120)
+    assert json.loads(out.stdout.decode().strip().splitlines()[-1]) == ["Extracted", []]

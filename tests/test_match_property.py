@@ -122,3 +122,15 @@ def test_words_of_simple_text_are_those_of_the_full_fold(text: str) -> None:
 
     low = text.lower() if text.isascii() else strip_accents(text.casefold())
     assert split(text) == (WORD_RE if _CJK_RE.search(low) else _PLAIN_WORD_RE).findall(low)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(st.one_of(st.characters(), st.sampled_from(list("_,.'-\u00ad\u200b\u2019\u201c\u2014\u2026£©\x1c\u3000\ud800 ")),
+                         st.sampled_from(list("abcабв1"))), max_size=40))
+def test_word_runs_from_string_operations_equal_the_regex(text: str) -> None:
+    """``words`` splits at whitespace once punctuation is spaced out instead of running the
+    ``\\w+`` regex (a Unicode table look-up per character): the pieces must be the regex's runs,
+    on any text (underscores, soft hyphens, lone surrogates, every script)."""
+    from monitor.match.text import _PLAIN_WORD_RE, _word_runs
+
+    assert _word_runs(text) == _PLAIN_WORD_RE.findall(text)

@@ -45,14 +45,15 @@ def load_config(ctx: click.Context, need: Literal["required", "optional", "lenie
     before a config exists). ``lenient``: a config with problems gives a warning and None
     (test-rule --query and extract need no channels or secrets).
     """
+    path = config_path(ctx)
+    if need != "required" and not path.exists():
+        return None
+    _check_model_early(path)
     import monitor.stages  # noqa: F401  (each stage registers its config checks)
     from monitor.config import ConfigError
     from monitor.config import load_config as load
     from monitor.ops import logs
 
-    path = config_path(ctx)
-    if need != "required" and not path.exists():
-        return None
     try:
         config = load(path)
     except ConfigError as exc:
@@ -69,6 +70,21 @@ def load_config(ctx: click.Context, need: Literal["required", "optional", "lenie
         ctx.exit(2)
     logs.set_secrets(config.secrets)
     return config
+
+
+def _check_model_early(path: Path) -> None:
+    """An ``about()`` rule's config check needs the sentence model's package checked (hashing
+    its 32 MB, ~25 ms of CPU): when the file mentions ``about(``, start that on a thread now, so
+    it runs on the other core while the stages are imported; the rule's check then gets the
+    same answer (a mention in a comment only checks the package once more for nothing)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return  # the loader says what is wrong with the file
+    if "about(" in text.lower():
+        from monitor.embed.check import check_in_background
+
+        check_in_background()
 
 
 def load_config_or_exit(ctx: click.Context) -> Config:

@@ -33,15 +33,18 @@ def run(ctx: click.Context, once: bool, everything: bool) -> None:
     config = load_config_or_exit(ctx)
     if everything and not once:
         raise click.UsageError("--all goes with --once")
-    from monitor.match import rule_set, uses_about
+    from monitor.match import prepare_meanings, uses_about
 
-    if uses_about(config):
+    about = uses_about(config)
+    if once and about:
         from monitor.embed import load_in_background
 
-        # The model and the about() clauses' vectors, beside the imports and migrations below
-        # rather than after them; the daemon's own rule set then reuses them.
-        load_in_background(then=lambda: rule_set(config))
-    elif config.dedup.events:
+        # The model and the about() clauses' meanings, beside the imports, migrations and feed
+        # downloads rather than after them; the run's own rule set then finds them built. (The
+        # daemon loads them with its first new entries instead, beside their page fetches: a
+        # loading thread would hold the interpreter lock on the way to its first poll, 2-3 s.)
+        load_in_background(then=lambda: prepare_meanings(config))
+    elif config.dedup.events or about:
         from monitor.embed import check_in_background
 
         check_in_background()  # the package's check, which the pipeline makes before the first poll

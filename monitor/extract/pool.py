@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from monitor.extract.article import Extracted, extract_article
+from monitor.extract.result import Extracted
 
 IDLE_EXIT = 60.0  # seconds without a page, after which the workers and their forkserver exit
 
@@ -101,6 +101,8 @@ def _extract_page(html: bytes | str, url: str | None, content_type: str | None,
     """In the worker: ``extract_article``, then the memory the page's trees took goes back to the
     system. (glibc keeps what lxml freed for reuse, and a worker's heap would grow to the largest
     page it has seen and stay there, in every worker.)"""
+    from monitor.extract.article import extract_article  # loaded by the forkserver (``warm``)
+
     try:
         return extract_article(html, url, content_type, timezone=timezone)
     finally:

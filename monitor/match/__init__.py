@@ -54,6 +54,20 @@ def rule_set(cfg: config.Config, names: set[str] | None = None) -> RuleSet:
                    {r.name: (r.examples, r.counterexamples) for r in rules})
 
 
+def prepare_meanings(cfg: config.Config) -> None:
+    """Build the about() clauses' meanings (the model's vectors of their statements and
+    examples, kept by ``build_meaning``) without compiling the rules: the daemon's start does
+    this on the thread that loads the model, and the rule set the pipeline compiles later finds
+    them built. (Compiling the whole rule set there compiled every rule twice.)"""
+    from monitor.match.engine import about_clauses
+    from monitor.match.meaning import build_meaning
+
+    entities = {e.name: e for e in cfg.entities}
+    for r in cfg.rules:
+        for clause in about_clauses(parse_query(r.query, entities)):
+            build_meaning(clause.text, r.examples, r.counterexamples, clause.threshold)
+
+
 def uses_about(cfg: config.Config) -> bool:
     """Whether a rule of the config has an ``about()`` clause (then the sentence model is needed),
     known without compiling the rules."""
@@ -65,7 +79,7 @@ config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
 __all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
-           "compile_query", "rule_set", "uses_about"]
+           "compile_query", "prepare_meanings", "rule_set", "uses_about"]
 # The engine (speaker patterns, Aho-Corasick) on first use: check-config needs only the parser.
 __getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query"),
                                                    "monitor.match.engine"))

@@ -42,6 +42,13 @@ def entity_memo(fn: F) -> F:
     return cast(F, wrapper)
 
 
+# An OR's plain words, by the OR's identity (the node kept, so its id is not reused while the
+# entry lives): compiling a rule asks for them at every level above (truth, then _cost to order
+# an AND, then truth of the child), and each answer walks the OR's children.
+_PLAIN_MEMO: dict[str, dict[int, tuple[Node, frozenset[str] | None]]] = {"exact": {}, "prefix": {}}
+MEMO_LIMIT = 65536
+
+
 def _plain(node: Node, kind: str) -> frozenset[str] | None:
     """For one word of ``kind`` (or an OR of them) in any field: its exact forms ("exact") or
     stems ("prefix"); None for anything else."""
@@ -51,23 +58,23 @@ def _plain(node: Node, kind: str) -> frozenset[str] | None:
             return w.forms if kind == "exact" else frozenset({w.stem})
         return None
     if isinstance(node, Or):
-        out: set[str] = set()
-        for c in node.children:
-            f = _plain(c, kind)
-            if f is None:
-                return None
-            out |= f
-        return frozenset(out)
+        memo = _PLAIN_MEMO[kind]
+        hit = memo.get(id(node))
+        if hit is None:
+            parts = [_plain(c, kind) for c in node.children]
+            plain = None if None in parts else frozenset().union(*filter(None, parts))
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            hit = memo[id(node)] = (node, plain)
+        return hit[1]
     return None
 
 
-@entity_memo
 def _plain_forms(node: Node) -> frozenset[str] | None:
     """The folded forms if ``node`` is one exact word (or an OR of them) in any field."""
     return _plain(node, "exact")
 
 
-@entity_memo
 def _plain_stems(node: Node) -> frozenset[str] | None:
     """The stems if ``node`` is one ``stem*`` word (or an OR of them) in any field."""
     return _plain(node, "prefix")

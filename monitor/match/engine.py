@@ -18,7 +18,7 @@ from typing import Any
 
 import ahocorasick
 
-from monitor.match.compiled import Truth, entity_memo, truth
+from monitor.match.compiled import Truth, truth
 from monitor.match.evaluate import FIELD_NAMES, DocIndex, about_score, evidence, is_true
 from monitor.match.query import (
     About,
@@ -54,7 +54,11 @@ def compile_query(query: str, entities: Mapping[str, Any] | None = None) -> Node
 
 
 _COSTS: dict[frozenset[Key], float] = {}  # by key set (plain dicts: fewer objects than lru_cache)
-_WORD_KEYS: dict[W, frozenset[Key]] = {}
+# By identity, with the object kept so its id is not reused while the entry lives: a plain
+# word's W and Seq and an entity's Or are each one object shared by every rule using them, and
+# hashing a W (a dataclass: a Python __hash__ over its fields) cost more than the lookup saved.
+_WORD_KEYS: dict[int, tuple[W, frozenset[Key]]] = {}
+_SHARED_ANCHORS: dict[int, tuple[Node, Anchors]] = {}
 MEMO_LIMIT = 65536
 
 
@@ -65,11 +69,22 @@ def _memo(cache: dict[Any, Any], key: Any, value: Any) -> Any:
     return value
 
 
+_KEY_COSTS: dict[Key, float] = {}  # each key's share of _cost, filled as _word_keys makes keys
+
+
+def _key_cost(key: Key) -> float:
+    return (3.0 if key[0] == "*" else 1.0) / max(len(key[1]), 1) ** 2
+
+
 def _cost(keys: frozenset[Key]) -> float:
     """Guessed chance that some key occurs: short words and prefixes are common."""
     hit = _COSTS.get(keys)
     if hit is None:
-        hit = _memo(_COSTS, keys, sum((3.0 if kind == "*" else 1.0) / max(len(v), 1) ** 2 for kind, v in keys))
+        try:  # the same sum in the same order, its terms looked up in C
+            total = sum(map(_KEY_COSTS.__getitem__, keys))
+        except KeyError:  # a key made before _KEY_COSTS was last cleared
+            total = sum(map(_key_cost, keys))
+        hit = _memo(_COSTS, keys, total)
     return hit
 
 
@@ -85,29 +100,41 @@ def _stems(node: Node) -> list[str]:
     return []
 
 
+def _may_hold_stems(query: str) -> bool:
+    return "*" in query or "?" in query or "@" in query
+
+
 def _word_keys(w: W) -> frozenset[Key]:
     """The keys of one word position (the same W object recurs across rules: computed once)."""
-    hit = _WORD_KEYS.get(w)
+    hit = _WORD_KEYS.get(id(w))
     if hit is None:
         if w.kind == "exact":
-            hit = frozenset(("=", f) for f in w.forms)
+            keys = frozenset(("=", f) for f in w.forms)
         elif w.kind == "cased":
-            hit = frozenset({("=", fold(w.stem))})
+            keys = frozenset({("=", fold(w.stem))})
         else:
-            hit = frozenset({("*", w.stem)})
-        _memo(_WORD_KEYS, w, hit)
-    return hit
+            keys = frozenset({("*", w.stem)})
+        if len(_KEY_COSTS) >= 4 * MEMO_LIMIT:
+            _KEY_COSTS.clear()
+        for k in keys:
+            _KEY_COSTS[k] = _key_cost(k)
+        hit = _memo(_WORD_KEYS, id(w), (w, keys))
+    return hit[1]
 
 
-def _seq_keys(node: Seq) -> list[frozenset[Key]]:
-    return [_word_keys(w) for w in node.words]
-
-
-@entity_memo
 def anchors(node: Node) -> Anchors:
     """Two key sets, each of which must have a key in any article the rule matches."""
+    if isinstance(node, Seq) or (isinstance(node, Or) and node.label.startswith("@")):
+        hit = _SHARED_ANCHORS.get(id(node))
+        if hit is None:
+            hit = _memo(_SHARED_ANCHORS, id(node), (node, _anchors(node)))
+        return hit[1]
+    return _anchors(node)
+
+
+def _anchors(node: Node) -> Anchors:
     if isinstance(node, Seq):
-        ks = sorted(_seq_keys(node), key=_cost)
+        ks = sorted([_word_keys(w) for w in node.words], key=_cost)
         return (ks[0], ks[1] if len(ks) > 1 else ks[0])
     if isinstance(node, Or):
         a: set[Key] = set()
@@ -214,7 +241,8 @@ class RuleSet:
         self.uses_about = False  # any rule with an about(...) clause: the model is needed
         for name, q in rules:
             tree = compile_query(q, entities)
-            if has_about(tree):
+            # Only a query spelling about( can hold one (the tokenizer's own test): no tree walk.
+            if ("about(" in q or "ABOUT(" in q) and has_about(tree):
                 self.uses_about = True
                 from monitor.embed import EmbedderUnavailable
 
@@ -245,7 +273,8 @@ class RuleSet:
         self._automaton: Any = None
         # Every stem of 3+ letters any rule uses (not only anchors): the same pass then tells
         # the evaluator which words each wildcard stands for.
-        stems = {st for r in self.rules for st in _stems(r.tree) if len(st) >= 3}
+        # A wildcard is spelt with * or ? in the query or in an entity's alias (@).
+        stems = {st for r in self.rules if _may_hold_stems(r.query) for st in _stems(r.tree) if len(st) >= 3}
         stems |= set(self._stem)
         self._stems = frozenset(stems)
         if stems:

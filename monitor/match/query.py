@@ -210,6 +210,10 @@ def _word_seq(raw: str, q: str, col: int) -> Seq:
 
 
 def _word_matchers_uncached(raw: str, q: str, col: int, inflect: bool) -> list[W]:
+    if raw.isascii() and raw.isalnum() and not inflect:
+        # Most query words: one ASCII word, its own accent-stripped form, folded by lower().
+        f = raw.lower()
+        return [W("exact", stem=f, forms=frozenset({f}))]
     if raw.startswith("!"):
         parts = query_words(raw[1:])
         if not parts or any(ch in raw for ch in "*?"):
@@ -296,6 +300,11 @@ def _about_token(q: str, pos: int) -> tuple[_Tok, int]:
     return _Tok("about", text, pos, threshold=thr), m.end()
 
 
+def _word_tok(w: str, col: int) -> _Tok:
+    """A word token without the named tuple's Python-level constructor (~15 tokens a rule)."""
+    return tuple.__new__(_Tok, ("word", w, col, 0, False, None))
+
+
 def _tokenize(q: str) -> list[_Tok]:
     toks: list[_Tok] = []
     pos = 0
@@ -310,17 +319,13 @@ def _tokenize(q: str) -> list[_Tok]:
         m = _TOKEN.match(q, pos)
         if not m:  # the pattern accepts any non-space: only spaces are left
             break
-        kind = m.lastgroup
-        col = m.start(kind or 0)
-        if kind == "lp":
-            toks.append(_Tok("lp", "(", col))
-        elif kind == "rp":
-            toks.append(_Tok("rp", ")", col))
-        elif kind == "q":
-            toks.append(_Tok("phrase", m.group("q"), col))
-        else:
-            w = m.group("w")
-            if w in ("AND", "OR", "NOT"):
+        pos = m.end()
+        w = m.group("w")
+        if w is not None:
+            col = m.start("w")
+            if w[0] not in "ANOS":  # no operator starts otherwise: a plain word (most tokens)
+                toks.append(_word_tok(w, col))
+            elif w in ("AND", "OR", "NOT"):
                 toks.append(_Tok(w, w, col))
             elif w == "SENT":
                 toks.append(_Tok("NEAR", w, col, n=-1))
@@ -328,15 +333,22 @@ def _tokenize(q: str) -> list[_Tok]:
                 pm = _PROX.match(w)
                 if not pm:
                     if w not in ("NEAR", "ONEAR") and not w.startswith(("NEAR/", "ONEAR/")):
-                        toks.append(_Tok("word", w, col))  # NEARBY, ONEARTH: plain words
-                        pos = m.end()
+                        toks.append(_word_tok(w, col))  # NEARBY, ONEARTH: plain words
                         continue
                     raise QuerySyntaxError(f"write {w.split('/')[0]}/n with a number of words, e.g. NEAR/10",
                                            q, col)
                 toks.append(_Tok("NEAR", w, col, n=int(pm.group(2)), ordered=pm.group(1) == "ONEAR"))
             else:
-                toks.append(_Tok("word", w, col))
-        pos = m.end()
+                toks.append(_word_tok(w, col))
+            continue
+        kind = m.lastgroup
+        col = m.start(kind or 0)
+        if kind == "lp":
+            toks.append(_Tok("lp", "(", col))
+        elif kind == "rp":
+            toks.append(_Tok("rp", ")", col))
+        else:
+            toks.append(_Tok("phrase", m.group("q"), col))
     toks.append(_Tok("end", "", len(q)))
     return toks
 
@@ -393,7 +405,7 @@ class _Parser:
 
     def or_(self) -> Node:
         parts = [self.and_()]
-        while self.peek().kind == "OR":
+        while self.toks[self.i].kind == "OR":
             self.take()
             parts.append(self.and_())
         return parts[0] if len(parts) == 1 else Or(tuple(parts))
@@ -401,7 +413,7 @@ class _Parser:
     def and_(self) -> Node:
         parts = [self.near()]
         while True:
-            t = self.peek()
+            t = self.toks[self.i]
             if t.kind == "AND":
                 self.take()
                 parts.append(self.near())
@@ -412,10 +424,10 @@ class _Parser:
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
     def near(self) -> Node:
-        left_col = self.peek().col
+        left_col = self.toks[self.i].col
         node = self.unary()
         depth = self.depth
-        while self.peek().kind == "NEAR":
+        while self.toks[self.i].kind == "NEAR":
             op = self.take()
             self.deeper(op.col)
             right_col = self.peek().col
@@ -430,7 +442,10 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
-        t = self.peek()
+        t = self.toks[self.i]
+        if t.kind == "word" and t.text[0] not in "-+":  # a plain word (most operands)
+            self.i += 1
+            return self.word(t.text, t.col)
         if t.kind == "NOT":
             self.take()
             if self.peek().kind in ("end", "rp", "OR", "AND"):
@@ -493,7 +508,7 @@ class _Parser:
         return Seq(tuple(ws), slop=slop, label=text)
 
     def word(self, text: str, col: int) -> Node:
-        fm = _FIELD.match(text)
+        fm = _FIELD.match(text) if ":" in text else None
         if fm and not fm.group(1).isdigit():
             name = fm.group(1).lower()
             if name not in FIELDS:

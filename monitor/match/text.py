@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import filterfalse
 
 # Ideographic scripts are written without spaces: each character is a word of its own, so a
 # query phrase of several characters matches as a character sequence.
@@ -58,24 +59,61 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """Folded words of a text, in order, without offsets (the per-article fast path)."""
     if text.isascii():
-        return _PLAIN_WORD_RE.findall(text.lower())
+        return _word_runs(text.lower())
     simple = _simple_folds()
-    if simple.other.search(text) is None:
+    special = set(simple.special.findall(text))
+    if special <= simple.changing:
         # Only characters that fold on their own, as lowercase or to a word (``_simple_folds``):
         # the same words without decomposing and re-scanning the whole text.
         low = text.lower()
-        for ch in set(simple.changed.findall(low)):
+        for ch in {ch.lower() for ch in special}:
             low = low.replace(ch, simple.folds[ch])
-        return _PLAIN_WORD_RE.findall(low)
+        return _word_runs(low)
     low = strip_accents(text.casefold())
-    return (WORD_RE if _CJK_RE.search(low) else _PLAIN_WORD_RE).findall(low)
+    return WORD_RE.findall(low) if _CJK_RE.search(low) else _word_runs(low)
+
+
+# ASCII characters that are no word character (\w: letters, digits, "_"), as spaces.
+_ASCII_GAPS = bytes(c if chr(c).isalnum() or chr(c) == "_" or c >= 128 else 32 for c in range(256))
+_ASCII_GAPS_STR = {c: " " for c in range(128) if _ASCII_GAPS[c] == 32 and not chr(c).isspace()}
+# The punctuation outside ASCII that news text is full of (quotes, dashes, ellipsis).
+_TYPOGRAPHIC = "’“”‘«»„—–…•·"
+
+
+def _word_runs(low: str) -> list[str]:
+    """``_PLAIN_WORD_RE.findall(low)`` (the runs of word characters), from C string operations:
+    the regex tests every character against Unicode's tables (two thirds of an article's index).
+
+    Every punctuation mark becomes a space and the text is split at whitespace (which is no
+    word character either); a word character is one that ``str.isalnum`` accepts, or "_", so
+    the pieces are the runs once every piece is alphanumeric. A piece that is not still holds a
+    rarer mark (£, ©, a soft hyphen): those become spaces too and the text is split again."""
+    if low.isascii():
+        s = low.translate(_ASCII_GAPS_STR)
+    else:
+        # UTF-8 bytes of non-ASCII characters are all >= 0x80: only ASCII ones are translated.
+        s = low.encode("utf-8", "surrogatepass").translate(_ASCII_GAPS).decode("utf-8", "surrogatepass")
+        for ch in _TYPOGRAPHIC:
+            if ch in s:
+                s = s.replace(ch, " ")
+    pieces = s.split()
+    if all(map(str.isalnum, pieces)):
+        return pieces
+    marks = {ch for p in filterfalse(str.isalnum, pieces) for ch in p if not ch.isalnum()}
+    if "_" in marks:  # a word character that is not alphanumeric
+        return _PLAIN_WORD_RE.findall(low)
+    for ch in marks:
+        s = s.replace(ch, " ")
+    return s.split()
 
 
 @dataclass(frozen=True)
 class _SimpleFolds:
-    other: re.Pattern[str]  # any character outside the table: fold the whole text
-    changed: re.Pattern[str]  # lowercase characters whose fold differs (é, ё, ß)
-    folds: dict[str, str]  # ... and their folds (e, е, ss)
+    # Any character outside the table, or one whose fold differs from its lowercase (one scan
+    # of the text finds both kinds) ...
+    special: re.Pattern[str]
+    changing: frozenset[str]  # ... the second kind (É, é, Ё, ё, ß): their lowercase is in folds
+    folds: dict[str, str]  # lowercase characters whose fold differs (é, ё, ß) and their folds
 
 
 # Latin (with Latin-1 and Extended-A/B), Cyrillic and general punctuation: the scripts of nearly
@@ -114,9 +152,12 @@ def _simple_folds() -> _SimpleFolds:
                 continue
             else:
                 other.append(ch)
-    # One class of the allowed characters, as ranges (one test per character of an article).
+    changing = frozenset(ch for lo, hi in _SIMPLE_RANGES for ch in map(chr, range(lo, hi + 1))
+                         if ch not in other and ch.lower() in folds)
+    # One class of the characters that need nothing but lower(), as ranges (one test per
+    # character of an article).
     allowed = sorted({*range(0x80), *(c for lo, hi in _SIMPLE_RANGES for c in range(lo, hi + 1))}
-                     - {ord(ch) for ch in other})
+                     - {ord(ch) for ch in other} - {ord(ch) for ch in changing})
     runs: list[list[int]] = []
     for c in allowed:
         if runs and runs[-1][1] == c - 1:
@@ -124,9 +165,7 @@ def _simple_folds() -> _SimpleFolds:
         else:
             runs.append([c, c])
     ranges = "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in runs)
-    return _SimpleFolds(other=re.compile(f"[^{ranges}]"),
-                        changed=re.compile("[" + "".join(re.escape(ch) for ch in sorted(folds)) + "]"),
-                        folds=folds)
+    return _SimpleFolds(special=re.compile(f"[^{ranges}]"), changing=changing, folds=folds)
 
 
 def terms(title: str, body: str) -> str:

@@ -1,0 +1,139 @@
+"""trafilatura's XPath searches, made cheaper without changing what they find.
+
+Most of trafilatura's pruning and metadata searches are XPaths such as
+``.//*[self::div or …][re:test(@id, 'share|social|…') or re:test(@class, '…')]``. lxml evaluates
+``re:test`` in Python: for every candidate element it calls back into Python, wraps the
+attribute in a "smart string" and, for that, makes a Python object of the element (for
+``lxml.html`` trees through a Python class lookup). That was ~1 ms of the ~8 ms a worker spends
+on a page (bench.ingest's pages), most of it on elements that do not have the attribute at all.
+
+``guarded`` rewrites each such test so the callback happens only where it can succeed:
+
+- ``re:test(@a, P)`` becomes ``(@a and re:test(string(@a), P))``: without the attribute the
+  test reads the empty string, which P does not match (checked for each pattern: a pattern that
+  matches the empty string is left as it is); with it, ``string(@a)`` is the same text, handed
+  over as a plain string (no element object made for it);
+- ``re:test(@a|@b, P)`` becomes ``((@a|@b) and re:test(@a|@b, P))``: the node-set argument is
+  kept as it is (lxml tests its first node, in the order lxml hands it over), only skipped
+  when the element has neither attribute.
+
+So every expression selects exactly the elements it selected before (a test runs every rewritten
+expression against its original on real pages). Applied once per process, in place, to
+trafilatura's lists of compiled XPaths, which its modules share by reference.
+
+And jusText's stop words: on a page where trafilatura falls back to jusText without knowing the
+language (about one page in 300), it gathers the stop words of every language (154,000 words in
+a tuple) and jusText makes a set of them: ~33 MB in that worker, the largest single step in the
+pool's memory. ``StopWords`` answers jusText's only question of them (``word.lower() in
+stoplist``) the same way from sorted arrays of their UTF-8 bytes, ~2 MB.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from lxml import etree
+
+REGEXP_NS = "http://exslt.org/regular-expressions"
+_TEST = re.compile(r"re:test\((@[\w-]+(?:\|@[\w-]+)*), '([^']*)'(?:, '([^']*)')?\)")
+
+
+def guarded(path: str) -> str:
+    """``path`` with each ``re:test`` on attributes guarded as described above."""
+    def guard(m: re.Match[str]) -> str:
+        attrs, pattern, flags = m.groups()
+        # lxml compiles the pattern with Python's re, case-insensitive for an 'i' flag
+        if re.compile(pattern, re.IGNORECASE if flags and "i" in flags else 0).search("") is not None:
+            return m.group(0)
+        if "|" in attrs:
+            return f"(({attrs}) and {m.group(0)})"
+        more = f", '{flags}'" if flags is not None else ""
+        return f"({attrs} and re:test(string({attrs}), '{pattern}'{more}))"
+
+    return _TEST.sub(guard, path)
+
+
+def xpath_lists() -> dict[str, list[etree.XPath]]:
+    """trafilatura's module-level lists of compiled XPaths, by name."""
+    from trafilatura import xpaths
+
+    found = {}
+    for name in dir(xpaths):
+        value = getattr(xpaths, name)
+        if isinstance(value, list) and value and all(isinstance(x, etree.XPath) for x in value):
+            found[name] = value
+    return found
+
+
+class StopWords:
+    """A set of words, as far as ``in`` goes, in sorted arrays of their UTF-8 bytes (one array per
+    length): ~2 MB for jusText's 154,000 stop words where a set of them takes ~19 MB."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        import numpy as np
+
+        by_length: dict[int, set[bytes]] = {}
+        self._other: frozenset[str] = frozenset()  # words an array would not hold as they are
+        for word in words:
+            raw = word.encode("utf-8", "surrogatepass")
+            if raw.endswith(b"\0"):  # numpy's byte strings drop trailing NULs
+                self._other |= {word}
+            else:
+                by_length.setdefault(len(raw), set()).add(raw)
+        self._arrays = {n: np.array(sorted(found), dtype=f"S{n}") for n, found in by_length.items()}
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        raw = word.encode("utf-8", "surrogatepass")
+        found = self._arrays.get(len(raw))
+        if found is None or raw.endswith(b"\0"):
+            return word in self._other
+        i = int(found.searchsorted(raw))
+        return i < len(found) and bytes(found[i]) == raw
+
+
+class _AllStopWords:
+    """trafilatura's ``JT_STOPLIST``: the stop words of every jusText language, gathered (as
+    trafilatura gathers them) on the first page that needs them."""
+
+    @functools.cached_property
+    def words(self) -> StopWords:
+        from justext.utils import get_stoplist, get_stoplists
+
+        # as jusText's define_stoplist makes them: lower-cased
+        return StopWords(word.lower() for language in get_stoplists() for word in get_stoplist(language))
+
+
+def _define_stoplist(original: Any) -> Any:
+    def define_stoplist(stoplist: Any) -> Any:
+        if isinstance(stoplist, _AllStopWords):
+            return stoplist.words
+        return original(stoplist)
+
+    return define_stoplist
+
+
+@functools.cache
+def apply() -> dict[tuple[str, int], str]:
+    """Guard trafilatura's XPaths and hand it the compact stop words (once per process). Returns
+    the original text of each expression rewritten, by (list name, index)."""
+    import justext.core
+    import trafilatura.external
+
+    rewritten = {}
+    for name, expressions in xpath_lists().items():
+        for i, expression in enumerate(expressions):
+            path = guarded(expression.path)
+            if path != expression.path:
+                rewritten[name, i] = expression.path
+                expressions[i] = etree.XPath(path, namespaces={"re": REGEXP_NS})
+    # trafilatura.external reads its JT_STOPLIST when a page needs it (``JT_STOPLIST or
+    # jt_stoplist_init()``) and hands it to jusText's classify_paragraphs, which reads its module's
+    # define_stoplist when called
+    justext.core.define_stoplist = _define_stoplist(justext.core.define_stoplist)
+    trafilatura.external.JT_STOPLIST = _AllStopWords()  # type: ignore[assignment]
+    return rewritten

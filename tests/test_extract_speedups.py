@@ -1,0 +1,122 @@
+"""The extraction's speed-ups change nothing it finds: trafilatura's XPaths, guarded so that lxml
+calls back into Python only where a regex test can succeed, select exactly the elements they
+selected before, on real pages and on the cases the guard is about."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lxml.html
+import pytest
+from lxml import etree
+
+from bench.extract import default_data
+from monitor.extract import speedups
+from monitor.extract.article import _PARSER
+
+ARTICLES = Path(__file__).resolve().parent / "fixtures" / "articles"
+
+# Elements with the attributes trafilatura tests, absent, empty, in either order, and values that
+# match its patterns (share, social, hidden, author, comment, nav, footer...).
+EDGE_CASES = """<html><head><title>t</title><link rel="author" href="/a"></head><body>
+<div id="share-top" class="post"><p>text</p></div>
+<div class="share-buttons" id="x"><span>s</span></div>
+<div class="" id=""><p>empty attributes</p></div>
+<section id="comments" class="Comments-list"><p>c</p></section>
+<div class="comment-list"><p>c</p></div>
+<p class="byline author-name">By Ann Reporter</p>
+<span style="display:none" id="hidden-thing">h</span>
+<div role="navigation" class="nav"><a href="/">Home</a></div>
+<aside class="sidebar widget"><p>more</p></aside>
+<footer id="Footer"><p>f</p></footer>
+<div class="article-body"><div class="ad-slot -ad-"><p>ad</p></div><p>body text</p></div>
+<ul id="comment-3" class="x"><li>one</li></ul>
+<div class="teaser"><p>teaser</p></div>
+<div data-component="MostPopularStories"><p>p</p></div>
+<h1 class="entry-title headline">Title</h1>
+<div class="bottom link" style="border: 1px"><p>b</p></div>
+</body></html>"""
+
+
+def _pages() -> list[str]:
+    """The edge cases, the test fixtures' pages and 15 of ../shared/data/articles (where present:
+    a whole real page takes ~3 ms per expression)."""
+    found = [EDGE_CASES]
+    found += [(ARTICLES / f"{pid}.html").read_text(encoding="utf-8")
+              for pid in sorted(json.loads((ARTICLES / "ground-truth.json").read_text(encoding="utf-8")))]
+    shared = default_data() / "html"
+    if shared.is_dir():
+        found += [page.read_text(encoding="utf-8") for page in sorted(shared.glob("*.html"))[:15]]
+    return found
+
+
+def test_guarded_xpaths_select_what_the_originals_select() -> None:
+    rewritten = speedups.apply()
+    assert len(rewritten) >= 15  # the pruning, comment, body, author and title searches
+    lists = speedups.xpath_lists()
+    pages = _pages()
+    assert len(pages) >= 4
+    originals = {key: etree.XPath(path, namespaces={"re": speedups.REGEXP_NS}) for key, path in rewritten.items()}
+    compared = 0
+    for k, html in enumerate(pages):
+        # lxml.html's own element classes too, on a few pages (the extractor's parser has its own)
+        for parser in (_PARSER, lxml.html.HTMLParser()) if k < 4 else (_PARSER,):
+            tree = lxml.html.fromstring(html, parser=parser)
+            paths = tree.getroottree().getpath
+            for key, original in originals.items():
+                before, after = original(tree), lists[key[0]][key[1]](tree)
+                assert [paths(e) for e in after] == [paths(e) for e in before], key
+                compared += bool(before)
+    assert compared > 50  # the expressions found something to compare, often
+
+
+@pytest.mark.parametrize(("path", "want"), [
+    ("//*[re:test(@class, 'share|social')]", "//*[(@class and re:test(string(@class), 'share|social'))]"),
+    ("//*[re:test(@id|@class, 'cookie')]", "//*[((@id|@class) and re:test(@id|@class, 'cookie'))]"),
+    ("//*[re:test(@class, 'Byline', 'i')]", "//*[(@class and re:test(string(@class), 'Byline', 'i'))]"),
+    # a pattern that matches the empty string matches elements without the attribute: left as it is
+    ("//*[re:test(@class, 'x?')]", "//*[re:test(@class, 'x?')]"),
+    ("//*[re:test(@id, '^$|a')]", "//*[re:test(@id, '^$|a')]"),
+])
+def test_guard_rewrites_only_tests_that_need_the_attribute(path: str, want: str) -> None:
+    assert speedups.guarded(path) == want
+
+
+def test_stop_words_answer_as_the_set_jusText_makes() -> None:
+    import random
+
+    from justext.core import define_stoplist
+    from justext.utils import get_stoplist, get_stoplists
+
+    words = [w for language in sorted(get_stoplists()) for w in sorted(get_stoplist(language))]
+    full = define_stoplist(tuple(words))  # jusText's own: lower-cased, a frozenset
+    compact = speedups.StopWords(w.lower() for w in words)
+    rng = random.Random(7)
+    some = rng.sample(sorted(full), 3000)
+    probes = (some + [w.upper() for w in some] + [w + "s" for w in some] + [w[:-1] for w in some]
+              + ["".join(chr(rng.randrange(32, 0x3000)) for _ in range(rng.randrange(1, 12))) for _ in range(3000)]
+              + ["", "\0", "der\0", "the", "und", "и", "的"])
+    assert [p in compact for p in probes] == [p in full for p in probes]
+    assert all(w in compact for w in full)
+    assert 3 not in compact and None not in compact
+    tiny = speedups.StopWords(["ab\0", "a\0b", "x"])  # NULs kept exact
+    assert [p in tiny for p in ("ab\0", "ab", "a\0b", "a", "x", "x\0")] == [True, False, True, False, True, False]
+
+
+def test_a_page_that_falls_back_to_jusText_extracts_as_with_jusTexts_own_stop_words(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import trafilatura.external
+
+    from monitor.extract import extract_article
+
+    para = ("The foreign minister said on Tuesday that the talks would resume in Astana next week, "
+            "after both delegations agreed on the agenda and on the role of the observers. ")
+    html = (f"<html><head><title>Talks</title></head><body><div><p>{para}<button>Share</button></p>"
+            f"<p>{para}</p><p>Subscribe to our newsletter.</p><p>Sign in | Register</p></div></body></html>")
+    compact = extract_article(html, "https://news.example/a")
+    assert isinstance(trafilatura.external.JT_STOPLIST, speedups._AllStopWords)
+    monkeypatch.setattr(trafilatura.external, "JT_STOPLIST", None)  # trafilatura gathers its own tuple
+    own = extract_article(html, "https://news.example/a")
+    assert isinstance(trafilatura.external.JT_STOPLIST, tuple)  # so the page did fall back to jusText
+    assert compact == own and compact is not None
