@@ -108,25 +108,6 @@ def test_a_long_burst_keeps_the_same_workers(quick_idle_exit: None) -> None:
     assert set(first) <= set(_extraction_processes())  # none exited (more may have started)
 
 
-def test_a_worker_gives_back_jusText_stop_words_after_the_page() -> None:
-    """On some pages trafilatura falls back to jusText, which builds the stop words of every
-    language (~33 MB with the set made of them) and would keep them in that worker for good: the
-    worker gives them back after the page, and extracts the page as in-process."""
-    import trafilatura.external
-
-    para = ("The foreign minister said on Tuesday that the talks would resume in Astana next week, "
-            "after both delegations agreed on the agenda and on the role of the observers. ")
-    html = f"<html><head><title>Talks</title></head><body><div><p>{para}<button>Share</button></p><p>{para}</p></div></body></html>"
-    trafilatura.external.JT_STOPLIST = None
-    expected = extract_article(html, "https://news.example/a")
-    assert expected is not None
-    assert trafilatura.external.JT_STOPLIST is not None  # the page did take jusText's fallback
-
-    got = extract_pool._extract_page(html, "https://news.example/a", None, None)  # as a worker runs it
-    assert got == expected
-    assert trafilatura.external.JT_STOPLIST is None
-
-
 def test_the_process_handing_out_pages_never_loads_the_extractor() -> None:
     """The daemon's own process stores what the workers extract: it holds no copy of the
     extractor (lxml's HTML tools, trafilatura's helpers, the language model) for that."""

@@ -81,3 +81,42 @@ def test_guarded_xpaths_select_what_the_originals_select() -> None:
 ])
 def test_guard_rewrites_only_tests_that_need_the_attribute(path: str, want: str) -> None:
     assert speedups.guarded(path) == want
+
+
+def test_stop_words_answer_as_the_set_jusText_makes() -> None:
+    import random
+
+    from justext.core import define_stoplist
+    from justext.utils import get_stoplist, get_stoplists
+
+    words = [w for language in sorted(get_stoplists()) for w in sorted(get_stoplist(language))]
+    full = define_stoplist(tuple(words))  # jusText's own: lower-cased, a frozenset
+    compact = speedups.StopWords(w.lower() for w in words)
+    rng = random.Random(7)
+    some = rng.sample(sorted(full), 3000)
+    probes = (some + [w.upper() for w in some] + [w + "s" for w in some] + [w[:-1] for w in some]
+              + ["".join(chr(rng.randrange(32, 0x3000)) for _ in range(rng.randrange(1, 12))) for _ in range(3000)]
+              + ["", "\0", "der\0", "the", "und", "и", "的"])
+    assert [p in compact for p in probes] == [p in full for p in probes]
+    assert all(w in compact for w in full)
+    assert 3 not in compact and None not in compact
+    tiny = speedups.StopWords(["ab\0", "a\0b", "x"])  # NULs kept exact
+    assert [p in tiny for p in ("ab\0", "ab", "a\0b", "a", "x", "x\0")] == [True, False, True, False, True, False]
+
+
+def test_a_page_that_falls_back_to_jusText_extracts_as_with_jusTexts_own_stop_words(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import trafilatura.external
+
+    from monitor.extract import extract_article
+
+    para = ("The foreign minister said on Tuesday that the talks would resume in Astana next week, "
+            "after both delegations agreed on the agenda and on the role of the observers. ")
+    html = (f"<html><head><title>Talks</title></head><body><div><p>{para}<button>Share</button></p>"
+            f"<p>{para}</p><p>Subscribe to our newsletter.</p><p>Sign in | Register</p></div></body></html>")
+    compact = extract_article(html, "https://news.example/a")
+    assert isinstance(trafilatura.external.JT_STOPLIST, speedups._AllStopWords)
+    monkeypatch.setattr(trafilatura.external, "JT_STOPLIST", None)  # trafilatura gathers its own tuple
+    own = extract_article(html, "https://news.example/a")
+    assert isinstance(trafilatura.external.JT_STOPLIST, tuple)  # so the page did fall back to jusText
+    assert compact == own and compact is not None

@@ -21,7 +21,6 @@ import functools
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -107,21 +106,7 @@ def _extract_page(html: bytes | str, url: str | None, content_type: str | None,
     try:
         return extract_article(html, url, content_type, timezone=timezone)
     finally:
-        _forget_stop_words()
         trim_heap()
-
-
-def _forget_stop_words() -> None:
-    """jusText's stop words of every language: trafilatura builds them when it falls back to
-    jusText on a page (about one in 300 of bench.ingest's) and keeps them, with the set jusText
-    makes of them: ~33 MB in that worker from then on. Given back after the page instead; the next
-    such page builds them again (~0.1 s of CPU)."""
-    external = sys.modules.get("trafilatura.external")
-    if external is not None and getattr(external, "JT_STOPLIST", None) is not None:
-        setattr(external, "JT_STOPLIST", None)  # noqa: B010  (an untyped module's global)
-        from justext.core import define_stoplist
-
-        define_stoplist.cache_clear()
 
 
 @functools.cache

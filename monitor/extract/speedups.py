@@ -20,12 +20,20 @@ on a page (bench.ingest's pages), most of it on elements that do not have the at
 So every expression selects exactly the elements it selected before (a test runs every rewritten
 expression against its original on real pages). Applied once per process, in place, to
 trafilatura's lists of compiled XPaths, which its modules share by reference.
+
+And jusText's stop words: on a page where trafilatura falls back to jusText without knowing the
+language (about one page in 300), it gathers the stop words of every language (154,000 words in
+a tuple) and jusText makes a set of them: ~33 MB in that worker, the largest single step in the
+pool's memory. ``StopWords`` answers jusText's only question of them (``word.lower() in
+stoplist``) the same way from sorted arrays of their UTF-8 bytes, ~2 MB.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from lxml import etree
 
@@ -60,10 +68,62 @@ def xpath_lists() -> dict[str, list[etree.XPath]]:
     return found
 
 
+class StopWords:
+    """A set of words, as far as ``in`` goes, in sorted arrays of their UTF-8 bytes (one array per
+    length): ~2 MB for jusText's 154,000 stop words where a set of them takes ~19 MB."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        import numpy as np
+
+        by_length: dict[int, set[bytes]] = {}
+        self._other: frozenset[str] = frozenset()  # words an array would not hold as they are
+        for word in words:
+            raw = word.encode("utf-8", "surrogatepass")
+            if raw.endswith(b"\0"):  # numpy's byte strings drop trailing NULs
+                self._other |= {word}
+            else:
+                by_length.setdefault(len(raw), set()).add(raw)
+        self._arrays = {n: np.array(sorted(found), dtype=f"S{n}") for n, found in by_length.items()}
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        raw = word.encode("utf-8", "surrogatepass")
+        found = self._arrays.get(len(raw))
+        if found is None or raw.endswith(b"\0"):
+            return word in self._other
+        i = int(found.searchsorted(raw))
+        return i < len(found) and bytes(found[i]) == raw
+
+
+class _AllStopWords:
+    """trafilatura's ``JT_STOPLIST``: the stop words of every jusText language, gathered (as
+    trafilatura gathers them) on the first page that needs them."""
+
+    @functools.cached_property
+    def words(self) -> StopWords:
+        from justext.utils import get_stoplist, get_stoplists
+
+        # as jusText's define_stoplist makes them: lower-cased
+        return StopWords(word.lower() for language in get_stoplists() for word in get_stoplist(language))
+
+
+def _define_stoplist(original: Any) -> Any:
+    def define_stoplist(stoplist: Any) -> Any:
+        if isinstance(stoplist, _AllStopWords):
+            return stoplist.words
+        return original(stoplist)
+
+    return define_stoplist
+
+
 @functools.cache
 def apply() -> dict[tuple[str, int], str]:
-    """Guard trafilatura's XPaths (once per process). Returns the original text of each
-    expression rewritten, by (list name, index)."""
+    """Guard trafilatura's XPaths and hand it the compact stop words (once per process). Returns
+    the original text of each expression rewritten, by (list name, index)."""
+    import justext.core
+    import trafilatura.external
+
     rewritten = {}
     for name, expressions in xpath_lists().items():
         for i, expression in enumerate(expressions):
@@ -71,4 +131,9 @@ def apply() -> dict[tuple[str, int], str]:
             if path != expression.path:
                 rewritten[name, i] = expression.path
                 expressions[i] = etree.XPath(path, namespaces={"re": REGEXP_NS})
+    # trafilatura.external reads its JT_STOPLIST when a page needs it (``JT_STOPLIST or
+    # jt_stoplist_init()``) and hands it to jusText's classify_paragraphs, which reads its module's
+    # define_stoplist when called
+    justext.core.define_stoplist = _define_stoplist(justext.core.define_stoplist)
+    trafilatura.external.JT_STOPLIST = _AllStopWords()  # type: ignore[assignment]
     return rewritten

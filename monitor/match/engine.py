@@ -69,11 +69,22 @@ def _memo(cache: dict[Any, Any], key: Any, value: Any) -> Any:
     return value
 
 
+_KEY_COSTS: dict[Key, float] = {}  # each key's share of _cost, filled as _word_keys makes keys
+
+
+def _key_cost(key: Key) -> float:
+    return (3.0 if key[0] == "*" else 1.0) / max(len(key[1]), 1) ** 2
+
+
 def _cost(keys: frozenset[Key]) -> float:
     """Guessed chance that some key occurs: short words and prefixes are common."""
     hit = _COSTS.get(keys)
     if hit is None:
-        hit = _memo(_COSTS, keys, sum((3.0 if kind == "*" else 1.0) / max(len(v), 1) ** 2 for kind, v in keys))
+        try:  # the same sum in the same order, its terms looked up in C
+            total = sum(map(_KEY_COSTS.__getitem__, keys))
+        except KeyError:  # a key made before _KEY_COSTS was last cleared
+            total = sum(map(_key_cost, keys))
+        hit = _memo(_COSTS, keys, total)
     return hit
 
 
@@ -89,6 +100,10 @@ def _stems(node: Node) -> list[str]:
     return []
 
 
+def _may_hold_stems(query: str) -> bool:
+    return "*" in query or "?" in query or "@" in query
+
+
 def _word_keys(w: W) -> frozenset[Key]:
     """The keys of one word position (the same W object recurs across rules: computed once)."""
     hit = _WORD_KEYS.get(id(w))
@@ -99,6 +114,10 @@ def _word_keys(w: W) -> frozenset[Key]:
             keys = frozenset({("=", fold(w.stem))})
         else:
             keys = frozenset({("*", w.stem)})
+        if len(_KEY_COSTS) >= 4 * MEMO_LIMIT:
+            _KEY_COSTS.clear()
+        for k in keys:
+            _KEY_COSTS[k] = _key_cost(k)
         hit = _memo(_WORD_KEYS, id(w), (w, keys))
     return hit[1]
 
@@ -254,7 +273,8 @@ class RuleSet:
         self._automaton: Any = None
         # Every stem of 3+ letters any rule uses (not only anchors): the same pass then tells
         # the evaluator which words each wildcard stands for.
-        stems = {st for r in self.rules for st in _stems(r.tree) if len(st) >= 3}
+        # A wildcard is spelt with * or ? in the query or in an entity's alias (@).
+        stems = {st for r in self.rules if _may_hold_stems(r.query) for st in _stems(r.tree) if len(st) >= 3}
         stems |= set(self._stem)
         self._stems = frozenset(stems)
         if stems:

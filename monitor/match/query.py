@@ -405,7 +405,7 @@ class _Parser:
 
     def or_(self) -> Node:
         parts = [self.and_()]
-        while self.peek().kind == "OR":
+        while self.toks[self.i].kind == "OR":
             self.take()
             parts.append(self.and_())
         return parts[0] if len(parts) == 1 else Or(tuple(parts))
@@ -413,7 +413,7 @@ class _Parser:
     def and_(self) -> Node:
         parts = [self.near()]
         while True:
-            t = self.peek()
+            t = self.toks[self.i]
             if t.kind == "AND":
                 self.take()
                 parts.append(self.near())
@@ -424,10 +424,10 @@ class _Parser:
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
     def near(self) -> Node:
-        left_col = self.peek().col
+        left_col = self.toks[self.i].col
         node = self.unary()
         depth = self.depth
-        while self.peek().kind == "NEAR":
+        while self.toks[self.i].kind == "NEAR":
             op = self.take()
             self.deeper(op.col)
             right_col = self.peek().col
@@ -442,7 +442,10 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
-        t = self.peek()
+        t = self.toks[self.i]
+        if t.kind == "word" and t.text[0] not in "-+":  # a plain word (most operands)
+            self.i += 1
+            return self.word(t.text, t.col)
         if t.kind == "NOT":
             self.take()
             if self.peek().kind in ("end", "rp", "OR", "AND"):
