@@ -3,6 +3,9 @@ and the tree walker agree with the plain reference evaluator."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -134,3 +137,25 @@ def test_word_runs_from_string_operations_equal_the_regex(text: str) -> None:
     from monitor.match.text import _PLAIN_WORD_RE, _word_runs
 
     assert _word_runs(text) == _PLAIN_WORD_RE.findall(text)
+
+
+_QUERY_ATOMS = ["a", "AND", "OR", "NOT", "NEAR/3", "ONEAR/2", "NEARBY", "SENT", "(", ")", '"x y"', '"x',
+                '"x y"~2', "-", "+", "-a", "title:x", "site:a.b", "@e1", "!Bob", "ab*", "w?rd", "Ёлка", "北京"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(_QUERY_ATOMS), min_size=1, max_size=8), st.lists(st.sampled_from([" ", "", "  ", "\t"]),
+                                                                                min_size=8, max_size=8))
+def test_query_tokens_from_one_findall_equal_the_token_by_token_scan(atoms: list[str], gaps: list[str]) -> None:
+    """A query without about() is tokenized by one findall, the columns counted from the spaces
+    before each token; the token-by-token scan (kept for about()) must give the same tokens."""
+    from monitor.match.query import QuerySyntaxError, _tokenize, _tokenize_about
+
+    def tokens(tokenize: Callable[[str], list[Any]], q: str) -> object:
+        try:
+            return tokenize(q)
+        except QuerySyntaxError as exc:  # the same error at the same column
+            return exc.message, exc.column
+
+    q = "".join(a + g for a, g in zip(atoms, gaps, strict=False))
+    assert tokens(_tokenize, q) == tokens(_tokenize_about, q)
