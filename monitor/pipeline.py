@@ -71,6 +71,7 @@ def _plain_update() -> Any:
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 ENTRY_BATCH = 500  # entries looked up (2 parameters each) and fetched at a time
+PAGES_QUEUED = 4  # per extraction worker: pages downloaded and waiting for one, at most (``_page_slots``)
 LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_links_per_poll new ones a poll
 
 
@@ -119,6 +120,7 @@ class Pipeline:
         self._prepare_lock = threading.Lock()
         self._preparing = False
         self._outlets: dict[int, Source] = {}  # source id -> a detached row holding its name (``_outlet``)
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None  # ``_page_slots``
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
@@ -361,9 +363,26 @@ class Pipeline:
             out.append(e)
         return out
 
+    def _page_slots(self) -> asyncio.Semaphore:
+        """Pages in hand at once, every source's together: downloading (at most ``[fetch]
+        concurrency`` anyway) or downloaded and waiting for an extraction worker (a few per
+        worker keep them busy). Downloads are much faster than extraction: without this bound
+        every new page of a poll (hundreds: a sitemap's, a first poll's) sat in memory, whole,
+        until a worker took it. A slot is given back when the page is extracted."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            from monitor.extract.pool import workers
+
+            self._slots = (loop, asyncio.Semaphore(self.config.fetch.concurrency + PAGES_QUEUED * workers()))
+        return self._slots[1]
+
     async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
         if not entry.url.startswith(("http://", "https://")):
             return None, "the feed entry has no link"
+        async with self._page_slots():
+            return await self._fetch_and_extract(sc, entry)
+
+    async def _fetch_and_extract(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
         try:
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
                     entry.url, sc.allow_private_networks):
