@@ -1,6 +1,6 @@
 """Benchmark: polling 1,000 feeds on a loopback server with the default limits.
 
-    python -m bench.fetch_poll [--feeds 1000] [--hosts 100] [--rounds 3]
+    python -m bench.fetch_poll [--feeds 1000] [--hosts 100] [--rounds 3] [--compare DIR]
 
 A fast asyncio HTTP server runs in its own process and serves the feeds on ``--hosts`` loopback
 addresses (127.0.0.1, 127.0.0.2, ...: separate hosts for the per-host limit, as real outlets
@@ -13,6 +13,9 @@ are). Each scenario runs in a fresh child process, so its peak RSS is its own:
 - ``mix``: the same, but one feed in five answers 200 with its full feed (10 entries, parsed,
   each checked against the stored articles; all already stored, so nothing new is written).
 - ``304 PG``: ``all 304`` on PostgreSQL (a fresh database at MONITOR_TEST_PG), when reachable.
+
+``--compare DIR`` adds the ``all 304`` and ``304 PG`` rows for another checkout's ``monitor``
+(say, ``/tmp/before``, a ``git archive`` of main before a change) in each round.
 
 Prints wall time, polls per second, CPU seconds per poll (client process, timed round only),
 peak RSS of the whole process, and the rate as a ratio of the baseline's.
@@ -200,8 +203,13 @@ def _import_rss_mb() -> float:
     return float(out.stdout)
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(root: Path = ROOT) -> dict[str, str]:
+    """Children started outside the repository with ``root`` first on their path: its
+    ``monitor``, this checkout's ``bench``."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(root), str(ROOT)]))}
 
 
 def main() -> None:
@@ -209,6 +217,8 @@ def main() -> None:
     ap.add_argument("--feeds", type=int, default=1000)
     ap.add_argument("--hosts", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=3, help="runs per scenario; the median is shown")
+    ap.add_argument("--compare", type=Path, metavar="DIR",
+                    help="also run all 304 / 304 PG with another checkout's monitor (e.g. /tmp/before)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -229,8 +239,11 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {}
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        runs = [(scenario, "", ROOT) for scenario in SCENARIOS]
+        if args.compare:
+            runs += [(scenario, f" [{args.compare.name}]", args.compare.resolve()) for scenario in ("all 304", "304 PG")]
         for _ in range(args.rounds):
-            for scenario in SCENARIOS:
+            for scenario, label, root in runs:
                 pg = create_database() if scenario.endswith("PG") else None
                 if scenario.endswith("PG") and pg is None:
                     continue
@@ -241,11 +254,11 @@ def main() -> None:
                         out = subprocess.run([sys.executable, "-m", "bench.fetch_poll", "--child",
                                               f"setup:{scenario}" if step == "setup" else step,
                                               "--port", str(port), "--feeds", str(args.feeds), "--hosts", str(args.hosts),
-                                              "--db", db], capture_output=True, text=True, env=_env(), check=False,
-                                             timeout=600)
+                                              "--db", db], capture_output=True, text=True, env=_env(root), check=False,
+                                             timeout=600, cwd=tmp)
                         if out.returncode:
-                            raise SystemExit(f"{step} failed:\n{out.stderr[-3000:]}")
-                    results.setdefault(scenario, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+                            raise SystemExit(f"{step}{label} failed:\n{out.stderr[-3000:]}")
+                    results.setdefault(scenario + label, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
                 if pg:
                     drop_database(pg[1])
     finally:
@@ -258,7 +271,8 @@ def main() -> None:
 
     print(f"{args.feeds} feeds on {args.hosts} loopback hosts, default limits (per_host 2, concurrency 20), "
           f"median of {args.rounds} runs; rate/baseline: median and spread of each run against its round's baseline")
-    print(f"{'scenario':<10} {'wall s':>7} {'polls/s':>8} {'CPU ms/poll':>12} {'peak RSS MB':>12} "
+    print(f"load {os.getloadavg()[0]:.1f} (1 min average, at the end)")
+    print(f"{'scenario':<19} {'wall s':>7} {'polls/s':>8} {'CPU ms/poll':>12} {'peak RSS MB':>12} "
           f"{'RSS growth MB':>14} {'rate/baseline':>14} {'(min-max)':>12}")
     for scenario, rows in results.items():
         wall = med(rows, "wall")
@@ -266,7 +280,7 @@ def main() -> None:
         # Each run against the baseline of its own round: load on a shared machine swings
         # between rounds more than within one.
         ratios = sorted(b["wall"] / r["wall"] for b, r in zip(results["baseline"], rows, strict=False))
-        print(f"{scenario:<10} {wall:>7.2f} {rate:>8.0f} {med(rows, 'cpu_per_poll') * 1000:>12.2f} "
+        print(f"{scenario:<19} {wall:>7.2f} {rate:>8.0f} {med(rows, 'cpu_per_poll') * 1000:>12.2f} "
               f"{med(rows, 'peak_rss_mb'):>12.0f} {med(rows, 'rss_growth_mb'):>14.1f} "
               f"{ratios[len(ratios) // 2]:>13.2f}x {ratios[0]:>5.2f}-{ratios[-1]:.2f}x")
     rate_304 = args.feeds / med(results["all 304"], "wall")

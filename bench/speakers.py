@@ -24,10 +24,13 @@ same run):
 - first match of a fresh process per language (``--first-langs``);
 - cold: a fresh process's first match of one report in each language, all nine in turn (the
   one-off cost: speaker patterns, gates, country names), and the same matches again; ``--runs``
-  processes each, median and min..max;
-- bench.ingest's pages: match + the gate's body_statements per article, steady state, with a
-  digest of every statement and speaker, and of the speaker ``Attributor.find`` gives every
-  sentence of every page: the codes must agree on both.
+  processes each, median and min..max; "cache kept": the process loads what an earlier one left
+  in ``$MONITOR_CACHE_DIR`` (compiled patterns, country names), "empty cache": a new directory
+  each (a machine's first process);
+- bench.ingest's pages: match + the gate's body_statements per article, steady state, a fresh
+  process's first pass (its one-off costs on these pages), a digest of every statement and
+  speaker, and of the speaker ``Attributor.find`` gives every sentence of every page: the codes
+  must agree on both.
 """
 
 from __future__ import annotations

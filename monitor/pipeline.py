@@ -13,9 +13,11 @@ import gc
 import logging
 import sys
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, and_, bindparam, or_, update
@@ -27,7 +29,14 @@ from monitor.config import Config, SourceConfig
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.embed.check import EmbedderUnavailable
 from monitor.fetch import Fetcher, FetchError
-from monitor.fetch.state import PollOutcome, PollState, apply_outcome, sync_source_row
+from monitor.fetch.state import (
+    PollOutcome,
+    PollState,
+    apply_outcome,
+    plain_success,
+    plain_success_update,
+    sync_source_row,
+)
 from monitor.match import rule_set, uses_about
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
@@ -53,10 +62,16 @@ def _source_table() -> Table:
     return Source.__table__  # type: ignore[attr-defined]
 
 
+@lru_cache(maxsize=1)
+def _plain_update() -> Any:
+    return plain_success_update(_source_table())
+
+
 # Ingestion (story, match, outbox writes) runs on its own single thread: one article at a time, in
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 ENTRY_BATCH = 500  # entries looked up (2 parameters each) and fetched at a time
+PAGES_QUEUED = 4  # per extraction worker: pages downloaded and waiting for one, at most (``_page_slots``)
 LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_links_per_poll new ones a poll
 
 
@@ -105,6 +120,7 @@ class Pipeline:
         self._prepare_lock = threading.Lock()
         self._preparing = False
         self._outlets: dict[int, Source] = {}  # source id -> a detached row holding its name (``_outlet``)
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None  # ``_page_slots``
         self.deliverer = Deliverer.from_config(config, engine)
         self.channels: dict[str, Channel] = self.deliverer.channels
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
@@ -347,9 +363,26 @@ class Pipeline:
             out.append(e)
         return out
 
+    def _page_slots(self) -> asyncio.Semaphore:
+        """Pages in hand at once, every source's together: downloading (at most ``[fetch]
+        concurrency`` anyway) or downloaded and waiting for an extraction worker (a few per
+        worker keep them busy). Downloads are much faster than extraction: without this bound
+        every new page of a poll (hundreds: a sitemap's, a first poll's) sat in memory, whole,
+        until a worker took it. A slot is given back when the page is extracted."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            from monitor.extract.pool import workers
+
+            self._slots = (loop, asyncio.Semaphore(self.config.fetch.concurrency + PAGES_QUEUED * workers()))
+        return self._slots[1]
+
     async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
         if not entry.url.startswith(("http://", "https://")):
             return None, "the feed entry has no link"
+        async with self._page_slots():
+            return await self._fetch_and_extract(sc, entry)
+
+    async def _fetch_and_extract(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
         try:
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
                     entry.url, sc.allow_private_networks):
@@ -443,8 +476,37 @@ class Pipeline:
         report.lease_released = release_lease is not None
 
     def _write_polls(self, s: Session, records: list[PollRecord]) -> list[None]:
-        """Apply a batch of poll outcomes in one transaction: one read of the rows, one UPDATE
-        per set of changed columns (executemany), the leases ended, the notices queued."""
+        """Apply a batch of poll outcomes in one transaction: the plain successes (most polls: a
+        304, a feed read) by one UPDATE without reading the rows (``plain_success``), the rest
+        by one read of their rows, one UPDATE per set of changed columns (executemany); the
+        leases ended, the notices queued."""
+        t = _source_table()
+        conn = s.connection()
+        polls = Counter(r.source_id for r in records)
+        plain: list[dict[str, Any]] = []
+        rest: list[PollRecord] = []
+        for r in records:  # a source polled twice in the batch: in order, by apply_outcome
+            values = plain_success(r.sc, r.outcome, self.config.fetch, r.started) if polls[r.source_id] == 1 else None
+            if values is None:
+                rest.append(r)
+            else:
+                values["b_id"] = r.source_id
+                plain.append(values)
+        if plain and conn.execute(_plain_update(), plain).rowcount != len(plain):
+            # A row marked broken (its recovery sends a notice) or removed meanwhile: all of
+            # them go through apply_outcome. The rows just written read back as their outcome
+            # leaves them, so applying it again changes nothing there.
+            rest = records
+        if rest:
+            self._apply_polls(s, rest)
+        ends = [{"b_id": r.source_id, "b_owner": r.release_lease} for r in records if r.release_lease]
+        if ends:
+            conn.execute(update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == bindparam("b_owner"))
+                         .values(lease_owner=None, lease_expires_at=None), ends)
+        return [None] * len(records)
+
+    def _apply_polls(self, s: Session, records: list[PollRecord]) -> None:
+        """``apply_outcome`` on each record's row, read in one query; the changed columns written."""
         t = _source_table()
         conn = s.connection()
         cols = PollState.columns()
@@ -473,11 +535,6 @@ class Pipeline:
         for names, params in by_columns.items():
             conn.execute(update(t).where(t.c.id == bindparam("b_id"))
                          .values({name: bindparam(f"b_{name}") for name in names}), params)
-        ends = [{"b_id": r.source_id, "b_owner": r.release_lease} for r in records if r.release_lease]
-        if ends:
-            conn.execute(update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == bindparam("b_owner"))
-                         .values(lease_owner=None, lease_expires_at=None), ends)
-        return [None] * len(records)
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:

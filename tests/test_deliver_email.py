@@ -207,3 +207,17 @@ def test_a_dead_mail_server_does_not_hold_up_other_channels(tmp_path: Path) -> N
         site.stop()
     assert report.sent == 5 and report.failed == 1  # mail tried once this run, the rest wait
     assert statuses(engine) == {"sent": 5, "failed": 1, "pending": 4}
+
+
+def test_an_unusable_ca_file_is_a_config_problem(tmp_path: Path) -> None:
+    """The channel makes its TLS context with its first message (not on the way to the daemon's
+    first poll), so the config check is what catches a CA file that cannot be used."""
+    from monitor.deliver.base import validate_channel
+
+    cert, _ = self_signed_cert(tmp_path)
+    opts = {"host": "127.0.0.1", "from": "monitor@loopback.test", "to": "analyst@loopback.test"}
+    assert validate_channel("email", {**opts, "ca_file": str(cert)}) == []
+    (tmp_path / "not.pem").write_text("not a certificate\n", encoding="utf-8")
+    for bad in (str(tmp_path / "missing.pem"), str(tmp_path / "not.pem")):
+        [problem] = validate_channel("email", {**opts, "ca_file": bad})
+        assert problem.startswith(f"'ca_file' must be a PEM file of CA certificates, got {bad!r}"), problem

@@ -392,3 +392,29 @@ def test_speaker_patterns_kept_compiled_on_disk_find_what_a_fresh_compile_finds(
     monkeypatch.setenv("MONITOR_CACHE_DIR", str(blocker / "cache"))
     rx = speakers._cached(sources[0])
     assert [(m.span(), m.groupdict()) for m in rx.finditer(text)] == want[0]
+
+
+def test_country_names_kept_on_disk_are_the_derived_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The country names (babel's CLDR names, folded, inflected) a process derives are kept in
+    ``$MONITOR_CACHE_DIR`` for the next one; a damaged file is derived anew."""
+    import json
+
+    from monitor.match import speakers
+
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path))
+    speakers._countries.cache_clear()
+    try:
+        derived = speakers._derive_countries()
+        assert {"kazakhstan", "казахстана", "kazakistan"} <= derived
+        assert speakers._countries() == derived
+        [path] = tmp_path.rglob("countries-*.json")
+        assert json.loads(path.read_text(encoding="utf-8")) == sorted(derived)
+        path.write_text('["atlantis"]', encoding="utf-8")  # what the next process reads
+        speakers._countries.cache_clear()
+        assert speakers._countries() == {"atlantis"}
+        path.write_text('["atlan', encoding="utf-8")  # cut short
+        speakers._countries.cache_clear()
+        assert speakers._countries() == derived
+        assert json.loads(path.read_text(encoding="utf-8")) == sorted(derived)
+    finally:
+        speakers._countries.cache_clear()

@@ -84,3 +84,43 @@ def test_a_first_poll_starts_the_extraction_workers_with_the_run(tmp_path: Path,
     cfg = write_config(tmp_path / "other.toml", database_url, source("New", site.url("/other.xml"), full_text=False))
     asyncio.run(run_once(cfg, everything=True))
     assert starts == [1]
+
+
+def test_a_poll_of_many_new_pages_holds_only_a_few_at_once(tmp_path: Path, database_url: str, site: Site,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages download much faster than they are extracted: a first poll (or a sitemap) of
+    hundreds of new pages keeps only those being downloaded and a few per extraction worker in
+    memory, not every page until a worker takes it. All are still stored, in feed order."""
+    from monitor.extract import Extracted, pool
+    from monitor.pipeline import PAGES_QUEUED
+
+    when = datetime(2025, 9, 24, 7, 0, tzinfo=UTC)
+    paths = [f"/a/{k}" for k in range(40)]
+    for p in paths:
+        site.pages[p] = Page(f"<html><body><p>Page {p}</p></body></html>".encode(), "text/html")
+    site.pages["/feed.xml"] = Page(rss(site, [(p, f"Story {p}", when) for p in paths]), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url, source("Feed", site.url("/feed.xml")),
+                       fetch="concurrency = 2\n")
+    held = [0, 0]  # pages handed to extraction and not finished; the most at once
+    worker = asyncio.Lock()  # one extraction worker, slower than the downloads
+
+    async def extract(html: bytes, url: str | None = None, content_type: str | None = None,
+                      timezone: str | None = None) -> Extracted:
+        held[0] += 1
+        held[1] = max(held)
+        try:
+            async with worker:
+                await asyncio.sleep(0.02)
+            return Extracted(title=None, text=f"Text of {url}", published=None, authors=None, language="en",
+                             canonical_url=None)
+        finally:
+            held[0] -= 1
+
+    monkeypatch.setattr(pool, "warm_up_soon", lambda: None)
+    monkeypatch.setattr(pool, "workers", lambda: 1)
+    monkeypatch.setattr(pool, "extract", extract)
+    [report] = asyncio.run(run_once(cfg, everything=True))
+    assert report.new_articles == len(paths)
+    assert held[1] <= 2 + PAGES_QUEUED
+    arts = json.loads(run_monitor(cfg, "articles", "--json").stdout)
+    assert sorted(a["url"] for a in arts) == sorted(site.url(p) for p in paths) and all(a["full_text"] for a in arts)

@@ -105,14 +105,21 @@ class FetchResponse:
         return None
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The TLS context of every fetch (certifi's CAs, as httpx's default): loading the CA bundle
+    costs ~25 ms of CPU, and it was done twice on the way to the first request (issue 15)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 def _transport(settings: FetchSettings, allow_private: bool) -> httpx.AsyncHTTPTransport:
     limits = httpx.Limits(max_connections=settings.concurrency,
                           max_keepalive_connections=settings.concurrency, keepalive_expiry=30)
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    transport = httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=limits, trust_env=False)
     # httpx has no parameter for an httpcore network backend: swap in a pool that has one. The
     # pool is what httpx 0.28 builds itself, with the same arguments (versions pinned).
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False),
+        ssl_context=_ssl_context(),
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,

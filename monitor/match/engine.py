@@ -257,16 +257,28 @@ class RuleSet:
         # Postings: word -> (rules whose first anchor set holds it, rules whose second does).
         # Exact words are found by one dict lookup per distinct word of the article; stems
         # (wildcards) by one Aho-Corasick pass over the article's distinct words.
+        # Rules share anchor sets (one object: a plain word's, an entity's hundreds of forms),
+        # so the rules are grouped by set first and each set's keys are posted once: 10,000
+        # rules have ~4,800 distinct sets. A posting's order is of no consequence (candidates
+        # are a set).
         posts: dict[str, dict[str, list[int]]] = {"=a": {}, "=b": {}, "*a": {}, "*b": {}}
         always: set[int] = set()
+        by_set: tuple[dict[int, tuple[frozenset[Key], list[int]]], ...] = ({}, {})
         for ri, rule in enumerate(self.rules):
             anc = anchors(rule.tree)
             if anc is None:
                 always.add(ri)
                 continue
-            for side, keys in zip("ab", anc, strict=True):
+            for group, keys in zip(by_set, anc, strict=True):
+                hit = group.get(id(keys))
+                if hit is None:
+                    group[id(keys)] = (keys, [ri])
+                else:
+                    hit[1].append(ri)
+        for side, group in zip("ab", by_set, strict=True):
+            for keys, ris in group.values():
                 for kind, v in keys:
-                    posts[kind + side].setdefault(v, []).append(ri)
+                    posts[kind + side].setdefault(v, []).extend(ris)
         self._exact = _postings(posts["=a"], posts["=b"])
         self._stem = _postings(posts["*a"], posts["*b"])
         self._always = frozenset(always)

@@ -305,45 +305,70 @@ def _word_tok(w: str, col: int) -> _Tok:
     return tuple.__new__(_Tok, ("word", w, col, 0, False, None))
 
 
+def _operator_or_word(w: str, col: int, q: str) -> _Tok:
+    """The token of a word starting with A, N, O or S: an operator or a plain word."""
+    if w in ("AND", "OR", "NOT"):
+        return _Tok(w, w, col)
+    if w == "SENT":
+        return _Tok("NEAR", w, col, n=-1)
+    if w.startswith(("NEAR", "ONEAR")):
+        pm = _PROX.match(w)
+        if pm:
+            return _Tok("NEAR", w, col, n=int(pm.group(2)), ordered=pm.group(1) == "ONEAR")
+        if w in ("NEAR", "ONEAR") or w.startswith(("NEAR/", "ONEAR/")):
+            raise QuerySyntaxError(f"write {w.split('/')[0]}/n with a number of words, e.g. NEAR/10", q, col)
+    return _word_tok(w, col)  # NEARBY, ONEARTH: plain words
+
+
+# The same tokens with the spaces before each: one findall gives a query's tokens and their
+# columns (a query without about(), i.e. nearly all, needs no look-ahead between tokens).
+_TOKENS = re.compile(r'(\s*)(?:(\()|(\))|("[^"]*"?(?:~\d*)?)|([^\s()"]+))')
+
+
 def _tokenize(q: str) -> list[_Tok]:
+    if "about(" in q or "ABOUT(" in q:
+        return _tokenize_about(q)
+    toks: list[_Tok] = []
+    col = 0
+    for space, lp, rp, phrase, w in _TOKENS.findall(q):
+        col += len(space)
+        if w:
+            toks.append(_word_tok(w, col) if w[0] not in "ANOS" else _operator_or_word(w, col, q))
+            col += len(w)
+        elif lp:
+            toks.append(_Tok("lp", "(", col))
+            col += 1
+        elif rp:
+            toks.append(_Tok("rp", ")", col))
+            col += 1
+        else:
+            toks.append(_Tok("phrase", phrase, col))
+            col += len(phrase)
+    toks.append(_Tok("end", "", len(q)))
+    return toks
+
+
+def _tokenize_about(q: str) -> list[_Tok]:
+    """Tokens of a query holding about(...): its statement is one token, found by a look-ahead
+    at each position."""
     toks: list[_Tok] = []
     pos = 0
-    about = "about(" in q or "ABOUT(" in q  # most rules have none: skip the look-ahead
     while pos < len(q):
-        if about:
-            am = _ABOUT_START.match(q, pos)
-            if am and (am.start(1) == 0 or not (q[am.start(1) - 1].isalnum() or q[am.start(1) - 1] in ":@!")):
-                tok, pos = _about_token(q, am.start(1))
-                toks.append(tok)
-                continue
+        am = _ABOUT_START.match(q, pos)
+        if am and (am.start(1) == 0 or not (q[am.start(1) - 1].isalnum() or q[am.start(1) - 1] in ":@!")):
+            tok, pos = _about_token(q, am.start(1))
+            toks.append(tok)
+            continue
         m = _TOKEN.match(q, pos)
         if not m:  # the pattern accepts any non-space: only spaces are left
             break
         pos = m.end()
-        w = m.group("w")
-        if w is not None:
-            col = m.start("w")
-            if w[0] not in "ANOS":  # no operator starts otherwise: a plain word (most tokens)
-                toks.append(_word_tok(w, col))
-            elif w in ("AND", "OR", "NOT"):
-                toks.append(_Tok(w, w, col))
-            elif w == "SENT":
-                toks.append(_Tok("NEAR", w, col, n=-1))
-            elif w.startswith(("NEAR", "ONEAR")):
-                pm = _PROX.match(w)
-                if not pm:
-                    if w not in ("NEAR", "ONEAR") and not w.startswith(("NEAR/", "ONEAR/")):
-                        toks.append(_word_tok(w, col))  # NEARBY, ONEARTH: plain words
-                        continue
-                    raise QuerySyntaxError(f"write {w.split('/')[0]}/n with a number of words, e.g. NEAR/10",
-                                           q, col)
-                toks.append(_Tok("NEAR", w, col, n=int(pm.group(2)), ordered=pm.group(1) == "ONEAR"))
-            else:
-                toks.append(_word_tok(w, col))
-            continue
         kind = m.lastgroup
         col = m.start(kind or 0)
-        if kind == "lp":
+        if kind == "w":
+            w = m.group("w")
+            toks.append(_word_tok(w, col) if w[0] not in "ANOS" else _operator_or_word(w, col, q))
+        elif kind == "lp":
             toks.append(_Tok("lp", "(", col))
         elif kind == "rp":
             toks.append(_Tok("rp", ")", col))

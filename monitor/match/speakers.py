@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import pickle
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
+from pathlib import Path
 from typing import Any
 
 import ahocorasick
@@ -425,7 +427,7 @@ class _PatternOnly(pickle.Unpickler):
 
 
 def _cached(source: str) -> Any:
-    """``re.compile(source)``, compiled once per machine: kept in ``cache_dir()``.
+    """``re.compile(source)``, compiled once per machine: kept in ``_cache_folder()``.
 
     The regex module parses a pattern in Python, character by character: ~10 ms of CPU for one
     holding the speaker phrase (3-7 of them for each language a process meets, on the ingest
@@ -433,14 +435,11 @@ def _cached(source: str) -> Any:
     pickled pattern holds the regex module's compiled code, and unpickling it (~0.3 ms) hands
     that code to its C part without parsing. Files are named by the regex module's version (the
     code's format) and the pattern's hash; an unreadable or foreign file is compiled over, an
-    unwritable directory (or none: no home directory) only costs the compile."""
-    from monitor.util import cache_dir
-
-    try:
-        folder = cache_dir() / f"speakers-regex-{re.__version__}"
-    except RuntimeError:  # Path.home(): no home directory
+    unwritable directory (or none) only costs the compile."""
+    folder = _cache_folder()
+    if folder is None:
         return re.compile(source)
-    path = folder / f"{hashlib.sha256(source.encode()).hexdigest()[:32]}.pickle"
+    path = folder / f"regex-{re.__version__}-{hashlib.sha256(source.encode()).hexdigest()[:32]}.pickle"
     try:
         with path.open("rb") as f:
             rx = _PatternOnly(f).load()
@@ -449,17 +448,34 @@ def _cached(source: str) -> Any:
     except Exception:  # noqa: BLE001 - missing, partly written by a crash, another version: compiled anew
         pass
     rx = re.compile(source)
+    _keep(path, pickle.dumps(rx, protocol=pickle.HIGHEST_PROTOCOL))
+    return rx
+
+
+def _cache_folder() -> Path | None:
+    """Where this module keeps what it makes once per machine (``cache_dir()``), None without a
+    home directory to find it by."""
+    from monitor.util import cache_dir
+
+    try:
+        return cache_dir() / "speakers"
+    except RuntimeError:  # Path.home()
+        return None
+
+
+def _keep(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` whole or not at all (another process may read it meanwhile);
+    a directory that cannot be written keeps nothing."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                pickle.dump(rx, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)  # whole or not there: another process may read it meanwhile
+                f.write(data)
+            os.replace(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-    return rx
 
 
 @cache
@@ -569,7 +585,36 @@ _NOT_NAME = frozenset(("this", "that", "it", "the", "there", "here", "we", "i", 
 
 @lru_cache(maxsize=1)
 def _countries() -> frozenset[str]:
-    """Country names in every language of the table (CLDR via babel), folded, with inflections."""
+    """Country names in every language of the table (CLDR via babel), folded, with inflections.
+
+    Kept in ``_cache_folder()`` like the compiled patterns: loading babel's locale data of nine
+    languages and folding ~20,000 forms took ~70 ms of CPU, most of what a process's first match
+    cost once its patterns load from the cache. The file is named by babel's version (its CLDR
+    data) and a hash of the code that derives the names (this module, ``query``'s inflections,
+    ``text``'s fold): a change to either makes a new one."""
+    import babel
+
+    from monitor.match import query, text
+    folder = _cache_folder()
+    path = None
+    try:
+        if folder is not None:
+            digest = hashlib.sha256(babel.__version__.encode())
+            for module_file in (__file__, query.__file__, text.__file__):
+                digest.update(Path(module_file).read_bytes())
+            path = folder / f"countries-{digest.hexdigest()[:32]}.json"
+            names = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                return frozenset(names)
+    except Exception:  # noqa: BLE001 - missing or damaged: derived anew
+        pass
+    found = _derive_countries()
+    if path is not None:
+        _keep(path, json.dumps(sorted(found), ensure_ascii=False).encode())
+    return found
+
+
+def _derive_countries() -> frozenset[str]:
     from babel import Locale
 
     from monitor.match.query import inflections

@@ -1,0 +1,112 @@
+"""Poll outcomes written in batches (``Pipeline._write_polls``) leave every source exactly as
+recording each poll on its own does: validators kept or replaced, schedules, failures, the broken
+and recovered notices, a moved feed, a source polled twice in one batch. Both backends."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select, update
+from sqlmodel import col
+
+from monitor import util
+from monitor.config import Config, FetchSettings, MonitorSettings, SourceConfig
+from monitor.config.schema import ChannelConfig
+from monitor.fetch.state import PollOutcome, PollState
+from monitor.pipeline import Pipeline, PollRecord
+from monitor.store import Alert, Source, create_db_engine, session_scope, upgrade
+from monitor.util import aware
+
+NOW = datetime.now(UTC).replace(microsecond=0)  # both sides poll at the same times
+NAMES = ("kept", "broken", "fresh", "failing", "twice", "hinted", "moved", "more")
+
+
+def _config(url: str) -> Config:
+    sources = tuple(SourceConfig(name=n, url=f"http://127.0.0.1/{n}.xml", interval=300.0, full_text=False)
+                    for n in NAMES)
+    return Config(path=Path(tempfile.gettempdir()) / "config.toml",
+                  monitor=MonitorSettings(database=url, source_errors_to="ops"),
+                  fetch=FetchSettings(broken_after=2), sources=sources, rules=(),
+                  channels=(ChannelConfig(name="ops", type="webhook", options={"url": "http://127.0.0.1/hook"}),))
+
+
+def _store(url: str) -> tuple[Pipeline, Engine, dict[str, int]]:
+    engine = create_db_engine(url)
+    upgrade(engine)
+    p = Pipeline(_config(url), engine)
+    p.sync_sources()
+    t = Source.__table__  # type: ignore[attr-defined]
+    long_ago = NOW - timedelta(hours=2)
+    with engine.begin() as conn:
+        conn.execute(update(t).values(etag='"old"', last_modified="Mon, 01 Sep 2025 00:00:00 GMT",
+                                      last_success_at=long_ago, last_polled_at=long_ago))
+        conn.execute(update(t).where(t.c.name == "broken").values(consecutive_failures=3, broken_since=long_ago,
+                                                                  last_error="HTTP 500"))
+        ids = {name: sid for name, sid in conn.execute(select(t.c.name, t.c.id))}
+    return p, engine, ids
+
+
+def _records(p: Pipeline, ids: dict[str, int]) -> list[PollRecord]:
+    sc = {s.name: s for s in p.config.sources}
+
+    def rec(name: str, outcome: PollOutcome, later: float = 0.0) -> PollRecord:
+        return PollRecord(ids[name], sc[name], NOW + timedelta(seconds=later), outcome)
+
+    return [
+        rec("kept", PollOutcome(status=304)),  # no validators in the 304: the stored ones stay
+        rec("broken", PollOutcome(status=304, etag='"new"')),  # recovers: a notice
+        rec("fresh", PollOutcome(status=200, etag=None, last_modified="Tue, 02 Sep 2025 00:00:00 GMT")),
+        rec("failing", PollOutcome(status=500, error="HTTP 500")),
+        rec("twice", PollOutcome(status=503, error="HTTP 503", headers=httpx.Headers({"retry-after": "900"}))),
+        rec("twice", PollOutcome(status=304), later=1.0),
+        rec("hinted", PollOutcome(status=304, etag='"v2"', headers=httpx.Headers({"cache-control": "max-age=3600"}))),
+        rec("moved", PollOutcome(status=200, etag='"m"', new_url="http://127.0.0.1/new.xml", new_url_reason="301")),
+        rec("more", PollOutcome(status=200, etag='"x"', more=True)),
+    ]
+
+
+def _state(engine: Engine) -> tuple[dict[str, tuple[Any, ...]], list[str]]:
+    t = Source.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        # as aware UTC times: the reference is SQLite, which reads them back naive
+        rows = {r[0]: tuple(aware(v) if isinstance(v, datetime) else v for v in r[1:]) for r in conn.execute(
+            select(t.c.name, *(t.c[c] for c in PollState.columns() if c != "id")))}
+    with session_scope(engine) as s:
+        keys = sorted(str(k) for k in s.connection().execute(select(col(Alert.key))).scalars())
+    return rows, keys
+
+
+def test_a_batch_of_poll_records_writes_what_one_at_a_time_writes(database_url: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # the same jitter of the failures' backoff on both sides
+    monkeypatch.setattr(util, "random", SimpleNamespace(Random=lambda: random.Random(7)))
+    batched, engine, ids = _store(database_url)
+    one_by_one, reference, ref_ids = _store(f"sqlite:///{tmp_path / 'reference.db'}")
+    records = _records(batched, ids)
+    with session_scope(engine) as s:
+        batched._write_polls(s, records)
+    for r in _records(one_by_one, ref_ids):
+        with session_scope(reference) as s:
+            one_by_one._apply_polls(s, [r])
+    (got, notices), (want, want_notices) = _state(engine), _state(reference)
+    cols = [c for c in PollState.columns() if c != "id"]
+    for name in NAMES:
+        assert dict(zip(cols, got[name], strict=True)) == dict(zip(cols, want[name], strict=True)), name
+    assert [k.split(":")[1] for k in notices] == ["source-recovered"]
+    assert [k.split(":")[1] for k in want_notices] == ["source-recovered"]
+    # What a user sees of it: validators kept or replaced as the server said, the schedule.
+    kept, hinted = dict(zip(cols, got["kept"], strict=True)), dict(zip(cols, got["hinted"], strict=True))
+    assert kept["etag"] == '"old"' and kept["last_modified"] == "Mon, 01 Sep 2025 00:00:00 GMT"
+    assert hinted["etag"] == '"v2"'
+    assert dict(zip(cols, got["fresh"], strict=True))["etag"] is None
+    assert dict(zip(cols, got["broken"], strict=True))["broken_since"] is None
+    assert dict(zip(cols, got["moved"], strict=True))["url"] == "http://127.0.0.1/new.xml"
+    engine.dispose()
+    reference.dispose()
