@@ -143,8 +143,9 @@ def main() -> None:
     if args.child:
         db_url, hook_url = args.child
         _add(db_url, n)
-        # A daemon has loaded the ingest stages (stories, NumPy) by the time an alert exists: a
-        # fresh process would time their import instead of the outbox.
+        # A daemon has loaded the fetcher (it polls) and the ingest stages (stories, NumPy) by the
+        # time an alert exists: a fresh process would time their import instead of the outbox.
+        import monitor.fetch.client  # noqa: F401
         import monitor.story.stories  # noqa: F401
         took, cpu = asyncio.run(_outbox(db_url, hook_url))
         print(json.dumps({"seconds": took, "cpu": cpu}))

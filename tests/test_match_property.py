@@ -120,11 +120,12 @@ _FOLD_CHARS = st.one_of(
 def test_words_of_simple_text_are_those_of_the_full_fold(text: str) -> None:
     """``words`` skips decomposing a text made of characters that fold on their own; the words
     must be those of folding the whole text (which ``article_terms`` and the queries rely on)."""
-    from monitor.match.text import _CJK_RE, _PLAIN_WORD_RE, WORD_RE, strip_accents
+    from monitor.match.text import _CJK_RE, _PLAIN_WORD_RE, SHORT_TEXT, WORD_RE, strip_accents
     from monitor.match.text import words as split
 
-    low = text.lower() if text.isascii() else strip_accents(text.casefold())
-    assert split(text) == (WORD_RE if _CJK_RE.search(low) else _PLAIN_WORD_RE).findall(low)
+    for t in (text, " ".join([text] * (SHORT_TEXT // max(len(text), 1) + 1))):  # short and long
+        low = t.lower() if t.isascii() else strip_accents(t.casefold())
+        assert split(t) == (WORD_RE if _CJK_RE.search(low) else _PLAIN_WORD_RE).findall(low)
 
 
 @settings(max_examples=3000, deadline=None)
@@ -134,8 +135,11 @@ def test_word_runs_from_string_operations_equal_the_regex(text: str) -> None:
     """``words`` splits at whitespace once punctuation is spaced out instead of running the
     ``\\w+`` regex (a Unicode table look-up per character): the pieces must be the regex's runs,
     on any text (underscores, soft hyphens, lone surrogates, every script)."""
-    from monitor.match.text import _PLAIN_WORD_RE, _word_runs
+    from monitor.match.text import _PLAIN_WORD_RE, SHORT_TEXT, _word_runs
 
+    long = text * (SHORT_TEXT // max(len(text), 1) + 1)  # short texts take the regex itself
+    assert len(long) >= SHORT_TEXT or not text
+    assert _word_runs(long) == _PLAIN_WORD_RE.findall(long)
     assert _word_runs(text) == _PLAIN_WORD_RE.findall(text)
 
 

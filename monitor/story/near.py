@@ -14,7 +14,7 @@ import hashlib
 import re
 import unicodedata
 import zlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -111,15 +111,16 @@ def fingerprint_words(words: list[str], bands: bool = True) -> Fingerprint:
 MIN_SHARED = 12  # shingles in common: a shared sentence or two (a quote) is not a copy
 
 
-def verify(a: frozenset[int] | set[int], b: frozenset[int] | set[int]) -> float:
-    """Containment of the shorter in the longer; 0 when too little is shared to judge.
+def verify(a: frozenset[int] | set[int], b: Collection[int]) -> float:
+    """Containment of the shorter in the longer; 0 when too little is shared to judge. ``b``
+    holds distinct values (a set, or the story index's compact array of them).
 
     Containment, not Jaccard: a copy trimmed to half shares half of the original's shingles but
     nearly all of its own.
     """
     if not a or not b:
         return 0.0
-    shared = len(a & b)
+    shared = len(a.intersection(b))
     small = min(len(a), len(b))
     if shared < min(MIN_SHARED, small):
         return 0.0
