@@ -181,3 +181,26 @@ def test_fetcher_guard_unit() -> None:
             assert exc.value.kind == "blocked"
 
     asyncio.run(main())
+
+
+def test_a_connection_the_server_closed_while_idle_is_seen_as_such() -> None:
+    """The pool drops an idle connection whose server hung up (or sent something unasked) by
+    asking its stream "is_readable": the guarded backend answers from the socket it connected,
+    as httpcore's anyio stream does, without building every socket attribute each time."""
+    import socket
+
+    async def main() -> list[bool]:
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        stream = await guard_mod.GuardedBackend(allow_private=True).connect_tcp("127.0.0.1", port)
+        server_side, _ = listener.accept()
+        seen = [stream.get_extra_info("is_readable")]
+        server_side.close()  # the server hangs up
+        await asyncio.sleep(0.05)
+        seen.append(stream.get_extra_info("is_readable"))
+        assert stream.get_extra_info("socket") is not None
+        await stream.aclose()
+        listener.close()
+        return seen
+
+    assert asyncio.run(main()) == [False, True]

@@ -193,15 +193,17 @@ class _Metadata:
     searches the whole page for a date (htmldate): ~3 ms of a page's ~27 (bench.ingest's pages)
     went there, for fields we never read and a date we read only when the page's own metadata
     has none (``_page_date``). So the same functions are called here, in the same order, for title,
-    author and image, and htmldate only when asked for the date."""
+    author and image, and htmldate only when asked for the date. The author, when the page's
+    metadata names none, is searched last (``author``), in the page itself rather than in a copy."""
 
     title: str | None
-    author: str | None
+    _author: str | None
     image: str | None
     _date: str | None  # known already (trafilatura read the metadata), else searched when asked
     _declared_url: str | None  # og:url etc., as trafilatura's meta tags reading found it
     _url: str | None
     _tree: etree._Element | None
+    _search_author: bool = False
 
     @classmethod
     def read(cls, tree: etree._Element, url: str | None) -> _Metadata:
@@ -215,14 +217,28 @@ class _Metadata:
             found = m.extract_meta_json(tree, found)
         if not found.title:
             found.title = m.extract_title(tree)
-        if not found.author:
-            found.author = m.extract_author(tree)
-        return cls(_trim(found.title), _trim(found.author), _trim(found.image), None, found.url, url, tree)
+        return cls(_trim(found.title), _trim(found.author), _trim(found.image), None, found.url, url, tree,
+                   not found.author)
 
     @classmethod
     def of(cls, result: Any) -> _Metadata:
         """The metadata trafilatura read itself (``bare_extraction(with_metadata=True)``)."""
         return cls(result.title, result.author, result.image, result.date, None, None, None)
+
+    def author(self) -> str | None:
+        """The author; where the page's metadata names none, trafilatura's search of the page
+        (``extract_author``) but in the page itself, not a copy of it (~0.13 ms a page): it
+        removes elements from the page, so nothing may read the page after this."""
+        if not self._search_author or self._tree is None:
+            return self._author
+        from trafilatura import metadata as m
+
+        self._search_author = False
+        found = m.extract_metainfo(m.prune_unwanted_nodes(self._tree, m.AUTHOR_DISCARD_XPATHS), m.AUTHOR_XPATHS,
+                                   len_limit=120)
+        self._author = _trim(m.normalize_authors(None, found) if found else found)
+        self._tree = None
+        return self._author
 
     def date(self) -> str | None:
         """htmldate's reading of the page, as ``extract_metadata`` would give it."""
@@ -336,6 +352,8 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
     published = _page_date(doc, language, timezone)
     if published is None and (date := meta.date()):
         published = parse_date(date, timezone, language)
+    canonical_url = _declared_url(doc, url)
+    authors = meta.author()  # last: its search takes elements out of ``doc``
     return Extracted(title=fix_mojibake(meta.title) if meta.title else None, text=text, published=published,
-                     authors=meta.author or None, language=language, canonical_url=_declared_url(doc, url),
+                     authors=authors or None, language=language, canonical_url=canonical_url,
                      image=web_url(urljoin(url or "", meta.image)) if meta.image else None)
