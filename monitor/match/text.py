@@ -56,12 +56,19 @@ def fold(text: str) -> str:
     return strip_accents(text.casefold())
 
 
+_HEAD = 512  # characters ``words`` looks at before scanning a whole text
+
+
 def words(text: str) -> list[str]:
     """Folded words of a text, in order, without offsets (the per-article fast path)."""
     if text.isascii():
         return _word_runs(text.lower())
     simple = _simple_folds()
-    special = set(simple.special.findall(text))
+    # The first characters decide most texts (Chinese, Japanese: the first one sends them to the
+    # full fold below): the rest is scanned only while a simple fold is still possible.
+    special = set(simple.special.findall(text, 0, _HEAD))
+    if special <= simple.changing:
+        special.update(simple.special.findall(text, _HEAD))
     if special <= simple.changing:
         # Only characters that fold on their own, as lowercase or to a word (``_simple_folds``):
         # the same words without decomposing and re-scanning the whole text.
