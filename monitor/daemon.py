@@ -416,9 +416,18 @@ class Daemon:
             using_old = [t for t in self.polls.values() if not t.done()]
 
             async def close_old() -> None:
+                nonlocal old
                 if using_old:
                     await asyncio.wait(using_old)
+                assert old is not None
                 await old.aclose()
+                old = None
+                # Start-up's and prepare()'s gc.freeze() put the old pipeline (compiled rules,
+                # story index, fetcher: objects in reference cycles) out of the collector's
+                # reach: handed back and collected once, or every reload would keep it for good.
+                gc.unfreeze()
+                gc.collect()
+                gc.freeze()
             self._kick(close_old)
         return True
 

@@ -235,3 +235,41 @@ def test_a_job_failing_every_second_logs_its_traceback_once(tmp_path: Path, capl
                        ("DEBUG", "claim failed again: ConnectionError: database unreachable", False),
                        ("DEBUG", "claim failed again: ConnectionError: database unreachable", False),
                        ("INFO", "claim works again", False)]
+
+
+def test_a_reload_frees_the_pipeline_it_replaced(tmp_path: Path) -> None:
+    """The pipeline a reload replaces (its compiled rules, story index, fetcher) is freed once
+    it is closed, though start-up froze it out of the collector's reach (gc.freeze)."""
+    import asyncio
+    import gc
+    import weakref
+
+    from monitor.config import load_config
+    from monitor.daemon import Daemon
+    from monitor.pipeline import Pipeline
+    from monitor.store import upgrade
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[monitor]\ndatabase = "sqlite:///{tmp_path / "m.db"}"\n\n'
+                   '[[rule]]\nname = "r"\nquery = "mediator NEAR/5 kazakhstan"\n', encoding="utf-8")
+    daemon = Daemon(load_config(cfg))
+    upgrade(daemon.engine)
+
+    async def go() -> weakref.ref[Pipeline]:
+        daemon.pipeline = Pipeline(daemon.config, daemon.engine)
+        daemon.pipeline.prepare()
+        gc.freeze()  # as start-up does once the daemon is up
+        first = weakref.ref(daemon.pipeline)
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("NEAR/5", "NEAR/8"), encoding="utf-8")
+        assert await daemon.reload()
+        while daemon.background:  # closing the old pipeline
+            await asyncio.gather(*daemon.background)
+        return first
+
+    try:
+        first = asyncio.run(go())
+        assert daemon.pipeline is not None and daemon.pipeline.config.rules[0].query.endswith("NEAR/8 kazakhstan")
+        assert first() is None, "the replaced pipeline is still in memory"
+    finally:
+        gc.unfreeze()
+        daemon.engine.dispose()
