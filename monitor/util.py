@@ -23,10 +23,17 @@ HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 
 def cache_dir() -> Path:
     """Where what is made once per machine is kept (the unpacked language model, compiled speaker
-    patterns): ``$MONITOR_CACHE_DIR``, else the user's cache."""
+    patterns): ``$MONITOR_CACHE_DIR``, else the user's cache. OSError without either: every
+    caller then does without a cache, as with one it cannot write."""
     if found := os.environ.get("MONITOR_CACHE_DIR"):
         return Path(found)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "monitor"
+    if found := os.environ.get("XDG_CACHE_HOME"):
+        return Path(found) / "monitor"
+    try:
+        return Path.home() / ".cache" / "monitor"
+    except RuntimeError as exc:  # no $HOME and no passwd entry (a container's arbitrary user)
+        raise OSError(f"no cache directory: set MONITOR_CACHE_DIR ({exc})") from exc
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}

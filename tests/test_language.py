@@ -40,3 +40,19 @@ def test_unwritable_cache_loads_the_model_in_memory(tmp_path: Path, monkeypatch:
         assert language.detect_language(TEXTS[1]) == "ru"
     finally:
         language._identifier.cache_clear()
+
+
+def test_no_home_directory_loads_the_model_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user with neither $HOME nor a passwd entry (a container's arbitrary uid) and no cache
+    variable: Path.home() fails; the model loads in memory as with an unwritable cache."""
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    for name in ("MONITOR_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    language._identifier.cache_clear()
+    try:
+        assert language.detect_language(TEXTS[1]) == "ru"
+    finally:
+        language._identifier.cache_clear()

@@ -459,7 +459,7 @@ def _cache_folder() -> Path | None:
 
     try:
         return cache_dir() / "speakers"
-    except RuntimeError:  # Path.home()
+    except OSError:  # no home directory to find it by
         return None
 
 
