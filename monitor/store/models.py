@@ -152,7 +152,7 @@ class Alert(SQLModel, table=True):
 # and the claim repeats this condition with the same literal values: SQLite's planner uses a
 # partial index only for a query whose WHERE holds the index's condition itself.
 OPEN_DELIVERY_STATUSES = ("pending", "failed", "sending")
-_OPEN_DELIVERY = text("status IN ('pending', 'failed', 'sending')")
+_OPEN_DELIVERY = text(f"status IN ({', '.join(repr(s) for s in OPEN_DELIVERY_STATUSES)})")
 
 
 class Delivery(SQLModel, table=True):
