@@ -46,7 +46,15 @@ def entity_memo(fn: F) -> F:
 # entry lives): compiling a rule asks for them at every level above (truth, then _cost to order
 # an AND, then truth of the child), and each answer walks the OR's children.
 _PLAIN_MEMO: dict[str, dict[int, tuple[Node, frozenset[str] | None]]] = {"exact": {}, "prefix": {}}
-MEMO_LIMIT = 65536
+MEMO_LIMIT = 65536  # entries of a compile-time memo; a full one is cleared whole
+
+
+def memo_put(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    """``cache[key] = value`` (returned), clearing ``cache`` first when it is full."""
+    if len(cache) >= MEMO_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _plain(node: Node, kind: str) -> frozenset[str] | None:
@@ -63,9 +71,7 @@ def _plain(node: Node, kind: str) -> frozenset[str] | None:
         if hit is None:
             parts = [_plain(c, kind) for c in node.children]
             plain = None if None in parts else frozenset().union(*filter(None, parts))
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            hit = memo[id(node)] = (node, plain)
+            hit = memo_put(memo, id(node), (node, plain))
         return hit[1]
     return None
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import ahocorasick
 
-from monitor.match.compiled import Truth, truth
+from monitor.match.compiled import MEMO_LIMIT, Truth, memo_put, truth
 from monitor.match.evaluate import FIELD_NAMES, DocIndex, about_score, evidence, is_true
 from monitor.match.query import (
     About,
@@ -59,14 +59,6 @@ _COSTS: dict[frozenset[Key], float] = {}  # by key set (plain dicts: fewer objec
 # hashing a W (a dataclass: a Python __hash__ over its fields) cost more than the lookup saved.
 _WORD_KEYS: dict[int, tuple[W, frozenset[Key]]] = {}
 _SHARED_ANCHORS: dict[int, tuple[Node, Anchors]] = {}
-MEMO_LIMIT = 65536
-
-
-def _memo(cache: dict[Any, Any], key: Any, value: Any) -> Any:
-    if len(cache) >= MEMO_LIMIT:
-        cache.clear()
-    cache[key] = value
-    return value
 
 
 _KEY_COSTS: dict[Key, float] = {}  # each key's share of _cost, filled as _word_keys makes keys
@@ -84,7 +76,7 @@ def _cost(keys: frozenset[Key]) -> float:
             total = sum(map(_KEY_COSTS.__getitem__, keys))
         except KeyError:  # a key made before _KEY_COSTS was last cleared
             total = sum(map(_key_cost, keys))
-        hit = _memo(_COSTS, keys, total)
+        hit = memo_put(_COSTS, keys, total)
     return hit
 
 
@@ -118,7 +110,7 @@ def _word_keys(w: W) -> frozenset[Key]:
             _KEY_COSTS.clear()
         for k in keys:
             _KEY_COSTS[k] = _key_cost(k)
-        hit = _memo(_WORD_KEYS, id(w), (w, keys))
+        hit = memo_put(_WORD_KEYS, id(w), (w, keys))
     return hit[1]
 
 
@@ -127,7 +119,7 @@ def anchors(node: Node) -> Anchors:
     if isinstance(node, Seq) or (isinstance(node, Or) and node.label.startswith("@")):
         hit = _SHARED_ANCHORS.get(id(node))
         if hit is None:
-            hit = _memo(_SHARED_ANCHORS, id(node), (node, _anchors(node)))
+            hit = memo_put(_SHARED_ANCHORS, id(node), (node, _anchors(node)))
         return hit[1]
     return _anchors(node)
 
