@@ -22,7 +22,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from monitor import config
-from monitor.match.query import QuerySyntaxError, entity_alias_problem, has_about, parse_query
+from monitor.match.query import (
+    QuerySyntaxError,
+    entity_alias_problem,
+    has_about,
+    may_hold_about,
+    parse_query,
+)
 from monitor.match.types import Document, Hit, RuleMatch, Statement
 from monitor.util import lazy_exports
 
@@ -63,7 +69,7 @@ def prepare_meanings(cfg: config.Config) -> None:
     from monitor.match.meaning import build_meaning
 
     entities = {e.name: e for e in cfg.entities}
-    for r in cfg.rules:
+    for r in filter(lambda r: may_hold_about(r.query), cfg.rules):
         for clause in about_clauses(parse_query(r.query, entities)):
             build_meaning(clause.text, r.examples, r.counterexamples, clause.threshold)
 
@@ -72,7 +78,7 @@ def uses_about(cfg: config.Config) -> bool:
     """Whether a rule of the config has an ``about()`` clause (then the sentence model is needed),
     known without compiling the rules."""
     entities = {e.name: e for e in cfg.entities}
-    return any(has_about(parse_query(r.query, entities)) for r in cfg.rules)
+    return any(has_about(parse_query(r.query, entities)) for r in cfg.rules if may_hold_about(r.query))
 
 
 config.register_query_check(query_problem)

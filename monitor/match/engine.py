@@ -31,6 +31,7 @@ from monitor.match.query import (
     Seq,
     W,
     has_about,
+    may_hold_about,
     parse_query,
 )
 from monitor.match.speakers import Attributor, Entities, attribute
@@ -233,8 +234,7 @@ class RuleSet:
         self.uses_about = False  # any rule with an about(...) clause: the model is needed
         for name, q in rules:
             tree = compile_query(q, entities)
-            # Only a query spelling about( can hold one (the tokenizer's own test): no tree walk.
-            if ("about(" in q or "ABOUT(" in q) and has_about(tree):
+            if may_hold_about(q) and has_about(tree):  # no tree walk for nearly every rule
                 self.uses_about = True
                 from monitor.embed import EmbedderUnavailable
 

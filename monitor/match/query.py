@@ -325,8 +325,14 @@ def _operator_or_word(w: str, col: int, q: str) -> _Tok:
 _TOKENS = re.compile(r'(\s*)(?:(\()|(\))|("[^"]*"?(?:~\d*)?)|([^\s()"]+))')
 
 
+def may_hold_about(q: str) -> bool:
+    """Whether query text ``q`` can hold an ``about()`` clause: only one spelling it can (the
+    tokenizer reads about( or ABOUT( only). Callers skip parsing or walking the rest."""
+    return "about(" in q or "ABOUT(" in q
+
+
 def _tokenize(q: str) -> list[_Tok]:
-    if "about(" in q or "ABOUT(" in q:
+    if may_hold_about(q):
         return _tokenize_about(q)
     toks: list[_Tok] = []
     col = 0
