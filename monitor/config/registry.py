@@ -8,8 +8,6 @@ imports none of them, each stage hands its checks to config at import time::
 
     # deliver (one call per channel type; r-flow: keep this next to each channel's send):
     config.register_channel_type("webhook", keys={"url", "headers", "secret"}, check=webhook_problems)
-    # or with a pydantic model whose fields are the type's keys:
-    config.register_channel_type("ntfy", model=NtfyOptions)
     # match:
     config.register_query_check(lambda query, entities: problem_or_None)
     config.register_alias_check(lambda alias: problem_or_None)
@@ -21,7 +19,7 @@ imports none of them, each stage hands its checks to config at import time::
 Every ``check`` gets the entry's options (a mapping, ``${ENV}`` already expanded) and returns
 problem strings without file, line or entry name (config adds those; a message that starts with a
 quoted key, e.g. ``"'tls' must be ..."``, is placed on that key's line). A check must not raise.
-Unknown keys are reported by config itself, with a "did you mean" hint, from ``keys``/``model``.
+Unknown keys are reported by config itself, with a "did you mean" hint, from ``keys``.
 
 ``monitor.stages`` imports every stage once, so that a program (CLI, daemon, tests) loading a
 config gets all their checks. The registry is written only at import and read by every load.
@@ -31,10 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pydantic import BaseModel
+from typing import Any
 
 OptionsCheck = Callable[[Mapping[str, Any]], list[str]]
 QueryCheck = Callable[[str, Mapping[str, Any]], "str | None"]
@@ -68,35 +63,10 @@ class Registry:
 REGISTRY = Registry()
 
 
-def _model_check(model: type[BaseModel]) -> OptionsCheck:
-    from pydantic import ValidationError  # only a stage that registers a model pays for pydantic
-
-    def check(opts: Mapping[str, Any]) -> list[str]:
-        try:
-            model.model_validate(dict(opts))
-        except ValidationError as exc:
-            out = []
-            for err in exc.errors():
-                if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
-                    continue  # reported by config with a hint
-                key = ".".join(str(p) for p in err["loc"])
-                ctx = err.get("ctx") or {}
-                msg = str(ctx["error"]) if err["type"] == "value_error" and "error" in ctx else err["msg"]
-                out.append(f"missing {key!r}" if err["type"] == "missing" else f"{key!r}: {msg}")
-            return out
-        return []
-    return check
-
-
 def register_channel_type(name: str, keys: Iterable[str] = (), check: OptionsCheck | None = None,
-                          model: type[BaseModel] | None = None, registry: Registry = REGISTRY) -> None:
-    """A channel ``type``: its keys (or a pydantic ``model`` whose fields are its keys) and a check."""
-    all_keys = set(keys) | (set(model.model_fields) if model else set())
-    checks = [c for c in (_model_check(model) if model else None, check) if c is not None]
-
-    def combined(opts: Mapping[str, Any]) -> list[str]:
-        return [p for c in checks for p in c(opts)]
-    registry.channel_types[name] = EntryType(name, frozenset(all_keys), combined)
+                          registry: Registry = REGISTRY) -> None:
+    """A channel ``type``: its keys and the check of their values."""
+    registry.channel_types[name] = EntryType(name, frozenset(keys), check)
 
 
 def register_channel_common(keys: Iterable[str], check: OptionsCheck | None = None,
