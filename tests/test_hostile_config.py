@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alerts.render import MAX_OUTPUT, Templates
+from monitor.alerts.render import Templates
+from monitor.alerts.sandbox import MAX_OUTPUT
 from tests.harness import block, run_monitor, source, webhook_channel, write_config
 
 HOSTILE_QUERIES = {

@@ -216,10 +216,6 @@ SAMPLE_PAYLOAD = MatchPayload(
 )
 
 
-MAX_OUTPUT = 1_000_000  # characters one template may produce (or one value it may build)
-RENDER_SECONDS = 2.0
-
-
 class Templates:
     """Default templates plus a channel's overrides, each compiled once, on first use."""
 

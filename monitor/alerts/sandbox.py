@@ -16,7 +16,8 @@ from jinja2 import StrictUndefined
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from monitor.alerts.render import MAX_OUTPUT, RENDER_SECONDS
+MAX_OUTPUT = 1_000_000  # characters one template may produce (or one value it may build)
+RENDER_SECONDS = 2.0
 
 _DEADLINE: ContextVar[float | None] = ContextVar("template_deadline", default=None)
 
