@@ -58,13 +58,12 @@ class Console:
         """The configured rules, compiled once per config (a saved or reloaded config is a new
         object): an article page explains every rule, and compiling 10,000 of them took ~1.5 s
         per view. Blocks (call it from a worker thread); concurrent first views compile once."""
-        from monitor.match import RuleSet
+        from monitor.match import rule_set
 
         cfg = self.config()
         with self._rules_lock:
             if self._rules is None or self._rules[0] is not cfg:
-                self._rules = (cfg, RuleSet([(r.name, r.query) for r in cfg.rules],
-                                            {e.name: e for e in cfg.entities}))
+                self._rules = (cfg, rule_set(cfg))  # the daemon's own: examples calibrate about()
             return self._rules[1]
 
 
