@@ -152,7 +152,7 @@ class Claimed:
     alert_payload: dict[str, Any]
     alert_created_at: datetime
     # (outlet, language) of the other outlets' articles of the alert's story, in first-seen order
-    # (``monitor.story.stories.also_reported_by``'s rows); read by the claim on PostgreSQL only.
+    # (``monitor.story.reported.also_reported_by``'s rows); read by the claim on PostgreSQL only.
     reported_by: list[tuple[str, str | None]] | None = None
 
 
@@ -165,7 +165,7 @@ _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
 def _reported_by(t: Table) -> Any:
-    """PostgreSQL: ``stories.also_reported_by``'s rows for the claimed delivery's alert, as one
+    """PostgreSQL: ``reported.also_reported_by``'s rows for the claimed delivery's alert, as one
     JSON array read by the claim itself (a round trip less per delivery); the same query
     (``monitor.story.reported``) in its JSON shape."""
     from monitor.story.reported import reported_by
