@@ -37,7 +37,7 @@ from monitor.store.models import (
 )
 from monitor.story.events import Report, Signature, Verdict, decide, signature
 from monitor.story.near import Fingerprint, band_keys, minhash, shingles, tokens, verify
-from monitor.story.reported import reported_by
+from monitor.story.reported import outlets, reported_by
 
 log = logging.getLogger(__name__)
 
@@ -476,17 +476,6 @@ def also_reported_by(session: Session, article_id: int) -> list[str]:
     their reports in the story.
     """
     return outlets(session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all())
-
-
-def outlets(rows: Iterable[Sequence[Any]]) -> list[str]:
-    """``also_reported_by`` from its rows, (outlet, language) in first-seen order (the delivery
-    worker reads them with its claim)."""
-    langs: dict[str, list[str]] = {}
-    for name, lang in rows:
-        have = langs.setdefault(name, [])
-        if lang and lang not in have:
-            have.append(lang)
-    return [f"{name} ({', '.join(ls)})" if ls else name for name, ls in langs.items()]
 
 
 def split_article(session: Session, story_id: int, article_id: int, now: datetime | None = None) -> int:
