@@ -187,11 +187,12 @@ def human_delta(when: datetime | None, now: datetime | None = None) -> str:
     return f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(delta)} ago"
 
 
-def human_when(when: datetime | None, now: datetime | None = None) -> str:
-    """A moment as a listing shows it: ``5 min ago`` / ``in 2 h`` within a week, the date
-    (``2025-09-23``) further away, which reads better than ``436 d ago``; ``-`` for none."""
+def human_when(when: datetime | None, now: datetime | None = None, none: str = "-") -> str:
+    """A moment as a listing (CLI or console) shows it: ``5 min ago`` / ``in 2 h`` within a week,
+    the date (``2025-09-23``) further away, which reads better than ``436 d ago``; ``none`` for
+    none (``-`` in a table, the console's "never")."""
     if when is None:
-        return "-"
+        return none
     if abs((aware(when) - (now or utcnow())).total_seconds()) < 7 * 86400:
         return human_delta(when, now)
     return f"{aware(when).astimezone(UTC):%Y-%m-%d}"
