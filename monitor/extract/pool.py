@@ -15,7 +15,6 @@ once per burst of new articles.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import functools
 import multiprocessing
@@ -190,6 +189,10 @@ async def extract(html: bytes | str, url: str | None = None, content_type: str |
                   timezone: str | None = None) -> Extracted | None:
     """``extract_article`` in a worker process. A worker that dies on a page (lxml has crashed
     on hostile markup) fails that page only: the pool is replaced for the next one."""
+    # Here, not at the top: this module is unpickled in every worker (``_extract_page``) and
+    # imported by their forkserver, neither of which runs an event loop.
+    import asyncio
+
     global _busy
     pool = extract_pool(busy=True)
     try:
