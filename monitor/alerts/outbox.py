@@ -41,6 +41,9 @@ from sqlalchemy import (
 )
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session, col, select
 
 from monitor.alerts.payload import MatchPayload, NoticePayload, StatementPayload, dump_payload
@@ -188,8 +191,20 @@ class Claimed:
     alert_payload: dict[str, Any]
     alert_created_at: datetime
     # (outlet, language) of the other outlets' articles of the alert's story, in first-seen order
-    # (``monitor.story.stories.also_reported_by``'s rows); read by the claim on PostgreSQL only.
+    # (``monitor.story.reported.also_reported_by``'s rows); None when the claim did not read them.
     reported_by: list[tuple[str, str | None]] | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Claimed:
+        """From a claim's RETURNING row (its JSON "reported by" triples put in order)."""
+        if len(row) > _CLAIMED_COLUMNS:
+            from monitor.story.reported import json_rows
+
+            return cls(*row[:_CLAIMED_COLUMNS], reported_by=json_rows(row[_CLAIMED_COLUMNS]))  # type: ignore[misc]
+        return cls(*row)
+
+
+_CLAIMED_COLUMNS = 10  # Claimed's fields before ``reported_by``
 
 
 def _deliveries() -> Table:
@@ -201,31 +216,52 @@ _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
 def _reported_by(t: Table) -> Any:
-    """PostgreSQL: ``stories.also_reported_by``'s rows for the claimed delivery's alert, as one
-    JSON array read by the claim itself (a round trip less per delivery); the same query
+    """``reported.also_reported_by``'s rows for the claimed delivery's alert, as one JSON array
+    read by the claim itself (a statement less per delivery); the same query
     (``monitor.story.reported``) in its JSON shape."""
     from monitor.story.reported import reported_by
 
     a, m = Alert.__table__, Match.__table__  # type: ignore[attr-defined]
     article = (core_select(m.c.article_id).select_from(m.join(a, a.c.match_id == m.c.id))
                .where(a.c.id == t.c.alert_id).correlate(t).scalar_subquery())
-    return reported_by(article, as_json=True).scalar_subquery().label("reported_by")
+    return _Qualified(reported_by(article, as_json=True).scalar_subquery()).label("reported_by")
+
+
+class _Qualified(ColumnElement[Any]):
+    """A subquery with its columns' table names. SQLite's compiler writes the RETURNING clause
+    without them, into its subqueries too, where a join of two tables then reads ``id = source_id``
+    (ambiguous); SQLite itself takes the names there."""
+
+    inherit_cache = True
+    _traverse_internals = [("inner", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, inner: ColumnElement[Any]) -> None:
+        self.inner = inner
+        self.type = inner.type
+
+
+@compiles(_Qualified)
+def _qualified(element: _Qualified, compiler: Any, **kw: Any) -> str:
+    kw.pop("include_table", None)
+    return str(compiler.process(element.inner, **kw))
 
 
 def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ...] | None = None,
                      reported_by: bool = False) -> Any:
     """The claim statement of one shape, built once with bound parameters (building it cost more
     CPU than running it: issue 15). ``recording``: the columns of ``release``, run in the same
-    statement for the delivery just sent (``record_and_claim``); ``reported_by``: also read the
-    story's other outlets (PostgreSQL)."""
+    statement for the delivery just sent (``record_and_claim``, PostgreSQL); ``reported_by``:
+    also read the story's other outlets."""
     key = (by_channel, excluding, recording, reported_by)
     stmt = _CLAIMS.get(key)
     if stmt is None:
         t = _deliveries()
         now = bindparam("now", type_=DateTime(timezone=True))
-        due = or_(and_(t.c.status.in_(["pending", "failed"]),
+        # Statuses as literals: a list in ``in_`` is an "expanding" parameter, which SQLAlchemy
+        # renders into the statement again at every execution (~5 % of a claim's CPU).
+        due = or_(and_(t.c.status.in_([literal_column("'pending'"), literal_column("'failed'")]),
                        or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now)),
-                  and_(t.c.status == "sending", t.c.lease_expires_at < now))
+                  and_(t.c.status == literal_column("'sending'"), t.c.lease_expires_at < now))
         # ``due`` implies the delivery is open; said again in the partial index's own words
         # (literal values, not parameters), SQLite reads the channel's open deliveries in id
         # order from ``ix_delivery_open`` instead of sorting every due row for each claim.
@@ -266,34 +302,40 @@ def _claim_params(owner: str, now: datetime, lease: float, exclude_channels: set
 
 
 def claim(session: Session, owner: str, now: datetime, lease: float,
-          exclude_channels: set[str] | frozenset[str] = frozenset(), channel: str | None = None) -> Claimed | None:
+          exclude_channels: set[str] | frozenset[str] = frozenset(), channel: str | None = None,
+          reported_by: bool = True) -> Claimed | None:
     """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given), or None when
-    nothing is due."""
+    nothing is due; ``reported_by``: read the story's other outlets with it."""
     params = _claim_params(owner, now, lease, exclude_channels, channel)
-    row = session.connection().execute(_claim_statement(channel is not None, bool(exclude_channels)), params).first()
-    return None if row is None else Claimed(*row)
+    stmt = _claim_statement(channel is not None, bool(exclude_channels), reported_by=reported_by)
+    row = session.connection().execute(stmt, params).first()
+    return None if row is None else Claimed.of(row)
 
 
 def record_and_claim(session: Session, delivery_id: int, values: dict[str, Any], owner: str, now: datetime,
                      lease: float, exclude_channels: set[str] | frozenset[str] = frozenset(),
                      channel: str | None = None) -> tuple[bool, Claimed | None]:
-    """PostgreSQL: ``release(delivery_id, owner, **values)`` and ``claim`` in one statement, which
-    also reads the story's other outlets: one round trip and one commit per delivery (data-
-    modifying CTEs, which SQLite lacks: there the two run as two statements of one transaction).
+    """``release(delivery_id, owner, **values)`` and ``claim`` (with the story's other outlets)
+    in the caller's transaction: one commit per delivery. On PostgreSQL one statement, so one
+    round trip (data-modifying CTEs); SQLite lacks those, and runs the two statements.
     Returns whether the outcome was recorded (``release``'s answer) and the claimed delivery."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        recorded = release(session, delivery_id, owner, **values)
+        return recorded, claim(session, owner, now, lease, exclude_channels, channel)
     names = tuple(sorted(values))
     params = {**_claim_params(owner, now, lease, exclude_channels, channel), "b_id": delivery_id, "b_owner": owner,
               **{f"v_{n}": v for n, v in values.items()}}
-    row = session.connection().execute(
-        _claim_statement(channel is not None, bool(exclude_channels), names, reported_by=True), params).one()
-    return bool(row[0]), None if row[1] is None else Claimed(*row[1:])
+    row = conn.execute(_claim_statement(channel is not None, bool(exclude_channels), names, reported_by=True),
+                       params).one()
+    return bool(row[0]), None if row[1] is None else Claimed.of(row[1:])
 
 
 def claim_next(session: Session, owner: str, now: datetime, lease: float,
                exclude_channels: set[str] | frozenset[str] = frozenset(),
                channel: str | None = None) -> int | None:
     """``claim``, for callers that need only the claimed delivery's id."""
-    claimed = claim(session, owner, now, lease, exclude_channels, channel)
+    claimed = claim(session, owner, now, lease, exclude_channels, channel, reported_by=False)
     return None if claimed is None else claimed.id
 
 

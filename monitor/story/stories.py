@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 from sqlalchemy import JSON, DateTime, Integer, TextualSelect, bindparam, delete, func, text, update
@@ -39,7 +38,6 @@ from monitor.store.models import (
 )
 from monitor.story.events import Report, Signature, Verdict, decide, signature
 from monitor.story.near import Fingerprint, band_keys, minhash, shingles, tokens, verify
-from monitor.story.reported import reported_by
 
 log = logging.getLogger(__name__)
 
@@ -512,34 +510,6 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
         earlier_words |= set(w)
     headline = tokens(article.title)  # extractors often keep the h1 in the body; a new headline is no statement
     return [s for s in sentences if tokens(s) != headline and not _seen(s, earlier, earlier_words)]
-
-
-@lru_cache(maxsize=1)
-def _reported_by_statement() -> Any:
-    """Other sources' articles of the same story (``monitor.story.reported``), in one query built
-    once: it runs for every alert delivered (issue 15)."""
-    return reported_by(bindparam("article_id"))
-
-
-def also_reported_by(session: Session, article_id: int) -> list[str]:
-    """The other outlets known to carry the article's story, first-seen order, with their language.
-
-    "Kazinform (ru)": a story now spans languages, and the reader of an alert wants to know that
-    the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
-    their reports in the story.
-    """
-    return outlets(session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all())
-
-
-def outlets(rows: Iterable[Sequence[Any]]) -> list[str]:
-    """``also_reported_by`` from its rows, (outlet, language) in first-seen order (the delivery
-    worker reads them with its claim)."""
-    langs: dict[str, list[str]] = {}
-    for name, lang in rows:
-        have = langs.setdefault(name, [])
-        if lang and lang not in have:
-            have.append(lang)
-    return [f"{name} ({', '.join(ls)})" if ls else name for name, ls in langs.items()]
 
 
 def split_article(session: Session, story_id: int, article_id: int, now: datetime | None = None) -> int:
