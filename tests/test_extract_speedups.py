@@ -120,3 +120,98 @@ def test_a_page_that_falls_back_to_jusText_extracts_as_with_jusTexts_own_stop_wo
     own = extract_article(html, "https://news.example/a")
     assert isinstance(trafilatura.external.JT_STOPLIST, tuple)  # so the page did fall back to jusText
     assert compact == own and compact is not None
+
+
+def test_stop_words_kept_by_one_worker_answer_the_same_in_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first worker to need jusText's stop words keeps them in $MONITOR_CACHE_DIR; the next
+    maps that copy and answers every question as the words built anew; a copy that is not whole
+    (a crash while writing, another version) is built again."""
+    from justext.utils import get_stoplist, get_stoplists
+
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path))
+    built = speedups._AllStopWords().words
+    kept = list(tmp_path.iterdir())
+    assert len(kept) == 1
+    mapped = speedups._AllStopWords().words
+    assert mapped is not built and all(a.base is not None for a in mapped._arrays.values())  # from the file
+    words = {w.lower() for language in get_stoplists() for w in get_stoplist(language)}
+    probes = sorted(words)[::7] + [w.upper() for w in sorted(words)[::11]] + ["", "\0", "zzqx", "the", "и", "的"]
+    assert [p in mapped for p in probes] == [p in built for p in probes] == [p in words for p in probes]
+    odd = speedups.StopWords(["ab\0", "x", "yz", "éé"])  # a word no array holds, too
+    (tmp_path / "odd.bin").write_bytes(odd.dumps())
+    back = speedups.StopWords.load(tmp_path / "odd.bin")
+    assert [p in back for p in ("ab\0", "ab", "x", "yz", "éé", "y")] == [True, False, True, True, True, False]
+    kept[0].write_bytes(kept[0].read_bytes()[:-5])  # cut short
+    with pytest.raises(ValueError):
+        speedups.StopWords.load(kept[0])
+    again = speedups._AllStopWords().words
+    assert all(w in again for w in probes if w in words) and speedups.StopWords.load(kept[0])  # made whole again
+
+
+def test_stop_words_without_a_cache_directory_are_built_in_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(blocker / "cache"))
+    words = speedups._AllStopWords().words
+    assert "the" in words and "und" in words and "zzqx" not in words
+    assert list(tmp_path.iterdir()) == [blocker]
+
+
+@pytest.mark.parametrize("url", ["https://news.example/a", None, "https://news.example/caf\u00e9", "http://x.example/\udcff"])
+def test_extraction_options_made_once_are_the_ones_trafilatura_makes(url: str | None,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_extract`` hands trafilatura a copy of options made once instead of its keywords: every
+    option is the one ``bare_extraction`` makes of the keywords for that URL (but the date search's
+    settings, read only with metadata)."""
+    import trafilatura
+    import trafilatura.core
+
+    from monitor.extract import article
+
+    made: list[trafilatura.core.Extractor] = []
+
+    class Recording(trafilatura.core.Extractor):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)  # type: ignore[arg-type]
+            made.append(self)
+
+    monkeypatch.setattr(trafilatura.core, "Extractor", Recording)
+    trafilatura.bare_extraction("<html><body><p>Some text.</p></body></html>", url=url, **article._SETTINGS)
+    monkeypatch.undo()
+    ours = article._options(url)
+    assert ours is not article._options(url)  # a copy each page: trafilatura may change its own
+    slots = [s for s in trafilatura.core.Extractor.__slots__ if s != "date_params"]
+    assert {s: getattr(ours, s) for s in slots} == {s: getattr(made[0], s) for s in slots}
+    assert not ours.with_metadata
+
+
+CANONICAL_CASES = """<html><head>
+<link rel="alternate" href="/alt"><link rel=" CANONICAL " href=" /a "><link rel="canonical\u00a0x" href="/nbsp">
+<link rel="x\t\ncanonical\r\n" href="/tabs"><link rel="Canonical" href="/mixed"><link rel="canonicalx" href="/no">
+<link rel="canonical"><meta name="og:url" content="/og-name"><meta property="og:url"><meta property="og:url" content="">
+</head><body><link rel="canonical" href="http://b.example/body"><meta property="og:url" content="/og"></body></html>"""
+
+
+def test_page_searches_in_python_find_what_their_xpaths_found() -> None:
+    """The page's canonical URL and date searches walk lxml's iteration instead of XPath: the
+    same elements in the same order (rel spelled in any case, with XML's and other spaces)."""
+    from monitor.extract import article
+
+    def declared_by_xpath(doc: etree._Element) -> list[str]:
+        found = doc.xpath('//link[@href][contains(concat(" ", normalize-space(translate(@rel, "CANONICAL", '
+                          '"canonical")), " "), " canonical ")]/@href')
+        found += doc.xpath('//meta[@property="og:url" or @name="og:url"][@content]/@content')
+        return [str(x) for x in found]
+
+    seen = []
+    for html in [CANONICAL_CASES, *_pages()]:
+        doc = lxml.html.fromstring(html, parser=_PARSER)
+        for node in (doc, *doc.iterdescendants("body")):  # also from an element inside the page
+            want = declared_by_xpath(node)
+            assert article._url_candidates(node) == want
+            seen += want
+            for tag in ("script", "meta", "time"):
+                assert list(article._every(node, tag)) == node.xpath(f"//{tag}")
+    assert seen[:5] == [" /a ", "/tabs", "/mixed", "http://b.example/body", "/og-name"]

@@ -1,9 +1,10 @@
 """Stories: every article joins the story it is a copy of, or starts a new one.
 
-The caller (``monitor.pipeline``) owns the transaction: the article is flushed (it has an id),
-then ``assign_story`` finds exact and near duplicates among the articles of the last
-``window`` seconds, puts the article into a story and stores its LSH bands, all in that same
-transaction. The alert gate (``monitor.alerts.gate``) asks ``new_statements`` what a story does
+The caller (``monitor.ingest``) owns the transaction: ``StoryIndex.place`` finds exact and near
+duplicates among the articles of the last ``window`` seconds and decides the article's story
+before the article is stored (its row is then written once, with the story); ``record`` stores
+its LSH bands once it has an id, all in that same transaction. (``assign`` does both for an
+article already flushed.) The alert gate (``monitor.alerts.gate``) asks ``new_statements`` what a story does
 not carry yet.
 """
 
@@ -17,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, TextualSelect, bindparam, delete, func, text, update
+from sqlalchemy import JSON, DateTime, Integer, TextualSelect, bindparam, delete, func, text, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
@@ -37,7 +38,6 @@ from monitor.store.models import (
 )
 from monitor.story.events import Report, Signature, Verdict, decide, signature
 from monitor.story.near import Fingerprint, band_keys, minhash, shingles, tokens, verify
-from monitor.story.reported import reported_by
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,19 @@ log = logging.getLogger(__name__)
 _TS = DateTime(timezone=True)
 _RECENT = text("SELECT text FROM article WHERE source_id = :src AND id <> :me AND first_seen_at >= :since "
                "ORDER BY id DESC LIMIT :n").bindparams(bindparam("since", type_=_TS))
-_BOILERPLATE = text("SELECT paragraph FROM dedup_boilerplate WHERE source_id = :src AND paragraph IN :keys"
-                    ).bindparams(bindparam("keys", expanding=True))
-_CANDIDATES = text("SELECT article_id, count(*) FROM dedup_band WHERE band IN :bands AND article_id <> :me "
-                   "GROUP BY article_id").bindparams(bindparam("bands", expanding=True))
+# Lists go in as one parameter, a JSON array on SQLite (json_each) and an array on PostgreSQL,
+# not as an expanding IN: one statement text, no per-execution rewrite, no parameter per item.
+_BOILERPLATE = text("SELECT source_id, paragraph FROM dedup_boilerplate WHERE source_id IN "
+                    "(SELECT value FROM json_each(:srcs)) AND paragraph IN (SELECT value FROM json_each(:keys))")
+_PG_BOILERPLATE = text("SELECT source_id, paragraph FROM dedup_boilerplate WHERE source_id = ANY(CAST(:srcs AS integer[])) "
+                       "AND paragraph = ANY(CAST(:keys AS bigint[]))")
+# SQLite: the candidates and their rows in one statement: the articles sharing the most bands
+# (at most :top, an index search per band), then those inside the window, by id.
+_CANDIDATE_ROWS = text(
+    "SELECT a.id, a.source_id, a.text, a.story_id, a.title FROM (SELECT article_id, count(*) AS n FROM dedup_band "
+    "WHERE band IN (SELECT value FROM json_each(:bands)) AND article_id <> :me GROUP BY article_id "
+    "ORDER BY n DESC, article_id LIMIT :top) AS c JOIN article a ON a.id = c.article_id "
+    "WHERE a.first_seen_at >= :since ORDER BY a.id").bindparams(bindparam("since", type_=_TS))
 _PG_CANDIDATES = text(  # the GIN index is on the keys cut to 22 bits; the full keys are rechecked
     "SELECT article_id, bands FROM dedup_sig WHERE dedup_lsh_keys(bands) && dedup_lsh_keys(CAST(:q AS integer[])) "
     "AND bands && CAST(:q AS integer[]) AND article_id <> :me")
@@ -58,8 +67,20 @@ _EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <
 # with one VALUES row per paragraph was compiled anew for every count of rows.
 _LEARN = text("INSERT INTO dedup_boilerplate (source_id, paragraph) VALUES (:src, :p) ON CONFLICT DO NOTHING")
 _APART = text("SELECT story_id, other_id FROM story_apart WHERE story_id = :s OR other_id = :s")
-_FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
-              ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
+_FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id = ANY(CAST(:ids AS integer[])) "
+              "AND first_seen_at >= :since ORDER BY id").bindparams(bindparam("since", type_=_TS))
+_NEW_STORY = text("INSERT INTO story (title, created_at) VALUES (:title, :at) RETURNING id").bindparams(
+    bindparam("at", type_=_TS)).columns(id=Integer)
+_SET_STORY = text("UPDATE article SET story_id = :s, duplicate_of = :d WHERE id = :id")
+_BANDS = text("INSERT INTO dedup_band (band, article_id) SELECT value, :a FROM json_each(:b)")
+_PG_BANDS = text("INSERT INTO dedup_sig (article_id, bands) VALUES (:a, CAST(:b AS integer[]))")
+_EVENT = text("INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, :sig)")
+_PG_EVENT = text("INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, CAST(:sig AS json))")
+_EVENT_KEYS = text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)")
+_PG_EVENT_KEYS = text("INSERT INTO story_event_key (key, at, article_id) SELECT unnest(CAST(:k AS integer[])), :at, :a")
+_PG_PLANNER = text("SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0")
+_PG_CLAIM = text("INSERT INTO dedup_claim (key) SELECT unnest(CAST(:k AS bigint[])) ON CONFLICT DO NOTHING")
+_PG_RELEASE = text("DELETE FROM dedup_claim WHERE key = ANY(CAST(:k AS bigint[]))")
 
 # Event candidates: for each lead name or figure of the new article, the most recent entries of
 # the window under that key (an index range scan), then the reports sharing the most keys.
@@ -94,6 +115,20 @@ class Assignment:
     similar_to: int | None = None  # verified near-duplicate, or the closest report of the same event
     score: float = 0.0
     same_event: bool = False  # joined by the event decision (a translation or rewrite), not as a copy
+
+
+@dataclass(frozen=True)
+class Placed:
+    """``StoryIndex.place``'s decision, and what ``record`` stores once the article has its id."""
+
+    story: Assignment
+    bands: Sequence[int]
+    at: int  # publication time, epoch seconds
+    sig: Signature
+    event_keys: list[int]
+    claims: list[int]  # PostgreSQL's dedup_claim keys, held until ``record``
+    since: datetime  # the window's start
+    now: datetime
 
 
 def _epoch(dt: datetime) -> int:
@@ -159,7 +194,7 @@ class StoryIndex:
             return
         words = {k: _count(w) for k, w in paras}
         total = sum(words.values()) or 1
-        recent = session.execute(_RECENT, {"src": article.source_id, "me": article.id, "since": since,
+        recent = session.execute(_RECENT, {"src": article.source_id, "me": article.id or 0, "since": since,
                                            "n": RECENT_SAME_SOURCE}).scalars().all()
         found: set[int] = set()
         for body in recent:
@@ -175,12 +210,16 @@ class StoryIndex:
         by_source: dict[int, set[int]] = {}
         for src, t in texts:
             by_source.setdefault(src, set()).update(k for k, _ in _paragraphs(t))
-        out: set[tuple[int, int]] = set()
-        for src, keys in by_source.items():  # one query per outlet (a cached statement), usually one or two
-            if keys:
-                out.update((src, int(k)) for k in session.execute(
-                    _BOILERPLATE, {"src": src, "keys": sorted(keys)}).scalars().all())
-        return out
+        keys = set().union(*by_source.values())
+        if not keys:
+            return set()
+        srcs = sorted(by_source)
+        if StoryIndex._pg(session):
+            rows = session.execute(_PG_BOILERPLATE, {"srcs": srcs, "keys": sorted(keys)}).all()
+        else:
+            rows = session.execute(_BOILERPLATE, {"srcs": json.dumps(srcs), "keys": json.dumps(sorted(keys))}).all()
+        # One statement for every outlet: a pair of one outlet's key with another's is dropped here.
+        return {(int(src), int(k)) for src, k in rows if k in by_source[src]}
 
     @staticmethod
     def _shingles(source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]]) -> tuple[array[int], int]:
@@ -203,52 +242,70 @@ class StoryIndex:
     def _pg(session: Session) -> bool:
         return session.get_bind().dialect.name == "postgresql"
 
-    def candidates(self, session: Session, fp: Fingerprint, since: datetime,
-                   exclude: int | None = None) -> list[int]:
-        """Articles of the window sharing at least one LSH band, most shared bands first."""
+    def candidate_rows(self, session: Session, fp: Fingerprint, since: datetime,
+                       exclude: int = 0) -> list[tuple[int, int, str, int | None, str]]:
+        """(id, source, text, story, title) of the articles of the window among the
+        ``MAX_CANDIDATES`` sharing the most LSH bands (most shared, then oldest), by id."""
         if not fp.bands:
             return []
         bands = sorted(set(fp.bands))
-        if self._pg(session):
-            # No join here (nor on SQLite): the planner's blind estimate for "&&" would make it
-            # hash-join the whole article table. The window applies when candidates are fetched.
-            rows = session.execute(_PG_CANDIDATES, {"q": bands, "me": exclude or 0}).all()
-            q = set(bands)
-            scored = [(-len(q.intersection(b)), int(a)) for a, b in rows]
-        else:
-            scored = [(-int(c), int(a)) for a, c in session.execute(
-                _CANDIDATES, {"bands": bands, "me": exclude or 0}).all()]
-        return [a for _, a in sorted(scored)[:MAX_CANDIDATES]]
+        if not self._pg(session):
+            return [tuple(r) for r in session.execute(
+                _CANDIDATE_ROWS, {"bands": json.dumps(bands), "me": exclude, "top": MAX_CANDIDATES, "since": since})]
+        # No join here: the planner's blind estimate for "&&" would make it hash-join the whole
+        # article table. The window applies when candidates are fetched.
+        rows = session.execute(_PG_CANDIDATES, {"q": bands, "me": exclude}).all()
+        q = set(bands)
+        cands = [a for _, a in sorted((-len(q.intersection(b)), int(a)) for a, b in rows)[:MAX_CANDIDATES]]
+        if not cands:
+            return []
+        return [tuple(r) for r in session.execute(_FETCH, {"ids": cands, "since": since})]
 
     def _store_bands(self, session: Session, article_id: int, bands: Sequence[int]) -> None:
         if not bands:
             return
         if self._pg(session):
-            session.execute(text("INSERT INTO dedup_sig (article_id, bands) VALUES (:a, CAST(:b AS integer[]))"),
-                            {"a": article_id, "b": sorted(set(bands))})
-        else:  # Core executemany: the ORM's bulk path costs more than the insert itself
-            session.execute(text("INSERT INTO dedup_band (band, article_id) VALUES (:b, :a)"),
-                            [{"b": b, "a": article_id} for b in sorted(set(bands))])
+            session.execute(_PG_BANDS, {"a": article_id, "b": sorted(set(bands))})
+        else:  # one statement, the keys as one JSON array (not an executemany of a row each)
+            session.execute(_BANDS, {"a": article_id, "b": json.dumps(sorted(set(bands)))})
 
     # -- assignment -------------------------------------------------------------------------
     def assign(self, session: Session, article: Article, now: datetime | None = None,
                vector: np.ndarray | None = None) -> Assignment:
         """Put a flushed article into a story (joining, merging or creating one); store its bands.
 
+        Ingest does the same in two steps around the article's insert (``place``, then
+        ``record``), so that the row is written once, with its story."""
+        assert article.id is not None
+        placed = self.place(session, article, now, vector)
+        session.connection().execute(_SET_STORY, {"id": article.id, "s": placed.story.story_id,
+                                                  "d": placed.story.duplicate_of})
+        for name, value in (("story_id", placed.story.story_id), ("duplicate_of", placed.story.duplicate_of)):
+            set_committed_value(article, name, value)  # what the row holds now: no second UPDATE by a flush
+        self.record(session, article.id, placed)
+        return placed.story
+
+    def place(self, session: Session, article: Article, now: datetime | None = None,
+              vector: np.ndarray | None = None) -> Placed:
+        """The story of an article about to be stored (or flushed: it is left out of its own
+        search): the story it joins, merging stories it bridges, or a new one. The caller stores
+        the article with that story, then calls ``record`` in the same transaction.
+
         A copy joins the story of what it copies. Otherwise, with ``vector`` (the article's unit
         vector from ``monitor.embed``), the article joins the story of the same event if one is
         among the reports published within ``event_window`` (``monitor.story.events.decide``).
         """
-        assert article.id is not None
+        me = article.id or 0  # 0: no article has it
         now = now or datetime.now(UTC)
         since = now - timedelta(seconds=self.window)
-        if self._pg(session):
+        pg = self._pg(session)
+        if pg:
             # The planner cannot estimate "bands && array" (no element statistics for unique
             # keys) and would scan the whole signature table. For the rest of this transaction:
             # everything it does after this point is an indexed lookup or an insert.
             # Nor start parallel workers for it: their start-up (several ms) costs more than the
             # few index pages each lookup reads.
-            session.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0"))
+            session.execute(_PG_PLANNER)
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
         sig = signature(article.title, article.text) if self.events else Signature()
@@ -259,29 +316,28 @@ class StoryIndex:
         duplicate_of: int | None = None
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
         if article.content_hash:
-            dup = session.execute(_EXACT, {"h": article.content_hash, "me": article.id}).first()
+            dup = session.execute(_EXACT, {"h": article.content_hash, "me": me}).first()
             if dup is not None and dup[0] is not None:
                 duplicate_of = dup[0]
                 if dup[1] is not None:
                     matched[dup[1]] = (1.0, dup[0])
-        cands = [c for c in self.candidates(session, fp, since, exclude=article.id) if c != duplicate_of]
-        if cands:
-            rows = session.execute(_FETCH, {"ids": cands, "since": since}).all()
+        rows = [r for r in self.candidate_rows(session, fp, since, exclude=me) if r[0] != duplicate_of]
+        if rows:
             known = self.known_boilerplate(session, [(r[1], r[2]) for r in rows])
-            for cand, source_id, body, story, title in rows:
-                if story is None:
+            for cand, source_id, body, cand_story, title in rows:
+                if cand_story is None:
                     continue
                 score = verify(fp.shingles, self._shingles(source_id, body, title, known)[0])
-                log.debug("article %s vs %s: containment %.3f", article.id, cand, score)
-                if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
-                    matched[story] = (score, cand)
+                log.debug("article %s vs %s: containment %.3f", article.url, cand, score)
+                if score >= self.min_containment and score > matched.get(cand_story, (0.0, 0))[0]:
+                    matched[cand_story] = (score, cand)
 
         at = _epoch(article.published or article.first_seen_at or now)
         verdict = Verdict(None)
         similar: int | None
         query_keys = sig.query_keys()
         if not matched and vector is not None and query_keys:
-            verdict = decide(sig, vector, self._event_reports(session, article.id, query_keys, at))
+            verdict = decide(sig, vector, self._event_reports(session, me, query_keys, at))
         if matched:
             story_id = min(matched)
             apart = self._apart(session, story_id)
@@ -293,30 +349,28 @@ class StoryIndex:
             new = False
         elif verdict.story_id is not None:
             story_id, score, similar, new = int(verdict.story_id), verdict.score, verdict.similar_to, False
-            log.debug("article %s joins story %s: same event as article %s (%s)", article.id, story_id, similar,
+            log.debug("article %s joins story %s: same event as article %s (%s)", article.url, story_id, similar,
                       verdict.why)
         else:
-            st = Story(title=article.title, created_at=now)
-            session.add(st)
-            session.flush()
-            assert st.id is not None
-            story_id, score, similar, new = st.id, 0.0, None, True
-        article.story_id = story_id
-        article.duplicate_of = duplicate_of
-        session.add(article)
-        self._store_bands(session, article.id, fp.bands)
+            story_id = session.connection().execute(_NEW_STORY, {"title": article.title, "at": now}).scalar_one()
+            score, similar, new = 0.0, None, True
+        story = Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
+                           similar_to=similar if similar != duplicate_of else None, score=score,
+                           same_event=verdict.story_id is not None)
+        return Placed(story, fp.bands, at, sig, event_keys, claims, since, now)
+
+    def record(self, session: Session, article_id: int, placed: Placed) -> None:
+        """What the index keeps of a stored article placed by ``place``: its bands and event
+        keys; then the claims are given back, and now and then a slice of the index is pruned."""
+        self._store_bands(session, article_id, placed.bands)
         if self.events:
-            self._store_event(session, article.id, at, sig, event_keys)
-        self._release(session, claims)
-        if article.id % PRUNE_EVERY == 0:
-            chunk = (article.id // PRUNE_EVERY) % PRUNE_CHUNKS
-            self.prune_chunk(session, chunk, since)
+            self._store_event(session, article_id, placed.at, placed.sig, placed.event_keys)
+        self._release(session, placed.claims)
+        if article_id % PRUNE_EVERY == 0:
+            chunk = (article_id // PRUNE_EVERY) % PRUNE_CHUNKS
+            self.prune_chunk(session, chunk, placed.since)
             if self.events:
-                self.prune_events(session, chunk, _epoch(now) - int(2 * self.event_window))
-        session.flush()
-        return Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
-                          similar_to=similar if similar != duplicate_of else None, score=score,
-                          same_event=verdict.story_id is not None)
+                self.prune_events(session, chunk, _epoch(placed.now) - int(2 * self.event_window))
 
     # -- events: names, figures and vectors -------------------------------------------------
     def _event_reports(self, session: Session, me: int, keys: list[int], at: int) -> list[Report]:
@@ -333,15 +387,13 @@ class StoryIndex:
     def _store_event(self, session: Session, article_id: int, at: int, sig: Signature, keys: list[int]) -> None:
         """Its names and figures, and its index keys. Its vector is the caller's to store
         (``monitor.embed.store.save_vector``, shared with ``about()`` rules)."""
-        cast = "CAST(:sig AS json)" if self._pg(session) else ":sig"
-        session.execute(text(f"INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, {cast})"),
+        pg = self._pg(session)
+        session.execute(_PG_EVENT if pg else _EVENT,
                         {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
-        if keys and self._pg(session):  # one statement, not one row per round trip
-            session.execute(text("INSERT INTO story_event_key (key, at, article_id) "
-                                 "SELECT unnest(CAST(:k AS integer[])), :at, :a"), {"k": keys, "at": at, "a": article_id})
+        if keys and pg:  # one statement, not one row per round trip
+            session.execute(_PG_EVENT_KEYS, {"k": keys, "at": at, "a": article_id})
         elif keys:
-            session.execute(text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)"),
-                            [{"k": k, "at": at, "a": article_id} for k in keys])
+            session.execute(_EVENT_KEYS, [{"k": k, "at": at, "a": article_id} for k in keys])
 
     @classmethod
     def prune_events(cls, session: Session, chunk: int, before: int, chunks: int = PRUNE_CHUNKS) -> int:
@@ -405,13 +457,12 @@ class StoryIndex:
         article insert that precedes this already holds the write lock.
         """
         if keys and cls._pg(session):
-            session.execute(text("INSERT INTO dedup_claim (key) SELECT unnest(CAST(:k AS bigint[])) "
-                                 "ON CONFLICT DO NOTHING"), {"k": keys})
+            session.execute(_PG_CLAIM, {"k": keys})
 
     @classmethod
     def _release(cls, session: Session, keys: list[int]) -> None:
         if keys and cls._pg(session):
-            session.execute(text("DELETE FROM dedup_claim WHERE key = ANY(CAST(:k AS bigint[]))"), {"k": keys})
+            session.execute(_PG_RELEASE, {"k": keys})
 
     @staticmethod
     def _merge(session: Session, into: int, others: Sequence[int]) -> None:
@@ -459,34 +510,6 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
         earlier_words |= set(w)
     headline = tokens(article.title)  # extractors often keep the h1 in the body; a new headline is no statement
     return [s for s in sentences if tokens(s) != headline and not _seen(s, earlier, earlier_words)]
-
-
-@lru_cache(maxsize=1)
-def _reported_by_statement() -> Any:
-    """Other sources' articles of the same story (``monitor.story.reported``), in one query built
-    once: it runs for every alert delivered (issue 15)."""
-    return reported_by(bindparam("article_id"))
-
-
-def also_reported_by(session: Session, article_id: int) -> list[str]:
-    """The other outlets known to carry the article's story, first-seen order, with their language.
-
-    "Kazinform (ru)": a story now spans languages, and the reader of an alert wants to know that
-    the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
-    their reports in the story.
-    """
-    return outlets(session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all())
-
-
-def outlets(rows: Iterable[Sequence[Any]]) -> list[str]:
-    """``also_reported_by`` from its rows, (outlet, language) in first-seen order (the delivery
-    worker reads them with its claim)."""
-    langs: dict[str, list[str]] = {}
-    for name, lang in rows:
-        have = langs.setdefault(name, [])
-        if lang and lang not in have:
-            have.append(lang)
-    return [f"{name} ({', '.join(ls)})" if ls else name for name, ls in langs.items()]
 
 
 def split_article(session: Session, story_id: int, article_id: int, now: datetime | None = None) -> int:
