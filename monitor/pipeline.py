@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import gc
 import logging
 import sys
 import threading
@@ -25,6 +24,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from monitor import collector
 from monitor.config import Config, SourceConfig
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.embed.check import EmbedderUnavailable
@@ -171,9 +171,8 @@ class Pipeline:
                                       channels={r.name: r.channels for r in cfg.rules},
                                       alert_max_age=cfg.monitor.alert_max_age)
                 # The modules just imported and the compiled rules live as long as the process:
-                # out of the collector's reach, a full collection no longer walks them (~0.1 M
-                # objects, tens of ms each time).
-                gc.freeze()
+                # out of the collector's reach (~0.1 M objects, tens of ms each full pass).
+                collector.freeze()
             return self._stages
 
     def prepare_soon(self) -> None:
