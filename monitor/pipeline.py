@@ -186,6 +186,7 @@ class Pipeline:
         await self.records.aclose()  # every poll's outcome is committed before the end
         await self.starts.aclose()
         await self.fetcher.aclose()
+        await self.deliverer.aclose()
 
     # -- sources ---------------------------------------------------------------------------
     def sync_sources(self) -> None:
@@ -533,7 +534,9 @@ class Pipeline:
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:
-        return await self.deliverer.run()
+        """Send what is due; each channel's connection stays open for the next time (``aclose``
+        ends it)."""
+        return await self.deliverer.run(keep_connections=True)
 
     async def run_once(self, everything: bool = False, last: bool = False) -> list[PollReport]:
         """Poll what is due (or everything), then deliver what is pending.
