@@ -23,16 +23,16 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import TYPE_CHECKING
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor.config import Config, ConfigError, SourceConfig, load_config
 from monitor.embed.check import EmbedderUnavailable
-from monitor.ops import logs, metrics, systemd
+from monitor.ops import logs, systemd
 from monitor.pipeline import Pipeline, PollReport
 from monitor.store.db import DatabaseNotWritable, create_db_engine, upgrade, write_health
 from monitor.store.leases import (
@@ -46,6 +46,8 @@ from monitor.store.leases import (
 from monitor.util import human_duration, instance_id, plural
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     from monitor.web import Console
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,10 @@ class Daemon:
         self.lock = InstanceLock(config.database_url)
         self.pipeline: Pipeline | None = None
         self.scheduler: AsyncIOScheduler | None = None
+        # The Prometheus counters (monitor.ops.metrics), kept only where /metrics is served
+        # ([http] listen, read at start): nobody else reads them, and prometheus_client is then
+        # not imported on the way to the first poll.
+        self.metrics: ModuleType | None = None
         self.stop_event = asyncio.Event()
         self.polls: dict[int, asyncio.Task[None]] = {}  # source id -> its poll
         self.background: set[asyncio.Task[object]] = set()  # deliveries, retention, reloads
@@ -118,7 +124,8 @@ class Daemon:
                 if sc is None:
                     continue
                 if c.taken_over_from:
-                    metrics.TAKEOVERS.inc()
+                    if self.metrics is not None:
+                        self.metrics.TAKEOVERS.inc()
                     log.info("source %s (%s): lease of %s expired; taking the source over", c.source_id,
                              c.name, c.taken_over_from, extra={"source_id": c.source_id})
                 self.polls[c.source_id] = asyncio.create_task(self._poll(c.source_id, sc, self.pipeline),
@@ -132,13 +139,16 @@ class Daemon:
             # The transaction recording the poll also ends the lease (one commit, not two).
             report = await pipeline.poll(sc, release_lease=self.owner)
             released = report.lease_released
-            metrics.observe_poll(report.status, time.monotonic() - started, report.new_articles, report.alerts)
+            if self.metrics is not None:
+                self.metrics.observe_poll(report.status, time.monotonic() - started, report.new_articles,
+                                          report.alerts)
             if report.alerts:
                 self._kick_delivery()
         except asyncio.CancelledError:
             raise  # shutdown past its deadline; the shutdown releases every lease
         except Exception:
-            metrics.observe_poll("error", time.monotonic() - started, 0, 0)
+            if self.metrics is not None:
+                self.metrics.observe_poll("error", time.monotonic() - started, 0, 0)
             log.exception("source %s (%s): poll failed unexpectedly; retried after its interval",
                           source_id, sc.name)
         finally:
@@ -267,9 +277,11 @@ class Daemon:
         await asyncio.to_thread(_sync_sources, self.pipeline)
         http = None
         if cfg.http.listen:
+            from monitor.ops import metrics
             from monitor.web import AccessError, WebServer
 
             host, port = cfg.http.host_port
+            self.metrics = metrics
             metrics.attach_database(self.engine)
             try:
                 http = WebServer(host, port, self._console(asyncio.get_running_loop())).start()
@@ -284,6 +296,8 @@ class Daemon:
 
         gc.freeze()  # what start-up imported lives as long as the process: no full collection walks it
         gc.enable()  # off during start-up (`monitor run`)
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # not for `run --once`
+
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         now = datetime.now(UTC)
@@ -329,7 +343,8 @@ class Daemon:
             log.info("released %s", plural(released, "source lease"))
         if http is not None:
             http.stop()
-            metrics.detach_database()
+            if self.metrics is not None:
+                self.metrics.detach_database()
         await self.pipeline.aclose()
         pool = sys.modules.get("monitor.extract.pool")  # imported with the first page to extract
         if pool is not None:
@@ -376,6 +391,10 @@ class Daemon:
             finally:
                 systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
 
+    def _count_reload(self, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.RELOADS.labels(result).inc()
+
     async def _reload(self) -> bool:
         old_cfg, old = self.config, self.pipeline
         try:
@@ -385,11 +404,11 @@ class Daemon:
                 log.error("config reload: %s", p)
             log.error("config reload rejected (%d problems); still running the previous config",
                       len(exc.problems))
-            metrics.RELOADS.labels("rejected").inc()
+            self._count_reload("rejected")
             return False
         if new_cfg.database_url != old_cfg.database_url:
             log.error("config reload rejected: [monitor] database changed; restart to switch databases")
-            metrics.RELOADS.labels("rejected").inc()
+            self._count_reload("rejected")
             return False
         try:
             pipeline = Pipeline(new_cfg, self.engine)
@@ -397,7 +416,7 @@ class Daemon:
             await asyncio.to_thread(_sync_sources, pipeline)
         except Exception as exc:
             log.error("config reload rejected: %s: %s; still running the previous config", type(exc).__name__, exc)
-            metrics.RELOADS.labels("rejected").inc()
+            self._count_reload("rejected")
             return False
         if new_cfg.http != old_cfg.http:
             log.warning("config reload: [http] changes take effect at the next restart")
@@ -409,7 +428,7 @@ class Daemon:
                                     ("deliver", new_cfg.monitor.delivery_interval),
                                     ("retention", new_cfg.retention.interval)):
                 self.scheduler.reschedule_job(job_id, trigger="interval", seconds=seconds)
-        metrics.RELOADS.labels("ok").inc()
+        self._count_reload("ok")
         log.info("config reloaded: %s", _counts(new_cfg))
         if old is not None:
             # Polls started before the swap still use the old pipeline; close it after them.

@@ -4,8 +4,10 @@ Each step is a function with typed input and output, in data-flow order, so each
 alone and a change finds its place:
 
     new_article(source, entry, page)       -> Article      the row to store (no database)
-    store_article(session, article, vec)   -> int          the article's id
-    StoryIndex.assign(session, article, vec) -> Assignment monitor.story: its story (copy or same event)
+    StoryIndex.place(session, article, vec) -> Placed     monitor.story: its story (copy or same event),
+                                                           decided before the article is stored
+    store_article(session, article, vec)   -> int          the article's id (its row written once, with
+                                                           its story); then StoryIndex.record: its bands
     match_article(rules, article, ...)     -> RuleMatch*   monitor.match: every matching rule
     gate_all(session, article, story, ms)  -> Verdict*     monitor.alerts.gate: analysts' mutes, then
                                                            once per story and rule (``gate``)
@@ -20,9 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import Insert, insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from monitor.alerts.gate import Verdict, gate_all
@@ -75,14 +80,25 @@ def document_of(article: Article, source_name: str, vector: Any = None) -> Docum
                     author=article.authors or "", vector=vector)
 
 
+@lru_cache(maxsize=1)
+def _insert_article() -> tuple[Insert, tuple[str, ...]]:
+    """The article INSERT ... RETURNING id, built once, and the columns it writes."""
+    t = Article.__table__  # type: ignore[attr-defined]
+    names = tuple(c.name for c in t.c if c.name != "id")
+    return insert(t).returning(t.c.id), names
+
+
 def store_article(session: Session, article: Article, vector: Any = None, distinct: Iterable[str] | None = None) -> int:
     """Insert the article (and its meaning vector); IntegrityError if its URL is stored already.
+    ``article`` gets its id; it is not added to the session (a Core insert: the ORM's flush of
+    one object cost more than the insert itself, issue 15).
 
     Its distinct folded words are stored too, for the rule editor's preview (exact narrowing,
     monitor.store.terms): ``distinct`` when the caller has split them already (the matcher's
     ``DocIndex.uniq``), else split here."""
-    session.add(article)
-    session.flush()
+    stmt, names = _insert_article()
+    values = {n: getattr(article, n) for n in names}
+    set_committed_value(article, "id", session.connection().execute(stmt, values).scalar_one())
     assert article.id is not None
     save_terms(session, article.id, terms(article.title, article.text) if distinct is None else terms_of(distinct))
     if vector is not None:
@@ -124,8 +140,13 @@ class Ingest:
         if prints is not None:
             self.stories.remember(prints)
         ix = DocIndex(document_of(article, source.name, vector))  # split once: stored words, matching
+        # The story first, so the article's row is written once, with it (not inserted, then
+        # updated: SQLite rewrites the whole row, text and all).
+        placed = self.stories.place(session, article, vector=vector)
+        story = placed.story
+        article.story_id, article.duplicate_of = story.story_id, story.duplicate_of
         article_id = store_article(session, article, vector, ix.uniq)
-        story = self.stories.assign(session, article, vector=vector)
+        self.stories.record(session, article_id, placed)
         matches = self.rules.match(ix)
         if matches and too_old(article, self.alert_max_age):
             # A backlog article: its matches are recorded (backtest and the console show them)

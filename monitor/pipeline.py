@@ -199,23 +199,18 @@ class Pipeline:
                 elif sync_source_row(row, sc):
                     s.add(row)
 
-    def _never_polled(self, sources: list[SourceConfig]) -> bool:
-        """Whether any of these sources has never been polled."""
-        if not sources:
-            return False
+    def due_sources(self, now: datetime | None = None, everything: bool = False) -> tuple[list[SourceConfig], bool]:
+        """Sources due now (``due_condition``, as an outside timer sees it); ``everything``
+        ignores the interval but not backoff or Retry-After. And whether one of them that fetches
+        full text was never polled (every page of its first poll is new), read by the same query
+        (``run --once`` asked the database a second time)."""
+        intervals = {sc.name: sc.interval for sc in self.config.sources}
         t = _source_table()
         with self.engine.connect() as conn:
-            return conn.execute(core_select(t.c.id).where(
-                t.c.name.in_(sorted(sc.name for sc in sources)), t.c.last_polled_at.is_(None)).limit(1)).first() is not None
-
-    def due_sources(self, now: datetime | None = None, everything: bool = False) -> list[SourceConfig]:
-        """Sources due now (``due_condition``, as an outside timer sees it); ``everything``
-        ignores the interval but not backoff or Retry-After."""
-        intervals = {sc.name: sc.interval for sc in self.config.sources}
-        with session_scope(self.engine) as s:
-            due = set(s.exec(select(Source.name).where(
+            due: dict[str, bool] = dict(conn.execute(core_select(t.c.name, t.c.last_polled_at.is_(None)).where(
                 *due_condition(now or datetime.now(UTC), everything=everything, timer_intervals=intervals))).all())
-        return [sc for sc in self.config.sources if sc.name in due]
+        chosen = [sc for sc in self.config.sources if sc.name in due]
+        return chosen, any(due[sc.name] for sc in chosen if sc.full_text)
 
     # -- one poll --------------------------------------------------------------------------
     async def poll(self, sc: SourceConfig, force: bool = False, release_lease: str | None = None) -> PollReport:
@@ -550,8 +545,8 @@ class Pipeline:
         ``last``: nothing is extracted after this (``run --once``): the extraction workers stop
         while the deliveries go out, instead of after them, on the way out of the process."""
         self.sync_sources()
-        due = self.due_sources(everything=everything)
-        if self._never_polled([sc for sc in due if sc.full_text]):
+        due, first_poll = self.due_sources(everything=everything)
+        if first_poll:
             # Every page of a source's first poll is new: the extraction workers start now,
             # while the feeds download, instead of with the first page (their start, ~1 s, was
             # on the way to the first article).

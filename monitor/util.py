@@ -6,11 +6,13 @@ Imports nothing from monitor, so any module (config included) may use it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
 import re
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -34,6 +36,21 @@ def cache_dir() -> Path:
     except RuntimeError as exc:  # no $HOME and no passwd entry (a container's arbitrary user)
         raise OSError(f"no cache directory: set MONITOR_CACHE_DIR ({exc})") from exc
 
+
+
+def keep_file(path: Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` whole or not at all (another process may read it meanwhile);
+    a directory that cannot be written keeps nothing."""
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -170,11 +187,12 @@ def human_delta(when: datetime | None, now: datetime | None = None) -> str:
     return f"in {human_duration(delta)}" if delta > 0 else f"{human_duration(delta)} ago"
 
 
-def human_when(when: datetime | None, now: datetime | None = None) -> str:
-    """A moment as a listing shows it: ``5 min ago`` / ``in 2 h`` within a week, the date
-    (``2025-09-23``) further away, which reads better than ``436 d ago``; ``-`` for none."""
+def human_when(when: datetime | None, now: datetime | None = None, none: str = "-") -> str:
+    """A moment as a listing (CLI or console) shows it: ``5 min ago`` / ``in 2 h`` within a week,
+    the date (``2025-09-23``) further away, which reads better than ``436 d ago``; ``none`` for
+    none (``-`` in a table, the console's "never")."""
     if when is None:
-        return "-"
+        return none
     if abs((aware(when) - (now or utcnow())).total_seconds()) < 7 * 86400:
         return human_delta(when, now)
     return f"{aware(when).astimezone(UTC):%Y-%m-%d}"

@@ -91,6 +91,17 @@ def test_help_does_not_load_the_stages() -> None:
     assert res.stdout.strip() == "[]", res.stdout + res.stderr
 
 
+def test_the_console_script_imports_the_command_line_only_when_run() -> None:
+    # The `monitor` script is run again in every extraction worker that multiprocessing starts
+    # (as __mp_main__): importing its module must not import click and every command there.
+    code = "import sys, monitor.__main__; print([m for m in ('click', 'monitor.cli') if m in sys.modules])"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert res.stdout.strip() == "[]", res.stdout + res.stderr
+    script = subprocess.run([str(Path(sys.executable).parent / "monitor"), "--help"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert script.returncode == 0 and "check-config" in script.stdout, script.stdout + script.stderr
+
+
 def test_check_config_runs_every_check_without_the_heavy_stages(tmp_path: Path) -> None:
     """`monitor check-config` stays quick (issue 15): it checks the bundled config (channels, an
     about() rule, so the model package too) without importing the database, HTTP, parsing,
@@ -133,10 +144,14 @@ def test_a_poll_goes_out_before_the_ingest_stages_are_imported(tmp_path: Path, s
     cfg.write_text(CONFIG.replace("http://127.0.0.1:9/feed.xml", site.url("/feed.xml")) + "full_text = false\n"
                    + "\n[fetch]\nallow_private_networks = true\n\n"
                    + "[[rule]]\nname = \"officials\"\nquery = 'government OR minister'\n", encoding="utf-8")
+    # Nor what only some configs need: the scheduler (`run --once` has none), prometheus_client
+    # (only where [http] serves /metrics), BeautifulSoup (a web page's links, a feed entry's
+    # markup) and the sitemap reader.
     heavy = ("numpy", "trafilatura", "monitor.extract", "monitor.ingest", "monitor.story.stories",
-             "monitor.match.engine", "monitor.alerts.gate")
+             "monitor.match.engine", "monitor.alerts.gate", "apscheduler", "prometheus_client", "bs4",
+             "monitor.sources.sitemap")
     code = ("import sys\nimport monitor.daemon\n"
-            f"print([m for m in (*{heavy!r}, 'feedparser', 'bs4', 'lxml', 'monitor.parse.feed', 'jinja2') if m in sys.modules])\n"
+            f"print([m for m in (*{heavy!r}, 'feedparser', 'lxml', 'monitor.parse.feed', 'jinja2') if m in sys.modules])\n"
             f"from monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
             f"print([m for m in {heavy!r} if m in sys.modules])\n"

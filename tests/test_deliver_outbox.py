@@ -250,8 +250,8 @@ def test_a_claim_reads_its_channels_open_deliveries_from_their_index(tmp_path: P
 
 
 def test_also_reported_by_is_the_same_whether_the_claim_reads_it_or_not(database_url: str) -> None:
-    """On PostgreSQL the claim reads the story's other outlets itself (one JSON array, a round
-    trip less per delivery); elsewhere the worker asks ``stories.also_reported_by``. Both come
+    """The claim reads the story's other outlets itself (one JSON array, a statement less per
+    delivery); elsewhere (the console, digests) ``stories.also_reported_by`` asks. Both come
     from one query (``monitor.story.reported``) and must say the same for every alert: an outlet
     listed once with the languages of its reports, first-seen order, the alert's own outlet never."""
     from monitor.story.stories import also_reported_by

@@ -120,3 +120,40 @@ def test_a_page_that_falls_back_to_jusText_extracts_as_with_jusTexts_own_stop_wo
     own = extract_article(html, "https://news.example/a")
     assert isinstance(trafilatura.external.JT_STOPLIST, tuple)  # so the page did fall back to jusText
     assert compact == own and compact is not None
+
+
+def test_stop_words_kept_by_one_worker_answer_the_same_in_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first worker to need jusText's stop words keeps them in $MONITOR_CACHE_DIR; the next
+    maps that copy and answers every question as the words built anew; a copy that is not whole
+    (a crash while writing, another version) is built again."""
+    from justext.utils import get_stoplist, get_stoplists
+
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path))
+    built = speedups._AllStopWords().words
+    kept = list(tmp_path.iterdir())
+    assert len(kept) == 1
+    mapped = speedups._AllStopWords().words
+    assert mapped is not built and all(a.base is not None for a in mapped._arrays.values())  # from the file
+    words = {w.lower() for language in get_stoplists() for w in get_stoplist(language)}
+    probes = sorted(words)[::7] + [w.upper() for w in sorted(words)[::11]] + ["", "\0", "zzqx", "the", "и", "的"]
+    assert [p in mapped for p in probes] == [p in built for p in probes] == [p in words for p in probes]
+    odd = speedups.StopWords(["ab\0", "x", "yz", "éé"])  # a word no array holds, too
+    (tmp_path / "odd.bin").write_bytes(odd.dumps())
+    back = speedups.StopWords.load(tmp_path / "odd.bin")
+    assert [p in back for p in ("ab\0", "ab", "x", "yz", "éé", "y")] == [True, False, True, True, True, False]
+    kept[0].write_bytes(kept[0].read_bytes()[:-5])  # cut short
+    with pytest.raises(ValueError):
+        speedups.StopWords.load(kept[0])
+    again = speedups._AllStopWords().words
+    assert all(w in again for w in probes if w in words) and speedups.StopWords.load(kept[0])  # made whole again
+
+
+def test_stop_words_without_a_cache_directory_are_built_in_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(blocker / "cache"))
+    words = speedups._AllStopWords().words
+    assert "the" in words and "und" in words and "zzqx" not in words
+    assert list(tmp_path.iterdir()) == [blocker]

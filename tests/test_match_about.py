@@ -299,3 +299,33 @@ url = "http://127.0.0.1:9/hook"
     assert near["about"][0]["similarity"] < DEFAULT_THRESHOLD and near["about"][0]["sentence"]
     res = CliRunner().invoke(cli, ["--config", str(cfg), "backtest", "--rule", "meaning"], catch_exceptions=False)
     assert "about: similarity" in res.stdout and "closest non-match" in res.stdout
+
+
+def test_console_and_rule_editor_calibrate_about_with_the_rules_examples_as_the_daemon(
+        embedder: Embedder, tmp_path: Path) -> None:
+    """A rule's counterexample keeps a sentence out for the daemon; the console's article page
+    (Console.ruleset), the rule editor's preview/explanation of that rule and test-rule --rule
+    say the same (the console built its rules without the examples: a different answer)."""
+    from monitor.store.db import create_db_engine
+    from monitor.web.kit import Console
+    from monitor.web.rules import compile_rule
+
+    query = f'about("{STATEMENT}", 0.4)'
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text(f'[monitor]\ndatabase = "sqlite:///{tmp_path / "m.db"}"\n'
+                        f"[[rule]]\nname = \"r\"\nquery = '{query}'\n"
+                        'counterexamples = ["Kazakhstan offers to mediate between Russia and Ukraine."]\n',
+                        encoding="utf-8")
+    cfg = load_config(cfg_path)
+    opposite = _doc("", "Kazakhstan offers to act as a mediator between Russia and Ukraine, the minister said.")
+    assert rule_set(cfg).matching(opposite) == []  # the daemon's
+    console = Console(engine=create_db_engine(f"sqlite:///{tmp_path / 'm.db'}"), config=lambda: cfg,
+                      reload=lambda: (True, ""))
+    assert console.ruleset().matching(opposite) == []
+    console.engine.dispose()
+    assert compile_rule(query, cfg, "r").matching(opposite) == []
+    assert compile_rule(query, cfg).matching(opposite) == ["query"]  # a new rule: no examples
+    article = tmp_path / "a.txt"
+    article.write_text(f"Talks\n{opposite.body}", encoding="utf-8")
+    res = run_monitor(cfg_path, "test-rule", "--rule", "r", str(article))
+    assert res.returncode == 1 and "no match" in res.stdout, res.stdout + res.stderr

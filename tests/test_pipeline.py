@@ -6,6 +6,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,8 +68,14 @@ def test_a_first_poll_starts_the_extraction_workers_with_the_run(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Every page of a source's first poll is new: the workers start while its feed downloads.
     Later polls start them with the first new page only (a cron run that finds nothing new
-    starts none)."""
+    starts none). Knowing that costs no query of its own: before its first poll, the run reads
+    the source table twice (the config's sources brought in, then which are due, never polled
+    among them); a third query asked about the never polled."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
     from monitor.extract import pool
+    from monitor.pipeline import Pipeline
 
     site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
     site.pages["/other.xml"] = Page(rss(site, []), "application/rss+xml")
@@ -76,8 +83,25 @@ def test_a_first_poll_starts_the_extraction_workers_with_the_run(tmp_path: Path,
                        source("Feed only", site.url("/other.xml"), full_text=False))
     starts: list[int] = []
     monkeypatch.setattr(pool, "warm_up_soon", lambda: starts.append(1))
-    [first, _] = asyncio.run(run_once(cfg, everything=True))
+    seen: list[str] = []
+    poll = Pipeline.poll
+
+    async def marked(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
+        seen.append("POLL")
+        return await poll(self, *args, **kwargs)
+
+    def record(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        seen.append(statement)
+
+    monkeypatch.setattr(Pipeline, "poll", marked)
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        [first, _] = asyncio.run(run_once(cfg, everything=True))
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
     assert first.status == "ok" and starts == [1]
+    before = seen[:seen.index("POLL")]
+    assert len([q for q in before if q.lstrip().upper().startswith("SELECT") and "FROM source" in q]) == 2, before
     asyncio.run(run_once(cfg, everything=True))
     assert starts == [1]
     # a source that takes the feed's own content never needs them

@@ -62,6 +62,22 @@ def test_aware_and_human_delta() -> None:
     assert human_delta(None, now) == "-"
 
 
+def test_console_says_times_in_the_words_of_the_cli_listings() -> None:
+    """The console's pages and the CLI's listings word a time the same way (the console had its
+    own: "a few seconds ago", "3 days ago", "40 days ago" where the CLI said "30 s ago", "3 d ago"
+    and the date); a time that never happened reads "never" on a page."""
+    from monitor.web.kit import build_templates
+
+    page = build_templates(lambda: ()).from_string("{{ t | when }}")
+    now = datetime.now(UTC)
+    for t, words in ((now - timedelta(seconds=30.4), "30 s ago"), (now - timedelta(days=3, minutes=1), "3 d ago"),
+                     (now + timedelta(minutes=5, seconds=20), "in 5 min")):
+        assert page.render(t=t) == words == human_when(t)
+    far = now - timedelta(days=40)
+    assert page.render(t=far) == f"{far:%Y-%m-%d}" == human_when(far)
+    assert page.render(t=None) == "never"
+
+
 def test_human_terms_for_listings() -> None:
     now = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
     # a rounded value never shows the next unit's worth in the smaller unit

@@ -3,8 +3,8 @@
 A story alerts once per rule however many outlets and instances see it; with
 ``realert = "new_statement"`` again for a matching sentence no earlier article of the story
 carried, quoting only those sentences. Every decision is a claim: a ``story_alert`` row with a
-unique key, written in a savepoint of the ingest transaction, so a concurrent instance that
-claimed first wins and this one stays quiet.
+unique key, written in the ingest transaction (INSERT ... ON CONFLICT DO NOTHING), so a
+concurrent instance that claimed first wins and this one stays quiet.
 """
 
 from __future__ import annotations
@@ -12,18 +12,26 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlalchemy import DateTime, bindparam, text
+from sqlmodel import Session
 
 from monitor.alerts.feedback import Mutes, mutes_for
 from monitor.match import RuleMatch, body_statements
 from monitor.match.speakers import Entities
-from monitor.store.models import Article, StoryAlert
+from monitor.store.models import Article
 from monitor.story.near import tokens
 from monitor.story.stories import Assignment, new_statements
 
 MAX_REALERT_QUOTES = 3
+
+# The claim's statements, written once. ON CONFLICT DO NOTHING instead of a savepoint around an
+# insert that may fail: one statement instead of three, same outcome (issue 15).
+_CLAIMED = text("SELECT id FROM story_alert WHERE story_id = :story AND rule = :rule LIMIT 1")
+_CLAIM = text("INSERT INTO story_alert (story_id, rule, statement, article_id, created_at) "
+              "VALUES (:story, :rule, :statement, :article, :at) ON CONFLICT DO NOTHING RETURNING id").bindparams(
+    bindparam("at", type_=DateTime(timezone=True)))
 
 
 @dataclass(frozen=True)
@@ -72,10 +80,10 @@ def claim_alert(session: Session, article: Article, rule: str, sentences: Sequen
     for the story's first alert).
     """
     assert article.story_id is not None and article.id is not None
+    conn = session.connection()
     fresh: list[str] = []
     if not new_story:
-        claimed = session.exec(select(StoryAlert.id).where(
-            StoryAlert.story_id == article.story_id, StoryAlert.rule == rule)).first()
+        claimed = conn.execute(_CLAIMED, {"story": article.story_id, "rule": rule}).first()
         if claimed is not None:
             if realert != "new_statement":
                 return None
@@ -83,15 +91,13 @@ def claim_alert(session: Session, article: Article, rule: str, sentences: Sequen
             if not fresh:
                 return None
     won: list[str] = []
+    now = datetime.now(UTC)
     for sentence in fresh or [""]:
-        try:
-            with session.begin_nested():
-                session.add(StoryAlert(story_id=article.story_id, rule=rule,
-                                       statement=statement_key(sentence) if sentence else "", article_id=article.id))
-                session.flush()
+        # No row back: claimed meanwhile by another article or instance (on PostgreSQL the insert
+        # waits for a concurrent claimer's transaction, and inserts only if that one rolled back).
+        if conn.execute(_CLAIM, {"story": article.story_id, "rule": rule, "at": now, "article": article.id,
+                                 "statement": statement_key(sentence) if sentence else ""}).first() is not None:
             won.append(sentence)
-        except IntegrityError:
-            continue  # claimed meanwhile by another article or instance
     if not won:
         return None
     return [w for w in won if w]

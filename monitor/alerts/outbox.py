@@ -22,11 +22,28 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, Table, and_, bindparam, func, literal_column, or_, true, update
+from sqlalchemy import (
+    DateTime,
+    Insert,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    text,
+    true,
+    update,
+)
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session, col, select
 
 from monitor.alerts.payload import MatchPayload, NoticePayload, StatementPayload, dump_payload
@@ -47,39 +64,61 @@ if TYPE_CHECKING:  # the gate (speaker patterns, stories, NumPy) is not needed t
 STATUSES = ("pending", "sending", "sent", "failed", "dead", "digest", "batched")
 
 
-def record_match(session: Session, article_id: int, match: RuleMatch) -> Match:
+def _match_values(article_id: int, match: RuleMatch, now: datetime) -> dict[str, Any]:
     """The one place a ``match`` row is built: hits, statements, where and who, the quote."""
-    m = Match(article_id=article_id, rule=match.rule,
-              hits=[asdict(h) for h in match.hits],
-              statements=[asdict(s) for s in match.statements],
-              field=match.field, speaker=match.speaker, quote=match.quote)
-    session.add(m)
-    return m
+    return {"article_id": article_id, "rule": match.rule, "hits": [asdict(h) for h in match.hits],
+            "statements": [asdict(s) for s in match.statements], "created_at": now,
+            "field": match.field, "speaker": match.speaker, "quote": match.quote}
+
+
+@lru_cache(maxsize=1)
+def _inserts() -> tuple[Insert, Insert]:
+    """The match and alert INSERT ... RETURNING id, built once: Core statements, not ORM objects
+    and flushes, which cost more than the inserts themselves (issue 15)."""
+    m, a = Match.__table__, Alert.__table__  # type: ignore[attr-defined]
+    return insert(m).returning(m.c.id), insert(a).returning(a.c.id)
+
+
+# A delivery's key (``delivery_key``) with the installation id read by the insert itself.
+_DELIVERY = text(
+    "INSERT INTO delivery (key, alert_id, channel, status, attempts, next_attempt_at, created_at) "
+    "SELECT COALESCE(NULLIF((SELECT uid FROM installation LIMIT 1), '') || ':', '') || :key, :alert, :channel, "
+    "'pending', 0, :now, :now").bindparams(bindparam("now", type_=DateTime(timezone=True)))
+
+
+def record_match(session: Session, article_id: int, match: RuleMatch, now: datetime | None = None) -> int:
+    """Store a ``match`` row; its id."""
+    return int(session.connection().execute(
+        _inserts()[0], _match_values(article_id, match, now or datetime.now(UTC))).scalar_one())
 
 
 def enqueue(session: Session, article: Article, source: Source, verdict: Verdict,
-            channels: tuple[str, ...]) -> Match:
+            channels: tuple[str, ...]) -> int:
     """The gate's verdict into the outbox: the match row, and the alert with its deliveries when
-    the verdict alerts. Caller owns the transaction; nothing is sent here."""
+    the verdict alerts; the match's id. Caller owns the transaction; nothing is sent here."""
     assert article.id is not None
-    m = record_match(session, article.id, verdict.match)
+    now = datetime.now(UTC)
+    match_id = record_match(session, article.id, verdict.match, now)
     if verdict.alert:
-        _add_alert(session, article, source, m, verdict.match, channels)
-    return m
+        _add_alert(session, article, source, match_id, verdict.match, channels, now)
+    return match_id
 
 
 def enqueue_alert(session: Session, article: Article, source: Source, match: RuleMatch,
                   channels: tuple[str, ...]) -> Alert:
-    """A match that alerts (no gate): its row, the alert and its deliveries, in the caller's transaction."""
+    """A match that alerts (no gate): its row, the alert and its deliveries, in the caller's
+    transaction. The alert returned is not added to the session (its row is written)."""
     assert article.id is not None
-    return _add_alert(session, article, source, record_match(session, article.id, match), match, channels)
+    now = datetime.now(UTC)
+    match_id = record_match(session, article.id, match, now)
+    values = _add_alert(session, article, source, match_id, match, channels, now)
+    return Alert(**values)
 
 
-def _add_alert(session: Session, article: Article, source: Source, m: Match, match: RuleMatch,
-               channels: tuple[str, ...]) -> Alert:
-    session.flush()
-    assert m.id is not None and article.id is not None
-    key = f"{match.rule}:{article.id}"
+def _add_alert(session: Session, article: Article, source: Source, match_id: int, match: RuleMatch,
+               channels: tuple[str, ...], now: datetime) -> dict[str, Any]:
+    """Write the alert and its deliveries; the alert row's values."""
+    assert article.id is not None
     payload = MatchPayload(
         rule=match.rule, article_id=article.id, title=article.title, url=article.url, outlet=source.name,
         published=article.published.astimezone(UTC).isoformat() if article.published else None,
@@ -87,11 +126,11 @@ def _add_alert(session: Session, article: Article, source: Source, m: Match, mat
         speaker=match.speaker, speaker_entity=match.speaker_entity, speaker_display=match.speaker_display,
         terms=tuple(sorted({h.text for h in match.hits})),
     )
-    alert = Alert(key=key, match_id=m.id, rule=match.rule, kind="match", payload=dump_payload(payload))
-    session.add(alert)
-    session.flush()
-    _add_deliveries(session, alert, channels)
-    return alert
+    values: dict[str, Any] = {"key": f"{match.rule}:{article.id}", "match_id": match_id, "rule": match.rule,
+                              "kind": "match", "payload": dump_payload(payload), "created_at": now}
+    values["id"] = session.connection().execute(_inserts()[1], values).scalar_one()
+    _add_deliveries(session, values["key"], values["id"], channels, now)
+    return values
 
 
 def enqueue_notice(session: Session, channels: tuple[str, ...] | list[str], subject: str, text: str,
@@ -110,7 +149,8 @@ def enqueue_notice(session: Session, channels: tuple[str, ...] | list[str], subj
         with session.begin_nested():
             session.add(alert)
             session.flush()
-            _add_deliveries(session, alert, tuple(channels))
+            assert alert.id is not None
+            _add_deliveries(session, alert.key, alert.id, tuple(channels))
     except IntegrityError:  # another instance wrote the same notice meanwhile
         return None
     return alert
@@ -124,14 +164,13 @@ def delivery_key(session: Session, alert_key: str, channel: str) -> str:
     return f"{uid}:{alert_key}:{channel}" if uid else f"{alert_key}:{channel}"
 
 
-def _add_deliveries(session: Session, alert: Alert, channels: tuple[str, ...], now: datetime | None = None,
-                    ) -> None:
-    assert alert.id is not None
-    now = now or datetime.now(UTC)
-    for ch in dict.fromkeys(channels):
-        session.add(Delivery(key=delivery_key(session, alert.key, ch), alert_id=alert.id, channel=ch,
-                             next_attempt_at=now))
-    session.flush()
+def _add_deliveries(session: Session, alert_key: str, alert_id: int, channels: tuple[str, ...],
+                    now: datetime | None = None) -> None:
+    """One pending delivery per channel, keyed as ``delivery_key`` says (one statement)."""
+    if channels:
+        now = now or datetime.now(UTC)
+        session.connection().execute(_DELIVERY, [{"key": f"{alert_key}:{ch}", "alert": alert_id, "channel": ch,
+                                                  "now": now} for ch in dict.fromkeys(channels)])
 
 
 @dataclass(frozen=True)
@@ -152,8 +191,20 @@ class Claimed:
     alert_payload: dict[str, Any]
     alert_created_at: datetime
     # (outlet, language) of the other outlets' articles of the alert's story, in first-seen order
-    # (``monitor.story.stories.also_reported_by``'s rows); read by the claim on PostgreSQL only.
+    # (``monitor.story.stories.also_reported_by``'s rows); None when the claim did not read them.
     reported_by: list[tuple[str, str | None]] | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> Claimed:
+        """From a claim's RETURNING row (its JSON "reported by" triples put in order)."""
+        if len(row) > _CLAIMED_COLUMNS:
+            from monitor.story.reported import json_rows
+
+            return cls(*row[:_CLAIMED_COLUMNS], reported_by=json_rows(row[_CLAIMED_COLUMNS]))  # type: ignore[misc]
+        return cls(*row)
+
+
+_CLAIMED_COLUMNS = 10  # Claimed's fields before ``reported_by``
 
 
 def _deliveries() -> Table:
@@ -165,31 +216,52 @@ _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
 def _reported_by(t: Table) -> Any:
-    """PostgreSQL: ``stories.also_reported_by``'s rows for the claimed delivery's alert, as one
-    JSON array read by the claim itself (a round trip less per delivery); the same query
+    """``stories.also_reported_by``'s rows for the claimed delivery's alert, as one JSON array
+    read by the claim itself (a statement less per delivery); the same query
     (``monitor.story.reported``) in its JSON shape."""
     from monitor.story.reported import reported_by
 
     a, m = Alert.__table__, Match.__table__  # type: ignore[attr-defined]
     article = (core_select(m.c.article_id).select_from(m.join(a, a.c.match_id == m.c.id))
                .where(a.c.id == t.c.alert_id).correlate(t).scalar_subquery())
-    return reported_by(article, as_json=True).scalar_subquery().label("reported_by")
+    return _Qualified(reported_by(article, as_json=True).scalar_subquery()).label("reported_by")
+
+
+class _Qualified(ColumnElement[Any]):
+    """A subquery with its columns' table names. SQLite's compiler writes the RETURNING clause
+    without them, into its subqueries too, where a join of two tables then reads ``id = source_id``
+    (ambiguous); SQLite itself takes the names there."""
+
+    inherit_cache = True
+    _traverse_internals = [("inner", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, inner: ColumnElement[Any]) -> None:
+        self.inner = inner
+        self.type = inner.type
+
+
+@compiles(_Qualified)
+def _qualified(element: _Qualified, compiler: Any, **kw: Any) -> str:
+    kw.pop("include_table", None)
+    return str(compiler.process(element.inner, **kw))
 
 
 def _claim_statement(by_channel: bool, excluding: bool, recording: tuple[str, ...] | None = None,
                      reported_by: bool = False) -> Any:
     """The claim statement of one shape, built once with bound parameters (building it cost more
     CPU than running it: issue 15). ``recording``: the columns of ``release``, run in the same
-    statement for the delivery just sent (``record_and_claim``); ``reported_by``: also read the
-    story's other outlets (PostgreSQL)."""
+    statement for the delivery just sent (``record_and_claim``, PostgreSQL); ``reported_by``:
+    also read the story's other outlets."""
     key = (by_channel, excluding, recording, reported_by)
     stmt = _CLAIMS.get(key)
     if stmt is None:
         t = _deliveries()
         now = bindparam("now", type_=DateTime(timezone=True))
-        due = or_(and_(t.c.status.in_(["pending", "failed"]),
+        # Statuses as literals: a list in ``in_`` is an "expanding" parameter, which SQLAlchemy
+        # renders into the statement again at every execution (~5 % of a claim's CPU).
+        due = or_(and_(t.c.status.in_([literal_column("'pending'"), literal_column("'failed'")]),
                        or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now)),
-                  and_(t.c.status == "sending", t.c.lease_expires_at < now))
+                  and_(t.c.status == literal_column("'sending'"), t.c.lease_expires_at < now))
         # ``due`` implies the delivery is open; said again in the partial index's own words
         # (literal values, not parameters), SQLite reads the channel's open deliveries in id
         # order from ``ix_delivery_open`` instead of sorting every due row for each claim.
@@ -230,34 +302,40 @@ def _claim_params(owner: str, now: datetime, lease: float, exclude_channels: set
 
 
 def claim(session: Session, owner: str, now: datetime, lease: float,
-          exclude_channels: set[str] | frozenset[str] = frozenset(), channel: str | None = None) -> Claimed | None:
+          exclude_channels: set[str] | frozenset[str] = frozenset(), channel: str | None = None,
+          reported_by: bool = True) -> Claimed | None:
     """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given), or None when
-    nothing is due."""
+    nothing is due; ``reported_by``: read the story's other outlets with it."""
     params = _claim_params(owner, now, lease, exclude_channels, channel)
-    row = session.connection().execute(_claim_statement(channel is not None, bool(exclude_channels)), params).first()
-    return None if row is None else Claimed(*row)
+    stmt = _claim_statement(channel is not None, bool(exclude_channels), reported_by=reported_by)
+    row = session.connection().execute(stmt, params).first()
+    return None if row is None else Claimed.of(row)
 
 
 def record_and_claim(session: Session, delivery_id: int, values: dict[str, Any], owner: str, now: datetime,
                      lease: float, exclude_channels: set[str] | frozenset[str] = frozenset(),
                      channel: str | None = None) -> tuple[bool, Claimed | None]:
-    """PostgreSQL: ``release(delivery_id, owner, **values)`` and ``claim`` in one statement, which
-    also reads the story's other outlets: one round trip and one commit per delivery (data-
-    modifying CTEs, which SQLite lacks: there the two run as two statements of one transaction).
+    """``release(delivery_id, owner, **values)`` and ``claim`` (with the story's other outlets)
+    in the caller's transaction: one commit per delivery. On PostgreSQL one statement, so one
+    round trip (data-modifying CTEs); SQLite lacks those, and runs the two statements.
     Returns whether the outcome was recorded (``release``'s answer) and the claimed delivery."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        recorded = release(session, delivery_id, owner, **values)
+        return recorded, claim(session, owner, now, lease, exclude_channels, channel)
     names = tuple(sorted(values))
     params = {**_claim_params(owner, now, lease, exclude_channels, channel), "b_id": delivery_id, "b_owner": owner,
               **{f"v_{n}": v for n, v in values.items()}}
-    row = session.connection().execute(
-        _claim_statement(channel is not None, bool(exclude_channels), names, reported_by=True), params).one()
-    return bool(row[0]), None if row[1] is None else Claimed(*row[1:])
+    row = conn.execute(_claim_statement(channel is not None, bool(exclude_channels), names, reported_by=True),
+                       params).one()
+    return bool(row[0]), None if row[1] is None else Claimed.of(row[1:])
 
 
 def claim_next(session: Session, owner: str, now: datetime, lease: float,
                exclude_channels: set[str] | frozenset[str] = frozenset(),
                channel: str | None = None) -> int | None:
     """``claim``, for callers that need only the claimed delivery's id."""
-    claimed = claim(session, owner, now, lease, exclude_channels, channel)
+    claimed = claim(session, owner, now, lease, exclude_channels, channel, reported_by=False)
     return None if claimed is None else claimed.id
 
 

@@ -20,16 +20,12 @@ from monitor.commands.common import JSON_HELP, JsonArray, cut, database, iso, lo
 from monitor.util import plural
 
 if TYPE_CHECKING:
-    from monitor.config import Config, EntityConfig
+    from monitor.config import Config
     from monitor.match import Document, RuleMatch, RuleSet
     from monitor.match.evaluate import DocIndex
     from monitor.match.query import Node
 
 NEAR_MISSES = 5  # backtest lists the closest non-matching articles of an about() rule
-
-
-def _entities(config: Config | None) -> dict[str, EntityConfig]:
-    return {e.name: e for e in config.entities} if config else {}
 
 
 def _optional_config(ctx: click.Context, need: bool) -> Config | None:
@@ -52,13 +48,13 @@ def _rule_query(config: Config | None, rule: str | None, query: str | None) -> t
     raise click.UsageError(f"no rule named {rule!r} in {config.path} (known: {known})")
 
 
-def _ruleset(name: str, query: str, config: Config | None) -> RuleSet:
+def _ruleset(rule: str | None, query: str, config: Config | None) -> RuleSet:
+    """--rule NAME's query (or --query's, ``rule`` None) as the daemon runs it."""
     from monitor.embed import EmbedderUnavailable
-    from monitor.match import QuerySyntaxError, RuleSet
+    from monitor.match import QuerySyntaxError, trial_rule
 
-    examples = {r.name: (r.examples, r.counterexamples) for r in config.rules} if config else {}
     try:
-        return RuleSet([(name, query)], _entities(config), examples)
+        return trial_rule(query, config, rule)
     except QuerySyntaxError as exc:
         click.echo(exc.describe(), err=True)
         sys.exit(2)
@@ -182,7 +178,7 @@ def test_rule(ctx: click.Context, rule: str | None, query: str | None, as_json: 
 
     config = _optional_config(ctx, need=rule is not None)
     name, q = _rule_query(config, rule, query)
-    rules = _ruleset(name, q, config)
+    rules = _ruleset(rule, q, config)
     compiled = rules.rules[0]
     all_matched, errors = True, False
     with JsonArray() if as_json else nullcontext() as out:
@@ -255,7 +251,7 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
         window = parse_duration(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
-    rules = _ruleset(name, q, config)
+    rules = _ruleset(rule, q, config)
     cutoff = datetime.now(UTC) - timedelta(seconds=window)
     found = 0
     abouts = about_clauses(rules.rules[0].tree)

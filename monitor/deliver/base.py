@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor import config
+from monitor import config, user_agent
 from monitor.alerts.marks import TEMPLATE_KEYS
 from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy
 from monitor.util import parse_duration, retry_after_seconds
@@ -197,12 +197,7 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
 
     import httpx  # here, not at import: check-config imports every channel module
 
-    from monitor.fetch.client import user_agent
-
-    # The host names the receiver, as mail errors name their server; the rest of the URL may
-    # carry a token, so it never appears.
-    where = f"{channel} ({httpx.URL(url).host})"
-    headers = {"User-Agent": user_agent(), **kwargs.pop("headers", {})}
+    headers = {"User-Agent": _USER_AGENT, **kwargs.pop("headers", {})}
     try:
         # ``timeout`` for the whole request, not per read: a trickling answer ends here too.
         clients = _CLIENTS.get()
@@ -216,10 +211,13 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
             async with asyncio.timeout(timeout):
                 resp = await shared.request(method, url, headers=headers, timeout=timeout, **kwargs)
     except TimeoutError as exc:
-        raise DeliveryError(f"{where}: no complete answer within {timeout:g} s") from exc
+        raise DeliveryError(f"{_where(channel, url)}: no complete answer within {timeout:g} s") from exc
     except httpx.HTTPError as exc:
-        raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}".replace(url, "<url>")) from exc
-    if 300 <= resp.status_code < 400:
+        raise DeliveryError(f"{_where(channel, url)}: {type(exc).__name__}: {exc}".replace(url, "<url>")) from exc
+    if resp.status_code < 300:
+        return resp
+    where = _where(channel, url)
+    if resp.status_code < 400:
         # Redirects are not followed (a POST must not silently become a GET elsewhere). A
         # permanent one is a config change to make, not a failure to retry for a day.
         location = resp.headers.get("Location") or "(no Location header)"
@@ -227,12 +225,22 @@ async def post(channel: str, method: str, url: str, timeout: float, **kwargs: An
             raise DeliveryError(f"{where}: HTTP {resp.status_code}: moved permanently to {location}; "
                                 "update the channel's URL", permanent=True)
         raise DeliveryError(f"{where}: HTTP {resp.status_code}: redirected to {location}; not followed")
-    if resp.status_code >= 300:
-        retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
-        if retry_after is None and resp.status_code == 429:
-            retry_after = _retry_after_in_body(resp)
-        detail = resp.text[:200].replace("\n", " ")
-        permanent = resp.status_code in (400, 401, 403, 410, 413, 422)
-        raise DeliveryError(f"{where}: HTTP {resp.status_code}: {detail}", permanent=permanent,
-                            retry_after=retry_after)
-    return resp
+    retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+    if retry_after is None and resp.status_code == 429:
+        retry_after = _retry_after_in_body(resp)
+    detail = resp.text[:200].replace("\n", " ")
+    permanent = resp.status_code in (400, 401, 403, 410, 413, 422)
+    raise DeliveryError(f"{where}: HTTP {resp.status_code}: {detail}", permanent=permanent,
+                        retry_after=retry_after)
+
+
+_USER_AGENT = user_agent()
+
+
+def _where(channel: str, url: str) -> str:
+    """The channel and the receiver's host, for an error (built only then: parsing the URL was
+    work on every delivery). The host names the receiver, as mail errors name their server;
+    the rest of the URL may carry a token, so it never appears."""
+    import httpx
+
+    return f"{channel} ({httpx.URL(url).host})"

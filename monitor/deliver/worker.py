@@ -89,9 +89,14 @@ def also_reported_by(session: Session, article_id: int | None,
     """Other outlets that printed the same story (from ``rows`` when the claim read them)."""
     if article_id is None:
         return []
+    if rows is not None:
+        # No NumPy there: a process that only delivers never loads it.
+        from monitor.story.reported import outlets
+
+        return outlets(rows)
     from monitor.story import stories  # NumPy: imported with the first alert, not at start-up
 
-    return stories.also_reported_by(session, article_id) if rows is None else stories.outlets(rows)
+    return stories.also_reported_by(session, article_id)
 
 
 def story_articles(session: Session, article_id: int) -> tuple[str, list[int]]:
@@ -172,11 +177,12 @@ class Deliverer:
         return report
 
     @contextlib.contextmanager
-    def _ledger(self) -> Iterator[Connection | None]:
-        """On PostgreSQL, the connection the run's claims and outcomes are written on: each
-        statement commits by itself (autocommit), and without waiting for the WAL flush
-        (``synchronous_commit = off`` on this connection only). None on SQLite, whose commits
-        never wait for a flush (WAL, ``synchronous=NORMAL``): one transaction per delivery there.
+    def _ledger(self) -> Iterator[Connection]:
+        """The connection the run's claims and outcomes are written on, held for the run (no
+        pool checkout, no new session per delivery). On PostgreSQL each statement commits by
+        itself (autocommit), and without waiting for the WAL flush (``synchronous_commit = off``
+        on this connection only). On SQLite, whose commits never wait for a flush (WAL,
+        ``synchronous=NORMAL``), each delivery's bookkeeping is one transaction on it.
 
         Why an unflushed commit can repeat an alert but never lose one: the alert and its
         pending deliveries were created by the ingest's transaction, whose commit waited for the
@@ -191,7 +197,8 @@ class Deliverer:
         its flush): a flush alone took longer than a POST to a nearby receiver (issue 15).
         """
         if self.engine.dialect.name != "postgresql":
-            yield None
+            with self.engine.connect() as conn:
+                yield conn
             return
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -206,18 +213,27 @@ class Deliverer:
                     conn.invalidate()
 
     @contextlib.contextmanager
-    def _bookkeeping(self, conn: Connection | None, atomic: bool = False) -> Iterator[Session]:
-        """Where a lane writes a claim and an outcome: the run's connection (PostgreSQL, one
-        statement at a time), or a transaction (SQLite; ``atomic``: statements that must commit
-        together, as a digest's outcome and its alerts')."""
-        if conn is None or atomic:
+    def _bookkeeping(self, conn: Connection, atomic: bool = False) -> Iterator[Session]:
+        """Where a lane writes a claim and an outcome: the run's connection (``_ledger``): on
+        PostgreSQL one statement at a time, on SQLite one transaction. ``atomic``: statements
+        that must commit together (a digest's outcome and its alerts'): on PostgreSQL a
+        transaction of their own."""
+        if atomic and conn.dialect.name == "postgresql":
             with session_scope(self.engine) as s:
                 yield s
             return
         with Session(bind=conn, expire_on_commit=False) as s:
-            yield s
+            if conn.dialect.name == "postgresql":
+                yield s
+                return
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
 
-    async def _lane(self, report: DeliveryReport, budget: list[int | None], conn: Connection | None,
+    async def _lane(self, report: DeliveryReport, budget: list[int | None], conn: Connection,
                     channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
         # A channel that just failed is not tried again in this run: a mail server that times
         # out must not hold up its own backlog for every retry either.
@@ -235,7 +251,7 @@ class Deliverer:
                     if channel is not None and channel in quiet:
                         return  # the outcome in hand is recorded by ``finally``
                     excluded = quiet | failing | exclude
-                    if outcome is not None and conn is not None and not atomic:
+                    if outcome is not None and not atomic:
                         done = outcome[0]
                         ok, d = record_and_claim(s, done.id, self._outcome(done, outcome[2], report), self.owner,
                                                  now, self.settings.lease, excluded, channel)

@@ -15,7 +15,6 @@ once per burst of new articles.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import functools
 import multiprocessing
@@ -157,6 +156,10 @@ async def run(task: Callable[..., T], *args: Any) -> T:
     page's work (``extract_page``, or ``monitor.pagework``'s, which adds later stages' pure work
     to it). A worker that dies on a page (lxml has crashed on hostile markup) fails that page
     only: the pool is replaced for the next one."""
+    # Here, not at the top: this module is unpickled in every worker (``extract_page``) and
+    # imported by their forkserver, neither of which runs an event loop.
+    import asyncio
+
     global _busy
     pool = extract_pool(busy=True)
     try:

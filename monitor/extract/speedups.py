@@ -25,14 +25,22 @@ And jusText's stop words: on a page where trafilatura falls back to jusText with
 language (about one page in 300), it gathers the stop words of every language (154,000 words in
 a tuple) and jusText makes a set of them: ~33 MB in that worker, the largest single step in the
 pool's memory. ``StopWords`` answers jusText's only question of them (``word.lower() in
-stoplist``) the same way from sorted arrays of their UTF-8 bytes, ~2 MB.
+stoplist``) the same way from sorted arrays of their UTF-8 bytes, ~2 MB. Gathering and sorting
+them cost ~0.4 s of CPU, in every worker that met such a page (in bench.extract_workers, ~1.3 ms
+of every page's ~11): the arrays are kept in ``cache_dir()`` and mapped from there, so only a
+machine's first worker builds them (and the workers share the pages).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import mmap
+import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from lxml import etree
@@ -83,7 +91,36 @@ class StopWords:
                 self._other |= {word}
             else:
                 by_length.setdefault(len(raw), set()).add(raw)
-        self._arrays = {n: np.array(sorted(found), dtype=f"S{n}") for n, found in by_length.items()}
+        self._arrays: dict[int, Any] = {n: np.array(sorted(found), dtype=f"S{n}") for n, found in by_length.items()}
+
+    # A kept copy: a line of JSON (each length's count and offset, the words no array holds),
+    # then the arrays' bytes.
+    def dumps(self) -> bytes:
+        """The words as ``load`` reads them back."""
+        index, offset = [], 0
+        for n, a in sorted(self._arrays.items()):
+            index.append([n, len(a), offset])
+            offset += a.nbytes
+        head = json.dumps({"arrays": index, "other": sorted(self._other)}).encode() + b"\n"
+        return head + b"".join(a.tobytes() for _, a in sorted(self._arrays.items()))
+
+    @classmethod
+    def load(cls, path: Path) -> StopWords:
+        """The words ``dumps`` wrote to ``path``, their arrays mapped from it (read-only pages the
+        processes that map it share). ValueError for a file that is not whole."""
+        import numpy as np
+
+        with open(path, "rb") as f:
+            head = f.readline()
+            found = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+        index = json.loads(head)
+        self = cls.__new__(cls)
+        self._other = frozenset(index["other"])
+        self._arrays = {n: np.frombuffer(found, dtype=f"S{n}", count=count, offset=len(head) + offset)
+                        for n, count, offset in index["arrays"]}
+        if sum(a.nbytes for a in self._arrays.values()) + len(head) != len(found):
+            raise ValueError(f"{path}: not as written")
+        return self
 
     def __contains__(self, word: object) -> bool:
         if not isinstance(word, str):
@@ -104,8 +141,32 @@ class _AllStopWords:
     def words(self) -> StopWords:
         from justext.utils import get_stoplist, get_stoplists
 
+        from monitor.util import cache_dir, keep_file
+
+        try:
+            path: Path | None = cache_dir() / f"stopwords-{_stoplists_key()}.bin"
+        except OSError:  # no cache directory: built in memory
+            path = None
+        if path is not None:
+            try:
+                return StopWords.load(path)
+            except (OSError, ValueError, KeyError, TypeError):  # not made yet (or not whole): made now
+                pass
         # as jusText's define_stoplist makes them: lower-cased
-        return StopWords(word.lower() for language in get_stoplists() for word in get_stoplist(language))
+        words = StopWords(word.lower() for language in get_stoplists() for word in get_stoplist(language))
+        if path is not None:
+            keep_file(path, words.dumps())
+        return words
+
+
+def _stoplists_key() -> str:
+    """Names the kept stop words by jusText's stop-list files (their names, sizes and times)."""
+    import justext
+
+    folder = Path(justext.__file__).parent / "stoplists"
+    files = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)
+                   if e.name.endswith(".txt"))
+    return hashlib.sha256(json.dumps(files).encode()).hexdigest()[:24]
 
 
 def _define_stoplist(original: Any) -> Any:

@@ -22,7 +22,7 @@ import httpcore
 import httpx
 from protego import Protego
 
-from monitor import PROJECT_URL, __version__
+from monitor import user_agent
 from monitor.config import FetchSettings
 from monitor.fetch.decode import ACCEPT_ENCODING, BoundedDecoder, DecodeError
 from monitor.fetch.guard import BlockedAddressError, GuardedBackend
@@ -31,11 +31,6 @@ log = logging.getLogger(__name__)
 
 ROBOTS_AGENT = "monitor"
 ROBOTS_TTL = 6 * 3600.0
-
-
-def user_agent(contact: str = "") -> str:
-    extra = f"; {contact}" if contact else ""
-    return f"monitor/{__version__} (+{PROJECT_URL}{extra})"
 
 
 def raw_header(headers: httpx.Headers, name: str) -> str | None:

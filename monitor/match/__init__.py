@@ -9,8 +9,8 @@ Public interface, used by the pipeline and the CLI:
   statements. ``examples`` maps a rule name to its (examples, counterexamples) texts, which
   calibrate its ``about("...")`` clauses (monitor.match.meaning); ``RuleSet.uses_about`` says
   whether the embedding model is needed.
-- ``rule_set(config)``: the RuleSet of a config's rules; ``uses_about(config)``: whether a rule
-  needs the sentence model.
+- ``rule_set(config)``: the RuleSet of a config's rules; ``trial_rule(query, config, name)``: one
+  query as rule ``name`` (its examples); ``uses_about(config)``: whether a rule needs the sentence model.
 
 Importing the package registers the query and alias checks with the config; the engine is
 imported with the first RuleSet, so ``check-config`` does not compile the speaker patterns.
@@ -52,12 +52,27 @@ def query_problem(query: str, entities: Mapping[str, Any]) -> str | None:
 
 
 def rule_set(cfg: config.Config, names: set[str] | None = None) -> RuleSet:
-    """The config's rules (or the named ones), with their entities and examples."""
+    """The config's rules (or the named ones), with their entities and examples: how the daemon
+    builds them, and so how every other place that shows what a rule matches must (the console's
+    article page, once built without the examples, explained about() clauses at the default
+    threshold while the daemon used the calibrated one)."""
     from monitor.match.engine import RuleSet
 
     rules = [r for r in cfg.rules if names is None or r.name in names]
     return RuleSet([(r.name, r.query) for r in rules], {e.name: e for e in cfg.entities},
                    {r.name: (r.examples, r.counterexamples) for r in rules})
+
+
+def trial_rule(query: str, cfg: config.Config | None, rule: str | None = None) -> RuleSet:
+    """One query being tried (test-rule, backtest, the console's rule editor) as the daemon would
+    run it as the configured rule ``rule``: with the config's entities and that rule's
+    examples/counterexamples, which calibrate its about() clauses (a new query, ``rule`` None,
+    has none). Named ``rule``, or "query"."""
+    from monitor.match.engine import RuleSet
+
+    entities = {e.name: e for e in cfg.entities} if cfg else {}
+    examples = {r.name: (r.examples, r.counterexamples) for r in cfg.rules if r.name == rule} if cfg else {}
+    return RuleSet([(rule or "query", query)], entities, examples)
 
 
 def prepare_meanings(cfg: config.Config) -> None:
@@ -85,7 +100,7 @@ config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
 __all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
-           "compile_query", "prepare_meanings", "rule_set", "uses_about"]
+           "compile_query", "prepare_meanings", "rule_set", "trial_rule", "uses_about"]
 # The engine (speaker patterns, Aho-Corasick) on first use: check-config needs only the parser.
 __getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query"),
                                                    "monitor.match.engine"))

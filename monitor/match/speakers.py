@@ -28,12 +28,9 @@ normalised form ``Tokayev — President of Kazakhstan``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import pickle
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
@@ -44,6 +41,7 @@ import ahocorasick
 import regex as re
 
 from monitor.match.text import fold, split_sentences, words
+from monitor.util import keep_file
 
 
 @dataclass(frozen=True)
@@ -448,7 +446,7 @@ def _cached(source: str) -> Any:
     except Exception:  # noqa: BLE001 - missing, partly written by a crash, another version: compiled anew
         pass
     rx = re.compile(source)
-    _keep(path, pickle.dumps(rx, protocol=pickle.HIGHEST_PROTOCOL))
+    keep_file(path, pickle.dumps(rx, protocol=pickle.HIGHEST_PROTOCOL))
     return rx
 
 
@@ -461,21 +459,6 @@ def _cache_folder() -> Path | None:
         return cache_dir() / "speakers"
     except OSError:  # no home directory to find it by
         return None
-
-
-def _keep(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` whole or not at all (another process may read it meanwhile);
-    a directory that cannot be written keeps nothing."""
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
 
 
 @cache
@@ -610,7 +593,7 @@ def _countries() -> frozenset[str]:
         pass
     found = _derive_countries()
     if path is not None:
-        _keep(path, json.dumps(sorted(found), ensure_ascii=False).encode())
+        keep_file(path, json.dumps(sorted(found), ensure_ascii=False).encode())
     return found
 
 

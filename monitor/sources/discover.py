@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from monitor.fetch import Fetcher, FetchError
 from monitor.parse import FeedParseError, parse_feed
-from monitor.sources.listing import article_links, feed_links, looks_like_html
+from monitor.sources.listing import article_links, feed_links
+from monitor.sources.poll import looks_like_html
 from monitor.sources.sitemap import SitemapError, maybe_gunzip, parse_sitemap
 
 ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, text/html;q=0.9, */*;q=0.8"

@@ -135,10 +135,3 @@ def feed_links(html: bytes | str, page_url: str) -> list[str]:
             found.append((rank, i, url))
     return [u for _, _, u in sorted(found)]
 
-
-def looks_like_html(content: bytes, content_type: str | None) -> bool:
-    ct = (content_type or "").lower()
-    head = content[:1024].lstrip().lower()
-    if "html" in ct and "xhtml+xml" not in ct:
-        return not head.startswith(b"<?xml") or b"<html" in head
-    return head.startswith((b"<!doctype html", b"<html")) or (b"<html" in head and b"<rss" not in head and b"<feed" not in head)

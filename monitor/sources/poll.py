@@ -16,11 +16,11 @@ from monitor.config import SourceConfig
 from monitor.fetch import Fetcher, FetchError, FetchResponse
 from monitor.parse.budget import BudgetExceeded, off_loop
 from monitor.parse.entry import FeedEntry, FeedParseError
-from monitor.sources.sitemap import Sitemap, SitemapEntry, SitemapError, maybe_gunzip, parse_sitemap
 from monitor.util import HTML_ACCEPT, parse_duration
 
 if TYPE_CHECKING:
     from monitor.parse.feed import ParsedFeed
+    from monitor.sources.sitemap import Sitemap, SitemapEntry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -96,6 +96,16 @@ async def fetch_source(fetcher: Fetcher, sc: SourceConfig, url: str, etag: str |
     return await _feed(fetcher, sc, resp, out)
 
 
+def looks_like_html(content: bytes, content_type: str | None) -> bool:
+    """A web page rather than a feed, by its type and first bytes (no parser: every feed's poll
+    asks, and BeautifulSoup is imported only for a page)."""
+    ct = (content_type or "").lower()
+    head = content[:1024].lstrip().lower()
+    if "html" in ct and "xhtml+xml" not in ct:
+        return not head.startswith(b"<?xml") or b"<html" in head
+    return head.startswith((b"<!doctype html", b"<html")) or (b"<html" in head and b"<rss" not in head and b"<feed" not in head)
+
+
 def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
                timezone: str | None = None, language: str | None = None) -> ParsedFeed:
     """``monitor.parse.feed.parse_feed``, imported at the first feed to parse (feedparser,
@@ -106,9 +116,9 @@ def parse_feed(content: bytes, url: str, content_type: str | None = None, *,
 
 
 async def _feed(fetcher: Fetcher, sc: SourceConfig, resp: FetchResponse, out: SourceFetch) -> SourceFetch:
-    from monitor.sources.listing import feed_links, looks_like_html
-
     if looks_like_html(resp.content, resp.content_type):
+        from monitor.sources.listing import feed_links  # BeautifulSoup: only for a web page
+
         candidates = feed_links(resp.content, resp.final_url)
         if not candidates:
             raise FeedParseError(resp.url, 'a web page, not a feed, and it names no feed (<link rel="alternate">); '
@@ -145,6 +155,8 @@ def _recent(entries: list[SitemapEntry], since: datetime) -> tuple[list[SitemapE
 
 async def _sitemap_entries(fetcher: Fetcher, sc: SourceConfig, resp: FetchResponse, window: float,
                            warnings: list[str]) -> list[FeedEntry]:
+    from monitor.sources.sitemap import SitemapError, maybe_gunzip, parse_sitemap
+
     since = datetime.now(UTC) - timedelta(seconds=window)
     limit = fetcher.settings.max_bytes
 

@@ -1,9 +1,10 @@
 """Stories: every article joins the story it is a copy of, or starts a new one.
 
-The caller (``monitor.pipeline``) owns the transaction: the article is flushed (it has an id),
-then ``assign_story`` finds exact and near duplicates among the articles of the last
-``window`` seconds, puts the article into a story and stores its LSH bands, all in that same
-transaction. The alert gate (``monitor.alerts.gate``) asks ``new_statements`` what a story does
+The caller (``monitor.ingest``) owns the transaction: ``StoryIndex.place`` finds exact and near
+duplicates among the articles of the last ``window`` seconds and decides the article's story
+before the article is stored (its row is then written once, with the story); ``record`` stores
+its LSH bands once it has an id, all in that same transaction. (``assign`` does both for an
+article already flushed.) The alert gate (``monitor.alerts.gate``) asks ``new_statements`` what a story does
 not carry yet.
 """
 
@@ -19,7 +20,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, TextualSelect, bindparam, delete, func, text, update
+from sqlalchemy import JSON, DateTime, Integer, TextualSelect, bindparam, delete, func, text, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
@@ -38,7 +40,7 @@ from monitor.story.events import Report, Signature, Verdict, decide, signature
 from monitor.story.near import Fingerprint, shingles, tokens, verify
 from monitor.story.prints import bands_of, body_shingles, paragraph_prints
 from monitor.story.prints import key as _key
-from monitor.story.reported import reported_by
+from monitor.story.reported import outlets, reported_by
 from monitor.story.result import Paragraphs, TextPrints
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,18 @@ _LEARN = text("INSERT INTO dedup_boilerplate (source_id, paragraph) VALUES (:src
 _APART = text("SELECT story_id, other_id FROM story_apart WHERE story_id = :s OR other_id = :s")
 _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
               ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
+_NEW_STORY = text("INSERT INTO story (title, created_at) VALUES (:title, :at) RETURNING id").bindparams(
+    bindparam("at", type_=_TS)).columns(id=Integer)
+_SET_STORY = text("UPDATE article SET story_id = :s, duplicate_of = :d WHERE id = :id")
+_BANDS = text("INSERT INTO dedup_band (band, article_id) VALUES (:b, :a)")
+_PG_BANDS = text("INSERT INTO dedup_sig (article_id, bands) VALUES (:a, CAST(:b AS integer[]))")
+_EVENT = text("INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, :sig)")
+_PG_EVENT = text("INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, CAST(:sig AS json))")
+_EVENT_KEYS = text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)")
+_PG_EVENT_KEYS = text("INSERT INTO story_event_key (key, at, article_id) SELECT unnest(CAST(:k AS integer[])), :at, :a")
+_PG_PLANNER = text("SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0")
+_PG_CLAIM = text("INSERT INTO dedup_claim (key) SELECT unnest(CAST(:k AS bigint[])) ON CONFLICT DO NOTHING")
+_PG_RELEASE = text("DELETE FROM dedup_claim WHERE key = ANY(CAST(:k AS bigint[]))")
 
 # Event candidates: for each lead name or figure of the new article, the most recent entries of
 # the window under that key (an index range scan), then the reports sharing the most keys.
@@ -96,6 +110,20 @@ class Assignment:
     similar_to: int | None = None  # verified near-duplicate, or the closest report of the same event
     score: float = 0.0
     same_event: bool = False  # joined by the event decision (a translation or rewrite), not as a copy
+
+
+@dataclass(frozen=True)
+class Placed:
+    """``StoryIndex.place``'s decision, and what ``record`` stores once the article has its id."""
+
+    story: Assignment
+    bands: Sequence[int]
+    at: int  # publication time, epoch seconds
+    sig: Signature
+    event_keys: list[int]
+    claims: list[int]  # PostgreSQL's dedup_claim keys, held until ``record``
+    since: datetime  # the window's start
+    now: datetime
 
 
 def _epoch(dt: datetime) -> int:
@@ -171,7 +199,7 @@ class StoryIndex:
             return
         words = dict(zip(par.keys, par.counts, strict=True))
         total = sum(words.values()) or 1
-        recent = session.execute(_RECENT, {"src": article.source_id, "me": article.id, "since": since,
+        recent = session.execute(_RECENT, {"src": article.source_id, "me": article.id or 0, "since": since,
                                            "n": RECENT_SAME_SOURCE}).scalars().all()
         found: set[int] = set()
         for body in recent:
@@ -238,31 +266,47 @@ class StoryIndex:
         if not bands:
             return
         if self._pg(session):
-            session.execute(text("INSERT INTO dedup_sig (article_id, bands) VALUES (:a, CAST(:b AS integer[]))"),
-                            {"a": article_id, "b": sorted(set(bands))})
+            session.execute(_PG_BANDS, {"a": article_id, "b": sorted(set(bands))})
         else:  # Core executemany: the ORM's bulk path costs more than the insert itself
-            session.execute(text("INSERT INTO dedup_band (band, article_id) VALUES (:b, :a)"),
-                            [{"b": b, "a": article_id} for b in sorted(set(bands))])
+            session.execute(_BANDS, [{"b": b, "a": article_id} for b in sorted(set(bands))])
 
     # -- assignment -------------------------------------------------------------------------
     def assign(self, session: Session, article: Article, now: datetime | None = None,
                vector: np.ndarray | None = None) -> Assignment:
         """Put a flushed article into a story (joining, merging or creating one); store its bands.
 
+        Ingest does the same in two steps around the article's insert (``place``, then
+        ``record``), so that the row is written once, with its story."""
+        assert article.id is not None
+        placed = self.place(session, article, now, vector)
+        session.connection().execute(_SET_STORY, {"id": article.id, "s": placed.story.story_id,
+                                                  "d": placed.story.duplicate_of})
+        for name, value in (("story_id", placed.story.story_id), ("duplicate_of", placed.story.duplicate_of)):
+            set_committed_value(article, name, value)  # what the row holds now: no second UPDATE by a flush
+        self.record(session, article.id, placed)
+        return placed.story
+
+    def place(self, session: Session, article: Article, now: datetime | None = None,
+              vector: np.ndarray | None = None) -> Placed:
+        """The story of an article about to be stored (or flushed: it is left out of its own
+        search): the story it joins, merging stories it bridges, or a new one. The caller stores
+        the article with that story, then calls ``record`` in the same transaction.
+
         A copy joins the story of what it copies. Otherwise, with ``vector`` (the article's unit
         vector from ``monitor.embed``), the article joins the story of the same event if one is
         among the reports published within ``event_window`` (``monitor.story.events.decide``).
         """
-        assert article.id is not None
+        me = article.id or 0  # 0: no article has it
         now = now or datetime.now(UTC)
         since = now - timedelta(seconds=self.window)
-        if self._pg(session):
+        pg = self._pg(session)
+        if pg:
             # The planner cannot estimate "bands && array" (no element statistics for unique
             # keys) and would scan the whole signature table. For the rest of this transaction:
             # everything it does after this point is an indexed lookup or an insert.
             # Nor start parallel workers for it: their start-up (several ms) costs more than the
             # few index pages each lookup reads.
-            session.execute(text("SET LOCAL enable_seqscan = off; SET LOCAL max_parallel_workers_per_gather = 0"))
+            session.execute(_PG_PLANNER)
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
         sig = _signature(article.title, article.text) if self.events else Signature()
@@ -273,12 +317,12 @@ class StoryIndex:
         duplicate_of: int | None = None
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
         if article.content_hash:
-            dup = session.execute(_EXACT, {"h": article.content_hash, "me": article.id}).first()
+            dup = session.execute(_EXACT, {"h": article.content_hash, "me": me}).first()
             if dup is not None and dup[0] is not None:
                 duplicate_of = dup[0]
                 if dup[1] is not None:
                     matched[dup[1]] = (1.0, dup[0])
-        cands = [c for c in self.candidates(session, fp, since, exclude=article.id) if c != duplicate_of]
+        cands = [c for c in self.candidates(session, fp, since, exclude=me) if c != duplicate_of]
         if cands:
             rows = session.execute(_FETCH, {"ids": cands, "since": since}).all()
             known = self.known_boilerplate(session, [(r[1], r[2]) for r in rows])
@@ -286,7 +330,7 @@ class StoryIndex:
                 if story is None:
                     continue
                 score = verify(fp.shingles, self._shingles(source_id, body, title, known)[0])
-                log.debug("article %s vs %s: containment %.3f", article.id, cand, score)
+                log.debug("article %s vs %s: containment %.3f", article.url, cand, score)
                 if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
                     matched[story] = (score, cand)
 
@@ -295,7 +339,7 @@ class StoryIndex:
         similar: int | None
         query_keys = sig.query_keys()
         if not matched and vector is not None and query_keys:
-            verdict = decide(sig, vector, self._event_reports(session, article.id, query_keys, at))
+            verdict = decide(sig, vector, self._event_reports(session, me, query_keys, at))
         if matched:
             story_id = min(matched)
             apart = self._apart(session, story_id)
@@ -307,30 +351,28 @@ class StoryIndex:
             new = False
         elif verdict.story_id is not None:
             story_id, score, similar, new = int(verdict.story_id), verdict.score, verdict.similar_to, False
-            log.debug("article %s joins story %s: same event as article %s (%s)", article.id, story_id, similar,
+            log.debug("article %s joins story %s: same event as article %s (%s)", article.url, story_id, similar,
                       verdict.why)
         else:
-            st = Story(title=article.title, created_at=now)
-            session.add(st)
-            session.flush()
-            assert st.id is not None
-            story_id, score, similar, new = st.id, 0.0, None, True
-        article.story_id = story_id
-        article.duplicate_of = duplicate_of
-        session.add(article)
-        self._store_bands(session, article.id, fp.bands)
+            story_id = session.connection().execute(_NEW_STORY, {"title": article.title, "at": now}).scalar_one()
+            score, similar, new = 0.0, None, True
+        story = Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
+                           similar_to=similar if similar != duplicate_of else None, score=score,
+                           same_event=verdict.story_id is not None)
+        return Placed(story, fp.bands, at, sig, event_keys, claims, since, now)
+
+    def record(self, session: Session, article_id: int, placed: Placed) -> None:
+        """What the index keeps of a stored article placed by ``place``: its bands and event
+        keys; then the claims are given back, and now and then a slice of the index is pruned."""
+        self._store_bands(session, article_id, placed.bands)
         if self.events:
-            self._store_event(session, article.id, at, sig, event_keys)
-        self._release(session, claims)
-        if article.id % PRUNE_EVERY == 0:
-            chunk = (article.id // PRUNE_EVERY) % PRUNE_CHUNKS
-            self.prune_chunk(session, chunk, since)
+            self._store_event(session, article_id, placed.at, placed.sig, placed.event_keys)
+        self._release(session, placed.claims)
+        if article_id % PRUNE_EVERY == 0:
+            chunk = (article_id // PRUNE_EVERY) % PRUNE_CHUNKS
+            self.prune_chunk(session, chunk, placed.since)
             if self.events:
-                self.prune_events(session, chunk, _epoch(now) - int(2 * self.event_window))
-        session.flush()
-        return Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
-                          similar_to=similar if similar != duplicate_of else None, score=score,
-                          same_event=verdict.story_id is not None)
+                self.prune_events(session, chunk, _epoch(placed.now) - int(2 * self.event_window))
 
     # -- events: names, figures and vectors -------------------------------------------------
     def _event_reports(self, session: Session, me: int, keys: list[int], at: int) -> list[Report]:
@@ -347,15 +389,13 @@ class StoryIndex:
     def _store_event(self, session: Session, article_id: int, at: int, sig: Signature, keys: list[int]) -> None:
         """Its names and figures, and its index keys. Its vector is the caller's to store
         (``monitor.embed.store.save_vector``, shared with ``about()`` rules)."""
-        cast = "CAST(:sig AS json)" if self._pg(session) else ":sig"
-        session.execute(text(f"INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, {cast})"),
+        pg = self._pg(session)
+        session.execute(_PG_EVENT if pg else _EVENT,
                         {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
-        if keys and self._pg(session):  # one statement, not one row per round trip
-            session.execute(text("INSERT INTO story_event_key (key, at, article_id) "
-                                 "SELECT unnest(CAST(:k AS integer[])), :at, :a"), {"k": keys, "at": at, "a": article_id})
+        if keys and pg:  # one statement, not one row per round trip
+            session.execute(_PG_EVENT_KEYS, {"k": keys, "at": at, "a": article_id})
         elif keys:
-            session.execute(text("INSERT INTO story_event_key (key, at, article_id) VALUES (:k, :at, :a)"),
-                            [{"k": k, "at": at, "a": article_id} for k in keys])
+            session.execute(_EVENT_KEYS, [{"k": k, "at": at, "a": article_id} for k in keys])
 
     @classmethod
     def prune_events(cls, session: Session, chunk: int, before: int, chunks: int = PRUNE_CHUNKS) -> int:
@@ -419,13 +459,12 @@ class StoryIndex:
         article insert that precedes this already holds the write lock.
         """
         if keys and cls._pg(session):
-            session.execute(text("INSERT INTO dedup_claim (key) SELECT unnest(CAST(:k AS bigint[])) "
-                                 "ON CONFLICT DO NOTHING"), {"k": keys})
+            session.execute(_PG_CLAIM, {"k": keys})
 
     @classmethod
     def _release(cls, session: Session, keys: list[int]) -> None:
         if keys and cls._pg(session):
-            session.execute(text("DELETE FROM dedup_claim WHERE key = ANY(CAST(:k AS bigint[]))"), {"k": keys})
+            session.execute(_PG_RELEASE, {"k": keys})
 
     @staticmethod
     def _merge(session: Session, into: int, others: Sequence[int]) -> None:
@@ -490,17 +529,6 @@ def also_reported_by(session: Session, article_id: int) -> list[str]:
     their reports in the story.
     """
     return outlets(session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all())
-
-
-def outlets(rows: Iterable[Sequence[Any]]) -> list[str]:
-    """``also_reported_by`` from its rows, (outlet, language) in first-seen order (the delivery
-    worker reads them with its claim)."""
-    langs: dict[str, list[str]] = {}
-    for name, lang in rows:
-        have = langs.setdefault(name, [])
-        if lang and lang not in have:
-            have.append(lang)
-    return [f"{name} ({', '.join(ls)})" if ls else name for name, ls in langs.items()]
 
 
 def split_article(session: Session, story_id: int, article_id: int, now: datetime | None = None) -> int:

@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 
 from monitor.config import Config, ConfigError, load_config
-from monitor.match import Document, QuerySyntaxError, RuleMatch, RuleSet
+from monitor.match import Document, QuerySyntaxError, RuleMatch, RuleSet, trial_rule
 from monitor.match.engine import anchors
 from monitor.match.evaluate import DocIndex, explain
 from monitor.store.db import session_scope
@@ -52,6 +52,7 @@ class PreviewHit:
 class Preview:
     query: str
     days: int
+    rule: str | None = None  # the configured rule being edited (its examples apply), None for a new one
     error: str | None = None
     error_column: int | None = None
     hits: list[PreviewHit] = field(default_factory=list)  # newest first, at most PREVIEW_SHOWN
@@ -61,8 +62,10 @@ class Preview:
     seconds: float = 0.0
 
 
-def compile_rule(query: str, config: Config | None) -> RuleSet:
-    return RuleSet([("preview", query)], {e.name: e for e in config.entities} if config else {})
+def compile_rule(query: str, config: Config | None, rule: str | None = None) -> RuleSet:
+    """The query as the daemon runs it as the configured rule ``rule`` (the one being edited:
+    its examples calibrate about(), as in the daemon); a new rule (None) has none."""
+    return trial_rule(query, config, rule)
 
 
 def narrowing(ruleset: RuleSet, dialect: str = "sqlite") -> ColumnElement[bool] | None:
@@ -87,11 +90,12 @@ def document(art: Article, source: str, vector: Any = None) -> Document:
 
 
 def preview(engine: Engine, config: Config | None, query: str, days: int = 30,
-            now: datetime | None = None) -> Preview:
+            now: datetime | None = None, rule: str | None = None) -> Preview:
+    """The window's articles the query matches as configured rule ``rule`` (None: a new rule)."""
     started = time.perf_counter()
-    out = Preview(query=query, days=days)
+    out = Preview(query=query, days=days, rule=rule)
     try:
-        ruleset = compile_rule(query, config)
+        ruleset = compile_rule(query, config, rule)
     except QuerySyntaxError as exc:
         out.error, out.error_column = exc.message, exc.column
         return out
@@ -161,10 +165,10 @@ class Clause:
     text: str
 
 
-def explain_article(engine: Engine, config: Config | None, query: str, article_id: int
+def explain_article(engine: Engine, config: Config | None, query: str, article_id: int, rule: str | None = None
                     ) -> tuple[Article | None, list[Clause], RuleMatch | None]:
-    """Each clause of the query with ✓/✗ on one stored article, and the match if any."""
-    ruleset = compile_rule(query, config)
+    """Each clause of the query (as configured rule ``rule``) with ✓/✗ on one stored article, and the match if any."""
+    ruleset = compile_rule(query, config, rule)
     with session_scope(engine) as s:
         row = s.exec(select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
                      .where(Article.id == article_id)).first()

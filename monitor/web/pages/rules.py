@@ -46,7 +46,7 @@ async def _rule_page(request: Request, session: Session, name: str, query: str, 
 
     console = console_of(request)
     cfg = console.config()
-    pv = await run_in_threadpool(rules_mod.preview, console.engine, cfg, query, days)
+    pv = await run_in_threadpool(rules_mod.preview, console.engine, cfg, query, days, None, original or None)
 
     def extra() -> tuple[Any, Any, Any]:
         with session_scope(console.engine) as s:
@@ -80,7 +80,8 @@ async def rule_preview(request: Request, session: Session) -> Response:
     console = console_of(request)
     qp = request.query_params
     days = window_days(qp.get("days"))
-    pv = await run_in_threadpool(rules_mod.preview, console.engine, console.config(), qp.get("query", ""), days)
+    pv = await run_in_threadpool(rules_mod.preview, console.engine, console.config(), qp.get("query", ""), days,
+                                 None, qp.get("original") or None)
     return render(request, session, "preview.html.j2", pv=pv, days=days, chart=_chart(pv.per_day, days))
 
 
@@ -90,7 +91,8 @@ async def rule_explain(request: Request, session: Session) -> Response:
     qp = request.query_params
     try:
         art, clauses, m = await run_in_threadpool(rules_mod.explain_article, console.engine, console.config(),
-                                                  qp.get("query", ""), to_int(qp.get("article")) or 0)
+                                                  qp.get("query", ""), to_int(qp.get("article")) or 0,
+                                                  qp.get("original") or None)
     except Exception as exc:  # a query being typed: its syntax error shows in the preview
         raise Denied(400, f"cannot explain: {exc}") from None
     if art is None:

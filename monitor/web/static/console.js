@@ -1,6 +1,7 @@
 // monitor console: the little JavaScript the pages use (vendored, no CDN; every form also
 // works without it). Live preview: an element with data-preview="URL" data-target="#id" sends
-// its form's fields as a GET to URL, debounced, and swaps the HTML answer into the target.
+// its form's fields (query, days, the edited rule's original name) as a GET to URL, debounced,
+// and swaps the HTML answer into the target.
 // "Why?" links (data-explain) load their explanation into #explain instead of navigating.
 (function () {
   "use strict";
@@ -26,7 +27,7 @@
   function previewUrl(el) {
     var form = el.form;
     var params = new URLSearchParams();
-    ["query", "days"].forEach(function (name) {
+    ["query", "days", "original"].forEach(function (name) {
       var field = form && form.elements[name] ? form.elements[name] : document.querySelector("[name=" + name + "]");
       if (field) { params.set(name, field.value); }
     });
@@ -55,8 +56,10 @@
     if (!target) { return; }
     ev.preventDefault();
     var q = document.getElementById("rule-query");
+    var original = document.querySelector("[name=original]");  // the rule edited: its examples apply
     var url = "/rules/explain?article=" + encodeURIComponent(link.getAttribute("data-explain")) +
-      "&query=" + encodeURIComponent(q ? q.value : "");
+      "&query=" + encodeURIComponent(q ? q.value : "") +
+      (original && original.value ? "&original=" + encodeURIComponent(original.value) : "");
     swap(target, url).then(function () { target.scrollIntoView({ block: "nearest" }); target.focus && target.focus(); });
   });
 })();
