@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,7 +27,7 @@ from monitor.deliver.channels.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
 from monitor.store import Article, Delivery, session_scope
 from tests.deliver_helpers import add_alerts, statuses, store
-from tests.harness import run_monitor
+from tests.harness import ROOT, run_monitor
 from tests.servers import Page, Request, Site
 
 SECRET = "hook-secret"
@@ -251,10 +253,10 @@ def test_a_claim_reads_its_channels_open_deliveries_from_their_index(tmp_path: P
 
 def test_also_reported_by_is_the_same_whether_the_claim_reads_it_or_not(database_url: str) -> None:
     """The claim reads the story's other outlets itself (one JSON array, a statement less per
-    delivery); elsewhere (the console, digests) ``stories.also_reported_by`` asks. Both come
+    delivery); elsewhere (the console, digests) ``reported.also_reported_by`` asks. Both come
     from one query (``monitor.story.reported``) and must say the same for every alert: an outlet
     listed once with the languages of its reports, first-seen order, the alert's own outlet never."""
-    from monitor.story.stories import also_reported_by
+    from monitor.story.reported import also_reported_by
 
     engine = store(database_url)
     ids: list[int] = []
@@ -280,3 +282,30 @@ def test_also_reported_by_is_the_same_whether_the_claim_reads_it_or_not(database
     assert delivered[ids[3]] == ("Wire (en, kk)", "Pravda (ru)")
     assert delivered[ids[0]] == ("Pravda (ru)", "Kazinform") and delivered[ids[5]] == ()
     engine.dispose()
+
+
+def test_a_process_that_only_delivers_never_loads_the_story_index(database_url: str) -> None:
+    """Delivering a story's alerts, and a digest's looking up of their other outlets, name them
+    without importing the story index and NumPy (``monitor.story.stories``): a delivery-only
+    process stays small. (A digest imported them, for the outlets' wording alone.)"""
+    engine = store(database_url)
+    ids = add_alerts(engine, 1, ("hook",), outlet="Wire", story=7)
+    ids += add_alerts(engine, 1, ("hook",), outlet="Pravda", first=1, story=7)
+    engine.dispose()
+    code = ("import asyncio, sys\n"
+            "from monitor.deliver.base import build_channel\n"
+            "from monitor.deliver.worker import Deliverer, also_reported_by\n"
+            "from monitor.store import create_db_engine, session_scope\n"
+            "got = []\n"
+            "class Probe:\n"
+            "    name, type, threads, timeout = 'hook', 'webhook', False, 5.0\n"
+            "    templates = build_channel('hook', 'webhook', {'url': 'http://127.0.0.1/'}).templates\n"
+            "    async def send(self, msg):\n"
+            "        got.append(msg.also_reported_by)\n"
+            f"engine = create_db_engine({database_url!r})\n"
+            "report = asyncio.run(Deliverer(engine, {'hook': Probe()}).run())\n"
+            "with session_scope(engine) as s:\n"  # as a digest asks
+            f"    digest = [also_reported_by(s, aid) for aid in {ids!r}]\n"
+            "print(report.sent, sorted(got), digest, [m for m in ('numpy', 'monitor.story.stories') if m in sys.modules])\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.stdout.strip() == "2 [('Pravda',), ('Wire',)] [['Pravda'], ['Wire']] []", res.stdout + res.stderr

@@ -157,3 +157,61 @@ def test_stop_words_without_a_cache_directory_are_built_in_memory(
     words = speedups._AllStopWords().words
     assert "the" in words and "und" in words and "zzqx" not in words
     assert list(tmp_path.iterdir()) == [blocker]
+
+
+@pytest.mark.parametrize("url", ["https://news.example/a", None, "https://news.example/caf\u00e9", "http://x.example/\udcff"])
+def test_extraction_options_made_once_are_the_ones_trafilatura_makes(url: str | None,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_extract`` hands trafilatura a copy of options made once instead of its keywords: every
+    option is the one ``bare_extraction`` makes of the keywords for that URL (but the date search's
+    settings, read only with metadata)."""
+    import trafilatura
+    import trafilatura.core
+
+    from monitor.extract import article
+
+    made: list[trafilatura.core.Extractor] = []
+
+    class Recording(trafilatura.core.Extractor):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)  # type: ignore[arg-type]
+            made.append(self)
+
+    monkeypatch.setattr(trafilatura.core, "Extractor", Recording)
+    trafilatura.bare_extraction("<html><body><p>Some text.</p></body></html>", url=url, **article._SETTINGS)
+    monkeypatch.undo()
+    ours = article._options(url)
+    assert ours is not article._options(url)  # a copy each page: trafilatura may change its own
+    slots = [s for s in trafilatura.core.Extractor.__slots__ if s != "date_params"]
+    assert {s: getattr(ours, s) for s in slots} == {s: getattr(made[0], s) for s in slots}
+    assert not ours.with_metadata
+
+
+CANONICAL_CASES = """<html><head>
+<link rel="alternate" href="/alt"><link rel=" CANONICAL " href=" /a "><link rel="canonical\u00a0x" href="/nbsp">
+<link rel="x\t\ncanonical\r\n" href="/tabs"><link rel="Canonical" href="/mixed"><link rel="canonicalx" href="/no">
+<link rel="canonical"><meta name="og:url" content="/og-name"><meta property="og:url"><meta property="og:url" content="">
+</head><body><link rel="canonical" href="http://b.example/body"><meta property="og:url" content="/og"></body></html>"""
+
+
+def test_page_searches_in_python_find_what_their_xpaths_found() -> None:
+    """The page's canonical URL and date searches walk lxml's iteration instead of XPath: the
+    same elements in the same order (rel spelled in any case, with XML's and other spaces)."""
+    from monitor.extract import article
+
+    def declared_by_xpath(doc: etree._Element) -> list[str]:
+        found = doc.xpath('//link[@href][contains(concat(" ", normalize-space(translate(@rel, "CANONICAL", '
+                          '"canonical")), " "), " canonical ")]/@href')
+        found += doc.xpath('//meta[@property="og:url" or @name="og:url"][@content]/@content')
+        return [str(x) for x in found]
+
+    seen = []
+    for html in [CANONICAL_CASES, *_pages()]:
+        doc = lxml.html.fromstring(html, parser=_PARSER)
+        for node in (doc, *doc.iterdescendants("body")):  # also from an element inside the page
+            want = declared_by_xpath(node)
+            assert article._url_candidates(node) == want
+            seen += want
+            for tag in ("script", "meta", "time"):
+                assert list(article._every(node, tag)) == node.xpath(f"//{tag}")
+    assert seen[:5] == [" /a ", "/tabs", "/mixed", "http://b.example/body", "/og-name"]

@@ -41,6 +41,7 @@ from monitor.config import MonitorSettings
 from monitor.deliver.base import Channel, DeliveryError, build_channel, reuse_connections
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
+from monitor.story import reported
 from monitor.util import aware, instance_id
 
 log = logging.getLogger(__name__)
@@ -89,14 +90,7 @@ def also_reported_by(session: Session, article_id: int | None,
     """Other outlets that printed the same story (from ``rows`` when the claim read them)."""
     if article_id is None:
         return []
-    if rows is not None:
-        # No NumPy there: a process that only delivers never loads it.
-        from monitor.story.reported import outlets
-
-        return outlets(rows)
-    from monitor.story import stories  # NumPy: imported with the first alert, not at start-up
-
-    return stories.also_reported_by(session, article_id)
+    return reported.also_reported_by(session, article_id) if rows is None else reported.outlets(rows)
 
 
 def story_articles(session: Session, article_id: int) -> tuple[str, list[int]]:

@@ -8,7 +8,7 @@ import trafilatura  # noqa: F401  (imported by the first page otherwise: in ever
 
 from monitor.extract import article, speedups  # noqa: F401  (article: lxml, dateparser)
 from monitor.extract.language import _identifier
-from monitor.extract.pool import trim_heap
+from monitor.extract.pool import release_file_pages, trim_heap
 
 _identifier()
 speedups.apply()
@@ -19,7 +19,8 @@ speedups.apply()
 # What the workers inherit stays shared only while nothing writes to its pages. The collector
 # would (it marks every object it scans): ``freeze`` moves everything loaded so far out of its
 # reach. And the memory freed while loading goes back to the system rather than into every
-# worker's copy of the heap.
+# worker's copy of the heap. The libraries' code that ran only to load them is unmapped.
 gc.collect()
 gc.freeze()
 trim_heap()
+release_file_pages()

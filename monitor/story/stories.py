@@ -40,7 +40,6 @@ from monitor.story.events import Report, Signature, Verdict, decide, signature
 from monitor.story.near import Fingerprint, shingles, tokens, verify
 from monitor.story.prints import bands_of, body_shingles, paragraph_prints
 from monitor.story.prints import key as _key
-from monitor.story.reported import outlets, reported_by
 from monitor.story.result import Paragraphs, TextPrints
 
 log = logging.getLogger(__name__)
@@ -50,10 +49,19 @@ log = logging.getLogger(__name__)
 _TS = DateTime(timezone=True)
 _RECENT = text("SELECT text FROM article WHERE source_id = :src AND id <> :me AND first_seen_at >= :since "
                "ORDER BY id DESC LIMIT :n").bindparams(bindparam("since", type_=_TS))
-_BOILERPLATE = text("SELECT paragraph FROM dedup_boilerplate WHERE source_id = :src AND paragraph IN :keys"
-                    ).bindparams(bindparam("keys", expanding=True))
-_CANDIDATES = text("SELECT article_id, count(*) FROM dedup_band WHERE band IN :bands AND article_id <> :me "
-                   "GROUP BY article_id").bindparams(bindparam("bands", expanding=True))
+# Lists go in as one parameter, a JSON array on SQLite (json_each) and an array on PostgreSQL,
+# not as an expanding IN: one statement text, no per-execution rewrite, no parameter per item.
+_BOILERPLATE = text("SELECT source_id, paragraph FROM dedup_boilerplate WHERE source_id IN "
+                    "(SELECT value FROM json_each(:srcs)) AND paragraph IN (SELECT value FROM json_each(:keys))")
+_PG_BOILERPLATE = text("SELECT source_id, paragraph FROM dedup_boilerplate WHERE source_id = ANY(CAST(:srcs AS integer[])) "
+                       "AND paragraph = ANY(CAST(:keys AS bigint[]))")
+# SQLite: the candidates and their rows in one statement: the articles sharing the most bands
+# (at most :top, an index search per band), then those inside the window, by id.
+_CANDIDATE_ROWS = text(
+    "SELECT a.id, a.source_id, a.text, a.story_id, a.title FROM (SELECT article_id, count(*) AS n FROM dedup_band "
+    "WHERE band IN (SELECT value FROM json_each(:bands)) AND article_id <> :me GROUP BY article_id "
+    "ORDER BY n DESC, article_id LIMIT :top) AS c JOIN article a ON a.id = c.article_id "
+    "WHERE a.first_seen_at >= :since ORDER BY a.id").bindparams(bindparam("since", type_=_TS))
 _PG_CANDIDATES = text(  # the GIN index is on the keys cut to 22 bits; the full keys are rechecked
     "SELECT article_id, bands FROM dedup_sig WHERE dedup_lsh_keys(bands) && dedup_lsh_keys(CAST(:q AS integer[])) "
     "AND bands && CAST(:q AS integer[]) AND article_id <> :me")
@@ -62,12 +70,12 @@ _EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <
 # with one VALUES row per paragraph was compiled anew for every count of rows.
 _LEARN = text("INSERT INTO dedup_boilerplate (source_id, paragraph) VALUES (:src, :p) ON CONFLICT DO NOTHING")
 _APART = text("SELECT story_id, other_id FROM story_apart WHERE story_id = :s OR other_id = :s")
-_FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id IN :ids AND first_seen_at >= :since"
-              ).bindparams(bindparam("ids", expanding=True), bindparam("since", type_=_TS))
+_FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id = ANY(CAST(:ids AS integer[])) "
+              "AND first_seen_at >= :since ORDER BY id").bindparams(bindparam("since", type_=_TS))
 _NEW_STORY = text("INSERT INTO story (title, created_at) VALUES (:title, :at) RETURNING id").bindparams(
     bindparam("at", type_=_TS)).columns(id=Integer)
 _SET_STORY = text("UPDATE article SET story_id = :s, duplicate_of = :d WHERE id = :id")
-_BANDS = text("INSERT INTO dedup_band (band, article_id) VALUES (:b, :a)")
+_BANDS = text("INSERT INTO dedup_band (band, article_id) SELECT value, :a FROM json_each(:b)")
 _PG_BANDS = text("INSERT INTO dedup_sig (article_id, bands) VALUES (:a, CAST(:b AS integer[]))")
 _EVENT = text("INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, :sig)")
 _PG_EVENT = text("INSERT INTO story_event (article_id, at, sig) VALUES (:a, :at, CAST(:sig AS json))")
@@ -215,12 +223,16 @@ class StoryIndex:
         by_source: dict[int, set[int]] = {}
         for src, t in texts:
             by_source.setdefault(src, set()).update(_paragraphs(t).keys)
-        out: set[tuple[int, int]] = set()
-        for src, keys in by_source.items():  # one query per outlet (a cached statement), usually one or two
-            if keys:
-                out.update((src, int(k)) for k in session.execute(
-                    _BOILERPLATE, {"src": src, "keys": sorted(keys)}).scalars().all())
-        return out
+        keys = set().union(*by_source.values())
+        if not keys:
+            return set()
+        srcs = sorted(by_source)
+        if StoryIndex._pg(session):
+            rows = session.execute(_PG_BOILERPLATE, {"srcs": srcs, "keys": sorted(keys)}).all()
+        else:
+            rows = session.execute(_BOILERPLATE, {"srcs": json.dumps(srcs), "keys": json.dumps(sorted(keys))}).all()
+        # One statement for every outlet: a pair of one outlet's key with another's is dropped here.
+        return {(int(src), int(k)) for src, k in rows if k in by_source[src]}
 
     @staticmethod
     def _shingles(source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]]) -> tuple[array[int], int]:
@@ -245,30 +257,32 @@ class StoryIndex:
     def _pg(session: Session) -> bool:
         return session.get_bind().dialect.name == "postgresql"
 
-    def candidates(self, session: Session, fp: Fingerprint, since: datetime,
-                   exclude: int | None = None) -> list[int]:
-        """Articles of the window sharing at least one LSH band, most shared bands first."""
+    def candidate_rows(self, session: Session, fp: Fingerprint, since: datetime,
+                       exclude: int = 0) -> list[tuple[int, int, str, int | None, str]]:
+        """(id, source, text, story, title) of the articles of the window among the
+        ``MAX_CANDIDATES`` sharing the most LSH bands (most shared, then oldest), by id."""
         if not fp.bands:
             return []
         bands = sorted(set(fp.bands))
-        if self._pg(session):
-            # No join here (nor on SQLite): the planner's blind estimate for "&&" would make it
-            # hash-join the whole article table. The window applies when candidates are fetched.
-            rows = session.execute(_PG_CANDIDATES, {"q": bands, "me": exclude or 0}).all()
-            q = set(bands)
-            scored = [(-len(q.intersection(b)), int(a)) for a, b in rows]
-        else:
-            scored = [(-int(c), int(a)) for a, c in session.execute(
-                _CANDIDATES, {"bands": bands, "me": exclude or 0}).all()]
-        return [a for _, a in sorted(scored)[:MAX_CANDIDATES]]
+        if not self._pg(session):
+            return [tuple(r) for r in session.execute(
+                _CANDIDATE_ROWS, {"bands": json.dumps(bands), "me": exclude, "top": MAX_CANDIDATES, "since": since})]
+        # No join here: the planner's blind estimate for "&&" would make it hash-join the whole
+        # article table. The window applies when candidates are fetched.
+        rows = session.execute(_PG_CANDIDATES, {"q": bands, "me": exclude}).all()
+        q = set(bands)
+        cands = [a for _, a in sorted((-len(q.intersection(b)), int(a)) for a, b in rows)[:MAX_CANDIDATES]]
+        if not cands:
+            return []
+        return [tuple(r) for r in session.execute(_FETCH, {"ids": cands, "since": since})]
 
     def _store_bands(self, session: Session, article_id: int, bands: Sequence[int]) -> None:
         if not bands:
             return
         if self._pg(session):
             session.execute(_PG_BANDS, {"a": article_id, "b": sorted(set(bands))})
-        else:  # Core executemany: the ORM's bulk path costs more than the insert itself
-            session.execute(_BANDS, [{"b": b, "a": article_id} for b in sorted(set(bands))])
+        else:  # one statement, the keys as one JSON array (not an executemany of a row each)
+            session.execute(_BANDS, {"a": article_id, "b": json.dumps(sorted(set(bands)))})
 
     # -- assignment -------------------------------------------------------------------------
     def assign(self, session: Session, article: Article, now: datetime | None = None,
@@ -322,17 +336,16 @@ class StoryIndex:
                 duplicate_of = dup[0]
                 if dup[1] is not None:
                     matched[dup[1]] = (1.0, dup[0])
-        cands = [c for c in self.candidates(session, fp, since, exclude=me) if c != duplicate_of]
-        if cands:
-            rows = session.execute(_FETCH, {"ids": cands, "since": since}).all()
+        rows = [r for r in self.candidate_rows(session, fp, since, exclude=me) if r[0] != duplicate_of]
+        if rows:
             known = self.known_boilerplate(session, [(r[1], r[2]) for r in rows])
-            for cand, source_id, body, story, title in rows:
-                if story is None:
+            for cand, source_id, body, cand_story, title in rows:
+                if cand_story is None:
                     continue
                 score = verify(fp.shingles, self._shingles(source_id, body, title, known)[0])
                 log.debug("article %s vs %s: containment %.3f", article.url, cand, score)
-                if score >= self.min_containment and score > matched.get(story, (0.0, 0))[0]:
-                    matched[story] = (score, cand)
+                if score >= self.min_containment and score > matched.get(cand_story, (0.0, 0))[0]:
+                    matched[cand_story] = (score, cand)
 
         at = _epoch(article.published or article.first_seen_at or now)
         verdict = Verdict(None)
@@ -512,23 +525,6 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str])
         earlier_words |= set(w)
     headline = tokens(article.title)  # extractors often keep the h1 in the body; a new headline is no statement
     return [s for s in sentences if tokens(s) != headline and not _seen(s, earlier, earlier_words)]
-
-
-@lru_cache(maxsize=1)
-def _reported_by_statement() -> Any:
-    """Other sources' articles of the same story (``monitor.story.reported``), in one query built
-    once: it runs for every alert delivered (issue 15)."""
-    return reported_by(bindparam("article_id"))
-
-
-def also_reported_by(session: Session, article_id: int) -> list[str]:
-    """The other outlets known to carry the article's story, first-seen order, with their language.
-
-    "Kazinform (ru)": a story now spans languages, and the reader of an alert wants to know that
-    the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
-    their reports in the story.
-    """
-    return outlets(session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all())
 
 
 def split_article(session: Session, story_id: int, article_id: int, now: datetime | None = None) -> int:
