@@ -10,7 +10,6 @@ not carry yet.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from array import array
@@ -52,7 +51,10 @@ from monitor.store.models import (
     StoryEventKey,
 )
 from monitor.story.events import Report, Signature, Verdict, decide, signature
-from monitor.story.near import Fingerprint, band_keys, minhash, shingles, tokens, verify
+from monitor.story.near import Fingerprint, shingles, tokens, verify
+from monitor.story.prints import bands_of, body_shingles, paragraph_prints
+from monitor.story.prints import key as _key
+from monitor.story.result import Paragraphs, TextPrints
 
 log = logging.getLogger(__name__)
 
@@ -166,41 +168,36 @@ def _epoch(dt: datetime) -> int:
     return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
-def _key(s: str) -> int:
-    """A signed 63-bit key (fits BIGINT on both backends)."""
-    return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little", signed=True) >> 1
+# What the extraction worker computed of the article being ingested (``StoryIndex.remember``):
+# the caches below take their entry from here on a miss, instead of computing it again.
+_handed: dict[tuple[object, ...], Any] = {}
 
 
 @lru_cache(maxsize=512)
-def _paragraphs(text: str) -> tuple[tuple[int, str], ...]:
-    """(key, words) of each non-empty paragraph, the words joined by single spaces (no word
-    holds one); cached: a text is looked at several times. One string a paragraph, not a tuple
-    of word strings: the cache held ~36 KB a text that way (~18 MB when full), now ~6 KB."""
-    out = []
-    for p in text.split("\n"):
-        words = " ".join(tokens(p))
-        if words:
-            out.append((_key(words), words))
-    return tuple(out)
-
-
-def _count(words: str) -> int:
-    """Words in a ``_paragraphs`` entry."""
-    return words.count(" ") + 1
+def _paragraphs(text: str) -> Paragraphs:
+    """``prints.paragraph_prints`` of a text. Cached: a text is looked at several times (an
+    outlet's recent articles with each of its new ones, a story's articles as each other's
+    candidates); ~4 KB a text."""
+    got = _handed.pop(("paragraphs", text), None)
+    return got if got is not None else paragraph_prints(text)
 
 
 @lru_cache(maxsize=128)
 def _body_shingles(text: str, title: str, dropped: frozenset[int]) -> tuple[array[int], int]:
-    """(shingles, words) of the body without the paragraphs ``dropped`` (boilerplate) and
-    without the headline; ``near.fingerprint_words`` without the bands. Cached: the articles of
-    a story are each other's candidates, so one body is verified against every later copy. The
-    shingles (distinct 32-bit hashes) as an array: 4 bytes each, where a frozenset of them took
-    ~80 (the full cache held ~5 MB that way, now ~0.3 MB)."""
-    head = " ".join(tokens(title)) if title else None
-    paras = _paragraphs(text)
-    kept = [w for k, w in paras if k not in dropped and w != head] or [w for _, w in paras]
-    words = " ".join(kept).split(" ") if kept else []
-    return array("I", shingles(words)), len(words)
+    """``prints.body_shingles`` of a text. Cached: the articles of a story are each other's
+    candidates, so one body is verified against every later copy."""
+    return body_shingles(_paragraphs(text), title, dropped)
+
+
+def _dropped(source_id: int, text: str, boilerplate: set[tuple[int, int]]) -> frozenset[int]:
+    """The keys of the text's paragraphs that are its outlet's known boilerplate."""
+    return frozenset(k for k in _paragraphs(text).keys if (source_id, k) in boilerplate)
+
+
+def _signature(title: str, text: str) -> Signature:
+    """``events.signature``, or the extraction worker's."""
+    got = _handed.pop(("signature", title, text), None)
+    return got if got is not None else signature(title, text)
 
 
 class StoryIndex:
@@ -214,22 +211,37 @@ class StoryIndex:
         self.event_window = event_window  # reports of one event are published within this of each other
         self.events = events  # False: copies only (the behaviour before event stories)
 
+    @staticmethod
+    def remember(prints: TextPrints) -> None:
+        """Take what the extraction worker computed of the article about to be assigned
+        (``monitor.story.prints``) instead of computing it again: its paragraphs go into the
+        cache (later articles find them there too), its bands and signature are taken by its
+        assignment. The results are the same either way."""
+        text, title = prints.text, prints.title
+        _handed.clear()  # what an article never assigned (its ingest failed) left
+        _handed[("paragraphs", text)] = prints.paragraphs
+        _paragraphs(text)
+        _handed.clear()  # not taken: the cache had them already
+        _handed[("bands", text, title)] = prints.bands
+        if prints.signature is not None:
+            _handed[("signature", title, text)] = prints.signature
+
     # -- boilerplate ------------------------------------------------------------------------
     def learn_boilerplate(self, session: Session, article: Article, since: datetime) -> None:
         """Paragraphs this outlet also printed in other recent articles are its boilerplate.
 
         Unless they are most of the article: an outlet re-posting its own story is a copy.
         """
-        paras = _paragraphs(article.text)
-        if len(paras) < 2:
+        par = _paragraphs(article.text)
+        if len(par.keys) < 2:
             return
-        words = {k: _count(w) for k, w in paras}
+        words = dict(zip(par.keys, par.counts, strict=True))
         total = sum(words.values()) or 1
         recent = session.connection().execute(_RECENT, {"src": article.source_id, "me": article.id or 0, "since": since,
                                            "n": RECENT_SAME_SOURCE}).scalars().all()
         found: set[int] = set()
         for body in recent:
-            shared = {k for k, _ in _paragraphs(body)} & words.keys()
+            shared = words.keys() & set(_paragraphs(body).keys)
             if shared and sum(words[k] for k in shared) <= BOILERPLATE_SHARE * total:
                 found |= shared
         if found:
@@ -240,7 +252,7 @@ class StoryIndex:
         """(source, paragraph key) pairs among these (source, text) that are known boilerplate."""
         by_source: dict[int, set[int]] = {}
         for src, t in texts:
-            by_source.setdefault(src, set()).update(k for k, _ in _paragraphs(t))
+            by_source.setdefault(src, set()).update(_paragraphs(t).keys)
         keys = set().union(*by_source.values())
         if not keys:
             return set()
@@ -256,14 +268,16 @@ class StoryIndex:
     def _shingles(source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]]) -> tuple[array[int], int]:
         """(shingles, words) of the body without boilerplate and without the headline (outlets
         rewrite those): what a candidate is verified on."""
-        dropped = frozenset(k for k, _ in _paragraphs(text) if (source_id, k) in boilerplate)
-        return _body_shingles(text, title, dropped)
+        return _body_shingles(text, title, _dropped(source_id, text, boilerplate))
 
     @classmethod
     def _fingerprint(cls, source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]]) -> Fingerprint:
-        sh, words = cls._shingles(source_id, text, title, boilerplate)
+        dropped = _dropped(source_id, text, boilerplate)
+        sh, words = _body_shingles(text, title, dropped)
         shingle_set = frozenset(sh)
-        return Fingerprint(shingle_set, tuple(band_keys(minhash(shingle_set))) if shingle_set else (), words)
+        # The worker's bands are those of the body with no paragraph dropped but the headline.
+        bands = _handed.pop(("bands", text, title), None)
+        return Fingerprint(shingle_set, bands if bands is not None and not dropped else bands_of(shingle_set), words)
 
     def fingerprint_of(self, session: Session, source_id: int, text: str, title: str = "") -> Fingerprint:
         return self._fingerprint(source_id, text, title, self.known_boilerplate(session, [(source_id, text)]))
@@ -339,7 +353,7 @@ class StoryIndex:
             session.connection().execute(_PG_PLANNER)
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
-        sig = signature(article.title, article.text) if self.events else Signature()
+        sig = _signature(article.title, article.text) if self.events else Signature()
         event_keys = sig.index_keys()
         claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else []),
                          *(k + (1 << 40) for k in event_keys)})  # event keys in a range of their own
