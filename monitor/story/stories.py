@@ -237,8 +237,8 @@ class StoryIndex:
             return
         words = dict(zip(par.keys, par.counts, strict=True))
         total = sum(words.values()) or 1
-        recent = session.connection().execute(_RECENT, {"src": article.source_id, "me": article.id or 0, "since": since,
-                                           "n": RECENT_SAME_SOURCE}).scalars().all()
+        recent = session.connection().execute(_RECENT, {"src": article.source_id, "me": article.id or 0,
+                                                        "since": since, "n": RECENT_SAME_SOURCE}).scalars().all()
         found: set[int] = set()
         for body in recent:
             shared = words.keys() & set(_paragraphs(body).keys)
@@ -256,11 +256,11 @@ class StoryIndex:
         keys = set().union(*by_source.values())
         if not keys:
             return set()
-        srcs = sorted(by_source)
+        srcs, conn = sorted(by_source), session.connection()
         if StoryIndex._pg(session):
-            rows = session.connection().execute(_PG_BOILERPLATE, {"srcs": srcs, "keys": sorted(keys)}).all()
+            rows = conn.execute(_PG_BOILERPLATE, {"srcs": srcs, "keys": sorted(keys)}).all()
         else:
-            rows = session.connection().execute(_BOILERPLATE, {"srcs": json.dumps(srcs), "keys": json.dumps(sorted(keys))}).all()
+            rows = conn.execute(_BOILERPLATE, {"srcs": json.dumps(srcs), "keys": json.dumps(sorted(keys))}).all()
         # One statement for every outlet: a pair of one outlet's key with another's is dropped here.
         return {(int(src), int(k)) for src, k in rows if k in by_source[src]}
 
@@ -295,7 +295,7 @@ class StoryIndex:
             return []
         bands = sorted(set(fp.bands))
         if not self._pg(session):
-            return [tuple(r) for r in session.execute(
+            return [tuple(r) for r in session.connection().execute(
                 _CANDIDATE_ROWS, {"bands": json.dumps(bands), "me": exclude, "top": MAX_CANDIDATES, "since": since})]
         # No join here: the planner's blind estimate for "&&" would make it hash-join the whole
         # article table. The window applies when candidates are fetched.
@@ -397,7 +397,8 @@ class StoryIndex:
             log.debug("article %s joins story %s: same event as article %s (%s)", article.url, story_id, similar,
                       verdict.why)
         else:
-            story_id = session.connection().execute(_NEW_STORY, {"title": article.title, "created_at": now}).scalar_one()
+            story_id = session.connection().execute(_NEW_STORY, {"title": article.title,
+                                                                 "created_at": now}).scalar_one()
             score, similar, new = 0.0, None, True
         story = Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
                            similar_to=similar if similar != duplicate_of else None, score=score,
@@ -434,7 +435,7 @@ class StoryIndex:
         (``monitor.embed.store.save_vector``, shared with ``about()`` rules)."""
         pg = self._pg(session)
         session.connection().execute(_PG_EVENT if pg else _EVENT,
-                        {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
+                                     {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
         if keys and pg:  # one statement, not one row per round trip
             session.connection().execute(_PG_EVENT_KEYS, {"k": keys, "at": at, "a": article_id})
         elif keys:
