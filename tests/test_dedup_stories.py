@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from monitor.config import ConfigError, load_config
 from monitor.store import Article, session_scope
-from monitor.story.stories import also_reported_by
+from monitor.story.reported import also_reported_by
 from tests.dedup_support import Outlet, Runner, outlets_config, simple_page
 from tests.harness import rule, run_monitor
 from tests.newsroom import RULE, seed_article, seed_page

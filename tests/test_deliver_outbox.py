@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,7 +27,7 @@ from monitor.deliver.channels.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
 from monitor.store import Article, Delivery, session_scope
 from tests.deliver_helpers import add_alerts, statuses, store
-from tests.harness import run_monitor
+from tests.harness import ROOT, run_monitor
 from tests.servers import Page, Request, Site
 
 SECRET = "hook-secret"
@@ -191,6 +193,27 @@ url = "{site.url('/hook')}"
     engine.dispose()
 
 
+def test_delivery_runs_seconds_apart_reuse_each_channels_connection(tmp_path: Path, webhook: Site) -> None:
+    """The daemon's delivery runs (every poll that alerts starts one) send over the connection the
+    previous run opened: no new TCP and TLS handshake per run. Closing the pipeline closes it;
+    a run on its own (``monitor run --once``, a test message) still opens and closes its own."""
+    engine = store(f"sqlite:///{tmp_path / 'm.db'}")
+    deliverer = Deliverer(engine, {"hook": build_channel("hook", "webhook", {"url": webhook.url("/hook")})})
+
+    async def runs(keep: bool) -> None:
+        for first in (0, 2):
+            add_alerts(engine, 2, ("hook",), first=first + (10 if keep else 0))
+            assert (await deliverer.run(keep_connections=keep)).sent == 2
+        await deliverer.aclose()
+
+    asyncio.run(runs(keep=True))
+    assert len(webhook.posts("/hook")) == 4 and len({r.client for r in webhook.posts("/hook")}) == 1
+    webhook.requests.clear()
+    asyncio.run(runs(keep=False))
+    assert len(webhook.posts("/hook")) == 4 and len({r.client for r in webhook.posts("/hook")}) == 2
+    engine.dispose()
+
+
 def test_only_the_outbox_bookkeeping_commits_without_waiting_for_the_flush(pg_url: str) -> None:
     """PostgreSQL: claims and outcomes go out with ``synchronous_commit = off`` (a server crash
     can then repeat an alert, never lose one: see ``Deliverer._ledger``). Everything else, above
@@ -251,10 +274,10 @@ def test_a_claim_reads_its_channels_open_deliveries_from_their_index(tmp_path: P
 
 def test_also_reported_by_is_the_same_whether_the_claim_reads_it_or_not(database_url: str) -> None:
     """The claim reads the story's other outlets itself (one JSON array, a statement less per
-    delivery); elsewhere (the console, digests) ``stories.also_reported_by`` asks. Both come
+    delivery); elsewhere (the console, digests) ``reported.also_reported_by`` asks. Both come
     from one query (``monitor.story.reported``) and must say the same for every alert: an outlet
     listed once with the languages of its reports, first-seen order, the alert's own outlet never."""
-    from monitor.story.stories import also_reported_by
+    from monitor.story.reported import also_reported_by
 
     engine = store(database_url)
     ids: list[int] = []
@@ -280,3 +303,30 @@ def test_also_reported_by_is_the_same_whether_the_claim_reads_it_or_not(database
     assert delivered[ids[3]] == ("Wire (en, kk)", "Pravda (ru)")
     assert delivered[ids[0]] == ("Pravda (ru)", "Kazinform") and delivered[ids[5]] == ()
     engine.dispose()
+
+
+def test_a_process_that_only_delivers_never_loads_the_story_index(database_url: str) -> None:
+    """Delivering a story's alerts, and a digest's looking up of their other outlets, name them
+    without importing the story index and NumPy (``monitor.story.stories``): a delivery-only
+    process stays small. (A digest imported them, for the outlets' wording alone.)"""
+    engine = store(database_url)
+    ids = add_alerts(engine, 1, ("hook",), outlet="Wire", story=7)
+    ids += add_alerts(engine, 1, ("hook",), outlet="Pravda", first=1, story=7)
+    engine.dispose()
+    code = ("import asyncio, sys\n"
+            "from monitor.deliver.base import build_channel\n"
+            "from monitor.deliver.worker import Deliverer, also_reported_by\n"
+            "from monitor.store import create_db_engine, session_scope\n"
+            "got = []\n"
+            "class Probe:\n"
+            "    name, type, threads, timeout = 'hook', 'webhook', False, 5.0\n"
+            "    templates = build_channel('hook', 'webhook', {'url': 'http://127.0.0.1/'}).templates\n"
+            "    async def send(self, msg):\n"
+            "        got.append(msg.also_reported_by)\n"
+            f"engine = create_db_engine({database_url!r})\n"
+            "report = asyncio.run(Deliverer(engine, {'hook': Probe()}).run())\n"
+            "with session_scope(engine) as s:\n"  # as a digest asks
+            f"    digest = [also_reported_by(s, aid) for aid in {ids!r}]\n"
+            "print(report.sent, sorted(got), digest, [m for m in ('numpy', 'monitor.story.stories') if m in sys.modules])\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.stdout.strip() == "2 [('Pravda',), ('Wire',)] [['Pravda'], ['Wire']] []", res.stdout + res.stderr

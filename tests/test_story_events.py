@@ -27,12 +27,8 @@ from monitor.store import Article, Source, create_db_engine, upgrade
 from monitor.store.models import StoryAlert, StoryApart
 from monitor.story import content_hash
 from monitor.story.events import name_key, numbers, signature
-from monitor.story.stories import (
-    StoryIndex,
-    also_reported_by,
-    merge_stories,
-    split_article,
-)
+from monitor.story.reported import also_reported_by
+from monitor.story.stories import StoryIndex, merge_stories, split_article
 from tests.harness import run_monitor
 from tests.test_dedup_store import _waiting_on_lock
 

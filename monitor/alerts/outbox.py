@@ -191,7 +191,7 @@ class Claimed:
     alert_payload: dict[str, Any]
     alert_created_at: datetime
     # (outlet, language) of the other outlets' articles of the alert's story, in first-seen order
-    # (``monitor.story.stories.also_reported_by``'s rows); None when the claim did not read them.
+    # (``monitor.story.reported.also_reported_by``'s rows); None when the claim did not read them.
     reported_by: list[tuple[str, str | None]] | None = None
 
     @classmethod
@@ -216,7 +216,7 @@ _RELEASES: dict[tuple[str, ...], Any] = {}
 
 
 def _reported_by(t: Table) -> Any:
-    """``stories.also_reported_by``'s rows for the claimed delivery's alert, as one JSON array
+    """``reported.also_reported_by``'s rows for the claimed delivery's alert, as one JSON array
     read by the claim itself (a statement less per delivery); the same query
     (``monitor.story.reported``) in its JSON shape."""
     from monitor.story.reported import reported_by

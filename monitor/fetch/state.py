@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from monitor.config import FetchSettings, SourceConfig
 from monitor.fetch.schedule import (
@@ -175,15 +175,12 @@ def apply_outcome(row: PollState, sc: SourceConfig, outcome: PollOutcome, settin
             log.warning("source %s (%s): recovered", row.id, sc.name)
             notices.append(Notice("recovered", f"source-recovered:{sc.name}:{aware(row.broken_since).isoformat()}",
                                   f"Source recovered: {sc.name}", text))
-        row.consecutive_failures = 0
         row.broken_since = None
-        row.last_error = None
-        row.last_success_at = now
-        etag, last_modified, keep = _validators(outcome)
+        values, (etag, last_modified, keep) = success_values(sc, outcome, settings, now)
+        for name, value in values.items():
+            setattr(row, name, value)
         row.etag = (etag or row.etag) if keep else etag
         row.last_modified = (last_modified or row.last_modified) if keep else last_modified
-        row.next_poll_at = next_poll_after_success(sc, outcome, settings, now)
-        row.poll_interval = sc.interval
         return notices
 
     row.consecutive_failures += 1
@@ -227,36 +224,59 @@ def next_poll_after_success(sc: SourceConfig, outcome: PollOutcome, settings: Fe
     return now + timedelta(seconds=delay)
 
 
+class SuccessColumns(TypedDict):
+    """The columns a successful poll sets whatever its row held (the validators aside, which it
+    may keep): ``success_values``'s, and the ones ``plain_success_update`` writes."""
+
+    last_polled_at: datetime
+    last_status: int | None
+    consecutive_failures: int
+    last_error: str | None
+    last_success_at: datetime
+    next_poll_at: datetime
+    poll_interval: float
+
+
+def success_values(sc: SourceConfig, outcome: PollOutcome, settings: FetchSettings,
+                   started: datetime) -> tuple[SuccessColumns, tuple[str | None, str | None, bool]]:
+    """What a successful poll writes on its source row: the columns set whatever the row held,
+    and the validators (ETag, Last-Modified, keep the stored ones where these are empty).
+
+    The one builder of these values for both ways they are written: ``apply_outcome`` sets them
+    on a row read first, ``plain_success_update`` writes them without reading it."""
+    values = SuccessColumns(last_polled_at=started, last_status=outcome.status, consecutive_failures=0,
+                            last_error=None, last_success_at=started, poll_interval=sc.interval,
+                            next_poll_at=next_poll_after_success(sc, outcome, settings, started))
+    return values, _validators(outcome)
+
+
 def plain_success(sc: SourceConfig, outcome: PollOutcome, settings: FetchSettings,
                   started: datetime) -> dict[str, Any] | None:
-    """What ``apply_outcome`` writes for a successful poll that needs nothing of the row (no
-    new address), as the parameters of ``plain_success_update``; None for any other outcome.
+    """``success_values`` for a successful poll that needs nothing of the row (no new address),
+    as the parameters of ``plain_success_update``; None for any other outcome.
 
     Most polls are such (a 304 above all): written by one UPDATE per batch (executemany) without
     reading the rows first. The statement applies only to a row that is not marked broken (its
     recovery sends a notice): a row it skips goes through ``apply_outcome``."""
     if outcome.error is not None or outcome.status == 410 or outcome.new_url:
         return None
-    etag, last_modified, keep = _validators(outcome)
-    return {"p_status": outcome.status, "p_started": started, "p_etag": etag, "p_last_modified": last_modified,
-            "p_keep": keep, "p_next": next_poll_after_success(sc, outcome, settings, started),
-            "p_interval": sc.interval}
+    values, (etag, last_modified, keep) = success_values(sc, outcome, settings, started)
+    return {**{f"p_{name}": value for name, value in values.items()},
+            "p_etag": etag, "p_last_modified": last_modified, "p_keep": keep}
 
 
 def plain_success_update(source: Table) -> Any:
-    """The UPDATE of ``plain_success``'s parameters plus ``b_id`` (the source's id)."""
+    """The UPDATE of ``plain_success``'s parameters plus ``b_id`` (the source's id): each of
+    ``success_values``'s columns set to its value, and the validators replaced, or kept where
+    the new ones are empty, as ``apply_outcome`` does."""
     from sqlalchemy import Boolean, bindparam, case, func, update
 
     t, keep = source.c, bindparam("p_keep", type_=Boolean())
     etag, last_modified = bindparam("p_etag", type_=t.etag.type), bindparam("p_last_modified", type_=t.last_modified.type)
-    started = bindparam("p_started", type_=t.last_polled_at.type)
     return (update(source).where(t.id == bindparam("b_id"), t.broken_since.is_(None))
-            .values(last_polled_at=started, last_status=bindparam("p_status"), consecutive_failures=0,
-                    last_error=None, last_success_at=started,
-                    etag=case((keep, func.coalesce(etag, t.etag)), else_=etag),
-                    last_modified=case((keep, func.coalesce(last_modified, t.last_modified)), else_=last_modified),
-                    next_poll_at=bindparam("p_next", type_=t.next_poll_at.type),
-                    poll_interval=bindparam("p_interval")))
+            .values({**{name: bindparam(f"p_{name}", type_=t[name].type) for name in SuccessColumns.__annotations__},
+                     "etag": case((keep, func.coalesce(etag, t.etag)), else_=etag),
+                     "last_modified": case((keep, func.coalesce(last_modified, t.last_modified)), else_=last_modified)}))
 
 
 def _ago(d: timedelta) -> str:

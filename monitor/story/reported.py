@@ -1,20 +1,24 @@
 """Who else reported an article's story: the one query behind "also reported by".
 
-Read in two shapes: rows, by ``monitor.story.stories.also_reported_by``, and one JSON array inside
-the delivery claim (``monitor.alerts.outbox``), which saves a statement per delivery. Both come
-from ``reported_by`` so the rule lives in one place, and both are turned into the listing by
-``outlets``. No NumPy here: the outbox imports it at start.
+Read in two shapes: rows, by ``also_reported_by`` (digests, a claim that did not read them), and
+one JSON array inside the delivery claim (``monitor.alerts.outbox``), which saves a statement per
+delivery. Both come from ``reported_by`` so the rule lives in one place, and both are turned into
+the listing by ``outlets``. Their user is delivery (``monitor.deliver.worker``), hence no NumPy
+here (``also_reported_by`` was in stories.py, which imports it, so a digest loaded the story
+index): the outbox imports this at start, and a process that only delivers stays small.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, and_
+from sqlalchemy import JSON, and_, bindparam
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import Session
 
 from monitor.store.models import Article, Source
 
@@ -71,3 +75,20 @@ def outlets(rows: Iterable[Sequence[Any]]) -> list[str]:
         if lang and lang not in have:
             have.append(lang)
     return [f"{name} ({', '.join(ls)})" if ls else name for name, ls in langs.items()]
+
+
+@lru_cache(maxsize=1)
+def _reported_by_statement() -> Any:
+    """Other sources' articles of the same story (``reported_by``), in one query built once: it
+    runs for every alert delivered (issue 15)."""
+    return reported_by(bindparam("article_id"))
+
+
+def also_reported_by(session: Session, article_id: int) -> list[str]:
+    """The other outlets known to carry the article's story, first-seen order, with their language.
+
+    "Kazinform (ru)": a story now spans languages, and the reader of an alert wants to know that
+    the Russian and Turkish press reported it too. Outlets are listed once, with the languages of
+    their reports in the story.
+    """
+    return outlets(session.connection().execute(_reported_by_statement(), {"article_id": article_id}).all())
