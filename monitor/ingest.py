@@ -42,12 +42,14 @@ from monitor.parse.urls import preferred_url
 from monitor.store.models import Article, Source
 from monitor.store.terms import save_terms
 from monitor.story import content_hash
+from monitor.story.result import TextPrints
 from monitor.story.stories import Assignment, StoryIndex
 
 
 def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
-                page_error: str | None, now: datetime | None = None) -> Article:
-    """The row to store for a feed entry and its extracted page (the feed's content without one)."""
+                page_error: str | None, now: datetime | None = None, prints: TextPrints | None = None) -> Article:
+    """The row to store for a feed entry and its extracted page (the feed's content without one).
+    ``prints``: the page's story prints (``monitor.pagework``), whose content hash is the text's."""
     url = preferred_url(entry.url, ex.canonical_url if ex else None)
     text = ex.text if ex else entry.content_text
     title = entry.title or (ex.title if ex and ex.title else "") or url
@@ -66,7 +68,8 @@ def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracte
         language=language,
         full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
         image=(ex.image if ex and ex.image else entry.image),
-        content_hash=content_hash(text) if text else None, first_seen_at=now,
+        content_hash=prints.content_hash if prints is not None and prints.text == text else
+        content_hash(text) if text else None, first_seen_at=now,
     )
 
 
@@ -129,8 +132,13 @@ class Ingest:
     channels: Mapping[str, tuple[str, ...]]  # rule -> the channels it alerts
     alert_max_age: float | None = None  # seconds; older articles are recorded but never alert
 
-    def run(self, session: Session, article: Article, source: Source, vector: Any = None) -> Ingested:
-        """All steps for one new article, in the caller's transaction."""
+    def run(self, session: Session, article: Article, source: Source, vector: Any = None,
+            prints: TextPrints | None = None) -> Ingested:
+        """All steps for one new article, in the caller's transaction. ``prints``: what its
+        extraction worker computed for its story (``monitor.pagework``); the same computed here
+        without them."""
+        if prints is not None:
+            self.stories.remember(prints)
         ix = DocIndex(document_of(article, source.name, vector))  # split once: stored words, matching
         # The story first, so the article's row is written once, with it (not inserted, then
         # updated: SQLite rewrites the whole row, text and all).

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import gc
 import logging
 import sys
 import threading
@@ -25,6 +24,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from monitor import collector
 from monitor.config import Config, SourceConfig
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.embed.check import EmbedderUnavailable
@@ -48,8 +48,8 @@ from monitor.util import plural
 
 if TYPE_CHECKING:
     from monitor.deliver import Channel
-    from monitor.extract import Extracted
     from monitor.ingest import Ingest
+    from monitor.pagework import Page
 
 # What only a new article needs (parsing's URL rules, extraction's results, stories, the rule
 # engine, the alert gate; NumPy, lxml, regex tables) is imported by ``Pipeline.prepare``, on the
@@ -171,9 +171,8 @@ class Pipeline:
                                       channels={r.name: r.channels for r in cfg.rules},
                                       alert_max_age=cfg.monitor.alert_max_age)
                 # The modules just imported and the compiled rules live as long as the process:
-                # out of the collector's reach, a full collection no longer walks them (~0.1 M
-                # objects, tens of ms each time).
-                gc.freeze()
+                # out of the collector's reach (~0.1 M objects, tens of ms each full pass).
+                collector.freeze()
             return self._stages
 
     def prepare_soon(self) -> None:
@@ -186,6 +185,7 @@ class Pipeline:
         await self.records.aclose()  # every poll's outcome is committed before the end
         await self.starts.aclose()
         await self.fetcher.aclose()
+        await self.deliverer.aclose()
 
     # -- sources ---------------------------------------------------------------------------
     def sync_sources(self) -> None:
@@ -297,8 +297,8 @@ class Pipeline:
             pages = [asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries] if sc.full_text else []
             try:
                 for k, entry in enumerate(new_entries):
-                    extracted, page_error = await pages[k] if pages else (None, None)
-                    await self._store(loop, source_id, sc, entry, extracted, page_error, report)
+                    page, page_error = await pages[k] if pages else (None, None)
+                    await self._store(loop, source_id, sc, entry, page, page_error, report)
             finally:
                 for task in pages:
                     task.cancel()
@@ -312,12 +312,12 @@ class Pipeline:
         return report
 
     async def _store(self, loop: asyncio.AbstractEventLoop, source_id: int, sc: SourceConfig, entry: FeedEntry,
-                     extracted: Extracted | None, page_error: str | None, report: PollReport) -> None:
+                     page: Page | None, page_error: str | None, report: PollReport) -> None:
         """Store one article off the event loop (story and matching are CPU and database work):
         fetches, deliveries and lease renewals of other sources keep their timing meanwhile."""
         try:
             n_alerts = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._ingest,
-                                                  source_id, sc, entry, extracted, page_error)
+                                                  source_id, sc, entry, page, page_error)
         except EmbedderUnavailable:
             # The model (checked at start, loaded with the first article) failed to load: not the
             # entry's fault. The poll fails and keeps its old validators, so its entries come again.
@@ -371,35 +371,37 @@ class Pipeline:
             self._slots = (loop, asyncio.Semaphore(self.config.fetch.concurrency + PAGES_QUEUED * workers()))
         return self._slots[1]
 
-    async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
+    async def _fetch_page(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Page | None, str | None]:
         if not entry.url.startswith(("http://", "https://")):
             return None, "the feed entry has no link"
         async with self._page_slots():
             return await self._fetch_and_extract(sc, entry)
 
-    async def _fetch_and_extract(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Extracted | None, str | None]:
+    async def _fetch_and_extract(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Page | None, str | None]:
         try:
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
                     entry.url, sc.allow_private_networks):
                 raise FetchError(entry.url, "disallowed by robots.txt", kind="robots")
+            from monitor import pagework
             from monitor.extract import pool as extract_pool
 
             extract_pool.warm_up_soon()  # the workers start while the page downloads
             resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks)
-            # in a worker process: every core, and lxml is not thread-safe
-            extracted = await extract_pool.extract(resp.content, resp.final_url, resp.content_type,
-                                                   timezone=sc.timezone)
+            # in a worker process: every core, and lxml is not thread-safe; with the story's
+            # prints of the page (the ingest thread only decides and stores)
+            page = await pagework.extract(resp.content, resp.final_url, resp.content_type, sc.timezone,
+                                          entry.title, self.config.dedup.events)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
         except Exception as exc:
             log.warning("source %s: article %s: extraction failed, using the feed's content: %s", sc.name, entry.url, exc)
             return None, f"extraction failed: {exc}"
-        if extracted is None:
+        if page is None:
             return None, "no article text found on the page"
-        return extracted, None
+        return page, None
 
-    def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
+    def _ingest(self, source_id: int, sc: SourceConfig, entry: FeedEntry, page: Page | None,
                 page_error: str | None) -> int | None:
         """Store one article and its alerts in one transaction: the number of alerts created, None
         if it was a duplicate.
@@ -409,11 +411,13 @@ class Pipeline:
         from monitor.ingest import new_article
 
         ingest = self.ingest  # prepared by now (queued first on this thread), or prepared here
-        article = new_article(source_id, sc, entry, ex, page_error)
+        prints = page.prints if page is not None else None  # computed with the page, in its worker
+        article = new_article(source_id, sc, entry, page.extracted if page is not None else None, page_error,
+                              prints=prints)
         vector = self._article_vector(article) if self.needs_embeddings else None
         try:
             with session_scope(self.engine) as s:
-                done = ingest.run(s, article, self._outlet(source_id, sc), vector)
+                done = ingest.run(s, article, self._outlet(source_id, sc), vector, prints)
         except IntegrityError:
             # Stored meanwhile (same canonical URL from another entry or another instance).
             log.info("source %s: article %s already stored, skipped", sc.name, article.url)
@@ -533,7 +537,9 @@ class Pipeline:
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:
-        return await self.deliverer.run()
+        """Send what is due; each channel's connection stays open for the next time (``aclose``
+        ends it)."""
+        return await self.deliverer.run(keep_connections=True)
 
     async def run_once(self, everything: bool = False, last: bool = False) -> list[PollReport]:
         """Poll what is due (or everything), then deliver what is pending.

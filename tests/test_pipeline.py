@@ -115,8 +115,10 @@ def test_a_poll_of_many_new_pages_holds_only_a_few_at_once(tmp_path: Path, datab
     """Pages download much faster than they are extracted: a first poll (or a sitemap) of
     hundreds of new pages keeps only those being downloaded and a few per extraction worker in
     memory, not every page until a worker takes it. All are still stored, in feed order."""
+    from monitor import pagework
     from monitor.extract import Extracted, pool
     from monitor.pipeline import PAGES_QUEUED
+    from monitor.story.prints import text_prints
 
     when = datetime(2025, 9, 24, 7, 0, tzinfo=UTC)
     paths = [f"/a/{k}" for k in range(40)]
@@ -128,21 +130,22 @@ def test_a_poll_of_many_new_pages_holds_only_a_few_at_once(tmp_path: Path, datab
     held = [0, 0]  # pages handed to extraction and not finished; the most at once
     worker = asyncio.Lock()  # one extraction worker, slower than the downloads
 
-    async def extract(html: bytes, url: str | None = None, content_type: str | None = None,
-                      timezone: str | None = None) -> Extracted:
+    async def extract(html: bytes, url: str | None, content_type: str | None, timezone: str | None,
+                      headline: str | None, events: bool) -> pagework.Page:
         held[0] += 1
         held[1] = max(held)
         try:
             async with worker:
                 await asyncio.sleep(0.02)
-            return Extracted(title=None, text=f"Text of {url}", published=None, authors=None, language="en",
-                             canonical_url=None)
+            ex = Extracted(title=None, text=f"Text of {url}", published=None, authors=None, language="en",
+                           canonical_url=None)
+            return pagework.Page(ex, text_prints(headline or "", ex.text, events))
         finally:
             held[0] -= 1
 
     monkeypatch.setattr(pool, "warm_up_soon", lambda: None)
     monkeypatch.setattr(pool, "workers", lambda: 1)
-    monkeypatch.setattr(pool, "extract", extract)
+    monkeypatch.setattr(pagework, "extract", extract)
     [report] = asyncio.run(run_once(cfg, everything=True))
     assert report.new_articles == len(paths)
     assert held[1] <= 2 + PAGES_QUEUED

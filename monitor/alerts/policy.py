@@ -132,7 +132,9 @@ class ChannelPolicy:
         tz = zone(opts.get("timezone", "UTC"))
         quiet = QuietHours.parse(opts["quiet_hours"], tz) if "quiet_hours" in opts else None
         rate = RateLimit.parse(opts["rate_limit"]) if "rate_limit" in opts else None
-        digest = Schedule.parse(opts.get("digest", DEFAULT_OVERFLOW_DIGEST), tz)
+        # Only a rate limit overflows into the digest: without one, no schedule (and no
+        # APScheduler cron import on the way to the daemon's first poll).
+        digest = Schedule.parse(opts.get("digest", DEFAULT_OVERFLOW_DIGEST), tz) if rate is not None else None
         return cls(quiet, rate, digest)
 
     @staticmethod

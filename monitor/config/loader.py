@@ -321,7 +321,11 @@ class _Load:
 
     def example_files(self, rule: RuleConfig, line: int | None, label: str) -> RuleConfig:
         """``examples``/``counterexamples`` entries ending in .txt are files (relative to the
-        config), one sentence per non-empty line ('#' starts a comment line): read them now."""
+        config), one sentence per non-empty line ('#' starts a comment line): read them now.
+        A rule without such files is the rule itself (its replacement, checks and all, and the
+        config's path resolved were, for every rule, the third run of its checks)."""
+        if not any(item.lower().endswith(".txt") for item in (*rule.examples, *rule.counterexamples)):
+            return rule
         base = self.path.resolve().parent
         out: dict[str, tuple[str, ...]] = {}
         for key in ("examples", "counterexamples"):

@@ -22,10 +22,14 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 from monitor.extract.result import Extracted
+
+T = TypeVar("T")
 
 IDLE_EXIT = 60.0  # seconds without a page, after which the workers and their forkserver exit
 
@@ -96,8 +100,8 @@ def _stop_forkserver() -> None:
         stop()
 
 
-def _extract_page(html: bytes | str, url: str | None, content_type: str | None,
-                  timezone: str | None) -> Extracted | None:
+def extract_page(html: bytes | str, url: str | None, content_type: str | None,
+                 timezone: str | None) -> Extracted | None:
     """In the worker: ``extract_article``, then the memory the page's trees took goes back to the
     system. (glibc keeps what lxml freed for reuse, and a worker's heap would grow to the largest
     page it has seen and stay there, in every worker.)"""
@@ -213,19 +217,19 @@ def warm_up_soon() -> None:
         threading.Thread(target=run, name="extract-warm-up", daemon=True).start()
 
 
-async def extract(html: bytes | str, url: str | None = None, content_type: str | None = None,
-                  timezone: str | None = None) -> Extracted | None:
-    """``extract_article`` in a worker process. A worker that dies on a page (lxml has crashed
-    on hostile markup) fails that page only: the pool is replaced for the next one."""
-    # Here, not at the top: this module is unpickled in every worker (``_extract_page``) and
+async def run(task: Callable[..., T], *args: Any) -> T:
+    """``task(*args)`` in a worker process: a module-level function (it is pickled by name), a
+    page's work (``extract_page``, or ``monitor.pagework``'s, which adds later stages' pure work
+    to it). A worker that dies on a page (lxml has crashed on hostile markup) fails that page
+    only: the pool is replaced for the next one."""
+    # Here, not at the top: this module is unpickled in every worker (``extract_page``) and
     # imported by their forkserver, neither of which runs an event loop.
     import asyncio
 
     global _busy
     pool = extract_pool(busy=True)
     try:
-        return await asyncio.get_running_loop().run_in_executor(
-            pool, functools.partial(_extract_page, html, url, content_type, timezone))
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(task, *args))
     except BrokenProcessPool:
         global _pool
         with _lock:
@@ -237,6 +241,12 @@ async def extract(html: bytes | str, url: str | None = None, content_type: str |
         with _lock:
             _busy -= 1
             _touch()
+
+
+async def extract(html: bytes | str, url: str | None = None, content_type: str | None = None,
+                  timezone: str | None = None) -> Extracted | None:
+    """``extract_article`` in a worker process (``run``)."""
+    return await run(extract_page, html, url, content_type, timezone)
 
 
 def shutdown() -> None:

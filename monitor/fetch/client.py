@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -100,11 +101,27 @@ class FetchResponse:
         return None
 
 
-@functools.cache
+_tls: ssl.SSLContext | None = None
+_tls_lock = threading.Lock()
+
+
 def _ssl_context() -> ssl.SSLContext:
-    """The TLS context of every fetch (certifi's CAs, as httpx's default): loading the CA bundle
-    costs ~25 ms of CPU, and it was done twice on the way to the first request (issue 15)."""
-    return httpx.create_ssl_context(trust_env=False)
+    """The TLS context of every fetch (certifi's CAs, as httpx's default), made once a process:
+    loading the CA bundle costs ~25 ms of CPU, and it was done twice on the way to the first
+    request (issue 15). A call while ``_load_tls_in_background`` is at it waits for that one."""
+    global _tls
+    with _tls_lock:
+        if _tls is None:
+            _tls = httpx.create_ssl_context(trust_env=False)
+        return _tls
+
+
+def _load_tls_in_background() -> None:
+    """``_ssl_context()`` on a thread, started with the first Fetcher: OpenSSL reads the CA bundle
+    without the interpreter lock, on the other core, while the daemon syncs its sources, starts
+    its scheduler and claims, instead of on the way from the claim to the first request."""
+    if _tls is None and not _tls_lock.locked():
+        threading.Thread(target=_ssl_context, name="tls-context", daemon=True).start()
 
 
 def _transport(settings: FetchSettings, allow_private: bool) -> httpx.AsyncHTTPTransport:
@@ -145,6 +162,7 @@ class Fetcher:
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[tuple[str, bool], _Robots] = {}
         self._robots_locks: dict[tuple[str, bool], asyncio.Lock] = {}
+        _load_tls_in_background()
 
     def _client(self, allow_private: bool) -> httpx.AsyncClient:
         client = self._clients.get(allow_private)

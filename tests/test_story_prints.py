@@ -1,0 +1,178 @@
+"""Story prints computed with the page, in the extraction worker (``monitor.pagework``), give the
+same stories as the main process computing them: the same paragraph keys, shingles, bands,
+content hashes, boilerplate, stories and scores, whichever boilerplate the database knows."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from bench.syndicate import build, load_ground_truth
+from monitor import pagework
+from monitor.config import SourceConfig
+from monitor.extract import Extracted
+from monitor.extract import pool as extract_pool
+from monitor.ingest import Ingest, new_article
+from monitor.match import RuleSet
+from monitor.parse import FeedEntry
+from monitor.store import Source, create_db_engine, upgrade
+from monitor.story import content_hash
+from monitor.story.near import shingles, tokens
+from monitor.story.prints import body_shingles, key, paragraph_prints, text_prints
+from monitor.story.result import TextPrints
+from monitor.story.stories import StoryIndex, _body_shingles, _paragraphs
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "dedup"
+WHEN = datetime(2025, 9, 24, 8, 0, tzinfo=UTC)
+
+
+def _reference(text: str, title: str, dropped: set[int]) -> tuple[set[int], int]:
+    """What the shingles mean: those of the kept paragraphs' words run together (no paragraph
+    dropped when that would leave none), written out plainly."""
+    paras = [" ".join(tokens(p)) for p in text.split("\n")]
+    paras = [p for p in paras if p]
+    head = " ".join(tokens(title))
+    kept = [p for p in paras if key(p) not in dropped and p != head] or paras
+    words = " ".join(kept).split(" ") if kept else []
+    return shingles(words), len(words)
+
+
+def _corpus() -> list[tuple[str, str, str]]:
+    """(outlet, title, text) of syndicated copies wrapped in each outlet's byline and footer (the
+    boilerplate the index learns), some with the headline as their first paragraph, and the
+    originals."""
+    corpus = build(load_ground_truth(FIXTURE), variants=3, seed=11)
+    outlets = {o.name: o for o in corpus.outlets}
+    out = []
+    for n, item in enumerate(corpus.items):
+        paras = list(item.paragraphs or [])
+        if item.outlet in outlets:
+            o = outlets[item.outlet]
+            paras = [o.byline, *paras, *o.footer]
+        if n % 3 == 0:
+            paras.insert(0, item.title)
+        out.append((item.outlet, item.title, "\n".join(paras)))
+    return out
+
+
+EDGE_TEXTS = [
+    "", "One", "One two", "One two\nthree", "a\nb\nc\nd", "Headline here\nBody one two three four five",
+    "Один два три четыре\n\nпять шесть семь восемь девять", "東京で会議が開かれた\n北京",
+    "Short\nA longer paragraph with many words in it\nx y\nAnother long one with words\nEnd",
+    "Same para\nSame para\nSame para", "  \n\n  punctuation! only? yes.\n...",
+]
+
+
+def test_body_shingles_are_those_of_the_kept_words_run_together() -> None:
+    rng = random.Random(3)
+    texts = [(t, text) for _, t, text in _corpus()] + [("Headline here", t) for t in EDGE_TEXTS]
+    checked = 0
+    for title, body in texts:
+        par = paragraph_prints(body)
+        keys = list(par.keys)
+        drops: list[set[int]] = [set(), set(keys), {key("nothing of it")}]
+        drops += [{k} for k in keys[:4]] + [set(rng.sample(keys, rng.randint(0, len(keys)))) for _ in range(4)]
+        for dropped in drops:
+            for t in (title, "", "Same para", "x y"):
+                sh, n = body_shingles(par, t, dropped)
+                assert (set(sh), n) == _reference(body, t, dropped), (body[:80], t, dropped)
+                assert len(sh) == len(set(sh))  # distinct values: verify() relies on it
+                checked += 1
+    assert checked > 2000
+
+
+def _engine(path: Path) -> Engine:
+    e = create_db_engine(f"sqlite:///{path}")
+    upgrade(e)
+    return e
+
+
+def _ingest(e: Engine, corpus: list[tuple[str, str, str]], prints: str) -> list[tuple[Any, ...]]:
+    """Every article of the corpus through the ingest chain; ``prints``: "worker" (computed
+    beside, pickled as the pool returns them), "other-title" (computed for another headline, so
+    the main process cannot use their bands) or "main" (none)."""
+    _paragraphs.cache_clear()  # nothing the other run computed
+    _body_shingles.cache_clear()
+    ingest = Ingest(RuleSet([("any", "the")]), StoryIndex(events=True), realert={}, channels={})
+    out: list[tuple[Any, ...]] = []
+    with Session(e) as s:
+        sources: dict[str, Source] = {}
+        for n, (outlet, title, body) in enumerate(corpus):
+            if outlet not in sources:
+                sources[outlet] = Source(name=outlet, url=f"http://{len(sources)}.test/feed")
+                s.add(sources[outlet])
+                s.flush()
+            src = sources[outlet]
+            ex = Extracted(title=title, text=body, published=WHEN + timedelta(minutes=n), authors=None,
+                           language="en", canonical_url=None)
+            tp: TextPrints | None = None
+            if prints != "main":
+                tp = pickle.loads(pickle.dumps(text_prints(title if prints == "worker" else "", body, events=True)))
+                ex = replace(ex, text=tp.text)  # as unpickled: one object
+            entry = FeedEntry(guid=str(n), url=f"http://{outlet.replace(' ', '-')}.test/{n}", title=title,
+                              content_html="", published=WHEN + timedelta(minutes=n))
+            art = new_article(src.id or 0, SourceConfig(name=outlet, url=src.url), entry, ex, None, prints=tp)
+            done = ingest.run(s, art, src, prints=tp)
+            st = done.story
+            out.append((art.content_hash, st.story_id, st.new_story, st.duplicate_of, st.similar_to, st.score))
+        s.commit()
+        for table, order in (("dedup_band", "article_id, band"), ("dedup_boilerplate", "source_id, paragraph"),
+                             ("story_event", "article_id"), ("story_event_key", "article_id, key")):
+            out.append((table, s.execute(text(f"SELECT * FROM {table} ORDER BY {order}")).all()))  # noqa: S608
+    return out
+
+
+def test_stories_are_the_same_with_prints_from_the_worker_or_computed_here(tmp_path: Path) -> None:
+    corpus = _corpus()
+    runs = {}
+    for how in ("worker", "other-title", "main"):
+        e = _engine(tmp_path / f"{how}.db")
+        try:
+            runs[how] = _ingest(e, corpus, how)
+        finally:
+            e.dispose()
+    arts, tables = runs["main"][:len(corpus)], dict(runs["main"][len(corpus):])
+    # the test can fail: copies joined stories, boilerplate was learnt (and dropped), events stored
+    assert len({a[1] for a in arts}) < 0.6 * len(corpus) and any(a[5] for a in arts)
+    assert tables["dedup_boilerplate"] and tables["story_event_key"]
+    assert [a[0] for a in arts] == [content_hash(b) if b else None for _, _, b in corpus]
+    assert runs["worker"] == runs["main"]
+    assert runs["other-title"] == runs["main"]
+
+
+@pytest.fixture
+def fresh_pool() -> Iterator[None]:
+    extract_pool.shutdown()
+    yield
+    extract_pool.shutdown()
+
+
+PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Kazakhstan offers a venue</title>
+</head><body><main><article><h1>Kazakhstan offers a venue</h1>
+<p>Kazakhstan is ready to be a venue for negotiations between Russia and Ukraine, President Kassym-Jomart Tokayev said on Tuesday in Astana.</p>
+<p>"We are ready to provide our platform," Tokayev told reporters after meeting the Turkish foreign minister, adding that both sides knew it.</p>
+<p>Follow us for more news every day. All rights reserved.</p>
+</article></main></body></html>"""
+
+
+def test_the_extraction_worker_hands_back_the_prints_the_main_process_would_compute(fresh_pool: None) -> None:
+    page = asyncio.run(pagework.extract(PAGE.encode(), "http://kz.test/a", "text/html; charset=utf-8", None,
+                                        "Kazakhstan offers a venue", True))
+    assert page is not None and "venue for negotiations" in page.extracted.text
+    here = text_prints("Kazakhstan offers a venue", page.extracted.text, events=True)
+    assert page.prints == here and page.prints.signature is not None and page.prints.bands
+    assert page.prints.text is page.extracted.text  # the text crossed once, not twice
+    # no feed title: the page's own headline is assumed
+    page = asyncio.run(pagework.extract(PAGE.encode(), "http://kz.test/a", "text/html; charset=utf-8", None,
+                                        None, False))
+    assert page is not None and page.prints.title == page.extracted.title and page.prints.signature is None
