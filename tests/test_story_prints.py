@@ -182,3 +182,18 @@ def test_the_extraction_worker_hands_back_what_the_main_process_would_compute(fr
     page = asyncio.run(pagework.extract(PAGE.encode(), "http://kz.test/a", "text/html; charset=utf-8", None, link,
                                         None, False))
     assert page is not None and page.prints.title == page.extracted.title and page.prints.signature is None
+
+
+def test_minhash_permutations_are_datasketchs_without_numpy_random() -> None:
+    """The stored band keys depend on them: the draws of NumPy's legacy RandomState(seed), as
+    datasketch made them, from the standard library's generator."""
+    import numpy as np
+
+    from monitor.story.near import _SEED, NUM_PERM, _perms
+
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    mine = _perms()
+    assert mine[0].dtype == mine[1].dtype == np.uint32
+    assert mine[0].tolist() == a.tolist() and mine[1].tolist() == b.tolist()
