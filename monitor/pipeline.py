@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import gc
 import logging
 import sys
 import threading
@@ -25,6 +24,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from monitor import collector
 from monitor.config import Config, SourceConfig
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.embed.check import EmbedderUnavailable
@@ -171,9 +171,8 @@ class Pipeline:
                                       channels={r.name: r.channels for r in cfg.rules},
                                       alert_max_age=cfg.monitor.alert_max_age)
                 # The modules just imported and the compiled rules live as long as the process:
-                # out of the collector's reach, a full collection no longer walks them (~0.1 M
-                # objects, tens of ms each time).
-                gc.freeze()
+                # out of the collector's reach (~0.1 M objects, tens of ms each full pass).
+                collector.freeze()
             return self._stages
 
     def prepare_soon(self) -> None:
@@ -186,6 +185,7 @@ class Pipeline:
         await self.records.aclose()  # every poll's outcome is committed before the end
         await self.starts.aclose()
         await self.fetcher.aclose()
+        await self.deliverer.aclose()
 
     # -- sources ---------------------------------------------------------------------------
     def sync_sources(self) -> None:
@@ -537,7 +537,9 @@ class Pipeline:
 
     # -- delivery --------------------------------------------------------------------------
     async def deliver(self) -> DeliveryReport:
-        return await self.deliverer.run()
+        """Send what is due; each channel's connection stays open for the next time (``aclose``
+        ends it)."""
+        return await self.deliverer.run(keep_connections=True)
 
     async def run_once(self, everything: bool = False, last: bool = False) -> list[PollReport]:
         """Poll what is due (or everything), then deliver what is pending.

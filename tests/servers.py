@@ -34,6 +34,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] = ("", 0)  # the sender's address and port: one per connection
 
 
 class Site:
@@ -54,7 +55,8 @@ class Site:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body,
+                              self.client_address[:2])
                 with site._lock:
                     site.requests.append(req)
                 entry = site.pages.get(self.path.split("#")[0])

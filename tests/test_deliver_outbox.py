@@ -193,6 +193,27 @@ url = "{site.url('/hook')}"
     engine.dispose()
 
 
+def test_delivery_runs_seconds_apart_reuse_each_channels_connection(tmp_path: Path, webhook: Site) -> None:
+    """The daemon's delivery runs (every poll that alerts starts one) send over the connection the
+    previous run opened: no new TCP and TLS handshake per run. Closing the pipeline closes it;
+    a run on its own (``monitor run --once``, a test message) still opens and closes its own."""
+    engine = store(f"sqlite:///{tmp_path / 'm.db'}")
+    deliverer = Deliverer(engine, {"hook": build_channel("hook", "webhook", {"url": webhook.url("/hook")})})
+
+    async def runs(keep: bool) -> None:
+        for first in (0, 2):
+            add_alerts(engine, 2, ("hook",), first=first + (10 if keep else 0))
+            assert (await deliverer.run(keep_connections=keep)).sent == 2
+        await deliverer.aclose()
+
+    asyncio.run(runs(keep=True))
+    assert len(webhook.posts("/hook")) == 4 and len({r.client for r in webhook.posts("/hook")}) == 1
+    webhook.requests.clear()
+    asyncio.run(runs(keep=False))
+    assert len(webhook.posts("/hook")) == 4 and len({r.client for r in webhook.posts("/hook")}) == 2
+    engine.dispose()
+
+
 def test_only_the_outbox_bookkeeping_commits_without_waiting_for_the_flush(pg_url: str) -> None:
     """PostgreSQL: claims and outcomes go out with ``synchronous_commit = off`` (a server crash
     can then repeat an alert, never lose one: see ``Deliverer._ledger``). Everything else, above

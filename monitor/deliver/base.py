@@ -176,18 +176,27 @@ _CLIENTS: contextvars.ContextVar[dict[str, httpx.AsyncClient] | None] = contextv
 
 
 @contextlib.asynccontextmanager
-async def reuse_connections() -> AsyncIterator[None]:
+async def reuse_connections(kept: dict[str, httpx.AsyncClient] | None = None) -> AsyncIterator[None]:
     """Within this block each channel keeps one HTTP client, so its deliveries go over the
     connection its previous one opened (no TCP and TLS handshake per alert). One client per
-    channel: a slow or hanging receiver holds only its own connections, never another's."""
-    clients: dict[str, httpx.AsyncClient] = {}
+    channel: a slow or hanging receiver holds only its own connections, never another's.
+
+    ``kept``: the clients live on in this dict after the block (the next block given it goes
+    on with their open connections), until ``close_clients``; without it they end with it."""
+    clients: dict[str, httpx.AsyncClient] = {} if kept is None else kept
     token = _CLIENTS.set(clients)
     try:
         yield
     finally:
         _CLIENTS.reset(token)
-        for client in clients.values():
-            await client.aclose()
+        if kept is None:
+            await close_clients(clients)
+
+
+async def close_clients(clients: dict[str, httpx.AsyncClient]) -> None:
+    """Close ``reuse_connections``'s kept clients (and forget them)."""
+    while clients:
+        await clients.popitem()[1].aclose()
 
 
 async def post(channel: str, method: str, url: str, timeout: float, **kwargs: Any) -> httpx.Response:

@@ -20,7 +20,20 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, Integer, TextualSelect, bindparam, delete, func, text, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Select,
+    TextualSelect,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    text,
+    update,
+)
+from sqlalchemy import select as core_select
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
@@ -29,6 +42,7 @@ from monitor.embed import MODEL_NAME, unpack
 from monitor.store.models import (
     Article,
     DedupBand,
+    DedupBoilerplate,
     Feedback,
     Story,
     StoryAlert,
@@ -45,35 +59,51 @@ from monitor.story.result import Paragraphs, TextPrints
 log = logging.getLogger(__name__)
 
 # The hot statements, written once: building them with the ORM on every article cost more than
-# running them.
+# running them. Those that return rows are Core constructs: SQLAlchemy keeps their result
+# columns with the compiled statement, where a text() SELECT's are worked out again from the
+# cursor on every execution (~10 us a statement, issue 15).
 _TS = DateTime(timezone=True)
-_RECENT = text("SELECT text FROM article WHERE source_id = :src AND id <> :me AND first_seen_at >= :since "
-               "ORDER BY id DESC LIMIT :n").bindparams(bindparam("since", type_=_TS))
+_A = Article.__table__  # type: ignore[attr-defined]
+_RECENT = (core_select(_A.c.text).where(_A.c.source_id == bindparam("src"), _A.c.id != bindparam("me"),
+                                        _A.c.first_seen_at >= bindparam("since"))
+           .order_by(_A.c.id.desc()).limit(bindparam("n")))
+
+
 # Lists go in as one parameter, a JSON array on SQLite (json_each) and an array on PostgreSQL,
 # not as an expanding IN: one statement text, no per-execution rewrite, no parameter per item.
-_BOILERPLATE = text("SELECT source_id, paragraph FROM dedup_boilerplate WHERE source_id IN "
-                    "(SELECT value FROM json_each(:srcs)) AND paragraph IN (SELECT value FROM json_each(:keys))")
+def _json_values(name: str) -> Select[Any]:
+    """SQLite: the values of the JSON array bound as ``name``."""
+    return core_select(func.json_each(bindparam(name)).table_valued("value").c.value)
+
+
+_BP = DedupBoilerplate.__table__  # type: ignore[attr-defined]
+_BOILERPLATE = core_select(_BP.c.source_id, _BP.c.paragraph).where(
+    _BP.c.source_id.in_(_json_values("srcs")), _BP.c.paragraph.in_(_json_values("keys")))
 _PG_BOILERPLATE = text("SELECT source_id, paragraph FROM dedup_boilerplate WHERE source_id = ANY(CAST(:srcs AS integer[])) "
                        "AND paragraph = ANY(CAST(:keys AS bigint[]))")
 # SQLite: the candidates and their rows in one statement: the articles sharing the most bands
 # (at most :top, an index search per band), then those inside the window, by id.
-_CANDIDATE_ROWS = text(
-    "SELECT a.id, a.source_id, a.text, a.story_id, a.title FROM (SELECT article_id, count(*) AS n FROM dedup_band "
-    "WHERE band IN (SELECT value FROM json_each(:bands)) AND article_id <> :me GROUP BY article_id "
-    "ORDER BY n DESC, article_id LIMIT :top) AS c JOIN article a ON a.id = c.article_id "
-    "WHERE a.first_seen_at >= :since ORDER BY a.id").bindparams(bindparam("since", type_=_TS))
+_DB = DedupBand.__table__  # type: ignore[attr-defined]
+_SHARING = (core_select(_DB.c.article_id).where(_DB.c.band.in_(_json_values("bands")), _DB.c.article_id != bindparam("me"))
+            .group_by(_DB.c.article_id).order_by(func.count().desc(), _DB.c.article_id).limit(bindparam("top"))
+            .subquery("c"))
+_CANDIDATE_ROWS = (core_select(_A.c.id, _A.c.source_id, _A.c.text, _A.c.story_id, _A.c.title)
+                   .join_from(_SHARING, _A, _A.c.id == _SHARING.c.article_id)
+                   .where(_A.c.first_seen_at >= bindparam("since")).order_by(_A.c.id))
 _PG_CANDIDATES = text(  # the GIN index is on the keys cut to 22 bits; the full keys are rechecked
     "SELECT article_id, bands FROM dedup_sig WHERE dedup_lsh_keys(bands) && dedup_lsh_keys(CAST(:q AS integer[])) "
     "AND bands && CAST(:q AS integer[]) AND article_id <> :me")
-_EXACT = text("SELECT id, story_id FROM article WHERE content_hash = :h AND id <> :me ORDER BY id LIMIT 1")
+_EXACT = (core_select(_A.c.id, _A.c.story_id).where(_A.c.content_hash == bindparam("h"), _A.c.id != bindparam("me"))
+          .order_by(_A.c.id).limit(1))
 # One statement, both backends (SQLite >= 3.24): the dialects' insert().on_conflict_do_nothing()
 # with one VALUES row per paragraph was compiled anew for every count of rows.
 _LEARN = text("INSERT INTO dedup_boilerplate (source_id, paragraph) VALUES (:src, :p) ON CONFLICT DO NOTHING")
-_APART = text("SELECT story_id, other_id FROM story_apart WHERE story_id = :s OR other_id = :s")
+_SA = StoryApart.__table__  # type: ignore[attr-defined]
+_APART = core_select(_SA.c.story_id, _SA.c.other_id).where(or_(_SA.c.story_id == bindparam("s"), _SA.c.other_id == bindparam("s")))
 _FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id = ANY(CAST(:ids AS integer[])) "
               "AND first_seen_at >= :since ORDER BY id").bindparams(bindparam("since", type_=_TS))
-_NEW_STORY = text("INSERT INTO story (title, created_at) VALUES (:title, :at) RETURNING id").bindparams(
-    bindparam("at", type_=_TS)).columns(id=Integer)
+_ST = Story.__table__  # type: ignore[attr-defined]
+_NEW_STORY = insert(_ST).returning(_ST.c.id)
 _SET_STORY = text("UPDATE article SET story_id = :s, duplicate_of = :d WHERE id = :id")
 _BANDS = text("INSERT INTO dedup_band (band, article_id) SELECT value, :a FROM json_each(:b)")
 _PG_BANDS = text("INSERT INTO dedup_sig (article_id, bands) VALUES (:a, CAST(:b AS integer[]))")
@@ -210,15 +240,15 @@ class StoryIndex:
             return
         words = dict(zip(par.keys, par.counts, strict=True))
         total = sum(words.values()) or 1
-        recent = session.execute(_RECENT, {"src": article.source_id, "me": article.id or 0, "since": since,
-                                           "n": RECENT_SAME_SOURCE}).scalars().all()
+        recent = session.connection().execute(_RECENT, {"src": article.source_id, "me": article.id or 0,
+                                                        "since": since, "n": RECENT_SAME_SOURCE}).scalars().all()
         found: set[int] = set()
         for body in recent:
             shared = words.keys() & set(_paragraphs(body).keys)
             if shared and sum(words[k] for k in shared) <= BOILERPLATE_SHARE * total:
                 found |= shared
         if found:
-            session.execute(_LEARN, [{"src": article.source_id, "p": k} for k in sorted(found)])
+            session.connection().execute(_LEARN, [{"src": article.source_id, "p": k} for k in sorted(found)])
 
     @staticmethod
     def known_boilerplate(session: Session, texts: list[tuple[int, str]]) -> set[tuple[int, int]]:
@@ -229,11 +259,11 @@ class StoryIndex:
         keys = set().union(*by_source.values())
         if not keys:
             return set()
-        srcs = sorted(by_source)
+        srcs, conn = sorted(by_source), session.connection()
         if StoryIndex._pg(session):
-            rows = session.execute(_PG_BOILERPLATE, {"srcs": srcs, "keys": sorted(keys)}).all()
+            rows = conn.execute(_PG_BOILERPLATE, {"srcs": srcs, "keys": sorted(keys)}).all()
         else:
-            rows = session.execute(_BOILERPLATE, {"srcs": json.dumps(srcs), "keys": json.dumps(sorted(keys))}).all()
+            rows = conn.execute(_BOILERPLATE, {"srcs": json.dumps(srcs), "keys": json.dumps(sorted(keys))}).all()
         # One statement for every outlet: a pair of one outlet's key with another's is dropped here.
         return {(int(src), int(k)) for src, k in rows if k in by_source[src]}
 
@@ -268,24 +298,24 @@ class StoryIndex:
             return []
         bands = sorted(set(fp.bands))
         if not self._pg(session):
-            return [tuple(r) for r in session.execute(
+            return [tuple(r) for r in session.connection().execute(
                 _CANDIDATE_ROWS, {"bands": json.dumps(bands), "me": exclude, "top": MAX_CANDIDATES, "since": since})]
         # No join here: the planner's blind estimate for "&&" would make it hash-join the whole
         # article table. The window applies when candidates are fetched.
-        rows = session.execute(_PG_CANDIDATES, {"q": bands, "me": exclude}).all()
+        rows = session.connection().execute(_PG_CANDIDATES, {"q": bands, "me": exclude}).all()
         q = set(bands)
         cands = [a for _, a in sorted((-len(q.intersection(b)), int(a)) for a, b in rows)[:MAX_CANDIDATES]]
         if not cands:
             return []
-        return [tuple(r) for r in session.execute(_FETCH, {"ids": cands, "since": since})]
+        return [tuple(r) for r in session.connection().execute(_FETCH, {"ids": cands, "since": since})]
 
     def _store_bands(self, session: Session, article_id: int, bands: Sequence[int]) -> None:
         if not bands:
             return
         if self._pg(session):
-            session.execute(_PG_BANDS, {"a": article_id, "b": sorted(set(bands))})
+            session.connection().execute(_PG_BANDS, {"a": article_id, "b": sorted(set(bands))})
         else:  # one statement, the keys as one JSON array (not an executemany of a row each)
-            session.execute(_BANDS, {"a": article_id, "b": json.dumps(sorted(set(bands)))})
+            session.connection().execute(_BANDS, {"a": article_id, "b": json.dumps(sorted(set(bands)))})
 
     # -- assignment -------------------------------------------------------------------------
     def assign(self, session: Session, article: Article, now: datetime | None = None,
@@ -323,7 +353,7 @@ class StoryIndex:
             # everything it does after this point is an indexed lookup or an insert.
             # Nor start parallel workers for it: their start-up (several ms) costs more than the
             # few index pages each lookup reads.
-            session.execute(_PG_PLANNER)
+            session.connection().execute(_PG_PLANNER)
         self.learn_boilerplate(session, article, since)
         fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
         sig = _signature(article.title, article.text) if self.events else Signature()
@@ -334,7 +364,7 @@ class StoryIndex:
         duplicate_of: int | None = None
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
         if article.content_hash:
-            dup = session.execute(_EXACT, {"h": article.content_hash, "me": me}).first()
+            dup = session.connection().execute(_EXACT, {"h": article.content_hash, "me": me}).first()
             if dup is not None and dup[0] is not None:
                 duplicate_of = dup[0]
                 if dup[1] is not None:
@@ -370,7 +400,8 @@ class StoryIndex:
             log.debug("article %s joins story %s: same event as article %s (%s)", article.url, story_id, similar,
                       verdict.why)
         else:
-            story_id = session.connection().execute(_NEW_STORY, {"title": article.title, "at": now}).scalar_one()
+            story_id = session.connection().execute(_NEW_STORY, {"title": article.title,
+                                                                 "created_at": now}).scalar_one()
             score, similar, new = 0.0, None, True
         story = Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
                            similar_to=similar if similar != duplicate_of else None, score=score,
@@ -397,7 +428,7 @@ class StoryIndex:
         params: dict[str, object] = {f"k{i}": k for i, k in enumerate(keys)}
         params.update(lo=lo, hi=hi, per=_EVENT_PER_KEY, me=me, top=_EVENT_CANDIDATES, model=MODEL_NAME)
         out = []
-        for aid, story, sig, vec in session.execute(_event_reports_sql(len(keys)), params).all():
+        for aid, story, sig, vec in session.connection().execute(_event_reports_sql(len(keys)), params).all():
             if story is not None:
                 out.append(Report(int(aid), int(story), Signature.from_json(sig), unpack(vec)))
         return out
@@ -406,12 +437,12 @@ class StoryIndex:
         """Its names and figures, and its index keys. Its vector is the caller's to store
         (``monitor.embed.store.save_vector``, shared with ``about()`` rules)."""
         pg = self._pg(session)
-        session.execute(_PG_EVENT if pg else _EVENT,
-                        {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
+        session.connection().execute(_PG_EVENT if pg else _EVENT,
+                                     {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
         if keys and pg:  # one statement, not one row per round trip
-            session.execute(_PG_EVENT_KEYS, {"k": keys, "at": at, "a": article_id})
+            session.connection().execute(_PG_EVENT_KEYS, {"k": keys, "at": at, "a": article_id})
         elif keys:
-            session.execute(_EVENT_KEYS, [{"k": k, "at": at, "a": article_id} for k in keys])
+            session.connection().execute(_EVENT_KEYS, [{"k": k, "at": at, "a": article_id} for k in keys])
 
     @classmethod
     def prune_events(cls, session: Session, chunk: int, before: int, chunks: int = PRUNE_CHUNKS) -> int:
@@ -434,7 +465,7 @@ class StoryIndex:
     @staticmethod
     def _apart(session: Session, story_id: int) -> set[int]:
         """Stories an analyst split from this one."""
-        rows = session.execute(_APART, {"s": story_id}).all()
+        rows = session.connection().execute(_APART, {"s": story_id}).all()
         return {b if a == story_id else a for a, b in rows}
 
     @classmethod
@@ -475,12 +506,12 @@ class StoryIndex:
         article insert that precedes this already holds the write lock.
         """
         if keys and cls._pg(session):
-            session.execute(_PG_CLAIM, {"k": keys})
+            session.connection().execute(_PG_CLAIM, {"k": keys})
 
     @classmethod
     def _release(cls, session: Session, keys: list[int]) -> None:
         if keys and cls._pg(session):
-            session.execute(_PG_RELEASE, {"k": keys})
+            session.connection().execute(_PG_RELEASE, {"k": keys})
 
     @staticmethod
     def _merge(session: Session, into: int, others: Sequence[int]) -> None:
