@@ -7,7 +7,9 @@ import trafilatura  # noqa: F401  (imported by the first page otherwise: in ever
 from monitor import collector
 from monitor.extract import article, speedups  # noqa: F401  (article: lxml, dateparser)
 from monitor.extract.language import _identifier
-from monitor.extract.pool import release_file_pages, trim_heap
+from monitor.extract.pool import release_file_pages, trim_heap, tune_malloc
+
+tune_malloc()  # the workers inherit it
 
 _identifier()
 speedups.apply()

@@ -210,7 +210,8 @@ def _paragraphs(text: str) -> Paragraphs:
 def _body_shingles(text: str, title: str, dropped: frozenset[int]) -> tuple[array[int], int]:
     """``prints.body_shingles`` of a text. Cached: the articles of a story are each other's
     candidates, so one body is verified against every later copy."""
-    return body_shingles(_paragraphs(text), title, dropped)
+    got = _handed.pop(("shingles", text, title, dropped), None)
+    return got if got is not None else body_shingles(_paragraphs(text), title, dropped)
 
 
 def _dropped(source_id: int, text: str, boilerplate: set[tuple[int, int]]) -> frozenset[int]:
@@ -238,14 +239,16 @@ class StoryIndex:
     @staticmethod
     def remember(prints: TextPrints) -> None:
         """Take what the extraction worker computed of the article about to be assigned
-        (``monitor.story.prints``) instead of computing it again: its paragraphs go into the
-        cache (later articles find them there too), its bands and signature are taken by its
-        assignment. The results are the same either way."""
+        (``monitor.story.prints``) instead of computing it again: its paragraphs and shingles
+        go into the caches (later articles find them there too), its bands and signature are
+        taken by its assignment. The results are the same either way."""
         text, title = prints.text, prints.title
         _handed.clear()  # what an article never assigned (its ingest failed) left
         _handed[("paragraphs", text)] = prints.paragraphs
+        _handed[("shingles", text, title, frozenset())] = (prints.shingles, prints.words)
         _paragraphs(text)
-        _handed.clear()  # not taken: the cache had them already
+        _body_shingles(text, title, frozenset())
+        _handed.clear()  # not taken: the caches had them already
         _handed[("bands", text, title)] = prints.bands
         if prints.signature is not None:
             _handed[("signature", title, text)] = prints.signature
