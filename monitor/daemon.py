@@ -30,6 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
+from monitor import collector
 from monitor.config import Config, ConfigError, SourceConfig, load_config
 from monitor.embed.check import EmbedderUnavailable
 from monitor.ops import logs, systemd
@@ -294,7 +295,7 @@ class Daemon:
             base = f"http://{host}:{http.port}" if ":" not in host else f"http://[{host}]:{http.port}"
             log.info("http: web console at %s/ (and /healthz, /readyz, /metrics)", base)
 
-        gc.freeze()  # what start-up imported lives as long as the process: no full collection walks it
+        collector.freeze()  # what start-up imported lives as long as the process
         gc.enable()  # off during start-up (`monitor run`)
         from apscheduler.schedulers.asyncio import AsyncIOScheduler  # not for `run --once`
 
@@ -441,12 +442,10 @@ class Daemon:
                 assert old is not None
                 await old.aclose()
                 old = None
-                # Start-up's and prepare()'s gc.freeze() put the old pipeline (compiled rules,
-                # story index, fetcher: objects in reference cycles) out of the collector's
-                # reach: handed back and collected once, or every reload would keep it for good.
-                gc.unfreeze()
-                gc.collect()
-                gc.freeze()
+                # Start-up's and prepare()'s freeze put the old pipeline (compiled rules, story
+                # index, fetcher: objects in reference cycles) out of the collector's reach:
+                # handed back and collected once, or every reload would keep it for good.
+                collector.release()
             self._kick(close_old)
         return True
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import gc
 import logging
 import sys
 import threading
@@ -25,6 +24,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from monitor import collector
 from monitor.config import Config, SourceConfig
 from monitor.deliver.worker import Deliverer, DeliveryReport
 from monitor.embed.check import EmbedderUnavailable
@@ -171,9 +171,8 @@ class Pipeline:
                                       channels={r.name: r.channels for r in cfg.rules},
                                       alert_max_age=cfg.monitor.alert_max_age)
                 # The modules just imported and the compiled rules live as long as the process:
-                # out of the collector's reach, a full collection no longer walks them (~0.1 M
-                # objects, tens of ms each time).
-                gc.freeze()
+                # out of the collector's reach (~0.1 M objects, tens of ms each full pass).
+                collector.freeze()
             return self._stages
 
     def prepare_soon(self) -> None:
@@ -391,7 +390,7 @@ class Pipeline:
             # in a worker process: every core, and lxml is not thread-safe; with the story's
             # prints of the page (the ingest thread only decides and stores)
             page = await pagework.extract(resp.content, resp.final_url, resp.content_type, sc.timezone,
-                                          entry.title, self.config.dedup.events)
+                                          entry.url, entry.title, self.config.dedup.events)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
@@ -414,7 +413,7 @@ class Pipeline:
         ingest = self.ingest  # prepared by now (queued first on this thread), or prepared here
         prints = page.prints if page is not None else None  # computed with the page, in its worker
         article = new_article(source_id, sc, entry, page.extracted if page is not None else None, page_error,
-                              prints=prints)
+                              prints=prints, url=page.url if page is not None else None)
         vector = self._article_vector(article) if self.needs_embeddings else None
         try:
             with session_scope(self.engine) as s:

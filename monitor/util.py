@@ -13,6 +13,7 @@ import random
 import re
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -38,9 +39,20 @@ def cache_dir() -> Path:
 
 
 
-def keep_file(path: Path, data: bytes) -> None:
+PRUNE_AFTER = 86400.0  # a cache file of another version older than this goes when a new one is written
+
+
+def keep_file(path: Path, data: bytes, prune: tuple[str, str] | None = None) -> None:
     """Writes ``data`` to ``path`` whole or not at all (another process may read it meanwhile);
-    a directory that cannot be written keeps nothing."""
+    a directory that cannot be written keeps nothing.
+
+    ``prune``: (glob, prefix) of a cache's versioned files: the files in ``path``'s folder
+    matching the glob whose names do not start with this version's prefix, written more than
+    ``PRUNE_AFTER`` ago, are removed. A cache named by version (a library's, our code's) gained a
+    file set with every upgrade and never lost one (~1 MB of speaker patterns each). Only old
+    ones go: two versions in use on one machine at once (a deploy's overlap, a benchmark's
+    before/after) would otherwise delete each other's files on every start, and each recompile
+    them."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -51,6 +63,17 @@ def keep_file(path: Path, data: bytes) -> None:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+    if prune is None:
+        return
+    pattern, prefix = prune
+    cutoff = time.time() - PRUNE_AFTER
+    with contextlib.suppress(OSError):
+        for old in path.parent.glob(pattern):
+            if not old.name.startswith(prefix):
+                with contextlib.suppress(OSError):  # another process may prune it first
+                    if old.stat().st_mtime < cutoff:
+                        old.unlink()
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}

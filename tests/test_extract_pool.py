@@ -124,3 +124,33 @@ def test_the_process_handing_out_pages_never_loads_the_extractor() -> None:
         "'trafilatura', 'py3langid') if m in sys.modules)]))\n")
     out = subprocess.run([sys.executable, "-c", script, url], input=html, capture_output=True, check=True, timeout=120)
     assert json.loads(out.stdout.decode().strip().splitlines()[-1]) == ["Extracted", []]
+
+
+def test_a_large_page_freed_is_given_back_to_the_system() -> None:
+    """A page's bytes and text (hundreds of KB each) are handed back to the system once freed,
+    every time: glibc would otherwise serve the second and later from its heap and keep them
+    (``tune_malloc``, in the daemon's process and in the workers)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from monitor.extract import pool\n"
+        "if pool._libc() is None: print('skip'); sys.exit()\n"
+        "if sys.argv[1] == 'tuned': pool.tune_malloc()\n"
+        "def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096\n"
+        "page = b'x' * (8 << 20); del page\n"  # the first is mapped for itself either way
+        "before = rss()\n"
+        "page = b'x' * (8 << 20); del page\n"
+        "print(rss() - before)\n")
+
+    def kept(mode: str) -> int | None:
+        out = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, check=True,
+                             timeout=60).stdout.split()
+        return None if out == ["skip"] else int(out[-1])
+
+    tuned = kept("tuned")
+    if tuned is None:
+        pytest.skip("no glibc")
+    assert tuned < 2 << 20
+    assert (kept("default") or 0) > 6 << 20  # what it would keep otherwise (the test tests something)

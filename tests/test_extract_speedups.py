@@ -215,3 +215,38 @@ def test_page_searches_in_python_find_what_their_xpaths_found() -> None:
             for tag in ("script", "meta", "time"):
                 assert list(article._every(node, tag)) == node.xpath(f"//{tag}")
     assert seen[:5] == [" /a ", "/tabs", "/mixed", "http://b.example/body", "/og-name"]
+
+
+def test_page_searched_as_bytes_finds_what_its_text_would() -> None:
+    """The pop-up, body-class and display:none searches of the raw page run on its lower-cased
+    UTF-8 bytes: the same spellings and answers as on its lower-cased text, on every page and on
+    pages with the characters that lower-case (or match case-blind) to ASCII letters."""
+    import re
+    import sys
+
+    from monitor.extract import article
+    from monitor.extract.article import _POPUP_WORDS, _Raw
+
+    letters = set("".join(_POPUP_WORDS) + "article story post entry body content text display none") - {" "}
+    to_ascii = re.compile(f"(?i)[{''.join(sorted(letters))}]")
+    beyond = [c for c in map(chr, range(128, sys.maxunicode + 1)) if not 0xD800 <= ord(c) <= 0xDFFF
+              and (to_ascii.match(c) or any(x in letters for x in c.lower()))]
+    assert [c.encode() for c in beyond] == list(article._TO_ASCII)
+
+    edge = ("<div class='Tooltip-Body ROLLOVER-card'>x</div><p style='DISPLAY : None'>h</p>"
+            "<div class='Article__Body story-TEXT postcontent entry_text'>é中文</div>")
+    pages = [*_pages(), edge, edge.replace("x<", "é<"), edge.replace("é", "\U0001f600"),
+             "<p style='display:none'>x</p>", "<p style='dis play:none'>x</p>", "<p>display</p><p>d i s p l a y:none</p>"]
+    as_text = 0
+    for html in pages + [edge + c for c in "\u0130\u0131\u017f"] + [edge.replace("Tool", "Too\u0130"), edge + "\u212a\u0100"]:
+        raw = _Raw.of(html)
+        as_text += isinstance(raw.text, str)
+        text = _Raw(html, html, html.lower())  # searched as text (as before)
+        assert raw.spellings(_POPUP_WORDS) == text.spellings(_POPUP_WORDS)
+        assert raw.body_spellings() == text.body_spellings()
+        assert raw.hides() == text.hides()
+    assert as_text == 4  # the three characters, and no other page
+    edge_raw = _Raw.of(edge)
+    assert edge_raw.spellings(_POPUP_WORDS) == ("ROLLOVER", "Tooltip")
+    assert edge_raw.body_spellings() == ("Article__Body", "entry_text", "postcontent", "story-TEXT") and edge_raw.hides()
+    assert _Raw.of(edge + "\u0130").spellings(_POPUP_WORDS) is None  # İ lower-cases to two characters

@@ -418,3 +418,42 @@ def test_country_names_kept_on_disk_are_the_derived_ones(tmp_path: Path, monkeyp
         assert json.loads(path.read_text(encoding="utf-8")) == sorted(derived)
     finally:
         speakers._countries.cache_clear()
+
+
+def test_kept_patterns_and_countries_of_other_versions_are_pruned_when_new_ones_are_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every version of the speaker patterns (the regex module's, our code's) left ~1 MB of files
+    in ``$MONITOR_CACHE_DIR`` for good. Writing a new file removes the files of other versions
+    written more than a day ago; another version's recent files (a second process of another
+    version on this machine, a benchmark's before) and this version's own stay."""
+    import os
+    import time
+
+    from monitor.match import speakers
+    from monitor.util import PRUNE_AFTER
+
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "speakers"
+    folder.mkdir()
+    ours = f"regex-{speakers.re.__version__}-{speakers._patterns_version()}-"
+    stale = [f"regex-2024.1.1-0123456789abcdef-{'a' * 32}.pickle", f"regex-{speakers.re.__version__}-{'b' * 32}.pickle",
+             "countries-0123.json"]
+    kept = [f"regex-{speakers.re.__version__}-ffffffffffffffff-{'c' * 32}.pickle", f"{ours}{'d' * 32}.pickle",
+            "other.txt"]
+    long_ago = time.time() - PRUNE_AFTER - 60
+    for name in (*stale, *kept):
+        (folder / name).write_bytes(b"x")
+        if name != kept[0]:  # written by another version just now
+            os.utime(folder / name, (long_ago, long_ago))
+    speakers._cached(r"(?i:pruned\s+here)")
+    left = {p.name for p in folder.iterdir()}
+    assert set(kept) | {"countries-0123.json"} < left and not set(stale[:2]) & left
+    assert len([n for n in left if n.startswith(ours)]) == 2
+    speakers._countries.cache_clear()
+    try:
+        assert "kazakhstan" in speakers._countries()
+    finally:
+        speakers._countries.cache_clear()
+    left = {p.name for p in folder.iterdir()}
+    assert "countries-0123.json" not in left and len([n for n in left if n.startswith("countries-")]) == 1
+    assert set(kept) < left

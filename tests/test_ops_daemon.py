@@ -239,11 +239,12 @@ def test_a_job_failing_every_second_logs_its_traceback_once(tmp_path: Path, capl
 
 def test_a_reload_frees_the_pipeline_it_replaced(tmp_path: Path) -> None:
     """The pipeline a reload replaces (its compiled rules, story index, fetcher) is freed once
-    it is closed, though start-up froze it out of the collector's reach (gc.freeze)."""
+    it is closed, though start-up froze it out of the collector's reach (monitor.collector)."""
     import asyncio
     import gc
     import weakref
 
+    from monitor import collector
     from monitor.config import load_config
     from monitor.daemon import Daemon
     from monitor.pipeline import Pipeline
@@ -258,7 +259,7 @@ def test_a_reload_frees_the_pipeline_it_replaced(tmp_path: Path) -> None:
     async def go() -> weakref.ref[Pipeline]:
         daemon.pipeline = Pipeline(daemon.config, daemon.engine)
         daemon.pipeline.prepare()
-        gc.freeze()  # as start-up does once the daemon is up
+        collector.freeze()  # as start-up does once the daemon is up
         first = weakref.ref(daemon.pipeline)
         cfg.write_text(cfg.read_text(encoding="utf-8").replace("NEAR/5", "NEAR/8"), encoding="utf-8")
         assert await daemon.reload()

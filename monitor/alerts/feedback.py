@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, text
+from sqlalchemy import and_, bindparam, func, or_
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from monitor.store.models import Feedback, Match
@@ -30,8 +31,10 @@ class Mutes:
 
 # Asked for every article that matched: written once (building it with the ORM each time cost
 # more than running it, issue 15).
-_LIVE_MUTES = text("SELECT kind, rule FROM feedback WHERE undone_at IS NULL AND "
-                   "((kind = 'mute_source' AND source_id = :src) OR (kind = 'mute_story' AND story_id = :story))")
+_F = Feedback.__table__  # type: ignore[attr-defined]
+_LIVE_MUTES = core_select(_F.c.kind, _F.c.rule).where(
+    _F.c.undone_at.is_(None), or_(and_(_F.c.kind == "mute_source", _F.c.source_id == bindparam("src")),
+                                  and_(_F.c.kind == "mute_story", _F.c.story_id == bindparam("story"))))
 
 
 def mutes_for(session: Session, source_id: int, story_id: int) -> Mutes:

@@ -15,12 +15,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import select as core_select
 from sqlmodel import Session
 
 from monitor.alerts.feedback import Mutes, mutes_for
 from monitor.match import RuleMatch, body_statements
 from monitor.match.speakers import Entities
-from monitor.store.models import Article
+from monitor.store.models import Article, StoryAlert
 from monitor.story.near import tokens
 from monitor.story.stories import Assignment, new_statements
 
@@ -28,7 +29,8 @@ MAX_REALERT_QUOTES = 3
 
 # The claim's statements, written once. ON CONFLICT DO NOTHING instead of a savepoint around an
 # insert that may fail: one statement instead of three, same outcome (issue 15).
-_CLAIMED = text("SELECT id FROM story_alert WHERE story_id = :story AND rule = :rule LIMIT 1")
+_SA = StoryAlert.__table__  # type: ignore[attr-defined]
+_CLAIMED = core_select(_SA.c.id).where(_SA.c.story_id == bindparam("story"), _SA.c.rule == bindparam("rule")).limit(1)
 _CLAIM = text("INSERT INTO story_alert (story_id, rule, statement, article_id, created_at) "
               "VALUES (:story, :rule, :statement, :article, :at) ON CONFLICT DO NOTHING RETURNING id").bindparams(
     bindparam("at", type_=DateTime(timezone=True)))

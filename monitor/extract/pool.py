@@ -56,6 +56,7 @@ def extract_pool(busy: bool = False) -> ProcessPoolExecutor:
     global _pool, _busy
     with _lock:
         if _pool is None:
+            tune_malloc()
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["monitor.extract.warm"])
             _pool = ProcessPoolExecutor(workers(), mp_context=ctx, initializer=_quiet)
@@ -118,6 +119,33 @@ def _libc() -> ctypes.CDLL | None:
         return ctypes.CDLL("libc.so.6")
     except OSError:
         return None
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
+_M_ARENA_MAX = -8
+
+
+@functools.cache
+def tune_malloc() -> None:
+    """Make the C heap give back what pages cost (glibc; nothing elsewhere). Once per process,
+    before its threads allocate much: the daemon's process when it starts the pool, the
+    forkserver for the workers (they inherit it).
+
+    - A block of 128 KB or more (a page's bytes, its decoded text, their pickles on the way to
+      a worker) is mapped for itself and unmapped when freed. glibc starts so, then raises that
+      threshold to the size of each such block freed (up to 32 MB), after which a page's blocks
+      come from the heap and what they leave there stays in the process.
+    - At most two heaps ("arenas") for all threads: glibc makes up to eight per core, one per
+      thread that finds the others busy, and memory freed in one serves only that one. The
+      daemon's threads (event loop, ingest, the pool's feeders) mostly take turns on the
+      interpreter lock anyway.
+
+    bench.ingest: the daemon's own process ~4 MB smaller at the end of the run, the tree's peak
+    ~7 MB lower (env MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX, same run); CPU unchanged."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_ARENA_MAX, 2)
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def trim_heap() -> None:

@@ -155,7 +155,7 @@ class _AllStopWords:
         # as jusText's define_stoplist makes them: lower-cased
         words = StopWords(word.lower() for language in get_stoplists() for word in get_stoplist(language))
         if path is not None:
-            keep_file(path, words.dumps())
+            keep_file(path, words.dumps(), prune=("stopwords-*.bin", path.name))  # an old jusText's go
         return words
 
 

@@ -2,13 +2,14 @@
 language model, loaded once before the workers are forked from it (their pages are then shared,
 not copied, and no worker pays for them on its first page)."""
 
-import gc
-
 import trafilatura  # noqa: F401  (imported by the first page otherwise: in every worker)
 
+from monitor import collector
 from monitor.extract import article, speedups  # noqa: F401  (article: lxml, dateparser)
 from monitor.extract.language import _identifier
-from monitor.extract.pool import release_file_pages, trim_heap
+from monitor.extract.pool import release_file_pages, trim_heap, tune_malloc
+
+tune_malloc()  # the workers inherit it
 
 _identifier()
 speedups.apply()
@@ -17,10 +18,10 @@ speedups.apply()
 # gathers them when it first needs them, rather than every start of the pool paying.
 
 # What the workers inherit stays shared only while nothing writes to its pages. The collector
-# would (it marks every object it scans): ``freeze`` moves everything loaded so far out of its
-# reach. And the memory freed while loading goes back to the system rather than into every
-# worker's copy of the heap. The libraries' code that ran only to load them is unmapped.
-gc.collect()
-gc.freeze()
+# would (it marks every object it scans): everything loaded so far goes out of its reach, the
+# garbage of loading collected first (monitor.collector). And the memory freed while loading
+# goes back to the system rather than into every worker's copy of the heap. The libraries' code
+# that ran only to load them is unmapped.
+collector.freeze(collect_first=True)
 trim_heap()
 release_file_pages()

@@ -9,7 +9,6 @@ give the candidate rules; only those are evaluated in full.
 
 from __future__ import annotations
 
-import gc
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 import ahocorasick
 
+from monitor import collector
 from monitor.match.compiled import MEMO_LIMIT, Truth, memo_put, truth
 from monitor.match.evaluate import FIELD_NAMES, DocIndex, about_score, evidence, is_true
 from monitor.match.query import (
@@ -206,27 +206,12 @@ class RuleSet:
 
     def __init__(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None = None,
                  examples: Examples | None = None):
-        # Compiling builds hundreds of thousands of objects that all live as long as the rules
-        # (no cycles among them): each full pass of the garbage collector while they are built
-        # finds nothing and walks all built so far, and there were seven for 10,000 rules
-        # (a third of the compile). Pause it. For a large set, collect first (the garbage of
-        # before, while the heap is still small) and then move everything tracked to the
-        # permanent generation (gc.freeze: no walk, no cost): neither one more pass over the
-        # rules here (a fifth of the compile) nor the first collections after it (at the first
-        # articles) nor any later full one walks them again. The rules hold no reference cycles
-        # (tests/test_match_fixes.py checks it), so refcounting still frees a replaced set.
-        bulk = gc.isenabled() and len(rules) >= BULK_RULES
-        if bulk:
-            gc.collect()
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        # Compiling builds hundreds of thousands of objects that all live as long as the rules:
+        # the collector is paused, and a large set frozen (monitor.collector.building). The
+        # rules hold no reference cycles (tests/test_match_fixes.py checks it), so refcounting
+        # still frees a replaced set.
+        with collector.building(bulk=len(rules) >= BULK_RULES):
             self._build(rules, entities, examples)
-        finally:
-            if bulk:
-                gc.freeze()
-            if paused:
-                gc.enable()
 
     def _build(self, rules: Sequence[tuple[str, str]], entities: Mapping[str, Any] | None,
                examples: Examples | None) -> None:

@@ -28,6 +28,7 @@ normalised form ``Tokayev — President of Kazakhstan``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import pickle
@@ -432,12 +433,15 @@ def _cached(source: str) -> Any:
     thread), 2-8 ms for one holding a language's speech verbs or every language's roles. A
     pickled pattern holds the regex module's compiled code, and unpickling it (~0.3 ms) hands
     that code to its C part without parsing. Files are named by the regex module's version (the
-    code's format) and the pattern's hash; an unreadable or foreign file is compiled over, an
-    unwritable directory (or none) only costs the compile."""
+    code's format), the version of the code that makes the patterns (``_patterns_version``) and
+    the pattern's hash; writing one prunes the old files of other versions (``keep_file``). An
+    unreadable or foreign file is compiled over, an unwritable directory (or none) only costs
+    the compile."""
     folder = _cache_folder()
     if folder is None:
         return re.compile(source)
-    path = folder / f"regex-{re.__version__}-{hashlib.sha256(source.encode()).hexdigest()[:32]}.pickle"
+    version = f"regex-{re.__version__}-{_patterns_version()}-"
+    path = folder / f"{version}{hashlib.sha256(source.encode()).hexdigest()[:32]}.pickle"
     try:
         with path.open("rb") as f:
             rx = _PatternOnly(f).load()
@@ -446,8 +450,21 @@ def _cached(source: str) -> Any:
     except Exception:  # noqa: BLE001 - missing, partly written by a crash, another version: compiled anew
         pass
     rx = re.compile(source)
-    keep_file(path, pickle.dumps(rx, protocol=pickle.HIGHEST_PROTOCOL))
+    keep_file(path, pickle.dumps(rx, protocol=pickle.HIGHEST_PROTOCOL), prune=("regex-*.pickle", version))
     return rx
+
+
+@cache
+def _patterns_version() -> str:
+    """Names the kept patterns' version by the code that makes them (this module and ``text``):
+    a new version's files replace the old ones' (which no pattern of it names any more)."""
+    from monitor.match import text
+
+    digest = hashlib.sha256()
+    for module_file in (__file__, text.__file__):
+        with contextlib.suppress(OSError):
+            digest.update(Path(module_file).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cache_folder() -> Path | None:
@@ -574,7 +591,7 @@ def _countries() -> frozenset[str]:
     languages and folding ~20,000 forms took ~70 ms of CPU, most of what a process's first match
     cost once its patterns load from the cache. The file is named by babel's version (its CLDR
     data) and a hash of the code that derives the names (this module, ``query``'s inflections,
-    ``text``'s fold): a change to either makes a new one."""
+    ``text``'s fold): a change to either makes a new one, which prunes the old."""
     import babel
 
     from monitor.match import query, text
@@ -593,7 +610,7 @@ def _countries() -> frozenset[str]:
         pass
     found = _derive_countries()
     if path is not None:
-        keep_file(path, json.dumps(sorted(found), ensure_ascii=False).encode())
+        keep_file(path, json.dumps(sorted(found), ensure_ascii=False).encode(), prune=("countries-*.json", path.name))
     return found
 
 

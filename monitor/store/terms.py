@@ -37,13 +37,17 @@ SQLITE_FTS = "CREATE VIRTUAL TABLE article_terms USING fts5(terms, content='', d
 Key = tuple[str, str]
 
 
+_SQLITE_SAVE = text("INSERT INTO article_terms (rowid, terms) VALUES (:id, :terms)")
+_SAVE = insert(TERMS)
+
+
 def save_terms(session: Session, article_id: int, terms: str) -> None:
     """Store an article's words (``monitor.match.text.terms``) in the same transaction."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("INSERT INTO article_terms (rowid, terms) VALUES (:id, :terms)"),
-                        {"id": article_id, "terms": terms})
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.execute(_SQLITE_SAVE, {"id": article_id, "terms": terms})
     else:
-        session.execute(insert(TERMS).values(article_id=article_id, terms=terms))
+        conn.execute(_SAVE, {"article_id": article_id, "terms": terms})
 
 
 def save_terms_bulk(conn: Connection, rows: Sequence[tuple[int, str]]) -> None:
@@ -51,10 +55,9 @@ def save_terms_bulk(conn: Connection, rows: Sequence[tuple[int, str]]) -> None:
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        conn.execute(text("INSERT INTO article_terms (rowid, terms) VALUES (:id, :terms)"),
-                     [{"id": i, "terms": t} for i, t in rows])
+        conn.execute(_SQLITE_SAVE, [{"id": i, "terms": t} for i, t in rows])
     else:
-        conn.execute(insert(TERMS), [{"article_id": i, "terms": t} for i, t in rows])
+        conn.execute(_SAVE, [{"article_id": i, "terms": t} for i, t in rows])
 
 
 def forget_terms(conn: Connection, rows: Sequence[tuple[int, str]]) -> None:
