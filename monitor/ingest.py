@@ -47,10 +47,12 @@ from monitor.story.stories import Assignment, StoryIndex
 
 
 def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
-                page_error: str | None, now: datetime | None = None, prints: TextPrints | None = None) -> Article:
+                page_error: str | None, now: datetime | None = None, prints: TextPrints | None = None,
+                url: str | None = None) -> Article:
     """The row to store for a feed entry and its extracted page (the feed's content without one).
-    ``prints``: the page's story prints (``monitor.pagework``), whose content hash is the text's."""
-    url = preferred_url(entry.url, ex.canonical_url if ex else None)
+    Computed with the page already, in its extraction worker (``monitor.pagework``): ``prints``,
+    its story prints, whose content hash is the text's; ``url``, the URL to store."""
+    url = url or preferred_url(entry.url, ex.canonical_url if ex else None)
     text = ex.text if ex else entry.content_text
     title = entry.title or (ex.title if ex and ex.title else "") or url
     published = entry.published or (ex.published if ex else None)

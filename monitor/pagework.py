@@ -1,6 +1,6 @@
 """A new page's work in an extraction worker: the extraction, then what the later stages compute
 from the page alone, whatever the database holds (``monitor.story.prints``: paragraph keys,
-shingles and bands, the content hash; names and figures for event stories).
+shingles and bands, the content hash; names and figures for event stories; the URL to store).
 
 Why here: the main process stores every article on one thread, and in a burst of new articles
 that thread bounds the wall time while the extraction workers wait for it (issue 15: 4.3 s of
@@ -24,29 +24,32 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Page:
-    """An extracted page and its story prints (for ``headline``, the feed's title of it, when
-    it had one: the title the article is stored with)."""
+    """An extracted page, its story prints (for ``headline``, the feed's title of it, when it
+    had one: the title the article is stored with) and the URL to store it under."""
 
     extracted: Extracted
     prints: TextPrints
+    url: str  # ``parse.urls.preferred_url`` of the feed's link and the page's own canonical URL
 
 
 def work(html: bytes | str, url: str | None, content_type: str | None, timezone: str | None,
-         headline: str | None, events: bool) -> Page | None:
-    """In the worker: ``extract_page``, then the page's story prints (``events``: with its
-    names and figures, which only event stories use)."""
+         link: str, headline: str | None, events: bool) -> Page | None:
+    """In the worker: ``extract_page`` (``url``: where the page was found), then the page's
+    story prints (``events``: with its names and figures, which only event stories use) and
+    the URL to store (``link``: the feed's)."""
     from monitor.extract.pool import extract_page
+    from monitor.parse.urls import preferred_url
     from monitor.story.prints import text_prints
 
     ex = extract_page(html, url, content_type, timezone)
     if ex is None:
         return None
-    return Page(ex, text_prints(headline or ex.title or "", ex.text, events))
+    return Page(ex, text_prints(headline or ex.title or "", ex.text, events), preferred_url(link, ex.canonical_url))
 
 
 async def extract(html: bytes | str, url: str | None, content_type: str | None, timezone: str | None,
-                  headline: str | None, events: bool) -> Page | None:
+                  link: str, headline: str | None, events: bool) -> Page | None:
     """``work`` in an extraction worker (``monitor.extract.pool.run``)."""
     from monitor.extract import pool
 
-    return await pool.run(work, html, url, content_type, timezone, headline, events)
+    return await pool.run(work, html, url, content_type, timezone, link, headline, events)

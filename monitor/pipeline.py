@@ -390,7 +390,7 @@ class Pipeline:
             # in a worker process: every core, and lxml is not thread-safe; with the story's
             # prints of the page (the ingest thread only decides and stores)
             page = await pagework.extract(resp.content, resp.final_url, resp.content_type, sc.timezone,
-                                          entry.title, self.config.dedup.events)
+                                          entry.url, entry.title, self.config.dedup.events)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
@@ -413,7 +413,7 @@ class Pipeline:
         ingest = self.ingest  # prepared by now (queued first on this thread), or prepared here
         prints = page.prints if page is not None else None  # computed with the page, in its worker
         article = new_article(source_id, sc, entry, page.extracted if page is not None else None, page_error,
-                              prints=prints)
+                              prints=prints, url=page.url if page is not None else None)
         vector = self._article_vector(article) if self.needs_embeddings else None
         try:
             with session_scope(self.engine) as s:

@@ -131,7 +131,7 @@ def test_a_poll_of_many_new_pages_holds_only_a_few_at_once(tmp_path: Path, datab
     worker = asyncio.Lock()  # one extraction worker, slower than the downloads
 
     async def extract(html: bytes, url: str | None, content_type: str | None, timezone: str | None,
-                      headline: str | None, events: bool) -> pagework.Page:
+                      link: str, headline: str | None, events: bool) -> pagework.Page:
         held[0] += 1
         held[1] = max(held)
         try:
@@ -139,7 +139,7 @@ def test_a_poll_of_many_new_pages_holds_only_a_few_at_once(tmp_path: Path, datab
                 await asyncio.sleep(0.02)
             ex = Extracted(title=None, text=f"Text of {url}", published=None, authors=None, language="en",
                            canonical_url=None)
-            return pagework.Page(ex, text_prints(headline or "", ex.text, events))
+            return pagework.Page(ex, text_prints(headline or "", ex.text, events), link)
         finally:
             held[0] -= 1
 

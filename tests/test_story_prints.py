@@ -165,14 +165,35 @@ PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Kaza
 </article></main></body></html>"""
 
 
-def test_the_extraction_worker_hands_back_the_prints_the_main_process_would_compute(fresh_pool: None) -> None:
-    page = asyncio.run(pagework.extract(PAGE.encode(), "http://kz.test/a", "text/html; charset=utf-8", None,
+def test_the_extraction_worker_hands_back_what_the_main_process_would_compute(fresh_pool: None) -> None:
+    link = "http://kz.test/a?utm_source=feed"
+    page = asyncio.run(pagework.extract(PAGE.encode(), "http://kz.test/a", "text/html; charset=utf-8", None, link,
                                         "Kazakhstan offers a venue", True))
     assert page is not None and "venue for negotiations" in page.extracted.text
     here = text_prints("Kazakhstan offers a venue", page.extracted.text, events=True)
     assert page.prints == here and page.prints.signature is not None and page.prints.bands
     assert page.prints.text is page.extracted.text  # the text crossed once, not twice
+    entry = FeedEntry(guid="a", url=link, title="Kazakhstan offers a venue", content_html="", published=WHEN)
+    sc = SourceConfig(name="KZ", url="http://kz.test/feed")
+    art = new_article(1, sc, entry, page.extracted, None, now=WHEN, prints=page.prints, url=page.url)
+    alone = new_article(1, sc, entry, page.extracted, None, now=WHEN)
+    assert art.url == alone.url == "http://kz.test/a" and art.content_hash == alone.content_hash
     # no feed title: the page's own headline is assumed
-    page = asyncio.run(pagework.extract(PAGE.encode(), "http://kz.test/a", "text/html; charset=utf-8", None,
+    page = asyncio.run(pagework.extract(PAGE.encode(), "http://kz.test/a", "text/html; charset=utf-8", None, link,
                                         None, False))
     assert page is not None and page.prints.title == page.extracted.title and page.prints.signature is None
+
+
+def test_minhash_permutations_are_datasketchs_without_numpy_random() -> None:
+    """The stored band keys depend on them: the draws of NumPy's legacy RandomState(seed), as
+    datasketch made them, from the standard library's generator."""
+    import numpy as np
+
+    from monitor.story.near import _SEED, NUM_PERM, _perms
+
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    mine = _perms()
+    assert mine[0].dtype == mine[1].dtype == np.uint32
+    assert mine[0].tolist() == a.tolist() and mine[1].tolist() == b.tolist()

@@ -11,6 +11,7 @@ because LSH is tuned to miss little and therefore lets some unrelated pairs thro
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import unicodedata
 import zlib
@@ -36,10 +37,20 @@ def _perms() -> tuple[np.ndarray, np.ndarray]:
     """The ``NUM_PERM`` affine permutations h -> a*h + b mod 2^32 (``a`` odd, so each is a
     bijection), drawn from ``_SEED`` exactly as datasketch 2's "affine32" MinHash draws them: the
     signatures, hence the band keys already stored, are the ones datasketch computed. A few lines
-    of NumPy instead of datasketch, which imports scipy (~0.6 s and ~40 MB in every process)."""
-    gen = np.random.RandomState(_SEED)
-    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    of NumPy instead of datasketch, which imports scipy (~0.6 s and ~40 MB in every process).
+
+    datasketch draws them with NumPy's legacy ``RandomState(_SEED)``: a Mersenne Twister seeded
+    by ``init_genrand``, then ``randint`` below 2^31 (the low 31 bits of a draw) and below 2^32
+    (a whole draw). The standard library's Mersenne Twister, given that state, yields the same
+    draws without importing ``numpy.random`` (~4 MB in each extraction worker, which computes
+    bands with its pages)."""
+    mt = [_SEED]
+    for i in range(1, 624):  # init_genrand
+        mt.append((1812433253 * (mt[-1] ^ (mt[-1] >> 30)) + i) & 0xFFFFFFFF)
+    gen = random.Random()
+    gen.setstate((3, (*mt, 624), None))
+    a = np.array([(gen.getrandbits(32) & 0x7FFFFFFF) * 2 + 1 for _ in range(NUM_PERM)], dtype=np.uint32)
+    b = np.array([gen.getrandbits(32) for _ in range(NUM_PERM)], dtype=np.uint32)
     return a, b
 
 

@@ -101,5 +101,6 @@ def text_prints(title: str, text: str, events: bool = False) -> TextPrints:
         from monitor.story.events import signature
 
         sig = signature(title, text)
-    return TextPrints(text=text, title=title, paragraphs=par, bands=bands_of(frozenset(body_shingles(par, title, ())[0])),
+    sh, n = body_shingles(par, title, ())
+    return TextPrints(text=text, title=title, paragraphs=par, shingles=sh, words=n, bands=bands_of(frozenset(sh)),
                       content_hash=content_hash(text) if text else None, signature=sig)

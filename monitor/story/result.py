@@ -31,6 +31,8 @@ class TextPrints:
     text: str  # the body they were computed on (the same object as the extracted text, once unpickled)
     title: str  # the headline assumed
     paragraphs: Paragraphs
-    bands: tuple[int, ...]  # LSH bands of the body without the headline (and no boilerplate dropped)
+    shingles: array[int]  # the body's without the headline (and no boilerplate dropped) ...
+    words: int  # ... the words they were taken from ...
+    bands: tuple[int, ...]  # ... and their LSH bands
     content_hash: str | None  # ``content.content_hash``; None for an empty text
     signature: Signature | None = None  # names and figures, when event stories are on

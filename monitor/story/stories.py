@@ -21,16 +21,23 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
+    ARRAY,
     JSON,
+    BigInteger,
     DateTime,
     Select,
     TextualSelect,
+    any_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
+    literal_column,
+    null,
     or_,
     text,
+    union_all,
     update,
 )
 from sqlalchemy import select as core_select
@@ -79,6 +86,14 @@ def _json_values(name: str) -> Select[Any]:
 _BP = DedupBoilerplate.__table__  # type: ignore[attr-defined]
 _BOILERPLATE = core_select(_BP.c.source_id, _BP.c.paragraph).where(
     _BP.c.source_id.in_(_json_values("srcs")), _BP.c.paragraph.in_(_json_values("keys")))
+# Both what ``learn_boilerplate`` reads, in one statement: the outlet's recent texts (paragraph
+# NULL) and which of the article's paragraph keys are known as its boilerplate (text NULL).
+_R = _RECENT.subquery("r")
+_RECENT_AND_KNOWN, _PG_RECENT_AND_KNOWN = (
+    union_all(core_select(_R.c.text, null().label("paragraph")),
+              core_select(null(), _BP.c.paragraph).where(_BP.c.source_id == bindparam("src"), keys))
+    for keys in (_BP.c.paragraph.in_(_json_values("keys")),
+                 _BP.c.paragraph == any_(cast(bindparam("keys"), ARRAY(BigInteger)))))
 _PG_BOILERPLATE = text("SELECT source_id, paragraph FROM dedup_boilerplate WHERE source_id = ANY(CAST(:srcs AS integer[])) "
                        "AND paragraph = ANY(CAST(:keys AS bigint[]))")
 # SQLite: the candidates and their rows in one statement: the articles sharing the most bands
@@ -89,12 +104,21 @@ _SHARING = (core_select(_DB.c.article_id).where(_DB.c.band.in_(_json_values("ban
             .subquery("c"))
 _CANDIDATE_ROWS = (core_select(_A.c.id, _A.c.source_id, _A.c.text, _A.c.story_id, _A.c.title)
                    .join_from(_SHARING, _A, _A.c.id == _SHARING.c.article_id)
-                   .where(_A.c.first_seen_at >= bindparam("since")).order_by(_A.c.id))
+                   .where(_A.c.first_seen_at >= bindparam("since")).subquery("r"))
+_EXACT = (core_select(_A.c.id, _A.c.story_id).where(_A.c.content_hash == bindparam("h"), _A.c.id != bindparam("me"))
+          .order_by(_A.c.id).limit(1))
+# SQLite: the exact copy (the row with ``exact`` 1, if any) and the candidates, in one statement.
+_X = _EXACT.subquery("x")
+_COPIES = union_all(
+    core_select(literal_column("1").label("exact"), _X.c.id, null().label("source_id"), null().label("text"),
+                _X.c.story_id, null().label("title")),
+    core_select(literal_column("0"), _CANDIDATE_ROWS.c.id, _CANDIDATE_ROWS.c.source_id, _CANDIDATE_ROWS.c.text,
+                _CANDIDATE_ROWS.c.story_id, _CANDIDATE_ROWS.c.title),
+).order_by(literal_column("exact").desc(), literal_column("id"))
+CandidateRow = tuple[int, int, str, int | None, str]  # id, source, text, story, title
 _PG_CANDIDATES = text(  # the GIN index is on the keys cut to 22 bits; the full keys are rechecked
     "SELECT article_id, bands FROM dedup_sig WHERE dedup_lsh_keys(bands) && dedup_lsh_keys(CAST(:q AS integer[])) "
     "AND bands && CAST(:q AS integer[]) AND article_id <> :me")
-_EXACT = (core_select(_A.c.id, _A.c.story_id).where(_A.c.content_hash == bindparam("h"), _A.c.id != bindparam("me"))
-          .order_by(_A.c.id).limit(1))
 # One statement, both backends (SQLite >= 3.24): the dialects' insert().on_conflict_do_nothing()
 # with one VALUES row per paragraph was compiled anew for every count of rows.
 _LEARN = text("INSERT INTO dedup_boilerplate (source_id, paragraph) VALUES (:src, :p) ON CONFLICT DO NOTHING")
@@ -186,7 +210,8 @@ def _paragraphs(text: str) -> Paragraphs:
 def _body_shingles(text: str, title: str, dropped: frozenset[int]) -> tuple[array[int], int]:
     """``prints.body_shingles`` of a text. Cached: the articles of a story are each other's
     candidates, so one body is verified against every later copy."""
-    return body_shingles(_paragraphs(text), title, dropped)
+    got = _handed.pop(("shingles", text, title, dropped), None)
+    return got if got is not None else body_shingles(_paragraphs(text), title, dropped)
 
 
 def _dropped(source_id: int, text: str, boilerplate: set[tuple[int, int]]) -> frozenset[int]:
@@ -214,38 +239,53 @@ class StoryIndex:
     @staticmethod
     def remember(prints: TextPrints) -> None:
         """Take what the extraction worker computed of the article about to be assigned
-        (``monitor.story.prints``) instead of computing it again: its paragraphs go into the
-        cache (later articles find them there too), its bands and signature are taken by its
-        assignment. The results are the same either way."""
+        (``monitor.story.prints``) instead of computing it again: its paragraphs and shingles
+        go into the caches (later articles find them there too), its bands and signature are
+        taken by its assignment. The results are the same either way."""
         text, title = prints.text, prints.title
         _handed.clear()  # what an article never assigned (its ingest failed) left
         _handed[("paragraphs", text)] = prints.paragraphs
+        _handed[("shingles", text, title, frozenset())] = (prints.shingles, prints.words)
         _paragraphs(text)
-        _handed.clear()  # not taken: the cache had them already
+        _body_shingles(text, title, frozenset())
+        _handed.clear()  # not taken: the caches had them already
         _handed[("bands", text, title)] = prints.bands
         if prints.signature is not None:
             _handed[("signature", title, text)] = prints.signature
 
     # -- boilerplate ------------------------------------------------------------------------
-    def learn_boilerplate(self, session: Session, article: Article, since: datetime) -> None:
+    def learn_boilerplate(self, session: Session, article: Article, since: datetime) -> set[tuple[int, int]]:
         """Paragraphs this outlet also printed in other recent articles are its boilerplate.
 
         Unless they are most of the article: an outlet re-posting its own story is a copy.
+        Returns the article's paragraphs known as its outlet's boilerplate (``known_boilerplate``),
+        those just learned included: read with the recent articles, in the same statement.
         """
         par = _paragraphs(article.text)
         if len(par.keys) < 2:
-            return
+            return self.known_boilerplate(session, [(article.source_id, article.text)])
         words = dict(zip(par.keys, par.counts, strict=True))
         total = sum(words.values()) or 1
-        recent = session.connection().execute(_RECENT, {"src": article.source_id, "me": article.id or 0,
-                                                        "since": since, "n": RECENT_SAME_SOURCE}).scalars().all()
+        pg = self._pg(session)
+        keys = sorted(words)
+        conn = session.connection()
+        recent: list[str] = []
+        known: set[int] = set()
+        for body, paragraph in conn.execute(_PG_RECENT_AND_KNOWN if pg else _RECENT_AND_KNOWN, {
+                "src": article.source_id, "me": article.id or 0, "since": since, "n": RECENT_SAME_SOURCE,
+                "keys": keys if pg else json.dumps(keys)}):
+            if paragraph is None:
+                recent.append(body)
+            else:
+                known.add(int(paragraph))
         found: set[int] = set()
         for body in recent:
             shared = words.keys() & set(_paragraphs(body).keys)
             if shared and sum(words[k] for k in shared) <= BOILERPLATE_SHARE * total:
                 found |= shared
         if found:
-            session.connection().execute(_LEARN, [{"src": article.source_id, "p": k} for k in sorted(found)])
+            conn.execute(_LEARN, [{"src": article.source_id, "p": k} for k in sorted(found)])
+        return {(article.source_id, k) for k in known | found}
 
     @staticmethod
     def known_boilerplate(session: Session, texts: list[tuple[int, str]]) -> set[tuple[int, int]]:
@@ -287,24 +327,36 @@ class StoryIndex:
     def _pg(session: Session) -> bool:
         return session.get_bind().dialect.name == "postgresql"
 
-    def candidate_rows(self, session: Session, fp: Fingerprint, since: datetime,
-                       exclude: int = 0) -> list[tuple[int, int, str, int | None, str]]:
-        """(id, source, text, story, title) of the articles of the window among the
-        ``MAX_CANDIDATES`` sharing the most LSH bands (most shared, then oldest), by id."""
-        if not fp.bands:
-            return []
+    def copies(self, session: Session, content_hash: str | None, fp: Fingerprint, since: datetime,
+               exclude: int = 0) -> tuple[tuple[int, int | None] | None, list[CandidateRow]]:
+        """(id, story) of the first article with this exact body (``content_hash``), and the
+        near-copy candidates: (id, source, text, story, title) of the articles of the window
+        among the ``MAX_CANDIDATES`` sharing the most LSH bands (most shared, then oldest), by id.
+        On SQLite one statement answers both."""
         bands = sorted(set(fp.bands))
+        conn = session.connection()
         if not self._pg(session):
-            return [tuple(r) for r in session.connection().execute(
-                _CANDIDATE_ROWS, {"bands": json.dumps(bands), "me": exclude, "top": MAX_CANDIDATES, "since": since})]
+            if not content_hash and not bands:
+                return None, []
+            exact = None
+            rows: list[CandidateRow] = []
+            for first, *row in conn.execute(_COPIES, {"h": content_hash, "bands": json.dumps(bands), "me": exclude,
+                                                      "top": MAX_CANDIDATES, "since": since}):
+                if first:
+                    exact = (row[0], row[3])
+                else:
+                    rows.append(tuple(row))
+            return exact, rows
+        dup = conn.execute(_EXACT, {"h": content_hash, "me": exclude}).first() if content_hash else None
+        exact = None if dup is None else (dup[0], dup[1])
+        if not bands:
+            return exact, []
         # No join here: the planner's blind estimate for "&&" would make it hash-join the whole
         # article table. The window applies when candidates are fetched.
-        rows = session.connection().execute(_PG_CANDIDATES, {"q": bands, "me": exclude}).all()
+        found = conn.execute(_PG_CANDIDATES, {"q": bands, "me": exclude}).all()
         q = set(bands)
-        cands = [a for _, a in sorted((-len(q.intersection(b)), int(a)) for a, b in rows)[:MAX_CANDIDATES]]
-        if not cands:
-            return []
-        return [tuple(r) for r in session.connection().execute(_FETCH, {"ids": cands, "since": since})]
+        cands = [a for _, a in sorted((-len(q.intersection(b)), int(a)) for a, b in found)[:MAX_CANDIDATES]]
+        return exact, [tuple(r) for r in conn.execute(_FETCH, {"ids": cands, "since": since})] if cands else []
 
     def _store_bands(self, session: Session, article_id: int, bands: Sequence[int]) -> None:
         if not bands:
@@ -351,8 +403,8 @@ class StoryIndex:
             # Nor start parallel workers for it: their start-up (several ms) costs more than the
             # few index pages each lookup reads.
             session.connection().execute(_PG_PLANNER)
-        self.learn_boilerplate(session, article, since)
-        fp = self.fingerprint_of(session, article.source_id, article.text, article.title)
+        fp = self._fingerprint(article.source_id, article.text, article.title,
+                               self.learn_boilerplate(session, article, since))
         sig = _signature(article.title, article.text) if self.events else Signature()
         event_keys = sig.index_keys()
         claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else []),
@@ -360,13 +412,12 @@ class StoryIndex:
         self._claim(session, claims)  # from here on, a concurrent copy of this story waits for us
         duplicate_of: int | None = None
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
-        if article.content_hash:
-            dup = session.connection().execute(_EXACT, {"h": article.content_hash, "me": me}).first()
-            if dup is not None and dup[0] is not None:
-                duplicate_of = dup[0]
-                if dup[1] is not None:
-                    matched[dup[1]] = (1.0, dup[0])
-        rows = [r for r in self.candidate_rows(session, fp, since, exclude=me) if r[0] != duplicate_of]
+        dup, rows = self.copies(session, article.content_hash, fp, since, exclude=me)
+        if dup is not None:
+            duplicate_of = dup[0]
+            if dup[1] is not None:
+                matched[dup[1]] = (1.0, dup[0])
+            rows = [r for r in rows if r[0] != duplicate_of]
         if rows:
             known = self.known_boilerplate(session, [(r[1], r[2]) for r in rows])
             for cand, source_id, body, cand_story, title in rows:
