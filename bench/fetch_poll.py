@@ -209,7 +209,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _env(root: Path = ROOT) -> dict[str, str]:
     """Children started outside the repository with ``root`` first on their path: its
     ``monitor``, this checkout's ``bench``."""
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys([str(root), str(ROOT)]))}
+    return loopback.child_env(root, ROOT)
 
 
 def main() -> None:

@@ -171,7 +171,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _env(root: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    return loopback.child_env(root)
 
 
 def _cpu_s(pid: int) -> float:

@@ -68,6 +68,18 @@ def serve(respond: Responder, hosts: int, port: int, ready: str = "ready") -> No
     asyncio.run(run())
 
 
+def child_env(*paths: object) -> dict[str, str]:
+    """The environment of a measured child process: ``paths`` first on its ``PYTHONPATH``, and
+    bytecode caching on. ``pip install`` compiles a package's bytecode, and the plain scripts'
+    libraries have theirs; with PYTHONDONTWRITEBYTECODE set (as on this machine) every run of a
+    checkout compiled monitor's source again (~0.25 s of the main process's CPU in bench.ingest),
+    which is not what a user's daemon spends."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(
+        filter(None, [*map(str, paths), os.environ.get("PYTHONPATH")])))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one running process so far, from /proc (its children, waited
     for or not, are not counted: the benches sum a process tree themselves)."""

@@ -45,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bench import loopback
 from bench.loopback import cpu_seconds, daemon_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +67,7 @@ def _env(root: Path = ROOT) -> dict[str, str]:
     """The secrets the bundled config names, the checkout ``root`` first on the path, and bytecode
     caching on (``pip install`` compiles it; without it every run compiles monitor's source
     again, which is not what a user waits for)."""
-    env = {**os.environ, **SECRETS, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
+    return {**loopback.child_env(root), **SECRETS}
 
 
 def timed(cmd: list[str], cwd: Path, root: Path = ROOT) -> tuple[float, float]:
