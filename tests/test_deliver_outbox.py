@@ -330,3 +330,43 @@ def test_a_process_that_only_delivers_never_loads_the_story_index(database_url: 
             "print(report.sent, sorted(got), digest, [m for m in ('numpy', 'monitor.story.stories') if m in sys.modules])\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.stdout.strip() == "2 [('Pravda',), ('Wire',)] [['Pravda'], ['Wire']] []", res.stdout + res.stderr
+
+
+def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(database_url: str) -> None:
+    """One lane failing (its database write raised) ends the run with that error, but only after
+    the other channels' lanes have finished on the connection they share: a delivery the
+    receiver accepted meanwhile is recorded "sent", not left "sending" to go out again."""
+    engine = store(database_url)
+    add_alerts(engine, 2, ("slow",))
+    add_alerts(engine, 1, ("bad",), first=2)
+    sent: list[str] = []
+
+    class Slow:
+        name, type, threads, timeout = "slow", "webhook", False, 5.0
+        templates = build_channel("slow", "webhook", {"url": "http://127.0.0.1/"}).templates
+
+        async def send(self, msg: AlertMessage) -> None:
+            await asyncio.sleep(0.2)  # still sending when the other lane fails
+            sent.append(msg.delivery_key)
+
+    class Bad(Slow):
+        name = "bad"
+
+    class Failing(Deliverer):
+        async def _lane(self, report: Any, budget: list[int | None], conn: Connection,
+                        channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
+            if channel == "bad":
+                raise RuntimeError("database is locked")
+            await super()._lane(report, budget, conn, channel=channel, exclude=exclude)
+
+    try:
+        asyncio.run(Failing(engine, {"slow": Slow(), "bad": Bad()}).run())
+    except RuntimeError as e:
+        assert "database is locked" in str(e)
+    else:
+        raise AssertionError("the lane's failure was not raised")
+    assert len(sent) == 2
+    with session_scope(engine) as s:
+        rows = s.exec(select(Delivery.channel, Delivery.status)).all()
+    assert sorted(rows) == [("bad", "pending"), ("slow", "sent"), ("slow", "sent")]
+    engine.dispose()

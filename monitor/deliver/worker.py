@@ -182,7 +182,14 @@ class Deliverer:
                 with self._ledger() as conn:
                     lanes = [self._lane(report, budget, conn, channel=name) for name in self.channels]
                     lanes.append(self._lane(report, budget, conn, exclude=frozenset(self.channels)))
-                    await asyncio.gather(*lanes)
+                    # Every lane ends before the connection they share is closed: one lane's
+                    # failure (a commit that found the database locked) must not close it under
+                    # a sibling that is sending, whose accepted alert could then not be recorded
+                    # "sent" and would go out again when its lease expired.
+                    outcomes = await asyncio.gather(*lanes, return_exceptions=True)
+                    for outcome in outcomes:
+                        if isinstance(outcome, BaseException):
+                            raise outcome
         finally:
             self._runs -= 1
             if self._closing and not self._runs:
