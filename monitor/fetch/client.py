@@ -10,6 +10,7 @@ the address it really connects to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import ssl
@@ -121,7 +122,14 @@ def _load_tls_in_background() -> None:
     without the interpreter lock, on the other core, while the daemon syncs its sources, starts
     its scheduler and claims, instead of on the way from the claim to the first request."""
     if _tls is None and not _tls_lock.locked():
-        threading.Thread(target=_ssl_context, name="tls-context", daemon=True).start()
+        threading.Thread(target=_ssl_context_quietly, name="tls-context", daemon=True).start()
+
+
+def _ssl_context_quietly() -> None:
+    """The background load: a failure (a broken CA bundle) is left for the first fetch to raise
+    and report with its source, not printed as a second, bare thread traceback."""
+    with contextlib.suppress(Exception):
+        _ssl_context()
 
 
 def _transport(settings: FetchSettings, allow_private: bool) -> httpx.AsyncHTTPTransport:
