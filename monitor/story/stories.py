@@ -550,8 +550,10 @@ class StoryIndex:
         second transaction inserting the same key wait until the first commits; the first
         deletes its keys before committing, so the second then proceeds and its candidate search
         (a new statement, READ COMMITTED) sees the first article. Keys go in sorted order, so two
-        claimers cannot deadlock. SQLite needs none of this: it has one writer at a time and the
-        article insert that precedes this already holds the write lock.
+        claimers cannot deadlock. SQLite needs none of this: the story is placed before the
+        article's insert, so these reads run before the transaction's first write (outside the
+        write lock), which is right only because one daemon ingests into a SQLite file
+        (``monitor.store.leases.InstanceLock``) on one ingest thread.
         """
         if keys and cls._pg(session):
             session.connection().execute(_PG_CLAIM, {"k": keys})
