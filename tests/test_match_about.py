@@ -306,9 +306,9 @@ def test_console_and_rule_editor_calibrate_about_with_the_rules_examples_as_the_
     """A rule's counterexample keeps a sentence out for the daemon; the console's article page
     (Console.ruleset), the rule editor's preview/explanation of that rule and test-rule --rule
     say the same (the console built its rules without the examples: a different answer)."""
+    from monitor.match import trial_rule
     from monitor.store.db import create_db_engine
     from monitor.web.kit import Console
-    from monitor.web.rules import compile_rule
 
     query = f'about("{STATEMENT}", 0.4)'
     cfg_path = tmp_path / "config.toml"
@@ -323,8 +323,8 @@ def test_console_and_rule_editor_calibrate_about_with_the_rules_examples_as_the_
                       reload=lambda: (True, ""))
     assert console.ruleset().matching(opposite) == []
     console.engine.dispose()
-    assert compile_rule(query, cfg, "r").matching(opposite) == []
-    assert compile_rule(query, cfg).matching(opposite) == ["query"]  # a new rule: no examples
+    assert trial_rule(query, cfg, "r").matching(opposite) == []
+    assert trial_rule(query, cfg).matching(opposite) == ["query"]  # a new rule: no examples
     article = tmp_path / "a.txt"
     article.write_text(f"Talks\n{opposite.body}", encoding="utf-8")
     res = run_monitor(cfg_path, "test-rule", "--rule", "r", str(article))

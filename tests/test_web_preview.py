@@ -14,10 +14,11 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from monitor.ingest import document_of, store_article
+from monitor.match import trial_rule
 from monitor.match.evaluate import DocIndex
 from monitor.store import Article, Source, create_db_engine, session_scope, upgrade
 from monitor.store.db import MIGRATIONS
-from monitor.web.rules import compile_rule, preview
+from monitor.web.rules import preview
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -69,7 +70,7 @@ def _store(engine: object) -> list[int]:
 
 def _full_scan(engine: object, query: str, days: int) -> list[int]:
     """What ``monitor backtest`` does: every article of the window through the compiled rule."""
-    rule = compile_rule(query, None).rules[0]
+    rule = trial_rule(query, None).rules[0]
     with session_scope(engine) as s:  # type: ignore[arg-type]
         rows = s.exec(select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
                       .where(col(Article.first_seen_at) >= NOW - timedelta(days=days))

@@ -62,12 +62,6 @@ class Preview:
     seconds: float = 0.0
 
 
-def compile_rule(query: str, config: Config | None, rule: str | None = None) -> RuleSet:
-    """The query as the daemon runs it as the configured rule ``rule`` (the one being edited:
-    its examples calibrate about(), as in the daemon); a new rule (None) has none."""
-    return trial_rule(query, config, rule)
-
-
 def narrowing(ruleset: RuleSet, dialect: str = "sqlite") -> ColumnElement[bool] | None:
     """SQL condition on the article that every article the rule matches satisfies (None: the
     rule has no anchors, e.g. only about() or NOT clauses: nothing to narrow on).
@@ -95,7 +89,7 @@ def preview(engine: Engine, config: Config | None, query: str, days: int = 30,
     started = time.perf_counter()
     out = Preview(query=query, days=days, rule=rule)
     try:
-        ruleset = compile_rule(query, config, rule)
+        ruleset = trial_rule(query, config, rule)
     except QuerySyntaxError as exc:
         out.error, out.error_column = exc.message, exc.column
         return out
@@ -168,7 +162,7 @@ class Clause:
 def explain_article(engine: Engine, config: Config | None, query: str, article_id: int, rule: str | None = None
                     ) -> tuple[Article | None, list[Clause], RuleMatch | None]:
     """Each clause of the query (as configured rule ``rule``) with ✓/✗ on one stored article, and the match if any."""
-    ruleset = compile_rule(query, config, rule)
+    ruleset = trial_rule(query, config, rule)
     with session_scope(engine) as s:
         row = s.exec(select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
                      .where(Article.id == article_id)).first()
