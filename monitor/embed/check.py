@@ -9,6 +9,7 @@ own check instead: every member decompressed and its CRC compared (about 0.35 s)
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -25,7 +26,6 @@ _FILES = ("resources/weights.npz", "resources/sp.model")
 
 _problem: tuple[str | None] | None = None
 _problem_lock = threading.Lock()
-_checking = False  # check_in_background started
 
 
 def model_problem() -> str | None:
@@ -38,16 +38,14 @@ def model_problem() -> str | None:
         return _problem[0]
 
 
+@functools.cache
 def check_in_background() -> None:
     """Start ``model_problem()`` on a thread. Hashing the 32 MB of files (~25 ms of CPU; longer
     when they are read from disk after a reboot) then runs on the other core while the daemon
     imports its stages (hashlib and file reads release the GIL); the start's own call gets the
     same answer, so a damaged model still stops the start before the first poll. Started once a
     process (``run`` asks again after the config's own early start for an about() rule)."""
-    global _checking
-    if not _checking:
-        _checking = True
-        threading.Thread(target=model_problem, name="model-check", daemon=True).start()
+    threading.Thread(target=model_problem, name="model-check", daemon=True).start()
 
 
 def _find_problem() -> str | None:
