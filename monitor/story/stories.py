@@ -319,9 +319,6 @@ class StoryIndex:
         bands = _handed.pop(("bands", text, title), None)
         return Fingerprint(shingle_set, bands if bands is not None and not dropped else bands_of(shingle_set), words)
 
-    def fingerprint_of(self, session: Session, source_id: int, text: str, title: str = "") -> Fingerprint:
-        return self._fingerprint(source_id, text, title, self.known_boilerplate(session, [(source_id, text)]))
-
     # -- the band index: rows on SQLite, one array per article with a GIN index on PostgreSQL --
     @staticmethod
     def _pg(session: Session) -> bool:
