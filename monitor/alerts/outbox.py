@@ -20,7 +20,7 @@ can repeat an alert after a crash of the server but never lose one: ``Deliverer.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -204,7 +204,7 @@ class Claimed:
         return cls(*row)
 
 
-_CLAIMED_COLUMNS = 10  # Claimed's fields before ``reported_by``
+_CLAIMED_COLUMNS = len(fields(Claimed)) - 1  # Claimed's fields before ``reported_by``, its last
 
 
 def _deliveries() -> Table:
