@@ -27,6 +27,7 @@ from monitor.alerts.marks import stable_id
 from monitor.deliver.base import (
     ChannelType,
     DeliveryError,
+    _ssl_context,
     channel_timeout,
     register,
     templates_for,
@@ -61,7 +62,11 @@ class EmailChannel:
     def ssl_context(self) -> ssl.SSLContext:
         """Made with the first message, not when the daemon starts: loading the system's CAs
         costs ~25 ms of CPU, on the way to the first poll (issue 15). ``ca_file``: trust a
-        private CA (or a self-signed server certificate) besides the system's."""
+        private CA (or a self-signed server certificate) besides the system's; without one,
+        the process's one context of the system's CAs (``base._ssl_context``), not a copy per
+        channel."""
+        if self.ca_file is None:
+            return _ssl_context()
         import ssl
 
         return ssl.create_default_context(cafile=self.ca_file)
