@@ -370,3 +370,42 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
         rows = s.exec(select(Delivery.channel, Delivery.status)).all()
     assert sorted(rows) == [("bad", "pending"), ("slow", "sent"), ("slow", "sent")]
     engine.dispose()
+
+
+def test_a_database_server_gone_mid_run_fails_that_run_and_the_next_delivers_the_rest(pg_url: str) -> None:
+    """PostgreSQL: the bookkeeping connection dies between two deliveries (a server restart, an
+    administrator ending it). The run stops with SQLAlchemy's OperationalError, as every other
+    database failure reaches the daemon, and the dead connection is not handed back for reuse:
+    the next run delivers the rest, and the delivery whose outcome was lost goes out again once
+    its lease ends (at-least-once), never one of the others."""
+    from sqlalchemy.exc import OperationalError
+
+    engine = store(pg_url)
+    add_alerts(engine, 3, ("hook",))
+    sent: list[str] = []
+    clock = [datetime.now(UTC)]
+
+    class Probe:
+        name, type, threads, timeout = "hook", "webhook", False, 5.0
+        templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
+
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+            if len(sent) == 1:
+                with engine.connect() as conn:  # every other connection of this database ends
+                    conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+
+    w = Deliverer(engine, {"hook": Probe()}, DeliverySettings(lease=60), clock=lambda: clock[0])
+    try:
+        asyncio.run(w.run())
+    except OperationalError:
+        pass
+    else:
+        raise AssertionError("the lost connection was not reported")
+    assert len(sent) == 1
+    clock[0] += timedelta(seconds=61)  # the first delivery's lease ends
+    assert asyncio.run(w.run()).sent == 3
+    assert len(sent) == 4 and sent.count(sent[0]) == 2 and len(set(sent)) == 3
+    assert statuses(engine) == {"sent": 3}
+    engine.dispose()
