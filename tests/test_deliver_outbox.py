@@ -22,7 +22,7 @@ from monitor.alerts.outbox import claim_next
 from monitor.alerts.payload import MatchPayload
 from monitor.alerts.render import AlertMessage
 from monitor.cli import cli
-from monitor.deliver.base import build_channel
+from monitor.deliver.base import DeliveryError, build_channel
 from monitor.deliver.channels.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
 from monitor.store import Article, Delivery, session_scope
@@ -408,4 +408,28 @@ def test_a_database_server_gone_mid_run_fails_that_run_and_the_next_delivers_the
     assert asyncio.run(w.run()).sent == 3
     assert len(sent) == 4 and sent.count(sent[0]) == 2 and len(set(sent)) == 3
     assert statuses(engine) == {"sent": 3}
+    engine.dispose()
+
+
+def test_a_receivers_error_text_with_a_nul_is_recorded(database_url: str) -> None:
+    """What a receiver answered is stored as the delivery's last error, and it may hold a NUL,
+    which PostgreSQL refuses: the outcome is recorded without it (by the statement that also
+    claims the next delivery), and the next alert still goes out."""
+    engine = store(database_url)
+    add_alerts(engine, 2, ("hook",))
+    sent: list[str] = []
+
+    class Probe:
+        name, type, threads, timeout = "hook", "webhook", False, 5.0
+        templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
+
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+            if len(sent) == 1:
+                raise DeliveryError("refused: \x00bad bytes", permanent=True)
+
+    assert asyncio.run(Deliverer(engine, {"hook": Probe()}).run()).sent == 1
+    assert statuses(engine) == {"dead": 1, "sent": 1}
+    with session_scope(engine) as s:
+        assert s.exec(select(Delivery.last_error).where(Delivery.status == "dead")).one() == "refused: bad bytes"
     engine.dispose()
