@@ -33,6 +33,13 @@ from tests.servers import Page, Request, Site
 SECRET = "hook-secret"
 
 
+class _Channel:
+    """A channel named "hook" whose ``send`` a test writes (what it got, what it raises)."""
+
+    name, type, threads, timeout = "hook", "webhook", False, 5.0
+    templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
+
+
 def _receiver(site: Site, seen: list[str], status: int = 200) -> None:
     """A receiver that checks the signature and drops repeated idempotency keys."""
     def handle(req: Request) -> Page:
@@ -385,10 +392,7 @@ def test_a_database_server_gone_mid_run_fails_that_run_and_the_next_delivers_the
     sent: list[str] = []
     clock = [datetime.now(UTC)]
 
-    class Probe:
-        name, type, threads, timeout = "hook", "webhook", False, 5.0
-        templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
-
+    class Probe(_Channel):
         async def send(self, msg: AlertMessage) -> None:
             sent.append(msg.delivery_key)
             if len(sent) == 1:
@@ -419,10 +423,7 @@ def test_a_receivers_error_text_with_a_nul_is_recorded(database_url: str) -> Non
     add_alerts(engine, 2, ("hook",))
     sent: list[str] = []
 
-    class Probe:
-        name, type, threads, timeout = "hook", "webhook", False, 5.0
-        templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
-
+    class Probe(_Channel):
         async def send(self, msg: AlertMessage) -> None:
             sent.append(msg.delivery_key)
             if len(sent) == 1:
