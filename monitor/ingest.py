@@ -139,12 +139,10 @@ class Ingest:
         """All steps for one new article, in the caller's transaction. ``prints``: what its
         extraction worker computed for its story (``monitor.pagework``); the same computed here
         without them."""
-        if prints is not None:
-            self.stories.remember(prints)
         ix = DocIndex(document_of(article, source.name, vector))  # split once: stored words, matching
         # The story first, so the article's row is written once, with it (not inserted, then
         # updated: SQLite rewrites the whole row, text and all).
-        placed = self.stories.place(session, article, vector=vector)
+        placed = self.stories.place(session, article, vector=vector, prints=prints)
         story = placed.story
         article.story_id, article.duplicate_of = story.story_id, story.duplicate_of
         article_id = store_article(session, article, vector, ix.uniq)
