@@ -37,6 +37,7 @@ from monitor.extract.result import Extracted
 from monitor.match import Document, RuleMatch, RuleSet
 from monitor.match.evaluate import DocIndex
 from monitor.match.text import terms, terms_of
+from monitor.pagework import stored_title
 from monitor.parse import FeedEntry
 from monitor.parse.urls import preferred_url
 from monitor.store.models import Article, Source
@@ -54,7 +55,7 @@ def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracte
     its story prints, whose content hash is the text's; ``url``, the URL to store."""
     url = url or preferred_url(entry.url, ex.canonical_url if ex else None)
     text = ex.text if ex else entry.content_text
-    title = entry.title or (ex.title if ex and ex.title else "") or url
+    title = stored_title(entry.title, ex.title if ex else None, url)
     published = entry.published or (ex.published if ex else None)
     now = now or datetime.now(UTC)
     if ex is not None:
