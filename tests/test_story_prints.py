@@ -222,9 +222,15 @@ def test_the_main_process_takes_the_workers_prints_of_a_titled_or_untitled_artic
     from monitor.story import stories
 
     made: list[str] = []
+
+    def counted(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            made.append(name)
+            return real(*args, **kwargs)
+        return call
+
     for name in ("paragraph_prints", "body_shingles", "bands_of", "signature"):
-        real = getattr(stories, name)
-        monkeypatch.setattr(stories, name, lambda *a, _n=name, _f=real, **k: made.append(_n) or _f(*a, **k))
+        monkeypatch.setattr(stories, name, counted(name, getattr(stories, name)))
     _paragraphs.cache_clear()
     _body_shingles.cache_clear()
     e = _engine(tmp_path / "kz.db")
