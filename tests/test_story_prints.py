@@ -229,8 +229,9 @@ def test_the_main_process_takes_the_workers_prints_of_a_titled_or_untitled_artic
             return real(*args, **kwargs)
         return call
 
-    for name in ("paragraph_prints", "body_shingles", "bands_of", "signature"):
+    for name in ("body_shingles", "bands_of", "signature"):
         monkeypatch.setattr(stories, name, counted(name, getattr(stories, name)))
+    monkeypatch.setattr(_paragraphs, "_compute", counted("paragraph_prints", paragraph_prints))
     _paragraphs.cache_clear()
     _body_shingles.cache_clear()
     e = _engine(tmp_path / "kz.db")
