@@ -33,7 +33,7 @@ from monitor.match.types import Document, Hit, RuleMatch, Statement
 from monitor.util import lazy_exports
 
 if TYPE_CHECKING:
-    from monitor.match.engine import RuleSet, body_statements, compile_query
+    from monitor.match.engine import RuleSet, body_statements, compile_query, with_speakers
 
 
 def query_problem(query: str, entities: Mapping[str, Any]) -> str | None:
@@ -106,7 +106,7 @@ config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
 __all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
-           "compile_query", "prepare_meanings", "rule_set", "trial_rule", "uses_about"]
+           "compile_query", "prepare_meanings", "rule_set", "trial_rule", "uses_about", "with_speakers"]
 # The engine (speaker patterns, Aho-Corasick) on first use: check-config needs only the parser.
-__getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query"),
+__getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query", "with_speakers"),
                                                    "monitor.match.engine"))
