@@ -41,7 +41,7 @@ from monitor.match import rule_set, uses_about
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import GroupCommit
-from monitor.store.db import session_scope
+from monitor.store.db import refusal, session_scope
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
 from monitor.util import plural
@@ -412,16 +412,31 @@ class Pipeline:
 
         ingest = self.ingest  # prepared by now (queued first on this thread), or prepared here
         prints = page.prints if page is not None else None  # computed with the page, in its worker
-        article = new_article(source_id, sc, entry, page.extracted if page is not None else None, page_error,
-                              prints=prints, url=page.url if page is not None else None)
+
+        def article_of() -> Article:
+            return new_article(source_id, sc, entry, page.extracted if page is not None else None, page_error,
+                               prints=prints, url=page.url if page is not None else None)
+
+        article = article_of()
         vector = self._article_vector(article) if self.needs_embeddings else None
-        try:
-            with session_scope(self.engine) as s:
-                done = ingest.run(s, article, self._outlet(source_id, sc), vector, prints)
-        except IntegrityError:
-            # Stored meanwhile (same canonical URL from another entry or another instance).
-            log.info("source %s: article %s already stored, skipped", sc.name, article.url)
-            return None
+        for attempt in (1, 2):
+            try:
+                with session_scope(self.engine) as s:
+                    done = ingest.run(s, article, self._outlet(source_id, sc), vector, prints)
+                break
+            except IntegrityError as exc:
+                why = refusal(exc)
+                if why == "unique":
+                    # Stored meanwhile (same canonical URL from another entry or another instance).
+                    log.info("source %s: article %s already stored, skipped", sc.name, article.url)
+                    return None
+                if why != "foreign_key" or attempt == 2:
+                    raise
+                # A row its story decision points at went away before the article's insert:
+                # another instance (or an analyst) merged its story away. Placed again, in a new
+                # transaction, it finds the story as it is now.
+                log.info("source %s: article %s: its story changed meanwhile, placing it again", sc.name, article.url)
+                article = article_of()  # the first try's story and id, rolled back, left behind
         story = done.story
         log.info("article %s stored from %s: %s (%s, story %s%s)", done.article_id, sc.name, article.url,
                  plural(done.matches, "match"), story.story_id, "" if story.new_story else
