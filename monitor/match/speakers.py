@@ -28,7 +28,6 @@ normalised form ``Tokayev — President of Kazakhstan``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import pickle
@@ -42,7 +41,7 @@ import ahocorasick
 import regex as re
 
 from monitor.match.text import fold, split_sentences, words
-from monitor.util import keep_file
+from monitor.util import code_version, keep_file
 
 
 @dataclass(frozen=True)
@@ -460,11 +459,7 @@ def _patterns_version() -> str:
     a new version's files replace the old ones' (which no pattern of it names any more)."""
     from monitor.match import text
 
-    digest = hashlib.sha256()
-    for module_file in (__file__, text.__file__):
-        with contextlib.suppress(OSError):
-            digest.update(Path(module_file).read_bytes())
-    return digest.hexdigest()[:16]
+    return code_version(files=(__file__, text.__file__))[:16]
 
 
 def _cache_folder() -> Path | None:
@@ -599,10 +594,7 @@ def _countries() -> frozenset[str]:
     path = None
     try:
         if folder is not None:
-            digest = hashlib.sha256(babel.__version__.encode())
-            for module_file in (__file__, query.__file__, text.__file__):
-                digest.update(Path(module_file).read_bytes())
-            path = folder / f"countries-{digest.hexdigest()[:32]}.json"
+            path = folder / f"countries-{code_version(babel.__version__, files=(__file__, query.__file__, text.__file__))}.json"
             names = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(names, list) and all(isinstance(n, str) for n in names):
                 return frozenset(names)
