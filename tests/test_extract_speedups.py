@@ -149,6 +149,22 @@ def test_stop_words_kept_by_one_worker_answer_the_same_in_the_next(
     assert all(w in again for w in probes if w in words) and speedups.StopWords.load(kept[0])  # made whole again
 
 
+def test_stop_words_kept_by_another_version_of_the_code_are_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kept file's layout is this module's (``StopWords.dumps``/``load``): a file that
+    another version of it wrote, under the same jusText, is not read as this one's."""
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path / "cache"))
+    assert "the" in speedups._AllStopWords().words
+    [kept] = list((tmp_path / "cache").iterdir())
+    # A file another layout wrote, which this one's load takes whole: no array, one word.
+    kept.write_bytes(b'{"arrays": [], "other": ["zzqx"]}\n')
+    changed = tmp_path / "speedups.py"
+    changed.write_text(Path(speedups.__file__).read_text(encoding="utf-8") + "\n# another layout\n", encoding="utf-8")
+    monkeypatch.setattr(speedups, "__file__", str(changed))
+    words = speedups._AllStopWords().words
+    assert "the" in words and "zzqx" not in words
+
+
 def test_stop_words_without_a_cache_directory_are_built_in_memory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "file"

@@ -34,7 +34,6 @@ machine's first worker builds them (and the workers share the pages).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import mmap
 import os
@@ -160,13 +159,17 @@ class _AllStopWords:
 
 
 def _stoplists_key() -> str:
-    """Names the kept stop words by jusText's stop-list files (their names, sizes and times)."""
+    """Names the kept stop words by jusText's stop-list files (their names, sizes and times)
+    and by this module, which writes and reads the file's layout (``StopWords.dumps``/``load``):
+    a file of another layout is never read as this one."""
     import justext
+
+    from monitor.util import code_version
 
     folder = Path(justext.__file__).parent / "stoplists"
     files = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)
                    if e.name.endswith(".txt"))
-    return hashlib.sha256(json.dumps(files).encode()).hexdigest()[:24]
+    return code_version(json.dumps(files), files=(__file__,))[:24]
 
 
 def _define_stoplist(original: Any) -> Any:
