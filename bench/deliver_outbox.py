@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench import loopback
+from bench.loopback import child_env
 from bench.pg import create_database, drop_database
 from monitor.alerts.render import AlertMessage
 from monitor.deliver.base import build_channel
@@ -139,10 +139,9 @@ def _child(db_url: str, hook: str, n: int, root: Path = ROOT) -> tuple[float, fl
     """(wall, CPU) seconds the outbox of ``root``'s monitor took (or, for ``PLAIN``, the plain
     POSTs of the same alerts), set up and run in a process of its own (started outside the
     repository, so ``root`` comes first on its path)."""
-    env = loopback.child_env(root, ROOT)
     with tempfile.TemporaryDirectory() as cwd:
         out = subprocess.run([sys.executable, "-m", "bench.deliver_outbox", str(n), "--child", db_url, hook],
-                             cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600)
+                             cwd=cwd, env=child_env(root, ROOT), capture_output=True, text=True, check=False, timeout=600)
     if out.returncode:
         raise SystemExit(f"outbox run failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -22,7 +22,9 @@ the memory of the daemon started afterwards on that database, idle (nothing due)
 its main process alone (the one that stores every article: the wall time's bound). Targets (issue
 15): CPU <= 1.3x, wall <= 1.2x, peak <= 200 MB, idle <= 100 MB. ``--compare DIR`` runs another
 checkout's ``monitor`` package (``git archive <commit> monitor | tar -x -C DIR``) alongside:
-before/after in the same run.
+before/after in the same run. The measured processes (plain script included) run in a
+production-like venv (``bench.prodenv``: no dev extras, whose trio httpx imports in every
+process) unless ``--env dev``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import loopback
+from bench import loopback, prodenv
 from bench.loopback import NOT_FOUND, daemon_config, response
 
 FEEDS = 10
@@ -238,12 +240,13 @@ def _config(port: int, db: Path, meaning: bool) -> str:
         extra="" if meaning else "[dedup]\nevents = false\n")
 
 
-def idle_mb(config: Path, cwd: Path, root: Path = ROOT, settle: float = 5.0) -> tuple[float, float]:
+def idle_mb(config: Path, cwd: Path, root: Path = ROOT, settle: float = 5.0,
+            python: str = sys.executable) -> tuple[float, float]:
     """(PSS of the process tree, RSS of the main process) of the daemon ``settle`` seconds after
     it started on the database the ingest left (every source polled: nothing is due)."""
     log = cwd / "idle.log"
     with open(log, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(config), "run"], cwd=cwd,
+        proc = subprocess.Popen([python, "-m", "monitor", "--config", str(config), "run"], cwd=cwd,
                                 env=_env(root), stdout=subprocess.DEVNULL, stderr=err)
     try:
         deadline = time.monotonic() + 120
@@ -274,6 +277,8 @@ def main() -> None:
     ap.add_argument("--compare", type=Path, metavar="DIR",
                     help="also run the monitor package of another checkout (DIR holds its monitor/)")
     ap.add_argument("--meaning", action="store_true", help="with event stories by meaning (loads the sentence model)")
+    ap.add_argument("--env", choices=("prod", "dev"), default="prod",
+                    help="prod: a venv of the runtime dependencies only (default); dev: this venv")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--plain", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -287,6 +292,8 @@ def main() -> None:
     from tests.servers import free_port
 
     port = free_port()
+    venv_dir = tempfile.TemporaryDirectory()
+    py = str(prodenv.build(Path(venv_dir.name))) if args.env == "prod" else sys.executable
     server = subprocess.Popen([sys.executable, "-m", "bench.ingest", "--serve", str(port), "--variants",
                                str(args.variants)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -299,7 +306,7 @@ def main() -> None:
         for _ in range(args.runs):  # interleaved, so a burst of load hits both alike
             if args.only != "monitor":
                 with tempfile.TemporaryDirectory() as tmp:
-                    m, out = measure([sys.executable, "-m", "bench.ingest", "--plain", str(port)], Path(tmp))
+                    m, out = measure([py, "-m", "bench.ingest", "--plain", str(port)], Path(tmp))
                     m["articles"] = json.loads(out.strip().splitlines()[-1])["articles"]
                     rows["baseline"].append(m)
             if args.only == "baseline":
@@ -308,22 +315,23 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     d = Path(tmp)
                     (d / "config.toml").write_text(_config(port, d / "m.db", args.meaning), encoding="utf-8")
-                    m, _ = measure([sys.executable, "-m", "monitor", "--config", str(d / "config.toml"),
+                    m, _ = measure([py, "-m", "monitor", "--config", str(d / "config.toml"),
                                     "run", "--once", "--all"], d, root)
                     c = _counts(d / "m.db")
                     counts[name].append(c)
                     m["articles"] = c[0]
-                    m["idle_mb"], m["idle_main_mb"] = idle_mb(d / "config.toml", d, root)
+                    m["idle_mb"], m["idle_main_mb"] = idle_mb(d / "config.toml", d, root, python=py)
                     rows[name].append(m)
     finally:
         server.terminate()
         server.wait()
+        venv_dir.cleanup()
 
     def med(rs: list[dict[str, float]], key: str) -> tuple[float, float, float]:
         vals = [r[key] for r in rs]
         return statistics.median(vals), min(vals), max(vals)
 
-    print(f"{pages} pages behind {FEEDS} feeds on loopback; {args.runs} runs each, median (min..max); "
+    print(f"{pages} pages behind {FEEDS} feeds on loopback; {args.runs} runs each, median (min..max); {args.env} venv; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print(f"| {'scenario':<9} | {'articles':>8} | {'wall s':>17} | {'art/s':>6} | {'CPU ms/article':>17} "
           f"| {'peak MB (PSS)':>17} | {'main RSS MB':>11} | {'idle MB (PSS)':>13} | {'CPU x':>6} | {'wall x':>6} |")

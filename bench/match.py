@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bench.loopback import child_env
 from monitor.match import Document, RuleSet
 from monitor.match.evaluate import DocIndex
 from tests.match_reference import Plain, reference_match
@@ -268,9 +269,7 @@ def _child(root: Path, argv: list[str], cwd: str) -> dict[str, Any]:
     """One run in a fresh process whose ``monitor`` package is ``root``'s (this checkout's
     ``bench`` and ``tests`` behind it). The working directory is not a checkout, so nothing
     else shadows it."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(
-        filter(None, [str(root), str(ROOT), os.environ.get("PYTHONPATH")])))}
-    out = subprocess.run([sys.executable, "-m", "bench.match", "--child", *argv], cwd=cwd, env=env,
+    out = subprocess.run([sys.executable, "-m", "bench.match", "--child", *argv], cwd=cwd, env=child_env(root, ROOT),
                          check=True, capture_output=True, text=True).stdout
     res: dict[str, Any] = json.loads(out)
     if Path(res["monitor"]).resolve() != (root / "monitor").resolve():

@@ -18,6 +18,11 @@ with bytecode caching on (as after ``pip install``):
   bundled ``config.toml`` with its five sources pointed at the loopback server ("bundled config":
   its ``about()`` rule makes the daemon load the sentence model).
 
+Every command runs in a production-like venv (``bench.prodenv``: monitor's runtime dependencies
+only, linked from this venv) unless ``--env dev``: the dev extras change what start-up imports
+(httpcore imports trio when it is installed: ~60 ms), and a user's install has none of them. The
+baselines run in the same venv as the daemon.
+
 ``--compare CHECKOUT`` adds the monitor rows for another checkout of the code (e.g. ``git archive
 main | tar -x -C /tmp/before``), run by the same interpreter in the same loop: a before/after in
 one run.
@@ -45,7 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench import loopback
+from bench import loopback, prodenv
 from bench.loopback import cpu_seconds, daemon_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +62,10 @@ FEED = (b'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><tit
 RUN_TIMEOUT = 60.0
 
 
-def monitor_cmd() -> list[str]:
-    """The installed ``monitor`` script next to this interpreter (what a user runs), else -m."""
-    script = Path(sys.executable).parent / "monitor"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
+def monitor_cmd(python: str = sys.executable) -> list[str]:
+    """The installed ``monitor`` script next to ``python`` (what a user runs), else -m."""
+    script = Path(python).parent / "monitor"
+    return [str(script)] if script.exists() else [python, "-m", "monitor"]
 
 
 def _env(root: Path = ROOT) -> dict[str, str]:
@@ -151,12 +156,13 @@ def due_again(db: Path) -> None:
         conn.execute("UPDATE source SET next_poll_at = NULL, lease_owner = NULL, lease_expires_at = NULL")
 
 
-def first_poll(config: Path, server: FeedServer, root: Path = ROOT) -> tuple[float, float]:
+def first_poll(config: Path, server: FeedServer, root: Path = ROOT,
+               python: str = sys.executable) -> tuple[float, float]:
     """(ms from starting ``monitor run`` to the first request at the feed server, the daemon's
     CPU ms by then)."""
     server.reset()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*monitor_cmd(), "--config", str(config), "run"], cwd=config.parent, env=_env(root),
+    proc = subprocess.Popen([*monitor_cmd(python), "--config", str(config), "run"], cwd=config.parent, env=_env(root),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         if not server.arrived.wait(RUN_TIMEOUT):
@@ -180,14 +186,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--compare", type=Path, metavar="CHECKOUT",
                     help="also time the monitor of another checkout (say, main before a change) in the same run")
+    ap.add_argument("--env", choices=("prod", "dev"), default="prod",
+                    help="prod: a venv of the runtime dependencies only (default); dev: this venv")
     args = ap.parse_args()
-    py = sys.executable
     roots = {"": ROOT, **({f" [{args.compare.name}]": args.compare.resolve()} if args.compare else {})}
     server = FeedServer()
     rows: dict[str, list[tuple[float, float]]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
+            py = str(prodenv.build(d / "venv")) if args.env == "prod" else sys.executable
             (d / "check").mkdir()
             checked = bundled_config(d / "check")
             commands: dict[str, tuple[list[str], Path]] = {
@@ -195,8 +203,8 @@ def main() -> None:
                 "python -c 'import httpx, feedparser'": ([py, "-c", "import httpx, feedparser"], ROOT),
             }
             for label, root in roots.items():
-                commands[f"monitor --help{label}"] = ([*monitor_cmd(), "--help"], root)
-                commands[f"monitor check-config{label}"] = ([*monitor_cmd(), "--config", str(checked), "check-config"],
+                commands[f"monitor --help{label}"] = ([*monitor_cmd(py), "--help"], root)
+                commands[f"monitor check-config{label}"] = ([*monitor_cmd(py), "--config", str(checked), "check-config"],
                                                             root)
             for cmd, root in commands.values():  # warm-up: bytecode written, files in the page cache
                 timed(cmd, d, root)
@@ -209,11 +217,11 @@ def main() -> None:
                         where.mkdir()
                         config = make(where, server.port)
                         rows.setdefault(f"run -> first poll ({kind}){label}", []).append(
-                            first_poll(config, server, root))
+                            first_poll(config, server, root, py))
                         if kind == "keyword rule":
                             due_again(where / "m.db")
                             rows.setdefault(f"run -> first poll (keyword rule, restart){label}", []).append(
-                                first_poll(config, server, root))
+                                first_poll(config, server, root, py))
     finally:
         server.close()
 
@@ -222,7 +230,7 @@ def main() -> None:
 
     base = rows["python -c 'import httpx, feedparser'"]
     base_wall, base_cpu = statistics.median(w for w, _ in base), statistics.median(c for _, c in base)
-    print(f"{args.runs} runs each, median (min..max); {os.cpu_count()} cores, "
+    print(f"{args.runs} runs each, median (min..max); {args.env} venv; {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}; x: median / median of import httpx, feedparser")
     width = max(len(n) for n in rows)
     print(f"| {'what':<{width}} | {'wall ms':>22} | {'CPU ms':>22} | {'wall x':>6} | {'CPU x':>6} |")

@@ -37,6 +37,7 @@ from monitor.extract.result import Extracted
 from monitor.match import Document, RuleMatch, RuleSet
 from monitor.match.evaluate import DocIndex
 from monitor.match.text import terms, terms_of
+from monitor.pagework import stored_title
 from monitor.parse import FeedEntry
 from monitor.parse.urls import preferred_url
 from monitor.store.models import Article, Source
@@ -54,7 +55,7 @@ def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracte
     its story prints, whose content hash is the text's; ``url``, the URL to store."""
     url = url or preferred_url(entry.url, ex.canonical_url if ex else None)
     text = ex.text if ex else entry.content_text
-    title = entry.title or (ex.title if ex and ex.title else "") or url
+    title = stored_title(entry.title, ex.title if ex else None, url)
     published = entry.published or (ex.published if ex else None)
     now = now or datetime.now(UTC)
     if ex is not None:
@@ -139,12 +140,10 @@ class Ingest:
         """All steps for one new article, in the caller's transaction. ``prints``: what its
         extraction worker computed for its story (``monitor.pagework``); the same computed here
         without them."""
-        if prints is not None:
-            self.stories.remember(prints)
         ix = DocIndex(document_of(article, source.name, vector))  # split once: stored words, matching
         # The story first, so the article's row is written once, with it (not inserted, then
         # updated: SQLite rewrites the whole row, text and all).
-        placed = self.stories.place(session, article, vector=vector)
+        placed = self.stories.place(session, article, vector=vector, prints=prints)
         story = placed.story
         article.story_id, article.duplicate_of = story.story_id, story.duplicate_of
         article_id = store_article(session, article, vector, ix.uniq)

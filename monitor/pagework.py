@@ -24,12 +24,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Page:
-    """An extracted page, its story prints (for ``headline``, the feed's title of it, when it
-    had one: the title the article is stored with) and the URL to store it under."""
+    """An extracted page, its story prints (for the headline the article is stored with,
+    ``stored_title``) and the URL to store it under."""
 
     extracted: Extracted
     prints: TextPrints
     url: str  # ``parse.urls.preferred_url`` of the feed's link and the page's own canonical URL
+
+
+def stored_title(headline: str | None, page_title: str | None, url: str) -> str:
+    """The title an article is stored with: the feed's for it, else the page's, else its URL
+    (``ingest.new_article``); its story prints are made for the same headline."""
+    return headline or page_title or url
 
 
 def work(html: bytes | str, url: str | None, content_type: str | None, timezone: str | None,
@@ -44,7 +50,8 @@ def work(html: bytes | str, url: str | None, content_type: str | None, timezone:
     ex = extract_page(html, url, content_type, timezone)
     if ex is None:
         return None
-    return Page(ex, text_prints(headline or ex.title or "", ex.text, events), preferred_url(link, ex.canonical_url))
+    url_to_store = preferred_url(link, ex.canonical_url)
+    return Page(ex, text_prints(stored_title(headline, ex.title, url_to_store), ex.text, events), url_to_store)
 
 
 async def extract(html: bytes | str, url: str | None, content_type: str | None, timezone: str | None,

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import random
 import sys
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Table, and_, bindparam, or_, update
 from sqlalchemy import select as core_select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from monitor import collector
@@ -41,7 +43,7 @@ from monitor.match import rule_set, uses_about
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import GroupCommit
-from monitor.store.db import session_scope
+from monitor.store.db import refusal, session_scope
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
 from monitor.util import plural
@@ -75,6 +77,20 @@ PAGES_QUEUED = 4  # per extraction worker: pages downloaded and waiting for one,
 LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_links_per_poll new ones a poll
 
 
+CONFLICT_ATTEMPTS = 3  # runs of an ingest transaction that PostgreSQL aborts to end a deadlock, at most
+
+
+class EntryDeferred(Exception):
+    """The database refused a new entry's transaction for a reason not the entry's own (a
+    deadlock every time, a locked or full database, a lost connection): it is not stored now,
+    and the poll leaves it to the next one instead of dropping it."""
+
+
+def _first_line(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).splitlines() or [type(orig).__name__])[0]
+
+
 @dataclass
 class PollReport:
     source: str
@@ -85,6 +101,7 @@ class PollReport:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     lease_released: bool = False  # the poll's record also gave the source's lease back
+    deferred: int = 0  # new entries the database refused for now (``EntryDeferred``): the next poll takes them
 
 
 @dataclass(frozen=True)
@@ -304,6 +321,10 @@ class Pipeline:
                     task.cancel()
             if outcome.more:
                 break
+        if report.deferred:
+            # Entries the database refused for now: the next poll reads the source again without
+            # validators (no 304 hides them), within min_interval, and takes them.
+            outcome.more = True
         # Only after every new article is stored: a crash before this commit re-polls the
         # source with its old validators (and finds those articles stored), never skips one.
         await self._record_poll(report, source_id, sc, started, outcome, release_lease)
@@ -322,6 +343,12 @@ class Pipeline:
             # The model (checked at start, loaded with the first article) failed to load: not the
             # entry's fault. The poll fails and keeps its old validators, so its entries come again.
             raise
+        except EntryDeferred as exc:
+            log.warning("source %s (%s): entry %s not stored now, the next poll takes it again: %s", source_id,
+                        sc.name, entry.url, exc)
+            report.warnings.append(f"entry {entry.url}: not stored now, the next poll takes it again: {exc}")
+            report.deferred += 1
+            return
         except Exception as exc:  # a bad entry drops only itself
             log.warning("source %s (%s): entry %s not stored: %s: %s", source_id, sc.name,
                         entry.url, type(exc).__name__, exc, exc_info=True)
@@ -412,16 +439,43 @@ class Pipeline:
 
         ingest = self.ingest  # prepared by now (queued first on this thread), or prepared here
         prints = page.prints if page is not None else None  # computed with the page, in its worker
-        article = new_article(source_id, sc, entry, page.extracted if page is not None else None, page_error,
-                              prints=prints, url=page.url if page is not None else None)
+
+        def article_of() -> Article:
+            return new_article(source_id, sc, entry, page.extracted if page is not None else None, page_error,
+                               prints=prints, url=page.url if page is not None else None)
+
+        article = article_of()
         vector = self._article_vector(article) if self.needs_embeddings else None
-        try:
-            with session_scope(self.engine) as s:
-                done = ingest.run(s, article, self._outlet(source_id, sc), vector, prints)
-        except IntegrityError:
-            # Stored meanwhile (same canonical URL from another entry or another instance).
-            log.info("source %s: article %s already stored, skipped", sc.name, article.url)
-            return None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with session_scope(self.engine) as s:
+                    done = ingest.run(s, article, self._outlet(source_id, sc), vector, prints)
+                break
+            except (IntegrityError, OperationalError) as exc:
+                why = refusal(exc)
+                if why == "unique":
+                    # Stored meanwhile (same canonical URL from another entry or another instance).
+                    log.info("source %s: article %s already stored, skipped", sc.name, article.url)
+                    return None
+                if isinstance(exc, IntegrityError) and why != "foreign_key":
+                    raise  # a value the schema refuses: the entry's own fault
+                if why == "foreign_key" and attempt < 2:
+                    # A row its story decision points at went away before the article's insert:
+                    # another instance (or an analyst) merged its story away. Placed again, in a
+                    # new transaction, it finds the story as it is now.
+                    log.info("source %s: article %s: its story changed meanwhile, placing it again",
+                             sc.name, article.url)
+                elif why == "conflict" and attempt < CONFLICT_ATTEMPTS:
+                    # PostgreSQL ended a deadlock (two instances taking rows in another order: an
+                    # old and a new version during a rolling deploy) by aborting this transaction.
+                    log.info("source %s: article %s: %s, running its transaction again", sc.name, article.url,
+                             _first_line(exc))
+                    time.sleep(random.uniform(0.05, 0.2) * attempt)  # the other transaction ends first
+                else:  # the database, not the entry: the next poll takes it again
+                    raise EntryDeferred(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+                article = article_of()  # the failed try's story and id, rolled back, left behind
         story = done.story
         log.info("article %s stored from %s: %s (%s, story %s%s)", done.article_id, sc.name, article.url,
                  plural(done.matches, "match"), story.story_id, "" if story.new_story else

@@ -39,6 +39,20 @@ def cache_dir() -> Path:
 
 
 
+def code_version(*versions: str, files: tuple[str, ...] = ()) -> str:
+    """A short hash naming what a cache keeps by what makes it: ``versions`` (a library's, a
+    layout's) and the source of ``files`` (our modules that make or read it), so a change to
+    any of them names a new file instead of reading one made otherwise. A file that cannot be
+    read (a zipped install) is left out."""
+    import hashlib
+
+    digest = hashlib.sha256("\0".join(versions).encode())
+    for name in files:
+        with contextlib.suppress(OSError):
+            digest.update(Path(name).read_bytes())
+    return digest.hexdigest()[:32]
+
+
 PRUNE_AFTER = 86400.0  # a cache file of another version older than this goes when a new one is written
 
 

@@ -154,3 +154,43 @@ def test_a_large_page_freed_is_given_back_to_the_system() -> None:
         pytest.skip("no glibc")
     assert tuned < 2 << 20
     assert (kept("default") or 0) > 6 << 20  # what it would keep otherwise (the test tests something)
+
+
+def test_a_worker_gives_back_what_a_large_page_grew_it_by() -> None:
+    """After each page, a worker whose memory a page grew by more than ``TRIM_SLACK`` gives it
+    back to the system; a usual page's memory is kept for the next page (giving it back after
+    every page cost ~10 % of a page's CPU, in page faults taking it again)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json\n"
+        "from lxml import html as h\n"
+        "from monitor.extract import pool\n"
+        "if pool._libc() is None or pool._anonymous_memory() is None: print('skip'); raise SystemExit\n"
+        "pool.tune_malloc()\n"
+        "trims = []\n"
+        "real = pool.trim_heap\n"
+        "pool.trim_heap = lambda: (trims.append(1), real())[1]\n"
+        "pool.trim_when_grown()\n"  # a worker's first page: trimmed, the level noted
+        "keep = []\n"
+        "def page(n):\n"
+        "    doc = h.fromstring('<div>' + '<p class=\"x\">word</p>' * n + '</div>')\n"
+        "    keep.append(h.fromstring('<p>pin</p>'))\n"  # made after the page: its memory is not the heap's top
+        "    del doc\n"
+        "page(5_000)\n"
+        "pool.trim_when_grown()\n"
+        "usual = len(trims)\n"
+        "before = pool._anonymous_memory()\n"
+        "page(200_000)\n"
+        "grown = pool._anonymous_memory()\n"
+        "pool.trim_when_grown()\n"
+        "print(json.dumps([usual, len(trims), grown - before, pool._anonymous_memory() - before]))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.strip().splitlines()
+    if out == ["skip"]:
+        pytest.skip("no glibc or /proc")
+    usual, trims, grown, kept = json.loads(out[-1])
+    assert usual == 1  # the first page only: the usual page's few MB stay for the next
+    assert grown > 4 * extract_pool.TRIM_SLACK  # the large page's freed trees were still held...
+    assert trims == 2 and kept < extract_pool.TRIM_SLACK  # ...until given back after it

@@ -1,6 +1,7 @@
 """The extraction's speed-ups change nothing it finds: trafilatura's XPaths, guarded so that lxml
-calls back into Python only where a regex test can succeed, select exactly the elements they
-selected before, on real pages and on the cases the guard is about."""
+calls back into Python only where a regex test can succeed and finding elements by name where
+they filter every element on it, select exactly the elements they selected before, on real pages
+and on the cases the rewrites are about."""
 
 from __future__ import annotations
 
@@ -83,6 +84,28 @@ def test_guard_rewrites_only_tests_that_need_the_attribute(path: str, want: str)
     assert speedups.guarded(path) == want
 
 
+@pytest.mark.parametrize(("path", "want"), [
+    (".//*[self::div or self::p][@class='x']", "(descendant::div|descendant::p)[@class='x']"),
+    ("\n  //*[self::h1 or self::h2][contains(@class, 'title1')]|//author",
+     "\n  (/descendant::h1|/descendant::h2)[contains(@class, 'title1')]|//author"),
+    (".//*[self::div or self::aside][not(.//h1)]", "(descendant::div|descendant::aside)[not(.//h1)]"),
+    # positions count per parent in the first form, along the whole set in the second: left as they are
+    (".//*[self::div or self::p][1]", None),
+    (".//*[self::div][position() < 3]", None),
+    (".//*[self::div][last()]", None),
+    (".//*[self::div][count(p)]", None),
+    (".//*[self::div][string-length(@id)]", None),
+    (".//*[self::div][$n]", None),
+    (".//*[self::div][@a - @b]", None),
+    (".//*[self::div][@a*@b]", None),
+    # not a filter on names alone
+    (".//*[self::div or @id][@class]", None),
+    ("(.//*[self::div])[1]", None),
+])
+def test_by_tag_rewrites_only_a_leading_filter_on_names_without_positions(path: str, want: str | None) -> None:
+    assert speedups.by_tag(path) == (path if want is None else want)
+
+
 def test_stop_words_answer_as_the_set_jusText_makes() -> None:
     import random
 
@@ -147,6 +170,22 @@ def test_stop_words_kept_by_one_worker_answer_the_same_in_the_next(
         speedups.StopWords.load(kept[0])
     again = speedups._AllStopWords().words
     assert all(w in again for w in probes if w in words) and speedups.StopWords.load(kept[0])  # made whole again
+
+
+def test_stop_words_kept_by_another_version_of_the_code_are_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kept file's layout is this module's (``StopWords.dumps``/``load``): a file that
+    another version of it wrote, under the same jusText, is not read as this one's."""
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path / "cache"))
+    assert "the" in speedups._AllStopWords().words
+    [kept] = list((tmp_path / "cache").iterdir())
+    # A file another layout wrote, which this one's load takes whole: no array, one word.
+    kept.write_bytes(b'{"arrays": [], "other": ["zzqx"]}\n')
+    changed = tmp_path / "speedups.py"
+    changed.write_text(Path(speedups.__file__).read_text(encoding="utf-8") + "\n# another layout\n", encoding="utf-8")
+    monkeypatch.setattr(speedups, "__file__", str(changed))
+    words = speedups._AllStopWords().words
+    assert "the" in words and "zzqx" not in words
 
 
 def test_stop_words_without_a_cache_directory_are_built_in_memory(

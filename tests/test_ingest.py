@@ -16,7 +16,7 @@ from monitor.alerts.outbox import enqueue
 from monitor.config import SourceConfig
 from monitor.extract import Extracted
 from monitor.ingest import Ingest, match_article, new_article, store_article
-from monitor.match import RuleSet
+from monitor.match import RuleSet, body_statements
 from monitor.parse import FeedEntry
 from monitor.store import Article, Source, create_db_engine, upgrade
 from monitor.store.models import Alert, Delivery, Match
@@ -114,6 +114,9 @@ def test_gate_alerts_once_per_story_and_rule(engine: Engine) -> None:
         (m,) = match_article(rules, art, "Pravda")
         v = gate(s, art, story, m, realert="new_statement")
         assert v.alert and [st.text for st in v.match.statements] == [new]
+        # with its speaker ("the minister": the one named before), as body_statements gives it
+        assert v.match.statements[0].speaker == "Tokayev"
+        assert list(v.match.statements) == [st for st in body_statements(art.text, m, art.title) if st.text == new]
 
 
 def test_enqueue_records_every_match_and_alerts_only_on_an_alerting_verdict(engine: Engine) -> None:

@@ -83,3 +83,45 @@ def test_the_model_adds_little_to_the_python_heap(tmp_path: Path, monkeypatch: p
             assert identifier.classify(text) == reference.classify(text), text
     finally:
         language._identifier.cache_clear()
+
+
+def _pages_text() -> list[str]:
+    """Long and varied text: the test fixtures' article pages, markup and all."""
+    folder = Path(__file__).parent / "fixtures" / "articles"
+    return [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.html"))]
+
+
+def test_numpy_walk_counts_what_py3langids_walk_counts() -> None:
+    """Every feature, count and their order as py3langid's own walk of the DFA, on texts in
+    several scripts, whole pages and random bytes; found by the NumPy walk, not its fallback."""
+    import random
+
+    from py3langid.langid import visit_counts
+
+    identifier = language._identifier()
+    rng = random.Random(7)
+    texts = [t.encode() for t in [*TEXTS, *_pages_text(), "", "a", "ab"]]
+    texts += [rng.randbytes(rng.randrange(1, 3000)) for _ in range(50)]
+    for text in texts:
+        ours = language._visits(identifier.tables, text)
+        theirs = visit_counts(identifier.tk_nextmove, identifier._rowbase, identifier.tk_output, text)
+        assert ours is not None, text[:80]
+        assert list(ours.items()) == list((theirs or {}).items()), text[:80]
+
+
+def test_the_answers_are_py3langids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Language and confidence exactly as py3langid's identifier gives them, also where the walk
+    had to fall back (a window too short for the model: its check fails on every longer text)."""
+    from py3langid.langid import LanguageIdentifier
+
+    identifier = language._identifier()
+    reference = LanguageIdentifier(identifier.nb_ptc, identifier.nb_pc, identifier.nb_classes,
+                                   identifier.tk_nextmove, identifier.tk_output, norm_probs=True,
+                                   tk_row=identifier.tk_row)
+    texts = [*TEXTS, *(page[i:i + language.SAMPLE_CHARS] for page in _pages_text() for i in (0, 5000))]
+    for text in texts:
+        assert identifier.classify(text) == reference.classify(text), text[:80]
+    monkeypatch.setattr(language, "WINDOW", 2)
+    assert language._visits(identifier.tables, TEXTS[0].encode()) is None
+    for text in texts:
+        assert identifier.classify(text) == reference.classify(text), text[:80]

@@ -143,6 +143,30 @@ def test_word_runs_from_string_operations_equal_the_regex(text: str) -> None:
     assert _word_runs(text) == _PLAIN_WORD_RE.findall(text)
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.text(st.one_of(st.characters(), st.sampled_from(list("_,.'-\u00ad\u2019\u2014\u2026\u00bd\u0301\u3099\ud800 \n")),
+                         st.sampled_from(list("abcAéЁйї東京が1"))), max_size=60), st.booleans())
+def test_token_offsets_are_the_regex_words_mapped_back_to_the_text(text: str, long: bool) -> None:
+    """Quoting's words with their offsets (``tokens``, found by string operations) are the word
+    regex's matches over the accent-stripped text, each mapped back to the characters it came
+    from (a highlight must cover exactly the word in the original text)."""
+    from monitor.match.text import SHORT_TEXT, WORD_RE, strip_accents, tokens, words
+
+    if long:  # long texts take the string operations, short ones the regex itself
+        text = text * (SHORT_TEXT // max(len(text), 1) + 1)
+    if strip_accents(text) == text:
+        stripped, index = text, list(range(len(text) + 1))
+    else:  # each character's own stripped form, as quoting maps offsets back
+        parts = [strip_accents(ch) for ch in text]
+        stripped = "".join(parts)
+        index = [i for i, p in enumerate(parts) for _ in p] + [len(text)]
+    found = list(WORD_RE.finditer(stripped))
+    t = tokens(text)
+    assert t.cased == [m.group() for m in found]
+    assert t.spans == [(index[m.start()], index[m.end() - 1] + 1) for m in found]
+    assert t.words == words(text) and tokens(text, words(text)) == t
+
+
 _QUERY_ATOMS = ["a", "AND", "OR", "NOT", "NEAR/3", "ONEAR/2", "NEARBY", "SENT", "(", ")", '"x y"', '"x',
                 '"x y"~2', "-", "+", "-a", "title:x", "site:a.b", "@e1", "!Bob", "ab*", "w?rd", "Ёлка", "北京"]
 

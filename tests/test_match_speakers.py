@@ -200,6 +200,32 @@ def test_pronoun_and_role_resolve_to_last_named_speaker(lang: str, body: str, se
     assert entity == "tokayev" and shown and shown.startswith("Tokayev"), (lang, shown)
 
 
+def test_one_attributor_answers_each_statement_as_a_fresh_one_in_any_order() -> None:
+    """An article's statements are attributed by one Attributor, which finds the text's speakers
+    only as far as a statement needs them: asked in any order, each answer is the one a fresh
+    Attributor gives, and the speakers found in the end are all of them."""
+    from monitor.match.speakers import Attributor
+    from monitor.match.text import split_sentences
+
+    body = ("The talks opened on Monday.\n"
+            "Murat Nurtleu spoke first.\n"
+            "He said the parties had agreed on an agenda.\n"
+            '"We will not take sides," the minister added.\n'
+            "Observers expect a long week.\n"
+            'President Kassym-Jomart Tokayev told reporters: "Kazakhstan is ready to help."\n'
+            "He said the next round could be held in Aktau.\n"
+            '"Both sides are tired," the president said.')
+    sents = split_sentences(body)
+    fresh = [Attributor(body, ENTS).find(a, b) for a, b in sents]
+    assert [sp.name if sp else None for sp in fresh] == [
+        None, "Murat Nurtleu", "Murat Nurtleu", "Murat Nurtleu", None, "Kassym-Jomart Tokayev", "Kassym-Jomart Tokayev",
+        "Kassym-Jomart Tokayev"]
+    for order in (list(range(len(sents))), list(reversed(range(len(sents)))), [6, 2, 7, 0, 3, 1, 5, 4]):
+        att = Attributor(body, ENTS)
+        assert {i: att.find(*sents[i]) for i in order} == dict(enumerate(fresh)), order
+        assert att.all_speakers() == Attributor(body, ENTS).all_speakers()
+
+
 # --- what must NOT yield a speaker (or not that one) ----------------------------------------
 
 @pytest.mark.parametrize(("lang", "body", "sentence", "speaker"), [

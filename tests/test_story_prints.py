@@ -197,3 +197,53 @@ def test_minhash_permutations_are_datasketchs_without_numpy_random() -> None:
     mine = _perms()
     assert mine[0].dtype == mine[1].dtype == np.uint32
     assert mine[0].tolist() == a.tolist() and mine[1].tolist() == b.tolist()
+
+
+UNTITLED = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"></head><body><main><article>
+<p>Kazakhstan is ready to be a venue for negotiations between Russia and Ukraine, President Kassym-Jomart Tokayev said on Tuesday in Astana.</p>
+<p>"We are ready to provide our platform," Tokayev told reporters after meeting the Turkish foreign minister, adding that both sides knew it.</p>
+<p>The talks could begin as soon as next month, officials in Astana said, if both delegations agree on an agenda first.</p>
+</article></main></body></html>"""
+
+
+@pytest.mark.parametrize("headline", ["Kazakhstan offers a venue", None])
+def test_the_main_process_takes_the_workers_prints_of_a_titled_or_untitled_article(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, headline: str | None) -> None:
+    """An entry with no title, of a page with none, is stored under its URL: the worker's prints
+    are made for that headline, so the main process does not make them again."""
+    link = "http://kz.test/untitled?utm_source=feed"
+    page = pagework.work(UNTITLED.encode(), "http://kz.test/untitled", "text/html; charset=utf-8", None, link,
+                         headline, True)
+    assert page is not None and page.extracted.title is None
+    entry = FeedEntry(guid="u", url=link, title=headline or "", content_html="", published=WHEN)
+    sc = SourceConfig(name="KZ", url="http://kz.test/feed")
+    art = new_article(1, sc, entry, page.extracted, None, now=WHEN, prints=page.prints, url=page.url)
+    assert art.title == (headline or "http://kz.test/untitled")
+    from monitor.story import stories
+
+    made: list[str] = []
+
+    def counted(name: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            made.append(name)
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("body_shingles", "bands_of", "signature"):
+        monkeypatch.setattr(stories, name, counted(name, getattr(stories, name)))
+    monkeypatch.setattr(_paragraphs, "_compute", counted("paragraph_prints", paragraph_prints))
+    _paragraphs.cache_clear()
+    _body_shingles.cache_clear()
+    e = _engine(tmp_path / "kz.db")
+    try:
+        with Session(e) as s:
+            src = Source(name="KZ", url=sc.url)
+            s.add(src)
+            s.flush()
+            art.source_id = src.id or 0
+            done = Ingest(RuleSet([("any", "the")]), StoryIndex(events=True), realert={}, channels={}).run(
+                s, art, src, prints=page.prints)
+            s.commit()
+    finally:
+        e.dispose()
+    assert done.story.new_story and made == []

@@ -19,7 +19,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session
 
 from monitor.alerts.feedback import Mutes, mutes_for
-from monitor.match import RuleMatch, body_statements
+from monitor.match import RuleMatch, body_statements, with_speakers
 from monitor.match.speakers import Entities
 from monitor.store.models import Article, StoryAlert
 from monitor.story.near import tokens
@@ -52,14 +52,17 @@ def gate(session: Session, article: Article, story: Assignment, match: RuleMatch
          realert: str | None, entities: Entities | None = None) -> Verdict:
     """Decide (and claim) whether ``match`` alerts; ``article`` is stored and in ``story``.
 
-    ``entities`` (the rules' entities) name the speakers of the statements a re-alert quotes."""
-    sentences = (body_statements(article.text, match, article.title, entities)
-                 if not story.new_story else [])
+    ``entities`` (the rules' entities) name the speakers of the statements a re-alert quotes.
+    Only a re-alert reads the article's matching sentences (``claim_alert``), and only the few
+    it quotes need their speakers: attributing every one cost more than the rest of the gate."""
+    sentences = (body_statements(article.text, match, article.title, speakers=False)
+                 if not story.new_story and realert == "new_statement" else [])
     claim = claim_alert(session, article, match.rule, [st.text for st in sentences], realert, story.new_story)
     if claim is None:
         return Verdict(match, alert=False)
     if claim:  # a re-alert quotes the statements that are new to the story
-        match = replace(match, statements=tuple(st for st in sentences if st.text in claim)[:MAX_REALERT_QUOTES])
+        quoted = [st for st in sentences if st.text in claim][:MAX_REALERT_QUOTES]
+        match = replace(match, statements=tuple(with_speakers(article.text, quoted, article.title, entities)))
     return Verdict(match, alert=True)
 
 

@@ -5,7 +5,8 @@ concurrent extractions in one process crash it (trafilatura issues #840, #925). 
 safe and use every core. They are forked from a "forkserver" that has already imported the
 extractor and mapped the language model (``warm``), so a worker
 starts in milliseconds, the first article pays no loading, and what was loaded is shared by the
-workers instead of copied into each. A worker hands the memory a page took back after it.
+workers instead of copied into each. A worker gives back the memory a page grew it by (beyond
+the few MB usual pages reuse: ``trim_when_grown``).
 
 They exist only while there are pages to extract: started by the first page (while it
 downloads), they and their forkserver exit after ``IDLE_EXIT`` seconds without one, so an idle
@@ -100,17 +101,53 @@ def _stop_forkserver() -> None:
         stop()
 
 
+# Freed memory a worker may keep for its next pages (see ``trim_when_grown``).
+TRIM_SLACK = 8 << 20
+_trimmed_at: int | None = None  # the process's anonymous memory right after its last trim
+
+
 def extract_page(html: bytes | str, url: str | None, content_type: str | None,
                  timezone: str | None) -> Extracted | None:
     """In the worker: ``extract_article``, then the memory the page's trees took goes back to the
-    system. (glibc keeps what lxml freed for reuse, and a worker's heap would grow to the largest
-    page it has seen and stay there, in every worker.)"""
+    system if it grew the worker (``trim_when_grown``)."""
     from monitor.extract.article import extract_article  # loaded by the forkserver (``warm``)
 
     try:
         return extract_article(html, url, content_type, timezone=timezone)
     finally:
-        trim_heap()
+        trim_when_grown()
+
+
+def trim_when_grown() -> None:
+    """``trim_heap`` once the process's anonymous memory is ``TRIM_SLACK`` above what it was
+    right after its last trim (and on its first call). glibc keeps what lxml freed for reuse:
+    untrimmed, a worker's heap would grow to the largest page it has seen and stay there, in
+    every worker. But trimming after every page gave back the ~5 MB a usual page's trees take,
+    which the next page then faulted in again (~260 page faults): 0.55 ms of a page's ~5.7 ms
+    of CPU (bench.ingest's pages, in one process). So a worker keeps up to ``TRIM_SLACK`` of
+    freed memory for the next pages, and a page that grew it beyond is given back. Trims every
+    time where /proc is missing."""
+    global _trimmed_at
+    now = _anonymous_memory()
+    if now is not None and _trimmed_at is not None and now <= _trimmed_at + TRIM_SLACK:
+        return
+    trim_heap()
+    _trimmed_at = _anonymous_memory()
+
+
+def _anonymous_memory() -> int | None:
+    """Resident bytes not backed by a file (the heap's and the interpreter's; not the mapped
+    language model's, which trimming cannot give back): resident minus shared in
+    /proc/self/statm. None where it cannot be read."""
+    try:
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+        try:
+            fields = os.read(fd, 128).split()
+        finally:
+            os.close(fd)
+        return (int(fields[1]) - int(fields[2])) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @functools.cache

@@ -18,7 +18,7 @@ imported with the first RuleSet, so ``check-config`` does not compile the speake
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from monitor import config
@@ -33,7 +33,7 @@ from monitor.match.types import Document, Hit, RuleMatch, Statement
 from monitor.util import lazy_exports
 
 if TYPE_CHECKING:
-    from monitor.match.engine import RuleSet, body_statements, compile_query
+    from monitor.match.engine import RuleSet, body_statements, compile_query, with_speakers
 
 
 def query_problem(query: str, entities: Mapping[str, Any]) -> str | None:
@@ -51,28 +51,34 @@ def query_problem(query: str, entities: Mapping[str, Any]) -> str | None:
     return None
 
 
-def rule_set(cfg: config.Config, names: set[str] | None = None) -> RuleSet:
-    """The config's rules (or the named ones), with their entities and examples: how the daemon
-    builds them, and so how every other place that shows what a rule matches must (the console's
-    article page, once built without the examples, explained about() clauses at the default
-    threshold while the daemon used the calibrated one)."""
+def _entities(cfg: config.Config | None) -> dict[str, config.EntityConfig]:
+    """The config's entities by name, as rules' queries refer to them."""
+    return {e.name: e for e in cfg.entities} if cfg else {}
+
+
+def _as_daemon_runs(queries: list[tuple[str, str]], cfg: config.Config | None,
+                    rules: Iterable[config.RuleConfig]) -> RuleSet:
+    """``queries`` (name, query) compiled as the daemon runs its rules: with the config's
+    entities and the examples/counterexamples of ``rules``, which calibrate about() clauses.
+    The one construction of a rule set, so no place that shows what a rule matches builds it
+    otherwise (the console's article page, once built without the examples, explained about()
+    clauses at the default threshold while the daemon used the calibrated one)."""
     from monitor.match.engine import RuleSet
 
+    return RuleSet(queries, _entities(cfg), {r.name: (r.examples, r.counterexamples) for r in rules})
+
+
+def rule_set(cfg: config.Config, names: set[str] | None = None) -> RuleSet:
+    """The config's rules (or the named ones), as the daemon runs them."""
     rules = [r for r in cfg.rules if names is None or r.name in names]
-    return RuleSet([(r.name, r.query) for r in rules], {e.name: e for e in cfg.entities},
-                   {r.name: (r.examples, r.counterexamples) for r in rules})
+    return _as_daemon_runs([(r.name, r.query) for r in rules], cfg, rules)
 
 
 def trial_rule(query: str, cfg: config.Config | None, rule: str | None = None) -> RuleSet:
     """One query being tried (test-rule, backtest, the console's rule editor) as the daemon would
     run it as the configured rule ``rule``: with the config's entities and that rule's
-    examples/counterexamples, which calibrate its about() clauses (a new query, ``rule`` None,
-    has none). Named ``rule``, or "query"."""
-    from monitor.match.engine import RuleSet
-
-    entities = {e.name: e for e in cfg.entities} if cfg else {}
-    examples = {r.name: (r.examples, r.counterexamples) for r in cfg.rules if r.name == rule} if cfg else {}
-    return RuleSet([(rule or "query", query)], entities, examples)
+    examples/counterexamples (a new query, ``rule`` None, has none). Named ``rule``, or "query"."""
+    return _as_daemon_runs([(rule or "query", query)], cfg, [r for r in cfg.rules if r.name == rule] if cfg else [])
 
 
 def prepare_meanings(cfg: config.Config) -> None:
@@ -83,7 +89,7 @@ def prepare_meanings(cfg: config.Config) -> None:
     from monitor.match.engine import about_clauses
     from monitor.match.meaning import build_meaning
 
-    entities = {e.name: e for e in cfg.entities}
+    entities = _entities(cfg)
     for r in filter(lambda r: may_hold_about(r.query), cfg.rules):
         for clause in about_clauses(parse_query(r.query, entities)):
             build_meaning(clause.text, r.examples, r.counterexamples, clause.threshold)
@@ -92,7 +98,7 @@ def prepare_meanings(cfg: config.Config) -> None:
 def uses_about(cfg: config.Config) -> bool:
     """Whether a rule of the config has an ``about()`` clause (then the sentence model is needed),
     known without compiling the rules."""
-    entities = {e.name: e for e in cfg.entities}
+    entities = _entities(cfg)
     return any(has_about(parse_query(r.query, entities)) for r in cfg.rules if may_hold_about(r.query))
 
 
@@ -100,7 +106,7 @@ config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
 __all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
-           "compile_query", "prepare_meanings", "rule_set", "trial_rule", "uses_about"]
+           "compile_query", "prepare_meanings", "rule_set", "trial_rule", "uses_about", "with_speakers"]
 # The engine (speaker patterns, Aho-Corasick) on first use: check-config needs only the parser.
-__getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query"),
+__getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query", "with_speakers"),
                                                    "monitor.match.engine"))

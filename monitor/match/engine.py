@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any
 
@@ -430,20 +430,28 @@ def _sentence_of(sents: list[tuple[int, int]], pos: int) -> int:
 
 
 def body_statements(body: str, match: RuleMatch, title: str = "",
-                    entities: Entities | None = None) -> list[Statement]:
+                    entities: Entities | None = None, speakers: bool = True) -> list[Statement]:
     """Every body sentence holding a hit of the match (the match quotes only the first few).
 
     A re-alert must see them all: the new statement is often further down in a later copy.
-    """
+    ``speakers=False``: without their speakers (``with_speakers`` adds them to those quoted;
+    attribution is most of the cost)."""
     spans = [(h.start, h.end) for h in match.hits if h.field == "body"]
-    att = Attributor(body, entities, title=title)
     out = []
     for a, b in split_sentences(body):
         hl = tuple((x - a, y - a) for x, y in spans if a <= x and y <= b)
         if hl:
-            who = att.find(a, b)
-            out.append(Statement(field="body", start=a, end=b, text=body[a:b], highlights=hl,
-                                 speaker=who.written if who else None,
-                                 speaker_entity=who.entity if who else None,
-                                 speaker_display=str(who) if who else None))
+            out.append(Statement(field="body", start=a, end=b, text=body[a:b], highlights=hl))
+    return with_speakers(body, out, title, entities) if speakers else out
+
+
+def with_speakers(body: str, statements: Sequence[Statement], title: str = "",
+                  entities: Entities | None = None) -> list[Statement]:
+    """``body_statements``' statements of ``body`` with their speakers."""
+    att = Attributor(body, entities, title=title)
+    out = []
+    for st in statements:
+        who = att.find(st.start, st.end)
+        out.append(replace(st, speaker=who.written if who else None, speaker_entity=who.entity if who else None,
+                           speaker_display=str(who) if who else None))
     return out

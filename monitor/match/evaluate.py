@@ -172,7 +172,7 @@ class DocIndex:
     @cached_property
     def offsets(self) -> tuple[Tokens, Tokens]:
         """Title and body words with character offsets (for quoting matched rules only)."""
-        return tokens(self.doc.title), tokens(self.doc.body)
+        return tokens(self.doc.title, self.title.words), tokens(self.doc.body, self.body.words)
 
     @cached_property
     def sentences(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

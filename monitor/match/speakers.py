@@ -28,7 +28,6 @@ normalised form ``Tokayev — President of Kazakhstan``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import pickle
@@ -42,7 +41,7 @@ import ahocorasick
 import regex as re
 
 from monitor.match.text import fold, split_sentences, words
-from monitor.util import keep_file
+from monitor.util import code_version, keep_file
 
 
 @dataclass(frozen=True)
@@ -460,11 +459,7 @@ def _patterns_version() -> str:
     a new version's files replace the old ones' (which no pattern of it names any more)."""
     from monitor.match import text
 
-    digest = hashlib.sha256()
-    for module_file in (__file__, text.__file__):
-        with contextlib.suppress(OSError):
-            digest.update(Path(module_file).read_bytes())
-    return digest.hexdigest()[:16]
+    return code_version(files=(__file__, text.__file__))[:16]
 
 
 def _cache_folder() -> Path | None:
@@ -599,10 +594,7 @@ def _countries() -> frozenset[str]:
     path = None
     try:
         if folder is not None:
-            digest = hashlib.sha256(babel.__version__.encode())
-            for module_file in (__file__, query.__file__, text.__file__):
-                digest.update(Path(module_file).read_bytes())
-            path = folder / f"countries-{digest.hexdigest()[:32]}.json"
+            path = folder / f"countries-{code_version(babel.__version__, files=(__file__, query.__file__, text.__file__))}.json"
             names = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(names, list) and all(isinstance(n, str) for n in names):
                 return frozenset(names)
@@ -630,8 +622,16 @@ def _derive_countries() -> frozenset[str]:
     return frozenset(map(fold, forms))
 
 
+# Compiled once: the regex module's own functions look a pattern up in their cache on every
+# call, which cost more than the match (speaker phrases are classified word by word).
+_APOSTROPHE_ON = re.compile(r"[’'].*$")  # "Tokayev's" -> "Tokayev"
+_POSSESSIVE = re.compile(r"[’'](?:s|[\p{Ll}]{1,5})$")  # "Tokayev'in" -> "Tokayev"
+_HAN = re.compile(r"\p{Han}")
+_SENTENCE_END = re.compile(r"[.!?]\s")
+
+
 def _is_country(word: str) -> bool:
-    return fold(re.sub(r"[’'].*$", "", word)) in _countries()
+    return fold(_APOSTROPHE_ON.sub("", word)) in _countries()
 
 
 def _full(rx: Any, s: str) -> bool:
@@ -658,7 +658,7 @@ def _split(phrase: str) -> tuple[str, str, str]:
             name = []
             used = i + 1
             continue
-        bare = re.sub(r"[’'](?:s|[\p{Ll}]{1,5})$", "", t)
+        bare = _POSSESSIVE.sub("", t)
         is_role = _full(_ROLE, t) or _full(_ROLE, " ".join(toks[max(0, i - 1):i + 1])) or \
             _full(_ROLE, " ".join(toks[i:i + 2]))
         if name and is_role and len(name) == 1 and not _is_country(bare):
@@ -675,7 +675,7 @@ def _split(phrase: str) -> tuple[str, str, str]:
         used = i + 1
     _LAST_USED[0] = " ".join(toks[:used])
     role_s, name_s = " ".join(role), " ".join(name)
-    last_name = max((i for i, t in enumerate(toks[:used]) if re.sub(r"[’'].*$", "", t) in name), default=-1)
+    last_name = max((i for i, t in enumerate(toks[:used]) if _APOSTROPHE_ON.sub("", t) in name), default=-1)
     if name and any(_full(_BODY, t) or _full(_BODY, " ".join(toks[i:i + 2]))
                     for i, t in enumerate(toks[:used]) if i > last_name):
         return "", " ".join(toks), "body"  # "Kazakhstan's Foreign Ministry", "National Bank of X"
@@ -688,7 +688,7 @@ def _split(phrase: str) -> tuple[str, str, str]:
         return joined, "", "common"
     if any(_full(_BODY, w) for w in toks) or _BODY.search(joined):
         return "", joined, "body"
-    if len(toks) == 1 and _is_country(re.sub(r"[’'].*$", "", toks[0])):
+    if len(toks) == 1 and _is_country(_APOSTROPHE_ON.sub("", toks[0])):
         return "", toks[0], "country"
     if any(_full(_ROLE, w) for w in toks) or _ROLE.search(joined):
         return joined, "", "role"
@@ -721,7 +721,7 @@ def _zh_split(phrase: str) -> tuple[str, str, str]:
 def classify(phrase: str) -> tuple[str, str, str]:
     """(role, name, kind) of an attributed phrase (see ``_split``)."""
     phrase = phrase.strip().strip(",;:.!?")
-    if re.search(r"\p{Han}", phrase):
+    if _HAN.search(phrase):
         return _zh_split(phrase)
     if _full(_PRONOUN, phrase):
         return "", phrase, "pronoun"
@@ -796,7 +796,7 @@ def make_speaker(written: str, entities: Entities | None = None) -> Speaker | No
     written = written.strip().strip(",;:.!?").strip()
     _LAST_USED[0] = written
     role, name, kind = classify(written)
-    if kind == "person" and not re.search(r"\p{Han}", written):
+    if kind == "person" and not _HAN.search(written):
         written = _LAST_USED[0] or written
     if kind in ("common", "none"):
         return None
@@ -967,21 +967,54 @@ class Attributor:
         self.text = text
         self.title = title
         self.entities = entities or _NO_ENTITIES
-        self._all: list[_Found] | None = None
+        # The text's speakers (``all_speakers``), found sentence by sentence as far as asked:
+        # resolving a statement needs only those before it (or the first person), and finding
+        # them is most of attribution's cost.
+        self._sentences: list[tuple[int, int]] | None = None
+        self._found: list[_Found] = []
+        self._read = 0  # sentences looked at
 
     def all_speakers(self) -> list[_Found]:
-        if self._all is None:
-            found: list[_Found] = []
-            for a, b in split_sentences(self.text):
-                found += _candidates(self.text, a, b, ("after", "before", "in", "final", "next"),
-                                     self.entities.find if self.entities.display else None)
-            self._all = sorted(found, key=lambda f: f.pos)
-        return self._all
+        """Every speaker phrase of the text, by position."""
+        return self._speakers_before(len(self.text) + 1)
+
+    def _speakers_before(self, pos: int) -> list[_Found]:
+        """The speakers found so far, by position: at least every one before ``pos`` (a
+        sentence's speakers stand inside it, so those of the sentences starting before it)."""
+        sents = self._split()
+        while self._read < len(sents) and sents[self._read][0] < pos:
+            self._read_next()
+        return self._found
+
+    def first_person(self) -> _Found | None:
+        """The first person the text names as a speaker."""
+        sents, i = self._split(), 0
+        while True:
+            for x in self._found[i:]:
+                if x.kind == "person":
+                    return x
+            i = len(self._found)
+            if self._read == len(sents):
+                return None
+            self._read_next()
+
+    def _split(self) -> list[tuple[int, int]]:
+        if self._sentences is None:
+            self._sentences = split_sentences(self.text)
+        return self._sentences
+
+    def _read_next(self) -> None:
+        """The speakers of the next sentence not looked at yet."""
+        a, b = self._split()[self._read]
+        self._read += 1
+        self._found += sorted(_candidates(self.text, a, b, ("after", "before", "in", "final", "next"),
+                                          self.entities.find if self.entities.display else None),
+                              key=lambda f: f.pos)
 
     def _resolve(self, f: _Found, at: int) -> _Found | None:
         if f.kind not in ("pronoun", "role"):
             return f
-        before = [x for x in self.all_speakers() if x.pos < at and x.kind == "person"]
+        before = [x for x in self._speakers_before(at) if x.pos < at and x.kind == "person"]
         if f.kind == "role":
             # "the minister" is the minister named before, if no one spoke since.
             named = self._role_mention(f.phrase, at)
@@ -990,8 +1023,7 @@ class Attributor:
         if before:
             return before[-1]
         if f.kind == "role":
-            after = [x for x in self.all_speakers() if x.kind == "person"]
-            return after[0] if after else f
+            return self.first_person() or f
         return None
 
     def _role_mention(self, role: str, at: int) -> _Found | None:
@@ -1021,7 +1053,7 @@ class Attributor:
     def _person_near(self, start: int, end: int) -> _Found | None:
         """A person named in the sentence or its paragraph (for a country subject)."""
         ps, pe = self._paragraph(start, end)
-        inside = [f for f in self.all_speakers() if ps <= f.pos < pe and f.kind == "person"]
+        inside = [f for f in self._speakers_before(pe) if ps <= f.pos < pe and f.kind == "person"]
         if inside:
             return min(inside, key=lambda f: abs(f.pos - start))
         for m in _who_rx().finditer(self.text[ps:pe]):
@@ -1051,7 +1083,7 @@ class Attributor:
             qa, qb = q
             after = [f for f in _candidates(text, qb, min(pe, qb + 200), ("after",))
                      if f.pos <= qb + 120]
-            after = [f for f in after if not re.search(r"[.!?]\s", text[qb + 1:f.pos])]
+            after = [f for f in after if not _SENTENCE_END.search(text, qb + 1, f.pos)]
             if after:
                 return min(after, key=lambda f: f.pos)
             before = [f for f in _candidates(text, ps, qa + 1, ("before",))]
@@ -1105,10 +1137,9 @@ def attribute(title: str, body: str, field: str, start: int, end: int,
         if f is None:
             return None
         if f.kind in ("role", "pronoun"):
-            body_att = Attributor(body, entities)
-            persons = [x for x in body_att.all_speakers() if x.kind == "person"]
-            if persons:
-                return make_speaker(persons[0].phrase, entities)
+            person = Attributor(body, entities).first_person()
+            if person is not None:
+                return make_speaker(person.phrase, entities)
             return make_speaker(f.phrase, entities) if f.kind == "role" else None
         if f.how in ("head", "tail") and not _headline_ok(f, body, entities):
             return None

@@ -225,8 +225,9 @@ class Tokens:
     spans: list[tuple[int, int]]  # offsets into ``text``
 
 
-def tokens(text: str) -> Tokens:
-    """Words with offsets, for quoting and highlighting (slower path, matched articles only)."""
+def tokens(text: str, folded: list[str] | None = None) -> Tokens:
+    """Words with offsets, for quoting and highlighting (slower path, matched articles only).
+    ``folded``: ``words(text)``, when the caller has it already."""
     stripped = strip_accents(text)
     if stripped == text:
         index = None
@@ -252,17 +253,18 @@ def tokens(text: str) -> Tokens:
         stripped = "".join(parts)
         idx.append(len(text))
         index = idx
-    cased: list[str] = []
+    # Without CJK, the runs of word characters: found by C string operations, as ``words`` does.
+    cased = WORD_RE.findall(stripped) if _CJK_RE.search(stripped) else _word_runs(stripped)
+    # Each word is where it is next found: only non-word characters stand between two words.
     spans: list[tuple[int, int]] = []
-    for m in WORD_RE.finditer(stripped):
-        cased.append(m.group(0))
-        s, e = m.span()
-        if index is None:
-            spans.append((s, e))
-        else:
-            # The end maps to the character after the last one of the word.
-            spans.append((index[s], index[e - 1] + 1))
-    folded = words(text)
+    find, at = stripped.find, 0
+    for w in cased:
+        s = find(w, at)
+        at = s + len(w)
+        # The end maps to the character after the last one of the word.
+        spans.append((s, at) if index is None else (index[s], index[at - 1] + 1))
+    if folded is None:
+        folded = words(text)
     if len(folded) != len(cased):  # pragma: no cover - same regex on the same string
         raise AssertionError("tokenizers disagree")
     return Tokens(text, folded, cased, spans)

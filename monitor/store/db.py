@@ -283,3 +283,20 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+# The drivers' codes for the refusals a caller treats differently (the messages differ by
+# backend and version): PostgreSQL's SQLSTATE (psycopg), SQLite's extended result code name.
+_REFUSALS = {"23505": "unique", "23503": "foreign_key", "40P01": "conflict", "40001": "conflict",
+             "SQLITE_CONSTRAINT_UNIQUE": "unique", "SQLITE_CONSTRAINT_PRIMARYKEY": "unique",
+             "SQLITE_CONSTRAINT_FOREIGNKEY": "foreign_key"}
+
+
+def refusal(exc: DBAPIError) -> str:
+    """Which rule of the database refused a statement: "unique" (the row exists already),
+    "foreign_key" (a row it points at does not exist: deleted meanwhile by another
+    transaction, say), "conflict" (PostgreSQL aborted the transaction to end a deadlock or a
+    serialization failure: run again, it may well pass), "" for any other."""
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    return _REFUSALS.get(code or "", "")

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import logging
 from array import array
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from sqlalchemy import (
@@ -64,6 +65,7 @@ from monitor.story.prints import key as _key
 from monitor.story.result import Paragraphs, TextPrints
 
 log = logging.getLogger(__name__)
+V = TypeVar("V")
 
 # The hot statements, written once: building them with the ORM on every article cost more than
 # running them. Those that return rows are Core constructs: SQLAlchemy keeps their result
@@ -192,37 +194,47 @@ def _epoch(dt: datetime) -> int:
     return int((dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp())
 
 
-# What the extraction worker computed of the article being ingested (``StoryIndex.remember``):
-# the caches below take their entry from here on a miss, instead of computing it again.
-_handed: dict[tuple[object, ...], Any] = {}
+class _Memo(Generic[V]):
+    """A bounded memo of a function, least recently used out (as ``functools.lru_cache``), that
+    can also be handed a value computed elsewhere (``put``): the extraction worker's prints of
+    the article being placed go in, and later articles find them here too."""
+
+    def __init__(self, compute: Callable[..., V], maxsize: int) -> None:
+        self._compute, self._maxsize = compute, maxsize
+        self._memo: OrderedDict[tuple[Hashable, ...], V] = OrderedDict()
+
+    def __call__(self, *key: Hashable) -> V:
+        memo = self._memo
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]
+        value = self._compute(*key)
+        self.put(key, value)
+        return value
+
+    def put(self, key: tuple[Hashable, ...], value: V) -> None:
+        self._memo[key] = value
+        self._memo.move_to_end(key)
+        if len(self._memo) > self._maxsize:
+            self._memo.popitem(last=False)
+
+    def cache_clear(self) -> None:
+        self._memo.clear()
 
 
-@lru_cache(maxsize=512)
-def _paragraphs(text: str) -> Paragraphs:
-    """``prints.paragraph_prints`` of a text. Cached: a text is looked at several times (an
-    outlet's recent articles with each of its new ones, a story's articles as each other's
-    candidates); ~4 KB a text."""
-    got = _handed.pop(("paragraphs", text), None)
-    return got if got is not None else paragraph_prints(text)
-
-
-@lru_cache(maxsize=128)
-def _body_shingles(text: str, title: str, dropped: frozenset[int]) -> tuple[array[int], int]:
-    """``prints.body_shingles`` of a text. Cached: the articles of a story are each other's
-    candidates, so one body is verified against every later copy."""
-    got = _handed.pop(("shingles", text, title, dropped), None)
-    return got if got is not None else body_shingles(_paragraphs(text), title, dropped)
+# ``prints.paragraph_prints`` of a text. Kept: a text is looked at several times (an outlet's
+# recent articles with each of its new ones, a story's articles as each other's candidates);
+# ~4 KB a text.
+_paragraphs: _Memo[Paragraphs] = _Memo(paragraph_prints, 512)
+# ``prints.body_shingles`` of (text, title, dropped paragraph keys). Kept: the articles of a
+# story are each other's candidates, so one body is verified against every later copy.
+_body_shingles: _Memo[tuple[array[int], int]] = _Memo(
+    lambda text, title, dropped: body_shingles(_paragraphs(text), title, dropped), 128)
 
 
 def _dropped(source_id: int, text: str, boilerplate: set[tuple[int, int]]) -> frozenset[int]:
     """The keys of the text's paragraphs that are its outlet's known boilerplate."""
     return frozenset(k for k in _paragraphs(text).keys if (source_id, k) in boilerplate)
-
-
-def _signature(title: str, text: str) -> Signature:
-    """``events.signature``, or the extraction worker's."""
-    got = _handed.pop(("signature", title, text), None)
-    return got if got is not None else signature(title, text)
 
 
 class StoryIndex:
@@ -235,23 +247,6 @@ class StoryIndex:
         self.min_containment = min_containment
         self.event_window = event_window  # reports of one event are published within this of each other
         self.events = events  # False: copies only (the behaviour before event stories)
-
-    @staticmethod
-    def remember(prints: TextPrints) -> None:
-        """Take what the extraction worker computed of the article about to be assigned
-        (``monitor.story.prints``) instead of computing it again: its paragraphs and shingles
-        go into the caches (later articles find them there too), its bands and signature are
-        taken by its assignment. The results are the same either way."""
-        text, title = prints.text, prints.title
-        _handed.clear()  # what an article never assigned (its ingest failed) left
-        _handed[("paragraphs", text)] = prints.paragraphs
-        _handed[("shingles", text, title, frozenset())] = (prints.shingles, prints.words)
-        _paragraphs(text)
-        _body_shingles(text, title, frozenset())
-        _handed.clear()  # not taken: the caches had them already
-        _handed[("bands", text, title)] = prints.bands
-        if prints.signature is not None:
-            _handed[("signature", title, text)] = prints.signature
 
     # -- boilerplate ------------------------------------------------------------------------
     def learn_boilerplate(self, session: Session, article: Article, since: datetime) -> set[tuple[int, int]]:
@@ -311,13 +306,14 @@ class StoryIndex:
         return _body_shingles(text, title, _dropped(source_id, text, boilerplate))
 
     @classmethod
-    def _fingerprint(cls, source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]]) -> Fingerprint:
+    def _fingerprint(cls, source_id: int, text: str, title: str, boilerplate: set[tuple[int, int]],
+                     bands: Sequence[int] | None = None) -> Fingerprint:
+        """``bands``: the worker's, those of the body with no paragraph dropped but the headline."""
         dropped = _dropped(source_id, text, boilerplate)
         sh, words = _body_shingles(text, title, dropped)
         shingle_set = frozenset(sh)
-        # The worker's bands are those of the body with no paragraph dropped but the headline.
-        bands = _handed.pop(("bands", text, title), None)
-        return Fingerprint(shingle_set, bands if bands is not None and not dropped else bands_of(shingle_set), words)
+        return Fingerprint(shingle_set, tuple(bands) if bands is not None and not dropped else bands_of(shingle_set),
+                           words)
 
     # -- the band index: rows on SQLite, one array per article with a GIN index on PostgreSQL --
     @staticmethod
@@ -380,7 +376,7 @@ class StoryIndex:
         return placed.story
 
     def place(self, session: Session, article: Article, now: datetime | None = None,
-              vector: np.ndarray | None = None) -> Placed:
+              vector: np.ndarray | None = None, prints: TextPrints | None = None) -> Placed:
         """The story of an article about to be stored (or flushed: it is left out of its own
         search): the story it joins, merging stories it bridges, or a new one. The caller stores
         the article with that story, then calls ``record`` in the same transaction.
@@ -388,7 +384,16 @@ class StoryIndex:
         A copy joins the story of what it copies. Otherwise, with ``vector`` (the article's unit
         vector from ``monitor.embed``), the article joins the story of the same event if one is
         among the reports published within ``event_window`` (``monitor.story.events.decide``).
+
+        ``prints``: what its extraction worker computed of its text (``monitor.story.prints``),
+        taken instead of computing it again (the same either way); its paragraphs and shingles
+        go into the memos, where later articles find them too.
         """
+        if prints is not None and prints.text == article.text:
+            _paragraphs.put((prints.text,), prints.paragraphs)
+            _body_shingles.put((prints.text, prints.title, frozenset()), (prints.shingles, prints.words))
+        # its bands and signature, when they are of its text and headline
+        own = prints if prints is not None and (prints.text, prints.title) == (article.text, article.title) else None
         me = article.id or 0  # 0: no article has it
         now = now or datetime.now(UTC)
         since = now - timedelta(seconds=self.window)
@@ -401,8 +406,9 @@ class StoryIndex:
             # few index pages each lookup reads.
             session.connection().execute(_PG_PLANNER)
         fp = self._fingerprint(article.source_id, article.text, article.title,
-                               self.learn_boilerplate(session, article, since))
-        sig = _signature(article.title, article.text) if self.events else Signature()
+                               self.learn_boilerplate(session, article, since), own.bands if own else None)
+        sig = Signature() if not self.events else (
+            own.signature if own and own.signature is not None else signature(article.title, article.text))
         event_keys = sig.index_keys()
         claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else []),
                          *(k + (1 << 40) for k in event_keys)})  # event keys in a range of their own

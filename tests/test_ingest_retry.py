@@ -1,0 +1,175 @@
+"""An entry whose transaction the database refuses for a reason that is not the entry's own (its
+story merged away by another instance meanwhile) is placed again, never dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from monitor.pipeline import CONFLICT_ATTEMPTS
+from monitor.store import Article, create_db_engine
+from monitor.store.models import Story
+from monitor.story.stories import Placed, StoryIndex, merge_stories
+from tests.fetch_helpers import run_once
+from tests.harness import source, write_config
+from tests.newsroom import rss, seed_article
+from tests.servers import Page, Request, Site, wait_for
+
+WHEN = datetime(2025, 9, 24, 7, 15, tzinfo=UTC)
+
+
+def _feed(site: Site, paths: list[str]) -> None:
+    """A feed of ``paths``, each entry carrying the same body (copies of one story) in the feed,
+    with an ETag: a poll sending it back gets a 304."""
+    _, headline, paras = seed_article()
+    body = "\n".join(paras[1:])
+    feed = rss(site, [(p, f"{headline} ({p})", WHEN) for p in paths], {p: body for p in paths})
+    etag = f'"{len(paths)}"'
+
+    def serve(req: Request) -> Page:
+        if req.headers.get("if-none-match") == etag:
+            return Page(b"", status=304, headers={"ETag": etag})
+        return Page(feed, "application/rss+xml", headers={"ETag": etag})
+
+    site.pages["/feed.xml"] = serve
+
+
+def _config(tmp_path: Path, database_url: str, site: Site) -> Path:
+    return write_config(tmp_path / "config.toml", database_url,
+                        source("Wire", site.url("/feed.xml"), full_text=False))
+
+
+def _after_place(monkeypatch: pytest.MonkeyPatch, guid: str, times: int,
+                 then: Callable[[Placed], None]) -> list[int]:
+    """Call ``then`` after the story of the article ``guid`` is placed, the first ``times`` times
+    (while its transaction is open, before its row is inserted). Returns the count of its placings."""
+    real = StoryIndex.place
+    placed_n: list[int] = []
+
+    def place(self: StoryIndex, session: Session, article: Article, *args: Any, **kwargs: Any) -> Placed:
+        placed = real(self, session, article, *args, **kwargs)
+        if article.guid == guid:
+            placed_n.append(1)
+            if len(placed_n) <= times:
+                then(placed)
+        return placed
+
+    monkeypatch.setattr(StoryIndex, "place", place)
+    return placed_n
+
+
+def _merge_away(engine: Engine) -> Callable[[Placed], None]:
+    """Another instance (or an analyst) merges the placed story into another, in its own transaction."""
+    def merge(placed: Placed) -> None:
+        with Session(engine) as other:
+            into = Story(title="another instance's story", created_at=datetime.now(UTC))
+            other.add(into)
+            other.flush()
+            assert into.id is not None
+            merge_stories(other, into.id, placed.story.story_id)
+            other.commit()
+    return merge
+
+
+def _stories(engine: Engine) -> dict[str, int | None]:
+    with Session(engine) as s:
+        return {a.guid: a.story_id for a in s.exec(select(Article)).all()}
+
+
+def test_a_story_merged_away_while_an_article_joins_it_is_placed_again(
+        tmp_path: Path, database_url: str, site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = _config(tmp_path, database_url, site)
+    _feed(site, ["/a"])
+    asyncio.run(run_once(cfg))
+    engine = create_db_engine(database_url)
+    try:
+        _feed(site, ["/a", "/b"])  # a copy of /a: it joins /a's story, which is merged away meanwhile
+        with pytest.MonkeyPatch.context() as mp:
+            placings = _after_place(mp, "/b", 1, _merge_away(engine))
+            [report] = asyncio.run(run_once(cfg, everything=True))
+        stories = _stories(engine)
+        assert sorted(stories) == ["/a", "/b"], report.warnings  # the copy is stored, not dropped
+        assert len(placings) == 2  # placed again, once
+        assert stories["/b"] == stories["/a"] is not None  # in the story its original was merged into
+        assert report.new_articles == 1 and not report.warnings
+        assert "already stored" not in caplog.text
+    finally:
+        engine.dispose()
+
+
+def test_an_article_whose_story_keeps_changing_is_left_to_the_next_poll(
+        tmp_path: Path, database_url: str, site: Site) -> None:
+    cfg = _config(tmp_path, database_url, site)
+    _feed(site, ["/a"])
+    asyncio.run(run_once(cfg))
+    engine = create_db_engine(database_url)
+    try:
+        _feed(site, ["/a", "/b"])
+        with pytest.MonkeyPatch.context() as mp:
+            placings = _after_place(mp, "/b", 2, _merge_away(engine))  # placed again: merged away again
+            [report] = asyncio.run(run_once(cfg, everything=True))
+        assert len(placings) == 2 and sorted(_stories(engine)) == ["/a"]
+        assert "the next poll takes it again" in report.warnings[0] and report.deferred == 1
+        # The next poll reads the feed again (no 304 on the validators of the poll that left it).
+        [report] = asyncio.run(run_once(cfg, everything=True))
+        stories = _stories(engine)
+        assert report.new_articles == 1 and stories["/b"] == stories["/a"] is not None
+    finally:
+        engine.dispose()
+
+
+def _deadlock(url: str) -> Callable[[Placed], None]:
+    """Another transaction (another instance, taking rows in another order) locks the outlet's
+    row, then waits for a story claim the ingest holds; the ingest's insert then waits for the
+    outlet's row (its foreign key): a deadlock. PostgreSQL ends it by aborting the ingest, which
+    looks first (the other waits ten times longer before looking)."""
+    import psycopg
+
+    def lock(placed: Placed) -> None:
+        other = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        other.execute("SET deadlock_timeout = '10s'")
+        other.execute("SELECT id FROM source FOR UPDATE")
+
+        def claim() -> None:
+            try:
+                other.execute("INSERT INTO dedup_claim (key) VALUES (%s) ON CONFLICT DO NOTHING", (placed.claims[0],))
+            finally:
+                other.rollback()
+                other.close()
+
+        threading.Thread(target=claim, daemon=True).start()
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as watch:
+            assert wait_for(lambda: watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'").fetchone() == (1,), 30)  # the other waits for our claim
+    return lock
+
+
+@pytest.mark.parametrize("deadlocks", [1, CONFLICT_ATTEMPTS])
+def test_an_ingest_aborted_by_a_deadlock_runs_again_or_is_left_to_the_next_poll(
+        tmp_path: Path, pg_url: str, site: Site, deadlocks: int) -> None:
+    cfg = _config(tmp_path, pg_url, site)
+    _feed(site, ["/a"])
+    engine = create_db_engine(pg_url)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            placings = _after_place(mp, "/a", deadlocks, _deadlock(pg_url))
+            [report] = asyncio.run(run_once(cfg))
+        if deadlocks < CONFLICT_ATTEMPTS:  # run again at once, and stored
+            assert len(placings) == deadlocks + 1 and list(_stories(engine)) == ["/a"], report.warnings
+            assert report.new_articles == 1 and not report.warnings
+            return
+        assert len(placings) == CONFLICT_ATTEMPTS and not _stories(engine)
+        assert "deadlock detected" in report.warnings[0] and report.deferred == 1
+        [report] = asyncio.run(run_once(cfg, everything=True))  # the next poll takes it
+        assert report.new_articles == 1 and list(_stories(engine)) == ["/a"]
+    finally:
+        engine.dispose()
