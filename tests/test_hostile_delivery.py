@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from tests.fetch_helpers import RawServer
@@ -47,7 +49,14 @@ def test_slow_channels_hold_only_themselves_and_time_out_as_a_whole(tmp_path: Pa
     site.pages["/feed.xml"] = Page(_feed(), "application/rss+xml")
     site.pages["/hook"] = Page(b"{}", "application/json")
     smtp = TrickleSMTP(every=0.5)  # each reply byte within the per-read timeout; never a whole reply
-    slow_hook = RawServer(trickle(b'{"ok": true}' * 20, every=0.5))
+    slow = trickle(b'{"ok": true}' * 20, every=0.5)  # 120 s for the whole answer
+    asked: list[float] = []  # when the slow webhook was asked: the run's deliveries have begun
+
+    def timed(h: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        asked.append(time.monotonic())
+        slow(h, stop)
+
+    slow_hook = RawServer(timed)
     try:
         cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                            source("News", site.url("/feed.xml"), full_text=False),
@@ -55,9 +64,8 @@ def test_slow_channels_hold_only_themselves_and_time_out_as_a_whole(tmp_path: Pa
                            email_channel("mail", smtp.port, timeout="2s"),
                            webhook_channel("slow", slow_hook.url("/hook"), timeout="2s"),
                            webhook_channel("hook", site.url("/hook")))
-        t0 = time.monotonic()
         r = run_monitor(cfg, "run", "--once", timeout=120)
-        wall = time.monotonic() - t0
+        done = time.monotonic()
         assert r.returncode == 0, r.stderr
         # The healthy webhook got every alert; the slow channels each failed once, at their
         # deadline, and kept the rest of their backlog for the next run.
@@ -67,7 +75,11 @@ def test_slow_channels_hold_only_themselves_and_time_out_as_a_whole(tmp_path: Pa
         for name in ("mail", "slow"):
             failed = [e for s, e in st[name] if s == "failed"]
             assert len(failed) == 1 and "within 2 s" in (failed[0] or ""), st[name]
-        assert wall < 20, f"run --once took {wall:.0f} s"
+        # The run ended soon after its deliveries began: the slow channels held it no longer than
+        # their deadline. Counted from the first slow request, not from the process's start: a
+        # loaded machine starts a process, polls and ingests slowly (21-23 s at load 18), and
+        # none of that is the deliveries' doing.
+        assert asked and done - asked[0] < 20, f"run --once ended {done - asked[0]:.0f} s after its deliveries began"
     finally:
         smtp.stop()
         slow_hook.stop()
