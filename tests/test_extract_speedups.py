@@ -1,6 +1,7 @@
 """The extraction's speed-ups change nothing it finds: trafilatura's XPaths, guarded so that lxml
-calls back into Python only where a regex test can succeed, select exactly the elements they
-selected before, on real pages and on the cases the guard is about."""
+calls back into Python only where a regex test can succeed and finding elements by name where
+they filter every element on it, select exactly the elements they selected before, on real pages
+and on the cases the rewrites are about."""
 
 from __future__ import annotations
 
@@ -81,6 +82,28 @@ def test_guarded_xpaths_select_what_the_originals_select() -> None:
 ])
 def test_guard_rewrites_only_tests_that_need_the_attribute(path: str, want: str) -> None:
     assert speedups.guarded(path) == want
+
+
+@pytest.mark.parametrize(("path", "want"), [
+    (".//*[self::div or self::p][@class='x']", "(descendant::div|descendant::p)[@class='x']"),
+    ("\n  //*[self::h1 or self::h2][contains(@class, 'title1')]|//author",
+     "\n  (/descendant::h1|/descendant::h2)[contains(@class, 'title1')]|//author"),
+    (".//*[self::div or self::aside][not(.//h1)]", "(descendant::div|descendant::aside)[not(.//h1)]"),
+    # positions count per parent in the first form, along the whole set in the second: left as they are
+    (".//*[self::div or self::p][1]", None),
+    (".//*[self::div][position() < 3]", None),
+    (".//*[self::div][last()]", None),
+    (".//*[self::div][count(p)]", None),
+    (".//*[self::div][string-length(@id)]", None),
+    (".//*[self::div][$n]", None),
+    (".//*[self::div][@a - @b]", None),
+    (".//*[self::div][@a*@b]", None),
+    # not a filter on names alone
+    (".//*[self::div or @id][@class]", None),
+    ("(.//*[self::div])[1]", None),
+])
+def test_by_tag_rewrites_only_a_leading_filter_on_names_without_positions(path: str, want: str | None) -> None:
+    assert speedups.by_tag(path) == (path if want is None else want)
 
 
 def test_stop_words_answer_as_the_set_jusText_makes() -> None:

@@ -276,6 +276,7 @@ class Deliverer:
         # statement) that claims the next one: one commit per delivery. A kill in between repeats
         # at most the one just sent (its outcome and the next claim commit together or not at all).
         outcome: _Outcome | None = None
+        failed = False
         try:
             while not self._stopping and (budget[0] is None or budget[0] > 0):
                 now = self.clock()
@@ -308,10 +309,22 @@ class Deliverer:
                     failing.add(d.channel)
                     if channel is not None:
                         return
+        except BaseException:
+            failed = True
+            raise
         finally:
             if outcome is not None:  # the last one (or the lane stops): its own transaction
-                with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
-                    self._record(s, *outcome, report)
+                try:
+                    with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
+                        self._record(s, *outcome, report)
+                except Exception:
+                    if not failed:
+                        raise
+                    # The lane failed writing (its connection gone with the server, say): this
+                    # write fails the same way, and the lane's own error is the one to report.
+                    # The delivery stays "sending" and goes out again after its lease.
+                    log.warning("delivery %s: outcome not recorded after the lane failed", outcome[0].id,
+                                exc_info=True)
 
     # -- one delivery -------------------------------------------------------------------------
     def _prepare(self, s: Session, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
