@@ -22,7 +22,7 @@ from monitor.alerts.outbox import claim_next
 from monitor.alerts.payload import MatchPayload
 from monitor.alerts.render import AlertMessage
 from monitor.cli import cli
-from monitor.deliver.base import build_channel
+from monitor.deliver.base import DeliveryError, build_channel
 from monitor.deliver.channels.webhook import verify
 from monitor.deliver.worker import Deliverer, DeliverySettings
 from monitor.store import Article, Delivery, session_scope
@@ -31,6 +31,13 @@ from tests.harness import ROOT, run_monitor
 from tests.servers import Page, Request, Site
 
 SECRET = "hook-secret"
+
+
+class _Channel:
+    """A channel named "hook" whose ``send`` a test writes (what it got, what it raises)."""
+
+    name, type, threads, timeout = "hook", "webhook", False, 5.0
+    templates = build_channel("hook", "webhook", {"url": "http://127.0.0.1/"}).templates
 
 
 def _receiver(site: Site, seen: list[str], status: int = 200) -> None:
@@ -369,4 +376,61 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
     with session_scope(engine) as s:
         rows = s.exec(select(Delivery.channel, Delivery.status)).all()
     assert sorted(rows) == [("bad", "pending"), ("slow", "sent"), ("slow", "sent")]
+    engine.dispose()
+
+
+def test_a_database_server_gone_mid_run_fails_that_run_and_the_next_delivers_the_rest(pg_url: str) -> None:
+    """PostgreSQL: the bookkeeping connection dies between two deliveries (a server restart, an
+    administrator ending it). The run stops with SQLAlchemy's OperationalError, as every other
+    database failure reaches the daemon, and the dead connection is not handed back for reuse:
+    the next run delivers the rest, and the delivery whose outcome was lost goes out again once
+    its lease ends (at-least-once), never one of the others."""
+    from sqlalchemy.exc import OperationalError
+
+    engine = store(pg_url)
+    add_alerts(engine, 3, ("hook",))
+    sent: list[str] = []
+    clock = [datetime.now(UTC)]
+
+    class Probe(_Channel):
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+            if len(sent) == 1:
+                with engine.connect() as conn:  # every other connection of this database ends
+                    conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+
+    w = Deliverer(engine, {"hook": Probe()}, DeliverySettings(lease=60), clock=lambda: clock[0])
+    try:
+        asyncio.run(w.run())
+    except OperationalError:
+        pass
+    else:
+        raise AssertionError("the lost connection was not reported")
+    assert len(sent) == 1
+    clock[0] += timedelta(seconds=61)  # the first delivery's lease ends
+    assert asyncio.run(w.run()).sent == 3
+    assert len(sent) == 4 and sent.count(sent[0]) == 2 and len(set(sent)) == 3
+    assert statuses(engine) == {"sent": 3}
+    engine.dispose()
+
+
+def test_a_receivers_error_text_with_a_nul_is_recorded(database_url: str) -> None:
+    """What a receiver answered is stored as the delivery's last error, and it may hold a NUL,
+    which PostgreSQL refuses: the outcome is recorded without it (by the statement that also
+    claims the next delivery), and the next alert still goes out."""
+    engine = store(database_url)
+    add_alerts(engine, 2, ("hook",))
+    sent: list[str] = []
+
+    class Probe(_Channel):
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+            if len(sent) == 1:
+                raise DeliveryError("refused: \x00bad bytes", permanent=True)
+
+    assert asyncio.run(Deliverer(engine, {"hook": Probe()}).run()).sent == 1
+    assert statuses(engine) == {"dead": 1, "sent": 1}
+    with session_scope(engine) as s:
+        assert s.exec(select(Delivery.last_error).where(Delivery.status == "dead")).one() == "refused: bad bytes"
     engine.dispose()

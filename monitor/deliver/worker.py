@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text, update
+from sqlalchemy import Connection, Engine, update
 from sqlmodel import Session, col, select
 
 from monitor import util
@@ -45,14 +45,12 @@ from monitor.deliver.base import (
     close_clients,
     reuse_connections,
 )
-from monitor.store.db import session_scope
+from monitor.store.db import ASYNC_COMMIT, SYNC_COMMIT, session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
 from monitor.story import reported
 from monitor.util import aware, instance_id
 
 log = logging.getLogger(__name__)
-_ASYNC_COMMIT = text("SET synchronous_commit = off")
-_SYNC_COMMIT = text("RESET synchronous_commit")
 BASE_DELAY = MonitorSettings.retry_delay  # first retry of a failed delivery
 MAX_DELAY = 3600.0
 DEFAULT_DEADLINE = 30.0  # for a channel object without a ``timeout``
@@ -236,12 +234,12 @@ class Deliverer:
             return
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(_ASYNC_COMMIT)
+            conn.execute(ASYNC_COMMIT)
             try:
                 yield conn
             finally:
                 try:
-                    conn.execute(_SYNC_COMMIT)
+                    conn.execute(SYNC_COMMIT)
                 except Exception:  # never back into the pool without synchronous commit
                     log.warning("delivery: could not reset the bookkeeping connection; closing it", exc_info=True)
                     conn.invalidate()
@@ -276,6 +274,7 @@ class Deliverer:
         # statement) that claims the next one: one commit per delivery. A kill in between repeats
         # at most the one just sent (its outcome and the next claim commit together or not at all).
         outcome: _Outcome | None = None
+        failed = False
         try:
             while not self._stopping and (budget[0] is None or budget[0] > 0):
                 now = self.clock()
@@ -308,10 +307,22 @@ class Deliverer:
                     failing.add(d.channel)
                     if channel is not None:
                         return
+        except BaseException:
+            failed = True
+            raise
         finally:
             if outcome is not None:  # the last one (or the lane stops): its own transaction
-                with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
-                    self._record(s, *outcome, report)
+                try:
+                    with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
+                        self._record(s, *outcome, report)
+                except Exception:
+                    if not failed:
+                        raise
+                    # The lane failed writing (its connection gone with the server, say): this
+                    # write fails the same way, and the lane's own error is the one to report.
+                    # The delivery stays "sending" and goes out again after its lease.
+                    log.warning("delivery %s: outcome not recorded after the lane failed", outcome[0].id,
+                                exc_info=True)
 
     # -- one delivery -------------------------------------------------------------------------
     def _prepare(self, s: Session, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:

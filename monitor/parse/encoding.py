@@ -19,14 +19,13 @@ declared encoding wins ties, then the encodings usual for the feed's language.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import ftfy
-from charset_normalizer import from_bytes
+from typing import Any
 
 # Accented letters of Latin-script languages (lower case; upper case derived).
 _ALPHABETS: dict[str, str] = {
@@ -236,6 +235,8 @@ def decode(content: bytes, http_charset: str | None = None, language: str | None
 
     consider((declared, *_LANG_ENCODINGS.get(lang or "", ())))
     if best_score < _CLEAN:  # the declared encoding leaves doubt: ask the detector too
+        from charset_normalizer import from_bytes  # here: most bytes declare or are UTF-8
+
         try:
             detected = [m.encoding for m in list(from_bytes(sample_bytes))[:3]]
         except Exception:  # detection is only a hint
@@ -255,6 +256,38 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _MOJIBAKE_REACH = 6
 
 
+@functools.cache
+def _badness() -> Any:
+    """ftfy's mojibake test (the module ``ftfy.badness``) without importing the ftfy package.
+
+    ftfy's ``__init__`` imports its terminal-formatting module, and with it wcwidth's Unicode
+    width tables: ~6 MB and ~50 ms of CPU in every process that tests a text (the daemon, and
+    the extraction workers' forkserver), though only a text the test flags (hardly any) is
+    repaired by ftfy. The module imports nothing but ``re`` and ``warnings``, so it is run by
+    itself from ftfy's installed file (its compiled bytecode reused); where that fails (ftfy
+    rearranged), or ftfy is imported anyway, ftfy's own module is used."""
+    import importlib.util
+    import sys
+
+    loaded = sys.modules.get("ftfy.badness")
+    if loaded is not None:
+        return loaded
+    try:
+        package = importlib.util.find_spec("ftfy")
+        assert package is not None and package.submodule_search_locations
+        location = next(iter(package.submodule_search_locations))
+        spec = importlib.util.spec_from_file_location("monitor.parse._ftfy_badness", f"{location}/badness.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.BADNESS_RE.search("")
+        return module
+    except Exception:  # noqa: BLE001 - ftfy's own, whatever it costs
+        import ftfy.badness
+
+        return ftfy.badness
+
+
 def _may_be_mojibake(text: str) -> bool:
     """``ftfy.badness.is_bad(text)``, searching only around the non-ASCII characters.
 
@@ -262,8 +295,7 @@ def _may_be_mojibake(text: str) -> bool:
     on an article's text, most of the extraction of a page that needs no repair (nearly all).
     Searched only where a match could be, the answer is the same at a tenth of the cost (the
     expression has no look-behind and anchors only at the real start, which ``pos`` keeps)."""
-    from ftfy.badness import BADNESS_RE
-
+    search = _badness().BADNESS_RE.search
     spans: list[list[int]] = []
     for m in _NON_ASCII.finditer(text):
         start, end = max(m.start() - _MOJIBAKE_REACH, 0), m.end() + _MOJIBAKE_REACH
@@ -271,11 +303,15 @@ def _may_be_mojibake(text: str) -> bool:
             spans[-1][1] = end
         else:
             spans.append([start, end])
-    return any(BADNESS_RE.search(text, start, end) for start, end in spans)
+    return any(search(text, start, end) for start, end in spans)
 
 
 def fix_mojibake(text: str) -> str:
     """Repair text that was UTF-8 decoded as a legacy encoding upstream ("MÃ¼nchen"): the
     publisher's CMS did it before the bytes reached us, so decoding them right is not enough.
     (ftfy returns text that its mojibake test passes unchanged: that test is made first, faster.)"""
-    return ftfy.fix_encoding(text) if text and not text.isascii() and _may_be_mojibake(text) else text
+    if text and not text.isascii() and _may_be_mojibake(text):
+        import ftfy  # only for a text the test flags (see ``_badness``)
+
+        return ftfy.fix_encoding(text)
+    return text

@@ -22,13 +22,16 @@ from sqlmodel import Session
 from monitor.clean import clean_text
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# PostgreSQL: commits on one connection that return without waiting for the WAL flush, and back.
+ASYNC_COMMIT = text("SET synchronous_commit = off")
+SYNC_COMMIT = text("RESET synchronous_commit")
 
 
 def _clean_value(value: Any) -> Any:
     return clean_text(value) if isinstance(value, str) else value
 
 
-def _clean_params(params: Any) -> Any:
+def clean_params(params: Any) -> Any:
     """Clean every string in a statement's parameters: a mapping, a sequence, or a sequence of
     either (executemany; insertmanyvalues passes one mapping even then).
 
@@ -42,7 +45,7 @@ def _clean_params(params: Any) -> Any:
     if isinstance(params, Mapping):
         return {k: _clean_value(v) for k, v in params.items()}
     if isinstance(params, list | tuple):
-        return type(params)(_clean_params(v) if isinstance(v, Mapping | list | tuple) else _clean_value(v)
+        return type(params)(clean_params(v) if isinstance(v, Mapping | list | tuple) else _clean_value(v)
                             for v in params)
     return params
 
@@ -54,7 +57,7 @@ def _storable_text(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute", retval=True)
     def _clean(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                executemany: bool) -> tuple[str, Any]:
-        return statement, _clean_params(parameters)
+        return statement, clean_params(parameters)
 
 
 class WriteHealth:
