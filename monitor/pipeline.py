@@ -303,7 +303,10 @@ class Pipeline:
         # Bounded batches: a feed with 130,000 entries neither exceeds the database's parameter
         # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
         for start in range(0, len(result.entries), ENTRY_BATCH):
-            new_entries = self._unseen(source_id, result.entries[start:start + ENTRY_BATCH])
+            # Off the event loop (a query, and on SQLite maybe a wait for a writer's lock): other
+            # sources' fetches, deliveries and lease renewals keep their timing meanwhile.
+            new_entries = await loop.run_in_executor(None, contextvars.copy_context().run, self._unseen,
+                                                     source_id, result.entries[start:start + ENTRY_BATCH])
             if new_entries:
                 self.prepare_soon()
             if budget is not None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -360,11 +362,11 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
         name = "bad"
 
     class Failing(Deliverer):
-        async def _lane(self, report: Any, budget: list[int | None], conn: Connection,
+        async def _lane(self, report: Any, budget: list[int | None], conn: Connection, ledger: ThreadPoolExecutor,
                         channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
             if channel == "bad":
                 raise RuntimeError("database is locked")
-            await super()._lane(report, budget, conn, channel=channel, exclude=exclude)
+            await super()._lane(report, budget, conn, ledger, channel=channel, exclude=exclude)
 
     try:
         asyncio.run(Failing(engine, {"slow": Slow(), "bad": Bad()}).run())
@@ -376,6 +378,55 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
     with session_scope(engine) as s:
         rows = s.exec(select(Delivery.channel, Delivery.status)).all()
     assert sorted(rows) == [("bad", "pending"), ("slow", "sent"), ("slow", "sent")]
+    engine.dispose()
+
+
+def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp_path: Path) -> None:
+    """A delivery whose claim waits for the database (SQLite locked by another instance's
+    writer: up to the 30 s busy timeout) waits on a thread of its own: the daemon's other work
+    on the event loop (fetches, source claims, lease renewals) goes on meanwhile."""
+    db = tmp_path / "monitor.db"
+    engine = store(f"sqlite:///{db}")
+    add_alerts(engine, 1, ("hook",))
+    sent: list[str] = []
+
+    class Hook(_Channel):
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+
+    locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 3 s
+    unlock = threading.Timer(3.0, locker.rollback)
+
+    async def deliver() -> tuple[int, float, float]:
+        loop = asyncio.get_running_loop()
+        lags = [0.0]
+
+        async def other_work() -> None:
+            while True:
+                t = loop.time()
+                await asyncio.sleep(0.05)
+                lags.append(loop.time() - t - 0.05)
+
+        ticking = asyncio.create_task(other_work())
+        await asyncio.sleep(0.1)
+        t0 = time.monotonic()
+        report = await Deliverer(engine, {"hook": Hook()}).run()
+        waited = time.monotonic() - t0
+        await asyncio.sleep(0.2)  # the other work's step due meanwhile runs and counts its lag
+        ticking.cancel()
+        return report.sent, waited, max(lags)
+
+    unlock.start()
+    try:
+        n_sent, waited, worst_lag = asyncio.run(deliver())
+    finally:
+        unlock.cancel()
+        locker.close()
+    assert n_sent == 1 and len(sent) == 1
+    assert waited > 2.0  # the claim did wait for the lock
+    assert worst_lag < 1.0, f"the event loop stood still for {worst_lag:.1f} s"
+    assert statuses(engine) == {"sent": 1}
     engine.dispose()
 
 

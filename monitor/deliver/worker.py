@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, update
 from sqlmodel import Session, col, select
@@ -72,6 +75,7 @@ class DeliverySettings:
 
 
 _Outcome = tuple[Claimed, AlertMessage, "DeliveryError | None"]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -174,12 +178,17 @@ class Deliverer:
         # the config (each is then recorded as failed with that reason).
         # One HTTP client per channel, and one database connection for every lane's claims and
         # outcomes, for the whole run.
+        # The lanes' bookkeeping runs on one thread of the run's own: the event loop keeps
+        # sending, fetching and renewing leases while a commit waits for the database (on
+        # SQLite up to its 30 s busy timeout), and one thread keeps the lanes' use of the
+        # connection they share one at a time.
+        ledger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-ledger")
         self._runs += 1
         try:
             async with reuse_connections(self._kept_clients() if keep_connections else None):
                 with self._ledger() as conn:
-                    lanes = [self._lane(report, budget, conn, channel=name) for name in self.channels]
-                    lanes.append(self._lane(report, budget, conn, exclude=frozenset(self.channels)))
+                    lanes = [self._lane(report, budget, conn, ledger, channel=name) for name in self.channels]
+                    lanes.append(self._lane(report, budget, conn, ledger, exclude=frozenset(self.channels)))
                     # Every lane ends before the connection they share is closed: one lane's
                     # failure (a commit that found the database locked) must not close it under
                     # a sibling that is sending, whose accepted alert could then not be recorded
@@ -189,6 +198,7 @@ class Deliverer:
                         if isinstance(outcome, BaseException):
                             raise outcome
         finally:
+            ledger.shutdown(wait=False)  # idle: every lane waited for its own bookkeeping
             self._runs -= 1
             if self._closing and not self._runs:
                 await self.aclose()
@@ -266,43 +276,30 @@ class Deliverer:
                 raise
 
     async def _lane(self, report: DeliveryReport, budget: list[int | None], conn: Connection,
-                    channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
+                    ledger: ThreadPoolExecutor, channel: str | None = None,
+                    exclude: frozenset[str] = frozenset()) -> None:
         # A channel that just failed is not tried again in this run: a mail server that times
         # out must not hold up its own backlog for every retry either.
         failing: set[str] = set()
-        # The outcome of the delivery just sent, recorded in the transaction (on PostgreSQL: the
-        # statement) that claims the next one: one commit per delivery. A kill in between repeats
-        # at most the one just sent (its outcome and the next claim commit together or not at all).
-        outcome: _Outcome | None = None
+        # The outcome of the delivery just sent (at most one), recorded in the transaction (on
+        # PostgreSQL: the statement) that claims the next one: one commit per delivery. A kill in
+        # between repeats at most the one just sent (its outcome and the next claim commit
+        # together or not at all). ``_book`` empties it once the outcome is written.
+        held: list[_Outcome] = []
         failed = False
         try:
             while not self._stopping and (budget[0] is None or budget[0] > 0):
-                now = self.clock()
-                atomic = outcome is not None and outcome[1].kind == "digest"
-                with self._bookkeeping(conn, atomic) as s:
-                    quiet = self.quiet_channels(now)
-                    if channel is not None and channel in quiet:
-                        return  # the outcome in hand is recorded by ``finally``
-                    excluded = quiet | failing | exclude
-                    if outcome is not None and not atomic:
-                        done = outcome[0]
-                        ok, d = record_and_claim(s, done.id, self._outcome(done, outcome[2], report), self.owner,
-                                                 now, self.settings.lease, excluded, channel)
-                        self._recorded(done, ok)
-                    else:
-                        if outcome is not None:
-                            self._record(s, *outcome, report)
-                        d = claim(s, self.owner, now, self.settings.lease, excluded, channel)
-                    outcome = None
-                    if d is None:
-                        return
-                    msg = self._prepare(s, d, now, report)
+                step = await self._on_ledger(ledger, self._book, conn, report, held, frozenset(failing | exclude),
+                                             channel)
+                if step is None:
+                    return  # an outcome still in hand is recorded by ``finally``
+                d, msg = step
                 if budget[0] is not None:
                     budget[0] -= 1
                 if msg is None:
                     continue
                 error = await self._send(d, msg)
-                outcome = (d, msg, error)
+                held.append((d, msg, error))
                 if error is not None and not error.permanent:  # the channel refused it
                     failing.add(d.channel)
                     if channel is not None:
@@ -311,18 +308,72 @@ class Deliverer:
             failed = True
             raise
         finally:
-            if outcome is not None:  # the last one (or the lane stops): its own transaction
+            if held:  # the last one (or the lane stops): its own transaction
                 try:
-                    with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
-                        self._record(s, *outcome, report)
+                    await self._on_ledger(ledger, self._record_alone, conn, held[0], report)
                 except Exception:
                     if not failed:
                         raise
                     # The lane failed writing (its connection gone with the server, say): this
                     # write fails the same way, and the lane's own error is the one to report.
                     # The delivery stays "sending" and goes out again after its lease.
-                    log.warning("delivery %s: outcome not recorded after the lane failed", outcome[0].id,
+                    log.warning("delivery %s: outcome not recorded after the lane failed", held[0][0].id,
                                 exc_info=True)
+
+    async def _on_ledger(self, ledger: ThreadPoolExecutor, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` on the run's bookkeeping thread. Cancelled (a stop past its deadline), it
+        still waits for ``fn`` to end: the thread cannot be stopped midway, and the lane must
+        not go on (record again, close the shared connection) while it writes. A delivery it
+        claimed meanwhile is handed back at once rather than after its lease."""
+        fut = asyncio.get_running_loop().run_in_executor(
+            ledger, functools.partial(contextvars.copy_context().run, fn, *args))
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            while not fut.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(fut)
+            step = None if fut.cancelled() or fut.exception() is not None else fut.result()
+            if isinstance(step, tuple) and isinstance(step[0], Claimed) and step[1] is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(asyncio.get_running_loop().run_in_executor(
+                        ledger, self._hand_back, step[0].id))
+            raise
+
+    def _hand_back(self, delivery_id: int) -> None:
+        with session_scope(self.engine) as s:
+            release(s, delivery_id, self.owner, status="pending")
+
+    def _book(self, conn: Connection, report: DeliveryReport, held: list[_Outcome], excluded: frozenset[str],
+              channel: str | None) -> tuple[Claimed, AlertMessage | None] | None:
+        """A lane's bookkeeping between two sends, in one transaction on the run's ledger thread:
+        record the outcome in ``held`` (if any), claim the next delivery and decide on it
+        (``_prepare``). None: the lane ends (nothing due; its channel is in quiet hours)."""
+        now = self.clock()
+        outcome = held[0] if held else None
+        atomic = outcome is not None and outcome[1].kind == "digest"
+        with self._bookkeeping(conn, atomic) as s:
+            quiet = self.quiet_channels(now)
+            if channel is not None and channel in quiet:
+                return None
+            skip = quiet | excluded
+            if outcome is not None and not atomic:
+                done = outcome[0]
+                ok, d = record_and_claim(s, done.id, self._outcome(done, outcome[2], report), self.owner,
+                                         now, self.settings.lease, skip, channel)
+                self._recorded(done, ok)
+            else:
+                if outcome is not None:
+                    self._record(s, *outcome, report)
+                d = claim(s, self.owner, now, self.settings.lease, skip, channel)
+            held.clear()
+            if d is None:
+                return None
+            return d, self._prepare(s, d, now, report)
+
+    def _record_alone(self, conn: Connection, outcome: _Outcome, report: DeliveryReport) -> None:
+        with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
+            self._record(s, *outcome, report)
 
     # -- one delivery -------------------------------------------------------------------------
     def _prepare(self, s: Session, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
