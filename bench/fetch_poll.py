@@ -18,7 +18,9 @@ are). Each scenario runs in a fresh child process, so its peak RSS is its own:
 (say, ``/tmp/before``, a ``git archive`` of main before a change) in each round.
 
 Prints wall time, polls per second, CPU seconds per poll (client process, timed round only),
-peak RSS of the whole process, and the rate as a ratio of the baseline's.
+peak RSS of the whole process, the rate as a ratio of the baseline's, and the baseline's CPU per
+poll over the scenario's (what the rate's ratio would be if both were CPU-bound alone: on a
+loaded machine the rate swings with the load, the CPU a poll needs much less).
 Targets on the 2-core machine: >= 200 polls/s when all answer 304; < 150 MB resident.
 """
 
@@ -273,16 +275,19 @@ def main() -> None:
           f"median of {args.rounds} runs; rate/baseline: median and spread of each run against its round's baseline")
     print(f"load {os.getloadavg()[0]:.1f} (1 min average, at the end)")
     print(f"{'scenario':<19} {'wall s':>7} {'polls/s':>8} {'CPU ms/poll':>12} {'peak RSS MB':>12} "
-          f"{'RSS growth MB':>14} {'rate/baseline':>14} {'(min-max)':>12}")
+          f"{'RSS growth MB':>14} {'rate/baseline':>14} {'(min-max)':>12} {'CPU/baseline':>13}")
     for scenario, rows in results.items():
         wall = med(rows, "wall")
         rate = args.feeds / wall
         # Each run against the baseline of its own round: load on a shared machine swings
         # between rounds more than within one.
         ratios = sorted(b["wall"] / r["wall"] for b, r in zip(results["baseline"], rows, strict=False))
+        # The same for the CPU a poll took (the baseline's over this one's): the machine's load
+        # swings the rate of every run, much less the CPU each poll needs.
+        cpus = sorted(b["cpu_per_poll"] / r["cpu_per_poll"] for b, r in zip(results["baseline"], rows, strict=False))
         print(f"{scenario:<19} {wall:>7.2f} {rate:>8.0f} {med(rows, 'cpu_per_poll') * 1000:>12.2f} "
               f"{med(rows, 'peak_rss_mb'):>12.0f} {med(rows, 'rss_growth_mb'):>14.1f} "
-              f"{ratios[len(ratios) // 2]:>13.2f}x {ratios[0]:>5.2f}-{ratios[-1]:.2f}x")
+              f"{ratios[len(ratios) // 2]:>13.2f}x {ratios[0]:>5.2f}-{ratios[-1]:.2f}x {cpus[len(cpus) // 2]:>12.2f}x")
     rate_304 = args.feeds / med(results["all 304"], "wall")
     rss = max(r["peak_rss_mb"] for r in results["all 304"] + results["mix"])
     print(f"importing monitor.pipeline alone (all stages' libraries): {_import_rss_mb():.0f} MB peak RSS; "

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FIRST_POLLS_AHEAD = 0.5  # seconds the first claim's polls run before the scheduler is started
+
 
 def _counts(cfg: Config) -> str:
     """``3 sources, 1 rule, 2 channels``: what a config holds, as start-up and reload say it."""
@@ -297,6 +299,13 @@ class Daemon:
 
         collector.freeze()  # what start-up imported lives as long as the process
         gc.enable()  # off during start-up (`monitor run`)
+        # The first claim before the scheduler exists: APScheduler, and multiprocessing which its
+        # thread-pool executor imports, are ~25-40 ms of CPU the first polls' requests no longer
+        # wait for. The scheduler starts once those polls are done, or FIRST_POLLS_AHEAD later
+        # (deliveries and the other jobs wait that long at most).
+        await self._tracked(self._claim)
+        if self.polls:
+            await asyncio.wait(list(self.polls.values()), timeout=FIRST_POLLS_AHEAD)
         from apscheduler.schedulers.asyncio import AsyncIOScheduler  # not for `run --once`
 
         self.scheduler = scheduler = AsyncIOScheduler(

@@ -161,6 +161,49 @@ def test_a_poll_goes_out_before_the_ingest_stages_are_imported(tmp_path: Path, s
     assert [r.path for r in site.requests] == ["/feed.xml"], res.stderr
 
 
+def test_the_daemon_sends_its_first_poll_before_it_imports_the_scheduler(tmp_path: Path) -> None:
+    """`monitor run` claims and polls once before it imports APScheduler (and the multiprocessing
+    its thread-pool executor imports, ~25-40 ms): the first request is not kept waiting for them.
+    The feed server runs in the daemon's own process, so it sees what was imported when the
+    request arrived; then it stops the daemon as SIGTERM would."""
+    feed = "<rss version='2.0'><channel><title>t</title><link>http://x/</link><description>d</description></channel></rss>"
+    code = f"""if True:
+        import os, signal, sys, threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        seen = []
+
+        class Feed(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if not seen:
+                    seen.append("apscheduler" in sys.modules)
+                    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+                body = {feed!r}.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with open("config.toml", "w") as f:
+            f.write({CONFIG!r}.replace("http://127.0.0.1:9", f"http://127.0.0.1:{{server.server_port}}")
+                    + "full_text = false\\n[fetch]\\nallow_private_networks = true\\n")
+        from monitor.cli import main
+        sys.argv = ["monitor", "--config", "config.toml", "run"]
+        try:
+            main()
+        except SystemExit as exc:
+            print("exit", exc.code, "scheduler imported at the first request:", seen, "after:", "apscheduler" in sys.modules)
+        """
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert res.stdout.strip() == "exit 0 scheduler imported at the first request: [False] after: True", \
+        res.stdout + res.stderr
+
+
 def test_no_config_says_where_it_looked(tmp_path: Path) -> None:
     res = run_monitor(tmp_path / "missing.toml", "check-config")
     assert res.returncode == 2

@@ -194,3 +194,27 @@ def test_a_worker_gives_back_what_a_large_page_grew_it_by() -> None:
     assert usual == 1  # the first page only: the usual page's few MB stay for the next
     assert grown > 4 * extract_pool.TRIM_SLACK  # the large page's freed trees were still held...
     assert trims == 2 and kept < extract_pool.TRIM_SLACK  # ...until given back after it
+
+
+def test_a_workers_first_page_loads_nothing_more() -> None:
+    """The forkserver does a page's work before forking the workers (``pagework.warm_up``): what
+    only a first page did (imports, the public-suffix list read for the URL to store: ~60 ms a
+    worker) is done once for all of them. A worker's first real page then imports no module and
+    reads no list."""
+    import subprocess
+    import sys
+
+    html, url = _page()
+    script = (
+        "import sys, json\n"
+        "import monitor.extract.warm\n"  # what the forkserver runs
+        "import tld.utils\n"
+        "before, lists = set(sys.modules), len(tld.utils.tld_names)\n"
+        "from monitor.pagework import work\n"
+        "page = work(sys.stdin.buffer.read(), sys.argv[1], 'text/html', None, sys.argv[1], None, False)\n"
+        "print(json.dumps([page is not None, sorted(set(sys.modules) - before), lists, len(tld.utils.tld_names)]))\n")
+    out = subprocess.run([sys.executable, "-c", script, url], input=html, capture_output=True, check=True,
+                         timeout=120).stdout.decode().strip().splitlines()
+    extracted, imported, lists_before, lists_after = json.loads(out[-1])
+    assert extracted and imported == []
+    assert lists_before == lists_after == 1

@@ -483,3 +483,41 @@ def test_kept_patterns_and_countries_of_other_versions_are_pruned_when_new_ones_
     left = {p.name for p in folder.iterdir()}
     assert "countries-0123.json" not in left and len([n for n in left if n.startswith("countries-")]) == 1
     assert set(kept) < left
+
+
+def test_the_process_asks_a_compact_copy_of_the_country_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon keeps the ~20,000 folded names as a ``WordSet`` (~0.4 MB; ~3.8 MB as a set of
+    strings), kept on disk beside the names: it must answer exactly as the names do,
+    inflections and other scripts included, whether made now, mapped from the kept file, or
+    made again over a damaged one."""
+    from monitor.match import speakers
+
+    monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path))
+    names = speakers._derive_countries()
+    near = {n[:-1] for n in names} | {n + "s" for n in names} | {n.upper() for n in names} | {"", "the", "said"}
+    import numpy  # noqa: F401  (loaded, as in the daemon: the compact copy is made)
+
+    from monitor.wordset import WordSet
+
+    def check(words: WordSet | frozenset[str]) -> None:
+        assert isinstance(words, WordSet)  # NumPy is loaded here, as in the daemon
+        assert all(n in words for n in names)
+        assert {w for w in near if w in words} == near & names
+        assert sum(a.nbytes for a in words._arrays.values()) < 1_000_000
+        assert speakers._is_country("Kazakhstan’s") and not speakers._is_country("Tokayev")
+
+    speakers._country_words.cache_clear()
+    try:
+        check(speakers._country_words())  # made, and kept
+        [kept] = tmp_path.rglob("countries-*.bin")
+        speakers._country_words.cache_clear()
+        mapped = speakers._country_words()  # the next process maps the kept file
+        assert isinstance(mapped, WordSet)
+        assert not any(a.flags.writeable for a in mapped._arrays.values())  # read-only mapped pages
+        check(mapped)
+        kept.write_bytes(kept.read_bytes()[:-7])  # cut short
+        speakers._country_words.cache_clear()
+        check(speakers._country_words())
+        check(WordSet.load(kept))  # made whole again
+    finally:
+        speakers._country_words.cache_clear()

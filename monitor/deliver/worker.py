@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text, update
+from sqlalchemy import Connection, Engine, update
 from sqlmodel import Session, col, select
 
 from monitor import util
@@ -45,14 +45,12 @@ from monitor.deliver.base import (
     close_clients,
     reuse_connections,
 )
-from monitor.store.db import session_scope
+from monitor.store.db import ASYNC_COMMIT, SYNC_COMMIT, session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
 from monitor.story import reported
 from monitor.util import aware, instance_id
 
 log = logging.getLogger(__name__)
-_ASYNC_COMMIT = text("SET synchronous_commit = off")
-_SYNC_COMMIT = text("RESET synchronous_commit")
 BASE_DELAY = MonitorSettings.retry_delay  # first retry of a failed delivery
 MAX_DELAY = 3600.0
 DEFAULT_DEADLINE = 30.0  # for a channel object without a ``timeout``
@@ -236,12 +234,12 @@ class Deliverer:
             return
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(_ASYNC_COMMIT)
+            conn.execute(ASYNC_COMMIT)
             try:
                 yield conn
             finally:
                 try:
-                    conn.execute(_SYNC_COMMIT)
+                    conn.execute(SYNC_COMMIT)
                 except Exception:  # never back into the pool without synchronous commit
                     log.warning("delivery: could not reset the bookkeeping connection; closing it", exc_info=True)
                     conn.invalidate()

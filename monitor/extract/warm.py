@@ -4,7 +4,7 @@ not copied, and no worker pays for them on its first page)."""
 
 import trafilatura  # noqa: F401  (imported by the first page otherwise: in every worker)
 
-from monitor import collector
+from monitor import collector, pagework
 from monitor.extract import article, speedups  # noqa: F401  (article: lxml, dateparser)
 from monitor.extract.language import _identifier
 from monitor.extract.pool import release_file_pages, trim_heap, tune_malloc
@@ -13,6 +13,8 @@ tune_malloc()  # the workers inherit it
 
 _identifier()
 speedups.apply()
+# The workers run ``monitor.pagework.work``: the one-off work of their first page done here, once.
+pagework.warm_up()
 # Not jusText's stop words of every language (~0.2 s; ~2 MB in ``speedups.StopWords``):
 # trafilatura falls back to jusText on about one page in 300 (bench.ingest's pages), so a worker
 # gathers them when it first needs them, rather than every start of the pool paying.

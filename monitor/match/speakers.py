@@ -42,6 +42,7 @@ import regex as re
 
 from monitor.match.text import fold, split_sentences, words
 from monitor.util import code_version, keep_file
+from monitor.wordset import WordSet
 
 
 @dataclass(frozen=True)
@@ -587,14 +588,9 @@ def _countries() -> frozenset[str]:
     cost once its patterns load from the cache. The file is named by babel's version (its CLDR
     data) and a hash of the code that derives the names (this module, ``query``'s inflections,
     ``text``'s fold): a change to either makes a new one, which prunes the old."""
-    import babel
-
-    from monitor.match import query, text
-    folder = _cache_folder()
-    path = None
+    path = _countries_file(".json")
     try:
-        if folder is not None:
-            path = folder / f"countries-{code_version(babel.__version__, files=(__file__, query.__file__, text.__file__))}.json"
+        if path is not None:
             names = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(names, list) and all(isinstance(n, str) for n in names):
                 return frozenset(names)
@@ -604,6 +600,19 @@ def _countries() -> frozenset[str]:
     if path is not None:
         keep_file(path, json.dumps(sorted(found), ensure_ascii=False).encode(), prune=("countries-*.json", path.name))
     return found
+
+
+def _countries_file(suffix: str, *layout: str) -> Path | None:
+    """Where the country names are kept (``suffix``: the file's format), named by babel's
+    version and a hash of the code that derives them and of the ``layout`` code that writes the
+    file (see ``_countries``); None without a cache folder."""
+    import babel
+
+    from monitor.match import query, text
+    folder = _cache_folder()
+    if folder is None:
+        return None
+    return folder / f"countries-{code_version(babel.__version__, files=(__file__, query.__file__, text.__file__, *layout))}{suffix}"
 
 
 def _derive_countries() -> frozenset[str]:
@@ -630,8 +639,37 @@ _HAN = re.compile(r"\p{Han}")
 _SENTENCE_END = re.compile(r"[.!?]\s")
 
 
+@cache
+def _country_words() -> WordSet | frozenset[str]:
+    """``_countries()`` as the process keeps them: ~20,000 folded names are ~3.8 MB as a set of
+    strings in the daemon's process (which attributes speakers), ~0.4 MB as a ``WordSet``, and
+    asked about only a few hundred times a run (bench.ingest's 299 articles: 723 times). Kept
+    beside ``_countries``' file in ``WordSet``'s layout and mapped from it (building it from
+    the names costs ~15 ms more; mapped, no string of them is made).
+
+    Only where NumPy, which ``WordSet`` uses, is loaded already (the daemon: its stories): a
+    process that only matches (a rule tried from the command line) would import it for this
+    alone (~70 ms) and keeps the set."""
+    import sys
+
+    from monitor import wordset
+
+    if "numpy" not in sys.modules:
+        return _countries()
+    path = _countries_file(".bin", wordset.__file__)
+    if path is not None:
+        try:
+            return WordSet.load(path)
+        except (OSError, ValueError, KeyError, TypeError):  # not kept yet (or not whole): made now
+            pass
+    words = WordSet(_countries.__wrapped__())  # not through its cache: the names do not stay
+    if path is not None:
+        keep_file(path, words.dumps(), prune=("countries-*.bin", path.name))
+    return words
+
+
 def _is_country(word: str) -> bool:
-    return fold(_APOSTROPHE_ON.sub("", word)) in _countries()
+    return fold(_APOSTROPHE_ON.sub("", word)) in _country_words()
 
 
 def _full(rx: Any, s: str) -> bool:

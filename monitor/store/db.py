@@ -22,6 +22,9 @@ from sqlmodel import Session
 from monitor.clean import clean_text
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# PostgreSQL: commits on one connection that return without waiting for the WAL flush, and back.
+ASYNC_COMMIT = text("SET synchronous_commit = off")
+SYNC_COMMIT = text("RESET synchronous_commit")
 
 
 def _clean_value(value: Any) -> Any:
