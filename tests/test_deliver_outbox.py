@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Connection, event, text, update
 from sqlmodel import col, select
@@ -381,13 +382,17 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
     engine.dispose()
 
 
-def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp_path: Path) -> None:
-    """A delivery whose claim waits for the database (SQLite locked by another instance's
-    writer: up to the 30 s busy timeout) waits on a thread of its own: the daemon's other work
-    on the event loop (fetches, source claims, lease renewals) goes on meanwhile."""
+@pytest.mark.parametrize("digest", [False, True], ids=["alert", "digest"])
+def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp_path: Path, digest: bool) -> None:
+    """A delivery whose claim (or a due digest's building) waits for the database (SQLite locked
+    by another instance's writer: up to the 30 s busy timeout) waits on a thread of its own: the
+    daemon's other work on the event loop (fetches, source claims, lease renewals) goes on."""
     db = tmp_path / "monitor.db"
     engine = store(f"sqlite:///{db}")
     add_alerts(engine, 1, ("hook",))
+    if digest:  # held for a digest that is due: the run builds it, then sends it
+        with session_scope(engine) as s:
+            s.execute(update(Delivery).values(status="digest", digest_due_at=datetime.now(UTC) - timedelta(minutes=1)))
     sent: list[str] = []
 
     class Hook(_Channel):
@@ -426,7 +431,7 @@ def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp
     assert n_sent == 1 and len(sent) == 1
     assert waited > 2.0  # the claim did wait for the lock
     assert worst_lag < 1.0, f"the event loop stood still for {worst_lag:.1f} s"
-    assert statuses(engine) == {"sent": 1}
+    assert statuses(engine) == ({"sent": 2} if digest else {"sent": 1})  # a digest: it and its alert
     engine.dispose()
 
 

@@ -172,7 +172,8 @@ class Deliverer:
         daemon's runs, seconds apart: no new TCP and TLS handshake each time) until ``aclose``.
         """
         report = DeliveryReport()
-        report.digests = self.build_digests()
+        # On a thread: building digests writes, and may wait for the database like the lanes.
+        report.digests = await asyncio.to_thread(self.build_digests)
         budget = [limit]  # shared by the lanes
         # One lane per configured channel, and one for deliveries whose channel is gone from
         # the config (each is then recorded as failed with that reason).
