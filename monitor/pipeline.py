@@ -43,7 +43,7 @@ from monitor.match import rule_set, uses_about
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import GroupCommit
-from monitor.store.db import refusal, session_scope
+from monitor.store.db import refusal, session_scope, transient
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
 from monitor.util import plural
@@ -483,8 +483,11 @@ class Pipeline:
                     log.info("source %s: article %s: %s, running its transaction again", sc.name, article.url,
                              _first_line(exc))
                     time.sleep(random.uniform(0.05, 0.2) * attempt)  # the other transaction ends first
-                else:  # the database, not the entry: the next poll takes it again
+                elif why in ("conflict", "foreign_key") or transient(exc):
+                    # the database, not the entry: the next poll takes it again
                     raise EntryDeferred(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+                else:  # refused for what it is (a URL too long for its index, say): every time
+                    raise
                 article = article_of()  # the failed try's story and id, rolled back, left behind
         story = done.story
         log.info("article %s stored from %s: %s (%s, story %s%s)", done.article_id, sc.name, article.url,

@@ -4,6 +4,9 @@ story merged away by another instance meanwhile) is placed again, never dropped.
 from __future__ import annotations
 
 import asyncio
+import random
+import sqlite3
+import string
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from monitor.pipeline import CONFLICT_ATTEMPTS
 from monitor.store import Article, create_db_engine
+from monitor.store.db import transient
 from monitor.store.models import Story
 from monitor.story.stories import Placed, StoryIndex, merge_stories
 from tests.fetch_helpers import run_once
@@ -173,3 +178,49 @@ def test_an_ingest_aborted_by_a_deadlock_runs_again_or_is_left_to_the_next_poll(
         assert report.new_articles == 1 and list(_stories(engine)) == ["/a"]
     finally:
         engine.dispose()
+
+
+def test_an_entry_the_database_refuses_for_its_own_values_is_not_retried_forever(
+        tmp_path: Path, pg_url: str, site: Site) -> None:
+    """A URL longer than PostgreSQL's index rows allow fails the same way at every poll: it is
+    reported as not stored, and the feed's next poll is a normal one (a 304 on its validators),
+    not a full re-read at min_interval that tries it again, forever."""
+    cfg = _config(tmp_path, pg_url, site)
+    long_path = "/" + "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=4000))
+    _feed(site, ["/a", long_path])
+    [report] = asyncio.run(run_once(cfg))
+    assert report.new_articles == 1 and report.deferred == 0
+    assert any("not stored" in w and "next poll" not in w for w in report.warnings), report.warnings
+    n = len(site.requests)
+    [report] = asyncio.run(run_once(cfg, everything=True))
+    feed_polls = [r for r in site.requests[n:] if r.path == "/feed.xml"]
+    assert [r.headers.get("if-none-match") for r in feed_polls] == ['"2"']  # its validators kept: a 304
+    assert report.new_articles == 0 and report.deferred == 0
+
+
+def test_only_the_databases_own_state_is_worth_waiting_for(tmp_path: Path, pg_url: str) -> None:
+    """``transient`` on real errors of both databases: locked and lost are, too big is not."""
+    db = tmp_path / "locked.db"
+    holder = sqlite3.connect(db)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    sqlite_engine = create_engine(f"sqlite:///{db}", connect_args={"timeout": 0.05})
+    pg_engine = create_engine(pg_url)
+    try:
+        with pytest.raises(DBAPIError) as locked, sqlite_engine.begin() as c:
+            c.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert transient(locked.value)
+        with pg_engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE big (v text PRIMARY KEY)")
+        with pytest.raises(DBAPIError) as big, pg_engine.begin() as c:
+            c.exec_driver_sql("INSERT INTO big VALUES (%s)", ("".join(random.Random(7).choices(string.ascii_letters,
+                                                                                              k=9000)),))
+        assert not transient(big.value), big.value
+        with pytest.raises(DBAPIError) as lost, pg_engine.connect() as c:
+            c.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+            c.exec_driver_sql("SELECT 1")
+        assert transient(lost.value), lost.value
+    finally:
+        holder.close()
+        sqlite_engine.dispose()
+        pg_engine.dispose()

@@ -303,3 +303,24 @@ def refusal(exc: DBAPIError) -> str:
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
     return _REFUSALS.get(code or "", "")
+
+
+# Errors of the database itself, not of what was written: they pass by waiting (a lost
+# connection, a server shutting down or out of room, a lock held by another writer). PostgreSQL
+# SQLSTATE classes and codes; SQLite's primary result codes (the extended names start with them).
+_TRANSIENT_PG = ("08", "53", "57P0", "55P03", "40")
+_TRANSIENT_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                     "SQLITE_PROTOCOL")
+
+
+def transient(exc: DBAPIError) -> bool:
+    """Whether a refused statement may pass when run again later: the database's state, not the
+    values written (a URL too long for its index, a statement timeout on a huge row: those fail
+    the same way every time, and a caller that waited for them would wait forever). An error the
+    driver gave no code is a lost connection."""
+    orig = exc.orig
+    name = getattr(orig, "sqlite_errorname", None)
+    if name is not None:
+        return name.startswith(_TRANSIENT_SQLITE)
+    state = getattr(orig, "sqlstate", None)
+    return state is None or state.startswith(_TRANSIENT_PG)
