@@ -76,8 +76,8 @@ def guarded(path: str) -> str:
 _BY_TAG = re.compile(r"^(\s*)(\.?)//\*\[\s*(self::[\w-]+(?:\s+or\s+self::[\w-]+)*)\s*\]")
 # What could make a predicate a number (hence a position test), outside string literals:
 # numbers, functions and operators that give one, variables.
-_NUMERIC = re.compile(r"(?<![\w-])\d|\$|position\(|last\(|count\(|sum\(|number\(|length\(|floor\(|ceiling\("
-                      r"|round\(|(?<![\w-])(?:div|mod)(?![\w-])|\+|(?<![\w-])-|-(?![\w-])|[\w)\]]\s*\*")
+_NUMERIC = re.compile(r"(?<![\w-])\d|\$|(?:position|last|count|sum|number|length|floor|ceiling|round)\s*\("
+                      r"|(?<![\w-])(?:div|mod)(?![\w-])|\+|(?<![\w-])-|-(?![\w-])|[\w)\]]\s*\*")
 _LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
