@@ -78,7 +78,7 @@ def warm_up() -> None:
     the story's modules: ~60 ms of CPU, ten pages' worth, in every worker. Done here, it is done
     once for all of them (the forkserver spends ~40 ms on this page)."""
     work(SAMPLE, "https://news.example.com/world/talks?ref=feed", "text/html; charset=utf-8", None,
-         "https://news.example.com/world/talks", None, False)
+         "https://news.example.com/world/talks", None, True)  # events on, as by default
 
 
 async def extract(html: bytes | str, url: str | None, content_type: str | None, timezone: str | None,

@@ -211,10 +211,32 @@ def test_a_workers_first_page_loads_nothing_more() -> None:
         "import tld.utils\n"
         "before, lists = set(sys.modules), len(tld.utils.tld_names)\n"
         "from monitor.pagework import work\n"
-        "page = work(sys.stdin.buffer.read(), sys.argv[1], 'text/html', None, sys.argv[1], None, False)\n"
-        "print(json.dumps([page is not None, sorted(set(sys.modules) - before), lists, len(tld.utils.tld_names)]))\n")
+        "from monitor.extract import pool\n"
+        "mark = pool._trimmed_at\n"
+        # event stories on, as by default
+        "page = work(sys.stdin.buffer.read(), sys.argv[1], 'text/html', None, sys.argv[1], None, True)\n"
+        "print(json.dumps([page is not None, sorted(set(sys.modules) - before), lists, len(tld.utils.tld_names),"
+        " mark]))\n")
     out = subprocess.run([sys.executable, "-c", script, url], input=html, capture_output=True, check=True,
                          timeout=120).stdout.decode().strip().splitlines()
-    extracted, imported, lists_before, lists_after = json.loads(out[-1])
+    extracted, imported, lists_before, lists_after, mark = json.loads(out[-1])
     assert extracted and imported == []
     assert lists_before == lists_after == 1
+    assert mark is None  # the warm-up page's trim mark is not handed to the workers
+
+
+def test_a_failing_warm_up_does_not_stop_the_forkserver() -> None:
+    """The warm-up is a saving: if its sample page fails, the forkserver still starts (it survives
+    only an ImportError of what it preloads; anything else would leave every page unextracted)
+    and says why."""
+    import subprocess
+    import sys
+
+    script = ("import monitor.pagework as p\n"
+              "def boom():\n    raise RuntimeError('the sample page broke')\n"
+              "p.warm_up = boom\n"
+              "import monitor.extract.warm\n"
+              "print('preloaded')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "preloaded", done.stderr
+    assert "warm-up failed" in done.stderr and "the sample page broke" in done.stderr

@@ -135,6 +135,13 @@ def trim_when_grown() -> None:
     _trimmed_at = _anonymous_memory()
 
 
+def forget_trim() -> None:
+    """Start ``trim_when_grown`` afresh: the forkserver's mark (set by its warm-up page) is not a
+    worker's, whose first page trims and sets its own."""
+    global _trimmed_at
+    _trimmed_at = None
+
+
 def _anonymous_memory() -> int | None:
     """Resident bytes not backed by a file (the heap's and the interpreter's; not the mapped
     language model's, which trimming cannot give back): resident minus shared in

@@ -2,10 +2,12 @@
 language model, loaded once before the workers are forked from it (their pages are then shared,
 not copied, and no worker pays for them on its first page)."""
 
+import logging
+
 import trafilatura  # noqa: F401  (imported by the first page otherwise: in every worker)
 
 from monitor import collector, pagework
-from monitor.extract import article, speedups  # noqa: F401  (article: lxml, dateparser)
+from monitor.extract import article, pool, speedups  # noqa: F401  (article: lxml, dateparser)
 from monitor.extract.language import _identifier
 from monitor.extract.pool import release_file_pages, trim_heap, tune_malloc
 
@@ -14,7 +16,14 @@ tune_malloc()  # the workers inherit it
 _identifier()
 speedups.apply()
 # The workers run ``monitor.pagework.work``: the one-off work of their first page done here, once.
-pagework.warm_up()
+# Only a saving: a failure here must not stop the forkserver (it survives only an ImportError
+# of what it preloads), or every page after it would fail to extract.
+try:
+    pagework.warm_up()
+except Exception:
+    logging.getLogger(__name__).warning("extraction warm-up failed; the workers' first pages do it", exc_info=True)
+# The sample page's trim mark is the forkserver's: each worker measures its own growth.
+pool.forget_trim()
 # Not jusText's stop words of every language (~0.2 s; ~2 MB in ``speedups.StopWords``):
 # trafilatura falls back to jusText on about one page in 300 (bench.ingest's pages), so a worker
 # gathers them when it first needs them, rather than every start of the pool paying.
