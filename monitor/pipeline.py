@@ -43,7 +43,7 @@ from monitor.match import rule_set, uses_about
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import GroupCommit
-from monitor.store.db import refusal, session_scope, transient
+from monitor.store.db import refusal, refused_table, session_scope, transient
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
 from monitor.util import plural
@@ -465,6 +465,10 @@ class Pipeline:
                 break
             except (IntegrityError, OperationalError) as exc:
                 why = refusal(exc)
+                if why == "unique" and refused_table(exc) not in (None, "article"):
+                    # Another table's key (a story's alert claim moved by a merge meanwhile, say):
+                    # another instance's write crossed this one; run again, as a conflict.
+                    why = "conflict"
                 if why == "unique":
                     # Stored meanwhile (same canonical URL from another entry or another instance).
                     log.info("source %s: article %s already stored, skipped", sc.name, article.url)

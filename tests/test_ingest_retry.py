@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from monitor.pipeline import CONFLICT_ATTEMPTS
 from monitor.store import Article, create_db_engine
-from monitor.store.db import transient
+from monitor.store.db import refusal, refused_table, transient
 from monitor.store.models import Story
 from monitor.story.stories import Placed, StoryIndex, merge_stories
 from tests.fetch_helpers import run_once
@@ -224,3 +224,21 @@ def test_only_the_databases_own_state_is_worth_waiting_for(tmp_path: Path, pg_ur
         holder.close()
         sqlite_engine.dispose()
         pg_engine.dispose()
+
+
+def test_the_table_whose_key_refused_a_row_is_known_on_both_databases(tmp_path: Path, database_url: str) -> None:
+    """Only the article's own keys mean "already stored": another table's key refusing a row
+    (a story's alert claim moved by a merge meanwhile) is a crossing write, run again, not a
+    reason to drop the article (``refused_table``)."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as c:
+            for table in ("article", "story_alert"):
+                c.exec_driver_sql(f"CREATE TABLE {table} (k text UNIQUE)")
+                c.exec_driver_sql(f"INSERT INTO {table} VALUES ('x')")
+        for table in ("article", "story_alert"):
+            with pytest.raises(DBAPIError) as refused, engine.begin() as c:
+                c.exec_driver_sql(f"INSERT INTO {table} VALUES ('x')")
+            assert refusal(refused.value) == "unique" and refused_table(refused.value) == table
+    finally:
+        engine.dispose()

@@ -305,6 +305,17 @@ def refusal(exc: DBAPIError) -> str:
     return _REFUSALS.get(code or "", "")
 
 
+def refused_table(exc: DBAPIError) -> str | None:
+    """The table whose rule refused a statement, where the driver says (PostgreSQL's
+    diagnostics; SQLite's message "UNIQUE constraint failed: article.url")."""
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None:
+        return getattr(diag, "table_name", None)
+    m = re.search(r"constraint failed: (\w+)\.", str(orig))
+    return m.group(1) if m else None
+
+
 # Errors of the database itself, not of what was written: they pass by waiting (a lost
 # connection, a server shutting down or out of room, a lock held by another writer). PostgreSQL
 # SQLSTATE classes and codes; SQLite's primary result codes (the extended names start with them).
