@@ -19,10 +19,15 @@ from __future__ import annotations
 import os
 import re
 import sys
-import sysconfig
-import venv
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib import metadata
+
+# importlib.metadata, venv, sysconfig and packaging are imported inside the functions, not here:
+# bench.ingest's measured plain-script baseline (``python -m bench.ingest --plain``) imports this
+# module, and would otherwise pay ~15 ms and their memory that the script it stands for does not.
 
 SCRIPT = """#!{python}
 import sys
@@ -39,7 +44,9 @@ def _name(dist: metadata.Distribution) -> str:
 def runtime_distributions(top: str = "monitor") -> list[metadata.Distribution]:
     """``top``'s installed requirements and theirs, recursively (no extras of ``top``; the
     extras its requirements name, like ``psycopg[binary]``, followed)."""
-    from packaging.requirements import Requirement  # here: the benches' children import this module
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
 
     found: dict[str, metadata.Distribution] = {}
     seen: set[tuple[str, frozenset[str]]] = set()
@@ -61,20 +68,28 @@ def runtime_distributions(top: str = "monitor") -> list[metadata.Distribution]:
 
 def build(target: Path) -> Path:
     """The production-like venv in ``target`` (made if missing); returns its python."""
+    import sysconfig
+    import venv
+
     python = target / "bin" / "python"
     marker = target / "complete"
     if marker.exists():
         return python
     venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(target)
-    purelib = Path(sysconfig.get_paths()["purelib"])
+    # resolved like each file below: a symlink on the venv's path would otherwise make every file
+    # look outside site-packages, leaving the new venv silently empty
+    purelib = Path(sysconfig.get_paths()["purelib"]).resolve()
     dest = Path(sysconfig.get_paths(vars={"base": str(target), "platbase": str(target)})["purelib"])
+    empty: list[str] = []
     for dist in runtime_distributions():
+        linked = 0
         for f in dist.files or []:
             src = Path(str(dist.locate_file(f))).resolve()
             try:
                 rel = src.relative_to(purelib)
             except ValueError:
                 continue  # a script in bin/, a data file outside site-packages
+            linked += 1
             out = dest / rel
             if out.exists() or not src.is_file():
                 continue
@@ -83,6 +98,11 @@ def build(target: Path) -> Path:
                 os.link(src, out)
             except OSError:
                 out.symlink_to(src)
+        if not linked:
+            empty.append(_name(dist))
+    if empty:  # the benches would measure a daemon failing to import, or another interpreter's
+        raise RuntimeError(f"bench.prodenv: no file of {', '.join(sorted(empty))} found under {purelib} "
+                           f"(where this venv installs packages); {target} is incomplete")
     script = target / "bin" / "monitor"
     script.write_text(SCRIPT.format(python=python), encoding="utf-8")
     script.chmod(0o755)

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sysconfig
 from importlib import metadata
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bench import prodenv
 from bench.loopback import child_env
@@ -40,3 +44,33 @@ def test_the_production_venv_runs_the_daemon_without_the_dev_extras(tmp_path: Pa
     help_text = subprocess.run([str(python.parent / "monitor"), "--help"], env=child_env(ROOT), cwd=tmp_path,
                                capture_output=True, text=True, timeout=120)
     assert help_text.returncode == 0 and "check-config" in help_text.stdout, help_text.stderr
+
+
+def _purelib_seen_as(monkeypatch: pytest.MonkeyPatch, seen: Path) -> None:
+    """Make this venv's site-packages read as ``seen`` (the new venv's own paths unchanged)."""
+    real = sysconfig.get_paths
+
+    def get_paths(*args: Any, **kwargs: Any) -> dict[str, str]:
+        paths = real(*args, **kwargs)
+        return {**paths, "purelib": str(seen)} if not args and not kwargs else paths
+    monkeypatch.setattr(sysconfig, "get_paths", get_paths)
+
+
+def test_a_symlink_on_the_venv_path_still_fills_the_production_venv(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(Path(sysconfig.get_paths()["purelib"]).resolve(), target_is_directory=True)
+    _purelib_seen_as(monkeypatch, link)
+    python = prodenv.build(tmp_path / "venv")
+    found = _modules(python, "import json, httpx, sqlalchemy; print(json.dumps({'ok': True}))")
+    assert found == {"ok": True}
+
+
+def test_a_production_venv_without_the_dependencies_is_refused(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _purelib_seen_as(monkeypatch, elsewhere)
+    with pytest.raises(RuntimeError, match=r"no file of .*httpx.* found under .*elsewhere"):
+        prodenv.build(tmp_path / "venv")
+    assert not (tmp_path / "venv" / "complete").exists()  # the next run tries again
