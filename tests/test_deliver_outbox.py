@@ -471,6 +471,52 @@ def test_a_database_server_gone_mid_run_fails_that_run_and_the_next_delivers_the
     engine.dispose()
 
 
+def test_a_database_server_gone_under_two_channels_reports_the_lost_connection(pg_url: str) -> None:
+    """PostgreSQL, two channels: their lanes share the run's bookkeeping connection. When it
+    dies, the lane that next writes on it gets the OperationalError, and every other lane then
+    finds the connection waiting for a rollback (PendingRollbackError). The run reports the
+    lost connection, whichever lane comes first in the config: "Can't reconnect until invalid
+    transaction is rolled back" would hide what happened from an operator. The next run
+    delivers the rest, and the two outcomes lost go out again once their leases end."""
+    from sqlalchemy.exc import OperationalError, PendingRollbackError
+
+    engine = store(pg_url)
+    add_alerts(engine, 2, ("a", "b"))
+    sent: list[str] = []
+    clock = [datetime.now(UTC)]
+    killed = asyncio.Event()
+
+    class Later(_Channel):  # first in the config: its lane writes after the other's
+        name = "a"
+
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+            if not killed.is_set():
+                await asyncio.wait_for(killed.wait(), 30)
+
+    class Killer(_Channel):
+        name = "b"
+
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+            if not killed.is_set():
+                with engine.connect() as conn:  # every other connection of this database ends
+                    conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+                killed.set()
+
+    w = Deliverer(engine, {"a": Later(), "b": Killer()}, DeliverySettings(lease=60), clock=lambda: clock[0])
+    with pytest.raises(OperationalError) as caught:
+        asyncio.run(w.run())
+    assert not isinstance(caught.value, PendingRollbackError)
+    assert len(sent) == 2
+    clock[0] += timedelta(seconds=61)  # the first deliveries' leases end
+    assert asyncio.run(w.run()).sent == 4
+    assert len(sent) == 6 and len(set(sent)) == 4
+    assert statuses(engine) == {"sent": 4}
+    engine.dispose()
+
+
 def test_a_receivers_error_text_with_a_nul_is_recorded(database_url: str) -> None:
     """What a receiver answered is stored as the delivery's last error, and it may hold a NUL,
     which PostgreSQL refuses: the outcome is recorded without it (by the statement that also

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, update
+from sqlalchemy.exc import PendingRollbackError
 from sqlmodel import Session, col, select
 
 from monitor import util
@@ -195,9 +196,12 @@ class Deliverer:
                     # a sibling that is sending, whose accepted alert could then not be recorded
                     # "sent" and would go out again when its lease expired.
                     outcomes = await asyncio.gather(*lanes, return_exceptions=True)
-                    for outcome in outcomes:
-                        if isinstance(outcome, BaseException):
-                            raise outcome
+                    failures = [o for o in outcomes if isinstance(o, BaseException)]
+                    if failures:
+                        # The cause, not its echo: once one lane's write lost the connection
+                        # (the server gone), every other lane's next write on it fails with
+                        # PendingRollbackError, whichever lane comes first in the config.
+                        raise next((e for e in failures if not isinstance(e, PendingRollbackError)), failures[0])
         finally:
             ledger.shutdown(wait=False)  # idle: every lane waited for its own bookkeeping
             self._runs -= 1
