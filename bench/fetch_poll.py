@@ -19,7 +19,8 @@ are). Each scenario runs in a fresh child process, so its peak RSS is its own:
 
 Prints wall time, polls per second, CPU seconds per poll (client process, timed round only),
 peak RSS of the whole process, the rate as a ratio of the baseline's, and the baseline's CPU per
-poll over the scenario's (what the rate's ratio would be if both were CPU-bound alone: on a
+poll over the scenario's (column ``baseline CPU/this``, below 1 when a poll costs more than the
+bare client's; what the rate's ratio would be if both were CPU-bound alone: on a
 loaded machine the rate swings with the load, the CPU a poll needs much less).
 Targets on the 2-core machine: >= 200 polls/s when all answer 304; < 150 MB resident.
 """
@@ -275,7 +276,7 @@ def main() -> None:
           f"median of {args.rounds} runs; rate/baseline: median and spread of each run against its round's baseline")
     print(f"load {os.getloadavg()[0]:.1f} (1 min average, at the end)")
     print(f"{'scenario':<19} {'wall s':>7} {'polls/s':>8} {'CPU ms/poll':>12} {'peak RSS MB':>12} "
-          f"{'RSS growth MB':>14} {'rate/baseline':>14} {'(min-max)':>12} {'CPU/baseline':>13}")
+          f"{'RSS growth MB':>14} {'rate/baseline':>14} {'(min-max)':>12} {'baseline CPU/this':>18}")
     for scenario, rows in results.items():
         wall = med(rows, "wall")
         rate = args.feeds / wall
@@ -287,7 +288,7 @@ def main() -> None:
         cpus = sorted(b["cpu_per_poll"] / r["cpu_per_poll"] for b, r in zip(results["baseline"], rows, strict=False))
         print(f"{scenario:<19} {wall:>7.2f} {rate:>8.0f} {med(rows, 'cpu_per_poll') * 1000:>12.2f} "
               f"{med(rows, 'peak_rss_mb'):>12.0f} {med(rows, 'rss_growth_mb'):>14.1f} "
-              f"{ratios[len(ratios) // 2]:>13.2f}x {ratios[0]:>5.2f}-{ratios[-1]:.2f}x {cpus[len(cpus) // 2]:>12.2f}x")
+              f"{ratios[len(ratios) // 2]:>13.2f}x {ratios[0]:>5.2f}-{ratios[-1]:.2f}x {cpus[len(cpus) // 2]:>17.2f}x")
     rate_304 = args.feeds / med(results["all 304"], "wall")
     rss = max(r["peak_rss_mb"] for r in results["all 304"] + results["mix"])
     print(f"importing monitor.pipeline alone (all stages' libraries): {_import_rss_mb():.0f} MB peak RSS; "
