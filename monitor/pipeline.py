@@ -72,6 +72,11 @@ def _plain_update() -> Any:
 # Ingestion (story, match, outbox writes) runs on its own single thread: one article at a time, in
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+# The lookups of which entries are new (``_unseen``) run on two threads of their own, not the
+# loop's default executor (up to 32 threads): polls that end together (max_polls of them) hold
+# at most two pooled connections for them, and the default executor's threads and the rest of
+# the pool (5 + 10) stay free for lease renewals and claims.
+_LOOKUP_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="entry-lookup")
 ENTRY_BATCH = 500  # entries looked up (2 parameters each) and fetched at a time
 PAGES_QUEUED = 4  # per extraction worker: pages downloaded and waiting for one, at most (``_page_slots``)
 LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_links_per_poll new ones a poll
@@ -300,7 +305,7 @@ class Pipeline:
         for start in range(0, len(result.entries), ENTRY_BATCH):
             # Off the event loop (a query, and on SQLite maybe a wait for a writer's lock): other
             # sources' fetches, deliveries and lease renewals keep their timing meanwhile.
-            new_entries = await loop.run_in_executor(None, contextvars.copy_context().run, self._unseen,
+            new_entries = await loop.run_in_executor(_LOOKUP_POOL, contextvars.copy_context().run, self._unseen,
                                                      source_id, result.entries[start:start + ENTRY_BATCH])
             if new_entries:
                 self.prepare_soon()

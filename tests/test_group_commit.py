@@ -111,3 +111,45 @@ def test_only_the_poll_records_commit_without_waiting_for_the_flush(pg_url: str)
     with engine.connect() as a, engine.connect() as b, engine.connect() as c:  # every pooled one
         assert {setting(a), setting(b), setting(c)} == {"on"}
     engine.dispose()
+
+
+def test_closing_gives_the_connection_back_without_holding_up_the_event_loop(pg_url: str) -> None:
+    """PostgreSQL, poll records (``flush=False``): ``aclose`` (at shutdown, and at every config
+    reload) resets the held connection (rollback, RESET synchronous_commit, commit: database
+    round trips) on the group's thread, while the event loop goes on with other sources'
+    fetches and lease renewals; the connection is back in the pool, flushing its commits again,
+    when ``aclose`` returns."""
+    import threading
+
+    engine = store(pg_url)
+    loop_ran = threading.Event()  # set by a coroutine while the connection is being given back
+    during: list[bool] = []
+
+    def write(s: Session, names: list[str]) -> Sequence[None]:
+        return [None] * len(names)
+
+    async def main() -> None:
+        group: GroupCommit[str, None] = GroupCommit(engine, write, name="records", flush=False)
+        await group.submit("a")
+        let_go = group._let_go
+
+        def slow_let_go() -> None:  # the reset's round trips, waiting for the loop to move meanwhile
+            during.append(loop_ran.wait(5))
+            let_go()
+
+        group._let_go = slow_let_go  # type: ignore[method-assign]
+
+        async def other_work() -> None:
+            await asyncio.sleep(0.05)
+            loop_ran.set()
+
+        other = asyncio.ensure_future(other_work())
+        await group.aclose()
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        await other
+
+    asyncio.run(main())
+    assert during == [True]
+    with engine.connect() as conn:  # the only pooled connection: the group's, reset
+        assert conn.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    engine.dispose()

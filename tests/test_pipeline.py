@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,40 @@ def test_a_poll_of_many_new_pages_holds_only_a_few_at_once(tmp_path: Path, datab
     assert held[1] <= 2 + PAGES_QUEUED
     arts = json.loads(run_monitor(cfg, "articles", "--json").stdout)
     assert sorted(a["url"] for a in arts) == sorted(site.url(p) for p in paths) and all(a["full_text"] for a in arts)
+
+
+def test_polls_finishing_together_look_up_their_entries_on_few_connections(
+        tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls that end together (max_polls of them, at each claim) look up which entries are new
+    at most two at a time, each holding a pooled database connection meanwhile: the pool (5 +
+    10) and the threads that lease renewals and claims run on stay free for those, however
+    many cores the machine has. Every poll's articles are still stored."""
+    import threading
+
+    from monitor.pipeline import Pipeline
+
+    when = datetime(2025, 9, 24, 7, 0, tzinfo=UTC)
+    names = [f"Feed {k}" for k in range(8)]
+    for k in range(len(names)):
+        site.pages[f"/feed{k}.xml"] = Page(rss(site, [(f"/a/{k}", f"Story {k}", when)]), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
+                       *(source(n, site.url(f"/feed{k}.xml"), full_text=False) for k, n in enumerate(names)))
+    lookups = [0, 0]  # in progress; the most at once
+    lock = threading.Lock()
+    unseen = Pipeline._unseen
+
+    def slow_unseen(self: Pipeline, source_id: int, entries: list[Any]) -> list[Any]:
+        with lock:
+            lookups[0] += 1
+            lookups[1] = max(lookups)
+        try:
+            time.sleep(0.1)  # a query waiting for the database
+            return unseen(self, source_id, entries)
+        finally:
+            with lock:
+                lookups[0] -= 1
+
+    monkeypatch.setattr(Pipeline, "_unseen", slow_unseen)
+    reports = asyncio.run(run_once(cfg, everything=True))
+    assert sorted(r.new_articles for r in reports) == [1] * len(names)
+    assert lookups[1] <= 2

@@ -11,8 +11,10 @@ ahead of its own record.
 The thread holds one connection from batch to batch (no pool checkout, and on PostgreSQL no
 ``pool_pre_ping`` round trip, per batch: with the event loop busy, each round trip of that thread
 waits for the interpreter lock); it goes back to the pool once no batch came for
-``IDLE_SECONDS``, or with ``aclose``, and is closed after a batch that failed (the retries take
-a fresh one, checked by the pool: a restarted server costs a retry, not a record).
+``IDLE_SECONDS``, with ``aclose``, and after a batch that failed: the retries check one out
+again, pinged by the pool. One the server dropped is discarded, not pooled (SQLAlchemy
+invalidates a connection on a disconnect error, and ``_let_go`` one whose reset failed): a
+restarted server costs a retry, not a record.
 """
 
 from __future__ import annotations
@@ -73,16 +75,27 @@ class GroupCommit(Generic[T, R]):
         return await done
 
     async def aclose(self) -> None:
-        """Wait until everything queued is committed; then stop the thread."""
-        if self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
-        if self._executor is not None:
-            self._executor.submit(self._let_go)
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """Wait until everything queued is committed, give the connection back, stop the thread.
+
+        The connection's reset (on PostgreSQL three round trips) runs on the group's thread:
+        at shutdown and at every reload, the event loop goes on meanwhile (other sources'
+        fetches, lease renewals). Items submitted meanwhile are committed first."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._task is not None and not self._task.done():
+                await asyncio.shield(self._task)
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            executor = self._executor
+            if executor is None:
+                return
+            # After any batch, and any idle let-go already queued: one thread, in order.
+            await loop.run_in_executor(executor, self._let_go)
+            if executor is self._executor and self._conn is None and (self._task is None or self._task.done()):
+                self._executor = None
+                executor.shutdown(wait=False)  # idle: the connection is back in the pool
+                return
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
