@@ -43,7 +43,7 @@ from monitor.match import rule_set, uses_about
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import GroupCommit
-from monitor.store.db import refusal, refused_table, session_scope, transient
+from monitor.store.db import first_line, refusal, refused_table, session_scope, transient
 from monitor.store.leases import due_condition
 from monitor.store.models import Article, Source
 from monitor.util import plural
@@ -89,11 +89,6 @@ class EntryDeferred(Exception):
     """The database refused a new entry's transaction for a reason not the entry's own (a
     deadlock every time, a locked or full database, a lost connection): it is not stored now,
     and the poll leaves it to the next one instead of dropping it."""
-
-
-def _first_line(exc: Exception) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    return (str(orig).splitlines() or [type(orig).__name__])[0]
 
 
 @dataclass
@@ -490,11 +485,11 @@ class Pipeline:
                     # PostgreSQL ended a deadlock (two instances taking rows in another order: an
                     # old and a new version during a rolling deploy) by aborting this transaction.
                     log.info("source %s: article %s: %s, running its transaction again", sc.name, article.url,
-                             _first_line(exc))
+                             first_line(exc))
                     time.sleep(random.uniform(0.05, 0.2) * attempt)  # the other transaction ends first
                 elif why in ("conflict", "foreign_key") or transient(exc):
                     # the database, not the entry: the next poll takes it again
-                    raise EntryDeferred(f"{type(exc).__name__}: {_first_line(exc)}") from exc
+                    raise EntryDeferred(f"{type(exc).__name__}: {first_line(exc)}") from exc
                 else:  # refused for what it is (a URL too long for its index, say): every time
                     raise
                 article = article_of()  # the failed try's story and id, rolled back, left behind

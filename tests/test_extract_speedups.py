@@ -15,6 +15,7 @@ from lxml import etree
 from bench.extract import default_data
 from monitor.extract import speedups
 from monitor.extract.article import _PARSER
+from monitor.wordset import WordSet
 
 ARTICLES = Path(__file__).resolve().parent / "fixtures" / "articles"
 
@@ -116,7 +117,7 @@ def test_stop_words_answer_as_the_set_jusText_makes() -> None:
 
     words = [w for language in sorted(get_stoplists()) for w in sorted(get_stoplist(language))]
     full = define_stoplist(tuple(words))  # jusText's own: lower-cased, a frozenset
-    compact = speedups.StopWords(w.lower() for w in words)
+    compact = WordSet(w.lower() for w in words)
     rng = random.Random(7)
     some = rng.sample(sorted(full), 3000)
     probes = (some + [w.upper() for w in some] + [w + "s" for w in some] + [w[:-1] for w in some]
@@ -125,7 +126,7 @@ def test_stop_words_answer_as_the_set_jusText_makes() -> None:
     assert [p in compact for p in probes] == [p in full for p in probes]
     assert all(w in compact for w in full)
     assert 3 not in compact and None not in compact
-    tiny = speedups.StopWords(["ab\0", "a\0b", "x"])  # NULs kept exact
+    tiny = WordSet(["ab\0", "a\0b", "x"])  # NULs kept exact
     assert [p in tiny for p in ("ab\0", "ab", "a\0b", "a", "x", "x\0")] == [True, False, True, False, True, False]
 
 
@@ -163,20 +164,20 @@ def test_stop_words_kept_by_one_worker_answer_the_same_in_the_next(
     words = {w.lower() for language in get_stoplists() for w in get_stoplist(language)}
     probes = sorted(words)[::7] + [w.upper() for w in sorted(words)[::11]] + ["", "\0", "zzqx", "the", "и", "的"]
     assert [p in mapped for p in probes] == [p in built for p in probes] == [p in words for p in probes]
-    odd = speedups.StopWords(["ab\0", "x", "yz", "éé"])  # a word no array holds, too
+    odd = WordSet(["ab\0", "x", "yz", "éé"])  # a word no array holds, too
     (tmp_path / "odd.bin").write_bytes(odd.dumps())
-    back = speedups.StopWords.load(tmp_path / "odd.bin")
+    back = WordSet.load(tmp_path / "odd.bin")
     assert [p in back for p in ("ab\0", "ab", "x", "yz", "éé", "y")] == [True, False, True, True, True, False]
     kept[0].write_bytes(kept[0].read_bytes()[:-5])  # cut short
     with pytest.raises(ValueError):
-        speedups.StopWords.load(kept[0])
+        WordSet.load(kept[0])
     again = speedups._AllStopWords().words
-    assert all(w in again for w in probes if w in words) and speedups.StopWords.load(kept[0])  # made whole again
+    assert all(w in again for w in probes if w in words) and WordSet.load(kept[0])  # made whole again
 
 
 def test_stop_words_kept_by_another_version_of_the_code_are_not_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The kept file's layout is this module's (``StopWords.dumps``/``load``): a file that
+    """The kept file's layout is this module's (``WordSet.dumps``/``load``): a file that
     another version of it wrote, under the same jusText, is not read as this one's."""
     monkeypatch.setenv("MONITOR_CACHE_DIR", str(tmp_path / "cache"))
     assert "the" in speedups._AllStopWords().words

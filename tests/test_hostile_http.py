@@ -6,15 +6,17 @@ import contextlib
 import os
 import resource
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from monitor.config import load_config
@@ -67,6 +69,24 @@ def test_failed_writes_make_the_store_not_ready_until_a_write_succeeds(tmp_path:
         conn.execute(text("UPDATE source SET name = name"))
         conn.commit()
     assert health.ready()[0]
+    engine.dispose()
+
+
+def test_a_failed_write_without_a_message_is_reported_by_its_type(tmp_path: Path) -> None:
+    """A driver error with no text (str() empty) still makes the store not ready, named by its
+    type; the listener that records it failed on the empty message before (IndexError)."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _refuse(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE"):
+            raise sqlite3.OperationalError()
+
+    with engine.connect() as conn, pytest.raises(OperationalError):
+        conn.execute(text("UPDATE source SET name = name"))
+    ok, why = write_health(engine).ready()
+    assert not ok and why.endswith(": OperationalError"), why
     engine.dispose()
 
 

@@ -32,8 +32,8 @@ trafilatura's lists of compiled XPaths, which its modules share by reference.
 And jusText's stop words: on a page where trafilatura falls back to jusText without knowing the
 language (about one page in 300), it gathers the stop words of every language (154,000 words in
 a tuple) and jusText makes a set of them: ~33 MB in that worker, the largest single step in the
-pool's memory. ``StopWords`` answers jusText's only question of them (``word.lower() in
-stoplist``) the same way from sorted arrays of their UTF-8 bytes, ~2 MB. Gathering and sorting
+pool's memory. A ``WordSet`` (``monitor.wordset``) answers jusText's only question of them
+(``word.lower() in stoplist``) the same way from sorted arrays of their UTF-8 bytes, ~2 MB. Gathering and sorting
 them cost ~0.4 s of CPU, in every worker that met such a page (in bench.extract_workers, ~1.3 ms
 of every page's ~11): the arrays are kept in ``cache_dir()`` and mapped from there, so only a
 machine's first worker builds them (and the workers share the pages).
@@ -51,7 +51,7 @@ from typing import Any
 from lxml import etree
 
 from monitor import wordset
-from monitor.wordset import WordSet as StopWords
+from monitor.wordset import WordSet
 
 REGEXP_NS = "http://exslt.org/regular-expressions"
 _TEST = re.compile(r"re:test\((@[\w-]+(?:\|@[\w-]+)*), '([^']*)'(?:, '([^']*)')?\)")
@@ -109,7 +109,7 @@ class _AllStopWords:
     trafilatura gathers them) on the first page that needs them."""
 
     @functools.cached_property
-    def words(self) -> StopWords:
+    def words(self) -> WordSet:
         from justext.utils import get_stoplist, get_stoplists
 
         from monitor.util import cache_dir, keep_file
@@ -120,11 +120,11 @@ class _AllStopWords:
             path = None
         if path is not None:
             try:
-                return StopWords.load(path)
+                return WordSet.load(path)
             except (OSError, ValueError, KeyError, TypeError):  # not made yet (or not whole): made now
                 pass
         # as jusText's define_stoplist makes them: lower-cased
-        words = StopWords(word.lower() for language in get_stoplists() for word in get_stoplist(language))
+        words = WordSet(word.lower() for language in get_stoplists() for word in get_stoplist(language))
         if path is not None:
             keep_file(path, words.dumps(), prune=("stopwords-*.bin", path.name))  # an old jusText's go
         return words
@@ -132,7 +132,7 @@ class _AllStopWords:
 
 def _stoplists_key() -> str:
     """Names the kept stop words by jusText's stop-list files (their names, sizes and times)
-    and by the code that writes and reads the file's layout (``StopWords.dumps``/``load``, in
+    and by the code that writes and reads the file's layout (``WordSet.dumps``/``load``, in
     ``monitor.wordset``): a file of another layout is never read as this one."""
     import justext
 

@@ -24,7 +24,7 @@ except Exception:
     logging.getLogger(__name__).warning("extraction warm-up failed; the workers' first pages do it", exc_info=True)
 # The sample page's trim mark is the forkserver's: each worker measures its own growth.
 pool.forget_trim()
-# Not jusText's stop words of every language (~0.2 s; ~2 MB in ``speedups.StopWords``):
+# Not jusText's stop words of every language (~0.2 s; ~2 MB in a ``WordSet``):
 # trafilatura falls back to jusText on about one page in 300 (bench.ingest's pages), so a worker
 # gathers them when it first needs them, rather than every start of the pool paying.
 

@@ -125,7 +125,7 @@ def _watch_writes(engine: Engine) -> None:
         if isinstance(ctx.sqlalchemy_exception, OperationalError) and (ctx.statement is None or is_write(ctx.statement)):
             if health.failing_since is None:
                 health.failing_since = time.monotonic()
-            health.error = str(ctx.original_exception).splitlines()[0][:200]
+            health.error = first_line(ctx.original_exception)[:200]
 
     @event.listens_for(engine, "after_cursor_execute")
     def _wrote(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -319,6 +319,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 _REFUSALS = {"23505": "unique", "23503": "foreign_key", "40P01": "conflict", "40001": "conflict",
              "SQLITE_CONSTRAINT_UNIQUE": "unique", "SQLITE_CONSTRAINT_PRIMARYKEY": "unique",
              "SQLITE_CONSTRAINT_FOREIGNKEY": "foreign_key"}
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of the database's own message for an error (the driver's exception, under
+    SQLAlchemy's wrapper whose text goes on with the statement and its values), or its type's
+    name when it has none: one line for a log or /readyz, without the SQL."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).splitlines() or [type(orig).__name__])[0]
 
 
 def refusal(exc: DBAPIError) -> str:
