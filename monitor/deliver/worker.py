@@ -49,7 +49,7 @@ from monitor.deliver.base import (
     close_clients,
     reuse_connections,
 )
-from monitor.store.db import ASYNC_COMMIT, SYNC_COMMIT, session_scope
+from monitor.store.db import commit_without_flush, flush_commits_again, session_scope
 from monitor.store.models import Alert, Article, Delivery, Match
 from monitor.story import reported
 from monitor.util import aware, instance_id
@@ -249,15 +249,11 @@ class Deliverer:
             return
         with self.engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.execute(ASYNC_COMMIT)
+            commit_without_flush(conn)
             try:
                 yield conn
             finally:
-                try:
-                    conn.execute(SYNC_COMMIT)
-                except Exception:  # never back into the pool without synchronous commit
-                    log.warning("delivery: could not reset the bookkeeping connection; closing it", exc_info=True)
-                    conn.invalidate()
+                flush_commits_again(conn, "delivery bookkeeping")
 
     @contextlib.contextmanager
     def _bookkeeping(self, conn: Connection, atomic: bool = False) -> Iterator[Session]:

@@ -28,7 +28,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
-from monitor.store.db import ASYNC_COMMIT, SYNC_COMMIT
+from monitor.store.db import commit_without_flush, flush_commits_again
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -140,7 +140,7 @@ class GroupCommit(Generic[T, R]):
             if conn is None:
                 conn = self._conn = self.engine.connect()
                 if self._async:
-                    conn.execute(ASYNC_COMMIT)
+                    commit_without_flush(conn)
                     conn.commit()
             with Session(bind=conn, expire_on_commit=False) as s:
                 results = self._run(s, items)
@@ -157,12 +157,7 @@ class GroupCommit(Generic[T, R]):
             return
         try:
             if self._async:
-                conn.rollback()
-                conn.execute(SYNC_COMMIT)
-                conn.commit()
-        except Exception:  # never back into the pool without synchronous commit
-            log.warning("%s: could not reset its connection; closing it", self._name, exc_info=True)
-            conn.invalidate()
+                flush_commits_again(conn, self._name)
         finally:
             conn.close()
 

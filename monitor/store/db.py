@@ -7,6 +7,7 @@ from the schema they leave (``monitor.store.snapshot``), which a test keeps equa
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import weakref
@@ -22,9 +23,34 @@ from sqlmodel import Session
 from monitor.clean import clean_text
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+log = logging.getLogger(__name__)
 # PostgreSQL: commits on one connection that return without waiting for the WAL flush, and back.
-ASYNC_COMMIT = text("SET synchronous_commit = off")
-SYNC_COMMIT = text("RESET synchronous_commit")
+_ASYNC_COMMIT = text("SET synchronous_commit = off")
+_SYNC_COMMIT = text("RESET synchronous_commit")
+
+
+def commit_without_flush(conn: Connection) -> None:
+    """PostgreSQL: from now on ``conn``'s commits return without waiting for the WAL flush (this
+    session only), for writes whose loss in a crash of the server only repeats work (the poll
+    records, the delivery bookkeeping). ``flush_commits_again`` undoes it before the connection
+    goes back to the pool, whose other users must flush. On a connection not in autocommit,
+    the caller commits for the setting to last."""
+    conn.execute(_ASYNC_COMMIT)
+
+
+def flush_commits_again(conn: Connection, name: str) -> None:
+    """Undo ``commit_without_flush`` before ``conn`` is closed (back into the pool). One that
+    cannot be reset is invalidated, so it is discarded rather than pooled; one already
+    invalidated (its server gone) has no session left to reset, and is discarded anyway."""
+    if conn.invalidated:
+        return
+    try:
+        conn.rollback()  # whatever a failure left open
+        conn.execute(_SYNC_COMMIT)
+        conn.commit()
+    except Exception:  # never back into the pool without synchronous commit
+        log.warning("%s: could not reset its connection (synchronous_commit); closing it", name, exc_info=True)
+        conn.invalidate()
 
 
 def _clean_value(value: Any) -> Any:
