@@ -197,7 +197,13 @@ def _epoch(dt: datetime) -> int:
 class _Memo(Generic[V]):
     """A bounded memo of a function, least recently used out (as ``functools.lru_cache``), that
     can also be handed a value computed elsewhere (``put``): the extraction worker's prints of
-    the article being placed go in, and later articles find them here too."""
+    the article being placed go in, and later articles find them here too.
+
+    Not thread-safe, unlike ``lru_cache`` (a lookup and its reordering are two steps): only
+    ``StoryIndex``'s placing reaches it, which runs on the process's one ingest thread
+    (``monitor.pipeline._INGEST_POOL``, one worker, whatever the number of pipelines); the
+    analysts' merge and split on the console's threads do not use it. A second thread placing
+    articles would need a lock here."""
 
     def __init__(self, compute: Callable[..., V], maxsize: int) -> None:
         self._compute, self._maxsize = compute, maxsize
