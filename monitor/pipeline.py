@@ -146,9 +146,12 @@ class Pipeline:
         # PostgreSQL without waiting for the WAL flush (~3 ms a commit on a plain disk): a crash
         # of the server can lose the last of them, and the sources then poll again as if those
         # polls had not happened (the old validators, schedule and failure count; a notice and
-        # the state that sent it are lost together, so it goes out when the state recurs). What
-        # a poll stored is not lost: its articles, alerts and their deliveries commit in the
-        # ingest's own transactions, which wait for the flush, before the record is written.
+        # the state that sent it are lost together, so it goes out when the state recurs). The
+        # record also ends the daemon's lease on the source: with it lost, no instance claims
+        # the source again until the lease expires ([monitor] lease, 60 s by default, after the
+        # claim or its last renewal), even if it is due sooner. What a poll stored is not lost:
+        # its articles, alerts and their deliveries commit in the ingest's own transactions,
+        # which wait for the flush, before the record is written.
         self.records: GroupCommit[PollRecord, None] = GroupCommit(engine, self._write_polls, name="poll-records",
                                                                   flush=False)
         # Likewise the read that starts a poll: polls started together (a claim, run --once)

@@ -46,7 +46,8 @@ class GroupCommit(Generic[T, R]):
 
     ``flush=False``: on PostgreSQL, commits return without waiting for the WAL flush
     (``synchronous_commit = off`` on the held connection only), for items whose loss in a crash
-    of the database server (the last ~0.6 s of commits) only repeats work: see ``Pipeline``.
+    of the database server (the last ~0.6 s of commits) only repeats or delays work: see
+    ``Pipeline``.
     """
 
     def __init__(self, engine: Engine, run: Callable[[Session, list[T]], Sequence[R]], *, max_batch: int = 200,
