@@ -44,6 +44,13 @@ def test_the_production_venv_runs_the_daemon_without_the_dev_extras(tmp_path: Pa
     help_text = subprocess.run([str(python.parent / "monitor"), "--help"], env=child_env(ROOT), cwd=tmp_path,
                                capture_output=True, text=True, timeout=120)
     assert help_text.returncode == 0 and "check-config" in help_text.stdout, help_text.stderr
+    # bench.ingest's measured baseline (``python -m bench.ingest --plain``) imports bench.ingest
+    # there: none of what only the bench's own steps use (building this venv, reading the
+    # database, the medians) is its cost
+    extra = _modules(python, "import json, sys\nimport bench.ingest\n"
+                             "print(json.dumps({'loaded': [m for m in ('importlib.metadata', 'venv', 'sysconfig', "
+                             "'packaging', 'sqlite3', 'statistics') if m in sys.modules]}))")
+    assert extra == {"loaded": []}
 
 
 def _purelib_seen_as(monkeypatch: pytest.MonkeyPatch, seen: Path) -> None:
