@@ -493,9 +493,12 @@ EXIT_ALL_SOURCES_FAILED = 3  # `run --once`: every source it polled failed (an o
 def once_summary(reports: list[PollReport]) -> int:
     """Log what one cycle did and choose its exit status: 0, or 3 when every polled source failed."""
     failed = [r for r in reports if r.status == "error"]
-    log.info("run finished: %s polled, %d failed, %s, %s created", plural(len(reports), "source"), len(failed),
+    deferred = sum(r.deferred for r in reports)
+    # Entries the database refused for now (``EntryDeferred``): cron's log says the next run takes them.
+    left = f"; {plural(deferred, 'new entry')} left to the next poll" if deferred else ""
+    log.info("run finished: %s polled, %d failed, %s, %s created%s", plural(len(reports), "source"), len(failed),
              plural(sum(r.new_articles for r in reports), "new article"),
-             plural(sum(r.alerts for r in reports), "alert"))
+             plural(sum(r.alerts for r in reports), "alert"), left)
     if failed and len(failed) == len(reports):
         reasons = "; ".join(f"{r.source}: {r.error}" for r in failed[:3]) + ("; ..." if len(failed) > 3 else "")
         log.error("every source polled failed (%s): exiting with status %d", reasons, EXIT_ALL_SOURCES_FAILED)

@@ -4,6 +4,7 @@ story merged away by another instance meanwhile) is placed again, never dropped.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import sqlite3
 import string
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
+from monitor.daemon import once_summary
 from monitor.pipeline import CONFLICT_ATTEMPTS
 from monitor.store import Article, create_db_engine
 from monitor.store.db import refusal, refused_table, transient
@@ -111,7 +113,7 @@ def test_a_story_merged_away_while_an_article_joins_it_is_placed_again(
 
 
 def test_an_article_whose_story_keeps_changing_is_left_to_the_next_poll(
-        tmp_path: Path, database_url: str, site: Site) -> None:
+        tmp_path: Path, database_url: str, site: Site, caplog: pytest.LogCaptureFixture) -> None:
     cfg = _config(tmp_path, database_url, site)
     _feed(site, ["/a"])
     asyncio.run(run_once(cfg))
@@ -123,6 +125,9 @@ def test_an_article_whose_story_keeps_changing_is_left_to_the_next_poll(
             [report] = asyncio.run(run_once(cfg, everything=True))
         assert len(placings) == 2 and sorted(_stories(engine)) == ["/a"]
         assert "the next poll takes it again" in report.warnings[0] and report.deferred == 1
+        with caplog.at_level(logging.INFO, logger="monitor.daemon"):
+            once_summary([report])  # what `run --once` (cron) logs last
+        assert "1 new entry left to the next poll" in caplog.text
         # The next poll reads the feed again (no 304 on the validators of the poll that left it).
         [report] = asyncio.run(run_once(cfg, everything=True))
         stories = _stories(engine)
