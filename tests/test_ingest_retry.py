@@ -4,12 +4,13 @@ story merged away by another instance meanwhile) is placed again, never dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sqlite3
 import string
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from monitor.daemon import once_summary
-from monitor.pipeline import CONFLICT_ATTEMPTS
+from monitor.pipeline import CONFLICT_ATTEMPTS, PollReport
 from monitor.store import Article, create_db_engine
 from monitor.store.db import refusal, refused_table, transient
 from monitor.store.models import Story
@@ -91,29 +92,12 @@ def _stories(engine: Engine) -> dict[str, int | None]:
         return {a.guid: a.story_id for a in s.exec(select(Article)).all()}
 
 
-def test_a_story_merged_away_while_an_article_joins_it_is_placed_again(
-        tmp_path: Path, database_url: str, site: Site, caplog: pytest.LogCaptureFixture) -> None:
-    cfg = _config(tmp_path, database_url, site)
-    _feed(site, ["/a"])
-    asyncio.run(run_once(cfg))
-    engine = create_db_engine(database_url)
-    try:
-        _feed(site, ["/a", "/b"])  # a copy of /a: it joins /a's story, which is merged away meanwhile
-        with pytest.MonkeyPatch.context() as mp:
-            placings = _after_place(mp, "/b", 1, _merge_away(engine))
-            [report] = asyncio.run(run_once(cfg, everything=True))
-        stories = _stories(engine)
-        assert sorted(stories) == ["/a", "/b"], report.warnings  # the copy is stored, not dropped
-        assert len(placings) == 2  # placed again, once
-        assert stories["/b"] == stories["/a"] is not None  # in the story its original was merged into
-        assert report.new_articles == 1 and not report.warnings
-        assert "already stored" not in caplog.text
-    finally:
-        engine.dispose()
-
-
-def test_an_article_whose_story_keeps_changing_is_left_to_the_next_poll(
-        tmp_path: Path, database_url: str, site: Site, caplog: pytest.LogCaptureFixture) -> None:
+@contextlib.contextmanager
+def _copy_whose_story_is_merged_away(tmp_path: Path, database_url: str, site: Site,
+                                     times: int) -> Iterator[tuple[Path, Engine, list[int], PollReport]]:
+    """/a stored; then a poll finds /b, a copy of /a joining its story, which another instance
+    merges away right after each of /b's first ``times`` placings. Yields the config, an engine
+    on the database, /b's placings and that poll's report."""
     cfg = _config(tmp_path, database_url, site)
     _feed(site, ["/a"])
     asyncio.run(run_once(cfg))
@@ -121,8 +105,28 @@ def test_an_article_whose_story_keeps_changing_is_left_to_the_next_poll(
     try:
         _feed(site, ["/a", "/b"])
         with pytest.MonkeyPatch.context() as mp:
-            placings = _after_place(mp, "/b", 2, _merge_away(engine))  # placed again: merged away again
+            placings = _after_place(mp, "/b", times, _merge_away(engine))
             [report] = asyncio.run(run_once(cfg, everything=True))
+        yield cfg, engine, placings, report
+    finally:
+        engine.dispose()
+
+
+def test_a_story_merged_away_while_an_article_joins_it_is_placed_again(
+        tmp_path: Path, database_url: str, site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    with _copy_whose_story_is_merged_away(tmp_path, database_url, site, 1) as (_, engine, placings, report):
+        stories = _stories(engine)
+        assert sorted(stories) == ["/a", "/b"], report.warnings  # the copy is stored, not dropped
+        assert len(placings) == 2  # placed again, once
+        assert stories["/b"] == stories["/a"] is not None  # in the story its original was merged into
+        assert report.new_articles == 1 and not report.warnings
+        assert "already stored" not in caplog.text
+
+
+def test_an_article_whose_story_keeps_changing_is_left_to_the_next_poll(
+        tmp_path: Path, database_url: str, site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    # placed again: merged away again
+    with _copy_whose_story_is_merged_away(tmp_path, database_url, site, 2) as (cfg, engine, placings, report):
         assert len(placings) == 2 and sorted(_stories(engine)) == ["/a"]
         assert "the next poll takes it again" in report.warnings[0] and report.deferred == 1
         with caplog.at_level(logging.INFO, logger="monitor.daemon"):
@@ -132,8 +136,6 @@ def test_an_article_whose_story_keeps_changing_is_left_to_the_next_poll(
         [report] = asyncio.run(run_once(cfg, everything=True))
         stories = _stories(engine)
         assert report.new_articles == 1 and stories["/b"] == stories["/a"] is not None
-    finally:
-        engine.dispose()
 
 
 def _deadlock(url: str) -> Callable[[Placed], None]:
