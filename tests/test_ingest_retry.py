@@ -217,6 +217,14 @@ def test_only_the_databases_own_state_is_worth_waiting_for(tmp_path: Path, pg_ur
         with pytest.raises(DBAPIError) as locked, sqlite_engine.begin() as c:
             c.exec_driver_sql("INSERT INTO t VALUES (1)")
         assert transient(locked.value)
+        read_only = create_engine(f"sqlite:///file:{db}?mode=ro&uri=true")
+        try:  # a file made read-only: mended by its operator, then the entry is still wanted
+            with pytest.raises(DBAPIError) as refused, read_only.begin() as c:
+                c.exec_driver_sql("DELETE FROM t")
+            assert refused.value.orig.sqlite_errorname.startswith("SQLITE_READONLY")  # type: ignore[union-attr]
+            assert transient(refused.value), refused.value
+        finally:
+            read_only.dispose()
         with pg_engine.begin() as c:
             c.exec_driver_sql("CREATE TABLE big (v text PRIMARY KEY)")
         with pytest.raises(DBAPIError) as big, pg_engine.begin() as c:

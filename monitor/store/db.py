@@ -351,11 +351,13 @@ def refused_table(exc: DBAPIError) -> str | None:
 
 
 # Errors of the database itself, not of what was written: they pass by waiting (a lost
-# connection, a server shutting down or out of room, a lock held by another writer). PostgreSQL
-# SQLSTATE classes and codes; SQLite's primary result codes (the extended names start with them).
-_TRANSIENT_PG = ("08", "53", "57P0", "55P03", "40")
+# connection, a server shutting down or out of room, a lock held by another writer) or once an
+# operator mends them (a read-only file, a standby server, a role without the right: what
+# ``not_writable`` names). PostgreSQL SQLSTATE classes and codes; SQLite's primary result codes
+# (the extended names start with them).
+_TRANSIENT_PG = ("08", "53", "57P0", "55P03", "40", "25006", "42501")
 _TRANSIENT_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN",
-                     "SQLITE_PROTOCOL")
+                     "SQLITE_PROTOCOL", "SQLITE_READONLY", "SQLITE_PERM")
 
 
 def transient(exc: DBAPIError) -> bool:
