@@ -342,6 +342,7 @@ class Deliverer:
             raise
 
     def _hand_back(self, delivery_id: int) -> None:
+        """A claimed delivery back to "pending" now, not after its lease: its lane stops."""
         with session_scope(self.engine) as s:
             release(s, delivery_id, self.owner, status="pending")
 
@@ -425,8 +426,7 @@ class Deliverer:
             except asyncio.CancelledError:
                 # Stopping mid-send: hand the claim back now rather than after the lease (it may
                 # have been accepted already: the one repeat the at-least-once promise allows).
-                with session_scope(self.engine) as s:
-                    release(s, did, self.owner, status="pending")
+                self._hand_back(did)
                 raise
             except DeliveryError as exc:
                 error = exc
