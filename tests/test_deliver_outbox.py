@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Connection, event, text, update
+from sqlalchemy import Connection, text, update
 from sqlmodel import col, select
 
 from monitor.alerts import enqueue_notice
@@ -263,19 +263,23 @@ def test_a_claim_reads_its_channels_open_deliveries_from_their_index(tmp_path: P
     change on either side would silently undo it; PostgreSQL's planner chooses by cost."""
     engine = store(f"sqlite:///{tmp_path / 'm.db'}")
     add_alerts(engine, 5, ("hook", "mail"))
-    claims: list[tuple[str, Any]] = []
+    claims: list[str] = []
 
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+    def keep(statement: str) -> None:
         if statement.startswith("UPDATE delivery SET status"):
-            claims.append((statement, parameters))
+            claims.append(statement)
 
-    event.listen(engine, "before_cursor_execute", keep)
     with session_scope(engine) as s:
+        # What the driver runs (the claim goes to the driver's cursor, past SQLAlchemy's events),
+        # its values written in.
+        raw = s.connection().connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.set_trace_callback(keep)
         assert claim_next(s, "me", datetime.now(UTC), 60, channel="hook") is not None
-    event.remove(engine, "before_cursor_execute", keep)
-    (statement, parameters), = claims
+        raw.set_trace_callback(None)
+    statement, = claims
     with engine.connect() as conn:
-        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement)]
     assert any("USING INDEX ix_delivery_open (channel=?)" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
     assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
@@ -535,4 +539,31 @@ def test_a_receivers_error_text_with_a_nul_is_recorded(database_url: str) -> Non
     assert statuses(engine) == {"dead": 1, "sent": 1}
     with session_scope(engine) as s:
         assert s.exec(select(Delivery.last_error).where(Delivery.status == "dead")).one() == "refused: bad bytes"
+    engine.dispose()
+
+
+def test_a_receivers_error_text_is_recorded_with_secrets_redacted(database_url: str) -> None:
+    """A receiver's answer may echo a secret (the token of the URL it was sent to): the error
+    recorded with the statement that also claims the next delivery (a permanent refusal: the
+    lane goes on) has it redacted, as every other write of ``last_error`` has (ErrorText)."""
+    from monitor.clean import set_secrets
+
+    engine = store(database_url)
+    add_alerts(engine, 2, ("hook",))
+    sent: list[str] = []
+    token = "xoxb-secret-token-4242"
+
+    class Probe(_Channel):
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+            if len(sent) == 1:
+                raise DeliveryError(f"HTTP 401: invalid token {token}", permanent=True)
+
+    set_secrets([token])
+    try:
+        assert asyncio.run(Deliverer(engine, {"hook": Probe()}).run()).sent == 1
+    finally:
+        set_secrets([])
+    with session_scope(engine) as s:
+        assert s.exec(select(Delivery.last_error).where(Delivery.status == "dead")).one() == "HTTP 401: invalid token ***"
     engine.dispose()
