@@ -211,6 +211,12 @@ class Claimed:
 _CLAIMED_COLUMNS = len(fields(Claimed)) - 1  # Claimed's fields before ``reported_by``, its last
 
 
+def _connection(db: Session | Connection) -> Connection:
+    """The connection of ``db``: a Session's (begun), or ``db`` itself (the delivery worker's
+    bookkeeping runs on its connection, without a Session's machinery per delivery)."""
+    return db if isinstance(db, Connection) else db.connection()
+
+
 def _deliveries() -> Table:
     return Delivery.__table__  # type: ignore[attr-defined]
 
@@ -305,20 +311,20 @@ def _claim_params(owner: str, now: datetime, lease: float, exclude_channels: set
     return params
 
 
-def claim(session: Session, owner: str, now: datetime, lease: float,
+def claim(session: Session | Connection, owner: str, now: datetime, lease: float,
           exclude_channels: set[str] | frozenset[str] = frozenset(), channel: str | None = None,
           reported_by: bool = True) -> Claimed | None:
     """Claim the oldest due delivery for ``owner`` (of ``channel`` only, if given), or None when
     nothing is due; ``reported_by``: read the story's other outlets with it."""
     params = _claim_params(owner, now, lease, exclude_channels, channel)
     stmt = _claim_statement(channel is not None, bool(exclude_channels), reported_by=reported_by)
-    conn = session.connection()
+    conn = _connection(session)
     # (A list of channels to exclude is an expanding parameter: SQLAlchemy renders it each time.)
     row = conn.execute(stmt, params).first() if exclude_channels else _run_precompiled(conn, stmt, params)[1]
     return None if row is None else Claimed.of(row)
 
 
-def record_and_claim(session: Session, delivery_id: int, values: dict[str, Any], owner: str, now: datetime,
+def record_and_claim(session: Session | Connection, delivery_id: int, values: dict[str, Any], owner: str, now: datetime,
                      lease: float, exclude_channels: set[str] | frozenset[str] = frozenset(),
                      channel: str | None = None) -> tuple[bool, Claimed | None]:
     """``release(delivery_id, owner, **values)`` and ``claim`` (with the story's other outlets)
@@ -329,7 +335,7 @@ def record_and_claim(session: Session, delivery_id: int, values: dict[str, Any],
         # The claim reads ``channel`` only: excluding others changes nothing (and a list would
         # be an expanding parameter, which the precompiled statement below cannot take).
         exclude_channels = frozenset()
-    conn = session.connection()
+    conn = _connection(session)
     if conn.dialect.name != "postgresql":
         recorded = release(session, delivery_id, owner, **values)
         return recorded, claim(session, owner, now, lease, exclude_channels, channel)
@@ -449,20 +455,20 @@ def _release_statement(names: tuple[str, ...]) -> Any:
     return stmt
 
 
-def release(session: Session, delivery_id: int, owner: str, **values: Any) -> bool:
+def release(session: Session | Connection, delivery_id: int, owner: str, **values: Any) -> bool:
     """Record the outcome of a claimed delivery, only if ``owner`` still holds the claim."""
-    count, _ = _run_precompiled(session.connection(), _release_statement(tuple(sorted(values))),
+    count, _ = _run_precompiled(_connection(session), _release_statement(tuple(sorted(values))),
                                 {"b_id": delivery_id, "b_owner": owner, **{f"v_{n}": v for n, v in values.items()}})
     return bool(count)
 
 
-def sent_since(session: Session, channel: str, since: datetime) -> int:
+def sent_since(session: Session | Connection, channel: str, since: datetime) -> int:
     """Instant messages a channel accepted since ``since`` (what a rate limit counts)."""
     q = (select(func.count()).select_from(Delivery).join(Alert, col(Alert.id) == col(Delivery.alert_id))
          .where(col(Delivery.channel) == channel, col(Delivery.status) == "sent",
                 col(Delivery.sent_at) >= since, col(Delivery.digest_id).is_(None),
                 col(Alert.kind) != "digest"))
-    return int(session.exec(q).one())
+    return int(_connection(session).execute(q).scalar_one())
 
 
 def retry(session: Session, delivery_id: int | None = None, dead: bool = False,

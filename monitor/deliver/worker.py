@@ -94,12 +94,15 @@ def backoff(attempts: int, base: float = BASE_DELAY, retry_after: float | None =
     return max(util.backoff(attempts - 1, base, MAX_DELAY), retry_after or 0.0)
 
 
-def also_reported_by(session: Session, article_id: int | None,
+def also_reported_by(session: Session | None, article_id: int | None,
                      rows: list[tuple[str, str | None]] | None = None) -> list[str]:
     """Other outlets that printed the same story (from ``rows`` when the claim read them)."""
     if article_id is None:
         return []
-    return reported.also_reported_by(session, article_id) if rows is None else reported.outlets(rows)
+    if rows is not None:
+        return reported.outlets(rows)
+    assert session is not None, "the story's other outlets were not read with the claim"
+    return reported.also_reported_by(session, article_id)
 
 
 def story_articles(session: Session, article_id: int) -> tuple[str, list[int]]:
@@ -256,25 +259,21 @@ class Deliverer:
                 flush_commits_again(conn, "delivery bookkeeping")
 
     @contextlib.contextmanager
-    def _bookkeeping(self, conn: Connection, atomic: bool = False) -> Iterator[Session]:
+    def _bookkeeping(self, conn: Connection, atomic: bool = False) -> Iterator[Connection]:
         """Where a lane writes a claim and an outcome: the run's connection (``_ledger``): on
         PostgreSQL one statement at a time, on SQLite one transaction. ``atomic``: statements
         that must commit together (a digest's outcome and its alerts'): on PostgreSQL a
-        transaction of their own."""
-        if atomic and conn.dialect.name == "postgresql":
-            with session_scope(self.engine) as s:
-                yield s
-            return
-        with Session(bind=conn, expire_on_commit=False) as s:
-            if conn.dialect.name == "postgresql":
-                yield s
+        transaction of their own. No ORM Session: its machinery cost more CPU than the
+        statements of a delivery (issue 15); ``_prepare`` makes one for the queries that need it."""
+        if conn.dialect.name == "postgresql":
+            if atomic:
+                with self.engine.begin() as own:
+                    yield own
                 return
-            try:
-                yield s
-                s.commit()
-            except BaseException:
-                s.rollback()
-                raise
+            yield conn
+            return
+        with conn.begin():
+            yield conn
 
     async def _lane(self, report: DeliveryReport, budget: list[int | None], conn: Connection,
                     ledger: ThreadPoolExecutor, channel: str | None = None,
@@ -354,32 +353,33 @@ class Deliverer:
         now = self.clock()
         outcome = held[0] if held else None
         atomic = outcome is not None and outcome[1].kind == "digest"
-        with self._bookkeeping(conn, atomic) as s:
+        with self._bookkeeping(conn, atomic) as db:
             quiet = self.quiet_channels(now)
             if channel is not None and channel in quiet:
                 return None
             skip = quiet | excluded
             if outcome is not None and not atomic:
                 done = outcome[0]
-                ok, d = record_and_claim(s, done.id, self._outcome(done, outcome[2], report), self.owner,
+                ok, d = record_and_claim(db, done.id, self._outcome(done, outcome[2], report), self.owner,
                                          now, self.settings.lease, skip, channel)
                 self._recorded(done, ok)
             else:
                 if outcome is not None:
-                    self._record(s, *outcome, report)
-                d = claim(s, self.owner, now, self.settings.lease, skip, channel)
+                    self._record(db, *outcome, report)
+                d = claim(db, self.owner, now, self.settings.lease, skip, channel)
             held.clear()
             if d is None:
                 return None
-            return d, self._prepare(s, d, now, report)
+            return d, self._prepare(db, d, now, report)
 
     def _record_alone(self, conn: Connection, outcome: _Outcome, report: DeliveryReport) -> None:
-        with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as s:
-            self._record(s, *outcome, report)
+        with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as db:
+            self._record(db, *outcome, report)
 
     # -- one delivery -------------------------------------------------------------------------
-    def _prepare(self, s: Session, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
-        """Decide under the claim: send now (a message), or hold it for a digest (None)."""
+    def _prepare(self, db: Connection, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
+        """Decide under the claim (on ``db``, in the claim's transaction): send now (a message),
+        or hold it for a digest (None)."""
         did = d.id
         payload = parse_payload(d.alert_payload)
         article_id = payload.article_id if isinstance(payload, MatchPayload) else None
@@ -391,20 +391,27 @@ class Deliverer:
             else:
                 cp = self.policies.get(d.channel)
                 if cp and cp.rate and cp.digest and \
-                        sent_since(s, d.channel, now - timedelta(seconds=cp.rate.window)) >= cp.rate.count:
+                        sent_since(db, d.channel, now - timedelta(seconds=cp.rate.window)) >= cp.rate.count:
                     hold_until = cp.digest.next_after(now)
                     log.info("delivery %s: channel %s is over its rate limit; into the digest at %s",
                              did, d.channel, hold_until.isoformat())
             if hold_until is not None:
-                release(s, did, self.owner, status="digest", digest_due_at=hold_until.astimezone(UTC))
+                release(db, did, self.owner, status="digest", digest_due_at=hold_until.astimezone(UTC))
                 report.held += 1
                 return None
         channel = self.channels.get(d.channel)
-        return AlertMessage(
-            alert_id=d.alert_id, delivery_key=d.key, payload=payload,
-            also_reported_by=tuple(also_reported_by(s, article_id, d.reported_by)) if d.alert_kind == "match" else (),
-            thread_root_key=thread_root(s, d, article_id)
-            if d.alert_kind == "match" and channel is not None and channel.threads else None)
+        match = d.alert_kind == "match"
+        threads = match and channel is not None and channel.threads
+        if not (threads or (match and d.reported_by is None and article_id is not None)):
+            return AlertMessage(alert_id=d.alert_id, delivery_key=d.key, payload=payload,
+                                also_reported_by=tuple(also_reported_by(None, article_id, d.reported_by)) if match else ())
+        # The story's other outlets not read by the claim, or the first message of the story on
+        # a channel that threads (email): ORM queries, on a Session joining the claim's transaction.
+        with Session(bind=db) as s:
+            return AlertMessage(
+                alert_id=d.alert_id, delivery_key=d.key, payload=payload,
+                also_reported_by=tuple(also_reported_by(s, article_id, d.reported_by)) if match else (),
+                thread_root_key=thread_root(s, d, article_id) if threads else None)
 
     async def _send(self, d: Claimed, msg: AlertMessage) -> DeliveryError | None:
         """Send one claimed delivery; the error (None when the channel accepted it)."""
@@ -435,17 +442,17 @@ class Deliverer:
                 error = DeliveryError(f"{type(exc).__name__}: {exc}")
         return error
 
-    def _record(self, s: Session, d: Claimed, msg: AlertMessage, error: DeliveryError | None,
+    def _record(self, db: Connection, d: Claimed, msg: AlertMessage, error: DeliveryError | None,
                 report: DeliveryReport) -> None:
-        """Record a sent delivery's outcome in ``s`` (the caller's transaction)."""
+        """Record a sent delivery's outcome on ``db`` (in the caller's transaction)."""
         values = self._outcome(d, error, report)
-        ok = release(s, d.id, self.owner, **values)
+        ok = release(db, d.id, self.owner, **values)
         if msg.kind == "digest":  # its alerts share its fate
             if values["status"] == "sent":
-                s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
+                db.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
                           .values(status="sent", sent_at=values["sent_at"]))
             elif values["status"] == "dead":
-                s.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
+                db.execute(update(Delivery).where(col(Delivery.digest_id) == d.id)
                           .values(status="dead", last_error=f"digest delivery {d.id} is dead"))
         self._recorded(d, ok)
 
