@@ -10,14 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, event, text, update
 from sqlmodel import col, select
 
 from monitor.alerts import enqueue_notice
@@ -367,7 +366,7 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
         name = "bad"
 
     class Failing(Deliverer):
-        async def _lane(self, report: Any, budget: list[int | None], conn: Connection, ledger: ThreadPoolExecutor,
+        async def _lane(self, report: Any, budget: list[int | None], conn: Connection, ledger: Any,
                         channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
             if channel == "bad":
                 raise RuntimeError("database is locked")
@@ -436,6 +435,48 @@ def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp
     assert waited > 2.0  # the claim did wait for the lock
     assert worst_lag < 1.0, f"the event loop stood still for {worst_lag:.1f} s"
     assert statuses(engine) == ({"sent": 2} if digest else {"sent": 1})  # a digest: it and its alert
+    engine.dispose()
+
+
+def test_the_event_loop_runs_on_while_a_run_waits_for_its_connection(tmp_path: Path) -> None:
+    """The run's bookkeeping connection is checked out (and set up) on the bookkeeping thread
+    too: a pool at its limit or a slow server holds up the delivery run, not the event loop."""
+    engine = store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    add_alerts(engine, 1, ("hook",))
+    sent: list[str] = []
+
+    class Hook(_Channel):
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+
+    def slow_checkout(*args: Any) -> None:
+        if threading.current_thread().name == "delivery-ledger" or threading.current_thread() is threading.main_thread():
+            time.sleep(1.5)
+
+    async def deliver() -> tuple[int, float]:
+        loop = asyncio.get_running_loop()
+        lags = [0.0]
+
+        async def other_work() -> None:
+            while True:
+                t = loop.time()
+                await asyncio.sleep(0.05)
+                lags.append(loop.time() - t - 0.05)
+
+        ticking = asyncio.create_task(other_work())
+        await asyncio.sleep(0.1)
+        report = await Deliverer(engine, {"hook": Hook()}).run()
+        await asyncio.sleep(0.2)
+        ticking.cancel()
+        return report.sent, max(lags)
+
+    event.listen(engine, "checkout", slow_checkout)
+    try:
+        n_sent, worst_lag = asyncio.run(deliver())
+    finally:
+        event.remove(engine, "checkout", slow_checkout)
+    assert n_sent == 1 and len(sent) == 1
+    assert worst_lag < 1.0, f"the event loop stood still for {worst_lag:.1f} s"
     engine.dispose()
 
 
