@@ -385,6 +385,28 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
     engine.dispose()
 
 
+async def _run_beside_other_work(deliverer: Deliverer) -> tuple[int, float, float]:
+    """One delivery run while other work (a fetch, a lease renewal) ticks on the event loop every
+    50 ms: (alerts sent, seconds the run took, the other work's worst lag behind its schedule)."""
+    loop = asyncio.get_running_loop()
+    lags = [0.0]
+
+    async def other_work() -> None:
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.05)
+            lags.append(loop.time() - t - 0.05)
+
+    ticking = asyncio.create_task(other_work())
+    await asyncio.sleep(0.1)
+    t0 = time.monotonic()
+    report = await deliverer.run()
+    took = time.monotonic() - t0
+    await asyncio.sleep(0.2)  # the other work's step due meanwhile runs and counts its lag
+    ticking.cancel()
+    return report.sent, took, max(lags)
+
+
 @pytest.mark.parametrize("digest", [False, True], ids=["alert", "digest"])
 def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp_path: Path, digest: bool) -> None:
     """A delivery whose claim (or a due digest's building) waits for the database (SQLite locked
@@ -406,28 +428,9 @@ def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp
     locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 3 s
     unlock = threading.Timer(3.0, locker.rollback)
 
-    async def deliver() -> tuple[int, float, float]:
-        loop = asyncio.get_running_loop()
-        lags = [0.0]
-
-        async def other_work() -> None:
-            while True:
-                t = loop.time()
-                await asyncio.sleep(0.05)
-                lags.append(loop.time() - t - 0.05)
-
-        ticking = asyncio.create_task(other_work())
-        await asyncio.sleep(0.1)
-        t0 = time.monotonic()
-        report = await Deliverer(engine, {"hook": Hook()}).run()
-        waited = time.monotonic() - t0
-        await asyncio.sleep(0.2)  # the other work's step due meanwhile runs and counts its lag
-        ticking.cancel()
-        return report.sent, waited, max(lags)
-
     unlock.start()
     try:
-        n_sent, waited, worst_lag = asyncio.run(deliver())
+        n_sent, waited, worst_lag = asyncio.run(_run_beside_other_work(Deliverer(engine, {"hook": Hook()})))
     finally:
         unlock.cancel()
         locker.close()
@@ -449,30 +452,12 @@ def test_the_event_loop_runs_on_while_a_run_waits_for_its_connection(tmp_path: P
         async def send(self, msg: AlertMessage) -> None:
             sent.append(msg.delivery_key)
 
-    def slow_checkout(*args: Any) -> None:
-        if threading.current_thread().name == "delivery-ledger" or threading.current_thread() is threading.main_thread():
-            time.sleep(1.5)
-
-    async def deliver() -> tuple[int, float]:
-        loop = asyncio.get_running_loop()
-        lags = [0.0]
-
-        async def other_work() -> None:
-            while True:
-                t = loop.time()
-                await asyncio.sleep(0.05)
-                lags.append(loop.time() - t - 0.05)
-
-        ticking = asyncio.create_task(other_work())
-        await asyncio.sleep(0.1)
-        report = await Deliverer(engine, {"hook": Hook()}).run()
-        await asyncio.sleep(0.2)
-        ticking.cancel()
-        return report.sent, max(lags)
+    def slow_checkout(*args: Any) -> None:  # every checkout waits 1.5 s (a pool at its limit)
+        time.sleep(1.5)
 
     event.listen(engine, "checkout", slow_checkout)
     try:
-        n_sent, worst_lag = asyncio.run(deliver())
+        n_sent, _, worst_lag = asyncio.run(_run_beside_other_work(Deliverer(engine, {"hook": Hook()})))
     finally:
         event.remove(engine, "checkout", slow_checkout)
     assert n_sent == 1 and len(sent) == 1
