@@ -153,14 +153,14 @@ class Daemon:
             released = report.lease_released
             if self.metrics is not None:
                 self.metrics.observe_poll(report.status, time.monotonic() - started, report.new_articles,
-                                          report.alerts)
+                                          report.alerts, report.deferred)
             if report.alerts:
                 self._kick_delivery()
         except asyncio.CancelledError:
             raise  # shutdown past its deadline; the shutdown releases every lease
         except Exception:
             if self.metrics is not None:
-                self.metrics.observe_poll("error", time.monotonic() - started, 0, 0)
+                self.metrics.observe_poll("error", time.monotonic() - started, 0, 0, 0)
             log.exception("source %s (%s): poll failed unexpectedly; retried after its interval",
                           source_id, sc.name)
         finally:
