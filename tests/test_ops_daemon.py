@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -97,6 +98,8 @@ def test_daemon_health_metrics_notify_reload_and_json_logs(tmp_path: Path, site:
         assert re.search(r"^monitor_articles_ingested_total [1-9]", m, re.M)
         assert re.search(r"^monitor_alerts_enqueued_total 1.0", m, re.M)
         assert re.search(r'monitor_matches\{rule="kz-mediation"\} 1', m)
+        # Both deliveries (mail, hook) stay not sent, whether waiting for their next try or being
+        # tried at the moment of the scrape: 2 from the ingest that created them on.
         assert re.search(r"^monitor_outbox_pending 2", m, re.M)
         assert re.search(r"^monitor_outbox_oldest_pending_age_seconds \d", m, re.M)
         assert "monitor_poll_duration_seconds_bucket" in m and "monitor_build_info{" in m
@@ -139,6 +142,39 @@ def test_daemon_health_metrics_notify_reload_and_json_logs(tmp_path: Path, site:
     assert any(r.get("source_id") == sid and f"source {sid}" not in r["message"] for r in records)
 
 
+def test_outbox_pending_counts_every_delivery_not_sent_yet(database_url: str) -> None:
+    """An operator reads ``monitor_outbox_pending`` as "alerts not delivered yet": a delivery
+    being sent (claimed) is not delivered yet, nor is one whose instance died holding its lease.
+    Leaving them out made the gauge dip whenever a delivery was in flight."""
+    from monitor.ops.metrics import DatabaseCollector
+    from monitor.store import upgrade
+    from monitor.store.models import Alert, Delivery
+
+    engine = create_db_engine(database_url)
+    upgrade(engine)
+    now = datetime.now(UTC)
+    live = ("elsewhere:1", now + timedelta(minutes=5))  # being sent by a running instance
+    crashed = ("gone:2", now - timedelta(minutes=1))  # its instance died; the lease ran out
+    nobody: tuple[str | None, datetime | None] = (None, None)
+    rows = [("pending", 60, nobody), ("failed", 120, nobody), ("sending", 30, live), ("sending", 600, crashed),
+            ("sent", 3600, nobody), ("dead", 7200, nobody), ("digest", 5400, nobody), ("batched", 4800, nobody)]
+    with session_scope(engine) as s:
+        alert = Alert(key="notice:outbox", rule="r", kind="notice")
+        s.add(alert)
+        s.flush()
+        assert alert.id is not None
+        for i, (status, age, (owner, expires)) in enumerate(rows):
+            s.add(Delivery(key=f"notice:outbox:{i}", alert_id=alert.id, channel="hook", status=status,
+                           created_at=now - timedelta(seconds=age), lease_owner=owner, lease_expires_at=expires))
+    try:
+        gauges = {m.name: m.samples[0].value for m in DatabaseCollector(engine).collect()
+                  if m.name.startswith("monitor_outbox")}
+    finally:
+        engine.dispose()
+    assert gauges["monitor_outbox_pending"] == 4
+    assert 600 <= gauges["monitor_outbox_oldest_pending_age_seconds"] < 3600  # the crashed instance's
+
+
 def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: Site, webhook: Site,
                                                           mailbox: Mailbox) -> None:
     publish_newsroom(site)
@@ -165,7 +201,8 @@ def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: 
     log = tmp_path / "monitor.log"
     with start_daemon(cfg, log=log) as proc:
         assert wait_for(arrived.is_set, 30)
-        assert proc.wait_log("stored from Loopback Pravda", 30)  # the newsroom feed went through
+        # the newsroom feed went through
+        assert proc.wait_log("stored from Loopback Pravda", 30), log.read_text()[-3000:]
         t0 = time.monotonic()
         assert proc.stop() == 0
         took = time.monotonic() - t0
