@@ -8,7 +8,8 @@ jobs (delivery, lease renewal, retention, the systemd watchdog) run on the same 
 scheduler, which is never shared between instances.
 
 Signals: SIGTERM/SIGINT stop claiming, let work in flight finish within ``shutdown_deadline``,
-release the leases and exit 0. SIGHUP reloads the config after validating it.
+release the leases and exit 0 (received while starting, before the daemon says it runs: it never
+says so). SIGHUP reloads the config after validating it (received while starting: once running).
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ def _counts(cfg: Config) -> str:
                                                 (len(cfg.channels), "channel")))
 
 
+def _intervals(cfg: Config) -> dict[str, float]:
+    """Seconds between runs of each periodic job (but the watchdog's), by job id: what start-up
+    schedules and what a reload reschedules. A lease is renewed three times in its life."""
+    return {"claim": cfg.monitor.claim_interval, "renew": max(cfg.monitor.lease / 3, 0.5),
+            "deliver": cfg.monitor.delivery_interval, "retention": cfg.retention.interval}
+
+
 def _sync_sources(pipeline: Pipeline) -> None:
     try:
         pipeline.sync_sources()
@@ -97,6 +105,7 @@ class Daemon:
         self._deliver_again = False
         self._backlog = False
         self._failing: dict[str, str] = {}  # job name -> its last error, while it keeps failing
+        self._hup_pending = False  # a SIGHUP arrived before the scheduler existed
         self._set_sources(config)
 
     def _set_sources(self, config: Config) -> None:
@@ -144,14 +153,14 @@ class Daemon:
             released = report.lease_released
             if self.metrics is not None:
                 self.metrics.observe_poll(report.status, time.monotonic() - started, report.new_articles,
-                                          report.alerts)
+                                          report.alerts, report.deferred)
             if report.alerts:
                 self._kick_delivery()
         except asyncio.CancelledError:
             raise  # shutdown past its deadline; the shutdown releases every lease
         except Exception:
             if self.metrics is not None:
-                self.metrics.observe_poll("error", time.monotonic() - started, 0, 0)
+                self.metrics.observe_poll("error", time.monotonic() - started, 0, 0, 0)
             log.exception("source %s (%s): poll failed unexpectedly; retried after its interval",
                           source_id, sc.name)
         finally:
@@ -306,35 +315,14 @@ class Daemon:
         await self._tracked(self._claim)
         if self.polls:
             await asyncio.wait(list(self.polls.values()), timeout=FIRST_POLLS_AHEAD)
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # not for `run --once`
-
-        self.scheduler = scheduler = AsyncIOScheduler(
-            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        now = datetime.now(UTC)
-        # Claim and delivery guard themselves against running twice at once (a lock, a re-run
-        # flag), so the scheduler may start them while a previous run is still busy.
-        scheduler.add_job(self._periodic(self._claim), "interval", seconds=cfg.monitor.claim_interval,
-                          next_run_time=now, id="claim", max_instances=2)
-        scheduler.add_job(self._periodic(self._renew), "interval", seconds=max(cfg.monitor.lease / 3, 0.5),
-                          id="renew")
-        scheduler.add_job(self._periodic(self._deliver), "interval", seconds=cfg.monitor.delivery_interval,
-                          next_run_time=now, id="deliver", max_instances=2)
-        scheduler.add_job(self._periodic(self._retention), "interval", seconds=cfg.retention.interval,
-                          next_run_time=now + timedelta(seconds=min(60.0, cfg.retention.interval)), id="retention")
-        wd = systemd.watchdog_interval()
-        if wd:
-            scheduler.add_job(self._watchdog, "interval", seconds=wd, next_run_time=now, id="watchdog")
-        scheduler.start()
-        log.info("monitor running: %s (instance %s)", _counts(cfg), self.owner)
-        if not cfg.rules:
-            log.warning("no [[rule]] in %s: articles are stored and grouped, but nothing will alert", cfg.path)
-        systemd.notify("READY=1", f"STATUS=running: {len(cfg.sources)} sources", f"MAINPID={os.getpid()}")
-        # The extraction workers start with the first page to extract (see monitor.extract.pool).
-
+        # A stop that arrived while starting stops here: the daemon never said it was running
+        # (no "monitor running", no READY=1 to systemd), and no scheduler is started for it.
+        scheduler = None if self.stop_event.is_set() else self._start_scheduler()
         await self.stop_event.wait()
 
         systemd.notify("STOPPING=1", "STATUS=stopping")
-        scheduler.shutdown(wait=False)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         self.pipeline.deliverer.stop()  # the delivery in flight finishes; no new claims
         inflight: set[asyncio.Task[object]] = set(self.polls.values()) | set(self.background)
         deadline = self.config.monitor.shutdown_deadline
@@ -363,6 +351,43 @@ class Daemon:
         log.info("stopped")
         return 0
 
+    def _start_scheduler(self) -> AsyncIOScheduler:
+        """Start the periodic jobs and say the daemon is running (log, systemd's READY=1).
+
+        Built from the config current now, not the one read at start: a console reload during
+        the first polls has already swapped it, and nothing reschedules the jobs for it later.
+        A SIGHUP that arrived while starting is reloaded from here (it had no jobs to reschedule)."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # not for `run --once`
+
+        cfg = self.config
+        self.scheduler = scheduler = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        now = datetime.now(UTC)
+        # Claim and delivery guard themselves against running twice at once (a lock, a re-run
+        # flag), so the scheduler may start them while a previous run is still busy.
+        every = _intervals(cfg)
+        scheduler.add_job(self._periodic(self._claim), "interval", seconds=every["claim"],
+                          next_run_time=now, id="claim", max_instances=2)
+        scheduler.add_job(self._periodic(self._renew), "interval", seconds=every["renew"], id="renew")
+        scheduler.add_job(self._periodic(self._deliver), "interval", seconds=every["deliver"],
+                          next_run_time=now, id="deliver", max_instances=2)
+        scheduler.add_job(self._periodic(self._retention), "interval", seconds=every["retention"],
+                          next_run_time=now + timedelta(seconds=min(60.0, every["retention"])), id="retention")
+        wd = systemd.watchdog_interval()
+        if wd:
+            scheduler.add_job(self._watchdog, "interval", seconds=wd, next_run_time=now, id="watchdog")
+        scheduler.start()
+        log.info("monitor running: %s (instance %s)", _counts(cfg), self.owner)
+        if not cfg.rules:
+            log.warning("no [[rule]] in %s: articles are stored and grouped, but nothing will alert", cfg.path)
+        systemd.notify("READY=1", f"STATUS=running: {len(cfg.sources)} sources", f"MAINPID={os.getpid()}")
+        # The extraction workers start with the first page to extract (see monitor.extract.pool).
+        if self._hup_pending:
+            self._hup_pending = False
+            log.info("reloading %s (SIGHUP received while starting)", cfg.path)
+            self._start_reload()
+        return scheduler
+
     def _console(self, loop: asyncio.AbstractEventLoop) -> Console:
         """The web console, reading this daemon's config and reloading it as SIGHUP does."""
         from monitor.web import Console, Passwords
@@ -384,10 +409,18 @@ class Daemon:
         self.stop_event.set()
 
     def _on_hup(self) -> None:
-        if self.scheduler is None or self.stop_event.is_set():
-            log.info("received SIGHUP while starting or stopping: ignored")
-            return
-        log.info("received SIGHUP: reloading %s", self.config.path)
+        if self.stop_event.is_set():
+            log.info("received SIGHUP while stopping: ignored")
+        elif self.scheduler is None:
+            # Migrations, or the first polls: the reload runs once the scheduler exists, whose
+            # jobs it reschedules (and before that, during migrations, there is no pipeline yet).
+            self._hup_pending = True
+            log.info("received SIGHUP while starting: reloading %s once started", self.config.path)
+        else:
+            log.info("received SIGHUP: reloading %s", self.config.path)
+            self._start_reload()
+
+    def _start_reload(self) -> None:
         task: asyncio.Task[object] = asyncio.create_task(self.reload())
         self.background.add(task)
         task.add_done_callback(self.background.discard)
@@ -395,11 +428,16 @@ class Daemon:
     async def reload(self) -> bool:
         """Swap in a new config after validating it; any problem keeps the running one."""
         async with self._reload_lock:
-            systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+            # A console reload while starting (the first polls' window) tells systemd nothing:
+            # READY=1 is start-up's to send, once the scheduler runs, and never if a stop came first.
+            tell = self.scheduler is not None
+            if tell:
+                systemd.notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
             try:
                 return await self._reload()
             finally:
-                systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
+                if tell:
+                    systemd.notify("READY=1", f"STATUS=running: {len(self.config.sources)} sources")
 
     def _count_reload(self, result: str) -> None:
         if self.metrics is not None:
@@ -434,9 +472,7 @@ class Daemon:
         self.config, self.pipeline = new_cfg, pipeline
         self._set_sources(new_cfg)
         if self.scheduler is not None:
-            for job_id, seconds in (("claim", new_cfg.monitor.claim_interval),
-                                    ("deliver", new_cfg.monitor.delivery_interval),
-                                    ("retention", new_cfg.retention.interval)):
+            for job_id, seconds in _intervals(new_cfg).items():
                 self.scheduler.reschedule_job(job_id, trigger="interval", seconds=seconds)
         self._count_reload("ok")
         log.info("config reloaded: %s", _counts(new_cfg))

@@ -15,6 +15,7 @@ from monitor.alerts.gate import claim_alert
 from monitor.store import Article, Source, create_db_engine, upgrade
 from monitor.store.models import DedupBand, DedupClaim, DedupSignature
 from monitor.story import content_hash
+from monitor.story.prints import paragraph_prints
 from monitor.story.stories import PRUNE_CHUNKS, StoryIndex
 from tests.harness import pg_database
 from tests.newsroom import seed_article
@@ -49,6 +50,27 @@ def pg_engine() -> Iterator[Engine]:
         e = _prepared(url)
         yield e
         e.dispose()
+
+
+def test_known_boilerplate_is_each_outlets_own(engine: Engine) -> None:
+    """Which paragraphs of several outlets' texts are known as their own outlet's boilerplate,
+    read in one statement (the lists bound as JSON on SQLite, as arrays on PostgreSQL): a
+    paragraph known for one outlet is not boilerplate in another outlet's text."""
+    menu, footer, story = ("Subscribe to our newsletter today", "All rights reserved by the outlet",
+                           "The minister said on Tuesday that talks would resume")
+    key = {p: int(paragraph_prints(p).keys[0]) for p in (menu, footer, story)}
+    with Session(engine) as s:
+        ids = {src.name: src.id for src in s.exec(select(Source))}
+        pravda, wire, other = ids["Pravda"], ids["Wire"], ids["Other"]
+        assert pravda is not None and wire is not None and other is not None
+        s.connection().execute(text("INSERT INTO dedup_boilerplate (source_id, paragraph) VALUES (:s, :p)"),
+                               [{"s": pravda, "p": key[menu]}, {"s": wire, "p": key[footer]},
+                                {"s": other, "p": key[story]}])
+        page = f"{menu}\n{story}\n{footer}"
+        assert StoryIndex.known_boilerplate(s, [(pravda, page), (wire, page)]) == {(pravda, key[menu]),
+                                                                                  (wire, key[footer])}
+        assert StoryIndex.known_boilerplate(s, [(other, f"{menu}\n{footer}")]) == set()
+        assert StoryIndex.known_boilerplate(s, [(other, page)]) == {(other, key[story])}
 
 
 def _article(source_id: int, key: str, body: str, when: datetime | None = None) -> Article:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -263,19 +262,23 @@ def test_a_claim_reads_its_channels_open_deliveries_from_their_index(tmp_path: P
     change on either side would silently undo it; PostgreSQL's planner chooses by cost."""
     engine = store(f"sqlite:///{tmp_path / 'm.db'}")
     add_alerts(engine, 5, ("hook", "mail"))
-    claims: list[tuple[str, Any]] = []
+    claims: list[str] = []
 
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+    def keep(statement: str) -> None:
         if statement.startswith("UPDATE delivery SET status"):
-            claims.append((statement, parameters))
+            claims.append(statement)
 
-    event.listen(engine, "before_cursor_execute", keep)
     with session_scope(engine) as s:
+        # What the driver runs (the claim goes to the driver's cursor, past SQLAlchemy's events),
+        # its values written in.
+        raw = s.connection().connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        raw.set_trace_callback(keep)
         assert claim_next(s, "me", datetime.now(UTC), 60, channel="hook") is not None
-    event.remove(engine, "before_cursor_execute", keep)
-    (statement, parameters), = claims
+        raw.set_trace_callback(None)
+    statement, = claims
     with engine.connect() as conn:
-        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement)]
     assert any("USING INDEX ix_delivery_open (channel=?)" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
     assert any("USING INTEGER PRIMARY KEY" in step for step in plan), plan
@@ -363,7 +366,7 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
         name = "bad"
 
     class Failing(Deliverer):
-        async def _lane(self, report: Any, budget: list[int | None], conn: Connection, ledger: ThreadPoolExecutor,
+        async def _lane(self, report: Any, budget: list[int | None], conn: Connection, ledger: Any,
                         channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
             if channel == "bad":
                 raise RuntimeError("database is locked")
@@ -380,6 +383,28 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
         rows = s.exec(select(Delivery.channel, Delivery.status)).all()
     assert sorted(rows) == [("bad", "pending"), ("slow", "sent"), ("slow", "sent")]
     engine.dispose()
+
+
+async def _run_beside_other_work(deliverer: Deliverer) -> tuple[int, float, float]:
+    """One delivery run while other work (a fetch, a lease renewal) ticks on the event loop every
+    50 ms: (alerts sent, seconds the run took, the other work's worst lag behind its schedule)."""
+    loop = asyncio.get_running_loop()
+    lags = [0.0]
+
+    async def other_work() -> None:
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.05)
+            lags.append(loop.time() - t - 0.05)
+
+    ticking = asyncio.create_task(other_work())
+    await asyncio.sleep(0.1)
+    t0 = time.monotonic()
+    report = await deliverer.run()
+    took = time.monotonic() - t0
+    await asyncio.sleep(0.2)  # the other work's step due meanwhile runs and counts its lag
+    ticking.cancel()
+    return report.sent, took, max(lags)
 
 
 @pytest.mark.parametrize("digest", [False, True], ids=["alert", "digest"])
@@ -403,28 +428,9 @@ def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp
     locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 3 s
     unlock = threading.Timer(3.0, locker.rollback)
 
-    async def deliver() -> tuple[int, float, float]:
-        loop = asyncio.get_running_loop()
-        lags = [0.0]
-
-        async def other_work() -> None:
-            while True:
-                t = loop.time()
-                await asyncio.sleep(0.05)
-                lags.append(loop.time() - t - 0.05)
-
-        ticking = asyncio.create_task(other_work())
-        await asyncio.sleep(0.1)
-        t0 = time.monotonic()
-        report = await Deliverer(engine, {"hook": Hook()}).run()
-        waited = time.monotonic() - t0
-        await asyncio.sleep(0.2)  # the other work's step due meanwhile runs and counts its lag
-        ticking.cancel()
-        return report.sent, waited, max(lags)
-
     unlock.start()
     try:
-        n_sent, waited, worst_lag = asyncio.run(deliver())
+        n_sent, waited, worst_lag = asyncio.run(_run_beside_other_work(Deliverer(engine, {"hook": Hook()})))
     finally:
         unlock.cancel()
         locker.close()
@@ -432,6 +438,30 @@ def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp
     assert waited > 2.0  # the claim did wait for the lock
     assert worst_lag < 1.0, f"the event loop stood still for {worst_lag:.1f} s"
     assert statuses(engine) == ({"sent": 2} if digest else {"sent": 1})  # a digest: it and its alert
+    engine.dispose()
+
+
+def test_the_event_loop_runs_on_while_a_run_waits_for_its_connection(tmp_path: Path) -> None:
+    """The run's bookkeeping connection is checked out (and set up) on the bookkeeping thread
+    too: a pool at its limit or a slow server holds up the delivery run, not the event loop."""
+    engine = store(f"sqlite:///{tmp_path / 'monitor.db'}")
+    add_alerts(engine, 1, ("hook",))
+    sent: list[str] = []
+
+    class Hook(_Channel):
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+
+    def slow_checkout(*args: Any) -> None:  # every checkout waits 1.5 s (a pool at its limit)
+        time.sleep(1.5)
+
+    event.listen(engine, "checkout", slow_checkout)
+    try:
+        n_sent, _, worst_lag = asyncio.run(_run_beside_other_work(Deliverer(engine, {"hook": Hook()})))
+    finally:
+        event.remove(engine, "checkout", slow_checkout)
+    assert n_sent == 1 and len(sent) == 1
+    assert worst_lag < 1.0, f"the event loop stood still for {worst_lag:.1f} s"
     engine.dispose()
 
 
@@ -535,4 +565,31 @@ def test_a_receivers_error_text_with_a_nul_is_recorded(database_url: str) -> Non
     assert statuses(engine) == {"dead": 1, "sent": 1}
     with session_scope(engine) as s:
         assert s.exec(select(Delivery.last_error).where(Delivery.status == "dead")).one() == "refused: bad bytes"
+    engine.dispose()
+
+
+def test_a_receivers_error_text_is_recorded_with_secrets_redacted(database_url: str) -> None:
+    """A receiver's answer may echo a secret (the token of the URL it was sent to): the error
+    recorded with the statement that also claims the next delivery (a permanent refusal: the
+    lane goes on) has it redacted, as every other write of ``last_error`` has (ErrorText)."""
+    from monitor.clean import set_secrets
+
+    engine = store(database_url)
+    add_alerts(engine, 2, ("hook",))
+    sent: list[str] = []
+    token = "xoxb-secret-token-4242"
+
+    class Probe(_Channel):
+        async def send(self, msg: AlertMessage) -> None:
+            sent.append(msg.delivery_key)
+            if len(sent) == 1:
+                raise DeliveryError(f"HTTP 401: invalid token {token}", permanent=True)
+
+    set_secrets([token])
+    try:
+        assert asyncio.run(Deliverer(engine, {"hook": Probe()}).run()).sent == 1
+    finally:
+        set_secrets([])
+    with session_scope(engine) as s:
+        assert s.exec(select(Delivery.last_error).where(Delivery.status == "dead")).one() == "HTTP 401: invalid token ***"
     engine.dispose()

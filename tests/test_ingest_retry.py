@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import sqlite3
 import string
 import threading
@@ -20,9 +21,10 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
-from monitor.daemon import once_summary
-from monitor.pipeline import CONFLICT_ATTEMPTS, PollReport
-from monitor.store import Article, create_db_engine
+from monitor.config import load_config
+from monitor.daemon import Daemon, once_summary
+from monitor.pipeline import CONFLICT_ATTEMPTS, Pipeline, PollReport
+from monitor.store import Article, create_db_engine, upgrade
 from monitor.store.db import refusal, refused_table, transient
 from monitor.store.models import Story
 from monitor.story.stories import Placed, StoryIndex, merge_stories
@@ -136,6 +138,41 @@ def test_an_article_whose_story_keeps_changing_is_left_to_the_next_poll(
         [report] = asyncio.run(run_once(cfg, everything=True))
         stories = _stories(engine)
         assert report.new_articles == 1 and stories["/b"] == stories["/a"] is not None
+
+
+def test_the_daemon_counts_entries_left_to_the_next_poll_for_metrics(
+        tmp_path: Path, database_url: str, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/metrics' monitor_entries_deferred_total: the daemon's first poll finds /a and /b, a copy
+    of /a joining its story, which another instance merges away after each of /b's placings."""
+    from monitor.ops import metrics
+
+    def deferred_total() -> float:
+        found = re.search(r"^monitor_entries_deferred_total (\S+)$", metrics.render().decode(), re.M)
+        assert found, "no monitor_entries_deferred_total on /metrics"
+        return float(found.group(1))
+
+    daemon = Daemon(load_config(_config(tmp_path, database_url, site)))
+    daemon.metrics = metrics  # as where [http] listen serves /metrics
+    _feed(site, ["/a", "/b"])
+    placings = _after_place(monkeypatch, "/b", 2, _merge_away(daemon.engine))
+    before = deferred_total()  # the counters are the process's: other tests may have counted
+
+    async def first_poll() -> None:
+        daemon.pipeline = Pipeline(daemon.config, daemon.engine)
+        try:
+            daemon.pipeline.sync_sources()
+            await daemon._claim()
+            await asyncio.gather(*daemon.polls.values())
+        finally:
+            await daemon.pipeline.aclose()
+
+    try:
+        upgrade(daemon.engine)
+        asyncio.run(first_poll())
+        assert len(placings) == 2 and sorted(_stories(daemon.engine)) == ["/a"]
+    finally:
+        daemon.engine.dispose()
+    assert deferred_total() - before == 1
 
 
 def _deadlock(url: str) -> Callable[[Placed], None]:

@@ -47,17 +47,22 @@ POLL_SECONDS = Histogram("monitor_poll_duration_seconds", "Time of one source po
                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=REGISTRY)
 ARTICLES = Counter("monitor_articles_ingested", "New articles stored by this instance.", registry=REGISTRY)
 ALERTS = Counter("monitor_alerts_enqueued", "Alerts put in the outbox by this instance.", registry=REGISTRY)
+DEFERRED = Counter("monitor_entries_deferred",
+                   "New entries the database refused for its own state (locked, unreachable, full, read-only), "
+                   "left to the source's next poll.", registry=REGISTRY)
 TAKEOVERS = Counter("monitor_lease_takeovers", "Sources taken over after another instance's lease expired.",
                     registry=REGISTRY)
 RELOADS = Counter("monitor_config_reloads", "SIGHUP reloads by result (ok, rejected).", ["result"],
                   registry=REGISTRY)
 
 
-def observe_poll(result: str, seconds: float, new_articles: int, alerts: int) -> None:
+def observe_poll(result: str, seconds: float, new_articles: int, alerts: int, deferred: int) -> None:
     POLLS.labels(result).inc()
     POLL_SECONDS.observe(seconds)
     ARTICLES.inc(new_articles)
     ALERTS.inc(alerts)
+    # Counted per entry each time it is left: a lasting outage keeps it rising, poll after poll.
+    DEFERRED.inc(deferred)
 
 
 class DatabaseCollector(Collector):

@@ -120,22 +120,35 @@ def _watch_writes(engine: Engine) -> None:
 
     @event.listens_for(engine, "handle_error")
     def _failed(ctx: Any) -> None:
-        # Operational errors of writes and commits only: a duplicate (IntegrityError) is the
-        # store working as meant, a failed read says nothing about the disk.
-        if isinstance(ctx.sqlalchemy_exception, OperationalError) and (ctx.statement is None or is_write(ctx.statement)):
-            if health.failing_since is None:
-                health.failing_since = time.monotonic()
-            health.error = first_line(ctx.original_exception)[:200]
+        if ctx.statement is None or is_write(ctx.statement):
+            write_failed(engine, ctx.sqlalchemy_exception)
 
     @event.listens_for(engine, "after_cursor_execute")
     def _wrote(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if is_write(statement):
-            conn.info["wrote"] = True
+            wrote(conn)
 
     @event.listens_for(engine, "commit")
     def _committed(conn: Any) -> None:
         if conn.info.pop("wrote", False):
             health.failing_since = None
+
+
+def write_failed(engine: Engine, exc: BaseException) -> None:
+    """A write (or commit) on ``engine`` failed with ``exc``: the database's write health says
+    so, until a commit succeeds again. Operational errors only: a duplicate (IntegrityError) is
+    the store working as meant."""
+    if isinstance(exc, OperationalError):
+        health = write_health(engine)
+        if health.failing_since is None:
+            health.failing_since = time.monotonic()
+        health.error = first_line(exc)[:200]
+
+
+def wrote(conn: Connection) -> None:
+    """``conn`` wrote: its next commit shows the database takes writes again (a statement run
+    on the driver's own cursor says so itself; SQLAlchemy's are seen by ``_watch_writes``)."""
+    conn.info["wrote"] = True
 
 
 def create_db_engine(url: str) -> Engine:

@@ -25,7 +25,7 @@ from sqlalchemy import (
     ARRAY,
     JSON,
     BigInteger,
-    DateTime,
+    Integer,
     Select,
     TextualSelect,
     any_,
@@ -71,7 +71,6 @@ V = TypeVar("V")
 # running them. Those that return rows are Core constructs: SQLAlchemy keeps their result
 # columns with the compiled statement, where a text() SELECT's are worked out again from the
 # cursor on every execution (~10 us a statement, issue 15).
-_TS = DateTime(timezone=True)
 _A = Article.__table__  # type: ignore[attr-defined]
 _RECENT = (core_select(_A.c.text).where(_A.c.source_id == bindparam("src"), _A.c.id != bindparam("me"),
                                         _A.c.first_seen_at >= bindparam("since"))
@@ -85,9 +84,18 @@ def _json_values(name: str) -> Select[Any]:
     return core_select(func.json_each(bindparam(name)).table_valued("value").c.value)
 
 
+def _pg_values(name: str, of: type[Integer]) -> Any:
+    """PostgreSQL: the values of the array bound as ``name`` (compare with ``== _pg_values()``)."""
+    return any_(cast(bindparam(name), ARRAY(of)))
+
+
 _BP = DedupBoilerplate.__table__  # type: ignore[attr-defined]
-_BOILERPLATE = core_select(_BP.c.source_id, _BP.c.paragraph).where(
-    _BP.c.source_id.in_(_json_values("srcs")), _BP.c.paragraph.in_(_json_values("keys")))
+# Which of these outlets' paragraph keys are known boilerplate: the same statement on both
+# databases but for how the two lists are bound.
+_BOILERPLATE, _PG_BOILERPLATE = (
+    core_select(_BP.c.source_id, _BP.c.paragraph).where(*where) for where in (
+        (_BP.c.source_id.in_(_json_values("srcs")), _BP.c.paragraph.in_(_json_values("keys"))),
+        (_BP.c.source_id == _pg_values("srcs", Integer), _BP.c.paragraph == _pg_values("keys", BigInteger))))
 # Both what ``learn_boilerplate`` reads, in one statement: the outlet's recent texts (paragraph
 # NULL) and which of the article's paragraph keys are known as its boilerplate (text NULL).
 _R = _RECENT.subquery("r")
@@ -95,16 +103,15 @@ _RECENT_AND_KNOWN, _PG_RECENT_AND_KNOWN = (
     union_all(core_select(_R.c.text, null().label("paragraph")),
               core_select(null(), _BP.c.paragraph).where(_BP.c.source_id == bindparam("src"), keys))
     for keys in (_BP.c.paragraph.in_(_json_values("keys")),
-                 _BP.c.paragraph == any_(cast(bindparam("keys"), ARRAY(BigInteger)))))
-_PG_BOILERPLATE = text("SELECT source_id, paragraph FROM dedup_boilerplate WHERE source_id = ANY(CAST(:srcs AS integer[])) "
-                       "AND paragraph = ANY(CAST(:keys AS bigint[]))")
+                 _BP.c.paragraph == _pg_values("keys", BigInteger)))
 # SQLite: the candidates and their rows in one statement: the articles sharing the most bands
 # (at most :top, an index search per band), then those inside the window, by id.
 _DB = DedupBand.__table__  # type: ignore[attr-defined]
 _SHARING = (core_select(_DB.c.article_id).where(_DB.c.band.in_(_json_values("bands")), _DB.c.article_id != bindparam("me"))
             .group_by(_DB.c.article_id).order_by(func.count().desc(), _DB.c.article_id).limit(bindparam("top"))
             .subquery("c"))
-_CANDIDATE_ROWS = (core_select(_A.c.id, _A.c.source_id, _A.c.text, _A.c.story_id, _A.c.title)
+_CANDIDATE = (_A.c.id, _A.c.source_id, _A.c.text, _A.c.story_id, _A.c.title)  # a ``CandidateRow``
+_CANDIDATE_ROWS = (core_select(*_CANDIDATE)
                    .join_from(_SHARING, _A, _A.c.id == _SHARING.c.article_id)
                    .where(_A.c.first_seen_at >= bindparam("since")).subquery("r"))
 _EXACT = (core_select(_A.c.id, _A.c.story_id).where(_A.c.content_hash == bindparam("h"), _A.c.id != bindparam("me"))
@@ -126,8 +133,9 @@ _PG_CANDIDATES = text(  # the GIN index is on the keys cut to 22 bits; the full 
 _LEARN = text("INSERT INTO dedup_boilerplate (source_id, paragraph) VALUES (:src, :p) ON CONFLICT DO NOTHING")
 _SA = StoryApart.__table__  # type: ignore[attr-defined]
 _APART = core_select(_SA.c.story_id, _SA.c.other_id).where(or_(_SA.c.story_id == bindparam("s"), _SA.c.other_id == bindparam("s")))
-_FETCH = text("SELECT id, source_id, text, story_id, title FROM article WHERE id = ANY(CAST(:ids AS integer[])) "
-              "AND first_seen_at >= :since ORDER BY id").bindparams(bindparam("since", type_=_TS))
+# PostgreSQL: the candidates' rows inside the window, by id.
+_FETCH = (core_select(*_CANDIDATE).where(_A.c.id == _pg_values("ids", Integer), _A.c.first_seen_at >= bindparam("since"))
+          .order_by(_A.c.id))
 _ST = Story.__table__  # type: ignore[attr-defined]
 _NEW_STORY = insert(_ST).returning(_ST.c.id)
 _SET_STORY = text("UPDATE article SET story_id = :s, duplicate_of = :d WHERE id = :id")
