@@ -125,3 +125,29 @@ def test_the_answers_are_py3langids(monkeypatch: pytest.MonkeyPatch) -> None:
     assert language._visits(identifier.tables, TEXTS[0].encode()) is None
     for text in texts:
         assert identifier.classify(text) == reference.classify(text), text[:80]
+
+
+def test_rows_widened_as_numpy_casts_them() -> None:
+    """Every float16 value, a row of each sign's normal numbers at a time, and rows holding a
+    zero, a subnormal, an infinity, a NaN or both signs (NumPy's own cast): float32 bits equal;
+    so each text's scores are py3langid's own, bit for bit."""
+    import numpy as np
+
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    normal = [every[(every.view(np.uint16) & 0x7C00 != 0) & (every.view(np.uint16) & 0x7C00 != 0x7C00)
+                    & (every.view(np.uint16) >> 15 == sign)].reshape(-1, 30) for sign in (0, 1)]
+    odd = [np.array([[-1.5, v]], dtype=np.float16) for v in (0.0, -0.0, 1e-7, -np.inf, np.nan, 2.0)]
+    for rows in [*normal, *odd, np.zeros((0, 3), dtype=np.float16)]:
+        widened = language._widen(rows)
+        assert widened.dtype == np.float32 and widened.shape == rows.shape
+        assert (widened.view(np.uint32) == rows.astype(np.float32).view(np.uint32)).all()
+    assert sum(a.size for a in normal) == 2 * 30 * (1 << 10)
+    # and the scores made with them are py3langid's to the bit
+    from py3langid.langid import LanguageIdentifier
+
+    identifier = language._identifier()
+    for text in [*TEXTS, *(page[:language.SAMPLE_CHARS] for page in _pages_text())]:
+        visits = language._visits(identifier.tables, identifier._encode(text))
+        ours = identifier._sparse_score(visits, identifier.nb_ptc)
+        theirs = LanguageIdentifier._sparse_score(identifier, visits, identifier.nb_ptc)
+        assert ours.dtype == theirs.dtype and (ours.view(np.uint32) == theirs.view(np.uint32)).all(), text[:80]

@@ -63,7 +63,43 @@ def _identifier_class() -> Any:
                 return self._sparse_score(visits, self.nb_ptc)
             return super()._raw_score(b"")  # no features: py3langid's answer for any such text
 
+        def _sparse_score(self, visits: Any, table: Any) -> Any:
+            """py3langid's score (the visited features' rows, weighted by their counts' log1p),
+            the model's half-precision rows widened by ``_widen``."""
+            import numpy as np
+
+            rows = table[np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))]
+            counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+            return np.log1p(counts) @ _widen(rows) + self.nb_pc
+
     return Identifier
+
+
+def _widen(rows: Any) -> Any:
+    """float16 ``rows`` as float32, the same values NumPy's cast gives; other types as they are.
+
+    Scoring multiplies float32 counts by the model's float16 rows, and NumPy first casts the
+    rows, one element at a time in software: ~0.15 ms of a text's ~0.6 (700 rows of 142
+    languages). Where every row value is a normal number of one sign (the model's log
+    probabilities are negative), the cast is the bits moved into place, in place on one
+    array: the exponent rebased (15 -> 127), the mantissa shifted by 13. Anything else (a zero,
+    a subnormal, an infinity, both signs): NumPy's cast. The product is then the float32 one
+    NumPy computed after its own cast (a test compares every float16 value, and the scores)."""
+    import numpy as np
+
+    if rows.dtype != np.float16:
+        return rows
+    if not rows.size:
+        return rows.astype(np.float32)
+    wide = rows.view(np.uint16).astype(np.uint32)
+    low, high = int(wide.min()), int(wide.max())
+    sign = low & 0x8000
+    if sign != high & 0x8000 or low & 0x7FFF < 0x0400 or high & 0x7FFF >= 0x7C00:
+        return rows.astype(np.float32)
+    wide &= 0x7FFF
+    wide <<= 13
+    wide += (sign << 16) + ((127 - 15) << 23)
+    return wide.view(np.float32)
 
 
 def _tables(identifier: Any) -> tuple[Any, Any, Any]:
