@@ -196,6 +196,20 @@ def test_a_worker_gives_back_what_a_large_page_grew_it_by() -> None:
     assert trims == 2 and kept < extract_pool.TRIM_SLACK  # ...until given back after it
 
 
+def test_a_worker_keeps_no_strings_of_a_page_after_it() -> None:
+    """trafilatura caches a page's paragraphs and lines (``trim``, ``line_processing``: 1,024 of
+    each) for the rest of the process: a worker gives them up after each page (~3 MB a worker
+    after 150 pages, strings of pages long gone)."""
+    from trafilatura import utils
+
+    html, url = _page()
+    caches = (utils.trim, utils.line_processing)
+    extract_article(html, url, "text/html; charset=utf-8")
+    assert all(c.cache_info().currsize > 0 for c in caches)  # a page fills them (the test tests something)
+    assert extract_pool.extract_page(html, url, "text/html; charset=utf-8", None) is not None
+    assert [c.cache_info().currsize for c in caches] == [0, 0]
+
+
 def test_a_workers_first_page_loads_nothing_more() -> None:
     """The forkserver does a page's work before forking the workers (``pagework.warm_up``): what
     only a first page did (imports, the public-suffix list read for the URL to store: ~60 ms a
