@@ -14,7 +14,7 @@ import random
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -324,13 +324,15 @@ class Pipeline:
             # Every page is fetched and extracted at once (in the extraction processes), and each
             # article is stored as soon as it and those before it are ready: storing overlaps
             # with extracting the rest instead of waiting for the whole batch.
-            pages = [asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries] if sc.full_text else []
+            # Each page is let go once its article is stored (a list of the tasks would keep every
+            # extracted page of the batch, text and story prints, until the last is stored).
+            pages = deque(asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries) if sc.full_text else None
             try:
-                for k, entry in enumerate(new_entries):
-                    page, page_error = await pages[k] if pages else (None, None)
+                for entry in new_entries:
+                    page, page_error = await pages.popleft() if pages is not None else (None, None)
                     await self._store(loop, source_id, sc, entry, page, page_error, report)
             finally:
-                for task in pages:
+                for task in pages or ():
                     task.cancel()
             if outcome.more:
                 break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -107,6 +108,49 @@ def test_numpy_walk_counts_what_py3langids_walk_counts() -> None:
         theirs = visit_counts(identifier.tk_nextmove, identifier._rowbase, identifier.tk_output, text)
         assert ours is not None, text[:80]
         assert list(ours.items()) == list((theirs or {}).items()), text[:80]
+
+
+def test_a_walk_reads_few_pages_of_the_transitions(tmp_path: Path) -> None:
+    """The NumPy walk reads the transitions laid out by byte (``_mapped_by_byte``): the pages of
+    the model a worker holds in memory after its texts are those it read, and by byte the same
+    texts read under half the pages they read in py3langid's layout, row after row."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, os, sys\n"
+        "from pathlib import Path\n"
+        "from monitor.extract import language\n"
+        "from py3langid.langid import MODEL_DIR, MODEL_FILE\n"
+        "identifier = language._identifier()\n"
+        "here = language._model_dir(MODEL_DIR / MODEL_FILE)\n"
+        "for f in here.iterdir():\n"  # nothing cached: what is in memory afterwards was read
+        "    fd = os.open(f, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)\n"
+        "def resident(name):\n"
+        "    kb, current = 0, None\n"
+        "    for line in open('/proc/self/smaps'):\n"
+        "        field = line.split()\n"
+        "        if not field[0].endswith(':'): current = field[5] if len(field) > 5 else ''\n"
+        "        elif field[0] == 'Rss:' and current.endswith(name): kb += int(field[1])\n"
+        "    return kb\n"
+        "texts = [t.encode() for t in json.loads(sys.stdin.read())]\n"
+        "found = {}\n"
+        "for name, tables in (('bytemove.npy', identifier.tables), ('nextmove.npy', language._tables(identifier))):\n"
+        "    found[name] = [language._visits(tables, t) for t in texts]\n"
+        "    found[name + ' kB'] = resident(name)\n"
+        "same = found['bytemove.npy'] == found['nextmove.npy'] and None not in found['bytemove.npy']\n"
+        "print(json.dumps([same, found['bytemove.npy kB'], found['nextmove.npy kB']]))\n")
+    # news articles' text as extraction hands it on: nine languages, Latin and Cyrillic
+    events = Path(__file__).parent / "fixtures" / "story_events.jsonl"
+    texts = [json.loads(line)["text"][:language.SAMPLE_CHARS] for line in events.read_text(encoding="utf-8").splitlines()]
+    env = {**os.environ, "MONITOR_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts), capture_output=True, text=True,
+                         env=env, check=True, timeout=300).stdout.strip().splitlines()
+    same, by_byte, by_row = json.loads(out[-1])
+    assert same
+    assert by_row > 1000  # the texts read many pages of py3langid's layout (the test tests something)
+    assert by_byte < by_row / 2, (by_byte, by_row)
 
 
 def test_the_answers_are_py3langids(monkeypatch: pytest.MonkeyPatch) -> None:
