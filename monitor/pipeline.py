@@ -14,14 +14,14 @@ import random
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, and_, bindparam, or_, update
+from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
@@ -324,13 +324,15 @@ class Pipeline:
             # Every page is fetched and extracted at once (in the extraction processes), and each
             # article is stored as soon as it and those before it are ready: storing overlaps
             # with extracting the rest instead of waiting for the whole batch.
-            pages = [asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries] if sc.full_text else []
+            # Each page is let go once its article is stored (a list of the tasks would keep every
+            # extracted page of the batch, text and story prints, until the last is stored).
+            pages = deque(asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries) if sc.full_text else None
             try:
-                for k, entry in enumerate(new_entries):
-                    page, page_error = await pages[k] if pages else (None, None)
+                for entry in new_entries:
+                    page, page_error = await pages.popleft() if pages is not None else (None, None)
                     await self._store(loop, source_id, sc, entry, page, page_error, report)
             finally:
-                for task in pages:
+                for task in pages or ():
                     task.cancel()
             if outcome.more:
                 break
@@ -526,15 +528,22 @@ class Pipeline:
 
     def _read_starts(self, s: Session, asks: list[tuple[SourceConfig, bool, datetime]]) -> list[PollStart | None]:
         """What a batch of polls starts from, in one query: validators, the lease, and whether
-        each source is due (``due_condition`` as of the earliest start, for ``force`` and not)."""
+        each source is due (``due_condition`` as of the earliest start, for ``force`` and not).
+
+        Each rule is asked only if a poll of the batch reads it: the timer's rule names every
+        source it applies to (one IN list each), and polls that all ignore the interval (``run
+        --once --all``, a batch of forced polls) read only the other."""
         t = _source_table()
         now = min(started for _, _, started in asks)
-        intervals = {sc.name: sc.interval for sc, _, _ in asks}
-        forced = and_(*due_condition(now, everything=True))
-        timed = and_(*due_condition(now, timer_intervals=intervals))
-        rows = {row.name: row for row in s.connection().execute(
-            core_select(t.c.id, t.c.name, t.c.url, t.c.etag, t.c.last_modified, t.c.lease_owner, t.c.disabled_at,
-                        forced.label("forced"), timed.label("timed")).where(t.c.name.in_(sorted(intervals))))}
+        names = sorted({sc.name for sc, _, _ in asks})
+        columns: list[ColumnElement[Any]] = [t.c.id, t.c.name, t.c.url, t.c.etag, t.c.last_modified, t.c.lease_owner,
+                                             t.c.disabled_at]
+        if any(force for _, force, _ in asks):
+            columns.append(and_(*due_condition(now, everything=True)).label("forced"))
+        timed = {sc.name: sc.interval for sc, force, _ in asks if not force}
+        if timed:
+            columns.append(and_(*due_condition(now, timer_intervals=timed)).label("timed"))
+        rows = {row.name: row for row in s.connection().execute(core_select(*columns).where(t.c.name.in_(names)))}
         out: list[PollStart | None] = []
         for sc, force, _ in asks:
             row = rows.get(sc.name)

@@ -126,6 +126,38 @@ def test_the_process_handing_out_pages_never_loads_the_extractor() -> None:
     assert json.loads(out.stdout.decode().strip().splitlines()[-1]) == ["Extracted", []]
 
 
+def test_the_pool_starts_no_resource_tracker_and_leaves_no_semaphore() -> None:
+    """The pool's processes are the forkserver and its workers: no resource tracker process
+    (~6 MB) beside them. The pool's named semaphores (its queues' locks, in /dev/shm) are still
+    removed when the process exits, as the tracker would have."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, os\n"
+        "from monitor.extract import pool\n"
+        "p = pool.extract_pool()\n"
+        "pool.warm_up()\n"
+        "kids, todo = [], [os.getpid()]\n"
+        "while todo:\n"
+        "    pid = todo.pop()\n"
+        "    kids.append(pid)\n"
+        "    for task in os.listdir(f'/proc/{pid}/task'):\n"
+        "        todo += [int(c) for c in open(f'/proc/{pid}/task/{task}/children').read().split()]\n"
+        "cmds = [open(f'/proc/{k}/cmdline').read().replace(chr(0), ' ') for k in kids[1:]]\n"
+        "locks = [p._call_queue._rlock, p._call_queue._wlock, p._call_queue._sem, p._result_queue._rlock]\n"
+        "names = [lock._semlock.name for lock in locks if lock is not None]\n"
+        "print(json.dumps([cmds, names, [os.path.exists('/dev/shm/sem.' + n.lstrip('/')) for n in names]]))\n"
+        "pool.shutdown()\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         timeout=120).stdout.strip().splitlines()
+    cmds, names, existed = json.loads(out[-1])
+    assert len(cmds) == 1 + extract_pool.workers() and all("forkserver" in c for c in cmds), cmds
+    assert not any("resource_tracker" in c for c in cmds)
+    assert names and all(existed)  # named semaphores while the pool ran (the test tests something)...
+    assert not any(os.path.exists("/dev/shm/sem." + n.lstrip("/")) for n in names)  # ...removed at exit
+
+
 def test_a_large_page_freed_is_given_back_to_the_system() -> None:
     """A page's bytes and text (hundreds of KB each) are handed back to the system once freed,
     every time: glibc would otherwise serve the second and later from its heap and keep them
@@ -194,6 +226,20 @@ def test_a_worker_gives_back_what_a_large_page_grew_it_by() -> None:
     assert usual == 1  # the first page only: the usual page's few MB stay for the next
     assert grown > 4 * extract_pool.TRIM_SLACK  # the large page's freed trees were still held...
     assert trims == 2 and kept < extract_pool.TRIM_SLACK  # ...until given back after it
+
+
+def test_a_worker_keeps_no_strings_of_a_page_after_it() -> None:
+    """trafilatura caches a page's paragraphs and lines (``trim``, ``line_processing``: 1,024 of
+    each) for the rest of the process: a worker gives them up after each page (~3 MB a worker
+    after 150 pages, strings of pages long gone)."""
+    from trafilatura import utils
+
+    html, url = _page()
+    caches = (utils.trim, utils.line_processing)
+    extract_article(html, url, "text/html; charset=utf-8")
+    assert all(c.cache_info().currsize > 0 for c in caches)  # a page fills them (the test tests something)
+    assert extract_pool.extract_page(html, url, "text/html; charset=utf-8", None) is not None
+    assert [c.cache_info().currsize for c in caches] == [0, 0]
 
 
 def test_a_workers_first_page_loads_nothing_more() -> None:

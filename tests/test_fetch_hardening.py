@@ -209,3 +209,86 @@ def test_a_connection_the_server_closed_while_idle_is_seen_as_such() -> None:
         return seen
 
     assert asyncio.run(main()) == [False, True]
+
+
+def _cookie_server() -> RawServer:
+    """/set answers with a cookie, /plain with a 304 and none, /echo with the Cookie header it got."""
+
+    def respond(h: BaseHTTPRequestHandler, _stop: threading.Event) -> None:
+        if h.path == "/set":
+            h.send_response(200)
+            h.send_header("Set-Cookie", "visit=1; Path=/")
+            h.send_header("Content-Length", "0")
+        elif h.path == "/echo":
+            body = (h.headers.get("Cookie") or "").encode()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return
+        else:
+            h.send_response(304)
+            h.send_header("ETag", '"v1"')
+        h.end_headers()
+
+    return RawServer(respond)
+
+
+def test_cookies_are_read_only_from_responses_that_set_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A response without Set-Cookie (a feed's 304) is not handed to http.cookiejar, which
+    copied its headers into an email message to find none (~20 us a response); a response that
+    sets one goes through the jar, and the cookie goes back with the next request, as before."""
+    import http.cookiejar
+
+    read: list[str] = []
+    jar_extract = http.cookiejar.CookieJar.extract_cookies
+
+    def counting(self: http.cookiejar.CookieJar, response: object, request: object) -> None:
+        read.append(request.get_full_url())  # type: ignore[attr-defined]
+        jar_extract(self, response, request)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(http.cookiejar.CookieJar, "extract_cookies", counting)
+    server = _cookie_server()
+
+    async def main() -> bytes:
+        async with Fetcher(FetchSettings(allow_private_networks=True)) as f:
+            for _ in range(2):
+                assert (await f.get(server.url("/plain"), etag='"v1"')).status == 304
+            assert read == []
+            await f.get(server.url("/set"))
+            assert read == [server.url("/set")]
+            return (await f.get(server.url("/echo"))).content
+
+    try:
+        assert asyncio.run(main()) == b"visit=1"
+    finally:
+        server.stop()
+
+
+def test_a_polled_url_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The URL is parsed by the check every fetch makes (cached), and the request is sent to
+    that parsed URL: httpx parsed the string again for every request (~20 us each)."""
+    import httpx._urls
+
+    parsed: list[str] = []
+    urlparse = httpx._urls.urlparse
+
+    def counting(url: str = "", **kwargs: object) -> object:
+        parsed.append(url)
+        return urlparse(url, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx._urls, "urlparse", counting)
+    server = _cookie_server()
+    url = server.url("/plain?feed=1")
+
+    async def main() -> None:
+        async with Fetcher(FetchSettings(allow_private_networks=True)) as f:
+            for _ in range(3):
+                resp = await f.get(url, etag='"v1"')
+                assert (resp.status, resp.url, resp.final_url) == (304, url, url)
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.stop()
+    assert parsed.count(url) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -109,6 +110,49 @@ def test_numpy_walk_counts_what_py3langids_walk_counts() -> None:
         assert list(ours.items()) == list((theirs or {}).items()), text[:80]
 
 
+def test_a_walk_reads_few_pages_of_the_transitions(tmp_path: Path) -> None:
+    """The NumPy walk reads the transitions laid out by byte (``_mapped_by_byte``): the pages of
+    the model a worker holds in memory after its texts are those it read, and by byte the same
+    texts read under half the pages they read in py3langid's layout, row after row."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, os, sys\n"
+        "from pathlib import Path\n"
+        "from monitor.extract import language\n"
+        "from py3langid.langid import MODEL_DIR, MODEL_FILE\n"
+        "identifier = language._identifier()\n"
+        "here = language._model_dir(MODEL_DIR / MODEL_FILE)\n"
+        "for f in here.iterdir():\n"  # nothing cached: what is in memory afterwards was read
+        "    fd = os.open(f, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)\n"
+        "def resident(name):\n"
+        "    kb, current = 0, None\n"
+        "    for line in open('/proc/self/smaps'):\n"
+        "        field = line.split()\n"
+        "        if not field[0].endswith(':'): current = field[5] if len(field) > 5 else ''\n"
+        "        elif field[0] == 'Rss:' and current.endswith(name): kb += int(field[1])\n"
+        "    return kb\n"
+        "texts = [t.encode() for t in json.loads(sys.stdin.read())]\n"
+        "found = {}\n"
+        "for name, tables in (('bytemove.npy', identifier.tables), ('nextmove.npy', language._tables(identifier))):\n"
+        "    found[name] = [language._visits(tables, t) for t in texts]\n"
+        "    found[name + ' kB'] = resident(name)\n"
+        "same = found['bytemove.npy'] == found['nextmove.npy'] and None not in found['bytemove.npy']\n"
+        "print(json.dumps([same, found['bytemove.npy kB'], found['nextmove.npy kB']]))\n")
+    # news articles' text as extraction hands it on: nine languages, Latin and Cyrillic
+    events = Path(__file__).parent / "fixtures" / "story_events.jsonl"
+    texts = [json.loads(line)["text"][:language.SAMPLE_CHARS] for line in events.read_text(encoding="utf-8").splitlines()]
+    env = {**os.environ, "MONITOR_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], input=json.dumps(texts), capture_output=True, text=True,
+                         env=env, check=True, timeout=300).stdout.strip().splitlines()
+    same, by_byte, by_row = json.loads(out[-1])
+    assert same
+    assert by_row > 1000  # the texts read many pages of py3langid's layout (the test tests something)
+    assert by_byte < by_row / 2, (by_byte, by_row)
+
+
 def test_the_answers_are_py3langids(monkeypatch: pytest.MonkeyPatch) -> None:
     """Language and confidence exactly as py3langid's identifier gives them, also where the walk
     had to fall back (a window too short for the model: its check fails on every longer text)."""
@@ -125,3 +169,29 @@ def test_the_answers_are_py3langids(monkeypatch: pytest.MonkeyPatch) -> None:
     assert language._visits(identifier.tables, TEXTS[0].encode()) is None
     for text in texts:
         assert identifier.classify(text) == reference.classify(text), text[:80]
+
+
+def test_rows_widened_as_numpy_casts_them() -> None:
+    """Every float16 value, a row of each sign's normal numbers at a time, and rows holding a
+    zero, a subnormal, an infinity, a NaN or both signs (NumPy's own cast): float32 bits equal;
+    so each text's scores are py3langid's own, bit for bit."""
+    import numpy as np
+
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    normal = [every[(every.view(np.uint16) & 0x7C00 != 0) & (every.view(np.uint16) & 0x7C00 != 0x7C00)
+                    & (every.view(np.uint16) >> 15 == sign)].reshape(-1, 30) for sign in (0, 1)]
+    odd = [np.array([[-1.5, v]], dtype=np.float16) for v in (0.0, -0.0, 1e-7, -np.inf, np.nan, 2.0)]
+    for rows in [*normal, *odd, np.zeros((0, 3), dtype=np.float16)]:
+        widened = language._widen(rows)
+        assert widened.dtype == np.float32 and widened.shape == rows.shape
+        assert (widened.view(np.uint32) == rows.astype(np.float32).view(np.uint32)).all()
+    assert sum(a.size for a in normal) == 2 * 30 * (1 << 10)
+    # and the scores made with them are py3langid's to the bit
+    from py3langid.langid import LanguageIdentifier
+
+    identifier = language._identifier()
+    for text in [*TEXTS, *(page[:language.SAMPLE_CHARS] for page in _pages_text())]:
+        visits = language._visits(identifier.tables, identifier._encode(text))
+        ours = identifier._sparse_score(visits, identifier.nb_ptc)
+        theirs = LanguageIdentifier._sparse_score(identifier, visits, identifier.nb_ptc)
+        assert ours.dtype == theirs.dtype and (ours.view(np.uint32) == theirs.view(np.uint32)).all(), text[:80]

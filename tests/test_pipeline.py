@@ -154,6 +154,52 @@ def test_a_poll_of_many_new_pages_holds_only_a_few_at_once(tmp_path: Path, datab
     assert sorted(a["url"] for a in arts) == sorted(site.url(p) for p in paths) and all(a["full_text"] for a in arts)
 
 
+def test_a_poll_lets_each_page_go_once_its_article_is_stored(tmp_path: Path, database_url: str, site: Site,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storing is one article at a time, in feed order, and slower than extracting in a burst:
+    an extracted page (its text and story prints) is kept until its article is stored, not
+    until the poll's last one is."""
+    import gc
+    import weakref
+
+    from monitor import pagework
+    from monitor.extract import Extracted, pool
+    from monitor.pipeline import Pipeline
+    from monitor.story.prints import text_prints
+
+    when = datetime(2025, 9, 24, 7, 0, tzinfo=UTC)
+    paths = [f"/a/{k}" for k in range(6)]
+    for p in paths:
+        site.pages[p] = Page(f"<html><body><p>Page {p}</p></body></html>".encode(), "text/html")
+    site.pages["/feed.xml"] = Page(rss(site, [(p, f"Story {p}", when) for p in paths]), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url, source("Feed", site.url("/feed.xml")))
+    made: list[weakref.ref[pagework.Page]] = []
+
+    async def extract(html: bytes, url: str | None, content_type: str | None, timezone: str | None,
+                      link: str, headline: str | None, events: bool) -> pagework.Page:
+        ex = Extracted(title=None, text=f"Text of {url}", published=None, authors=None, language="en",
+                       canonical_url=None)
+        page = pagework.Page(ex, text_prints(headline or "", ex.text, events), link)
+        made.append(weakref.ref(page))
+        return page
+
+    alive_at_store: list[int] = []
+    ingest = Pipeline._ingest
+
+    def counting(self: Pipeline, *args: Any) -> int | None:
+        gc.collect()
+        alive_at_store.append(sum(ref() is not None for ref in made))
+        return ingest(self, *args)
+
+    monkeypatch.setattr(pool, "warm_up_soon", lambda: None)
+    monkeypatch.setattr(pagework, "extract", extract)
+    monkeypatch.setattr(Pipeline, "_ingest", counting)
+    [report] = asyncio.run(run_once(cfg, everything=True))
+    assert report.new_articles == len(paths) and len(made) == len(paths)
+    # the last article is stored holding its own page only: the five before it were let go
+    assert alive_at_store[-1] == 1, alive_at_store
+
+
 def test_polls_finishing_together_look_up_their_entries_on_few_connections(
         tmp_path: Path, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     """Polls that end together (max_polls of them, at each claim) look up which entries are new

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import random
+from array import array
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -247,3 +248,33 @@ def test_the_main_process_takes_the_workers_prints_of_a_titled_or_untitled_artic
     finally:
         e.dispose()
     assert done.story.new_story and made == []
+
+
+def test_bands_of_a_shingle_array_are_those_of_the_set_and_read_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The band keys of ``body_shingles``' array, read as it is, are those of the same shingles
+    as a set and of the signature written out plainly (each shingle under each permutation, the
+    least); text_prints hands the array itself to minhash, not a set copied from it."""
+    import numpy as np
+
+    from monitor.story import near, prints
+
+    rng = random.Random(3)
+    for n in (0, 1, 2, 5, 700, 3000):
+        hashes = array("I", rng.sample(range(1 << 32), n))
+        a, b = near._perms()
+        want: tuple[int, ...] = ()
+        if n:
+            with np.errstate(over="ignore"):
+                want = tuple(near.band_keys((near._fmix32(np.array(hashes, dtype=np.uint32))[:, None] * a + b).min(axis=0)))
+        assert prints.bands_of(hashes) == prints.bands_of(frozenset(hashes)) == want
+    given: list[Any] = []
+    real = prints.minhash
+
+    def minhash(sh: Any) -> Any:
+        given.append(sh)
+        return real(sh)
+
+    monkeypatch.setattr(prints, "minhash", minhash)
+    made = prints.text_prints("Talks resume", "The foreign minister said the talks would resume next week.")
+    assert made.bands and len(given) == 1 and isinstance(given[0], np.ndarray)
+    assert given[0].base is not None and given[0].tolist() == list(made.shingles)

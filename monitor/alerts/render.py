@@ -108,10 +108,15 @@ class AlertMessage:
     def statements(self) -> list[dict[str, Any]]:
         return [_statement(s) for s in self.match.statements] if self.match else []
 
-    def _speaker_entity(self, statements: list[dict[str, Any]]) -> str | None:
-        if self.match and "speaker_entity" in self.match.model_fields_set:
-            return self.match.speaker_entity
-        return next((s["speaker_entity"] for s in statements if s["speaker_written"]), None)
+    def _speaker_entity(self) -> str | None:
+        """The configured entity of the alert's speaker: the payload's own (set since it has
+        one), else that of the first statement with a speaker as written."""
+        m = self.match
+        if m is None:
+            return None
+        if "speaker_entity" in m.model_fields_set:
+            return m.speaker_entity
+        return next((s.speaker_entity for s in m.statements if s.speaker), None)
 
     def context(self, tz: tzinfo | None = None) -> dict[str, Any]:
         """The variables templates see (documented in the README); times shown in ``tz``."""
@@ -130,7 +135,7 @@ class AlertMessage:
             published=human_time(self.published, tz), published_iso=self.published, statements=statements,
             quote=statements[0]["text"] if statements else None,
             speaker=p.speaker_display or p.speaker or next((s["speaker"] for s in statements if s["speaker"]), None),
-            speaker_entity=self._speaker_entity(statements),
+            speaker_entity=self._speaker_entity(),
             terms=list(p.terms),
             also_reported_by=list(self.also_reported_by),
         )
@@ -152,17 +157,20 @@ class AlertMessage:
         if isinstance(p, NoticePayload):
             base["text"] = p.text
             return base
+        # From the payload's statements themselves: ``statements`` (their render context, with
+        # the highlights marked up twice) cost more than the rest of the body, and was made again
+        # for each field below (issue 15).
+        said = p.statements
         base.update({
             "rule": self.rule, "title": self.title, "url": self.url, "outlet": self.outlet,
             "published": iso_with_offset(self.published),
-            "statements": [s.as_json() for s in p.statements],
-            "quote": self.statements[0]["text"] if self.statements else None,
+            "statements": [s.as_json() for s in said],
+            "quote": said[0].text if said else None,
             # As written in the article, and the configured entity it names (or null).
-            "speaker": p.speaker
-            or next((s["speaker_written"] for s in self.statements if s["speaker_written"]), None),
-            "speaker_entity": self._speaker_entity(self.statements),
+            "speaker": p.speaker or next((s.speaker for s in said if s.speaker), None),
+            "speaker_entity": self._speaker_entity(),
             "speaker_name": p.speaker_display or p.speaker
-            or next((s["speaker"] for s in self.statements if s["speaker"]), None),
+            or next((s.speaker_display or s.speaker for s in said if s.speaker_display or s.speaker), None),
             "terms": list(p.terms),
             "also_reported_by": list(self.also_reported_by),
         })

@@ -58,6 +58,7 @@ def extract_pool(busy: bool = False) -> ProcessPoolExecutor:
     with _lock:
         if _pool is None:
             tune_malloc()
+            _skip_resource_tracker()
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["monitor.extract.warm"])
             _pool = ProcessPoolExecutor(workers(), mp_context=ctx, initializer=_quiet)
@@ -65,6 +66,29 @@ def extract_pool(busy: bool = False) -> ProcessPoolExecutor:
             threading.Thread(target=_exit_when_idle, args=(_pool,), name="extract-idle", daemon=True).start()
         _busy += busy
         return _pool
+
+
+def _skip_resource_tracker() -> None:
+    """Start no resource tracker for the pool: multiprocessing's ``resource_tracker`` is a Python
+    process of its own (~6 MB of the ingest's peak, bench.ingest) whose one task here is to
+    unlink the pool's five named semaphores (its queues' locks, files in /dev/shm) should this
+    process die without running its finalizers (SIGKILL, the OOM killer). Every other exit
+    unlinks them itself (``multiprocessing.util.Finalize``). After such a kill, the deployments
+    clean up anyway: systemd removes a stopped service's IPC objects (deploy/monitor.service:
+    ``DynamicUser``, ``RemoveIPC``), a container has its own /dev/shm.
+
+    How: the tracker's pipe is /dev/null, so multiprocessing finds it "running" and starts none;
+    what it would have sent the tracker goes nowhere. Private to multiprocessing, so only on
+    Python 3.11 (whose code this was checked against) and only before anything started one:
+    elsewhere the tracker runs as before."""
+    import sys
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if (sys.version_info[:2] != (3, 11) or tracker is None or not hasattr(tracker, "_check_alive")
+            or getattr(tracker, "_fd", 0) is not None or getattr(tracker, "_pid", 0) is not None):
+        return
+    tracker._fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
 
 
 def _touch() -> None:
@@ -115,7 +139,26 @@ def extract_page(html: bytes | str, url: str | None, content_type: str | None,
     try:
         return extract_article(html, url, content_type, timezone=timezone)
     finally:
+        forget_page_strings()
         trim_when_grown()
+
+
+# trafilatura's caches keyed by a page's own strings (its paragraphs and lines), each up to 1,024
+# of them: what a page's extraction asks of them again within the page (most of their hits)
+# stays cached, what is left after it goes. Kept, they held ~3 MB in each worker after 150 pages
+# (bench.ingest), strings of pages long gone, for the rare repeat from a later page.
+_PAGE_CACHES = ("trim", "line_processing")
+
+
+def forget_page_strings() -> None:
+    """Empty trafilatura's caches of a page's strings (``_PAGE_CACHES``); skipped for any that a
+    trafilatura version no longer has. Worker CPU unchanged (bench.extract_workers)."""
+    from trafilatura import utils
+
+    for name in _PAGE_CACHES:
+        clear = getattr(getattr(utils, name, None), "cache_clear", None)
+        if clear is not None:
+            clear()
 
 
 def trim_when_grown() -> None:

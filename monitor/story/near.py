@@ -79,14 +79,19 @@ def shingles(words: list[str], k: int = SHINGLE) -> set[int]:
     return {zlib.crc32(" ".join(words[i:i + k]).encode()) for i in range(len(words) - k + 1)}
 
 
-def minhash(shingle_set: Iterable[int]) -> np.ndarray:
-    """The MinHash signature: for each permutation, the least permuted shingle hash (uint32)."""
-    hv = np.fromiter(shingle_set, dtype=np.uint32)
+def minhash(shingle_set: Iterable[int] | np.ndarray) -> np.ndarray:
+    """The MinHash signature: for each permutation, the least permuted shingle hash (uint32).
+    ``shingle_set``: the hashes, or already a uint32 array of them (not copied)."""
+    hv = shingle_set if isinstance(shingle_set, np.ndarray) else np.fromiter(shingle_set, dtype=np.uint32)
     if not hv.size:
         return np.full(NUM_PERM, 0xFFFFFFFF, dtype=np.uint32)
     a, b = _perms()
     with np.errstate(over="ignore"):  # the arithmetic is mod 2^32 on purpose
-        return (_fmix32(hv)[:, None] * a + b).min(axis=0)
+        # every shingle under every permutation, in one array added to in place (a shingle
+        # set's is ~180 KB: a second one cost as much as the arithmetic)
+        permuted = np.multiply.outer(_fmix32(hv.astype(np.uint32, copy=False)), a)
+        permuted += b
+        return permuted.min(axis=0)
 
 
 def band_keys(hv: np.ndarray) -> list[int]:

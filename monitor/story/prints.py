@@ -17,6 +17,8 @@ import hashlib
 from array import array
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from monitor.story.content import content_hash
 from monitor.story.near import SHINGLE, band_keys, minhash, shingles, tokens
 from monitor.story.result import Paragraphs, TextPrints
@@ -88,8 +90,13 @@ def body_shingles(par: Paragraphs, title: str, dropped: Collection[int]) -> tupl
 
 
 def bands_of(sh: Collection[int]) -> tuple[int, ...]:
-    """The LSH band keys of a shingle set (none for an empty one)."""
-    return tuple(band_keys(minhash(sh))) if sh else ()
+    """The LSH band keys of a shingle set (none for an empty one); an ``array("I")`` of distinct
+    shingles (``body_shingles``') is read as it is, not made a set and copied item by item."""
+    if not sh:
+        return ()
+    if isinstance(sh, array) and sh.typecode == "I" and sh.itemsize == 4:
+        return tuple(band_keys(minhash(np.frombuffer(sh, dtype=np.uint32))))
+    return tuple(band_keys(minhash(sh)))
 
 
 def text_prints(title: str, text: str, events: bool = False) -> TextPrints:
@@ -102,5 +109,5 @@ def text_prints(title: str, text: str, events: bool = False) -> TextPrints:
 
         sig = signature(title, text)
     sh, n = body_shingles(par, title, ())
-    return TextPrints(text=text, title=title, paragraphs=par, shingles=sh, words=n, bands=bands_of(frozenset(sh)),
+    return TextPrints(text=text, title=title, paragraphs=par, shingles=sh, words=n, bands=bands_of(sh),
                       content_hash=content_hash(text) if text else None, signature=sig)
