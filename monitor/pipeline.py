@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Table, and_, bindparam, or_, update
+from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
@@ -528,15 +528,22 @@ class Pipeline:
 
     def _read_starts(self, s: Session, asks: list[tuple[SourceConfig, bool, datetime]]) -> list[PollStart | None]:
         """What a batch of polls starts from, in one query: validators, the lease, and whether
-        each source is due (``due_condition`` as of the earliest start, for ``force`` and not)."""
+        each source is due (``due_condition`` as of the earliest start, for ``force`` and not).
+
+        Each rule is asked only if a poll of the batch reads it: the timer's rule names every
+        source it applies to (one IN list each), and polls that all ignore the interval (``run
+        --once --all``, a batch of forced polls) read only the other."""
         t = _source_table()
         now = min(started for _, _, started in asks)
-        intervals = {sc.name: sc.interval for sc, _, _ in asks}
-        forced = and_(*due_condition(now, everything=True))
-        timed = and_(*due_condition(now, timer_intervals=intervals))
-        rows = {row.name: row for row in s.connection().execute(
-            core_select(t.c.id, t.c.name, t.c.url, t.c.etag, t.c.last_modified, t.c.lease_owner, t.c.disabled_at,
-                        forced.label("forced"), timed.label("timed")).where(t.c.name.in_(sorted(intervals))))}
+        names = sorted({sc.name for sc, _, _ in asks})
+        columns: list[ColumnElement[Any]] = [t.c.id, t.c.name, t.c.url, t.c.etag, t.c.last_modified, t.c.lease_owner,
+                                             t.c.disabled_at]
+        if any(force for _, force, _ in asks):
+            columns.append(and_(*due_condition(now, everything=True)).label("forced"))
+        timed = {sc.name: sc.interval for sc, force, _ in asks if not force}
+        if timed:
+            columns.append(and_(*due_condition(now, timer_intervals=timed)).label("timed"))
+        rows = {row.name: row for row in s.connection().execute(core_select(*columns).where(t.c.name.in_(names)))}
         out: list[PollStart | None] = []
         for sc, force, _ in asks:
             row = rows.get(sc.name)

@@ -110,3 +110,36 @@ def test_a_batch_of_poll_records_writes_what_one_at_a_time_writes(database_url: 
     assert dict(zip(cols, got["moved"], strict=True))["url"] == "http://127.0.0.1/new.xml"
     engine.dispose()
     reference.dispose()
+
+
+def test_a_batch_of_poll_starts_asks_only_the_rules_its_polls_read(database_url: str) -> None:
+    """The start read of forced polls (``run --once --all``, the poll bench) names each source
+    once: the timer's rule, which names every source again in IN lists, is asked only for polls
+    that read it. A batch mixing both still decides each poll by its own rule."""
+    from sqlalchemy import event
+
+    p, engine, ids = _store(database_url)
+    t = Source.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:  # every source polled just now: due only when forced
+        conn.execute(update(t).values(next_poll_at=NOW + timedelta(seconds=200), last_polled_at=NOW))
+    sc = {s.name: s for s in p.config.sources}
+    bound: list[int] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            bound.append(len(parameters))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with session_scope(engine) as s:
+            forced = p._read_starts(s, [(sc[n], True, NOW) for n in NAMES])
+        with session_scope(engine) as s:
+            mixed = p._read_starts(s, [(sc["kept"], True, NOW), (sc["fresh"], False, NOW)])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        p.deliverer.engine.dispose()
+        engine.dispose()
+    # forced, except the failing one: its backoff holds even then
+    assert [start.due for start in forced if start is not None] == [n != "broken" for n in NAMES]
+    assert bound[0] < 2 * len(NAMES), bound  # the names once (and the rule's few values)
+    assert [(start.id, start.due) for start in mixed if start is not None] == [(ids["kept"], True), (ids["fresh"], False)]

@@ -32,6 +32,7 @@ from sqlmodel import SQLModel
 from monitor import __version__
 from monitor.store import models  # noqa: F401  (registers the tables)
 from monitor.store.leases import due_condition
+from monitor.store.models import OPEN_DELIVERY_STATUSES
 from monitor.util import aware
 
 disable_created_metrics()  # no *_created series: noise for every counter
@@ -98,7 +99,10 @@ class DatabaseCollector(Collector):
             by_rule = conn.execute(select(match.c.rule, func.count()).group_by(match.c.rule)).all()
             by_channel = conn.execute(select(delivery.c.channel, delivery.c.status, func.count())
                                       .group_by(delivery.c.channel, delivery.c.status)).all()
-            pending_where = delivery.c.status.in_(["pending", "failed"])
+            # Not delivered yet: waiting, retrying, or being sent (claimed under a lease, also one
+            # whose instance died and that waits for its lease to expire). "sent", "dead", and
+            # those held for a digest ("digest", "batched": the digest delivery counts) are not.
+            pending_where = delivery.c.status.in_(OPEN_DELIVERY_STATUSES)
             pending = conn.execute(select(func.count()).select_from(delivery).where(pending_where)).scalar() or 0
             oldest_pending = conn.execute(select(func.min(delivery.c.created_at)).where(pending_where)).scalar()
 
@@ -118,7 +122,8 @@ class DatabaseCollector(Collector):
                                        labels=["channel", "status"])
         for channel, status, n in by_channel:
             deliveries.add_metric([channel, status], n)
-        outbox = GaugeMetricFamily("monitor_outbox_pending", "Deliveries not sent yet.", value=pending)
+        outbox = GaugeMetricFamily("monitor_outbox_pending",
+                                   "Deliveries not sent yet (waiting, retrying or being sent).", value=pending)
         outbox_age = GaugeMetricFamily("monitor_outbox_oldest_pending_age_seconds",
                                        "Age of the oldest delivery not sent yet.", value=age(oldest_pending))
         return [lag, sdue, sbroken, matches, deliveries, outbox, outbox_age]
