@@ -61,6 +61,15 @@ def quick_idle_exit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     extract_pool.shutdown()
 
 
+def _script_lines(script: str, timeout: float) -> list[str]:
+    """What ``python -c script`` (which must succeed) prints, line by line."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=timeout)
+    return done.stdout.strip().splitlines()
+
+
 def _wait_until(check: object, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -130,8 +139,6 @@ def test_the_pool_starts_no_resource_tracker_and_leaves_no_semaphore() -> None:
     """The pool's processes are the forkserver and its workers: no resource tracker process
     (~6 MB) beside them. The pool's named semaphores (its queues' locks, in /dev/shm) are still
     removed when the process exits, as the tracker would have."""
-    import subprocess
-    import sys
 
     script = (
         "import json, os\n"
@@ -149,9 +156,7 @@ def test_the_pool_starts_no_resource_tracker_and_leaves_no_semaphore() -> None:
         "names = [lock._semlock.name for lock in locks if lock is not None]\n"
         "print(json.dumps([cmds, names, [os.path.exists('/dev/shm/sem.' + n.lstrip('/')) for n in names]]))\n"
         "pool.shutdown()\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         timeout=120).stdout.strip().splitlines()
-    cmds, names, existed = json.loads(out[-1])
+    cmds, names, existed = json.loads(_script_lines(script, timeout=120)[-1])
     assert len(cmds) == 1 + extract_pool.workers() and all("forkserver" in c for c in cmds), cmds
     assert not any("resource_tracker" in c for c in cmds)
     assert names and all(existed)  # named semaphores while the pool ran (the test tests something)...
@@ -192,8 +197,6 @@ def test_a_worker_gives_back_what_a_large_page_grew_it_by() -> None:
     """After each page, a worker whose memory a page grew by more than ``TRIM_SLACK`` gives it
     back to the system; a usual page's memory is kept for the next page (giving it back after
     every page cost ~10 % of a page's CPU, in page faults taking it again)."""
-    import subprocess
-    import sys
 
     script = (
         "import json\n"
@@ -218,8 +221,7 @@ def test_a_worker_gives_back_what_a_large_page_grew_it_by() -> None:
         "grown = pool._anonymous_memory()\n"
         "pool.trim_when_grown()\n"
         "print(json.dumps([usual, len(trims), grown - before, pool._anonymous_memory() - before]))\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         timeout=60).stdout.strip().splitlines()
+    out = _script_lines(script, timeout=60)
     if out == ["skip"]:
         pytest.skip("no glibc or /proc")
     usual, trims, grown, kept = json.loads(out[-1])
