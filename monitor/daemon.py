@@ -221,6 +221,10 @@ class Daemon:
                 self.background.add(task)
             try:
                 await self._tracked(job)
+            except asyncio.CancelledError:
+                if not self.stop_event.is_set():
+                    raise
+                # Cancelled by the stop past its deadline, which says so: no error for the scheduler.
             finally:
                 if task is not None:
                     self.background.discard(task)
@@ -322,7 +326,10 @@ class Daemon:
 
         systemd.notify("STOPPING=1", "STATUS=stopping")
         if scheduler is not None:
-            scheduler.shutdown(wait=False)
+            # No new runs; those in progress (a delivery run, a claim) are work in flight like the
+            # polls. Not shutdown() yet: APScheduler's asyncio executor cancels its running jobs
+            # at once, a delivery in flight included, with an ERROR and a traceback for each.
+            scheduler.pause()
         self.pipeline.deliverer.stop()  # the delivery in flight finishes; no new claims
         inflight: set[asyncio.Task[object]] = set(self.polls.values()) | set(self.background)
         deadline = self.config.monitor.shutdown_deadline
@@ -336,6 +343,8 @@ class Daemon:
                 for t in pending:
                     t.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)  # none of its runs is left
         released = await asyncio.to_thread(release_leases, self.engine, self.owner)
         if released:
             log.info("released %s", plural(released, "source lease"))

@@ -20,7 +20,7 @@ import pytest
 from sqlmodel import select
 
 from monitor.store import Article, Source, create_db_engine, session_scope
-from tests.harness import run_monitor, source, start_daemon
+from tests.harness import run_monitor, source, start_daemon, webhook_channel, write_config
 from tests.newsroom import newsroom_config, publish_newsroom, rss
 from tests.servers import Mailbox, Page, Request, Site, free_port, wait_for
 
@@ -239,6 +239,48 @@ def test_stop_finishes_work_in_flight_within_the_deadline(tmp_path: Path, site: 
     # lease was given back.
     assert rows["slow"].last_polled_at is not None and rows["slow"].last_error is None
     assert all(r.lease_owner is None and r.lease_expires_at is None for r in rows.values())
+
+
+def test_stop_finishes_a_periodic_delivery_in_flight(tmp_path: Path, webhook: Site) -> None:
+    """A delivery run the scheduler started is work in flight too: the stop lets it finish within
+    the deadline (the scheduler's own shutdown cancelled it at once, logging an ERROR)."""
+    from monitor.store import upgrade
+    from monitor.store.models import Alert, Delivery
+
+    stopping = threading.Event()
+
+    def slow_hook(req: Request) -> Page:  # accepts the alert once the daemon is stopping
+        stopping.wait(60)
+        return Page(b'{"ok": true}', "application/json")
+
+    webhook.pages["/hook"] = slow_hook
+    db = f"sqlite:///{tmp_path / 'monitor.db'}"
+    engine = create_db_engine(db)
+    upgrade(engine)
+    with session_scope(engine) as s:  # in the outbox before the start: no poll kicks its delivery
+        alert = Alert(key="notice:stop", rule="r", kind="notice", payload={"kind": "notice", "subject": "hello", "text": "hello"})
+        s.add(alert)
+        s.flush()
+        assert alert.id is not None
+        s.add(Delivery(key="notice:stop:hook", alert_id=alert.id, channel="hook"))
+    cfg = write_config(tmp_path / "config.toml", db, webhook_channel("hook", webhook.url("/hook")),
+                       monitor='shutdown_deadline = "20s"')
+    log = tmp_path / "monitor.log"
+    try:
+        with start_daemon(cfg, log=log) as proc:
+            assert wait_for(lambda: bool(webhook.posts("/hook")), 30), log.read_text()[-3000:]
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait_log("stopping: no new claims", 30), log.read_text()[-3000:]
+            stopping.set()
+            assert proc.stop() == 0
+    finally:
+        stopping.set()
+    text = log.read_text()
+    assert "ERROR" not in text and "raised an exception" not in text, text[-3000:]
+    assert "delivery 1 sent to hook" in text, text[-3000:]
+    with session_scope(engine) as s:
+        assert s.exec(select(Delivery.status)).one() == "sent"
+    engine.dispose()
 
 
 def test_health_without_http_listen_says_so(tmp_path: Path) -> None:
