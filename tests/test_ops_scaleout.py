@@ -110,6 +110,31 @@ def record_poll_starts(pg_url: str) -> Callable[[], dict[str, list[float]]]:
     return starts
 
 
+def record_delivery_moves(pg_url: str) -> Callable[[], list[tuple[int, str, str, str, str | None, str | None, float]]]:
+    """Keep every move of a delivery the daemons commit (claimed, taken over, claimed again by
+    the same instance after its lease expired, its outcome recorded), by a trigger in the test's database, from now on. Returns what reads them back:
+    (id, key, status before, status after, lease owner before, after, wall-clock time), in the
+    order committed (each statement of the outbox commits by itself on PostgreSQL)."""
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE test_delivery_move (seq bigserial, id bigint, key text, old_status text, "
+                     "new_status text, old_owner text, new_owner text, at timestamptz)")
+        conn.execute("CREATE FUNCTION test_delivery_move() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "INSERT INTO test_delivery_move (id, key, old_status, new_status, old_owner, new_owner, at) "
+                     "VALUES (NEW.id, NEW.key, OLD.status, NEW.status, OLD.lease_owner, NEW.lease_owner, "
+                     "clock_timestamp()); RETURN NULL; END $$")
+        conn.execute("CREATE TRIGGER test_delivery_move AFTER UPDATE ON delivery FOR EACH ROW "
+                     "WHEN (NEW.status IS DISTINCT FROM OLD.status OR NEW.lease_owner IS DISTINCT FROM OLD.lease_owner "
+                     "OR NEW.lease_expires_at IS DISTINCT FROM OLD.lease_expires_at) "
+                     "EXECUTE FUNCTION test_delivery_move()")
+
+    def moves() -> list[tuple[int, str, str, str, str | None, str | None, float]]:
+        with psycopg.connect(url) as conn:
+            return [(i, k, a, b, oa, ob, at.timestamp()) for i, k, a, b, oa, ob, at in conn.execute(
+                "SELECT id, key, old_status, new_status, old_owner, new_owner, at FROM test_delivery_move ORDER BY seq")]
+    return moves
+
+
 @pytest.mark.slow
 def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site: Site, pg_url: str) -> None:
     news = Newsroom(site)
@@ -129,6 +154,7 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
         for p in procs:
             p.wait_running()
         poll_starts = record_poll_starts(pg_url)
+        delivery_moves = record_delivery_moves(pg_url)
         start, start_wall = time.monotonic(), time.time()
 
         time.sleep(KILL_AT)  # let the three share the work for a while
@@ -172,6 +198,7 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
             articles = conn.execute(select(func.count()).select_from(t["article"])).scalar()
             leased = conn.execute(select(func.count()).select_from(t["source"])
                                   .where(t["source"].c.lease_owner.is_not(None))).scalar()
+            moves = delivery_moves()
         engine.dispose()
 
     all_gaps = [b - a for i in range(FEEDS) for a, b in zip(news.polls[i], news.polls[i][1:], strict=False)]
@@ -225,11 +252,31 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
                 f"polls recorded at {[round(x - start_wall, 1) for x in recorded[name]]} s)"
     assert articles and articles >= FEEDS * 3  # they kept publishing, and it was all ingested
 
-    # Every alert delivered, and once: a repeat is only allowed for a POST the killed instance
-    # had made just before dying, without the chance to record it (at-least-once at a crash).
+    # Every alert delivered, and once: a repeat only of the delivery the killed instance had in
+    # flight, sent without the chance to record it (at-least-once at a crash). Judged on what the
+    # daemons committed, not on how long before the kill its POST came: the time from a POST to
+    # the commit of its outcome has no bound on a loaded machine (usually under 0.3 s at load
+    # 15-23, before and after session 9's outbox changes alike; over 2 s twice at load 20+,
+    # with callgrind runs beside it, where the 2 s this test allowed failed it). The
+    # killed instance claimed it and never recorded its outcome (a survivor took it over from
+    # the killed instance, after the kill), and claimed nothing after it: a lane commits a
+    # delivery's outcome with its next claim, so a later claim would have recorded it (the
+    # one channel here: one lane that sends).
     assert set(news.posts) == keys, {k: status[k] for k in keys - set(news.posts)}
     repeats = {k: v for k, v in news.posts.items() if len(v) > 1}
-    assert all(len(v) == 2 and killed_at - 2 <= v[0] <= killed_at for v in repeats.values()), repeats
+    killed = f":{procs[0].pid}:"  # in the killed instance's name as a lease owner (``util.instance_id``)
+    claimed = [m for m in moves if m[3] == "sending" and m[5] is not None and killed in m[5]]
+    for k, v in repeats.items():
+        history = [(m[2], m[3], m[4] and m[4].split(":")[1], m[5] and m[5].split(":")[1], round(m[6] - killed_wall, 2))
+                   for m in moves if stable_id(m[1]) == k]
+        why = f"{k}: POSTs {[round(p - killed_at, 2) for p in v]} s after the kill, moves {history} (pid, s after the kill)"
+        assert len(v) == 2 and v[0] <= killed_at, why
+        assert claimed and stable_id(claimed[-1][1]) == k, \
+            f"{why}; not the killed instance's last claim ({claimed[-1][0] if claimed else None})"
+        after = moves[moves.index(claimed[-1]) + 1:]
+        takeover = next((m for m in after if m[0] == claimed[-1][0]), None)
+        assert takeover and takeover[3] == "sending" and takeover[4] == claimed[-1][5] and killed not in str(takeover[5]) \
+            and takeover[6] >= killed_wall, f"{why}; not taken over from the killed instance after the kill"
     assert leased == 0  # the survivors gave their leases back on SIGTERM
     # (the killed instance's leases expired and were taken over)
     assert any(p.log_has("taking the source over") for p in procs[1:]) or \
