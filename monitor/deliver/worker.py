@@ -453,16 +453,15 @@ class Deliverer:
         channel = self.channels.get(d.channel)
         match = d.alert_kind == "match"
         threads = match and channel is not None and channel.threads
-        if not (threads or (match and d.reported_by is None and article_id is not None)):
-            return AlertMessage(alert_id=d.alert_id, delivery_key=d.key, payload=payload,
-                                also_reported_by=tuple(also_reported_by(None, article_id, d.reported_by)) if match else ())
         # The story's other outlets not read by the claim, or the first message of the story on
-        # a channel that threads (email): ORM queries, on a Session joining the claim's transaction.
-        with Session(bind=db) as s:
+        # a channel that threads (email): ORM queries, on a Session joining the claim's
+        # transaction; any other message needs none (its machinery costs more than the claim).
+        orm = threads or (match and d.reported_by is None and article_id is not None)
+        with Session(bind=db) if orm else contextlib.nullcontext() as s:
             return AlertMessage(
                 alert_id=d.alert_id, delivery_key=d.key, payload=payload,
                 also_reported_by=tuple(also_reported_by(s, article_id, d.reported_by)) if match else (),
-                thread_root_key=thread_root(s, d, article_id) if threads else None)
+                thread_root_key=thread_root(s, d, article_id) if threads and s is not None else None)
 
     async def _send(self, d: Claimed, msg: AlertMessage) -> DeliveryError | None:
         """Send one claimed delivery; the error (None when the channel accepted it)."""
