@@ -388,6 +388,16 @@ def release(session: Session | Connection, delivery_id: int, owner: str, **value
     return bool(count)
 
 
+def renew(session: Session | Connection, delivery_id: int, owner: str, until: datetime) -> bool:
+    """Extend a claim to ``until``, only if ``owner`` still holds it (an expired claim nobody took
+    over yet included); False when another instance took it over or it was recorded."""
+    t = _deliveries()
+    res = _connection(session).execute(
+        update(t).where(t.c.id == delivery_id, t.c.lease_owner == owner, t.c.status == "sending")
+        .values(lease_expires_at=until))
+    return bool(res.rowcount)
+
+
 def sent_since(session: Session | Connection, channel: str, since: datetime) -> int:
     """Instant messages a channel accepted since ``since`` (what a rate limit counts)."""
     q = (select(func.count()).select_from(Delivery).join(Alert, col(Alert.id) == col(Delivery.alert_id))
