@@ -5,16 +5,19 @@ processors), worked out once per statement instead of at every run."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import UnsupportedCompilationError
+from sqlalchemy.exc import OperationalError, UnsupportedCompilationError
 
 from monitor import ingest
 from monitor.alerts import feedback, gate, outbox
-from monitor.store import driver, terms
+from monitor.store import create_db_engine, driver, terms, upgrade
+from monitor.store.db import write_health
 from monitor.story import stories
 
 NOW = datetime(2025, 9, 24, 7, 15, tzinfo=UTC)
@@ -70,3 +73,32 @@ def test_each_hot_statement_binds_what_sqlalchemys_execution_would(dialect: Dial
         assert repr(driver._bound(prepared, params)) == repr(expected), name  # (psycopg's Json has no ==)
         checked += 1
     assert checked >= 25
+
+
+def test_a_failed_read_on_the_driver_does_not_mark_writes_failing(tmp_path: Path) -> None:
+    """As for statements run by SQLAlchemy (``store.db``'s write health): a read the database
+    refuses leaves /readyz's "writes ok"; a refused write does not."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    upgrade(engine)
+    try:
+        with engine.connect() as conn:
+            # A table dropped under a precompiled statement: the database refuses it (no such table).
+            conn.exec_driver_sql("CREATE TABLE gone (x INTEGER)")
+            conn.commit()
+            read, write = text("SELECT x FROM gone"), text("INSERT INTO gone (x) VALUES (:x)")
+            driver.rows(conn, read, {})
+            driver.run(conn, write, {"x": 1})
+            conn.commit()
+            conn.exec_driver_sql("DROP TABLE gone")
+            conn.commit()
+            with pytest.raises(OperationalError):
+                driver.rows(conn, read, {})
+            conn.rollback()
+            assert write_health(engine).ready()[0]
+            with pytest.raises(OperationalError):
+                driver.run(conn, write, {"x": 2})
+            conn.rollback()
+            ok, why = write_health(engine).ready()
+            assert not ok and "no such table" in why, why
+    finally:
+        engine.dispose()

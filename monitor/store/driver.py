@@ -168,7 +168,8 @@ def _on_cursor(conn: Connection, prepared: Precompiled, bound: Any, use: Callabl
             conn.invalidate(exc)
         failed = DBAPIError.instance(prepared.sql, bound, exc, error, connection_invalidated=gone,
                                      dialect=conn.dialect)
-        write_failed(conn.engine, failed)
+        if prepared.writes:  # as ``store.db`` judges SQLAlchemy's statements: a failed read is no failed write
+            write_failed(conn.engine, failed)
         raise failed from exc
     if prepared.writes:
         wrote(conn)
