@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,10 +33,10 @@ def response(body: bytes, content_type: bytes = b"text/html; charset=utf-8", sta
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 
-def serve(respond: Responder, hosts: int, port: int, ready: str = "ready") -> None:
+def serve(respond: Responder, hosts: int, port: int, ready: str = "ready", tls: ssl.SSLContext | None = None) -> None:
     """Answer HTTP/1.1 (keep-alive, request bodies read by Content-Length) on ``port`` of the
-    first ``hosts`` loopback addresses until the process is stopped; prints ``ready`` once
-    listening (the parent waits for that line)."""
+    first ``hosts`` loopback addresses until the process is stopped, over TLS with ``tls``;
+    prints ``ready`` once listening (the parent waits for that line)."""
 
     class Http(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -60,7 +61,7 @@ def serve(respond: Responder, hosts: int, port: int, ready: str = "ready") -> No
 
     async def run() -> None:
         server = await asyncio.get_running_loop().create_server(
-            Http, [host_address(h) for h in range(hosts)], port, backlog=1024)
+            Http, [host_address(h) for h in range(hosts)], port, backlog=1024, ssl=tls)
         print(ready, flush=True)
         async with server:
             await server.serve_forever()

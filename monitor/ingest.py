@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Insert, insert
+from sqlalchemy import Insert, bindparam, insert
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
@@ -40,6 +40,7 @@ from monitor.match.text import terms, terms_of
 from monitor.pagework import stored_title
 from monitor.parse import FeedEntry
 from monitor.parse.urls import preferred_url
+from monitor.store import driver
 from monitor.store.models import Article, Source
 from monitor.store.terms import save_terms
 from monitor.story import content_hash
@@ -88,7 +89,7 @@ def _insert_article() -> tuple[Insert, tuple[str, ...]]:
     """The article INSERT ... RETURNING id, built once, and the columns it writes."""
     t = Article.__table__  # type: ignore[attr-defined]
     names = tuple(c.name for c in t.c if c.name != "id")
-    return insert(t).returning(t.c.id), names
+    return insert(t).values({n: bindparam(n) for n in names}).returning(t.c.id), names
 
 
 def store_article(session: Session, article: Article, vector: Any = None, distinct: Iterable[str] | None = None) -> int:
@@ -101,7 +102,9 @@ def store_article(session: Session, article: Article, vector: Any = None, distin
     ``DocIndex.uniq``), else split here."""
     stmt, names = _insert_article()
     values = {n: getattr(article, n) for n in names}
-    set_committed_value(article, "id", session.connection().execute(stmt, values).scalar_one())
+    row = driver.run(session.connection(), stmt, values)[1]  # on the driver's cursor (issue 15)
+    assert row is not None
+    set_committed_value(article, "id", int(row[0]))
     assert article.id is not None
     save_terms(session, article.id, terms(article.title, article.text) if distinct is None else terms_of(distinct))
     if vector is not None:

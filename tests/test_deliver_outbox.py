@@ -135,6 +135,60 @@ def test_a_dead_instances_claim_expires_and_is_taken_over(tmp_path: Path, databa
     engine.dispose()
 
 
+@pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over-before-its-send", "not-yet"])
+def test_an_instance_held_up_past_its_claims_lease_does_not_send_it_beside_the_other(
+        database_url: str, taken_over: bool) -> None:
+    """An instance held up between claiming a delivery and sending it, past the claim's lease (a
+    starved process): another instance, finding the lease over, takes the claim over and sends
+    it. The first one, alive, must not send it too (the one repeat allowed is a crashed
+    instance's). If the other took it over first, the held-up one leaves it; if not yet, the
+    held-up one renews its claim, sends it, and the other finds nothing to take."""
+    engine = store(database_url)
+    add_alerts(engine, 1, ("hook",))
+    sent: list[tuple[str, str]] = []
+    start = datetime.now(UTC)
+    late = start + timedelta(seconds=61)  # past the claim's 60 s lease
+    clock = [start]
+    others: list[int] = []
+
+    def other_instance_runs() -> None:  # its own thread, event loop and connections
+        other = Deliverer(store(database_url), {"hook": Probe("other")}, DeliverySettings(lease=60), owner="other",
+                          clock=lambda: late)
+        t = threading.Thread(target=lambda: others.append(asyncio.run(other.run()).sent))
+        t.start()
+        t.join(60)
+        other.engine.dispose()
+
+    class Probe(_Channel):
+        def __init__(self, who: str) -> None:
+            self.who = who
+
+        async def send(self, msg: AlertMessage) -> None:
+            if self.who == "held-up" and not taken_over and not others:
+                other_instance_runs()  # just before this POST leaves
+            sent.append((self.who, msg.delivery_key))
+
+    held_up = Deliverer(engine, {"hook": Probe("held-up")}, DeliverySettings(lease=60), owner="held-up",
+                        clock=lambda: clock[0])
+    book = held_up._book
+
+    def claim_then_held_up(*args: Any) -> Any:
+        step = book(*args)  # claimed, and committed
+        if step is not None and clock[0] == start:
+            clock[0] = late
+            if taken_over:
+                other_instance_runs()
+        return step
+
+    held_up._book = claim_then_held_up  # type: ignore[method-assign,assignment]
+    report = asyncio.run(held_up.run())
+    assert len(sent) == 1, sent
+    assert sent[0][0] == ("other" if taken_over else "held-up") and report.sent == (0 if taken_over else 1)
+    assert others == [1 if taken_over else 0]
+    assert statuses(engine) == {"sent": 1}
+    engine.dispose()
+
+
 def test_notice_goes_through_the_outbox_once_per_key(tmp_path: Path, database_url: str, site: Site) -> None:
     site.pages["/hook"] = Page(b"{}", "application/json")
     engine = store(database_url)

@@ -7,14 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.extract import extract_article
 from monitor.extract import pool as extract_pool
+from tests.harness import source, start_daemon, write_config
+from tests.newsroom import rss, unrelated_pages
+from tests.servers import Page, Request, Site
 
 ARTICLES = Path(__file__).resolve().parent / "fixtures" / "articles"
 
@@ -25,9 +31,10 @@ def _page() -> tuple[bytes, str]:
     return (ARTICLES / f"{pid}.html").read_bytes(), gt["url"]
 
 
-def _descendants() -> list[int]:
-    """Every process below this one (the forkserver is a child, the workers its children)."""
-    out, todo = [], [os.getpid()]
+def _descendants(root: int | None = None) -> list[int]:
+    """Every process below ``root`` (default: this one; the forkserver is a child, the workers
+    its children)."""
+    out, todo = [], [root or os.getpid()]
     while todo:
         pid = todo.pop()
         try:
@@ -41,9 +48,9 @@ def _descendants() -> list[int]:
     return out
 
 
-def _extraction_processes() -> list[int]:
+def _extraction_processes(root: int | None = None) -> list[int]:
     found = []
-    for pid in _descendants():
+    for pid in _descendants(root):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if b"forkserver" in f.read():
@@ -288,3 +295,50 @@ def test_a_failing_warm_up_does_not_stop_the_forkserver() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "preloaded", done.stderr
     assert "warm-up failed" in done.stderr and "the sample page broke" in done.stderr
+
+
+def _running(pid: int) -> bool:
+    """The process exists and has not exited (a zombie has: its parent has yet to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_sigkilled_daemon_leaves_no_extraction_process(tmp_path: Path, site: Site) -> None:
+    """SIGKILL (the OOM killer, ``kill -9``) runs nothing of the daemon's: its forkserver and
+    workers exit by themselves within seconds, instead of running on with their memory (outside
+    a systemd cgroup: a container without an init, a shell, the tests)."""
+    items = []
+    for i, body in enumerate(unrelated_pages().values()):
+        site.pages[f"/a/{i}"] = Page(body)
+        items.append((f"/a/{i}", f"Story {i}", datetime(2025, 9, 23, 12, i, tzinfo=UTC)))
+    held, release = threading.Event(), threading.Event()
+
+    def hold(req: Request) -> Page:  # a page still downloading at the kill: mid-ingest
+        held.set()
+        release.wait(60)
+        return Page(b"<html><body><p>Too late.</p></body></html>")
+
+    site.pages["/a/held"] = hold
+    items.append(("/a/held", "Held", datetime(2025, 9, 23, 13, 0, tzinfo=UTC)))
+    site.pages["/feed.xml"] = Page(rss(site, items), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("news", site.url("/feed.xml")),
+                       tables="[dedup]\nevents = false\n")
+    pids: list[int] = []
+    try:
+        with start_daemon(cfg) as proc:
+            # the forkserver and at least one worker, while a page is on its way
+            assert _wait_until(lambda: held.is_set() and len(_extraction_processes(proc.pid)) >= 2, timeout=120), \
+                f"no extraction under way:\n{proc.log_text()[-3000:]}"
+            pids = _extraction_processes(proc.pid)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        assert _wait_until(lambda: not any(_running(p) for p in pids), timeout=5), \
+            f"still running 5 s after the daemon's SIGKILL: {[p for p in pids if _running(p)]} of {pids}"
+    finally:
+        release.set()
+        for pid in pids:  # what a failure left: not the next tests' load
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

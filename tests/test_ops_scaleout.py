@@ -34,6 +34,11 @@ INTERVAL = 20.0
 EVERY = 15.0  # each feed publishes an article every 15 s (4 a second in all)
 RUN = 58.0  # seconds of polling observed
 KILL_AT = 27.0
+LEASE = 5.0  # a source's claim, renewed every LEASE / 3 while its poll runs
+# Polls at once per instance: one for every feed. Under test are claims and leases, not this
+# limit: on a loaded machine (polls of 30 s and more, see the poll check) the default 20 kept
+# due feeds waiting for a poll of their instance to end, as it should.
+MAX_POLLS = FEEDS
 
 
 WORDS = ["minister", "parliament", "budget", "harvest", "railway", "election", "court", "energy", "border", "summit", "pipeline", "drought", "festival", "museum", "bank", "tariff", "reform", "hospital", "school", "bridge", "satellite", "export", "wheat", "uranium", "steppe", "delegation", "treaty", "council", "province", "mayor", "airline"]
@@ -110,6 +115,56 @@ def record_poll_starts(pg_url: str) -> Callable[[], dict[str, list[float]]]:
     return starts
 
 
+SourceState = tuple[float, str, float | None, str | None, float | None]  # at, source, next poll, lease owner, lease end
+
+
+def record_source_states(pg_url: str) -> Callable[[], list[SourceState]]:
+    """Keep every change of a source's schedule and lease the daemons commit (a claim, a
+    renewal, a poll recorded, a lease given back), by a trigger in the test's database, from now
+    on, with every source's state now. Returns what reads them back, in the order committed:
+    (wall-clock time, source, next_poll_at, lease owner, lease_expires_at)."""
+    url = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:  # one transaction: no change between the trigger and the first states
+        conn.execute("CREATE TABLE test_source_state (seq bigserial, name text, next_at timestamptz, owner text, "
+                     "expires timestamptz, at timestamptz)")
+        conn.execute("CREATE FUNCTION test_source_state() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "INSERT INTO test_source_state (name, next_at, owner, expires, at) "
+                     "VALUES (NEW.name, NEW.next_poll_at, NEW.lease_owner, NEW.lease_expires_at, clock_timestamp()); "
+                     "RETURN NULL; END $$")
+        conn.execute("CREATE TRIGGER test_source_state AFTER UPDATE ON source FOR EACH ROW "
+                     "WHEN (NEW.next_poll_at IS DISTINCT FROM OLD.next_poll_at OR NEW.lease_owner IS DISTINCT FROM "
+                     "OLD.lease_owner OR NEW.lease_expires_at IS DISTINCT FROM OLD.lease_expires_at) "
+                     "EXECUTE FUNCTION test_source_state()")
+        conn.execute("INSERT INTO test_source_state (name, next_at, owner, expires, at) "
+                     "SELECT name, next_poll_at, lease_owner, lease_expires_at, clock_timestamp() FROM source")
+
+    def states() -> list[SourceState]:
+        with psycopg.connect(url) as conn:
+            return [(at.timestamp(), name, next_at and next_at.timestamp(), owner, expires and expires.timestamp())
+                    for at, name, next_at, owner, expires in conn.execute(
+                        "SELECT at, name, next_at, owner, expires FROM test_source_state ORDER BY seq")]
+    return states
+
+
+def claimable_spans(states: list[SourceState], end: float) -> list[tuple[float, float]]:
+    """When one source was due (``next_poll_at`` reached) and free to claim (no lease, or an
+    expired one) until a claim took it (or ``end``): what the claim loops answer for. A poll in
+    flight holds its lease (renewed), however long it takes: a source due meanwhile waits for it."""
+    spans: list[tuple[float, float]] = []
+    since: float | None = None  # claimable since, while it is
+    for k, (at, _, next_at, owner, expires) in enumerate(states):
+        until = states[k + 1][0] if k + 1 < len(states) else end
+        free_from = max(at, next_at if next_at is not None else at, expires if owner and expires else at)
+        if since is not None and free_from > at:  # no longer claimable from this change on
+            spans.append((since, at))
+            since = None
+        if since is None and free_from < until:
+            since = free_from
+    if since is not None:
+        spans.append((since, end))
+    return spans
+
+
 def record_delivery_moves(pg_url: str) -> Callable[[], list[tuple[int, str, str, str, str | None, str | None, float]]]:
     """Keep every move of a delivery the daemons commit (claimed, taken over, claimed again by
     the same instance after its lease expired, its outcome recorded), by a trigger in the test's database, from now on. Returns what reads them back:
@@ -142,7 +197,8 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
                for i in range(FEEDS)]
     cfg = write_config(tmp_path / "config.toml", pg_url, *sources,
                        rule("kz", "Kazakhstan AND mediator", ["hook"]), webhook_channel("hook", site.url("/hook")),
-                       monitor='claim_interval = "0.5s"\nlease = "5s"\ndelivery_lease = "5s"\n'
+                       monitor=f'claim_interval = "0.5s"\nlease = "{LEASE:.0f}s"\nmax_polls = {MAX_POLLS}\n'
+                               'delivery_lease = "5s"\n'
                                'delivery_interval = "1s"\nretry_delay = "1s"\nshutdown_deadline = "15s"',
                        fetch='timeout = "5s"',
                        # leases and takeover are under test, not event stories: without them the
@@ -154,6 +210,7 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
         for p in procs:
             p.wait_running()
         poll_starts = record_poll_starts(pg_url)
+        source_states = record_source_states(pg_url)
         delivery_moves = record_delivery_moves(pg_url)
         start, start_wall = time.monotonic(), time.time()
 
@@ -199,11 +256,18 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
             leased = conn.execute(select(func.count()).select_from(t["source"])
                                   .where(t["source"].c.lease_owner.is_not(None))).scalar()
             moves = delivery_moves()
+            schedules = source_states()
         engine.dispose()
 
     all_gaps = [b - a for i in range(FEEDS) for a, b in zip(news.polls[i], news.polls[i][1:], strict=False)]
+    by_source: dict[str, list[SourceState]] = defaultdict(list)
+    for st in schedules:
+        by_source[st[1]].append(st)
+    waits = {n: claimable_spans(by_source[n], end_wall) for n in by_source}
+    longest = max((b - a for n in waits for a, b in waits[n]), default=0.0)
     print(f"polls {sum(map(len, news.polls.values()))}, gaps {min(all_gaps):.1f}..{max(all_gaps):.1f} s, "
-          f"articles {articles}, posts {sum(map(len, news.posts.values()))}, keys {len(keys)}")
+          f"articles {articles}, posts {sum(map(len, news.posts.values()))}, keys {len(keys)}, "
+          f"longest wait for a claim {longest:.1f} s")
     # Feeds the killed instance had claimed (a poll in flight), taken over by another.
     taken = {f"feed-{n}" for p in procs[1:]
              for n in re.findall(r"\(feed-(\d+)\): lease of \S+ expired; taking the source over", p.log_text())}
@@ -221,17 +285,20 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
         # A poll is due an interval after the last one started (or was claimed): never sooner.
         assert all(b - a >= INTERVAL - 0.001 for a, b in zip(starts, starts[1:], strict=False)), \
             f"feed {i} polled twice within an interval: {gaps}"
-        # A poll the killed instance had claimed never finished, nor was recorded: its claim moved
-        # the next poll one interval on, so the feed is polled again within an interval of the
-        # kill (two intervals after the poll recorded before: 40.5 s between its requests, seen
-        # at load 15, when a loaded instance was killed between its claim and its request).
-        spans = list(zip(starts, starts[1:], strict=False))
-        late = [(a, b) for a, b in spans if name in taken and a < killed_wall < b]
-        assert all(b - killed_wall <= INTERVAL + 8 for _, b in late), \
-            f"feed {i} not taken over within an interval of the kill: {[round(b - killed_wall, 1) for _, b in late]}"
-        assert all(b - a <= INTERVAL + 8 for a, b in spans if (a, b) not in late) and \
-            end_wall - starts[-1] <= INTERVAL + 8, \
-            f"feed {i} left unpolled: gaps {gaps}, last {end_wall - starts[-1]:.1f}s before the end"
+        # Never left unpolled: a feed due (an interval after its last claim) and free (no lease,
+        # or an expired one: the killed instance's) is claimed within a lease's time, by
+        # whichever instance. The claim loop runs every claim_interval, and an instance whose
+        # loop stalls for a lease loses its own claims anyway (renewed every lease/3). So a feed
+        # the killed instance had claimed is polled again an interval after that claim, or a
+        # lease after the kill. Judged on what the daemons committed, not on gaps between poll
+        # starts (an interval + 8 s failed on old and new code alike, 3 of 3 runs with three
+        # copies at once at load 20): a poll holds its lease, renewed, until its articles are
+        # stored, and those wait in the instance's one ingest thread behind every other poll's.
+        # There polls took up to 39 s (the first polls' 180 articles); the feed is rightly not
+        # polled again meanwhile.
+        late = [(round(a - start_wall, 1), round(b - a, 1)) for a, b in waits.get(name, []) if b - a > LEASE]
+        assert not late, f"feed {i} left unpolled while due and free: (since s, for s) {late}; " \
+            f"poll starts {[round(x - start_wall, 1) for x in starts]} s"
         # And by the requests the feed received: one per recorded poll, no more. A poll's start is
         # taken before its request leaves (``Pipeline.poll``), so each request falls between its
         # own poll's recorded start and the next one's, however late load makes it; a second

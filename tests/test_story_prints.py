@@ -28,7 +28,7 @@ from monitor.match import RuleSet
 from monitor.parse import FeedEntry
 from monitor.store import Source, create_db_engine, upgrade
 from monitor.story import content_hash
-from monitor.story.near import shingles, tokens
+from monitor.story.near import _TOKEN, shingles, tokens
 from monitor.story.prints import body_shingles, key, paragraph_prints, text_prints
 from monitor.story.result import TextPrints
 from monitor.story.stories import StoryIndex, _body_shingles, _paragraphs
@@ -90,6 +90,35 @@ def test_body_shingles_are_those_of_the_kept_words_run_together() -> None:
                 assert len(sh) == len(set(sh))  # distinct values: verify() relies on it
                 checked += 1
     assert checked > 2000
+
+
+# Characters where normalising or splitting words could differ between a paragraph and the whole
+# text: combining marks (after a line break too), Hangul jamo that compose, compatibility forms
+# that become letters of scripts written without spaces (halfwidth katakana, Kangxi radicals,
+# squared words), ligatures, case folding that grows (ß, İ), other line separators, digits,
+# underscores and punctuation.
+_TRICKY = ["\u0301", "\u0345", "e\u0301", "\u1100", "\u1161", "\u11a8", "\ufb01", "\u216b", "\u2f00", "\uff76",
+           "\uff9e", "\u3300", "\u6771", "\u0e01", "\uac00", "_", "9", "\u0130", "\u00df", "\u03a3", "\u03c2",
+           "\u2028", "\r", " ", ".", "-", "a", "\u00c9", "\u00bd", "\u2460", "\uff21", "\n", "\n", "\n"]
+
+
+def test_the_prints_content_hash_and_words_are_those_of_the_text() -> None:
+    """text_prints takes the content hash from the paragraphs' words, and ``tokens`` finds a
+    text's words with a simpler pattern where it can: the same hash as ``content_hash`` of the
+    text, the same words as the full pattern, on the corpus and on random strings of characters
+    where a paragraph and the whole text could be normalised or split differently."""
+    import unicodedata
+
+    rng = random.Random(5)
+    texts = [text for _, _, text in _corpus()] + EDGE_TEXTS
+    texts += ["".join(rng.choice(_TRICKY) for _ in range(rng.randint(1, 40))) for _ in range(4000)]
+    spaceless = 0
+    for t in texts:
+        assert text_prints("A title", t).content_hash == (content_hash(t) if t else None), repr(t)
+        for p in t.split("\n"):
+            assert tokens(p) == _TOKEN.findall(unicodedata.normalize("NFKC", p).casefold()), repr(p)
+        spaceless += any(len(w) == 1 and _TOKEN.fullmatch(w) and not w.isascii() for w in tokens(t))
+    assert spaceless > 500  # the random strings reach the full pattern's side too
 
 
 def _engine(path: Path) -> Engine:

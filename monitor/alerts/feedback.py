@@ -16,6 +16,7 @@ from sqlalchemy import and_, bindparam, func, or_
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
+from monitor.store import driver
 from monitor.store.models import Feedback, Match
 
 KINDS = ("wrong", "mute_story", "mute_source")
@@ -38,7 +39,7 @@ _LIVE_MUTES = core_select(_F.c.kind, _F.c.rule).where(
 
 
 def mutes_for(session: Session, source_id: int, story_id: int) -> Mutes:
-    rows = session.connection().execute(_LIVE_MUTES, {"src": source_id, "story": story_id}).all()
+    rows = driver.rows(session.connection(), _LIVE_MUTES, {"src": source_id, "story": story_id})
     return Mutes(frozenset(r for k, r in rows if k == "mute_source"),
                  frozenset(r for k, r in rows if k == "mute_story"))
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from monitor.alerts.feedback import Mutes, mutes_for
 from monitor.match import RuleMatch, body_statements, with_speakers
 from monitor.match.speakers import Entities
+from monitor.store import driver
 from monitor.store.models import Article, StoryAlert
 from monitor.story.near import tokens
 from monitor.story.stories import Assignment, new_statements
@@ -88,7 +89,7 @@ def claim_alert(session: Session, article: Article, rule: str, sentences: Sequen
     conn = session.connection()
     fresh: list[str] = []
     if not new_story:
-        claimed = conn.execute(_CLAIMED, {"story": article.story_id, "rule": rule}).first()
+        claimed = driver.run(conn, _CLAIMED, {"story": article.story_id, "rule": rule})[1]
         if claimed is not None:
             if realert != "new_statement":
                 return None
@@ -100,8 +101,8 @@ def claim_alert(session: Session, article: Article, rule: str, sentences: Sequen
     for sentence in fresh or [""]:
         # No row back: claimed meanwhile by another article or instance (on PostgreSQL the insert
         # waits for a concurrent claimer's transaction, and inserts only if that one rolled back).
-        if conn.execute(_CLAIM, {"story": article.story_id, "rule": rule, "at": now, "article": article.id,
-                                 "statement": statement_key(sentence) if sentence else ""}).first() is not None:
+        if driver.run(conn, _CLAIM, {"story": article.story_id, "rule": rule, "at": now, "article": article.id,
+                                     "statement": statement_key(sentence) if sentence else ""})[1] is not None:
             won.append(sentence)
     if not won:
         return None

@@ -42,16 +42,16 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import select as core_select
-from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
+from sqlalchemy.exc import IntegrityError, NoResultFound
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session, col, select
 
 from monitor.alerts.payload import MatchPayload, NoticePayload, StatementPayload, dump_payload
 from monitor.match import RuleMatch
-from monitor.store.db import clean_params, write_failed, wrote
+from monitor.store.driver import run as run_on_driver
+from monitor.store.driver import run_many
 from monitor.store.models import (
     OPEN_DELIVERY_STATUSES,
     Alert,
@@ -78,9 +78,15 @@ def _match_values(article_id: int, match: RuleMatch, now: datetime) -> dict[str,
 @lru_cache(maxsize=1)
 def _inserts() -> tuple[Insert, Insert]:
     """The match and alert INSERT ... RETURNING id, built once: Core statements, not ORM objects
-    and flushes, which cost more than the inserts themselves (issue 15)."""
+    and flushes, which cost more than the inserts themselves (issue 15); run on the driver
+    (``monitor.store.driver``), with the columns ``_match_values`` and ``_add_alert`` write."""
     m, a = Match.__table__, Alert.__table__  # type: ignore[attr-defined]
-    return insert(m).returning(m.c.id), insert(a).returning(a.c.id)
+    return (insert(m).values({n: bindparam(n) for n in _MATCH_COLUMNS}).returning(m.c.id),
+            insert(a).values({n: bindparam(n) for n in _ALERT_COLUMNS}).returning(a.c.id))
+
+
+_MATCH_COLUMNS = ("article_id", "rule", "hits", "statements", "created_at", "field", "speaker", "quote")
+_ALERT_COLUMNS = ("key", "match_id", "rule", "kind", "payload", "created_at")
 
 
 # A delivery's key (``delivery_key``) with the installation id read by the insert itself.
@@ -92,8 +98,14 @@ _DELIVERY = text(
 
 def record_match(session: Session, article_id: int, match: RuleMatch, now: datetime | None = None) -> int:
     """Store a ``match`` row; its id."""
-    return int(session.connection().execute(
-        _inserts()[0], _match_values(article_id, match, now or datetime.now(UTC))).scalar_one())
+    return _new_id(session, _inserts()[0], _match_values(article_id, match, now or datetime.now(UTC)))
+
+
+def _new_id(session: Session, stmt: Insert, values: dict[str, Any]) -> int:
+    row = run_on_driver(session.connection(), stmt, values)[1]
+    if row is None:
+        raise NoResultFound("the insert returned no id")
+    return int(row[0])
 
 
 def enqueue(session: Session, article: Article, source: Source, verdict: Verdict,
@@ -132,7 +144,7 @@ def _add_alert(session: Session, article: Article, source: Source, match_id: int
     )
     values: dict[str, Any] = {"key": f"{match.rule}:{article.id}", "match_id": match_id, "rule": match.rule,
                               "kind": "match", "payload": dump_payload(payload), "created_at": now}
-    values["id"] = session.connection().execute(_inserts()[1], values).scalar_one()
+    values["id"] = _new_id(session, _inserts()[1], values)
     _add_deliveries(session, values["key"], values["id"], channels, now)
     return values
 
@@ -173,8 +185,8 @@ def _add_deliveries(session: Session, alert_key: str, alert_id: int, channels: t
     """One pending delivery per channel, keyed as ``delivery_key`` says (one statement)."""
     if channels:
         now = now or datetime.now(UTC)
-        session.connection().execute(_DELIVERY, [{"key": f"{alert_key}:{ch}", "alert": alert_id, "channel": ch,
-                                                  "now": now} for ch in dict.fromkeys(channels)])
+        run_many(session.connection(), _DELIVERY, [{"key": f"{alert_key}:{ch}", "alert": alert_id, "channel": ch,
+                                                    "now": now} for ch in dict.fromkeys(channels)])
 
 
 @dataclass(frozen=True)
@@ -320,7 +332,7 @@ def claim(session: Session | Connection, owner: str, now: datetime, lease: float
     stmt = _claim_statement(channel is not None, bool(exclude_channels), reported_by=reported_by)
     conn = _connection(session)
     # (A list of channels to exclude is an expanding parameter: SQLAlchemy renders it each time.)
-    row = conn.execute(stmt, params).first() if exclude_channels else _run_precompiled(conn, stmt, params)[1]
+    row = conn.execute(stmt, params).first() if exclude_channels else run_on_driver(conn, stmt, params)[1]
     return None if row is None else Claimed.of(row)
 
 
@@ -344,103 +356,10 @@ def record_and_claim(session: Session | Connection, delivery_id: int, values: di
               **{f"v_{n}": v for n, v in values.items()}}
     stmt = _claim_statement(channel is not None, bool(exclude_channels), names, reported_by=True)
     row: Sequence[Any] | None = (conn.execute(stmt, params).one() if exclude_channels
-                                 else _run_precompiled(conn, stmt, params)[1])
+                                 else run_on_driver(conn, stmt, params)[1])
     if row is None:
         raise NoResultFound("the claim statement returned no row")
     return bool(row[0]), None if row[1] is None else Claimed.of(row[1:])
-
-
-@dataclass(frozen=True)
-class _Precompiled:
-    """A cached statement of this module compiled for one dialect, as the driver's cursor takes it."""
-
-    stmt: Any
-    sql: str
-    compiled: Compiled
-    # The parameters' order (SQLite's qmark style), or None (psycopg takes them by name).
-    order: tuple[str, ...] | None
-    # SQLAlchemy's bind processors of its parameters: ErrorText's redaction, SQLite's datetimes.
-    binds: tuple[tuple[str, Any], ...]
-    # SQLAlchemy's result processors of its columns, (position, processor) of those that have
-    # one (SQLite: datetimes, JSON); None on psycopg, which loads those types itself, as
-    # SQLAlchemy lets it.
-    results: tuple[tuple[int, Any], ...] | None
-    returns_rows: bool  # (psycopg builds ``cursor.description`` anew at each look: ~20 us)
-
-
-_COMPILED: dict[tuple[int, str], _Precompiled] = {}
-_DRIVERS = ("psycopg", "pysqlite")  # drivers whose cursor ``_run_precompiled`` drives
-
-
-def _precompiled(conn: Connection, stmt: Any) -> _Precompiled:
-    key = (id(stmt), conn.dialect.name)
-    done = _COMPILED.get(key)
-    if done is None or done.stmt is not stmt:
-        dialect = conn.dialect
-        compiled = stmt.compile(dialect=dialect)
-        processors = compiled._bind_processors  # noqa: SLF001 (what SQLAlchemy's execution applies)
-        results = None
-        if dialect.driver != "psycopg":
-            processors_of = (c.type._cached_result_processor(dialect, None)  # noqa: SLF001
-                             for c in compiled._result_columns)  # noqa: SLF001
-            results = tuple((i, f) for i, f in enumerate(processors_of) if f is not None)
-        order = tuple(compiled.positiontup) if compiled.positional else None
-        done = _COMPILED[key] = _Precompiled(stmt, compiled.string, compiled, order,
-                                             tuple(processors.items()), results,
-                                             bool(compiled._result_columns))  # noqa: SLF001
-    return done
-
-
-def _run_precompiled(conn: Connection, stmt: Any, params: dict[str, Any]) -> tuple[int, Sequence[Any] | None]:
-    """(rows changed, the first row returned or None) of ``stmt`` (a cached statement of this
-    module, without expanding parameters), run on the driver's cursor with its SQL compiled once:
-    the delivery worker runs these for every delivery, and SQLAlchemy's execution (parameter and
-    result processing, events) cost several times the driver's CPU for them (PostgreSQL: 0.35
-    against 0.12 ms; SQLite: 0.2 against 0.03 ms a statement; issue 15). The parameters and
-    columns go through SQLAlchemy's own processors for their types (ErrorText's redaction,
-    SQLite's datetimes and JSON; psycopg binds and loads aware datetimes and JSON itself, as
-    SQLAlchemy lets it); strings are cleaned as ``store.db`` cleans every statement's; the write
-    counts for ``store.db``'s write health; a driver error is raised as SQLAlchemy's (its
-    connection invalidated when the server is gone), as ``Connection.execute`` would. On
-    another driver: ``Connection.execute``."""
-    if conn.dialect.driver not in _DRIVERS:
-        res = conn.execute(stmt, params)
-        return res.rowcount, res.first() if res.returns_rows else None
-    prepared = _precompiled(conn, stmt)
-    values = prepared.compiled.construct_params(params)
-    assert values is not None
-    for name, process in prepared.binds:
-        if name in values:
-            values[name] = process(values[name])
-    bound = clean_params(values if prepared.order is None else [values[n] for n in prepared.order])
-    # Within SQLAlchemy's transaction: on SQLite the driver begins it before the first write
-    # itself, as under Connection.execute, and the caller's commit ends it.
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    error = conn.dialect.loaded_dbapi.Error
-    try:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(prepared.sql, bound)
-            row = cursor.fetchone() if prepared.returns_rows else None
-            count = cursor.rowcount
-        finally:
-            cursor.close()
-    except error as exc:
-        gone = conn.dialect.is_disconnect(exc, raw, None)
-        if gone:
-            conn.invalidate(exc)
-        failed = DBAPIError.instance(prepared.sql, bound, exc, error, connection_invalidated=gone,
-                                     dialect=conn.dialect)
-        write_failed(conn.engine, failed)
-        raise failed from exc
-    wrote(conn)
-    if row is not None and prepared.results:
-        values_of = list(row)
-        for i, process in prepared.results:
-            values_of[i] = process(values_of[i])
-        row = values_of
-    return count, row
 
 
 def claim_next(session: Session, owner: str, now: datetime, lease: float,
@@ -464,9 +383,19 @@ def _release_statement(names: tuple[str, ...]) -> Any:
 
 def release(session: Session | Connection, delivery_id: int, owner: str, **values: Any) -> bool:
     """Record the outcome of a claimed delivery, only if ``owner`` still holds the claim."""
-    count, _ = _run_precompiled(_connection(session), _release_statement(tuple(sorted(values))),
+    count, _ = run_on_driver(_connection(session), _release_statement(tuple(sorted(values))),
                                 {"b_id": delivery_id, "b_owner": owner, **{f"v_{n}": v for n, v in values.items()}})
     return bool(count)
+
+
+def renew(session: Session | Connection, delivery_id: int, owner: str, until: datetime) -> bool:
+    """Extend a claim to ``until``, only if ``owner`` still holds it (an expired claim nobody took
+    over yet included); False when another instance took it over or it was recorded."""
+    t = _deliveries()
+    res = _connection(session).execute(
+        update(t).where(t.c.id == delivery_id, t.c.lease_owner == owner, t.c.status == "sending")
+        .values(lease_expires_at=until))
+    return bool(res.rowcount)
 
 
 def sent_since(session: Session | Connection, channel: str, since: datetime) -> int:

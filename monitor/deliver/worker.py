@@ -30,6 +30,7 @@ from monitor.alerts.outbox import (
     delivery_key,
     record_and_claim,
     release,
+    renew,
     sent_since,
 )
 from monitor.alerts.payload import (
@@ -340,6 +341,7 @@ class Deliverer:
         failed = False
         try:
             while not self._stopping and (budget[0] is None or budget[0] > 0):
+                claimed_at = self.clock()  # (the claim's lease runs from a moment after this)
                 step = await self._on_ledger(ledger, self._book, conn, report, held, frozenset(failing | exclude),
                                              channel)
                 if step is None:
@@ -348,6 +350,8 @@ class Deliverer:
                 if budget[0] is not None:
                     budget[0] -= 1
                 if msg is None:
+                    continue
+                if not await self._still_ours(ledger, conn, d, claimed_at):
                     continue
                 error = await self._send(d, msg)
                 held.append((d, msg, error))
@@ -388,6 +392,28 @@ class Deliverer:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(ledger.call(self._hand_back, step[0].id))
             raise
+
+    async def _still_ours(self, ledger: _LedgerThread, conn: Connection, d: Claimed, claimed_at: datetime) -> bool:
+        """Whether to send ``d`` now. A claim is sent at once (a lease ahead of it: 5 minutes by
+        default). But a lane held up for over a third of the lease between its claim and the
+        send (a stalled or starved process, a slow database) may have lost it: another instance
+        takes a claim over once its lease ends, and the two would both send it, neither having
+        died. So the claim is renewed first, a lease from now, if it is still this instance's
+        (as a source's is while its poll runs); if not, it is not sent here: the instance
+        holding it sends it. Seen in the scale-out test at load 23 (5 s lease): a POST 5.7 s
+        after its claim, 0.3 s after another instance had taken the claim over and sent it."""
+        if (self.clock() - claimed_at).total_seconds() <= self.settings.lease / 3:
+            return True
+
+        def renewed() -> bool:
+            with self._bookkeeping(conn) as db:
+                return renew(db, d.id, self.owner, self.clock() + timedelta(seconds=self.settings.lease))
+
+        if await self._on_ledger(ledger, renewed):
+            return True
+        log.warning("delivery %s: its claim ran out before it was sent and another instance took it over; "
+                    "not sent here", d.id)
+        return False
 
     def _hand_back(self, delivery_id: int) -> None:
         """A claimed delivery back to "pending" now, not after its lease: its lane stops."""

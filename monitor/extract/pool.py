@@ -45,9 +45,49 @@ def workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _quiet() -> None:
-    # Ctrl-C reaches the whole process group: the daemon decides how to stop, not its workers.
+def _start_worker() -> None:
+    """Each worker's initialiser. Ctrl-C reaches the whole process group: the daemon decides how
+    to stop, not its workers. And the workers and their forkserver exit when the daemon dies,
+    however it dies (``_die_with_the_daemon``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_the_daemon()
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_the_daemon() -> None:
+    """Make this worker and its forkserver exit when the daemon that started them dies, SIGKILL
+    and the OOM killer included (no finalizer of the daemon's runs then). Without this they
+    outlived it for good: each worker holds the write end of its own task queue (so it waits for
+    tasks forever) and of the forkserver's "alive" pipe, whose end of file is the forkserver's one
+    signal to exit (multiprocessing hands it to every process the forkserver forks). Under
+    systemd the service's cgroup is killed whole; in a container without an init, a shell, or the
+    tests, they stayed, with their memory (a test run under load left 134 of them).
+
+    - The worker closes its copy of that pipe: the daemon holds the last one, and the forkserver
+      sees end of file the moment the daemon is gone, and exits.
+    - The worker asks Linux for SIGKILL when its parent, the forkserver, exits (prctl
+      PR_SET_PDEATHSIG; the forkserver forks on its one thread, which is what the kernel
+      watches). Should the forkserver have exited before that call, the daemon is already dead
+      (while it lives, the forkserver is stopped only after its workers exited: ``shutdown``,
+      the idle exit): the worker checks that after the call, and exits.
+
+    Private to multiprocessing (the forkserver's pipe), so skipped where that is gone; the
+    signal only on Linux (glibc)."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if server is not None and isinstance(alive, int):
+        server._forkserver_alive_fd = None
+        os.close(alive)
+    libc = _libc()
+    if libc is None or not hasattr(libc, "prctl") or libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    daemon = multiprocessing.parent_process()  # the process that started the pool, not the forkserver
+    if daemon is not None and not daemon.is_alive():
+        os._exit(0)
 
 
 def extract_pool(busy: bool = False) -> ProcessPoolExecutor:
@@ -61,7 +101,7 @@ def extract_pool(busy: bool = False) -> ProcessPoolExecutor:
             _skip_resource_tracker()
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["monitor.extract.warm"])
-            _pool = ProcessPoolExecutor(workers(), mp_context=ctx, initializer=_quiet)
+            _pool = ProcessPoolExecutor(workers(), mp_context=ctx, initializer=_start_worker)
             _touch()
             threading.Thread(target=_exit_when_idle, args=(_pool,), name="extract-idle", daemon=True).start()
         _busy += busy

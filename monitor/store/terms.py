@@ -25,8 +25,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, Text, column, insert, or_, select, table, text
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    column,
+    insert,
+    or_,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.orm import Session
+
+from monitor.store import driver
 
 # PostgreSQL's table (SQLite's is a virtual table written with its own statement).
 TERMS = table("article_terms", column("article_id", Integer), column("terms", Text))
@@ -38,16 +52,16 @@ Key = tuple[str, str]
 
 
 _SQLITE_SAVE = text("INSERT INTO article_terms (rowid, terms) VALUES (:id, :terms)")
-_SAVE = insert(TERMS)
+_SAVE = insert(TERMS).values(article_id=bindparam("article_id"), terms=bindparam("terms"))
 
 
 def save_terms(session: Session, article_id: int, terms: str) -> None:
     """Store an article's words (``monitor.match.text.terms``) in the same transaction."""
     conn = session.connection()
     if conn.dialect.name == "sqlite":
-        conn.execute(_SQLITE_SAVE, {"id": article_id, "terms": terms})
+        driver.run(conn, _SQLITE_SAVE, {"id": article_id, "terms": terms})
     else:
-        conn.execute(_SAVE, {"article_id": article_id, "terms": terms})
+        driver.run(conn, _SAVE, {"article_id": article_id, "terms": terms})
 
 
 def save_terms_bulk(conn: Connection, rows: Sequence[tuple[int, str]]) -> None:

@@ -15,4 +15,9 @@ def normalise_text(text: str) -> str:
 
 
 def content_hash(text: str) -> str:
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+    return normalised_hash(normalise_text(text))
+
+
+def normalised_hash(normalised: str) -> str:
+    """``content_hash`` of a text whose ``normalise_text`` is ``normalised``."""
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()

@@ -30,6 +30,10 @@ _SEED = 20251124
 # Scripts written without spaces: every character counts as a word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u0e00-\u0e7f\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
+# Where a text holds no character of those scripts, ``_TOKEN``'s words are its runs of word
+# characters: a simpler pattern that the regex engine runs in ~3/4 of the instructions.
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_WORD = re.compile(r"\w+")
 
 
 @cache
@@ -67,7 +71,14 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 
 def tokens(text: str) -> list[str]:
     """Words of the text, case-, width- and punctuation-insensitive (re-punctuation is noise)."""
-    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return (_TOKEN if _CJK_CHAR.search(folded) else _WORD).findall(folded)
+
+
+def spaceless(words: str) -> bool:
+    """Whether ``words`` (``tokens``' words, joined) hold a character of a script written
+    without spaces (each such character is a word of its own)."""
+    return _CJK_CHAR.search(words) is not None
 
 
 def shingles(words: list[str], k: int = SHINGLE) -> set[int]:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from monitor.story.content import content_hash
-from monitor.story.near import SHINGLE, band_keys, minhash, shingles, tokens
+from monitor.story.content import content_hash, normalised_hash
+from monitor.story.near import SHINGLE, band_keys, minhash, shingles, spaceless, tokens
 from monitor.story.result import Paragraphs, TextPrints
 
 if TYPE_CHECKING:
@@ -37,20 +37,41 @@ def key(s: str) -> int:
 def paragraph_prints(text: str) -> Paragraphs:
     """Each non-empty paragraph's key (of its words joined by single spaces: no word holds
     one), word count, inner shingles and end words."""
+    return _paragraph_prints(text)[0]
+
+
+def _paragraph_prints(text: str) -> tuple[Paragraphs, list[str]]:
+    """``paragraph_prints``, and each non-empty paragraph's words joined by single spaces."""
     keys, counts, inner, bounds = array("q"), array("I"), array("I"), array("I")
-    ends = []
+    ends, joined = [], []
     for p in text.split("\n"):
         ws = tokens(p)
         if not ws:
             continue
         words = " ".join(ws)
+        joined.append(words)
         keys.append(key(words))
         counts.append(len(ws))
         if len(ws) >= SHINGLE:
             inner.extend(shingles(ws))
         bounds.append(len(inner))
         ends.append(words if len(ws) <= 2 * _EDGE else " ".join(ws[:_EDGE]) + "\t" + " ".join(ws[-_EDGE:]))
-    return Paragraphs(keys, counts, inner, bounds, "\n".join(ends))
+    return Paragraphs(keys, counts, inner, bounds, "\n".join(ends)), joined
+
+
+def _content_hash(text: str, paragraph_words: list[str]) -> str:
+    """``content_hash(text)``; ``paragraph_words``: its non-empty paragraphs' words, each
+    joined by single spaces (``_paragraph_prints``).
+
+    The hash is of the text's runs of word characters (NFKC, case-folded) joined by single
+    spaces. Unless a character of a script written without spaces is among them (``tokens``
+    makes each such character a word), those runs are the paragraphs' words: the same
+    normalisation (NFKC and case folding act on each paragraph as on the whole text: a line
+    break neither changes nor combines with its neighbours) and the same runs (a line break is
+    no word character). So the text is not normalised and searched once more: ~1.6 M of the
+    ~7.3 M instructions a page's prints cost (callgrind, bench.ingest's texts)."""
+    words = " ".join(paragraph_words)
+    return content_hash(text) if spaceless(words) else normalised_hash(words)
 
 
 def headline_key(title: str) -> int | None:
@@ -102,7 +123,7 @@ def bands_of(sh: Collection[int]) -> tuple[int, ...]:
 def text_prints(title: str, text: str, events: bool = False) -> TextPrints:
     """Everything above for one article, boilerplate not yet known; ``events``: its names and
     figures too (``events.signature``)."""
-    par = paragraph_prints(text)
+    par, paragraph_words = _paragraph_prints(text)
     sig = None
     if events:
         from monitor.story.events import signature
@@ -110,4 +131,4 @@ def text_prints(title: str, text: str, events: bool = False) -> TextPrints:
         sig = signature(title, text)
     sh, n = body_shingles(par, title, ())
     return TextPrints(text=text, title=title, paragraphs=par, shingles=sh, words=n, bands=bands_of(sh),
-                      content_hash=content_hash(text) if text else None, signature=sig)
+                      content_hash=_content_hash(text, paragraph_words) if text else None, signature=sig)

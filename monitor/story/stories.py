@@ -47,6 +47,7 @@ from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
 from monitor.embed import MODEL_NAME, unpack
+from monitor.store import driver
 from monitor.store.models import (
     Article,
     DedupBand,
@@ -137,7 +138,7 @@ _APART = core_select(_SA.c.story_id, _SA.c.other_id).where(or_(_SA.c.story_id ==
 _FETCH = (core_select(*_CANDIDATE).where(_A.c.id == _pg_values("ids", Integer), _A.c.first_seen_at >= bindparam("since"))
           .order_by(_A.c.id))
 _ST = Story.__table__  # type: ignore[attr-defined]
-_NEW_STORY = insert(_ST).returning(_ST.c.id)
+_NEW_STORY = insert(_ST).values(title=bindparam("title"), created_at=bindparam("created_at")).returning(_ST.c.id)
 _SET_STORY = text("UPDATE article SET story_id = :s, duplicate_of = :d WHERE id = :id")
 _BANDS = text("INSERT INTO dedup_band (band, article_id) SELECT value, :a FROM json_each(:b)")
 _PG_BANDS = text("INSERT INTO dedup_sig (article_id, bands) VALUES (:a, CAST(:b AS integer[]))")
@@ -280,7 +281,7 @@ class StoryIndex:
         conn = session.connection()
         recent: list[str] = []
         known: set[int] = set()
-        for body, paragraph in conn.execute(_PG_RECENT_AND_KNOWN if pg else _RECENT_AND_KNOWN, {
+        for body, paragraph in driver.rows(conn, _PG_RECENT_AND_KNOWN if pg else _RECENT_AND_KNOWN, {
                 "src": article.source_id, "me": article.id or 0, "since": since, "n": RECENT_SAME_SOURCE,
                 "keys": keys if pg else json.dumps(keys)}):
             if paragraph is None:
@@ -293,7 +294,7 @@ class StoryIndex:
             if shared and sum(words[k] for k in shared) <= BOILERPLATE_SHARE * total:
                 found |= shared
         if found:
-            conn.execute(_LEARN, [{"src": article.source_id, "p": k} for k in sorted(found)])
+            driver.run_many(conn, _LEARN, [{"src": article.source_id, "p": k} for k in sorted(found)])
         return {(article.source_id, k) for k in known | found}
 
     @staticmethod
@@ -307,9 +308,9 @@ class StoryIndex:
             return set()
         srcs, conn = sorted(by_source), session.connection()
         if StoryIndex._pg(session):
-            rows = conn.execute(_PG_BOILERPLATE, {"srcs": srcs, "keys": sorted(keys)}).all()
+            rows = driver.rows(conn, _PG_BOILERPLATE, {"srcs": srcs, "keys": sorted(keys)})
         else:
-            rows = conn.execute(_BOILERPLATE, {"srcs": json.dumps(srcs), "keys": json.dumps(sorted(keys))}).all()
+            rows = driver.rows(conn, _BOILERPLATE, {"srcs": json.dumps(srcs), "keys": json.dumps(sorted(keys))})
         # One statement for every outlet: a pair of one outlet's key with another's is dropped here.
         return {(int(src), int(k)) for src, k in rows if k in by_source[src]}
 
@@ -347,31 +348,31 @@ class StoryIndex:
                 return None, []
             exact = None
             rows: list[CandidateRow] = []
-            for first, *row in conn.execute(_COPIES, {"h": content_hash, "bands": json.dumps(bands), "me": exclude,
-                                                      "top": MAX_CANDIDATES, "since": since}):
+            for first, *row in driver.rows(conn, _COPIES, {"h": content_hash, "bands": json.dumps(bands), "me": exclude,
+                                                           "top": MAX_CANDIDATES, "since": since}):
                 if first:
                     exact = (row[0], row[3])
                 else:
                     rows.append(tuple(row))
             return exact, rows
-        dup = conn.execute(_EXACT, {"h": content_hash, "me": exclude}).first() if content_hash else None
+        dup = driver.run(conn, _EXACT, {"h": content_hash, "me": exclude})[1] if content_hash else None
         exact = None if dup is None else (dup[0], dup[1])
         if not bands:
             return exact, []
         # No join here: the planner's blind estimate for "&&" would make it hash-join the whole
         # article table. The window applies when candidates are fetched.
-        found = conn.execute(_PG_CANDIDATES, {"q": bands, "me": exclude}).all()
+        found = driver.rows(conn, _PG_CANDIDATES, {"q": bands, "me": exclude})
         q = set(bands)
         cands = [a for _, a in sorted((-len(q.intersection(b)), int(a)) for a, b in found)[:MAX_CANDIDATES]]
-        return exact, [tuple(r) for r in conn.execute(_FETCH, {"ids": cands, "since": since})] if cands else []
+        return exact, [tuple(r) for r in driver.rows(conn, _FETCH, {"ids": cands, "since": since})] if cands else []
 
     def _store_bands(self, session: Session, article_id: int, bands: Sequence[int]) -> None:
         if not bands:
             return
         if self._pg(session):
-            session.connection().execute(_PG_BANDS, {"a": article_id, "b": sorted(set(bands))})
+            driver.run(session.connection(), _PG_BANDS, {"a": article_id, "b": sorted(set(bands))})
         else:  # one statement, the keys as one JSON array (not an executemany of a row each)
-            session.connection().execute(_BANDS, {"a": article_id, "b": json.dumps(sorted(set(bands)))})
+            driver.run(session.connection(), _BANDS, {"a": article_id, "b": json.dumps(sorted(set(bands)))})
 
     # -- assignment -------------------------------------------------------------------------
     def assign(self, session: Session, article: Article, now: datetime | None = None,
@@ -465,8 +466,9 @@ class StoryIndex:
             log.debug("article %s joins story %s: same event as article %s (%s)", article.url, story_id, similar,
                       verdict.why)
         else:
-            story_id = session.connection().execute(_NEW_STORY, {"title": article.title,
-                                                                 "created_at": now}).scalar_one()
+            new_row = driver.run(session.connection(), _NEW_STORY, {"title": article.title, "created_at": now})[1]
+            assert new_row is not None
+            story_id = int(new_row[0])
             score, similar, new = 0.0, None, True
         story = Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
                            similar_to=similar if similar != duplicate_of else None, score=score,
@@ -501,13 +503,13 @@ class StoryIndex:
     def _store_event(self, session: Session, article_id: int, at: int, sig: Signature, keys: list[int]) -> None:
         """Its names and figures, and its index keys. Its vector is the caller's to store
         (``monitor.embed.store.save_vector``, shared with ``about()`` rules)."""
-        pg = self._pg(session)
-        session.connection().execute(_PG_EVENT if pg else _EVENT,
-                                     {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
+        pg, conn = self._pg(session), session.connection()
+        driver.run(conn, _PG_EVENT if pg else _EVENT,
+                   {"a": article_id, "at": at, "sig": json.dumps(sig.to_json(), separators=(",", ":"))})
         if keys and pg:  # one statement, not one row per round trip
-            session.connection().execute(_PG_EVENT_KEYS, {"k": keys, "at": at, "a": article_id})
+            driver.run(conn, _PG_EVENT_KEYS, {"k": keys, "at": at, "a": article_id})
         elif keys:
-            session.connection().execute(_EVENT_KEYS, [{"k": k, "at": at, "a": article_id} for k in keys])
+            driver.run_many(conn, _EVENT_KEYS, [{"k": k, "at": at, "a": article_id} for k in keys])
 
     @classmethod
     def prune_events(cls, session: Session, chunk: int, before: int, chunks: int = PRUNE_CHUNKS) -> int:
@@ -530,7 +532,7 @@ class StoryIndex:
     @staticmethod
     def _apart(session: Session, story_id: int) -> set[int]:
         """Stories an analyst split from this one."""
-        rows = session.connection().execute(_APART, {"s": story_id}).all()
+        rows = driver.rows(session.connection(), _APART, {"s": story_id})
         return {b if a == story_id else a for a, b in rows}
 
     @classmethod
@@ -573,12 +575,12 @@ class StoryIndex:
         (``monitor.store.leases.InstanceLock``) on one ingest thread.
         """
         if keys and cls._pg(session):
-            session.connection().execute(_PG_CLAIM, {"k": keys})
+            driver.run(session.connection(), _PG_CLAIM, {"k": keys})
 
     @classmethod
     def _release(cls, session: Session, keys: list[int]) -> None:
         if keys and cls._pg(session):
-            session.connection().execute(_PG_RELEASE, {"k": keys})
+            driver.run(session.connection(), _PG_RELEASE, {"k": keys})
 
     @staticmethod
     def _merge(session: Session, into: int, others: Sequence[int]) -> None:
