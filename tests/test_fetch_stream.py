@@ -21,6 +21,7 @@ from monitor.fetch import Fetcher, FetchError
 from monitor.fetch import client as client_mod
 from monitor.fetch import guard as guard_mod
 from tests.deliver_helpers import self_signed_cert
+from tests.fetch_helpers import RawServer
 
 PAGE = b"<html><body>" + b"<p>Words of an article, one paragraph after another.</p>" * 6000 + b"</body></html>"
 
@@ -200,3 +201,113 @@ def test_a_connection_stops_reading_while_its_reader_is_behind() -> None:
     while conn.chunks:
         got += conn.take(65536)
     assert got == chunk * (len(got) // len(chunk)) and conn.buffered == 0
+
+
+# -- one pool per host ---------------------------------------------------------------------------
+def _hosts(n: int, respond: Any = None) -> list[RawServer]:
+    """``n`` servers on 127.0.0.1, 127.0.0.2, ...: ``n`` hosts. Each answers a short page."""
+
+    def page(h: BaseHTTPRequestHandler, _stop: threading.Event) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "4")
+        h.end_headers()
+        h.wfile.write(b"page")
+
+    return [RawServer(respond or page, host=f"127.0.0.{i + 1}") for i in range(n)]
+
+
+def _pools(f: Fetcher) -> dict[str, int]:
+    """The fetcher's pools by host, with their requests in flight."""
+    if True not in f._clients:
+        return {}
+    transport = f._clients[True]._transport
+    assert isinstance(transport, client_mod._HostPools)
+    return {key[1].decode(): pool.active for key, pool in transport._pools.items()}
+
+
+def test_a_request_looks_only_at_its_own_hosts_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpcore's pool checks every connection it holds on each request and each response closed
+    (closed, expired, idle; for every idle one it counts them all again): with one pool for every
+    host that was hundreds of calls a page. Each host has a pool of its own now, so a request to
+    a host looks at that host's connections only."""
+    import httpcore
+
+    servers = _hosts(4)
+    asked: list[str] = []
+    has_expired = httpcore.AsyncHTTPConnection.has_expired
+
+    def counting(self: httpcore.AsyncHTTPConnection) -> bool:
+        asked.append(self._origin.host.decode())
+        return has_expired(self)
+
+    async def main() -> None:
+        async with Fetcher(FetchSettings(allow_private_networks=True)) as f:
+            for s in servers:
+                assert (await f.get(s.url("/a"))).content == b"page"
+            monkeypatch.setattr(httpcore.AsyncHTTPConnection, "has_expired", counting)
+            await f.get(servers[0].url("/b"))
+
+    try:
+        asyncio.run(main())
+    finally:
+        for s in servers:
+            s.stop()
+    assert asked and set(asked) == {"127.0.0.1"}
+
+
+def test_pools_past_the_bound_are_closed_least_recently_used_first() -> None:
+    """At most concurrency // per_host pools are kept (the connections kept open stay about
+    ``concurrency``, as with one pool): the least recently used one goes first."""
+    servers = _hosts(3)
+
+    async def main() -> None:
+        async with Fetcher(FetchSettings(allow_private_networks=True, concurrency=4, per_host=2)) as f:
+            for s in (servers[0], servers[1], servers[0], servers[2]):  # host 2 is the least recently used
+                assert (await f.get(s.url("/"))).content == b"page"
+            assert _pools(f) == {"127.0.0.1": 0, "127.0.0.3": 0}
+            with pytest.raises(FetchError):  # a response given up on gives its pool back too
+                await f.get(servers[1].url("/"), max_bytes=2)
+            assert _pools(f) == {"127.0.0.3": 0, "127.0.0.2": 0}
+
+    try:
+        asyncio.run(main())
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_a_pool_with_a_request_in_flight_is_not_closed() -> None:
+    """A host's pool is closed to make room only when no response of it is being read: a slow
+    page keeps coming while other hosts are fetched."""
+    release = threading.Event()
+
+    def respond(h: BaseHTTPRequestHandler, _stop: threading.Event) -> None:
+        slow = h.path == "/slow"
+        h.send_response(200)
+        h.send_header("Content-Length", "8")
+        h.end_headers()
+        h.wfile.write(b"page")
+        h.wfile.flush()
+        if slow:
+            release.wait(10)
+        h.wfile.write(b"more")
+
+    servers = _hosts(3, respond)
+
+    async def main() -> bytes:
+        async with Fetcher(FetchSettings(allow_private_networks=True, concurrency=2, per_host=2)) as f:  # keeps 1
+            slow = asyncio.ensure_future(f.get(servers[0].url("/slow")))
+            while not _pools(f).get("127.0.0.1"):
+                await asyncio.sleep(0.01)
+            for s in servers[1:]:
+                assert (await f.get(s.url("/"))).content == b"pagemore"
+            assert "127.0.0.1" in _pools(f)
+            release.set()
+            return (await slow).content
+
+    try:
+        assert asyncio.run(main()) == b"pagemore"
+    finally:
+        release.set()
+        for s in servers:
+            s.stop()
