@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from monitor import collector
 from monitor.config import Config, SourceConfig
-from monitor.deliver.worker import Deliverer, DeliveryReport
+from monitor.deliver.base import delivery_parts
 from monitor.embed.check import EmbedderUnavailable
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import (
@@ -50,6 +50,7 @@ from monitor.util import plural
 
 if TYPE_CHECKING:
     from monitor.deliver import Channel
+    from monitor.deliver.worker import Deliverer, DeliveryReport
     from monitor.ingest import Ingest
     from monitor.pagework import Page
 
@@ -138,8 +139,13 @@ class Pipeline:
         self._preparing = False
         self._outlets: dict[int, Source] = {}  # source id -> a detached row holding its name (``_outlet``)
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None  # ``_page_slots``
-        self.deliverer = Deliverer.from_config(config, engine)
-        self.channels: dict[str, Channel] = self.deliverer.channels
+        # The channels and alert policies now (one that cannot be built stops the start); the
+        # delivery worker with the first delivery (``deliverer``): its modules (the outbox, the
+        # payloads' pydantic models, the renderer) are ~7 ms of CPU the first poll does not
+        # wait for (issue 15).
+        self._delivery_parts = delivery_parts(config)
+        self.channels: dict[str, Channel] = self._delivery_parts[0]
+        self._deliverer: Deliverer | None = None
         self.fetcher = Fetcher(config.fetch, config.monitor.contact)
         # Poll outcomes are committed in batches (group commit): a 304 costs a few column
         # writes, and a transaction each cost more than the request did (issue 15). On
@@ -175,6 +181,15 @@ class Pipeline:
             if problem:
                 needs = "about() rules need" if about else "[dedup] events = true needs"
                 raise EmbedderUnavailable(f"{needs} the sentence model: {problem}")
+
+    @property
+    def deliverer(self) -> Deliverer:
+        """The delivery worker of this config's channels, made on first use (on the event loop)."""
+        if self._deliverer is None:
+            from monitor.deliver.worker import Deliverer
+
+            self._deliverer = Deliverer.from_config(self.config, self.engine, parts=self._delivery_parts)
+        return self._deliverer
 
     # -- the ingest stages, on first need ----------------------------------------------------
     @property
@@ -212,7 +227,8 @@ class Pipeline:
         await self.records.aclose()  # every poll's outcome is committed before the end
         await self.starts.aclose()
         await self.fetcher.aclose()
-        await self.deliverer.aclose()
+        if self._deliverer is not None:  # none made: no connection to close
+            await self._deliverer.aclose()
 
     # -- sources ---------------------------------------------------------------------------
     def sync_sources(self) -> None:

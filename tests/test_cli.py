@@ -150,14 +150,20 @@ def test_a_poll_goes_out_before_the_ingest_stages_are_imported(tmp_path: Path, s
     heavy = ("numpy", "trafilatura", "monitor.extract", "monitor.ingest", "monitor.story.stories",
              "monitor.match.engine", "monitor.alerts.gate", "apscheduler", "prometheus_client", "bs4",
              "monitor.sources.sitemap")
+    # Nor, before the first delivery, the delivery worker (the outbox, the alert payloads'
+    # pydantic models, the renderer); and the tables' pydantic schemas are built on first use.
     code = ("import sys\nimport monitor.daemon\n"
-            f"print([m for m in (*{heavy!r}, 'feedparser', 'lxml', 'monitor.parse.feed', 'jinja2') if m in sys.modules])\n"
+            f"print([m for m in (*{heavy!r}, 'feedparser', 'lxml', 'monitor.parse.feed', 'jinja2', "
+            "'monitor.deliver.worker', 'monitor.alerts.payload') if m in sys.modules])\n"
+            "from monitor.store.models import Article, Source\n"
+            "print('schemas built:', Source.__pydantic_complete__, Article.__pydantic_complete__)\n"
             f"from monitor.cli import main\nsys.argv = ['monitor', '--config', {str(cfg)!r}, 'run', '--once']\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
             f"print([m for m in {heavy!r} if m in sys.modules])\n"
             "import gc\nprint('gc on', gc.isenabled())")  # off during start-up only
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert res.stdout.strip().splitlines() == ["[]", "exit 0", "[]", "gc on True"], res.stdout + res.stderr
+    assert res.stdout.strip().splitlines() == ["[]", "schemas built: False False", "exit 0", "[]", "gc on True"], \
+        res.stdout + res.stderr
     assert [r.path for r in site.requests] == ["/feed.xml"], res.stderr
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor import config, user_agent
 from monitor.alerts.marks import TEMPLATE_KEYS
-from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy
+from monitor.alerts.policy import CHANNEL_POLICY_KEYS, ChannelPolicy, RulePolicy
 from monitor.util import parse_duration, retry_after_seconds
 
 if TYPE_CHECKING:
@@ -128,6 +128,14 @@ def build_channel(name: str, ctype: str, opts: Mapping[str, Any]) -> Channel:
     if ctype not in TYPES:
         raise ValueError(f"unknown channel type {ctype!r}")
     return TYPES[ctype].factory(name, opts)
+
+
+def delivery_parts(cfg: Any) -> tuple[dict[str, Channel], dict[str, RulePolicy], dict[str, ChannelPolicy]]:
+    """A config's channels and alert policies, built: what may refuse a config at start. The
+    pipeline builds them with itself and the delivery worker later (``Deliverer.from_config``)."""
+    return ({c.name: build_channel(c.name, c.type, c.options) for c in cfg.channels},
+            {r.name: RulePolicy.from_options(r.options) for r in cfg.rules},
+            {c.name: ChannelPolicy.from_options(c.options) for c in cfg.channels})
 
 
 def channel_timeout(opts: Mapping[str, Any], default: float = 30.0) -> float:

@@ -46,8 +46,8 @@ from monitor.config import MonitorSettings
 from monitor.deliver.base import (
     Channel,
     DeliveryError,
-    build_channel,
     close_clients,
+    delivery_parts,
     reuse_connections,
 )
 from monitor.store.db import commit_without_flush, flush_commits_again, session_scope
@@ -200,14 +200,12 @@ class Deliverer:
         self._stopping = True
 
     @classmethod
-    def from_config(cls, config: Any, engine: Engine, **kw: Any) -> Deliverer:
-        settings = DeliverySettings.from_monitor(config.monitor)
-        return cls(engine,
-                   {c.name: build_channel(c.name, c.type, c.options) for c in config.channels},
-                   settings,
-                   {r.name: RulePolicy.from_options(r.options) for r in config.rules},
-                   {c.name: ChannelPolicy.from_options(c.options) for c in config.channels},
-                   **kw)
+    def from_config(cls, config: Any, engine: Engine,
+                    parts: tuple[dict[str, Channel], dict[str, RulePolicy], dict[str, ChannelPolicy]] | None = None,
+                    **kw: Any) -> Deliverer:
+        """``parts``: the config's ``delivery_parts``, when already built (the pipeline's)."""
+        channels, rules, policies = parts or delivery_parts(config)
+        return cls(engine, channels, DeliverySettings.from_monitor(config.monitor), rules, policies, **kw)
 
     def quiet_channels(self, now: datetime) -> set[str]:
         return {n for n, p in self.policies.items() if p.quiet and p.quiet.end_if_quiet(now)}

@@ -1,6 +1,13 @@
-"""Database tables. Every schema change needs a migration in monitor/migrations/versions."""
+"""Database tables. Every schema change needs a migration in monitor/migrations/versions.
 
-from __future__ import annotations
+Importing this module is the largest single cost of the daemon's start after SQLAlchemy itself
+(19 tables, each a pydantic model and a mapped class: ~40 ms of CPU). Two things keep it down
+(issue 15): no ``from __future__ import annotations``, so pydantic and SQLAlchemy read each
+column's type as an object instead of evaluating its text (twice: once each), and ``_Table``'s
+``defer_build``: pydantic builds a table's validator and serializer when one is first used
+(``model_validate``, ``model_dump``), not for every table at import. Nothing here relies on them
+at import; a table row made by its constructor is not validated either way (SQLModel).
+"""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from monitor.clean import redact
 
@@ -45,7 +53,14 @@ def _ts(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
 
 
-class Source(SQLModel, table=True):
+class _Table(SQLModel):
+    """The base of every table: its pydantic schema is built on first use (see the module's
+    docstring). Not a table itself; the tables share SQLModel's metadata."""
+
+    model_config = SQLModelConfig(from_attributes=True, defer_build=True)
+
+
+class Source(_Table, table=True):
     """A polled source with its polling state (kept across restarts: no refetch burst)."""
 
     __tablename__ = "source"
@@ -75,7 +90,7 @@ class Source(SQLModel, table=True):
     lease_expires_at: datetime | None = _ts()
 
 
-class Story(SQLModel, table=True):
+class Story(_Table, table=True):
     """One story, however many outlets print it; every article belongs to one (dedup area)."""
 
     __tablename__ = "story"
@@ -84,7 +99,7 @@ class Story(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
 
 
-class Article(SQLModel, table=True):
+class Article(_Table, table=True):
     __tablename__ = "article"
     __table_args__ = (UniqueConstraint("source_id", "guid", name="uq_article_source_guid"),
                       Index("ix_article_seen_source", "first_seen_at", "source_id"))  # web area (1401)
@@ -108,7 +123,7 @@ class Article(SQLModel, table=True):
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
 
 
-class ArticleVector(SQLModel, table=True):
+class ArticleVector(_Table, table=True):
     """An article's sentence-embedding vector (monitor.embed.pack: float16 bytes), computed once
     at ingest when the config needs it (about() rules, cross-language stories); ``model`` names
     the model so a vector from another model is never compared (embed area, migration 1201)."""
@@ -120,7 +135,7 @@ class ArticleVector(SQLModel, table=True):
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
-class Match(SQLModel, table=True):
+class Match(_Table, table=True):
     __tablename__ = "match"
     __table_args__ = (UniqueConstraint("article_id", "rule", name="uq_match_article_rule"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -135,7 +150,7 @@ class Match(SQLModel, table=True):
     quote: str | None = Field(default=None, sa_column=Column(Text))
 
 
-class Alert(SQLModel, table=True):
+class Alert(_Table, table=True):
     """An alert to send: the rendered facts, frozen at match time so a retry sends the same."""
 
     __tablename__ = "alert"
@@ -158,7 +173,7 @@ OPEN_DELIVERY_STATUSES = ("pending", "failed", "sending")
 _OPEN_DELIVERY = text(f"status IN ({', '.join(repr(s) for s in OPEN_DELIVERY_STATUSES)})")
 
 
-class Delivery(SQLModel, table=True):
+class Delivery(_Table, table=True):
     """One row per (alert, channel): the outbox. Sent only after the channel accepted it."""
 
     __tablename__ = "delivery"
@@ -182,7 +197,7 @@ class Delivery(SQLModel, table=True):
     digest_id: int | None = Field(default=None, index=True)  # the digest delivery that carries it
 
 
-class DedupBand(SQLModel, table=True):
+class DedupBand(_Table, table=True):
     """LSH band keys of an article's MinHash, one row each: the near-duplicate index on SQLite.
 
     WITHOUT ROWID: the primary key is the whole row, stored once. No foreign key and no index by
@@ -196,7 +211,7 @@ class DedupBand(SQLModel, table=True):
     article_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
 
 
-class DedupSignature(SQLModel, table=True):
+class DedupSignature(_Table, table=True):
     """The same index on PostgreSQL: one row per article with its band keys.
 
     A row per band would cost PostgreSQL's 24-byte tuple header 32 times per article (2.6 KB).
@@ -210,7 +225,7 @@ class DedupSignature(SQLModel, table=True):
     bands: list[int] = Field(sa_column=Column(ARRAY(Integer).with_variant(JSON(), "sqlite"), nullable=False))
 
 
-class DedupBoilerplate(SQLModel, table=True):
+class DedupBoilerplate(_Table, table=True):
     """Paragraphs an outlet repeats in different articles (bylines, footers): not evidence of a copy."""
 
     __tablename__ = "dedup_boilerplate"
@@ -219,7 +234,7 @@ class DedupBoilerplate(SQLModel, table=True):
     paragraph: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
 
 
-class DedupClaim(SQLModel, table=True):
+class DedupClaim(_Table, table=True):
     """Empty at rest: a key is held only while a transaction assigns an article to a story, so
     two instances ingesting copies of one story at once are serialised by the primary key."""
 
@@ -227,7 +242,7 @@ class DedupClaim(SQLModel, table=True):
     key: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
 
 
-class StoryAlert(SQLModel, table=True):
+class StoryAlert(_Table, table=True):
     """A rule alerted for a story: at most once, or once per new statement (``realert``).
 
     The unique key is what stops two instances from alerting the same story twice.
@@ -243,7 +258,7 @@ class StoryAlert(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class StoryEvent(SQLModel, table=True):
+class StoryEvent(_Table, table=True):
     """What the event decision knows of an article besides its vector (``article_vector``):
     names and figures (``sig``, see monitor.story.events.Signature) and its publication time
     in epoch seconds (``at``: the window compares those). Rows older than the window are pruned.
@@ -256,7 +271,7 @@ class StoryEvent(SQLModel, table=True):
     sig: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
-class StoryEventKey(SQLModel, table=True):
+class StoryEventKey(_Table, table=True):
     """Candidate index: one row per lead name or figure of an article, ordered by time under each key.
 
     A lookup reads, for each key of the new article, the most recent entries inside the window:
@@ -270,7 +285,7 @@ class StoryEventKey(SQLModel, table=True):
     article_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
 
 
-class StoryApart(SQLModel, table=True):
+class StoryApart(_Table, table=True):
     """An analyst split these stories apart: no later article merges them again."""
 
     __tablename__ = "story_apart"
@@ -279,7 +294,7 @@ class StoryApart(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class Feedback(SQLModel, table=True):
+class Feedback(_Table, table=True):
     """An analyst's word on a rule's output (web area, migration 1401).
 
     kind "wrong": this match was wrong (counts towards the rule's precision estimate);
@@ -299,7 +314,7 @@ class Feedback(SQLModel, table=True):
     undone_at: datetime | None = _ts()
 
 
-class FeedToken(SQLModel, table=True):
+class FeedToken(_Table, table=True):
     """A secret token that opens one rule's Atom/JSON feed of matches; only its hash is stored."""
 
     __tablename__ = "feed_token"
@@ -310,7 +325,7 @@ class FeedToken(SQLModel, table=True):
     revoked_at: datetime | None = _ts()
 
 
-class Installation(SQLModel, table=True):
+class Installation(_Table, table=True):
     """One row, made with the database: a random id that is part of every delivery key, so
     alert ids (Idempotency-Key, Message-ID) never repeat across databases."""
 
@@ -326,7 +341,7 @@ def installation_id(session: Any) -> str:
     return uid or ""
 
 
-class WebSession(SQLModel, table=True):
+class WebSession(_Table, table=True):
     """A logged-in console session, kept so a restart of the daemon logs nobody out.
 
     Only the SHA-256 of the cookie's random id is stored (a copy of this table opens no
