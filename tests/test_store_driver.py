@@ -4,7 +4,7 @@ processors), worked out once per statement instead of at every run."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from monitor import ingest
 from monitor.alerts import feedback, gate, outbox
 from monitor.store import create_db_engine, driver, terms, upgrade
 from monitor.store.db import write_health
+from monitor.store.models import Match
 from monitor.story import stories
 
 NOW = datetime(2025, 9, 24, 7, 15, tzinfo=UTC)
@@ -102,3 +103,56 @@ def test_a_failed_read_on_the_driver_does_not_mark_writes_failing(tmp_path: Path
             assert not ok and "no such table" in why, why
     finally:
         engine.dispose()
+
+
+def test_two_databases_in_one_process_store_and_read_what_sqlalchemy_would(tmp_path: Path, pg_url: str) -> None:
+    """The compiled statements are shared by every engine of a dialect: SQLite, PostgreSQL and
+    SQLite again in one process (a second database, a reload), each row written on the driver
+    is the one SQLAlchemy's own execution of the same statement writes, and read back the same:
+    an aware datetime of another zone, None, booleans, JSON, an error text."""
+    from sqlalchemy import bindparam
+    from sqlalchemy import select as core_select
+
+    from monitor.store.models import Article, Source
+
+    art, source = Article.__table__, Source.__table__  # type: ignore[attr-defined]
+    read = core_select(art.c.published, art.c.published_estimated, art.c.full_text, art.c.authors,
+                       art.c.fetch_error, art.c.first_seen_at).where(art.c.id == bindparam("id"))
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    article_stmt, names = ingest._insert_article()
+    match_stmt = outbox._inserts()[0]
+    for url in (f"sqlite:///{tmp_path / 'a.db'}", pg_url, f"sqlite:///{tmp_path / 'b.db'}"):
+        engine = create_db_engine(url)
+        upgrade(engine)
+        try:
+            with engine.begin() as conn:
+                src = conn.execute(source.insert().values(name="s", url="http://s.test/feed")
+                                   .returning(source.c.id)).scalar_one()
+                values = {n: None for n in names} | {
+                    "source_id": src, "original_url": "http://s.test/o", "title": "T", "text": "Body.",
+                    "published": datetime(2025, 9, 24, 12, 45, tzinfo=kolkata), "published_estimated": True,
+                    "full_text": False, "fetch_error": "HTTP 500",
+                    "first_seen_at": NOW}
+                ids = []
+                for how, key in (("driver", "a"), ("sqlalchemy", "b")):
+                    row_values = values | {"guid": key, "url": f"http://s.test/{key}"}
+                    if how == "driver":
+                        row = driver.run(conn, article_stmt, row_values)[1]
+                    else:
+                        row = conn.execute(article_stmt, row_values).first()
+                    assert row is not None
+                    ids.append(int(row[0]))
+                stored = [conn.execute(read, {"id": i}).one() for i in ids]
+                assert stored[0] == stored[1], url
+                assert [tuple(driver.rows(conn, read, {"id": i})[0]) for i in ids] == [tuple(r) for r in stored]
+                assert stored[0][1:4] == (True, False, None)
+                match = {"rule": "r", "hits": [{"term": "x", "at": 1}], "statements": [], "created_at": NOW,
+                         "field": None, "speaker": None, "quote": "q"}
+                m1 = driver.run(conn, match_stmt, match | {"article_id": ids[0]})[1]
+                m2 = conn.execute(match_stmt, match | {"article_id": ids[1]}).first()
+                assert m1 is not None and m2 is not None
+                matches = Match.__table__  # type: ignore[attr-defined]
+                got = [conn.execute(core_select(matches).where(matches.c.id == m[0])).one()[2:] for m in (m1, m2)]
+                assert got[0] == got[1], url
+        finally:
+            engine.dispose()
