@@ -64,6 +64,29 @@ def test_valid_config_loads_with_secret_from_environment(tmp_path: Path) -> None
     assert cfg.database_url == f"sqlite:///{tmp_path.resolve() / 'monitor.db'}"
 
 
+def test_a_valid_config_loads_without_looking_up_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key's line is found only for a message: each lookup compiles a pattern and scans the
+    entry, which was most of a valid config's load (issue 15, start-up)."""
+    from monitor.config import loader
+
+    looked_up: list[str] = []
+    real = loader._Locator.key_line
+
+    def key_line(self: loader._Locator, start: int | None, key: str) -> int | None:
+        looked_up.append(key)
+        return real(self, start, key)
+
+    monkeypatch.setattr(loader._Locator, "key_line", key_line)
+    p = tmp_path / "config.toml"
+    p.write_text(VALID, encoding="utf-8")
+    assert load_config(p, env={"SMTP_PASSWORD": "s3cret"}).channel("mail").options["password"] == "s3cret"
+    assert looked_up == []
+    # A missing variable is still reported at its key's line (the one lookup made).
+    with pytest.raises(ConfigError) as exc:
+        load_config(p, env={})
+    assert looked_up == ["password"] and "config.toml:24" in exc.value.problems[0], exc.value.problems
+
+
 def test_missing_environment_variable_is_named(tmp_path: Path) -> None:
     [msg] = problems(tmp_path, VALID, env={})
     assert "SMTP_PASSWORD" in msg and "channel 'mail'" in msg and "config.toml:24" in msg

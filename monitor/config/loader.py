@@ -8,6 +8,7 @@ state (problems, secrets found) in one ``_Load`` object, so two loads at once ca
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -119,13 +120,14 @@ class _Load:
     def add(self, line: int | None, label: str, msg: str) -> None:
         self.problems.append(f"{self.loc.where(line)}: {label}: {msg}" if label else f"{self.loc.where(line)}: {msg}")
 
-    def expand(self, value: Any, line: int | None, label: str) -> Any:
-        """``${NAME}`` replaced by the environment; a missing variable is a problem."""
+    def expand(self, value: Any, line: Callable[[], int | None], label: str) -> Any:
+        """``${NAME}`` replaced by the environment; a missing variable is a problem (at ``line()``,
+        looked up only then)."""
         if isinstance(value, str):
             def sub(m: re.Match[str]) -> str:
                 name = m.group(1)
                 if name not in self.env:
-                    self.add(line, label, f"environment variable {name} is not set")
+                    self.add(line(), label, f"environment variable {name} is not set")
                     return ""
                 # Every value from the environment is a secret, whatever its name says.
                 self.secrets.add(self.env[name])
@@ -138,7 +140,9 @@ class _Load:
         return value
 
     def expand_entry(self, raw: Mapping[str, Any], start: int | None, label: str) -> dict[str, Any]:
-        return {k: self.expand(v, self.loc.key_line(start, k), label) for k, v in raw.items()}
+        # A key's line is looked up only for a problem: finding it compiles a pattern and scans
+        # the entry, which was most of a valid config's load (issue 15).
+        return {k: self.expand(v, functools.partial(self.loc.key_line, start, k), label) for k, v in raw.items()}
 
     def unknown_keys(self, entry: Mapping[str, Any], known: Iterable[str], start: int | None, label: str) -> None:
         known = set(known)
