@@ -15,12 +15,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from monitor.alerts.marks import KINDS, PARTS, TEMPLATE_KEYS, marked, stable_id
+from monitor.alerts.marks import marked, stable_id
 from monitor.alerts.payload import (
     DigestItem,
     DigestPayload,
@@ -29,11 +28,11 @@ from monitor.alerts.payload import (
     StatementPayload,
     parse_payload,
 )
+from monitor.alerts.templates import Templates
 from monitor.clean import web_url
 from monitor.util import iso_with_offset
 
 log = logging.getLogger(__name__)
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _statement(s: StatementPayload) -> dict[str, Any]:
@@ -222,85 +221,6 @@ SAMPLE_PAYLOAD = MatchPayload(
     published="2025-01-01T00:00:00+00:00", article_id=1,
     statements=(StatementPayload(text="A sample statement.", highlights=((2, 8),), speaker="Someone"),),
 )
-
-
-class Templates:
-    """Default templates plus a channel's overrides, each compiled once, on first use."""
-
-    def __init__(self, overrides: Mapping[str, str] | None = None, tz: tzinfo | None = None):
-        self.tz = tz  # times are shown in the channel's timezone
-        self._envs: dict[bool, Any] = {}  # autoescape -> its sandbox, made with the first template
-        self._compiled: dict[tuple[str, str], Any] = {}
-        self._sources: dict[tuple[str, str], str] = {}
-        overrides = dict(overrides or {})
-        for kind in KINDS:
-            for part in PARTS:
-                source = overrides.get(part if kind == "alert" else f"{kind}_{part}")
-                if source is not None:
-                    self._sources[(kind, part)] = source
-        self._overridden: set[tuple[str, str]] = set(self._sources)
-
-    def _template(self, kind: str, part: str) -> Any:
-        """The compiled template, compiled on first use: a daemon builds every channel's templates
-        at start, and compiling all of them (0.1 s) would delay its first poll (README "Start-up
-        time"). Overrides are compiled and tried at config load all the same (``problems``)."""
-        template = self._compiled.get((kind, part))
-        if template is None:
-            source = self._sources.get((kind, part))
-            if source is None:
-                source = (TEMPLATE_DIR / f"{kind}.{part}.j2").read_text(encoding="utf-8")
-            html_part = part == "html"
-            env = self._envs.get(html_part)
-            if env is None:
-                from monitor.alerts.sandbox import sandbox
-
-                env = self._envs[html_part] = sandbox(autoescape=html_part)
-            template = self._compiled[(kind, part)] = env.from_string(source)
-        return template
-
-    def render(self, msg: AlertMessage, part: str) -> str:
-        from jinja2 import TemplateError
-
-        from monitor.alerts.sandbox import render_template
-
-        kind = "notice" if msg.kind == "test" else msg.kind
-        try:
-            out = render_template(self._template(kind, part), msg.context(self.tz))
-        except TemplateError as exc:
-            if (kind, part) not in self._overridden:
-                raise
-            # Checked at config load against a sample, but a real alert can still differ (say,
-            # statements[2] on an alert with one): the default layout beats no alert at all.
-            log.warning("template %r failed on delivery %s (%s: %s); the default was used",
-                        part if kind == "alert" else f"{kind}_{part}", msg.delivery_key,
-                        type(exc).__name__, exc)
-            return default_templates().render(msg, part)
-        return " ".join(out.split()) if part == "subject" else out
-
-    @staticmethod
-    def problems(overrides: Mapping[str, Any]) -> list[str]:
-        """Compile and sample-render each override; a problem names the key and the error."""
-        problems = []
-        for key, source in overrides.items():
-            if key not in TEMPLATE_KEYS:
-                continue
-            if not isinstance(source, str):
-                problems.append(f"template {key!r} must be a string")
-                continue
-            from jinja2 import TemplateError  # only a channel with an override needs Jinja2 here
-
-            from monitor.alerts.sandbox import render_template
-
-            kind, _, part = key.rpartition("_")
-            kind = kind or "alert"
-            try:
-                t = Templates({key: source})
-                render_template(t._template(kind, part), _sample_context(kind))
-            except TemplateError as exc:
-                lineno = getattr(exc, "lineno", None)
-                line = f" (line {lineno})" if lineno else ""
-                problems.append(f"template {key!r}{line}: {type(exc).__name__}: {exc}")
-        return problems
 
 
 @functools.cache

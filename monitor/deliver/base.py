@@ -144,7 +144,7 @@ def channel_timeout(opts: Mapping[str, Any], default: float = 30.0) -> float:
 
 def templates_for(opts: Mapping[str, Any]) -> Templates:
     from monitor.alerts.policy import zone
-    from monitor.alerts.render import Templates
+    from monitor.alerts.templates import Templates
 
     tz = zone(opts["timezone"]) if "timezone" in opts else None
     return Templates({k: v for k, v in opts.items() if k in TEMPLATE_KEYS}, tz)
