@@ -6,9 +6,14 @@ hosts than pools kept. Each leaves no connection open or waiting and none reused
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
+import ssl
 import struct
+import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +21,7 @@ import pytest
 from monitor.config import FetchSettings
 from monitor.fetch import Fetcher, FetchError
 from monitor.fetch import guard as guard_mod
+from tests.deliver_helpers import self_signed_cert
 
 
 class _Site:
@@ -202,3 +208,78 @@ def test_pools_past_the_bound_keep_only_their_connections_open(streams: list[gua
                 await site.stop()
 
     _run(main)
+
+
+@pytest.mark.parametrize("framing", ["length", "close"])
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_a_slow_reader_pauses_the_connection_and_gets_every_byte(scheme: str, framing: str, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """3 MB read slowly, over TLS (``loop.start_tls``'s transport) and plain TCP: the connection
+    pauses reading past HIGH_WATER and resumes as it is read, every byte arrives in order, the
+    end (Content-Length, or the server closing, with close_notify) is seen, and a kept-alive
+    connection serves the next response too."""
+    import httpcore
+
+    body = os.urandom(3_000_000)
+    cert, key = self_signed_cert(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                raw, _ = listener.accept()
+                sock = server_ctx.wrap_socket(raw, server_side=True) if scheme == "https" else raw
+                with sock:
+                    while _request(sock):
+                        if framing == "close":
+                            sock.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+                            if scheme == "https":
+                                sock.unwrap()  # type: ignore[attr-defined]
+                            break
+                        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    threading.Thread(target=serve, daemon=True).start()
+    pauses: list[int] = []
+    real = guard_mod._Connection.data_received
+
+    def noting(self: guard_mod._Connection, data: bytes) -> None:
+        was = self.paused
+        real(self, data)
+        if self.paused and not was:
+            pauses.append(self.buffered)
+
+    monkeypatch.setattr(guard_mod._Connection, "data_received", noting)
+
+    async def main() -> list[bool]:
+        ok = []
+        async with httpcore.AsyncConnectionPool(ssl_context=ssl.create_default_context(cafile=str(cert)),
+                                                network_backend=guard_mod.GuardedBackend(True)) as pool:
+            for _ in range(2):
+                got = bytearray()
+                async with pool.stream("GET", f"{scheme}://127.0.0.1:{port}/",
+                                       extensions={"timeout": {"read": 10}}) as response:
+                    async for chunk in response.aiter_stream():
+                        got += chunk
+                        await asyncio.sleep(0.002)
+                ok.append(bytes(got) == body)
+        return ok
+
+    try:
+        assert asyncio.run(asyncio.wait_for(main(), 60)) == [True, True]
+    finally:
+        listener.close()
+    assert pauses and all(guard_mod.HIGH_WATER < b <= guard_mod.HIGH_WATER + 256 * 1024 for b in pauses)
+
+
+def _request(sock: socket.socket) -> bool:
+    """Read one request's head; False at the end of the connection."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = sock.recv(4096)
+        if not data:
+            return False
+        head += data
+    return True
