@@ -72,12 +72,12 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 def tokens(text: str) -> list[str]:
     """Words of the text, case-, width- and punctuation-insensitive (re-punctuation is noise)."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    return (_TOKEN if _CJK_CHAR.search(folded) else _WORD).findall(folded)
+    return (_TOKEN if spaceless(folded) else _WORD).findall(folded)
 
 
 def spaceless(words: str) -> bool:
-    """Whether ``words`` (``tokens``' words, joined) hold a character of a script written
-    without spaces (each such character is a word of its own)."""
+    """Whether ``words`` (folded text, or ``tokens``' words joined) hold a character of a script
+    written without spaces (each such character is a word of its own)."""
     return _CJK_CHAR.search(words) is not None
 
 
