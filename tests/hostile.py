@@ -97,6 +97,7 @@ class TrickleSMTP:
         self.sock.settimeout(0.2)
         self.port = int(self.sock.getsockname()[1])
         self.connections = 0
+        self.completed = 0  # sessions the client ended with QUIT (and its reply) rather than cut
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -131,7 +132,8 @@ class TrickleSMTP:
                     verb = line[:4].upper()
                     reply = b"354 go on\r\n" if verb == b"DATA" else b"250 ok\r\n"
                     if verb == b"QUIT":
-                        self._say(conn, b"221 bye\r\n")
+                        if self._say(conn, b"221 bye\r\n"):
+                            self.completed += 1
                         return
                     if not self._say(conn, reply):
                         return
