@@ -137,6 +137,7 @@ def test_hanging_server_does_not_delay_other_sources(tmp_path: Path, site: Site)
 
     def hang(h: BaseHTTPRequestHandler, stop: threading.Event) -> None:
         goods_done.wait(60)  # accepts the connection, answers nothing until the good ones are done
+        h.close_connection = True  # then hangs up
 
     def trickle(h: BaseHTTPRequestHandler, stop: threading.Event) -> None:
         h.send_response(200)
@@ -145,6 +146,7 @@ def test_hanging_server_does_not_delay_other_sources(tmp_path: Path, site: Site)
         while not goods_done.wait(0.2):  # a byte now and then, until the good ones are done
             h.wfile.write(b" ")
             h.wfile.flush()
+        h.close_connection = True  # then hangs up, the body unfinished
 
     hanging, slow = RawServer(hang, "127.0.0.3"), RawServer(trickle, "127.0.0.4")
     site.pages["/feed.xml"] = Page(rss(site, []), "application/rss+xml")
