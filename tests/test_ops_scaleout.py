@@ -22,10 +22,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import func, select
-from sqlmodel import SQLModel
 
 from monitor.alerts.render import stable_id
 from monitor.store import create_db_engine
+from monitor.store.models import METADATA
 from tests.harness import rule, source, start_daemon, webhook_channel, write_config
 from tests.servers import Page, Request, Site
 
@@ -225,7 +225,7 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
         news.stopped_publishing = time.time()
 
         engine = create_db_engine(pg_url)
-        t = SQLModel.metadata.tables
+        t = METADATA.tables
 
         def state() -> tuple[int, int]:
             """(articles stored, deliveries not sent)."""
