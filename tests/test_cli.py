@@ -171,10 +171,15 @@ def test_the_daemon_sends_its_first_poll_before_it_imports_the_scheduler(tmp_pat
     """`monitor run` claims and polls once before it imports APScheduler (and the multiprocessing
     its thread-pool executor imports, ~25-40 ms): the first request is not kept waiting for them.
     The feed server runs in the daemon's own process, so it sees what was imported when the
-    request arrived; then it stops the daemon as SIGTERM would."""
+    request arrived; then it stops the daemon as SIGTERM would, once the scheduler is imported.
+
+    The window the first polls get is FIRST_POLLS_AHEAD (0.5 s) of the wall clock: at load 22
+    the first request left after it, and the scheduler was imported first by design. The test
+    widens the window, so it ends when the poll ends (the order under test), and signals on the
+    scheduler's import, not 1 s after the request (a loaded machine's poll can outlast that)."""
     feed = "<rss version='2.0'><channel><title>t</title><link>http://x/</link><description>d</description></channel></rss>"
     code = f"""if True:
-        import os, signal, sys, threading
+        import os, signal, sys, threading, time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         seen = []
 
@@ -185,7 +190,7 @@ def test_the_daemon_sends_its_first_poll_before_it_imports_the_scheduler(tmp_pat
             def do_GET(self):
                 if not seen:
                     seen.append(("apscheduler" in sys.modules, "monitor.alerts.payload" in sys.modules))
-                    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+                    threading.Thread(target=stop_once_scheduled, daemon=True).start()
                 body = {feed!r}.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/rss+xml")
@@ -193,13 +198,21 @@ def test_the_daemon_sends_its_first_poll_before_it_imports_the_scheduler(tmp_pat
                 self.end_headers()
                 self.wfile.write(body)
 
+        def stop_once_scheduled():  # SIGTERM once the scheduler is imported (at most 90 s on)
+            deadline = time.monotonic() + 90
+            while "apscheduler" not in sys.modules and time.monotonic() < deadline:
+                time.sleep(0.02)
+            os.kill(os.getpid(), signal.SIGTERM)
+
         server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         with open("config.toml", "w") as f:
             f.write({CONFIG!r}.replace("http://127.0.0.1:9", f"http://127.0.0.1:{{server.server_port}}")
                     + "full_text = false\\n[fetch]\\nallow_private_networks = true\\n"
                     + "[[channel]]\\nname = 'hook'\\ntype = 'webhook'\\nurl = 'http://127.0.0.1:9/hook'\\n")
+        import monitor.daemon
         from monitor.cli import main
+        monitor.daemon.FIRST_POLLS_AHEAD = 120.0
         sys.argv = ["monitor", "--config", "config.toml", "run"]
         try:
             main()
