@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -439,33 +440,36 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
     engine.dispose()
 
 
-async def _run_beside_other_work(deliverer: Deliverer) -> tuple[int, float, float]:
-    """One delivery run while other work (a fetch, a lease renewal) ticks on the event loop every
-    50 ms: (alerts sent, seconds the run took, the other work's worst lag behind its schedule)."""
-    loop = asyncio.get_running_loop()
-    lags = [0.0]
+async def _run_freed_by_the_loop(deliverer: Deliverer, waiting: Callable[[], bool], free: Callable[[], None]) -> int:
+    """One delivery run while a coroutine on the same event loop (as a fetch or a lease renewal
+    would be) waits until ``waiting()`` says the run's database work is held, lets the loop turn
+    a few times, then ``free()``s it, as often as that happens; returns the alerts sent. Judged on events, not on the
+    loop's lag by the wall clock (a loaded machine stalls a healthy loop too): work held on the
+    loop's own thread keeps the coroutine from ever freeing it, and the run fails or waits out
+    its bound (the 30 s busy timeout, the checkout's wait) instead."""
+    run = asyncio.ensure_future(deliverer.run())
 
     async def other_work() -> None:
-        while True:
-            t = loop.time()
-            await asyncio.sleep(0.05)
-            lags.append(loop.time() - t - 0.05)
+        while not run.done():
+            if waiting():
+                for _ in range(5):  # the loop goes on while the run's work waits
+                    await asyncio.sleep(0.01)
+                free()
+            await asyncio.sleep(0.01)
 
-    ticking = asyncio.create_task(other_work())
-    await asyncio.sleep(0.1)
-    t0 = time.monotonic()
-    report = await deliverer.run()
-    took = time.monotonic() - t0
-    await asyncio.sleep(0.2)  # the other work's step due meanwhile runs and counts its lag
-    ticking.cancel()
-    return report.sent, took, max(lags)
+    other = asyncio.ensure_future(other_work())
+    try:
+        return (await run).sent
+    finally:
+        await other
 
 
 @pytest.mark.parametrize("digest", [False, True], ids=["alert", "digest"])
 def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp_path: Path, digest: bool) -> None:
     """A delivery whose claim (or a due digest's building) waits for the database (SQLite locked
     by another instance's writer: up to the 30 s busy timeout) waits on a thread of its own: the
-    daemon's other work on the event loop (fetches, source claims, lease renewals) goes on."""
+    daemon's other work on the event loop (fetches, source claims, lease renewals) goes on. Here
+    that other work is what ends the lock, once a write of the run is waiting for it."""
     db = tmp_path / "monitor.db"
     engine = store(f"sqlite:///{db}")
     add_alerts(engine, 1, ("hook",))
@@ -479,25 +483,38 @@ def test_the_event_loop_runs_on_while_a_delivery_waits_for_a_locked_database(tmp
             sent.append(msg.delivery_key)
 
     locker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 3 s
-    unlock = threading.Timer(3.0, locker.rollback)
+    locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock until the loop ends it
+    locked = [True]
+    blocked = threading.Event()  # a write of the run's began while the lock was held: it waits
 
-    unlock.start()
+    def traced(sql: str) -> None:  # SQLite calls it as a statement starts, on the thread running it
+        if locked[0] and sql.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
+            blocked.set()
+
+    def trace(dbapi_conn: Any, *args: Any) -> None:
+        dbapi_conn.set_trace_callback(traced)
+
+    def unlock() -> None:
+        locked[0] = False
+        locker.rollback()
+
+    event.listen(engine, "checkout", trace)
     try:
-        n_sent, waited, worst_lag = asyncio.run(_run_beside_other_work(Deliverer(engine, {"hook": Hook()})))
+        n_sent = asyncio.run(_run_freed_by_the_loop(Deliverer(engine, {"hook": Hook()}),
+                                                    lambda: locked[0] and blocked.is_set(), unlock))
     finally:
-        unlock.cancel()
+        event.remove(engine, "checkout", trace)
         locker.close()
     assert n_sent == 1 and len(sent) == 1
-    assert waited > 2.0  # the claim did wait for the lock
-    assert worst_lag < 1.0, f"the event loop stood still for {worst_lag:.1f} s"
+    assert blocked.is_set()  # the claim did wait for the lock (and the loop, running meanwhile, ended it)
     assert statuses(engine) == ({"sent": 2} if digest else {"sent": 1})  # a digest: it and its alert
     engine.dispose()
 
 
 def test_the_event_loop_runs_on_while_a_run_waits_for_its_connection(tmp_path: Path) -> None:
     """The run's bookkeeping connection is checked out (and set up) on the bookkeeping thread
-    too: a pool at its limit or a slow server holds up the delivery run, not the event loop."""
+    too: a pool at its limit or a slow server holds up the delivery run, not the event loop.
+    Each checkout waits (a pool at its limit) until a coroutine on the loop lets it go."""
     engine = store(f"sqlite:///{tmp_path / 'monitor.db'}")
     add_alerts(engine, 1, ("hook",))
     sent: list[str] = []
@@ -506,16 +523,25 @@ def test_the_event_loop_runs_on_while_a_run_waits_for_its_connection(tmp_path: P
         async def send(self, msg: AlertMessage) -> None:
             sent.append(msg.delivery_key)
 
-    def slow_checkout(*args: Any) -> None:  # every checkout waits 1.5 s (a pool at its limit)
-        time.sleep(1.5)
+    held: list[threading.Event] = []  # checkouts waiting to be let go
+    freed: list[bool] = []  # for each checkout: let go by the loop (True), or its 30 s ran out
+
+    def slow_checkout(*args: Any) -> None:
+        go = threading.Event()
+        held.append(go)
+        freed.append(go.wait(30))
+
+    def let_go() -> None:
+        while held:
+            held.pop().set()
 
     event.listen(engine, "checkout", slow_checkout)
     try:
-        n_sent, _, worst_lag = asyncio.run(_run_beside_other_work(Deliverer(engine, {"hook": Hook()})))
+        n_sent = asyncio.run(_run_freed_by_the_loop(Deliverer(engine, {"hook": Hook()}), lambda: bool(held), let_go))
     finally:
         event.remove(engine, "checkout", slow_checkout)
     assert n_sent == 1 and len(sent) == 1
-    assert worst_lag < 1.0, f"the event loop stood still for {worst_lag:.1f} s"
+    assert freed and all(freed), f"checkouts not let go by the event loop: {freed}"
     engine.dispose()
 
 

@@ -20,6 +20,11 @@ from tests.harness import source, write_config
 from tests.servers import Page, Site
 
 DEEP = 400_000
+# No event stories: with them on, the Good feed's one new article loads the sentence model
+# (~2.5-3.3 s of CPU, more at load) inside the CPU its poll is judged by, unless an earlier test
+# on the same xdist worker had loaded it: Good ended at 3.1-3.3 CPU s against its 3.0 bound
+# (0.6 s without the model), whatever the parse did. Parsing, not the model, is under test.
+NO_MODEL = "[dedup]\nevents = false\n"
 
 
 def _feed(description: str, items: int = 1) -> bytes:
@@ -80,7 +85,8 @@ def test_a_deeply_nested_feed_is_refused_without_stalling_the_loop(tmp_path: Pat
     cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                        source("Deep", site.url("/deep.xml"), full_text=False),
                        source("DeepPage", site.url("/deep.html"), type="html", robots=False),
-                       source("Good", site.url("/good.xml"), full_text=False), fetch="max_bytes = 20971520")
+                       source("Good", site.url("/good.xml"), full_text=False), fetch="max_bytes = 20971520",
+                       tables=NO_MODEL)
     reports, stall, finished = asyncio.run(_poll_all(cfg, ["Deep", "DeepPage", "Good"]))
     for name in ("Deep", "DeepPage"):
         assert reports[name].status == "error" and f"nested deeper than {budget.MAX_DEPTH}" in (reports[name].error or "")
@@ -96,7 +102,8 @@ def test_a_parse_past_its_time_budget_is_stopped(tmp_path: Path, site: Site, mon
     site.pages["/good.xml"] = Page(_feed("fine"), "application/rss+xml")
     cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
                        source("Wide", site.url("/wide.xml"), full_text=False),
-                       source("Good", site.url("/good.xml"), full_text=False), fetch="max_bytes = 52428800")
+                       source("Good", site.url("/good.xml"), full_text=False), fetch="max_bytes = 52428800",
+                       tables=NO_MODEL)
     t0 = time.process_time()
     reports, _, _ = asyncio.run(_poll_all(cfg, ["Wide", "Good"]))
     assert reports["Wide"].status == "error" and "took longer than 0.3 s" in (reports["Wide"].error or "")
@@ -114,7 +121,9 @@ def test_a_parse_past_its_time_budget_is_stopped(tmp_path: Path, site: Site, mon
 
 
 def test_html_to_text_of_a_deep_document_keeps_the_words_quickly() -> None:
-    t0 = time.monotonic()
+    """Judged on this thread's CPU seconds, not the wall clock: 0.17 s of CPU took 3.6 s at load
+    15 and failed a 2 s wall bound; without the depth budget BeautifulSoup spends minutes of CPU."""
+    t0 = time.thread_time()
     text = html_to_text("<div>" * DEEP + "Kazakhstan offers &amp; mediates" + "</div>" * DEEP)
     assert text == "Kazakhstan offers & mediates"
-    assert time.monotonic() - t0 < 2
+    assert time.thread_time() - t0 < 2
