@@ -122,7 +122,7 @@ def _steady_state(engine: Any, n: int) -> None:
     from monitor.store.models import Article, Source
 
     now = datetime.now(UTC)
-    t = Source.__table__  # type: ignore[attr-defined]
+    t = Source.__table__
     with engine.begin() as conn:
         ids = {name: sid for name, sid in conn.execute(select(t.c.name, t.c.id)).all()}
         for i in range(n):

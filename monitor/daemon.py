@@ -34,6 +34,7 @@ import monitor.stages  # noqa: F401  (every stage's config checks, for reloads)
 from monitor import collector
 from monitor.config import Config, ConfigError, SourceConfig, load_config
 from monitor.embed.check import EmbedderUnavailable
+from monitor.fetch import load_tls_in_background
 from monitor.ops import logs, systemd
 from monitor.pipeline import Pipeline, PollReport
 from monitor.store.db import DatabaseNotWritable, create_db_engine, upgrade, write_health
@@ -283,6 +284,10 @@ class Daemon:
 
     async def _run(self) -> int:
         cfg = self.config
+        # The fetcher's TLS context (the CA bundle, read without the interpreter lock) loads on a
+        # thread beside the schema check, the pipeline and the source sync: the first request
+        # waits for it otherwise, as those no longer take long enough to hide it (issue 15).
+        load_tls_in_background()
         await asyncio.to_thread(upgrade, self.engine)
         try:
             self.pipeline = Pipeline(cfg, self.engine)

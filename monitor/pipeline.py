@@ -21,10 +21,9 @@ from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, or_, update
+from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, col, select
 
 from monitor import collector
 from monitor.config import Config, SourceConfig
@@ -34,6 +33,7 @@ from monitor.fetch import Fetcher, FetchError
 from monitor.fetch.state import (
     PollOutcome,
     PollState,
+    SourceRow,
     apply_outcome,
     plain_success,
     plain_success_update,
@@ -42,28 +42,34 @@ from monitor.fetch.state import (
 from monitor.match import rule_set, uses_about
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
-from monitor.store.batch import GroupCommit
+from monitor.store.batch import Bound, GroupCommit
 from monitor.store.db import first_line, refusal, refused_table, session_scope, transient
 from monitor.store.leases import due_condition
-from monitor.store.models import Article, Source
+from monitor.store.source_table import SOURCE
 from monitor.util import plural
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from monitor.deliver import Channel
     from monitor.deliver.worker import Deliverer, DeliveryReport
     from monitor.ingest import Ingest
     from monitor.match import RulesSpec
     from monitor.pagework import Page
+    from monitor.store.models import Article, Source
 
 # What only a new article needs (parsing's URL rules, extraction's results, stories, the rule
 # engine, the alert gate; NumPy, lxml, regex tables) is imported by ``Pipeline.prepare``, on the
 # ingest thread, once a poll finds new entries: the first poll is sent without waiting for it,
 # and a daemon whose sources bring nothing new never holds it (README "Start-up time").
+# Nor does the first poll wait for the ORM (SQLModel, pydantic, the tables' classes): syncing the
+# sources, reading a poll's start and writing its plain outcome are Core statements on
+# ``monitor.store.source_table.SOURCE``; ``models`` is imported where an article or a notice is.
 
 log = logging.getLogger(__name__)
 
 def _source_table() -> Table:
-    return Source.__table__  # type: ignore[attr-defined]
+    return SOURCE
 
 
 @lru_cache(maxsize=1)
@@ -164,7 +170,7 @@ class Pipeline:
         # Likewise the read that starts a poll: polls started together (a claim, run --once)
         # share one query.
         self.starts: GroupCommit[tuple[SourceConfig, bool, datetime], PollStart | None] = GroupCommit(
-            engine, self._read_starts, name="poll-starts")
+            engine, self._read_starts, name="poll-starts", orm=False)
         # The one switch for the sentence-embedding model: only a config that needs it (an
         # about() rule; cross-language stories) loads it and stores each article's vector.
         about = uses_about(config)
@@ -243,15 +249,28 @@ class Pipeline:
 
     # -- sources ---------------------------------------------------------------------------
     def sync_sources(self) -> None:
-        """Make the source table reflect the config; polling state of kept sources survives."""
-        with session_scope(self.engine) as s:
-            existing = {src.name: src for src in s.exec(select(Source)).all()}
+        """Make the source table reflect the config; polling state of kept sources survives.
+
+        Core statements (the daemon's start runs this before its first poll, without the ORM):
+        a new source is inserted as the ORM inserted a new ``Source``, and only the columns
+        ``sync_source_row`` changed are written, as the ORM wrote a changed row."""
+        t = _source_table()
+        names = SourceRow.columns()
+        with self.engine.begin() as conn:
+            existing = {row[0]: SourceRow(*row[1:]) for row in conn.execute(
+                core_select(t.c.name, *(t.c[name] for name in names)))}
+            new: list[dict[str, Any]] = []
             for sc in self.config.sources:
                 row = existing.get(sc.name)
                 if row is None:
-                    s.add(Source(name=sc.name, url=sc.url, config_url=sc.url, kind=sc.type))
-                elif sync_source_row(row, sc):
-                    s.add(row)
+                    new.append({"name": sc.name, "url": sc.url, "config_url": sc.url, "kind": sc.type,
+                                "consecutive_failures": 0})
+                    continue
+                before = row.values()
+                if sync_source_row(row, sc):
+                    conn.execute(update(t).where(t.c.id == row.id).values(row.changes(before)))
+            if new:
+                conn.execute(insert(t), new)
 
     def due_sources(self, now: datetime | None = None, everything: bool = False) -> tuple[list[SourceConfig], bool]:
         """Sources due now (``due_condition``, as an outside timer sees it); ``everything``
@@ -403,7 +422,10 @@ class Pipeline:
     def _unseen(self, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
         if not entries:
             return []
+        from sqlmodel import col, select
+
         from monitor.parse.urls import canonical_url
+        from monitor.store.models import Article
 
         canonical = [canonical_url(e.url) for e in entries]
         urls = sorted(set(canonical))
@@ -539,6 +561,8 @@ class Pipeline:
         the row again for every article cost a query each. Rows are found by name and never
         renamed or deleted (``sync_sources``), so the name cannot go stale; the object is never
         added to a session."""
+        from monitor.store.models import Source
+
         src = self._outlets.get(source_id)
         if src is None or src.name != sc.name:
             src = self._outlets[source_id] = Source(id=source_id, name=sc.name, url=sc.url, kind=sc.type)
@@ -556,7 +580,7 @@ class Pipeline:
             log.warning("article %s: no sentence vector (%s: %s)", article.url, type(exc).__name__, exc)
             return None
 
-    def _read_starts(self, s: Session, asks: list[tuple[SourceConfig, bool, datetime]]) -> list[PollStart | None]:
+    def _read_starts(self, s: Bound, asks: list[tuple[SourceConfig, bool, datetime]]) -> list[PollStart | None]:
         """What a batch of polls starts from, in one query: validators, the lease, and whether
         each source is due (``due_condition`` as of the earliest start, for ``force`` and not).
 

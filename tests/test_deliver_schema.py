@@ -6,9 +6,8 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
 
-from monitor.store import models  # noqa: F401  (registers the tables)
+from monitor.store.models import METADATA
 from tests.deliver_helpers import store
 
 OURS = {"alert", "delivery"}
@@ -30,7 +29,22 @@ def _table(diff: Any) -> str | None:
 def test_migrated_delivery_tables_match_the_models(database_url: str) -> None:
     engine = store(database_url)
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn), METADATA)
     ours = [d for d in diffs if _table(d) in OURS]
     assert ours == []
+    engine.dispose()
+
+
+def test_the_core_source_table_is_the_models_and_the_migrations(database_url: str) -> None:
+    """The daemon's claim loop and polls use ``monitor.store.source_table.SOURCE`` without the ORM
+    (issue 15): it is the very table ``Source`` maps, and its columns, types, nullability and
+    indexes are what the migrations made."""
+    from monitor.store.models import Source
+    from monitor.store.source_table import SOURCE
+
+    assert Source.__table__ is SOURCE and METADATA.tables["source"] is SOURCE
+    engine = store(database_url)
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), METADATA)
+    assert [d for d in diffs if _table(d) == "source"] == []
     engine.dispose()

@@ -15,7 +15,7 @@ from monitor.store import Source
 from monitor.store.batch import GroupCommit
 from tests.deliver_helpers import store
 
-_SOURCES = Source.__table__  # type: ignore[attr-defined]
+_SOURCES = Source.__table__
 
 
 def _names(engine: Engine) -> list[str]:

@@ -5,6 +5,7 @@ and recovered notices, a moved feed, a source polled twice in one batch. Both ba
 from __future__ import annotations
 
 import random
+import re
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, select, update
 from sqlmodel import col
 
 from monitor import util
@@ -42,7 +43,7 @@ def _store(url: str) -> tuple[Pipeline, Engine, dict[str, int]]:
     upgrade(engine)
     p = Pipeline(_config(url), engine)
     p.sync_sources()
-    t = Source.__table__  # type: ignore[attr-defined]
+    t = Source.__table__
     long_ago = NOW - timedelta(hours=2)
     with engine.begin() as conn:
         conn.execute(update(t).values(etag='"old"', last_modified="Mon, 01 Sep 2025 00:00:00 GMT",
@@ -73,7 +74,7 @@ def _records(p: Pipeline, ids: dict[str, int]) -> list[PollRecord]:
 
 
 def _state(engine: Engine) -> tuple[dict[str, tuple[Any, ...]], list[str]]:
-    t = Source.__table__  # type: ignore[attr-defined]
+    t = Source.__table__
     with engine.connect() as conn:
         # as aware UTC times: the reference is SQLite, which reads them back naive
         rows = {r[0]: tuple(aware(v) if isinstance(v, datetime) else v for v in r[1:]) for r in conn.execute(
@@ -119,7 +120,7 @@ def test_a_batch_of_poll_starts_asks_only_the_rules_its_polls_read(database_url:
     from sqlalchemy import event
 
     p, engine, ids = _store(database_url)
-    t = Source.__table__  # type: ignore[attr-defined]
+    t = Source.__table__
     with engine.begin() as conn:  # every source polled just now: due only when forced
         conn.execute(update(t).values(next_poll_at=NOW + timedelta(seconds=200), last_polled_at=NOW))
     sc = {s.name: s for s in p.config.sources}
@@ -143,3 +144,53 @@ def test_a_batch_of_poll_starts_asks_only_the_rules_its_polls_read(database_url:
     assert [start.due for start in forced if start is not None] == [n != "broken" for n in NAMES]
     assert bound[0] < 2 * len(NAMES), bound  # the names once (and the rule's few values)
     assert [(start.id, start.due) for start in mixed if start is not None] == [(ids["kept"], True), (ids["fresh"], False)]
+
+
+def test_syncing_the_sources_writes_only_what_the_config_changed(database_url: str) -> None:
+    """``sync_sources`` (Core statements since issue 15, before the daemon's first poll) inserts a
+    new source as the ORM did and writes only the columns a config edit changes, as the ORM
+    wrote a changed row: a changed URL resets the polling state, a changed interval re-plans
+    the next poll, and nothing else of the row (validators, a lease) is written back."""
+    p, engine, ids = _store(database_url)
+    p.sync_sources()  # the intervals the rows were planned with are recorded now
+    t = Source.__table__
+    with engine.begin() as conn:
+        conn.execute(update(t).where(t.c.name == "hinted").values(
+            lease_owner="other-instance", next_poll_at=NOW - timedelta(hours=2) + timedelta(seconds=300)))
+    edited = [SourceConfig(name="moved", url="http://127.0.0.1/elsewhere.xml", interval=300.0, full_text=False),
+              SourceConfig(name="hinted", url="http://127.0.0.1/hinted.xml", interval=900.0, full_text=False),
+              SourceConfig(name="kept", url="http://127.0.0.1/kept.xml", interval=300.0, full_text=False),
+              SourceConfig(name="added", url="http://127.0.0.1/added.xml", interval=60.0, full_text=False)]
+    config = _config(database_url)
+    config = Config(path=config.path, monitor=config.monitor, fetch=config.fetch, sources=tuple(edited), rules=(),
+                    channels=config.channels)
+    written: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT")):
+            written.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        Pipeline(config, engine).sync_sources()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    cols = ("url", "config_url", "kind", "etag", "consecutive_failures", "next_poll_at", "last_polled_at",
+            "poll_interval", "lease_owner")
+    with engine.connect() as conn:
+        rows = {r.name: r for r in conn.execute(select(t.c.name, *(t.c[c] for c in cols)))}
+    p.deliverer.engine.dispose()
+    engine.dispose()
+    moved, hinted, kept, added = rows["moved"], rows["hinted"], rows["kept"], rows["added"]
+    assert (moved.url, moved.config_url, moved.etag, moved.next_poll_at) == (
+        "http://127.0.0.1/elsewhere.xml", "http://127.0.0.1/elsewhere.xml", None, None)
+    assert hinted.poll_interval == 900.0 and hinted.etag == '"old"' and hinted.lease_owner == "other-instance"
+    assert aware(hinted.next_poll_at) == aware(hinted.last_polled_at) + timedelta(seconds=900)
+    assert (kept.etag, kept.poll_interval) == ('"old"', 300.0)
+    assert (added.url, added.config_url, added.kind, added.consecutive_failures, added.poll_interval) == (
+        "http://127.0.0.1/added.xml", "http://127.0.0.1/added.xml", "feed", 0, None)
+    updates = sorted(w.split(" SET ", 1)[1].split(" WHERE ", 1)[0] for w in written if w.startswith("UPDATE"))
+    # the re-planned source: its schedule only; the moved one: its address and validators only
+    assert [sorted(re.findall(r"(\w+)=", u)) for u in updates] == [
+        ["next_poll_at", "poll_interval"], ["config_url", "etag", "last_modified", "url"]], written
+    assert [w for w in written if w.startswith("INSERT")] and len(written) == 3, written

@@ -48,6 +48,11 @@ def run(ctx: click.Context, once: bool, everything: bool) -> None:
         from monitor.embed import check_in_background
 
         check_in_background()  # the package's check, which the pipeline makes before the first poll
+    from monitor.fetch import load_tls_in_background
+
+    # The fetcher's TLS context too (the CA bundle, read without the interpreter lock): on the
+    # other core while the daemon's modules import, not on the way to the first request.
+    load_tls_in_background()
     from monitor.daemon import Daemon, run_once
 
     if once:
@@ -100,11 +105,11 @@ def database_size(engine: Engine) -> int | None:
 
 def collect_stats(engine: Engine) -> dict[str, Any]:
     from sqlalchemy import func, select
-    from sqlmodel import SQLModel
 
+    from monitor.store.models import METADATA
     from monitor.util import aware
 
-    t = SQLModel.metadata.tables
+    t = METADATA.tables
     now = datetime.now(UTC)
     out: dict[str, Any] = {}
     with engine.connect() as conn:

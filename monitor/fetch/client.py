@@ -110,7 +110,7 @@ _tls_lock = threading.Lock()
 def _ssl_context() -> ssl.SSLContext:
     """The TLS context of every fetch (certifi's CAs, as httpx's default), made once a process:
     loading the CA bundle costs ~25 ms of CPU, and it was done twice on the way to the first
-    request (issue 15). A call while ``_load_tls_in_background`` is at it waits for that one."""
+    request (issue 15). A call while ``load_tls_in_background`` is at it waits for that one."""
     global _tls
     with _tls_lock:
         if _tls is None:
@@ -118,10 +118,12 @@ def _ssl_context() -> ssl.SSLContext:
         return _tls
 
 
-def _load_tls_in_background() -> None:
-    """``_ssl_context()`` on a thread, started with the first Fetcher: OpenSSL reads the CA bundle
-    without the interpreter lock, on the other core, while the daemon syncs its sources, starts
-    its scheduler and claims, instead of on the way from the claim to the first request."""
+def load_tls_in_background() -> None:
+    """``_ssl_context()`` on a thread, started with the first Fetcher, or sooner by the daemon (as
+    its start begins): OpenSSL reads the CA bundle without the interpreter lock, on the other
+    core, while the daemon checks its schema, builds its pipeline and syncs its sources, instead
+    of on the way from the claim to the first request (which waits for it: the first client's
+    transport needs the context)."""
     if _tls is None and not _tls_lock.locked():
         threading.Thread(target=_ssl_context_quietly, name="tls-context", daemon=True).start()
 
@@ -271,7 +273,7 @@ class Fetcher:
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._robots: dict[tuple[str, bool], _Robots] = {}
         self._robots_locks: dict[tuple[str, bool], asyncio.Lock] = {}
-        _load_tls_in_background()
+        load_tls_in_background()
 
     def _client(self, allow_private: bool) -> httpx.AsyncClient:
         client = self._clients.get(allow_private)

@@ -20,7 +20,6 @@ from monitor.fetch.schedule import (
     delay_after_success,
     retry_after_seconds,
 )
-from monitor.store.models import Source
 from monitor.util import aware
 
 if TYPE_CHECKING:
@@ -68,22 +67,41 @@ class PollState:
     disabled_reason: str | None
     poll_interval: float | None
 
-    @staticmethod
-    def columns() -> tuple[str, ...]:
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
         """The source table's columns, in field order (the constructor takes a row of them)."""
-        return _POLL_COLUMNS
+        return _columns(cls)
 
     def values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _POLL_COLUMNS)
+        return tuple(getattr(self, name) for name in _columns(type(self)))
 
     def changes(self, before: tuple[Any, ...]) -> dict[str, Any]:
         """Columns whose value differs from ``before`` (``values()`` as read): only they are
         written, as the ORM would, so a concurrent edit of another column (a config reload
         re-planning the schedule) is not overwritten with what was read."""
-        return {name: new for name, old, new in zip(_POLL_COLUMNS, before, self.values(), strict=True) if old != new}
+        names = _columns(type(self))
+        return {name: new for name, old, new in zip(names, before, self.values(), strict=True) if old != new}
 
 
-_POLL_COLUMNS = tuple(f.name for f in fields(PollState))
+@dataclass
+class SourceRow(PollState):
+    """A source row as ``sync_source_row`` reads and edits it: the polling state, and the URL
+    and type the config gave. Plain data, read and written by Core statements, for the same
+    reason as ``PollState``, and because the daemon syncs its sources before its first poll,
+    which no longer waits for the ORM (``monitor.store.source_table``)."""
+
+    config_url: str | None
+    kind: str
+
+
+_COLUMNS: dict[type[PollState], tuple[str, ...]] = {}
+
+
+def _columns(cls: type[PollState]) -> tuple[str, ...]:
+    names = _COLUMNS.get(cls)
+    if names is None:
+        names = _COLUMNS[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 @dataclass(frozen=True)
@@ -94,7 +112,7 @@ class Notice:
     text: str
 
 
-def sync_source_row(row: Source, sc: SourceConfig) -> bool:
+def sync_source_row(row: SourceRow, sc: SourceConfig) -> bool:
     """Apply a config edit to a stored source; True if the row changed.
 
     ``url`` may differ from the config after a 301/308 or autodiscovery; only a change of the
@@ -123,7 +141,7 @@ def sync_source_row(row: Source, sc: SourceConfig) -> bool:
     return changed
 
 
-def replan_next_poll(row: Source, interval: float) -> None:
+def replan_next_poll(row: SourceRow, interval: float) -> None:
     """A changed ``interval`` applies now (on start and reload), not after the old schedule fires:
     the next poll is the last poll plus the new interval. A server hint that lengthened the old
     delay still counts; a failing source keeps its backoff; an unknown old interval (a database

@@ -1,12 +1,11 @@
 """Alembic environment: always run with a connection handed over by monitor.store.db.upgrade."""
 
 from alembic import context
-from sqlmodel import SQLModel
 
-from monitor.store import models  # noqa: F401  (registers the tables)
+from monitor.store.models import METADATA
 
 connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=SQLModel.metadata,
+context.configure(connection=connection, target_metadata=METADATA,
                   render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():
     context.run_migrations()

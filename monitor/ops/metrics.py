@@ -27,12 +27,10 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
-from sqlmodel import SQLModel
 
 from monitor import __version__
-from monitor.store import models  # noqa: F401  (registers the tables)
 from monitor.store.leases import due_condition
-from monitor.store.models import OPEN_DELIVERY_STATUSES
+from monitor.store.models import METADATA, OPEN_DELIVERY_STATUSES
 from monitor.util import aware
 
 disable_created_metrics()  # no *_created series: noise for every counter
@@ -87,7 +85,7 @@ class DatabaseCollector(Collector):
             return list(self._cached)
 
     def _read(self) -> list[Metric]:
-        tables = SQLModel.metadata.tables
+        tables = METADATA.tables
         src, match, delivery = tables["source"], tables["match"], tables["delivery"]
         now = datetime.now(UTC)
         with self.engine.connect() as conn:

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, Connection, Engine, Table, delete, exists, select, update
-from sqlmodel import SQLModel
 
 from monitor.config import RetentionSettings
 from monitor.match.text import terms
-from monitor.store import models  # noqa: F401  (registers the tables)
+from monitor.store.models import METADATA
 from monitor.store.terms import forget_terms
 from monitor.util import plural
 
@@ -42,7 +41,7 @@ class PruneResult:
 def _references(table: Table) -> list[tuple[Table, Column[object], Column[object]]]:
     """(referencing table, its column, the referenced column of ``table``) for every foreign key."""
     out = []
-    for t in SQLModel.metadata.tables.values():
+    for t in METADATA.tables.values():
         for fk in t.foreign_keys:
             if fk.column.table is table:
                 out.append((t, fk.parent, fk.column))
@@ -69,7 +68,7 @@ def _delete_rows(conn: Connection, table: Table, ids: Sequence[object], result: 
 def prune(engine: Engine, settings: RetentionSettings, now: datetime | None = None,
           dry_run: bool = False) -> PruneResult:
     now = now or datetime.now(UTC)
-    tables = SQLModel.metadata.tables
+    tables = METADATA.tables
     article, match = tables["article"], tables["match"]
     article_cutoff = now - timedelta(seconds=settings.articles)
     alert_cutoff = now - timedelta(seconds=settings.alerts)
@@ -100,7 +99,7 @@ def prune(engine: Engine, settings: RetentionSettings, now: datetime | None = No
 
 def _prune_stories(engine: Engine, cutoff: datetime, result: PruneResult) -> None:
     """Stories outlive their articles until none is left and they are older than the alerts cutoff."""
-    story, article = SQLModel.metadata.tables["story"], SQLModel.metadata.tables["article"]
+    story, article = METADATA.tables["story"], METADATA.tables["article"]
     cond = ~exists().where(article.c.story_id == story.c.id) & (story.c.created_at < cutoff)
     with engine.begin() as conn:
         ids = [r[0] for r in conn.execute(select(story.c.id).where(cond))]

@@ -23,17 +23,36 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlmodel import Session
 
 from monitor.store.db import commit_without_flush, flush_commits_again
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 IDLE_SECONDS = 5.0  # the held connection goes back to the pool after this long without a batch
+
+
+class Bound(Protocol):
+    """What a ``run`` that needs no ORM takes: the batch's connection, in its transaction (an ORM
+    ``Session`` is one too)."""
+
+    def connection(self) -> Connection: ...
+
+
+class _Connected:
+    """``Bound`` without the ORM: ``GroupCommit(orm=False)``."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def connection(self) -> Connection:
+        return self._conn
 
 
 class GroupCommit(Generic[T, R]):
@@ -48,12 +67,17 @@ class GroupCommit(Generic[T, R]):
     (``synchronous_commit = off`` on the held connection only), for items whose loss in a crash
     of the database server (the last ~0.6 s of commits) only repeats or delays work: see
     ``Pipeline``.
+
+    ``orm=False``: ``run`` is handed a ``Bound`` (only ``connection()``), not an ORM session, for
+    Core statements: the group then never imports SQLModel (the poll starts, which the daemon's
+    first request waits for).
     """
 
     def __init__(self, engine: Engine, run: Callable[[Session, list[T]], Sequence[R]], *, max_batch: int = 200,
-                 name: str = "group-commit", flush: bool = True) -> None:
+                 name: str = "group-commit", flush: bool = True, orm: bool = True) -> None:
         self.engine = engine
-        self._run = run
+        self._run: Callable[[Any, list[T]], Sequence[R]] = run
+        self._orm = orm
         self.max_batch = max_batch
         self._async = not flush and engine.dialect.name == "postgresql"
         self._conn: Connection | None = None  # held by the thread from batch to batch
@@ -143,6 +167,12 @@ class GroupCommit(Generic[T, R]):
                 if self._async:
                     commit_without_flush(conn)
                     conn.commit()
+            if not self._orm:
+                results = self._run(_Connected(conn), items)
+                conn.commit()
+                return results
+            from sqlmodel import Session
+
             with Session(bind=conn, expire_on_commit=False) as s:
                 results = self._run(s, items)
                 s.commit()

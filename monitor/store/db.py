@@ -14,11 +14,13 @@ import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 from monitor.clean import clean_text
 
@@ -317,7 +319,11 @@ def check_schema(engine: Engine) -> None:
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed on success, rolled back on any error."""
+    """One transaction: committed on success, rolled back on any error. (SQLModel, and with it
+    the ORM and pydantic, is imported by the first session: the daemon's first poll needs none,
+    see ``monitor.store.source_table``.)"""
+    from sqlmodel import Session
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

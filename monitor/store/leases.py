@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import IO
 
 from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, or_, select, update
-from sqlmodel import SQLModel
 
-from monitor.store import models  # noqa: F401  (registers the tables)
 from monitor.store.db import DatabaseNotWritable, database_not_writable_message
+from monitor.store.source_table import SOURCE
 
 log = logging.getLogger(__name__)
 
 
 def _source() -> Table:
-    return SQLModel.metadata.tables["source"]
+    """Core, not ``models.Source``: the claim loop runs before the ORM is imported (see
+    ``monitor.store.source_table``)."""
+    return SOURCE
 
 
 @dataclass(frozen=True)

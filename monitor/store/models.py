@@ -24,25 +24,14 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
-from monitor.clean import redact
-
-
-class ErrorText(TypeDecorator[str]):
-    """Text of an error message: secrets are redacted on the way in. An error quotes what a
-    server answered, and servers echo what they were sent (a webhook URL's token, a header)."""
-
-    impl = Text
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return redact(value) if value else value
+from monitor.store.source_table import METADATA, SOURCE, ErrorText
 
 
 def utcnow() -> datetime:
@@ -53,41 +42,41 @@ def _ts(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
 
 
-class _Table(SQLModel):
+class _Table(SQLModel, registry=registry(metadata=METADATA)):
     """The base of every table: its pydantic schema is built on first use (see the module's
-    docstring). Not a table itself; the tables share SQLModel's metadata."""
+    docstring). Not a table itself. The tables are in ``METADATA`` (``models.METADATA``, not
+    SQLModel's own), where ``source`` already is: see ``monitor.store.source_table``."""
 
     model_config = SQLModelConfig(from_attributes=True, defer_build=True)
 
 
 class Source(_Table, table=True):
-    """A polled source with its polling state (kept across restarts: no refetch burst)."""
+    """A polled source with its polling state (kept across restarts: no refetch burst).
 
-    __tablename__ = "source"
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(unique=True, index=True)
-    url: str
-    kind: str = "feed"
-    etag: str | None = None
-    last_modified: str | None = None
-    last_polled_at: datetime | None = _ts()
-    next_poll_at: datetime | None = _ts(index=True)
-    last_status: int | None = None
-    last_error: str | None = Field(default=None, sa_column=Column(ErrorText))
-    consecutive_failures: int = 0
-    # Fetch area (migration 0301). ``url`` is where we poll: it follows 301/308 and feed
-    # autodiscovery; ``config_url`` is the URL the config gave, to tell a config edit from those.
-    config_url: str | None = None
-    last_success_at: datetime | None = _ts()
-    broken_since: datetime | None = _ts()  # set when the "source broken" notice went out
-    disabled_at: datetime | None = _ts(index=True)  # 410 Gone: not polled until the config changes
-    disabled_reason: str | None = Field(default=None, sa_column=Column(Text))
-    # Claim lease (ops): which daemon instance polls this source now, and until when its claim
-    # holds; an instance that dies loses the claim at expiry and another takes the source over.
-    # The interval next_poll_at was planned with: a changed interval re-plans it (start, reload).
-    poll_interval: float | None = None
-    lease_owner: str | None = None
-    lease_expires_at: datetime | None = _ts()
+    Mapped onto the Core table the daemon's claim loop and polls use without the ORM
+    (``monitor.store.source_table``, where the columns are defined and explained): each field
+    is that table's column."""
+
+    __table__ = SOURCE
+    id: int | None = Field(default=None, sa_column=SOURCE.c.id)
+    name: str = Field(sa_column=SOURCE.c.name)
+    url: str = Field(sa_column=SOURCE.c.url)
+    kind: str = Field(default="feed", sa_column=SOURCE.c.kind)
+    etag: str | None = Field(default=None, sa_column=SOURCE.c.etag)
+    last_modified: str | None = Field(default=None, sa_column=SOURCE.c.last_modified)
+    last_polled_at: datetime | None = Field(default=None, sa_column=SOURCE.c.last_polled_at)
+    next_poll_at: datetime | None = Field(default=None, sa_column=SOURCE.c.next_poll_at)
+    last_status: int | None = Field(default=None, sa_column=SOURCE.c.last_status)
+    last_error: str | None = Field(default=None, sa_column=SOURCE.c.last_error)
+    consecutive_failures: int = Field(default=0, sa_column=SOURCE.c.consecutive_failures)
+    config_url: str | None = Field(default=None, sa_column=SOURCE.c.config_url)
+    last_success_at: datetime | None = Field(default=None, sa_column=SOURCE.c.last_success_at)
+    broken_since: datetime | None = Field(default=None, sa_column=SOURCE.c.broken_since)
+    disabled_at: datetime | None = Field(default=None, sa_column=SOURCE.c.disabled_at)
+    disabled_reason: str | None = Field(default=None, sa_column=SOURCE.c.disabled_reason)
+    poll_interval: float | None = Field(default=None, sa_column=SOURCE.c.poll_interval)
+    lease_owner: str | None = Field(default=None, sa_column=SOURCE.c.lease_owner)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=SOURCE.c.lease_expires_at)
 
 
 class Story(_Table, table=True):
