@@ -131,41 +131,6 @@ def test_a_stopping_lane_hands_back_the_delivery_claimed_ahead(pg_url: str) -> N
     engine.dispose()
 
 
-def test_a_lane_cancelled_while_it_records_and_claims_ahead_hands_that_claim_back(pg_url: str) -> None:
-    """A stop past its deadline cancels the lane while the statement that records a send's
-    outcome and claims the delivery after the next one is running (a slow database at
-    shutdown): that claim, never sent, goes back to pending at once, like the one claimed ahead
-    before it, not "sending" until its lease (5 minutes by default) ends."""
-    engine = store(pg_url)
-    add_alerts(engine, 4, ("hook",))
-    entered, go_on = threading.Event(), threading.Event()
-
-    class Sent(_Channel):
-        async def send(self, msg: AlertMessage) -> None:
-            pass
-
-    class SlowBook(Deliverer):
-        def _record_and_claim(self, *args: Any) -> Any:
-            step = super()._record_and_claim(*args)  # the first outcome recorded, the third claimed
-            entered.set()
-            go_on.wait(30)
-            return step
-
-    async def cancelled_mid_statement() -> None:
-        w = SlowBook(engine, {"hook": Sent()}, DeliverySettings(lease=600), owner="me")
-        task = asyncio.create_task(w.run())
-        assert await asyncio.to_thread(entered.wait, 30)
-        task.cancel()
-        await asyncio.sleep(0)  # the cancel reaches the lane while the statement still runs
-        go_on.set()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(cancelled_mid_statement())
-    assert statuses(engine) == {"sent": 1, "pending": 3}
-    engine.dispose()
-
-
 @pytest.mark.parametrize("taken_over", [True, False], ids=["taken-over-before-its-send", "not-yet"])
 def test_a_delivery_claimed_ahead_whose_lease_ran_out_is_not_sent_beside_the_other_instance(
         pg_url: str, taken_over: bool) -> None:

@@ -485,13 +485,8 @@ class Deliverer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(fut)
             step = None if fut.cancelled() or fut.exception() is not None else fut.result()
-            claimed: Claimed | None = None
-            if isinstance(step, Claimed):
-                claimed = step
-            elif isinstance(step, tuple) and isinstance(step[0], Claimed):
-                claimed = step[0] if step[1] is not None else None  # (None: held for a digest)
-            elif isinstance(step, tuple) and isinstance(step[-1], Claimed):
-                claimed = step[-1]  # ``_record_and_claim``'s delivery after the next, claimed ahead
+            claimed = step if isinstance(step, Claimed) else step[0] if (
+                isinstance(step, tuple) and isinstance(step[0], Claimed) and step[1] is not None) else None
             if claimed is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(ledger.call(self._hand_back, claimed.id))
