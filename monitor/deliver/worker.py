@@ -9,7 +9,6 @@ the lease, so several instances agree.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import contextvars
 import logging
@@ -78,7 +77,6 @@ class DeliverySettings:
 
 
 _Outcome = tuple[Claimed, AlertMessage, "DeliveryError | None"]
-_Step = tuple[Claimed, "AlertMessage | None"]  # a claimed delivery, and its message (None: held for a digest)
 _T = TypeVar("_T")
 
 
@@ -130,17 +128,6 @@ def thread_root(session: Session, d: Claimed, article_id: int | None) -> str | N
                col(Delivery.status) == "sent", col(Delivery.id) != d.id)
         .order_by(col(Delivery.sent_at), col(Delivery.id)).limit(1)).first()
     return row
-
-
-def _left(budget: list[int | None], n: int = 1) -> bool:
-    """Whether a run's budget (``run(limit=...)``) allows ``n`` more deliveries."""
-    return budget[0] is None or budget[0] >= n
-
-
-def _done(value: _T) -> asyncio.Future[_T]:
-    fut: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-    fut.set_result(value)
-    return fut
 
 
 class _LedgerThread:
@@ -207,8 +194,6 @@ class Deliverer:
         self._kept: tuple[asyncio.AbstractEventLoop, dict[str, Any]] | None = None
         self._runs = 0
         self._closing = False
-        # Requests made ahead by a channel (``_step_of``), by delivery id, until sent.
-        self._requests: dict[int, Any] = {}
 
     def stop(self) -> None:
         """Claim nothing more: a running ``run()`` returns after the delivery in flight."""
@@ -353,28 +338,12 @@ class Deliverer:
         # between repeats at most the one just sent (its outcome and the next claim commit
         # together or not at all). ``_book`` empties it once the outcome is written.
         held: list[_Outcome] = []
-        # Claim-ahead (PostgreSQL, a configured channel's lane): the lane's next delivery is
-        # claimed, and its message made, on the bookkeeping thread while the one before it is
-        # being sent, so that once a send's outcome is recorded the next send starts at once.
-        # Each entry: when its claim was asked for, and the claim with its message (None:
-        # nothing was due). Never more than one delivery is claimed ahead of the one in flight,
-        # and an outcome is still recorded before the next send starts: a kill still repeats
-        # at most the one in flight; the one claimed ahead, never sent, goes out once after its
-        # lease (or at once when the lane ends: it is handed back).
-        coming: collections.deque[tuple[datetime, asyncio.Future[_Step | None]]] = collections.deque()
-        ahead = channel is not None and conn.dialect.name == "postgresql" and self._decided_alone(channel)
         failed = False
         try:
-            while not self._stopping:
-                if coming:
-                    claimed_at, claiming = coming.popleft()
-                    step = await self._settled(ledger, claiming)
-                elif not _left(budget):
-                    return
-                else:
-                    claimed_at = self.clock()  # (the claim's lease runs from a moment after this)
-                    step = await self._on_ledger(ledger, self._book, conn, report, held,
-                                                 frozenset(failing | exclude), channel)
+            while not self._stopping and (budget[0] is None or budget[0] > 0):
+                claimed_at = self.clock()  # (the claim's lease runs from a moment after this)
+                step = await self._on_ledger(ledger, self._book, conn, report, held, frozenset(failing | exclude),
+                                             channel)
                 if step is None:
                     return  # an outcome still in hand is recorded by ``finally``
                 d, msg = step
@@ -383,101 +352,35 @@ class Deliverer:
                 if msg is None:
                     continue
                 if not await self._still_ours(ledger, conn, d, claimed_at):
-                    self._requests.pop(d.id, None)
                     continue
-                if ahead and not coming and not self._stopping and _left(budget):
-                    coming.append((self.clock(), ledger.call(self._book, conn, report, [],
-                                                             frozenset(failing | exclude), channel)))
                 error = await self._send(d, msg)
                 held.append((d, msg, error))
                 if error is not None and not error.permanent:  # the channel refused it
                     failing.add(d.channel)
                     if channel is not None:
                         return
-                if coming:
-                    assert channel is not None  # (only a channel's lane claims ahead)
-                    if not await self._record_ahead(ledger, conn, report, held, coming, budget, d, channel):
-                        return  # quiet hours began: what was claimed ahead is handed back
         except BaseException:
             failed = True
             raise
         finally:
-            await self._end_lane(ledger, conn, report, held, coming, failed)
-
-    def _decided_alone(self, channel: str) -> bool:
-        """Whether the decision on a channel's delivery (``_prepare``) can be made before the
-        outcome of the one sent before it is recorded: not with a rate limit (it counts what
-        was sent) nor for a channel that threads (a story's first message it sent)."""
-        ch, policy = self.channels.get(channel), self.policies.get(channel)
-        return ch is not None and not ch.threads and not (policy is not None and policy.rate)
-
-    async def _record_ahead(self, ledger: _LedgerThread, conn: Connection, report: DeliveryReport,
-                            held: list[_Outcome], coming: collections.deque[tuple[datetime, asyncio.Future[_Step | None]]],
-                            budget: list[int | None], sent: Claimed, channel: str) -> bool:
-        """Claim-ahead, after a send: record its outcome (``held``) before the delivery claimed
-        ahead (``coming``) is sent, in the statement that claims the one after that, whose
-        message is then made on the bookkeeping thread while the next one is sent. False: the
-        lane ends (its channel's quiet hours began; the outcome is recorded)."""
-        claimed_at, claiming = coming[0]
-        nxt = await self._settled(ledger, claiming)
-        if nxt is None or nxt[0].id == sent.id:
-            # Nothing was due (or, held up past its lease, the lane took its own delivery in
-            # flight over again): claim as without claim-ahead.
-            coming.clear()
-            return True
-        coming[0] = (claimed_at, _done(nxt))
-        if self._stopping or not _left(budget, 2):
-            await self._on_ledger(ledger, self._record_alone, conn, held[0], report)
-            held.clear()
-            return True
-        asked = self.clock()
-        go_on, after = await self._on_ledger(ledger, self._record_and_claim, conn, report, held, channel, nxt[0].id)
-        if after is not None:
-            coming.append((asked, ledger.call(self._step_of, conn, after, report)))
-        return go_on
-
-    async def _end_lane(self, ledger: _LedgerThread, conn: Connection, report: DeliveryReport,
-                        held: list[_Outcome], coming: collections.deque[tuple[datetime, asyncio.Future[_Step | None]]],
-                        failed: bool) -> None:
-        """A lane ends: record the outcome still in hand, and hand back the deliveries it
-        claimed ahead and will not send (at once, not after their lease), in one go."""
-        ahead = []
-        error: Exception | None = None
-        for _, claiming in coming:
-            try:
-                step = await self._settled(ledger, claiming)
-            except Exception as exc:  # reported below, unless the lane's own error is
-                error = error or exc
-                continue
-            if step is not None and step[1] is not None:
-                ahead.append(step[0])
-        if held or ahead:
-            await self._close(ledger, conn, report, held[0] if held else None, ahead, failed)
-        if error is not None and not failed:
-            raise error
-
-    async def _close(self, ledger: _LedgerThread, conn: Connection, report: DeliveryReport,
-                     outcome: _Outcome | None, ahead: list[Claimed], failed: bool) -> None:
-        try:
-            await self._on_ledger(ledger, self._close_lane, conn, outcome, ahead, report)
-        except Exception:
-            if not failed:
-                raise
-            # The lane failed writing (its connection gone with the server, say): this
-            # write fails the same way, and the lane's own error is the one to report.
-            # The delivery stays "sending" and goes out again after its lease.
-            log.warning("delivery %s: outcome not recorded after the lane failed",
-                        outcome[0].id if outcome else ahead[0].id, exc_info=True)
+            if held:  # the last one (or the lane stops): its own transaction
+                try:
+                    await self._on_ledger(ledger, self._record_alone, conn, held[0], report)
+                except Exception:
+                    if not failed:
+                        raise
+                    # The lane failed writing (its connection gone with the server, say): this
+                    # write fails the same way, and the lane's own error is the one to report.
+                    # The delivery stays "sending" and goes out again after its lease.
+                    log.warning("delivery %s: outcome not recorded after the lane failed", held[0][0].id,
+                                exc_info=True)
 
     async def _on_ledger(self, ledger: _LedgerThread, fn: Callable[..., _T], *args: Any) -> _T:
         """``fn(*args)`` on the run's bookkeeping thread. Cancelled (a stop past its deadline), it
         still waits for ``fn`` to end: the thread cannot be stopped midway, and the lane must
         not go on (record again, close the shared connection) while it writes. A delivery it
         claimed meanwhile is handed back at once rather than after its lease."""
-        return await self._settled(ledger, ledger.call(fn, *args))
-
-    async def _settled(self, ledger: _LedgerThread, fut: asyncio.Future[_T]) -> _T:
-        """The outcome of a call on the bookkeeping thread (``_on_ledger``)."""
+        fut = ledger.call(fn, *args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -485,11 +388,9 @@ class Deliverer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.shield(fut)
             step = None if fut.cancelled() or fut.exception() is not None else fut.result()
-            claimed = step if isinstance(step, Claimed) else step[0] if (
-                isinstance(step, tuple) and isinstance(step[0], Claimed) and step[1] is not None) else None
-            if claimed is not None:
+            if isinstance(step, tuple) and isinstance(step[0], Claimed) and step[1] is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(ledger.call(self._hand_back, claimed.id))
+                    await asyncio.shield(ledger.call(self._hand_back, step[0].id))
             raise
 
     async def _still_ours(self, ledger: _LedgerThread, conn: Connection, d: Claimed, claimed_at: datetime) -> bool:
@@ -546,62 +447,9 @@ class Deliverer:
                 return None
             return d, self._prepare(db, d, now, report)
 
-    def _record_and_claim(self, conn: Connection, report: DeliveryReport, held: list[_Outcome], channel: str,
-                          ahead: int) -> tuple[bool, Claimed | None]:
-        """Claim-ahead (PostgreSQL): ``_book`` without deciding on the delivery it claims (made
-        later by ``_step_of``, while the one claimed ahead, ``ahead``, is sent). A claim of a
-        delivery the lane holds already (``ahead``, taken over again by its own lane when held
-        up past its lease) is None: it is not sent twice. (False, None): the channel's quiet
-        hours began; the outcome is recorded all the same."""
-        now = self.clock()
-        outcome = held[0] if held else None
-        with self._bookkeeping(conn, outcome is not None and outcome[1].kind == "digest") as db:
-            if channel in self.quiet_channels(now):
-                if outcome is not None:
-                    self._record(db, *outcome, report)
-                held.clear()
-                return False, None
-            if outcome is not None and outcome[1].kind != "digest":
-                ok, d = record_and_claim(db, outcome[0].id, self._outcome(outcome[0], outcome[2], report),
-                                         self.owner, now, self.settings.lease, frozenset(), channel)
-                self._recorded(outcome[0], ok)
-            else:
-                if outcome is not None:
-                    self._record(db, *outcome, report)
-                d = claim(db, self.owner, now, self.settings.lease, frozenset(), channel)
-            held.clear()
-        return True, None if d is None or d.id == ahead else d
-
-    def _step_of(self, conn: Connection, d: Claimed, report: DeliveryReport) -> _Step:
-        """A delivery claimed ahead and its decision (``_prepare``), made on the bookkeeping thread,
-        with its request where the channel makes one ahead (``prepare``: a webhook's body and
-        signature) while the delivery before it is being sent."""
-        with self._bookkeeping(conn) as db:
-            msg = self._prepare(db, d, self.clock(), report)
-        prepare = getattr(self.channels.get(d.channel), "prepare", None)
-        if msg is None or prepare is None:
-            return d, msg
-        with contextlib.suppress(Exception):  # (made again by the send, which reports the error as its own)
-            self._requests[d.id] = prepare(msg)
-        return d, msg
-
     def _record_alone(self, conn: Connection, outcome: _Outcome, report: DeliveryReport) -> None:
         with self._bookkeeping(conn, atomic=outcome[1].kind == "digest") as db:
             self._record(db, *outcome, report)
-
-    def _close_lane(self, conn: Connection, outcome: _Outcome | None, ahead: list[Claimed],
-                    report: DeliveryReport) -> None:
-        """The outcome still in hand recorded, and each delivery claimed ahead handed back as it
-        was before its claim (pending, or failed when tried before: still due, its attempts and
-        last error kept), for this run's next lane or another instance to take now."""
-        if outcome is not None:
-            self._record_alone(conn, outcome, report)
-        if not ahead:
-            return
-        with self._bookkeeping(conn) as db:
-            for d in ahead:
-                self._requests.pop(d.id, None)
-                release(db, d.id, self.owner, status="failed" if d.attempts else "pending")
 
     # -- one delivery -------------------------------------------------------------------------
     def _prepare(self, db: Connection, d: Claimed, now: datetime, report: DeliveryReport) -> AlertMessage | None:
@@ -649,15 +497,11 @@ class Deliverer:
             error = DeliveryError(f"channel {d.channel!r} is not configured")
         else:
             deadline = float(getattr(channel, "timeout", DEFAULT_DEADLINE))
-            request = self._requests.pop(did, None)
             try:
                 # ``timeout`` bounds the whole delivery (connect, send, answer), not each read:
                 # a server answering one byte every 2 s never trips a per-read timeout.
                 async with asyncio.timeout(deadline):
-                    if request is None:
-                        await channel.send(msg)
-                    else:  # made ahead (``_step_of``)
-                        await channel.send_prepared(msg, request)  # type: ignore[attr-defined]
+                    await channel.send(msg)
             except TimeoutError:
                 error = DeliveryError(f"{d.channel}: not delivered within {deadline:g} s (the channel's timeout)")
             except asyncio.CancelledError:

@@ -52,27 +52,15 @@ class WebhookChannel:
         self.templates = templates_for(opts)
 
     def build(self, msg: AlertMessage) -> tuple[bytes, dict[str, str]]:
-        return self._stamped(msg, self.prepare(msg))
-
-    def prepare(self, msg: AlertMessage) -> tuple[bytes, str | None]:
-        """The body and its signature: the request but for its send time (``send_prepared``).
-        The delivery worker makes it ahead, while the delivery before this one is being sent."""
         body = json.dumps(msg.as_json(self.templates), ensure_ascii=False).encode("utf-8")
-        return body, sign(self.secret, body) if self.secret else None
-
-    def _stamped(self, msg: AlertMessage, prepared: tuple[bytes, str | None]) -> tuple[bytes, dict[str, str]]:
-        body, signature = prepared
         headers = {"Content-Type": "application/json", **self.headers,
                    "Idempotency-Key": msg.delivery_id, "X-Monitor-Timestamp": str(int(time.time()))}
-        if signature is not None:
-            headers[SIGNATURE_HEADER] = signature
+        if self.secret:
+            headers[SIGNATURE_HEADER] = sign(self.secret, body)
         return body, headers
 
     async def send(self, msg: AlertMessage) -> None:
-        await self.send_prepared(msg, self.prepare(msg))
-
-    async def send_prepared(self, msg: AlertMessage, prepared: tuple[bytes, str | None]) -> None:
-        body, headers = self._stamped(msg, prepared)
+        body, headers = self.build(msg)
         await post(f"webhook {self.name}", "POST", self.url, self.timeout, content=body, headers=headers)
 
 
