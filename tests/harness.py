@@ -71,11 +71,15 @@ def email_channel(name: str, port: int, host: str = "127.0.0.1", to: Sequence[st
 def write_config(path: Path, database: str, *blocks: str, monitor: str = "", fetch: str = "",
                  private: bool = True, tables: str = "") -> Path:
     """The one config writer of the tests: ``[monitor]`` (database, a contact, then ``monitor``),
-    ``[fetch]`` (loopback allowed unless ``private=False``, a 10 s timeout unless ``fetch`` sets
+    ``[fetch]`` (loopback allowed unless ``private=False``, a 60 s timeout unless ``fetch`` sets
     one, then ``fetch``), other top-level ``tables`` (e.g. ``[dedup]``), then the ``blocks``."""
     fetch_lines = [f"allow_private_networks = {toml_value(private)}"]
     if not any(line.strip().startswith("timeout") for line in fetch.splitlines()):
-        fetch_lines.append('timeout = "10s"')
+        # The daemon's own default. It was 10 s: at load 12-20 a loopback page fetched while the
+        # daemon starts its extraction workers and loads the sentence model took longer, and the
+        # article was stored from the feed's text (test_hostile_listing, test_mutes_apply_in_the_
+        # ingest_path). Tests of timeouts set their own.
+        fetch_lines.append('timeout = "60s"')
     if "alert_max_age" not in monitor:  # the fixtures' articles are from 2025: let them alert
         monitor = 'alert_max_age = "3650d"\n' + monitor
     path.write_text(f"""[monitor]
