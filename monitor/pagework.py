@@ -14,7 +14,6 @@ Composed here, beside the pipeline that composes the stages: the extractor knows
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,13 +77,7 @@ def work(html: bytes | str, url: str | None, content_type: str | None, timezone:
         return None
     url_to_store = preferred_url(link, ex.canonical_url)
     page = Page(ex, text_prints(stored_title(headline, ex.title, url_to_store), ex.text, events), url_to_store)
-    if match is None:
-        return page
-    try:
-        return match_page(page, match)
-    except Exception:  # the page is not lost: the ingest matches its article itself, as it reports
-        logging.getLogger(__name__).warning("matching %s in its extraction worker failed", url, exc_info=True)
-        return page
+    return page if match is None else match_page(page, match)
 
 
 def page_document(page: Page, source: str, author: str | None) -> Document:

@@ -19,7 +19,7 @@ from monitor.config import Config, SourceConfig
 from monitor.config.loader import load_config
 from monitor.extract import Extracted
 from monitor.ingest import Ingest, match_article, new_article, store_article
-from monitor.match import RuleSet, RulesSpec, body_statements, rule_set, worker_rules
+from monitor.match import RuleSet, body_statements, rule_set, worker_rules
 from monitor.match.text import terms
 from monitor.parse import FeedEntry
 from monitor.store import Article, Source, create_db_engine, upgrade
@@ -206,11 +206,3 @@ def test_ingest_takes_a_workers_matches_only_for_its_rules_and_its_article(tmp_p
             s, art, src, matched=page.matched)
         s.rollback()
     assert (taken.matches, reloaded.matches, other.matches) == (1, 0, 0)
-
-
-def test_a_page_whose_matching_fails_in_its_worker_is_still_handed_over() -> None:
-    """Rules a worker cannot compile cost the page nothing: it comes with its text and story
-    prints, unmatched, and the ingest matches its article itself."""
-    page = pagework.work(seed_page(), "http://pravda.test/a", "text/html; charset=utf-8", None, "http://pravda.test/a",
-                         "Headline a", False, pagework.MatchJob(RulesSpec("broken", b"not rules"), "Pravda", None))
-    assert page is not None and page.matched is None and "Kazakhstan" in page.extracted.text
