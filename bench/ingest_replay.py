@@ -6,8 +6,7 @@
 thread that stores every article) bounds the wall time, and its figures move by a quarter with
 the machine's load. This replays only the ingest thread's part: the pages of bench.ingest's
 feeds are extracted once, in this process, with their story prints (``monitor.pagework.work``,
-what the extraction workers hand over; and their matches, where the code measured has the workers
-make them, before the loop), then each run, in a fresh process, feeds every article
+what the extraction workers hand over), then each run, in a fresh process, feeds every article
 through ``Pipeline._ingest`` (new article, story, store, match, quotes and speakers, gate,
 outbox; one transaction each) on a new SQLite database with bench.ingest's config, and measures
 the CPU time of that loop alone (no imports, no start-up, no fetch).
@@ -98,7 +97,6 @@ def child(pages: Path, loop: bool) -> None:
             ids: dict[str, int] = dict(c.execute(text("SELECT name, id FROM source")).tuples().all())
         by_name = {sc.name: sc for sc in cfg.sources}
         work = [(ids[f"feed {f}"], by_name[f"feed {f}"], entry, page) for f, entry, page in items]
-        work = [(sid, sc, entry, _worker_matched(pipeline, sc, entry, page)) for sid, sc, entry, page in work]
         t0 = time.process_time()
         stored = sum(pipeline._ingest(sid, sc, entry, page, None) is not None for sid, sc, entry, page in
                      (work if loop else []))
@@ -112,19 +110,6 @@ def child(pages: Path, loop: bool) -> None:
         print(json.dumps({"cpu": cpu, "stored": stored, "counts": counts, "digest": _digest(engine),
                           "monitor": monitor.__file__}))
         engine.dispose()
-
-
-def _worker_matched(pipeline: Any, sc: Any, entry: Any, page: Any) -> Any:
-    """The page with the matches its extraction worker adds, where the code measured has them
-    made there (``pagework.match_page``, with the rules ``Pipeline.worker_rules`` sends): that
-    work is the worker's, not the ingest loop's. Outside the timed loop, in every code alike."""
-    from monitor import pagework
-
-    match_page = getattr(pagework, "match_page", None)
-    rules = getattr(pipeline, "worker_rules", None)
-    if page is None or match_page is None or rules is None:
-        return page
-    return match_page(page, pagework.MatchJob(rules, sc.name, entry.author))
 
 
 def run(pages: Path, root: Path) -> dict[str, Any]:

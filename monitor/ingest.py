@@ -37,7 +37,7 @@ from monitor.extract.result import Extracted
 from monitor.match import Document, RuleMatch, RuleSet
 from monitor.match.evaluate import DocIndex
 from monitor.match.text import terms, terms_of
-from monitor.pagework import Matched, stored_title
+from monitor.pagework import stored_title
 from monitor.parse import FeedEntry
 from monitor.parse.urls import preferred_url
 from monitor.store import driver
@@ -92,24 +92,21 @@ def _insert_article() -> tuple[Insert, tuple[str, ...]]:
     return insert(t).values({n: bindparam(n) for n in names}).returning(t.c.id), names
 
 
-def store_article(session: Session, article: Article, vector: Any = None, distinct: Iterable[str] | None = None,
-                  words: str | None = None) -> int:
+def store_article(session: Session, article: Article, vector: Any = None, distinct: Iterable[str] | None = None) -> int:
     """Insert the article (and its meaning vector); IntegrityError if its URL is stored already.
     ``article`` gets its id; it is not added to the session (a Core insert: the ORM's flush of
     one object cost more than the insert itself, issue 15).
 
     Its distinct folded words are stored too, for the rule editor's preview (exact narrowing,
-    monitor.store.terms): ``words`` (``match.text.terms``) or ``distinct`` when the caller has
-    them already (its extraction worker's, or the matcher's ``DocIndex.uniq``), else split here."""
+    monitor.store.terms): ``distinct`` when the caller has split them already (the matcher's
+    ``DocIndex.uniq``), else split here."""
     stmt, names = _insert_article()
     values = {n: getattr(article, n) for n in names}
     row = driver.run(session.connection(), stmt, values)[1]  # on the driver's cursor (issue 15)
     assert row is not None
     set_committed_value(article, "id", int(row[0]))
     assert article.id is not None
-    if words is None:
-        words = terms(article.title, article.text) if distinct is None else terms_of(distinct)
-    save_terms(session, article.id, words)
+    save_terms(session, article.id, terms(article.title, article.text) if distinct is None else terms_of(distinct))
     if vector is not None:
         from monitor.embed.store import save_vector
 
@@ -140,27 +137,21 @@ class Ingest:
     realert: Mapping[str, str | None]  # rule -> its realert policy
     channels: Mapping[str, tuple[str, ...]]  # rule -> the channels it alerts
     alert_max_age: float | None = None  # seconds; older articles are recorded but never alert
-    rules_key: str | None = None  # ``RulesSpec.key`` of ``rules``, as the extraction workers get them
 
     def run(self, session: Session, article: Article, source: Source, vector: Any = None,
-            prints: TextPrints | None = None, matched: Matched | None = None) -> Ingested:
-        """All steps for one new article, in the caller's transaction. ``prints`` and ``matched``:
-        what its extraction worker computed for its story and matched (``monitor.pagework``);
-        the same computed here without them, or when the worker's matches are not of this
-        article's document (``document_of``) with these rules (``rules_key``: a reload since)."""
-        doc = document_of(article, source.name, vector)
-        if matched is not None and matched.rules == self.rules_key and matched.doc == doc:
-            matches, words = list(matched.matches), matched.terms
-        else:
-            ix = DocIndex(doc)  # split once: stored words, matching
-            matches, words = self.rules.match(ix), terms_of(ix.uniq)
+            prints: TextPrints | None = None) -> Ingested:
+        """All steps for one new article, in the caller's transaction. ``prints``: what its
+        extraction worker computed for its story (``monitor.pagework``); the same computed here
+        without them."""
+        ix = DocIndex(document_of(article, source.name, vector))  # split once: stored words, matching
         # The story first, so the article's row is written once, with it (not inserted, then
         # updated: SQLite rewrites the whole row, text and all).
         placed = self.stories.place(session, article, vector=vector, prints=prints)
         story = placed.story
         article.story_id, article.duplicate_of = story.story_id, story.duplicate_of
-        article_id = store_article(session, article, vector, words=words)
+        article_id = store_article(session, article, vector, ix.uniq)
         self.stories.record(session, article_id, placed)
+        matches = self.rules.match(ix)
         if matches and too_old(article, self.alert_max_age):
             # A backlog article: its matches are recorded (backtest and the console show them)
             # but it neither alerts nor claims the story's alert, so a fresh report still does.

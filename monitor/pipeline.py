@@ -18,7 +18,7 @@ from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, insert, or_, update
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
     from monitor.deliver import Channel
     from monitor.deliver.worker import Deliverer, DeliveryReport
     from monitor.ingest import Ingest
-    from monitor.match import RulesSpec
     from monitor.pagework import Page
     from monitor.store.models import Article, Source
 
@@ -198,14 +197,6 @@ class Pipeline:
             self._deliverer = Deliverer.from_config(self.config, self.engine, parts=self._delivery_parts)
         return self._deliverer
 
-    @cached_property
-    def worker_rules(self) -> RulesSpec | None:
-        """The rules the extraction workers match each page with (``match.worker_rules``; None:
-        the ingest matches each article itself), worked out with the first page."""
-        from monitor.match import worker_rules
-
-        return worker_rules(self.config)
-
     # -- the ingest stages, on first need ----------------------------------------------------
     @property
     def ingest(self) -> Ingest:
@@ -224,11 +215,9 @@ class Pipeline:
                 cfg = self.config
                 stories = StoryIndex(window=cfg.dedup.window, min_containment=cfg.dedup.min_containment,
                                      event_window=cfg.dedup.event_window, events=cfg.dedup.events)
-                rules = self.worker_rules
                 self._stages = Ingest(rule_set(cfg), stories, realert={r.name: r.realert for r in cfg.rules},
                                       channels={r.name: r.channels for r in cfg.rules},
-                                      alert_max_age=cfg.monitor.alert_max_age,
-                                      rules_key=None if rules is None else rules.key)
+                                      alert_max_age=cfg.monitor.alert_max_age)
                 # The modules just imported and the compiled rules live as long as the process:
                 # out of the collector's reach (~0.1 M objects, tens of ms each full pass).
                 collector.freeze()
@@ -479,11 +468,9 @@ class Pipeline:
             extract_pool.warm_up_soon()  # the workers start while the page downloads
             resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks)
             # in a worker process: every core, and lxml is not thread-safe; with the story's
-            # prints of the page and its matches (the ingest thread only decides and stores)
-            rules = self.worker_rules
+            # prints of the page (the ingest thread only decides and stores)
             page = await pagework.extract(resp.content, resp.final_url, resp.content_type, sc.timezone,
-                                          entry.url, entry.title, self.config.dedup.events,
-                                          None if rules is None else pagework.MatchJob(rules, sc.name, entry.author))
+                                          entry.url, entry.title, self.config.dedup.events)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
@@ -517,8 +504,7 @@ class Pipeline:
             attempt += 1
             try:
                 with session_scope(self.engine) as s:
-                    done = ingest.run(s, article, self._outlet(source_id, sc), vector, prints,
-                                      page.matched if page is not None else None)
+                    done = ingest.run(s, article, self._outlet(source_id, sc), vector, prints)
                 break
             except (IntegrityError, OperationalError) as exc:
                 why = refusal(exc)

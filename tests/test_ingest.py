@@ -5,28 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from monitor import pagework
 from monitor.alerts.gate import Verdict, gate
 from monitor.alerts.outbox import enqueue
-from monitor.config import Config, SourceConfig
-from monitor.config.loader import load_config
+from monitor.config import SourceConfig
 from monitor.extract import Extracted
 from monitor.ingest import Ingest, match_article, new_article, store_article
-from monitor.match import RuleSet, body_statements, rule_set, worker_rules
-from monitor.match.text import terms
+from monitor.match import RuleSet, body_statements
 from monitor.parse import FeedEntry
 from monitor.store import Article, Source, create_db_engine, upgrade
 from monitor.store.models import Alert, Delivery, Match
 from monitor.story.stories import StoryIndex
-from tests.harness import rule, write_config
-from tests.newsroom import RULE, seed_article, seed_page
+from tests.newsroom import RULE, seed_article
 
 SC = SourceConfig(name="Pravda", url="http://pravda.test/feed")
 WHEN = datetime(2025, 9, 24, 8, 0, tzinfo=UTC)
@@ -150,59 +145,3 @@ def test_ingest_runs_the_steps_in_one_transaction(engine: Engine) -> None:
         s.commit()
     assert (first.matches, first.alerts, first.story.new_story) == (1, 1, True)
     assert (second.matches, second.alerts, second.story.story_id) == (1, 0, first.story.story_id)
-
-
-def _worker_page(cfg_path: Path, database_url: str, *queries: str) -> tuple[Config, pagework.Page]:
-    """A config with ``queries`` as rules (and an entity), and the seed page as its extraction
-    worker hands it over, matched there with those rules (``pagework.work``)."""
-    cfg = load_config(write_config(cfg_path, database_url, *(rule(f"r{i}", q, []) for i, q in enumerate(queries)),
-                                   tables='[entity.tokayev]\naliases = ["Tokayev", "Токаев"]\n'))
-    spec = worker_rules(cfg)
-    assert spec is not None
-    page = pagework.work(seed_page(), "http://pravda.test/a?ref=feed", "text/html; charset=utf-8", None,
-                         "http://pravda.test/a", "Headline a", False, pagework.MatchJob(spec, "Pravda", "Feed Author"))
-    assert page is not None and page.matched is not None
-    return cfg, page
-
-
-def _article_of(s: Session, page: pagework.Page) -> Article:
-    return new_article(_source(s).id or 0, SC, _entry("a"), page.extracted, None, prints=page.prints, url=page.url)
-
-
-def test_an_extraction_worker_matches_a_page_as_the_ingest_would(tmp_path: Path, database_url: str,
-                                                                 engine: Engine) -> None:
-    """The matches a worker hands over (quotes, speakers and their entity) and the words stored
-    for the rule editor are those the ingest computes itself for the article stored from it."""
-    cfg, page = _worker_page(tmp_path / "config.toml", database_url, RULE, "@tokayev AND mediator", "nowhere OR nothing")
-    assert page.matched is not None
-    with Session(engine) as s:
-        art = _article_of(s, page)
-    own = match_article(rule_set(cfg), art, "Pravda")
-    assert [m.rule for m in own] == ["r0", "r1"] and own[1].speaker_entity == "tokayev"
-    assert list(page.matched.matches) == own
-    assert page.matched.terms == terms(art.title, art.text)
-
-
-def test_ingest_takes_a_workers_matches_only_for_its_rules_and_its_article(tmp_path: Path, database_url: str,
-                                                                          engine: Engine) -> None:
-    """A worker's matches are stored when they were made with the rules in force and on the
-    article as stored; made with other rules (a reload since the page was sent) or on another
-    document, the ingest's own rules decide."""
-    cfg, page = _worker_page(tmp_path / "config.toml", database_url, RULE)
-    spec = worker_rules(cfg)
-    assert page.matched is not None and spec is not None
-    nothing = RuleSet([("r0", "nowhere")])  # the ingest's own rules match nothing
-    with Session(engine) as s:
-        src = _source(s)
-        taken = Ingest(nothing, StoryIndex(), realert={}, channels={}, rules_key=spec.key).run(
-            s, _article_of(s, page), src, matched=page.matched)
-        s.rollback()
-        reloaded = Ingest(nothing, StoryIndex(), realert={}, channels={}, rules_key="other rules").run(
-            s, _article_of(s, page), src, matched=page.matched)
-        s.rollback()
-        art = _article_of(s, page)
-        art.title = "Another headline"
-        other = Ingest(nothing, StoryIndex(), realert={}, channels={}, rules_key=spec.key).run(
-            s, art, src, matched=page.matched)
-        s.rollback()
-    assert (taken.matches, reloaded.matches, other.matches) == (1, 0, 0)

@@ -11,8 +11,6 @@ Public interface, used by the pipeline and the CLI:
   whether the embedding model is needed.
 - ``rule_set(config)``: the RuleSet of a config's rules; ``trial_rule(query, config, name)``: one
   query as rule ``name`` (its examples); ``uses_about(config)``: whether a rule needs the sentence model.
-- ``worker_rules(config)``: those rules as the extraction workers are sent them, to match each
-  page where it is extracted (``monitor.pagework``); ``rules_of_spec`` compiles them there.
 
 Importing the package registers the query and alias checks with the config; the engine is
 imported with the first RuleSet, so ``check-config`` does not compile the speaker patterns.
@@ -21,7 +19,6 @@ imported with the first RuleSet, so ``check-config`` does not compile the speake
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from monitor import config
@@ -98,58 +95,6 @@ def prepare_meanings(cfg: config.Config) -> None:
             build_meaning(clause.text, r.examples, r.counterexamples, clause.threshold)
 
 
-# A rule set sent to the extraction workers with each page (``worker_rules``), pickled, at most
-# this big: a few hundred rules. Beyond, each page's hand-over would carry too much, and every
-# worker would hold its own copy of a large compiled set (memory): the daemon matches those itself.
-WORKER_RULES_MAX = 64 * 1024
-
-
-@dataclass(frozen=True)
-class RulesSpec:
-    """A config's rules as an extraction worker compiles them (``rules_of_spec``): their names
-    and queries and the config's entities, pickled once; ``key`` names exactly that set, so a
-    match made with it is used only by a daemon running the same rules (a reload changes it)."""
-
-    key: str
-    data: bytes
-
-
-def worker_rules(cfg: config.Config) -> RulesSpec | None:
-    """The config's rules for the extraction workers to match each page with, or None when the
-    daemon matches them itself: a rule with ``about()`` (the sentence model's vector of the
-    article is the daemon's), or a rule set over ``WORKER_RULES_MAX`` pickled. The examples are
-    left out: they calibrate about() clauses only."""
-    import hashlib
-    import pickle
-
-    if uses_about(cfg):
-        return None
-    data = pickle.dumps(([(r.name, r.query) for r in cfg.rules], _entities(cfg)), protocol=pickle.HIGHEST_PROTOCOL)
-    if len(data) > WORKER_RULES_MAX:
-        return None
-    return RulesSpec(hashlib.sha256(data).hexdigest(), data)
-
-
-_COMPILED: dict[str, RuleSet] = {}  # in an extraction worker: the rule sets it was sent, by key
-
-
-def rules_of_spec(spec: RulesSpec) -> RuleSet:
-    """In an extraction worker: the RuleSet of ``spec``, compiled on first use and kept (the last
-    two: a reload's old and new rules, while the old ones' pages are still coming)."""
-    rules = _COMPILED.get(spec.key)
-    if rules is None:
-        import pickle
-
-        from monitor.match.engine import RuleSet
-
-        queries, entities = pickle.loads(spec.data)  # noqa: S301  (the daemon's own pickle, through a pipe)
-        rules = RuleSet(queries, entities)
-        while len(_COMPILED) >= 2:
-            del _COMPILED[next(iter(_COMPILED))]
-        _COMPILED[spec.key] = rules
-    return rules
-
-
 def uses_about(cfg: config.Config) -> bool:
     """Whether a rule of the config has an ``about()`` clause (then the sentence model is needed),
     known without compiling the rules."""
@@ -160,9 +105,8 @@ def uses_about(cfg: config.Config) -> bool:
 config.register_query_check(query_problem)
 config.register_alias_check(entity_alias_problem)
 
-__all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "RulesSpec", "Statement", "body_statements",
-           "compile_query", "prepare_meanings", "rule_set", "rules_of_spec", "trial_rule", "uses_about",
-           "with_speakers", "worker_rules"]
+__all__ = ["Document", "Hit", "QuerySyntaxError", "RuleMatch", "RuleSet", "Statement", "body_statements",
+           "compile_query", "prepare_meanings", "rule_set", "trial_rule", "uses_about", "with_speakers"]
 # The engine (speaker patterns, Aho-Corasick) on first use: check-config needs only the parser.
 __getattr__ = lazy_exports(__name__, dict.fromkeys(("RuleSet", "body_statements", "compile_query", "with_speakers"),
                                                    "monitor.match.engine"))
