@@ -337,13 +337,19 @@ def test_three_instances_share_feeds_and_survive_a_sigkill(tmp_path: Path, site:
         history = [(m[2], m[3], m[4] and m[4].split(":")[1], m[5] and m[5].split(":")[1], round(m[6] - killed_wall, 2))
                    for m in moves if stable_id(m[1]) == k]
         why = f"{k}: POSTs {[round(p - killed_at, 2) for p in v]} s after the kill, moves {history} (pid, s after the kill)"
-        assert len(v) == 2 and v[0] <= killed_at, why
+        assert len(v) == 2, why
         assert claimed and stable_id(claimed[-1][1]) == k, \
             f"{why}; not the killed instance's last claim ({claimed[-1][0] if claimed else None})"
         after = moves[moves.index(claimed[-1]) + 1:]
         takeover = next((m for m in after if m[0] == claimed[-1][0]), None)
         assert takeover and takeover[3] == "sending" and takeover[4] == claimed[-1][5] and killed not in str(takeover[5]) \
             and takeover[6] >= killed_wall, f"{why}; not taken over from the killed instance after the kill"
+        # The first POST is the killed instance's: it reached the receiver before anyone else held
+        # the delivery (the takeover, a lease after the kill), the second after. Judged on that
+        # order, not on the receiver's clock against the kill: the receiver's thread may record a
+        # POST sent just before the kill a little after it (0.09 s at load 4 in a CI run).
+        first, second = (p - killed_at + killed_wall for p in v)
+        assert first < takeover[6] <= second, f"{why}; the first POST was not before the takeover, or the second not after"
     assert leased == 0  # the survivors gave their leases back on SIGTERM
     # (the killed instance's leases expired and were taken over)
     assert any(p.log_has("taking the source over") for p in procs[1:]) or \
