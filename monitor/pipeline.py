@@ -45,7 +45,7 @@ from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import Bound, GroupCommit
 from monitor.store.db import first_line, refusal, refused_table, session_scope, transient
 from monitor.store.leases import due_condition
-from monitor.store.source_table import SOURCE
+from monitor.store.source_table import ARTICLE_KEYS, SOURCE
 from monitor.util import plural
 
 if TYPE_CHECKING:
@@ -409,25 +409,24 @@ class Pipeline:
             report.alerts += n_alerts
 
     def _unseen(self, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
+        """The entries not stored yet (by canonical URL, or by GUID within this source), each
+        URL once. In Core: it runs before the first page fetch, and the ORM can come later."""
         if not entries:
             return []
-        from sqlmodel import col, select
-
         from monitor.parse.urls import canonical_url
-        from monitor.store.models import Article
 
         canonical = [canonical_url(e.url) for e in entries]
         urls = sorted(set(canonical))
         guids = sorted({e.guid for e in entries})
         seen: list[tuple[str, str, int]] = []
-        with session_scope(self.engine) as s:
+        a = ARTICLE_KEYS.c
+        with self.engine.connect() as conn:
             # In slices: one IN list per query stays far below any database's parameter limit.
             for i in range(0, max(len(urls), len(guids)), ENTRY_BATCH):
                 # GUIDs count within this source only: (source_id, guid) is the unique index to use.
-                seen.extend(s.exec(select(Article.url, Article.guid, Article.source_id).where(
-                    or_(col(Article.url).in_(urls[i:i + ENTRY_BATCH]),
-                        and_(col(Article.source_id) == source_id,
-                             col(Article.guid).in_(guids[i:i + ENTRY_BATCH]))))).all())
+                seen.extend(conn.execute(core_select(a.url, a.guid, a.source_id).where(
+                    or_(a.url.in_(urls[i:i + ENTRY_BATCH]),
+                        and_(a.source_id == source_id, a.guid.in_(guids[i:i + ENTRY_BATCH]))))).tuples().all())
         seen_urls = {u for u, _, _ in seen}
         seen_guids = {g for _, g, sid in seen if sid == source_id}
         out, batch = [], set()

@@ -48,3 +48,31 @@ def test_the_core_source_table_is_the_models_and_the_migrations(database_url: st
         diffs = compare_metadata(MigrationContext.configure(conn), METADATA)
     assert [d for d in diffs if _table(d) == "source"] == []
     engine.dispose()
+
+
+def test_the_entry_lookups_columns_are_the_article_tables(database_url: str) -> None:
+    """A poll looks up which entries are new through ``ARTICLE_KEYS`` (Core, before the ORM is
+    imported): its names must be the ``article`` table's, and the lookup must find a stored
+    article by its URL and, within its source, by its GUID, on both databases."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from monitor.store.source_table import ARTICLE_KEYS, SOURCE
+
+    article = METADATA.tables["article"]
+    assert ARTICLE_KEYS.name == article.name
+    assert {c.name for c in ARTICLE_KEYS.c} <= {c.name for c in article.c}
+    engine = store(database_url)
+    with engine.begin() as conn:
+        sid = conn.execute(insert(SOURCE).values(name="s", url="http://example.test/feed")).inserted_primary_key[0]
+        conn.execute(insert(article).values(
+            source_id=sid, guid="g-1", url="http://example.test/a", original_url="http://example.test/a?x",
+            title="t", text="body", content_hash="h", first_seen_at=datetime.now(UTC)))
+    a = ARTICLE_KEYS.c
+    with engine.connect() as conn:
+        assert conn.execute(select(a.url, a.guid, a.source_id).where(a.url == "http://example.test/a")).all() == [
+            ("http://example.test/a", "g-1", sid)]
+        assert conn.execute(select(a.url).where(a.source_id == sid, a.guid == "g-1")).scalars().all() == [
+            "http://example.test/a"]
+    engine.dispose()
