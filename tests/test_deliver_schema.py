@@ -65,7 +65,8 @@ def test_the_entry_lookups_columns_are_the_article_tables(database_url: str) -> 
     assert {c.name for c in ARTICLE_KEYS.c} <= {c.name for c in article.c}
     engine = store(database_url)
     with engine.begin() as conn:
-        sid = conn.execute(insert(SOURCE).values(name="s", url="http://example.test/feed")).inserted_primary_key[0]
+        sid = conn.execute(insert(SOURCE).values(name="s", url="http://example.test/feed")
+                           .returning(SOURCE.c.id)).scalar_one()
         conn.execute(insert(article).values(
             source_id=sid, guid="g-1", url="http://example.test/a", original_url="http://example.test/a?x",
             title="t", text="body", content_hash="h", first_seen_at=datetime.now(UTC)))
