@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -167,6 +168,61 @@ def test_a_poll_goes_out_before_the_ingest_stages_are_imported(tmp_path: Path, s
     assert [r.path for r in site.requests] == ["/feed.xml"], res.stderr
 
 
+FEED = "<rss version='2.0'><channel><title>t</title><link>http://x/</link><description>d</description></channel></rss>"
+
+
+def _run_daemon_beside_its_feed(tmp_path: Path, ahead: float, on_first_request: str, after_answer: str = "",
+                                helpers: str = "") -> subprocess.CompletedProcess[str]:
+    """`monitor run` in a child process whose own thread serves the config's one feed, so the
+    server sees what the daemon had imported when its first request arrived. The child's code:
+    ``on_first_request`` runs at the first request (it appends what it saw to ``seen``),
+    ``after_answer`` after each answer has been sent, ``helpers`` is module-level code they may
+    call. FIRST_POLLS_AHEAD is ``ahead`` seconds. The child prints "exit <code> seen: <seen>
+    after: <apscheduler imported at the end>"."""
+    def block(code: str, indent: int) -> str:
+        return textwrap.indent(textwrap.dedent(code).strip(), " " * indent) if code.strip() else " " * indent + "pass"
+
+    code = f"""if True:
+        import os, signal, sys, threading, time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        seen = []
+
+{block(helpers, 8)}
+
+        class Feed(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if not seen:
+{block(on_first_request, 20)}
+                body = {FEED!r}.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+{block(after_answer, 16)}
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        with open("config.toml", "w") as f:
+            f.write({CONFIG!r}.replace("http://127.0.0.1:9", f"http://127.0.0.1:{{server.server_port}}")
+                    + "full_text = false\\n[fetch]\\nallow_private_networks = true\\n"
+                    + "[[channel]]\\nname = 'hook'\\ntype = 'webhook'\\nurl = 'http://127.0.0.1:9/hook'\\n")
+        import monitor.daemon
+        from monitor.cli import main
+        monitor.daemon.FIRST_POLLS_AHEAD = {ahead!r}
+        sys.argv = ["monitor", "--config", "config.toml", "run"]
+        try:
+            main()
+        except SystemExit as exc:
+            print("exit", exc.code, "seen:", seen, "after:", "apscheduler" in sys.modules)
+        """
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+
 def test_the_daemon_sends_its_first_poll_before_it_imports_the_scheduler(tmp_path: Path) -> None:
     """`monitor run` claims and polls once before it imports APScheduler (and the multiprocessing
     its thread-pool executor imports, ~25-40 ms): the first request is not kept waiting for them.
@@ -177,53 +233,19 @@ def test_the_daemon_sends_its_first_poll_before_it_imports_the_scheduler(tmp_pat
     the first request left after it, and the scheduler was imported first by design. The test
     widens the window, so it ends when the poll ends (the order under test), and signals on the
     scheduler's import, not 1 s after the request (a loaded machine's poll can outlast that)."""
-    feed = "<rss version='2.0'><channel><title>t</title><link>http://x/</link><description>d</description></channel></rss>"
-    code = f"""if True:
-        import os, signal, sys, threading, time
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        seen = []
-
-        class Feed(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if not seen:
-                    seen.append(("apscheduler" in sys.modules, "monitor.alerts.payload" in sys.modules))
-                    threading.Thread(target=stop_once_scheduled, daemon=True).start()
-                body = {feed!r}.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+    res = _run_daemon_beside_its_feed(tmp_path, 120.0, """
+        seen.append(("apscheduler" in sys.modules, "monitor.alerts.payload" in sys.modules))
+        threading.Thread(target=stop_once_scheduled, daemon=True).start()
+        """, helpers="""
         def stop_once_scheduled():  # SIGTERM once the scheduler is imported (at most 90 s on)
             deadline = time.monotonic() + 90
             while "apscheduler" not in sys.modules and time.monotonic() < deadline:
                 time.sleep(0.02)
             os.kill(os.getpid(), signal.SIGTERM)
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        with open("config.toml", "w") as f:
-            f.write({CONFIG!r}.replace("http://127.0.0.1:9", f"http://127.0.0.1:{{server.server_port}}")
-                    + "full_text = false\\n[fetch]\\nallow_private_networks = true\\n"
-                    + "[[channel]]\\nname = 'hook'\\ntype = 'webhook'\\nurl = 'http://127.0.0.1:9/hook'\\n")
-        import monitor.daemon
-        from monitor.cli import main
-        monitor.daemon.FIRST_POLLS_AHEAD = 120.0
-        sys.argv = ["monitor", "--config", "config.toml", "run"]
-        try:
-            main()
-        except SystemExit as exc:
-            print("exit", exc.code, "scheduler imported at the first request:", seen, "after:", "apscheduler" in sys.modules)
-        """
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        """)
     # Nor the alert renderer (the payloads' pydantic models, markupsafe) that building a channel
     # imported: a channel's Templates come from monitor.alerts.templates.
-    assert res.stdout.strip() == "exit 0 scheduler imported at the first request: [(False, False)] after: True", \
-        res.stdout + res.stderr
+    assert res.stdout.strip() == "exit 0 seen: [(False, False)] after: True", res.stdout + res.stderr
 
 
 def test_the_daemon_sends_its_first_poll_before_it_imports_the_orm(tmp_path: Path) -> None:
@@ -234,46 +256,11 @@ def test_the_daemon_sends_its_first_poll_before_it_imports_the_orm(tmp_path: Pat
     before, and the ORM comes when something needs it. The start-up window's time limit is
     lifted, so the scheduler's first delivery (which imports them) cannot come first on a loaded
     machine; the feed server stops the daemon as SIGTERM would once it has answered."""
-    feed = "<rss version='2.0'><channel><title>t</title><link>http://x/</link><description>d</description></channel></rss>"
     orm = ("sqlmodel", "pydantic", "sqlalchemy.orm", "monitor.store.models")
-    code = f"""if True:
-        import os, signal, sys, threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        seen = []
-
-        class Feed(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if not seen:
-                    seen.append([m for m in {orm!r} if m in sys.modules])
-                body = {feed!r}.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                self.wfile.flush()
-                os.kill(os.getpid(), signal.SIGTERM)  # the poll in flight is finished, then the daemon exits
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        with open("config.toml", "w") as f:
-            f.write({CONFIG!r}.replace("http://127.0.0.1:9", f"http://127.0.0.1:{{server.server_port}}")
-                    + "full_text = false\\n[fetch]\\nallow_private_networks = true\\n"
-                    + "[[channel]]\\nname = 'hook'\\ntype = 'webhook'\\nurl = 'http://127.0.0.1:9/hook'\\n")
-        import monitor.daemon
-        monitor.daemon.FIRST_POLLS_AHEAD = 600.0
-        from monitor.cli import main
-        sys.argv = ["monitor", "--config", "config.toml", "run"]
-        try:
-            main()
-        except SystemExit as exc:
-            print("exit", exc.code, "imported at the first request:", seen)
-        """
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert res.stdout.strip() == "exit 0 imported at the first request: [[]]", res.stdout + res.stderr
+    res = _run_daemon_beside_its_feed(
+        tmp_path, 600.0, f"seen.append([m for m in {orm!r} if m in sys.modules])",
+        after_answer="os.kill(os.getpid(), signal.SIGTERM)  # the poll in flight is finished, then the daemon exits")
+    assert res.stdout.strip().rpartition(" after:")[0] == "exit 0 seen: [[]]", res.stdout + res.stderr
     engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
     with engine.connect() as conn:
         polled = conn.execute(text("SELECT name, last_status, last_polled_at IS NOT NULL, lease_owner FROM source")).all()
