@@ -19,8 +19,10 @@ CPU ms per article (every process of the tree), peak memory while ingesting (PSS
 tree, sampled every 20 ms: shared pages of forked workers are counted once; and the peak resident
 size of the main process alone) and the ratios to the baseline; for ``monitor`` also the articles, stories and alerts stored, and
 the memory of the daemon started afterwards on that database, idle (nothing due), and the CPU of
-its main process alone (the one that stores every article: the wall time's bound). Targets (issue
-15): CPU <= 1.3x, wall <= 1.2x, peak <= 200 MB, idle <= 100 MB. ``--compare DIR`` runs another
+its main process alone (the one that stores every article: the wall time's bound). Then each
+scenario's ratio to the baseline run of the same round, median and range: the machine's speed
+drifts between rounds more than within one. Targets (issue 15): CPU <= 1.3x, wall <= 1.2x,
+peak <= 200 MB, idle <= 100 MB. ``--compare DIR`` runs another
 checkout's ``monitor`` package (``git archive <commit> monitor | tar -x -C DIR``) alongside:
 before/after in the same run. The measured processes (plain script included) run in a
 production-like venv (``bench.prodenv``: no dev extras, whose trio httpx imports in every
@@ -354,6 +356,15 @@ def main() -> None:
         print(f"| {name:<9} | {n:>8.0f} | {wall[0]:>6.2f} ({wall[1]:.1f}..{wall[2]:.1f}) | {n / wall[0]:>6.1f} "
               f"| {cpu[0]:>6.1f} ({cpu[1]:.0f}..{cpu[2]:.0f}) | {peak[0]:>6.0f} ({peak[1]:.0f}..{peak[2]:.0f}) "
               f"| {main_mb[0]:>11.0f} | {idle} | {ratio_cpu:>6} | {ratio_wall:>6} |")
+    for name, rs in rows.items():
+        # Each round runs the baseline, then the monitor(s): their ratio within a round is what
+        # the machine's drift (this VM ran 1.4x slower for minutes at a time) leaves alone.
+        if rs and name != "baseline" and len(rows["baseline"]) == len(rs):
+            pairs = {key: sorted(r[key] / b[key] for r, b in zip(rs, rows["baseline"], strict=True))
+                     for key in ("wall", "cpu_ms")}
+            print(f"{name} / baseline of the same round: wall {statistics.median(pairs['wall']):.2f}x "
+                  f"({pairs['wall'][0]:.2f}..{pairs['wall'][-1]:.2f}), CPU {statistics.median(pairs['cpu_ms']):.2f}x "
+                  f"({pairs['cpu_ms'][0]:.2f}..{pairs['cpu_ms'][-1]:.2f})")
     for name, cs in counts.items():
         # Articles and stories must never vary. Alerts may by one or two: feeds are polled at once,
         # so the order copies of a story arrive in varies, and a later, longer copy can carry a
