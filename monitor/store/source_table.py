@@ -86,5 +86,5 @@ SOURCE = Table(
 # (no ``MetaData``, no types), not the table, which ``models.Article`` makes with the ORM. The
 # lookup of a poll's new entries runs before the first page is fetched, so it must not wait for
 # the ORM's import (~0.2 s of CPU on the first poll's way to its first page, issue 15).
-# tests/test_store_core.py checks these names against ``models.Article``'s table.
+# tests/test_deliver_schema.py checks these names against ``models.Article``'s table.
 ARTICLE_KEYS = table("article", column("url"), column("guid"), column("source_id"))
