@@ -94,7 +94,7 @@ def child(pages: Path, loop: bool) -> None:
         pipeline.sync_sources()
         pipeline.prepare()
         with engine.connect() as c:
-            ids: dict[str, int] = dict(c.execute(text("SELECT name, id FROM source")).tuples().all())
+            ids: dict[str, int] = dict(c.execute(text("SELECT name, id FROM source")).all())
         by_name = {sc.name: sc for sc in cfg.sources}
         work = [(ids[f"feed {f}"], by_name[f"feed {f}"], entry, page) for f, entry, page in items]
         t0 = time.process_time()

@@ -426,7 +426,7 @@ class Pipeline:
                 # GUIDs count within this source only: (source_id, guid) is the unique index to use.
                 seen.extend(conn.execute(core_select(a.url, a.guid, a.source_id).where(
                     or_(a.url.in_(urls[i:i + ENTRY_BATCH]),
-                        and_(a.source_id == source_id, a.guid.in_(guids[i:i + ENTRY_BATCH]))))).tuples().all())
+                        and_(a.source_id == source_id, a.guid.in_(guids[i:i + ENTRY_BATCH]))))).all())
         seen_urls = {u for u, _, _ in seen}
         seen_guids = {g for _, g, sid in seen if sid == source_id}
         out, batch = [], set()
