@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from monitor.config import load_config
 from monitor.parse import budget
@@ -127,3 +128,41 @@ def test_html_to_text_of_a_deep_document_keeps_the_words_quickly() -> None:
     text = html_to_text("<div>" * DEEP + "Kazakhstan offers &amp; mediates" + "</div>" * DEEP)
     assert text == "Kazakhstan offers & mediates"
     assert time.thread_time() - t0 < 2
+
+
+def _authored_feed(link: str, author: str) -> bytes:
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><link>http://example.org/</link>'
+            f"<item><title>t</title><link>{link}</link><author>{author}</author><description>fine</description></item>"
+            f"<item><title>u</title><link>{link}-2</link><author>Ann Reporter (ann@example.org)</author>"
+            "<description>fine</description></item></channel></rss>").encode()
+
+
+def test_a_hostile_author_does_not_hold_the_parse_threads(tmp_path: Path, site: Site,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """feedparser searches an author value for an e-mail address with a pattern that backtracks
+    quadratically on "a@a.a.a...!" (kurtmckee/feedparser#562): ~60 s of CPU for this 120 KB value,
+    inside the regular-expression engine, which holds the interpreter lock and which the parse
+    budget's interruption cannot reach. Unguarded, both hostile feeds failed their budget and the
+    plain feed polled with them failed too (its download timed out: the event loop could not run).
+    monitor.parse.feedparser_guard bounds the search: every feed parses, the long value is kept
+    whole as the author, and an ordinary byline is read as feedparser reads it."""
+    monkeypatch.setattr(budget, "PARSE_SECONDS", 5.0)
+    hostile = "a@" + "a." * 60_000 + "!"
+    for name in ("h1", "h2"):
+        site.pages[f"/{name}.xml"] = Page(_authored_feed(f"http://example.org/{name}", hostile), "application/rss+xml")
+    site.pages["/good.xml"] = Page(_feed("fine"), "application/rss+xml")
+    db = tmp_path / "m.db"
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{db}",
+                       source("H1", site.url("/h1.xml"), full_text=False),
+                       source("H2", site.url("/h2.xml"), full_text=False),
+                       source("Good", site.url("/good.xml"), full_text=False), tables=NO_MODEL)
+    t0 = time.process_time()
+    reports, _, _ = asyncio.run(_poll_all(cfg, ["H1", "H2", "Good"]))
+    assert {n: (r.status, r.new_articles, r.error) for n, r in reports.items()} == {
+        "H1": ("ok", 2, None), "H2": ("ok", 2, None), "Good": ("ok", 1, None)}
+    assert time.process_time() - t0 < 30  # CPU seconds: unguarded, the two searches alone take ~120
+    engine = create_db_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        authors = sorted(a for (a,) in conn.execute(text("SELECT authors FROM article WHERE url LIKE '%/h1%'")))
+    engine.dispose()
+    assert authors == ["Ann Reporter (ann@example.org)", hostile]

@@ -27,7 +27,10 @@ from monitor.parse.budget import DEPTH_CHECK_FROM, MAX_DEPTH, nesting_depth
 from monitor.parse.dates import parse_date, plausible, read_date
 from monitor.parse.encoding import decode, fix_mojibake
 from monitor.parse.entry import FeedEntry, FeedParseError
+from monitor.parse.feedparser_guard import install as _bound_feedparser
 from monitor.parse.urls import canonical_url
+
+_bound_feedparser()  # its author search is quadratic on hostile values (monitor.parse.feedparser_guard)
 
 
 @dataclass(frozen=True)
