@@ -28,6 +28,10 @@ ABSURD = {
     "five-digits-rfc": "Mon, 01 Jan 99999 00:00:00 GMT",
     "epoch": "1970-01-01T00:00:00Z",
     "ahead": "2031-06-01T00:00:00Z",
+    # Not dates at all, but long: a 5,000-digit "year" raised Python's integer-conversion limit
+    # (the entry was dropped), and dateparser read a date in 20 KB of punctuation, seconds later.
+    "digits": "2024-" + "1" * 5000,
+    "punctuation": "1 " + "?" * 20000 + "x",
 }
 
 
@@ -77,10 +81,11 @@ def test_entries_with_absurd_dates_are_kept_with_an_estimated_date(tmp_path: Pat
     warned = "\n".join(report.warnings)
     assert "implausible date 'Fri, 31 Dec 9999 23:59:59 GMT' (read as 9999-12-31): not taken as real" in warned
     assert "implausible date '0001-01-01T00:00:00Z' (read as 0001-01-01)" in warned
+    assert f"unreadable date {ABSURD['punctuation'][:100] + '…'!r}" in warned  # a line, not 20 KB
 
 
 @pytest.mark.parametrize("raw", ["01 Jan 0000", "Mon, 01 Jan 99999 00:00:00 GMT", "Mon, 01 Jan 0000 00:00:00 +0100",
-                                 "N/A", "unknown", "—"])
+                                 "N/A", "unknown", "—", ABSURD["digits"], ABSURD["punctuation"]])
 def test_hopeless_dates_never_load_every_language(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """dateparser's first look at a string in no known language loads all its languages (16 s on a
     loaded machine: the feed of the issue then ran past its parse budget and failed whole)."""

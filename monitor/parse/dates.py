@@ -97,11 +97,20 @@ class _NotADate(ValueError):
     """Read as a date by a parser, but not the date written: no other parser should guess."""
 
 
+# Characters a written date may have (the longest real ones, "Monday, 5th of September 2024,
+# 10:00:00 Central European Summer Time", are ~70). Longer is not a date, and reading it was
+# harmful: a 5,000-digit "year" raised Python's integer-conversion limit (the feed entry was
+# dropped), and dateparser spent seconds on 20 KB of punctuation and then read a date in it.
+MAX_DATE_CHARS = 200
+
+
 def read_date(raw: str | None, timezone: str | None = None, language: str | None = None) -> datetime | None:
     """The date ``raw`` writes, in UTC, plausible or not; None when it is not a date."""
     if not raw or not raw.strip():
         return None
     raw = " ".join(raw.split())
+    if len(raw) > MAX_DATE_CHARS:
+        return None
     try:
         dt = _strict(raw)
     except _NotADate:
