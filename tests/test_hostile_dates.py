@@ -96,3 +96,15 @@ def test_hopeless_dates_never_load_every_language(raw: str, monkeypatch: pytest.
 
     monkeypatch.setattr(dateparser, "parse", loads_everything)
     assert parse_date(raw) is None
+
+
+def test_a_page_whose_date_metadata_is_not_a_date_still_extracts() -> None:
+    """The page's own date metadata goes through the same reading: a 5,000-digit "year" there made
+    the extraction of the whole page raise (Python's integer-conversion limit)."""
+    from monitor.extract.article import extract_article
+
+    body = "<p>The minister said the talks would resume in Astana next week, officials told reporters.</p>" * 8
+    html = (f'<html><head><title>Talks</title><meta property="article:published_time" content="{ABSURD["digits"]}">'
+            f"</head><body><article><h1>Talks</h1>{body}</article></body></html>")
+    ex = extract_article(html.encode(), "https://news.example.com/world/talks", "text/html; charset=utf-8")
+    assert ex is not None and "resume in Astana" in ex.text
