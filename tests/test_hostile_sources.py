@@ -131,3 +131,34 @@ def test_entry_lists_beyond_the_parameter_limit_are_looked_up_in_batches(databas
     finally:
         asyncio.run(pipeline.aclose())
         engine.dispose()
+
+
+def test_an_over_long_guid_or_link_is_stored_once_on_both_databases(tmp_path: Path, site: Site,
+                                                                    database_url: str) -> None:
+    """GUIDs and links are unique keys of the article table, and PostgreSQL's B-tree index refuses
+    an entry over ~2.7 KB that does not compress: a 10 KB random GUID, or link, was "not stored"
+    there (ProgramLimitExceeded) and lost, while SQLite took it. Past 1,000 / 2,048 bytes they are
+    stored as a digest:
+    every entry is stored on both databases, a second poll finds them seen, and the long link is
+    kept as the entry's original URL (its page is not fetched: the feed's text is stored)."""
+    import secrets
+
+    long_guid = secrets.token_hex(5000)  # random: PostgreSQL compresses a repeated one under its limit
+    long_link = "http://example.org/" + secrets.token_hex(5000)
+    items = (f"<item><title>guid</title><link>http://example.org/a</link><guid isPermaLink='false'>{long_guid}</guid>"
+             "<description>first body</description></item>"
+             f"<item><title>link</title><link>{long_link}</link><description>second body</description></item>"
+             "<item><title>plain</title><link>http://example.org/c</link><description>third body</description></item>")
+    site.pages["/feed.xml"] = Page(f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>'
+                                   f"<link>http://example.org/</link>{items}</channel></rss>".encode(),
+                                   "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url, source("Feed", site.url("/feed.xml"), full_text=False))
+    [report] = asyncio.run(run_once(cfg))
+    assert (report.status, report.new_articles, report.warnings) == ("ok", 3, []), report
+    stored = {a.title: a for a in articles(cfg)}
+    assert stored["guid"].url == "http://example.org/a" and stored["guid"].guid.startswith("sha256:")
+    assert stored["link"].url.startswith("urn:monitor:link:") and stored["link"].original_url == long_link
+    assert stored["link"].text == "second body"
+    [again] = asyncio.run(run_once(cfg, everything=True))
+    assert (again.status, again.new_articles) == ("ok", 0), again
+    assert len(articles(cfg)) == 3

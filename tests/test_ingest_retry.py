@@ -226,12 +226,20 @@ def test_an_ingest_aborted_by_a_deadlock_runs_again_or_is_left_to_the_next_poll(
 
 def test_an_entry_the_database_refuses_for_its_own_values_is_not_retried_forever(
         tmp_path: Path, pg_url: str, site: Site) -> None:
-    """A URL longer than PostgreSQL's index rows allow fails the same way at every poll: it is
+    """An entry whose own values the database refuses fails the same way at every poll: it is
     reported as not stored, and the feed's next poll is a normal one (a 304 on its validators),
-    not a full re-read at min_interval that tries it again, forever."""
+    not a full re-read at min_interval that tries it again, forever. The refusal is PostgreSQL's
+    own: a CHECK constraint this test adds against one entry's URL. (It was a URL longer than
+    the unique index's rows allow, until over-long links were stored as a digest: see
+    tests/test_hostile_sources.py.)"""
     cfg = _config(tmp_path, pg_url, site)
-    long_path = "/" + "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=4000))
-    _feed(site, ["/a", long_path])
+    refused_path = "/refused-" + "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=40))
+    _feed(site, ["/a", refused_path])
+    engine = create_engine(pg_url)
+    upgrade(engine)
+    with engine.begin() as c:
+        c.exec_driver_sql("ALTER TABLE article ADD CONSTRAINT test_refused CHECK (position('/refused-' in url) = 0)")
+    engine.dispose()
     [report] = asyncio.run(run_once(cfg))
     assert report.new_articles == 1 and report.deferred == 0
     assert any("not stored" in w and "next poll" not in w for w in report.warnings), report.warnings

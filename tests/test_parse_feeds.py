@@ -3,6 +3,7 @@ and parsed as the pipeline parses them: from the response bytes and Content-Type
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,6 +241,18 @@ def test_json_feed() -> None:
     assert a.published == datetime(2024, 1, 2, 2, 4, 5, tzinfo=UTC) and a.content_text == "Hallo"
     assert b.url == "https://example.org/b" and b.published is None
     assert any("entry 2" in w for w in feed.warnings)
+
+
+def test_a_json_feed_item_with_an_absurd_number_does_not_lose_the_feed() -> None:
+    """A 5,000-digit ``id`` made ``json.loads`` raise (Python's integer-conversion limit): the whole
+    feed was refused as invalid JSON, every item lost with it. The number is kept as written."""
+    doc = ('{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": ['
+           '{"id": ' + "7" * 5000 + ', "url": "https://example.org/a", "title": "A"},'
+           ' {"id": 2, "url": "https://example.org/b", "title": "B"}]}')
+    feed = parse_feed(doc.encode(), "https://example.org/feed.json", "application/feed+json")
+    assert [(e.title, e.url) for e in feed.entries] == [("A", "https://example.org/a"), ("B", "https://example.org/b")]
+    assert feed.entries[0].guid == "sha256:" + hashlib.sha256(("7" * 5000).encode()).hexdigest()
+    assert feed.entries[1].guid == "2"
 
 
 def test_source_timezone_and_language_config(tmp_path: Path) -> None:

@@ -7,8 +7,37 @@ response arrives, the parsers only after (see README "Start-up time").
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+
+# The longest GUID and link an entry keeps as written, in UTF-8 bytes. Both are unique keys of
+# the article table, and PostgreSQL's B-tree index refuses an entry over ~2.7 KB that does not
+# compress: a hostile feed's 10 KB GUID or link was "not stored" there (ProgramLimitExceeded)
+# and lost, while SQLite stored it. Real ones are far shorter (links: 2,048 characters is the
+# sitemap protocol's and most crawlers' limit). A longer one is replaced by a digest of it: the
+# same value gives the same digest at every poll, so the entry is still seen once.
+MAX_GUID_BYTES = 1000
+MAX_URL_BYTES = 2048
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fits(value: str, limit: int) -> bool:
+    return len(value) <= limit // 4 or len(value.encode("utf-8", "surrogatepass")) <= limit
+
+
+def storable_guid(guid: str) -> str:
+    return guid if _fits(guid, MAX_GUID_BYTES) else f"sha256:{_digest(guid)}"
+
+
+def storable_url(url: str) -> str:
+    """``url``, or for one too long to be an index key a URN of its digest: no page is fetched
+    for it (the entry keeps the feed's own text, as an entry without a link does), and the link
+    itself stays in ``original_url``."""
+    return url if _fits(url, MAX_URL_BYTES) else f"urn:monitor:link:{_digest(url)[:32]}"
 
 
 class FeedParseError(Exception):
@@ -31,6 +60,11 @@ class FeedEntry:
     language: str | None = None
     image: str | None = None
     original_url: str | None = None  # the link as the feed wrote it
+
+    def __post_init__(self) -> None:
+        # Every source type makes its entries here: feeds, sitemaps, listing pages.
+        object.__setattr__(self, "guid", storable_guid(self.guid))
+        object.__setattr__(self, "url", storable_url(self.url))
 
     @property
     def content_text(self) -> str:

@@ -248,10 +248,17 @@ def _image(e: Any, base: str) -> str | None:
     return next((u for u in (_web_link(base, str(f)) for f in found) if u), None)
 
 
+def _json_int(digits: str) -> int | str:
+    """A JSON number without a fraction: an int, or its digits as written when Python would
+    refuse to convert them (over 4,300 digits, ``sys.get_int_max_str_digits``). One item's
+    absurd ``id`` made ``json.loads`` raise, and the whole feed was refused as invalid JSON."""
+    return int(digits) if len(digits) <= 4000 else digits
+
+
 def _parse_json_feed(content: bytes, url: str, *, timezone: str | None, language: str | None) -> ParsedFeed:
     """JSON Feed 1.0/1.1 (jsonfeed.org); feedparser 6.0 does not read it."""
     try:
-        doc = json.loads(decode(content).text)
+        doc = json.loads(decode(content).text, parse_int=_json_int)
     except ValueError as exc:
         raise FeedParseError(url, f"not a feed: invalid JSON: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 import tld
 
+from monitor.parse.entry import storable_url
+
 # Parameters that only say how a reader arrived (campaigns, click ids, share buttons).
 # Anything that selects content (?id=, ?p=, ?story=, ?article=, ?page=) is kept.
 _TRACKING = re.compile(
@@ -235,5 +237,5 @@ def preferred_url(link: str, *page_urls: str | None) -> str:
             continue
         if urlsplit(cand).path in ("", "/") and base_path not in ("", "/"):
             continue  # a rel=canonical pointing at the home page is a site bug
-        return cand
-    return base
+        return storable_url(cand)  # a page may declare a hostile rel=canonical
+    return storable_url(base)
