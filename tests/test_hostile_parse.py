@@ -166,3 +166,22 @@ def test_a_hostile_author_does_not_hold_the_parse_threads(tmp_path: Path, site: 
         authors = sorted(a for (a,) in conn.execute(text("SELECT authors FROM article WHERE url LIKE '%/h1%'")))
     engine.dispose()
     assert authors == ["Ann Reporter (ann@example.org)", hostile]
+
+
+def test_a_page_with_a_hostile_meta_value_extracts_without_holding_its_worker() -> None:
+    """trafilatura strips tags from every head <meta> value with ``<[^>]*>``, quadratic on a value
+    of many "<" and no ">": this page's 400 KB author meta cost 12 s of CPU to extract (a few such
+    pages held both extraction workers for minutes). A <meta> value is cut at
+    ``MAX_META_CHARS``: the page extracts in a fraction of a second, its text whole."""
+    from monitor.extract.article import extract_article
+
+    body = "".join(f"<p>Paragraph {i}: the minister said the talks would resume in Astana next week.</p>"
+                   for i in range(8))
+    html = (f'<html><head><title>Talks</title><meta name="author" content="{"&lt;" * 100_000}">'
+            f'<meta property="og:description" content="{"&lt;" * 100_000}"></head>'
+            f"<body><article><h1>Talks</h1>{body}</article></body></html>")
+    t0 = time.process_time()
+    ex = extract_article(html.encode(), "https://news.example.com/world/talks", "text/html; charset=utf-8")
+    cpu = time.process_time() - t0
+    assert ex is not None and "Paragraph 7" in ex.text and "<" * 100 not in (ex.authors or "")
+    assert cpu < 4.0, f"{cpu:.1f} s of CPU (unguarded: ~24 s)"  # CPU seconds, not the wall clock
