@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, insert, or_, update
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, insert, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -67,13 +67,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-def _source_table() -> Table:
-    return SOURCE
-
 
 @lru_cache(maxsize=1)
 def _plain_update() -> Any:
-    return plain_success_update(_source_table())
+    return plain_success_update(SOURCE)
 
 
 # Ingestion (story, match, outbox writes) runs on its own single thread: one article at a time, in
@@ -243,7 +240,7 @@ class Pipeline:
         Core statements (the daemon's start runs this before its first poll, without the ORM):
         a new source is inserted as the ORM inserted a new ``Source``, and only the columns
         ``sync_source_row`` changed are written, as the ORM wrote a changed row."""
-        t = _source_table()
+        t = SOURCE
         names = SourceRow.columns()
         with self.engine.begin() as conn:
             existing = {row[0]: SourceRow(*row[1:]) for row in conn.execute(
@@ -267,7 +264,7 @@ class Pipeline:
         full text was never polled (every page of its first poll is new), read by the same query
         (``run --once`` asked the database a second time)."""
         intervals = {sc.name: sc.interval for sc in self.config.sources}
-        t = _source_table()
+        t = SOURCE
         with self.engine.connect() as conn:
             due: dict[str, bool] = dict(conn.execute(core_select(t.c.name, t.c.last_polled_at.is_(None)).where(
                 *due_condition(now or datetime.now(UTC), everything=everything, timer_intervals=intervals))).all())
@@ -572,7 +569,7 @@ class Pipeline:
         Each rule is asked only if a poll of the batch reads it: the timer's rule names every
         source it applies to (one IN list each), and polls that all ignore the interval (``run
         --once --all``, a batch of forced polls) read only the other."""
-        t = _source_table()
+        t = SOURCE
         now = min(started for _, _, started in asks)
         names = sorted({sc.name for sc, _, _ in asks})
         columns: list[ColumnElement[Any]] = [t.c.id, t.c.name, t.c.url, t.c.etag, t.c.last_modified, t.c.lease_owner,
@@ -601,7 +598,7 @@ class Pipeline:
         304, a feed read) by one UPDATE without reading the rows (``plain_success``), the rest
         by one read of their rows, one UPDATE per set of changed columns (executemany); the
         leases ended, the notices queued."""
-        t = _source_table()
+        t = SOURCE
         conn = s.connection()
         polls = Counter(r.source_id for r in records)
         plain: list[dict[str, Any]] = []
@@ -628,7 +625,7 @@ class Pipeline:
 
     def _apply_polls(self, s: Session, records: list[PollRecord]) -> None:
         """``apply_outcome`` on each record's row, read in one query; the changed columns written."""
-        t = _source_table()
+        t = SOURCE
         conn = s.connection()
         cols = PollState.columns()
         ids = sorted({r.source_id for r in records})

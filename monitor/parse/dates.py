@@ -104,13 +104,17 @@ class _NotADate(ValueError):
 MAX_DATE_CHARS = 200
 
 
+def short_enough_for_a_date(raw: str) -> bool:
+    """Whether ``raw``, its whitespace folded, is within ``MAX_DATE_CHARS``: longer is no date,
+    for any reader of it (ours, or feedparser's own)."""
+    return len(" ".join(raw.split())) <= MAX_DATE_CHARS
+
+
 def read_date(raw: str | None, timezone: str | None = None, language: str | None = None) -> datetime | None:
     """The date ``raw`` writes, in UTC, plausible or not; None when it is not a date."""
-    if not raw or not raw.strip():
+    if not raw or not raw.strip() or not short_enough_for_a_date(raw):
         return None
     raw = " ".join(raw.split())
-    if len(raw) > MAX_DATE_CHARS:
-        return None
     try:
         dt = _strict(raw)
     except _NotADate:

@@ -24,7 +24,7 @@ import feedparser.urls
 
 from monitor.clean import clean_text, web_url
 from monitor.parse.budget import DEPTH_CHECK_FROM, MAX_DEPTH, nesting_depth
-from monitor.parse.dates import MAX_DATE_CHARS, parse_date, plausible, read_date
+from monitor.parse.dates import parse_date, plausible, read_date, short_enough_for_a_date
 from monitor.parse.encoding import decode, fix_mojibake
 from monitor.parse.entry import FeedEntry, FeedParseError
 from monitor.parse.feedparser_guard import install as _bound_feedparser
@@ -217,7 +217,7 @@ def _entry_date(e: Any, i: int, timezone: str | None, lang: str | None, warnings
         dt = read_date(raw, timezone, lang)
         # a format only feedparser knows; not for a value too long to be a date, in which
         # feedparser still finds one (the first digits of "2024-1111...": 2024-11-11)
-        if dt is None and e.get(f"{key}_parsed") and len(" ".join(raw.split())) <= MAX_DATE_CHARS:
+        if dt is None and e.get(f"{key}_parsed") and short_enough_for_a_date(raw):
             try:
                 dt = datetime.fromtimestamp(calendar.timegm(e[f"{key}_parsed"]), UTC)
             except (OverflowError, ValueError, OSError):

@@ -20,18 +20,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import ColumnElement, Engine, Table, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, or_, select, update
 
 from monitor.store.db import DatabaseNotWritable, database_not_writable_message
 from monitor.store.source_table import SOURCE
 
 log = logging.getLogger(__name__)
-
-
-def _source() -> Table:
-    """Core, not ``models.Source``: the claim loop runs before the ORM is imported (see
-    ``monitor.store.source_table``)."""
-    return SOURCE
+# Statements here are on ``SOURCE`` (Core), not ``models.Source``: the claim loop runs before the
+# ORM is imported (see ``monitor.store.source_table``).
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ def due_condition(now: datetime, *, everything: bool = False,
     within ``timer_slack`` of next_poll_at, so a timer firing a few milliseconds early does not
     skip every other run. The daemon's claim loop runs every second and needs no slack.
     """
-    t = _source()
+    t = SOURCE
     healthy = t.c.consecutive_failures == 0
     reached: list[ColumnElement[bool]] = [t.c.next_poll_at.is_(None), t.c.next_poll_at <= now]
     if everything:
@@ -78,7 +74,7 @@ def claim_due_sources(engine: Engine, owner: str, intervals: Mapping[str, float]
     if limit <= 0 or not intervals:
         return []
     now = now or datetime.now(UTC)
-    t = _source()
+    t = SOURCE
     query = (select(t.c.id, t.c.name, t.c.lease_owner)
              .where(*due_condition(now))
              .where(or_(t.c.lease_expires_at.is_(None), t.c.lease_expires_at <= now))
@@ -110,7 +106,7 @@ def spread_first_polls(engine: Engine, intervals: Mapping[str, float], *, per_se
     together agree. Returns (sources, seconds spread over).
     """
     now = now or datetime.now(UTC)
-    t = _source()
+    t = SOURCE
     with engine.begin() as conn:
         rows = conn.execute(select(t.c.id, t.c.name).where(t.c.next_poll_at.is_(None), t.c.name.in_(list(intervals)))
                             .order_by(t.c.id)).all()
@@ -128,7 +124,7 @@ def renew_leases(engine: Engine, owner: str, source_ids: Collection[int], lease:
     """Extend this owner's leases on sources still being polled (long polls keep their claim)."""
     if not source_ids:
         return 0
-    t = _source()
+    t = SOURCE
     with engine.begin() as conn:
         res = conn.execute(update(t).where(t.c.lease_owner == owner, t.c.id.in_(list(source_ids)))
                            .values(lease_expires_at=datetime.now(UTC) + timedelta(seconds=lease)))
@@ -137,7 +133,7 @@ def renew_leases(engine: Engine, owner: str, source_ids: Collection[int], lease:
 
 def release_leases(engine: Engine, owner: str, source_ids: Collection[int] | None = None) -> int:
     """Give claims back (after a poll, or all of them on shutdown)."""
-    t = _source()
+    t = SOURCE
     stmt = update(t).where(t.c.lease_owner == owner)
     if source_ids is not None:
         if not source_ids:
