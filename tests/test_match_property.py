@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor.config import EntityConfig
@@ -144,6 +144,7 @@ def test_word_runs_from_string_operations_equal_the_regex(text: str) -> None:
 
 
 @settings(max_examples=2000, deadline=None)
+@example("a \u0345 b", False)  # a lone iota subscript: a word to ``words``, none to quoting, which then failed
 @given(st.text(st.one_of(st.characters(), st.sampled_from(list("_,.'-\u00ad\u2019\u2014\u2026\u00bd\u0301\u3099\ud800 \n")),
                          st.sampled_from(list("abcAéЁйї東京が1"))), max_size=60), st.booleans())
 def test_token_offsets_are_the_regex_words_mapped_back_to_the_text(text: str, long: bool) -> None:
@@ -156,8 +157,9 @@ def test_token_offsets_are_the_regex_words_mapped_back_to_the_text(text: str, lo
         text = text * (SHORT_TEXT // max(len(text), 1) + 1)
     if strip_accents(text) == text:
         stripped, index = text, list(range(len(text) + 1))
-    else:  # each character's own stripped form, as quoting maps offsets back
-        parts = [strip_accents(ch) for ch in text]
+    else:  # each character's own stripped form, as quoting maps offsets back (U+0345, the one
+        # mark casefold makes a letter, is that letter: ``words`` folds case first)
+        parts = [strip_accents(ch) or strip_accents(ch.casefold()) for ch in text]
         stripped = "".join(parts)
         index = [i for i, p in enumerate(parts) for _ in p] + [len(text)]
     found = list(WORD_RE.finditer(stripped))

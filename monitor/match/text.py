@@ -244,7 +244,10 @@ def tokens(text: str, folded: list[str] | None = None) -> Tokens:
                 ch = text[i]
                 d = cache.get(ch)
                 if d is None:
-                    d = cache[ch] = strip_accents(ch)
+                    # ``words`` folds case first: the one mark that casefold turns into a letter
+                    # (U+0345, the Greek iota subscript, into ι) is that letter here too, or a lone
+                    # one made a word there and none here, and quoting the text failed.
+                    d = cache[ch] = strip_accents(ch) or strip_accents(ch.casefold())
                 parts.append(d)
                 idx.extend([i] * len(d))
             last = b
