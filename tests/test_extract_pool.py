@@ -342,3 +342,39 @@ def test_a_sigkilled_daemon_leaves_no_extraction_process(tmp_path: Path, site: S
         for pid in pids:  # what a failure left: not the next tests' load
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def tight_cpu_limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A page's CPU limits in seconds instead of a minute: the daemon's values are sent with
+    each page, so the workers use these."""
+    monkeypatch.setattr(extract_pool, "PAGE_CPU_LIMIT", 0.5)
+    monkeypatch.setattr(extract_pool, "PAGE_CPU_KILL", 1.5)
+    yield
+    extract_pool.shutdown()
+
+
+def test_a_page_that_kills_its_worker_fails_alone(tight_cpu_limits: None) -> None:
+    """A worker that dies takes every page handed to the pool with it (``concurrent.futures``
+    breaks the whole pool): a burst of new articles was stored with their feeds' text only,
+    their pages never read. Now the others are extracted, and so is the next page; only the
+    pages that kill a worker, or run past the CPU limits, fail, each with its reason."""
+    from tests import pool_tasks
+
+    html, url = _page()
+    expected = extract_article(html, url, "text/html; charset=utf-8")
+
+    async def burst() -> list[object]:
+        pages = [extract_pool.extract(html, url, "text/html; charset=utf-8") for _ in range(6)]
+        hostile = [extract_pool.run(pool_tasks.die), extract_pool.run(pool_tasks.spin_in_c),
+                   extract_pool.run(pool_tasks.spin_in_python)]
+        return await asyncio.gather(*hostile[:2], *pages, hostile[2], return_exceptions=True)
+
+    started = time.process_time()
+    died, stuck, *pages, spun = asyncio.run(burst())
+    assert pages == [expected] * 6
+    assert isinstance(died, RuntimeError) and "worker died" in str(died)
+    assert isinstance(stuck, extract_pool.PageTooSlow) and "more than 1.5 s of CPU: its worker was stopped" in str(stuck)
+    assert isinstance(spun, extract_pool.PageTooSlow) and "more than 0.5 s of CPU and was given up" in str(spun)
+    assert asyncio.run(extract_pool.extract(html, url, "text/html; charset=utf-8")) == expected
+    assert time.process_time() - started < 5  # the test process only waited

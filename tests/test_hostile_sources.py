@@ -162,3 +162,42 @@ def test_an_over_long_guid_or_link_is_stored_once_on_both_databases(tmp_path: Pa
     [again] = asyncio.run(run_once(cfg, everything=True))
     assert (again.status, again.new_articles) == ("ok", 0), again
     assert len(articles(cfg)) == 3
+
+
+def _live_blog(updates: int) -> bytes:
+    """A live page of many short updates: trafilatura's pruning is superlinear in sibling blocks
+    (20,000 updates, 3 MB: ~9 s of CPU to extract on the machine this was written on)."""
+    return ("<html><head><title>Live: the talks</title></head><body><article>" + "".join(
+        f"<div class='update'><h3>{i:05d}</h3><p>Update {i}: the delegations met again in the capital "
+        f"and discussed the border crossings, officials said.</p></div>" for i in range(updates))
+        + "</article></body></html>").encode()
+
+
+def test_a_page_past_its_cpu_limit_is_stored_with_the_feeds_text(tmp_path: Path, site: Site, database_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page whose extraction runs past ``PAGE_CPU_LIMIT`` (a minute; a second here) is given up:
+    its article is stored with the feed's text and says why, the worker goes on with the other
+    pages, which are stored with their own text."""
+    from monitor.extract import pool as extract_pool
+    from tests.newsroom import unrelated_pages
+
+    monkeypatch.setattr(extract_pool, "PAGE_CPU_LIMIT", 1.0)
+    monkeypatch.setattr(extract_pool, "PAGE_CPU_KILL", 5.0)
+    items = [("/live", "Live: the talks", NOW)]
+    site.pages["/live"] = Page(_live_blog(20_000))
+    for i, body in enumerate(unrelated_pages().values()):
+        site.pages[f"/a/{i}"] = Page(body)
+        items.append((f"/a/{i}", f"Story {i}", NOW - timedelta(minutes=i + 1)))
+    site.pages["/feed.xml"] = Page(rss(site, items), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url, source("News", site.url("/feed.xml")),
+                       tables="[dedup]\nevents = false\n")
+    try:
+        [report] = asyncio.run(run_once(cfg))
+    finally:
+        extract_pool.shutdown()
+    assert report.status == "ok" and report.new_articles == len(items), report
+    stored = {a.title: a for a in articles(cfg)}
+    live = stored.pop("Live: the talks")
+    assert not live.full_text and live.text == "Live: the talks"  # the feed's description
+    assert live.fetch_error == "extraction failed: extraction took more than 1 s of CPU and was given up"
+    assert stored and all(a.full_text and a.fetch_error is None and len(a.text) > 500 for a in stored.values())

@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -99,9 +99,7 @@ def extract_pool(busy: bool = False) -> ProcessPoolExecutor:
         if _pool is None:
             tune_malloc()
             _skip_resource_tracker()
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["monitor.extract.warm"])
-            _pool = ProcessPoolExecutor(workers(), mp_context=ctx, initializer=_start_worker)
+            _pool = ProcessPoolExecutor(workers(), mp_context=_context(), initializer=_start_worker)
             _touch()
             threading.Thread(target=_exit_when_idle, args=(_pool,), name="extract-idle", daemon=True).start()
         _busy += busy
@@ -344,26 +342,111 @@ def warm_up_soon() -> None:
         threading.Thread(target=run, name="extract-warm-up", daemon=True).start()
 
 
+# A page's CPU in a worker: past ``PAGE_CPU_LIMIT`` seconds its extraction is given up (an
+# exception raised into it at its next Python instruction: the worker goes on with the next
+# page, and the article is stored with its feed's text, as when a page cannot be fetched); past
+# ``PAGE_CPU_KILL`` the kernel stops the worker (a page stuck inside C code that never reaches
+# a Python instruction). Why these values: the slowest of the 60 real pages of
+# ../shared/data/articles takes 0.3 s; trafilatura's pruning is superlinear in the number of
+# sibling blocks, so a live blog of 20,000 updates (3 MB) takes 9 s and of 40,000 (6 MB) 26 s;
+# ``[fetch] max_bytes`` (10 MB) lets through pages of up to ~60 s. Without a limit a hostile
+# page held a worker for as long as it took, and every page behind it waited.
+PAGE_CPU_LIMIT = 60.0
+PAGE_CPU_KILL = 90.0
+
+
+class PageTooSlow(Exception):
+    """A page's work went past ``PAGE_CPU_LIMIT`` seconds of CPU and was given up."""
+
+
+class _OverBudget(BaseException):
+    """Raised into the page's work by the CPU timer: a BaseException, so the extractor's own
+    ``except Exception`` handlers (trafilatura has many) cannot swallow it and go on."""
+
+
+def _over_budget(signum: int, frame: object) -> None:
+    raise _OverBudget
+
+
+def _within_limits(task: Callable[..., T], args: tuple[Any, ...], limit: float, kill: float) -> T:
+    """In the worker: ``task(*args)`` under the page's CPU limits (``PAGE_CPU_LIMIT``,
+    ``PAGE_CPU_KILL``: passed along, so the daemon's values are the ones that count). Two
+    interval timers of the worker's own CPU: ITIMER_PROF (user and system time) raises
+    ``_OverBudget`` through a handler; ITIMER_VIRTUAL (user time) sends SIGVTALRM, whose default
+    action ends the process whatever it is running, without a core file."""
+    signal.signal(signal.SIGPROF, _over_budget)
+    signal.signal(signal.SIGVTALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_VIRTUAL, kill)
+    signal.setitimer(signal.ITIMER_PROF, limit)
+    try:
+        return task(*args)
+    except _OverBudget:
+        raise PageTooSlow(f"extraction took more than {limit:g} s of CPU and was given up") from None
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+
+
+# Pages whose worker died under them, extracted again one at a time, each in a worker of its
+# own (``_alone``): on its own thread, so a queue of them never holds the event loop's default
+# executor (which resolves host names).
+_ALONE = ThreadPoolExecutor(1, thread_name_prefix="extract-alone")
+
+
+def _context() -> Any:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["monitor.extract.warm"])
+    return ctx
+
+
+def _alone(call: Callable[[], T]) -> T:
+    """``call`` in a worker process of its own (one-off: started from the forkserver, a few
+    milliseconds), the only page in it. When a worker dies, every page handed to the pool and
+    not yet done fails with it, not only the page that killed it (``concurrent.futures``
+    breaks the whole pool): a burst of a hundred new articles would all have been stored with
+    their feed's text only. Each is tried again here, alone, so only the page that kills this
+    worker too fails."""
+    pool = ProcessPoolExecutor(1, mp_context=_context(), initializer=_start_worker)
+    try:
+        future = pool.submit(call)
+        started = list((getattr(pool, "_processes", None) or {}).values())  # private: for the message only
+        return future.result()
+    except BrokenProcessPool:
+        for worker in started:
+            worker.join(5)
+        if any(worker.exitcode == -signal.SIGVTALRM for worker in started):
+            raise PageTooSlow(f"extraction took more than {PAGE_CPU_KILL:g} s of CPU: "
+                              f"its worker was stopped") from None
+        raise RuntimeError("the extraction worker died on this page") from None
+    finally:
+        pool.shutdown(wait=True)
+
+
 async def run(task: Callable[..., T], *args: Any) -> T:
     """``task(*args)`` in a worker process: a module-level function (it is pickled by name), a
     page's work (``extract_page``, or ``monitor.pagework``'s, which adds later stages' pure work
-    to it). A worker that dies on a page (lxml has crashed on hostile markup) fails that page
-    only: the pool is replaced for the next one."""
+    to it), within the page's CPU limits (``PAGE_CPU_LIMIT``: ``PageTooSlow``). A worker that
+    dies on a page (lxml has crashed on hostile markup, the kernel stopped it at
+    ``PAGE_CPU_KILL``) fails that page only: the pool is replaced for the next pages, and the
+    pages that were in it meanwhile are tried again, each alone (``_alone``)."""
     # Here, not at the top: this module is unpickled in every worker (``extract_page``) and
     # imported by their forkserver, neither of which runs an event loop.
     import asyncio
 
     global _busy
+    call = functools.partial(_within_limits, task, args, PAGE_CPU_LIMIT, PAGE_CPU_KILL)
+    loop = asyncio.get_running_loop()
     pool = extract_pool(busy=True)
     try:
-        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(task, *args))
-    except BrokenProcessPool:
-        global _pool
-        with _lock:
-            if _pool is pool:
-                _pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise RuntimeError("the extraction worker died on this page") from None
+        try:
+            return await loop.run_in_executor(pool, call)
+        except BrokenProcessPool:
+            global _pool
+            with _lock:
+                if _pool is pool:
+                    _pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+        return await loop.run_in_executor(_ALONE, _alone, call)
     finally:
         with _lock:
             _busy -= 1
