@@ -18,6 +18,7 @@ import pytest
 
 from monitor.extract import extract_article
 from monitor.extract import pool as extract_pool
+from tests.fetch_helpers import articles
 from tests.harness import source, start_daemon, write_config
 from tests.newsroom import rss, unrelated_pages
 from tests.servers import Page, Request, Site
@@ -378,3 +379,46 @@ def test_a_page_that_kills_its_worker_fails_alone(tight_cpu_limits: None) -> Non
     assert isinstance(spun, extract_pool.PageTooSlow) and "more than 0.5 s of CPU and was given up" in str(spun)
     assert asyncio.run(extract_pool.extract(html, url, "text/html; charset=utf-8")) == expected
     assert time.process_time() - started < 5  # the test process only waited
+
+
+# The CLI with /dev/shm read-only, as in containers without a writable one: multiprocessing's
+# queues cannot make their semaphores there. In a mount namespace of its own where the system
+# allows one (root, or unprivileged user namespaces); elsewhere the same error is raised where
+# multiprocessing would meet it.
+_NO_SHM = ("import errno, os, shutil, subprocess, sys\n"
+           "if shutil.which('unshare') and subprocess.run(['unshare', '-m', 'true'], capture_output=True).returncode == 0:\n"
+           "    os.execvp('unshare', ['unshare', '-m', 'sh', '-c', 'mount -t tmpfs -o ro none /dev/shm && "
+           "exec \"$0\" -m monitor \"$@\"', sys.executable, *sys.argv[1:]])\n"
+           "from multiprocessing import synchronize\n"
+           "def refused(*args, **kwargs):\n"
+           "    raise OSError(errno.EROFS, os.strerror(errno.EROFS))\n"
+           "synchronize.SemLock.__init__ = refused\n"
+           "from monitor.__main__ import main\n"
+           "sys.exit(main())\n")
+
+
+def test_without_a_writable_dev_shm_pages_are_still_extracted(tmp_path: Path, site: Site) -> None:
+    """Where the workers cannot start, every article would be stored with its feed's text only,
+    its page fetched and thrown away. The pages are extracted in the daemon's own process
+    instead, and the log says why, once."""
+    import subprocess
+    import sys
+
+    from tests.harness import _env
+
+    items = []
+    for i, body in enumerate(unrelated_pages().values()):
+        site.pages[f"/a/{i}"] = Page(body)
+        items.append((f"/a/{i}", f"Story {i}", datetime(2025, 9, 23, 12, i, tzinfo=UTC)))
+    site.pages["/feed.xml"] = Page(rss(site, items), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}", source("news", site.url("/feed.xml")),
+                       tables="[dedup]\nevents = false\n")
+    done = subprocess.run([sys.executable, "-c", _NO_SHM, "--config", str(cfg), "run", "--once"], capture_output=True,
+                          text=True, timeout=120, env=_env(None), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("extraction workers cannot start") == 1, done.stderr
+    assert "Read-only file system" in done.stderr
+    stored = articles(cfg)
+    assert len(stored) == len(items)
+    assert all(a.full_text and a.fetch_error is None and len(a.text) > 500 for a in stored), \
+        [(a.title, a.fetch_error) for a in stored]

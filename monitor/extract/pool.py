@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import logging
 import multiprocessing
 import os
 import signal
@@ -320,10 +321,20 @@ def release_file_pages() -> int:
 
 
 def warm_up() -> None:
-    """Start the forkserver and the workers now, not when the first page has arrived."""
-    pool = extract_pool()
-    for f in [pool.submit(os.getpid) for _ in range(workers())]:
-        f.result()
+    """Start the forkserver and the workers now, not when the first page has arrived. Where they
+    cannot start, nothing: ``run`` says so and extracts without them."""
+    global _pool
+    pool = None
+    try:
+        pool = extract_pool()
+        for f in [pool.submit(os.getpid) for _ in range(workers())]:
+            f.result()
+    except (OSError, BrokenProcessPool):
+        with _lock:
+            if pool is None or _pool is not pool:
+                return
+            _pool = None
+        pool.shutdown(wait=False)  # pages handed to it meanwhile run on the workers it has
 
 
 _warming = threading.Lock()
@@ -332,7 +343,7 @@ _warming = threading.Lock()
 def warm_up_soon() -> None:
     """``warm_up`` on a thread: the caller goes on (fetching the page, say) meanwhile. Once:
     a feed's hundred new entries call this together."""
-    if _pool is None and _warming.acquire(blocking=False):
+    if _pool is None and not _refused_recently() and _warming.acquire(blocking=False):
         def run() -> None:
             try:
                 warm_up()
@@ -422,30 +433,76 @@ def _alone(call: Callable[[], T]) -> T:
         pool.shutdown(wait=True)
 
 
+# Where the workers cannot start: when the pool was last refused, and the thread pages are
+# extracted on meanwhile (one: lxml is not thread-safe).
+NO_WORKERS_RETRY = 300.0  # seconds before the workers are tried again
+_refused_at: float | None = None
+_IN_PROCESS = ThreadPoolExecutor(1, thread_name_prefix="extract-in-process")
+
+
+def _refused_recently() -> bool:
+    refused = _refused_at
+    return refused is not None and time.monotonic() - refused < NO_WORKERS_RETRY
+
+
+def _no_workers(exc: OSError) -> None:
+    """Note that the workers could not start, and say so (once per ``NO_WORKERS_RETRY``)."""
+    global _refused_at
+    with _lock:
+        first = _refused_at is None or time.monotonic() - _refused_at >= NO_WORKERS_RETRY
+        _refused_at = time.monotonic()
+    if first:
+        logging.getLogger(__name__).warning(
+            "extraction workers cannot start (%s): pages are extracted in this process, one at a time and "
+            "without a CPU limit per page; the workers are tried again in %d s", exc, NO_WORKERS_RETRY)
+
+
 async def run(task: Callable[..., T], *args: Any) -> T:
     """``task(*args)`` in a worker process: a module-level function (it is pickled by name), a
     page's work (``extract_page``, or ``monitor.pagework``'s, which adds later stages' pure work
     to it), within the page's CPU limits (``PAGE_CPU_LIMIT``: ``PageTooSlow``). A worker that
     dies on a page (lxml has crashed on hostile markup, the kernel stopped it at
     ``PAGE_CPU_KILL``) fails that page only: the pool is replaced for the next pages, and the
-    pages that were in it meanwhile are tried again, each alone (``_alone``)."""
+    pages that were in it meanwhile are tried again, each alone (``_alone``).
+
+    Where the workers cannot start at all (no writable /dev/shm for their queues' semaphores,
+    as in some containers; no process left to fork), pages are extracted in this process, on
+    one thread of their own, rather than every article stored with its feed's text only."""
     # Here, not at the top: this module is unpickled in every worker (``extract_page``) and
     # imported by their forkserver, neither of which runs an event loop.
     import asyncio
 
-    global _busy
-    call = functools.partial(_within_limits, task, args, PAGE_CPU_LIMIT, PAGE_CPU_KILL)
+    global _busy, _pool
     loop = asyncio.get_running_loop()
-    pool = extract_pool(busy=True)
+    if _refused_recently():
+        return await loop.run_in_executor(_IN_PROCESS, functools.partial(task, *args))
+    call = functools.partial(_within_limits, task, args, PAGE_CPU_LIMIT, PAGE_CPU_KILL)
+    try:
+        pool = extract_pool(busy=True)
+    except OSError as exc:
+        _no_workers(exc)
+        return await loop.run_in_executor(_IN_PROCESS, functools.partial(task, *args))
     try:
         try:
-            return await loop.run_in_executor(pool, call)
-        except BrokenProcessPool:
-            global _pool
+            future = pool.submit(call)  # starts the workers (and their forkserver) if need be
+        except OSError as exc:
             with _lock:
                 if _pool is pool:
                     _pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False)  # pages handed to it before run on the workers it has
+            _no_workers(exc)
+            return await loop.run_in_executor(_IN_PROCESS, functools.partial(task, *args))
+        except BrokenProcessPool:
+            pass  # broken by a worker's death under another page: this page goes alone
+        else:
+            try:
+                return await asyncio.wrap_future(future)
+            except BrokenProcessPool:
+                pass
+        with _lock:
+            if _pool is pool:
+                _pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
         return await loop.run_in_executor(_ALONE, _alone, call)
     finally:
         with _lock:
