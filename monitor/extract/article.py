@@ -378,6 +378,18 @@ def _trim(value: str | None) -> str | None:
     return line_processing(unescape(value))
 
 
+def _searched_date(found: str, timezone: str | None, language: str | None) -> datetime | None:
+    """htmldate's search of a page whose metadata has no date, unless it gave the first of a
+    month. Its last resorts are a year-month in the page (the 1st of that month), the copyright
+    year of its footer, any year it mentions (each the 1st of January): a fresh article on a
+    site with "(c) 2026" at the bottom was dated 2026-01-01, past ``alert_max_age`` (two days),
+    and never alerted. Such an article now takes the time it was first seen, as an undated one
+    does (``published_estimated``): so does one truly published on the 1st that only this
+    search dates, which for a fresh article is within a poll of the truth."""
+    dt = parse_date(found, timezone, language)
+    return None if dt is None or dt.day == 1 else dt
+
+
 def _page_date(doc: etree._Element | None, language: str | None, timezone: str | None) -> datetime | None:
     """The publication time from the page's own metadata (JSON-LD, meta tags, <time>), read with
     the page's language and the source's timezone. htmldate's reading of the whole page is
@@ -483,7 +495,7 @@ def extract_article(html: bytes | str, url: str | None = None, content_type: str
     meta = _Metadata.read(doc, url) if doc is not None else _Metadata.of(result)
     published = _page_date(doc, language, timezone)
     if published is None and (date := meta.date()):
-        published = parse_date(date, timezone, language)
+        published = _searched_date(date, timezone, language)
     canonical_url = _declared_url(doc, url)
     authors = meta.author()  # last: its search takes elements out of ``doc``
     return Extracted(title=fix_mojibake(meta.title) if meta.title else None, text=text, published=published,

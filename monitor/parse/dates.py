@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The zone most of a language's (or a language-country's) news is written in.
@@ -160,7 +161,11 @@ def _dateparser(raw: str, language: str | None) -> datetime | None:
     import dateparser  # loads its language data lazily; only dates strict parsing missed get here
 
     lang = (language or "").split("-")[0].split("_")[0].lower()
-    settings = {"PREFER_DATES_FROM": "past"}
+    # A date without its day, month or year is not one: dateparser fills what is missing from
+    # today ("2024" read 2024-12-06 on 6 Dec 2026, "1/1" 2026-01-01, "March 2024" the 6th),
+    # dates an article never had, which could put a fresh one past ``alert_max_age``. Relative
+    # dates ("2 hours ago", "vor 2 Stunden", "yesterday") are still read.
+    settings: dict[str, Any] = {"PREFER_DATES_FROM": "past", "REQUIRE_PARTS": ["day", "month", "year"]}
     attempts = ([[lang]] if lang else []) + [None]
     for languages in attempts:
         try:
