@@ -466,7 +466,7 @@ class Pipeline:
             # in a worker process: every core, and lxml is not thread-safe; with the story's
             # prints of the page (the ingest thread only decides and stores)
             page = await pagework.extract(resp.content, resp.final_url, resp.content_type, sc.timezone,
-                                          entry.url, entry.title, self.config.dedup.events)
+                                          entry.url, entry.title, self.config.dedup.events, entry.content_html)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)

@@ -374,8 +374,9 @@ def test_a_page_that_kills_its_worker_fails_alone(tight_cpu_limits: None) -> Non
     started = time.process_time()
     died, stuck, *pages, spun = asyncio.run(burst())
     assert pages == [expected] * 6
-    assert isinstance(died, RuntimeError) and "worker died" in str(died)
-    assert isinstance(stuck, extract_pool.PageTooSlow) and "more than 1.5 s of CPU: its worker was stopped" in str(stuck)
+    assert isinstance(died, RuntimeError) and str(died) == "the extraction worker died on this page (SIGSEGV)"
+    assert isinstance(stuck, extract_pool.PageTooSlow) and "more than 1.5 s of CPU: its worker was stopped" in str(stuck), \
+        repr(stuck)
     assert isinstance(spun, extract_pool.PageTooSlow) and "more than 0.5 s of CPU and was given up" in str(spun)
     assert asyncio.run(extract_pool.extract(html, url, "text/html; charset=utf-8")) == expected
     assert time.process_time() - started < 5  # the test process only waited

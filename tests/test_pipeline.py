@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fetch_helpers import run_once
+from tests.fetch_helpers import articles, run_once
 from tests.harness import run_monitor, source, write_config
 from tests.newsroom import SEED_PATH, newsroom_config, publish_newsroom, rss, seed_article
 from tests.servers import Mailbox, Page, Site
@@ -34,6 +34,55 @@ def test_unreachable_page_falls_back_to_feed_content(tmp_path: Path, database_ur
     assert art["full_text"] is False
     [hook] = webhook.post_json("/hook")
     assert any("Kazakhstan is not a mediator" in s["text"] for s in hook["statements"])
+
+
+# What a news site's server answers a crawler in Europe instead of the article: its consent wall.
+CONSENT_WALL = b"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Before you continue</title>
+</head><body><main><h1>We value your privacy</h1>
+<p>We and our 842 partners store and access information on your device, such as cookies, and process
+personal data, such as unique identifiers and standard information sent by a device, for personalised
+advertising and content, advertising and content measurement, audience research and services development.</p>
+<p>With your permission we and our partners may use precise geolocation data and identification through
+device scanning. You may click to consent to our and our partners' processing as described above.</p>
+<p>Alternatively you may access more detailed information and change your preferences before consenting
+or to refuse consenting. Please note that some processing of your personal data may not require your
+consent, but you have a right to object to such processing. Your preferences will apply to this website only.</p>
+<form method="post"><button name="agree">Accept all</button> <button name="reject">Reject all</button></form>
+</main></body></html>"""
+
+
+def test_a_consent_wall_keeps_the_feeds_text(tmp_path: Path, database_url: str, site: Site, webhook: Site,
+                                             mailbox: Mailbox) -> None:
+    """The page is not the article (a consent wall): the statement the feed's summary carries is
+    not lost with it. The feed's text is kept after the page's, and the rule on it alerts."""
+    publish_newsroom(site)
+    _, headline, paras = seed_article()
+    site.pages[SEED_PATH] = Page(CONSENT_WALL)
+    feed = rss(site, [(SEED_PATH, headline, datetime(2025, 9, 24, 7, 15, tzinfo=UTC))],
+               {SEED_PATH: "\n".join(f"<p>{p}</p>" for p in paras[1:4])})
+    site.pages["/feed.xml"] = Page(feed, "application/rss+xml")
+    cfg = newsroom_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+
+    res = run_monitor(cfg, "run", "--once")
+    assert res.returncode == 0, res.stderr
+    [hook] = webhook.post_json("/hook")
+    assert any("Kazakhstan is not a mediator" in s["text"] for s in hook["statements"]), hook["statements"]
+    [art] = [a for a in articles(cfg) if a.url == site.url(SEED_PATH)]
+    assert art.full_text and "We value your privacy" in art.text and paras[3][:60] in art.text
+
+
+def test_the_feeds_summary_of_its_article_is_not_added_again(tmp_path: Path, database_url: str, site: Site,
+                                                             webhook: Site, mailbox: Mailbox) -> None:
+    """A summary drawn from the article (its lede, as feeds carry) is the page's text already."""
+    publish_newsroom(site)
+    _, headline, paras = seed_article()
+    feed = rss(site, [(SEED_PATH, headline, datetime(2025, 9, 24, 7, 15, tzinfo=UTC))], {SEED_PATH: paras[1]})
+    site.pages["/feed.xml"] = Page(feed, "application/rss+xml")
+    cfg = newsroom_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
+
+    assert run_monitor(cfg, "run", "--once").returncode == 0
+    [art] = [a for a in articles(cfg) if a.url == site.url(SEED_PATH)]
+    assert art.full_text and art.text.count(paras[1][:60]) == 1
 
 
 def test_full_text_false_uses_feed_only(tmp_path: Path, database_url: str, site: Site, webhook: Site,
@@ -235,3 +284,20 @@ def test_polls_finishing_together_look_up_their_entries_on_few_connections(
     reports = asyncio.run(run_once(cfg, everything=True))
     assert sorted(r.new_articles for r in reports) == [1] * len(names)
     assert lookups[1] <= 2
+
+
+def test_which_feed_text_a_page_is_missing() -> None:
+    """``missing_feed_text``: the feed's text when the page holds under a third of its longer
+    words (pairs of characters in Chinese), nothing for a summary too short to tell."""
+    from monitor.pagework import missing_feed_text
+
+    _, _, paras = seed_article()
+    article = "\n\n".join(paras)
+    wall = CONSENT_WALL.decode()
+    assert missing_feed_text(article, f"<p>{paras[1]}</p>") is None
+    assert missing_feed_text(wall, f"<p>{paras[1]}</p><p>{paras[3]}</p>") == f"{paras[1]}\n\n{paras[3]}"
+    assert missing_feed_text(wall, "<p>Read the full story on our site.</p>") is None  # too short to tell
+    zh_article = "哈萨克斯坦总统托卡耶夫表示，哈萨克斯坦不是俄乌冲突的调解人，但愿意为谈判提供场地和一切必要的服务。"
+    zh_wall = "我们重视您的隐私。我们和合作伙伴在您的设备上存储和访问信息，例如Cookie，并处理个人数据。请点击同意或拒绝。"
+    assert missing_feed_text(zh_article + "双方代表团在首都再次会面。", zh_article) is None
+    assert missing_feed_text(zh_wall, zh_article) == zh_article

@@ -423,14 +423,29 @@ def _alone(call: Callable[[], T]) -> T:
         started = list((getattr(pool, "_processes", None) or {}).values())  # private: for the message only
         return future.result()
     except BrokenProcessPool:
-        for worker in started:
-            worker.join(5)
-        if any(worker.exitcode == -signal.SIGVTALRM for worker in started):
+        # Its exit status read by the pool's own thread only, which reaps it: a second reader of
+        # a forkserver child's status pipe finds it empty and records 255 in its stead.
+        pool.shutdown(wait=True)
+        codes = [worker.exitcode for worker in started]
+        if -signal.SIGVTALRM in codes:
             raise PageTooSlow(f"extraction took more than {PAGE_CPU_KILL:g} s of CPU: "
                               f"its worker was stopped") from None
-        raise RuntimeError("the extraction worker died on this page") from None
+        raise RuntimeError(f"the extraction worker died on this page{_how(codes)}") from None
     finally:
         pool.shutdown(wait=True)
+
+
+def _how(codes: list[int | None]) -> str:
+    """How a worker ended, for the page's error: " (signal SIGSEGV)", " (exit status 1)"."""
+    for code in codes:
+        if code is not None and code < 0:
+            try:
+                return f" ({signal.Signals(-code).name})"
+            except ValueError:
+                return f" (signal {-code})"
+        if code:
+            return f" (exit status {code})"
+    return ""
 
 
 # Where the workers cannot start: when the pool was last refused, and the thread pages are
