@@ -181,7 +181,7 @@ def test_a_poll_of_many_new_pages_holds_only_a_few_at_once(tmp_path: Path, datab
     worker = asyncio.Lock()  # one extraction worker, slower than the downloads
 
     async def extract(html: bytes, url: str | None, content_type: str | None, timezone: str | None,
-                      link: str, headline: str | None, events: bool) -> pagework.Page:
+                      link: str, headline: str | None, events: bool, feed_html: str = "") -> pagework.Page:
         held[0] += 1
         held[1] = max(held)
         try:
@@ -225,7 +225,7 @@ def test_a_poll_lets_each_page_go_once_its_article_is_stored(tmp_path: Path, dat
     made: list[weakref.ref[pagework.Page]] = []
 
     async def extract(html: bytes, url: str | None, content_type: str | None, timezone: str | None,
-                      link: str, headline: str | None, events: bool) -> pagework.Page:
+                      link: str, headline: str | None, events: bool, feed_html: str = "") -> pagework.Page:
         ex = Extracted(title=None, text=f"Text of {url}", published=None, authors=None, language="en",
                        canonical_url=None)
         page = pagework.Page(ex, text_prints(headline or "", ex.text, events), link)
