@@ -909,11 +909,30 @@ def _present(seg: str) -> frozenset[str]:
     return hit
 
 
+_LAST_WORD = re.compile(r"\w+\W*$")
+
+
+def _titled_verb(seg: str, m: Any, kind: str) -> bool:
+    """Whether the speech verb that ends a match after its speaker phrase (the "in" and "after"
+    patterns: "Tokayev said", "..." Tokayev said) is capitalised, not all capitals ("States" of
+    "United States", which the verb "states" matched)."""
+    if kind not in ("in", "after") or m.end() <= m.end("who"):
+        return False
+    w = _LAST_WORD.search(seg, m.end("who"), m.end())
+    word = w.group(0).rstrip() if w is not None else ""
+    return word[:1].isupper() and not word.isupper()
+
+
 def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
-                known: Any = None) -> list[_Found]:
+                known: Any = None, headline: bool = False) -> list[_Found]:
     """Speaker phrases in text[start:end] by the patterns of ``kinds``. With ``known`` (phrase
     -> entity or None), a lone capitalised word opening the sentence counts as a name only when
-    it is an entity or recurs capitalised inside a sentence."""
+    it is an entity or recurs capitalised inside a sentence.
+
+    In running text (not a ``headline``) a speech verb after the speaker is written in lower
+    case: a capitalised one is part of a name. The verbs match in any case for headlines
+    ("Tokayev Says Kazakhstan Is Not a Mediator"), and so "United States" was speaker "United"
+    saying "States" in the body of every article about its policy."""
     out: list[_Found] = []
     seg = text[start:end]
     present = _present(seg)
@@ -921,6 +940,8 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
         if p.kind not in kinds or (p.lang and p.lang not in present):
             continue
         for m in p.finditer(seg):
+            if not headline and _titled_verb(seg, m, p.kind):
+                continue
             phrase = m.group("who").strip()
             _, name, kind = classify(phrase)
             if kind == "role":
@@ -1001,9 +1022,10 @@ def _quote_span(text: str, ps: int, pe: int, start: int, end: int) -> tuple[int,
 class Attributor:
     """Speaker attribution over one text (title or body), with resolution state."""
 
-    def __init__(self, text: str, entities: Entities | None = None, title: str = ""):
+    def __init__(self, text: str, entities: Entities | None = None, title: str = "", headline: bool = False):
         self.text = text
         self.title = title
+        self.headline = headline  # ``text`` is a headline, not running text (``_candidates``)
         self.entities = entities or _NO_ENTITIES
         # The text's speakers (``all_speakers``), found sentence by sentence as far as asked:
         # resolving a statement needs only those before it (or the first person), and finding
@@ -1046,7 +1068,7 @@ class Attributor:
         a, b = self._split()[self._read]
         self._read += 1
         self._found += sorted(_candidates(self.text, a, b, ("after", "before", "in", "final", "next"),
-                                          self.entities.find if self.entities.display else None),
+                                          self.entities.find if self.entities.display else None, self.headline),
                               key=lambda f: f.pos)
 
     def _resolve(self, f: _Found, at: int) -> _Found | None:
@@ -1119,26 +1141,26 @@ class Attributor:
         q = _quote_span(text, ps, pe, start, end)
         if q is not None:
             qa, qb = q
-            after = [f for f in _candidates(text, qb, min(pe, qb + 200), ("after",))
+            after = [f for f in _candidates(text, qb, min(pe, qb + 200), ("after",), headline=self.headline)
                      if f.pos <= qb + 120]
             after = [f for f in after if not _SENTENCE_END.search(text, qb + 1, f.pos)]
             if after:
                 return min(after, key=lambda f: f.pos)
-            before = [f for f in _candidates(text, ps, qa + 1, ("before",))]
+            before = [f for f in _candidates(text, ps, qa + 1, ("before",), headline=self.headline)]
             if before:
                 return max(before, key=lambda f: f.pos)
         found = _candidates(text, start, end, ("after", "in", "final"),
-                                self.entities.find if self.entities.display else None)
+                            self.entities.find if self.entities.display else None, self.headline)
         if found:
             return _best(found)
-        found = _candidates(text, start, end, ("head", "tail"))
+        found = _candidates(text, start, end, ("head", "tail"), headline=self.headline)
         found = [f for f in found if self._confirmed(f)]
         if found:
             return _best(found)
         nxt = split_sentences(text[end:pe])
         if nxt:
             a, b = nxt[0]
-            found = _candidates(text, end + a, end + b, ("next",))
+            found = _candidates(text, end + a, end + b, ("next",), headline=self.headline)
             if found:
                 return _best(found)
         return None
@@ -1157,7 +1179,7 @@ class Attributor:
         stem = last[:max(3, len(last) - 2)]
         pool = [x for x in self.all_speakers() if x.kind == "person"]
         if self.title and self.text is not self.title:
-            pool += Attributor(self.title, self.entities).all_speakers()
+            pool += Attributor(self.title, self.entities, headline=True).all_speakers()
         has_role = any(len(w) > 3 and _full(_ROLE, w) for w in role.split())
         return any(stem in fold(x.phrase) for x in pool) or (has_role and kind == "person")
 
@@ -1170,7 +1192,7 @@ def attribute(title: str, body: str, field: str, start: int, end: int,
     speaker of the body ("Президент: ..." over a body naming Тоқаев).
     """
     if field == "title":
-        att = Attributor(title, entities)
+        att = Attributor(title, entities, headline=True)
         f = att._find(start, end)
         if f is None:
             return None
