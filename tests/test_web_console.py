@@ -288,6 +288,9 @@ def test_stories_story_article_and_sources_pages(env: Env, browser: Any) -> None
     shot(browser, "story")
     css(browser, ".side-by-side article h2 a").click()
     until(browser, lambda d: "/articles/" in d.current_url)
+    # when it was published (the feed's date), not only when the daemon first saw it
+    assert css(browser, "p.meta time").get_attribute("datetime") == "2025-09-24T07:15Z"
+    assert "published 2025-09-24" in css(browser, "p.meta").text
     assert "✓ matches" in css(browser, ".rule-result summary").text
     assert css(browser, ".text mark").text
     shot(browser, "article")

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as _urlquote
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from monitor.config import Config
-from monitor.util import human_when
+from monitor.util import aware, human_when
 from monitor.web.access import LoginLimiter, Passwords, Session, Sessions, csrf_ok
 
 if TYPE_CHECKING:
@@ -128,6 +128,10 @@ def build_templates(secrets: Callable[[], tuple[str, ...]]) -> Environment:
     env.filters["when"] = partial(human_when, none="never")
     env.filters["mark"] = mark
     env.filters["paragraphs"] = paragraphs
+    # The exact moment: a <time> element's datetime ("2025-09-24T07:15Z") and its tooltip
+    # ("2025-09-24 07:15 UTC"), beside the words of ``when``.
+    env.filters["isotime"] = lambda when: f"{aware(when).astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+    env.filters["utc"] = lambda when: f"{aware(when).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     return env
 
 
