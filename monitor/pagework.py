@@ -54,6 +54,9 @@ def work(html: bytes | str, url: str | None, content_type: str | None, timezone:
     if ex is None:
         return None
     if feed_html and (missing := missing_feed_text(ex.text, feed_html)):
+        if len(_words(ex.text)) < NOT_ARTICLE_WORDS:
+            raise NotTheArticle("the page does not hold the feed's text of the entry (a consent or bot wall, "
+                                "an error page?)")
         ex = replace(ex, text=f"{ex.text}\n\n{missing}")
     url_to_store = preferred_url(link, ex.canonical_url)
     return Page(ex, text_prints(stored_title(headline, ex.title, url_to_store), ex.text, events), url_to_store)
@@ -68,15 +71,33 @@ def work(html: bytes | str, url: str | None, content_type: str | None, timezone:
 # 12 % of them (median; 90th percentile 29 %). A third, and at least 12 words: below it the page
 # is taken for something else (a consent or bot wall, an error page served as 200, a shell a
 # script would fill), and the feed's text is added to it.
+#
+# Such a page shorter than ``NOT_ARTICLE_WORDS`` is not the article at all (consent walls run to
+# 100-300 words; an article whose feed summary is its own lede holds that lede): the article is
+# the feed's text alone, as for a page that could not be fetched. Kept beside it, the wall's
+# text made every article of that outlet a copy of the first (one story, one alert for two
+# unrelated reports). A longer page may be the article under an unrelated summary (a promotion,
+# another language): the feed's text is kept after the page's, nothing is lost.
 MIN_FEED_UNITS = 12
 FEED_TEXT_HELD = 1 / 3
+NOT_ARTICLE_WORDS = 400
 _TAG = re.compile(r"<[^>]*>")
 
 
-def _units(text: str) -> set[str]:
-    from monitor.story.near import spaceless, tokens
+class NotTheArticle(Exception):
+    """The page is something else than the article its feed entry describes."""
 
-    words = tokens(text)
+
+def _words(text: str) -> list[str]:
+    from monitor.story.near import tokens
+
+    return tokens(text)
+
+
+def _units(text: str) -> set[str]:
+    from monitor.story.near import spaceless
+
+    words = _words(text)
     if spaceless(" ".join(words[:64])):
         return {a + b for a, b in zip(words, words[1:], strict=False)}
     return {w for w in words if len(w) >= 4}

@@ -454,11 +454,12 @@ class Pipeline:
             return await self._fetch_and_extract(sc, entry)
 
     async def _fetch_and_extract(self, sc: SourceConfig, entry: FeedEntry) -> tuple[Page | None, str | None]:
+        from monitor import pagework  # light (its names; the work itself runs in the workers)
+
         try:
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
                     entry.url, sc.allow_private_networks):
                 raise FetchError(entry.url, "disallowed by robots.txt", kind="robots")
-            from monitor import pagework
             from monitor.extract import pool as extract_pool
 
             extract_pool.warm_up_soon()  # the workers start while the page downloads
@@ -469,6 +470,9 @@ class Pipeline:
                                           entry.url, entry.title, self.config.dedup.events, entry.content_html)
         except FetchError as exc:
             log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
+            return None, str(exc)
+        except pagework.NotTheArticle as exc:
+            log.info("source %s: article %s: using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
         except Exception as exc:
             log.warning("source %s: article %s: extraction failed, using the feed's content: %s", sc.name, entry.url, exc)

@@ -51,15 +51,22 @@ consent, but you have a right to object to such processing. Your preferences wil
 </main></body></html>"""
 
 
-def test_a_consent_wall_keeps_the_feeds_text(tmp_path: Path, database_url: str, site: Site, webhook: Site,
-                                             mailbox: Mailbox) -> None:
+def test_a_consent_wall_is_not_the_article(tmp_path: Path, database_url: str, site: Site, webhook: Site,
+                                          mailbox: Mailbox) -> None:
     """The page is not the article (a consent wall): the statement the feed's summary carries is
-    not lost with it. The feed's text is kept after the page's, and the rule on it alerts."""
+    not lost with it, and the outlet's other reports behind the same wall are not taken for
+    copies of it. Each article is the feed's text, and says why."""
     publish_newsroom(site)
     _, headline, paras = seed_article()
+    rates = ["The central bank of Veldora raised its key interest rate by half a point on Thursday, surprising "
+             "economists who had expected a pause.", "Governor Mira Talven said inflation in services remained "
+             "too high and that further increases could not be ruled out before the summer."]
     site.pages[SEED_PATH] = Page(CONSENT_WALL)
-    feed = rss(site, [(SEED_PATH, headline, datetime(2025, 9, 24, 7, 15, tzinfo=UTC))],
-               {SEED_PATH: "\n".join(f"<p>{p}</p>" for p in paras[1:4])})
+    site.pages["/markets/rates"] = Page(CONSENT_WALL)
+    feed = rss(site, [(SEED_PATH, headline, datetime(2025, 9, 24, 7, 15, tzinfo=UTC)),
+                      ("/markets/rates", "Veldora raises rates", datetime(2025, 9, 24, 8, 0, tzinfo=UTC))],
+               {SEED_PATH: "\n".join(f"<p>{p}</p>" for p in paras[1:4]),
+                "/markets/rates": "".join(f"<p>{p}</p>" for p in rates)})
     site.pages["/feed.xml"] = Page(feed, "application/rss+xml")
     cfg = newsroom_config(tmp_path / "config.toml", database_url, site, mailbox.port, webhook.url("/hook"))
 
@@ -67,8 +74,13 @@ def test_a_consent_wall_keeps_the_feeds_text(tmp_path: Path, database_url: str, 
     assert res.returncode == 0, res.stderr
     [hook] = webhook.post_json("/hook")
     assert any("Kazakhstan is not a mediator" in s["text"] for s in hook["statements"]), hook["statements"]
-    [art] = [a for a in articles(cfg) if a.url == site.url(SEED_PATH)]
-    assert art.full_text and "We value your privacy" in art.text and paras[3][:60] in art.text
+    stored = {a.url: a for a in articles(cfg)}
+    talks, rates_article = stored[site.url(SEED_PATH)], stored[site.url("/markets/rates")]
+    for a in (talks, rates_article):
+        assert not a.full_text and "privacy" not in a.text
+        assert a.fetch_error is not None and "does not hold the feed's text" in a.fetch_error
+    assert paras[3][:60] in talks.text
+    assert rates_article.story_id != talks.story_id and rates_article.duplicate_of is None
 
 
 def test_the_feeds_summary_of_its_article_is_not_added_again(tmp_path: Path, database_url: str, site: Site,
@@ -301,3 +313,20 @@ def test_which_feed_text_a_page_is_missing() -> None:
     zh_wall = "我们重视您的隐私。我们和合作伙伴在您的设备上存储和访问信息，例如Cookie，并处理个人数据。请点击同意或拒绝。"
     assert missing_feed_text(zh_article + "双方代表团在首都再次会面。", zh_article) is None
     assert missing_feed_text(zh_wall, zh_article) == zh_article
+
+
+def test_a_long_page_under_an_unrelated_summary_keeps_both() -> None:
+    """A page of 400 words or more that does not hold the feed's summary may still be the article
+    (a promotional summary, another language): the feed's text is kept after the page's. A
+    shorter one is not the article."""
+    from monitor.pagework import NotTheArticle, work
+    from tests.newsroom import unrelated_pages
+
+    _, _, paras = seed_article()
+    summary = f"<p>{paras[1]}</p><p>{paras[3]}</p>"
+    long_page = max(unrelated_pages().values(), key=len)
+    page = work(long_page, "https://example.org/a", "text/html", None, "https://example.org/a", "A", False, summary)
+    assert page is not None and page.extracted.text.endswith(f"{paras[1]}\n\n{paras[3]}")
+    assert page.prints.text == page.extracted.text
+    with pytest.raises(NotTheArticle):
+        work(CONSENT_WALL, "https://example.org/b", "text/html", None, "https://example.org/b", "B", False, summary)
