@@ -436,7 +436,7 @@ def _alone(call: Callable[[], T]) -> T:
 
 
 def _how(codes: list[int | None]) -> str:
-    """How a worker ended, for the page's error: " (signal SIGSEGV)", " (exit status 1)"."""
+    """How a worker ended, for the page's error: " (SIGSEGV)", " (signal 77)", " (exit status 1)"."""
     for code in codes:
         if code is not None and code < 0:
             try:
