@@ -55,8 +55,7 @@ def work(html: bytes | str, url: str | None, content_type: str | None, timezone:
         return None
     if feed_html and (missing := missing_feed_text(ex.text, feed_html)):
         if len(_words(ex.text)) < NOT_ARTICLE_WORDS:
-            raise NotTheArticle("the page does not hold the feed's text of the entry (a consent or bot wall, "
-                                "an error page?)")
+            raise NotTheArticle(NOT_THE_ARTICLE)
         ex = replace(ex, text=f"{ex.text}\n\n{missing}")
     url_to_store = preferred_url(link, ex.canonical_url)
     return Page(ex, text_prints(stored_title(headline, ex.title, url_to_store), ex.text, events), url_to_store)
@@ -84,8 +83,11 @@ NOT_ARTICLE_WORDS = 400
 _TAG = re.compile(r"<[^>]*>")
 
 
+NOT_THE_ARTICLE = "the page does not hold the feed's text of the entry (a consent or bot wall, an error page?)"
+
+
 class NotTheArticle(Exception):
-    """The page is something else than the article its feed entry describes."""
+    """The page is something else than the article its feed entry describes (``NOT_THE_ARTICLE``)."""
 
 
 def _words(text: str) -> list[str]:

@@ -353,19 +353,29 @@ class Pipeline:
                     log.info("source %s (%s): %s", source_id, sc.name, report.warnings[-1])
                 new_entries = new_entries[:budget]
                 budget -= len(new_entries)
+            from monitor.pagework import NOT_THE_ARTICLE  # here: not imported before a first poll
+
             # Every page is fetched and extracted at once (in the extraction processes), and each
             # article is stored as soon as it and those before it are ready: storing overlaps
             # with extracting the rest instead of waiting for the whole batch.
             # Each page is let go once its article is stored (a list of the tasks would keep every
             # extracted page of the batch, text and story prints, until the last is stored).
             pages = deque(asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries) if sc.full_text else None
+            walls = 0
             try:
                 for entry in new_entries:
                     page, page_error = await pages.popleft() if pages is not None else (None, None)
+                    walls += page_error == NOT_THE_ARTICLE
                     await self._store(loop, source_id, sc, entry, page, page_error, report)
             finally:
                 for task in pages or ():
                     task.cancel()
+            if walls >= 2 and 2 * walls >= len(new_entries):
+                # Said once a poll, not only per article: the source's pages are fetched in vain.
+                report.warnings.append(f"{walls} of {len(new_entries)} pages were not the articles their entries "
+                                       f"describe (a consent or bot wall?): the feed's text was stored; "
+                                       f"full_text = false would not fetch them")
+                log.warning("source %s (%s): %s", source_id, sc.name, report.warnings[-1])
             if outcome.more:
                 break
         if report.deferred:

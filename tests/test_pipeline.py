@@ -72,6 +72,8 @@ def test_a_consent_wall_is_not_the_article(tmp_path: Path, database_url: str, si
 
     res = run_monitor(cfg, "run", "--once")
     assert res.returncode == 0, res.stderr
+    # and the log says the source's pages are walls, once for the poll
+    assert res.stderr.count("2 of 2 pages were not the articles their entries describe") == 1, res.stderr
     [hook] = webhook.post_json("/hook")
     assert any("Kazakhstan is not a mediator" in s["text"] for s in hook["statements"]), hook["statements"]
     stored = {a.url: a for a in articles(cfg)}
