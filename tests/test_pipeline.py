@@ -83,6 +83,22 @@ def test_a_consent_wall_is_not_the_article(tmp_path: Path, database_url: str, si
         assert a.fetch_error is not None and "does not hold the feed's text" in a.fetch_error
     assert paras[3][:60] in talks.text
     assert rates_article.story_id != talks.story_id and rates_article.duplicate_of is None
+    # `monitor sources` says the source's pages are not read, and why
+    listed = run_monitor(cfg, "sources")
+    assert "2 of the last 2 articles stored without their page: the page does not hold the feed's text" \
+        in " ".join(listed.stdout.split()), listed.stdout
+    [src] = json.loads(run_monitor(cfg, "sources", "--json").stdout)
+    assert (src["recent_articles"], src["recent_without_page"]) == (2, 2)
+    # and so does the console's sources page
+    from monitor.store.db import create_db_engine
+    from monitor.web.data import list_sources
+
+    engine = create_db_engine(database_url)
+    try:
+        [view] = list_sources(engine, [src["name"]])
+    finally:
+        engine.dispose()
+    assert view.pages is not None and view.pages.startswith("2 of the last 2 articles stored without their page")
 
 
 def test_the_feeds_summary_of_its_article_is_not_added_again(tmp_path: Path, database_url: str, site: Site,
@@ -315,6 +331,10 @@ def test_which_feed_text_a_page_is_missing() -> None:
     zh_wall = "我们重视您的隐私。我们和合作伙伴在您的设备上存储和访问信息，例如Cookie，并处理个人数据。请点击同意或拒绝。"
     assert missing_feed_text(zh_article + "双方代表团在首都再次会面。", zh_article) is None
     assert missing_feed_text(zh_wall, zh_article) == zh_article
+    # a hostile summary of "<" with no ">" is read in linear time, not quadratic
+    started = time.process_time()
+    assert missing_feed_text(article, "<" * 1_000_000) is None
+    assert time.process_time() - started < 1
 
 
 def test_a_long_page_under_an_unrelated_summary_keeps_both() -> None:

@@ -122,11 +122,14 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
     from sqlmodel import select
 
     from monitor.store import Source, session_scope
+    from monitor.store.page_health import page_health
     from monitor.util import aware, human_delta, human_duration
 
     config = load_config_or_exit(ctx)
     with database(config) as engine, session_scope(engine) as s:
         rows = {r.name: r for r in s.exec(select(Source)).all()}
+        health = page_health(s.connection(), [r.id for sc in config.sources if sc.full_text
+                                              and (r := rows.get(sc.name)) is not None and r.id is not None])
         for name in reset:
             row = rows.get(name)
             if row is None:
@@ -139,6 +142,7 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
             click.echo(f"{name}: will be polled at the next run", err=True)
         now = datetime.now(UTC)
         items: list[dict[str, Any]] = []
+        lines: dict[str, str] = {}  # source -> its pages' health, for a person
         for sc in config.sources:
             r = rows.get(sc.name)
             if r is None:
@@ -157,6 +161,10 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
                 "broken_since": _iso(r.broken_since), "disabled_at": _iso(r.disabled_at),
                 "last_error": r.disabled_reason or r.last_error,
             })
+            if (h := health.get(r.id or 0)) is not None:
+                items[-1] |= {"recent_articles": h.recent, "recent_without_page": h.without_page,
+                              "recent_page_error": h.last_reason}
+                lines[sc.name] = h.line()
     if as_json:
         echo_json_array(items)
         return
@@ -169,6 +177,8 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
         line = f"{cut(it['name'], 28):28}  {it['state']:8}  {due:>10}  {it['url']}{last}"
         if it.get("last_error"):  # cut at a word; --json has the whole text
             line += f"\n{'':28}  ! {cut(str(it['last_error']), 100)}"
+        if it["name"] in lines:  # the source's pages are not read: why (--json: recent_*)
+            line += f"\n{'':28}  ~ {cut(lines[it['name']], 100)}"
         click.echo(line)
 
 

@@ -265,22 +265,28 @@ class SourceView:
     last_error: str | None
     per_day: list[int]
     in_config: bool
+    pages: str | None = None  # its latest articles stored without their page, and why (``page_health``)
 
 
 def list_sources(engine: Engine, configured: list[str], days: int = 14,
                  now: datetime | None = None) -> list[SourceView]:
     now = now or datetime.now(UTC)
     first = (now - timedelta(days=days - 1)).date()
+    from monitor.store.page_health import page_health
+
     with session_scope(engine) as s:
         rows = s.exec(select(Source).order_by(col(Source.name))).all()
+        health = page_health(s.connection(), [r.id for r in rows if r.id is not None])
     counts = _daily_counts(engine, first)
     out = []
     for r in rows:
         state = ("disabled" if r.disabled_at else "broken" if r.broken_since
                  else "failing" if r.consecutive_failures else "ok" if r.last_polled_at else "new")
         per_day = [counts.get((r.id or 0, (first + timedelta(days=i)).isoformat()), 0) for i in range(days)]
+        h = health.get(r.id or 0)
         out.append(SourceView(r.name, r.url, r.kind, state, aware(r.last_polled_at), aware(r.next_poll_at),
-                              r.disabled_reason or r.last_error, per_day, r.name in configured))
+                              r.disabled_reason or r.last_error, per_day, r.name in configured,
+                              h.line() if h is not None else None))
     return out
 
 
