@@ -255,6 +255,9 @@ def test_one_attributor_answers_each_statement_as_a_fresh_one_in_any_order() -> 
            "pursued an agenda favoring tariffs.", "Breaking", None),
     ("en", "Tariffs have also strengthened the United States' leverage, said Scott Paul, who heads the "
            "Alliance for American Manufacturing.", "Tariffs", "Scott Paul"),
+    # A role in apposition speaks for the name before it, not for a person named later.
+    ("en", "Dana Ospanova, the transport minister, said the railway would open in May. Prime Minister "
+           "Arman Beisen spoke later.", "Dana Ospanova", "Dana Ospanova"),
 ])
 def test_not_a_speaker(lang: str, body: str, sentence: str, speaker: str | None) -> None:
     assert who(body, sentence)[0] == speaker, lang

@@ -952,13 +952,19 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
                 app = _APPOSITION.match(seg, m.end("who"))
                 if app and classify(app.group(1))[2] == "person":
                     phrase, kind = phrase + app.group(0), "person"
+            at = m.start("who")
+            if kind == "role":
+                # The name before the role, in apposition: "Sela Varga, the interior minister, said".
+                named = _NAME_BEFORE_ROLE.search(seg, 0, at)
+                if named and classify(named.group(1))[2] == "person":
+                    phrase, kind, at = named.group(1), "person", named.start(1)
             if kind in ("none", "common"):
                 continue
             if (known is not None and kind == "person" and " " not in phrase and
                     not seg[:m.start("who")].strip(" «\"“„'(—–-") and not known(phrase) and
                     not _recurs_as_name(text, phrase)):
                 continue
-            out.append(_Found(start + m.start("who"), phrase, kind, p.kind))
+            out.append(_Found(start + at, phrase, kind, p.kind))
     return out
 
 
@@ -966,6 +972,10 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
 # Токаев"), or the name in apposition ("la ministra de Transporte, Aigerim Sadykova").
 _ROLE_TAIL = re.compile(rf"(?:(?:\s+[\p{{Ll}}\-]+){{1,2}},?\s+|,\s+){_WORD}(?:\s+{_WORD}){{0,2}}")
 _APPOSITION = re.compile(rf",\s+({_WORD}(?:\s+{_WORD}){{0,2}})(?=\s*[.,;!?]|\s*$)")
+# Before a bare role: the name it stands in apposition to, and the role's lowercase words
+# ("Sela Varga, the interior minister, said"; "Oskar Lind, chief economist at ..., said" has the
+# name as the who already).
+_NAME_BEFORE_ROLE = re.compile(rf"(?<![\p{{L}}\p{{M}}])({_WORD}(?:\s+{_WORD}){{0,2}}),\s+(?:[\p{{Ll}}\-]+\s+){{0,4}}$")
 _RANK = {"person": 0, "body": 1, "role": 2, "pronoun": 2, "country": 3}
 
 
