@@ -13,11 +13,10 @@ Composed here, beside the pipeline that composes the stages: the extractor knows
 
 from __future__ import annotations
 
-import html as html_lib
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from monitor.clean import tags_to_spaces
 from monitor.extract.result import Extracted
 
 if TYPE_CHECKING:
@@ -80,8 +79,6 @@ def work(html: bytes | str, url: str | None, content_type: str | None, timezone:
 MIN_FEED_UNITS = 12
 FEED_TEXT_HELD = 1 / 3
 NOT_ARTICLE_WORDS = 400
-# A tag, without another "<" inside: linear on a hostile "<<<<..." (``<[^>]*>`` is quadratic there).
-_TAG = re.compile(r"<[^<>]*>")
 FEED_TEXT_LOOKED_AT = 20_000  # characters of the feed's text compared (a summary is far shorter)
 
 
@@ -114,7 +111,7 @@ def missing_feed_text(page_text: str, feed_html: str) -> str | None:
     with) lost the statement a feed's summary carried: the article was stored with the wall's
     text, and a rule on the statement never matched. ``work`` keeps it after a long page's text
     and stores it instead of a short page (``NOT_ARTICLE_WORDS``)."""
-    rough = html_lib.unescape(_TAG.sub(" ", feed_html[:FEED_TEXT_LOOKED_AT]))
+    rough = tags_to_spaces(feed_html[:FEED_TEXT_LOOKED_AT])
     if len(rough) < 2 * MIN_FEED_UNITS:
         return None
     fed = _units(rough)

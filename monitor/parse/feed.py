@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-import html as _html
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from urllib.parse import urljoin
 import feedparser
 import feedparser.urls
 
-from monitor.clean import clean_text, web_url
+from monitor.clean import clean_text, tags_to_spaces, web_url
 from monitor.parse.budget import DEPTH_CHECK_FROM, MAX_DEPTH, nesting_depth
 from monitor.parse.dates import parse_date, plausible, read_date, short_enough_for_a_date
 from monitor.parse.encoding import decode, fix_mojibake
@@ -52,7 +51,7 @@ def html_to_text(html: str) -> str:
     if len(html) >= DEPTH_CHECK_FROM and nesting_depth(html) >= MAX_DEPTH:
         # Past the depth budget BeautifulSoup takes minutes (seen: 48 s on the ingest thread);
         # dropping the tags keeps the words, which is what matching needs.
-        return " ".join(_html.unescape(_ANY_TAG.sub(" ", html)).split())
+        return " ".join(tags_to_spaces(html).split())
     # Imported with the first entry that carries markup (~0.1 s of CPU, most of it soupsieve's
     # selector grammar, which bs4 imports with it): feeds of plain-text summaries never need it.
     from bs4 import BeautifulSoup
@@ -75,7 +74,6 @@ def _one_line(html: str) -> str:
     return " ".join(fix_mojibake(html_to_text(html)).split())
 
 
-_ANY_TAG = re.compile(r"<[^>]*>")
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 _RELATIVE_REF = re.compile(r"""(?:href|src|srcset|poster)\s*=\s*["']?(?![a-z][a-z0-9+.-]*:|//)""", re.I)
 _CHARREF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
