@@ -323,18 +323,26 @@ def release_file_pages() -> int:
 def warm_up() -> None:
     """Start the forkserver and the workers now, not when the first page has arrived. Where they
     cannot start, nothing: ``run`` says so and extracts without them."""
-    global _pool
     pool = None
     try:
         pool = extract_pool()
         for f in [pool.submit(os.getpid) for _ in range(workers())]:
             f.result()
     except (OSError, BrokenProcessPool):
-        with _lock:
-            if pool is None or _pool is not pool:
-                return
+        if pool is not None:
+            _let_go(pool)
+
+
+def _let_go(pool: ProcessPoolExecutor, cancel: bool = False) -> None:
+    """Hand ``pool`` no more pages (the next page starts a new one) and shut it down without
+    waiting: the pages queued in it run on the workers it has, or with ``cancel`` are dropped
+    (a broken pool has failed them already). A pool no longer the current one was shut down
+    by whoever replaced it; shutting it down again does nothing."""
+    global _pool
+    with _lock:
+        if _pool is pool:
             _pool = None
-        pool.shutdown(wait=False)  # pages handed to it meanwhile run on the workers it has
+    pool.shutdown(wait=False, cancel_futures=cancel)
 
 
 _warming = threading.Lock()
@@ -487,7 +495,7 @@ async def run(task: Callable[..., T], *args: Any) -> T:
     # imported by their forkserver, neither of which runs an event loop.
     import asyncio
 
-    global _busy, _pool
+    global _busy
     loop = asyncio.get_running_loop()
     if _refused_recently():
         return await loop.run_in_executor(_IN_PROCESS, functools.partial(task, *args))
@@ -501,10 +509,7 @@ async def run(task: Callable[..., T], *args: Any) -> T:
         try:
             future = pool.submit(call)  # starts the workers (and their forkserver) if need be
         except OSError as exc:
-            with _lock:
-                if _pool is pool:
-                    _pool = None
-            pool.shutdown(wait=False)  # pages handed to it before run on the workers it has
+            _let_go(pool)
             _no_workers(exc)
             return await loop.run_in_executor(_IN_PROCESS, functools.partial(task, *args))
         except BrokenProcessPool:
@@ -514,10 +519,7 @@ async def run(task: Callable[..., T], *args: Any) -> T:
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 pass
-        with _lock:
-            if _pool is pool:
-                _pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+        _let_go(pool, cancel=True)
         return await loop.run_in_executor(_ALONE, _alone, call)
     finally:
         with _lock:
