@@ -546,8 +546,10 @@ def once_summary(reports: list[PollReport]) -> int:
     deferred = sum(r.deferred for r in reports)
     # Entries the database refused for now (``EntryDeferred``): cron's log says the next run takes them.
     left = f"; {plural(deferred, 'new entry')} left to the next poll" if deferred else ""
-    log.info("run finished: %s polled, %d failed, %s, %s created%s", plural(len(reports), "source"), len(failed),
+    updated = sum(r.updated_articles for r in reports)  # read again, their entries having changed
+    log.info("run finished: %s polled, %d failed, %s%s, %s created%s", plural(len(reports), "source"), len(failed),
              plural(sum(r.new_articles for r in reports), "new article"),
+             f", {plural(updated, 'updated article')}" if updated else "",
              plural(sum(r.alerts for r in reports), "alert"), left)
     if failed and len(failed) == len(reports):
         reasons = "; ".join(f"{r.source}: {r.error}" for r in failed[:3]) + ("; ..." if len(failed) > 3 else "")

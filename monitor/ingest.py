@@ -14,12 +14,14 @@ alone and a change finds its place:
     enqueue(session, article, src, verdict)-> Match        monitor.alerts.outbox: match row, alert, deliveries
 
 ``Ingest.run`` chains them in one transaction owned by the caller, so a crash never leaves an
-article without its story, its matches or their alerts.
+article without its story, its matches or their alerts. ``Ingest.reread`` is the same for a
+stored article whose feed entry changed (README "Updated articles"): its new text stored, then
+match -> gate (told what the article said before) -> outbox, in its story.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -42,7 +44,7 @@ from monitor.parse import FeedEntry
 from monitor.parse.urls import preferred_url
 from monitor.store import driver
 from monitor.store.models import Article, Source
-from monitor.store.terms import save_terms
+from monitor.store.terms import replace_terms, save_terms
 from monitor.story import content_hash
 from monitor.story.result import TextPrints
 from monitor.story.stories import Assignment, StoryIndex
@@ -73,7 +75,7 @@ def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracte
         full_text=ex is not None, fetch_error=page_error if sc.full_text else None,
         image=(ex.image if ex and ex.image else entry.image),
         content_hash=prints.content_hash if prints is not None and prints.text == text else
-        content_hash(text) if text else None, first_seen_at=now,
+        content_hash(text) if text else None, first_seen_at=now, entry_digest=entry.digest(),
     )
 
 
@@ -128,6 +130,16 @@ class Ingested:
     alerts: int
 
 
+@dataclass(frozen=True)
+class Reread:
+    """What reading an updated article again did."""
+
+    article_id: int
+    changed: bool  # its title or text changed (else only its entry's digest was)
+    matches: int
+    alerts: int
+
+
 @dataclass
 class Ingest:
     """The ingest steps with what they read from the config."""
@@ -161,6 +173,81 @@ class Ingest:
         for v in verdicts:
             enqueue(session, article, source, v, self.channels.get(v.match.rule, ()))
         return Ingested(article_id, story, len(verdicts), sum(v.alert for v in verdicts))
+
+
+    def reread(self, session: Session, article_id: int, fresh: Article, source: Source,
+               embed: Callable[[Article], Any] | None = None) -> Reread | None:
+        """An article read again because its feed entry changed (``monitor.pipeline``): ``fresh``
+        is the row ``new_article`` makes of the entry and its page now. The stored article takes
+        its title and text, and is matched again; in the caller's transaction. None if the
+        article is gone (deleted by retention meanwhile).
+
+        The article keeps its story (its place was decided by what it said first; a copy of the
+        new text elsewhere finds it by its content hash). The gate decides as for any report of
+        a known story, told what the article said before: a rule its story had not alerted
+        for alerts now, quoting the statements; a rule it had alerted for stays quiet, or with
+        ``realert = "new_statement"`` alerts for statements the article and its story did not
+        carry before. ``embed``: the meaning vector of the new text (about() rules, events),
+        computed only if the text changed."""
+        stored = session.get(Article, article_id)
+        if stored is None:
+            return None
+        stored.reread_count += 1
+        stored.reread_at = datetime.now(UTC)
+        if not fresh.full_text and stored.full_text:
+            # The page was not read this time (down, a wall now): a reading that failed. The
+            # old digest stays, so a later poll tries again (``REREAD_GAP``, ``MAX_REREADS``).
+            session.add(stored)
+            return Reread(article_id, changed=False, matches=0, alerts=0)
+        stored.entry_digest = fresh.entry_digest
+        title, text = fresh.title or stored.title, fresh.text
+        if _shrunk(stored.text, text):
+            # The page says less than half of what it said (an error page, a retraction
+            # notice): what was read before stays, with what the page says now after it.
+            text = _with_news(stored.text, text)
+        if (title, text) == (stored.title, stored.text):
+            session.add(stored)
+            return Reread(article_id, changed=False, matches=0, alerts=0)
+        before = f"{stored.title}\n{stored.text}"
+        old_terms = terms(stored.title, stored.text)
+        stored.title, stored.text = title, text
+        stored.content_hash = content_hash(text) if text else None
+        if fresh.full_text:
+            stored.full_text, stored.fetch_error = True, None
+        vector = embed(stored) if embed is not None else None
+        ix = DocIndex(document_of(stored, source.name, vector))
+        replace_terms(session, article_id, old_terms, terms_of(ix.uniq))
+        if vector is not None:
+            from monitor.embed.store import save_vector
+
+            save_vector(session, article_id, vector)
+        session.add(stored)
+        session.flush()
+        matches = self.rules.match(ix)
+        if matches and too_old(stored, self.alert_max_age):
+            verdicts = [Verdict(m, alert=False) for m in matches]
+        else:
+            assert stored.story_id is not None
+            known = Assignment(story_id=stored.story_id, new_story=False)
+            verdicts = gate_all(session, stored, known, matches, self.realert, self.rules.entities, seen=before)
+        for v in verdicts:
+            enqueue(session, stored, source, v, self.channels.get(v.match.rule, ()), reread=stored.reread_count)
+        return Reread(article_id, changed=True, matches=len(verdicts), alerts=sum(v.alert for v in verdicts))
+
+
+def _shrunk(before: str, now: str) -> bool:
+    from monitor.story.near import tokens
+
+    return len(tokens(now)) * 2 < len(tokens(before))
+
+
+def _with_news(text: str, now: str) -> str:
+    """``text`` and the paragraphs of ``now`` it does not hold (compared by their words)."""
+    from monitor.story.near import tokens
+
+    held = f" {' '.join(tokens(text))} "
+    news = [p for p in now.split("\n") if (words := " ".join(tokens(p))) and f" {words} " not in held]
+    return "\n\n".join([text, *news]) if news else text
 
 
 def too_old(article: Article, max_age: float | None, now: datetime | None = None) -> bool:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
     from monitor.deliver import Channel
     from monitor.deliver.worker import Deliverer, DeliveryReport
-    from monitor.ingest import Ingest
+    from monitor.ingest import Ingest, Reread
     from monitor.pagework import Page
     from monitor.store.models import Article, Source
 
@@ -76,7 +76,7 @@ def _plain_update() -> Any:
 # Ingestion (story, match, outbox writes) runs on its own single thread: one article at a time, in
 # order, and never on the event loop.
 _INGEST_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
-# The lookups of which entries are new (``_unseen``) run on two threads of their own, not the
+# The lookups of which entries are new (``_lookup``) run on two threads of their own, not the
 # loop's default executor (up to 32 threads): polls that end together (max_polls of them) hold
 # at most two pooled connections for them, and the default executor's threads and the rest of
 # the pool (5 + 10) stay free for lease renewals and claims.
@@ -86,6 +86,12 @@ PAGES_QUEUED = 4  # per extraction worker: pages downloaded and waiting for one,
 LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_links_per_poll new ones a poll
 
 
+# Updated articles (README "Updated articles"): a stored article whose feed entry changed is
+# fetched and matched again at most this many times, this far apart, and at most this many
+# per poll (the rest wait for the next poll, their digests unchanged in the database).
+MAX_REREADS = 5
+REREAD_GAP = 600.0  # seconds
+REREADS_PER_POLL = 10
 CONFLICT_ATTEMPTS = 3  # runs of an ingest transaction that PostgreSQL aborts to end a deadlock, at most
 
 
@@ -106,6 +112,7 @@ class PollReport:
     warnings: list[str] = field(default_factory=list)
     lease_released: bool = False  # the poll's record also gave the source's lease back
     deferred: int = 0  # new entries the database refused for now (``EntryDeferred``): the next poll takes them
+    updated_articles: int = 0  # stored articles read again whose text changed (their entries did)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,33 @@ class PollStart:
     lease_owner: str | None
     disabled_at: datetime | None
     due: bool
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Which of a poll's entries are new, and which stored articles' entries changed."""
+
+    new: list[FeedEntry]
+    changed: list[tuple[FeedEntry, int]]  # (the entry now, its stored article's id)
+
+
+def rereadable(row: Any, max_age: float, now: datetime) -> bool:
+    """Whether a stored article (``ARTICLE_KEYS``' columns) may be read again now that its
+    entry changed: it was stored with a digest (articles stored before migration 1701 were
+    not), is still young enough to alert (``alert_max_age``, by publication date, else first
+    seen), has been read again fewer than ``MAX_REREADS`` times and not in the last
+    ``REREAD_GAP``. A feed that rewrites an entry at every poll (a view counter in its
+    summary) costs at most ``MAX_REREADS`` page fetches per article, spread out."""
+    if row.entry_digest is None or row.reread_count >= MAX_REREADS:
+        return False
+    if row.reread_at is not None and (now - _aware(row.reread_at)).total_seconds() < REREAD_GAP:
+        return False
+    when = row.first_seen_at if row.published is None or row.published_estimated else row.published
+    return (now - _aware(when)).total_seconds() <= max_age
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -335,14 +369,17 @@ class Pipeline:
         # stored), so the next poll, due within ``min_interval`` and sent without validators so
         # that no 304 hides the page, takes the next ones.
         budget = self.config.fetch.max_links_per_poll if sc.type in LINK_SOURCES else None
+        rereads = REREADS_PER_POLL  # stored articles whose entries changed, read again this poll at most
         # Bounded batches: a feed with 130,000 entries neither exceeds the database's parameter
         # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
         for start in range(0, len(result.entries), ENTRY_BATCH):
             # Off the event loop (a query, and on SQLite maybe a wait for a writer's lock): other
             # sources' fetches, deliveries and lease renewals keep their timing meanwhile.
-            new_entries = await loop.run_in_executor(_LOOKUP_POOL, contextvars.copy_context().run, self._unseen,
-                                                     source_id, result.entries[start:start + ENTRY_BATCH])
-            if new_entries:
+            found = await loop.run_in_executor(_LOOKUP_POOL, contextvars.copy_context().run, self._lookup,
+                                               source_id, result.entries[start:start + ENTRY_BATCH])
+            new_entries, changed = found.new, found.changed[:rereads]
+            rereads -= len(changed)
+            if new_entries or changed:
                 self.prepare_soon()
             if budget is not None:
                 if len(new_entries) >= budget and (len(new_entries) > budget
@@ -370,6 +407,8 @@ class Pipeline:
             finally:
                 for task in pages or ():
                     task.cancel()
+            if changed:
+                await self._reread_changed(loop, source_id, sc, changed, report)
             if walls >= 2 and 2 * walls >= len(new_entries):
                 # Said once a poll, not only per article: the source's pages are fetched in vain.
                 report.warnings.append(f"{walls} of {len(new_entries)} pages were not the articles their entries "
@@ -385,8 +424,9 @@ class Pipeline:
         # Only after every new article is stored: a crash before this commit re-polls the
         # source with its old validators (and finds those articles stored), never skips one.
         await self._record_poll(report, source_id, sc, started, outcome, release_lease)
-        log.info("source %s (%s): %s, %s, %s", source_id, sc.name, plural(report.entries, "entry"),
-                 plural(report.new_articles, "new article"), plural(report.alerts, "alert"))
+        log.info("source %s (%s): %s, %s, %s%s", source_id, sc.name, plural(report.entries, "entry"),
+                 plural(report.new_articles, "new article"), plural(report.alerts, "alert"),
+                 f", {plural(report.updated_articles, 'updated article')}" if report.updated_articles else "")
         return report
 
     async def _store(self, loop: asyncio.AbstractEventLoop, source_id: int, sc: SourceConfig, entry: FeedEntry,
@@ -415,34 +455,123 @@ class Pipeline:
             report.new_articles += 1
             report.alerts += n_alerts
 
-    def _unseen(self, source_id: int, entries: list[FeedEntry]) -> list[FeedEntry]:
-        """The entries not stored yet (by canonical URL, or by GUID within this source), each
-        URL once. In Core: it runs before the first page fetch, and the ORM can come later."""
+    async def _reread_changed(self, loop: asyncio.AbstractEventLoop, source_id: int, sc: SourceConfig,
+                              changed: list[tuple[FeedEntry, int]], report: PollReport) -> None:
+        """Read again the stored articles whose entries changed (``_lookup``): each page fetched
+        and extracted as a new one's, then the article updated and matched (``_reread``)."""
+        pages = deque(asyncio.ensure_future(self._fetch_page(sc, e)) for e, _ in changed) if sc.full_text else None
+        try:
+            for entry, article_id in changed:
+                page, page_error = await pages.popleft() if pages is not None else (None, None)
+                try:
+                    done = await loop.run_in_executor(_INGEST_POOL, contextvars.copy_context().run, self._reread,
+                                                      source_id, sc, entry, article_id, page, page_error)
+                except EmbedderUnavailable:
+                    raise
+                except Exception as exc:  # the article stays as it was; its entry's digest too
+                    log.warning("source %s (%s): article %s: its entry changed but it was not read again: %s: %s",
+                                source_id, sc.name, entry.url, type(exc).__name__, exc,
+                                exc_info=not isinstance(exc, EntryDeferred))
+                    report.warnings.append(f"entry {entry.url}: changed, not read again: {type(exc).__name__}: {exc}")
+                    if not isinstance(exc, EntryDeferred):
+                        # not at every poll: counted as a reading (MAX_REREADS, REREAD_GAP)
+                        await loop.run_in_executor(_INGEST_POOL, self._count_reread, article_id)
+                    continue
+                if done is not None and done.changed:
+                    report.updated_articles += 1
+                    report.alerts += done.alerts
+        finally:
+            for task in pages or ():
+                task.cancel()
+
+    def _reread(self, source_id: int, sc: SourceConfig, entry: FeedEntry, article_id: int, page: Page | None,
+                page_error: str | None) -> Reread | None:
+        """Update one stored article from its changed entry and page, and match it again, in one
+        transaction (``Ingest.reread``)."""
+        from monitor.ingest import new_article
+
+        ingest = self.ingest
+        fresh = new_article(source_id, sc, entry, page.extracted if page is not None else None, page_error,
+                            prints=page.prints if page is not None else None,
+                            url=page.url if page is not None else None)
+        try:
+            with session_scope(self.engine) as s:
+                done = ingest.reread(s, article_id, fresh, self._outlet(source_id, sc),
+                                     self._article_vector if self.needs_embeddings else None)
+        except (IntegrityError, OperationalError) as exc:
+            if refusal(exc) in ("conflict", "foreign_key") or transient(exc):
+                raise EntryDeferred(f"{type(exc).__name__}: {first_line(exc)}") from exc
+            raise
+        if done is not None and done.changed:
+            log.info("article %s read again from %s: its entry changed: %s, %s", article_id, sc.name,
+                     plural(done.matches, "match"), plural(done.alerts, "alert"))
+        return done
+
+    def _count_reread(self, article_id: int) -> None:
+        """A reading that failed still counts (best effort): a page that always fails is not
+        fetched at every poll."""
+        from monitor.store.models import Article
+
+        try:
+            with session_scope(self.engine) as s:
+                stored = s.get(Article, article_id)
+                if stored is not None:
+                    stored.reread_count += 1
+                    stored.reread_at = datetime.now(UTC)
+                    s.add(stored)
+        except Exception as exc:
+            log.warning("article %s: its reading could not be counted: %s", article_id, exc)
+
+    def _lookup(self, source_id: int, entries: list[FeedEntry], now: datetime | None = None) -> Lookup:
+        """The entries not stored yet (by canonical URL, or by GUID within this source), each URL
+        once; and the stored articles of this source whose entry changed since they were read
+        (``FeedEntry.digest``) and may be read again (``rereadable``). In Core: it runs before the
+        first page fetch, and the ORM can come later."""
         if not entries:
-            return []
+            return Lookup([], [])
         from monitor.parse.urls import canonical_url
 
         canonical = [canonical_url(e.url) for e in entries]
         urls = sorted(set(canonical))
         guids = sorted({e.guid for e in entries})
-        seen: list[tuple[str, str, int]] = []
+        seen: list[Any] = []
         a = ARTICLE_KEYS.c
+        reread = self.config.fetch.reread_updates
+        columns = [a.url, a.guid, a.source_id] + ([a.id, a.entry_digest, a.reread_count, a.reread_at,
+                                                   a.first_seen_at, a.published, a.published_estimated]
+                                                  if reread else [])
         with self.engine.connect() as conn:
             # In slices: one IN list per query stays far below any database's parameter limit.
             for i in range(0, max(len(urls), len(guids)), ENTRY_BATCH):
                 # GUIDs count within this source only: (source_id, guid) is the unique index to use.
-                seen.extend(conn.execute(core_select(a.url, a.guid, a.source_id).where(
+                seen.extend(conn.execute(core_select(*columns).where(
                     or_(a.url.in_(urls[i:i + ENTRY_BATCH]),
                         and_(a.source_id == source_id, a.guid.in_(guids[i:i + ENTRY_BATCH]))))).all())
-        seen_urls = {u for u, _, _ in seen}
-        seen_guids = {g for _, g, sid in seen if sid == source_id}
+        seen_urls = {row[0] for row in seen}
+        seen_guids = {row[1] for row in seen if row[2] == source_id}
         out, batch = [], set()
         for e, cu in zip(entries, canonical, strict=True):
             if cu in seen_urls or e.guid in seen_guids or cu in batch:
                 continue
             batch.add(cu)
             out.append(e)
-        return out
+        if not reread:
+            return Lookup(out, [])
+        # This source's own stored articles, by GUID first (a link may change with the entry).
+        mine = [row for row in seen if row[2] == source_id]
+        by_guid = {row[1]: row for row in mine}
+        by_url = {row[0]: row for row in mine}
+        now = now or datetime.now(UTC)
+        changed: list[tuple[FeedEntry, int]] = []
+        taken: set[int] = set()
+        for e, cu in zip(entries, canonical, strict=True):
+            row = by_guid.get(e.guid) or by_url.get(cu)
+            if row is None or row.id in taken or not rereadable(row, self.config.monitor.alert_max_age, now):
+                continue
+            if e.digest() != row.entry_digest:
+                taken.add(row.id)
+                changed.append((e, row.id))
+        return Lookup(out, changed[:REREADS_PER_POLL])
 
     def _page_slots(self) -> asyncio.Semaphore:
         """Pages in hand at once, every source's together: downloading (at most ``[fetch]

@@ -126,8 +126,8 @@ def test_entry_lists_beyond_the_parameter_limit_are_looked_up_in_batches(databas
         entries = [FeedEntry(guid=f"g{i}", url=f"http://example.org/{i}", title=f"t{i}", content_html="",
                              published=None) for i in range(n)]
         assert sid is not None
-        unseen = pipeline._unseen(sid, entries)
-        assert len(unseen) == n
+        found = pipeline._lookup(sid, entries)
+        assert len(found.new) == n
     finally:
         asyncio.run(pipeline.aclose())
         engine.dispose()

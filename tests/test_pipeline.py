@@ -297,20 +297,20 @@ def test_polls_finishing_together_look_up_their_entries_on_few_connections(
                        *(source(n, site.url(f"/feed{k}.xml"), full_text=False) for k, n in enumerate(names)))
     lookups = [0, 0]  # in progress; the most at once
     lock = threading.Lock()
-    unseen = Pipeline._unseen
+    lookup = Pipeline._lookup
 
-    def slow_unseen(self: Pipeline, source_id: int, entries: list[Any]) -> list[Any]:
+    def slow_lookup(self: Pipeline, source_id: int, entries: list[Any]) -> Any:
         with lock:
             lookups[0] += 1
             lookups[1] = max(lookups)
         try:
             time.sleep(0.1)  # a query waiting for the database
-            return unseen(self, source_id, entries)
+            return lookup(self, source_id, entries)
         finally:
             with lock:
                 lookups[0] -= 1
 
-    monkeypatch.setattr(Pipeline, "_unseen", slow_unseen)
+    monkeypatch.setattr(Pipeline, "_lookup", slow_lookup)
     reports = asyncio.run(run_once(cfg, everything=True))
     assert sorted(r.new_articles for r in reports) == [1] * len(names)
     assert lookups[1] <= 2

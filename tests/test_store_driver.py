@@ -132,7 +132,7 @@ def test_two_databases_in_one_process_store_and_read_what_sqlalchemy_would(tmp_p
                     "source_id": src, "original_url": "http://s.test/o", "title": "T", "text": "Body.",
                     "published": datetime(2025, 9, 24, 12, 45, tzinfo=kolkata), "published_estimated": True,
                     "full_text": False, "fetch_error": "HTTP 500",
-                    "first_seen_at": NOW}
+                    "first_seen_at": NOW, "reread_count": 0}
                 ids = []
                 for how, key in (("driver", "a"), ("sqlalchemy", "b")):
                     row_values = values | {"guid": key, "url": f"http://s.test/{key}"}

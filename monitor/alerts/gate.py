@@ -50,15 +50,18 @@ def statement_key(sentence: str) -> str:
 
 
 def gate(session: Session, article: Article, story: Assignment, match: RuleMatch,
-         realert: str | None, entities: Entities | None = None) -> Verdict:
+         realert: str | None, entities: Entities | None = None, seen: str = "") -> Verdict:
     """Decide (and claim) whether ``match`` alerts; ``article`` is stored and in ``story``.
 
     ``entities`` (the rules' entities) name the speakers of the statements a re-alert quotes.
     Only a re-alert reads the article's matching sentences (``claim_alert``), and only the few
-    it quotes need their speakers: attributing every one cost more than the rest of the gate."""
+    it quotes need their speakers: attributing every one cost more than the rest of the gate.
+    ``seen``: what the article said before it was read again (``Ingest.reread``): a re-alert
+    quotes none of it."""
     sentences = (body_statements(article.text, match, article.title, speakers=False)
                  if not story.new_story and realert == "new_statement" else [])
-    claim = claim_alert(session, article, match.rule, [st.text for st in sentences], realert, story.new_story)
+    claim = claim_alert(session, article, match.rule, [st.text for st in sentences], realert, story.new_story,
+                        seen)
     if claim is None:
         return Verdict(match, alert=False)
     if claim:  # a re-alert quotes the statements that are new to the story
@@ -68,18 +71,18 @@ def gate(session: Session, article: Article, story: Assignment, match: RuleMatch
 
 
 def gate_all(session: Session, article: Article, story: Assignment, matches: Sequence[RuleMatch],
-             realert: Mapping[str, str | None], entities: Entities | None = None) -> list[Verdict]:
+             realert: Mapping[str, str | None], entities: Entities | None = None, seen: str = "") -> list[Verdict]:
     """The verdicts on every match of one article, analysts' mutes first (``alerts.feedback``):
     a rule muted for the article's source gives no verdict (the match is not even recorded); a
     rule muted for its story is recorded and stays quiet; every other match goes through ``gate``."""
     mutes = mutes_for(session, article.source_id, story.story_id) if matches else Mutes()
     return [Verdict(m, alert=False) if m.rule in mutes.story_rules
-            else gate(session, article, story, m, realert.get(m.rule), entities)
+            else gate(session, article, story, m, realert.get(m.rule), entities, seen)
             for m in matches if m.rule not in mutes.source_rules]
 
 
 def claim_alert(session: Session, article: Article, rule: str, sentences: Sequence[str],
-                realert: str | None, new_story: bool) -> list[str] | None:
+                realert: str | None, new_story: bool, seen: str = "") -> list[str] | None:
     """Whether this article's match of ``rule`` should alert, and the claim recorded if so.
 
     None: stay quiet. A list: alert; for a re-alert it holds the new sentences to quote (empty
@@ -93,7 +96,7 @@ def claim_alert(session: Session, article: Article, rule: str, sentences: Sequen
         if claimed is not None:
             if realert != "new_statement":
                 return None
-            fresh = new_statements(session, article, sentences)
+            fresh = new_statements(session, article, sentences, seen)
             if not fresh:
                 return None
     won: list[str] = []

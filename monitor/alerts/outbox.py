@@ -109,15 +109,35 @@ def _new_id(session: Session, stmt: Insert, values: dict[str, Any]) -> int:
 
 
 def enqueue(session: Session, article: Article, source: Source, verdict: Verdict,
-            channels: tuple[str, ...]) -> int:
+            channels: tuple[str, ...], reread: int = 0) -> int:
     """The gate's verdict into the outbox: the match row, and the alert with its deliveries when
-    the verdict alerts; the match's id. Caller owns the transaction; nothing is sent here."""
+    the verdict alerts; the match's id. Caller owns the transaction; nothing is sent here.
+
+    ``reread``: the article was read again after its entry changed (its ``reread_count``): its
+    match of the rule, if recorded before, is brought up to date, and an alert gets a key of
+    its own (the article may have alerted for the rule before)."""
     assert article.id is not None
     now = datetime.now(UTC)
-    match_id = record_match(session, article.id, verdict.match, now)
+    match_id = (record_match(session, article.id, verdict.match, now) if not reread
+                else _rerecord_match(session, article.id, verdict.match, now))
     if verdict.alert:
-        _add_alert(session, article, source, match_id, verdict.match, channels, now)
+        _add_alert(session, article, source, match_id, verdict.match, channels, now,
+                   key=f"{verdict.match.rule}:{article.id}" + (f":r{reread}" if reread else ""), updated=bool(reread))
     return match_id
+
+
+def _rerecord_match(session: Session, article_id: int, match: RuleMatch, now: datetime) -> int:
+    """The article's ``match`` row for ``match.rule`` rewritten with what it matches now (its
+    first time kept), or a new one."""
+    m = Match.__table__  # type: ignore[attr-defined]
+    conn = session.connection()
+    values = _match_values(article_id, match, now)
+    found = conn.execute(core_select(m.c.id).where(m.c.article_id == article_id, m.c.rule == match.rule)).first()
+    if found is None:
+        return record_match(session, article_id, match, now)
+    values.pop("created_at")
+    conn.execute(update(m).where(m.c.id == found[0]).values(values))
+    return int(found[0])
 
 
 def enqueue_alert(session: Session, article: Article, source: Source, match: RuleMatch,
@@ -132,7 +152,8 @@ def enqueue_alert(session: Session, article: Article, source: Source, match: Rul
 
 
 def _add_alert(session: Session, article: Article, source: Source, match_id: int, match: RuleMatch,
-               channels: tuple[str, ...], now: datetime) -> dict[str, Any]:
+               channels: tuple[str, ...], now: datetime, key: str | None = None,
+               updated: bool = False) -> dict[str, Any]:
     """Write the alert and its deliveries; the alert row's values."""
     assert article.id is not None
     payload = MatchPayload(
@@ -141,8 +162,9 @@ def _add_alert(session: Session, article: Article, source: Source, match_id: int
         statements=tuple(StatementPayload.of(s) for s in match.statements),
         speaker=match.speaker, speaker_entity=match.speaker_entity, speaker_display=match.speaker_display,
         terms=tuple(sorted({h.text for h in match.hits})),
+        updated=article.reread_at.astimezone(UTC).isoformat() if updated and article.reread_at else None,
     )
-    values: dict[str, Any] = {"key": f"{match.rule}:{article.id}", "match_id": match_id, "rule": match.rule,
+    values: dict[str, Any] = {"key": key or f"{match.rule}:{article.id}", "match_id": match_id, "rule": match.rule,
                               "kind": "match", "payload": dump_payload(payload), "created_at": now}
     values["id"] = _new_id(session, _inserts()[1], values)
     _add_deliveries(session, values["key"], values["id"], channels, now)

@@ -64,6 +64,9 @@ class MatchPayload(_Frozen):
     speaker_entity: str | None = None
     speaker_display: str | None = None
     terms: tuple[str, ...] = ()
+    # ISO 8601, UTC: the article was read again then, its feed entry having changed, and the
+    # statements are what it says now (README "Updated articles"); None for a first reading.
+    updated: str | None = None
 
 
 class DigestItem(MatchPayload):

@@ -132,6 +132,7 @@ class AlertMessage:
         ctx.update(
             rule=self.rule, title=self.title, url=self.url, outlet=self.outlet,
             published=human_time(self.published, tz), published_iso=self.published, statements=statements,
+            updated=human_time(p.updated, tz) if p.updated else None,
             quote=statements[0]["text"] if statements else None,
             speaker=p.speaker_display or p.speaker or next((s["speaker"] for s in statements if s["speaker"]), None),
             speaker_entity=self._speaker_entity(),
@@ -172,6 +173,7 @@ class AlertMessage:
             or next((s.speaker_display or s.speaker for s in said if s.speaker_display or s.speaker), None),
             "terms": list(p.terms),
             "also_reported_by": list(self.also_reported_by),
+            "updated": iso_with_offset(p.updated) if p.updated else None,
         })
         return base
 

@@ -50,6 +50,8 @@ def articles(ctx: click.Context, as_json: bool, limit: int) -> None:
             "language": a.language, "full_text": a.full_text, "first_seen": iso(a.first_seen_at),
             "image": a.image,
             "story_id": a.story_id, "duplicate_of": a.duplicate_of,
+            # read again after its feed entry changed (README "Updated articles")
+            "reread_count": a.reread_count, "reread_at": iso(a.reread_at) if a.reread_at else None,
         } for a, src in rows]
     if as_json:
         echo_json_array(items)

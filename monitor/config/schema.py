@@ -254,6 +254,10 @@ class FetchSettings(_Checked):
     max_backoff: float = setting(6 * 3600.0, _duration, "cap of the exponential backoff after failures")
     broken_after: int = setting(5, _count, "consecutive failures before the 'source broken' notice")
     robots: bool = setting(True, _flag, "honour robots.txt for HTML listing and article pages")
+    reread_updates: bool = setting(
+        True, _flag,
+        "an article whose feed entry changed (its title, content or updated date) is fetched and matched "
+        "again, while within alert_max_age: a statement added to a developing story alerts")
     max_links_per_poll: int = setting(
         100, _count,
         "new article links fetched per poll of a listing page or sitemap; the rest are fetched by the "

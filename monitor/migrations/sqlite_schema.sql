@@ -1,7 +1,7 @@
 -- The schema of a new SQLite database as the migrations of monitor/migrations/versions make it,
 -- read back from sqlite_master: monitor.store.db.upgrade makes a new database from it (see
 -- monitor/store/snapshot.py). Written by `python -m monitor.store.snapshot`; do not edit.
--- heads: 0301 0302 0401 0501 0602 0701 1201 1301 1403 1601
+-- heads: 0301 0302 0401 0501 0602 0701 1201 1301 1403 1601 1701
 
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
@@ -153,8 +153,8 @@ CREATE TABLE "alert" (
 	created_at DATETIME NOT NULL, 
 	kind VARCHAR DEFAULT 'match' NOT NULL, 
 	PRIMARY KEY (id), 
-	FOREIGN KEY(match_id) REFERENCES "match" (id), 
-	UNIQUE ("key")
+	UNIQUE ("key"), 
+	FOREIGN KEY(match_id) REFERENCES "match" (id)
 )
 ;
 CREATE INDEX ix_alert_match_id ON alert (match_id)
@@ -188,6 +188,9 @@ CREATE TABLE "article" (
 	fetch_error TEXT, 
 	content_hash VARCHAR, 
 	first_seen_at DATETIME NOT NULL, 
+	entry_digest VARCHAR, 
+	reread_count INTEGER DEFAULT '0' NOT NULL, 
+	reread_at DATETIME, 
 	story_id INTEGER, 
 	duplicate_of INTEGER, image TEXT, 
 	PRIMARY KEY (id), 
@@ -198,13 +201,13 @@ CREATE TABLE "article" (
 	FOREIGN KEY(source_id) REFERENCES source (id)
 )
 ;
-CREATE INDEX ix_article_source_id ON article (source_id)
-;
-CREATE INDEX ix_article_content_hash ON article (content_hash)
+CREATE INDEX ix_article_first_seen_at ON article (first_seen_at)
 ;
 CREATE INDEX ix_article_seen_source ON article (first_seen_at, source_id)
 ;
-CREATE INDEX ix_article_first_seen_at ON article (first_seen_at)
+CREATE INDEX ix_article_source_id ON article (source_id)
+;
+CREATE INDEX ix_article_content_hash ON article (content_hash)
 ;
 CREATE INDEX ix_article_story_id ON article (story_id)
 ;

@@ -60,11 +60,26 @@ class FeedEntry:
     language: str | None = None
     image: str | None = None
     original_url: str | None = None  # the link as the feed wrote it
+    # When the source says the entry last changed, as written (Atom <updated>, JSON Feed's
+    # date_modified, a sitemap's lastmod; RSS has none): with the title and the content, what
+    # ``digest`` reads to tell that a stored article's entry changed.
+    updated: str | None = None
 
     def __post_init__(self) -> None:
         # Every source type makes its entries here: feeds, sitemaps, listing pages.
         object.__setattr__(self, "guid", storable_guid(self.guid))
         object.__setattr__(self, "url", storable_url(self.url))
+
+    def digest(self) -> str:
+        """What the source says of the entry now, in 32 hex digits: its title, its content's words
+        (markup left out: a feed that rewrites its tracking pixels or attribute order every poll
+        has not changed the entry) and its ``updated``. Stored with the article; a later poll
+        that finds another digest re-reads the article (``monitor.pipeline``, README "Updated
+        articles")."""
+        from monitor.clean import tags_to_spaces
+
+        words = " ".join(tags_to_spaces(self.content_html).split()) if self.content_html else ""
+        return _digest("\x1f".join((" ".join(self.title.split()), words, self.updated or "")))[:32]
 
     @property
     def content_text(self) -> str:

@@ -176,10 +176,14 @@ def _entry(e: Any, i: int, base: str, lang: str | None, timezone: str | None,
     # No link: a stable URN of its own (so entries do not collide on the site's home page); the
     # pipeline uses the feed's content for it and fetches no page.
     url = canonical_url(original) if original else entry_urn(base, str(guid))
+    # Only an <updated> of the entry's own: feedparser's e["updated"] falls back to the published
+    # date (with a deprecation warning), which says nothing of a change.
+    updated = dict.get(e, "updated")
     return _cleaned(FeedEntry(guid=str(guid), url=url,
                               title=title, content_html=body, published=published, author=author,
                               language=e.get("language") or lang, image=_image(e, original or base),
-                              original_url=original or None))
+                              original_url=original or None,
+                              updated=" ".join(updated.split())[:100] or None if isinstance(updated, str) else None))
 
 
 def _web_link(base: str, link: str) -> str:
@@ -193,7 +197,8 @@ def _cleaned(entry: FeedEntry) -> FeedEntry:
                      content_html=clean_text(entry.content_html), published=entry.published,
                      author=clean_text(entry.author) if entry.author else None,
                      language=clean_text(entry.language) if entry.language else None,
-                     image=entry.image, original_url=entry.original_url)
+                     image=entry.image, original_url=entry.original_url,
+                     updated=clean_text(entry.updated) if entry.updated else None)
 
 
 def entry_urn(feed: str, guid: str) -> str:
@@ -281,7 +286,8 @@ def _parse_json_feed(content: bytes, url: str, *, timezone: str | None, language
                 url=canonical_url(original) if original else entry_urn(url, str(item.get("id") or i)),
                 title=_one_line(str(item.get("title") or "")), content_html=str(body),
                 published=published, author=author, language=item.get("language") or lang,
-                image=_web_link(url, str(image)) or None if image else None, original_url=original or None)))
+                image=_web_link(url, str(image)) or None if image else None, original_url=original or None,
+                updated=str(item["date_modified"])[:100] if item.get("date_modified") else None)))
         except Exception as exc:  # one bad item never drops the rest
             warnings.append(f"entry {i}: skipped: {exc}")
     return ParsedFeed(title=str(doc.get("title") or ""), link=doc.get("home_page_url"), entries=entries,

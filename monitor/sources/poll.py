@@ -192,7 +192,7 @@ async def _sitemap_entries(fetcher: Fetcher, sc: SourceConfig, resp: FetchRespon
             continue
         seen.add(e.url)
         entries.append(FeedEntry(guid=e.url, url=e.url, title=e.title, content_html="",
-                                 published=e.published, language=e.language))
+                                 published=e.published, language=e.language, updated=e.lastmod))
     return entries
 
 

@@ -30,6 +30,7 @@ class SitemapEntry:
     published: datetime | None = None  # news:publication_date only (lastmod is not a pub date)
     title: str = ""
     language: str | None = None
+    lastmod: str | None = None  # as written: a change of it is a change of the page (``FeedEntry.updated``)
 
 
 @dataclass
@@ -108,6 +109,6 @@ def parse_sitemap(content: bytes) -> Sitemap:
             continue
         published = parse_w3c_date(pubdate)
         entry = SitemapEntry(url=loc, modified=published or parse_w3c_date(lastmod), published=published,
-                             title=title or "", language=lang or None)
+                             title=title or "", language=lang or None, lastmod=lastmod or None)
         (out.sitemaps if name == "sitemap" else out.urls).append(entry)
     return out

@@ -110,6 +110,12 @@ class Article(_Table, table=True):
     story_id: int | None = Field(default=None, foreign_key="story.id", index=True)  # dedup area
     duplicate_of: int | None = Field(default=None, foreign_key="article.id")  # exact copy of that article
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    # Updated articles (migration 1701): the feed entry's digest when last read (``FeedEntry.digest``;
+    # None for articles stored before), and how often and when the article was read again
+    # because its entry changed (``monitor.ingest.Ingest.reread``).
+    entry_digest: str | None = None
+    reread_count: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    reread_at: datetime | None = _ts()
 
 
 class ArticleVector(_Table, table=True):

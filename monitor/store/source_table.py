@@ -87,4 +87,8 @@ SOURCE = Table(
 # lookup of a poll's new entries runs before the first page is fetched, so it must not wait for
 # the ORM's import (~0.2 s of CPU on the first poll's way to its first page, issue 15).
 # tests/test_deliver_schema.py checks these names against ``models.Article``'s table.
-ARTICLE_KEYS = table("article", column("url"), column("guid"), column("source_id"))
+# With what tells whether a stored article's changed entry is read again (``Pipeline._lookup``).
+_AT = DateTime(timezone=True)
+ARTICLE_KEYS = table("article", column("url"), column("guid"), column("source_id"), column("id"),
+                     column("entry_digest"), column("reread_count"), column("reread_at", _AT),
+                     column("first_seen_at", _AT), column("published", _AT), column("published_estimated"))

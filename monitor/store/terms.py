@@ -64,6 +64,18 @@ def save_terms(session: Session, article_id: int, terms: str) -> None:
         driver.run(conn, _SAVE, {"article_id": article_id, "terms": terms})
 
 
+def replace_terms(session: Session, article_id: int, before: str, terms: str) -> None:
+    """An article's words after its text changed (an updated article read again); ``before``:
+    the words stored for it (SQLite's contentless table must be told them to drop them)."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        forget_terms(conn, [(article_id, before)])
+        driver.run(conn, _SQLITE_SAVE, {"id": article_id, "terms": terms})
+    else:
+        if not conn.execute(TERMS.update().where(TERMS.c.article_id == article_id).values(terms=terms)).rowcount:
+            driver.run(conn, _SAVE, {"article_id": article_id, "terms": terms})
+
+
 def save_terms_bulk(conn: Connection, rows: Sequence[tuple[int, str]]) -> None:
     """Many articles' words at once (the migration's fill, benches)."""
     if not rows:

@@ -615,11 +615,14 @@ def _seen(sentence: str, earlier: set[int], earlier_words: set[str]) -> bool:
     return len(sh & earlier) >= 0.6 * len(sh)
 
 
-def new_statements(session: Session, article: Article, sentences: Iterable[str]) -> list[str]:
-    """Matching sentences of the article that no earlier article of its story carries."""
-    earlier_texts = session.exec(select(Article.text).where(
+def new_statements(session: Session, article: Article, sentences: Iterable[str], seen: str = "") -> list[str]:
+    """Matching sentences of the article that no earlier article of its story carries (nor
+    ``seen``: the article's own text before it was read again)."""
+    earlier_texts = list(session.exec(select(Article.text).where(
         Article.story_id == article.story_id, col(Article.id) != article.id,
-        col(Article.id) < (article.id or 0))).all()
+        col(Article.id) < (article.id or 0))).all())
+    if seen:
+        earlier_texts.append(seen)
     earlier: set[int] = set()
     earlier_words: set[str] = set()
     for t in earlier_texts:
