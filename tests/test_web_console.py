@@ -293,6 +293,16 @@ def test_stories_story_article_and_sources_pages(env: Env, browser: Any) -> None
     assert "published 2025-09-24" in css(browser, "p.meta").text
     assert "✓ matches" in css(browser, ".rule-result summary").text
     assert css(browser, ".text mark").text
+    assert "read again" not in css(browser, "p.meta").text
+    # an article read again after its feed entry changed says so (README "Updated articles")
+    article_id = int(browser.current_url.rsplit("/", 1)[1].split("?")[0])
+    with session_scope(env.engine) as s:
+        art = s.get(Article, article_id)
+        assert art is not None
+        art.reread_count, art.reread_at = 2, datetime.now(UTC)
+        s.add(art)
+    browser.refresh()
+    assert "read again 2 times as its feed entry changed" in until(browser, lambda d: css(d, "p.meta")).text
     shot(browser, "article")
     browser.get(env.base + "/sources")
     assert "Loopback Pravda" in browser.page_source and browser.find_elements("css selector", "svg.spark")
