@@ -258,6 +258,25 @@ def test_one_attributor_answers_each_statement_as_a_fresh_one_in_any_order() -> 
     # A role in apposition speaks for the name before it, not for a person named later.
     ("en", "Dana Ospanova, the transport minister, said the railway would open in May. Prime Minister "
            "Arman Beisen spoke later.", "Dana Ospanova", "Dana Ospanova"),
+    # The words after "of" / "de" following a role or a body are its complement, not a person's
+    # name, whether or not the place is a country we know: the bank, the federation and the
+    # ministry speak (they were people named "National Orvania", "Traders" and "Transportes").
+    ("en", "The National Bank of Orvania announced a rate rise on Thursday.", "The National Bank",
+     "National Bank of Orvania"),
+    ("en", "The Federation of Orvanian Traders said the rise would hurt shops.", "The Federation",
+     "Federation of Orvanian Traders"),
+    ("es", "El Ministerio de Transportes anunció una reunión para el lunes.", "El Ministerio",
+     "El Ministerio de Transportes"),
+    ("en", "Minister of Finance Pela Roan said the budget was safe.", "Minister of Finance", "Pela Roan"),
+    # A name, then what it is, closed by a comma before the verb: the name speaks (the words of
+    # the apposition were the name: "Reserve Bank Orvania", a university, "Dockers Union").
+    ("en", "\u201cGrowth is slowing,\u201d Ilsa Marten, the president of the Reserve Bank of Orvania, said on "
+           "Monday.", "Growth", "Ilsa Marten"),
+    ("en", "Teo Varn, a professor of hydrology at the University of Castelo, explained that the river was "
+           "low.", "Teo Varn", "Teo Varn"),
+    ("es", "Rui Calvo, secretario general del SDO, advirtió que la huelga seguiría.", "Rui Calvo", "Rui Calvo"),
+    ("en", "In May, Noa Brent, the president of the Orvanian Dockers Union, said the talks had failed.",
+     "In May", "Noa Brent"),
 ])
 def test_not_a_speaker(lang: str, body: str, sentence: str, speaker: str | None) -> None:
     assert who(body, sentence)[0] == speaker, lang

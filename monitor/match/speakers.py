@@ -690,22 +690,53 @@ def _split(phrase: str) -> tuple[str, str, str]:
     role: list[str] = []
     name: list[str] = []
     used = 0
+    # A connector after a role or a body word starts its complement, not a name, whether or
+    # not its place is a known country: "President of Veldora", "secretario general del SEM",
+    # "Ministerio de Transportes", "Federation of Veldoran Traders" were people named
+    # "Veldora", "SEM", "Transportes" and "Traders".
+    apposed = False  # "Name, what the name is"
+    held = ""  # "role" or "body": the last word put in ``role`` was (or a connector after) one
+    complement = ""  # the words after such a connector are that role's or body's
     for i, t in enumerate(toks):
         if t.endswith(",") and i + 1 < len(toks):
+            if (name or t[:1].isupper()) and not role and not _is_country(_POSSESSIVE.sub("", t[:-1])) \
+                    and not _full(_ROLE, t[:-1]) and not _full(_BODY, t[:-1]):
+                # "John Williams, the president of the Federal Reserve Bank of New York": the
+                # name, then what it is (its words were taken for the name, "Federal Reserve
+                # New York", the name itself for a role)
+                if len(name) < 4:
+                    name.append(_POSSESSIVE.sub("", t[:-1]))
+                role, used, apposed = toks[i + 1:], len(toks), True
+                break
             role += [*name, t[:-1]]  # "ministra de Transporte, Aigerim Sadykova"
             name = []
             used = i + 1
+            held = complement = ""
             continue
         bare = _POSSESSIVE.sub("", t)
         is_role = _full(_ROLE, t) or _full(_ROLE, " ".join(toks[max(0, i - 1):i + 1])) or \
             _full(_ROLE, " ".join(toks[i:i + 2]))
+        is_body = _full(_BODY, t)
+        is_connector = _full(_CONNECTOR, t)
+        if is_connector and held:
+            complement = complement or held
+        elif complement and t[:1].isupper() and not (is_role or is_body or _is_country(bare)):
+            # the complement: "of Veldora", "del SEM"; a body's goes on ("Federation of
+            # Veldoran Traders"), a role's is one word ("Minister of Finance Arun Kesh")
+            role.append(t)
+            held = complement = "body" if complement == "body" else ""
+            used = i + 1
+            continue
+        else:
+            complement = ""
         if name and is_role and len(name) == 1 and not _is_country(bare):
             role += name  # "Kazakh President", "Russian Foreign Minister": a modifier
             name = []
         elif name and (_is_country(bare) or is_role):
             break  # "Tokayev Kazakhstan ..." or "Tokayev President ...": the name ended
-        if is_role or _full(_BODY, t) or _is_country(bare) or _full(_CONNECTOR, t) or not t[:1].isupper():
+        if is_role or is_body or _is_country(bare) or is_connector or not t[:1].isupper():
             role.append(t)
+            held = "role" if is_role else "body" if is_body else held if is_connector else ""
         elif len(name) < 4:
             name.append(bare)
         else:
@@ -714,7 +745,7 @@ def _split(phrase: str) -> tuple[str, str, str]:
     _LAST_USED[0] = " ".join(toks[:used])
     role_s, name_s = " ".join(role), " ".join(name)
     last_name = max((i for i, t in enumerate(toks[:used]) if _APOSTROPHE_ON.sub("", t) in name), default=-1)
-    if name and any(_full(_BODY, t) or _full(_BODY, " ".join(toks[i:i + 2]))
+    if name and not apposed and any(_full(_BODY, t) or _full(_BODY, " ".join(toks[i:i + 2]))
                     for i, t in enumerate(toks[:used]) if i > last_name):
         return "", " ".join(toks), "body"  # "Kazakhstan's Foreign Ministry", "National Bank of X"
     if name_s and _full(_COMMON, name_s):
@@ -953,7 +984,7 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
                 if app and classify(app.group(1))[2] == "person":
                     phrase, kind = phrase + app.group(0), "person"
             at = m.start("who")
-            if kind == "role":
+            if kind == "role" or _apposed(seg, m, phrase, kind):
                 # The name before the role, in apposition: "Sela Varga, the interior minister, said".
                 named = _NAME_BEFORE_ROLE.search(seg, 0, at)
                 if named and classify(named.group(1))[2] == "person":
@@ -975,8 +1006,25 @@ _APPOSITION = re.compile(rf",\s+({_WORD}(?:\s+{_WORD}){{0,2}})(?=\s*[.,;!?]|\s*$
 # Before a bare role: the name it stands in apposition to, and the role's lowercase words
 # ("Sela Varga, the interior minister, said"; "Oskar Lind, chief economist at ..., said" has the
 # name as the who already).
-_NAME_BEFORE_ROLE = re.compile(rf"(?<![\p{{L}}\p{{M}}])({_WORD}(?:\s+{_WORD}){{0,2}}),\s+(?:[\p{{Ll}}\-]+\s+){{0,4}}$")
+_NAME_BEFORE_ROLE = re.compile(rf"(?<![\p{{L}}\p{{M}}])({_WORD}(?:\s+{_WORD}){{0,2}}),\s+(?:[\p{{Ll}}\-]+\s+){{0,8}}$")
 _RANK = {"person": 0, "body": 1, "role": 2, "pronoun": 2, "country": 3}
+_LOWER_RUN = re.compile(r"[\p{Ll}\-]+(?:\s+[\p{Ll}\-]+)*")
+
+
+def _apposed(seg: str, m: Any, phrase: str, kind: str) -> bool:
+    """Whether the speaker phrase closes an apposition to a name before it: a comma between
+    it and the verb, and it begins with a role in lower case ("Zippy Duvall, the president of
+    the American Farm Bureau, said": not a person named "Farm Bureau"; "John Williams, the
+    president of the Federal Reserve Bank of New York, said": not the bank) or is a body after lower
+    case words naming a role ("Joshua Apte, a professor of engineering at the University of
+    Texas, explained": not the university). A role it leaves out is ``kind`` role already."""
+    if kind not in ("person", "body") or not seg[m.end("who"):m.end()].lstrip().startswith(","):
+        return False
+    first = _LOWER_RUN.match(phrase)
+    if first is not None and any(_full(_ROLE, w) for w in first.group(0).split()):
+        return True
+    before = _NAME_BEFORE_ROLE.search(seg, 0, m.start("who")) if kind == "body" else None
+    return before is not None and any(_full(_ROLE, w) for w in seg[before.end(1):m.start("who")].split())
 
 
 def _best(found: list[_Found]) -> _Found | None:
