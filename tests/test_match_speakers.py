@@ -277,6 +277,13 @@ def test_one_attributor_answers_each_statement_as_a_fresh_one_in_any_order() -> 
     ("es", "Rui Calvo, secretario general del SDO, advirtió que la huelga seguiría.", "Rui Calvo", "Rui Calvo"),
     ("en", "In May, Noa Brent, the president of the Orvanian Dockers Union, said the talks had failed.",
      "In May", "Noa Brent"),
+    # A source giving someone's words: the name after "слова" (genitive) speaks, not the source.
+    ("ru", "«Мы готовы принять переговоры у себя», — приводит слова Айдара Серикова пресс-служба министерства.",
+     "«Мы готовы", "Айдара Серикова"),
+    ("ru", "«Казахстан не является посредником», — приводит слова Токаева его пресс-служба.", "«Казахстан",
+     "Tokayev"),
+    ("uk", "«Ми готові до переговорів», — наводить слова Олени Ковальчук пресслужба міністерства.", "«Ми готові",
+     "Олени Ковальчук"),
 ])
 def test_not_a_speaker(lang: str, body: str, sentence: str, speaker: str | None) -> None:
     assert who(body, sentence)[0] == speaker, lang

@@ -60,6 +60,9 @@ class Lang:
     lead_in: str = ""  # the next sentence names the speaker: "This was said by", "Об этом заявил"
     verb_final: bool = False  # subject first, speech verb last (Turkish, Kazakh)
     connectors: str = ""  # small words inside names and roles: "of", "de", "von"
+    # A source giving someone's words, then the name (genitive): "приводит слова Токаева
+    # пресс-служба"; only the name's capitalised words (the source after it is not the speaker).
+    quoting: str = ""
 
 
 LANGS: tuple[Lang, ...] = (
@@ -104,6 +107,8 @@ LANGS: tuple[Lang, ...] = (
                 r"официальные\s+лица|синоптики|специалисты",
          according=r"по\s+словам|по\s+мнению|по\s+оценке|как\s+(?:сказал|заявил|отметил|"
                    r"подчеркнул|пояснил|рассказал)(?:а|и)?",
+         quoting=r"(?:приводит|приводят|привел|привёл|привела|привело|привели|передает|передаёт|"
+                 r"передают)\s+слова",
          lead_in=r"об\s+этом\s+(?:\w+\s+)?(?:{verbs})",
          connectors=""),
     Lang("uk",
@@ -122,6 +127,7 @@ LANGS: tuple[Lang, ...] = (
          common=r"політик|політолог|експерти?|аналітики?|джерело|джерела|чиновники?|"
                 r"спостерігачі|дипломати|журналісти|співрозмовник|влада|багато\s+хто|синоптики",
          according=r"за\s+словами|на\s+думку|як\s+(?:сказав|заявив|зазначив|наголосив)(?:ла)?",
+         quoting=r"(?:наводить|наводять|навів|навела|навело|навели|передає|передають)\s+слова",
          lead_in=r"про\s+це\s+(?:\w+\s+)?(?:{verbs})"),
     Lang("kk",
          verbs=r"(?:деп\s+)?(?:деді|айтты|мәлімдеді|атап\s+өтті|түйіндеді|жеткізді|білдірді|"
@@ -525,6 +531,8 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
                   rf"(?P<who>{_WHO})", ""))
     if lang.according:
         out.append(rx("in", rf"(?<!\w)(?i:{lang.according})\s+", who, ""))
+    if lang.quoting:
+        out.append(rx("in", rf"(?<!\w)(?i:{lang.quoting})\s+", rf"(?P<who>{_WORD}(?:\s+{_WORD}){{0,3}})", ""))
     if lang.according_after:
         out.append(rx("in", "", rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))", rf"(?i:{lang.according_after})",
                       _who_starts(lang.pronouns, "оның|олардың")))
@@ -914,7 +922,7 @@ def _gates() -> dict[str, Any]:
             out[lang.code] = _cached(_alt([lang.verbs, lang.according]))
             continue
         attached = _alt([lang.according_after.strip("\\s+"), "-t-il|-t-elle" if lang.code == "fr" else ""])
-        starts_word = _alt([lang.verbs, lang.according])
+        starts_word = _alt([lang.verbs, lang.according, lang.quoting])
         out[lang.code] = _cached(rf"(?i:(?<!\w)(?:{starts_word})" + (f"|{attached})" if attached else ")"))
     return out
 
