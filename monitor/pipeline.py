@@ -92,6 +92,13 @@ LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_li
 MAX_REREADS = 5
 REREAD_GAP = 600.0  # seconds
 REREADS_PER_POLL = 10
+# A source whose latest WALL_RUN articles were all stored with the feed's text because their
+# pages were walls (a consent or bot wall: ``pagework.NOT_THE_ARTICLE``) gets one page fetched a
+# poll, as a probe, instead of every new one; the others are stored with the feed's text and
+# this reason. A probe that is the article ends it (README "Consent walls and bot walls").
+WALL_RUN = 8
+WALLED = ("not fetched: the source's latest pages were not the articles (a consent or bot wall?); "
+          "one page a poll is fetched to see whether they are again")
 CONFLICT_ATTEMPTS = 3  # runs of an ingest transaction that PostgreSQL aborts to end a deadlock, at most
 
 
@@ -397,19 +404,38 @@ class Pipeline:
             # with extracting the rest instead of waiting for the whole batch.
             # Each page is let go once its article is stored (a list of the tasks would keep every
             # extracted page of the batch, text and story prints, until the last is stored).
-            pages = deque(asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries) if sc.full_text else None
+            # A source whose latest pages were all walls (``WALL_RUN``): one page is fetched
+            # first, as a probe; the others only if it is the article (the wall is gone).
+            walled = (sc.full_text and len(new_entries) > 1 and await loop.run_in_executor(
+                _LOOKUP_POOL, contextvars.copy_context().run, self._walled, source_id))
+            pages = (deque(asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries[:1 if walled else None])
+                     if sc.full_text else None)
             walls = 0
             try:
-                for entry in new_entries:
-                    page, page_error = await pages.popleft() if pages is not None else (None, None)
-                    walls += page_error == NOT_THE_ARTICLE
+                for i, entry in enumerate(new_entries):
+                    if walled and i == 1 and walls == 0:  # the probe was the article: fetch the others
+                        assert pages is not None
+                        pages.extend(asyncio.ensure_future(self._fetch_page(sc, e)) for e in new_entries[1:])
+                        walled = False
+                    page: Page | None
+                    page_error: str | None
+                    if walled and i >= 1:
+                        page, page_error = None, WALLED
+                    else:
+                        page, page_error = await pages.popleft() if pages is not None else (None, None)
+                        walls += page_error == NOT_THE_ARTICLE
                     await self._store(loop, source_id, sc, entry, page, page_error, report)
             finally:
                 for task in pages or ():
                     task.cancel()
+            if walled:
+                report.warnings.append(f"the source's last {WALL_RUN} pages were not the articles (a consent or bot "
+                                       f"wall?): 1 of {len(new_entries)} pages fetched, as a probe, and it was not "
+                                       f"either; the feed's text was stored for the others")
+                log.warning("source %s (%s): %s", source_id, sc.name, report.warnings[-1])
             if changed:
                 await self._reread_changed(loop, source_id, sc, changed, report)
-            if walls >= 2 and 2 * walls >= len(new_entries):
+            if not walled and walls >= 2 and 2 * walls >= len(new_entries):
                 # Said once a poll, not only per article: the source's pages are fetched in vain.
                 report.warnings.append(f"{walls} of {len(new_entries)} pages were not the articles their entries "
                                        f"describe (a consent or bot wall?): the feed's text was stored; "
@@ -506,6 +532,17 @@ class Pipeline:
             log.info("article %s read again from %s: its entry changed: %s, %s", article_id, sc.name,
                      plural(done.matches, "match"), plural(done.alerts, "alert"))
         return done
+
+    def _walled(self, source_id: int) -> bool:
+        """Whether the source's latest ``WALL_RUN`` articles were all stored without their page
+        because it was not the article (or not fetched for that reason): its pages are walls."""
+        from monitor.pagework import NOT_THE_ARTICLE
+
+        a = ARTICLE_KEYS.c
+        with self.engine.connect() as conn:
+            errors = conn.execute(core_select(a.fetch_error).where(a.source_id == source_id)
+                                  .order_by(a.id.desc()).limit(WALL_RUN)).scalars().all()
+        return len(errors) == WALL_RUN and all(e in (NOT_THE_ARTICLE, WALLED) for e in errors)
 
     def _count_reread(self, article_id: int) -> None:
         """A reading that failed still counts (best effort): a page that always fails is not

@@ -101,6 +101,56 @@ def test_a_consent_wall_is_not_the_article(tmp_path: Path, database_url: str, si
     assert view.pages is not None and view.pages.startswith("2 of the last 2 articles stored without their page")
 
 
+
+def test_a_source_behind_a_wall_gets_one_page_fetched_a_poll(tmp_path: Path, database_url: str,
+                                                             site: Site) -> None:
+    """Once a source's latest pages were all walls, a poll fetches one new page, as a probe,
+    not every one (a crawler fetching page after page from a site that walls it off); the
+    others keep the feed's text and say why. When the wall is gone, the probe is the article
+    and the poll's other pages are fetched too."""
+    from monitor.pipeline import WALL_RUN, WALLED
+    from tests.fetch_helpers import requests_to
+    from tests.newsroom import unrelated_pages
+
+    when = datetime(2025, 9, 24, 7, 0, tzinfo=UTC)
+    items: list[tuple[str, str, datetime]] = []
+    summaries: dict[str, str] = {}
+
+    def publish(paths: list[str], page: bytes | None) -> None:
+        for k, path in enumerate(paths):
+            items.insert(0, (path, f"Region {path[-2:]} measures", when))
+            summaries[path] = (f"Officials in region {path[-2:]} announced measures concerning transport, housing, "
+                               f"schools, hospitals, farming, bridges, railways, markets and water supplies.")
+            site.pages[path] = Page(page if page is not None else list(unrelated_pages().values())[k])
+        site.pages["/feed.xml"] = Page(rss(site, items, summaries), "application/rss+xml")
+
+    cfg = write_config(tmp_path / "config.toml", database_url, source("Walled", site.url("/feed.xml")))
+    first = [f"/news/a{k:02d}" for k in range(WALL_RUN)]
+    publish(first, CONSENT_WALL)
+    [report] = asyncio.run(run_once(cfg, everything=True))
+    assert report.new_articles == WALL_RUN and all(requests_to(site, p) == 1 for p in first)
+
+    second = [f"/news/b{k:02d}" for k in range(4)]
+    publish(second, CONSENT_WALL)
+    [report] = asyncio.run(run_once(cfg, everything=True))
+    assert report.new_articles == 4
+    assert sum(requests_to(site, p) for p in second) == 1, [requests_to(site, p) for p in second]
+    assert any("1 of 4 pages fetched, as a probe" in w for w in report.warnings), report.warnings
+    stored = {a.url: a for a in articles(cfg)}
+    assert sorted(stored[site.url(p)].fetch_error == WALLED for p in second) == [False, True, True, True]
+    assert all(summaries[p][:40] in stored[site.url(p)].text for p in second)
+
+    third = [f"/news/c{k:02d}" for k in range(3)]
+    publish(third, None)  # real articles: the wall is gone
+    for p in third:
+        summaries[p] = dict((path, title) for path, title, _ in items)[p]
+    site.pages["/feed.xml"] = Page(rss(site, items, summaries), "application/rss+xml")
+    [report] = asyncio.run(run_once(cfg, everything=True))
+    assert report.new_articles == 3 and [requests_to(site, p) for p in third] == [1, 1, 1]
+    assert not any("probe" in w for w in report.warnings), report.warnings
+    stored = {a.url: a for a in articles(cfg)}
+    assert all(stored[site.url(p)].full_text for p in third)
+
 def test_the_feeds_summary_of_its_article_is_not_added_again(tmp_path: Path, database_url: str, site: Site,
                                                              webhook: Site, mailbox: Mailbox) -> None:
     """A summary drawn from the article (its lede, as feeds carry) is the page's text already."""

@@ -91,4 +91,5 @@ SOURCE = Table(
 _AT = DateTime(timezone=True)
 ARTICLE_KEYS = table("article", column("url"), column("guid"), column("source_id"), column("id"),
                      column("entry_digest"), column("reread_count"), column("reread_at", _AT),
-                     column("first_seen_at", _AT), column("published", _AT), column("published_estimated"))
+                     column("first_seen_at", _AT), column("published", _AT), column("published_estimated"),
+                     column("fetch_error"))
