@@ -92,6 +92,7 @@ LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_li
 MAX_REREADS = 5
 REREAD_GAP = 600.0  # seconds
 REREADS_PER_POLL = 10
+MAX_WARNINGS = 20  # a poll's warnings kept for `monitor sources` and the console, at most
 # A source whose latest WALL_RUN articles were all stored with the feed's text because their
 # pages were walls (a consent or bot wall: ``pagework.NOT_THE_ARTICLE``) gets one page fetched a
 # poll, as a probe, instead of every new one; the others are stored with the feed's text and
@@ -172,6 +173,7 @@ class PollRecord:
     started: datetime
     outcome: PollOutcome
     release_lease: str | None = None  # the claiming instance: its lease ends with this record
+    warnings: tuple[str, ...] | None = None  # the source was read: what it noticed (None: not read)
 
 
 class Pipeline:
@@ -449,7 +451,7 @@ class Pipeline:
             outcome.more = True
         # Only after every new article is stored: a crash before this commit re-polls the
         # source with its old validators (and finds those articles stored), never skips one.
-        await self._record_poll(report, source_id, sc, started, outcome, release_lease)
+        await self._record_poll(report, source_id, sc, started, outcome, release_lease, read=True)
         log.info("source %s (%s): %s, %s, %s%s", source_id, sc.name, plural(report.entries, "entry"),
                  plural(report.new_articles, "new article"), plural(report.alerts, "alert"),
                  f", {plural(report.updated_articles, 'updated article')}" if report.updated_articles else "")
@@ -768,9 +770,12 @@ class Pipeline:
         return out
 
     async def _record_poll(self, report: PollReport, source_id: int, sc: SourceConfig, started: datetime,
-                           outcome: PollOutcome, release_lease: str | None) -> None:
-        """The poll's outcome (schedule, validators, failures, notices), committed before this returns."""
-        await self.records.submit(PollRecord(source_id, sc, started, outcome, release_lease))
+                           outcome: PollOutcome, release_lease: str | None, read: bool = False) -> None:
+        """The poll's outcome (schedule, validators, failures, notices), committed before this
+        returns; ``read``: the source was read (not a 304, not an error): its warnings, none
+        included, replace the last ones."""
+        await self.records.submit(PollRecord(source_id, sc, started, outcome, release_lease,
+                                             tuple(report.warnings) if read else None))
         report.lease_released = release_lease is not None
 
     def _write_polls(self, s: Session, records: list[PollRecord]) -> list[None]:
@@ -797,11 +802,31 @@ class Pipeline:
             rest = records
         if rest:
             self._apply_polls(s, rest)
+        self._write_warnings(conn, records)
         ends = [{"b_id": r.source_id, "b_owner": r.release_lease} for r in records if r.release_lease]
         if ends:
             conn.execute(update(t).where(t.c.id == bindparam("b_id"), t.c.lease_owner == bindparam("b_owner"))
                          .values(lease_owner=None, lease_expires_at=None), ends)
         return [None] * len(records)
+
+    @staticmethod
+    def _write_warnings(conn: Any, records: list[PollRecord]) -> None:
+        """The warnings of the polls that read their source (``source.last_warnings``, a JSON list,
+        at most ``MAX_WARNINGS``): set where a poll had some, cleared where it had none and some
+        were stored. Polls that did not read (a 304, an error) leave them as they are."""
+        import json
+
+        t = SOURCE
+        latest = {r.source_id: r for r in records if r.warnings is not None}  # a source's last poll
+        said = [{"b_id": r.source_id, "b_w": json.dumps(list(r.warnings[:MAX_WARNINGS]), ensure_ascii=False),
+                 "b_at": r.started} for r in latest.values() if r.warnings]
+        quiet = [{"b_id": r.source_id} for r in latest.values() if not r.warnings]
+        if said:
+            conn.execute(update(t).where(t.c.id == bindparam("b_id"))
+                         .values(last_warnings=bindparam("b_w"), last_warnings_at=bindparam("b_at")), said)
+        if quiet:
+            conn.execute(update(t).where(t.c.id == bindparam("b_id"), t.c.last_warnings.is_not(None))
+                         .values(last_warnings=None, last_warnings_at=None), quiet)
 
     def _apply_polls(self, s: Session, records: list[PollRecord]) -> None:
         """``apply_outcome`` on each record's row, read in one query; the changed columns written."""

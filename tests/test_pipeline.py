@@ -151,6 +151,43 @@ def test_a_source_behind_a_wall_gets_one_page_fetched_a_poll(tmp_path: Path, dat
     stored = {a.url: a for a in articles(cfg)}
     assert all(stored[site.url(p)].full_text for p in third)
 
+
+def test_what_a_poll_noticed_is_kept_for_monitor_sources_and_the_console(tmp_path: Path, database_url: str,
+                                                                        site: Site) -> None:
+    """A poll that read its source but skipped an entry (or left links for later, or met walls)
+    said so only in the log: `monitor sources` (text and JSON) and the console's sources page
+    show the last read's warnings, until a read without any clears them."""
+    from monitor.store.db import create_db_engine
+    from monitor.web.data import list_sources
+
+    when = datetime(2025, 9, 24, 7, 0, tzinfo=UTC)
+    good = rss(site, [("/a/1", "Talks resume in Astana", when)])
+    broken = good.replace(b"</channel>", b"<item></item></channel>")  # no link, title or content
+    site.pages["/feed.xml"] = Page(broken, "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url, source("Wire", site.url("/feed.xml"), full_text=False))
+    res = run_monitor(cfg, "run", "--once")
+    assert res.returncode == 0, res.stderr
+
+    [src] = json.loads(run_monitor(cfg, "sources", "--json").stdout)
+    [warning] = src["last_warnings"]
+    assert warning.startswith("entry 1: skipped: empty item") and src["last_warnings_at"], src
+    listed = run_monitor(cfg, "sources").stdout
+    assert "? entry 1: skipped: empty item" in listed, listed
+    engine = create_db_engine(database_url)
+    try:
+        [view] = list_sources(engine, ["Wire"])
+        assert view.warnings == (warning,) and view.warned_at is not None
+    finally:
+        engine.dispose()
+
+    site.pages["/feed.xml"] = Page(rss(site, [("/a/2", "Talks end", when), ("/a/1", "Talks resume in Astana", when)]),
+                                   "application/rss+xml")
+    res = run_monitor(cfg, "run", "--once", "--all")
+    assert res.returncode == 0, res.stderr
+    [src] = json.loads(run_monitor(cfg, "sources", "--json").stdout)
+    assert (src["last_warnings"], src["last_warnings_at"]) == ([], None), src
+    assert "?" not in run_monitor(cfg, "sources").stdout
+
 def test_the_feeds_summary_of_its_article_is_not_added_again(tmp_path: Path, database_url: str, site: Site,
                                                              webhook: Site, mailbox: Mailbox) -> None:
     """A summary drawn from the article (its lede, as feeds carry) is the page's text already."""

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from sqlmodel import col, func, select
 
-from monitor.store import Alert, Article, Match, create_db_engine, session_scope
+from monitor.store import Alert, Article, Match, Source, create_db_engine, session_scope
 from monitor.store.models import StoryApart
 from tests.harness import ROOT, rule, source, start_daemon, webhook_channel, write_config
 from tests.newsroom import RULE, publish_newsroom, rss, seed_page
@@ -304,8 +304,18 @@ def test_stories_story_article_and_sources_pages(env: Env, browser: Any) -> None
     browser.refresh()
     assert "read again 2 times as its feed entry changed" in until(browser, lambda d: css(d, "p.meta")).text
     shot(browser, "article")
+    # what the source's last read noticed without failing (its poll stores it; set here)
+    with session_scope(env.engine) as s:
+        src = s.exec(select(Source).where(Source.name == "Loopback Copy")).one()
+        src.last_warnings, src.last_warnings_at = '["entry 3: skipped: empty item", "entry 7: skipped: bad date"]', \
+            datetime.now(UTC)
+        s.add(src)
     browser.get(env.base + "/sources")
     assert "Loopback Pravda" in browser.page_source and browser.find_elements("css selector", "svg.spark")
+    warned = css(browser, "details.poll-warnings")
+    assert "2 warnings at the last read" in warned.text and "entry 3: skipped: empty item" in warned.text
+    css(warned, "summary").click()
+    assert "entry 7: skipped: bad date" in warned.text
     shot(browser, "sources")
     opml = session_client(browser, env).get("/sources/opml")
     assert opml.status_code == 200 and env.site.url("/feed.xml") in opml.text

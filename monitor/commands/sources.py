@@ -123,6 +123,7 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
 
     from monitor.store import Source, session_scope
     from monitor.store.page_health import page_health
+    from monitor.store.source_table import source_warnings
     from monitor.util import aware, human_delta, human_duration
 
     config = load_config_or_exit(ctx)
@@ -160,6 +161,8 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
                 "next_poll_at": _iso(nxt), "next_poll_in_seconds": round((nxt - now).total_seconds()) if nxt else None,
                 "broken_since": _iso(r.broken_since), "disabled_at": _iso(r.disabled_at),
                 "last_error": r.disabled_reason or r.last_error,
+                # what the last poll that read it noticed without failing (entries skipped, ...)
+                "last_warnings": source_warnings(r.last_warnings), "last_warnings_at": _iso(r.last_warnings_at),
             })
             if (h := health.get(r.id or 0)) is not None:
                 items[-1] |= {"recent_articles": h.recent, "recent_without_page": h.without_page,
@@ -177,6 +180,9 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
         line = f"{cut(it['name'], 28):28}  {it['state']:8}  {due:>10}  {it['url']}{last}"
         if it.get("last_error"):  # cut at a word; --json has the whole text
             line += f"\n{'':28}  ! {cut(str(it['last_error']), 100)}"
+        if it.get("last_warnings"):  # the first of the last read's warnings (--json: all of them)
+            more = len(it["last_warnings"]) - 1
+            line += f"\n{'':28}  ? {cut(it['last_warnings'][0], 100)}" + (f" (and {more} more)" if more else "")
         if it["name"] in lines:  # the source's pages are not read: why (--json: recent_*)
             line += f"\n{'':28}  ~ {cut(lines[it['name']], 100)}"
         click.echo(line)

@@ -1,7 +1,7 @@
 -- The schema of a new SQLite database as the migrations of monitor/migrations/versions make it,
 -- read back from sqlite_master: monitor.store.db.upgrade makes a new database from it (see
 -- monitor/store/snapshot.py). Written by `python -m monitor.store.snapshot`; do not edit.
--- heads: 0301 0302 0401 0501 0602 0701 1201 1301 1403 1601 1701
+-- heads: 0301 0302 0401 0501 0602 0701 1201 1301 1403 1601 1701 1702
 
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
@@ -19,7 +19,7 @@ CREATE TABLE source (
 	next_poll_at DATETIME, 
 	last_status INTEGER, 
 	last_error TEXT, 
-	consecutive_failures INTEGER NOT NULL, poll_interval FLOAT, lease_owner VARCHAR, lease_expires_at DATETIME, config_url VARCHAR, last_success_at DATETIME, broken_since DATETIME, disabled_at DATETIME, disabled_reason TEXT, 
+	consecutive_failures INTEGER NOT NULL, last_warnings TEXT, last_warnings_at DATETIME, poll_interval FLOAT, lease_owner VARCHAR, lease_expires_at DATETIME, config_url VARCHAR, last_success_at DATETIME, broken_since DATETIME, disabled_at DATETIME, disabled_reason TEXT, 
 	PRIMARY KEY (id)
 )
 ;
@@ -201,13 +201,13 @@ CREATE TABLE "article" (
 	FOREIGN KEY(source_id) REFERENCES source (id)
 )
 ;
-CREATE INDEX ix_article_first_seen_at ON article (first_seen_at)
+CREATE INDEX ix_article_content_hash ON article (content_hash)
 ;
 CREATE INDEX ix_article_seen_source ON article (first_seen_at, source_id)
 ;
 CREATE INDEX ix_article_source_id ON article (source_id)
 ;
-CREATE INDEX ix_article_content_hash ON article (content_hash)
+CREATE INDEX ix_article_first_seen_at ON article (first_seen_at)
 ;
 CREATE INDEX ix_article_story_id ON article (story_id)
 ;

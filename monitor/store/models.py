@@ -77,6 +77,8 @@ class Source(_Table, table=True):
     poll_interval: float | None = Field(default=None, sa_column=SOURCE.c.poll_interval)
     lease_owner: str | None = Field(default=None, sa_column=SOURCE.c.lease_owner)
     lease_expires_at: datetime | None = Field(default=None, sa_column=SOURCE.c.lease_expires_at)
+    last_warnings: str | None = Field(default=None, sa_column=SOURCE.c.last_warnings)
+    last_warnings_at: datetime | None = Field(default=None, sa_column=SOURCE.c.last_warnings_at)
 
 
 class Story(_Table, table=True):

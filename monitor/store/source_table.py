@@ -80,6 +80,11 @@ SOURCE = Table(
     # holds; an instance that dies loses the claim at expiry and another takes the source over.
     Column("lease_owner", String),
     _when("lease_expires_at"),
+    # What the last poll that read the source noticed but did not fail for (migration 1702):
+    # entries skipped, links left to the next poll, pages that are walls; a JSON list of
+    # sentences, and when. ``monitor sources`` and the console show them.
+    Column("last_warnings", Text),
+    _when("last_warnings_at"),
 )
 
 # The columns of ``article`` that tell a feed's entry is already stored: a lightweight clause
@@ -93,3 +98,14 @@ ARTICLE_KEYS = table("article", column("url"), column("guid"), column("source_id
                      column("entry_digest"), column("reread_count"), column("reread_at", _AT),
                      column("first_seen_at", _AT), column("published", _AT), column("published_estimated"),
                      column("fetch_error"))
+
+
+def source_warnings(stored: str | None) -> list[str]:
+    """``source.last_warnings`` (a JSON list of sentences) as a list; [] for none or a damaged value."""
+    import json
+
+    try:
+        value = json.loads(stored) if stored else []
+    except ValueError:
+        return []
+    return [str(w) for w in value] if isinstance(value, list) else []

@@ -266,6 +266,8 @@ class SourceView:
     per_day: list[int]
     in_config: bool
     pages: str | None = None  # its latest articles stored without their page, and why (``page_health``)
+    warnings: tuple[str, ...] = ()  # what the last poll that read it noticed without failing
+    warned_at: datetime | None = None
 
 
 def list_sources(engine: Engine, configured: list[str], days: int = 14,
@@ -273,6 +275,7 @@ def list_sources(engine: Engine, configured: list[str], days: int = 14,
     now = now or datetime.now(UTC)
     first = (now - timedelta(days=days - 1)).date()
     from monitor.store.page_health import page_health
+    from monitor.store.source_table import source_warnings
 
     with session_scope(engine) as s:
         rows = s.exec(select(Source).order_by(col(Source.name))).all()
@@ -286,7 +289,8 @@ def list_sources(engine: Engine, configured: list[str], days: int = 14,
         h = health.get(r.id or 0)
         out.append(SourceView(r.name, r.url, r.kind, state, aware(r.last_polled_at), aware(r.next_poll_at),
                               r.disabled_reason or r.last_error, per_day, r.name in configured,
-                              h.line() if h is not None else None))
+                              h.line() if h is not None else None, tuple(source_warnings(r.last_warnings)),
+                              aware(r.last_warnings_at)))
     return out
 
 
