@@ -486,8 +486,11 @@ class Pipeline:
     async def _reread_changed(self, loop: asyncio.AbstractEventLoop, source_id: int, sc: SourceConfig,
                               changed: list[tuple[FeedEntry, int]], report: PollReport) -> None:
         """Read again the stored articles whose entries changed (``_lookup``): each page fetched
-        and extracted as a new one's, then the article updated and matched (``_reread``)."""
-        pages = deque(asyncio.ensure_future(self._fetch_page(sc, e)) for e, _ in changed) if sc.full_text else None
+        and extracted as a new one's, then the article updated and matched (``_reread``). A
+        source whose pages are walls (``_walled``) is read from its feed's text only."""
+        fetch = sc.full_text and not await loop.run_in_executor(_LOOKUP_POOL, contextvars.copy_context().run,
+                                                                 self._walled, source_id)
+        pages = deque(asyncio.ensure_future(self._fetch_page(sc, e)) for e, _ in changed) if fetch else None
         try:
             for entry, article_id in changed:
                 page, page_error = await pages.popleft() if pages is not None else (None, None)

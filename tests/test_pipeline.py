@@ -140,6 +140,15 @@ def test_a_source_behind_a_wall_gets_one_page_fetched_a_poll(tmp_path: Path, dat
     assert sorted(stored[site.url(p)].fetch_error == WALLED for p in second) == [False, True, True, True]
     assert all(summaries[p][:40] in stored[site.url(p)].text for p in second)
 
+    # an entry of the walled source changes: the article is read again from the feed's text,
+    # its page (a wall) not fetched
+    summaries[first[0]] += " The governor added that the new bridge would open in the spring."
+    site.pages["/feed.xml"] = Page(rss(site, items, summaries), "application/rss+xml")
+    [report] = asyncio.run(run_once(cfg, everything=True))
+    assert (report.new_articles, report.updated_articles) == (0, 1), report
+    assert requests_to(site, first[0]) == 1
+    assert "new bridge would open" in {a.url: a for a in articles(cfg)}[site.url(first[0])].text
+
     third = [f"/news/c{k:02d}" for k in range(3)]
     publish(third, None)  # real articles: the wall is gone
     for p in third:
