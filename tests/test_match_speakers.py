@@ -284,6 +284,14 @@ def test_one_attributor_answers_each_statement_as_a_fresh_one_in_any_order() -> 
      "Tokayev"),
     ("uk", "«Ми готові до переговорів», — наводить слова Олени Ковальчук пресслужба міністерства.", "«Ми готові",
      "Олени Ковальчук"),
+    # The other reporting verbs of news English ("pledged", "denied", "confirmed", ...); whom
+    # it was said to is not the speaker ("confirmed to Reuters"); a name, a role "for"/"at" an
+    # organisation, then the verb: the name speaks (was "Velocorp").
+    ("en", "Prime Minister Ola Sand pledged that the bridge would be rebuilt by May.", "Prime Minister",
+     "Ola Sand"),
+    ("en", "Dan Orr denied that he had met the envoy in Castra.", "Dan Orr", "Dan Orr"),
+    ("en", "Mara Holt, a spokesperson for Velocorp, confirmed to Reuters that the plant would close.", "Mara Holt",
+     "Mara Holt"),
 ])
 def test_not_a_speaker(lang: str, body: str, sentence: str, speaker: str | None) -> None:
     assert who(body, sentence)[0] == speaker, lang

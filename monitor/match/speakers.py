@@ -71,7 +71,11 @@ LANGS: tuple[Lang, ...] = (
                r"emphasi[sz]ed|underlined|explained|explains|declared|announced|wrote|writes|"
                r"replied|insisted|warned|warns|argued|argues|claimed|claims|concluded|"
                r"summari[sz]ed|continued|remarked|commented|recalled|urged|answered|"
-               r"pointed\s+out|made\s+clear|reiterated|assured|spoke|speaks",
+               r"pointed\s+out|made\s+clear|reiterated|assured|spoke|speaks|"
+               # the other reporting verbs of news English, past and present
+               r"acknowledged|acknowledges|admitted|admits|confirmed|confirms|denied|denies|"
+               r"suggested|suggests|predicted|predicts|cautioned|cautions|vowed|vows|pledged|"
+               r"pledges|promised|promises|conceded|concedes|asserted|asserts|revealed|reveals",
          pronouns=r"he|she|they",
          roles=r"president|prime\s+minister|foreign\s+minister|deputy\s+minister|minister|"
                r"spokesperson|spokesman|spokeswoman|ambassador|leader|head\s+of\s+state|chairman|"
@@ -527,7 +531,8 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
     # Reported speech in the sentence.
     out.append(rx("in", "", who, rf"\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
                                  rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)", starts))
-    out.append(rx("in", rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}(?:\s+\w+){{0,2}}?\s+",
+    # "..., said X": not "..., confirmed to WIRED" (whom it was said to)
+    out.append(rx("in", rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}(?:\s+(?!to\s)\w+){{0,2}}?\s+",
                   rf"(?P<who>{_WHO})", ""))
     if lang.according:
         out.append(rx("in", rf"(?<!\w)(?i:{lang.according})\s+", who, ""))
@@ -1025,13 +1030,14 @@ def _apposed(seg: str, m: Any, phrase: str, kind: str) -> bool:
     the American Farm Bureau, said": not a person named "Farm Bureau"; "John Williams, the
     president of the Federal Reserve Bank of New York, said": not the bank) or is a body after lower
     case words naming a role ("Joshua Apte, a professor of engineering at the University of
-    Texas, explained": not the university). A role it leaves out is ``kind`` role already."""
+    Texas, explained": not the university; "Kym Lino, a spokesperson for Instagram, confirmed":
+    not Instagram). A role it leaves out is ``kind`` role already."""
     if kind not in ("person", "body") or not seg[m.end("who"):m.end()].lstrip().startswith(","):
         return False
     first = _LOWER_RUN.match(phrase)
     if first is not None and any(_full(_ROLE, w) for w in first.group(0).split()):
         return True
-    before = _NAME_BEFORE_ROLE.search(seg, 0, m.start("who")) if kind == "body" else None
+    before = _NAME_BEFORE_ROLE.search(seg, 0, m.start("who"))
     return before is not None and any(_full(_ROLE, w) for w in seg[before.end(1):m.start("who")].split())
 
 
