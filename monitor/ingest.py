@@ -174,7 +174,6 @@ class Ingest:
             enqueue(session, article, source, v, self.channels.get(v.match.rule, ()))
         return Ingested(article_id, story, len(verdicts), sum(v.alert for v in verdicts))
 
-
     def reread(self, session: Session, article_id: int, fresh: Article, source: Source,
                embed: Callable[[Article], Any] | None = None) -> Reread | None:
         """An article read again because its feed entry changed (``monitor.pipeline``): ``fresh``
@@ -214,6 +213,7 @@ class Ingest:
         stored.content_hash = content_hash(text) if text else None
         if fresh.full_text:
             stored.full_text, stored.fetch_error = True, None
+            stored.language = fresh.language or stored.language  # identified on the page's text now
         vector = embed(stored) if embed is not None else None
         ix = DocIndex(document_of(stored, source.name, vector))
         replace_terms(session, article_id, old_terms, terms_of(ix.uniq))
