@@ -92,6 +92,7 @@ LINK_SOURCES = ("html", "sitemap")  # entries are links to fetch: at most max_li
 MAX_REREADS = 5
 REREAD_GAP = 600.0  # seconds
 REREADS_PER_POLL = 10
+REWRITTEN = 5  # every stored entry of a poll changed, and at least this many: the feed rewrites them
 MAX_WARNINGS = 20  # a poll's warnings kept for `monitor sources` and the console, at most
 # A source whose latest WALL_RUN articles were all stored with the feed's text because their
 # pages were walls (a consent or bot wall: ``pagework.NOT_THE_ARTICLE``) gets one page fetched a
@@ -143,6 +144,7 @@ class Lookup:
 
     new: list[FeedEntry]
     changed: list[tuple[FeedEntry, int]]  # (the entry now, its stored article's id)
+    rewritten: int = 0  # every stored entry changed at once: this many, not read again (``REWRITTEN``)
 
 
 def rereadable(row: Any, max_age: float, now: datetime) -> bool:
@@ -388,6 +390,11 @@ class Pipeline:
                                                source_id, result.entries[start:start + ENTRY_BATCH])
             new_entries, changed = found.new, found.changed[:rereads]
             rereads -= len(changed)
+            if found.rewritten:
+                report.warnings.append(f"all {found.rewritten} stored entries changed at once (a feed that rewrites "
+                                       f"its entries, or their dates, at every request?): their articles were not "
+                                       f"read again")
+                log.info("source %s (%s): %s", source_id, sc.name, report.warnings[-1])
             if new_entries or changed:
                 self.prepare_soon()
             if budget is not None:
@@ -610,10 +617,22 @@ class Pipeline:
             row = by_guid.get(e.guid) or by_url.get(cu)
             if row is None or row.id in taken or not rereadable(row, self.config.monitor.alert_max_age, now):
                 continue
+            taken.add(row.id)
             if e.digest() != row.entry_digest:
-                taken.add(row.id)
                 changed.append((e, row.id))
+        if len(changed) >= REWRITTEN and len(changed) == len(taken):
+            # Every stored entry changed at once: a feed that rewrites them (or stamps them with
+            # the time of the request), not news; their digests are brought up to date instead.
+            self._note_digests(changed)
+            return Lookup(out, [], rewritten=len(changed))
         return Lookup(out, changed[:REREADS_PER_POLL])
+
+    def _note_digests(self, changed: list[tuple[FeedEntry, int]]) -> None:
+        """Store the entries' digests as their articles' (``Lookup.rewritten``), one statement."""
+        t = ARTICLE_KEYS
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.id == bindparam("b_id")).values(entry_digest=bindparam("b_digest")),
+                         [{"b_id": article_id, "b_digest": e.digest()} for e, article_id in changed])
 
     def _page_slots(self) -> asyncio.Semaphore:
         """Pages in hand at once, every source's together: downloading (at most ``[fetch]

@@ -153,6 +153,41 @@ def test_an_entry_rewritten_at_every_poll_costs_a_few_fetches(tmp_path: Path, si
     assert articles(cfg)[0].reread_count == pipeline.MAX_REREADS
 
 
+def test_a_feed_that_restamps_every_entry_at_every_request_is_not_read_again(tmp_path: Path, site: Site,
+                                                                             webhook: Site) -> None:
+    """Some feeds stamp every entry's <updated> with the time of the request: every stored
+    entry changes at once, at every poll. That is not news: no page is fetched again (it
+    would cost ``MAX_REREADS`` fetches per article), and the poll says why."""
+    from monitor.pipeline import REWRITTEN
+
+    first, _ = _story()
+    now = datetime.now(UTC).replace(microsecond=0)
+    paths = [f"/news/item-{k}" for k in range(REWRITTEN + 1)]
+    for path in paths:
+        site.pages[path] = Page(_page(first, now))
+    stamps = iter(range(10_000))
+
+    def restamped(_: Request) -> Page:
+        stamp = (now + timedelta(seconds=next(stamps))).isoformat()
+        entries = "".join(f"""<entry><title>Item {k}</title><id>urn:wire:{k}</id><link href="{site.url(path)}"/>
+<published>{now.isoformat()}</published><updated>{stamp}</updated><summary>Item {k}.</summary></entry>"""
+                          for k, path in enumerate(paths))
+        return Page(f"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">
+<title>Wire</title><id>urn:wire</id><updated>{stamp}</updated>{entries}</feed>""".encode(), "application/atom+xml")
+
+    feed: Callable[[Request], Page] = restamped
+    site.pages["/atom.xml"] = feed
+    cfg = _config(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", site, webhook)
+    [report] = asyncio.run(run_once(cfg, everything=True))
+    assert report.new_articles == len(paths)
+    for _ in range(2):
+        [report] = asyncio.run(run_once(cfg, everything=True))
+        assert report.updated_articles == 0, report
+        assert any(f"all {len(paths)} stored entries changed at once" in w for w in report.warnings), report.warnings
+    assert [requests_to(site, path) for path in paths] == [1] * len(paths)
+    assert all(a.reread_count == 0 for a in articles(cfg))
+
+
 def test_old_articles_and_a_config_that_says_no_are_not_read_again(tmp_path: Path, site: Site,
                                                                   webhook: Site) -> None:
     """An article past ``alert_max_age`` could not alert: its changed entry is not fetched
