@@ -48,6 +48,7 @@ from monitor.store.terms import replace_terms, save_terms
 from monitor.story import content_hash
 from monitor.story.result import TextPrints
 from monitor.story.stories import Assignment, StoryIndex
+from monitor.util import too_old
 
 
 def new_article(source_id: int, sc: SourceConfig, entry: FeedEntry, ex: Extracted | None,
@@ -248,14 +249,3 @@ def _with_news(text: str, now: str) -> str:
     held = f" {' '.join(tokens(text))} "
     news = [p for p in now.split("\n") if (words := " ".join(tokens(p))) and f" {words} " not in held]
     return "\n\n".join([text, *news]) if news else text
-
-
-def too_old(article: Article, max_age: float | None, now: datetime | None = None) -> bool:
-    """Whether ``article`` is past ``[monitor] alert_max_age``: by its publication date, or by
-    when it was first seen when it has none (an estimated date is the first-seen time)."""
-    if max_age is None:
-        return False
-    when = article.first_seen_at if article.published is None or article.published_estimated else article.published
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return ((now or datetime.now(UTC)) - when).total_seconds() > max_age

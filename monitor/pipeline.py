@@ -46,7 +46,7 @@ from monitor.store.batch import Bound, GroupCommit
 from monitor.store.db import first_line, refusal, refused_table, session_scope, transient
 from monitor.store.leases import due_condition
 from monitor.store.source_table import ARTICLE_KEYS, SOURCE
-from monitor.util import plural
+from monitor.util import aware, plural, too_old
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -156,14 +156,9 @@ def rereadable(row: Any, max_age: float, now: datetime) -> bool:
     summary) costs at most ``MAX_REREADS`` page fetches per article, spread out."""
     if row.entry_digest is None or row.reread_count >= MAX_REREADS:
         return False
-    if row.reread_at is not None and (now - _aware(row.reread_at)).total_seconds() < REREAD_GAP:
+    if row.reread_at is not None and (now - aware(row.reread_at)).total_seconds() < REREAD_GAP:
         return False
-    when = row.first_seen_at if row.published is None or row.published_estimated else row.published
-    return (now - _aware(when)).total_seconds() <= max_age
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return not too_old(row, max_age, now)
 
 
 @dataclass(frozen=True)
@@ -549,11 +544,10 @@ class Pipeline:
         """Whether the source's latest ``WALL_RUN`` articles were all stored without their page
         because it was not the article (or not fetched for that reason): its pages are walls."""
         from monitor.pagework import NOT_THE_ARTICLE
+        from monitor.store.page_health import latest_page_errors
 
-        a = ARTICLE_KEYS.c
         with self.engine.connect() as conn:
-            errors = conn.execute(core_select(a.fetch_error).where(a.source_id == source_id)
-                                  .order_by(a.id.desc()).limit(WALL_RUN)).scalars().all()
+            errors = latest_page_errors(conn, source_id, WALL_RUN)
         return len(errors) == WALL_RUN and all(e in (NOT_THE_ARTICLE, WALLED) for e in errors)
 
     def _count_reread(self, article_id: int) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import overload
+from typing import Protocol, overload
 
 HTML_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 
@@ -129,6 +129,28 @@ def aware(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
     return dt if dt.tzinfo is not None and dt.tzinfo.utcoffset(dt) is not None else dt.replace(tzinfo=UTC)
+
+
+class Dated(Protocol):
+    """What ``too_old`` reads of an article: a stored row, an ``Article``, or a row of its columns."""
+
+    @property
+    def first_seen_at(self) -> datetime: ...
+    @property
+    def published(self) -> datetime | None: ...
+    @property
+    def published_estimated(self) -> bool: ...
+
+
+def too_old(article: Dated, max_age: float | None, now: datetime | None = None) -> bool:
+    """Whether ``article`` is past ``[monitor] alert_max_age``: by its publication date, or by
+    when it was first seen when it has none (an estimated date is the first-seen time). Here,
+    not in ``monitor.ingest``: a poll's lookup of changed entries asks it before the ingest
+    stages are imported."""
+    if max_age is None:
+        return False
+    when = article.first_seen_at if article.published is None or article.published_estimated else article.published
+    return ((now or datetime.now(UTC)) - aware(when)).total_seconds() > max_age
 
 
 def iso_with_offset(value: str | None) -> str | None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as core_select
 
-from monitor.store.models import Article
+from monitor.store.source_table import ARTICLE_KEYS
 
 RECENT = 20  # a source's latest articles looked at
 
@@ -32,15 +34,24 @@ class PageHealth:
                 + (f": {self.last_reason}" if self.last_reason else ""))
 
 
+@lru_cache(maxsize=4)
+def _latest(recent: int) -> Any:
+    a = ARTICLE_KEYS.c
+    return core_select(a.fetch_error).where(a.source_id == bindparam("source")).order_by(a.id.desc()).limit(recent)
+
+
+def latest_page_errors(conn: Connection, source_id: int, recent: int = RECENT) -> list[str | None]:
+    """The ``fetch_error`` of the source's latest ``recent`` articles, newest first (None: its
+    page was read). Core, without the ORM: a poll asks it (``Pipeline._walled``)."""
+    return [row[0] for row in conn.execute(_latest(recent), {"source": source_id})]
+
+
 def page_health(conn: Connection, source_ids: Iterable[int], recent: int = RECENT) -> dict[int, PageHealth]:
     """Each source's ``PageHealth`` over its latest ``recent`` articles; sources with none, or
     none without its page, are left out. One indexed query per source (a handful to hundreds)."""
-    a = Article.__table__.c  # type: ignore[attr-defined]
-    latest = (core_select(a.fetch_error).where(a.source_id == bindparam("source"))
-              .order_by(a.id.desc()).limit(recent))
     out: dict[int, PageHealth] = {}
     for source_id in source_ids:
-        errors = [row[0] for row in conn.execute(latest, {"source": source_id})]
+        errors = latest_page_errors(conn, source_id, recent)
         missed = [e for e in errors if e]
         if missed:
             out[source_id] = PageHealth(len(errors), len(missed), missed[0])
