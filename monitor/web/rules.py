@@ -31,6 +31,7 @@ from monitor.match.evaluate import DocIndex, explain
 from monitor.store.db import session_scope
 from monitor.store.models import Article, Source
 from monitor.store.terms import holding
+from monitor.util import aware
 
 PREVIEW_SHOWN = 50
 # Quoting (sentences and speakers) costs tens of ms per article: only the newest few are quoted.
@@ -145,7 +146,7 @@ def _evaluate(ruleset: RuleSet, art: Article, source: str, vector: Any, out: Pre
     if not ruleset.matching(DocIndex(doc)):
         return
     out.total += 1
-    seen = _aware(art.first_seen_at)
+    seen = aware(art.first_seen_at)
     counts[seen.date()] += 1
     if len(out.hits) < PREVIEW_SHOWN:
         m = ruleset.match(doc)[0] if len(out.hits) < PREVIEW_QUOTED else None
@@ -180,10 +181,6 @@ def parse_clause(line: str) -> Clause:
     stripped = line.lstrip(" ")
     depth = (len(line) - len(stripped)) // 2
     return Clause(stripped.startswith("✓"), depth, stripped[1:].strip())
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 # -- writing config.toml -------------------------------------------------------------------------
