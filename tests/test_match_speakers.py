@@ -201,6 +201,28 @@ def test_pronoun_and_role_resolve_to_last_named_speaker(lang: str, body: str, se
     assert entity == "tokayev" and shown and shown.startswith("Tokayev"), (lang, shown)
 
 
+@pytest.mark.parametrize(("lang", "body", "sentence", "speaker"), [
+    # A quotation closed by the speech verb alone, its subject not written (Spanish, Turkish,
+    # Kazakh leave it out): the person who spoke last, or the one its sentence opens with.
+    ("es", "El ministro Pablo Soler dijo que habrá acuerdo.\n\nAna Ruiz, secretaria general del SUT, advirtió "
+           "que el sindicato parará. \"Podemos parar la fábrica. Ahora les toca a ellos\", dijo.", "Ahora",
+     "Ana Ruiz"),
+    ("es", "Ana Ruiz, secretaria general del SUT, advirtió que el sindicato parará. \"Podemos parar la "
+           "fábrica. Ahora les toca a ellos\", dijo.", "\"Podemos", "Ana Ruiz"),
+    ("tr", "Bakan Deniz Sarp, yolun açılacağını söyledi.\n\"Köprü mayısta bitecek\" dedi.", "\"Köprü",
+     "Deniz Sarp"),
+    # ... but not a speaker from before when its sentence opens with one.
+    ("tr", "Bakan Deniz Sarp, yolun açılacağını söyledi.\nLiman Spor başantrenörü Kemal Ulu, \"Savunmada "
+           "iyiydik\" dedi.", "Liman", "Kemal Ulu"),
+])
+def test_quotation_closed_by_the_verb_alone(lang: str, body: str, sentence: str, speaker: str) -> None:
+    assert who(body, sentence)[0] == speaker, lang
+
+
+def test_quotation_closed_by_the_verb_alone_has_no_speaker_when_no_one_spoke_before() -> None:
+    assert who("\"Podemos parar la fábrica\", dijo.", "\"Podemos")[0] is None
+
+
 def test_one_attributor_answers_each_statement_as_a_fresh_one_in_any_order() -> None:
     """An article's statements are attributed by one Attributor, which finds the text's speakers
     only as far as a statement needs them: asked in any order, each answer is the one a fresh
@@ -292,6 +314,20 @@ def test_one_attributor_answers_each_statement_as_a_fresh_one_in_any_order() -> 
     ("en", "Dan Orr denied that he had met the envoy in Castra.", "Dan Orr", "Dan Orr"),
     ("en", "Mara Holt, a spokesperson for Velocorp, confirmed to Reuters that the plant would close.", "Mara Holt",
      "Mara Holt"),
+    # An organisation of two words or more before the role: whose role it is, not the speaker
+    # (the speaker was "Castra Freight", "Liman Spor").
+    ("en", "Castra Freight CEO Dalia Moor said the port would reopen.", "Castra Freight", "Dalia Moor"),
+    ("tr", "Liman Spor başantrenörü Kemal Ulu, \"Savunmada iyiydik\" dedi.", "Liman Spor", "Kemal Ulu"),
+    ("tr", "Orvanya Bankası genel müdürü Deniz Sarp, faizin düşeceğini belirtti.", "Orvanya Bankası",
+     "Deniz Sarp"),
+    # A name's particles: "von der", "de la", "bin" (the speaker was "Leyen", "Jean", "Crown
+    # Prince Mohammed bin").
+    ("en", "Castra Commission President Ilse von der Rand said the deal was close.", "Castra Commission",
+     "Ilse von der Rand"),
+    ("fr", "Le ministre Jean de la Varenne a déclaré que la route rouvrirait.", "Le ministre", "Jean de la Varenne"),
+    ("en", "Crown Prince Khalid bin Amar said the kingdom would invest.", "Crown Prince", "Khalid bin Amar"),
+    ("en", "Tova Lind of Orvania said the talks had ended.", "Tova Lind", "Tova Lind"),
+    ("en", "Governor Lena Marsh signalled that rates would rise again.", "Governor", "Lena Marsh"),
 ])
 def test_not_a_speaker(lang: str, body: str, sentence: str, speaker: str | None) -> None:
     assert who(body, sentence)[0] == speaker, lang

@@ -75,13 +75,15 @@ LANGS: tuple[Lang, ...] = (
                # the other reporting verbs of news English, past and present
                r"acknowledged|acknowledges|admitted|admits|confirmed|confirms|denied|denies|"
                r"suggested|suggests|predicted|predicts|cautioned|cautions|vowed|vows|pledged|"
-               r"pledges|promised|promises|conceded|concedes|asserted|asserts|revealed|reveals",
+               r"pledges|promised|promises|conceded|concedes|asserted|asserts|revealed|reveals|"
+               r"signalled|signaled|signals",
          pronouns=r"he|she|they",
          roles=r"president|prime\s+minister|foreign\s+minister|deputy\s+minister|minister|"
                r"spokesperson|spokesman|spokeswoman|ambassador|leader|head\s+of\s+state|chairman|"
                r"chairwoman|governor|mayor|secretary|chancellor|senator|envoy|director|chief|"
                r"professor|analyst|economist|expert|official|coach|captain|manager|ceo|"
-               r"researcher|scientist|author|founder|general",
+               r"researcher|scientist|author|founder|general|king|queen|crown\s+prince|prince|"
+               r"princess|emir|pope",
          bodies=r"ministry|kremlin|government|white\s+house|presidency|press\s+service|embassy|"
                 r"office|akorda|cabinet|foreign\s+office|state\s+department|bank|federation|"
                 r"institute|union|company|committee|council|agency|police|court|authority|"
@@ -211,7 +213,12 @@ LANGS: tuple[Lang, ...] = (
          pronouns=r"o|onlar",
          roles=r"cumhurbaşkanı|devlet\s+başkanı|başbakan|dışişleri\s+bakanı|bakan|bakanı|"
                r"sözcüsü|sözcü|büyükelçi|büyükelçisi|lider|lideri|başkan|başkanı|uzman|analist|"
-               r"yönetmen|antrenör|kazakistan\s+lideri",
+               r"yönetmen|antrenör|kazakistan\s+lideri|"
+               # with the possessive of "<Organisation> <role> <Name>" ("Ege Spor başantrenörü")
+               r"antrenörü|başantrenör|başantrenörü|teknik\s+direktör|teknik\s+direktörü|müdür|"
+               r"müdürü|genel\s+müdür|genel\s+müdürü|sekreter|sekreteri|genel\s+sekreteri|kaptan|"
+               r"kaptanı|yönetici|yöneticisi|vali|valisi|milletvekili|ekonomist|ekonomisti|"
+               r"profesör|akademisyen|temsilci|temsilcisi|uzmanı|analisti|yönetmeni",
          bodies=r"bakanlığı|kremlin|hükümet|dışişleri|cumhurbaşkanlığı|büyükelçiliği|bankası|"
                 r"federasyonu|enstitüsü|sendikası|şirketi|komitesi|kurulu|ajansı|polis|mahkemesi|"
                 r"meclisi|üniversitesi",
@@ -269,7 +276,8 @@ def _phrase_words() -> tuple[str, str]:
     # speaker pattern costs (the regex module parses a pattern in Python, character by
     # character), and a called group matches as the same text written in place would.
     tok = rf"(?:{_WORD}(?:[’']s)?{_APOS_SUFFIX}|(?i:{roles}|{bodies})(?!\w))"
-    return rf"(?:(?&tok)(?:\s+(?:(?:{conn})\s+)?(?&tok)){{0,6}})", rf"(?(DEFINE)(?P<tok>{tok}))"
+    # Up to two connectors between tokens: "Ursula von der Leyen", "Jean de la Fontaine".
+    return rf"(?:(?&tok)(?:\s+(?:(?:{conn})\s+){{0,2}}(?&tok)){{0,6}})", rf"(?(DEFINE)(?P<tok>{tok}))"
 
 
 _WHO, _WHO_DEF = _phrase_words()  # a pattern holding _WHO ends with _WHO_DEF (``_compile``)
@@ -731,6 +739,12 @@ def _split(phrase: str) -> tuple[str, str, str]:
             _full(_ROLE, " ".join(toks[i:i + 2]))
         is_body = _full(_BODY, t)
         is_connector = _full(_CONNECTOR, t)
+        if is_connector and name and not held and t.lower() in _PARTICLES and _particle_of(toks, i):
+            name.append(t)  # "Ursula von der Leyen", "Mohammed bin Salman": the name goes on
+            used = i + 1
+            continue
+        if is_connector and name and not held and t.lower() not in _PARTICLES:
+            break  # "Tova Lind of Orvania", "Tokayev of Kazakhstan": where the name is from
         if is_connector and held:
             complement = complement or held
         elif complement and t[:1].isupper() and not (is_role or is_body or _is_country(bare)):
@@ -742,19 +756,24 @@ def _split(phrase: str) -> tuple[str, str, str]:
             continue
         else:
             complement = ""
-        if name and is_role and len(name) == 1 and not _is_country(bare):
-            role += name  # "Kazakh President", "Russian Foreign Minister": a modifier
+        if name and is_role and (len(name) == 1 or _name_after_role(toks, i)) and not _is_country(bare):
+            # "Kazakh President", "Russian Foreign Minister": a modifier; "Goldman Sachs CEO David
+            # Solomon", "Ege Spor başantrenörü Selim Kara": the organisation whose role it is
+            role += name
             name = []
         elif name and (_is_country(bare) or is_role):
             break  # "Tokayev Kazakhstan ..." or "Tokayev President ...": the name ended
         if is_role or is_body or _is_country(bare) or is_connector or not t[:1].isupper():
             role.append(t)
             held = "role" if is_role else "body" if is_body else held if is_connector else ""
-        elif len(name) < 4:
+        elif sum(1 for w in name if w[:1].isupper()) < 4:
             name.append(bare)
+            held = ""
         else:
             break
         used = i + 1
+    while len(name) > 1 and name[-1].lower() in _PARTICLES:  # "Mohammed bin" of "Mohammed bin, ..."
+        name.pop()
     _LAST_USED[0] = " ".join(toks[:used])
     role_s, name_s = " ".join(role), " ".join(name)
     last_name = max((i for i, t in enumerate(toks[:used]) if _APOSTROPHE_ON.sub("", t) in name), default=-1)
@@ -778,6 +797,37 @@ def _split(phrase: str) -> tuple[str, str, str]:
 
 
 _CONNECTOR = _fullmatch_any("connectors")
+
+
+# The small words inside a person's name (a subset of the connectors: not "of", "the").
+_PARTICLES = frozenset(("von", "van", "der", "den", "de", "da", "di", "del", "della", "la", "le", "du", "des",
+                        "bin", "ibn", "al", "el", "ben", "dos", "das", "do"))
+
+
+def _particle_of(toks: list[str], i: int) -> bool:
+    """Whether the connector at ``toks[i]`` joins a name's words: more particles, then a
+    capitalised word that is no role, body or country ("von der Leyen", not "Tokayev of
+    Kazakhstan" or "Ruiz, ministra de Transporte")."""
+    j = i
+    while j < len(toks) and toks[j].lower() in _PARTICLES:
+        j += 1
+    if j >= len(toks) or toks[i - 1].endswith(","):
+        return False
+    t = toks[j].rstrip(",")
+    return t[:1].isupper() and not (_full(_ROLE, t) or _full(_BODY, t) or _is_country(_POSSESSIVE.sub("", t)))
+
+
+def _name_after_role(toks: list[str], i: int) -> bool:
+    """Whether a name follows the role at ``toks[i]`` (after the role's other words): the
+    capitalised words before the role are then whose role it is, not the speaker's name."""
+    j = i + 1
+    while j < len(toks) and (_full(_ROLE, toks[j]) or _full(_ROLE, " ".join(toks[i:j + 1]))):
+        j += 1
+    if j >= len(toks):
+        return False
+    t = toks[j].rstrip(",")
+    bare = _POSSESSIVE.sub("", t)
+    return t[:1].isupper() and not (_full(_ROLE, t) or _full(_BODY, t) or _full(_CONNECTOR, t) or _is_country(bare))
 _LAST_USED = [""]  # the tokens of the phrase ``_split`` consumed (the speaker as written)
 
 
@@ -1041,6 +1091,20 @@ def _apposed(seg: str, m: Any, phrase: str, kind: str) -> bool:
     return before is not None and any(_full(_ROLE, w) for w in seg[before.end(1):m.start("who")].split())
 
 
+@lru_cache(maxsize=1)
+def _verb_alone() -> Any:
+    """At a quotation's closing mark: a speech verb alone, ending the sentence ("», dijo.",
+    "” dedi."), in lower case (running text). Tried once a quotation, not in every sentence."""
+    verbs = _alt(lang.verbs for lang in LANGS if lang.code != "zh")
+    return _cached(rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?({verbs})(?=\s*[.!?]?\s*(?:$|\n))")
+
+
+def _verb_alone_in(text: str, a: int, b: int) -> _Found | None:
+    """A quotation closed by a speech verb alone in text[a:b] (``_verb_alone``), as a pronoun."""
+    m = _verb_alone().search(text, a, b)
+    return None if m is None else _Found(m.start(1), "", "pronoun", "after")
+
+
 def _best(found: list[_Found]) -> _Found | None:
     return min(found, key=lambda f: (_RANK[f.kind], f.pos)) if found else None
 
@@ -1139,9 +1203,14 @@ class Attributor:
         """The speakers of the next sentence not looked at yet."""
         a, b = self._split()[self._read]
         self._read += 1
-        self._found += sorted(_candidates(self.text, a, b, ("after", "before", "in", "final", "next"),
-                                          self.entities.find if self.entities.display else None, self.headline),
-                              key=lambda f: f.pos)
+        found = sorted(_candidates(self.text, a, b, ("after", "before", "in", "final", "next"),
+                                   self.entities.find if self.entities.display else None, self.headline),
+                       key=lambda f: f.pos)
+        if not found and not self.headline:
+            alone = _verb_alone_in(self.text, a, b)  # "«…», dijo.": whoever spoke last
+            if alone is not None:
+                found = [alone]
+        self._found += found
 
     def _resolve(self, f: _Found, at: int) -> _Found | None:
         if f.kind not in ("pronoun", "role"):
@@ -1221,6 +1290,15 @@ class Attributor:
             before = [f for f in _candidates(text, ps, qa + 1, ("before",), headline=self.headline)]
             if before:
                 return max(before, key=lambda f: f.pos)
+            verb = None if self.headline else _verb_alone().match(text, qb)
+            if verb is not None:
+                # "«…», dijo." / "“…” dedi.": the subject is not written. It is the one the
+                # sentence opens with ("Selim Kara, “…” dedi."), else whoever spoke last ("Ana
+                # Ruiz advirtió que … «…», dijo."), as for a pronoun.
+                sa = max((a for a, _ in self._split() if a <= qa), default=ps)
+                opening = [f for f in _candidates(text, sa, verb.end(), ("in", "final"), headline=self.headline)
+                           if f.pos < qa]
+                return _best(opening) or _Found(verb.start(1), "", "pronoun", "after")
         found = _candidates(text, start, end, ("after", "in", "final"),
                             self.entities.find if self.entities.display else None, self.headline)
         if found:
