@@ -211,12 +211,45 @@ def test_pronoun_and_role_resolve_to_last_named_speaker(lang: str, body: str, se
            "fábrica. Ahora les toca a ellos\", dijo.", "\"Podemos", "Ana Ruiz"),
     ("tr", "Bakan Deniz Sarp, yolun açılacağını söyledi.\n\"Köprü mayısta bitecek\" dedi.", "\"Köprü",
      "Deniz Sarp"),
+    # the subject, then a quotation of two sentences: the verb-final pattern stops at the first
+    ("tr", "Bakan Deniz Sarp, \"Köprü mayısta bitecek. Yol da açılacak\" dedi.", "Yol da", "Deniz Sarp"),
     # ... but not a speaker from before when its sentence opens with one.
     ("tr", "Bakan Deniz Sarp, yolun açılacağını söyledi.\nLiman Spor başantrenörü Kemal Ulu, \"Savunmada "
            "iyiydik\" dedi.", "Liman", "Kemal Ulu"),
 ])
 def test_quotation_closed_by_the_verb_alone(lang: str, body: str, sentence: str, speaker: str) -> None:
     assert who(body, sentence)[0] == speaker, lang
+
+
+@pytest.mark.parametrize(("body", "sentence", "speaker"), [
+    # German reported speech goes on in the subjunctive without a speech verb: the speaker of the
+    # sentence that named one (through a subjunctive II sentence between them).
+    ("Regierungschefin Mara Velk sagte am Montag, Orvanien sei zu Gesprächen bereit. Der Streit sei "
+     "jedoch alt. Lösungen würden nur langsam gefunden. Zuvor müsse die Brücke wieder offen sein.",
+     "Zuvor müsse", "Mara Velk"),
+    ("Regierungschefin Mara Velk sagte am Montag, Orvanien sei zu Gesprächen bereit. Der Streit sei "
+     "jedoch alt.", "Der Streit", "Mara Velk"),
+    # "X, sagt die Politologin Y": Y speaks, not the noun before the comma.
+    ("Ein Abkommen brauche Vertrauen auf beiden Seiten, sagt die Politologin Ines Arndt.", "Ein Abkommen",
+     "Ines Arndt"),
+    # "Beide Seiten, so X, seien ...": X.
+    ("Beide Seiten, so Velk, seien in der Lage, direkt zu verhandeln.", "Beide Seiten", "Velk"),
+])
+def test_german_reported_speech(body: str, sentence: str, speaker: str) -> None:
+    assert who(body, sentence)[0] == speaker
+
+
+@pytest.mark.parametrize(("body", "sentence"), [
+    # the reporter's words: an indirect question, a subjunctive II only (a conditional), no
+    # speaker before, Italian "sei" (six)
+    ("Velk sagte, Orvanien sei bereit. Sie war gefragt worden, ob Castra die Gespräche ausrichten könne.",
+     "Sie war"),
+    ("Velk sagte, Orvanien sei bereit. Ein Abkommen wäre ein Erfolg für die Region.", "Ein Abkommen"),
+    ("Der Streit sei alt. Lösungen würden nur langsam gefunden.", "Der Streit"),
+    ("Il ministro Rossi ha detto che il ponte riaprirà. Sei persone sono rimaste ferite.", "Sei persone"),
+])
+def test_not_german_reported_speech(body: str, sentence: str) -> None:
+    assert who(body, sentence)[0] is None
 
 
 def test_quotation_closed_by_the_verb_alone_has_no_speaker_when_no_one_spoke_before() -> None:

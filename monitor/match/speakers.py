@@ -158,7 +158,7 @@ LANGS: tuple[Lang, ...] = (
                r"außenministerin|minister|ministerin|sprecher|sprecherin|regierungssprecher|"
                r"botschafter|kanzler|kanzlerin|politologe|politologin|experte|expertin|analyst|"
                r"analystin|chef|chefin|kremlchef|vorsitzende|vorsitzender|bürgermeister|"
-               r"direktor|direktorin|gründerin|gründer|trainer|ökonom|ökonomin",
+               r"direktor|direktorin|gründerin|gründer|trainer|ökonom|ökonomin|regierungschef|regierungschefin",
          bodies=r"kreml|ministerium|außenministerium|regierung|präsidialamt|botschaft|\w*bank|"
                 r"verband|institut|gewerkschaft|unternehmen|ausschuss|rat|behörde|polizei|gericht|"
                 r"kommission|parlament|universität",
@@ -1036,6 +1036,9 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
         for m in p.finditer(seg):
             if not headline and _titled_verb(seg, m, p.kind):
                 continue
+            if p.kind == "in" and p.lang == "de" and seg[m.end("who"):m.end()].lstrip().startswith(",") and \
+                    _named_after(seg, m.end()):
+                continue  # "Ein Vermittler brauche Einfluss auf beide Parteien, sagt die Politologin X": X
             phrase = m.group("who").strip()
             _, name, kind = classify(phrase)
             if kind == "role":
@@ -1074,6 +1077,23 @@ _RANK = {"person": 0, "body": 1, "role": 2, "pronoun": 2, "country": 3}
 _LOWER_RUN = re.compile(r"[\p{Ll}\-]+(?:\s+[\p{Ll}\-]+)*")
 
 
+# Between a German speech verb and its subject: an article (not "dem", "den": whom it was said
+# to) and a lower case role ("sagt die Politologin").
+_BEFORE_NAME = re.compile(r"\s+(?:(?:der|die|das|ein|eine)\s+)?(?:\p{Ll}+\s+)?")
+
+
+def _named_after(seg: str, at: int) -> bool:
+    """Whether the subject follows the German speech verb ending at ``at`` ("Ein Vermittler
+    brauche Einfluss auf beide Parteien, sagt die Politologin Y": Y, not "Parteien", which the
+    pattern "X, sagt" found: German capitalises every noun)."""
+    gap = _BEFORE_NAME.match(seg, at)
+    if gap is None or any(w not in ("der", "die", "das", "ein", "eine") and not _full(_ROLE, w)
+                          for w in seg[gap.start():gap.end()].split()):
+        return False
+    m = _who_rx().rx.match(seg, gap.end())
+    return m is not None and classify(m.group(0))[2] in ("person", "role", "body")
+
+
 def _apposed(seg: str, m: Any, phrase: str, kind: str) -> bool:
     """Whether the speaker phrase closes an apposition to a name before it: a comma between
     it and the verb, and it begins with a role in lower case ("Zippy Duvall, the president of
@@ -1097,6 +1117,18 @@ def _verb_alone() -> Any:
     "” dedi."), in lower case (running text). Tried once a quotation, not in every sentence."""
     verbs = _alt(lang.verbs for lang in LANGS if lang.code != "zh")
     return _cached(rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?({verbs})(?=\s*[.!?]?\s*(?:$|\n))")
+
+
+def _subject_of_quotation(text: str, sa: int, qa: int) -> _Found | None:
+    """The speaker phrase a sentence opens with when the quotation follows it, a comma between
+    ("Tokayev, “… . …” dedi.": the verb-final pattern reads no further than the quotation's first
+    full stop)."""
+    a = sa + len(text[sa:qa]) - len(text[sa:qa].lstrip(" \t\n«\"“„'(—–-"))
+    m = _who_rx().rx.match(text, a, qa)
+    if m is None or text[m.end():qa].strip() not in ("", ","):
+        return None
+    kind = classify(m.group(0))[2]
+    return _Found(a, m.group(0), kind, "before") if kind in ("person", "body", "role") else None
 
 
 def _verb_alone_in(text: str, a: int, b: int) -> _Found | None:
@@ -1153,6 +1185,35 @@ def _quote_span(text: str, ps: int, pe: int, start: int, end: int) -> tuple[int,
         if a >= start and b <= end and b - a > 0.5 * (end - start):
             return a, b
     return None
+
+
+# German's subjunctive (Konjunktiv I) of reported speech, third person: forms no indicative
+# shares ("sei", "könne", "seien"), and "habe"/"werde" unless after "ich" (the indicative's first
+# person); with a word only German writes, so that Italian's "sei" (six, you are) is not one. Not
+# in an indirect question ("gefragt, ob Astana ... organisieren könne": the reporter's words).
+_KONJUNKTIV = re.compile(r"(?<!\w)(?:sei|seien|könne|müsse|wolle|solle|dürfe|möge|wisse|gebe|"
+                         r"(?<!\bich\s)(?:habe|werde))(?!\w)", re.IGNORECASE)
+# The subjunctive II that stands in for it where the first is the indicative ("sie würden", for
+# "sie werden"): also a plain conditional, so it only carries reported speech on from a sentence
+# before, never starts it.
+_KONJUNKTIV_II = re.compile(r"(?<!\w)(?:würden?|hätten?|wären?|könnten|müssten)(?!\w)", re.IGNORECASE)
+_GERMAN = re.compile(r"(?<!\w)(?:der|die|das|und|nicht|sich|auch|mit|zu|den|dem|ein|eine|von|auf|für|im|"
+                     r"über|bei|nach|aus|noch|schon|jedoch)(?!\w)", re.IGNORECASE)
+_QUESTION = re.compile(r"\W*(?:ob|wie|wer|was|warum|wann|wo|weshalb|wieso)(?!\w)", re.IGNORECASE)
+REPORTED_RUN = 6  # sentences of reported speech followed back to the one that names its speaker
+
+
+def _reported_speech(text: str, start: int, end: int, going_on: bool = False) -> bool:
+    """Whether text[start:end] is German reported speech: a subjunctive of ``_KONJUNKTIV``
+    outside an indirect question, or (``going_on``: between it and the sentence naming its
+    speaker) of ``_KONJUNKTIV_II`` (the sentence it goes on to was German already)."""
+    if not going_on and _GERMAN.search(text, start, end) is None:
+        return False
+    for m in _KONJUNKTIV.finditer(text, start, end):
+        clause = max(text.rfind(c, start, m.start()) for c in ",;:–—(")
+        if not _QUESTION.match(text, clause + 1 if clause >= 0 else start, m.start()):
+            return True
+    return going_on and _KONJUNKTIV_II.search(text, start, end) is not None
 
 
 class Attributor:
@@ -1263,10 +1324,10 @@ class Attributor:
                 return _Found(ps + m.start(), m.group(0), "person", "named")
         return None
 
-    def find(self, start: int, end: int) -> Speaker | None:
+    def find(self, start: int, end: int, _depth: int = 0) -> Speaker | None:
         f = self._find(start, end)
         if f is None:
-            return None
+            return self._reported_on(start, end, _depth)
         f2 = self._resolve(f, f.pos if f.pos < start else start)
         if f2 is None:
             return None
@@ -1275,6 +1336,20 @@ class Attributor:
             if person is not None:
                 f2 = person
         return make_speaker(f2.phrase, self.entities)
+
+    def _reported_on(self, start: int, end: int, depth: int) -> Speaker | None:
+        """German reported speech goes on sentence after sentence in the subjunctive, without
+        a speech verb of its own ("Tokajew sagte, Kasachstan sei kein Vermittler. Der Konflikt sei
+        äußerst komplex."): such a sentence is the words of the previous sentence's speaker,
+        itself found the same way (up to ``REPORTED_RUN`` sentences back)."""
+        if depth >= REPORTED_RUN or not _reported_speech(self.text, start, end, going_on=depth > 0):
+            return None
+        sents = self._split()
+        i = next((k for k, (a, b) in enumerate(sents) if a <= start < b), None)
+        if not i:  # the first sentence, or none: nothing it could continue
+            return None
+        a, b = sents[i - 1]
+        return self.find(a, b, depth + 1)
 
     def _find(self, start: int, end: int) -> _Found | None:
         text = self.text
@@ -1298,7 +1373,8 @@ class Attributor:
                 sa = max((a for a, _ in self._split() if a <= qa), default=ps)
                 opening = [f for f in _candidates(text, sa, verb.end(), ("in", "final"), headline=self.headline)
                            if f.pos < qa]
-                return _best(opening) or _Found(verb.start(1), "", "pronoun", "after")
+                return _best(opening) or _subject_of_quotation(text, sa, qa) or \
+                    _Found(verb.start(1), "", "pronoun", "after")
         found = _candidates(text, start, end, ("after", "in", "final"),
                             self.entities.find if self.entities.display else None, self.headline)
         if found:
