@@ -1116,7 +1116,11 @@ def _verb_alone() -> Any:
     """At a quotation's closing mark: a speech verb alone, ending the sentence ("», dijo.",
     "” dedi."), in lower case (running text). Tried once a quotation, not in every sentence."""
     verbs = _alt(lang.verbs for lang in LANGS if lang.code != "zh")
-    return _cached(rf"[{_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?({verbs})(?=\s*[.!?]?\s*(?:$|\n))")
+    return _cached(rf"[{_DOUBLE_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?({verbs})(?=\s*[.!?]?\s*(?:$|\n))")
+
+
+# The closing marks of quotations a verb alone can close: not ’ and ‘, which are apostrophes too.
+_DOUBLE_CLOSE = "\"”»“」』"
 
 
 def _subject_of_quotation(text: str, sa: int, qa: int) -> _Found | None:
@@ -1133,6 +1137,9 @@ def _subject_of_quotation(text: str, sa: int, qa: int) -> _Found | None:
 
 def _verb_alone_in(text: str, a: int, b: int) -> _Found | None:
     """A quotation closed by a speech verb alone in text[a:b] (``_verb_alone``), as a pronoun."""
+    seg = text[a:b]
+    if not any(mark in seg for mark in _DOUBLE_CLOSE):  # most sentences: no quotation closes in them
+        return None
     m = _verb_alone().search(text, a, b)
     return None if m is None else _Found(m.start(1), "", "pronoun", "after")
 
@@ -1192,7 +1199,7 @@ def _quote_span(text: str, ps: int, pe: int, start: int, end: int) -> tuple[int,
 # person); with a word only German writes, so that Italian's "sei" (six, you are) is not one. Not
 # in an indirect question ("gefragt, ob Astana ... organisieren könne": the reporter's words).
 _KONJUNKTIV = re.compile(r"(?<!\w)(?:sei|seien|könne|müsse|wolle|solle|dürfe|möge|wisse|gebe|"
-                         r"(?<!\bich\s)(?:habe|werde))(?!\w)", re.IGNORECASE)
+                         r"(?<!\bich\s)(?:habe|werde))(?!\w)")  # lower case: never a sentence's first word
 # The subjunctive II that stands in for it where the first is the indicative ("sie würden", for
 # "sie werden"): also a plain conditional, so it only carries reported speech on from a sentence
 # before, never starts it.
@@ -1207,12 +1214,10 @@ def _reported_speech(text: str, start: int, end: int, going_on: bool = False) ->
     """Whether text[start:end] is German reported speech: a subjunctive of ``_KONJUNKTIV``
     outside an indirect question, or (``going_on``: between it and the sentence naming its
     speaker) of ``_KONJUNKTIV_II`` (the sentence it goes on to was German already)."""
-    if not going_on and _GERMAN.search(text, start, end) is None:
-        return False
     for m in _KONJUNKTIV.finditer(text, start, end):
         clause = max(text.rfind(c, start, m.start()) for c in ",;:–—(")
         if not _QUESTION.match(text, clause + 1 if clause >= 0 else start, m.start()):
-            return True
+            return going_on or _GERMAN.search(text, start, end) is not None
     return going_on and _KONJUNKTIV_II.search(text, start, end) is not None
 
 
