@@ -252,6 +252,40 @@ def test_not_german_reported_speech(body: str, sentence: str) -> None:
     assert who(body, sentence)[0] is None
 
 
+@pytest.mark.parametrize(("lang", "body", "sentence", "speaker"), [
+    # "according to him" in each language: the person named before, whether or not that
+    # sentence had a speech verb (a person named with a role)
+    ("en", "Minister Lars Olsen spoke in Oslo. According to him, the talks will resume in spring.", "According",
+     "Lars Olsen"),
+    ("ru", "Министр Иван Петров выступил на форуме в Астане. По его словам, переговоры продолжатся весной.", "По его",
+     "Иван Петров"),
+    ("ru", "Министр Иван Петров прибыл в Актау. По его мнению, стороны готовы к диалогу.", "По его", "Иван Петров"),
+    ("uk", "Міністр Іван Петренко виступив на форумі. За його словами, переговори тривають.", "За його",
+     "Іван Петренко"),
+    ("fr", "Le ministre Jean Morel a pris la parole à Lyon. Selon lui, les négociations reprendront.", "Selon",
+     "Jean Morel"),
+    ("es", "El ministro Pablo Soler habló en Madrid. Según él, las negociaciones seguirán.", "Según", "Pablo Soler"),
+    ("de", "Minister Lars Olsen sprach in Berlin. Ihm zufolge gehen die Verhandlungen weiter.", "Ihm", "Lars Olsen"),
+    ("tr", "Bakan Deniz Sarp Ankara'da konuştu. Ona göre müzakereler baharda sürecek.", "Ona", "Deniz Sarp"),
+    # the verb, then the pronoun, after reported speech
+    ("ru", "Министр Иван Петров выступил на форуме. Переговоры продолжатся весной, добавил он.", "Переговоры",
+     "Иван Петров"),
+    ("de", "Minister Lars Olsen sprach in Berlin. Die Grenze bleibe offen, sagte er.", "Die Grenze", "Lars Olsen"),
+    ("fr", "Le ministre Jean Morel a pris la parole à Lyon. Les négociations reprendront, a-t-il ajouté.", "Les",
+     "Jean Morel"),
+    # "как считает министр": the minister, not the noun before the comma (was "Переговоры")
+    ("ru", "Министр Иван Петров выступил на форуме. Переговоры, как считает министр, продолжатся весной.",
+     "Переговоры", "Иван Петров"),
+])
+def test_pronoun_constructions(lang: str, body: str, sentence: str, speaker: str) -> None:
+    assert who(body, sentence)[0] == speaker, lang
+
+
+def test_they_is_not_a_person_named_before() -> None:
+    body = "Minister Lars Olsen visited the plant. According to them, the line will close in May."
+    assert who(body, "According")[0] is None
+
+
 def test_quotation_closed_by_the_verb_alone_has_no_speaker_when_no_one_spoke_before() -> None:
     assert who("\"Podemos parar la fábrica\", dijo.", "\"Podemos")[0] is None
 

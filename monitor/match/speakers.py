@@ -57,6 +57,8 @@ class Lang:
     common: str = ""  # nouns that are never a speaker on their own
     according: str = ""  # before the speaker: "according to", "по словам"
     according_after: str = ""  # after the speaker: "'e göre", "айтуынша"
+    # "according to him", "по его словам", "selon lui": the person spoken of last (a pronoun)
+    according_pronoun: str = ""
     lead_in: str = ""  # the next sentence names the speaker: "This was said by", "Об этом заявил"
     verb_final: bool = False  # subject first, speech verb last (Turkish, Kazakh)
     connectors: str = ""  # small words inside names and roles: "of", "de", "von"
@@ -92,6 +94,7 @@ LANGS: tuple[Lang, ...] = (
                 r"witnesses?|politicians?|diplomats?|people|reporters?|journalists?|many|some|"
                 r"others|everyone|nobody|someone|authorities|economists?|the\s+president's\s+office",
          according=r"according\s+to|in\s+the\s+words\s+of",
+         according_pronoun=r"according\s+to\s+(?:him|her|them)|in\s+(?:his|her|their)\s+(?:words|view)",
          lead_in=r"(?:this|that|it)\s+was\s+(?:{verbs})\s+by|(?:{verbs})\s+by",
          connectors=r"of|the|of\s+the|al|bin|ibn|van|von|de|da|di|del|la|le"),
     Lang("ru",
@@ -112,7 +115,9 @@ LANGS: tuple[Lang, ...] = (
                 r"наблюдатели|дипломаты|журналисты|собеседник|власти|многие|некоторые|"
                 r"официальные\s+лица|синоптики|специалисты",
          according=r"по\s+словам|по\s+мнению|по\s+оценке|как\s+(?:сказал|заявил|отметил|"
-                   r"подчеркнул|пояснил|рассказал)(?:а|и)?",
+                   r"подчеркнул|пояснил|рассказал)(?:а|и)?|как\s+(?:считает|считают|полагает|полагают)",
+         according_pronoun=r"по\s+(?:его|её|ее|их)\s+(?:словам|мнению|оценке|данным)|"
+                           r"как\s+(?:он|она)\s+(?:сказал|заявил|отметил|подчеркнул|пояснил)а?",
          quoting=r"(?:приводит|приводят|привел|привёл|привела|привело|привели|передает|передаёт|"
                  r"передают)\s+слова",
          lead_in=r"об\s+этом\s+(?:\w+\s+)?(?:{verbs})",
@@ -133,6 +138,8 @@ LANGS: tuple[Lang, ...] = (
          common=r"політик|політолог|експерти?|аналітики?|джерело|джерела|чиновники?|"
                 r"спостерігачі|дипломати|журналісти|співрозмовник|влада|багато\s+хто|синоптики",
          according=r"за\s+словами|на\s+думку|як\s+(?:сказав|заявив|зазначив|наголосив)(?:ла)?",
+         according_pronoun=r"за\s+(?:його|її|їхніми)\s+словами|на\s+(?:його|її|їхню)\s+думку|"
+                           r"як\s+(?:він|вона)\s+(?:сказав|заявив|зазначив|наголосив|сказала|заявила|зазначила|наголосила)",
          quoting=r"(?:наводить|наводять|навів|навела|навело|навели|передає|передають)\s+слова",
          lead_in=r"про\s+це\s+(?:\w+\s+)?(?:{verbs})"),
     Lang("kk",
@@ -165,6 +172,8 @@ LANGS: tuple[Lang, ...] = (
          common=r"experten|beobachter|analysten|politiker|diplomaten|kritiker|fachleute|"
                 r"beamte|quellen|anwohner|viele|einige|andere|behörden",
          according=r"laut|nach\s+angaben\s+von|so|wie",
+         according_pronoun=r"(?:ihm|ihr|ihnen)\s+zufolge|nach\s+(?:seinen|ihren)\s+worten|"
+                           r"(?:seiner|ihrer)\s+(?:ansicht|meinung)\s+nach|wie\s+(?:er|sie)\s+(?:sagte|erklärte|betonte)",
          lead_in=r"(?:das|dies)\s+(?:{verbs})",
          connectors=r"von|van|de|der|al"),
     Lang("fr",
@@ -186,6 +195,7 @@ LANGS: tuple[Lang, ...] = (
          common=r"experts|observateurs|analystes|responsables|sources|diplomates|habitants|"
                 r"témoins|politiques|autorités|certains|beaucoup",
          according=r"selon|d'après|d’après",
+         according_pronoun=r"(?:selon|d'après|d’après)\s+(?:lui|elle|eux|elles)|à\s+(?:son|leur)\s+avis",
          lead_in=r"c'est\s+ce\s+qu'a\s+(?:déclaré|dit|affirmé|indiqué|annoncé)|"
                  r"c’est\s+ce\s+qu’a\s+(?:déclaré|dit|affirmé|indiqué|annoncé)",
          connectors=r"de|du|des|de\s+la|le|la|d'|d’"),
@@ -204,6 +214,7 @@ LANGS: tuple[Lang, ...] = (
          common=r"expertos|analistas|fuentes|funcionarios|observadores|diplomáticos|vecinos|"
                 r"testigos|autoridades|muchos|algunos",
          according=r"según|de\s+acuerdo\s+con",
+         according_pronoun=r"según\s+(?:él|ella|ellos|ellas)|a\s+su\s+juicio|en\s+su\s+opinión",
          lead_in=r"así\s+lo\s+(?:{verbs})",
          connectors=r"de|del|de\s+la|la|y"),
     Lang("tr",
@@ -225,6 +236,7 @@ LANGS: tuple[Lang, ...] = (
          common=r"uzmanlar|analistler|yetkililer|kaynaklar|gözlemciler|diplomatlar|sakinler|"
                 r"tanıklar|yetkili",
          according_after=r"[’']?(?:[ynsş]?[ea]|[ynsş]?[ıiuü]n[ae])\s+göre",
+         according_pronoun=r"(?:ona|onlara)\s+göre",
          lead_in=r"bunu\s+(?:{verbs})",
          verb_final=True),
     Lang("zh",
@@ -546,6 +558,13 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
         out.append(rx("in", rf"(?<!\w)(?i:{lang.according})\s+", who, ""))
     if lang.quoting:
         out.append(rx("in", rf"(?<!\w)(?i:{lang.quoting})\s+", rf"(?P<who>{_WORD}(?:\s+{_WORD}){{0,3}})", ""))
+    if lang.according_pronoun:
+        # "According to him, ...", "По его словам, ...", "Selon lui, ...": the person spoken of
+        # last, as for "he said" (``_candidates`` makes it a pronoun).
+        out.append(rx("in", "", rf"(?<!\w)(?P<anaphor>(?i:{lang.according_pronoun}))(?!\w)(?P<who>)", ""))
+    if lang.pronouns and not lang.verb_final:
+        # The verb, then the pronoun: "..., добавил он.", "..., sagte er.", "..., said he."
+        out.append(rx("in", rf"(?:,|{_DASH})\s*{ci}\s+", rf"(?P<anaphor>(?i:{pron}))(?!\w)(?P<who>)", ""))
     if lang.according_after:
         out.append(rx("in", "", rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))", rf"(?i:{lang.according_after})",
                       _who_starts(lang.pronouns, "оның|олардың")))
@@ -566,6 +585,8 @@ def _shared_patterns() -> tuple[_Rx, ...]:
         _Rx("head", r"^(?P<who>[\p{Han}·]{2,16})[：:]", ""),
         # French inversion after a quotation: « ... », a-t-il déclaré / déclare-t-elle.
         _Rx("after", rf"[{_CLOSE}]\s*,?\s*\w+-t-(?P<who>il|elle)(?!\w)", "fr"),
+        # and after reported speech: "Les négociations reprendront, a-t-il ajouté."
+        _Rx("in", r",\s*\w+-t-(?P<anaphor>il|elle)(?!\w)(?P<who>)", "fr"),
         # Headlines (and interview-style body sentences): "Name: statement", "statement — Name".
         _Rx("head", rf"^\W*(?P<who>{_WHO})\s?:\s", "", needs=(r"\s?:\s",)),
         _Rx("tail", rf"\s{_DASH}\s+(?P<who>{_WHO})\W*$", "", needs=(rf"\s{_DASH}\s+",)),
@@ -654,6 +675,9 @@ def _derive_countries() -> frozenset[str]:
 
 # Compiled once: the regex module's own functions look a pattern up in their cache on every
 # call, which cost more than the match (speaker phrases are classified word by word).
+# Turkish case endings of a place (in, from it): "Ankara'da", "Astana'dan", "Paris'teki"; not the
+# genitive or dative a name takes as a speaker ("Tokayev'in", "Tokayev'e göre").
+_WHERE_SUFFIX = re.compile(r"[’'](?:d|t)(?:a|e)(?:n|ki)?$")
 _APOSTROPHE_ON = re.compile(r"[’'].*$")  # "Tokayev's" -> "Tokayev"
 _POSSESSIVE = re.compile(r"[’'](?:s|[\p{Ll}]{1,5})$")  # "Tokayev'in" -> "Tokayev"
 _HAN = re.compile(r"\p{Han}")
@@ -735,6 +759,8 @@ def _split(phrase: str) -> tuple[str, str, str]:
             held = complement = ""
             continue
         bare = _POSSESSIVE.sub("", t)
+        if name and _WHERE_SUFFIX.search(t):
+            break  # "Bakan Deniz Sarp Ankara'da konuştu": where the name was, not more of it
         is_role = _full(_ROLE, t) or _full(_ROLE, " ".join(toks[max(0, i - 1):i + 1])) or \
             _full(_ROLE, " ".join(toks[i:i + 2]))
         is_body = _full(_BODY, t)
@@ -977,7 +1003,7 @@ def _gates() -> dict[str, Any]:
             out[lang.code] = _cached(_alt([lang.verbs, lang.according]))
             continue
         attached = _alt([lang.according_after.strip("\\s+"), "-t-il|-t-elle" if lang.code == "fr" else ""])
-        starts_word = _alt([lang.verbs, lang.according, lang.quoting])
+        starts_word = _alt([lang.verbs, lang.according, lang.quoting, lang.according_pronoun])
         out[lang.code] = _cached(rf"(?i:(?<!\w)(?:{starts_word})" + (f"|{attached})" if attached else ")"))
     return out
 
@@ -1036,6 +1062,9 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
         for m in p.finditer(seg):
             if not headline and _titled_verb(seg, m, p.kind):
                 continue
+            if "anaphor" in m.re.groupindex:
+                out.append(_Found(start + m.start("anaphor"), m.group("anaphor"), "pronoun", p.kind))
+                continue
             if p.kind == "in" and p.lang == "de" and seg[m.end("who"):m.end()].lstrip().startswith(",") and \
                     _named_after(seg, m.end()):
                 continue  # "Ein Vermittler brauche Einfluss auf beide Parteien, sagt die Politologin X": X
@@ -1050,8 +1079,10 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
                 if app and classify(app.group(1))[2] == "person":
                     phrase, kind = phrase + app.group(0), "person"
             at = m.start("who")
-            if kind == "role" or _apposed(seg, m, phrase, kind):
-                # The name before the role, in apposition: "Sela Varga, the interior minister, said".
+            if m.start() == m.start("who") and (kind == "role" or _apposed(seg, m, phrase, kind)):
+                # The name before the role, in apposition: "Sela Varga, the interior minister, said"
+                # (not when the pattern opened with words of its own: "Переговоры, как считает
+                # министр, ...", "Talks, said the minister, ...").
                 named = _NAME_BEFORE_ROLE.search(seg, 0, at)
                 if named and classify(named.group(1))[2] == "person":
                     phrase, kind, at = named.group(1), "person", named.start(1)
@@ -1221,6 +1252,11 @@ def _reported_speech(text: str, start: int, end: int, going_on: bool = False) ->
     return going_on and _KONJUNKTIV_II.search(text, start, end) is not None
 
 
+# Plural pronouns (and their forms in "according to them", "по их словам", "selon eux").
+_PLURAL = re.compile(r"(?<!\w)(?:they|them|their|они|их|вони|їхніми|їхню|ils|elles|eux|leur|ellos|ellas|ihnen|"
+                     r"onlar|onlara|олар|олардың|他们)(?!\w)", re.IGNORECASE)
+
+
 class Attributor:
     """Speaker attribution over one text (title or body), with resolution state."""
 
@@ -1291,7 +1327,21 @@ class Attributor:
             return before[-1]
         if f.kind == "role":
             return self.first_person() or f
-        return None
+        # No one spoke before: the person last named with a role ("Le ministre Jean Morel a pris
+        # la parole à Lyon. Selon lui, ..."), a name alone being no surer a person than a company;
+        # not for "they" (a team, the officials), which a person named before seldom is.
+        if _PLURAL.search(f.phrase):
+            return None
+        return self._person_named_before(at)
+
+    def _person_named_before(self, at: int) -> _Found | None:
+        """The last "<role> <Name>" (or "<Name>, <role>") mention before ``at``."""
+        last: _Found | None = None
+        for m in _who_rx().finditer(self.text[:at]):
+            role, _, kind = classify(m.group(0))
+            if kind == "person" and role and _ROLE.search(role):
+                last = _Found(m.start(), m.group(0), "person", "named")
+        return last
 
     def _role_mention(self, role: str, at: int) -> _Found | None:
         """The last "<role> <Name>" mention before ``at`` sharing a role word with ``role``
