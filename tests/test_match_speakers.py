@@ -412,6 +412,36 @@ def test_normalised_forms_group_one_speaker_written_five_ways() -> None:
 
 # --- quote choice (issue 16.7 and 18.5) -----------------------------------------------------
 
+OPED = ("By Mara Velk\n\nEvery war needs a table, and every table a room. Castra deserves a place on "
+        "that list of hosts.\n\"Castra is ready to host the talks,\" Tokayev said in May.")
+
+
+@pytest.mark.parametrize(("title", "url", "author"), [
+    ("Opinion: Could Castra become Eurasia's Geneva?", "https://news.example/world/castra-geneva", ""),
+    ("Could Castra become Eurasia's Geneva?", "https://news.example/opinion/2025/08/castra-geneva", ""),
+    ("Could Castra become Eurasia's Geneva?", "https://news.example/columnists/castra-geneva", "Mara Velk"),
+])
+def test_an_opinion_pieces_own_statements_are_its_authors(title: str, url: str, author: str) -> None:
+    """An op-ed, a column, an editorial: a statement no one else is named for is the author's
+    view, and says so (it was quoted with no speaker); one it quotes keeps its speaker."""
+    body = OPED if not author else OPED.split("\n\n", 1)[1]
+    rules = RuleSet([("hosts", "Castra AND (hosts OR host)")], ENTITIES)
+    [m] = rules.match(Document(title, body, url=url, author=author))
+    by_text = {st.text.split(",")[0][:20]: st for st in m.statements}
+    own = next(st for st in m.statements if "deserves" in st.text)
+    quoted = next(st for st in m.statements if "ready to host" in st.text)
+    assert (own.speaker, own.speaker_display) == ("Mara Velk", "Mara Velk (opinion)"), by_text
+    assert quoted.speaker_display == "Tokayev"
+
+
+def test_a_news_report_is_not_its_authors_statement() -> None:
+    rules = RuleSet([("hosts", "Castra AND (hosts OR host)")], ENTITIES)
+    [m] = rules.match(Document("Could Castra become Eurasia's Geneva?", OPED, url="https://news.example/world/castra",
+                               author="Mara Velk"))
+    own = next(st for st in m.statements if "deserves" in st.text)
+    assert own.speaker is None
+
+
 def test_and_rule_quotes_the_sentence_with_most_clauses_in_the_speakers_words() -> None:
     title = "Kazakhstan will not mediate, Tokayev says"
     body = ("Kazakhstan will not mediate, Tokayev says\n"  # the <h1> repeating the title

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from monitor.alerts.feedback import Mutes, mutes_for
 from monitor.match import RuleMatch, body_statements, with_speakers
-from monitor.match.speakers import Entities
+from monitor.match.speakers import Entities, opinion_voice
 from monitor.store import driver
 from monitor.store.models import Article, StoryAlert
 from monitor.story.near import tokens
@@ -66,7 +66,8 @@ def gate(session: Session, article: Article, story: Assignment, match: RuleMatch
         return Verdict(match, alert=False)
     if claim:  # a re-alert quotes the statements that are new to the story
         quoted = [st for st in sentences if st.text in claim][:MAX_REALERT_QUOTES]
-        match = replace(match, statements=tuple(with_speakers(article.text, quoted, article.title, entities)))
+        voice = opinion_voice(article.title, article.text, article.url, article.authors or "")
+        match = replace(match, statements=tuple(with_speakers(article.text, quoted, article.title, entities, voice)))
     return Verdict(match, alert=True)
 
 

@@ -34,7 +34,7 @@ from monitor.match.query import (
     may_hold_about,
     parse_query,
 )
-from monitor.match.speakers import Attributor, Entities, attribute
+from monitor.match.speakers import Attributor, Entities, attribute, opinion_voice
 from monitor.match.statements import Candidate, is_direct, rank
 from monitor.match.text import fold, split_sentences, words
 from monitor.match.types import Document, Hit, RuleMatch, Statement
@@ -360,7 +360,8 @@ def quote(rule: CompiledRule, ix: DocIndex, entities: Entities | None = None,
         cands.append(Candidate(fi, first, last, a, b, frozenset(cl), spans, is_direct(text, a, b, spans),
                                _distinct_terms(text, spans)))
     cands += _pairs(cands, toks[1].text, sents[1])
-    body_att = Attributor(ix.doc.body, entities, title=ix.doc.title)
+    voice = opinion_voice(ix.doc.title, ix.doc.body, ix.doc.url, ix.doc.author)
+    body_att = Attributor(ix.doc.body, entities, title=ix.doc.title, voice=voice)
     statements: list[Statement] = []
     used: set[tuple[int, int]] = set()
     for c in rank(cands, similarity):
@@ -372,7 +373,7 @@ def quote(rule: CompiledRule, ix: DocIndex, entities: Entities | None = None,
         if fi == 1:
             who = body_att.find(c.start, c.end)
         else:
-            who = attribute(ix.doc.title, ix.doc.body, "title", c.start, c.end, entities)
+            who = attribute(ix.doc.title, ix.doc.body, "title", c.start, c.end, entities, voice)
         inside = [s for s in c.spans if c.start <= s[0] and s[1] <= c.end]
         a, b, lead, trail = _window(text, c.start, c.end, inside)
         hl = tuple((x - a + len(lead), y - a + len(lead)) for x, y in inside if a <= x and y <= b)
@@ -446,9 +447,10 @@ def body_statements(body: str, match: RuleMatch, title: str = "",
 
 
 def with_speakers(body: str, statements: Sequence[Statement], title: str = "",
-                  entities: Entities | None = None) -> list[Statement]:
-    """``body_statements``' statements of ``body`` with their speakers."""
-    att = Attributor(body, entities, title=title)
+                  entities: Entities | None = None, voice: str = "") -> list[Statement]:
+    """``body_statements``' statements of ``body`` with their speakers (``voice``: an opinion
+    piece's author, ``speakers.opinion_voice``)."""
+    att = Attributor(body, entities, title=title, voice=voice)
     out = []
     for st in statements:
         who = att.find(st.start, st.end)

@@ -32,7 +32,7 @@ import hashlib
 import json
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -1252,6 +1252,31 @@ def _reported_speech(text: str, start: int, end: int, going_on: bool = False) ->
     return going_on and _KONJUNKTIV_II.search(text, start, end) is not None
 
 
+# Opinion pieces: what no one else is named for is the author's own view. An op-ed, a column
+# or an editorial is known by its address or its headline's label (not "analysis": reporting).
+_OPINION_PATH = re.compile(r"/(?:opinions?|op-?eds?|commentary|comment|commentisfree|columns?|columnists?|"
+                           r"editorials?|viewpoints?|meinung|kommentare?|gastbeitrag|standpunkt|tribunes?|"
+                           r"chroniques?|opini[oó]n|tribuna|columna|mnenie|kolonka|dumka|yorum|kose-yazilari)"
+                           r"(?=[/_-]|$)", re.IGNORECASE)
+_OPINION_LABEL = re.compile(r"^\W*(?:opinion|op-?ed|commentary|comment|column|editorial|viewpoint|meinung|"
+                            r"kommentar|gastbeitrag|standpunkt|tribune|chronique|opinión|tribuna|columna|"
+                            r"мнение|колонка|думка|görüş|yorum)\s*[:|—–]", re.IGNORECASE)
+# A byline opening the body: "By Marek Halloran", "Von Anna Berg", "Par Jean Morel".
+_BYLINE = re.compile(rf"\A\s*(?i:by|von|par|por|di)\s+({_WORD}(?:\s+{_WORD}){{1,3}})\s*(?:\n|\Z)")
+
+
+def opinion_voice(title: str, body: str, url: str = "", author: str = "") -> str:
+    """The author of an opinion piece (its byline, else the page's author), or "" for any
+    other article: the speaker of its statements no one else is named for."""
+    from urllib.parse import urlsplit
+
+    if not (_OPINION_LABEL.match(title or "") or _OPINION_PATH.search(urlsplit(url or "").path)):
+        return ""
+    byline = _BYLINE.match(body or "")
+    name = byline.group(1) if byline else (author or "").split(";")[0].split(",")[0]
+    return name.strip()
+
+
 # Plural pronouns (and their forms in "according to them", "по их словам", "selon eux").
 _PLURAL = re.compile(r"(?<!\w)(?:they|them|their|они|их|вони|їхніми|їхню|ils|elles|eux|leur|ellos|ellas|ihnen|"
                      r"onlar|onlara|олар|олардың|他们)(?!\w)", re.IGNORECASE)
@@ -1260,9 +1285,11 @@ _PLURAL = re.compile(r"(?<!\w)(?:they|them|their|они|их|вони|їхнім
 class Attributor:
     """Speaker attribution over one text (title or body), with resolution state."""
 
-    def __init__(self, text: str, entities: Entities | None = None, title: str = "", headline: bool = False):
+    def __init__(self, text: str, entities: Entities | None = None, title: str = "", headline: bool = False,
+                 voice: str = ""):
         self.text = text
         self.title = title
+        self.voice = voice  # an opinion piece's author (``opinion_voice``): who speaks where no one else does
         self.headline = headline  # ``text`` is a headline, not running text (``_candidates``)
         self.entities = entities or _NO_ENTITIES
         # The text's speakers (``all_speakers``), found sentence by sentence as far as asked:
@@ -1382,7 +1409,7 @@ class Attributor:
     def find(self, start: int, end: int, _depth: int = 0) -> Speaker | None:
         f = self._find(start, end)
         if f is None:
-            return self._reported_on(start, end, _depth)
+            return self._reported_on(start, end, _depth) or (self._author() if not _depth else None)
         f2 = self._resolve(f, f.pos if f.pos < start else start)
         if f2 is None:
             return None
@@ -1391,6 +1418,13 @@ class Attributor:
             if person is not None:
                 f2 = person
         return make_speaker(f2.phrase, self.entities)
+
+    def _author(self) -> Speaker | None:
+        """The opinion piece's author, shown as such ("Marek Halloran (opinion)")."""
+        if not self.voice:
+            return None
+        sp = make_speaker(self.voice, self.entities) or Speaker(self.voice, self.voice)
+        return replace(sp, role="opinion", display=f"{sp} (opinion)")
 
     def _reported_on(self, start: int, end: int, depth: int) -> Speaker | None:
         """German reported speech goes on sentence after sentence in the subjunctive, without
@@ -1466,17 +1500,17 @@ class Attributor:
 
 
 def attribute(title: str, body: str, field: str, start: int, end: int,
-              entities: Entities | None = None) -> Speaker | None:
+              entities: Entities | None = None, voice: str = "") -> Speaker | None:
     """The speaker of the statement at [start, end) of the title or body.
 
     For the title, the headline conventions apply and a bare role resolves to the first named
     speaker of the body ("Президент: ..." over a body naming Тоқаев).
     """
     if field == "title":
-        att = Attributor(title, entities, headline=True)
+        att = Attributor(title, entities, headline=True, voice=voice)
         f = att._find(start, end)
         if f is None:
-            return None
+            return att._author()
         if f.kind in ("role", "pronoun"):
             person = Attributor(body, entities).first_person()
             if person is not None:
@@ -1485,7 +1519,7 @@ def attribute(title: str, body: str, field: str, start: int, end: int,
         if f.how in ("head", "tail") and not _headline_ok(f, body, entities):
             return None
         return make_speaker(f.phrase, entities)
-    return Attributor(body, entities, title=title).find(start, end)
+    return Attributor(body, entities, title=title, voice=voice).find(start, end)
 
 
 def _headline_ok(f: _Found, body: str, entities: Entities | None) -> bool:
