@@ -179,6 +179,29 @@ def test_a_split_is_kept_when_later_reports_arrive(engine: Engine) -> None:
             split_article(s, new, en.id or 0)  # not in that story
 
 
+def test_a_report_close_to_two_stories_of_its_event_makes_them_one(engine: Engine) -> None:
+    """One event can become two stories when its reports arrive out of order, each too far
+    from the other in meaning (here their vectors are made orthogonal). A later report that is
+    close enough to both, with their names, bridges them: one story, the oldest, as a copy
+    bridging two stories does; it alerted once, it stays one."""
+    dim = len(_vectors([BY_ID["seed-en-01"]])[0])
+    e1, e2 = np.zeros(dim, dtype=np.float32), np.zeros(dim, dtype=np.float32)
+    e1[0], e2[1] = 1.0, 1.0
+    idx = StoryIndex()
+    with Session(engine, expire_on_commit=False) as s:
+        a = _ingest(s, idx, BY_ID["seed-en-01"], e1)
+        b = _ingest(s, idx, BY_ID["seed-ru-01"], e2)
+        assert a.story_id != b.story_id  # the names are shared, the meaning (made so) is not
+        assert claim_alert(s, a, "kz", [], None, new_story=True) == []
+        s.commit()
+        c = _ingest(s, idx, BY_ID["seed-de-02"], (e1 + e2) / np.sqrt(2))  # cosine 0.71 with each
+        s.commit()
+        for art in (a, b, c):
+            s.refresh(art)
+        assert a.story_id == b.story_id == c.story_id == min(a.story_id or 0, b.story_id or 0)
+        assert [(r.story_id, r.rule) for r in s.exec(select(StoryAlert)).all()] == [(a.story_id, "kz")]
+
+
 def test_a_merge_moves_the_alert_bookkeeping_so_the_story_alerts_once(engine: Engine) -> None:
     s, idx, (en, es), vecs = _two_stories(engine)
     with s:

@@ -22,7 +22,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -220,6 +220,9 @@ class Verdict:
     score: float = 0.0
     similar_to: int | None = None
     why: dict[str, float] = field(default_factory=dict)
+    # Other stories whose event the article reports as well: one event that became two stories
+    # (reports arriving out of order, each alone too far from the other's), which it bridges.
+    also: tuple[int, ...] = ()
 
 
 def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report]) -> Verdict:
@@ -252,6 +255,7 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report])
             by_story.setdefault(r.story_id, []).append(r)
     head = {k for k in sig.head if len(k) >= MIN_KEY}
     best = Verdict(None)
+    passed: list[int] = []
     for story_id, members in by_story.items():
         lead_s: set[str] = set().union(*(m.signature.lead for m in members))
         figures_s: set[str] = set().union(*(m.signature.figures for m in members))
@@ -264,6 +268,8 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report])
         shared_lead = len(sig.lead & lead_s)
         shared_fig = len(sig.figures & figures_s)
         score = sim + LEAD_BONUS * min(shared_lead, MAX_LEAD_BONUS) + NUMBER_BONUS * min(shared_fig, MAX_NUMBER_BONUS)
-        if score >= MIN_SIMILARITY and score > best.score:
-            best = Verdict(story_id, score, near, {"cosine": sim, "names": shared_lead, "figures": shared_fig})
-    return best
+        if score >= MIN_SIMILARITY:
+            passed.append(story_id)
+            if score > best.score:
+                best = Verdict(story_id, score, near, {"cosine": sim, "names": shared_lead, "figures": shared_fig})
+    return replace(best, also=tuple(sorted(s for s in passed if s != best.story_id)))

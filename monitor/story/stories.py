@@ -474,6 +474,15 @@ class StoryIndex:
             new = False
         elif verdict.story_id is not None:
             story_id, score, similar, new = int(verdict.story_id), verdict.score, verdict.similar_to, False
+            if verdict.also:
+                # It reports the event of other stories too: one event that became several
+                # stories (its reports arrived out of order); they become one, the oldest, as a
+                # copy bridging two stories makes them one. Not stories an analyst split apart.
+                apart = self._apart(session, story_id)
+                others = [s for s in verdict.also if s not in apart]
+                if others:
+                    story_id = min([story_id, *others])
+                    self._merge(session, story_id, [s for s in [int(verdict.story_id), *others] if s != story_id])
             log.debug("article %s joins story %s: same event as article %s (%s)", article.url, story_id, similar,
                       verdict.why)
         else:
