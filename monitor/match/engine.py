@@ -34,7 +34,7 @@ from monitor.match.query import (
     may_hold_about,
     parse_query,
 )
-from monitor.match.speakers import Attributor, Entities, attribute, opinion_voice
+from monitor.match.speakers import Attributor, Entities, attribute
 from monitor.match.statements import Candidate, is_direct, rank
 from monitor.match.text import fold, split_sentences, words
 from monitor.match.types import Document, Hit, RuleMatch, Statement
@@ -360,7 +360,7 @@ def quote(rule: CompiledRule, ix: DocIndex, entities: Entities | None = None,
         cands.append(Candidate(fi, first, last, a, b, frozenset(cl), spans, is_direct(text, a, b, spans),
                                _distinct_terms(text, spans)))
     cands += _pairs(cands, toks[1].text, sents[1])
-    voice = opinion_voice(ix.doc.title, ix.doc.body, ix.doc.url, ix.doc.author)
+    voice = ix.voice
     body_att = Attributor(ix.doc.body, entities, title=ix.doc.title, voice=voice)
     statements: list[Statement] = []
     used: set[tuple[int, int]] = set()

@@ -179,6 +179,14 @@ class DocIndex:
         return split_sentences(self.doc.title), split_sentences(self.doc.body)
 
     @cached_property
+    def voice(self) -> str:
+        """The author when the article is an opinion piece (``speakers.opinion_voice``): once per
+        article, not once per rule quoting it."""
+        from monitor.match.speakers import opinion_voice
+
+        return opinion_voice(self.doc.title, self.doc.body, self.doc.url, self.doc.author)
+
+    @cached_property
     def site(self) -> str:
         return self.doc.site.lower().removeprefix("www.")
 
