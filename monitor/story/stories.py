@@ -162,6 +162,8 @@ _RECENT_REPORTS = text(
     "WHERE at >= :lo AND at <= :hi AND article_id <> :me ORDER BY at DESC LIMIT :n) AS e "
     "JOIN article a ON a.id = e.article_id "
     "JOIN article_vector v ON v.article_id = e.article_id AND v.model = :model").columns(sig=JSON)
+
+
 @lru_cache(maxsize=64)
 def _event_reports_sql(n: int) -> TextualSelect:
     """One statement (one round trip): the candidates sharing most of the ``n`` keys, each with
