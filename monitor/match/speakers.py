@@ -1145,7 +1145,8 @@ def _apposed(seg: str, m: Any, phrase: str, kind: str) -> bool:
 @lru_cache(maxsize=1)
 def _verb_alone() -> Any:
     """At a quotation's closing mark: a speech verb alone, ending the sentence ("», dijo.",
-    "” dedi."), in lower case (running text). Tried once a quotation, not in every sentence."""
+    "” dedi."), in lower case (running text). Tried where a quotation closes (``Attributor._find``)
+    and in a sentence holding a double closing mark (``_verb_alone_in``)."""
     verbs = _alt(lang.verbs for lang in LANGS if lang.code != "zh")
     return _cached(rf"[{_DOUBLE_CLOSE}]\s*,?\s*(?:{_DASH}+\s*)?({verbs})(?=\s*[.!?]?\s*(?:$|\n))")
 
