@@ -281,6 +281,28 @@ def test_pronoun_constructions(lang: str, body: str, sentence: str, speaker: str
     assert who(body, sentence)[0] == speaker, lang
 
 
+@pytest.mark.parametrize(("lang", "body", "sentence", "speaker"), [
+    # Italian, Portuguese and Polish: quotations, reported speech, "according to" and a role of a
+    # body before the name (they had no speaker at all)
+    ("it", "«Il porto resterà aperto», ha detto il ministro Paolo Greco.", "«Il porto", "Paolo Greco"),
+    ("it", "La presidente dell'autorità portuale, Lina Varo, ha ribadito che il porto resterà aperto.", "La presidente",
+     "Lina Varo"),
+    ("it", "«Non siamo contro il progresso», ha detto il segretario del sindacato, Rino Sala, ai giornalisti.",
+     "«Non siamo", "Rino Sala"),
+    ("it", "Il ministro Paolo Greco è arrivato a Roma. Secondo lui, i negoziati riprenderanno.", "Secondo",
+     "Paolo Greco"),
+    ("pt", "\"O porto continuará aberto\", disse o ministro Paulo Matos.", "\"O porto", "Paulo Matos"),
+    ("pt", "A ministra Ana Lobo afirmou que o porto continuará aberto.", "A ministra", "Ana Lobo"),
+    ("pt", "A ministra Ana Lobo chegou a Lisboa. Segundo ela, as negociações vão continuar.", "Segundo", "Ana Lobo"),
+    ("pl", "„Port pozostanie otwarty” – powiedział minister Jan Nowicki.", "„Port", "Jan Nowicki"),
+    ("pl", "Minister Jan Nowicki podkreślił, że port pozostanie otwarty.", "Minister", "Jan Nowicki"),
+    ("pl", "Minister Jan Nowicki przyjechał do Gdańska. Jego zdaniem rozmowy będą kontynuowane.", "Jego",
+     "Jan Nowicki"),
+])
+def test_italian_portuguese_polish(lang: str, body: str, sentence: str, speaker: str) -> None:
+    assert who(body, sentence)[0] == speaker, lang
+
+
 def test_they_is_not_a_person_named_before() -> None:
     body = "Minister Lars Olsen visited the plant. According to them, the line will close in May."
     assert who(body, "According")[0] is None

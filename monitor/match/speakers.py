@@ -217,6 +217,59 @@ LANGS: tuple[Lang, ...] = (
          according_pronoun=r"según\s+(?:él|ella|ellos|ellas)|a\s+su\s+juicio|en\s+su\s+opinión",
          lead_in=r"así\s+lo\s+(?:{verbs})",
          connectors=r"de|del|de\s+la|la|y"),
+    Lang("it",
+         verbs=r"(?:ha|aveva)\s+(?:detto|dichiarato|affermato|sottolineato|aggiunto|spiegato|annunciato|"
+               r"ricordato|precisato|ribadito|osservato|commentato|avvertito|assicurato|"
+               r"evidenziato|concluso|risposto)|dice|afferma|dichiara|sottolinea|spiega|aggiunge|"
+               r"osserva|ribadisce|avverte|assicura",
+         pronouns=r"lui|lei|loro",
+         roles=r"presidente|presidentessa|ministro|ministra|portavoce|ambasciatore|ambasciatrice|premier|"
+               r"primo\s+ministro|sindaco|sindaca|governatore|direttore|direttrice|segretario|segretaria|"
+               r"analista|esperto|esperta|economista|allenatore|capitano|amministratore\s+delegato|"
+               r"leader|capo|responsabile",
+         bodies=r"ministero|governo|cremlino|farnesina|ambasciata|presidenza|banca|federazione|istituto|"
+                r"sindacato|azienda|società|comitato|consiglio|agenzia|polizia|tribunale|autorità|"
+                r"commissione|parlamento|università",
+         common=r"esperti|analisti|fonti|funzionari|osservatori|diplomatici|residenti|testimoni|autorità|"
+                r"molti|alcuni",
+         according=r"secondo|stando\s+a",
+         according_pronoun=r"secondo\s+(?:lui|lei|loro)|a\s+suo\s+(?:dire|avviso|giudizio)",
+         lead_in=r"lo\s+ha\s+(?:detto|dichiarato|affermato|annunciato|spiegato)",
+         connectors=r"di|del|della|dei|da|de"),
+    Lang("pt",
+         verbs=r"disse|afirmou|declarou|destacou|acrescentou|explicou|sublinhou|ressaltou|anunciou|"
+               r"garantiu|assegurou|lembrou|advertiu|alertou|defendeu|avaliou|respondeu|reiterou|"
+               r"diz|afirma|declara|explica|ressalta|garante|avalia|defende",
+         pronouns=r"ele|ela|eles|elas",
+         roles=r"presidente|presidenta|ministro|ministra|porta-voz|embaixador|embaixadora|"
+               r"primeiro-ministro|primeira-ministra|prefeito|prefeita|governador|governadora|diretor|"
+               r"diretora|secretário|secretária|secretário-geral|analista|especialista|economista|"
+               r"técnico|treinador|líder|chefe|dirigente|responsável",
+         bodies=r"ministério|governo|kremlin|itamaraty|embaixada|presidência|banco|federação|instituto|"
+                r"sindicato|empresa|companhia|comitê|comité|conselho|agência|polícia|tribunal|"
+                r"autoridade|comissão|parlamento|universidade",
+         common=r"especialistas|analistas|fontes|autoridades|observadores|diplomatas|moradores|"
+                r"testemunhas|muitos|alguns",
+         according=r"segundo|de\s+acordo\s+com|conforme",
+         according_pronoun=r"segundo\s+(?:ele|ela|eles|elas)|na\s+opinião\s+(?:dele|dela)|na\s+sua\s+opinião",
+         lead_in=r"foi\s+o\s+que\s+(?:disse|afirmou|declarou)",
+         connectors=r"de|do|da|dos|das"),
+    Lang("pl",
+         verbs=r"(?:powiedział|oświadczył|stwierdził|podkreślił|dodał|zaznaczył|zapowiedział|przekazał|"
+               r"ocenił|wyjaśnił|poinformował|przyznał|ostrzegł|zapewnił|przypomniał|odpowiedział|"
+               r"napisał|ogłosił)a?|mówi|twierdzi|uważa|podkreśla|zaznacza|ocenia",
+         pronouns=r"on|ona|oni|one",
+         roles=r"prezydent\w*|premier\w*|minist(?:er|ra|rowi|rem|rze)\w*|rzeczni\w*|ambasador\w*|"
+               r"szef\w*|przewodnicząc\w*|burmistrz\w*|prezes\w*|dyrektor\w*|ekspert\w*|analityk\w*|"
+               r"ekonomist\w*|trener\w*|lider\w*|wicepremier\w*|wiceminister\w*",
+         bodies=r"ministerstwo|rząd|kreml|msz|ambasada|bank|federacja|instytut|związek|spółka|firma|"
+                r"komitet|rada|agencja|policja|sąd|komisja|parlament|sejm|uniwersytet",
+         common=r"eksperci|analitycy|źródła|urzędnicy|obserwatorzy|dyplomaci|mieszkańcy|świadkowie|"
+                r"władze|wielu|niektórzy",
+         according=r"według|zdaniem|jak\s+(?:powiedział|podkreślił|zaznaczył|poinformował)a?",
+         according_pronoun=r"(?:według|zdaniem)\s+(?:niego|niej|nich)|(?:jego|jej|ich)\s+zdaniem",
+         lead_in=r"(?:to|tak)\s+(?:powiedział|oświadczył|stwierdził)a?",
+         connectors=""),
     Lang("tr",
          verbs=r"dedi|diyen|söyledi|belirtti|açıkladı|vurguladı|ifade\s+etti|kaydetti|dile\s+getirdi|"
                r"ekledi|yanıtladı|bildirdi|altını\s+çizdi|duyurdu|hatırlattı|uyardı|savundu|"
@@ -1070,7 +1123,9 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
                 continue  # "Ein Vermittler brauche Einfluss auf beide Parteien, sagt die Politologin X": X
             phrase = m.group("who").strip()
             _, name, kind = classify(phrase)
-            if kind == "role":
+            if kind == "role" or (kind == "body" and any(_full(_ROLE, w) for w in phrase.split())):
+                # "the minister, Aigerim Sadykova"; "il segretario del sindacato, Tomás Ferro" (a
+                # role of a body: the name after it speaks, not the union)
                 ext = _ROLE_TAIL.match(seg, m.end("who"))
                 if ext and classify(phrase + ext.group(0).replace(",", ""))[2] == "person":
                     phrase, kind = phrase + ext.group(0).replace(",", ""), "person"
@@ -1280,7 +1335,7 @@ def opinion_voice(title: str, body: str, url: str = "", author: str = "") -> str
 
 # Plural pronouns (and their forms in "according to them", "по их словам", "selon eux").
 _PLURAL = re.compile(r"(?<!\w)(?:they|them|their|они|их|вони|їхніми|їхню|ils|elles|eux|leur|ellos|ellas|ihnen|"
-                     r"onlar|onlara|олар|олардың|他们)(?!\w)", re.IGNORECASE)
+                     r"onlar|onlara|олар|олардың|他们|loro|eles|elas|oni|one|nich)(?!\w)", re.IGNORECASE)
 
 
 class Attributor:
