@@ -201,7 +201,8 @@ def test_pronoun_and_role_resolve_to_last_named_speaker(lang: str, body: str, se
     assert entity == "tokayev" and shown and shown.startswith("Tokayev"), (lang, shown)
 
 
-@pytest.mark.parametrize(("lang", "body", "sentence", "speaker"), [
+# (lang, body, the sentence's start, its speaker)
+VERB_ALONE = [
     # A quotation closed by the speech verb alone, its subject not written (Spanish, Turkish,
     # Kazakh leave it out): the person who spoke last, or the one its sentence opens with.
     ("es", "El ministro Pablo Soler dijo que habrá acuerdo.\n\nAna Ruiz, secretaria general del SUT, advirtió "
@@ -216,9 +217,7 @@ def test_pronoun_and_role_resolve_to_last_named_speaker(lang: str, body: str, se
     # ... but not a speaker from before when its sentence opens with one.
     ("tr", "Bakan Deniz Sarp, yolun açılacağını söyledi.\nLiman Spor başantrenörü Kemal Ulu, \"Savunmada "
            "iyiydik\" dedi.", "Liman", "Kemal Ulu"),
-])
-def test_quotation_closed_by_the_verb_alone(lang: str, body: str, sentence: str, speaker: str) -> None:
-    assert who(body, sentence)[0] == speaker, lang
+]
 
 
 @pytest.mark.parametrize(("body", "sentence", "speaker"), [
@@ -252,7 +251,7 @@ def test_not_german_reported_speech(body: str, sentence: str) -> None:
     assert who(body, sentence)[0] is None
 
 
-@pytest.mark.parametrize(("lang", "body", "sentence", "speaker"), [
+PRONOUNS = [
     # "according to him" in each language: the person named before, whether or not that
     # sentence had a speech verb (a person named with a role)
     ("en", "Minister Lars Olsen spoke in Oslo. According to him, the talks will resume in spring.", "According",
@@ -276,12 +275,10 @@ def test_not_german_reported_speech(body: str, sentence: str) -> None:
     # "как считает министр": the minister, not the noun before the comma (was "Переговоры")
     ("ru", "Министр Иван Петров выступил на форуме. Переговоры, как считает министр, продолжатся весной.",
      "Переговоры", "Иван Петров"),
-])
-def test_pronoun_constructions(lang: str, body: str, sentence: str, speaker: str) -> None:
-    assert who(body, sentence)[0] == speaker, lang
+]
 
 
-@pytest.mark.parametrize(("lang", "body", "sentence", "speaker"), [
+IT_PT_PL = [
     # Italian, Portuguese and Polish: quotations, reported speech, "according to" and a role of a
     # body before the name (they had no speaker at all)
     ("it", "«Il porto resterà aperto», ha detto il ministro Paolo Greco.", "«Il porto", "Paolo Greco"),
@@ -298,8 +295,13 @@ def test_pronoun_constructions(lang: str, body: str, sentence: str, speaker: str
     ("pl", "Minister Jan Nowicki podkreślił, że port pozostanie otwarty.", "Minister", "Jan Nowicki"),
     ("pl", "Minister Jan Nowicki przyjechał do Gdańska. Jego zdaniem rozmowy będą kontynuowane.", "Jego",
      "Jan Nowicki"),
-])
-def test_italian_portuguese_polish(lang: str, body: str, sentence: str, speaker: str) -> None:
+]
+
+
+@pytest.mark.parametrize(("lang", "body", "sentence", "speaker"), [*VERB_ALONE, *PRONOUNS, *IT_PT_PL])
+def test_who_speaks(lang: str, body: str, sentence: str, speaker: str) -> None:
+    """A quotation closed by the verb alone; "according to him" and the verb then the pronoun;
+    Italian, Portuguese and Polish."""
     assert who(body, sentence)[0] == speaker, lang
 
 
