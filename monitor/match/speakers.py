@@ -604,9 +604,11 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
     # Reported speech in the sentence.
     out.append(rx("in", "", who, rf"\s*,?\s+(?:(?:also|has|had|also\s+has|также|також|"
                                  rf"auch|a\s+également|también|ayrıca|накануне)\s+)?{ci}(?!\w)", starts))
-    # "..., said X": not "..., confirmed to WIRED" (whom it was said to)
+    # "..., said X": not "..., confirmed to WIRED" (whom it was said to); and the verb, then the
+    # pronoun: "..., добавил он.", "..., sagte er." (one pattern: one search for its verb)
     out.append(rx("in", rf"(?:[,{_CLOSE}]\s*(?:{_DASH}+\s*)?|{_DASH}\s+){ci}(?:\s+(?!to\s)\w+){{0,2}}?\s+",
-                  rf"(?P<who>{_WHO})", ""))
+                  rf"(?:(?P<who>{_WHO})|(?P<anaphor>(?i:{pron}))(?!\w)(?P<who>))"
+                  if lang.pronouns and not lang.verb_final else rf"(?P<who>{_WHO})", ""))
     if lang.according:
         out.append(rx("in", rf"(?<!\w)(?i:{lang.according})\s+", who, ""))
     if lang.quoting:
@@ -615,9 +617,6 @@ def _lang_patterns(code: str) -> tuple[_Rx, ...]:
         # "According to him, ...", "По его словам, ...", "Selon lui, ...": the person spoken of
         # last, as for "he said" (``_candidates`` makes it a pronoun).
         out.append(rx("in", "", rf"(?<!\w)(?P<anaphor>(?i:{lang.according_pronoun}))(?!\w)(?P<who>)", ""))
-    if lang.pronouns and not lang.verb_final:
-        # The verb, then the pronoun: "..., добавил он.", "..., sagte er.", "..., said he."
-        out.append(rx("in", rf"(?:,|{_DASH})\s*{ci}\s+", rf"(?P<anaphor>(?i:{pron}))(?!\w)(?P<who>)", ""))
     if lang.according_after:
         out.append(rx("in", "", rf"(?P<who>{_WHO}|(?i:{pron}|оның|олардың))", rf"(?i:{lang.according_after})",
                       _who_starts(lang.pronouns, "оның|олардың")))
@@ -1115,7 +1114,7 @@ def _candidates(text: str, start: int, end: int, kinds: Sequence[str],
         for m in p.finditer(seg):
             if not headline and _titled_verb(seg, m, p.kind):
                 continue
-            if "anaphor" in m.re.groupindex:
+            if "anaphor" in m.re.groupindex and m.group("anaphor") is not None:
                 out.append(_Found(start + m.start("anaphor"), m.group("anaphor"), "pronoun", p.kind))
                 continue
             if p.kind == "in" and p.lang == "de" and seg[m.end("who"):m.end()].lstrip().startswith(",") and \
