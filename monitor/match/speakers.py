@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
@@ -889,9 +889,11 @@ def _particle_of(toks: list[str], i: int) -> bool:
     j = i
     while j < len(toks) and toks[j].lower() in _PARTICLES:
         j += 1
-    if j >= len(toks) or toks[i - 1].endswith(","):
-        return False
-    t = toks[j].rstrip(",")
+    return j < len(toks) and not toks[i - 1].endswith(",") and _a_name_word(toks[j].rstrip(","))
+
+
+def _a_name_word(t: str) -> bool:
+    """Whether the token can be a word of a person's name: capitalised, and no role, body or country."""
     return t[:1].isupper() and not (_full(_ROLE, t) or _full(_BODY, t) or _is_country(_POSSESSIVE.sub("", t)))
 
 
@@ -904,8 +906,7 @@ def _name_after_role(toks: list[str], i: int) -> bool:
     if j >= len(toks):
         return False
     t = toks[j].rstrip(",")
-    bare = _POSSESSIVE.sub("", t)
-    return t[:1].isupper() and not (_full(_ROLE, t) or _full(_BODY, t) or _full(_CONNECTOR, t) or _is_country(bare))
+    return _a_name_word(t) and not _full(_CONNECTOR, t)
 _LAST_USED = [""]  # the tokens of the phrase ``_split`` consumed (the speaker as written)
 
 
@@ -1418,12 +1419,15 @@ class Attributor:
 
     def _person_named_before(self, at: int) -> _Found | None:
         """The last "<role> <Name>" (or "<Name>, <role>") mention before ``at``."""
-        last: _Found | None = None
-        for m in _who_rx().finditer(self.text[:at]):
+        return next(reversed(list(self._named_with_role(0, at))), None)
+
+    def _named_with_role(self, a: int, b: int) -> Iterator[_Found]:
+        """The people text[a:b] names with a role ("Le ministre Jean Morel"), in order: a person
+        surely, where a name alone may be a company."""
+        for m in _who_rx().finditer(self.text[a:b]):
             role, _, kind = classify(m.group(0))
             if kind == "person" and role and _ROLE.search(role):
-                last = _Found(m.start(), m.group(0), "person", "named")
-        return last
+                yield _Found(a + m.start(), m.group(0), "person", "named")
 
     def _role_mention(self, role: str, at: int) -> _Found | None:
         """The last "<role> <Name>" mention before ``at`` sharing a role word with ``role``
@@ -1455,11 +1459,7 @@ class Attributor:
         inside = [f for f in self._speakers_before(pe) if ps <= f.pos < pe and f.kind == "person"]
         if inside:
             return min(inside, key=lambda f: abs(f.pos - start))
-        for m in _who_rx().finditer(self.text[ps:pe]):
-            role, name, kind = classify(m.group(0))
-            if kind == "person" and role and _ROLE.search(role):
-                return _Found(ps + m.start(), m.group(0), "person", "named")
-        return None
+        return next(self._named_with_role(ps, pe), None)
 
     def find(self, start: int, end: int, _depth: int = 0) -> Speaker | None:
         f = self._find(start, end)
