@@ -17,7 +17,7 @@ webhook that answers 200. Each scenario runs in a fresh process, timed from outs
 Printed per scenario (median of ``--runs`` runs, with min..max): wall seconds, articles per second,
 CPU ms per article (every process of the tree), peak memory while ingesting (PSS of the process
 tree, sampled every 20 ms: shared pages of forked workers are counted once; and the peak resident
-size of the main process alone) and the ratios to the baseline; for ``monitor`` also the articles, stories and alerts stored, and
+size of the main process alone) and the ratios to the baseline; for ``monitor`` also the articles, stories and alerts stored (and the deliveries merged), and
 the memory of the daemon started afterwards on that database, idle (nothing due), and the CPU of
 its main process alone (the one that stores every article: the wall time's bound). Then each
 scenario's ratio to the baseline run of the same round, median and range: the machine's speed
@@ -261,14 +261,17 @@ def idle_mb(config: Path, cwd: Path, root: Path = ROOT, settle: float = 5.0,
         proc.wait()
 
 
-def _counts(db: Path) -> tuple[int, int, int]:
+def _counts(db: Path) -> tuple[int, int, int, int]:
     import sqlite3  # here, as statistics in main: the measured --plain child imports this module
 
     with sqlite3.connect(db) as conn:
         articles = conn.execute("SELECT count(*) FROM article").fetchone()[0]
         stories = conn.execute("SELECT count(DISTINCT story_id) FROM article").fetchone()[0]
         alerts = conn.execute("SELECT count(*) FROM alert WHERE kind = 'match'").fetchone()[0]
-    return articles, stories, alerts
+        # deliveries of alerts taken back when their story merged with one that alerted
+        # (monitor.alerts.settle): an alert's row stays, its delivery is not sent
+        merged = conn.execute("SELECT count(*) FROM delivery WHERE status = 'merged'").fetchone()[0]
+    return articles, stories, alerts, merged
 
 
 def main() -> None:
@@ -306,7 +309,7 @@ def main() -> None:
         pages = int(server.stdout.readline().split()[1])
         roots = {"monitor": ROOT} | ({"compare": args.compare.resolve()} if args.compare else {})
         rows: dict[str, list[dict[str, float]]] = {"baseline": []} | {name: [] for name in roots}
-        counts: dict[str, list[tuple[int, int, int]]] = {name: [] for name in roots}
+        counts: dict[str, list[tuple[int, int, int, int]]] = {name: [] for name in roots}
         for _ in range(args.runs):  # interleaved, so a burst of load hits both alike
             if args.only != "monitor":
                 with tempfile.TemporaryDirectory() as tmp:
@@ -369,7 +372,7 @@ def main() -> None:
         # Articles and stories must never vary. Alerts may by one or two: feeds are polled at once,
         # so the order copies of a story arrive in varies, and a later, longer copy can carry a
         # statement the first did not (a second alert by design: see the alert gate).
-        print(f"{name} stored (articles, stories, alerts) per run: {cs}"
+        print(f"{name} stored (articles, stories, alerts, deliveries merged) per run: {cs}"
               + ("" if len({c[:2] for c in cs}) == 1 else "; ARTICLES OR STORIES DIFFER BETWEEN RUNS"))
     for name, rs in rows.items():
         # The main process alone (its last 20 ms sample): it decides and stores every article on

@@ -155,7 +155,9 @@ class Daemon:
             if self.metrics is not None:
                 self.metrics.observe_poll(report.status, time.monotonic() - started, report.new_articles,
                                           report.alerts, report.deferred)
-            if report.alerts:
+            if report.alerts and pipeline.alert_hold > 0:  # due then (the periodic run is a fallback)
+                asyncio.get_running_loop().call_later(pipeline.alert_hold + 0.05, self._kick_delivery)
+            elif report.alerts:
                 self._kick_delivery()
         except asyncio.CancelledError:
             raise  # shutdown past its deadline; the shutdown releases every lease
@@ -290,7 +292,7 @@ class Daemon:
         load_tls_in_background()
         await asyncio.to_thread(upgrade, self.engine)
         try:
-            self.pipeline = Pipeline(cfg, self.engine)
+            self.pipeline = Pipeline(cfg, self.engine, alert_hold=cfg.monitor.alert_hold)
         except EmbedderUnavailable as exc:  # refuse to start rather than drop about() clauses
             log.error("not starting: %s", exc)
             self.engine.dispose()
@@ -473,7 +475,7 @@ class Daemon:
             self._count_reload("rejected")
             return False
         try:
-            pipeline = Pipeline(new_cfg, self.engine)
+            pipeline = Pipeline(new_cfg, self.engine, alert_hold=new_cfg.monitor.alert_hold)
             await asyncio.to_thread(pipeline.prepare)  # the new rules compile before the swap
             await asyncio.to_thread(_sync_sources, pipeline)
         except Exception as exc:
@@ -522,7 +524,7 @@ async def run_once(config: Config, everything: bool) -> int:
         return 1
     try:
         try:
-            pipeline = Pipeline(config, engine)
+            pipeline = Pipeline(config, engine)  # no alert_hold: it delivers after its last poll
         except EmbedderUnavailable as exc:
             log.error("not starting: %s", exc)
             return 1

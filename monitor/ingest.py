@@ -12,6 +12,8 @@ alone and a change finds its place:
     gate_all(session, article, story, ms)  -> Verdict*     monitor.alerts.gate: analysts' mutes, then
                                                            once per story and rule (``gate``)
     enqueue(session, article, src, verdict)-> Match        monitor.alerts.outbox: match row, alert, deliveries
+    settle(session, story, realert)        -> int          monitor.alerts.settle: when the article merged
+                                                           stories, their redundant held alerts taken back
 
 ``Ingest.run`` chains them in one transaction owned by the caller, so a crash never leaves an
 article without its story, its matches or their alerts. ``Ingest.reread`` is the same for a
@@ -34,6 +36,7 @@ from sqlmodel import Session
 
 from monitor.alerts.gate import Verdict, gate_all
 from monitor.alerts.outbox import enqueue
+from monitor.alerts.settle import settle
 from monitor.config import SourceConfig
 from monitor.extract.result import Extracted
 from monitor.match import Document, RuleMatch, RuleSet
@@ -150,6 +153,7 @@ class Ingest:
     realert: Mapping[str, str | None]  # rule -> its realert policy
     channels: Mapping[str, tuple[str, ...]]  # rule -> the channels it alerts
     alert_max_age: float | None = None  # seconds; older articles are recorded but never alert
+    hold: float = 0.0  # seconds an alert waits before it is due ([monitor] alert_hold; 0 for run --once)
 
     def run(self, session: Session, article: Article, source: Source, vector: Any = None,
             prints: TextPrints | None = None) -> Ingested:
@@ -172,7 +176,9 @@ class Ingest:
         else:
             verdicts = gate_all(session, article, story, matches, self.realert, self.rules.entities)
         for v in verdicts:
-            enqueue(session, article, source, v, self.channels.get(v.match.rule, ()))
+            enqueue(session, article, source, v, self.channels.get(v.match.rule, ()), hold=self.hold)
+        if story.merged:  # stories that each alerted may be one event now: one alert for it
+            settle(session, story.story_id, self.realert)
         return Ingested(article_id, story, len(verdicts), sum(v.alert for v in verdicts))
 
     def reread(self, session: Session, article_id: int, fresh: Article, source: Source,
@@ -232,7 +238,8 @@ class Ingest:
             known = Assignment(story_id=stored.story_id, new_story=False)
             verdicts = gate_all(session, stored, known, matches, self.realert, self.rules.entities, seen=before)
         for v in verdicts:
-            enqueue(session, stored, source, v, self.channels.get(v.match.rule, ()), reread=stored.reread_count)
+            enqueue(session, stored, source, v, self.channels.get(v.match.rule, ()), reread=stored.reread_count,
+                    hold=self.hold)
         return Reread(article_id, changed=True, matches=len(verdicts), alerts=sum(v.alert for v in verdicts))
 
 

@@ -174,9 +174,13 @@ class PollRecord:
 
 
 class Pipeline:
-    def __init__(self, config: Config, engine: Engine):
+    def __init__(self, config: Config, engine: Engine, alert_hold: float = 0.0):
+        """``alert_hold``: how long an alert waits before it is due. The daemon gives the
+        config's (``[monitor] alert_hold``); ``run --once`` needs none: it delivers after its
+        last poll, when the stories of its polls have settled."""
         self.config = config
         self.engine = engine
+        self.alert_hold = alert_hold
         self._stages: Ingest | None = None  # built by prepare()
         self._prepare_lock = threading.Lock()
         self._preparing = False
@@ -254,7 +258,7 @@ class Pipeline:
                                      event_window=cfg.dedup.event_window, events=cfg.dedup.events)
                 self._stages = Ingest(rule_set(cfg), stories, realert={r.name: r.realert for r in cfg.rules},
                                       channels={r.name: r.channels for r in cfg.rules},
-                                      alert_max_age=cfg.monitor.alert_max_age)
+                                      alert_max_age=cfg.monitor.alert_max_age, hold=self.alert_hold)
                 # The modules just imported and the compiled rules live as long as the process:
                 # out of the collector's reach (~0.1 M objects, tens of ms each full pass).
                 collector.freeze()

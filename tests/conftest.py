@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 import monitor.stages  # noqa: F401  (every stage's config checks, as in the CLI)
 from tests.harness import FIXTURES, ROOT, SHARED, pg_database, run_monitor
@@ -75,3 +76,19 @@ def pg_url() -> Iterator[str]:
     """PostgreSQL only (several instances sharing one database is a PostgreSQL deployment)."""
     with pg_database() as url:
         yield url
+
+
+@pytest.fixture
+def pravda_store(database_url: str) -> Iterator[Engine]:
+    """A migrated store on each backend with one source, "Pravda": the ingest steps' tests."""
+    from sqlmodel import Session
+
+    from monitor.store import Source, create_db_engine, upgrade
+
+    e = create_db_engine(database_url)
+    upgrade(e)
+    with Session(e) as s:
+        s.add(Source(name="Pravda", url="http://pravda.test/feed"))
+        s.commit()
+    yield e
+    e.dispose()

@@ -82,6 +82,10 @@ def write_config(path: Path, database: str, *blocks: str, monitor: str = "", fet
         fetch_lines.append('timeout = "60s"')
     if "alert_max_age" not in monitor:  # the fixtures' articles are from 2025: let them alert
         monitor = 'alert_max_age = "3650d"\n' + monitor
+    if "alert_hold" not in monitor:
+        # A daemon's alerts go out at once, as before the hold: the tests of delivery, leases and
+        # shutdown wait for them. The hold's own tests set it (test_alert_settle).
+        monitor = 'alert_hold = "0s"\n' + monitor
     path.write_text(f"""[monitor]
 database = {toml_value(database)}
 contact = "{CONTACT}"

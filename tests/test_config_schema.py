@@ -38,6 +38,18 @@ def test_a_table_setting_is_reported_at_its_own_line(tmp_path: Path) -> None:
     assert msg.startswith(f"{tmp_path / 'config.toml'}:5: [monitor]: not a duration: '30 seconds'")
 
 
+def test_alert_hold_may_be_none_but_not_hours(tmp_path: Path) -> None:
+    """``alert_hold``: "0s" sends at once (every other duration must be positive); a hold of
+    hours would make every alert late news, and says so at its line."""
+    p = tmp_path / "config.toml"
+    p.write_text('[monitor]\nalert_hold = "0s"\n', encoding="utf-8")
+    assert load_config(p, env={}).monitor.alert_hold == 0.0
+    p.write_text("[monitor]\n", encoding="utf-8")
+    assert load_config(p, env={}).monitor.alert_hold == 60.0
+    [msg] = _problems(tmp_path, '[monitor]\ncontact = "x"\nalert_hold = "2h"\n')
+    assert msg.startswith(f"{tmp_path / 'config.toml'}:3: [monitor]: alert_hold must be at most 1h"), msg
+
+
 def test_unknown_keys_get_a_did_you_mean(tmp_path: Path) -> None:
     found = _problems(tmp_path, '[fetch]\ntimout = "20s"\n\n[[source]]\nname = "x"\nurl = "https://a.example/"\n'
                                 'intervall = "5m"\n\n[[rule]]\nname = "r"\nquery = "x"\nchanels = []\n\n[sorce]\n')

@@ -3,7 +3,6 @@ typed input and output, and the chain that runs them in one transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,7 +17,7 @@ from monitor.extract import Extracted
 from monitor.ingest import Ingest, match_article, new_article, store_article
 from monitor.match import RuleSet, body_statements
 from monitor.parse import FeedEntry
-from monitor.store import Article, Source, create_db_engine, upgrade
+from monitor.store import Article, Source
 from monitor.store.models import Alert, Delivery, Match
 from monitor.story.stories import StoryIndex
 from tests.newsroom import RULE, seed_article
@@ -37,14 +36,8 @@ def _entry(key: str, content: str = "") -> FeedEntry:
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    e = create_db_engine(database_url)
-    upgrade(e)
-    with Session(e) as s:
-        s.add(Source(name="Pravda", url="http://pravda.test/feed"))
-        s.commit()
-    yield e
-    e.dispose()
+def engine(pravda_store: Engine) -> Engine:
+    return pravda_store
 
 
 def _source(s: Session) -> Source:

@@ -6,6 +6,8 @@ machine a delivery moves through.
        │                  │                 └── too many attempts / too old ──> dead
        └── lease expired ─┘   (the instance that claimed it died: another one takes it over)
     digest (held for the digest due at digest_due_at) ──> batched (inside a digest delivery)
+    pending, never tried (held: ``alert_hold``) ──its story merged with one that alerted──> merged
+       (``monitor.alerts.settle``; digest_id: the delivery that carries the event on its channel)
 
 Claims are one UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) ... RETURNING, so two
 instances on one PostgreSQL never claim the same row, and on SQLite the single statement is
@@ -65,7 +67,7 @@ from monitor.store.models import (
 if TYPE_CHECKING:  # the gate (speaker patterns, stories, NumPy) is not needed to deliver
     from monitor.alerts.gate import Verdict
 
-STATUSES = ("pending", "sending", "sent", "failed", "dead", "digest", "batched")
+STATUSES = ("pending", "sending", "sent", "failed", "dead", "digest", "batched", "merged")
 
 
 def _match_values(article_id: int, match: RuleMatch, now: datetime) -> dict[str, Any]:
@@ -93,7 +95,8 @@ _ALERT_COLUMNS = ("key", "match_id", "rule", "kind", "payload", "created_at")
 _DELIVERY = text(
     "INSERT INTO delivery (key, alert_id, channel, status, attempts, next_attempt_at, created_at) "
     "SELECT COALESCE(NULLIF((SELECT uid FROM installation LIMIT 1), '') || ':', '') || :key, :alert, :channel, "
-    "'pending', 0, :now, :now").bindparams(bindparam("now", type_=DateTime(timezone=True)))
+    "'pending', 0, :due, :now").bindparams(bindparam("now", type_=DateTime(timezone=True)),
+                                         bindparam("due", type_=DateTime(timezone=True)))
 
 
 def record_match(session: Session, article_id: int, match: RuleMatch, now: datetime | None = None) -> int:
@@ -109,20 +112,23 @@ def _new_id(session: Session, stmt: Insert, values: dict[str, Any]) -> int:
 
 
 def enqueue(session: Session, article: Article, source: Source, verdict: Verdict,
-            channels: tuple[str, ...], reread: int = 0) -> int:
+            channels: tuple[str, ...], reread: int = 0, hold: float = 0.0) -> int:
     """The gate's verdict into the outbox: the match row, and the alert with its deliveries when
     the verdict alerts; the match's id. Caller owns the transaction; nothing is sent here.
 
     ``reread``: the article was read again after its entry changed (its ``reread_count``): its
     match of the rule, if recorded before, is brought up to date, and an alert gets a key of
-    its own (the article may have alerted for the rule before)."""
+    its own (the article may have alerted for the rule before). ``hold``: seconds the alert's
+    deliveries wait before they are due (``[monitor] alert_hold``), so that a story that merges
+    with another meanwhile sends one alert (``monitor.alerts.settle``)."""
     assert article.id is not None
     now = datetime.now(UTC)
     match_id = (record_match(session, article.id, verdict.match, now) if not reread
                 else _rerecord_match(session, article.id, verdict.match, now))
     if verdict.alert:
         _add_alert(session, article, source, match_id, verdict.match, channels, now,
-                   key=f"{verdict.match.rule}:{article.id}" + (f":r{reread}" if reread else ""), updated=bool(reread))
+                   key=f"{verdict.match.rule}:{article.id}" + (f":r{reread}" if reread else ""), updated=bool(reread),
+                   hold=hold)
     return match_id
 
 
@@ -153,7 +159,7 @@ def enqueue_alert(session: Session, article: Article, source: Source, match: Rul
 
 def _add_alert(session: Session, article: Article, source: Source, match_id: int, match: RuleMatch,
                channels: tuple[str, ...], now: datetime, key: str | None = None,
-               updated: bool = False) -> dict[str, Any]:
+               updated: bool = False, hold: float = 0.0) -> dict[str, Any]:
     """Write the alert and its deliveries; the alert row's values."""
     assert article.id is not None
     payload = MatchPayload(
@@ -167,7 +173,7 @@ def _add_alert(session: Session, article: Article, source: Source, match_id: int
     values: dict[str, Any] = {"key": key or f"{match.rule}:{article.id}", "match_id": match_id, "rule": match.rule,
                               "kind": "match", "payload": dump_payload(payload), "created_at": now}
     values["id"] = _new_id(session, _inserts()[1], values)
-    _add_deliveries(session, values["key"], values["id"], channels, now)
+    _add_deliveries(session, values["key"], values["id"], channels, now, hold)
     return values
 
 
@@ -203,12 +209,14 @@ def delivery_key(session: Session, alert_key: str, channel: str) -> str:
 
 
 def _add_deliveries(session: Session, alert_key: str, alert_id: int, channels: tuple[str, ...],
-                    now: datetime | None = None) -> None:
-    """One pending delivery per channel, keyed as ``delivery_key`` says (one statement)."""
+                    now: datetime | None = None, hold: float = 0.0) -> None:
+    """One pending delivery per channel, keyed as ``delivery_key`` says (one statement), due
+    ``hold`` seconds from now."""
     if channels:
         now = now or datetime.now(UTC)
+        due = now + timedelta(seconds=hold) if hold > 0 else now
         run_many(session.connection(), _DELIVERY, [{"key": f"{alert_key}:{ch}", "alert": alert_id, "channel": ch,
-                                                    "now": now} for ch in dict.fromkeys(channels)])
+                                                    "now": now, "due": due} for ch in dict.fromkeys(channels)])
 
 
 @dataclass(frozen=True)
@@ -434,20 +442,23 @@ def retry(session: Session, delivery_id: int | None = None, dead: bool = False,
     """Put one delivery (any state but sent/sending) or every dead one back to pending.
 
     Alerts carried by a digest are retried through their digest (never on their own, which would
-    send them twice): retrying a digest puts its alerts back in "batched".
+    send them twice): retrying a digest puts its alerts back in "batched". A ``merged`` delivery
+    (another alert of its story carries the event) is sent on its own when asked for by id.
     """
     now = now or datetime.now(UTC)
-    q = select(Delivery.id).where(col(Delivery.digest_id).is_(None))
+    q = select(Delivery.id).where(or_(col(Delivery.digest_id).is_(None), col(Delivery.status) == "merged"))
     if dead:
         q = q.where(col(Delivery.status) == "dead")
     else:
-        q = q.where(col(Delivery.id) == delivery_id, col(Delivery.status).in_(["failed", "dead", "pending"]))
+        q = q.where(col(Delivery.id) == delivery_id,
+                    col(Delivery.status).in_(["failed", "dead", "pending", "merged"]))
     ids = [i for i in session.exec(q).all() if i is not None]
     if not ids:
         return 0
     session.execute(update(Delivery).where(col(Delivery.id).in_(ids))
                     .values(status="pending", next_attempt_at=now, attempts=0, last_error=None,
-                            lease_owner=None, lease_expires_at=None))
-    session.execute(update(Delivery).where(col(Delivery.digest_id).in_(ids))
+                            lease_owner=None, lease_expires_at=None, digest_id=None))
+    # The alerts a digest carried; not those merged into a retried alert (they stay merged).
+    session.execute(update(Delivery).where(col(Delivery.digest_id).in_(ids), col(Delivery.status) != "merged")
                     .values(status="batched", last_error=None))
     return len(ids)

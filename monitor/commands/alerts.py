@@ -63,7 +63,11 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
                 "created": iso(d.created_at), "sent": iso(d.sent_at),
                 "next_attempt": iso(d.next_attempt_at) if d.status in ("pending", "failed") else None,
                 "digest_due": iso(d.digest_due_at) if d.status == "digest" else None,
-                "digest_id": d.digest_id, "lease_owner": d.lease_owner, "last_error": d.last_error,
+                # batched: the digest delivery that carries it; merged: the delivery of its
+                # story's alert that carries the event (``monitor.alerts.settle``)
+                "digest_id": d.digest_id if d.status != "merged" else None,
+                "merged_into": d.digest_id if d.status == "merged" else None,
+                "lease_owner": d.lease_owner, "last_error": d.last_error,
             })
     if as_json:
         echo_json_array(items)
@@ -96,6 +100,8 @@ def _when(it: dict[str, Any], now: datetime) -> str:
         return f"{word} now" if nxt <= now else f"{word} {human_delta(nxt, now)}"
     if it["status"] == "digest" and it["digest_due"]:
         return f"digest {human_delta(at('digest_due'), now)}"
+    if it["status"] == "merged":
+        return f"in #{it['merged_into']}" if it["merged_into"] else "story merged"
     return f"queued {human_delta(at('created'), now)}"
 
 

@@ -27,7 +27,7 @@ from monitor.util import human_when, plural
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from monitor.config import FetchSettings
+    from monitor.config import Config, FetchSettings
 
 
 @click.command()
@@ -163,7 +163,7 @@ def story_list(s: Session, limit: int = 50, min_articles: int = 1) -> list[dict[
 @click.pass_context
 def merge(ctx: click.Context, into: int, other: int) -> None:
     """Merge story OTHER into story INTO: one event, one story, alerts once per rule."""
-    _decide(ctx, lambda s: _merge(s, into, other))
+    _decide(ctx, lambda s, cfg: _merge(s, into, other, {r.name: r.realert for r in cfg.rules}))
 
 
 @stories.command("split")
@@ -172,14 +172,18 @@ def merge(ctx: click.Context, into: int, other: int) -> None:
 @click.pass_context
 def split(ctx: click.Context, story: int, article: int) -> None:
     """Take ARTICLE out of STORY into a story of its own; kept apart from then on."""
-    _decide(ctx, lambda s: _split(s, story, article))
+    _decide(ctx, lambda s, cfg: _split(s, story, article))
 
 
-def _merge(s: Session, into: int, other: int) -> str:
+def _merge(s: Session, into: int, other: int, realert: dict[str, str | None]) -> str:
+    from monitor.alerts.settle import settle
     from monitor.story.stories import merge_stories
 
     merge_stories(s, into, other)
-    return f"story {other} merged into story {into}"
+    held = settle(s, into, realert)  # alerts of both still held: one goes out
+    return f"story {other} merged into story {into}" + (
+        f"; {plural(held, 'held delivery')} will not be sent (the story's first alert carries it)"
+        if held else "")
 
 
 def _split(s: Session, story: int, article: int) -> str:
@@ -189,14 +193,14 @@ def _split(s: Session, story: int, article: int) -> str:
     return f"article {article} split from story {story} into story {new}; kept apart from it"
 
 
-def _decide(ctx: click.Context, action: Callable[[Session], str]) -> None:
+def _decide(ctx: click.Context, action: Callable[[Session, Config], str]) -> None:
     """Run an analyst's decision in one transaction; a wrong id is a clear error, nothing changed."""
     from monitor.store import session_scope
 
     config = load_config_or_exit(ctx)
     try:
         with database(config, migrate=True) as engine, session_scope(engine) as s:
-            msg = action(s)
+            msg = action(s, config)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(msg)

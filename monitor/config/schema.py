@@ -137,6 +137,17 @@ def _duration(v: object) -> float:
     return parse_duration(v)
 
 
+def _hold(v: object) -> float:
+    """A wait that may be none ("0s"), and at most an hour: an alert held longer is late news."""
+    if not isinstance(v, bool) and (v == 0 or (isinstance(v, str) and re.fullmatch(r"\s*0*\.?0*\s*[smhd]?\s*", v)
+                                              and any(c == "0" for c in v))):
+        return 0.0
+    seconds = parse_duration(v)
+    if seconds > 3600:
+        raise ValueError(f"must be at most 1h (an alert held longer is late news): {v!r}")
+    return seconds
+
+
 DAY = 86400.0
 
 
@@ -232,6 +243,10 @@ class MonitorSettings(_Checked):
         2 * DAY, _duration,
         "older articles (by publication date, else first seen) are stored, grouped and searchable "
         "but never alert: a new source's backlog does not flood the channels")
+    alert_hold: float = setting(
+        60.0, _hold,
+        "an alert waits this long before it is sent, so that reports of one event that arrive "
+        "together (become one story only once a later report links them) send one alert; 0: at once")
 
 
 @dataclass(frozen=True)

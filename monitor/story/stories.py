@@ -193,6 +193,7 @@ class Assignment:
     similar_to: int | None = None  # verified near-duplicate, or the closest report of the same event
     score: float = 0.0
     same_event: bool = False  # joined by the event decision (a translation or rewrite), not as a copy
+    merged: tuple[int, ...] = ()  # stories this article showed to be its story's event, merged into it
 
 
 @dataclass(frozen=True)
@@ -439,6 +440,7 @@ class StoryIndex:
                          *(k + (1 << 40) for k in event_keys)})  # event keys in a range of their own
         self._claim(session, claims)  # from here on, a concurrent copy of this story waits for us
         duplicate_of: int | None = None
+        merged: tuple[int, ...] = ()
         matched: dict[int, tuple[float, int]] = {}  # story -> (score, article)
         dup, rows = self.copies(session, article.content_hash, fp, since, exclude=me)
         if dup is not None:
@@ -472,7 +474,7 @@ class StoryIndex:
                 story_id = max(matched, key=lambda k: (matched[k][0], -k))
                 apart = self._apart(session, story_id)
             score, similar = matched[story_id]
-            self._merge(session, story_id, [s for s in matched if s != story_id and s not in apart])
+            merged = self._merge(session, story_id, [s for s in matched if s != story_id and s not in apart])
             new = False
         elif verdict.story_id is not None:
             story_id, score, similar, new = int(verdict.story_id), verdict.score, verdict.similar_to, False
@@ -484,7 +486,8 @@ class StoryIndex:
                 others = [s for s in verdict.also if s not in apart]
                 if others:
                     story_id = min([story_id, *others])
-                    self._merge(session, story_id, [s for s in [int(verdict.story_id), *others] if s != story_id])
+                    merged = self._merge(session, story_id,
+                                         [s for s in [int(verdict.story_id), *others] if s != story_id])
             log.debug("article %s joins story %s: same event as article %s (%s)", article.url, story_id, similar,
                       verdict.why)
         else:
@@ -494,7 +497,7 @@ class StoryIndex:
             score, similar, new = 0.0, None, True
         story = Assignment(story_id=story_id, new_story=new, duplicate_of=duplicate_of,
                            similar_to=similar if similar != duplicate_of else None, score=score,
-                           same_event=verdict.story_id is not None)
+                           same_event=verdict.story_id is not None, merged=merged)
         return Placed(story, fp.bands, at, sig, event_keys, claims, since, now)
 
     def record(self, session: Session, article_id: int, placed: Placed) -> None:
@@ -622,10 +625,12 @@ class StoryIndex:
             driver.run(session.connection(), _PG_RELEASE, {"k": keys})
 
     @staticmethod
-    def _merge(session: Session, into: int, others: Sequence[int]) -> None:
-        """An article bridging two stories (a fuller copy arriving late) makes them one."""
+    def _merge(session: Session, into: int, others: Sequence[int]) -> tuple[int, ...]:
+        """An article bridging two stories (a fuller copy arriving late) makes them one; the
+        stories merged into ``into``. Their alerts already in the outbox are the alert stage's
+        (``monitor.alerts.settle``), told by ``Assignment.merged``."""
         if not others:
-            return
+            return ()
         log.info("stories %s merged into story %s", ", ".join(map(str, others)), into)
         session.execute(update(Article).where(col(Article.story_id).in_(others)).values(story_id=into))
         # An analyst's mute of either story holds for the merged one.
@@ -641,6 +646,7 @@ class StoryIndex:
                 session.add(sa)
         session.flush()
         session.execute(delete(Story).where(col(Story.id).in_(others)))
+        return tuple(others)
 
 
 # -- what a story already carries ---------------------------------------------------------------
@@ -662,14 +668,19 @@ def new_statements(session: Session, article: Article, sentences: Iterable[str],
         col(Article.id) < (article.id or 0))).all())
     if seen:
         earlier_texts.append(seen)
+    headline = tokens(article.title)  # extractors often keep the h1 in the body; a new headline is no statement
+    return unseen(earlier_texts, [s for s in sentences if tokens(s) != headline])
+
+
+def unseen(earlier_texts: Iterable[str], sentences: Iterable[str]) -> list[str]:
+    """The sentences none of ``earlier_texts`` carries, even re-punctuated or lightly edited."""
     earlier: set[int] = set()
     earlier_words: set[str] = set()
     for t in earlier_texts:
         w = tokens(t)
         earlier |= shingles(w)
         earlier_words |= set(w)
-    headline = tokens(article.title)  # extractors often keep the h1 in the body; a new headline is no statement
-    return [s for s in sentences if tokens(s) != headline and not _seen(s, earlier, earlier_words)]
+    return [s for s in sentences if not _seen(s, earlier, earlier_words)]
 
 
 def split_article(session: Session, story_id: int, article_id: int, now: datetime | None = None) -> int:

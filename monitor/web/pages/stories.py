@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from monitor.util import plural
 from monitor.web import data, svg
 from monitor.web.access import Session
 from monitor.web.kit import Denied, console_of, page, quote, render, to_int
@@ -62,9 +63,16 @@ async def story_merge(request: Request, session: Session) -> Response:
     if other is None:
         raise Denied(400, "Give the number of the story to merge into this one (as on the Stories page).")
 
+    realert = {r.name: r.realert for r in console_of(request).config().rules}
+
     def merge(s: DbSession) -> tuple[int, str]:
+        from monitor.alerts.settle import settle
+
         merge_stories(s, into, other)
-        return into, f"Story #{other} merged into this story."
+        held = settle(s, into, realert)  # alerts of both still held: one goes out
+        return into, f"Story #{other} merged into this story." + (
+            f" {plural(held, 'held delivery')} will not be sent: the story's first alert carries the event."
+            if held else "")
     return await _decide(request, merge)
 
 
