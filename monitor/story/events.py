@@ -38,7 +38,7 @@ MIN_SHARED_NAMES = 2  # lead names (of MIN_KEY consonants) an article shares wit
 MIN_KEY = 3  # consonants a name key needs to count in a headline check (shorter ones collide)
 # Lead names an article must share with a story when the model was not trained on the language of
 # either (``Signature.blind``): the names then decide instead of the meaning. Chosen on the
-# stories corpus' reports in the model's own languages with their vectors hidden (as if it did not
+# stories corpus' reports not in Kazakh by their names alone (as if the model did not
 # know them): the smallest count at which no report joins an earlier report of another event
 # (5: 16 of 53 same-event joins, no wrong one; 4 let three same-actor negatives in, Tokayev on
 # energy). The Kazakh reports were left out of that choice and scored afterwards (README).
