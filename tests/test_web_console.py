@@ -22,7 +22,7 @@ import httpx
 import pytest
 from sqlmodel import col, func, select
 
-from monitor.store import Alert, Article, Match, Source, create_db_engine, session_scope
+from monitor.store import Alert, Article, Match, Source, create_db_engine, session_scope, upgrade
 from monitor.store.models import StoryApart
 from tests.harness import ROOT, rule, source, start_daemon, webhook_channel, write_config
 from tests.newsroom import RULE, publish_newsroom, rss, seed_page
@@ -57,6 +57,7 @@ database = "sqlite:///{self.db}"
 claim_interval = "1s"     # claim due sources often
 delivery_interval = "1s"
 alert_max_age = "3650d"   # the seed article is from 2025
+alert_hold = "0s"         # the console's pages, not the hold, are under test: alerts go out at once
 
 [fetch]
 allow_private_networks = true   # the outlets are on loopback
@@ -464,6 +465,50 @@ def test_retry_button_sends_a_failed_delivery_again(tmp_path: Path, browser: Any
         proc.stop()
         site.stop()
         hook.site.stop()
+
+
+def test_a_merged_alert_is_shown_and_can_be_sent_anyway(tmp_path: Path, browser: Any) -> None:
+    """Two stories of one event each alerted, held, and merged: the later alert's delivery is
+    "merged" on the Matches page, which says why; an editor's "Send hook anyway" sends it."""
+    from sqlmodel import Session
+
+    from tests.test_alert_settle import FULL, HEAD, TAIL, _ingest, _stages
+
+    db = f"sqlite:///{tmp_path / 'monitor.db'}"
+    engine = create_db_engine(db)
+    upgrade(engine)
+    with Session(engine) as s:
+        s.add(Source(name="Pravda", url="http://pravda.test/feed"))
+        s.commit()
+    stages = _stages()  # alerts held 60 s: the head's is still pending when the page is read
+    for key, body in (("head", HEAD), ("tail", TAIL), ("full", FULL)):
+        _ingest(engine, stages, key, body)
+    engine.dispose()
+    hook = Site().start()
+    hook.pages["/hook"] = Page(b'{"ok": true}', "application/json")
+    port = free_port()
+    cfg = write_config(tmp_path / "config.toml", db, rule("kz", RULE, ["hook"]),
+                       webhook_channel("hook", hook.url("/hook")), monitor='delivery_interval = "1s"\n',
+                       tables=f'[http]\nlisten = "127.0.0.1:{port}"\n\n[dedup]\nevents = false\n')
+    proc = start_daemon(cfg, env={"MONITOR_WEB_PASSWORD": EDITOR_PW})
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+    try:
+        assert wait_for(up, timeout=60), proc.log.read_text()[-3000:]
+        login(browser, f"http://127.0.0.1:{port}", EDITOR_PW)
+        until(browser, lambda d: "hook: merged" in css(d, "main").text)
+        merged = next(li for li in browser.find_elements("css selector", "ul.deliveries li") if "merged" in li.text)
+        assert "its story merged with one whose alert carries the event" in merged.text
+        merged.find_element("css selector", "button").click()  # "Send hook anyway"
+        assert wait_for(lambda: bool(hook.posts("/hook")), timeout=60), proc.log.read_text()[-3000:]
+        assert [p["title"] for p in hook.post_json("/hook")] == ["Tokayev interview (tail)"]
+    finally:
+        proc.stop()
+        hook.stop()
 
 
 def test_stories_merge_and_split_from_the_console(env: Env, browser: Any) -> None:
