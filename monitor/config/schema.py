@@ -137,10 +137,12 @@ def _duration(v: object) -> float:
     return parse_duration(v)
 
 
+_ZERO = re.compile(r"\s*0+(?:\.0*)?\s*[smhd]?\s*")
+
+
 def _hold(v: object) -> float:
     """A wait that may be none ("0s"), and at most an hour: an alert held longer is late news."""
-    if not isinstance(v, bool) and (v == 0 or (isinstance(v, str) and re.fullmatch(r"\s*0*\.?0*\s*[smhd]?\s*", v)
-                                              and any(c == "0" for c in v))):
+    if (isinstance(v, str) and _ZERO.fullmatch(v)) or (isinstance(v, int | float) and not isinstance(v, bool) and v == 0):
         return 0.0
     seconds = parse_duration(v)
     if seconds > 3600:
