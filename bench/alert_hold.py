@@ -1,6 +1,6 @@
 """Benchmark: alerts per event when a daemon meets many reports of one event at once.
 
-    python -m bench.alert_hold [--runs 3] [--holds 0s,1m]
+    python -m bench.alert_hold [--runs 3] [--holds 0s,1m] [--compare DIR]
 
 The 88 reports of ``../shared/data/stories`` (33 events, 13 languages) are served from loopback
 as one RSS feed per outlet (53 feeds, the reports' full text in the feed), and a daemon
@@ -11,13 +11,16 @@ one event arrive in any order and can start several stories that merge later. Ea
 every report is stored and no delivery is still due; then it counts, per ``alert_hold``: the
 stories of the seed event, the alerts stored, the webhook posts received (what an analyst reads)
 and the deliveries merged (``monitor.alerts.settle``), median and range over the runs, and every
-run's posts by event. ``alert_max_age`` is lifted: the corpus is dated 2025.
+run's posts by event. ``alert_max_age`` is lifted: the corpus is dated 2025. ``--compare DIR``
+runs another checkout's ``monitor`` package (``git archive <commit> monitor | tar -x -C DIR``)
+alongside, with its own defaults (a code without ``alert_hold`` gets no such line).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sqlite3
 import statistics
@@ -108,10 +111,11 @@ def _toml(v: Any) -> str:
     return "[" + ", ".join(_toml(x) for x in v) + "]"
 
 
-def _config(path: Path, server: _Server, hold: str) -> None:
+def _config(path: Path, server: _Server, hold: str | None) -> None:
     bundled = tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
-    lines = [f'[monitor]\ndatabase = "sqlite:///{path.parent / "m.db"}"\nalert_hold = "{hold}"\n'
-             'alert_max_age = "3650d"\nclaim_interval = "0.2s"\n',
+    lines = [f'[monitor]\ndatabase = "sqlite:///{path.parent / "m.db"}"\n'
+             + (f'alert_hold = "{hold}"\n' if hold is not None else "")
+             + 'alert_max_age = "3650d"\nclaim_interval = "0.2s"\n',
              "[fetch]\nallow_private_networks = true\nper_host = 60\n"]
     for i in range(len(server.feeds)):
         lines.append(f'[[source]]\nname = "outlet {i}"\nurl = "{server.base}/feed/{i}.xml"\n'
@@ -139,7 +143,7 @@ def _settled(db: Path, n: int) -> bool:
     return bool(stored == n and due == 0)
 
 
-def _run(records: list[dict[str, Any]], hold: str) -> dict[str, Any]:
+def _run(records: list[dict[str, Any]], hold: str | None, code: Path = ROOT) -> dict[str, Any]:
     server = _Server(records)
     event = {f"{server.base}/a/{r['id']}": r["event"] for r in records}
     seed_ids = {r["id"] for r in records if r["event"] == "seed"}
@@ -148,8 +152,9 @@ def _run(records: list[dict[str, Any]], hold: str) -> dict[str, Any]:
         _config(cfg, server, hold)
         db = Path(tmp) / "m.db"
         log = (Path(tmp) / "log").open("w")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(cfg), "run"], cwd=tmp,
-                                stdout=log, stderr=subprocess.STDOUT)
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + 600
             while not _settled(db, len(records)):
@@ -163,12 +168,16 @@ def _run(records: list[dict[str, Any]], hold: str) -> dict[str, Any]:
         with sqlite3.connect(db) as conn:
             alerts = conn.execute("SELECT count(*) FROM alert WHERE kind = 'match'").fetchone()[0]
             merged = conn.execute("SELECT count(*) FROM delivery WHERE status = 'merged'").fetchone()[0]
+            seed_alerts = conn.execute(
+                "SELECT count(*) FROM alert JOIN match ON match.id = alert.match_id "
+                "JOIN article ON article.id = match.article_id WHERE alert.kind = 'match' AND article.guid IN ("
+                + ",".join("?" * len(seed_ids)) + ")", sorted(seed_ids)).fetchone()[0]
             seed_stories = len({s for (guid, s) in conn.execute("SELECT guid, story_id FROM article")
                                 if guid in seed_ids})
     server.http.shutdown()
     posts = Counter(event.get(p.get("url", ""), "?") for p in server.posts if p.get("kind") == "alert")
     return {"alerts": alerts, "posts": sum(posts.values()), "merged": merged, "seed_stories": seed_stories,
-            "by_event": dict(posts)}
+            "seed_alerts": seed_alerts, "by_event": dict(posts)}
 
 
 def _cell(xs: list[int]) -> str:
@@ -179,19 +188,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--holds", default="0s,1m", help="alert_hold values to compare, comma-separated")
+    ap.add_argument("--compare", type=Path, help="another checkout's monitor package, run alongside")
     args = ap.parse_args()
     records = _records()
-    holds = args.holds.split(",")
-    results: dict[str, list[dict[str, Any]]] = {h: [] for h in holds}
-    for _ in range(args.runs):  # interleaved: the machine's drift falls on both alike
-        for h in holds:
-            results[h].append(_run(records, h))
+    scenarios: dict[str, tuple[str | None, Path]] = {h: (h, ROOT) for h in args.holds.split(",")}
+    if args.compare:
+        scenarios[f"before ({args.compare})"] = (None, args.compare.resolve())
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in scenarios}
+    for _ in range(args.runs):  # interleaved
+        for name, (hold, code) in scenarios.items():
+            results[name].append(_run(records, hold, code))
     print(f"{len(records)} reports, {len({r['outlet'] for r in records})} feeds polled at once; {args.runs} runs each, "
           "median (min..max)")
-    print("| alert_hold | seed event's stories | alerts stored | webhook posts | deliveries merged |")
+    print("| alert_hold | seed event's stories | alerts stored (of seed reports) | webhook posts | deliveries merged |")
     print("|---|---|---|---|---|")
     for h, rs in results.items():
         print(f"| {h} | {_cell([r['seed_stories'] for r in rs])} | {_cell([r['alerts'] for r in rs])} "
+              f"({_cell([r['seed_alerts'] for r in rs])}) "
               f"| {_cell([r['posts'] for r in rs])} | {_cell([r['merged'] for r in rs])} |")
     for h, rs in results.items():
         print(f"posts by event, alert_hold {h}: " + "; ".join(
