@@ -230,7 +230,7 @@ def blind_names(recs: list[Record]) -> None:
     """Joins by shared lead names alone, per count (module doc)."""
     from datetime import timedelta
 
-    from monitor.embed.check import TRAINED_LANGUAGES
+    from monitor.embed.check import UNDERSTOOD_LANGUAGES
     from monitor.story.events import BLIND_MIN_NAMES, MIN_KEY, signature
 
     window = timedelta(days=3)
@@ -252,8 +252,8 @@ def blind_names(recs: list[Record]) -> None:
             names = set().union(*(lead(q) for q in qs))
             if not head or head & names:  # rule 3 holds
                 rows.append((r["language"], r["event"] == event, len(lead(r) & names), r["id"]))
-    print(f"joins by shared lead names alone (now {BLIND_MIN_NAMES}); trained languages: "
-          f"{', '.join(sorted(TRAINED_LANGUAGES))}")
+    print(f"joins by shared lead names alone (now {BLIND_MIN_NAMES}); languages the model understands: "
+          f"{', '.join(sorted(UNDERSTOOD_LANGUAGES))}")
     print("| names >= | reports not in Kazakh: same-event joins | wrong joins | Kazakh: same-event joins | wrong joins |")
     print("|---|---|---|---|---|")
     for k in range(2, 9):

@@ -36,7 +36,7 @@ MAX_LEAD_BONUS = 5
 MAX_NUMBER_BONUS = 3
 MIN_SHARED_NAMES = 2  # lead names (of MIN_KEY consonants) an article shares with the story: "Monday" or a city alone is not an event
 MIN_KEY = 3  # consonants a name key needs to count in a headline check (shorter ones collide)
-# Lead names an article must share with a story when the model was not trained on the language of
+# Lead names an article must share with a story when the model does not understand the language of
 # either (``Signature.blind``): the names then decide instead of the meaning. Chosen on the
 # stories corpus' reports not in Kazakh by their names alone (as if the model did not
 # know them): the smallest count at which no report joins an earlier report of another event
@@ -164,7 +164,7 @@ class Signature:
     names: frozenset[str] = frozenset()  # names anywhere
     figures: frozenset[str] = frozenset()  # numbers anywhere
     caseless: bool = False  # a script without capitals (Chinese, Japanese, Thai, Arabic): no names found
-    blind: bool = False  # in a language the sentence model was not trained on: its vector is no evidence
+    blind: bool = False  # in a language the sentence model does not understand: its vector is no evidence
 
     def index_keys(self) -> list[int]:
         """Keys under which the article is found as a candidate: its lead names and its figures."""
@@ -257,7 +257,7 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report])
     (rule 1), the place (rule 3) or comes after the window (candidates are only the reports
     published within ``window`` of the article).
 
-    Rule 1 has a second way when the model was not trained on the language of the article or
+    Rule 1 has a second way when the model does not understand the language of the article or
     of some of the story's reports (``Signature.blind``: a Kazakh report's vector is far from its
     own event's English one): at least ``BLIND_MIN_NAMES`` lead names shared with the story
     (a blind article) or with its blind reports (an article the model knows). Between two blind
@@ -279,7 +279,7 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report])
             continue  # rule 2: too little named in common
         if head and not (head & lead_s):
             continue  # rule 3: its headline is about someone or somewhere else
-        # Two texts in languages the model was not trained on are close by shared subwords, not
+        # Two texts in languages the model does not understand are close by shared subwords, not
         # by meaning (Kazakh: 0.95 for two reports of one event, 0.81 for Tokayev on trade): no
         # evidence either way; the names decide (``_named_alike``).
         sims = [(float(np.dot(vector, m.vector)), m.article_id) for m in members

@@ -47,7 +47,7 @@ from sqlmodel import Session, col, select
 
 from monitor.config import DedupSettings
 from monitor.embed import MODEL_NAME, unpack
-from monitor.embed.check import TRAINED_LANGUAGES
+from monitor.embed.check import UNDERSTOOD_LANGUAGES
 from monitor.store import driver
 from monitor.store.models import (
     Article,
@@ -436,7 +436,7 @@ class StoryIndex:
                                self.learn_boilerplate(session, article, since), own.bands if own else None)
         sig = Signature() if not self.events else (
             own.signature if own and own.signature is not None else signature(article.title, article.text))
-        if self.events and article.language and article.language not in TRAINED_LANGUAGES:
+        if self.events and article.language and article.language not in UNDERSTOOD_LANGUAGES:
             sig = replace(sig, blind=True)  # the names decide where its vector cannot (``decide``)
         event_keys = sig.index_keys()
         claims = sorted({*fp.bands, *([_key(article.content_hash) >> 32] if article.content_hash else []),
