@@ -501,6 +501,9 @@ def test_a_merged_alert_is_shown_and_can_be_sent_anyway(tmp_path: Path, browser:
         assert wait_for(up, timeout=60), proc.log.read_text()[-3000:]
         login(browser, f"http://127.0.0.1:{port}", EDITOR_PW)
         until(browser, lambda d: "hook: merged" in css(d, "main").text)
+        held = next(li for li in browser.find_elements("css selector", "ul.deliveries li") if "pending" in li.text)
+        assert "held for its story to settle: due in" in held.text  # the head's alert, due in a minute
+        shot(browser, "delivery-merged")
         merged = next(li for li in browser.find_elements("css selector", "ul.deliveries li") if "merged" in li.text)
         assert "its story merged with one whose alert carries the event" in merged.text
         merged.find_element("css selector", "button").click()  # "Send hook anyway"

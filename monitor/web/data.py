@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from monitor.store.db import session_scope
 from monitor.store.models import Alert, Article, Delivery, Feedback, Match, Source, Story
+from monitor.util import utcnow
 
 PAGE = 25
 
@@ -51,6 +52,11 @@ class DeliveryView:
     last_error: str | None
     next_attempt_at: datetime | None
     sent_at: datetime | None
+
+    @property
+    def held(self) -> bool:
+        """Pending and not yet due: held for its story to settle (``[monitor] alert_hold``)."""
+        return self.status == "pending" and self.next_attempt_at is not None and self.next_attempt_at > utcnow()
 
 
 @dataclass
