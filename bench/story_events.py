@@ -251,8 +251,9 @@ def blind_names(recs: list[Record]) -> None:
         for event, qs in earlier.items():
             names = set().union(*(lead(q) for q in qs))
             if not head or head & names:  # rule 3 holds
-                rows.append((r["language"], r["event"] == event, len(lead(r) & names), r["id"]))
-    print(f"joins by shared lead names alone (now {BLIND_MIN_NAMES}); languages the model understands: "
+                shared = sum(1 for unit in r["sig"].units if unit & names)  # as events._named_alike counts
+                rows.append((r["language"], r["event"] == event, shared, r["id"]))
+    print(f"joins by shared headline and lead names alone (now {BLIND_MIN_NAMES}); languages the model understands: "
           f"{', '.join(sorted(UNDERSTOOD_LANGUAGES))}")
     print("| names >= | reports not in Kazakh: same-event joins | wrong joins | Kazakh: same-event joins | wrong joins |")
     print("|---|---|---|---|---|")

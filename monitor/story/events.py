@@ -36,13 +36,16 @@ MAX_LEAD_BONUS = 5
 MAX_NUMBER_BONUS = 3
 MIN_SHARED_NAMES = 2  # lead names (of MIN_KEY consonants) an article shares with the story: "Monday" or a city alone is not an event
 MIN_KEY = 3  # consonants a name key needs to count in a headline check (shorter ones collide)
-# Lead names an article must share with a story when the model does not understand the language of
-# either (``Signature.blind``): the names then decide instead of the meaning. Chosen on the
-# stories corpus' reports not in Kazakh by their names alone (as if the model did not
-# know them): the smallest count at which no report joins an earlier report of another event
-# (5: 16 of 53 same-event joins, no wrong one; 4 let three same-actor negatives in, Tokayev on
-# energy). The Kazakh reports were left out of that choice and scored afterwards (README).
-BLIND_MIN_NAMES = 5
+# Names of its headline and lead an article must share with a story when the model does not
+# understand the language of either (``Signature.blind``): the names then decide instead of the
+# meaning. A name is a run of capitalised words ("Kazakh President Kassym-Jomart Tokayev" is one:
+# ``Signature.units``), so one person's three keys count once. Chosen on the stories corpus'
+# reports not in Kazakh by their names alone (as if the model did not know them): the smallest
+# count at which no report joins an earlier report of another event (3: 29 of 53 same-event
+# joins, no wrong one; 2: three wrong joins, seed reports with Tokayev on energy). The
+# Kazakh reports were left out of that choice and scored afterwards (README;
+# ``bench.story_events --blind-names`` prints the table).
+BLIND_MIN_NAMES = 3
 
 _WORD = re.compile(r"[^\W\d_]+(?:[-'\u2019][^\W\d_]+)*", re.UNICODE)
 _KATAKANA = re.compile(r"[\u30a0-\u30ff]{2,}")  # Japanese writes foreign names in katakana
@@ -165,6 +168,8 @@ class Signature:
     figures: frozenset[str] = frozenset()  # numbers anywhere
     caseless: bool = False  # a script without capitals (Chinese, Japanese, Thai, Arabic): no names found
     blind: bool = False  # in a language the sentence model does not understand: its vector is no evidence
+    # the names of the headline and lead, each a run of capitalised words: its keys (of the lead's)
+    units: tuple[frozenset[str], ...] = ()
 
     def index_keys(self) -> list[int]:
         """Keys under which the article is found as a candidate: its lead names and its figures."""
@@ -211,7 +216,38 @@ def signature(title: str, text: str) -> Signature:
     lead = frozenset(k for n, k in kept if n <= 1)
     head = frozenset(k for n, k in kept if n == 0)
     whole = title + "\n" + text
-    return Signature(head, lead, names, frozenset(numbers(whole)), _caseless(whole))
+    return Signature(head, lead, names, frozenset(numbers(whole)), _caseless(whole),
+                     units=_units(paras[:2], lead))
+
+
+def _units(paragraphs: Sequence[str], lead: frozenset[str]) -> tuple[frozenset[str], ...]:
+    """The names of the headline and lead as runs of capitalised words (only blanks between
+    them), each the set of its words' keys that are lead names of ``MIN_KEY`` consonants: a
+    person with a title and two given names is one name, not four; runs that share a key are
+    one name."""
+    runs: list[frozenset[str]] = []
+    for para in paragraphs:
+        run: set[str] = set()
+        end = -1  # where the run's last word ends
+        for m in _WORD.finditer(para):
+            w = m.group()
+            keys = {k for part in (_PARTS.split(w) if w[0].isupper() else ())
+                    if len(part) >= 2 and part[0].isupper() and (k := name_key(part)) in lead and len(k) >= MIN_KEY}
+            if keys and run and para[end:m.start()].isspace():
+                run |= keys
+            else:
+                if run:
+                    runs.append(frozenset(run))
+                run = keys
+            end = m.end() if keys else -1
+        if run:
+            runs.append(frozenset(run))
+    # "Tokayev" in the headline and "President Kassym-Jomart Tokayev" in the lead: one name
+    names: list[frozenset[str]] = []
+    for run_keys in runs:
+        same = [n for n in names if n & run_keys]
+        names = [n for n in names if not n & run_keys] + [run_keys.union(*same)]
+    return tuple(names)
 
 
 @dataclass
@@ -298,10 +334,11 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report])
 
 
 def _named_alike(sig: Signature, members: Sequence[Report]) -> bool:
-    """Rule 1 for reports the model cannot compare: enough lead names in common with the
-    story's reports (all of them for a blind article; the blind ones for another)."""
+    """Rule 1 for reports the model cannot compare: enough of the article's headline and lead
+    names (``Signature.units``) among the lead names of the story's reports (all of them for a
+    blind article; the blind ones for another)."""
     blind = members if sig.blind else [m for m in members if m.signature.blind]
     if not blind:
         return False
     lead: set[str] = set().union(*(m.signature.lead for m in blind))
-    return len({k for k in sig.lead & lead if len(k) >= MIN_KEY}) >= BLIND_MIN_NAMES
+    return sum(1 for unit in sig.units if unit & lead) >= BLIND_MIN_NAMES
