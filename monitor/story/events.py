@@ -295,9 +295,10 @@ def decide(sig: Signature, vector: np.ndarray | None, reports: Sequence[Report])
 
     Rule 1 has a second way when the model does not understand the language of the article or
     of some of the story's reports (``Signature.blind``: a Kazakh report's vector is far from its
-    own event's English one): at least ``BLIND_MIN_NAMES`` lead names shared with the story
-    (a blind article) or with its blind reports (an article the model knows). Between two blind
-    texts the cosine is not used at all: it measures shared subwords.
+    own event's English one): at least ``BLIND_MIN_NAMES`` names of its headline and lead (a
+    person with title and given names is one: ``Signature.units``) among the lead names of the
+    story (a blind article) or of its blind reports (an article the model knows). Between two
+    blind texts the cosine is not used at all: it measures shared subwords.
     """
     if vector is None:
         return Verdict(None)
