@@ -122,6 +122,21 @@ def test_merged_alert_is_listed_and_can_still_be_sent(engine: Engine, webhook: S
                                                                     "Tokayev interview (tail)"]
 
 
+def test_an_analysts_merge_takes_back_a_held_alert(engine: Engine, tmp_path: Path, database_url: str) -> None:
+    """Two stories that no report links, each alerted and held: the analyst's `monitor stories
+    merge` makes them one event, and the later alert is not sent; the command says so."""
+    stages = _stages()
+    head, tail = _ingest(engine, stages, "head", HEAD), _ingest(engine, stages, "tail", TAIL)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[monitor]\ndatabase = "{database_url}"\n\n[[rule]]\nname = "kz"\nquery = "Kazakhstan"\n')
+    done = CliRunner().invoke(cli, ["--config", str(cfg), "stories", "merge", str(head.story.story_id),
+                                    str(tail.story.story_id)])
+    assert done.exit_code == 0, done.output
+    assert "1 held delivery will not be sent" in done.output
+    (first, g1, s1, _), (_, g2, s2, into) = _deliveries(engine)
+    assert (g1, s1) == ("head", "pending") and (g2, s2, into) == ("tail", "merged", first)
+
+
 def test_an_alert_already_sent_is_kept_and_the_held_one_merged(engine: Engine, webhook: Site) -> None:
     """The tail's report alerted at once (no hold) and went out; the head's, held, is the one
     taken back when the full article shows they are one event."""
