@@ -231,12 +231,9 @@ def blind_names(recs: list[Record]) -> None:
     from datetime import timedelta
 
     from monitor.embed.check import UNDERSTOOD_LANGUAGES
-    from monitor.story.events import BLIND_MIN_NAMES, MIN_KEY, signature
+    from monitor.story.events import BLIND_MIN_NAMES, MIN_KEY, names_among, signature
 
     window = timedelta(days=3)
-
-    def lead(r: Record) -> set[str]:
-        return {k for k in r["sig"].lead if len(k) >= MIN_KEY}
 
     for r in recs:
         r["sig"] = signature(r["title"], r["text"].replace("\n\n", "\n"))
@@ -249,10 +246,9 @@ def blind_names(recs: list[Record]) -> None:
                 earlier[q["event"]].append(q)
         head = {k for k in r["sig"].head if len(k) >= MIN_KEY}
         for event, qs in earlier.items():
-            names = set().union(*(lead(q) for q in qs))
+            names = set().union(*(q["sig"].lead for q in qs))
             if not head or head & names:  # rule 3 holds
-                shared = sum(1 for unit in r["sig"].units if unit & names)  # as events._named_alike counts
-                rows.append((r["language"], r["event"] == event, shared, r["id"]))
+                rows.append((r["language"], r["event"] == event, names_among(r["sig"], names), r["id"]))
     print(f"joins by shared headline and lead names alone (now {BLIND_MIN_NAMES}); languages the model understands: "
           f"{', '.join(sorted(UNDERSTOOD_LANGUAGES))}")
     print("| names >= | reports not in Kazakh: same-event joins | wrong joins | Kazakh: same-event joins | wrong joins |")

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
+from monitor.config import Config
 from monitor.store.models import Alert, Article, Delivery, Match
 from monitor.story.stories import unseen
 
@@ -77,6 +78,15 @@ def settle(session: Session, story_id: int, realert: Mapping[str, str | None]) -
             log.info("story %s: %d alert(s) of rule %s not sent: the story's alert %s carries the event",
                      story_id, len(redundant), rule, keep[0].id)
     return taken
+
+
+def merge_as_one(session: Session, into: int, other: int, config: Config) -> int:
+    """An analyst's merge of two stories (``monitor stories merge``, the console): one story,
+    and the alerts both still hold settled as one event's; the deliveries taken back."""
+    from monitor.story.stories import merge_stories
+
+    merge_stories(session, into, other)
+    return settle(session, into, {r.name: r.realert for r in config.rules})
 
 
 def _alerts(session: Session, story_id: int) -> list[_Alerted]:

@@ -163,7 +163,7 @@ def story_list(s: Session, limit: int = 50, min_articles: int = 1) -> list[dict[
 @click.pass_context
 def merge(ctx: click.Context, into: int, other: int) -> None:
     """Merge story OTHER into story INTO: one event, one story, alerts once per rule."""
-    _decide(ctx, lambda s, cfg: _merge(s, into, other, {r.name: r.realert for r in cfg.rules}))
+    _decide(ctx, lambda s, cfg: _merge(s, into, other, cfg))
 
 
 @stories.command("split")
@@ -175,12 +175,10 @@ def split(ctx: click.Context, story: int, article: int) -> None:
     _decide(ctx, lambda s, cfg: _split(s, story, article))
 
 
-def _merge(s: Session, into: int, other: int, realert: dict[str, str | None]) -> str:
-    from monitor.alerts.settle import settle
-    from monitor.story.stories import merge_stories
+def _merge(s: Session, into: int, other: int, config: Config) -> str:
+    from monitor.alerts.settle import merge_as_one
 
-    merge_stories(s, into, other)
-    held = settle(s, into, realert)  # alerts of both still held: one goes out
+    held = merge_as_one(s, into, other, config)  # alerts of both still held: one goes out
     return f"story {other} merged into story {into}" + (
         f"; {plural(held, 'held delivery')} will not be sent (the story's first alert carries it)"
         if held else "")

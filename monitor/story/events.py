@@ -341,5 +341,10 @@ def _named_alike(sig: Signature, members: Sequence[Report]) -> bool:
     blind = members if sig.blind else [m for m in members if m.signature.blind]
     if not blind:
         return False
-    lead: set[str] = set().union(*(m.signature.lead for m in blind))
-    return sum(1 for unit in sig.units if unit & lead) >= BLIND_MIN_NAMES
+    return names_among(sig, set().union(*(m.signature.lead for m in blind))) >= BLIND_MIN_NAMES
+
+
+def names_among(sig: Signature, lead: set[str] | frozenset[str]) -> int:
+    """How many names of the article's headline and lead (``Signature.units``) are among
+    ``lead``, name keys of other reports' leads: the count the names rule compares."""
+    return sum(1 for unit in sig.units if unit & lead)

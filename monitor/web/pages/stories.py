@@ -56,20 +56,16 @@ async def _decide(request: Request, action: Callable[[DbSession], tuple[int, str
 
 @page(write=True)
 async def story_merge(request: Request, session: Session) -> Response:
-    from monitor.story.stories import merge_stories
+    from monitor.alerts.settle import merge_as_one
 
     into = int(request.path_params["story_id"])
     other = to_int(str((await request.form()).get("other") or "").strip().lstrip("#"))
     if other is None:
         raise Denied(400, "Give the number of the story to merge into this one (as on the Stories page).")
-
-    realert = {r.name: r.realert for r in console_of(request).config().rules}
+    config = console_of(request).config()
 
     def merge(s: DbSession) -> tuple[int, str]:
-        from monitor.alerts.settle import settle
-
-        merge_stories(s, into, other)
-        held = settle(s, into, realert)  # alerts of both still held: one goes out
+        held = merge_as_one(s, into, other, config)  # alerts of both still held: one goes out
         return into, f"Story #{other} merged into this story." + (
             f" {plural(held, 'held delivery')} will not be sent: the story's first alert carries the event."
             if held else "")
