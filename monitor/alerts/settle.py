@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
+from monitor.alerts.payload import MatchPayload, parse_payload
 from monitor.config import Config
 from monitor.store.models import Alert, Article, Delivery, Match
 from monitor.story.stories import unseen
@@ -107,9 +108,9 @@ def _alerts(session: Session, story_id: int) -> list[_Alerted]:
 
 
 def _statements(payload: Any) -> list[str]:
-    if not isinstance(payload, dict):
-        return []
-    return [str(s.get("text") or "") for s in payload.get("statements") or () if isinstance(s, dict)]
+    """The texts of the statements a stored alert quotes (its payload, as the outbox wrote it)."""
+    found = parse_payload(payload) if isinstance(payload, dict) else None
+    return [st.text for st in found.statements] if isinstance(found, MatchPayload) else []
 
 
 def _quotes_new(session: Session, alert: _Alerted, keep: list[_Alerted]) -> bool:
