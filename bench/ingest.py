@@ -112,7 +112,9 @@ def serve(port: int, variants: int) -> None:
 
 
 # -- the baseline: a plain script ----------------------------------------------------------------
-async def _plain(port: int) -> int:
+async def _plain(port: int) -> tuple[int, float]:
+    """The articles extracted, and the CPU seconds spent in ``extract()`` (the part of the
+    script's CPU that the monitor's extraction processes do)."""
     import feedparser
     import httpx
     import trafilatura
@@ -123,16 +125,19 @@ async def _plain(port: int) -> int:
         links = [e.link for r in feed_bodies for e in feedparser.parse(r.content).entries]
         gate = asyncio.Semaphore(20)
         done = 0
+        extracting = 0.0
 
         async def one(url: str) -> None:
-            nonlocal done
+            nonlocal done, extracting
             async with gate:
                 r = await client.get(url)
+            t = time.process_time()
             if trafilatura.extract(r.text, url=url):
                 done += 1
+            extracting += time.process_time() - t
 
         await asyncio.gather(*(one(u) for u in links))
-    return done
+    return done, extracting
 
 
 # -- measuring a process from outside ------------------------------------------------------------
@@ -291,7 +296,8 @@ def main() -> None:
         serve(args.serve, args.variants)
         return
     if args.plain:
-        print(json.dumps({"articles": asyncio.run(_plain(args.plain))}))
+        done, extracting = asyncio.run(_plain(args.plain))
+        print(json.dumps({"articles": done, "extract_cpu": extracting}))
         return
 
     import statistics  # not at the top: the measured --plain child (the baseline) would pay it
@@ -314,7 +320,8 @@ def main() -> None:
             if args.only != "monitor":
                 with tempfile.TemporaryDirectory() as tmp:
                     m, out = measure([py, "-m", "bench.ingest", "--plain", str(port)], Path(tmp))
-                    m["articles"] = json.loads(out.strip().splitlines()[-1])["articles"]
+                    plain = json.loads(out.strip().splitlines()[-1])
+                    m["articles"], m["extract_cpu"] = plain["articles"], plain["extract_cpu"]
                     rows["baseline"].append(m)
             if args.only == "baseline":
                 continue
@@ -380,8 +387,31 @@ def main() -> None:
         if rs and name != "baseline":
             mc = med(rs, "main_cpu")
             print(f"{name} main-process CPU s: {mc[0]:.2f} ({mc[1]:.2f}..{mc[2]:.2f})")
+            if len(rows["baseline"]) == len(rs):
+                _split(name, rs, rows["baseline"])
     if args.compare:
         print(f"compare = {args.compare}")
+
+
+def _split(name: str, rs: list[dict[str, float]], base: list[dict[str, float]]) -> None:
+    """Where the CPU goes, each part as a ratio to the whole CPU of the same round's plain script:
+    the main process (start-up, fetching, feeds, storing, stories, matching, delivery) and the
+    extraction processes (the forkserver and its workers: extraction and the page's prints). The
+    two add up to the CPU ratio, so the CPU target (<= 1.3x) needs main <= 1.3x - extraction:
+    what this line shows is how far each side is from leaving the other room."""
+    import statistics
+
+    def ratio(parts: list[float]) -> str:
+        parts = sorted(parts)
+        return f"{statistics.median(parts):.2f}x ({parts[0]:.2f}..{parts[-1]:.2f})"
+
+    pairs = list(zip(rs, base, strict=True))
+    print(f"{name} CPU by process, x the plain script's whole CPU of the same round: main "
+          f"{ratio([r['main_cpu'] / b['cpu'] for r, b in pairs])}, extraction processes "
+          f"{ratio([(r['cpu'] - r['main_cpu']) / b['cpu'] for r, b in pairs])}; the plain script's "
+          f"extract() calls are {ratio([b['extract_cpu'] / b['cpu'] for _, b in pairs])} of its CPU, "
+          f"the extraction processes {ratio([(r['cpu'] - r['main_cpu']) / b['extract_cpu'] for r, b in pairs])} "
+          f"of its extract() calls' CPU")
 
 
 if __name__ == "__main__":
