@@ -18,6 +18,10 @@ event, Veldora rate and Kessana strike with their decoys and every negative and 
 over the similarity bar and the two bonuses; the **test** split (Vessa treaty, Halvik quake and
 their decoys) was scored only afterwards. ``--split`` replays one split alone.
 
+``--pages`` serves each report as the corpus README says end-to-end tests should (an HTML page,
+headline in ``<h1>``, one ``<p>`` per paragraph) through the real extractor, and clusters the
+extracted text, as the daemon stores it: the text then opens with the headline again.
+
 ``--blind-names`` prints how ``BLIND_MIN_NAMES`` (the lead names that decide for a language the
 model was not trained on) was chosen: every report against the earlier reports of each event
 within the window, by shared lead names alone (as if the model did not know its language), per
@@ -62,6 +66,24 @@ def load(path: Path = CORPUS, split: str = "all") -> list[Record]:
     elif split == "test":
         recs = [r for r, t in zip(recs, test, strict=True) if t]
     return sorted(recs, key=lambda r: datetime.fromisoformat(r["published"]))
+
+
+def as_pages(recs: list[Record]) -> list[Record]:
+    """Each record with the text the real extractor gets from its page (``--pages``)."""
+    from html import escape
+
+    from monitor.extract.article import extract_article
+
+    out = []
+    for r in recs:
+        body = "".join(f"<p>{escape(p)}</p>" for p in r["text"].split("\n") if p.strip())
+        page = (f"<!doctype html><html lang=\"{r['language']}\"><head><meta charset=\"utf-8\"><title>"
+                f"{escape(r['title'])} | {escape(r['outlet'])}</title></head><body><header><a href=\"/\">"
+                f"{escape(r['outlet'])}</a></header><main><article><h1>{escape(r['title'])}</h1>{body}"
+                f"</article></main><footer>{escape(r['outlet'])}</footer></body></html>")
+        found = extract_article(page, r["url"])
+        out.append(r | {"text": found.text} if found is not None and found.text else r)
+    return out
 
 
 def vectors(recs: list[Record]) -> np.ndarray:
@@ -199,11 +221,14 @@ def main() -> None:
     ap.add_argument("--db", default=None, help="database URL (default: temporary SQLite files)")
     ap.add_argument("--split", choices=("all", "tune", "test"), default="all")
     ap.add_argument("--show-errors", action="store_true")
+    ap.add_argument("--pages", action="store_true", help="cluster the text extracted from each report's <h1> page")
     ap.add_argument("--blind-names", action="store_true", help="how the names' count for unknown languages was chosen")
     args = ap.parse_args()
     if not CORPUS.exists():
         sys.exit(f"{CORPUS} not found")
     recs = load(split=args.split)
+    if args.pages:
+        recs = as_pages(recs)
     if args.blind_names:
         blind_names(recs)
         return
@@ -218,7 +243,8 @@ def main() -> None:
                 _reset(args.db)
             runs[name] = cluster(recs, vecs if events else None, url, events)
     print(f"corpus: {len(recs)} reports, {len(set(r['event'] for r in recs))} events, "
-          f"{len(set(r['language'] for r in recs))} languages (split {args.split}); "
+          f"{len(set(r['language'] for r in recs))} languages (split {args.split}"
+          f"{', text extracted from <h1> pages' if args.pages else ''}); "
           f"embedding {1000 * t_embed / max(len(recs), 1):.0f} ms per article")
     res = report(recs, runs, args.show_errors)
     ev = res["events"]

@@ -12,6 +12,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from monitor.embed.store import save_vector
 from monitor.store import Article, Source, create_db_engine, upgrade
 from monitor.store.models import StoryAlert, StoryApart, StoryEvent
 from monitor.story import content_hash
-from monitor.story.events import name_key, numbers, signature
+from monitor.story.events import name_key, numbers, repeats_headline, signature
 from monitor.story.reported import also_reported_by
 from monitor.story.stories import StoryIndex, merge_stories, split_article
 from tests.harness import run_monitor
@@ -139,6 +140,51 @@ def test_translations_and_rewrites_join_one_story_and_similar_events_stay_apart(
     # time moved into the seed event's window here, stays apart
     assert {ev: len(sids) for ev, sids in events.items() if len(sids) > 1} == {}
     assert pred["seed-zh-01"] == pred["seed-en-01"] != pred["unrel-marathon-zh-01"]
+
+
+def _page(r: dict[str, Any]) -> str:
+    """The report as an outlet's page: the headline in <h1>, one <p> per paragraph (as the
+    corpus README says end-to-end tests serve it)."""
+    body = "".join(f"<p>{escape(p)}</p>" for p in r["text"].split("\n") if p.strip())
+    return (f"<!doctype html><html lang=\"{r['language']}\"><head><meta charset=\"utf-8\"><title>{escape(r['title'])}"
+            f"</title></head><body><header><a href=\"/\">{escape(r['outlet'])}</a></header><main><article>"
+            f"<h1>{escape(r['title'])}</h1>{body}</article></main></body></html>")
+
+
+def test_reports_fetched_as_pages_with_the_headline_in_h1_still_join_one_story(engine: Engine) -> None:
+    """The extractor keeps a page's <h1> at the top of the text: each report's lead was its
+    headline again, its lead names were the headline's, and the seed event's reports fell into
+    several stories (6 for the whole corpus, bench.story_events --pages), one alert each."""
+    from monitor.extract.article import extract_article
+
+    recs = []
+    for r in RECORDS:
+        found = extract_article(_page(r), r["url"])
+        assert found is not None and found.text.split("\n")[0] == r["title"]  # the page's <h1>, kept
+        recs.append({**r, "text": found.text})
+    pred = _replay(engine, recs)
+    events: dict[str, set[int]] = defaultdict(set)
+    stories: dict[int, set[str]] = defaultdict(set)
+    for rid, sid in pred.items():
+        events[BY_ID[rid]["event"]].add(sid)
+        stories[sid].add(BY_ID[rid]["event"])
+    assert {ev: len(sids) for ev, sids in events.items() if len(sids) > 1} == {}
+    assert all(len(evs) == 1 for evs in stories.values()), dict(stories)
+
+
+def test_a_first_paragraph_repeating_the_headline_is_not_the_lead() -> None:
+    title = "Tokayev says Kazakhstan will not mediate between Russia and Ukraine"
+    lead = "Kazakh President Kassym-Jomart Tokayev told reporters in Astana on Tuesday that his country offers a venue."
+    # printed again, or as the outlet rewrote it, or after a kicker: the lead is the next paragraph
+    for opening in (title, "Kazakhstan's Tokayev says Kazakhstan will not mediate between Russia and Ukraine",
+                    "Analysis\n" + title):
+        assert repeats_headline(title, opening.split("\n")[-1])
+        assert signature(title, f"{opening}\n{lead}").lead == signature(title, lead).lead
+    # a lead sentence restating the headline is the lead
+    restated = ("Tokayev says Kazakhstan will not mediate between Russia and Ukraine, but the Kazakh capital "
+                "Astana could host talks, officials told Interfax on Tuesday.")
+    assert not repeats_headline(title, restated)
+    assert name_key("Interfax") in signature(title, restated + "\n" + lead).lead
 
 
 def test_reports_in_a_language_the_model_was_not_trained_on_join_by_their_names(engine: Engine) -> None:
