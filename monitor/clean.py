@@ -9,11 +9,13 @@ hands on, the store cleans every parameter it writes as a last gate.
   surrogate pairs and turns a lone surrogate into U+FFFD.
 - Only ``http(s)`` links are articles or images: ``javascript:``, ``data:``, ``file:`` or
   ``ftp:`` in an alert's ``href`` is an attack on its reader, not a link (``web_url``).
-- Every value the config took from ``${ENV}`` is a secret, whatever the variable is called:
-  ``redact`` hides it as a substring, in the forms it gets printed in (stripped of a trailing
-  newline, JSON- or repr-escaped, percent-encoded) and, for URLs, the parts a server echoes back
-  (a Slack webhook's path holds its token; a 404 page repeats the path). Logs, errors stored in
-  the database and CLI output all pass through it.
+- The config's secrets (``Config.secrets``: passwords, tokens, keys, a channel's URL and headers,
+  an ``${ENV}`` value whose key or variable name says it is one; the rule is the loader's,
+  ``monitor.config.loader``): ``redact`` hides each as a substring, in the forms it gets printed
+  in (stripped of a trailing newline, JSON- or repr-escaped, percent-encoded) and, for URLs, the
+  parts a server echoes back (a Slack webhook's path holds its token; a 404 page repeats the
+  path). Logs, errors stored in the database and CLI output all pass through it. Only secrets:
+  an ordinary value (a host, a user name) hidden as a substring stars every line that mentions it.
 """
 
 from __future__ import annotations

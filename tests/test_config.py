@@ -64,6 +64,49 @@ def test_valid_config_loads_with_secret_from_environment(tmp_path: Path) -> None
     assert cfg.database_url == f"sqlite:///{tmp_path.resolve() / 'monitor.db'}"
 
 
+def test_an_env_value_is_a_secret_when_its_key_or_its_variable_name_says_so(tmp_path: Path) -> None:
+    """Secrets (hidden from logs, errors and console pages) are passwords, tokens, keys, a
+    channel's URL and headers, and any ${NAME} whose name is secret-like; a host, a user name, an
+    address or a feed's URL from the environment is shown as it is."""
+    p = tmp_path / "config.toml"
+    p.write_text("""
+[monitor]
+database = "postgresql+psycopg://monitor:${DB_PASSWORD}@${DB_HOST}/monitor"
+[http]
+listen = "${LISTEN}"
+[[source]]
+name = "plain"
+url = "http://${FEED_HOST}:18000/seed-feed.xml"
+[[source]]
+name = "tokened"
+url = "https://feeds.example/x?token=${FEED_TOKEN}"
+[[source]]
+name = "with a login"
+url = "${PRIVATE_FEED}"
+[[channel]]
+name = "mail"
+type = "email"
+host = "${SMTP_HOST}"
+username = "${SMTP_USERNAME}"
+password = "${SMTP_PW}"
+from = "${ALERT_EMAIL_FROM}"
+to = ["${ALERT_EMAIL_TO}"]
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "${WEBHOOK_URL}"
+headers = { X-Tag = "${TAG}", Authorization = "Bearer literal-token-1" }
+""", encoding="utf-8")
+    cfg = load_config(p, env={
+        "DB_PASSWORD": "db-pw-1", "DB_HOST": "db.internal", "LISTEN": "127.0.0.1:18080", "FEED_HOST": "127.0.0.1",
+        "FEED_TOKEN": "feed-token-1", "PRIVATE_FEED": "https://reader:feed-pw-1@feeds.example/private",
+        "SMTP_HOST": "127.0.0.1", "SMTP_USERNAME": "alerts", "SMTP_PW": "smtp-pw-1",
+        "ALERT_EMAIL_FROM": "monitor@example.org", "ALERT_EMAIL_TO": "you@example.org",
+        "WEBHOOK_URL": "https://hooks.example.org/services/T0/B0/hook-token-1", "TAG": "tag-value-1"})
+    assert set(cfg.secrets) == {"db-pw-1", "feed-token-1", "feed-pw-1", "smtp-pw-1", "tag-value-1",
+                                "https://hooks.example.org/services/T0/B0/hook-token-1", "Bearer literal-token-1"}
+
+
 def test_a_valid_config_loads_without_looking_up_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A key's line is found only for a message: each lookup compiles a pattern and scans the
     entry, which was most of a valid config's load (issue 15, start-up)."""

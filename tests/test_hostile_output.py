@@ -1,7 +1,8 @@
-"""What the monitor prints is safe: every value that came from ``${ENV}`` stays out of every
-output (log lines in text and JSON, errors stored in the database, CLI output, config problems),
-whatever the variable is called, however a server echoes it back; and only http(s) links are
-stored or rendered."""
+"""What the monitor prints is safe: every secret (a password, token or key, a channel's URL or
+headers, an ``${ENV}`` value whose key or variable name says it is one) stays out of every output
+(log lines in text and JSON, errors stored in the database, CLI output, config problems), however
+a server echoes it back, while an ordinary setting taken from the environment (a host, a user
+name) is shown as it is; and only http(s) links are stored or rendered."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from monitor.alerts.render import AlertMessage, render_html, render_text
 from tests.fetch_helpers import RawServer
 from tests.harness import email_channel, rule, run_monitor, source, webhook_channel, write_config
 from tests.hostile import send_body
-from tests.servers import Mailbox, Page, Site
+from tests.servers import Mailbox, Page, Site, free_port
 
 PATH_TOKEN = "XyzPathToken1234567890"
 HEADER_TOKEN = "hdr-secret-98765"
-PLAIN = "plainvalue42"  # a variable whose name says nothing about secrets
+PLAIN = "plainvalue42"  # a variable whose name says nothing about secrets, in a channel's headers
 
 
 def _feed() -> bytes:
@@ -62,6 +63,30 @@ def test_env_values_are_redacted_in_logs_database_and_cli(tmp_path: Path, site: 
         assert len(stored) == 2  # both channels failed and said why
     finally:
         echo.stop()
+
+
+def test_ordinary_settings_from_the_environment_are_shown_and_the_password_is_not(tmp_path: Path,
+                                                                                 site: Site) -> None:
+    """The README's own SMTP_HOST / SMTP_USERNAME=alerts: every ${ENV} value used to be hidden as a
+    substring of every line, so `monitor alerts` said "SMTP ***:25" (which server failed?) and the
+    log "1 *** created", "monitor.***.settle". A host and a user name are shown; the password and a
+    token in a source's URL (by the variable's name) are not."""
+    site.pages["/feed.xml?token=feedtoken-5150"] = Page(_feed(), "application/rss+xml")
+    port = free_port()  # nothing listens: the delivery fails and says where it went
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{tmp_path / 'm.db'}",
+                       source("News", site.url("/feed.xml") + "?token=${FEED_TOKEN}", full_text=False),
+                       rule("kz", "Kazakhstan", ["mail"]),
+                       email_channel("mail", port, host="${SMTP_HOST}", username="${SMTP_USERNAME}",
+                                     password="${SMTP_PASSWORD}"))
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_USERNAME": "alerts", "SMTP_PASSWORD": "pw-Hunter-771",
+           "FEED_TOKEN": "feedtoken-5150"}
+    runs = [run_monitor(cfg, "--log-level", "debug", "run", "--once", env=env), run_monitor(cfg, "alerts", env=env)]
+    everything = "\n".join(r.stdout + r.stderr for r in runs)
+    assert f"SMTP 127.0.0.1:{port}" in runs[0].stderr and f"SMTP 127.0.0.1:{port}" in runs[1].stdout, everything
+    assert "***:" not in everything and "1 alert created" in runs[0].stderr, everything[-3000:]
+    assert site.requests and "token=feedtoken-5150" in site.requests[0].path  # the feed was asked with it
+    for secret in ("pw-Hunter-771", "feedtoken-5150"):
+        assert secret not in everything, f"{secret} leaked:\n{everything[-3000:]}"
 
 
 def test_check_config_never_echoes_an_invalid_value_from_the_environment(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
-"""The console without a browser: who may start and use it, how it writes config.toml, and
-analysts' mutes applied by the real ingest path on SQLite and PostgreSQL."""
+"""The console without a browser: who may start and use it, how it writes config.toml (never a
+masked secret), and analysts' mutes applied by the real ingest path on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -289,3 +290,85 @@ def test_a_source_is_edited_or_removed_by_itself_keeping_every_other_byte(tmp_pa
     assert "# introduces B" in text and "# rules below" in text and 'name = "B"' not in text
     with pytest.raises(SaveError, match="no source named 'B'"):
         remove_source(cfg, "B")
+
+
+ENV_CONFIG = """[monitor]
+database = "sqlite:///monitor.db"
+
+[[source]]
+name = "seed"   # the loopback seed feed
+url = "http://127.0.0.1:18000/seed-feed.xml"
+interval = "5m"
+
+[[source]]
+name = "private"
+url = "https://feeds.example/x?token=feed-token-8812"   # the token pasted in, also in ${FEED_TOKEN}
+
+[[source]]
+name = "private copy"
+url = "https://mirror.example/x?token=${FEED_TOKEN}"
+
+[[channel]]
+name = "mail"
+type = "email"
+host = "${SMTP_HOST}"
+username = "alerts"
+password = "${SMTP_PASSWORD}"
+from = "monitor@example.org"
+to = ["analyst@example.org"]
+"""
+
+
+def _csrf(page: str) -> str:
+    return page.split('name="csrf-token" content="')[1].split('"')[0]
+
+
+def _textarea(page: str) -> str:
+    return html.unescape(page.split('id="source-entry"')[1].split(">", 1)[1].split("</textarea>")[0])
+
+
+def test_a_source_saved_unchanged_from_the_console_stays_as_written_and_a_hidden_secret_is_never_saved(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SMTP_HOST=127.0.0.1 the edit form showed a seed source's URL as http://•••:18000/...
+    and Save wrote that into config.toml (the loader took it; every poll then failed). A host is
+    not a secret: the form shows the entry as written and an unchanged save leaves every byte.
+    A value that is a secret (a token written into the file that is also ${FEED_TOKEN}) is shown
+    as •••, the form says so, and a save with ••• in it is refused with the file unchanged."""
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_PASSWORD": "smtp-pw-8812", "FEED_TOKEN": "feed-token-8812"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)  # the console's save validates with the daemon's own loader
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(ENV_CONFIG, encoding="utf-8")
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    upgrade(engine)
+    current = {"config": load_config(cfg)}
+    console = Console(engine=engine, config=lambda: current["config"], reload=lambda: (True, "reloaded"),
+                      set_config=lambda new: current.update(config=new))
+    server = WebServer("127.0.0.1", 0, console).start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", follow_redirects=False, timeout=30) as c:
+            page = c.get("/sources/seed/edit").text
+            entry = _textarea(page)
+            assert 'url = "http://127.0.0.1:18000/seed-feed.xml"' in entry and "•••" not in page
+            assert 'id="source-hidden"' not in page
+            r = c.post("/sources/seed/edit", data={"csrf": _csrf(page), "entry": entry.replace("\n", "\r\n")})
+            assert r.status_code == 303 and "seed%20saved" in r.headers["location"]
+            assert cfg.read_text(encoding="utf-8") == ENV_CONFIG
+
+            page = c.get("/sources/private/edit").text
+            entry = _textarea(page)
+            assert "feed-token-8812" not in page and 'token=•••"' in entry
+            assert 'id="source-hidden"' in page  # the editor is told before saving
+            r = c.post("/sources/private/edit", data={"csrf": _csrf(page), "entry": entry})
+            assert r.status_code == 400 and "environment variable" in r.text and "${NAME}" in r.text
+            assert 'id="source-problems"' in r.text and 'id="source-hidden"' in r.text
+            assert cfg.read_text(encoding="utf-8") == ENV_CONFIG and "feed-token-8812" not in r.text
+            # The way out it names: the token as a reference, saved.
+            fixed = entry.replace("token=•••", "token=${FEED_TOKEN}")
+            r = c.post("/sources/private/edit", data={"csrf": _csrf(page), "entry": fixed})
+            assert r.status_code == 303
+            assert 'url = "https://feeds.example/x?token=${FEED_TOKEN}"' in cfg.read_text(encoding="utf-8")
+            assert current["config"].sources[1].url == "https://feeds.example/x?token=feed-token-8812"
+    finally:
+        server.stop()
+        engine.dispose()

@@ -39,7 +39,19 @@ DEFAULT_CONFIG = "config.toml"
 ENV_CONFIG = "MONITOR_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SECRET_KEY = re.compile(r"pass|secret|token|key|url", re.I)
+# Which values are secrets (hidden from logs, errors, the database and every console page).
+# A value is one when the key it is written under says so, or, for a ``${NAME}`` reference, when
+# the variable's name does: ``url = "https://x/feed?token=${FEED_TOKEN}"`` hides the token and
+# nothing else. A host, a port, a user name or an address taken from the environment is an
+# ordinary setting and is shown as it is: hiding every ${ENV} value hid them as substrings of
+# every log line ("16 *** created" for SMTP_USERNAME=alerts, "http://***:18080/" for a host).
+_SECRET_KEY = re.compile(r"pass|secret|token|key|auth|credential|cookie", re.I)
+# A channel's URL carries its credential (a Slack/Teams/Discord webhook's path, an Apprise URL),
+# as do its request headers (Authorization, an API key under any name): a ${VAR} in either is
+# a secret, and a URL written literally too.
+_CHANNEL_SECRET_KEY = re.compile(_SECRET_KEY.pattern + r"|url|headers", re.I)
+_SECRET_NAME = _SECRET_KEY  # a variable's name says it the same way: SMTP_PASSWORD, FEED_TOKEN, API_KEY
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^:/@\s]*:([^@/\s]+)@", re.I)
 
 T = TypeVar("T")
 
@@ -120,29 +132,40 @@ class _Load:
     def add(self, line: int | None, label: str, msg: str) -> None:
         self.problems.append(f"{self.loc.where(line)}: {label}: {msg}" if label else f"{self.loc.where(line)}: {msg}")
 
-    def expand(self, value: Any, line: Callable[[], int | None], label: str) -> Any:
+    def expand(self, value: Any, line: Callable[[], int | None], label: str, secret: bool = False,
+               secret_key: re.Pattern[str] = _SECRET_KEY) -> Any:
         """``${NAME}`` replaced by the environment; a missing variable is a problem (at ``line()``,
-        looked up only then)."""
+        looked up only then). The value of a reference is a secret when ``secret`` (the key it is
+        written under is secret-like) or when the variable's name is (``SMTP_PASSWORD``,
+        ``FEED_TOKEN``); a URL's password (``user:pw@host``) always is."""
         if isinstance(value, str):
             def sub(m: re.Match[str]) -> str:
                 name = m.group(1)
                 if name not in self.env:
                     self.add(line(), label, f"environment variable {name} is not set")
                     return ""
-                # Every value from the environment is a secret, whatever its name says.
-                self.secrets.add(self.env[name])
-                return self.env[name]
+                found = self.env[name]
+                if secret or _SECRET_NAME.search(name):
+                    self.secrets.add(found)
+                elif pw := _URL_PASSWORD.match(found.strip()):
+                    self.secrets.add(pw.group(1))
+                return found
             return _ENV_REF.sub(sub, value)
         if isinstance(value, list):
-            return [self.expand(v, line, label) for v in value]
+            return [self.expand(v, line, label, secret, secret_key) for v in value]
         if isinstance(value, dict):
-            return {k: self.expand(v, line, label) for k, v in value.items()}
+            return {k: self.expand(v, line, label, secret or bool(secret_key.search(str(k))), secret_key)
+                    for k, v in value.items()}
         return value
 
-    def expand_entry(self, raw: Mapping[str, Any], start: int | None, label: str) -> dict[str, Any]:
+    def expand_entry(self, raw: Mapping[str, Any], start: int | None, label: str,
+                     secret_key: re.Pattern[str] = _SECRET_KEY) -> dict[str, Any]:
+        """Each key's value expanded; ``secret_key`` says which keys hold secrets (a channel's
+        are more: its URL and headers carry credentials)."""
         # A key's line is looked up only for a problem: finding it compiles a pattern and scans
         # the entry, which was most of a valid config's load (issue 15).
-        return {k: self.expand(v, functools.partial(self.loc.key_line, start, k), label) for k, v in raw.items()}
+        return {k: self.expand(v, functools.partial(self.loc.key_line, start, k), label,
+                               bool(secret_key.search(k)), secret_key) for k, v in raw.items()}
 
     def unknown_keys(self, entry: Mapping[str, Any], known: Iterable[str], start: int | None, label: str) -> None:
         known = set(known)
@@ -206,7 +229,7 @@ class _Load:
         out: list[ChannelConfig] = []
         seen: set[str] = set()
         for line, label, raw in self.entries("channel"):
-            e = self.expand_entry(raw, line, label)
+            e = self.expand_entry(raw, line, label, _CHANNEL_SECRET_KEY)
             opts = {k: v for k, v in e.items() if k not in ("name", "type")}
             ch = self.validate(ChannelConfig, {"name": e.get("name"), "type": e.get("type"), "options": opts},
                                line, label)
@@ -350,17 +373,23 @@ class _Load:
         return replace(rule, examples=out["examples"], counterexamples=out["counterexamples"])
 
     def secret_values(self, database: str) -> tuple[str, ...]:
-        """Secrets to redact from logs: every ${ENV} value, channel passwords and
-        tokens, webhook URLs (chat webhooks carry their token in the URL), the database password."""
+        """Secrets to redact from logs, errors and pages: the ${ENV} values found secret (see
+        ``expand``), a channel's passwords, tokens and URLs (chat webhooks carry their token in
+        the URL) and its secret-named headers even when written literally, the database password."""
         found = set(self.secrets)
         channels = self.data.get("channel", [])
         for ch in channels if isinstance(channels, list) else []:
-            if isinstance(ch, dict):
-                for k, v in ch.items():
-                    if isinstance(v, str) and _SECRET_KEY.search(k):
-                        v = _ENV_REF.sub(lambda m: self.env.get(m.group(1), ""), v)
-                        if len(v) >= 4:
-                            found.add(v)
+            if not isinstance(ch, dict):
+                continue
+            headers = ch.get("headers")
+            values = [*(v for k, v in ch.items() if _CHANNEL_SECRET_KEY.search(k)),
+                      *(v for k, v in (headers.items() if isinstance(headers, dict) else ())
+                        if _SECRET_KEY.search(str(k)))]
+            for v in values:
+                if isinstance(v, str):
+                    v = _ENV_REF.sub(lambda m: self.env.get(m.group(1), ""), v)
+                    if len(v) >= 4:
+                        found.add(v)
         m = re.match(r"^[a-z+]+://[^:/@]*:([^@]+)@", database)
         if m:
             found.add(m.group(1))

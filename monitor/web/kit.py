@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date
 from functools import partial
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 COOKIE = "monitor_session"
 SAFE_BACK = re.compile(r"^/[^/\\]")
+MASK = "•••"  # what a page shows in place of a secret
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 PageFn = Callable[[Request, Session], Awaitable[Response]]
@@ -112,13 +113,19 @@ def paragraphs(text_: str, spans: Any = ()) -> Markup:
     return Markup("".join(f"<p>{p}</p>" for p in marked.split("\n") if p.strip()))
 
 
+def masked(text_: str, secrets: Iterable[str]) -> str:
+    """``text_`` with every secret replaced by ``MASK``: what a page shows of it."""
+    for s in secrets:
+        if s and s in text_:
+            text_ = text_.replace(s, MASK)
+    return text_
+
+
 def build_templates(secrets: Callable[[], tuple[str, ...]]) -> Environment:
     def finalize(value: Any) -> Any:
-        # No value from the config's ${ENV} references is ever rendered, whatever page shows it.
+        # No secret of the config (Config.secrets) is ever rendered, whatever page shows it.
         if isinstance(value, str) and not isinstance(value, Markup):
-            for s in secrets():
-                if s and s in value:
-                    value = value.replace(s, "•••")
+            return masked(value, secrets())
         return value
 
     env = Environment(loader=PackageLoader("monitor.web", "templates"), autoescape=select_autoescape(["j2", "html"]),

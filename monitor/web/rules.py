@@ -32,6 +32,7 @@ from monitor.store.db import session_scope
 from monitor.store.models import Article, Source
 from monitor.store.terms import holding
 from monitor.util import aware
+from monitor.web.kit import MASK
 
 PREVIEW_SHOWN = 50
 # Quoting (sentences and speakers) costs tens of ms per article: only the newest few are quoted.
@@ -230,7 +231,17 @@ def write_config(path: Path, new_text: str) -> Config:
     """Replace the config file with ``new_text`` if the daemon's own loader accepts it.
 
     Written to a temporary file beside it, validated, then renamed over it (atomic): a reader
-    never sees half a file, and a rejected edit leaves the file as it was."""
+    never sees half a file, and a rejected edit leaves the file as it was.
+
+    Refused when the text holds more ``•••`` than the file does: a page shows a secret as
+    ``•••``, and a form saved back as it was shown would write the mask over the secret (a
+    source's URL became ``http://•••:18000/...``, which the loader accepts and the fetcher
+    cannot use)."""
+    if new_text.count(MASK) > path.read_text(encoding="utf-8").count(MASK):
+        raise SaveError([f"the text holds {MASK} where the console hides a secret value (it is never shown); "
+                         f"saved, {MASK} would replace the value in {path.name}. Put the value in an "
+                         "environment variable and write ${NAME} in its place, or edit "
+                         f"{path.name} by hand."])
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -18,7 +18,7 @@ from monitor.config import Config
 from monitor.web import config_edit, data, svg
 from monitor.web import rules as rules_mod
 from monitor.web.access import Session
-from monitor.web.kit import Console, Denied, back_to, console_of, page, quote, render
+from monitor.web.kit import MASK, Console, Denied, back_to, console_of, masked, page, quote, render
 
 
 def append_to_config(path: Path, entry: str) -> Config:
@@ -69,7 +69,14 @@ async def source_edit_form(request: Request, session: Session) -> Response:
     except rules_mod.SaveError as exc:
         raise Denied(400, "; ".join(exc.problems)) from None
     return render(request, session, "source_edit.html.j2", name=name, entry=entry, problems=[],
-                  config_name=path.name)
+                  config_name=path.name, **_hidden(console_of(request), entry))
+
+
+def _hidden(console: Console, entry: str) -> dict[str, Any]:
+    """``hidden``: the entry as the form shows it has a secret masked (a value written in the
+    file that is also a secret) or holds the mask already (a refused save shown again), so the
+    editor is told what to do instead of saving it."""
+    return {"hidden": MASK in entry or masked(entry, console.config().secrets) != entry, "mask": MASK}
 
 
 @page(write=True)
@@ -81,7 +88,7 @@ async def source_edit(request: Request, session: Session) -> Response:
         how = await _apply(console, config_edit.replace_source, name, entry)
     except rules_mod.SaveError as exc:
         return render(request, session, "source_edit.html.j2", status=400, name=name, entry=entry,
-                      problems=exc.problems, config_name=console.config().path.name)
+                      problems=exc.problems, config_name=console.config().path.name, **_hidden(console, entry))
     return RedirectResponse("/sources?msg=" + quote(f"Source {name} saved. " + how), 303)
 
 
