@@ -1,5 +1,6 @@
 """The console without a browser: who may start and use it, how it writes config.toml (never a
-masked secret), and analysts' mutes applied by the real ingest path on SQLite and PostgreSQL."""
+masked secret), its error pages, and analysts' mutes applied by the real ingest path on SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -369,6 +370,39 @@ def test_a_source_saved_unchanged_from_the_console_stays_as_written_and_a_hidden
             assert r.status_code == 303
             assert 'url = "https://feeds.example/x?token=${FEED_TOKEN}"' in cfg.read_text(encoding="utf-8")
             assert current["config"].sources[1].url == "https://feeds.example/x?token=feed-token-8812"
+    finally:
+        server.stop()
+        engine.dispose()
+
+
+def test_error_pages_are_titled_by_status_and_back_is_a_working_link(tmp_path: Path) -> None:
+    """Every error page was titled "Not allowed" (a 404 too), and its Back link was
+    javascript:history.back(), which the console's own CSP (script-src 'self') blocks."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(CONFIG)
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    upgrade(engine)
+    config = load_config(cfg)
+    server = WebServer("127.0.0.1", 0, Console(engine=engine, config=lambda: config, reload=lambda: (True, ""))).start()
+    base = f"http://127.0.0.1:{server.port}"
+
+    def back(page: str) -> str:
+        return page.split('id="error-back"')[0].rsplit('<a href="', 1)[1].split('"')[0]
+
+    try:
+        with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
+            r = c.get("/stories/999999")
+            assert r.status_code == 404 and "<title>Not found · monitor</title>" in r.text
+            assert back(r.text) == "/stories"  # no referrer: the section it belongs to
+            r = c.get("/sources/nope/edit", headers={"Referer": f"{base}/sources?x=1"})
+            assert r.status_code == 404 and back(r.text) == "/sources?x=1"  # the page it came from
+            r = c.get("/sources/nope/edit", headers={"Referer": "https://elsewhere.example/sources"})
+            assert back(r.text) == "/sources"  # another site's page is not "back"
+            r = c.get("/rules/explain", params={"article": "1", "query": ""})
+            assert r.status_code == 400 and "<title>Bad request · monitor</title>" in r.text
+            r = c.post("/sources/nope/remove", data={"csrf": "forged"})
+            assert r.status_code == 403 and "<title>Not allowed · monitor</title>" in r.text
+            assert "javascript:" not in r.text
     finally:
         server.stop()
         engine.dispose()

@@ -20,6 +20,7 @@ from datetime import UTC, date
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as _urlquote
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 COOKIE = "monitor_session"
 SAFE_BACK = re.compile(r"^/[^/\\]")
 MASK = "•••"  # what a page shows in place of a secret
+ERROR_TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found"}
+# The section (main navigation entry) a page belongs to, by its path's first segment.
+_SECTIONS = {"rules": "/rules", "feeds": "/rules", "stories": "/stories", "sources": "/sources"}
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 PageFn = Callable[[Request, Session], Awaitable[Response]]
@@ -196,7 +200,8 @@ def page(role: str = "viewer", write: bool = False) -> Callable[[PageFn], Endpoi
                     raise Denied(403, "Only an editor can do this; you are logged in as a viewer.")
                 response = await fn(request, session)
             except Denied as exc:
-                response = render(request, session, "error.html.j2", status=exc.status, message=exc.message)
+                response = render(request, session, "error.html.j2", status=exc.status, message=exc.message,
+                                  title=ERROR_TITLES.get(exc.status, "Error"), back=error_back(request))
             # The server's own time (database, evaluation, rendering), for browsers' dev tools
             # and bench/web_pages.py.
             response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
@@ -215,6 +220,19 @@ def back_to(request_form: Any, default: str) -> RedirectResponse:
 
 def back_url(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def error_back(request: Request) -> str:
+    """Where an error page's "Back" goes: the console page the browser came from (its Referer,
+    same origin only; the console sends Referrer-Policy: same-origin), else the section the
+    failed page belongs to. A plain link: the console's CSP (script-src 'self') blocks a
+    ``javascript:history.back()`` link, which did nothing."""
+    ref = urlsplit(request.headers.get("referer", ""))
+    if (ref.scheme, ref.netloc) == (request.url.scheme, request.url.netloc) and SAFE_BACK.match(ref.path):
+        back = ref.path + (f"?{ref.query}" if ref.query else "")
+        if request.method != "GET" or back != back_url(request):  # a failed GET: not itself again
+            return back
+    return _SECTIONS.get(request.url.path.split("/")[1], "/matches")
 
 
 def quote(s: str) -> str:
