@@ -110,7 +110,7 @@ def test_merged_alert_is_listed_and_can_still_be_sent(engine: Engine, webhook: S
     listed = CliRunner().invoke(cli, ["--config", str(cfg), "alerts"])
     assert listed.exit_code == 0, listed.output
     line = next(ln for ln in listed.output.splitlines() if ln.split()[0] == str(merged))
-    assert "merged" in line and f"in #{first}" in line
+    assert "merged" in line and f"into #{first}" in line
     as_json = CliRunner().invoke(cli, ["--config", str(cfg), "alerts", "--json", "--status", "merged"])
     assert f'"merged_into": {first}' in as_json.output
 

@@ -15,6 +15,8 @@ from monitor.commands.common import (
     echo_json_array,
     iso,
     load_config_or_exit,
+    say_if_cut,
+    widths,
 )
 from monitor.util import plural
 
@@ -76,12 +78,15 @@ def alerts(ctx: click.Context, status: str | None, as_json: bool, limit: int) ->
         click.echo("no deliveries" + (f" with status {status}" if status else "") + " yet", err=True)
         return
     now = datetime.now(UTC)
-    click.echo(f"{'ID':>6}  {'STATUS':8} {'TRIES':>5}  {'CHANNEL':12}  {'WHEN':18}  {'RULE':16}  TITLE")
+    ch = widths([it["channel"] for it in items], len("CHANNEL"), 24)
+    ru = widths([it["rule"] or it["kind"] for it in items], len("RULE"), 24)
+    click.echo(f"{'ID':>6}  {'STATUS':8} {'TRIES':>5}  {'CHANNEL':{ch}}  {'WHEN':18}  {'RULE':{ru}}  TITLE")
     for it in items:
-        click.echo(f"{it['id']:>6}  {it['status']:8} {it['attempts']:>5}  {cut(it['channel'], 12):12}  "
-                   f"{_when(it, now):18}  {cut(it['rule'] or it['kind'], 16):16}  {cut(it['title'], 60)}")
+        click.echo(f"{it['id']:>6}  {it['status']:8} {it['attempts']:>5}  {cut(it['channel'], ch):{ch}}  "
+                   f"{_when(it, now):18}  {cut(it['rule'] or it['kind'], ru):{ru}}  {cut(it['title'], 60)}")
         if it["last_error"] and it["status"] != "sent":
             click.echo(f"{'':8}! {cut(it['last_error'], 110)}")
+    say_if_cut(len(items), limit, "deliveries")
 
 
 def _when(it: dict[str, Any], now: datetime) -> str:
@@ -101,7 +106,7 @@ def _when(it: dict[str, Any], now: datetime) -> str:
     if it["status"] == "digest" and it["digest_due"]:
         return f"digest {human_delta(at('digest_due'), now)}"
     if it["status"] == "merged":
-        return f"in #{it['merged_into']}" if it["merged_into"] else "story merged"
+        return f"into #{it['merged_into']}" if it["merged_into"] else "story merged"
     return f"queued {human_delta(at('created'), now)}"
 
 

@@ -21,6 +21,7 @@ from monitor.commands.common import (
     iso,
     load_config,
     load_config_or_exit,
+    say_if_cut,
 )
 from monitor.util import human_when, plural
 
@@ -68,6 +69,7 @@ def articles(ctx: click.Context, as_json: bool, limit: int) -> None:
     for it in items:
         click.echo(f"{it['id']:>6}  {when(it['first_seen']):10}  {when(it['published']):10}  "
                    f"{cut(it['source'], 20):20}  {cut(it['title'], 80)}")
+    say_if_cut(len(items), limit, "articles")
 
 
 @click.group(invoke_without_command=True)
@@ -107,6 +109,7 @@ def stories(ctx: click.Context, as_json: bool, limit: int, min_articles: int) ->
                    if it["alerts"] else "no alerts")
         click.echo(f"{it['id']:>6}  {head}\n        {plural(it['articles'], 'article')} from {outlets}; "
                    f"seen {seen}; {alerted}")
+    say_if_cut(len(items), limit, "stories")
 
 
 def story_list(s: Session, limit: int = 50, min_articles: int = 1) -> list[dict[str, Any]]:

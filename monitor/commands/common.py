@@ -150,6 +150,19 @@ def cut(text: str | None, width: int) -> str:
     return flat[:width - 1] + "…"  # one word longer than the width: cut inside it rather than show "…" alone
 
 
+def say_if_cut(shown: int, limit: int, what: str) -> None:
+    """On stderr (a pipe of the listing stays the listing): the list stopped at ``--limit``, and
+    how to see more; a user counting rows would otherwise take the newest ``limit`` for all."""
+    if shown >= limit:
+        click.echo(f"(the newest {limit} {what}; --limit N shows more)", err=True)
+
+
+def widths(values: list[str], least: int, most: int) -> int:
+    """A column's width: its longest value's, between ``least`` (the header) and ``most``: two
+    channels named "mail-blackhole" and "mail-refused" were both cut to "mail- …"."""
+    return max(least, min(most, max((len(v) for v in values), default=0)))
+
+
 def iso(dt: datetime | None) -> str | None:
     """ISO 8601 with its UTC offset (SQLite hands back naive UTC)."""
     from monitor.util import aware
