@@ -130,7 +130,7 @@ def test_check_config_runs_every_check_without_the_heavy_stages(tmp_path: Path) 
                    .replace('type = "webhook"', 'type = "webhook"\nrate_limit = "often"'), encoding="utf-8")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
                          timeout=120)
-    assert "exit 2" in res.stdout and "2 problem(s)" in res.stderr, res.stdout + res.stderr
+    assert "exit 2" in res.stdout and "2 problems" in res.stderr, res.stdout + res.stderr
     assert "rule 'kz-mediation'" in res.stderr and "rate_limit" in res.stderr, res.stderr
 
 

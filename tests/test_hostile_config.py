@@ -86,4 +86,4 @@ def test_every_fetch_problem_is_reported_not_only_the_first(tmp_path: Path) -> N
     assert f"{cfg}:9: [fetch]: max_bytes must be a positive whole number, got -1" in lines
     assert f"{cfg}:10: [fetch]: unknown key 'timout' (did you mean 'timeout'?)" in lines
     assert f"{cfg}:11: [fetch]: robots must be true or false, got 'maybe'" in lines
-    assert lines[-1] == f"6 problem(s) in {cfg}"
+    assert lines[-1] == f"6 problems in {cfg}"

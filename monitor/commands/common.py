@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
+from monitor.util import plural
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -58,7 +60,7 @@ def load_config(ctx: click.Context, need: Literal["required", "optional", "lenie
         config = load(path)
     except ConfigError as exc:
         if need == "lenient":
-            click.echo(f"warning: {path} not used ({len(exc.problems)} problem(s); "
+            click.echo(f"warning: {path} not used ({plural(len(exc.problems), 'problem')}; "
                        f"`monitor check-config` lists them)", err=True)
             return None
         if not path.exists():
@@ -66,7 +68,7 @@ def load_config(ctx: click.Context, need: Literal["required", "optional", "lenie
         else:
             for p in exc.problems:
                 click.echo(p, err=True)
-            click.echo(f"{len(exc.problems)} problem(s) in {path}", err=True)
+            click.echo(f"{plural(len(exc.problems), 'problem')} in {path}", err=True)
         ctx.exit(2)
     logs.set_secrets(config.secrets)
     return config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,10 @@ def run(ctx: click.Context, once: bool, everything: bool) -> None:
     config = load_config_or_exit(ctx)
     if everything and not once:
         raise click.UsageError("--all goes with --once")
+    from monitor.config.advice import advice
+
+    for line in advice(config):
+        logging.getLogger("monitor.config").warning("%s", line)
     from monitor.match import prepare_meanings, uses_about
 
     about = uses_about(config)
@@ -72,8 +77,12 @@ def check_config(ctx: click.Context) -> None:
 
     gc.disable()  # a short run that frees nothing worth a collection (see `run`)
     config = load_config_or_exit(ctx)
+    from monitor.config.advice import advice
+
     click.echo(f"{config.path}: OK ({plural(len(config.sources), 'source')}, {plural(len(config.rules), 'rule')}, "
                f"{plural(len(config.channels), 'channel')})")
+    for line in advice(config):
+        click.echo(f"note: {line}")
 
 
 @click.group()
