@@ -110,6 +110,20 @@ def test_test_rule_explains_in_text_and_rejects_bad_queries(tmp_path: Path) -> N
     assert code == 2
 
 
+def test_test_rule_names_the_speaker_a_two_sentence_quote_names_itself(tmp_path: Path) -> None:
+    """A rule whose clauses fall in the statement and in the sentence naming who made it quotes
+    both, and the speaker that sentence names ("This was announced by ...") is printed under it,
+    as it is for the statement alone."""
+    cfg = _config(tmp_path)
+    art = tmp_path / "a.txt"
+    art.write_text("Talks\n\nNorland does not count itself a broker in the dispute. "
+                   "This was announced by Foreign Minister Elara Voss.\n", encoding="utf-8")
+    for query in ("broker", "broker AND Voss"):
+        code, lines, _ = _run(cfg, "test-rule", "--query", query, str(art))
+        assert code == 0, lines
+        assert "    — Foreign Minister Elara Voss" in lines, (query, lines)
+
+
 def test_backtest_replays_stored_articles_and_sends_nothing(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
     engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")

@@ -34,8 +34,9 @@ def test_bundled_rule_quotes_the_seed_statement_and_its_speaker() -> None:
     # The reporter's summary or the president's own words: both say it, both are his.
     assert first.text.startswith(("Kazakhstan does not see itself as a mediator in the settlement",
                                   '"Kazakhstan is not a mediator in the military conflict')), first.text
-    # Tokayev is named as its speaker, or the quote (a sentence pair) names him itself.
-    assert first.speaker_entity == "tokayev" or "Tokayev" in first.text
+    # Tokayev is named as its speaker, also when the quote is the summary and the sentence
+    # that names him ("This was announced by the President of Kazakhstan ...").
+    assert first.speaker_entity == "tokayev", (first.text, first.speaker)
     assert {"Kazakhstan", "mediator"} <= set(first.text.split()) | {first.text[a:b] for a, b in first.highlights}
     assert body[first.start:first.end] == first.text
     # Offsets of hits point into the article text.
@@ -88,6 +89,27 @@ def test_speaker(text: str, sentence: str | None, speaker: str | None) -> None:
     if sentence:
         assert m.statements[0].text == sentence
     assert m.speaker == speaker
+
+
+@pytest.mark.parametrize(("query", "text", "speaker"), [
+    # The second sentence names the first one's speaker, and the rule's clauses make the quote
+    # both: the lead-in inside the quote names its speaker, as it does after a one-sentence quote.
+    ("broker AND Voss", "Norland does not count itself a broker in the dispute. "
+     "This was announced by Foreign Minister Elara Voss.", "Elara Voss"),
+    ("посредник* AND Воронов*", "Норландия не считает себя посредником в споре. "
+     "Об этом заявил министр иностранных дел Илья Воронов.", "Илья Воронов"),
+    ("Vermittler* AND Brandel", "Norland sieht sich nicht als Vermittler im Streit. "
+     "Das sagte Präsident Emil Brandel am Dienstag.", "Emil Brandel"),
+    # Each sentence has its own speaker: the person is named before the body.
+    ("harbour AND strike", "The Norland Port Authority said the harbour would stay open. "
+     "Its director, Tomas Erb, said the strike was unlawful.", "Tomas Erb"),
+])
+def test_two_sentence_quote_names_its_speaker(query: str, text: str, speaker: str) -> None:
+    """A statement of two sentences is attributed as its sentences are when quoted alone."""
+    [m] = RuleSet([("r", query)]).match(Document("", text))
+    [st] = m.statements
+    assert len(split_sentences(st.text)) == 2, st.text
+    assert st.speaker_display == speaker
 
 
 @pytest.mark.parametrize(("text", "expected"), [

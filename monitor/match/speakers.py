@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache, cached_property, lru_cache
@@ -1461,18 +1462,49 @@ class Attributor:
             return min(inside, key=lambda f: abs(f.pos - start))
         return next(self._named_with_role(ps, pe), None)
 
-    def find(self, start: int, end: int, _depth: int = 0) -> Speaker | None:
+    def find(self, start: int, end: int) -> Speaker | None:
+        """The speaker of the statement text[start:end]: one sentence, or a run of them (an
+        adjacent pair that holds more of a rule's clauses than either, the sentences a NEAR
+        spans).
+
+        Each sentence of a run is attributed as if it were quoted alone, and the run's speaker
+        is the best of theirs by the rank a sentence's own speakers have (``_RANK``: a person
+        before a body, before a role or a country; the earlier sentence's on a tie). So a
+        sentence keeps its speaker whichever rule quotes it, with its neighbour or without, and
+        "Kazakhstan is not a mediator. This was announced by Tokayev." is Tokayev's: the lead-in
+        of the second sentence names the first one's speaker (read over the whole run, the
+        lead-in opened no sentence after it and the pair had no speaker). Where no sentence is
+        attributed, an opinion piece's author; where one is, to someone it cannot name ("they
+        said", no one named before), not the author."""
+        said = [self._speaker(a, b, 0) for a, b in self._sentences_in(start, end)]
+        named = [f for _, f in said if f is not None]
+        if named:
+            return make_speaker(min(named, key=lambda f: _RANK[f.kind]).phrase, self.entities)
+        return None if any(attributed for attributed, _ in said) else self._author()
+
+    def _sentences_in(self, start: int, end: int) -> list[tuple[int, int]]:
+        """text[start:end] cut at the text's sentence boundaries (itself when inside one); a
+        bisection, not a walk over the text's sentences: a re-alert attributes every sentence."""
+        sents = self._split()
+        i = max(bisect_right(sents, (start, len(self.text) + 1)) - 1, 0)  # the sentence start is in
+        run = []
+        while i < len(sents) and sents[i][0] < end:
+            a, b = sents[i]
+            if b > start:
+                run.append((max(a, start), min(b, end)))
+            i += 1
+        return run if len(run) > 1 else [(start, end)]
+
+    def _speaker(self, start: int, end: int, depth: int) -> tuple[bool, _Found | None]:
+        """Whether one sentence is attributed, and to whom, resolved (None: to someone it
+        cannot name); ``depth``: sentences followed back by ``_reported_on``."""
         f = self._find(start, end)
         if f is None:
-            return self._reported_on(start, end, _depth) or (self._author() if not _depth else None)
+            return self._reported_on(start, end, depth)
         f2 = self._resolve(f, f.pos if f.pos < start else start)
-        if f2 is None:
-            return None
-        if f2.kind == "country":
-            person = self._person_near(start, end)
-            if person is not None:
-                f2 = person
-        return make_speaker(f2.phrase, self.entities)
+        if f2 is not None and f2.kind == "country":
+            f2 = self._person_near(start, end) or f2
+        return True, f2
 
     def _author(self) -> Speaker | None:
         """The opinion piece's author, shown as such ("Marek Halloran (opinion)")."""
@@ -1481,19 +1513,19 @@ class Attributor:
         sp = make_speaker(self.voice, self.entities) or Speaker(self.voice, self.voice)
         return replace(sp, role="opinion", display=f"{sp} (opinion)")
 
-    def _reported_on(self, start: int, end: int, depth: int) -> Speaker | None:
+    def _reported_on(self, start: int, end: int, depth: int) -> tuple[bool, _Found | None]:
         """German reported speech goes on sentence after sentence in the subjunctive, without
         a speech verb of its own ("Tokajew sagte, Kasachstan sei kein Vermittler. Der Konflikt sei
         äußerst komplex."): such a sentence is the words of the previous sentence's speaker,
         itself found the same way (up to ``REPORTED_RUN`` sentences back)."""
         if depth >= REPORTED_RUN or not _reported_speech(self.text, start, end, going_on=depth > 0):
-            return None
+            return False, None
         sents = self._split()
         i = next((k for k, (a, b) in enumerate(sents) if a <= start < b), None)
         if not i:  # the first sentence, or none: nothing it could continue
-            return None
+            return False, None
         a, b = sents[i - 1]
-        return self.find(a, b, depth + 1)
+        return self._speaker(a, b, depth + 1)
 
     def _find(self, start: int, end: int) -> _Found | None:
         text = self.text
