@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 from sqlmodel import select
 
 from monitor.cli import cli
 from monitor.store import Article, Source, create_db_engine, session_scope, upgrade
-from monitor.store.models import Alert, Delivery, Match
+from monitor.store.models import Alert, Delivery, Match, Story
 from tests.newsroom import SEED, SEED_PATH, seed_page
 from tests.servers import Page, Site
 
@@ -148,7 +149,7 @@ def test_backtest_replays_stored_articles_and_sends_nothing(tmp_path: Path) -> N
         a4 = add(4, "Already sent", "Kazakhstan will not be a mediator, he said.", timedelta(hours=3))
         s.flush()
         assert a4.id is not None
-        s.add(Match(article_id=a4.id, rule="kz-mediation", hits=[], statements=[]))
+        _alert(s, a4.id, "sent")
 
     code, lines, err = _run(cfg, "backtest", "--rule", "kz-mediation", "--since", "30d", "--json")
     assert code == 0, err
@@ -163,4 +164,68 @@ def test_backtest_replays_stored_articles_and_sends_nothing(tmp_path: Path) -> N
     assert code == 0
     assert "3 of 4 articles" in err and "nothing was sent" in err
     with session_scope(engine) as s:
-        assert s.exec(select(Alert)).all() == [] and s.exec(select(Delivery)).all() == []
+        assert len(s.exec(select(Alert)).all()) == 1 and len(s.exec(select(Delivery)).all()) == 1
+
+
+def _alert(s: Any, article_id: int, status: str | None) -> None:
+    """The article's match for kz-mediation as the daemon records it: with an alert delivered
+    (``status``) on the hook, or (None) without an alert, its story having alerted."""
+    m = Match(article_id=article_id, rule="kz-mediation", hits=[], statements=[])
+    s.add(m)
+    s.flush()
+    if status is not None:
+        alert = Alert(key=f"kz-mediation:{article_id}", match_id=m.id, rule="kz-mediation", payload={})
+        s.add(alert)
+        s.flush()
+        assert alert.id is not None
+        s.add(Delivery(key=f"kz-mediation:{article_id}:hook", alert_id=alert.id, channel="hook", status=status))
+
+
+def test_backtest_marks_articles_that_alerted_apart_from_copies_of_a_story_that_did(tmp_path: Path) -> None:
+    """Every matched copy of a story is recorded, but only one alerted: the backtest says which
+    article the analyst was sent, and which are copies of a story they heard of through another."""
+    cfg = _config(tmp_path)
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'monitor.db'}")
+    upgrade(engine)
+    now = datetime.now(UTC)
+    with session_scope(engine) as s:
+        src = Source(name="Loopback Pravda", url="http://127.0.0.1:9/feed.xml")
+        told, quiet = Story(title="Norland talks"), Story(title="Vessa talks")
+        s.add_all([src, told, quiet])
+        s.flush()
+        assert src.id is not None
+
+        def add(n: int, title: str, story: Story, status: str | None) -> None:
+            a = Article(source_id=src.id or 0, guid=f"g{n}", url=f"http://127.0.0.1:9/a{n}",
+                        original_url=f"http://127.0.0.1:9/a{n}", title=title, story_id=story.id,
+                        text=f"Kazakhstan is not a mediator in the talks, the minister said ({n}).",
+                        published=now - timedelta(hours=10 - n), first_seen_at=now - timedelta(hours=10 - n))
+            s.add(a)
+            s.flush()
+            assert a.id is not None
+            if status != "no match row":
+                _alert(s, a.id, status)
+        add(1, "Sent to the analyst", told, "sent")
+        add(2, "Copy recorded without an alert", told, None)
+        add(3, "Alert taken back by a story merge", told, "merged")
+        add(4, "Copy of a story that never alerted", quiet, None)
+        add(5, "Not seen by the daemon", quiet, "no match row")
+
+    code, lines, err = _run(cfg, "backtest", "--rule", "kz-mediation", "--since", "1d")
+    assert code == 0, err
+    titles = [line for line in lines if "Loopback Pravda" in line]
+    assert [t.split("Loopback Pravda", 1)[1].strip() for t in titles] == [
+        "Sent to the analyst (already alerted)",
+        "Copy recorded without an alert (story already alerted)",
+        "Alert taken back by a story merge (story already alerted)",
+        "Copy of a story that never alerted",
+        "Not seen by the daemon"]
+
+    code, lines, err = _run(cfg, "backtest", "--rule", "kz-mediation", "--since", "1d", "--json")
+    assert code == 0, err
+    marks = {i["title"]: (i["already_alerted"], i["story_alerted"]) for i in json.loads("\n".join(lines))}
+    assert marks == {"Sent to the analyst": (True, False),
+                     "Copy recorded without an alert": (False, True),
+                     "Alert taken back by a story merge": (False, True),
+                     "Copy of a story that never alerted": (False, False),
+                     "Not seen by the daemon": (False, False)}

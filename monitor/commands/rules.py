@@ -241,7 +241,6 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
     from monitor.match.engine import about_clauses, quote
     from monitor.match.evaluate import DocIndex, about_line, about_score
     from monitor.store import Article, Source, session_scope
-    from monitor.store.models import Match
     from monitor.util import parse_duration
 
     config = _optional_config(ctx, need=True)
@@ -259,7 +258,7 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
     with database(config) as engine, session_scope(engine) as s, (JsonArray() if as_json else nullcontext()) as out:
         total = s.exec(select(func.count()).select_from(Article)
                        .where(col(Article.first_seen_at) >= cutoff)).one()
-        alerted = set(s.exec(select(Match.article_id).where(Match.rule == name)).all())
+        alerted, stories_alerted = _alerted(s, name)
         rows = s.exec(select(Article, Source.name).join(Source, col(Source.id) == col(Article.source_id))
                       .where(col(Article.first_seen_at) >= cutoff)
                       .order_by(col(Article.first_seen_at), col(Article.id))
@@ -280,6 +279,7 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
                 # every item has the same keys; a near miss (closest non-match) has no statements
                 item = {"article_id": art.id, "url": art.url, "title": art.title, "source": source_name,
                         "published": iso(art.published), "already_alerted": art.id in alerted,
+                        "story_alerted": art.id not in alerted and art.story_id in stories_alerted,
                         "near_miss": m is None, **_statement_json(m), "about": about}
                 if m is None:
                     scored = [a for a in about if a["scored"] == "sentences"]
@@ -293,7 +293,8 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
                 if out:
                     out.add(item)
                     continue
-                seen = " (already alerted)" if item["already_alerted"] else ""
+                seen = (" (already alerted)" if item["already_alerted"] else
+                        " (story already alerted)" if item["story_alerted"] else "")
                 click.echo(f"{art.id:>6}  {cut(source_name, 20):20}  {cut(art.title, 70)}{seen}")
                 for ab in abouts:
                     click.echo(f"        about: {about_line(about_score(ab, ix))}")
@@ -313,6 +314,33 @@ def backtest(ctx: click.Context, rule: str | None, query: str | None, since: str
                            f"{a['field']} \"{sentence}\"")
     click.echo(f"{found} of {plural(total, 'article')} first seen since {cutoff:%Y-%m-%d %H:%M} UTC would have "
                f"alerted for {name}; nothing was sent.", err=True)
+
+
+def _alerted(s: Any, rule: str) -> tuple[set[int], set[int]]:
+    """The articles whose match for ``rule`` alerted, and the stories they are in now.
+
+    A backtest marks what the analyst has been told already. Being matched is not it: a copy of
+    a story that had alerted is matched and recorded without an alert (``monitor.alerts.gate``),
+    and an alert a story merge took back (every delivery ``merged``, ``monitor.alerts.settle``)
+    never went out; both are news of a story that alerted through another article."""
+    from sqlmodel import col, select
+
+    from monitor.store import Article
+    from monitor.store.models import Alert, Delivery, Match
+
+    rows = s.exec(select(Match.article_id, Article.story_id, Delivery.status)
+                  .join(Alert, col(Alert.match_id) == col(Match.id))
+                  .join(Article, col(Article.id) == col(Match.article_id))
+                  .outerjoin(Delivery, col(Delivery.alert_id) == col(Alert.id))
+                  .where(Match.rule == rule)).all()
+    articles: set[int] = set()
+    stories: set[int] = set()
+    for article_id, story_id, status in rows:
+        if status != "merged":  # None: an alert without deliveries (no channel) alerted all the same
+            articles.add(article_id)
+            if story_id is not None:
+                stories.add(story_id)
+    return articles, stories
 
 
 COMMANDS = [test_rule, backtest]
