@@ -45,7 +45,7 @@ from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import Bound, GroupCommit
 from monitor.store.db import first_line, refusal, refused_table, session_scope, transient
 from monitor.store.leases import due_condition
-from monitor.store.source_table import ARTICLE_KEYS, SOURCE
+from monitor.store.source_table import ARTICLE_KEYS, SOURCE, poll_url
 from monitor.util import aware, plural, too_old
 
 if TYPE_CHECKING:
@@ -329,7 +329,8 @@ class Pipeline:
         start = await self.starts.submit((sc, force, started))
         if start is None:
             raise LookupError(f"source {sc.name!r} is not in the database (sync_sources first)")
-        source_id, url, etag, last_modified = start.id, start.url, start.etag, start.last_modified
+        # The row's URL has its secrets masked: the real one is the config's (``poll_url``).
+        source_id, url, etag, last_modified = start.id, poll_url(start.url, sc.url), start.etag, start.last_modified
         # A leased source was claimed as due by the daemon's claim loop, which already moved
         # next_poll_at ahead as its crash guard: the claim is the due decision.
         claimed = start.lease_owner is not None and start.disabled_at is None

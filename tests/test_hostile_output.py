@@ -10,10 +10,21 @@ import html
 import json
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import httpx
+import pytest
+from sqlalchemy import text as sql
+
 from monitor.alerts.render import AlertMessage, render_html, render_text
+from monitor.clean import set_secrets
+from monitor.config import FetchSettings, SourceConfig, load_config
+from monitor.fetch.state import PollOutcome, PollState, apply_outcome
+from monitor.store import create_db_engine
+from monitor.store.source_table import poll_url, stored_url
+from monitor.web import Console, WebServer
 from tests.fetch_helpers import RawServer
 from tests.harness import email_channel, rule, run_monitor, source, webhook_channel, write_config
 from tests.hostile import send_body
@@ -141,3 +152,106 @@ def test_a_stored_unsafe_link_is_not_rendered() -> None:
     for text in (render_html(msg), render_text(msg), render_html(digest), json.dumps(msg.as_json()),
                  json.dumps(digest.as_json())):
         assert "javascript" not in text, text
+
+
+# -- a token in a source's URL: masked in every output and in the database -----------------------
+FEED_TOKEN = "FEEDTOK-2290-zq"
+
+
+def test_a_token_in_a_source_url_stays_out_of_the_cli_the_database_the_opml_and_the_notice(
+        tmp_path: Path, site: Site, webhook: Site, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: with url = ".../notfound.xml?token=${QA_FEED_TOKEN}" the log said "token=***" but
+    `monitor sources` (and --json), the source table's url and config_url, the console's OPML
+    export and the "source broken" notice (alert payload, webhook body) held the token. The
+    source table now holds the URL masked; the feed is still asked with the real token."""
+    site.pages[f"/good.xml?token={FEED_TOKEN}"] = Page(_feed(), "application/rss+xml")
+    cfg = write_config(tmp_path / "config.toml", database_url,
+                       source("Good", site.url("/good.xml") + "?token=${QA_FEED_TOKEN}", full_text=False),
+                       source("Missing", site.url("/notfound.xml") + "?token=${QA_FEED_TOKEN}", full_text=False),
+                       webhook_channel("hook-ok", webhook.url("/hook")),
+                       monitor='source_errors_to = "hook-ok"', fetch="broken_after = 1")
+    env = {"QA_FEED_TOKEN": FEED_TOKEN}
+    runs = [run_monitor(cfg, "run", "--once", env=env), run_monitor(cfg, "run", "--once", "--all", env=env)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr
+    asked = [r.path for r in site.requests]
+    assert asked.count(f"/good.xml?token={FEED_TOKEN}") == 2, asked  # polled with the real token, twice
+    runs += [run_monitor(cfg, "sources", env=env), run_monitor(cfg, "sources", "--json", env=env),
+             run_monitor(cfg, "alerts", "--json", env=env)]
+    listed = json.loads(runs[3].stdout)
+    assert {s["url"] for s in listed} == {site.url("/good.xml?token=***"), site.url("/notfound.xml?token=***")}
+    assert "/good.xml?token=***" in runs[2].stdout and "HTTP 404" in runs[2].stdout, runs[2].stdout
+    [notice] = webhook.post_json("/hook")
+    assert "Missing" in notice["subject"] and "notfound.xml?token=***" in notice["text"], notice
+
+    engine = create_db_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(sql("SELECT name, url, config_url, last_error FROM source ORDER BY name")).all()
+        assert [(n, u, c) for n, u, c, _ in stored] == [
+            ("Good", site.url("/good.xml?token=***"), site.url("/good.xml?token=***")),
+            ("Missing", site.url("/notfound.xml?token=***"), site.url("/notfound.xml?token=***"))]
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        config = load_config(cfg)
+        server = WebServer("127.0.0.1", 0, Console(engine=engine, config=lambda: config,
+                                                   reload=lambda: (True, ""))).start()
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as c:
+                opml = c.get("/sources/opml").text
+        finally:
+            server.stop()
+    finally:
+        engine.dispose()
+    assert f'xmlUrl="{site.url("/good.xml?token=•••")}"' in opml, opml
+    everything = "\n".join([*(r.stdout + r.stderr for r in runs), *map(str, stored), opml,
+                            *(r.body.decode() for r in webhook.posts())])
+    assert FEED_TOKEN not in everything, everything[-3000:]
+
+
+def test_a_source_stored_with_its_token_is_rewritten_masked_and_keeps_its_state(
+        tmp_path: Path, site: Site, database_url: str) -> None:
+    """A database written before URLs were stored masked holds the token: the next run rewrites
+    the row masked without taking it for a config edit (its validators and schedule stay)."""
+    site.pages[f"/good.xml?token={FEED_TOKEN}"] = Page(_feed(), "application/rss+xml", headers={"ETag": '"v1"'})
+    real = site.url("/good.xml") + f"?token={FEED_TOKEN}"
+    cfg = write_config(tmp_path / "config.toml", database_url,
+                       source("Good", site.url("/good.xml") + "?token=${QA_FEED_TOKEN}", full_text=False))
+    env = {"QA_FEED_TOKEN": FEED_TOKEN}
+    assert run_monitor(cfg, "run", "--once", env=env).returncode == 0
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as conn:  # as an older version left it
+            conn.execute(sql("UPDATE source SET url = :u, config_url = :u"), {"u": real})
+        listed = run_monitor(cfg, "sources", "--json", env=env).stdout
+        assert FEED_TOKEN not in listed and "token=***" in listed, listed  # masked before the rewrite too
+        assert run_monitor(cfg, "run", "--once", "--all", env=env).returncode == 0
+        with engine.connect() as conn:
+            url, config_url, etag = conn.execute(sql("SELECT url, config_url, etag FROM source")).one()
+    finally:
+        engine.dispose()
+    assert url == config_url == site.url("/good.xml?token=***")
+    assert etag == '"v1"'
+    assert site.requests[-1].headers.get("if-none-match") == '"v1"'  # its validators were kept and sent
+
+
+def test_a_move_to_a_url_with_a_secret_is_stored_masked_and_polled_through_the_config() -> None:
+    """A 301 whose target keeps the token: the row holds the target masked, and the poll goes to
+    the config's URL (which redirects there again), never to a URL with *** in it."""
+    real = f"https://feeds.example/x?token={FEED_TOKEN}"
+    moved = f"https://cdn.feeds.example/x?token={FEED_TOKEN}"
+    set_secrets([FEED_TOKEN])
+    try:
+        sc = SourceConfig(name="x", url=real)
+        row = PollState(id=1, url=stored_url(real), etag=None, last_modified=None, last_polled_at=None,
+                        next_poll_at=None, last_status=None, last_error=None, consecutive_failures=0,
+                        last_success_at=None, broken_since=None, disabled_at=None, disabled_reason=None,
+                        poll_interval=None)
+        assert row.url == "https://feeds.example/x?token=***" and poll_url(row.url, real) == real
+        apply_outcome(row, sc, PollOutcome(status=200, new_url=moved), FetchSettings(), datetime.now(UTC))
+        assert row.url == "https://cdn.feeds.example/x?token=***"
+        assert poll_url(row.url, real) == real
+        plain = "https://cdn.feeds.example/feed.xml"  # a move without a secret is polled as stored
+        apply_outcome(row, sc, PollOutcome(status=200, new_url=plain), FetchSettings(), datetime.now(UTC))
+        assert row.url == plain and poll_url(row.url, real) == plain
+    finally:
+        set_secrets([])

@@ -123,7 +123,7 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
 
     from monitor.store import Source, session_scope
     from monitor.store.page_health import page_health
-    from monitor.store.source_table import source_warnings
+    from monitor.store.source_table import source_warnings, stored_url
     from monitor.util import aware, human_delta, human_duration
 
     config = load_config_or_exit(ctx)
@@ -147,14 +147,16 @@ def sources(ctx: click.Context, as_json: bool, reset: tuple[str, ...]) -> None:
         for sc in config.sources:
             r = rows.get(sc.name)
             if r is None:
-                items.append({"name": sc.name, "type": sc.type, "url": sc.url, "state": "new"})
+                items.append({"name": sc.name, "type": sc.type, "url": stored_url(sc.url), "state": "new"})
                 continue
             nxt = aware(r.next_poll_at)
             state = ("disabled" if r.disabled_at else "broken" if r.broken_since
                      else "failing" if r.consecutive_failures else "ok" if r.last_polled_at else "new")
             items.append({
-                "name": sc.name, "type": sc.type, "url": r.url,
-                "config_url": r.config_url if r.config_url and r.config_url != r.url else None,
+                # As stored (secrets masked); masked again for a row stored before that, which
+                # the next `monitor run` rewrites (``sync_source_row``).
+                "name": sc.name, "type": sc.type, "url": stored_url(r.url),
+                "config_url": stored_url(r.config_url) if r.config_url and r.config_url != r.url else None,
                 "state": state, "consecutive_failures": r.consecutive_failures,
                 "last_status": r.last_status, "last_polled_at": _iso(r.last_polled_at),
                 "last_success_at": _iso(r.last_success_at),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from monitor.clean import redact
 from monitor.config import FetchSettings, SourceConfig
 from monitor.fetch.schedule import (
     cache_hint_seconds,
@@ -20,6 +21,7 @@ from monitor.fetch.schedule import (
     delay_after_success,
     retry_after_seconds,
 )
+from monitor.store.source_table import stored_url
 from monitor.util import aware
 
 if TYPE_CHECKING:
@@ -111,25 +113,35 @@ class Notice:
     subject: str
     text: str
 
+    def __post_init__(self) -> None:
+        # Stored in the alert's payload and sent to every channel: the source's URL and the
+        # last error (which quotes the URL) with their secrets masked, whoever builds a notice.
+        object.__setattr__(self, "text", redact(self.text))
+        object.__setattr__(self, "subject", redact(self.subject))
+
 
 def sync_source_row(row: SourceRow, sc: SourceConfig) -> bool:
     """Apply a config edit to a stored source; True if the row changed.
 
     ``url`` may differ from the config after a 301/308 or autodiscovery; only a change of the
     configured URL itself resets the polling state (validators, failures, disabled mark).
+    Both are kept as stored (``stored_url``: secrets masked): a row written before that, with
+    the secret in it, is rewritten masked and keeps its state; a new value of a secret in the
+    environment (a rotated token) is the same source, not a config edit.
     """
     configured = row.config_url or row.url
+    url = stored_url(sc.url)
     changed = False
-    if configured != sc.url:
-        row.url = row.config_url = sc.url
+    if configured not in (url, sc.url):
+        row.url = row.config_url = url
         row.etag = row.last_modified = None  # validators belong to the old URL
         row.consecutive_failures = 0
         row.broken_since = row.disabled_at = None
         row.disabled_reason = row.last_error = None
         row.next_poll_at = None
         changed = True
-    elif row.config_url is None:
-        row.config_url = sc.url
+    elif row.config_url != url or stored_url(row.url) != row.url:
+        row.config_url, row.url = url, stored_url(row.url)
         changed = True
     if row.kind != sc.type:
         row.kind = sc.type
@@ -167,10 +179,13 @@ def apply_outcome(row: PollState, sc: SourceConfig, outcome: PollOutcome, settin
     now = started
     row.last_polled_at = started
     row.last_status = outcome.status
-    if outcome.new_url and outcome.new_url != row.url:
+    # Compared and kept as stored: a new URL that holds a secret is stored masked, and its
+    # source then polls the config's URL, which leads to it again (``poll_url``) without being
+    # a move each time.
+    if outcome.new_url and stored_url(outcome.new_url) != row.url:
         log.warning("source %s (%s): %s: now polling %s instead of %s", row.id, sc.name,
                     outcome.new_url_reason or "moved", outcome.new_url, row.url)
-        row.url = outcome.new_url
+        row.url = stored_url(outcome.new_url)
 
     if outcome.status == 410:
         row.disabled_at = now

@@ -47,6 +47,38 @@ class ErrorText(TypeDecorator[str]):
         return redact(value) if value else value
 
 
+class SourceURL(TypeDecorator[str]):
+    """A source's URL as stored: its secrets masked on the way in (``stored_url``). A feed URL
+    may carry a token (``?token=${FEED_TOKEN}``) and the database is no place for one: a dump,
+    a backup or a read-only SQL user would hand it out. The real URL lives in the config, read
+    at every start (``poll_url`` takes it from there)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return stored_url(value) if value else value
+
+
+def stored_url(url: str) -> str:
+    """``url`` as the ``source`` table holds it: every secret ``***`` (``monitor.clean.redact``)."""
+    return redact(url)
+
+
+def poll_url(stored: str, configured: str) -> str:
+    """The URL to poll for a source row whose ``url`` column holds ``stored``.
+
+    The row holds the config's URL masked (``SourceURL``), so the real one is the config's when
+    the stored one is its masked form (or, in a database written before masking, the config's
+    own). A row that moved (a 301/308, a feed found on a page) holds where it moved; when that
+    URL held a secret too it was stored masked and cannot be polled as stored: the config's
+    URL is polled instead and the server's redirect (or the page's feed link) leads to it again,
+    one extra request per poll, never a request to a URL with ``***`` in it."""
+    if stored in (configured, stored_url(configured)) or "***" in stored:
+        return configured
+    return stored
+
+
 def _when(name: str, index: bool = False) -> Column[Any]:
     return Column(name, DateTime(timezone=True), nullable=True, index=index)
 
@@ -58,7 +90,7 @@ SOURCE = Table(
     "source", METADATA,
     Column("id", Integer, primary_key=True),
     Column("name", String, nullable=False, unique=True, index=True),
-    Column("url", String, nullable=False),
+    Column("url", SourceURL, nullable=False),
     Column("kind", String, nullable=False, default="feed"),
     Column("etag", String),
     Column("last_modified", String),
@@ -69,11 +101,12 @@ SOURCE = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     # Fetch area (migration 0301). ``url`` is where we poll: it follows 301/308 and feed
     # autodiscovery; ``config_url`` is the URL the config gave, to tell a config edit from those.
-    Column("config_url", String),
+    # Both are stored with their secrets masked (``SourceURL``; ``poll_url`` gets the real one).
+    Column("config_url", SourceURL),
     _when("last_success_at"),
     _when("broken_since"),  # set when the "source broken" notice went out
     _when("disabled_at", index=True),  # 410 Gone: not polled until the config changes
-    Column("disabled_reason", Text),
+    Column("disabled_reason", ErrorText),  # "HTTP 410 Gone" from a URL that may hold a token
     # The interval next_poll_at was planned with: a changed interval re-plans it (start, reload).
     Column("poll_interval", Float),
     # Claim lease (ops): which daemon instance polls this source now, and until when its claim

@@ -150,8 +150,11 @@ async def source_add(request: Request, session: Session) -> Response:
 async def opml_export(request: Request, session: Session) -> Response:
     from xml.sax.saxutils import quoteattr
 
+    # A download, not a template: masked here as every page masks (a token in a feed's URL
+    # would otherwise leave in the file; the config, not the export, is the backup).
+    config = console_of(request).config()
     outlines = "".join(f"<outline type=\"rss\" text={quoteattr(s.name)} title={quoteattr(s.name)} "
-                       f"xmlUrl={quoteattr(s.url)}/>" for s in console_of(request).config().sources
+                       f"xmlUrl={quoteattr(masked(s.url, config.secrets))}/>" for s in config.sources
                        if s.type == "feed")
     body = ('<?xml version="1.0" encoding="utf-8"?>\n<opml version="2.0"><head><title>monitor sources</title>'
             f"</head><body>{outlines}</body></opml>\n")
