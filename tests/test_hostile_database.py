@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.harness import pg_database, run_monitor, source, write_config
+from tests.servers import free_port
 
 WRITERS = [("run", "--once"), ("run",), ("db", "upgrade"), ("prune",)]
 READERS = [("sources",), ("articles",)]
@@ -72,3 +73,31 @@ def test_a_read_only_postgresql_database_is_named_with_what_to_do(tmp_path: Path
             assert "Traceback" not in out, out
             assert f"/{name} refuses writes (" in out and "read-only transaction" in out, out
             assert "not a standby" in out, out
+
+
+@pytest.mark.parametrize("command", [("run", "--once"), ("run",), ("db", "upgrade"), ("sources",)], ids=" ".join)
+def test_a_postgresql_server_that_is_not_there_is_one_line_naming_the_entry(tmp_path: Path,
+                                                                             command: tuple[str, ...]) -> None:
+    """QA: nothing listening at the database's address gave a 140-line SQLAlchemy traceback that
+    named neither the config nor its entry; the password (from the environment) stays masked."""
+    port = free_port()
+    cfg = write_config(tmp_path / "config.toml", f"postgresql+psycopg://monitor:${{QA_PGPW}}@127.0.0.1:{port}/monitor",
+                       source("Feed", "http://127.0.0.1:9/feed.xml"))
+    done = run_monitor(cfg, *command, env={"QA_PGPW": "pg-pw-6643"}, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "Traceback" not in out and "pg-pw-6643" not in out, out
+    assert (f"{cfg}: [monitor] database postgresql+psycopg://monitor:***@127.0.0.1:{port}/monitor: "
+            f"connection refused at 127.0.0.1:{port}") in out, out
+
+
+@pytest.mark.parametrize("command", [("run", "--once"), ("run",), ("db", "upgrade"), ("sources",)], ids=" ".join)
+def test_a_file_that_is_not_a_database_is_one_line_naming_the_entry(tmp_path: Path, command: tuple[str, ...]) -> None:
+    db = tmp_path / "monitor.db"
+    db.write_bytes(bytes(range(256)) * 32)  # no SQLite header: "file is not a database"
+    cfg = write_config(tmp_path / "config.toml", f"sqlite:///{db}", source("Feed", "http://127.0.0.1:9/feed.xml"))
+    done = run_monitor(cfg, *command, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "Traceback" not in out, out
+    assert f"{cfg}: [monitor] database sqlite:///{db}: not a database file at {db} (file is not a database)" in out, out

@@ -377,6 +377,19 @@ class ChannelConfig(_Checked):
     options: Mapping[str, Any] = field(default_factory=dict, metadata={"check": _mapping, "doc": ""})
 
 
+class DatabaseURL(str):
+    """``[monitor] database`` as a URL, knowing the config file it was written in (``origin``):
+    an engine made from it names that file and entry when the database cannot be used
+    (``monitor.store.db.unusable``), whichever command or daemon made it."""
+
+    origin: str
+
+    def __new__(cls, url: str, origin: str = "") -> DatabaseURL:
+        self = super().__new__(cls, url)
+        self.origin = origin
+        return self
+
+
 def resolve_database_url(url: str, base: Path) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
@@ -409,7 +422,7 @@ class Config:
     @property
     def database_url(self) -> str:
         """The database URL with a relative SQLite path resolved against the config's folder."""
-        return resolve_database_url(self.monitor.database, self.path.parent)
+        return DatabaseURL(resolve_database_url(self.monitor.database, self.path.parent), str(self.path))
 
 
 # Each table's key and its class, in the order problems are reported.

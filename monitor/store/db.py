@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-from monitor.clean import clean_text
+from monitor.clean import clean_text, redact
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 log = logging.getLogger(__name__)
@@ -153,8 +153,14 @@ def wrote(conn: Connection) -> None:
     conn.info["wrote"] = True
 
 
+# Where each engine's URL was written (``DatabaseURL.origin``, the config file), for its errors.
+_ORIGINS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
 def create_db_engine(url: str) -> Engine:
     engine = _create_engine(url)
+    if origin := getattr(url, "origin", ""):
+        _ORIGINS[engine] = origin
     _storable_text(engine)
     _watch_writes(engine)
     return engine
@@ -219,7 +225,7 @@ def upgrade(engine: Engine, revision: str = "heads", snapshot: bool = True) -> N
             # nothing.
             conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
     except DBAPIError as exc:
-        refused = not_writable(str(engine.url), exc)
+        refused = not_writable(str(engine.url), exc) or unusable(engine, exc)
         if refused is None:
             raise
         raise refused from None
@@ -231,6 +237,49 @@ _READ_ONLY = ("readonly database", "read-only", "unable to open database file", 
 
 class DatabaseNotWritable(Exception):
     """The database refuses writes; the message names it and says what to do."""
+
+
+class DatabaseUnusable(DatabaseNotWritable):
+    """The database cannot be used at all: nothing answers at its address, it refuses the
+    connection, or the SQLite file is not a database. A ``DatabaseNotWritable`` for its callers
+    (the daemon's start, ``run --once``, every command), which stop with its one line: it was
+    a 140-line SQLAlchemy traceback that named neither the config nor the entry."""
+
+
+# The drivers' words for "no connection" (psycopg: "connection failed: connection to server at
+# ... failed: Connection refused"; a name that does not resolve; a password refused) and for a
+# file that is not SQLite's (random bytes, another program's file, a truncated copy).
+_NO_CONNECTION = ("connection failed", "connection refused", "connection to server", "could not connect",
+                  "failed to resolve host", "could not translate host", "timeout expired", "connection timed out",
+                  "server closed the connection")
+_NOT_A_DATABASE = ("file is not a database", "database disk image is malformed")
+
+
+def unusable(engine: Engine, exc: DBAPIError) -> DatabaseUnusable | None:
+    """A DatabaseUnusable for ``exc`` if it says the database cannot be reached or is no
+    database, else None (any other error is the caller's). The message names the config file
+    and its ``[monitor] database`` entry (password masked), then what failed."""
+    reason = " ".join(first_line(exc).split())
+    lowered = reason.lower()
+    url = engine.url
+    origin = _ORIGINS.get(engine)
+    entry = (f"{origin}: " if origin else "") + f"[monitor] database {url.render_as_string(hide_password=True)}"
+    if url.get_backend_name() == "sqlite" and any(m in lowered for m in _NOT_A_DATABASE):
+        path = Path(url.database or "").resolve()
+        return DatabaseUnusable(f"{entry}: not a database file at {path} ({reason}): restore it from a backup, "
+                                f"or move it away and `monitor db upgrade` creates an empty one")
+    if not any(m in lowered for m in _NO_CONNECTION):
+        return None
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if "connection refused" in lowered:
+        return DatabaseUnusable(f"{entry}: connection refused at {where}: is the database server running "
+                                f"and listening there?")
+    # What the server or the network said (a password refused, a name that does not resolve):
+    # psycopg's first line, without its "connection failed: " prefix; the password is in no part of it.
+    said = re.sub(r"^connection failed:\s*", "", reason, flags=re.I)
+    if "server closed the connection" in lowered:  # lost while migrating: the server stopped
+        return DatabaseUnusable(f"{entry}: the connection to {where} was lost ({redact(said)})")
+    return DatabaseUnusable(f"{entry}: cannot connect to {where}: {redact(said)}")
 
 
 def not_writable(url: str, exc: BaseException) -> DatabaseNotWritable | None:
@@ -307,8 +356,14 @@ def check_schema(engine: Engine) -> None:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         wanted = frozenset(ScriptDirectory.from_config(cfg).get_heads())
-    with engine.connect() as conn:
-        current = applied(conn)
+    try:
+        with engine.connect() as conn:
+            current = applied(conn)
+    except DBAPIError as exc:
+        problem = unusable(engine, exc)
+        if problem is None:
+            raise
+        raise problem from None
     if not current:
         raise SchemaOutdated("the database has no monitor schema yet: run `monitor db upgrade` "
                              "(or `monitor run`, which does it on start)")
