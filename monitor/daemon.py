@@ -102,8 +102,6 @@ class Daemon:
         # Two quick SIGHUPs: the second reload waits for the first, so they never interleave
         # (each load keeps its own secrets; the last config read wins, whole).
         self._reload_lock = asyncio.Lock()
-        self._deliver_lock = asyncio.Lock()
-        self._deliver_again = False
         self._backlog = False
         self._failing: dict[str, str] = {}  # job name -> its last error, while it keeps failing
         self._hup_pending = False  # a SIGHUP arrived before the scheduler existed
@@ -184,18 +182,28 @@ class Daemon:
 
     # -- other periodic jobs -----------------------------------------------------------------
     async def _deliver(self) -> None:
-        """Send due deliveries; runs once more if woken while running (never two at once here).
+        """Wake the delivery lanes: every channel not busy starts sending what is due at once,
+        and a busy one looks again before it ends (``Deliverer.wake``). Returns without waiting
+        for them: a channel hanging in a send (a mail server that never answers, up to its
+        ``timeout``) must not hold the next wake-up, and with it the other channels' new alerts
+        and retries. Each lane is watched in ``background`` (a stop waits for it; its failure is
+        logged as this job's).
 
         Claiming between instances is the delivery stage's job (leases in the outbox)."""
-        if self._deliver_lock.locked():
-            self._deliver_again = True
+        if self.pipeline is None:
             return
-        async with self._deliver_lock:
-            while self.pipeline is not None:
-                self._deliver_again = False
-                await self.pipeline.deliver()
-                if not self._deliver_again or self.stop_event.is_set():
-                    break
+        for lane in await self.pipeline.deliverer.wake(keep_connections=True):
+            self._watch(lane)
+
+    def _watch(self, lane: asyncio.Task[None]) -> None:
+        """Keep a delivery lane in ``background`` until it ends, its failure logged as a failure
+        of ``deliver``. Added at once, not when the watch first runs: a stop arriving meanwhile
+        counts it among the work in flight, and cancels it past the deadline (its send's claim
+        is then handed back, not lost)."""
+        task: asyncio.Task[object] = asyncio.create_task(self._logged("deliver", lambda: lane),
+                                                         context=contextvars.Context())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def _retention(self) -> None:
         from monitor.ops.retention import prune
@@ -236,7 +244,10 @@ class Daemon:
     async def _tracked(self, job: Callable[[], Awaitable[None]]) -> None:
         if self.stop_event.is_set() and job is not self._deliver:
             return
-        name = getattr(job, "__name__", "job").strip("_")
+        await self._logged(getattr(job, "__name__", "job").strip("_"), job)
+
+    async def _logged(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run ``job``, logging its failure under ``name``."""
         try:
             await job()
         except Exception as exc:
@@ -379,8 +390,9 @@ class Daemon:
         self.scheduler = scheduler = AsyncIOScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         now = datetime.now(UTC)
-        # Claim and delivery guard themselves against running twice at once (a lock, a re-run
-        # flag), so the scheduler may start them while a previous run is still busy.
+        # Claim guards itself against running twice at once (a lock), and a delivery run only
+        # wakes the channels' lanes (each at most once), so the scheduler may start them while a
+        # previous run is still busy.
         every = _intervals(cfg)
         scheduler.add_job(self._periodic(self._claim), "interval", seconds=every["claim"],
                           next_run_time=now, id="claim", max_instances=2)
@@ -487,6 +499,12 @@ class Daemon:
         logs.set_secrets(new_cfg.secrets)
         self.config, self.pipeline = new_cfg, pipeline
         self._set_sources(new_cfg)
+        if old is not None:
+            # The old config's delivery lanes claim nothing more; each channel's lane under the
+            # new one starts once the old one's send in flight ends (one send at a time on a
+            # channel), and goes on with what the old one left at once, not at the next run.
+            pipeline.deliverer.follow(old.deliverer)
+            self._kick_delivery()
         if self.scheduler is not None:
             for job_id, seconds in _intervals(new_cfg).items():
                 self.scheduler.reschedule_job(job_id, trigger="interval", seconds=seconds)

@@ -422,10 +422,10 @@ def test_a_failing_lane_lets_the_other_channels_finish_and_record_their_sends(da
 
     class Failing(Deliverer):
         async def _lane(self, report: Any, budget: list[int | None], conn: Connection, ledger: Any,
-                        channel: str | None = None, exclude: frozenset[str] = frozenset()) -> None:
+                        channel: str | None = None, exclude: frozenset[str] = frozenset()) -> bool:
             if channel == "bad":
                 raise RuntimeError("database is locked")
-            await super()._lane(report, budget, conn, ledger, channel=channel, exclude=exclude)
+            return await super()._lane(report, budget, conn, ledger, channel=channel, exclude=exclude)
 
     try:
         asyncio.run(Failing(engine, {"slow": Slow(), "bad": Bad()}).run())

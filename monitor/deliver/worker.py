@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -131,10 +131,10 @@ def thread_root(session: Session, d: Claimed, article_id: int | None) -> str | N
 
 
 class _LedgerThread:
-    """The thread a delivery run's bookkeeping runs on: calls one at a time, in the order given,
+    """The thread the running lanes' bookkeeping runs on: calls one at a time, in the order given,
     off the event loop. A queue and a thread of its own, not a ThreadPoolExecutor and
     ``run_in_executor`` (work item, concurrent future chained to an asyncio one, executor
-    locks): that hop cost ~45 us of CPU against ~27 us this way, and a run takes one per delivery
+    locks): that hop cost ~45 us of CPU against ~27 us this way, and a lane takes one per delivery
     (issue 15)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -175,6 +175,54 @@ def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) 
         fut.set_exception(error)
 
 
+@dataclass(eq=False)
+class _Lane:
+    """A channel's lane while it runs (``channel`` None: deliveries whose channel the config
+    lacks)."""
+
+    channel: str | None
+    task: asyncio.Task[None] = field(init=False)
+    again: bool = False  # woken while running: it looks for due deliveries once more before ending
+
+
+class _Books:
+    """What the lanes running at one time write their claims and outcomes on: one database
+    connection (``Deliverer._ledger``), used on one thread of its own (``_LedgerThread``): the
+    event loop keeps sending, fetching and renewing leases while a commit waits for the database
+    (on SQLite up to its 30 s busy timeout), and the one thread keeps the lanes' use of the
+    connection they share one at a time. The first lane opens it (on that thread too: a pool at
+    its limit or a slow server holds up the lanes, not the loop); the last lane to end closes
+    it. After a lane failed (a write that lost the connection, a database locked), lanes
+    started later get books of their own, while those still running finish on these."""
+
+    def __init__(self, deliverer: Deliverer) -> None:
+        self.deliverer = deliverer
+        self.ledger = _LedgerThread(asyncio.get_running_loop())
+        self.lanes = 0  # lanes on it
+        self.error: BaseException | None = None  # the first lane's failure
+        self._held = deliverer._ledger()
+        self._opened: asyncio.Future[Connection] | None = None
+
+    async def connection(self) -> Connection:
+        if self._opened is None:
+            self._opened = asyncio.ensure_future(self.deliverer._on_ledger(self.ledger, self._held.__enter__))
+        return await asyncio.shield(self._opened)
+
+    async def close(self) -> None:
+        try:
+            opened = self._opened
+            if opened is None:
+                return
+            await asyncio.wait([opened])  # (a lane cancelled while it opened: it still opens)
+            if opened.cancelled() or opened.exception() is not None:
+                return
+            e = self.error
+            await self.deliverer._on_ledger(self.ledger, self._held.__exit__, type(e) if e else None, e,
+                                            e.__traceback__ if e else None)
+        finally:
+            self.ledger.close()  # idle: every lane waited for its own bookkeeping
+
+
 class Deliverer:
     def __init__(self, engine: Engine, channels: dict[str, Channel],
                  settings: DeliverySettings | None = None,
@@ -190,13 +238,22 @@ class Deliverer:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._stopping = False
         # Each channel's HTTP client, kept from one run to the next (``run(keep_connections=True)``)
-        # on the event loop that made it; ``aclose`` ends them (after a run in progress).
+        # on the event loop that made it; ``aclose`` ends them (after the lanes running).
         self._kept: tuple[asyncio.AbstractEventLoop, dict[str, Any]] | None = None
-        self._runs = 0
+        self._active = 0  # lanes not yet ended
         self._closing = False
+        # The lane of each channel while it runs (None: deliveries whose channel the config
+        # lacks): at most one per channel, so one send at a time on it (``_wake_lanes``).
+        self._lanes: dict[str | None, _Lane] = {}
+        # The lanes of the deliverer this one took over from (``follow``), still running.
+        self._before: dict[str | None, asyncio.Task[None]] = {}
+        self._books: _Books | None = None  # what the running lanes write on
+        self._digesting = threading.Lock()
+        self._waking = False  # a wake-up is building the digests (``wake``)
 
     def stop(self) -> None:
-        """Claim nothing more: a running ``run()`` returns after the delivery in flight."""
+        """Claim nothing more: each running lane ends after its delivery in flight, and a
+        wake-up starts none."""
         self._stopping = True
 
     @classmethod
@@ -211,58 +268,150 @@ class Deliverer:
         return {n for n, p in self.policies.items() if p.quiet and p.quiet.end_if_quiet(now)}
 
     async def run(self, limit: int | None = None, keep_connections: bool = False) -> DeliveryReport:
-        """Build due digests, then send every due delivery (or ``limit`` of them).
+        """Build due digests, then send every due delivery (or ``limit`` of them); returns when
+        every channel's lane is done (``run --once``, the CLI, the tests).
 
         Each channel has its own lane, all running at once: a mail server trickling one byte a
         second holds only its own alerts, never the webhook's. Within a lane, one delivery at a
         time (the at-least-once promise: at most the one in flight repeats after a kill).
         ``keep_connections``: each channel's HTTP connection stays open for the next run (the
         daemon's runs, seconds apart: no new TCP and TLS handshake each time) until ``aclose``.
+        The report counts what the lanes this run started did (a lane already running when it
+        was called, woken by it, counts in the report of the run that started it).
         """
         report = DeliveryReport()
-        # On a thread: building digests writes, and may wait for the database like the lanes.
-        report.digests = await asyncio.to_thread(self.build_digests)
-        budget = [limit]  # shared by the lanes
-        # One lane per configured channel, and one for deliveries whose channel is gone from
-        # the config (each is then recorded as failed with that reason).
-        # One HTTP client per channel, and one database connection for every lane's claims and
-        # outcomes, for the whole run.
-        # The lanes' bookkeeping runs on one thread of the run's own: the event loop keeps
-        # sending, fetching and renewing leases while a commit waits for the database (on
-        # SQLite up to its 30 s busy timeout), and one thread keeps the lanes' use of the
-        # connection they share one at a time.
-        ledger = _LedgerThread(asyncio.get_running_loop())
-        self._runs += 1
-        try:
-            async with reuse_connections(self._kept_clients() if keep_connections else None):
-                # The connection is checked out (and, on PostgreSQL, set up) on the bookkeeping
-                # thread too: a pool at its limit or a slow server holds up this run, not the loop.
-                held = self._ledger()
-                conn = await self._on_ledger(ledger, held.__enter__)
-                try:
-                    lanes = [self._lane(report, budget, conn, ledger, channel=name) for name in self.channels]
-                    lanes.append(self._lane(report, budget, conn, ledger, exclude=frozenset(self.channels)))
-                    # Every lane ends before the connection they share is closed: one lane's
-                    # failure (a commit that found the database locked) must not close it under
-                    # a sibling that is sending, whose accepted alert could then not be recorded
-                    # "sent" and would go out again when its lease expired.
-                    outcomes = await asyncio.gather(*lanes, return_exceptions=True)
-                    failures = [o for o in outcomes if isinstance(o, BaseException)]
-                    if failures:
-                        # The cause, not its echo: once one lane's write lost the connection
-                        # (the server gone), every other lane's next write on it fails with
-                        # PendingRollbackError, whichever lane comes first in the config.
-                        raise next((e for e in failures if not isinstance(e, PendingRollbackError)), failures[0])
-                except BaseException as exc:
-                    await self._on_ledger(ledger, held.__exit__, type(exc), exc, exc.__traceback__)
-                    raise
-                await self._on_ledger(ledger, held.__exit__, None, None, None)
-        finally:
-            ledger.close()  # idle: every lane waited for its own bookkeeping
-            self._runs -= 1
-            if self._closing and not self._runs:
-                await self.aclose()
+        report.digests = await self._build_digests()
+        self._wake_lanes(report, [limit], keep_connections)
+        lanes = [lane.task for lane in self._lanes.values()]
+        outcomes = await asyncio.gather(*lanes, return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            # The cause, not its echo: once one lane's write lost the connection (the server
+            # gone), every other lane's next write on it fails with PendingRollbackError,
+            # whichever lane comes first in the config.
+            raise next((e for e in failures if not isinstance(e, PendingRollbackError)), failures[0])
         return report
+
+    async def wake(self, keep_connections: bool = False) -> list[asyncio.Task[None]]:
+        """The daemon's delivery run: build due digests, then start the lane of every channel
+        that is not busy; a busy lane looks for due deliveries once more before it ends. Returns
+        the lanes it started without waiting for them (the caller awaits each: its error is
+        theirs), so a channel hanging in a send (a mail server that never answers, up to its
+        ``timeout``) holds neither the other channels' alerts nor their retries: each wake-up
+        (new alerts, the periodic run that finds a retry due, the hold ending) gets every idle
+        channel going at once, while a busy channel stays one lane, one send at a time. A
+        wake-up while another builds the digests leaves the lanes to that one: it starts or
+        wakes them once built, after whatever made this one due (and a burst of polls that
+        alert takes no thread each, waiting for the build)."""
+        if self._waking:
+            return []
+        self._waking = True
+        try:
+            await self._build_digests()
+        finally:
+            self._waking = False
+        return self._wake_lanes(DeliveryReport(), [None], keep_connections)
+
+    def follow(self, previous: Deliverer) -> None:
+        """Take over from the deliverer of the config before a reload. It claims nothing more;
+        its lanes still sending finish their delivery, and this deliverer's lane of the same
+        channel starts only after (one send at a time on a channel in this process: its order,
+        its rate limit)."""
+        previous.stop()
+        running = {**previous._before, **{name: lane.task for name, lane in previous._lanes.items()}}
+        self._before.update({name: task for name, task in running.items() if not task.done()})
+
+    def _wake_lanes(self, report: DeliveryReport, budget: list[int | None],
+                    keep_connections: bool) -> list[asyncio.Task[None]]:
+        """Start the lane of every channel that has none running (reporting into ``report``,
+        sharing ``budget``), and one for deliveries whose channel is gone from the config (each
+        is then recorded as failed with that reason); tell a running one to look again. The
+        lanes started. Nothing awaited here: a wake-up never misses a lane about to end (it
+        leaves ``_lanes`` in the same step as it finds nothing due)."""
+        started: list[asyncio.Task[None]] = []
+        if self._stopping:
+            return started
+        for name in (*self.channels, None):
+            running = self._lanes.get(name)
+            if running is not None:
+                running.again = True
+                continue
+            after = self._before.pop(name, None)
+            lane = self._lanes[name] = _Lane(name)
+            lane.task = asyncio.create_task(
+                self._run_lane(lane, report, budget, keep_connections, None if after is None or after.done() else after),
+                name=f"deliver:{name if name is not None else '(unconfigured channels)'}")
+            self._active += 1
+            started.append(lane.task)
+        return started
+
+    async def _run_lane(self, lane: _Lane, report: DeliveryReport, budget: list[int | None],
+                        keep_connections: bool, after: asyncio.Task[None] | None) -> None:
+        """One channel's lane as a task of its own."""
+        try:
+            if after is not None:
+                await asyncio.wait([after])  # the previous config's lane of the channel ends first
+            if not self._stopping:
+                await self._lane_on_books(lane, report, budget, keep_connections)
+        finally:
+            self._retire(lane)
+            self._active -= 1
+            if self._closing and not self._active:
+                await self.aclose()
+
+    async def _lane_on_books(self, lane: _Lane, report: DeliveryReport, budget: list[int | None],
+                             keep_connections: bool) -> None:
+        """The lane's turns, on the bookkeeping shared with the lanes running meanwhile
+        (``_Books``): a turn ends when nothing is due, and another follows if a wake-up came
+        during it."""
+        books = self._books
+        if books is None or books.error is not None:
+            books = self._books = _Books(self)
+        books.lanes += 1
+        cause: BaseException | None = None
+        try:
+            conn = await books.connection()
+            exclude = frozenset(self.channels) if lane.channel is None else frozenset()
+            # One HTTP client per channel (kept from one run to the next if asked).
+            async with reuse_connections(self._kept_clients() if keep_connections else None):
+                while True:
+                    lane.again = False
+                    idle = await self._lane(report, budget, conn, books.ledger, channel=lane.channel, exclude=exclude)
+                    if not (idle and lane.again) or self._stopping:
+                        self._retire(lane)  # before anything is awaited: a later wake-up starts a new lane
+                        break
+        except BaseException as exc:
+            if books.error is None:
+                books.error = exc
+            elif isinstance(exc, PendingRollbackError):
+                # The echo of a sibling's write that lost the connection they share: what
+                # happened is its error (the server gone), not "Can't reconnect until ...".
+                cause = books.error
+            if cause is None:
+                raise
+        finally:
+            books.lanes -= 1
+            if not books.lanes:
+                # The last lane on it closes it: never under a lane still sending, whose accepted
+                # alert could then not be recorded "sent" and would go out again when its lease
+                # expired.
+                if self._books is books:
+                    self._books = None
+                await books.close()
+        if cause is not None:
+            raise cause
+
+    def _retire(self, lane: _Lane) -> None:
+        if self._lanes.get(lane.channel) is lane:
+            del self._lanes[lane.channel]
+
+    async def _build_digests(self) -> int:
+        """``build_digests`` on a thread (it writes, and may wait for the database like the
+        lanes), one at a time: wake-ups overlap, and two builds would fold the same alerts."""
+        def build() -> int:
+            with self._digesting:
+                return self.build_digests()
+        return await asyncio.to_thread(build)
 
     def _kept_clients(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -273,14 +422,14 @@ class Deliverer:
         return self._kept[1]
 
     async def aclose(self) -> None:
-        """Close the kept HTTP connections, at once, or when the run in progress ends."""
-        self._closing = bool(self._runs)
-        if self._kept is not None and not self._runs:
+        """Close the kept HTTP connections, at once, or when the last running lane ends."""
+        self._closing = bool(self._active)
+        if self._kept is not None and not self._active:
             await close_clients(self._kept[1])
 
     @contextlib.contextmanager
     def _ledger(self) -> Iterator[Connection]:
-        """The connection the run's claims and outcomes are written on, held for the run (no
+        """The connection the lanes' claims and outcomes are written on, held while they run (no
         pool checkout, no new session per delivery). On PostgreSQL each statement commits by
         itself (autocommit), and without waiting for the WAL flush (``synchronous_commit = off``
         on this connection only). On SQLite, whose commits never wait for a flush (WAL,
@@ -312,7 +461,7 @@ class Deliverer:
 
     @contextlib.contextmanager
     def _bookkeeping(self, conn: Connection, atomic: bool = False) -> Iterator[Connection]:
-        """Where a lane writes a claim and an outcome: the run's connection (``_ledger``): on
+        """Where a lane writes a claim and an outcome: the lanes' connection (``_ledger``): on
         PostgreSQL one statement at a time, on SQLite one transaction. ``atomic``: statements
         that must commit together (a digest's outcome and its alerts'): on PostgreSQL a
         transaction of their own. No ORM Session: its machinery cost more CPU than the
@@ -329,9 +478,12 @@ class Deliverer:
 
     async def _lane(self, report: DeliveryReport, budget: list[int | None], conn: Connection,
                     ledger: _LedgerThread, channel: str | None = None,
-                    exclude: frozenset[str] = frozenset()) -> None:
-        # A channel that just failed is not tried again in this run: a mail server that times
-        # out must not hold up its own backlog for every retry either.
+                    exclude: frozenset[str] = frozenset()) -> bool:
+        """Claim and send ``channel``'s due deliveries one at a time (``channel`` None: those of
+        any channel but ``exclude``'s). True when it ended finding nothing due (quiet hours
+        included); False when its channel failed, the budget ran out or the deliverer stops."""
+        # A channel that just failed is not tried again by this lane (the next wake-up does): a
+        # mail server that times out must not hold up its own backlog for every retry either.
         failing: set[str] = set()
         # The outcome of the delivery just sent (at most one), recorded in the transaction (on
         # PostgreSQL: the statement) that claims the next one: one commit per delivery. A kill in
@@ -345,7 +497,7 @@ class Deliverer:
                 step = await self._on_ledger(ledger, self._book, conn, report, held, frozenset(failing | exclude),
                                              channel)
                 if step is None:
-                    return  # an outcome still in hand is recorded by ``finally``
+                    return True  # (the outcome in hand, if any, was recorded with the claim)
                 d, msg = step
                 if budget[0] is not None:
                     budget[0] -= 1
@@ -358,7 +510,8 @@ class Deliverer:
                 if error is not None and not error.permanent:  # the channel refused it
                     failing.add(d.channel)
                     if channel is not None:
-                        return
+                        return False  # an outcome still in hand is recorded by ``finally``
+            return False
         except BaseException:
             failed = True
             raise
@@ -376,7 +529,7 @@ class Deliverer:
                                 exc_info=True)
 
     async def _on_ledger(self, ledger: _LedgerThread, fn: Callable[..., _T], *args: Any) -> _T:
-        """``fn(*args)`` on the run's bookkeeping thread. Cancelled (a stop past its deadline), it
+        """``fn(*args)`` on the lanes' bookkeeping thread. Cancelled (a stop past its deadline), it
         still waits for ``fn`` to end: the thread cannot be stopped midway, and the lane must
         not go on (record again, close the shared connection) while it writes. A delivery it
         claimed meanwhile is handed back at once rather than after its lease."""
@@ -422,7 +575,7 @@ class Deliverer:
 
     def _book(self, conn: Connection, report: DeliveryReport, held: list[_Outcome], excluded: frozenset[str],
               channel: str | None) -> tuple[Claimed, AlertMessage | None] | None:
-        """A lane's bookkeeping between two sends, in one transaction on the run's ledger thread:
+        """A lane's bookkeeping between two sends, in one transaction on the lanes' ledger thread:
         record the outcome in ``held`` (if any), claim the next delivery and decide on it
         (``_prepare``). None: the lane ends (nothing due; its channel is in quiet hours)."""
         now = self.clock()
