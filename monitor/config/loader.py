@@ -329,8 +329,8 @@ class _Load:
                     problem = qc(query, entity_map)
                     if problem:
                         self.add(self.loc.key_line(line, "query"), label, problem)
-            elif isinstance(query, str):
-                self.add(line, label, "missing 'query'")
+            elif isinstance(query, str):  # the key is there: "missing" sent users looking for it
+                self.add(self.loc.key_line(line, "query"), label, "'query' is empty")
             self.check(self.reg.rule_checks, opts, line, label)
             if rule is None:
                 continue

@@ -10,7 +10,11 @@ Grammar, loosest first (precedence NOT > NEAR/ONEAR/SENT > AND > OR)::
            | 'about("statement"' [", threshold"] ")"
 
 Entities are resolved while parsing, so a rule's tree is self-contained. Every error carries
-the column so the config loader can draw a caret under it.
+the column so the config loader can draw a caret under it. What the grammar would read as
+something other than the user wrote is refused, not guessed at: ``about ("...")`` with a space,
+other engines' operators (``^2``, ``word~``, ``a|b``, ``near/5``, ``AROUND(5)``, ``[a TO b]``),
+a ``lang:`` the language detector never reports, a ``site:`` that is not a domain, control
+characters (README, "Refused when the config loads").
 """
 
 from __future__ import annotations
@@ -32,9 +36,24 @@ class QuerySyntaxError(ValueError):
         self.column = column  # 0-based
 
     def describe(self) -> str:
-        """Message, the query, and a caret under the offending column."""
+        """Message, the query, and a caret under the offending column. Control characters are
+        shown as their one-column symbols (NUL as \u2400): printed raw, a NUL or a newline in
+        the query would garble the terminal or push the caret off its column."""
+        shown = _CONTROL_ANY.sub(_control_picture, self.query)
         return (f"invalid query: {self.message} at column {self.column + 1}\n"
-                f"    {self.query}\n    {' ' * self.column}^")
+                f"    {shown}\n    {' ' * self.column}^")
+
+
+# Control characters a query may hold (TOML's multi-line strings) but never needs: tab, newline
+# and carriage return are spaces between terms; any other is refused (a NUL split "a\0b" into
+# the phrase "a b", and U+0001 is the parser's own stand-in for '?').
+_CONTROL_ANY = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_REFUSED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _control_picture(m: re.Match[str]) -> str:
+    c = ord(m.group(0))
+    return chr(0x2400 + c) if c < 0x20 else "\u2421" if c == 0x7F else "\ufffd"
 
 
 class EntityLike(Protocol):
@@ -136,6 +155,20 @@ TEXT_FIELDS = ("title", "body")
 META_FIELDS = ("site", "source", "lang", "author")
 FIELDS = TEXT_FIELDS + META_FIELDS
 
+# The codes monitor.extract.language's identifier (py3langid's model) reports: an article's
+# language is one of them unless its text is too short to tell (then its page's declared one).
+# lang: takes only these; any other (lang:klingon, lang:en-US) could not match a detected
+# article. tests/test_match_refused.py checks the list against the model.
+_DETECTED_LANGUAGE_TEXT = (
+    "ace af am an ar ary arz as az ba bcl be bg bn br bs ca crh cs cy da de dz el en eo es et eu "
+    "ext fa fi fo fr fuv fy ga gcf gcr gd gl gom grc gu gug guw ha hbo he hi hr ht hu hy id ig is "
+    "it ja jv ka kab kik kk km kn ko ku ky la lb lg lij ln lo lt ltg lv mg mk ml mn mr ms mt my ne "
+    "nl nn no nso oc om or pa pcm pl ps pt qu ro ru rw sa sdh se si sk sl sn so sq sr st sv sw ta "
+    "te tg th tk tl tr tt ug uk ur uz uzs vec vi vo wa wuu xh yo yue zh zu zxx")
+DETECTED_LANGUAGES = frozenset(_DETECTED_LANGUAGE_TEXT.split())
+# site: compares the article's host name: a domain, not a URL, path, port or pattern.
+_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)*")
+
 
 # --- entities and inflection -----------------------------------------------------------------
 
@@ -202,11 +235,38 @@ def _word_seq(raw: str, q: str, col: int) -> Seq:
     """The node of a plain query word (no field, no entity)."""
     node = _SEQ_CACHE.get(raw)
     if node is None:
+        if not raw.isalnum():  # quoted, the same characters are the user's literal text
+            _foreign_operator(raw, q, col)
         node = Seq(_word_matchers(raw, q, col), label=raw)
         if len(_SEQ_CACHE) > CACHE_LIMIT:
             _SEQ_CACHE.clear()
         _SEQ_CACHE[raw] = node
     return node
+
+
+# Other search engines' operators, written inside a word. A word's punctuation only splits it
+# (AT&T is the phrase "AT T"), so these silently became phrases that never match: Kazakhstan^2
+# the phrase "kazakhstan 2", kaz~ the word "kaz", a|b the phrase "a b", near/5 "near 5".
+_PROXIMITY_SPELLING = re.compile(r"(?i)(?:o?near|w|pre)/(?:\d+|s|p)")
+
+
+def _foreign_operator(raw: str, q: str, col: int) -> None:
+    """Refuse an unquoted word holding another query language's operator (Lucene, Google,
+    Lexis), which this one does not have, naming what to write instead."""
+    for ch, msg in (("^", "boosts (^) are not supported: every term counts the same; remove the "
+                          "'^' and its number"),
+                    ("~", "'~' is only a phrase's word distance (\"venue negotiations\"~2); fuzzy "
+                          "words (word~) are not supported: list the spellings with OR, or a stem "
+                          "with *"),
+                    ("|", "'|' is not an operator: write OR")):
+        if ch in raw:
+            raise QuerySyntaxError(msg, q, col + raw.index(ch))
+    if "&&" in raw:
+        raise QuerySyntaxError("'&&' is not an operator: write AND", q, col + raw.index("&&"))
+    if _PROXIMITY_SPELLING.fullmatch(raw):
+        raise QuerySyntaxError(f"{raw!r} is not an operator: write A NEAR/n B (at most n words "
+                               "between), ONEAR/n (in that order) or SENT (same sentence), in "
+                               "capitals", q, col)
 
 
 def _word_matchers_uncached(raw: str, q: str, col: int, inflect: bool) -> list[W]:
@@ -315,8 +375,10 @@ def _operator_or_word(w: str, col: int, q: str) -> _Tok:
         pm = _PROX.match(w)
         if pm:
             return _Tok("NEAR", w, col, n=int(pm.group(2)), ordered=pm.group(1) == "ONEAR")
-        if w in ("NEAR", "ONEAR") or w.startswith(("NEAR/", "ONEAR/")):
-            raise QuerySyntaxError(f"write {w.split('/')[0]}/n with a number of words, e.g. NEAR/10", q, col)
+        if (w in ("NEAR", "ONEAR") or w.startswith(("NEAR/", "ONEAR/"))
+                or w.removeprefix("O").removeprefix("NEAR").isdigit()):  # NEAR5: Factiva's spelling
+            op = "ONEAR" if w.startswith("ONEAR") else "NEAR"
+            raise QuerySyntaxError(f"write {op}/n with a number of words, e.g. {op}/10", q, col)
     return _word_tok(w, col)  # NEARBY, ONEARTH: plain words
 
 
@@ -398,6 +460,11 @@ class _Parser:
         if len(q) > MAX_QUERY_LENGTH:
             raise QuerySyntaxError(f"query too long: {len(q)} characters (at most {MAX_QUERY_LENGTH})",
                                    q[:80], 0)
+        if not q.isprintable():  # str.isprintable is C: the regex runs only on the rare query
+            bad = _CONTROL_REFUSED.search(q)
+            if bad:
+                raise QuerySyntaxError(f"control character U+{ord(bad.group(0)):04X} in the query "
+                                       "(invisible, and no word holds it): remove it", q, bad.start())
         self.toks = _tokenize(q)
         self.i = 0
         self.depth = 0
@@ -563,13 +630,36 @@ class _Parser:
             return _in_field(inner, name)
         if text.startswith("@"):
             return self.entity(text[1:], col)
+        if text[0] in "aAT":
+            self.not_an_operator(text, col)
         return _word_seq(text, self.q, col)
+
+    def not_an_operator(self, text: str, col: int) -> None:
+        """Refuse a plain word that, with the tokens around it, is an operator mistyped: a
+        meaning rule written ``about ("...")`` or ``About("...")`` (the word "about" AND the
+        phrase: a keyword rule), Google's ``AROUND(n)``, Lucene's ``[a TO b]`` range."""
+        nxt = self.toks[self.i]
+        if len(text) == 5 and text.lower() == "about":
+            if nxt.kind == "lp" and self.toks[self.i + 1].kind == "phrase":
+                raise self.err('a rule by meaning is written about("...") in lower case with no '
+                               'space before the parenthesis; for the word "about" itself, quote '
+                               'it: "about"', col)
+        elif text == "AROUND" and nxt.kind == "lp" and nxt.col == col + len(text):
+            raise self.err("AROUND(n) is not supported: write A NEAR/n B (at most n words between)", col)
+        elif text == "TO" and self.i >= 2 and self.toks[self.i - 1].text == "TO":
+            before = self.toks[self.i - 2]
+            if before.text[:1] in "[{" and nxt.text[-1:] in "]}":
+                raise self.err("ranges ([a TO b]) are not supported", before.col)
 
     def meta(self, name: str, rest: str, col: int) -> Node:
         if not rest:
             t = self.peek()
             if t.kind == "phrase":
                 self.take()
+                if not t.text.endswith('"'):
+                    tail = t.text.rfind('"') + 1 if t.text.count('"') > 1 else 0
+                    raise self.err(f"'{name}:' takes a value in quotes, with no ~n after it"
+                                   if tail else "unclosed quote", t.col + tail)
                 rest = t.text.strip('"')
                 col = t.col
             elif t.kind == "word":
@@ -579,9 +669,25 @@ class _Parser:
             raise self.err(f"'{name}:' needs a value", col)
         if name == "site":
             value = rest.strip().lower().removeprefix("www.")
+            if not _DOMAIN.fullmatch(value):
+                raise self.err("site: takes a domain such as astanatimes.com (its subdomains match "
+                               "too), not a URL, path, port or wildcard", col)
         elif name == "lang":
             value = rest.strip().lower()
+            if value not in DETECTED_LANGUAGES:
+                primary = re.split(r"[-_]", value)[0]
+                hint = (f"write lang:{primary}: languages are detected without a region"
+                        if primary != value and primary in DETECTED_LANGUAGES else
+                        "write a code the language detector reports: "
+                        + ", ".join(sorted(DETECTED_LANGUAGES)))
+                raise self.err(f"unknown language {rest.strip()!r} in lang: ({hint})", col)
         else:
+            for ch in "*?^~|":
+                if ch in rest:
+                    example = '"Astana Times"' if name == "source" else '"Aigerim Seitkali"'
+                    raise self.err(f"'{name}:' takes the words of a name as written "
+                                   f"({name}:{example}); {ch!r} is not supported here",
+                                   col + rest.index(ch))
             value = " ".join(fold(w) for w in query_words(rest))
             if not value:
                 raise self.err(f"'{name}:' needs a value", col)
