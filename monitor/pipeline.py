@@ -30,6 +30,7 @@ from monitor.config import Config, SourceConfig
 from monitor.deliver.base import delivery_parts
 from monitor.embed.check import EmbedderUnavailable
 from monitor.fetch import Fetcher, FetchError
+from monitor.fetch.holds import holds_for
 from monitor.fetch.state import (
     PollOutcome,
     PollState,
@@ -193,7 +194,9 @@ class Pipeline:
         self._delivery_parts = delivery_parts(config)
         self.channels: dict[str, Channel] = self._delivery_parts[0]
         self._deliverer: Deliverer | None = None
-        self.fetcher = Fetcher(config.fetch, config.monitor.contact)
+        # The hosts that asked to wait (429/503 Retry-After) are held for the database's every
+        # pipeline in this process: a config reload's new pipeline does not ask them again.
+        self.fetcher = Fetcher(config.fetch, config.monitor.contact, holds=holds_for(config.database_url))
         # Poll outcomes are committed in batches (group commit): a 304 costs a few column
         # writes, and a transaction each cost more than the request did (issue 15). On
         # PostgreSQL without waiting for the WAL flush (~3 ms a commit on a plain disk): a crash
@@ -656,19 +659,24 @@ class Pipeline:
         from monitor import pagework  # light (its names; the work itself runs in the workers)
 
         try:
+            # A host that answered 429/503 with Retry-After is asked nothing (robots.txt included)
+            # until then: the article is stored with the feed's text and says so.
             if robots_enabled(sc, self.config.fetch.robots) and not await self.fetcher.allowed(
-                    entry.url, sc.allow_private_networks):
+                    entry.url, sc.allow_private_networks, respect_holds=True):
                 raise FetchError(entry.url, "disallowed by robots.txt", kind="robots")
             from monitor.extract import pool as extract_pool
 
             extract_pool.warm_up_soon()  # the workers start while the page downloads
-            resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks)
+            resp = await self.fetcher.get(entry.url, accept=HTML_ACCEPT, allow_private=sc.allow_private_networks,
+                                          respect_holds=True)
             # in a worker process: every core, and lxml is not thread-safe; with the story's
             # prints of the page (the ingest thread only decides and stores)
             page = await pagework.extract(resp.content, resp.final_url, resp.content_type, sc.timezone,
                                           entry.url, entry.title, self.config.dedup.events, entry.content_html)
         except FetchError as exc:
-            log.warning("source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
+            # a held host's pages: one warning when the hold began (``HostHolds.note``), not one a page
+            log.log(logging.INFO if exc.kind == "held" else logging.WARNING,
+                    "source %s: article %s: page not fetched, using the feed's content: %s", sc.name, entry.url, exc)
             return None, str(exc)
         except pagework.NotTheArticle as exc:
             log.info("source %s: article %s: using the feed's content: %s", sc.name, entry.url, exc)

@@ -29,6 +29,7 @@ from monitor import user_agent
 from monitor.config import FetchSettings
 from monitor.fetch.decode import ACCEPT_ENCODING, BoundedDecoder, DecodeError
 from monitor.fetch.guard import BlockedAddressError, GuardedBackend
+from monitor.fetch.holds import HOLD_STATUSES, HostHolds
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class FetchError(Exception):
         self.status = status
         self.headers = headers if headers is not None else httpx.Headers()
         self.kind = kind  # http | timeout | dns | tls | connect | blocked | too_large | redirects | robots
-        # | decode | invalid_url | error
+        # | held (the host's Retry-After: nothing was sent) | decode | invalid_url | error
 
     @property
     def retry_after(self) -> str | None:
@@ -263,10 +264,15 @@ class Fetcher:
 
     A request waits for its host's slot *before* taking a global one, so a hanging host holds at
     most ``per_host`` of the global slots and never delays the other sources.
+
+    Every 429 or 503 with Retry-After holds its host (``holds``, ``monitor.fetch.holds``); a
+    request made with ``respect_holds`` (article pages and their robots.txt) is not sent to a
+    held host but fails at once with a ``held`` FetchError saying until when.
     """
 
-    def __init__(self, settings: FetchSettings, contact: str = ""):
+    def __init__(self, settings: FetchSettings, contact: str = "", holds: HostHolds | None = None):
         self.settings = settings
+        self.holds = holds if holds is not None else HostHolds()
         self.user_agent = settings.user_agent or user_agent(contact)
         self._clients: dict[bool, httpx.AsyncClient] = {}
         self._global = asyncio.Semaphore(settings.concurrency)
@@ -310,12 +316,23 @@ class Fetcher:
     def _allow_private(self, allow_private: bool | None) -> bool:
         return self.settings.allow_private_networks if allow_private is None else allow_private
 
+    def _refuse_if_held(self, url: str, target: httpx.URL) -> None:
+        """A ``held`` FetchError if ``target``'s host is held (by httpx's spelling of the host,
+        the one the answer that held it is read with)."""
+        hold = self.holds.get(target.host)
+        if hold is not None:
+            raise FetchError(url, hold.reason(), kind="held")
+
     async def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
                   accept: str | None = None, allow_private: bool | None = None,
-                  max_bytes: int | None = None) -> FetchResponse:
+                  max_bytes: int | None = None, respect_holds: bool = False) -> FetchResponse:
         """GET ``url``; validators are sent back byte-exact as they were received.
 
-        Any status >= 400 raises FetchError carrying the status and headers (Retry-After).
+        Any status >= 400 raises FetchError carrying the status and headers (Retry-After); a 429
+        or 503 with Retry-After also holds the host. ``respect_holds``: a held host is not asked
+        (a ``held`` FetchError), checked again once the request has its host's slot, since the
+        answer of a request ahead of it may have put the hold there meanwhile. A source's own
+        poll does not respect holds: its schedule follows its own Retry-After.
         """
         headers: dict[bytes, bytes] = {}
         if etag:
@@ -327,7 +344,11 @@ class Fetcher:
         client = self._client(self._allow_private(allow_private))
         total = self.settings.timeout
         host, target = _check_url(url)
+        if respect_holds:
+            self._refuse_if_held(url, target)
         async with self._host_sem(host), self._global:
+            if respect_holds:
+                self._refuse_if_held(url, target)
             try:
                 async with asyncio.timeout(total):
                     return await self._get(client, url, target, headers, max_bytes or self.settings.max_bytes)
@@ -367,6 +388,10 @@ class Fetcher:
         async with client.stream("GET", target, headers=headers) as resp:
             redirects = [(r.status_code, r.headers.get("location", "")) for r in resp.history]
             if resp.status_code >= 400:
+                if resp.status_code in HOLD_STATUSES:
+                    # the host that answered (after redirects), for every request to it after this
+                    self.holds.note(resp.url.host, resp.status_code,
+                                    resp.headers.get("retry-after"), self.settings.max_backoff)
                 raise FetchError(url, f"HTTP {resp.status_code}", status=resp.status_code,
                                  headers=resp.headers, kind="http")
             chunks: list[bytes] = []
@@ -394,13 +419,17 @@ class Fetcher:
                                  headers=resp.headers, content=b"".join(chunks), redirects=redirects)
 
     # -- robots.txt ------------------------------------------------------------------------
-    async def allowed(self, url: str, allow_private: bool | None = None) -> bool:
+    async def allowed(self, url: str, allow_private: bool | None = None, respect_holds: bool = False) -> bool:
         """Whether robots.txt lets us fetch ``url`` (cached per origin for a few hours).
 
         RFC 9309: a missing robots.txt (4xx) allows everything; an unreachable one (5xx, network
-        error) disallows everything until it can be read.
+        error) disallows everything until it can be read. ``respect_holds``: a host held by its
+        Retry-After is not asked for its robots.txt either; a ``held`` FetchError says so (and
+        nothing is cached: the hold, not robots.txt, kept the page).
         """
-        _check_url(url)
+        target = _check_url(url)[1]
+        if respect_holds:
+            self._refuse_if_held(url, target)
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         key = (origin, self._allow_private(allow_private))
@@ -408,17 +437,21 @@ class Fetcher:
         async with lock:
             entry = self._robots.get(key)
             if entry is None or entry.expires < time.monotonic():
-                entry = self._robots[key] = await self._load_robots(origin, key[1])
+                entry = self._robots[key] = await self._load_robots(origin, key[1], respect_holds)
+        if respect_holds:  # robots.txt itself answered 429 or 503 with Retry-After: the host asked to wait
+            self._refuse_if_held(url, target)
         if entry.disallow_all:
             return False
         return entry.rules is None or bool(entry.rules.can_fetch(url, ROBOTS_AGENT))
 
-    async def _load_robots(self, origin: str, allow_private: bool) -> _Robots:
+    async def _load_robots(self, origin: str, allow_private: bool, respect_holds: bool = False) -> _Robots:
         expires = time.monotonic() + ROBOTS_TTL
         try:
             resp = await self.get(origin + "/robots.txt", accept="text/plain", allow_private=allow_private,
-                                  max_bytes=500 * 1024)
+                                  max_bytes=500 * 1024, respect_holds=respect_holds)
         except FetchError as exc:
+            if exc.kind == "held":
+                raise  # not read, not unreadable: asked again when the hold ends
             if exc.status is not None and 400 <= exc.status < 500:
                 return _Robots(None, False, expires)
             log.info("robots.txt of %s unreadable, treating the site as disallowed for now: %s", origin, exc)
