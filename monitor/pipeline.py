@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ from monitor.fetch.state import (
     sync_source_row,
 )
 from monitor.match import rule_set, uses_about
-from monitor.parse.entry import FeedEntry, FeedParseError
+from monitor.parse.entry import FeedEntry, FeedParseError, storable_guid
 from monitor.sources.poll import HTML_ACCEPT, fetch_source, robots_enabled
 from monitor.store.batch import Bound, GroupCommit
 from monitor.store.db import first_line, refusal, refused_table, session_scope, transient
@@ -146,6 +146,33 @@ class Lookup:
     new: list[FeedEntry]
     changed: list[tuple[FeedEntry, int]]  # (the entry now, its stored article's id)
     rewritten: int = 0  # every stored entry changed at once: this many, not read again (``REWRITTEN``)
+
+
+def link_key(guid: str, url: str) -> str:
+    """The key an entry is stored under when its feed gives its GUID to entries of other links
+    too (``keyed_by_link``): the GUID and the link, a space between (a digest of them when too
+    long, as for any GUID)."""
+    return storable_guid(f"{guid} {url}")
+
+
+def keyed_by_link(entries: list[FeedEntry]) -> tuple[list[FeedEntry], int]:
+    """The poll's entries, those whose GUID the feed gives to entries of other links keyed by
+    their GUID and link (``link_key``) instead; and how many were.
+
+    A GUID is meant to name one entry, and the article table's key is (source, GUID). A CMS that
+    writes one GUID on every item (the site's home page, say) made every item after the first
+    "already stored" and lost for good. Entries with distinct links are distinct articles; an
+    exact repeat (same GUID, same link) stays one entry. All of the poll's entries are looked at
+    at once: two items of one GUID may fall in different ``ENTRY_BATCH`` batches."""
+    first: dict[str, str] = {}
+    shared: set[str] = set()
+    for e in entries:
+        if first.setdefault(e.guid, e.url) != e.url:
+            shared.add(e.guid)
+    if not shared:
+        return entries, 0
+    keyed = [replace(e, guid=link_key(e.guid, e.url)) if e.guid in shared else e for e in entries]
+    return keyed, sum(1 for e in entries if e.guid in shared)
 
 
 def rereadable(row: Any, max_age: float, now: datetime) -> bool:
@@ -373,7 +400,11 @@ class Pipeline:
             return report
         report.entries = len(result.entries)
         report.warnings = list(result.warnings)
-        for w in result.warnings:
+        entries, shared = keyed_by_link(result.entries)
+        if shared:
+            report.warnings.append(f"{plural(shared, 'entry')} of the feed share a GUID with entries of other "
+                                   f"links: each is stored as its own article, keyed by its GUID and link")
+        for w in report.warnings:
             log.info("source %s (%s): %s", source_id, sc.name, w)
 
         loop = asyncio.get_running_loop()
@@ -386,11 +417,11 @@ class Pipeline:
         rereads = REREADS_PER_POLL  # stored articles whose entries changed, read again this poll at most
         # Bounded batches: a feed with 130,000 entries neither exceeds the database's parameter
         # limit (SQLite 32,766; PostgreSQL 65,535) nor starts 130,000 page fetches at once.
-        for start in range(0, len(result.entries), ENTRY_BATCH):
+        for start in range(0, len(entries), ENTRY_BATCH):
             # Off the event loop (a query, and on SQLite maybe a wait for a writer's lock): other
             # sources' fetches, deliveries and lease renewals keep their timing meanwhile.
             found = await loop.run_in_executor(_LOOKUP_POOL, contextvars.copy_context().run, self._lookup,
-                                               source_id, result.entries[start:start + ENTRY_BATCH])
+                                               source_id, entries[start:start + ENTRY_BATCH])
             new_entries, changed = found.new, found.changed[:rereads]
             rereads -= len(changed)
             if found.rewritten:
@@ -402,7 +433,7 @@ class Pipeline:
                 self.prepare_soon()
             if budget is not None:
                 if len(new_entries) >= budget and (len(new_entries) > budget
-                                                   or start + ENTRY_BATCH < len(result.entries)):
+                                                   or start + ENTRY_BATCH < len(entries)):
                     outcome.more = True
                     report.warnings.append(f"more than {self.config.fetch.max_links_per_poll} new links: "
                                            f"the rest are fetched by the next polls ([fetch] max_links_per_poll)")
@@ -577,14 +608,18 @@ class Pipeline:
         """The entries not stored yet (by canonical URL, or by GUID within this source), each URL
         once; and the stored articles of this source whose entry changed since they were read
         (``FeedEntry.digest``) and may be read again (``rereadable``). In Core: it runs before the
-        first page fetch, and the ORM can come later."""
+        first page fetch, and the ORM can come later.
+
+        An entry is also looked up by its GUID and link (``link_key``): an entry stored while its
+        feed gave its GUID to other links too (``keyed_by_link``) is found by that key when it
+        stands alone later, not stored again, and not taken for the article of another link
+        stored under the plain GUID."""
         if not entries:
             return Lookup([], [])
         from monitor.parse.urls import canonical_url
 
         canonical = [canonical_url(e.url) for e in entries]
-        urls = sorted(set(canonical))
-        guids = sorted({e.guid for e in entries})
+        linked = [link_key(e.guid, e.url) for e in entries]
         seen: list[Any] = []
         a = ARTICLE_KEYS.c
         reread = self.config.fetch.reread_updates
@@ -592,31 +627,35 @@ class Pipeline:
                                                    a.first_seen_at, a.published, a.published_estimated]
                                                   if reread else [])
         with self.engine.connect() as conn:
-            # In slices: one IN list per query stays far below any database's parameter limit.
-            for i in range(0, max(len(urls), len(guids)), ENTRY_BATCH):
+            # In slices of entries (3 parameters each at most): one IN list per query stays far
+            # below any database's parameter limit.
+            for i in range(0, len(entries), ENTRY_BATCH):
+                part = slice(i, i + ENTRY_BATCH)
+                urls = sorted(set(canonical[part]))
+                guids = sorted({e.guid for e in entries[part]} | set(linked[part]))
                 # GUIDs count within this source only: (source_id, guid) is the unique index to use.
                 seen.extend(conn.execute(core_select(*columns).where(
-                    or_(a.url.in_(urls[i:i + ENTRY_BATCH]),
-                        and_(a.source_id == source_id, a.guid.in_(guids[i:i + ENTRY_BATCH]))))).all())
+                    or_(a.url.in_(urls), and_(a.source_id == source_id, a.guid.in_(guids))))).all())
         seen_urls = {row[0] for row in seen}
         seen_guids = {row[1] for row in seen if row[2] == source_id}
         out, batch = [], set()
-        for e, cu in zip(entries, canonical, strict=True):
-            if cu in seen_urls or e.guid in seen_guids or cu in batch:
+        for e, cu, key in zip(entries, canonical, linked, strict=True):
+            if cu in seen_urls or e.guid in seen_guids or key in seen_guids or cu in batch:
                 continue
             batch.add(cu)
             out.append(e)
         if not reread:
             return Lookup(out, [])
-        # This source's own stored articles, by GUID first (a link may change with the entry).
+        # This source's own stored articles, by GUID and link first (stored so when the feed
+        # shared the GUID), then by GUID (a link may change with the entry), then by link.
         mine = [row for row in seen if row[2] == source_id]
         by_guid = {row[1]: row for row in mine}
         by_url = {row[0]: row for row in mine}
         now = now or datetime.now(UTC)
         changed: list[tuple[FeedEntry, int]] = []
         taken: set[int] = set()
-        for e, cu in zip(entries, canonical, strict=True):
-            row = by_guid.get(e.guid) or by_url.get(cu)
+        for e, cu, key in zip(entries, canonical, linked, strict=True):
+            row = by_guid.get(key) or by_guid.get(e.guid) or by_url.get(cu)
             if row is None or row.id in taken or not rereadable(row, self.config.monitor.alert_max_age, now):
                 continue
             taken.add(row.id)
@@ -721,7 +760,8 @@ class Pipeline:
                     why = "conflict"
                 if why == "unique":
                     # Stored meanwhile (same canonical URL from another entry or another instance).
-                    log.info("source %s: article %s already stored, skipped", sc.name, article.url)
+                    log.info("source %s: article %s not stored again: %s", sc.name, article.url,
+                             self._clash(source_id, article))
                     return None
                 if isinstance(exc, IntegrityError) and why != "foreign_key":
                     raise  # a value the schema refuses: the entry's own fault
@@ -748,6 +788,21 @@ class Pipeline:
                  plural(done.matches, "match"), story.story_id, "" if story.new_story else
                  f", {'same event as' if story.same_event else 'copy of'} article {story.duplicate_of or story.similar_to}")
         return done.alerts  # alerts created: a copy joining an alerted story creates none
+
+    def _clash(self, source_id: int, article: Article) -> str:
+        """Which key of a stored article a refused insert clashed with, for the log: its link
+        (any source's), or its GUID (this source's) with the other article's link. The log used
+        to blame the link for a GUID that a feed gave to several items."""
+        a = ARTICLE_KEYS.c
+        with self.engine.connect() as conn:
+            row = conn.execute(core_select(a.id).where(a.url == article.url)).first()
+            if row is not None:
+                return f"its link is stored already (article {row.id})"
+            row = conn.execute(core_select(a.id, a.url).where(a.source_id == source_id,
+                                                              a.guid == article.guid)).first()
+        if row is not None:
+            return f"its GUID {article.guid!r} is stored already, for article {row.id} ({row.url})"
+        return "stored meanwhile (by another entry or another instance)"
 
     def _outlet(self, source_id: int, sc: SourceConfig) -> Source:
         """What ingest reads of the article's source row (its name), kept per source: reading
