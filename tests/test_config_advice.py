@@ -9,6 +9,19 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 
+# A rule that alerts through a channel: what both configs below have, and nothing to note.
+KZ_TO_HOOK = """
+[[rule]]
+name = "kz"
+query = "Kazakhstan"
+channels = ["hook"]
+
+[[channel]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+"""
+
 
 def _check(tmp_path: Path, body: str) -> tuple[int, str]:
     cfg = tmp_path / "config.toml"
@@ -24,16 +37,7 @@ name = "watch-only"
 query = "mediator"
 channels = []
 
-[[rule]]
-name = "kz"
-query = "Kazakhstan"
-channels = ["hook"]
-
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-
+""" + KZ_TO_HOOK + """
 [[channel]]
 name = "spare"
 type = "webhook"
@@ -57,16 +61,7 @@ def test_a_complete_config_gets_no_note(tmp_path: Path) -> None:
 name = "feed"
 url = "http://127.0.0.1:9/feed.xml"
 
-[[rule]]
-name = "kz"
-query = "Kazakhstan"
-channels = ["hook"]
-
-[[channel]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:9/hook"
-
+""" + KZ_TO_HOOK + """
 [[channel]]
 name = "ops"
 type = "webhook"
