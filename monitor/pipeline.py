@@ -343,7 +343,26 @@ class Pipeline:
             due: dict[str, bool] = dict(conn.execute(core_select(t.c.name, t.c.last_polled_at.is_(None)).where(
                 *due_condition(now or datetime.now(UTC), everything=everything, timer_intervals=intervals))).all())
         chosen = [sc for sc in self.config.sources if sc.name in due]
+        if everything and len(chosen) < len(self.config.sources):
+            self._say_held_back({sc.name for sc in self.config.sources} - set(due))
         return chosen, any(due[sc.name] for sc in chosen if sc.full_text)
+
+    def _say_held_back(self, names: set[str]) -> None:
+        """``run --once --all`` polls every source whatever its interval, never one a server
+        asked to wait or that is backing off after failures (``due_condition``): each one left
+        out is named, with why and until when, instead of the run's count alone being short (a
+        user saw 4 of 7 polled and nothing said)."""
+        t = SOURCE
+        with self.engine.connect() as conn:
+            rows = conn.execute(core_select(t.c.name, t.c.consecutive_failures, t.c.next_poll_at, t.c.disabled_at,
+                                            t.c.disabled_reason).where(t.c.name.in_(sorted(names)))).all()
+        for name, failures, next_at, disabled_at, reason in rows:
+            if disabled_at is not None:
+                why = f"disabled ({reason or 'gone'}) until its url in the config changes"
+            else:
+                until = f" until {aware(next_at):%Y-%m-%d %H:%M:%S} UTC" if next_at is not None else ""
+                why = f"backing off after {plural(failures or 0, 'failure')} in a row{until}"
+            log.warning("source %s not polled by --all: %s (`monitor sources` shows its last error)", name, why)
 
     # -- one poll --------------------------------------------------------------------------
     async def poll(self, sc: SourceConfig, force: bool = False, release_lease: str | None = None) -> PollReport:

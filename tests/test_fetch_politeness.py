@@ -100,10 +100,12 @@ def test_retry_after_seconds_is_honoured_across_runs(tmp_path: Path, site: Site)
     row = source_row(cfg, "F")
     wait = (row.next_poll_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()  # type: ignore[union-attr]
     assert 3500 < wait <= 3600
-    # Neither a new run nor --all polls it before the hour is over.
+    # Neither a new run nor --all polls it before the hour is over; --all says so, and until when.
+    until = f"{row.next_poll_at:%Y-%m-%d %H:%M:%S} UTC"  # type: ignore[union-attr]
     for args in (("run", "--once"), ("run", "--once", "--all")):
         res = run_monitor(cfg, *args)
         assert res.returncode == 0, res.stderr
+    assert f"source F not polled by --all: backing off after 1 failure in a row until {until}" in res.stderr
     assert requests_to(site, "/feed.xml") == 1
 
 
