@@ -101,7 +101,7 @@ def test_retry_after_seconds_is_honoured_across_runs(tmp_path: Path, site: Site)
     wait = (row.next_poll_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()  # type: ignore[union-attr]
     assert 3500 < wait <= 3600
     # Neither a new run nor --all polls it before the hour is over; --all says so, and until when.
-    until = f"{row.next_poll_at:%Y-%m-%d %H:%M:%S} UTC"  # type: ignore[union-attr]
+    until = f"{row.next_poll_at:%Y-%m-%d %H:%M:%S} UTC"
     for args in (("run", "--once"), ("run", "--once", "--all")):
         res = run_monitor(cfg, *args)
         assert res.returncode == 0, res.stderr
